@@ -1,0 +1,57 @@
+// Expected failures travel as values (Result<T>); broken invariants abort.
+// Error carries a human-readable message for operators and, where the failure came from
+// the OS, the errno so callers can treat e.g. EEXIST or EOPNOTSUPP specially.
+#pragma once
+
+#include <boost/system/result.hpp>
+#include <boost/assert/source_location.hpp>
+
+#include <cerrno>
+#include <cstring>
+#include <ostream>
+#include <stdexcept>
+#include <string>
+#include <utility>
+
+namespace cats {
+
+struct Error {
+  std::string message;
+  int sys_errno = 0;  // 0 when the failure is not an OS error
+
+  static Error sys(int err, std::string what) {
+    return Error{std::move(what) + ": " + std::strerror(err), err};
+  }
+  static Error msg(std::string what) { return Error{std::move(what), 0}; }
+  // Prefix context ("wan1: " + "...") while keeping the errno.
+  Error context(const std::string& where) const { return Error{where + ": " + message, sys_errno}; }
+};
+
+inline std::ostream& operator<<(std::ostream& os, const Error& e) { return os << e.message; }
+
+// Called by boost::system::result<T, Error>::value() on an error.
+[[noreturn]] inline void throw_exception_from_error(const Error& e, const boost::source_location&) {
+  throw std::runtime_error(e.message);
+}
+
+template <class T>
+using Result = boost::system::result<T, Error>;
+using Status = boost::system::result<void, Error>;
+
+inline Status ok() { return {}; }
+inline boost::system::result<void, Error> fail(Error e) { return {boost::system::in_place_error, std::move(e)}; }
+
+// Propagate an error from an expression returning Result<...>.
+#define CATS_TRY(expr)                                               \
+  do {                                                               \
+    auto&& _cats_r = (expr);                                         \
+    if (!_cats_r) return {boost::system::in_place_error, _cats_r.error()}; \
+  } while (0)
+
+// Assign the value of a Result, or propagate its error.
+#define CATS_TRY_ASSIGN(lhs, expr)                                   \
+  auto&& _cats_tmp_##lhs = (expr);                                   \
+  if (!_cats_tmp_##lhs) return {boost::system::in_place_error, _cats_tmp_##lhs.error()}; \
+  auto lhs = std::move(*_cats_tmp_##lhs)
+
+}  // namespace cats
