@@ -6,10 +6,13 @@
 
 #include <boost/json/value.hpp>
 
+#include <chrono>
+#include <cstddef>
 #include <functional>
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -37,10 +40,22 @@ class Router {
  public:
   void add(std::string method, std::string path, Handler h);
   // 404 for an unknown path, 405 for a known path with another method.
+  // Handler exceptions become a 500 JSON error; they never reach the server loop.
   Response dispatch(const Request& r) const;
+  // Comma-separated methods registered for path ("GET, POST"), empty when none; the
+  // server sends it as the Allow header of a 405.
+  std::string allow(const std::string& path) const;
 
  private:
   std::map<std::pair<std::string, std::string>, Handler> routes_;
+};
+
+// Bounds on what one client may make the server hold or wait for.
+struct ServerLimits {
+  size_t header_limit = 8 * 1024;   // request line + headers; beyond it: 431
+  size_t body_limit = 64 * 1024;    // beyond it: 413
+  std::chrono::milliseconds read_timeout = std::chrono::seconds(5);  // per request, also idle keep-alive
+  size_t max_connections = 64;      // beyond it: 503 and close
 };
 
 // Serves the router on a Unix stream socket (mode 0600, so only root may talk to it), on
@@ -48,9 +63,15 @@ class Router {
 // Handlers run on the server thread; they must take the daemon's own locks.
 class UnixServer {
  public:
+  // The server keeps its own copy of the router. A stale socket file is replaced; a path
+  // another process is still listening on is an error. Parent directories are created 0755.
   static Result<std::unique_ptr<UnixServer>> start(const std::string& socket_path, const Router& router);
-  virtual ~UnixServer() = default;
-  virtual void stop() = 0;  // idempotent; removes the socket file
+  static Result<std::unique_ptr<UnixServer>> start(const std::string& socket_path, const Router& router,
+                                                   const ServerLimits& limits);
+  virtual ~UnixServer() = default;  // stops
+  // Idempotent; joins the server thread and removes the socket file. Must not be called
+  // from a handler (it would join its own thread).
+  virtual void stop() = 0;
 };
 
 // Client side for catsctl and tests.
@@ -58,7 +79,17 @@ struct ClientResponse {
   int status = 0;
   std::string body;
 };
+// Any failure to get a complete response (connect, I/O, timeout, malformed reply) is an
+// Error naming the socket; sys_errno is set when the OS said why (ENOENT, ECONNREFUSED...).
+// An HTTP error status is not an Error: it comes back in ClientResponse.
 Result<ClientResponse> unix_request(const std::string& socket_path, const std::string& method,
                                     const std::string& target, const std::string& body = {});
+Result<ClientResponse> unix_request(const std::string& socket_path, const std::string& method,
+                                    const std::string& target, const std::string& body,
+                                    std::chrono::milliseconds timeout);
+inline constexpr std::chrono::milliseconds kClientTimeout = std::chrono::seconds(5);
+
+// "a=1&b=%20x" -> {a:1, b:" x"}; '+' is a space. Bad escapes or NUL bytes are an error.
+Result<std::map<std::string, std::string>> parse_query(std::string_view query);
 
 }  // namespace cats::api

@@ -1,0 +1,160 @@
+#include "api/http.hpp"
+
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/field.hpp>
+#include <boost/beast/http/verb.hpp>
+#include <boost/json/serialize.hpp>
+
+#include <optional>
+
+namespace cats::api {
+
+namespace {
+
+std::optional<int> hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return std::nullopt;
+}
+
+Result<std::string> percent_decode(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (size_t i = 0; i < s.size(); ++i) {
+    char c = s[i];
+    if (c == '+') {
+      out += ' ';
+    } else if (c == '%') {
+      auto hi = i + 2 < s.size() ? hex_value(s[i + 1]) : std::nullopt;
+      auto lo = i + 2 < s.size() ? hex_value(s[i + 2]) : std::nullopt;
+      if (!hi || !lo) return Error::msg("bad percent-escape in query");
+      out += static_cast<char>(*hi * 16 + *lo);
+      i += 2;
+    } else {
+      out += c;
+    }
+  }
+  // NUL would silently truncate wherever the value ends up as a C string.
+  if (out.find('\0') != std::string::npos) return Error::msg("NUL byte in query");
+  // Explicit: in C++20 Error (an aggregate) is constructible from a string too.
+  return Result<std::string>(boost::system::in_place_value, std::move(out));
+}
+
+}  // namespace
+
+Result<std::map<std::string, std::string>> parse_query(std::string_view query) {
+  std::map<std::string, std::string> out;
+  while (!query.empty()) {
+    auto amp = query.find('&');
+    auto part = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view{} : query.substr(amp + 1);
+    if (part.empty()) continue;  // "a=1&&b=2"
+    auto eq = part.find('=');
+    CATS_TRY_ASSIGN(key, percent_decode(part.substr(0, eq)));
+    std::string value;
+    if (eq != std::string_view::npos) {
+      CATS_TRY_ASSIGN(v, percent_decode(part.substr(eq + 1)));
+      value = std::move(v);
+    }
+    out[std::move(key)] = std::move(value);  // a repeated key: the last one wins
+  }
+  return out;
+}
+
+namespace detail {
+
+void configure_parser(RequestParser& p, const ServerLimits& limits) {
+  // Beast counts the limit in bytes; it is far below any 32-bit overflow.
+  p.header_limit(static_cast<std::uint32_t>(limits.header_limit));
+  p.body_limit(limits.body_limit);
+}
+
+int status_for_read_error(const boost::beast::error_code& ec) {
+  if (ec == http::error::body_limit) return 413;
+  if (ec == http::error::header_limit) return 431;
+  if (ec == http::error::end_of_stream || ec == http::error::partial_message) return 0;
+  if (ec.category() == http::make_error_code(http::error::bad_method).category()) return 400;
+  return 0;
+}
+
+Result<Request> to_request(const BeastRequest& r) {
+  std::string_view target = r.target();
+  if (target.empty() || target.front() != '/') return Error::msg("request target must be an absolute path");
+  Request out;
+  out.method = std::string(r.method_string());
+  auto q = target.find('?');
+  out.path = std::string(target.substr(0, q));
+  if (q != std::string_view::npos) {
+    CATS_TRY_ASSIGN(query, parse_query(target.substr(q + 1)));
+    out.query = std::move(query);
+  }
+  out.body = r.body();
+  return out;
+}
+
+BeastResponse to_beast(const Response& r, unsigned version, bool keep_alive, const std::string& allow) {
+  BeastResponse res;
+  res.version(version);
+  // An out-of-range status from a handler is a bug; answer 500 rather than a bogus line.
+  res.result(r.status >= 100 && r.status <= 599 ? static_cast<unsigned>(r.status) : 500u);
+  res.set(http::field::server, "cats");
+  res.set(http::field::content_type, "application/json");
+  if (!allow.empty()) res.set(http::field::allow, allow);
+  res.body() = boost::json::serialize(r.body);
+  res.body() += '\n';
+  res.keep_alive(keep_alive);
+  res.prepare_payload();
+  return res;
+}
+
+BeastResponse handle(const Router& router, const BeastRequest& r) {
+  auto req = to_request(r);
+  if (!req) return to_beast(Response::error(400, req.error().message), r.version(), false);
+  Response resp = router.dispatch(*req);
+  std::string allow = resp.status == 405 ? router.allow(req->path) : std::string{};
+  return to_beast(resp, r.version(), r.keep_alive(), allow);
+}
+
+BeastResponse error_reply(int status, const std::string& message) {
+  // After a bad message the stream position is unknown, so the connection closes.
+  return to_beast(Response::error(status, message), 11, false);
+}
+
+RawParse parse_raw(std::string_view bytes, const ServerLimits& limits) {
+  RawParse out;
+  RequestParser parser;
+  configure_parser(parser, limits);
+  parser.eager(true);
+  boost::beast::error_code ec;
+  size_t used = 0;
+  // put() may consume only part of the input per call (e.g. header first, then body).
+  while (!parser.is_done() && used < bytes.size()) {
+    size_t n = parser.put(boost::asio::buffer(bytes.data() + used, bytes.size() - used), ec);
+    if (ec == http::error::need_more) { ec = {}; break; }
+    if (ec) break;
+    if (n == 0) break;
+    used += n;
+  }
+  if (!ec && !parser.is_done()) {
+    // The socket read would see EOF here; a message cut short is not answered.
+    parser.put_eof(ec);
+    if (!ec && parser.is_done()) {
+      out.request = parser.release();
+      return out;
+    }
+    out.incomplete = true;
+    return out;
+  }
+  if (ec) {
+    out.error_status = status_for_read_error(ec);
+    out.error = ec.message();
+    if (out.error_status == 0) out.incomplete = true;
+    return out;
+  }
+  out.request = parser.release();
+  return out;
+}
+
+}  // namespace detail
+}  // namespace cats::api

@@ -1,0 +1,52 @@
+// Beast-level pieces shared by UnixServer and the fuzz target, so both run the very same
+// parse -> Request -> dispatch -> response path (the fuzzer just skips the socket).
+#pragma once
+
+#include "api/api.hpp"
+
+#include <boost/beast/core/error.hpp>
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/string_body.hpp>
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace cats::api::detail {
+
+namespace http = boost::beast::http;
+using BeastRequest = http::request<http::string_body>;
+using BeastResponse = http::response<http::string_body>;
+using RequestParser = http::request_parser<http::string_body>;
+
+// Applies the header/body limits to a fresh parser.
+void configure_parser(RequestParser& p, const ServerLimits& limits);
+
+// The status to answer a failed read with (400, 413, 431), or 0 when the error is not the
+// client's message being bad (EOF, reset, timeout): then the connection is just closed.
+int status_for_read_error(const boost::beast::error_code& ec);
+
+// Splits the target into path and decoded query. Only origin-form ("/path?q") is accepted.
+Result<Request> to_request(const BeastRequest& r);
+
+// Serialisable HTTP response for an api::Response; allow is the Allow header value for a 405.
+BeastResponse to_beast(const Response& r, unsigned version, bool keep_alive, const std::string& allow = {});
+
+// Full handling of one parsed request: convert, dispatch, build the reply.
+BeastResponse handle(const Router& router, const BeastRequest& r);
+
+// Reply to a message that could not be read (status from status_for_read_error).
+BeastResponse error_reply(int status, const std::string& message);
+
+// Socket-free parse of raw bytes, for the fuzzer and tests. Exactly one of request /
+// error_status is set, unless the bytes end before the message does (incomplete).
+struct RawParse {
+  std::optional<BeastRequest> request;
+  int error_status = 0;
+  std::string error;
+  bool incomplete = false;
+};
+RawParse parse_raw(std::string_view bytes, const ServerLimits& limits);
+
+}  // namespace cats::api::detail

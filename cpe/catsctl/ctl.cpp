@@ -1,0 +1,292 @@
+#include "ctl.hpp"
+
+#include "api/api.hpp"
+
+#include <boost/json/object.hpp>
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <optional>
+#include <ostream>
+
+namespace cats::ctl {
+
+namespace json = boost::json;
+
+namespace {
+
+const json::value* field(const json::object& o, std::string_view key) { return o.if_contains(key); }
+
+std::string str_field(const json::object& o, std::string_view key) {
+  const json::value* v = field(o, key);
+  return v ? fmt_text(*v) : "-";
+}
+
+double number_of(const json::value& v) {
+  if (v.is_double()) return v.get_double();
+  if (v.is_int64()) return static_cast<double>(v.get_int64());
+  if (v.is_uint64()) return static_cast<double>(v.get_uint64());
+  return std::nan("");
+}
+
+std::string pad(const std::string& s, size_t width, bool right) {
+  if (s.size() >= width) return s;
+  std::string fill(width - s.size(), ' ');
+  return right ? fill + s : s + fill;
+}
+
+double unix_now() {
+  using namespace std::chrono;
+  return duration<double>(system_clock::now().time_since_epoch()).count();
+}
+
+}  // namespace
+
+std::string fmt_text(const json::value& v) {
+  if (v.is_null()) return "-";
+  if (v.is_string()) {
+    std::string s(v.get_string());
+    return s.empty() ? "-" : s;
+  }
+  if (v.is_bool()) return v.get_bool() ? "yes" : "no";
+  return json::serialize(v);
+}
+
+std::string fmt_bytes(const json::value& v) {
+  double n = number_of(v);
+  if (std::isnan(n) || n < 0) return "-";
+  static const char* const units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
+  size_t u = 0;
+  while (n >= 1024 && u + 1 < std::size(units)) {
+    n /= 1024;
+    ++u;
+  }
+  char buf[32];
+  if (u == 0) {
+    std::snprintf(buf, sizeof buf, "%.0f B", n);
+  } else {
+    std::snprintf(buf, sizeof buf, "%.1f %s", n, units[u]);
+  }
+  return buf;
+}
+
+std::string fmt_ago(const json::value& unix_seconds, double now) {
+  double t = number_of(unix_seconds);
+  // WireGuard reports 0 for "no handshake yet".
+  if (std::isnan(t) || t <= 0) return "never";
+  auto s = static_cast<long long>(std::max(0.0, now - t));  // clock skew: never negative
+  long long d = s / 86400, h = s % 86400 / 3600, m = s % 3600 / 60, sec = s % 60;
+  std::string out;
+  if (d > 0) {
+    out = std::to_string(d) + "d" + std::to_string(h) + "h";
+  } else if (h > 0) {
+    out = std::to_string(h) + "h" + std::to_string(m) + "m";
+  } else if (m > 0) {
+    out = std::to_string(m) + "m" + std::to_string(sec) + "s";
+  } else {
+    out = std::to_string(sec) + "s";
+  }
+  return out + " ago";
+}
+
+Column col(std::string header, std::string key, std::function<std::string(const json::value&)> fmt,
+           bool right_align) {
+  if (!fmt) fmt = fmt_text;
+  return Column{std::move(header),
+                [key = std::move(key), fmt = std::move(fmt)](const json::object& row) {
+                  const json::value* v = field(row, key);
+                  return v ? fmt(*v) : std::string("-");
+                },
+                right_align};
+}
+
+std::string render_table(const json::array& rows, const std::vector<Column>& columns) {
+  std::vector<std::vector<std::string>> cells;
+  std::vector<size_t> width;
+  std::vector<std::string> header;
+  for (const auto& c : columns) {
+    header.push_back(c.header);
+    width.push_back(c.header.size());
+  }
+  cells.push_back(std::move(header));
+  for (const auto& r : rows) {
+    if (!r.is_object()) continue;
+    std::vector<std::string> line;
+    for (size_t i = 0; i < columns.size(); ++i) {
+      line.push_back(columns[i].cell(r.get_object()));
+      width[i] = std::max(width[i], line.back().size());
+    }
+    cells.push_back(std::move(line));
+  }
+  std::string out;
+  for (const auto& line : cells) {
+    std::string text;
+    for (size_t i = 0; i < line.size(); ++i) {
+      if (i > 0) text += "  ";
+      text += pad(line[i], width[i], columns[i].right_align);
+    }
+    text.erase(text.find_last_not_of(' ') + 1);
+    out += text + "\n";
+  }
+  return out;
+}
+
+// One flat row per (tunnel, peer), so the generic table can show them; a tunnel without
+// peers still gets a row so it is visible.
+static json::array flatten_status(const json::object& status) {
+  json::array rows;
+  const json::value* tunnels = field(status, "tunnels");
+  if (!tunnels || !tunnels->is_array()) return rows;
+  for (const auto& t : tunnels->get_array()) {
+    if (!t.is_object()) continue;
+    const auto& tun = t.get_object();
+    json::object base{{"interface", tun.contains("interface") ? tun.at("interface") : nullptr},
+                      {"wan", tun.contains("wan") ? tun.at("wan") : nullptr}};
+    const json::value* peers = field(tun, "peers");
+    bool any = false;
+    if (peers && peers->is_array()) {
+      for (const auto& p : peers->get_array()) {
+        if (!p.is_object()) continue;
+        json::object row = base;
+        for (const auto& kv : p.get_object()) row[kv.key()] = kv.value();
+        rows.push_back(std::move(row));
+        any = true;
+      }
+    }
+    if (!any) rows.push_back(std::move(base));
+  }
+  return rows;
+}
+
+std::string render_status(const json::value& status, double now) {
+  if (!status.is_object()) return "unexpected status reply (not a JSON object)\n";
+  const auto& o = status.as_object();
+  std::string out = "role: " + str_field(o, "role") + "  name: " + str_field(o, "name") +
+                    "  backend: " + str_field(o, "backend") + "\n";
+  json::array rows = flatten_status(o);
+  if (rows.empty()) return out + "no tunnels\n";
+  auto ago = [now](const json::value& v) { return fmt_ago(v, now); };
+  std::vector<Column> columns{
+      col("TUNNEL", "interface"), col("WAN", "wan"),        col("PEER", "name"),
+      col("ENDPOINT", "endpoint"), col("HANDSHAKE", "last_handshake", ago),
+      col("RX", "rx_bytes", fmt_bytes, true), col("TX", "tx_bytes", fmt_bytes, true)};
+  return out + "\n" + render_table(rows, columns);
+}
+
+const std::vector<Command>& commands() {
+  static const std::vector<Command> table{
+      {"status", "GET", "/api/v1/status", "role, tunnels and peers", render_status},
+  };
+  return table;
+}
+
+namespace {
+
+struct Options {
+  std::string socket;
+  bool json = false;
+  std::string command;
+};
+
+void usage(std::ostream& os) {
+  os << "usage: catsctl [--socket PATH] [--json] COMMAND\n\n"
+     << "  --socket PATH  control socket (default $CATS_SOCKET, else " << kDefaultSocket << ")\n"
+     << "  --json         print the API's JSON reply as is\n\ncommands:\n";
+  for (const auto& c : commands()) os << "  " << pad(c.name, 12, false) << " " << c.help << "\n";
+}
+
+// Returns an exit code when parsing ends the run (help or a usage error).
+std::optional<int> parse_args(const std::vector<std::string>& args, Options& opt, std::ostream& out,
+                              std::ostream& err) {
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    if (a == "-h" || a == "--help" || a == "help") {
+      usage(out);
+      return kOk;
+    } else if (a == "--json") {
+      opt.json = true;
+    } else if (a == "--socket") {
+      if (i + 1 >= args.size()) {
+        err << "catsctl: --socket needs a path\n";
+        return kUsage;
+      }
+      opt.socket = args[++i];
+    } else if (a.rfind("--socket=", 0) == 0) {
+      opt.socket = a.substr(9);
+    } else if (!a.empty() && a[0] == '-') {
+      err << "catsctl: unknown option " << a << "\n";
+      usage(err);
+      return kUsage;
+    } else if (opt.command.empty()) {
+      opt.command = a;
+    } else {
+      err << "catsctl: unexpected argument " << a << "\n";
+      return kUsage;
+    }
+  }
+  if (opt.command.empty()) {
+    usage(err);
+    return kUsage;
+  }
+  if (opt.socket.empty()) {
+    err << "catsctl: empty socket path\n";
+    return kUsage;
+  }
+  return std::nullopt;
+}
+
+std::string error_message(const api::ClientResponse& r) {
+  json::error_code ec;
+  json::value v = json::parse(r.body, ec);
+  if (!ec && v.is_object()) {
+    if (const json::value* e = v.as_object().if_contains("error"); e && e->is_string())
+      return std::string(e->get_string());
+  }
+  std::string body = r.body.substr(0, 200);
+  return body.empty() ? "(no message)" : body;
+}
+
+}  // namespace
+
+int run(const std::vector<std::string>& args, std::ostream& out, std::ostream& err, const char* env_socket) {
+  Options opt;
+  opt.socket = env_socket && *env_socket ? env_socket : kDefaultSocket;
+  if (auto code = parse_args(args, opt, out, err)) return *code;
+
+  auto it = std::find_if(commands().begin(), commands().end(),
+                         [&](const Command& c) { return c.name == opt.command; });
+  if (it == commands().end()) {
+    err << "catsctl: unknown command " << opt.command << "\n";
+    usage(err);
+    return kUsage;
+  }
+
+  auto reply = api::unix_request(opt.socket, it->method, it->target);
+  if (!reply) {
+    err << "catsctl: " << reply.error().message << "\n";
+    return kNoConnection;
+  }
+  if (reply->status < 200 || reply->status >= 300) {
+    err << "catsctl: " << it->name << ": server error " << reply->status << ": " << error_message(*reply) << "\n";
+    return kApiError;
+  }
+  if (opt.json) {
+    out << reply->body;
+    if (reply->body.empty() || reply->body.back() != '\n') out << "\n";
+    return kOk;
+  }
+  json::error_code ec;
+  json::value body = json::parse(reply->body, ec);
+  if (ec) {
+    err << "catsctl: " << it->name << ": reply is not JSON: " << ec.message() << "\n";
+    return kApiError;
+  }
+  out << it->render(body, unix_now());
+  return kOk;
+}
+
+}  // namespace cats::ctl

@@ -1,0 +1,55 @@
+// catsctl as a library, so tests can drive it without a process and check its rendering.
+#pragma once
+
+#include <boost/json/array.hpp>
+#include <boost/json/value.hpp>
+
+#include <functional>
+#include <iosfwd>
+#include <string>
+#include <vector>
+
+namespace cats::ctl {
+
+enum ExitCode { kOk = 0, kApiError = 1, kUsage = 2, kNoConnection = 3 };
+
+inline constexpr const char* kDefaultSocket = "/run/cats/cpe.sock";
+
+// One column of a table: a header and how to turn a row object into the cell text.
+struct Column {
+  std::string header;
+  std::function<std::string(const boost::json::object& row)> cell;
+  bool right_align = false;  // numbers and byte counts read better right-aligned
+};
+
+// Column showing row[key] through fmt (default: strings bare, numbers as is, missing/null "-").
+Column col(std::string header, std::string key,
+           std::function<std::string(const boost::json::value&)> fmt = {}, bool right_align = false);
+
+// Renders an array of objects (non-objects are skipped) as a space-aligned table: a header
+// line, then one line per row; no trailing spaces.
+std::string render_table(const boost::json::array& rows, const std::vector<Column>& columns);
+
+// Cell formatters.
+std::string fmt_text(const boost::json::value& v);
+std::string fmt_bytes(const boost::json::value& v);                // 1536 -> "1.5 KiB"
+std::string fmt_ago(const boost::json::value& unix_seconds, double now);  // "12s ago" / "never"
+
+// Plain rendering of GET /api/v1/status at time now (unix seconds).
+std::string render_status(const boost::json::value& status, double now);
+
+// A command: what to request and how to render the reply in plain form. Adding a listing
+// command is one entry in the table in ctl.cpp.
+struct Command {
+  std::string name;
+  std::string method;
+  std::string target;
+  std::string help;
+  std::function<std::string(const boost::json::value& body, double now)> render;
+};
+const std::vector<Command>& commands();
+
+// Full catsctl: args excludes argv[0]; env_socket is $CATS_SOCKET (may be null).
+int run(const std::vector<std::string>& args, std::ostream& out, std::ostream& err, const char* env_socket);
+
+}  // namespace cats::ctl
