@@ -1,0 +1,120 @@
+#include "api/api.hpp"
+#include "base/process.hpp"
+#include "ctl.hpp"
+#include "test_helpers.hpp"
+
+#include <boost/json/parse.hpp>
+
+#include <catch2/catch.hpp>
+
+#include <sstream>
+
+using namespace cats;
+namespace json = boost::json;
+
+namespace {
+
+const char* kStatus = R"({"role":"cpe","name":"branch1","backend":"userspace",
+ "tunnels":[
+  {"interface":"cats-wan1","wan":"wan1","listen_port":51801,"fwmark":15794176,"public_key":"AAA=",
+   "peers":[{"name":"cloud1","public_key":"BBB=","endpoint":"198.51.100.10:51811","last_handshake":1700000000.5,"rx_bytes":123,"tx_bytes":456},
+            {"name":"cloud2","public_key":"CCC=","endpoint":"203.0.113.7:51811","last_handshake":1699990000,"rx_bytes":1572864,"tx_bytes":5368709120}]},
+  {"interface":"cats-lte","wan":"lte","listen_port":51802,"fwmark":15794177,"public_key":"DDD=",
+   "peers":[{"name":"cloud1","public_key":"BBB=","endpoint":null,"last_handshake":null,"rx_bytes":0,"tx_bytes":1536}]},
+  {"interface":"cats-wan2","wan":"wan2","listen_port":51803,"fwmark":15794178,"public_key":"EEE=","peers":[]}
+ ]})";
+
+struct Run {
+  int code;
+  std::string out, err;
+};
+
+Run run_ctl(const std::vector<std::string>& args, const char* env = nullptr) {
+  std::ostringstream out, err;
+  int code = ctl::run(args, out, err, env);
+  return {code, out.str(), err.str()};
+}
+
+api::Router status_router() {
+  api::Router rt;
+  rt.add("GET", "/api/v1/status", [](const api::Request&) { return api::Response::json(json::parse(kStatus)); });
+  return rt;
+}
+
+}  // namespace
+
+TEST_CASE("status renders as a header line and an aligned table (golden)") {
+  const double now = 1700000012.5;
+  const std::string expected =
+      "role: cpe  name: branch1  backend: userspace\n"
+      "\n"
+      "TUNNEL     WAN   PEER    ENDPOINT             HANDSHAKE       RX       TX\n"
+      "cats-wan1  wan1  cloud1  198.51.100.10:51811  12s ago      123 B    456 B\n"
+      "cats-wan1  wan1  cloud2  203.0.113.7:51811    2h46m ago  1.5 MiB  5.0 GiB\n"
+      "cats-lte   lte   cloud1  -                    never          0 B  1.5 KiB\n"
+      "cats-wan2  wan2  -       -                    -                -        -\n";
+  CHECK(ctl::render_status(json::parse(kStatus), now) == expected);
+}
+
+TEST_CASE("render_table is generic over columns") {
+  auto rows = json::parse(R"([{"a":"x","n":5},{"a":"longer","n":12345},7,{"n":null}])").as_array();
+  auto text = ctl::render_table(rows, {ctl::col("A", "a"), ctl::col("N", "n", {}, true)});
+  CHECK(text ==
+        "A           N\n"
+        "x           5\n"
+        "longer  12345\n"
+        "-           -\n");
+  CHECK(ctl::fmt_ago(json::value(0), 100) == "never");
+  CHECK(ctl::fmt_ago(json::value(10), 100) == "1m30s ago");
+  CHECK(ctl::fmt_ago(json::value(100), 10) == "0s ago");  // clock skew
+  CHECK(ctl::fmt_bytes(json::value(1023)) == "1023 B");
+  CHECK(ctl::fmt_bytes(json::value("x")) == "-");
+}
+
+TEST_CASE("catsctl exit codes") {
+  test::TempDir tmp;
+  const std::string sock = tmp.path + "/cpe.sock";
+
+  SECTION("3 when nothing listens, naming the socket") {
+    auto r = run_ctl({"--socket", sock, "status"});
+    CHECK(r.code == 3);
+    CHECK(r.err.find(sock) != std::string::npos);
+    CHECK(r.err.find("No such file") != std::string::npos);
+    // The environment default is used when --socket is absent.
+    CHECK(run_ctl({"status"}, sock.c_str()).err.find(sock) != std::string::npos);
+    // And the real binary agrees.
+    auto bin = run_command({CATSCTL_BIN, "--socket", sock, "status"});
+    REQUIRE(bin.has_value());
+    CHECK(bin->exit_status == 3);
+  }
+
+  SECTION("2 for usage errors") {
+    CHECK(run_ctl({}).code == 2);
+    CHECK(run_ctl({"frobnicate"}).code == 2);
+    CHECK(run_ctl({"--bogus", "status"}).code == 2);
+    CHECK(run_ctl({"status", "extra"}).code == 2);
+    CHECK(run_ctl({"--socket"}).code == 2);
+    CHECK(run_ctl({"--help"}).code == 0);
+  }
+
+  SECTION("1 with the server's message for an API error") {
+    auto srv = api::UnixServer::start(sock, api::Router{});
+    REQUIRE(srv.has_value());
+    auto r = run_ctl({"--socket=" + sock, "status"});
+    CHECK(r.code == 1);
+    CHECK(r.err.find("404") != std::string::npos);
+    CHECK(r.err.find("no such endpoint") != std::string::npos);
+  }
+
+  SECTION("0 with JSON or a table") {
+    auto srv = api::UnixServer::start(sock, status_router());
+    REQUIRE(srv.has_value());
+    auto j = run_ctl({"--socket", sock, "--json", "status"});
+    CHECK(j.code == 0);
+    CHECK(json::parse(j.out) == json::parse(kStatus));
+    auto t = run_ctl({"status", "--socket", sock});
+    CHECK(t.code == 0);
+    CHECK(t.out.rfind("role: cpe  name: branch1  backend: userspace\n", 0) == 0);
+    CHECK(t.out.find("cats-lte   lte   cloud1") != std::string::npos);
+  }
+}
