@@ -1,0 +1,106 @@
+// CPE-side validation of metric report datagrams (R8, R10, R23). Pure logic, no sockets:
+// the caller reads datagrams from the tunnel-side socket and passes bytes, the source
+// address and the time.
+//
+// Checks, cheapest first, each with its own counter; a rejection changes no state:
+//   oversized      datagram > kMaxDatagram
+//   malformed      decode_report failed (or another message type)
+//   unknown_vcpe   vCPE id not configured
+//   peer_mismatch  source address is not one of that vCPE's tunnel addresses (WireGuard
+//                  proved which peer sent it; the claimed id must agree)
+//   bad_signature  Ed25519 over header+body does not verify with the vCPE's key
+//   replay         seq <= last accepted seq of that vCPE
+//   stale          timestamp older than max_age, or more than max_future ahead
+// Replay and staleness come after the signature so their counters describe genuine
+// (authenticated) reports, which is what an operator wants to see.
+#pragma once
+
+#include "report/ed25519.hpp"
+#include "report/instance_table.hpp"
+#include "report/report.hpp"
+
+#include <array>
+#include <chrono>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace cats::report {
+
+enum class Verdict : uint8_t {
+  accepted = 0,
+  malformed,
+  oversized,
+  unknown_vcpe,
+  peer_mismatch,
+  bad_signature,
+  replay,
+  stale,
+};
+inline constexpr size_t kVerdictCount = 8;
+std::string_view to_string(Verdict v);
+
+struct VcpePeer {
+  std::string id;
+  PublicKey key;
+  std::vector<IpAddress> tunnel_addresses;  // overlay source addresses of this vCPE
+};
+
+struct CollectorConfig {
+  std::chrono::milliseconds max_interval{10'000};  // the max interval vCPEs are told to use
+  std::chrono::seconds max_age{30};                // tolerate queueing and clock skew
+  std::chrono::seconds max_future{5};              // clock skew the other way
+  std::chrono::seconds log_interval{60};           // one log line per cause per interval
+};
+
+// Both clocks: steady for ages inside this process, wall (system) to judge the report's
+// unix timestamp.
+struct Now {
+  std::chrono::steady_clock::time_point mono;
+  std::chrono::system_clock::time_point wall;
+};
+
+struct AcceptResult {
+  Verdict verdict = Verdict::malformed;
+  std::optional<Report> report;             // set when accepted
+  std::vector<AvailabilityEvent> events;    // availability changes caused by it
+
+  bool accepted() const { return verdict == Verdict::accepted; }
+};
+
+class Collector {
+ public:
+  Collector(std::vector<VcpePeer> peers, CollectorConfig cfg = {});
+
+  AcceptResult accept(std::span<const uint8_t> datagram, const IpAddress& source, const Now& now);
+  std::vector<AvailabilityEvent> expire(std::chrono::steady_clock::time_point now) {
+    return table_.expire(now, cfg_.max_interval);
+  }
+
+  const InstanceTable& table() const { return table_; }
+  uint64_t count(Verdict v) const { return counters_[static_cast<size_t>(v)]; }
+  std::optional<uint64_t> last_seq(const std::string& vcpe_id) const;
+  const CollectorConfig& config() const { return cfg_; }
+
+ private:
+  struct Peer {
+    VcpePeer cfg;
+    std::optional<uint64_t> last_seq;
+  };
+  struct LogState {
+    std::optional<std::chrono::steady_clock::time_point> last;
+    uint64_t suppressed = 0;
+  };
+
+  AcceptResult reject(Verdict v, const IpAddress& source, std::string_view detail,
+                      std::chrono::steady_clock::time_point now);
+
+  CollectorConfig cfg_;
+  std::map<std::string, Peer, std::less<>> peers_;
+  InstanceTable table_;
+  std::array<uint64_t, kVerdictCount> counters_{};
+  std::array<LogState, kVerdictCount> log_{};
+};
+
+}  // namespace cats::report
