@@ -1,0 +1,170 @@
+#include "stamp/path_stats.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+namespace cats::stamp {
+
+std::string_view to_string(PathState s) {
+  switch (s) {
+    case PathState::unknown: return "unknown";
+    case PathState::up: return "up";
+    case PathState::down: return "down";
+  }
+  return "?";
+}
+
+const char* validate(const StatsConfig& c) {
+  if (c.window_probes < 1 || c.window_probes > 10'000) return "window_probes must be 1..10000";
+  if (c.timeout.count() <= 0) return "timeout must be positive";
+  if (c.window_age <= c.timeout) return "window_age must exceed timeout";
+  if (!(c.rtt_alpha > 0 && c.rtt_alpha <= 1)) return "rtt_alpha must be in (0, 1]";
+  if (!(c.jitter_gain > 0 && c.jitter_gain <= 1)) return "jitter_gain must be in (0, 1]";
+  if (c.down_after < 1) return "down_after must be >= 1";
+  if (c.up_after < 1) return "up_after must be >= 1";
+  return nullptr;
+}
+
+PathStats::PathStats(StatsConfig cfg) : cfg_(cfg) {}
+
+std::optional<StateChange> PathStats::transition(PathState to, uint32_t seq, SteadyTime now) {
+  if (state_ == to) return std::nullopt;
+  StateChange c{state_, to, seq, now};
+  state_ = to;
+  return c;
+}
+
+std::optional<StateChange> PathStats::record_loss(Probe& p, SteadyTime now) {
+  p.outcome = Outcome::lost;
+  ++lost_;
+  consecutive_good_ = 0;
+  ++consecutive_losses_;
+  if (state_ != PathState::down && consecutive_losses_ >= cfg_.down_after)
+    return transition(PathState::down, p.seq, now);
+  return std::nullopt;
+}
+
+void PathStats::trim(SteadyTime now) {
+  // Pending probes are resolved by expire() before they can age out (window_age >
+  // timeout); a pending probe pushed out by count is resolved in on_sent() instead.
+  while (!window_.empty() && window_.front().outcome != Outcome::pending &&
+         (window_.size() > cfg_.window_probes || now - window_.front().sent_at > cfg_.window_age))
+    window_.pop_front();
+}
+
+std::optional<StateChange> PathStats::on_sent(uint32_t seq, SteadyTime now) {
+  std::optional<StateChange> change;
+  auto keep = [&](std::optional<StateChange> c) {
+    if (c) change = c;
+  };
+  // A reused seq would make replies ambiguous; the older probe is given up as lost.
+  for (auto& p : window_)
+    if (p.seq == seq && p.outcome == Outcome::pending) keep(record_loss(p, now));
+  // Making room: a pending probe pushed out of a full window will never be matched.
+  while (window_.size() >= cfg_.window_probes) {
+    if (window_.front().outcome == Outcome::pending) keep(record_loss(window_.front(), now));
+    window_.pop_front();
+  }
+  window_.push_back(Probe{seq, now, Outcome::pending, 0});
+  ++sent_;
+  trim(now);
+  return change;
+}
+
+std::optional<StateChange> PathStats::on_send_error(uint32_t seq, SteadyTime now) {
+  auto change = on_sent(seq, now);
+  auto c = record_loss(window_.back(), now);
+  return c ? c : change;
+}
+
+ReplyResult PathStats::on_reply(uint32_t seq, SteadyTime now,
+                                std::chrono::nanoseconds reflector_dwell) {
+  ReplyResult r;
+  // Newest first: the matching probe is almost always among the last few.
+  auto it = std::find_if(window_.rbegin(), window_.rend(), [&](const Probe& p) { return p.seq == seq; });
+  if (it == window_.rend() || now < it->sent_at) {
+    ++unknown_;
+    r.kind = ReplyKind::unknown;
+    return r;
+  }
+  if (it->outcome == Outcome::lost) {
+    ++late_;
+    r.kind = ReplyKind::late;
+    return r;
+  }
+  if (it->outcome == Outcome::received) {
+    ++duplicate_;
+    r.kind = ReplyKind::duplicate;
+    return r;
+  }
+  // The reflector cannot have held the packet longer than the whole round trip; a dwell
+  // outside [0, round trip] means its clock stepped between T2 and T3, so it is ignored.
+  const auto round_trip = now - it->sent_at;
+  auto dwell = std::chrono::duration_cast<std::chrono::steady_clock::duration>(reflector_dwell);
+  if (dwell.count() < 0 || dwell > round_trip) dwell = {};
+  const double rtt = std::chrono::duration<double, std::milli>(round_trip - dwell).count();
+
+  it->outcome = Outcome::received;
+  it->rtt_ms = rtt;
+  ++received_;
+  r.kind = ReplyKind::ok;
+
+  srtt_ms_ = srtt_ms_ ? *srtt_ms_ + cfg_.rtt_alpha * (rtt - *srtt_ms_) : rtt;
+  if (last_rtt_ms_) jitter_ms_ += (std::fabs(rtt - *last_rtt_ms_) - jitter_ms_) * cfg_.jitter_gain;
+  last_rtt_ms_ = rtt;
+
+  consecutive_losses_ = 0;
+  ++consecutive_good_;
+  if (state_ == PathState::unknown ||
+      (state_ == PathState::down && consecutive_good_ >= cfg_.up_after))
+    r.change = transition(PathState::up, seq, now);
+  return r;
+}
+
+std::optional<StateChange> PathStats::expire(SteadyTime now) {
+  std::optional<StateChange> change;
+  for (auto& p : window_) {
+    if (p.outcome != Outcome::pending || now - p.sent_at < cfg_.timeout) continue;
+    if (auto c = record_loss(p, now)) change = c;
+  }
+  trim(now);
+  return change;
+}
+
+std::optional<SteadyTime> PathStats::next_deadline() const {
+  for (const auto& p : window_)  // send order, so the first pending one expires first
+    if (p.outcome == Outcome::pending) return p.sent_at + cfg_.timeout;
+  return std::nullopt;
+}
+
+PathSnapshot PathStats::snapshot() const {
+  PathSnapshot s;
+  s.state = state_;
+  s.rtt_ms = srtt_ms_;
+  s.jitter_ms = jitter_ms_;
+  s.sent = sent_;
+  s.received = received_;
+  s.lost = lost_;
+  s.late = late_;
+  s.duplicate = duplicate_;
+  s.unknown = unknown_;
+  std::size_t ok = 0, bad = 0;
+  double sum = 0, mn = 0, mx = 0;
+  for (const auto& p : window_) {
+    if (p.outcome == Outcome::lost) ++bad;
+    if (p.outcome != Outcome::received) continue;
+    mn = ok ? std::min(mn, p.rtt_ms) : p.rtt_ms;
+    mx = ok ? std::max(mx, p.rtt_ms) : p.rtt_ms;
+    sum += p.rtt_ms;
+    ++ok;
+  }
+  if (ok) {
+    s.rtt_min_ms = mn;
+    s.rtt_max_ms = mx;
+    s.rtt_avg_ms = sum / static_cast<double>(ok);
+  }
+  if (ok + bad) s.loss_pct = 100.0 * static_cast<double>(bad) / static_cast<double>(ok + bad);
+  return s;
+}
+
+}  // namespace cats::stamp

@@ -1,0 +1,131 @@
+// Per-path probe statistics and up/down state: pure, single-threaded, every instant is a
+// parameter (no hidden clock), every result is a return value (no callbacks).
+//
+// Feed it: on_sent() for each probe, on_reply() for each decoded reply, on_send_error()
+// when a probe could not leave, and expire() at (or after) next_deadline().
+//
+// Definitions (DESIGN.md §3 "Path probes"):
+//  * RTT sample = (T4 - T1) - (T3 - T2): local round trip on the steady clock minus the
+//    reflector's dwell time reported in its own timestamps (RFC 8762 §4.3, as TWAMP's
+//    RFC 5357 §4.2.1 uses them). Only differences of one clock's readings are used, so no
+//    clock synchronisation is needed.
+//  * Smoothed RTT: EWMA, srtt += alpha * (sample - srtt), first sample taken as is.
+//  * Jitter: RFC 3550 §6.4.1 estimator applied to consecutive RTT samples (in arrival
+//    order): D = sample_i - sample_{i-1}; J += (|D| - J) * gain; gain defaults to 1/16.
+//  * Window: the last `window_probes` probes sent, and none older than `window_age`.
+//    Loss % = lost / (received + lost) over the window's resolved probes; pending probes
+//    count for neither. min/avg/max RTT are over the window's received probes.
+//  * Loss: a probe unanswered `timeout` after it was sent. Default 300 ms = 3 x the
+//    100 ms interval: the worst case from a path failing to the third loss being declared
+//    is 2 intervals (the two following probes' send times) + timeout = 0.5 s, matching
+//    DESIGN.md's "down after 3 losses, about 300 ms of probes"; and 300 ms is above the
+//    RTT of any terrestrial path, so a slow-but-working path is not called lossy.
+//  * A reply for a probe already counted lost is `late` and ignored (the loss stands:
+//    undoing it would let the state machine flap backwards in time). A second reply for
+//    the same probe is a `duplicate`; a reply for a seq not in the window is `unknown`.
+//    All three change no statistics.
+//  * State: unknown until the first reply or the first run of `down_after` consecutive
+//    losses; up -> down after `down_after` consecutive losses; down -> up after `up_after`
+//    consecutive good replies (hold-down against flapping). "Consecutive" is in the order
+//    probes are resolved (reply received or timeout declared).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <optional>
+#include <string_view>
+
+namespace cats::stamp {
+
+using SteadyTime = std::chrono::steady_clock::time_point;
+
+enum class PathState { unknown, up, down };
+std::string_view to_string(PathState s);
+
+struct StatsConfig {
+  std::size_t window_probes = 100;
+  std::chrono::milliseconds window_age{10'000};
+  std::chrono::milliseconds timeout{300};  // see "Loss" above
+  double rtt_alpha = 0.125;                // RFC 6298 §2's alpha for SRTT
+  double jitter_gain = 1.0 / 16.0;         // RFC 3550 §6.4.1
+  unsigned down_after = 3;                 // consecutive losses
+  unsigned up_after = 5;                   // consecutive good replies while down
+};
+
+// Valid configs: window_probes in 1..10000, window_age > timeout > 0, alpha and gain in
+// (0, 1], down_after >= 1, up_after >= 1. Returns nullptr or what is wrong.
+const char* validate(const StatsConfig& c);
+
+struct StateChange {
+  PathState from = PathState::unknown;
+  PathState to = PathState::unknown;
+  uint32_t seq = 0;  // the probe whose outcome caused the change
+  SteadyTime at{};
+  friend bool operator==(const StateChange&, const StateChange&) = default;
+};
+
+enum class ReplyKind { ok, late, duplicate, unknown };
+
+struct ReplyResult {
+  ReplyKind kind = ReplyKind::unknown;
+  std::optional<StateChange> change;
+};
+
+struct PathSnapshot {
+  PathState state = PathState::unknown;
+  std::optional<double> rtt_ms;  // smoothed; empty until the first reply
+  std::optional<double> rtt_min_ms, rtt_avg_ms, rtt_max_ms;  // window; empty if no reply in it
+  double jitter_ms = 0;
+  double loss_pct = 0;  // over the window's resolved probes; 0 when none resolved
+  uint64_t sent = 0, received = 0, lost = 0, late = 0, duplicate = 0, unknown = 0;
+};
+
+class PathStats {
+ public:
+  explicit PathStats(StatsConfig cfg = {});
+
+  const StatsConfig& config() const { return cfg_; }
+
+  // A probe with this seq left at `now`. Seqs are expected to increase; a reused seq
+  // still in the window resolves the older probe as lost first.
+  std::optional<StateChange> on_sent(uint32_t seq, SteadyTime now);
+  // The probe could not be sent (ENETUNREACH, interface gone...): a loss right away.
+  std::optional<StateChange> on_send_error(uint32_t seq, SteadyTime now);
+  // A valid reply for `seq` arrived at `now`; `reflector_dwell` = T3 - T2 (clamped).
+  ReplyResult on_reply(uint32_t seq, SteadyTime now, std::chrono::nanoseconds reflector_dwell);
+  // Declare every pending probe older than timeout lost and age the window. Returns the
+  // state change if one happened (at most one per call: a run of losses can only move
+  // towards down).
+  std::optional<StateChange> expire(SteadyTime now);
+  // Earliest instant at which expire() has work, if any probe is pending.
+  std::optional<SteadyTime> next_deadline() const;
+
+  PathSnapshot snapshot() const;
+  PathState state() const { return state_; }
+
+ private:
+  enum class Outcome : uint8_t { pending, received, lost };
+  struct Probe {
+    uint32_t seq;
+    SteadyTime sent_at;
+    Outcome outcome;
+    double rtt_ms;  // valid when received
+  };
+
+  std::optional<StateChange> record_loss(Probe& p, SteadyTime now);
+  std::optional<StateChange> transition(PathState to, uint32_t seq, SteadyTime now);
+  void trim(SteadyTime now);
+
+  StatsConfig cfg_;
+  std::deque<Probe> window_;  // ordered by send time; at most window_probes entries
+  PathState state_ = PathState::unknown;
+  unsigned consecutive_losses_ = 0;
+  unsigned consecutive_good_ = 0;
+  std::optional<double> srtt_ms_;
+  std::optional<double> last_rtt_ms_;
+  double jitter_ms_ = 0;
+  uint64_t sent_ = 0, received_ = 0, lost_ = 0, late_ = 0, duplicate_ = 0, unknown_ = 0;
+};
+
+}  // namespace cats::stamp

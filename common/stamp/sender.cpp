@@ -1,0 +1,233 @@
+#include "stamp/sender.hpp"
+
+#include "base/log.hpp"
+
+#include <boost/asio/buffer.hpp>
+
+#include <net/if.h>
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <random>
+
+namespace cats::stamp {
+
+namespace asio = boost::asio;
+using std::chrono::steady_clock;
+
+const char* validate(const SenderConfig& c) {
+  if (c.interval < std::chrono::milliseconds(1) || c.interval > std::chrono::seconds(60))
+    return "interval must be 1 ms .. 60 s";
+  if (const char* e = validate(c.stats)) return e;
+  if (c.reflector.port() == 0) return "reflector port must be set";
+  if (c.device.size() >= IFNAMSIZ) return "device name too long";
+  if (!c.local_address.is_unspecified() &&
+      c.local_address.is_v4() != c.reflector.address().is_v4())
+    return "local address and reflector must be of the same family";
+  return nullptr;
+}
+
+StampSender::StampSender(asio::io_context& io, SenderConfig cfg, OnChange on_change)
+    : cfg_(std::move(cfg)),
+      on_change_(std::move(on_change)),
+      socket_(io),
+      send_timer_(io),
+      deadline_timer_(io),
+      stats_(cfg_.stats) {}
+
+StampSender::~StampSender() { stop(); }
+
+Result<std::shared_ptr<StampSender>> StampSender::start(asio::io_context& io, SenderConfig cfg,
+                                                        Rng rng, OnChange on_change) {
+  if (const char* e = validate(cfg)) return Error::msg("stamp sender " + cfg.name + ": " + e);
+  if (!rng) {
+    rng = [gen = std::mt19937(std::random_device{}())]() mutable { return static_cast<uint32_t>(gen()); };
+  }
+  std::shared_ptr<StampSender> s(new StampSender(io, std::move(cfg), std::move(on_change)));
+  if (auto st = s->open_socket(); !st) {
+    log::warn("stamp", s->cfg_.name + ": " + st.error().message + " (will retry)");
+    s->logged_open_error_ = true;
+  }
+  // Random offset within one interval so sessions created together spread out.
+  const auto interval_us = std::chrono::duration_cast<std::chrono::microseconds>(s->cfg_.interval);
+  const auto offset = std::chrono::microseconds(rng() % static_cast<uint64_t>(interval_us.count()));
+  s->next_send_ = steady_clock::now() + offset;
+  s->schedule_tick();
+  return s;
+}
+
+Status StampSender::open_socket() {
+  close_socket();
+  boost::system::error_code ec;
+  const auto proto = cfg_.reflector.protocol();
+  socket_.open(proto, ec);
+  if (ec) return fail(Error::sys(ec.value(), "socket"));
+  const int fd = socket_.native_handle();
+  if (!cfg_.device.empty() &&
+      ::setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, cfg_.device.c_str(),
+                   static_cast<socklen_t>(cfg_.device.size())) != 0) {
+    const int err = errno;
+    close_socket();
+    return fail(Error::sys(err, "SO_BINDTODEVICE " + cfg_.device));
+  }
+  if (!cfg_.local_address.is_unspecified()) {
+    socket_.bind(UdpEndpoint(cfg_.local_address, 0), ec);
+    if (ec) {
+      close_socket();
+      return fail(Error::sys(ec.value(), "bind " + cfg_.local_address.to_string()));
+    }
+  }
+  // Connected: the kernel drops datagrams from anyone but the reflector and reports
+  // ICMP errors (port unreachable) to us.
+  socket_.connect(cfg_.reflector, ec);
+  if (ec) {
+    close_socket();
+    return fail(Error::sys(ec.value(), "connect " + endpoint_to_string(cfg_.reflector)));
+  }
+  socket_.non_blocking(true, ec);
+  ++socket_gen_;
+  arm_receive();
+  return ok();
+}
+
+void StampSender::close_socket() {
+  boost::system::error_code ec;
+  if (socket_.is_open()) socket_.close(ec);
+  ++socket_gen_;
+}
+
+void StampSender::stop() {
+  stopped_ = true;
+  send_timer_.cancel();
+  deadline_timer_.cancel();
+  close_socket();
+}
+
+void StampSender::emit(const std::optional<StateChange>& c) {
+  if (!c) return;
+  log::info("stamp", cfg_.name + ": " + std::string(to_string(c->from)) + " -> " +
+                         std::string(to_string(c->to)) + " at seq " + std::to_string(c->seq));
+  if (on_change_) on_change_(cfg_.name, *c);
+}
+
+void StampSender::schedule_tick() {
+  send_timer_.expires_at(next_send_);
+  send_timer_.async_wait([w = weak_from_this()](const boost::system::error_code& ec) {
+    auto self = w.lock();
+    if (!self || ec || self->stopped_) return;
+    self->tick();
+  });
+}
+
+void StampSender::tick() {
+  const auto now = steady_clock::now();
+  emit(stats_.expire(now));
+  if (!socket_.is_open()) {
+    auto st = open_socket();
+    if (st && logged_open_error_) {
+      log::info("stamp", cfg_.name + ": socket open again");
+      logged_open_error_ = false;
+    } else if (!st && !logged_open_error_) {
+      log::warn("stamp", cfg_.name + ": " + st.error().message + " (will retry)");
+      logged_open_error_ = true;
+    }
+  }
+  send_probe(now);
+  // Fixed schedule (no drift); after a stall, resume instead of sending a burst.
+  next_send_ += cfg_.interval;
+  if (next_send_ <= now) next_send_ = now + cfg_.interval;
+  schedule_tick();
+  arm_deadline();
+}
+
+void StampSender::send_probe(SteadyTime now) {
+  const uint32_t seq = next_seq_++;
+  if (!socket_.is_open()) {
+    ++send_errors_;
+    emit(stats_.on_send_error(seq, now));
+    return;
+  }
+  SenderPacket p{seq, to_ntp(std::chrono::system_clock::now()), cfg_.error};
+  p.error.ptp = false;
+  const auto bytes = encode_sender(p, cfg_.key ? &*cfg_.key : nullptr);
+  boost::system::error_code ec;
+  socket_.send(asio::buffer(bytes), 0, ec);
+  if (!ec) {
+    emit(stats_.on_sent(seq, now));
+    return;
+  }
+  ++send_errors_;
+  emit(stats_.on_send_error(seq, now));
+  const int err = ec.value();
+  log::debug("stamp", cfg_.name + ": send: " + ec.message());
+  // The bound device vanished (or lost our address): SO_BINDTODEVICE holds the old
+  // ifindex, so only a new socket can follow a re-created interface.
+  if (err == ENODEV || err == ENXIO || err == EADDRNOTAVAIL || err == EBADF) close_socket();
+}
+
+void StampSender::arm_receive() {
+  socket_.async_receive(
+      asio::buffer(rx_), [w = weak_from_this(), gen = socket_gen_](const boost::system::error_code& ec,
+                                                                   std::size_t n) {
+        auto self = w.lock();
+        if (!self || self->stopped_ || gen != self->socket_gen_) return;
+        if (ec) {
+          // ICMP errors on a connected socket are reported once each and say the probe
+          // was lost, which the timeout already accounts for. Anything else: start over
+          // with a fresh socket on the next tick.
+          if (ec == asio::error::connection_refused || ec == asio::error::host_unreachable ||
+              ec == asio::error::network_unreachable || ec == asio::error::connection_reset ||
+              ec.value() == EHOSTUNREACH || ec.value() == ENETUNREACH) {
+            self->arm_receive();
+          } else if (ec != asio::error::operation_aborted) {
+            log::debug("stamp", self->cfg_.name + ": receive: " + ec.message());
+            self->close_socket();
+          }
+          return;
+        }
+        self->on_datagram(n, steady_clock::now());
+        self->arm_receive();
+      });
+}
+
+void StampSender::on_datagram(std::size_t n, SteadyTime now) {
+  if (n > kMaxPacketLen) {
+    ++malformed_;
+    return;
+  }
+  const auto d = decode_reflector(std::span<const uint8_t>(rx_.data(), n), cfg_.key ? &*cfg_.key : nullptr);
+  if (!d) {
+    ++malformed_;
+    return;
+  }
+  const ReflectorPacket& p = *d.packet;
+  // T3 - T2 from the reflector's own timestamps, in the format its Z bit names.
+  const auto dwell = timestamp_diff(p.timestamp, p.receive_timestamp, p.error.ptp);
+  // The Session-Sender Sequence Number is the copy of ours in both reflector modes.
+  const auto r = stats_.on_reply(p.sender_seq, now, dwell);
+  emit(r.change);
+}
+
+void StampSender::arm_deadline() {
+  const auto d = stats_.next_deadline();
+  if (!d || (armed_deadline_ && *armed_deadline_ <= *d)) return;
+  armed_deadline_ = d;
+  deadline_timer_.expires_at(*d);  // cancels a later wait, whose handler sees aborted
+  deadline_timer_.async_wait([w = weak_from_this()](const boost::system::error_code& ec) {
+    auto self = w.lock();
+    if (!self || ec || self->stopped_) return;
+    self->armed_deadline_.reset();
+    self->emit(self->stats_.expire(steady_clock::now()));
+    self->arm_deadline();
+  });
+}
+
+SenderSnapshot StampSender::snapshot() const {
+  SenderSnapshot s;
+  static_cast<PathSnapshot&>(s) = stats_.snapshot();
+  s.malformed = malformed_;
+  s.send_errors = send_errors_;
+  return s;
+}
+
+}  // namespace cats::stamp
