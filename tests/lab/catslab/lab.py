@@ -1,0 +1,300 @@
+"""The lab: up / down / status / exec / impair over a scenario.
+
+State lives in RUN_DIR (/run/cats-lab): state.json (scenario, namespaces, processes,
+tunnel names, rates), per-daemon state dirs (keys, config, control socket, log),
+impair-<link>.sock / impair-<link>.log. `down` needs none of it to clean up: it also
+removes every cats-* namespace and whatever runs in them.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import time
+from pathlib import Path
+
+from . import config, impair, procs, topology
+from .common import (LabError, NS_PREFIX, REPO_ROOT, RUN_DIR, WG_SOCK_DIR, list_lab_namespaces,
+                     ns_name, nsrun, run)
+from .scenario import Scenario, load_scenario
+
+STATE_FILE = "state.json"
+SOCKET_TIMEOUT = 20.0
+
+
+def default_build_dir() -> Path:
+    return Path(os.environ.get("CATS_BUILD_DIR") or REPO_ROOT / "build")
+
+
+class Lab:
+    def __init__(self, build_dir: str | Path | None = None, log=print):
+        self.build_dir = Path(build_dir) if build_dir else default_build_dir()
+        self.log = log
+        self._scenario: Scenario | None = None
+
+    # ------------------------------------------------------------------ state
+    @property
+    def state_path(self) -> Path:
+        return RUN_DIR / STATE_FILE
+
+    def state(self) -> dict | None:
+        try:
+            return json.loads(self.state_path.read_text())
+        except (OSError, ValueError):
+            return None
+
+    def _save(self, st: dict) -> None:
+        RUN_DIR.mkdir(parents=True, exist_ok=True)
+        tmp = self.state_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(st, indent=2))
+        tmp.replace(self.state_path)
+
+    @property
+    def scenario(self) -> Scenario:
+        if self._scenario is None:
+            st = self.state()
+            if not st:
+                raise LabError("no lab is up (no /run/cats-lab/state.json)")
+            self._scenario = load_scenario(st["scenario"])
+        return self._scenario
+
+    def is_up(self) -> bool:
+        return self.state_path.exists() or bool(list_lab_namespaces())
+
+    # ------------------------------------------------------------------ binaries
+    def impair_binary(self) -> Path:
+        env = os.environ.get("CATS_IMPAIR")
+        cands = [Path(env)] if env else []
+        cands += [self.build_dir / "tests/lab/cats-impair", self.build_dir / "lab/cats-impair"]
+        for c in cands:
+            if c.is_file() and os.access(c, os.X_OK):
+                return c
+        raise LabError(f"cats-impair not found (looked at {', '.join(map(str, cands))}); build it: "
+                       f"cmake --build {self.build_dir} --target cats-impair")
+
+    def daemon_binary(self, rel: str) -> Path:
+        p = self.build_dir / rel
+        if not (p.is_file() and os.access(p, os.X_OK)):
+            raise LabError(f"daemon binary missing: {p} (build it, pass --build-dir, or use --no-daemons)")
+        return p
+
+    # ------------------------------------------------------------------ up
+    def up(self, scenario: str | Path | None = None, daemons: bool = True, force: bool = False) -> dict:
+        if self.is_up():
+            if not force:
+                st = self.state() or {}
+                raise LabError(f"a lab is already up (scenario {st.get('name', '?')}, namespaces "
+                               f"{', '.join(list_lab_namespaces()) or 'none'}); run `cats-lab down` "
+                               f"or `cats-lab up --force`")
+            self.log("lab already up: tearing it down first (--force)")
+            self.down()
+        sc = load_scenario(scenario)
+        self._scenario = sc
+        try:
+            impair_bin = self.impair_binary()
+            binaries = {}
+            if daemons and sc.cpe:
+                binaries = {"cpe/cats-cpe": self.daemon_binary("cpe/cats-cpe")}
+                if sc.vcpes:
+                    binaries["vcpe/cats-vcpe"] = self.daemon_binary("vcpe/cats-vcpe")
+            self._check_tunnel_names(sc)
+
+            RUN_DIR.mkdir(parents=True, exist_ok=True)
+            os.chmod(RUN_DIR, 0o755)
+            st = {"scenario": str(sc.path), "name": sc.name, "started": time.time(),
+                  "daemons": daemons, "build_dir": str(self.build_dir),
+                  "namespaces": sc.namespaces(), "tunnels": sc.tunnel_interfaces(),
+                  "processes": [], "rates": {}}
+            self._save(st)
+
+            self.log(f"building topology {sc.name} ({sc.path})")
+            topology.build(sc, log=self.log)
+
+            for il in sc.impairs:
+                self._start_impair(st, sc, il, impair_bin)
+            self.log(f"  {len(sc.impairs)} impairable links: {', '.join(i.link for i in sc.impairs)}")
+
+            daemons_info = config.generate(sc)
+            st["daemon_configs"] = daemons_info
+            self._save(st)
+            if daemons and sc.cpe:
+                order = [v.node for v in sc.vcpes] + [sc.cpe.node]
+                for node in order:
+                    self._start_daemon(st, node, daemons_info[node], binaries[daemons_info[node]["binary"]])
+            self.log(f"lab {sc.name} is up" + ("" if daemons else " (no daemons)"))
+            return st
+        except BaseException:
+            self.log("up failed: tearing the half-built lab down")
+            try:
+                self.down(quiet=True)
+            except Exception as e:  # keep the original error
+                self.log(f"  (cleanup problem: {e})")
+            raise
+
+    def _check_tunnel_names(self, sc: Scenario) -> None:
+        for t in sc.tunnel_interfaces():
+            sock = WG_SOCK_DIR / f"{t}.sock"
+            if sock.exists() and _socket_live(sock):
+                raise LabError(f"{sock} is in use by a running wireguard-go outside the lab; "
+                               f"tunnel interface names must be unique on the host")
+
+    def _start_impair(self, st: dict, sc: Scenario, il, binary: Path) -> None:
+        sock = impair.socket_path(il.link)
+        log_path = RUN_DIR / f"impair-{il.link}.log"
+        argv = [str(binary), "--queue", str(il.queue), "--control", str(sock),
+                "--delay", f"{il.delay:g}", "--jitter", f"{il.jitter:g}", "--loss", f"{il.loss:g}"]
+        pid = procs.start(il.node, argv, log_path)
+        st["processes"].append({"kind": "impair", "name": f"impair-{il.link}", "node": il.node,
+                                "pid": pid, "log": str(log_path), "socket": str(sock)})
+        self._save(st)
+        procs.wait_for_path(sock, pid, f"cats-impair for {il.link}", log_path, SOCKET_TIMEOUT)
+        nsrun(il.node, ["iptables", "-w", *impair.iptables_rule(il)])
+        if il.rate:
+            impair.set_rate(il, il.rate)
+            st["rates"][il.link] = il.rate
+            self._save(st)
+
+    def _start_daemon(self, st: dict, node: str, info: dict, binary: Path) -> None:
+        log_path = Path(info["state_dir"]) / "daemon.log"
+        pid = procs.start(node, [str(binary), "--config", info["config"]], log_path)
+        st["processes"].append({"kind": "daemon", "name": binary.name, "node": node, "pid": pid,
+                                "log": str(log_path), "socket": info["control_socket"]})
+        self._save(st)
+        self.log(f"  started {binary.name} in {ns_name(node)} (pid {pid}), waiting for its control socket")
+        procs.wait_for_path(Path(info["control_socket"]), pid, f"{binary.name} in {ns_name(node)}",
+                            log_path, SOCKET_TIMEOUT)
+
+    # ------------------------------------------------------------------ down
+    def down(self, quiet: bool = False) -> list[str]:
+        """Removes everything the lab made; works on a half-built lab and without state.
+        Returns the problems left (empty = clean)."""
+        log = (lambda *_: None) if quiet else self.log
+        st = self.state() or {}
+        problems: list[str] = []
+        recorded = st.get("processes", [])
+        # Daemons first (they may tidy their tunnels), then the impairers.
+        for kind, grace in (("daemon", 5.0), ("impair", 2.0)):
+            pids = [p["pid"] for p in recorded if p.get("kind") == kind]
+            if pids:
+                left = procs.stop(pids, grace)
+                problems += [f"pid {p} survived SIGKILL" for p in left]
+        namespaces = set(st.get("namespaces", [])) | set(list_lab_namespaces())
+        namespaces = {n for n in namespaces if n.startswith(NS_PREFIX)}
+        # Anything else still running in a lab namespace (wireguard-go, shells, iperf3).
+        for _ in range(3):
+            pids = sorted({p for ns in namespaces for p in topology.namespace_pids(ns)} - {os.getpid()})
+            if not pids:
+                break
+            log(f"stopping {len(pids)} process(es) left in lab namespaces")
+            procs.stop(pids, grace=2.0)
+        problems += topology.remove_namespaces(sorted(namespaces), log=log)
+        # wireguard-go UAPI sockets (not per netns).
+        tunnels = set(st.get("tunnels", []))
+        if WG_SOCK_DIR.is_dir():
+            for sock in WG_SOCK_DIR.glob("cats-*.sock"):
+                name = sock.name[:-5]
+                if name in tunnels or not _socket_live(sock):
+                    try:
+                        sock.unlink()
+                    except OSError as e:
+                        problems.append(f"cannot remove {sock}: {e}")
+        shutil.rmtree(RUN_DIR, ignore_errors=True)
+        if RUN_DIR.exists():
+            problems.append(f"cannot remove {RUN_DIR}")
+        left = list_lab_namespaces()
+        if left:
+            problems.append(f"namespaces left: {', '.join(left)}")
+        self._scenario = None
+        log("lab is down" if not problems else "lab down with problems:\n  " + "\n  ".join(problems))
+        return problems
+
+    # ------------------------------------------------------------------ status
+    def status(self) -> dict:
+        st = self.state()
+        present = list_lab_namespaces()
+        if not st:
+            return {"up": False, "namespaces": present}
+        sc = self.scenario
+        out = {"up": True, "scenario": st["name"], "path": st["scenario"], "daemons": st.get("daemons"),
+               "namespaces": {n: (n in present) for n in sc.namespaces()}, "processes": [], "impair": {}}
+        for p in st.get("processes", []):
+            entry = dict(p)
+            entry["alive"] = procs.alive(p["pid"])
+            entry["socket_present"] = Path(p["socket"]).exists()
+            out["processes"].append(entry)
+        for il in sc.impairs:
+            try:
+                params = impair.get(il.link)
+                stats = impair.stats(il.link)
+            except LabError as e:
+                params, stats = {"error": str(e)}, {}
+            out["impair"][il.link] = {"node": il.node, "queue": il.queue, "params": params,
+                                      "rate_mbit": st.get("rates", {}).get(il.link, 0), "stats": stats}
+        return out
+
+    # ------------------------------------------------------------------ exec / impair
+    def exec_argv(self, node: str, cmd: list[str]) -> list[str]:
+        ns = ns_name(node)
+        if ns not in list_lab_namespaces():
+            raise LabError(f"no namespace {ns} (nodes: {', '.join(list_lab_namespaces()) or 'none'})")
+        return ["ip", "netns", "exec", ns, *cmd]
+
+    def run_in(self, node: str, cmd: list[str], check: bool = False, timeout: float = 60):
+        return run(self.exec_argv(node, cmd), check=check, timeout=timeout)
+
+    def impair(self, link: str, delay: float | None = None, jitter: float | None = None,
+               loss: float | None = None, rate: float | None = None, clear: bool = False) -> dict:
+        """Changes a link's impairment at run time; unspecified values are kept, --clear
+        resets everything (then applies the values given)."""
+        il = self.scenario.impair(link)
+        st = self.state() or {}
+        if clear:
+            impair.set_params(link, delay=delay or 0, jitter=jitter or 0, loss=loss or 0)
+            impair.set_rate(il, rate or 0)
+            st.setdefault("rates", {})[link] = rate or 0
+        else:
+            impair.set_params(link, delay=delay, jitter=jitter, loss=loss)
+            if rate is not None:
+                impair.set_rate(il, rate)
+                st.setdefault("rates", {})[link] = rate
+        if st:
+            self._save(st)
+        return {"params": impair.get(link), "rate_mbit": st.get("rates", {}).get(link, 0),
+                "stats": impair.stats(link)}
+
+    def impair_stats(self, link: str) -> dict:
+        self.scenario.impair(link)
+        return impair.stats(link)
+
+    # ------------------------------------------------------------------ helpers for tests/demo
+    def set_default_wan(self, wan: str) -> None:
+        """Makes the CPE's LAN breakout (main-table default route) use `wan`; the other
+        WANs stay as higher-metric backups."""
+        c = self.scenario.cpe
+        if not c:
+            raise LabError("scenario has no [cpe]")
+        names = [w.name for w in c.wans]
+        if wan not in names:
+            raise LabError(f"unknown WAN {wan} (have {', '.join(names)})")
+        ns = ns_name(c.node)
+        for _ in range(16):
+            if run(["ip", "-n", ns, "route", "del", "default", "table", "main"], check=False).returncode:
+                break
+        metric = 200
+        for w in c.wans:
+            m = 100 if w.name == wan else metric
+            if w.name != wan:
+                metric += 100
+            run(["ip", "-n", ns, "route", "add", "default", "via", w.gateway, "dev", w.interface, "metric", str(m)])
+        run(["ip", "netns", "exec", ns, "conntrack", "-F"], check=False)
+
+
+def _socket_live(path: Path) -> bool:
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(0.5)
+            s.connect(str(path))
+            return True
+    except OSError:
+        return False
