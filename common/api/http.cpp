@@ -113,7 +113,9 @@ BeastResponse handle(const Router& router, const BeastRequest& r) {
   if (!req) return to_beast(Response::error(400, req.error().message), r.version(), false);
   Response resp = router.dispatch(*req);
   std::string allow = resp.status == 405 ? router.allow(req->path) : std::string{};
-  return to_beast(resp, r.version(), r.keep_alive(), allow);
+  // No route answers HEAD without a body, so do not let the body desync a kept-alive stream.
+  bool keep_alive = r.keep_alive() && r.method() != http::verb::head;
+  return to_beast(resp, r.version(), keep_alive, allow);
 }
 
 BeastResponse error_reply(int status, const std::string& message) {
@@ -137,12 +139,7 @@ RawParse parse_raw(std::string_view bytes, const ServerLimits& limits) {
     used += n;
   }
   if (!ec && !parser.is_done()) {
-    // The socket read would see EOF here; a message cut short is not answered.
-    parser.put_eof(ec);
-    if (!ec && parser.is_done()) {
-      out.request = parser.release();
-      return out;
-    }
+    // The socket read would wait for more (and time out); requests never end at EOF.
     out.incomplete = true;
     return out;
   }
