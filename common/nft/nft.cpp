@@ -1,0 +1,126 @@
+// libnftables, RAII. One nft_ctx per Nft; output and errors are buffered (not printed to
+// stdout/stderr) so the daemon can log them and return them to the caller.
+// Not thread-safe: a context serves one thread at a time (libnftables keeps per-context
+// state: cache, buffers).
+#include "nft/nft.hpp"
+
+#include <nftables/libnftables.h>
+
+#include <array>
+#include <sstream>
+#include <string>
+
+namespace cats::nft {
+namespace {
+
+// Rulesets we generate are a few hundred lines; refuse anything absurd rather than hand it
+// to the parser.
+constexpr size_t kMaxScriptBytes = 4u << 20;
+constexpr size_t kMaxNameLen = 64;  // NFT_NAME_MAXLEN (256) minus room; ours are short
+
+struct CtxFree {
+  void operator()(nft_ctx* c) const { nft_ctx_free(c); }
+};
+
+std::string trim(std::string_view s) {
+  const auto first = s.find_first_not_of(" \t\r\n");
+  if (first == std::string_view::npos) return {};
+  const auto last = s.find_last_not_of(" \t\r\n");
+  return std::string(s.substr(first, last - first + 1));
+}
+
+// nft(8) families.
+bool valid_family(std::string_view f) {
+  static constexpr std::array<std::string_view, 6> kFamilies = {"ip", "ip6", "inet", "arp", "bridge", "netdev"};
+  for (auto k : kFamilies) {
+    if (f == k) return true;
+  }
+  return false;
+}
+
+// Identifiers we splice into scripts: [A-Za-z_][A-Za-z0-9_-]*, bounded, so a name can never
+// inject another command.
+bool valid_name(std::string_view n) {
+  if (n.empty() || n.size() > kMaxNameLen) return false;
+  auto alpha = [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_'; };
+  if (!alpha(n.front())) return false;
+  for (char c : n) {
+    if (!alpha(c) && !(c >= '0' && c <= '9') && c != '-') return false;
+  }
+  return true;
+}
+
+Status check_table_ref(std::string_view family, std::string_view name) {
+  if (!valid_family(family)) return Error::msg("nft: invalid family '" + std::string(family) + "'");
+  if (!valid_name(name)) return Error::msg("nft: invalid table name '" + std::string(name) + "'");
+  return ok();
+}
+
+}  // namespace
+
+struct Nft::Impl {
+  std::unique_ptr<nft_ctx, CtxFree> ctx;
+
+  // Runs one buffer; returns the output buffer's contents. Both buffers are read every time:
+  // reading rewinds them, so nothing leaks into the next command's text.
+  Result<std::string> exec(std::string_view script) {
+    if (script.size() > kMaxScriptBytes) return Error::msg("nft: script too large");
+    const std::string buf(script);  // libnftables wants a NUL-terminated buffer
+    const int rc = nft_run_cmd_from_buffer(ctx.get(), buf.c_str());
+    std::string out = nft_ctx_get_output_buffer(ctx.get());
+    std::string err = trim(nft_ctx_get_error_buffer(ctx.get()));
+    if (rc != 0) {
+      if (err.empty()) err = "nft: command failed (rc " + std::to_string(rc) + ")";
+      return Error::msg(std::move(err));
+    }
+    // Explicit: Error is constructible from a string too (C++20 aggregate init).
+    return Result<std::string>(boost::system::in_place_value, std::move(out));
+  }
+};
+
+Nft::Nft(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Nft::Nft(Nft&&) noexcept = default;
+Nft& Nft::operator=(Nft&&) noexcept = default;
+Nft::~Nft() = default;
+
+Result<Nft> Nft::open() {
+  auto impl = std::make_unique<Impl>();
+  impl->ctx.reset(nft_ctx_new(NFT_CTX_DEFAULT));
+  if (!impl->ctx) return Error::msg("nft: nft_ctx_new failed");
+  if (nft_ctx_buffer_output(impl->ctx.get()) != 0 || nft_ctx_buffer_error(impl->ctx.get()) != 0)
+    return Error::msg("nft: cannot buffer libnftables output");
+  return Nft(std::move(impl));
+}
+
+Status Nft::run(std::string_view script) {
+  CATS_TRY(impl_->exec(script));
+  return ok();
+}
+
+Result<std::string> Nft::query(std::string_view command) { return impl_->exec(command); }
+
+Result<bool> Nft::table_exists(std::string_view family, std::string_view name) {
+  CATS_TRY(check_table_ref(family, name));
+  // "list tables <family>" prints one "table <family> <name>" line per table, and unlike
+  // "list table" it does not fail when ours is absent, so no error text needs parsing.
+  CATS_TRY_ASSIGN(out, impl_->exec("list tables " + std::string(family)));
+  const std::string want = "table " + std::string(family) + " " + std::string(name);
+  std::istringstream lines(out);
+  for (std::string line; std::getline(lines, line);) {
+    if (trim(line) == want) return true;
+  }
+  return false;
+}
+
+Status Nft::delete_table(std::string_view family, std::string_view name) {
+  CATS_TRY(check_table_ref(family, name));
+  // "add" of an existing table is a no-op, so add+delete in one transaction removes the
+  // table whether or not it existed, atomically and without a check-then-act race
+  // ("destroy table" would do the same but needs nft >= 1.0.8 / kernel >= 6.3).
+  const std::string ref = std::string(family) + " " + std::string(name);
+  auto st = run("add table " + ref + "\ndelete table " + ref + "\n");
+  if (!st) return st.error().context("nft: delete table " + ref);
+  return ok();
+}
+
+}  // namespace cats::nft
