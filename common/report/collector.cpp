@@ -104,6 +104,7 @@ AcceptResult Collector::reject(Verdict v, const IpAddress& source, std::string_v
     log::warn("collector", msg);
     ls.last = now;
     ls.suppressed = 0;
+    ++ls.lines;
   }
   AcceptResult res;
   res.verdict = v;

@@ -80,6 +80,8 @@ class Collector {
 
   const InstanceTable& table() const { return table_; }
   uint64_t count(Verdict v) const { return counters_[static_cast<size_t>(v)]; }
+  // Log lines actually written for a cause (the rest were rate-limited away).
+  uint64_t logged(Verdict v) const { return log_[static_cast<size_t>(v)].lines; }
   std::optional<uint64_t> last_seq(const std::string& vcpe_id) const;
   const CollectorConfig& config() const { return cfg_; }
 
@@ -91,6 +93,7 @@ class Collector {
   struct LogState {
     std::optional<std::chrono::steady_clock::time_point> last;
     uint64_t suppressed = 0;
+    uint64_t lines = 0;
   };
 
   AcceptResult reject(Verdict v, const IpAddress& source, std::string_view detail,

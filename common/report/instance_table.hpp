@@ -32,6 +32,7 @@ struct InstanceState {
   uint64_t last_seq = 0;
 
   bool available() const { return reported_available && !expired && !withdrawn; }
+  friend bool operator==(const InstanceState&, const InstanceState&) = default;
 };
 
 struct AvailabilityEvent {
