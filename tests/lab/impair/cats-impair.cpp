@@ -19,7 +19,9 @@
 //      ping   -> pong
 //
 // Usage: cats-impair --queue N --control PATH [--delay MS] [--jitter MS] [--loss PCT]
-//                    [--seed N] [--limit PKTS] [--limit-bytes B]
+//                    [--seed N] [--limit PKTS] [--limit-bytes B] [--no-rt]
+//  * Runs SCHED_FIFO (priority 20) unless --no-rt, so a loaded host does not add
+//    scheduling delay to the configured one.
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -27,6 +29,7 @@
 #include <linux/netfilter/nfnetlink.h>
 #include <linux/netfilter/nfnetlink_queue.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/timerfd.h>
@@ -394,7 +397,7 @@ std::string handle_command(std::string_view line_text, DelayLine& line, uint64_t
 void usage() {
   std::fprintf(stderr,
                "usage: cats-impair --queue N --control PATH [--delay MS] [--jitter MS] [--loss PCT]\n"
-               "                   [--seed N] [--limit PKTS] [--limit-bytes BYTES]\n");
+               "                   [--seed N] [--limit PKTS] [--limit-bytes BYTES] [--no-rt]\n");
 }
 
 }  // namespace
@@ -405,6 +408,7 @@ int main(int argc, char** argv) {
   std::string control;
   uint64_t seed = 1;
   std::vector<std::string> settings;
+  bool realtime = true;
   for (int i = 1; i < argc; ++i) {
     std::string_view a = argv[i];
     auto need = [&]() -> std::string_view {
@@ -427,6 +431,8 @@ int main(int argc, char** argv) {
       std::string k(a.substr(2));
       if (k == "limit-bytes") k = "limit_bytes";
       settings.push_back(k + "=" + std::string(need()));
+    } else if (a == "--no-rt") {
+      realtime = false;
     } else if (a == "-h" || a == "--help") {
       usage();
       return 0;
@@ -448,6 +454,17 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "cats-impair: %s\n", r.c_str());
       return 2;
     }
+  }
+
+  // A delay line is only as precise as our wake-ups: on a busy box (parallel
+  // compiles) a SCHED_OTHER process waits milliseconds for a CPU. Run SCHED_FIFO
+  // (we use little CPU; the kernel's RT throttling still bounds us).
+  if (realtime) {
+    sched_param sp{};
+    sp.sched_priority = 20;
+    if (sched_setscheduler(0, SCHED_FIFO, &sp) != 0)
+      std::fprintf(stderr, "cats-impair: SCHED_FIFO not available (%s); timing may jitter under load\n",
+                   std::strerror(errno));
   }
 
   struct sigaction sa{};
