@@ -1,0 +1,219 @@
+#include "stamp/packet.hpp"
+#include "stamp/path_stats.hpp"
+#include "stamp/probe_cost.hpp"
+#include "stamp/rate_limit.hpp"
+
+#include <catch2/catch.hpp>
+
+using namespace cats::stamp;
+using namespace std::chrono_literals;
+
+namespace {
+const SteadyTime t0{};
+SteadyTime at(std::chrono::milliseconds ms) { return t0 + ms; }
+}  // namespace
+
+TEST_CASE("RTT, jitter and loss arithmetic on a fixed sequence") {
+  StatsConfig cfg;
+  cfg.rtt_alpha = 0.25;   // powers of two keep every expected value exact
+  cfg.jitter_gain = 0.5;
+  PathStats s(cfg);
+  // seq: sent at, reply at, reflector dwell -> RTT sample
+  //  0:   0 ms,  10 ms, 0      -> 10
+  //  1: 100 ms, 114 ms, 0      -> 14
+  //  2: 200 ms, 215 ms, 3 ms   -> 12
+  //  3: 300 ms, 320 ms, 0      -> 20
+  //  4: 400 ms, never          -> lost at 700 ms
+  s.on_sent(0, at(0ms));
+  CHECK(s.on_reply(0, at(10ms), 0ns).kind == ReplyKind::ok);
+  s.on_sent(1, at(100ms));
+  s.on_reply(1, at(114ms), 0ns);
+  s.on_sent(2, at(200ms));
+  s.on_reply(2, at(215ms), 3ms);
+  s.on_sent(3, at(300ms));
+  s.on_reply(3, at(320ms), 0ns);
+  s.on_sent(4, at(400ms));
+  CHECK(s.next_deadline() == at(700ms));
+  CHECK_FALSE(s.expire(at(699ms)).has_value());
+  CHECK(s.snapshot().lost == 0);
+  s.expire(at(700ms));
+
+  const auto snap = s.snapshot();
+  // srtt: 10 -> 10+.25*4 = 11 -> 11+.25*1 = 11.25 -> 11.25+.25*8.75 = 13.4375
+  REQUIRE(snap.rtt_ms.has_value());
+  CHECK(*snap.rtt_ms == 13.4375);
+  // jitter: |D| = 4, 2, 8; J: 0 -> 2 -> 2 -> 5
+  CHECK(snap.jitter_ms == 5.0);
+  CHECK(*snap.rtt_min_ms == 10.0);
+  CHECK(*snap.rtt_max_ms == 20.0);
+  CHECK(*snap.rtt_avg_ms == 14.0);
+  CHECK(snap.loss_pct == 20.0);  // 1 lost of 5 resolved
+  CHECK(snap.sent == 5);
+  CHECK(snap.received == 4);
+  CHECK(snap.lost == 1);
+  CHECK_FALSE(s.next_deadline().has_value());
+}
+
+TEST_CASE("a dwell longer than the round trip is ignored") {
+  PathStats s;
+  s.on_sent(0, at(0ms));
+  s.on_reply(0, at(10ms), 50ms);
+  CHECK(*s.snapshot().rtt_ms == 10.0);
+  s.on_sent(1, at(100ms));
+  s.on_reply(1, at(110ms), -1ms);
+  CHECK(*s.snapshot().rtt_max_ms == 10.0);
+}
+
+TEST_CASE("window slides by count and by age") {
+  StatsConfig cfg;
+  cfg.window_probes = 4;
+  cfg.window_age = 1000ms;
+  PathStats s(cfg);
+  // Two losses then four good probes: the losses leave the 4-probe window.
+  for (uint32_t i = 0; i < 2; ++i) s.on_send_error(i, at(std::chrono::milliseconds(i * 100)));
+  CHECK(s.snapshot().loss_pct == 100.0);
+  for (uint32_t i = 2; i < 6; ++i) {
+    s.on_sent(i, at(std::chrono::milliseconds(i * 100)));
+    s.on_reply(i, at(std::chrono::milliseconds(i * 100 + 5)), 0ns);
+  }
+  CHECK(s.snapshot().loss_pct == 0.0);
+  CHECK(s.snapshot().lost == 2);  // totals are not windowed
+
+  // One more loss, then everything ages out except it.
+  s.on_send_error(6, at(3000ms));
+  CHECK(s.snapshot().loss_pct == 100.0);
+  CHECK_FALSE(s.snapshot().rtt_min_ms.has_value());
+  CHECK(s.snapshot().rtt_ms.has_value());  // smoothed value survives the window
+}
+
+TEST_CASE("state machine: unknown, down after exactly 3 losses, hold-down of 5") {
+  PathStats s;  // defaults: timeout 300 ms, down_after 3, up_after 5
+  CHECK(s.state() == PathState::unknown);
+  s.on_sent(0, at(0ms));
+  auto r = s.on_reply(0, at(20ms), 0ns);
+  REQUIRE(r.change.has_value());
+  CHECK(*r.change == StateChange{PathState::unknown, PathState::up, 0, at(20ms)});
+
+  // Probes 1..3 go unanswered; each is declared lost 300 ms after it was sent.
+  for (uint32_t i = 1; i <= 3; ++i) s.on_sent(i, at(std::chrono::milliseconds(i * 100)));
+  CHECK_FALSE(s.expire(at(400ms)).has_value());  // loss 1 (seq 1)
+  CHECK_FALSE(s.expire(at(500ms)).has_value());  // loss 2 (seq 2)
+  CHECK(s.state() == PathState::up);
+  auto c = s.expire(at(600ms));                  // loss 3 (seq 3) -> down, here and only here
+  REQUIRE(c.has_value());
+  CHECK(*c == StateChange{PathState::up, PathState::down, 3, at(600ms)});
+  // Worst-case detection at 100 ms: failure just after seq 1 left at 100 ms -> 600 ms:
+  // 0.5 s.
+  CHECK(at(600ms) - at(100ms) <= 500ms);
+
+  // Hold-down: 4 good replies are not enough, a loss restarts the run, 5 in a row are.
+  uint32_t seq = 4;
+  auto good = [&](std::chrono::milliseconds t) {
+    s.on_sent(seq, at(t));
+    return s.on_reply(seq++, at(t + 10ms), 0ns);
+  };
+  for (int i = 0; i < 4; ++i) CHECK_FALSE(good(std::chrono::milliseconds(700 + i * 100)).change);
+  CHECK(s.state() == PathState::down);
+  CHECK_FALSE(s.on_send_error(seq++, at(1100ms)).has_value());  // already down
+  for (int i = 0; i < 4; ++i) CHECK_FALSE(good(std::chrono::milliseconds(1200 + i * 100)).change);
+  auto up = good(1600ms);
+  REQUIRE(up.change.has_value());
+  CHECK(up.change->from == PathState::down);
+  CHECK(up.change->to == PathState::up);
+  CHECK(up.change->seq == seq - 1);
+}
+
+TEST_CASE("a path that never answers goes from unknown to down") {
+  PathStats s;
+  CHECK_FALSE(s.on_send_error(0, at(0ms)).has_value());
+  CHECK_FALSE(s.on_send_error(1, at(100ms)).has_value());
+  auto c = s.on_send_error(2, at(200ms));
+  REQUIRE(c.has_value());
+  CHECK(c->from == PathState::unknown);
+  CHECK(c->to == PathState::down);
+  CHECK(s.snapshot().lost == 3);
+}
+
+TEST_CASE("late, duplicate and unknown replies change nothing") {
+  PathStats s;
+  s.on_sent(0, at(0ms));
+  s.on_reply(0, at(10ms), 0ns);
+  s.on_sent(1, at(100ms));
+  s.expire(at(400ms));  // seq 1 lost
+  const auto before = s.snapshot();
+
+  CHECK(s.on_reply(1, at(450ms), 0ns).kind == ReplyKind::late);
+  CHECK(s.on_reply(0, at(460ms), 0ns).kind == ReplyKind::duplicate);
+  CHECK(s.on_reply(99, at(470ms), 0ns).kind == ReplyKind::unknown);
+
+  const auto after = s.snapshot();
+  CHECK(after.late == 1);
+  CHECK(after.duplicate == 1);
+  CHECK(after.unknown == 1);
+  CHECK(after.received == before.received);
+  CHECK(after.lost == before.lost);
+  CHECK(*after.rtt_ms == *before.rtt_ms);
+  CHECK(after.jitter_ms == before.jitter_ms);
+  CHECK(after.loss_pct == before.loss_pct);
+}
+
+TEST_CASE("a pending probe pushed out of a full window is a loss") {
+  StatsConfig cfg;
+  cfg.window_probes = 2;
+  PathStats s(cfg);
+  s.on_sent(0, at(0ms));
+  s.on_sent(1, at(1ms));
+  s.on_sent(2, at(2ms));
+  CHECK(s.snapshot().lost == 1);
+  CHECK(s.on_reply(0, at(3ms), 0ns).kind == ReplyKind::unknown);
+}
+
+TEST_CASE("config validation") {
+  CHECK(validate(StatsConfig{}) == nullptr);
+  StatsConfig c;
+  c.window_age = c.timeout;
+  CHECK(validate(c) != nullptr);
+  c = {};
+  c.rtt_alpha = 0;
+  CHECK(validate(c) != nullptr);
+  c = {};
+  c.down_after = 0;
+  CHECK(validate(c) != nullptr);
+}
+
+TEST_CASE("probe cost stays under 1% of a 10 Mbit/s link") {
+  // 44 + 28 = 72 -> padded 80 -> + 32 WireGuard -> + 28 outer IPv4/UDP = 140 octets.
+  STATIC_REQUIRE(wire_bytes_per_probe(kUnauthLen) == 140);
+  // 140 B x 10/s x 8 bit x 2 directions = 22 400 bit/s
+  STATIC_REQUIRE(session_bits_per_second(kUnauthLen, 100) == 22'400);
+  STATIC_REQUIRE(session_bits_per_second(kUnauthLen, 100) * 100 < 10'000'000);  // < 1 %
+  CHECK(static_cast<double>(session_bits_per_second(kUnauthLen, 100)) / 10e6 * 100 ==
+        Approx(0.224));
+  // Authenticated: 112 + 28 = 140 -> 144 -> 204 octets, 32 640 bit/s, 0.33 %.
+  STATIC_REQUIRE(wire_bytes_per_probe(kAuthLen) == 204);
+  STATIC_REQUIRE(session_bits_per_second(kAuthLen, 100) == 32'640);
+  STATIC_REQUIRE(session_bits_per_second(kAuthLen, 100) * 100 < 10'000'000);
+}
+
+TEST_CASE("per-source rate limiter is bounded") {
+  using Key = SourceRateLimiter::Key;
+  RateLimitConfig cfg{1.0, 3.0, 2};  // 1/s, burst 3, at most 2 sources
+  SourceRateLimiter rl(cfg);
+  const auto a = cats::parse_address("10.0.0.1").value();
+  const auto b = cats::parse_address("10.0.0.2").value();
+  const auto c = cats::parse_address("10.0.0.3").value();
+  const SteadyTime t{};
+  for (int i = 0; i < 3; ++i) CHECK(rl.allow(Key{a, 1}, t));
+  CHECK_FALSE(rl.allow(Key{a, 1}, t));
+  CHECK(rl.allow(Key{a, 2}, t));  // same address, other interface: another session
+  CHECK(rl.allow(Key{a, 1}, t + 1s));
+  CHECK_FALSE(rl.allow(Key{a, 1}, t + 1s));
+  // Table full: the newcomers share the overflow bucket.
+  CHECK(rl.tracked() == 2);
+  for (int i = 0; i < 3; ++i) CHECK(rl.allow(Key{b, 1}, t + 1s));
+  CHECK_FALSE(rl.allow(Key{c, 1}, t + 1s));
+  CHECK(rl.tracked() == 2);
+  // Once the tracked sources have idled long enough to refill, they are evicted.
+  CHECK(rl.allow(Key{c, 1}, t + 10s));
+  CHECK(rl.tracked() == 1);
+}
