@@ -470,6 +470,10 @@ Result<std::vector<Bytes>> build_set_device(const DeviceUpdate& u, uint16_t fami
 
 Result<bool> DumpParser::feed(std::span<const uint8_t> datagram, uint32_t seq, uint32_t portid) {
   if (failed_) return Error::sys(EBADMSG, "wireguard dump: parser already failed");
+  if (!nl::well_formed_datagram(datagram)) {
+    failed_ = true;
+    return Error::sys(EBADMSG, "wireguard dump: malformed netlink datagram");
+  }
   FeedCtx c{this, std::nullopt};
   errno = 0;
   int r = mnl_cb_run(datagram.data(), datagram.size(), seq, portid, feed_msg_cb, &c);

@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <sys/time.h>
 
+#include <algorithm>
 #include <cstring>
 
 namespace cats::wg::nl {
@@ -51,8 +52,21 @@ Status Socket::receive_datagrams(const std::function<Result<bool>(std::span<cons
   }
 }
 
+bool well_formed_datagram(std::span<const uint8_t> dg) {
+  size_t off = 0;
+  while (off < dg.size()) {
+    if (dg.size() - off < sizeof(nlmsghdr)) return false;
+    nlmsghdr h;
+    std::memcpy(&h, dg.data() + off, sizeof h);
+    if (h.nlmsg_len < sizeof(nlmsghdr) || h.nlmsg_len > dg.size() - off) return false;
+    off += std::min<size_t>(NLMSG_ALIGN(h.nlmsg_len), dg.size() - off);
+  }
+  return true;
+}
+
 Status Socket::receive(uint32_t seq, mnl_cb_t data_cb, void* data) {
   return receive_datagrams([&](std::span<const uint8_t> dg) -> Result<bool> {
+    if (!well_formed_datagram(dg)) return Error::sys(EBADMSG, "malformed netlink datagram");
     errno = 0;
     int r = mnl_cb_run(dg.data(), dg.size(), seq, portid_, data_cb, data);
     if (r < 0) return Error::sys(errno != 0 ? errno : EPROTO, "netlink");

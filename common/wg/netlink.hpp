@@ -54,6 +54,12 @@ class Socket {
   uint32_t seq_ = 0;
 };
 
+// True when `dg` is a sequence of complete netlink messages that exactly fills it.
+// libmnl's mnl_nlmsg_ok() compares nlmsg_len as a signed int, so a header claiming more
+// than 2 GiB passes it and mnl_cb_run() walks off the buffer: check before handing any
+// datagram to libmnl.
+bool well_formed_datagram(std::span<const uint8_t> dg);
+
 // Pure message builders (golden-testable).
 Bytes build_newlink(std::string_view ifname, std::string_view kind, uint32_t seq);
 Bytes build_dellink(std::string_view ifname, uint32_t seq);

@@ -12,9 +12,9 @@
 
 namespace cats::wg::uapi {
 
-// Bounds on what we accept from a daemon: a reply larger than this is a bug or an attack,
-// not a configuration we could sensibly act on.
-inline constexpr size_t kMaxReplyBytes = 1 << 20;
+// Bounds on what we accept from a daemon, sized for a hub with thousands of CPE peers;
+// anything beyond them is a bug or an attack, not a configuration we could act on.
+inline constexpr size_t kMaxReplyBytes = 8 << 20;  // ~350 B per peer: room for kMaxPeers
 inline constexpr size_t kMaxPeers = 16384;
 inline constexpr size_t kMaxAllowedIps = 65536;  // per device, over all peers
 inline constexpr size_t kMaxLineBytes = 256;     // longest valid line is ~80 characters
