@@ -61,7 +61,9 @@ inline std::string raw_read_all(const UniqueFd& fd) {
 
 inline std::string raw_exchange(const std::string& path, const std::string& bytes) {
   UniqueFd fd = raw_connect(path);
-  if (!fd || !raw_send(fd, bytes)) return {};
+  if (!fd) return {};
+  // A server that answers early (503, 413) may close before the send; its reply still waits.
+  raw_send(fd, bytes);
   return raw_read_all(fd);
 }
 
