@@ -19,6 +19,10 @@ struct Error {
   std::string message;
   int sys_errno = 0;  // 0 when the failure is not an OS error
 
+  // Two arguments, so that Result<std::string> never confuses a value with an error.
+  Error() = default;
+  Error(std::string m, int e) : message(std::move(m)), sys_errno(e) {}
+
   static Error sys(int err, std::string what) {
     return Error{std::move(what) + ": " + std::strerror(err), err};
   }

@@ -1,0 +1,426 @@
+#include "config/config.hpp"
+
+#include <toml++/toml.h>
+
+#include <fstream>
+#include <set>
+#include <sstream>
+
+namespace cats::config {
+
+bool valid_ifname(std::string_view s) {
+  if (s.empty() || s.size() > 15 || s == "." || s == "..") return false;
+  for (char c : s)
+    if (c == '/' || c == ':' || c == ' ' || c == '\t' || c == '\n' || c == '\0') return false;
+  return true;
+}
+
+namespace {
+
+constexpr size_t kMaxConfigBytes = 1 << 20;
+constexpr size_t kMaxListEntries = 256;
+
+// Collects every problem in one pass so an operator fixes a file in one go.
+struct Errors {
+  std::string file;
+  std::vector<std::string> items;
+
+  void add(const toml::source_region& where, const std::string& field, const std::string& why) {
+    std::ostringstream os;
+    os << file;
+    if (where.begin.line) os << ":" << where.begin.line << ":" << where.begin.column;
+    os << ": " << field << ": " << why;
+    items.push_back(os.str());
+  }
+  Error error() const {
+    std::string m;
+    for (auto& i : items) m += (m.empty() ? "" : "\n") + i;
+    return Error::msg(m);
+  }
+};
+
+// A view of one TOML table under a field path ("wan[1]"); records which keys were read
+// so that leftovers are reported as unknown.
+class Table {
+ public:
+  Table(const toml::table& t, std::string path, Errors& errs) : t_(t), path_(std::move(path)), errs_(errs) {}
+  ~Table() = default;
+
+  std::string field(std::string_view key) const {
+    return path_.empty() ? std::string(key) : path_ + "." + std::string(key);
+  }
+  Errors& errors() { return errs_; }
+  const toml::source_region& where() const { return t_.source(); }
+
+  const toml::node* get(std::string_view key) {
+    seen_.insert(std::string(key));
+    return t_.get(key);
+  }
+
+  void error(std::string_view key, const std::string& why) {
+    auto* n = t_.get(key);
+    errs_.add(n ? n->source() : t_.source(), field(key), why);
+  }
+
+  std::optional<std::string> str(std::string_view key, bool required, size_t max_len = 255) {
+    auto* n = get(key);
+    if (!n) {
+      if (required) errs_.add(t_.source(), field(key), "missing required field");
+      return std::nullopt;
+    }
+    auto v = n->value<std::string>();
+    if (!n->is_string() || !v) {
+      errs_.add(n->source(), field(key), "must be a string");
+      return std::nullopt;
+    }
+    if (v->empty() || v->size() > max_len) {
+      errs_.add(n->source(), field(key), "must be 1.." + std::to_string(max_len) + " characters");
+      return std::nullopt;
+    }
+    return v;
+  }
+
+  std::optional<int64_t> integer(std::string_view key, int64_t lo, int64_t hi) {
+    auto* n = get(key);
+    if (!n) return std::nullopt;
+    if (!n->is_integer()) {
+      errs_.add(n->source(), field(key), "must be an integer");
+      return std::nullopt;
+    }
+    int64_t v = n->as_integer()->get();
+    if (v < lo || v > hi) {
+      errs_.add(n->source(), field(key), "must be in " + std::to_string(lo) + ".." + std::to_string(hi));
+      return std::nullopt;
+    }
+    return v;
+  }
+
+  std::optional<IpAddress> address(std::string_view key, bool required) {
+    auto s = str(key, required, 64);
+    if (!s) return std::nullopt;
+    auto a = parse_address(*s);
+    if (!a) {
+      error(key, a.error().message);
+      return std::nullopt;
+    }
+    return *a;
+  }
+
+  std::optional<std::string> ifname(std::string_view key, bool required) {
+    auto s = str(key, required, 64);
+    if (s && !valid_ifname(*s)) {
+      error(key, "invalid interface name '" + *s + "' (1-15 characters, no '/', ':' or spaces)");
+      return std::nullopt;
+    }
+    return s;
+  }
+
+  std::optional<wg::Key> key(std::string_view k) {
+    auto s = str(k, true, 64);
+    if (!s) return std::nullopt;
+    auto key = wg::from_base64(*s);
+    if (!key) {
+      error(k, "invalid WireGuard key (want 44 characters of base64 for 32 bytes)");
+      return std::nullopt;
+    }
+    return *key;
+  }
+
+  std::vector<Prefix> prefixes(std::string_view key, bool required) {
+    std::vector<Prefix> out;
+    auto* n = get(key);
+    if (!n) {
+      if (required) errs_.add(t_.source(), field(key), "missing required field");
+      return out;
+    }
+    auto* arr = n->as_array();
+    if (!arr || arr->size() > kMaxListEntries) {
+      errs_.add(n->source(), field(key), "must be a list of at most 256 prefixes");
+      return out;
+    }
+    for (size_t i = 0; i < arr->size(); ++i) {
+      auto& e = (*arr)[i];
+      auto s = e.value<std::string>();
+      std::string f = field(key) + "[" + std::to_string(i) + "]";
+      if (!e.is_string() || !s) {
+        errs_.add(e.source(), f, "must be a string");
+        continue;
+      }
+      auto p = parse_prefix(*s);
+      if (!p) {
+        errs_.add(e.source(), f, p.error().message);
+        continue;
+      }
+      if (p->network().address != p->address) {
+        errs_.add(e.source(), f, "host bits set in '" + *s + "' (did you mean " + p->network().to_string() + "?)");
+        continue;
+      }
+      out.push_back(*p);
+    }
+    return out;
+  }
+
+  // Sub-table (optional); nullptr when absent or of the wrong type (the latter reported).
+  const toml::table* table(std::string_view key, bool required) {
+    auto* n = get(key);
+    if (!n) {
+      if (required) errs_.add(t_.source(), field(key), "missing required section [" + field(key) + "]");
+      return nullptr;
+    }
+    if (!n->is_table()) {
+      errs_.add(n->source(), field(key), "must be a table");
+      return nullptr;
+    }
+    return n->as_table();
+  }
+
+  // Array of tables ([[key]]).
+  std::vector<const toml::table*> tables(std::string_view key, bool required) {
+    std::vector<const toml::table*> out;
+    auto* n = get(key);
+    if (!n) {
+      if (required) errs_.add(t_.source(), field(key), "at least one [[" + field(key) + "]] is required");
+      return out;
+    }
+    auto* arr = n->as_array();
+    if (!arr || !arr->is_array_of_tables() || arr->size() > kMaxListEntries) {
+      errs_.add(n->source(), field(key), "must be an array of tables ([[" + field(key) + "]]), at most 256");
+      return out;
+    }
+    for (auto& e : *arr) out.push_back(e.as_table());
+    return out;
+  }
+
+  void reject_unknown() {
+    for (auto& [k, v] : t_) {
+      if (!seen_.count(std::string(k.str()))) errs_.add(v.source(), field(k.str()), "unknown key");
+    }
+  }
+
+ private:
+  const toml::table& t_;
+  std::string path_;
+  Errors& errs_;
+  std::set<std::string> seen_;
+};
+
+// `extra` reads role-specific keys of the same section before unknown keys are rejected.
+template <class Extra>
+void read_daemon(Table& root, const char* section, Daemon& d, const std::string& default_dir, Extra extra) {
+  auto* t = root.table(section, true);
+  if (!t) return;
+  Table s(*t, section, root.errors());
+  if (auto v = s.str("name", true, 63)) d.name = *v;
+  d.state_dir = s.str("state_dir", false, 4095).value_or(default_dir);
+  d.control_socket = s.str("control_socket", false, 107).value_or(d.state_dir + "/control.sock");
+  if (auto v = s.str("wireguard", false)) {
+    if (*v == "auto") d.wireguard = wg::Options::Mode::automatic;
+    else if (*v == "kernel") d.wireguard = wg::Options::Mode::kernel;
+    else if (*v == "userspace") d.wireguard = wg::Options::Mode::userspace;
+    else s.error("wireguard", "must be one of auto, kernel, userspace");
+  }
+  if (auto v = s.str("wireguard_go", false, 4095)) d.wireguard_go = *v;
+  if (auto v = s.str("log_level", false)) {
+    if (*v != "debug" && *v != "info" && *v != "warn" && *v != "error")
+      s.error("log_level", "must be one of debug, info, warn, error");
+    else
+      d.log_level = *v;
+  }
+  extra(s);
+  s.reject_unknown();
+}
+
+void read_lan(Table& root, Lan& lan, bool with_address) {
+  auto* t = root.table("lan", true);
+  if (!t) return;
+  Table s(*t, "lan", root.errors());
+  if (auto v = s.ifname("interface", true)) lan.interface = *v;
+  if (with_address) lan.address = s.address("address", true);
+  lan.subnets = s.prefixes("subnets", true);
+  if (lan.subnets.empty() && s.get("subnets")) s.error("subnets", "must list at least one prefix");
+  if (with_address && lan.address) {
+    bool inside = false;
+    for (auto& p : lan.subnets) inside = inside || p.contains(*lan.address);
+    if (!lan.subnets.empty() && !inside) s.error("address", "is not inside any of lan.subnets");
+  }
+  s.reject_unknown();
+}
+
+template <class T, class Name>
+void check_unique(Errors& errs, const std::vector<T>& v, const std::vector<const toml::table*>& src,
+                  const std::string& list, const std::string& what, Name name) {
+  std::set<std::string> seen;
+  for (size_t i = 0; i < v.size() && i < src.size(); ++i) {
+    auto n = name(v[i]);
+    if (n.empty()) continue;
+    if (!seen.insert(n).second)
+      errs.add(src[i]->source(), list + "[" + std::to_string(i) + "]." + what, "duplicate " + what + " '" + n + "'");
+  }
+}
+
+Result<toml::table> parse_toml(std::string_view text, const std::string& name) {
+  if (text.size() > kMaxConfigBytes) return Error::msg(name + ": file larger than 1 MiB");
+  try {
+    return toml::parse(text, name);
+  } catch (const toml::parse_error& e) {
+    std::ostringstream os;
+    os << name << ":" << e.source().begin.line << ":" << e.source().begin.column << ": " << e.description();
+    return Error::msg(os.str());
+  }
+}
+
+Result<std::string> read_file(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) return Error::sys(errno, path);
+  std::string s;
+  char buf[65536];
+  while (f.read(buf, sizeof buf) || f.gcount() > 0) {
+    s.append(buf, static_cast<size_t>(f.gcount()));
+    if (s.size() > kMaxConfigBytes) return Error::msg(path + ": file larger than 1 MiB");
+  }
+  return s;
+}
+
+}  // namespace
+
+Result<CpeConfig> parse_cpe(std::string_view text, const std::string& name) {
+  CATS_TRY_ASSIGN(doc, parse_toml(text, name));
+  Errors errs{name, {}};
+  CpeConfig c;
+  c.file = name;
+  Table root(doc, "", errs);
+  read_daemon(root, "cpe", c.daemon, "/var/lib/cats-cpe", [](Table&) {});
+  read_lan(root, c.lan, true);
+
+  auto wans = root.tables("wan", true);
+  for (size_t i = 0; i < wans.size(); ++i) {
+    Table s(*wans[i], "wan[" + std::to_string(i) + "]", errs);
+    Wan w;
+    w.name = s.str("name", true, 32).value_or("");
+    w.interface = s.ifname("interface", true).value_or("");
+    if (auto g = s.address("gateway", true)) w.gateway = *g;
+    w.weight = static_cast<uint32_t>(s.integer("weight", 1, 100).value_or(1));
+    w.cost = static_cast<uint32_t>(s.integer("cost", 0, 1000).value_or(0));
+    w.tunnel_interface = s.ifname("tunnel_interface", false).value_or("");
+    if (w.tunnel_interface.empty() && !w.name.empty()) {
+      w.tunnel_interface = "cats-" + w.name;
+      if (!valid_ifname(w.tunnel_interface))
+        s.error("name", "default tunnel_interface 'cats-" + w.name + "' is too long; set tunnel_interface");
+    }
+    w.listen_port = static_cast<uint16_t>(s.integer("listen_port", 0, 65535).value_or(0));
+    s.reject_unknown();
+    c.wans.push_back(std::move(w));
+  }
+  if (wans.size() > 15) errs.add(doc.source(), "wan", "at most 15 WAN links are supported");
+  check_unique(errs, c.wans, wans, "wan", "name", [](const Wan& w) { return w.name; });
+  check_unique(errs, c.wans, wans, "wan", "interface", [](const Wan& w) { return w.interface; });
+  check_unique(errs, c.wans, wans, "wan", "tunnel_interface", [](const Wan& w) { return w.tunnel_interface; });
+  check_unique(errs, c.wans, wans, "wan", "listen_port",
+               [](const Wan& w) { return w.listen_port ? std::to_string(w.listen_port) : std::string(); });
+
+  auto vcpes = root.tables("vcpe", true);
+  for (size_t i = 0; i < vcpes.size(); ++i) {
+    std::string path = "vcpe[" + std::to_string(i) + "]";
+    Table s(*vcpes[i], path, errs);
+    VcpePeer v;
+    v.name = s.str("name", true, 63).value_or("");
+    if (auto k = s.key("public_key")) v.public_key = *k;
+    if (auto a = s.address("endpoint", true)) v.endpoint = *a;
+    if (auto a = s.address("address", true)) v.address = *a;
+    v.subnets = s.prefixes("subnets", true);
+    v.keepalive = static_cast<uint16_t>(s.integer("keepalive", 0, 3600).value_or(0));
+    if (auto* ports = s.table("ports", true)) {
+      Table pt(*ports, path + ".ports", errs);
+      for (auto& w : c.wans) {
+        if (w.name.empty()) continue;
+        auto p = pt.integer(w.name, 1, 65535);
+        if (p)
+          v.ports[w.name] = static_cast<uint16_t>(*p);
+        else if (!pt.get(w.name))
+          errs.add(ports->source(), path + ".ports." + w.name, "missing: the vCPE's listen port for WAN '" + w.name + "'");
+      }
+      pt.reject_unknown();
+    }
+    s.reject_unknown();
+    c.vcpes.push_back(std::move(v));
+  }
+  check_unique(errs, c.vcpes, vcpes, "vcpe", "name", [](const VcpePeer& v) { return v.name; });
+  check_unique(errs, c.vcpes, vcpes, "vcpe", "public_key",
+               [](const VcpePeer& v) { return v.public_key == wg::Key{} ? std::string() : wg::to_base64(v.public_key); });
+  root.reject_unknown();
+  if (!errs.items.empty()) return errs.error();
+  return c;
+}
+
+Result<VcpeConfig> parse_vcpe(std::string_view text, const std::string& name) {
+  CATS_TRY_ASSIGN(doc, parse_toml(text, name));
+  Errors errs{name, {}};
+  VcpeConfig c;
+  c.file = name;
+  Table root(doc, "", errs);
+  // [vcpe] also carries the vCPE's own inner address.
+  std::optional<IpAddress> own;
+  read_daemon(root, "vcpe", c.daemon, "/var/lib/cats-vcpe", [&](Table& s) { own = s.address("address", true); });
+  read_lan(root, c.lan, false);
+  c.lan.address = own;
+  if (auto* up = root.table("uplink", true)) {
+    Table s(*up, "uplink", errs);
+    c.uplink_interface = s.ifname("interface", true).value_or("");
+    s.reject_unknown();
+  }
+  auto cpes = root.tables("cpe", true);
+  std::vector<const toml::table*> all_paths;
+  std::vector<CpePath> flat_paths;
+  for (size_t i = 0; i < cpes.size(); ++i) {
+    std::string path = "cpe[" + std::to_string(i) + "]";
+    Table s(*cpes[i], path, errs);
+    CpePeer p;
+    p.name = s.str("name", true, 63).value_or("");
+    if (auto k = s.key("public_key")) p.public_key = *k;
+    if (auto a = s.address("address", true)) p.address = *a;
+    p.subnets = s.prefixes("subnets", true);
+    p.keepalive = static_cast<uint16_t>(s.integer("keepalive", 0, 3600).value_or(0));
+    auto paths = s.tables("path", true);
+    for (size_t j = 0; j < paths.size(); ++j) {
+      Table ps(*paths[j], path + ".path[" + std::to_string(j) + "]", errs);
+      CpePath cp;
+      cp.wan = ps.str("wan", true, 32).value_or("");
+      cp.listen_port = static_cast<uint16_t>(ps.integer("listen_port", 1, 65535).value_or(0));
+      if (!ps.get("listen_port")) ps.error("listen_port", "missing required field");
+      cp.tunnel_interface = ps.ifname("tunnel_interface", true).value_or("");
+      if (auto e = ps.str("endpoint", false, 64)) {
+        auto ep = parse_endpoint(*e);
+        if (ep) cp.endpoint = *ep;
+        else ps.error("endpoint", ep.error().message);
+      }
+      ps.reject_unknown();
+      all_paths.push_back(paths[j]);
+      flat_paths.push_back(cp);
+      p.paths.push_back(std::move(cp));
+    }
+    check_unique(errs, p.paths, paths, path + ".path", "wan", [](const CpePath& x) { return x.wan; });
+    s.reject_unknown();
+    c.cpes.push_back(std::move(p));
+  }
+  if (flat_paths.size() > 200) errs.add(doc.source(), "cpe", "at most 200 (CPE x WAN) paths are supported");
+  check_unique(errs, c.cpes, cpes, "cpe", "name", [](const CpePeer& p) { return p.name; });
+  check_unique(errs, flat_paths, all_paths, "cpe.path", "tunnel_interface",
+               [](const CpePath& x) { return x.tunnel_interface; });
+  check_unique(errs, flat_paths, all_paths, "cpe.path", "listen_port",
+               [](const CpePath& x) { return x.listen_port ? std::to_string(x.listen_port) : std::string(); });
+  root.reject_unknown();
+  if (!errs.items.empty()) return errs.error();
+  return c;
+}
+
+Result<CpeConfig> load_cpe(const std::string& path) {
+  CATS_TRY_ASSIGN(text, read_file(path));
+  return parse_cpe(text, path);
+}
+
+Result<VcpeConfig> load_vcpe(const std::string& path) {
+  CATS_TRY_ASSIGN(text, read_file(path));
+  return parse_vcpe(text, path);
+}
+
+}  // namespace cats::config

@@ -1,0 +1,306 @@
+#include "daemon/daemon.hpp"
+
+#include "base/log.hpp"
+#include "nft/nft.hpp"
+#include "overlay/apply.hpp"
+#include "rtnl/rtnl.hpp"
+
+#include <boost/json.hpp>
+
+#include <poll.h>
+#include <signal.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <mutex>
+#include <set>
+
+namespace cats::daemon {
+
+namespace json = boost::json;
+
+Result<Args> parse_args(const std::vector<std::string>& argv) {
+  Args a;
+  for (size_t i = 1; i < argv.size(); ++i) {
+    const auto& s = argv[i];
+    if (s == "--config" && i + 1 < argv.size()) {
+      a.config = argv[++i];
+    } else if (s.rfind("--config=", 0) == 0) {
+      a.config = s.substr(9);
+    } else if (s == "--cleanup") {
+      a.mode = Args::Mode::cleanup;
+    } else if (s == "--check") {
+      a.mode = Args::Mode::check;
+    } else if (s == "pubkey" && i == 1) {
+      a.mode = Args::Mode::pubkey;
+    } else {
+      return Error::msg("unknown argument '" + s + "'");
+    }
+  }
+  if (a.config.empty()) return Error::msg("--config FILE is required");
+  return a;
+}
+
+namespace {
+
+log::Level parse_level(const std::string& s) {
+  if (s == "debug") return log::Level::debug;
+  if (s == "warn") return log::Level::warn;
+  if (s == "error") return log::Level::error;
+  return log::Level::info;
+}
+
+std::string key_path(const config::Daemon& d) { return d.state_dir + "/private.key"; }
+std::string owned_path(const config::Daemon& d) { return d.state_dir + "/tunnels"; }
+
+// Tunnels we created in earlier runs: lets a config change (or --cleanup) remove a tunnel
+// that is no longer configured, without ever guessing at interfaces that are not ours.
+std::vector<std::string> read_owned(const config::Daemon& d) {
+  std::vector<std::string> out;
+  std::ifstream in(owned_path(d));
+  std::string line;
+  while (std::getline(in, line) && out.size() < 1024)
+    if (config::valid_ifname(line)) out.push_back(line);
+  return out;
+}
+
+Status write_owned(const config::Daemon& d, const std::vector<std::string>& names) {
+  std::string tmp = owned_path(d) + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    for (auto& n : names) out << n << "\n";
+    out.flush();
+    if (!out) return Error::sys(errno, "write " + tmp);
+  }
+  if (::rename(tmp.c_str(), owned_path(d).c_str()) != 0) return Error::sys(errno, "rename " + tmp);
+  return ok();
+}
+
+std::vector<std::string> tunnel_names(const overlay::Plan& p) {
+  std::vector<std::string> v;
+  for (auto& t : p.tunnels) v.push_back(t.ifname);
+  return v;
+}
+
+// Everything a running daemon holds, opened in dependency order and closed in reverse.
+struct Kernel {
+  rtnl::Rtnl rt;
+  std::unique_ptr<wg::Control> wg;
+  nft::Nft nft;
+  wg::Key key;
+};
+
+Result<Kernel> open_kernel(const config::Daemon& d) {
+  CATS_TRY_ASSIGN(rt, rtnl::Rtnl::open());
+  wg::Options o;
+  o.mode = d.wireguard;
+  o.wireguard_go = d.wireguard_go;
+  CATS_TRY_ASSIGN(wgc, wg::make_control(o));
+  CATS_TRY_ASSIGN(nft, nft::Nft::open());
+  CATS_TRY_ASSIGN(key, wg::load_or_create_private_key(key_path(d)));
+  return Kernel{std::move(rt), std::move(wgc), std::move(nft), key};
+}
+
+std::string backend_name(const wg::Control& c) {
+  return c.kind() == wg::BackendKind::kernel ? "kernel" : "userspace";
+}
+
+UniqueFd block_signals() {
+  sigset_t set;
+  sigemptyset(&set);
+  for (int s : {SIGTERM, SIGINT, SIGUSR2, SIGHUP}) sigaddset(&set, s);
+  sigprocmask(SIG_BLOCK, &set, nullptr);
+  ::signal(SIGPIPE, SIG_IGN);
+  return UniqueFd(signalfd(-1, &set, SFD_CLOEXEC));
+}
+
+}  // namespace
+
+json::value status_json(const Site& site, const std::string& backend, const std::vector<wg::Device>& devices) {
+  json::object root;
+  root["role"] = site.role;
+  root["name"] = site.daemon.name;
+  root["backend"] = backend;
+  json::array tunnels;
+  for (auto& t : site.plan.tunnels) {
+    json::object jt;
+    jt["interface"] = t.ifname;
+    jt["wan"] = t.label.substr(t.label.find('/') + 1);
+    if (site.role == "vcpe") jt["cpe"] = t.label.substr(0, t.label.find('/'));
+    auto dev = std::find_if(devices.begin(), devices.end(), [&](auto& d) { return d.name == t.ifname; });
+    jt["up"] = dev != devices.end();
+    json::array peers;
+    if (dev != devices.end()) {
+      jt["listen_port"] = dev->listen_port;
+      jt["fwmark"] = dev->fwmark;
+      if (dev->public_key) jt["public_key"] = wg::to_base64(*dev->public_key);
+      for (auto& p : dev->peers) {
+        json::object jp;
+        std::string name = "?";
+        for (auto& ps : t.peers)
+          if (ps.public_key == p.public_key) name = ps.name;
+        jp["name"] = name;
+        jp["public_key"] = wg::to_base64(p.public_key);
+        jp["endpoint"] = p.endpoint ? json::value(endpoint_to_string(*p.endpoint)) : json::value(nullptr);
+        jp["last_handshake"] = p.last_handshake_unix_ns
+                                   ? json::value(static_cast<double>(p.last_handshake_unix_ns) / 1e9)
+                                   : json::value(nullptr);
+        jp["rx_bytes"] = p.rx_bytes;
+        jp["tx_bytes"] = p.tx_bytes;
+        json::array allowed;
+        for (auto& a : p.allowed_ips) allowed.push_back(json::value(a.to_string()));
+        jp["allowed_ips"] = std::move(allowed);
+        peers.push_back(std::move(jp));
+      }
+    }
+    jt["peers"] = std::move(peers);
+    tunnels.push_back(std::move(jt));
+  }
+  root["tunnels"] = std::move(tunnels);
+  return root;
+}
+
+int print_pubkey(const config::Daemon& d) {
+  auto key = wg::load_or_create_private_key(key_path(d));
+  if (!key) {
+    std::cerr << "error: " << key.error().message << "\n";
+    return 1;
+  }
+  auto pub = wg::public_from_private(*key);
+  if (!pub) {
+    std::cerr << "error: " << pub.error().message << "\n";
+    return 1;
+  }
+  std::cout << wg::to_base64(*pub) << "\n";
+  return 0;
+}
+
+int cleanup(const Site& site) {
+  auto k = open_kernel(site.daemon);
+  if (!k) {
+    std::cerr << "error: " << k.error().message << "\n";
+    return 1;
+  }
+  overlay::Applier ap(k->rt, *k->wg, k->nft, k->key);
+  auto st = ap.teardown(site.plan, read_owned(site.daemon));
+  ::unlink(owned_path(site.daemon).c_str());
+  ::unlink(site.daemon.control_socket.c_str());
+  if (!st) {
+    std::cerr << "error: cleanup incomplete: " << st.error().message << "\n";
+    return 1;
+  }
+  log::info(site.role, "cleanup done");
+  return 0;
+}
+
+int run(const Site& site, const std::vector<std::string>& argv) {
+  log::set_level(parse_level(site.daemon.log_level));
+  auto sfd = block_signals();
+  auto k = open_kernel(site.daemon);
+  if (!k) {
+    log::error(site.role, k.error().message);
+    return 1;
+  }
+  log::info(site.role, "WireGuard backend: " + backend_name(*k->wg));
+  std::mutex mu;  // serialises kernel access between the main loop and API handlers
+  overlay::Applier ap(k->rt, *k->wg, k->nft, k->key);
+
+  // Nothing is created unless every interface we depend on exists.
+  if (auto st = ap.check_required(site.plan); !st) {
+    log::error(site.role, site.daemon.name + ": " + st.error().message + " (nothing was changed)");
+    return 1;
+  }
+  auto owned = read_owned(site.daemon);
+  {
+    auto all = owned;
+    for (auto& n : tunnel_names(site.plan))
+      if (std::find(all.begin(), all.end(), n) == all.end()) all.push_back(n);
+    // Record before creating, so a crash mid-way still lets --cleanup find them.
+    if (auto st = write_owned(site.daemon, all); !st) {
+      log::error(site.role, st.error().message);
+      return 1;
+    }
+  }
+  auto first = ap.apply(site.plan, owned);
+  if (!first) {
+    log::error(site.role, "apply failed: " + first.error().message + "; removing what was created");
+    (void)ap.teardown(site.plan, owned);
+    ::unlink(owned_path(site.daemon).c_str());
+    return 1;
+  }
+  (void)write_owned(site.daemon, tunnel_names(site.plan));
+  log::info(site.role, first->changed() ? "applied " + std::to_string(first->actions.size()) + " changes"
+                                        : "adopted existing state unchanged");
+  for (auto& a : first->actions) log::debug(site.role, a);
+
+  api::Router router;
+  router.add("GET", "/api/v1/status", [&](const api::Request&) {
+    std::lock_guard lk(mu);
+    std::vector<wg::Device> devs;
+    for (auto& t : site.plan.tunnels)
+      if (auto d = k->wg->get(t.ifname)) devs.push_back(std::move(*d));
+    return api::Response::json(status_json(site, backend_name(*k->wg), devs));
+  });
+  auto server = api::UnixServer::start(site.daemon.control_socket, router);
+  if (!server) {
+    log::error(site.role, "control API: " + server.error().message);
+    (void)ap.teardown(site.plan, owned);
+    return 1;
+  }
+  log::info(site.role, "ready; control API on " + site.daemon.control_socket);
+
+  // Reconcile: re-apply the plan so that anything removed behind our back (a rule flushed,
+  // wireguard-go killed) comes back; backs off while it keeps failing.
+  auto period = std::chrono::seconds(2);
+  auto next = std::chrono::steady_clock::now() + period;
+  int failures = 0;
+  while (true) {
+    auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(next - std::chrono::steady_clock::now());
+    pollfd pfd{sfd.get(), POLLIN, 0};
+    int r = ::poll(&pfd, 1, static_cast<int>(std::max<int64_t>(0, wait.count())));
+    if (r > 0) {
+      signalfd_siginfo si{};
+      if (::read(sfd.get(), &si, sizeof si) == static_cast<ssize_t>(sizeof si)) {
+        if (si.ssi_signo == SIGUSR2) {
+          log::info(site.role, "SIGUSR2: restarting in place, kernel state kept");
+          (*server)->stop();
+          std::vector<char*> args;
+          for (auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+          args.push_back(nullptr);
+          ::execv("/proc/self/exe", args.data());
+          log::error(site.role, std::string("re-exec failed: ") + std::strerror(errno));
+          return 1;
+        }
+        if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) {
+          log::info(site.role, "stopping: removing tunnels, rules, routes");
+          (*server)->stop();
+          std::lock_guard lk(mu);
+          auto st = ap.teardown(site.plan, owned);
+          ::unlink(owned_path(site.daemon).c_str());
+          return st ? 0 : 1;
+        }
+      }
+      continue;
+    }
+    {
+      std::lock_guard lk(mu);
+      auto rep = ap.apply(site.plan);
+      if (!rep) {
+        ++failures;
+        log::warn(site.role, "reconcile failed (" + std::to_string(failures) + "): " + rep.error().message);
+      } else {
+        if (failures) log::info(site.role, "reconcile recovered");
+        failures = 0;
+        for (auto& a : rep->actions) log::info(site.role, "reconciled: " + a);
+      }
+    }
+    next = std::chrono::steady_clock::now() + period * (1 << std::min(failures, 4));
+  }
+}
+
+}  // namespace cats::daemon

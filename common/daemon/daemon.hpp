@@ -1,0 +1,73 @@
+// The lifecycle both daemons share: validate, adopt or create the overlay, serve the local
+// control API, reconcile periodically, and on SIGTERM remove everything we created.
+//
+// Signals: SIGTERM/SIGINT = stop and remove our state (tunnels, rules, routes, nft table).
+// SIGUSR2 = restart in place: re-exec the binary, leaving kernel state alone, so the new
+// process adopts it without breaking a flow (nginx-style binary upgrade; a kill -9 and a
+// fresh start adopt the same way).
+#pragma once
+
+#include "api/api.hpp"
+#include "config/config.hpp"
+#include "overlay/plan.hpp"
+#include "wg/wg.hpp"
+
+#include <cstdio>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace cats::daemon {
+
+struct Site {
+  std::string role;  // "cpe" or "vcpe"
+  config::Daemon daemon;
+  overlay::Plan plan;
+};
+
+// argv is kept for the SIGUSR2 re-exec.
+int run(const Site& site, const std::vector<std::string>& argv);
+// Remove leftovers of a crashed run (the plan's tunnels and any recorded earlier ones,
+// our rules, routes and nft table). Nothing else is touched.
+int cleanup(const Site& site);
+// Print the WireGuard public key (generating the private key on first use).
+int print_pubkey(const config::Daemon& d);
+
+// Shared by both daemons' main(): `NAME --config FILE [--cleanup|--check]` or `NAME pubkey --config FILE`.
+struct Args {
+  std::string config;
+  enum class Mode { run, cleanup, check, pubkey } mode = Mode::run;
+};
+Result<Args> parse_args(const std::vector<std::string>& argv);
+
+// Status JSON for GET /api/v1/status (tunnels, peers, handshakes, bytes); `devices` are
+// what WireGuard reports for the plan's tunnels (a missing one is shown as down).
+boost::json::value status_json(const Site& site, const std::string& backend, const std::vector<wg::Device>& devices);
+
+// The whole main() of a daemon: parse arguments, load and validate the config, build
+// the plan, then check / print the public key / clean up / run.
+template <class Load, class PlanFn>
+int site_main(int argc, char** argv, const std::string& prog, const std::string& role, Load load, PlanFn plan) {
+  std::vector<std::string> args(argv, argv + argc);
+  auto a = parse_args(args);
+  if (!a) {
+    std::fprintf(stderr, "%s: %s\nusage: %s --config FILE [--check|--cleanup]\n       %s pubkey --config FILE\n",
+                 prog.c_str(), a.error().message.c_str(), prog.c_str(), prog.c_str());
+    return 2;
+  }
+  auto cfg = load(a->config);
+  if (!cfg) {
+    std::fprintf(stderr, "%s: invalid configuration:\n%s\n", prog.c_str(), cfg.error().message.c_str());
+    return 1;
+  }
+  Site site{role, cfg->daemon, plan(*cfg)};
+  switch (a->mode) {
+    case Args::Mode::check: std::fputs(overlay::render(site.plan).c_str(), stdout); return 0;
+    case Args::Mode::pubkey: return print_pubkey(cfg->daemon);
+    case Args::Mode::cleanup: return cleanup(site);
+    case Args::Mode::run: break;
+  }
+  return run(site, args);
+}
+
+}  // namespace cats::daemon

@@ -1,0 +1,57 @@
+// Converges the kernel to a Plan: diff against what exists, add before delete, touch only
+// our slice (slice.hpp), and report what was changed. Applying the same Plan twice changes
+// nothing the second time (the report is empty), which is also how a restarted daemon adopts
+// the state its predecessor left: no tunnel, rule or route is recreated.
+#pragma once
+
+#include "nft/nft.hpp"
+#include "overlay/plan.hpp"
+#include "rtnl/rtnl.hpp"
+#include "wg/wg.hpp"
+
+#include <string>
+#include <vector>
+
+namespace cats::overlay {
+
+struct ApplyReport {
+  std::vector<std::string> actions;  // one line per kernel change made
+  bool changed() const { return !actions.empty(); }
+};
+
+class Applier {
+ public:
+  Applier(rtnl::Rtnl& rt, wg::Control& wg, nft::Nft& nft, wg::Key private_key)
+      : rt_(rt), wg_(wg), nft_(nft), private_key_(private_key) {}
+
+  // Fails before creating anything when a required link is missing.
+  Status check_required(const Plan& p);
+  // `stale_tunnels`: tunnel names we created earlier that the plan no longer has.
+  Result<ApplyReport> apply(const Plan& p, const std::vector<std::string>& stale_tunnels = {});
+  // Remove everything of ours: the plan's tunnels plus `extra_tunnels`, every rule and route
+  // in our slice, our nft table. Keeps going past errors and returns the first one.
+  Status teardown(const Plan& p, const std::vector<std::string>& extra_tunnels = {});
+
+ private:
+  Status apply_sysctls(const Plan& p, ApplyReport& rep);
+  Status apply_tunnel(const TunnelSpec& t, ApplyReport& rep);
+  Status apply_routes(const Plan& p, ApplyReport& rep);
+  Status apply_rules(const Plan& p, ApplyReport& rep);
+  Status apply_nft(const Plan& p, ApplyReport& rep);
+
+  rtnl::Rtnl& rt_;
+  wg::Control& wg_;
+  nft::Nft& nft_;
+  wg::Key private_key_;
+};
+
+// The update that takes `current` to `desired` (empty peers/fields when nothing differs).
+// Pure, so the diff itself is unit tested.
+wg::DeviceUpdate diff_device(const wg::Device& current, const TunnelSpec& desired, const wg::Key& private_key);
+bool update_is_empty(const wg::DeviceUpdate& u);
+
+// Whether a rule/route is in our slice (priority or table range, and our protocol).
+bool is_our_rule(const rtnl::Rule& r);
+bool is_our_route(const rtnl::Route& r);
+
+}  // namespace cats::overlay

@@ -1,0 +1,79 @@
+#include "overlay/site_plan.hpp"
+#include "overlay/slice.hpp"
+
+#include <sys/socket.h>
+
+namespace cats::overlay {
+namespace {
+Prefix host_prefix(const IpAddress& a) { return Prefix{a, static_cast<uint8_t>(a.is_v4() ? 32 : 128)}; }
+Prefix default_route(const IpAddress& like) {
+  return Prefix{like.is_v4() ? IpAddress(boost::asio::ip::address_v4::any()) : IpAddress(boost::asio::ip::address_v6::any()), 0};
+}
+}  // namespace
+
+Plan plan_cpe(const config::CpeConfig& c) {
+  Plan p;
+  p.required_links.push_back(c.lan.interface);
+  for (auto& w : c.wans) p.required_links.push_back(w.interface);
+  p.sysctls = {{"net/ipv4/ip_forward", "1"},
+               // Reverse-path checks must see the fwmark of our sockets (as wg-quick sets it).
+               {"net/ipv4/conf/all/src_valid_mark", "1"}};
+  for (auto& w : c.wans) p.sysctls.push_back({"net/ipv4/conf/" + w.interface + "/rp_filter", "2"});
+
+  int i = 0;
+  for (auto& w : c.wans) {
+    ++i;
+    TunnelSpec t;
+    t.ifname = w.tunnel_interface;
+    t.label = w.name;
+    t.listen_port = w.listen_port;
+    t.fwmark = underlay_mark(i);
+    for (auto& v : c.vcpes) {
+      PeerSpec peer;
+      peer.name = v.name;
+      peer.public_key = v.public_key;
+      peer.endpoint = UdpEndpoint(v.endpoint, v.ports.at(w.name));
+      peer.keepalive = v.keepalive;
+      peer.allowed_ips.push_back(host_prefix(v.address));
+      for (auto& s : v.subnets) peer.allowed_ips.push_back(s);
+      t.peers.push_back(std::move(peer));
+    }
+    p.tunnels.push_back(std::move(t));
+
+    // Underlay: the tunnel's encrypted packets carry the WAN's mark -> that WAN's gateway.
+    p.routes.push_back({underlay_table(i), default_route(w.gateway), w.interface, w.gateway});
+    rtnl::Rule ur;
+    ur.family = address_family(w.gateway);
+    ur.priority = underlay_rule_prio(i);
+    ur.fwmark = underlay_mark(i);
+    ur.fwmask = rtnl::kMarkMask;
+    ur.table = underlay_table(i);
+    p.rules.push_back(ur);
+
+    // Overlay: every vCPE's inner address and subnets over this WAN's tunnel.
+    for (auto& v : c.vcpes) {
+      p.routes.push_back({overlay_table(i), host_prefix(v.address), w.tunnel_interface, std::nullopt});
+      for (auto& s : v.subnets) p.routes.push_back({overlay_table(i), s, w.tunnel_interface, std::nullopt});
+    }
+    for (int family : {AF_INET, AF_INET6}) {
+      // Sockets bound to a tunnel (probes, `ping -I`) use that tunnel's table.
+      rtnl::Rule orule;
+      orule.family = family;
+      orule.priority = oif_rule_prio(i);
+      orule.oif = w.tunnel_interface;
+      orule.table = overlay_table(i);
+      p.rules.push_back(orule);
+      // Until steering marks flows (selection), LAN traffic to the clouds uses the first
+      // WAN whose table has a route: tables hold only overlay routes, so everything else
+      // falls through to main.
+      rtnl::Rule fb;
+      fb.family = family;
+      fb.priority = fallback_rule_prio(i);
+      fb.table = overlay_table(i);
+      p.rules.push_back(fb);
+    }
+  }
+  return p;
+}
+
+}  // namespace cats::overlay

@@ -1,0 +1,51 @@
+#include "overlay/plan.hpp"
+
+#include <sys/socket.h>
+
+#include <cstdio>
+#include <sstream>
+
+namespace cats::overlay {
+namespace {
+std::string hex(uint32_t v) {
+  char b[16];
+  std::snprintf(b, sizeof b, "0x%08x", v);
+  return b;
+}
+}  // namespace
+
+std::string render(const Plan& p) {
+  std::ostringstream os;
+  for (auto& l : p.required_links) os << "require link " << l << "\n";
+  for (auto& [k, v] : p.sysctls) os << "sysctl " << k << " = " << v << "\n";
+  for (auto& t : p.tunnels) {
+    os << "tunnel " << t.ifname << " (" << t.label << ") port " << t.listen_port << " fwmark " << hex(t.fwmark)
+       << " mtu " << t.mtu << "\n";
+    for (auto& peer : t.peers) {
+      os << "  peer " << peer.name << " " << wg::to_base64(peer.public_key);
+      if (peer.endpoint) os << " endpoint " << endpoint_to_string(*peer.endpoint);
+      if (peer.keepalive) os << " keepalive " << peer.keepalive;
+      os << " allowed";
+      for (auto& a : peer.allowed_ips) os << " " << a.to_string();
+      os << "\n";
+    }
+  }
+  for (auto& r : p.routes) {
+    os << "route table " << r.table << " " << r.dst.to_string();
+    if (r.gateway) os << " via " << r.gateway->to_string();
+    os << " dev " << r.dev << "\n";
+  }
+  for (auto& r : p.rules) {
+    os << "rule " << (r.family == AF_INET6 ? "inet6" : "inet") << " prio " << r.priority;
+    if (r.fwmark) os << " fwmark " << hex(*r.fwmark) << "/" << hex(r.fwmask.value_or(0xffffffff));
+    if (!r.iif.empty()) os << " iif " << r.iif;
+    if (!r.oif.empty()) os << " oif " << r.oif;
+    if (r.src) os << " from " << r.src->to_string();
+    if (r.dst) os << " to " << r.dst->to_string();
+    os << " lookup " << r.table << "\n";
+  }
+  if (!p.nft_script.empty()) os << "nft table inet cats {\n" << p.nft_script << "}\n";
+  return os.str();
+}
+
+}  // namespace cats::overlay

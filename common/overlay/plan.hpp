@@ -1,0 +1,55 @@
+// Desired overlay state as plain data: tunnels with their peers, routes, rules, sysctls and
+// our nft table. The CPE and vCPE each build one from their config (pure functions, golden
+// tested); the Applier converges the kernel to it.
+#pragma once
+
+#include "base/ip.hpp"
+#include "rtnl/rtnl.hpp"
+#include "wg/keys.hpp"
+
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace cats::overlay {
+
+struct PeerSpec {
+  std::string name;  // config name of the remote site
+  wg::Key public_key{};
+  std::optional<UdpEndpoint> endpoint;
+  uint16_t keepalive = 0;
+  std::vector<Prefix> allowed_ips;  // sorted, unique
+  bool operator==(const PeerSpec&) const = default;
+};
+
+struct TunnelSpec {
+  std::string ifname;
+  std::string label;  // CPE: WAN name; vCPE: "<cpe>/<wan>"
+  uint16_t listen_port = 0;  // 0 = kernel's choice (not enforced on adopt)
+  uint32_t fwmark = 0;
+  uint32_t mtu = 1420;       // WireGuard's default for a 1500-byte underlay
+  std::vector<PeerSpec> peers;
+};
+
+struct RouteSpec {
+  uint32_t table = 0;
+  Prefix dst;
+  std::string dev;
+  std::optional<IpAddress> gateway;
+  bool operator==(const RouteSpec&) const = default;
+};
+
+struct Plan {
+  std::vector<TunnelSpec> tunnels;
+  std::vector<RouteSpec> routes;
+  std::vector<rtnl::Rule> rules;
+  std::vector<std::pair<std::string, std::string>> sysctls;  // /proc/sys relative path, value
+  std::string nft_script;  // body of "table inet cats { ... }"; empty = no table
+  std::vector<std::string> required_links;  // must exist before we create anything
+};
+
+// One line per item, stable order: what golden tests compare and what logs show.
+std::string render(const Plan& p);
+
+}  // namespace cats::overlay

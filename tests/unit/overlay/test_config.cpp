@@ -1,0 +1,140 @@
+#include "config/config.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <fstream>
+#include <sstream>
+
+using namespace cats;
+
+namespace {
+std::string slurp(const std::string& rel) {
+  std::ifstream f(std::string(CATS_SOURCE_DIR) + "/" + rel);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+// Replace the first occurrence of `from` in the example config.
+std::string edit(std::string s, const std::string& from, const std::string& to) {
+  auto pos = s.find(from);
+  REQUIRE(pos != std::string::npos);
+  return s.replace(pos, from.size(), to);
+}
+std::string cpe_error(const std::string& text) {
+  auto r = config::parse_cpe(text, "cpe.toml");
+  REQUIRE_FALSE(r.has_value());
+  return r.error().message;
+}
+std::string vcpe_error(const std::string& text) {
+  auto r = config::parse_vcpe(text, "vcpe.toml");
+  REQUIRE_FALSE(r.has_value());
+  return r.error().message;
+}
+}  // namespace
+
+TEST_CASE("the example CPE config loads with every field") {
+  auto r = config::parse_cpe(slurp("docs/examples/cpe.toml"), "cpe.toml");
+  REQUIRE(r.has_value());
+  CHECK(r->daemon.name == "branch1");
+  CHECK(r->daemon.wireguard == wg::Options::Mode::automatic);
+  REQUIRE(r->wans.size() == 2);
+  CHECK(r->wans[1].weight == 1);  // default
+  CHECK(r->wans[1].tunnel_interface == "cats-wan2");
+  REQUIRE(r->vcpes.size() == 2);
+  CHECK(r->vcpes[1].ports.at("wan2") == 51812);
+  CHECK(r->lan.address->to_string() == "10.1.0.1");
+}
+
+TEST_CASE("the example vCPE config loads") {
+  auto r = config::parse_vcpe(slurp("docs/examples/vcpe.toml"), "vcpe.toml");
+  REQUIRE(r.has_value());
+  CHECK(r->lan.address->to_string() == "10.2.1.1");
+  REQUIRE(r->cpes.size() == 1);
+  REQUIRE(r->cpes[0].paths.size() == 2);
+  CHECK(r->cpes[0].paths[1].tunnel_interface == "cats-c1-wan2");
+  CHECK_FALSE(r->cpes[0].paths[0].endpoint.has_value());
+}
+
+TEST_CASE("bad CPE configs name the file, line, field and reason") {
+  auto base = slurp("docs/examples/cpe.toml");
+  SECTION("unknown key") {
+    auto m = cpe_error(edit(base, "cost = 0", "cots = 0"));
+    CHECK_THAT(m, Catch::Contains("cpe.toml:19:8:") && Catch::Contains("wan[0].cots: unknown key"));
+  }
+  SECTION("bad address") {
+    auto m = cpe_error(edit(base, "\"192.0.2.1\"", "\"192.0.2.300\""));
+    CHECK_THAT(m, Catch::Contains("wan[0].gateway: invalid IP address '192.0.2.300'"));
+  }
+  SECTION("bad key") {
+    auto m = cpe_error(edit(base, "6nRskU+hL0Bf", "6nRskU+hL0B"));
+    CHECK_THAT(m, Catch::Contains("vcpe[0].public_key: invalid WireGuard key"));
+  }
+  SECTION("duplicate names") {
+    auto m = cpe_error(edit(base, "name = \"cloud2\"", "name = \"cloud1\""));
+    CHECK_THAT(m, Catch::Contains("vcpe[1].name: duplicate name 'cloud1'"));
+  }
+  SECTION("duplicate tunnel interface") {
+    auto m = cpe_error(edit(base, "\"cats-wan2\"", "\"cats-wan1\""));
+    CHECK_THAT(m, Catch::Contains("duplicate tunnel_interface 'cats-wan1'"));
+  }
+  SECTION("missing port for a WAN") {
+    auto m = cpe_error(edit(base, "wan2 = 51812", ""));
+    CHECK_THAT(m, Catch::Contains("vcpe[0].ports.wan2: missing"));
+  }
+  SECTION("host bits in a subnet") {
+    auto m = cpe_error(edit(base, "\"10.2.1.0/24\"", "\"10.2.1.5/24\""));
+    CHECK_THAT(m, Catch::Contains("host bits set") && Catch::Contains("10.2.1.0/24"));
+  }
+  SECTION("out of range") {
+    auto m = cpe_error(edit(base, "listen_port = 51801", "listen_port = 70000"));
+    CHECK_THAT(m, Catch::Contains("wan[0].listen_port: must be in 0..65535"));
+  }
+  SECTION("interface name too long") {
+    auto m = cpe_error(edit(base, "\"cats-wan1\"", "\"cats-wan1-is-too-long\""));
+    CHECK_THAT(m, Catch::Contains("wan[0].tunnel_interface: invalid interface name"));
+  }
+  SECTION("wrong type") {
+    auto m = cpe_error(edit(base, "weight = 1", "weight = \"1\""));
+    CHECK_THAT(m, Catch::Contains("wan[0].weight: must be an integer"));
+  }
+  SECTION("LAN address outside its subnets") {
+    auto m = cpe_error(edit(base, "address = \"10.1.0.1\"", "address = \"10.9.0.1\""));
+    CHECK_THAT(m, Catch::Contains("lan.address: is not inside any of lan.subnets"));
+  }
+  SECTION("TOML syntax error keeps line and column") {
+    auto m = cpe_error(edit(base, "[lan]", "[lan"));
+    CHECK_THAT(m, Catch::StartsWith("cpe.toml:9:"));
+  }
+  SECTION("missing section") {
+    auto m = cpe_error(base.substr(0, base.find("[[vcpe]]")));
+    CHECK_THAT(m, Catch::Contains("vcpe: at least one [[vcpe]] is required"));
+  }
+  SECTION("every problem is reported, not just the first") {
+    auto m = cpe_error(edit(edit(base, "cost = 0", "cots = 0"), "\"192.0.2.1\"", "\"nope\""));
+    CHECK_THAT(m, Catch::Contains("cots: unknown key") && Catch::Contains("gateway: invalid IP address"));
+  }
+}
+
+TEST_CASE("bad vCPE configs are rejected with the field") {
+  auto base = slurp("docs/examples/vcpe.toml");
+  CHECK_THAT(vcpe_error(edit(base, "listen_port = 51812", "listen_port = 51811")),
+             Catch::Contains("duplicate listen_port '51811'"));
+  CHECK_THAT(vcpe_error(edit(base, "wan = \"wan2\"", "wan = \"wan1\"")), Catch::Contains("duplicate wan 'wan1'"));
+  CHECK_THAT(vcpe_error(edit(base, "[uplink]\ninterface = \"up0\"", "")), Catch::Contains("uplink: missing required section"));
+  CHECK_THAT(vcpe_error(edit(base, "address = \"10.2.1.1\"", "adress = \"10.2.1.1\"")),
+             Catch::Contains("vcpe.adress: unknown key") && Catch::Contains("vcpe.address: missing required field"));
+  CHECK_THAT(vcpe_error(edit(base, "tunnel_interface = \"cats-c1-wan1\"", "tunnel_interface = \"a/b\"")),
+             Catch::Contains("cpe[0].path[0].tunnel_interface: invalid interface name"));
+  CHECK_THAT(vcpe_error(base + "\n[[cpe.path]]\nwan = \"wan3\"\nlisten_port = 1\ntunnel_interface = \"x\"\nendpoint = \"1.2.3.4\"\n"),
+             Catch::Contains("cpe[0].path[2].endpoint: invalid endpoint"));
+}
+
+TEST_CASE("config files: missing file and oversize are clear errors") {
+  auto r = config::load_cpe("/nonexistent/cats.toml");
+  REQUIRE_FALSE(r.has_value());
+  CHECK_THAT(r.error().message, Catch::Contains("/nonexistent/cats.toml"));
+  std::string huge(2 << 20, '#');
+  auto h = config::parse_cpe(huge, "big.toml");
+  REQUIRE_FALSE(h.has_value());
+  CHECK_THAT(h.error().message, Catch::Contains("larger than 1 MiB"));
+}

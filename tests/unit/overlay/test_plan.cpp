@@ -1,0 +1,55 @@
+// Golden text of what the daemons ask of the kernel, from the example configs. To update
+// after an intended change: run test_overlay with CATS_UPDATE_GOLDEN=1 and review the diff.
+#include "config/config.hpp"
+#include "overlay/site_plan.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+using namespace cats;
+
+namespace {
+std::string slurp(const std::string& path) {
+  std::ifstream f(path);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+void check_golden(const std::string& actual, const std::string& name) {
+  std::string path = std::string(CATS_SOURCE_DIR) + "/tests/unit/overlay/golden/" + name;
+  if (std::getenv("CATS_UPDATE_GOLDEN")) std::ofstream(path) << actual;
+  CHECK(actual == slurp(path));
+}
+}  // namespace
+
+TEST_CASE("CPE plan: tunnels per WAN, underlay marks, overlay tables, rules (golden)") {
+  auto c = config::load_cpe(std::string(CATS_SOURCE_DIR) + "/docs/examples/cpe.toml");
+  REQUIRE(c.has_value());
+  check_golden(overlay::render(overlay::plan_cpe(*c)), "cpe_plan.txt");
+}
+
+TEST_CASE("vCPE plan: a tunnel per path, return path by ct mark (golden)") {
+  auto c = config::load_vcpe(std::string(CATS_SOURCE_DIR) + "/docs/examples/vcpe.toml");
+  REQUIRE(c.has_value());
+  check_golden(overlay::render(overlay::plan_vcpe(*c)), "vcpe_plan.txt");
+}
+
+TEST_CASE("plans stay inside our slice") {
+  auto c = config::load_cpe(std::string(CATS_SOURCE_DIR) + "/docs/examples/cpe.toml");
+  REQUIRE(c.has_value());
+  auto p = overlay::plan_cpe(*c);
+  for (auto& r : p.rules) {
+    CHECK(r.priority >= rtnl::kRulePriorityMin);
+    CHECK(r.priority <= rtnl::kRulePriorityMax);
+    CHECK(r.table >= rtnl::kTableMin);
+    CHECK(r.table <= rtnl::kTableMax);
+    if (r.fwmark) CHECK((*r.fwmark & ~rtnl::kMarkMask) == 0u);
+  }
+  for (auto& r : p.routes) {
+    CHECK(r.table >= rtnl::kTableMin);
+    CHECK(r.table <= rtnl::kTableMax);
+  }
+}
