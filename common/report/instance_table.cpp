@@ -40,11 +40,16 @@ std::vector<AvailabilityEvent> InstanceTable::expire(std::chrono::steady_clock::
                                                      std::chrono::milliseconds max_interval) {
   std::vector<AvailabilityEvent> events;
   const auto limit = kExpiryIntervals * max_interval;
-  for (auto& [key, st] : map_) {
-    if (st.expired || now - st.last_report < limit) continue;
-    const bool was = st.available();
-    st.expired = true;
-    if (was) events.push_back({key, false, AvailabilityEvent::Reason::expired});
+  const auto forget = kForgetIntervals * max_interval;
+  for (auto it = map_.begin(); it != map_.end();) {
+    auto& [key, st] = *it;
+    const auto age = now - st.last_report;
+    if (!st.expired && age >= limit) {
+      const bool was = st.available();
+      st.expired = true;
+      if (was) events.push_back({key, false, AvailabilityEvent::Reason::expired});
+    }
+    it = age >= forget ? map_.erase(it) : std::next(it);
   }
   return events;
 }

@@ -46,6 +46,10 @@ struct AvailabilityEvent {
 // DESIGN §3: an instance whose reports stop for N intervals is unavailable; N = 3 rides
 // out two lost datagrams without declaring a healthy instance dead.
 inline constexpr int kExpiryIntervals = 3;
+// Entries not refreshed for this many max_intervals are dropped from the table, so
+// instance ids that come and go cannot grow it without bound. They were unavailable (and
+// reported as such) long before.
+inline constexpr int kForgetIntervals = 100;
 
 class InstanceTable {
  public:
@@ -53,7 +57,8 @@ class InstanceTable {
 
   // Apply one vCPE's snapshot. Returns the instances whose effective availability changed.
   std::vector<AvailabilityEvent> apply(const Report& r, std::chrono::steady_clock::time_point now);
-  // Mark instances without a report for kExpiryIntervals x max_interval unavailable.
+  // Mark instances without a report for kExpiryIntervals x max_interval unavailable;
+  // drop those without one for kForgetIntervals x max_interval.
   std::vector<AvailabilityEvent> expire(std::chrono::steady_clock::time_point now,
                                         std::chrono::milliseconds max_interval);
 

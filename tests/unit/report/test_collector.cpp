@@ -179,10 +179,19 @@ TEST_CASE("instance table: withdrawn instances and expiry after 3 x max-interval
   CHECK_FALSE(st->available());
   CHECK(st->expired);
 
+  // Long gone entries are forgotten (100 x max_interval), the others stay.
+  REQUIRE(f.c.accept(f.enc(realistic_report("vcpe-2", 2, kBaseUnixNs + 990'000'000'000ull), f.k2), f.a2,
+                     f.at(990s))
+              .accepted());
+  CHECK(f.c.expire(f.mono0 + 1001s).empty());
+  CHECK(f.c.table().entries().size() == 4);
+  CHECK(f.c.table().find({"vcpe-1", "video", "video-b"}) == nullptr);
+
   // A fresh report brings them back.
-  auto back = f.c.accept(f.enc(realistic_report("vcpe-1", 3, kBaseUnixNs + 40'000'000'000ull), f.k1), f.a1,
-                         f.at(40s));
+  auto back = f.c.accept(f.enc(realistic_report("vcpe-1", 3, kBaseUnixNs + 1002'000'000'000ull), f.k1), f.a1,
+                         f.at(1002s));
   REQUIRE(back.accepted());
   CHECK(back.events.size() == 4);
+  CHECK(f.c.table().entries().size() == 8);
   for (const auto& e : back.events) CHECK(e.available);
 }
