@@ -131,7 +131,12 @@ Status Applier::apply_tunnel(const TunnelSpec& t, ApplyReport& rep) {
     if (u.private_key) os << " private-key";
     if (u.listen_port) os << " listen-port " << *u.listen_port;
     if (u.fwmark) os << " fwmark " << *u.fwmark;
-    for (auto& pu : u.peers) os << (pu.remove ? " -peer " : " peer ") << short_key(pu.public_key);
+    for (auto& pu : u.peers) {
+      os << (pu.remove ? " -peer " : " peer ") << short_key(pu.public_key);
+      if (pu.endpoint) os << " endpoint";
+      if (pu.persistent_keepalive) os << " keepalive";
+      if (pu.replace_allowed_ips) os << " allowed-ips(" << pu.allowed_ips.size() << ")";
+    }
     rep.actions.push_back(os.str());
   }
   CATS_TRY_ASSIGN(link, rt_.link(t.ifname));
@@ -140,6 +145,22 @@ Status Applier::apply_tunnel(const TunnelSpec& t, ApplyReport& rep) {
     CATS_TRY(rt_.set_mtu(t.ifname, t.mtu));
     rep.actions.push_back("mtu " + t.ifname + " " + std::to_string(t.mtu));
   }
+  // The tunnel is wholly ours: its addresses converge to exactly the planned one.
+  CATS_TRY_ASSIGN(addrs, rt_.addresses(link->index));
+  bool have_addr = false;
+  for (auto& a : addrs) {
+    if (t.address && a.prefix == *t.address) {
+      have_addr = true;
+      continue;
+    }
+    if (a.prefix.address.is_v6() && a.prefix.address.to_v6().is_link_local()) continue;  // kernel's own
+    CATS_TRY(rt_.del_address(link->index, a.prefix));
+    rep.actions.push_back("delete address " + a.prefix.to_string() + " from " + t.ifname);
+  }
+  if (t.address && !have_addr) {
+    CATS_TRY(rt_.add_address(link->index, *t.address));
+    rep.actions.push_back("add address " + t.address->to_string() + " to " + t.ifname);
+  }
   if (!link->up) {
     CATS_TRY(rt_.set_link_up(t.ifname, true));
     rep.actions.push_back("up " + t.ifname);
@@ -147,11 +168,11 @@ Status Applier::apply_tunnel(const TunnelSpec& t, ApplyReport& rep) {
   return ok();
 }
 
-Status Applier::apply_routes(const Plan& p, ApplyReport& rep) {
-  // Resolve devices now: tunnels were just created and have ifindexes.
+Status Applier::apply_routes(const Plan& p, ApplyReport& rep, bool existing_devices_only) {
   std::vector<rtnl::Route> desired;
   for (auto& rs : p.routes) {
     CATS_TRY_ASSIGN(link, rt_.link(rs.dev));
+    if (!link && existing_devices_only) continue;
     if (!link) return Error::msg("route " + rs.dst.to_string() + ": device " + rs.dev + " does not exist");
     rtnl::Route r;
     r.table = rs.table;
@@ -176,6 +197,7 @@ Status Applier::apply_routes(const Plan& p, ApplyReport& rep) {
     CATS_TRY(rt_.add_route(want));
     rep.actions.push_back("add route table " + std::to_string(want.table) + " " + want.dst.to_string());
   }
+  if (existing_devices_only) return ok();
   for (auto& have : current) {
     bool wanted = std::any_of(desired.begin(), desired.end(), [&](auto& d) { return same(d, have); });
     if (wanted) continue;
@@ -245,6 +267,11 @@ Result<ApplyReport> Applier::apply(const Plan& p, const std::vector<std::string>
   ApplyReport rep;
   CATS_TRY(check_required(p));
   CATS_TRY(apply_sysctls(p, rep));
+  // Routing first: a tunnel sends its first handshake as soon as it is up, and a packet
+  // routed before the underlay rules exist would leave by the wrong WAN with the wrong
+  // source address, which WireGuard's sticky source then keeps.
+  CATS_TRY(apply_rules(p, rep));
+  CATS_TRY(apply_routes(p, rep, true));
   for (auto& t : p.tunnels) {
     auto st = apply_tunnel(t, rep);
     if (!st) return st.error().context(t.ifname);
@@ -257,8 +284,7 @@ Result<ApplyReport> Applier::apply(const Plan& p, const std::vector<std::string>
     one.sysctls.push_back({key, "2"});
     CATS_TRY(apply_sysctls(one, rep));
   }
-  CATS_TRY(apply_routes(p, rep));
-  CATS_TRY(apply_rules(p, rep));
+  CATS_TRY(apply_routes(p, rep, false));
   CATS_TRY(apply_nft(p, rep));
   for (auto& name : stale_tunnels) {
     if (std::any_of(p.tunnels.begin(), p.tunnels.end(), [&](auto& t) { return t.ifname == name; })) continue;

@@ -35,7 +35,8 @@ class Applier {
  private:
   Status apply_sysctls(const Plan& p, ApplyReport& rep);
   Status apply_tunnel(const TunnelSpec& t, ApplyReport& rep);
-  Status apply_routes(const Plan& p, ApplyReport& rep);
+  // existing_devices_only: add what can be added now (underlay), delete nothing.
+  Status apply_routes(const Plan& p, ApplyReport& rep, bool existing_devices_only);
   Status apply_rules(const Plan& p, ApplyReport& rep);
   Status apply_nft(const Plan& p, ApplyReport& rep);
 

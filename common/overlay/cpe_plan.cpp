@@ -28,6 +28,7 @@ Plan plan_cpe(const config::CpeConfig& c) {
     t.label = w.name;
     t.listen_port = w.listen_port;
     t.fwmark = underlay_mark(i);
+    t.address = host_prefix(*c.lan.address);
     for (auto& v : c.vcpes) {
       PeerSpec peer;
       peer.name = v.name;

@@ -20,7 +20,9 @@ std::string render(const Plan& p) {
   for (auto& [k, v] : p.sysctls) os << "sysctl " << k << " = " << v << "\n";
   for (auto& t : p.tunnels) {
     os << "tunnel " << t.ifname << " (" << t.label << ") port " << t.listen_port << " fwmark " << hex(t.fwmark)
-       << " mtu " << t.mtu << "\n";
+       << " mtu " << t.mtu;
+    if (t.address) os << " address " << t.address->to_string();
+    os << "\n";
     for (auto& peer : t.peers) {
       os << "  peer " << peer.name << " " << wg::to_base64(peer.public_key);
       if (peer.endpoint) os << " endpoint " << endpoint_to_string(*peer.endpoint);

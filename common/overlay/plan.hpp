@@ -29,6 +29,11 @@ struct TunnelSpec {
   uint16_t listen_port = 0;  // 0 = kernel's choice (not enforced on adopt)
   uint32_t fwmark = 0;
   uint32_t mtu = 1420;       // WireGuard's default for a 1500-byte underlay
+  // The site's inner address as a host prefix. It gives our own packets over the tunnel
+  // the right source, and it matters for reverse-path filtering: the kernel rejects
+  // (rp_filter 1 or 2) anything arriving on an interface without an address unless the
+  // best route back uses that very interface, which fails for every path but the first.
+  std::optional<Prefix> address;
   std::vector<PeerSpec> peers;
 };
 

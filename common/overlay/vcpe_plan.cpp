@@ -34,6 +34,7 @@ Plan plan_vcpe(const config::VcpeConfig& c) {
       t.ifname = path.tunnel_interface;
       t.label = cpe.name + "/" + path.wan;
       t.listen_port = path.listen_port;
+      t.address = host_prefix(*c.lan.address);
       PeerSpec peer;
       peer.name = cpe.name;
       peer.public_key = cpe.public_key;

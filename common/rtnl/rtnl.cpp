@@ -310,7 +310,7 @@ Result<std::vector<Route>> Rtnl::routes(int family, uint32_t table) {
     // Cached/cloned entries (PMTU exceptions) are not configuration.
     if (mnl_nlmsg_get_payload_len(nlh) >= sizeof(rtmsg) && (rtm->rtm_flags & RTM_F_CLONED)) return std::nullopt;
     auto r = detail::parse_route(nlh);
-    if (!r || r->table != table) return std::nullopt;
+    if (!r || (table != 0 && r->table != table)) return std::nullopt;  // 0 = every table
     return r;
   };
   return impl_->dump<Route>(RTM_GETROUTE, family, parse,

@@ -121,6 +121,7 @@ class UapiControl final : public Control {
 
   Result<Device> get(const std::string& name) override {
     if (!nl::valid_ifname(name)) return Error::sys(EINVAL, "invalid interface name");
+    CATS_TRY(require_local_link(name));
     CATS_TRY_ASSIGN(reply, transact(name, uapi::kGetRequest));
     auto dev = uapi::parse_get_reply(reply);
     if (!dev) return dev.error().context(name);
@@ -131,6 +132,7 @@ class UapiControl final : public Control {
 
   Status set(const DeviceUpdate& u) override {
     if (!nl::valid_ifname(u.name)) return Error::sys(EINVAL, "invalid interface name");
+    CATS_TRY(require_local_link(u.name));
     std::string req = uapi::format_set(u);
     auto reply = transact(u.name, req);
     // The request may hold a private key; do not leave it lying around in freed memory.
@@ -144,6 +146,8 @@ class UapiControl final : public Control {
   Status create(const std::string& name) override {
     if (!nl::valid_ifname(name)) return Error::sys(EINVAL, "invalid interface name");
     if (answers(name)) {
+      if (!require_local_link(name))
+        return Error::sys(EADDRINUSE, name + ": UAPI socket belongs to a device in another network namespace");
       log::info("wg", name + ": adopting running wireguard-go");
       return ok();
     }
@@ -182,6 +186,14 @@ class UapiControl final : public Control {
 
  private:
   std::string socket_path(const std::string& name) const { return opts_.uapi_dir + "/" + name + ".sock"; }
+
+  // The socket directory is shared by all network namespaces, so a socket named after
+  // our device may belong to a same-named device elsewhere. Only talk to it if the link
+  // exists here (if_nametoindex asks this thread's namespace).
+  static Status require_local_link(const std::string& name) {
+    if (::if_nametoindex(name.c_str()) == 0) return Error::sys(ENODEV, name + ": no such link in this network namespace");
+    return ok();
+  }
 
   Result<std::string> transact(const std::string& name, std::string_view request) {
     auto deadline = Clock::now() + kIoTimeout;
