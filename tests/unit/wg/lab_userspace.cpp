@@ -253,6 +253,26 @@ TEST_CASE("userspace WireGuard between two namespaces: handshake, traffic, get, 
     wg::DeviceUpdate bogus;
     bogus.name = "twgnone0";
     CHECK_FALSE(ctl->set(bogus).has_value());
+
+    // B's socket answers from here (shared directory) but B's link is not in this
+    // namespace: get() must not report B's device as if it were local, and create()
+    // must not adopt it.
+    auto other = ctl->get(kWgB);
+    REQUIRE_FALSE(other.has_value());
+    CHECK(other.error().sys_errno == ENODEV);
+    auto clash = ctl->create(kWgB);
+    REQUIRE_FALSE(clash.has_value());
+    CHECK(clash.error().sys_errno == EADDRINUSE);
+
+    // An update the daemon rejects comes back with its errno: moving the listen port onto
+    // a port already bound in this namespace gives errno=-98 (EADDRINUSE).
+    UniqueFd blocker = udp_socket("0.0.0.0", 51999);
+    wg::DeviceUpdate port;
+    port.name = kWgA;
+    port.listen_port = 51999;
+    auto moved = ctl->set(port);
+    REQUIRE_FALSE(moved.has_value());
+    CHECK(moved.error().sys_errno == EADDRINUSE);
   }
 
   {
