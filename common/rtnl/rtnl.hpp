@@ -83,10 +83,14 @@ class Rtnl {
   Status del_address(int ifindex, const Prefix& p);
 
   Result<std::vector<Route>> routes(int family, uint32_t table);
+  // add/del refuse tables outside [kTableMin, kTableMax] (nothing else is ours to change);
+  // del matches any scope and only routes with r.protocol (ours: kRouteProtocol).
   Status add_route(const Route& r);  // NLM_F_CREATE|NLM_F_REPLACE: converges to r
   Status del_route(const Route& r);
 
   Result<std::vector<Rule>> rules(int family);
+  // add/del refuse priorities outside [kRulePriorityMin, kRulePriorityMax]. add_rule lists
+  // first and does nothing if an equal rule exists (the kernel would add a duplicate).
   Status add_rule(const Rule& r);
   Status del_rule(const Rule& r);
 
