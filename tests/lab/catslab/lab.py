@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import socket
 import time
 from pathlib import Path
@@ -164,6 +165,55 @@ class Lab:
         self.log(f"  started {binary.name} in {ns_name(node)} (pid {pid}), waiting for its control socket")
         procs.wait_for_path(Path(info["control_socket"]), pid, f"{binary.name} in {ns_name(node)}",
                             log_path, SOCKET_TIMEOUT)
+
+    # --------------------------------------------------------------- daemons
+    def daemon_entry(self, node: str) -> dict:
+        st = self.state() or {}
+        for p in st.get("processes", []):
+            if p["kind"] == "daemon" and p["node"] == node:
+                return p
+        raise LabError(f"no daemon recorded for node {node}")
+
+    def catsctl(self, node: str, *args: str, timeout: float = 10):
+        """Runs catsctl on the host against `node`'s control socket."""
+        binary = self.build_dir / "cpe" / "catsctl" / "catsctl"
+        return run([str(binary), "--socket", self.daemon_entry(node)["socket"], *args],
+                   check=False, timeout=timeout)
+
+    def status_json(self, node: str) -> dict:
+        cp = self.catsctl(node, "status", "--json")
+        if cp.returncode != 0:
+            raise LabError(f"catsctl status on {node}: exit {cp.returncode}: {(cp.stderr or cp.stdout).strip()}")
+        return json.loads(cp.stdout)
+
+    def stop_daemon(self, node: str, timeout: float = 15.0) -> int:
+        """SIGTERM (the daemon removes what it created); returns its exit status."""
+        st = self.state()
+        entry = self.daemon_entry(node)
+        pid = entry["pid"]
+        os.kill(pid, signal.SIGTERM)
+        code = procs.wait_exit(pid, timeout)
+        st["processes"] = [p for p in st["processes"] if p is not entry and p.get("pid") != pid]
+        self._save(st)
+        return code
+
+    def start_daemon(self, node: str) -> None:
+        st = self.state()
+        info = st["daemon_configs"][node]
+        self._start_daemon(st, node, info, self.daemon_binary(info["binary"]))
+
+    def kill_daemon(self, node: str) -> None:
+        """SIGKILL: a crash, leaving kernel state behind for the next start to adopt."""
+        st = self.state()
+        entry = self.daemon_entry(node)
+        os.kill(entry["pid"], signal.SIGKILL)
+        procs.wait_exit(entry["pid"], 5.0)
+        st["processes"] = [p for p in st["processes"] if p.get("pid") != entry["pid"]]
+        self._save(st)
+        try:
+            os.unlink(entry["socket"])
+        except FileNotFoundError:
+            pass
 
     # ------------------------------------------------------------------ down
     def down(self, quiet: bool = False) -> list[str]:

@@ -76,6 +76,22 @@ def stop(pids: list[int], grace: float = 3.0) -> list[int]:
     return [p for p in pids if alive(p)]
 
 
+def wait_exit(pid: int, timeout: float) -> int:
+    """Waits for `pid` to exit; returns its exit status (-1 if unknown or still running)."""
+    p = _children.get(pid)
+    if p is not None:
+        try:
+            code = p.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return -1
+        _children.pop(pid, None)
+        return code
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and alive(pid):
+        time.sleep(0.05)
+    return -1
+
+
 def wait_for_path(path: Path, pid: int, what: str, log_path: Path, timeout: float) -> None:
     """Polls until `path` exists; fails early if the process died."""
     deadline = time.monotonic() + timeout

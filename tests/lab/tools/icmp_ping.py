@@ -32,13 +32,18 @@ def main() -> int:
     ap.add_argument("-c", type=int, default=3)
     ap.add_argument("-i", type=float, default=0.2)
     ap.add_argument("-W", type=float, default=1.0)
-    ap.add_argument("-I", dest="src")
+    ap.add_argument("-I", dest="src", help="source address or interface name (as iputils ping)")
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args()
 
     s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
     if a.src:
-        s.bind((a.src, 0))
+        try:
+            socket.inet_aton(a.src)
+            s.bind((a.src, 0))
+        except OSError:
+            # An interface: bind to the device, as `ping -I IFNAME` does.
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, a.src.encode())
     ident = (os.getpid() ^ int(time.time() * 1000)) & 0xFFFF
     payload = b"cats-lab-ping" + b"\0" * 19
     sent_at: dict[int, int] = {}
