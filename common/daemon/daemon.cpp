@@ -106,6 +106,11 @@ Result<Kernel> open_kernel(const config::Daemon& d) {
   return Kernel{std::move(rt), std::move(wgc), std::move(nft), key};
 }
 
+Status check_links(const overlay::Plan& p) {
+  CATS_TRY_ASSIGN(rt, rtnl::Rtnl::open());
+  return overlay::check_required(rt, p);
+}
+
 std::string backend_name(const wg::Control& c) {
   return c.kind() == wg::BackendKind::kernel ? "kernel" : "userspace";
 }
@@ -201,6 +206,11 @@ int cleanup(const Site& site) {
 int run(const Site& site, const std::vector<std::string>& argv) {
   log::set_level(parse_level(site.daemon.log_level));
   auto sfd = block_signals();
+  // Nothing is created, not even the key file, unless every interface we depend on exists.
+  if (auto st = check_links(site.plan); !st) {
+    log::error(site.role, st.error().message + " (nothing was changed)");
+    return 1;
+  }
   auto k = open_kernel(site.daemon);
   if (!k) {
     log::error(site.role, k.error().message);
@@ -209,12 +219,6 @@ int run(const Site& site, const std::vector<std::string>& argv) {
   log::info(site.role, "WireGuard backend: " + backend_name(*k->wg));
   std::mutex mu;  // serialises kernel access between the main loop and API handlers
   overlay::Applier ap(k->rt, *k->wg, k->nft, k->key);
-
-  // Nothing is created unless every interface we depend on exists.
-  if (auto st = ap.check_required(site.plan); !st) {
-    log::error(site.role, site.daemon.name + ": " + st.error().message + " (nothing was changed)");
-    return 1;
-  }
   auto owned = read_owned(site.daemon);
   {
     auto all = owned;

@@ -89,10 +89,10 @@ bool update_is_empty(const wg::DeviceUpdate& u) {
   return !u.private_key && !u.listen_port && !u.fwmark && !u.replace_peers && u.peers.empty();
 }
 
-Status Applier::check_required(const Plan& p) {
-  for (auto& name : p.required_links) {
-    CATS_TRY_ASSIGN(link, rt_.link(name));
-    if (!link) return Error::msg("interface '" + name + "' does not exist");
+Status check_required(rtnl::Rtnl& rt, const Plan& p) {
+  for (auto& req : p.required_links) {
+    CATS_TRY_ASSIGN(link, rt.link(req.name));
+    if (!link) return Error::msg(req.field + ": interface '" + req.name + "' does not exist");
   }
   return ok();
 }
@@ -265,7 +265,7 @@ Status Applier::apply_nft(const Plan& p, ApplyReport& rep) {
 
 Result<ApplyReport> Applier::apply(const Plan& p, const std::vector<std::string>& stale_tunnels) {
   ApplyReport rep;
-  CATS_TRY(check_required(p));
+  CATS_TRY(check_required(rt_, p));
   CATS_TRY(apply_sysctls(p, rep));
   // Routing first: a tunnel sends its first handshake as soon as it is up, and a packet
   // routed before the underlay rules exist would leave by the wrong WAN with the wrong

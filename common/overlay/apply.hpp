@@ -24,8 +24,6 @@ class Applier {
   Applier(rtnl::Rtnl& rt, wg::Control& wg, nft::Nft& nft, wg::Key private_key)
       : rt_(rt), wg_(wg), nft_(nft), private_key_(private_key) {}
 
-  // Fails before creating anything when a required link is missing.
-  Status check_required(const Plan& p);
   // `stale_tunnels`: tunnel names we created earlier that the plan no longer has.
   Result<ApplyReport> apply(const Plan& p, const std::vector<std::string>& stale_tunnels = {});
   // Remove everything of ours: the plan's tunnels plus `extra_tunnels`, every rule and route
@@ -45,6 +43,9 @@ class Applier {
   nft::Nft& nft_;
   wg::Key private_key_;
 };
+
+// Fails, having changed nothing, when a link the plan depends on is missing.
+Status check_required(rtnl::Rtnl& rt, const Plan& p);
 
 // The update that takes `current` to `desired` (empty peers/fields when nothing differs).
 // Pure, so the diff itself is unit tested.

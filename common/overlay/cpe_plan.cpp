@@ -13,8 +13,9 @@ Prefix default_route(const IpAddress& like) {
 
 Plan plan_cpe(const config::CpeConfig& c) {
   Plan p;
-  p.required_links.push_back(c.lan.interface);
-  for (auto& w : c.wans) p.required_links.push_back(w.interface);
+  p.required_links.push_back({c.lan.interface, c.file + ": lan.interface"});
+  for (size_t i = 0; i < c.wans.size(); ++i)
+    p.required_links.push_back({c.wans[i].interface, c.file + ": wan[" + std::to_string(i) + "].interface"});
   p.sysctls = {{"net/ipv4/ip_forward", "1"},
                // Reverse-path checks must see the fwmark of our sockets (as wg-quick sets it).
                {"net/ipv4/conf/all/src_valid_mark", "1"}};

@@ -16,7 +16,7 @@ std::string hex(uint32_t v) {
 
 std::string render(const Plan& p) {
   std::ostringstream os;
-  for (auto& l : p.required_links) os << "require link " << l << "\n";
+  for (auto& l : p.required_links) os << "require link " << l.name << " (" << l.field << ")\n";
   for (auto& [k, v] : p.sysctls) os << "sysctl " << k << " = " << v << "\n";
   for (auto& t : p.tunnels) {
     os << "tunnel " << t.ifname << " (" << t.label << ") port " << t.listen_port << " fwmark " << hex(t.fwmark)

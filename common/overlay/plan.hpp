@@ -51,7 +51,11 @@ struct Plan {
   std::vector<rtnl::Rule> rules;
   std::vector<std::pair<std::string, std::string>> sysctls;  // /proc/sys relative path, value
   std::string nft_script;  // body of "table inet cats { ... }"; empty = no table
-  std::vector<std::string> required_links;  // must exist before we create anything
+  struct RequiredLink {
+    std::string name;
+    std::string field;  // the config field naming it, for the error message
+  };
+  std::vector<RequiredLink> required_links;  // must exist before we create anything
 };
 
 // One line per item, stable order: what golden tests compare and what logs show.

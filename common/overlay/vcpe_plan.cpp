@@ -17,7 +17,8 @@ std::string hex(uint32_t v) {
 
 Plan plan_vcpe(const config::VcpeConfig& c) {
   Plan p;
-  p.required_links = {c.lan.interface, c.uplink_interface};
+  p.required_links = {{c.lan.interface, c.file + ": lan.interface"},
+                      {c.uplink_interface, c.file + ": uplink.interface"}};
   p.sysctls = {{"net/ipv4/ip_forward", "1"}, {"net/ipv4/conf/all/src_valid_mark", "1"}};
 
   // prerouting: a packet arriving over tunnel k stamps path k on its connection (the latest
