@@ -21,6 +21,7 @@ struct Prefix {
   IpAddress address;
   uint8_t length = 0;
 
+  static Prefix host(const IpAddress& a) { return {a, static_cast<uint8_t>(a.is_v4() ? 32 : 128)}; }
   bool is_v4() const { return address.is_v4(); }
   int family() const;                  // AF_INET or AF_INET6
   uint8_t max_length() const { return is_v4() ? 32 : 128; }

@@ -5,7 +5,6 @@
 
 namespace cats::overlay {
 namespace {
-Prefix host_prefix(const IpAddress& a) { return Prefix{a, static_cast<uint8_t>(a.is_v4() ? 32 : 128)}; }
 Prefix default_route(const IpAddress& like) {
   return Prefix{like.is_v4() ? IpAddress(boost::asio::ip::address_v4::any()) : IpAddress(boost::asio::ip::address_v6::any()), 0};
 }
@@ -29,15 +28,14 @@ Plan plan_cpe(const config::CpeConfig& c) {
     t.label = w.name;
     t.listen_port = w.listen_port;
     t.fwmark = underlay_mark(i);
-    t.address = host_prefix(*c.lan.address);
+    t.address = Prefix::host(*c.lan.address);
     for (auto& v : c.vcpes) {
       PeerSpec peer;
       peer.name = v.name;
       peer.public_key = v.public_key;
       peer.endpoint = UdpEndpoint(v.endpoint, v.ports.at(w.name));
       peer.keepalive = v.keepalive;
-      peer.allowed_ips.push_back(host_prefix(v.address));
-      for (auto& s : v.subnets) peer.allowed_ips.push_back(s);
+      peer.allowed_ips = inner_prefixes(v.address, v.subnets);
       t.peers.push_back(std::move(peer));
     }
     p.tunnels.push_back(std::move(t));
@@ -53,10 +51,9 @@ Plan plan_cpe(const config::CpeConfig& c) {
     p.rules.push_back(ur);
 
     // Overlay: every vCPE's inner address and subnets over this WAN's tunnel.
-    for (auto& v : c.vcpes) {
-      p.routes.push_back({overlay_table(i), host_prefix(v.address), w.tunnel_interface, std::nullopt});
-      for (auto& s : v.subnets) p.routes.push_back({overlay_table(i), s, w.tunnel_interface, std::nullopt});
-    }
+    for (auto& v : c.vcpes)
+      for (auto& dst : inner_prefixes(v.address, v.subnets))
+        p.routes.push_back({overlay_table(i), dst, w.tunnel_interface, std::nullopt});
     for (int family : {AF_INET, AF_INET6}) {
       // Sockets bound to a tunnel (probes, `ping -I`) use that tunnel's table.
       rtnl::Rule orule;

@@ -6,20 +6,24 @@
 #include <sstream>
 
 namespace cats::overlay {
-namespace {
-std::string hex(uint32_t v) {
+std::string hex32(uint32_t v) {
   char b[16];
   std::snprintf(b, sizeof b, "0x%08x", v);
   return b;
 }
-}  // namespace
+
+std::vector<Prefix> inner_prefixes(const IpAddress& address, const std::vector<Prefix>& subnets) {
+  std::vector<Prefix> out{Prefix::host(address)};
+  out.insert(out.end(), subnets.begin(), subnets.end());
+  return out;
+}
 
 std::string render(const Plan& p) {
   std::ostringstream os;
   for (auto& l : p.required_links) os << "require link " << l.name << " (" << l.field << ")\n";
   for (auto& [k, v] : p.sysctls) os << "sysctl " << k << " = " << v << "\n";
   for (auto& t : p.tunnels) {
-    os << "tunnel " << t.ifname << " (" << t.label << ") port " << t.listen_port << " fwmark " << hex(t.fwmark)
+    os << "tunnel " << t.ifname << " (" << t.label << ") port " << t.listen_port << " fwmark " << hex32(t.fwmark)
        << " mtu " << t.mtu;
     if (t.address) os << " address " << t.address->to_string();
     os << "\n";
@@ -39,7 +43,7 @@ std::string render(const Plan& p) {
   }
   for (auto& r : p.rules) {
     os << "rule " << (r.family == AF_INET6 ? "inet6" : "inet") << " prio " << r.priority;
-    if (r.fwmark) os << " fwmark " << hex(*r.fwmark) << "/" << hex(r.fwmask.value_or(0xffffffff));
+    if (r.fwmark) os << " fwmark " << hex32(*r.fwmark) << "/" << hex32(r.fwmask.value_or(0xffffffff));
     if (!r.iif.empty()) os << " iif " << r.iif;
     if (!r.oif.empty()) os << " oif " << r.oif;
     if (r.src) os << " from " << r.src->to_string();

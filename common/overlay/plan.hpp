@@ -58,6 +58,13 @@ struct Plan {
   std::vector<RequiredLink> required_links;  // must exist before we create anything
 };
 
+// "0x00f10000": how marks appear in nft scripts, logs and golden text.
+std::string hex32(uint32_t v);
+
+// A site's inner address (as a host prefix) followed by its subnets: what a peer may send
+// from (WireGuard allowed IPs) and what we route to it.
+std::vector<Prefix> inner_prefixes(const IpAddress& address, const std::vector<Prefix>& subnets);
+
 // One line per item, stable order: what golden tests compare and what logs show.
 std::string render(const Plan& p);
 

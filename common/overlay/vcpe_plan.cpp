@@ -3,17 +3,7 @@
 
 #include <sys/socket.h>
 
-#include <cstdio>
-
 namespace cats::overlay {
-namespace {
-Prefix host_prefix(const IpAddress& a) { return Prefix{a, static_cast<uint8_t>(a.is_v4() ? 32 : 128)}; }
-std::string hex(uint32_t v) {
-  char b[16];
-  std::snprintf(b, sizeof b, "0x%08x", v);
-  return b;
-}
-}  // namespace
 
 Plan plan_vcpe(const config::VcpeConfig& c) {
   Plan p;
@@ -26,7 +16,7 @@ Plan plan_vcpe(const config::VcpeConfig& c) {
   // packet of a marked connection then carries the path mark for routing. output: the same
   // for our own replies (ping, probes), and "type route" makes the kernel re-route them.
   std::string pre, out;
-  const std::string keep = hex(~rtnl::kMarkMask), mask = hex(rtnl::kMarkMask);
+  const std::string keep = hex32(~rtnl::kMarkMask), mask = hex32(rtnl::kMarkMask);
   int k = 0;
   for (auto& cpe : c.cpes) {
     for (auto& path : cpe.paths) {
@@ -35,19 +25,18 @@ Plan plan_vcpe(const config::VcpeConfig& c) {
       t.ifname = path.tunnel_interface;
       t.label = cpe.name + "/" + path.wan;
       t.listen_port = path.listen_port;
-      t.address = host_prefix(*c.lan.address);
+      t.address = Prefix::host(*c.lan.address);
       PeerSpec peer;
       peer.name = cpe.name;
       peer.public_key = cpe.public_key;
       peer.endpoint = path.endpoint;
       peer.keepalive = cpe.keepalive;
-      peer.allowed_ips.push_back(host_prefix(cpe.address));
-      for (auto& s : cpe.subnets) peer.allowed_ips.push_back(s);
+      peer.allowed_ips = inner_prefixes(cpe.address, cpe.subnets);
       t.peers.push_back(std::move(peer));
       p.tunnels.push_back(std::move(t));
 
-      p.routes.push_back({overlay_table(k), host_prefix(cpe.address), path.tunnel_interface, std::nullopt});
-      for (auto& s : cpe.subnets) p.routes.push_back({overlay_table(k), s, path.tunnel_interface, std::nullopt});
+      for (auto& dst : inner_prefixes(cpe.address, cpe.subnets))
+        p.routes.push_back({overlay_table(k), dst, path.tunnel_interface, std::nullopt});
       for (int family : {AF_INET, AF_INET6}) {
         rtnl::Rule mr;
         mr.family = family;
@@ -64,7 +53,7 @@ Plan plan_vcpe(const config::VcpeConfig& c) {
         p.rules.push_back(orule);
       }
       pre += "\t\tiifname \"" + path.tunnel_interface + "\" ct mark set ct mark and " + keep + " or " +
-             hex(path_mark(k)) + "\n";
+             hex32(path_mark(k)) + "\n";
     }
   }
   // nft cannot OR two non-constant values, so the restore sets the whole packet mark:
