@@ -1,0 +1,125 @@
+// cats-app: the lab's synthetic application instance. See server.hpp and --help.
+#include "server.hpp"
+
+#include "base/ip.hpp"
+#include "base/log.hpp"
+
+#include <boost/json/serialize.hpp>
+
+#include <charconv>
+#include <csignal>
+#include <cstdio>
+#include <iostream>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace {
+
+const char kUsage[] =
+    "usage: cats-app --name NAME --listen ADDR:PORT --workers N --service-ms MS\n"
+    "                [--load-listen ADDR:PORT] [--background PCT] [--queue N] [-v]\n"
+    "  Serves HTTP/1.1 on --listen: every request (any path) waits for one of N workers,\n"
+    "  which is occupied MS ms, then gets 200 with body NAME and header X-Cats-Instance.\n"
+    "  Beyond --queue (default 4096) waiting requests: 503.\n"
+    "  --background PCT: percent (0..99) of each worker's time taken by synthetic jobs.\n"
+    "  Load endpoint (default ADDR:PORT+1): GET /load, POST /load {\"background\": 0..0.99}\n"
+    "  (a fraction), GET /healthz.\n";
+
+template <class T>
+bool parse_num(std::string_view s, T& out) {
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
+  return ec == std::errc{} && p == s.data() + s.size() && !s.empty();
+}
+
+std::optional<cats::app::TcpEndpoint> parse_tcp(const std::string& s) {
+  auto ep = cats::parse_endpoint(s);
+  if (!ep) {
+    std::cerr << "cats-app: " << ep.error().message << "\n";
+    return std::nullopt;
+  }
+  return cats::app::TcpEndpoint(ep->address(), ep->port());
+}
+
+int usage_error(const std::string& msg) {
+  std::cerr << "cats-app: " << msg << "\n" << kUsage;
+  return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  cats::app::AppConfig cfg;
+  std::optional<cats::app::TcpEndpoint> listen, load_listen;
+  bool have_workers = false, have_service = false;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "-h" || a == "--help") {
+      std::cout << kUsage;
+      return 0;
+    }
+    if (a == "-v") {
+      cats::log::set_level(cats::log::Level::debug);
+      continue;
+    }
+    if (i + 1 >= argc) return usage_error("missing value for " + a);
+    std::string v = argv[++i];
+    if (a == "--name") {
+      cfg.name = v;
+    } else if (a == "--listen") {
+      if (!(listen = parse_tcp(v))) return 2;
+    } else if (a == "--load-listen") {
+      if (!(load_listen = parse_tcp(v))) return 2;
+    } else if (a == "--workers") {
+      if (!parse_num(v, cfg.workers) || cfg.workers < 1 || cfg.workers > 1024)
+        return usage_error("--workers must be 1..1024");
+      have_workers = true;
+    } else if (a == "--service-ms") {
+      unsigned ms = 0;
+      if (!parse_num(v, ms) || ms > 60000) return usage_error("--service-ms must be 0..60000");
+      cfg.service = std::chrono::milliseconds(ms);
+      have_service = true;
+    } else if (a == "--background") {
+      // Percent on the command line (the option says PCT); JSON uses a fraction.
+      if (!v.empty() && v.back() == '%') v.pop_back();
+      double pct = 0;
+      if (!parse_num(v, pct) || !(pct >= 0 && pct <= 99)) return usage_error("--background must be 0..99 (percent)");
+      cfg.background = pct / 100.0;
+    } else if (a == "--queue") {
+      if (!parse_num(v, cfg.queue_limit) || cfg.queue_limit < 1 || cfg.queue_limit > 1000000)
+        return usage_error("--queue must be 1..1000000");
+    } else {
+      return usage_error("unknown option " + a);
+    }
+  }
+  if (!cats::app::valid_instance_name(cfg.name)) return usage_error("--name: 1..64 of [A-Za-z0-9._-] required");
+  if (!listen) return usage_error("--listen is required");
+  if (!have_workers || !have_service) return usage_error("--workers and --service-ms are required");
+  cfg.listen = *listen;
+  if (load_listen) {
+    cfg.load_listen = *load_listen;
+  } else {
+    if (listen->port() == 65535) return usage_error("--listen port 65535 leaves no PORT+1; give --load-listen");
+    cfg.load_listen = cats::app::TcpEndpoint(listen->address(), static_cast<unsigned short>(listen->port() + 1));
+  }
+
+  // Blocked before any thread starts, so every thread inherits the mask and the signals
+  // wait for sigwait below instead of killing the process mid-request.
+  sigset_t sigs;
+  sigemptyset(&sigs);
+  sigaddset(&sigs, SIGTERM);
+  sigaddset(&sigs, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);
+
+  auto server = cats::app::AppServer::start(cfg);
+  if (!server) {
+    std::cerr << "cats-app: " << server.error().message << "\n";
+    return 1;
+  }
+  int sig = 0;
+  sigwait(&sigs, &sig);
+  cats::log::info("app", cfg.name + ": signal " + std::to_string(sig) + ", shutting down");
+  (*server)->stop();
+  return 0;
+}

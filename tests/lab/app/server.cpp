@@ -1,0 +1,356 @@
+// One I/O thread (callback-style Beast, as common/api's UnixServer) for both listeners;
+// the workers never touch a socket: a finished request is posted back to the I/O thread,
+// so no strands are needed.
+#include "server.hpp"
+
+#include "api/http.hpp"
+#include "base/log.hpp"
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/write.hpp>
+#include <boost/json/parse.hpp>
+
+#include <atomic>
+#include <optional>
+#include <thread>
+
+namespace cats::app {
+
+bool valid_instance_name(std::string_view name) {
+  if (name.empty() || name.size() > 64) return false;
+  for (char c : name) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+              c == '-';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+namespace {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace json = boost::json;
+using tcp = net::ip::tcp;
+
+// What every connection needs; shared so it outlives the server object while handlers drain.
+struct Shared {
+  net::io_context& ioc;
+  AppConfig cfg;
+  WorkerPool& pool;
+  api::ServerLimits limits;
+  api::Router router;  // the load endpoint
+  std::atomic<size_t> service_sessions{0};
+  size_t load_sessions = 0;  // only touched on the I/O thread
+};
+
+json::object make_load(const Shared& sh) {
+  PoolSnapshot s = sh.pool.snapshot();
+  json::object o;
+  o["name"] = sh.cfg.name;
+  o["vcpus"] = s.vcpus;
+  o["utilization"] = s.utilization;
+  o["processing_delay_ms"] = s.delay.mean_ms;
+  o["delay_samples"] = s.delay.samples;
+  o["delay_stale"] = s.delay.stale;
+  o["active_sessions"] = sh.service_sessions.load();
+  o["queue_depth"] = s.queue_depth;
+  o["busy_workers"] = s.busy_workers;
+  o["requests_total"] = s.requests_total;
+  o["rejected_total"] = s.rejected_total;
+  o["background"] = s.background;
+  o["service_ms"] = sh.cfg.service.count();
+  return o;
+}
+
+api::Response post_load(Shared& sh, const api::Request& r) {
+  boost::system::error_code ec;
+  json::value v = json::parse(r.body, ec);
+  if (ec || !v.is_object()) return api::Response::error(400, "body must be a JSON object");
+  const json::value* bg = v.as_object().if_contains("background");
+  if (!bg || !(bg->is_number())) return api::Response::error(400, "\"background\" (number 0..0.99) is required");
+  double f = bg->to_number<double>(ec);
+  // Out of range is refused rather than clamped: a test asking for 1.5 has a bug to see.
+  if (ec || !(f >= 0 && f <= WorkerPool::kMaxBackground))
+    return api::Response::error(400, "\"background\" must be within 0..0.99");
+  sh.pool.set_background(f);
+  log::info("app", sh.cfg.name + ": background set to " + std::to_string(f));
+  return api::Response::json(make_load(sh));
+}
+
+api::Router make_router(Shared& sh) {
+  api::Router r;
+  r.add("GET", "/load", [&sh](const api::Request&) { return api::Response::json(make_load(sh)); });
+  r.add("POST", "/load", [&sh](const api::Request& req) { return post_load(sh, req); });
+  r.add("GET", "/healthz", [](const api::Request&) { return api::Response::json(json::object{{"ok", true}}); });
+  return r;
+}
+
+using BeastResponse = api::detail::BeastResponse;
+
+BeastResponse plain(int status, const std::string& body, unsigned version, bool keep_alive) {
+  BeastResponse res;
+  res.version(version);
+  res.result(static_cast<unsigned>(status));
+  res.set(http::field::server, "cats-app");
+  res.set(http::field::content_type, "text/plain");
+  res.body() = body;
+  res.keep_alive(keep_alive);
+  res.prepare_payload();
+  return res;
+}
+
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(tcp::socket s, std::shared_ptr<Shared> sh, bool service)
+      : stream_(std::move(s)), sh_(std::move(sh)), service_(service) {
+    if (service_) ++sh_->service_sessions;
+    else ++sh_->load_sessions;
+  }
+  ~Session() {
+    if (service_) --sh_->service_sessions;
+    else --sh_->load_sessions;
+  }
+
+  void run() { do_read(); }
+
+ private:
+  void do_read() {
+    parser_.emplace();
+    api::detail::configure_parser(*parser_, sh_->limits);
+    // Covers the whole request, so also bounds how long an idle keep-alive lingers.
+    stream_.expires_after(sh_->cfg.io_timeout);
+    http::async_read(stream_, buffer_, *parser_,
+                     [self = shared_from_this()](beast::error_code ec, size_t) { self->on_read(ec); });
+  }
+
+  void on_read(beast::error_code ec) {
+    if (ec) {
+      int status = api::detail::status_for_read_error(ec);
+      if (status == 0) return close();  // EOF, reset or timeout: nobody to answer
+      return send(api::detail::error_reply(status, "bad request: " + ec.message()));
+    }
+    if (!service_) return send(api::detail::handle(sh_->router, parser_->get()));
+    const auto& req = parser_->get();
+    version_ = req.version();
+    // A HEAD answer would carry the body and desync a kept-alive stream; close after it.
+    keep_alive_ = req.keep_alive() && req.method() != http::verb::head;
+    // The wait for a worker is the server's, not the client's: no timeout while queued.
+    stream_.expires_never();
+    net::io_context& ioc = sh_->ioc;
+    bool queued = sh_->pool.submit([self = shared_from_this(), &ioc] {
+      net::post(ioc, [self] { self->on_served(); });
+    });
+    if (!queued) send(plain(503, "queue full\n", version_, keep_alive_));
+  }
+
+  void on_served() {
+    auto res = plain(200, sh_->cfg.name, version_, keep_alive_);
+    res.set("X-Cats-Instance", sh_->cfg.name);
+    send(std::move(res));
+  }
+
+  void send(BeastResponse res) {
+    res_ = std::move(res);
+    stream_.expires_after(sh_->cfg.io_timeout);
+    http::async_write(stream_, res_, [self = shared_from_this()](beast::error_code ec, size_t) {
+      self->on_write(ec);
+    });
+  }
+
+  void on_write(beast::error_code ec) {
+    if (ec || !res_.keep_alive()) return close();
+    res_ = {};
+    do_read();
+  }
+
+  void close() {
+    beast::error_code ignored;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    stream_.socket().close(ignored);
+  }
+
+  beast::tcp_stream stream_;
+  std::shared_ptr<Shared> sh_;
+  bool service_;
+  beast::flat_buffer buffer_;
+  std::optional<api::detail::RequestParser> parser_;  // re-created per request (one-shot)
+  BeastResponse res_;
+  unsigned version_ = 11;
+  bool keep_alive_ = true;
+};
+
+class Listener : public std::enable_shared_from_this<Listener> {
+ public:
+  Listener(tcp::acceptor acc, std::shared_ptr<Shared> sh, bool service)
+      : acceptor_(std::move(acc)), retry_(sh->ioc), sh_(std::move(sh)), service_(service) {}
+
+  void run() { do_accept(); }
+  void close() {
+    beast::error_code ignored;
+    acceptor_.close(ignored);
+    retry_.cancel();
+  }
+
+ private:
+  void do_accept() {
+    acceptor_.async_accept(sh_->ioc, [self = shared_from_this()](beast::error_code ec, tcp::socket s) {
+      self->on_accept(ec, std::move(s));
+    });
+  }
+
+  void on_accept(beast::error_code ec, tcp::socket s) {
+    if (ec == net::error::operation_aborted || !acceptor_.is_open()) return;
+    if (ec) {
+      // EMFILE and friends: back off instead of spinning on a failing accept.
+      log::warn("app", "accept: " + ec.message());
+      retry_.expires_after(std::chrono::milliseconds(100));
+      retry_.async_wait([self = shared_from_this()](beast::error_code e) {
+        if (!e) self->do_accept();
+      });
+      return;
+    }
+    size_t active = service_ ? sh_->service_sessions.load() : sh_->load_sessions;
+    // The load endpoint is for a few pollers; it gets a small fixed bound of its own.
+    size_t limit = service_ ? sh_->cfg.max_connections : 64;
+    if (active >= limit) {
+      reject(std::move(s));
+    } else {
+      beast::error_code ignored;
+      s.set_option(tcp::no_delay(true), ignored);  // small replies; Nagle would add delay
+      std::make_shared<Session>(std::move(s), sh_, service_)->run();
+    }
+    do_accept();
+  }
+
+  // Best effort 503 without waiting on the client: a fresh socket's send buffer takes it.
+  static void reject(tcp::socket s) {
+    beast::error_code ignored;
+    s.non_blocking(true, ignored);
+    auto res = plain(503, "too many connections\n", 11, false);
+    http::write(s, res, ignored);
+    s.shutdown(tcp::socket::shutdown_send, ignored);
+  }
+
+  tcp::acceptor acceptor_;
+  net::steady_timer retry_;
+  std::shared_ptr<Shared> sh_;
+  bool service_;
+};
+
+Result<tcp::acceptor> open_acceptor(net::io_context& ioc, const TcpEndpoint& ep, const char* what) {
+  tcp::acceptor acc(ioc);
+  beast::error_code ec;
+  std::string where = std::string(what) + " " + ep.address().to_string() + ":" + std::to_string(ep.port());
+  acc.open(ep.protocol(), ec);
+  if (ec) return Error::sys(ec.value(), "socket " + where);
+  // A restarted instance must be able to rebind while old connections sit in TIME_WAIT.
+  acc.set_option(net::socket_base::reuse_address(true), ec);
+  acc.bind(ep, ec);
+  if (ec) return Error::sys(ec.value(), "bind " + where);
+  acc.listen(net::socket_base::max_listen_connections, ec);
+  if (ec) return Error::sys(ec.value(), "listen " + where);
+  return acc;
+}
+
+class AppServerImpl final : public AppServer {
+ public:
+  AppServerImpl(std::unique_ptr<WorkerPool> pool, std::unique_ptr<net::io_context> ioc, std::shared_ptr<Shared> sh,
+                std::shared_ptr<Listener> svc, std::shared_ptr<Listener> load, TcpEndpoint svc_ep, TcpEndpoint load_ep)
+      : pool_(std::move(pool)), ioc_(std::move(ioc)), sh_(std::move(sh)), svc_(std::move(svc)),
+        load_(std::move(load)), svc_ep_(svc_ep), load_ep_(load_ep) {
+    thread_ = std::thread([this] { run(); });
+  }
+  ~AppServerImpl() override { stop(); }
+
+  TcpEndpoint service_endpoint() const override { return svc_ep_; }
+  TcpEndpoint load_endpoint() const override { return load_ep_; }
+  json::object load() const override { return make_load(*sh_); }
+  void set_background(double f) override { pool_->set_background(f); }
+
+  void stop() override {
+    if (stopped_.exchange(true)) return;
+    // I/O first: afterwards nothing reads sockets, and the pool's callbacks only post to a
+    // stopped io_context. Then the pool: dropping its queued jobs frees their sessions on
+    // this thread, which races with nothing now. Last the sockets and the io_context.
+    ioc_->stop();
+    if (thread_.joinable()) thread_.join();
+    pool_->stop();
+    svc_->close();
+    load_->close();
+    svc_.reset();
+    load_.reset();
+    ioc_.reset();
+    log::info("app", sh_->cfg.name + ": stopped");
+  }
+
+ private:
+  void run() {
+    // Handlers catch their own exceptions; this is the last line against a library throw.
+    for (;;) {
+      try {
+        ioc_->run();
+        return;
+      } catch (const std::exception& e) {
+        log::error("app", std::string("server loop: ") + e.what());
+      }
+    }
+  }
+
+  std::unique_ptr<WorkerPool> pool_;  // declared first: Shared refers to it
+  std::unique_ptr<net::io_context> ioc_;
+  std::shared_ptr<Shared> sh_;
+  std::shared_ptr<Listener> svc_, load_;
+  TcpEndpoint svc_ep_, load_ep_;
+  std::thread thread_;
+  std::atomic<bool> stopped_{false};
+};
+
+}  // namespace
+
+Result<std::unique_ptr<AppServer>> AppServer::start(const AppConfig& cfg) {
+  if (!valid_instance_name(cfg.name)) return Error::msg("instance name must be 1..64 of [A-Za-z0-9._-]");
+  if (cfg.workers < 1 || cfg.workers > 1024) return Error::msg("workers must be within 1..1024");
+  if (cfg.service.count() < 0 || cfg.service > std::chrono::minutes(1))
+    return Error::msg("service time must be within 0..60000 ms");
+  if (!(cfg.background >= 0 && cfg.background <= WorkerPool::kMaxBackground))
+    return Error::msg("background must be within 0..0.99");
+  if (cfg.queue_limit < 1 || cfg.max_connections < 1) return Error::msg("queue and connection limits must be >= 1");
+
+  auto ioc = std::make_unique<net::io_context>(1);
+  CATS_TRY_ASSIGN(svc_acc, open_acceptor(*ioc, cfg.listen, "service"));
+  CATS_TRY_ASSIGN(load_acc, open_acceptor(*ioc, cfg.load_listen, "load endpoint"));
+  TcpEndpoint svc_ep = svc_acc.local_endpoint();
+  TcpEndpoint load_ep = load_acc.local_endpoint();
+
+  WorkerPool::Options po;
+  po.workers = cfg.workers;
+  po.service = cfg.service;
+  po.queue_limit = cfg.queue_limit;
+  po.background = cfg.background;
+  auto pool = std::make_unique<WorkerPool>(po);
+
+  api::ServerLimits limits;
+  limits.header_limit = cfg.header_limit;
+  limits.body_limit = cfg.body_limit;
+  auto sh = std::shared_ptr<Shared>(new Shared{*ioc, cfg, *pool, limits, {}, {}, 0});
+  sh->router = make_router(*sh);
+  auto svc = std::make_shared<Listener>(std::move(svc_acc), sh, true);
+  auto load = std::make_shared<Listener>(std::move(load_acc), sh, false);
+  svc->run();
+  load->run();
+  log::info("app", cfg.name + ": serving on " + svc_ep.address().to_string() + ":" + std::to_string(svc_ep.port()) +
+                       ", load endpoint " + load_ep.address().to_string() + ":" + std::to_string(load_ep.port()) +
+                       ", " + std::to_string(cfg.workers) + " workers, " + std::to_string(cfg.service.count()) +
+                       " ms service");
+  return std::unique_ptr<AppServer>(
+      new AppServerImpl(std::move(pool), std::move(ioc), std::move(sh), std::move(svc), std::move(load), svc_ep, load_ep));
+}
+
+}  // namespace cats::app

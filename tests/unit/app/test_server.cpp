@@ -1,0 +1,182 @@
+// cats-app in-process on 127.0.0.1 ephemeral ports: real requests queue behind the
+// workers, and the load endpoint reports what the workers measured.
+#include "client.hpp"
+#include "server.hpp"
+
+#include <boost/json/parse.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/write.hpp>
+#include <boost/json/serialize.hpp>
+
+#include <catch2/catch.hpp>
+
+#include <future>
+#include <thread>
+#include <vector>
+
+using namespace cats::app;
+using namespace std::chrono_literals;
+namespace json = boost::json;
+
+namespace {
+
+std::unique_ptr<AppServer> start_app(unsigned workers, std::chrono::milliseconds service) {
+  AppConfig cfg;
+  cfg.name = "app-test.1";
+  cfg.listen = TcpEndpoint(boost::asio::ip::make_address("127.0.0.1"), 0);
+  cfg.load_listen = cfg.listen;
+  cfg.workers = workers;
+  cfg.service = service;
+  auto s = AppServer::start(cfg);
+  if (!s) FAIL("start: " << s.error().message);
+  return std::move(*s);
+}
+
+// GET /load over HTTP (not the in-process accessor), so the endpoint itself is tested.
+json::object get_load(const AppServer& app) {
+  auto r = http_request(app.load_endpoint(), "GET", "/load");
+  if (!r) FAIL("GET /load: " << r.error().message);
+  REQUIRE(r->status == 200);
+  return json::parse(r->body).as_object();
+}
+
+double num(const json::object& o, const char* key) {
+  const json::value* v = o.if_contains(key);
+  if (!v || !v->is_number()) FAIL("no number " << key << " in " << json::serialize(o));
+  return v->to_number<double>();
+}
+
+}  // namespace
+
+TEST_CASE("requests queue behind the workers and the load endpoint shows it") {
+  auto app = start_app(2, 50ms);
+  auto load0 = get_load(*app);
+  CHECK(load0.at("name").as_string() == "app-test.1");
+  CHECK(num(load0, "vcpus") == 2);
+  CHECK(num(load0, "utilization") == 0.0);
+  CHECK(num(load0, "requests_total") == 0);
+
+  auto health = http_request(app->load_endpoint(), "GET", "/healthz");
+  REQUIRE(health.has_value());
+  CHECK(health->status == 200);
+
+  // 8 at once on 2 workers of 50 ms: they finish in pairs at 50, 100, 150, 200 ms, so the
+  // mean delay is about 125 ms, far above the 50 ms service time.
+  std::vector<std::future<cats::Result<HttpReply>>> futs;
+  for (int i = 0; i < 8; ++i)
+    futs.push_back(std::async(std::launch::async, [&] { return http_request(app->service_endpoint(), "GET", "/"); }));
+  for (auto& f : futs) {
+    auto r = f.get();
+    if (!r) FAIL("request: " << r.error().message);
+    CHECK(r->status == 200);
+    CHECK(r->body == "app-test.1");
+    CHECK(r->headers["x-cats-instance"] == "app-test.1");
+  }
+
+  auto load = get_load(*app);
+  INFO(json::serialize(load));
+  CHECK(num(load, "requests_total") == 8);
+  CHECK(num(load, "delay_samples") == 8);
+  CHECK(num(load, "processing_delay_ms") >= 90);
+  CHECK(num(load, "processing_delay_ms") < 1000);
+  // 400 ms of worker time within at most 2 x 1 s.
+  CHECK(num(load, "utilization") >= 0.15);
+  CHECK(num(load, "queue_depth") == 0);
+}
+
+TEST_CASE("keep-alive: several requests on one connection") {
+  auto app = start_app(1, 0ms);
+  // Raw Beast client reusing one stream; http_request always closes.
+  boost::asio::io_context ioc;
+  boost::beast::tcp_stream stream(ioc);
+  stream.connect(app->service_endpoint());
+  for (int i = 0; i < 3; ++i) {
+    boost::beast::http::request<boost::beast::http::string_body> req{boost::beast::http::verb::get, "/x", 11};
+    req.set(boost::beast::http::field::host, "t");
+    boost::beast::http::write(stream, req);
+    boost::beast::flat_buffer buf;
+    boost::beast::http::response<boost::beast::http::string_body> res;
+    boost::beast::http::read(stream, buf, res);
+    CHECK(res.result_int() == 200);
+    CHECK(res.body() == "app-test.1");
+    CHECK(res.keep_alive());
+  }
+  // The load endpoint counts that open connection.
+  CHECK(num(get_load(*app), "active_sessions") == 1);
+}
+
+TEST_CASE("background load shows as utilisation without requests") {
+  auto app = start_app(2, 50ms);
+  auto bad = http_request(app->load_endpoint(), "POST", "/load", R"({"background": 1.5})");
+  REQUIRE(bad.has_value());
+  CHECK(bad->status == 400);
+  auto r = http_request(app->load_endpoint(), "POST", "/load", R"({"background": 0.5})");
+  REQUIRE(r.has_value());
+  REQUIRE(r->status == 200);
+  auto set_at = std::chrono::steady_clock::now();
+  CHECK(num(json::parse(r->body).as_object(), "background") == 0.5);
+
+  // The first full window after the change is what the measurement needs; then poll
+  // (a loaded test host may lag) until a deadline.
+  std::this_thread::sleep_until(set_at + 1050ms);
+  double u = -1;
+  json::object load;
+  auto deadline = std::chrono::steady_clock::now() + 3s;
+  while (std::chrono::steady_clock::now() < deadline) {
+    load = get_load(*app);
+    u = num(load, "utilization");
+    if (u >= 0.4 && u <= 0.6) break;
+    std::this_thread::sleep_for(50ms);
+  }
+  INFO(json::serialize(load));
+  CHECK(u == Approx(0.5).margin(0.1));
+  CHECK(num(load, "requests_total") == 0);
+}
+
+TEST_CASE("a full queue answers 503") {
+  AppConfig cfg;
+  cfg.name = "q";
+  cfg.listen = TcpEndpoint(boost::asio::ip::make_address("127.0.0.1"), 0);
+  cfg.load_listen = cfg.listen;
+  cfg.workers = 1;
+  cfg.service = 300ms;
+  cfg.queue_limit = 1;
+  auto s = AppServer::start(cfg);
+  REQUIRE(s.has_value());
+  auto& app = *s;
+  // One in service, one queued; wait until the load endpoint says so, then a third.
+  auto a = std::async(std::launch::async, [&] { return http_request(app->service_endpoint(), "GET", "/"); });
+  auto deadline = std::chrono::steady_clock::now() + 3s;
+  while (num(app->load(), "busy_workers") < 1 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(5ms);
+  auto b = std::async(std::launch::async, [&] { return http_request(app->service_endpoint(), "GET", "/"); });
+  while (num(app->load(), "queue_depth") < 1 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(5ms);
+  auto c = http_request(app->service_endpoint(), "GET", "/");
+  REQUIRE(c.has_value());
+  CHECK(c->status == 503);
+  auto ra = a.get();
+  auto rb = b.get();
+  REQUIRE(ra.has_value());
+  REQUIRE(rb.has_value());
+  CHECK(ra->status == 200);
+  CHECK(rb->status == 200);
+  CHECK(num(app->load(), "rejected_total") == 1);
+}
+
+TEST_CASE("bad configuration is refused") {
+  AppConfig cfg;
+  cfg.listen = TcpEndpoint(boost::asio::ip::make_address("127.0.0.1"), 0);
+  cfg.load_listen = cfg.listen;
+  cfg.name = "bad name\r\n";
+  CHECK_FALSE(AppServer::start(cfg).has_value());
+  cfg.name = "ok";
+  cfg.workers = 0;
+  CHECK_FALSE(AppServer::start(cfg).has_value());
+  cfg.workers = 1;
+  cfg.background = 1.0;
+  CHECK_FALSE(AppServer::start(cfg).has_value());
+}
