@@ -2,16 +2,15 @@
 // X25519 (RFC 7748). Key material is never logged and never put into error messages.
 #include "wg/keys.hpp"
 
-#include "base/fd.hpp"
+#include "base/base64.hpp"
+#include "base/secret_file.hpp"
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
-#include <fcntl.h>
-#include <stdio.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
+#include <algorithm>
 #include <memory>
 
 namespace cats::wg {
@@ -34,14 +33,6 @@ void clamp(Key& k) {
   k[31] |= 64;
 }
 
-constexpr std::string_view kB64Alphabet =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-int b64_value(char c) {
-  auto pos = kB64Alphabet.find(c);
-  return pos == std::string_view::npos ? -1 : static_cast<int>(pos);
-}
-
 int hex_value(char c) {
   if (c >= '0' && c <= '9') return c - '0';
   if (c >= 'a' && c <= 'f') return c - 'a' + 10;
@@ -52,82 +43,11 @@ int hex_value(char c) {
 constexpr size_t kKeyFileMax = 256;  // a base64 key plus whitespace; anything larger is junk
 
 Result<Key> read_key_file(const std::string& path) {
-  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
-  if (!fd) return Error::sys(errno, "open key file " + path);
-  struct stat st {};
-  if (::fstat(fd.get(), &st) != 0) return Error::sys(errno, "stat key file " + path);
-  if (!S_ISREG(st.st_mode)) return Error::msg("key file " + path + " is not a regular file");
-  // Same rule as ssh for identity files: a secret readable by others is already leaked.
-  if ((st.st_mode & 077) != 0)
-    return Error::msg("key file " + path + " is accessible by group/others (chmod 600 it)");
-  if (st.st_size > static_cast<off_t>(kKeyFileMax)) return Error::msg("key file " + path + " is too large");
-  char buf[kKeyFileMax + 1];
-  size_t len = 0;
-  while (len < sizeof buf) {
-    ssize_t n = ::read(fd.get(), buf + len, sizeof buf - len);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return Error::sys(errno, "read key file " + path);
-    if (n == 0) break;
-    len += static_cast<size_t>(n);
-  }
-  std::string_view text(buf, len);
-  while (!text.empty() && (text.back() == '\n' || text.back() == '\r' || text.back() == ' '))
-    text.remove_suffix(1);
+  CATS_TRY_ASSIGN(text, read_secret_file(path, "key file", kKeyFileMax));
   auto key = from_base64(text);
-  OPENSSL_cleanse(buf, sizeof buf);
+  OPENSSL_cleanse(text.data(), text.size());
   if (!key) return Error::msg("key file " + path + " does not hold a base64 WireGuard key");
   return key;
-}
-
-// mkdir -p with 0700 for whatever we create; existing directories are left as they are
-// (they may be shared system directories we have no business chmod-ing).
-Status make_dirs(const std::string& dir) {
-  if (dir.empty()) return ok();
-  struct stat st {};
-  if (::stat(dir.c_str(), &st) == 0) {
-    if (!S_ISDIR(st.st_mode)) return Error::msg(dir + " exists and is not a directory");
-    return ok();
-  }
-  auto slash = dir.find_last_of('/');
-  if (slash != std::string::npos && slash > 0) CATS_TRY(make_dirs(dir.substr(0, slash)));
-  if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) return Error::sys(errno, "mkdir " + dir);
-  return ok();
-}
-
-Status write_all(int fd, std::string_view data) {
-  while (!data.empty()) {
-    ssize_t n = ::write(fd, data.data(), data.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return Error::sys(errno, "write");
-    data.remove_prefix(static_cast<size_t>(n));
-  }
-  return ok();
-}
-
-// Write to an O_EXCL temp file in the same directory, fsync, then rename without
-// replacing: a reader never sees a half-written key, and two concurrent creators cannot
-// overwrite each other's key (the loser adopts the winner's file).
-Status write_key_file_atomically(const std::string& path, const Key& key) {
-  std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600));
-  if (!fd) return Error::sys(errno, "create " + tmp);
-  std::string text = to_base64(key) + "\n";
-  auto st = write_all(fd.get(), text);
-  OPENSSL_cleanse(text.data(), text.size());
-  if (st && ::fchmod(fd.get(), 0600) != 0) st = Error::sys(errno, "fchmod " + tmp);  // umask-proof
-  if (st && ::fsync(fd.get()) != 0) st = Error::sys(errno, "fsync " + tmp);
-  fd.reset();
-  if (st && ::renameat2(AT_FDCWD, tmp.c_str(), AT_FDCWD, path.c_str(), RENAME_NOREPLACE) != 0)
-    st = Error::sys(errno, "rename " + tmp + " -> " + path);
-  if (!st) ::unlink(tmp.c_str());
-  return st;
-}
-
-void fsync_dir_of(const std::string& path) {
-  auto slash = path.find_last_of('/');
-  std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
-  UniqueFd d(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (d) ::fsync(d.get());
 }
 
 }  // namespace
@@ -156,26 +76,25 @@ Result<Key> public_from_private(const Key& priv) {
   return pub;
 }
 
-std::string to_base64(const Key& k) {
-  unsigned char out[45];  // 4 * ceil(32 / 3) + NUL
-  int n = EVP_EncodeBlock(out, k.data(), static_cast<int>(k.size()));
-  return std::string(reinterpret_cast<const char*>(out), static_cast<size_t>(n));
-}
+std::string to_base64(const Key& k) { return base64_encode(k); }
 
 Result<Key> from_base64(std::string_view s) {
   // 32 bytes are exactly 44 characters: 42 full sextets, one sextet whose low 2 bits are
   // padding (must be zero for a canonical encoding, as wg(8) also insists) and one '='.
-  // EVP_DecodeBlock alone would also accept whitespace and other lengths, so check first.
+  // base64_decode is strict and canonical; the length and '=' checks here pin 32 bytes.
   if (s.size() != 44 || s[43] != '=') return Error::msg("key must be 44 base64 characters");
-  for (size_t i = 0; i < 43; ++i)
-    if (b64_value(s[i]) < 0) return Error::msg("key contains a non-base64 character");
-  if ((b64_value(s[42]) & 3) != 0) return Error::msg("key is not canonical base64");
-  unsigned char out[33];  // 44 chars decode to 33 bytes; the last is the '=' filler
-  int n = EVP_DecodeBlock(out, reinterpret_cast<const unsigned char*>(s.data()), 44);
-  if (n != 33) return Error::msg("key is not valid base64");
+  if (s[42] == '=') return Error::msg("key contains a non-base64 character");
+  auto raw = base64_decode(s);
+  if (!raw) {
+    return Error::msg(raw.error().message.find("canonical") != std::string::npos
+                          ? "key is not canonical base64"
+                          : "key contains a non-base64 character");
+  }
   Key k{};
-  std::copy(out, out + 32, k.begin());
-  OPENSSL_cleanse(out, sizeof out);
+  const bool fits = raw->size() == k.size();  // always, given the checks above
+  if (fits) std::copy(raw->begin(), raw->end(), k.begin());
+  OPENSSL_cleanse(raw->data(), raw->size());
+  if (!fits) return Error::msg("key is not valid base64");
   return k;
 }
 
@@ -205,16 +124,15 @@ Result<Key> load_or_create_private_key(const std::string& path) {
   struct stat st {};
   if (::lstat(path.c_str(), &st) == 0) return read_key_file(path);
   if (errno != ENOENT) return Error::sys(errno, "stat key file " + path);
-  auto slash = path.find_last_of('/');
-  if (slash != std::string::npos && slash > 0) CATS_TRY(make_dirs(path.substr(0, slash)));
   CATS_TRY_ASSIGN(key, generate_private_key());
-  auto written = write_key_file_atomically(path, key);
+  std::string text = to_base64(key) + "\n";
+  auto written = create_secret_file(path, text);
+  OPENSSL_cleanse(text.data(), text.size());
   if (!written) {
     // Someone created it between our lstat and rename: use theirs.
     if (written.error().sys_errno == EEXIST) return read_key_file(path);
     return written.error();
   }
-  fsync_dir_of(path);
   return key;
 }
 
