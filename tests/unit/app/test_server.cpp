@@ -180,3 +180,21 @@ TEST_CASE("bad configuration is refused") {
   cfg.background = 1.0;
   CHECK_FALSE(AppServer::start(cfg).has_value());
 }
+
+TEST_CASE("stop with requests in service and queued is prompt and clean") {
+  auto app = start_app(1, 5000ms);
+  std::vector<std::future<cats::Result<HttpReply>>> futs;
+  for (int i = 0; i < 3; ++i)
+    futs.push_back(std::async(std::launch::async, [&] { return http_request(app->service_endpoint(), "GET", "/"); }));
+  auto deadline = std::chrono::steady_clock::now() + 3s;
+  while (num(app->load(), "queue_depth") < 2 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(5ms);
+  REQUIRE(num(app->load(), "queue_depth") == 2);
+  auto t0 = std::chrono::steady_clock::now();
+  app->stop();
+  // The 5 s service sleep is cut short rather than waited for.
+  CHECK(std::chrono::steady_clock::now() - t0 < 1s);
+  // The clients see their connections closed, not an answer.
+  for (auto& f : futs) CHECK_FALSE(f.get().has_value());
+  app->stop();  // idempotent
+}
