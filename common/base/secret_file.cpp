@@ -5,6 +5,7 @@
 #include <openssl/crypto.h>
 
 #include <fcntl.h>
+#include <sys/random.h>
 #include <stdio.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -102,7 +103,11 @@ Result<std::string> read_secret_file(const std::string& path, std::string_view w
 Status create_secret_file(const std::string& path, std::string_view text) {
   const std::string dir = parent_dir(path);
   if (dir != "." && dir != "/") CATS_TRY(make_dirs(dir));
-  std::string tmp = path + ".tmp." + std::to_string(::getpid());
+  // pid plus random bits: a temp file left by a crashed process whose pid is reused (pid 1
+  // in a container) must not make every later start fail with EEXIST.
+  uint64_t nonce = 0;
+  if (::getrandom(&nonce, sizeof nonce, 0) != static_cast<ssize_t>(sizeof nonce)) nonce = 0;
+  std::string tmp = path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(nonce);
   UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600));
   if (!fd) return Error::sys(errno, "create " + tmp);
   auto st = write_all(fd.get(), text, tmp);
