@@ -58,8 +58,12 @@ bool well_formed_datagram(std::span<const uint8_t> dg) {
     if (dg.size() - off < sizeof(nlmsghdr)) return false;
     nlmsghdr h;
     std::memcpy(&h, dg.data() + off, sizeof h);
-    if (h.nlmsg_len < sizeof(nlmsghdr) || h.nlmsg_len > dg.size() - off) return false;
-    off += std::min<size_t>(NLMSG_ALIGN(h.nlmsg_len), dg.size() - off);
+    // libmnl bounds attribute walks by the *aligned* length (mnl_nlmsg_get_payload_tail),
+    // so the padding must be inside the datagram too (the kernel always sends it).
+    // (Aligned in 64 bits: NLMSG_ALIGN of a length near 4 GiB wraps to 0 in 32.)
+    size_t aligned = (static_cast<size_t>(h.nlmsg_len) + NLMSG_ALIGNTO - 1) & ~static_cast<size_t>(NLMSG_ALIGNTO - 1);
+    if (h.nlmsg_len < sizeof(nlmsghdr) || aligned > dg.size() - off) return false;
+    off += aligned;
   }
   return true;
 }
