@@ -1,5 +1,7 @@
 #include "config/config.hpp"
 
+#include "base/base64.hpp"
+
 #include <toml++/toml.h>
 
 #include <fstream>
@@ -230,6 +232,55 @@ void read_daemon(Table& root, const char* section, Daemon& d, const std::string&
   s.reject_unknown();
 }
 
+std::vector<uint8_t> read_b64(Table& s, std::string_view key, size_t min_len, size_t max_len, const char* what) {
+  auto v = s.str(key, false, 512);
+  if (!v) return {};
+  auto bytes = base64_decode(*v);
+  if (!bytes || bytes->size() < min_len || bytes->size() > max_len) {
+    s.error(key, std::string("must be base64 of ") + what);
+    return {};
+  }
+  return *bytes;
+}
+
+void read_probing(Table& root, Probing& p) {
+  auto* t = root.table("probing", false);
+  if (!t) return;
+  Table s(*t, "probing", root.errors());
+  p.port = static_cast<uint16_t>(s.integer("port", 1, 65535).value_or(p.port));
+  p.interval_ms = static_cast<uint32_t>(s.integer("interval_ms", 10, 60000).value_or(p.interval_ms));
+  p.timeout_ms = static_cast<uint32_t>(s.integer("timeout_ms", 10, 60000).value_or(p.timeout_ms));
+  p.hold_down = static_cast<uint32_t>(s.integer("hold_down", 1, 1000).value_or(p.hold_down));
+  p.auth_key = read_b64(s, "auth_key", 16, 128, "a 16..128-byte HMAC key");
+  s.reject_unknown();
+}
+
+std::optional<double> number(Table& s, std::string_view key, double lo, double hi) {
+  auto* n = s.get(key);
+  if (!n) return std::nullopt;
+  auto v = n->value<double>();
+  if (!(n->is_floating_point() || n->is_integer()) || !v || !(*v >= lo && *v <= hi)) {
+    s.error(key, "must be a number in " + std::to_string(lo) + ".." + std::to_string(hi));
+    return std::nullopt;
+  }
+  return v;
+}
+
+void read_reporting(Table& root, Reporting& r, bool vcpe) {
+  auto* t = root.table("reporting", false);
+  if (!t) return;
+  Table s(*t, "reporting", root.errors());
+  r.port = static_cast<uint16_t>(s.integer("port", 1, 65535).value_or(r.port));
+  r.min_interval_ms = static_cast<uint32_t>(s.integer("min_interval_ms", 100, 60000).value_or(r.min_interval_ms));
+  r.max_interval_ms = static_cast<uint32_t>(s.integer("max_interval_ms", 1000, 300000).value_or(r.max_interval_ms));
+  if (r.min_interval_ms > r.max_interval_ms) s.error("min_interval_ms", "must not exceed max_interval_ms");
+  if (vcpe) {
+    r.utilization_threshold = number(s, "utilization_threshold", 0.001, 1).value_or(r.utilization_threshold);
+    r.delay_threshold_pct = number(s, "delay_threshold_pct", 0.1, 1000).value_or(r.delay_threshold_pct);
+  }
+  s.reject_unknown();
+}
+
 void read_lan(Table& root, Lan& lan, bool with_address) {
   auto* t = root.table("lan", true);
   if (!t) return;
@@ -291,6 +342,14 @@ Result<CpeConfig> parse_cpe(std::string_view text, const std::string& name) {
   Table root(doc, "", errs);
   read_daemon(root, "cpe", c.daemon, "/var/lib/cats-cpe", [](Table&) {});
   read_lan(root, c.lan, true);
+  read_probing(root, c.probing);
+  read_reporting(root, c.reporting, false);
+  c.store_path = c.daemon.state_dir + "/cats.db";
+  if (auto* st = root.table("store", false)) {
+    Table s(*st, "store", errs);
+    if (auto p = s.str("path", false, 4095)) c.store_path = *p;
+    s.reject_unknown();
+  }
 
   auto wans = root.tables("wan", true);
   for (size_t i = 0; i < wans.size(); ++i) {
@@ -329,6 +388,8 @@ Result<CpeConfig> parse_cpe(std::string_view text, const std::string& name) {
     if (auto a = s.address("address", true)) v.address = *a;
     v.subnets = s.prefixes("subnets", true);
     v.keepalive = static_cast<uint16_t>(s.integer("keepalive", 0, 3600).value_or(0));
+    v.report_key = read_b64(s, "report_key", 32, 32, "a 32-byte Ed25519 public key");
+    if (v.report_key.empty() && !s.get("report_key")) s.error("report_key", "missing required field");
     if (auto* ports = s.table("ports", true)) {
       Table pt(*ports, path + ".ports", errs);
       for (auto& w : c.wans) {
@@ -363,6 +424,37 @@ Result<VcpeConfig> parse_vcpe(std::string_view text, const std::string& name) {
   read_daemon(root, "vcpe", c.daemon, "/var/lib/cats-vcpe", [&](Table& s) { own = s.address("address", true); });
   read_lan(root, c.lan, false);
   c.lan.address = own;
+  read_probing(root, c.probing);
+  read_reporting(root, c.reporting, true);
+  auto insts = root.tables("instance", false);
+  for (size_t i = 0; i < insts.size(); ++i) {
+    Table s(*insts[i], "instance[" + std::to_string(i) + "]", errs);
+    Instance in;
+    in.service = s.str("service", true, 63).value_or("");
+    in.id = s.str("id", true, 63).value_or("");
+    if (auto a = s.str("address", true, 64)) {
+      auto ep = parse_endpoint(*a);
+      if (ep) in.address = *ep;
+      else s.error("address", ep.error().message);
+    }
+    if (auto u = s.str("load_url", false, 255)) {
+      if (u->rfind("http://", 0) != 0) s.error("load_url", "must be an http:// URL");
+      else in.load_url = *u;
+    }
+    in.cgroup = s.str("cgroup", false, 4095).value_or("");
+    if (auto* n = s.get("proc")) {
+      if (!n->is_boolean()) s.error("proc", "must be true or false");
+      else in.proc = n->as_boolean()->get();
+    }
+    in.health = s.str("health", false, 255).value_or("tcp");
+    if (in.health != "tcp" && in.health.rfind("http://", 0) != 0)
+      s.error("health", "must be \"tcp\" or an http:// URL");
+    in.health_timeout_ms = static_cast<uint32_t>(s.integer("health_timeout_ms", 10, 60000).value_or(500));
+    if (auto v = s.integer("vcpus", 1, 4096)) in.vcpus = static_cast<uint32_t>(*v);
+    s.reject_unknown();
+    c.instances.push_back(std::move(in));
+  }
+  check_unique(errs, c.instances, insts, "instance", "id", [](const Instance& x) { return x.service + "/" + x.id; });
   if (auto* up = root.table("uplink", true)) {
     Table s(*up, "uplink", errs);
     c.uplink_interface = s.ifname("interface", true).value_or("");

@@ -24,6 +24,24 @@ struct Daemon {
   std::string log_level = "info";
 };
 
+// STAMP path probing (RFC 8762). The CPE sends, the vCPE reflects.
+struct Probing {
+  uint16_t port = 862;
+  uint32_t interval_ms = 100;
+  uint32_t timeout_ms = 300;
+  uint32_t hold_down = 5;           // good probes before a down path is up again
+  std::vector<uint8_t> auth_key;    // empty = unauthenticated mode; else HMAC key (16..128 bytes)
+};
+
+// Metric reports (vCPE -> CPE, UDP inside the tunnel to the CPE's inner address).
+struct Reporting {
+  uint16_t port = 8620;
+  uint32_t min_interval_ms = 100;   // never more often
+  uint32_t max_interval_ms = 1000;  // at least this often; unavailable after 3x without one
+  double utilization_threshold = 0.05;  // vCPE: absolute change that is significant
+  double delay_threshold_pct = 10;      // vCPE: relative processing-delay change that is significant
+};
+
 struct Lan {
   std::string interface;
   std::optional<IpAddress> address;  // CPE: required (probe source, report target)
@@ -48,12 +66,16 @@ struct VcpePeer {
   std::vector<Prefix> subnets;
   uint16_t keepalive = 0;
   std::map<std::string, uint16_t> ports;  // our WAN name -> vCPE listen port
+  std::vector<uint8_t> report_key;  // Ed25519 public key (32 bytes) its reports are signed with
 };
 
 struct CpeConfig {
   std::string file;
   Daemon daemon;
   Lan lan;
+  Probing probing;
+  Reporting reporting;
+  std::string store_path;  // SQLite file; default <state_dir>/cats.db
   std::vector<Wan> wans;
   std::vector<VcpePeer> vcpes;
 };
@@ -74,10 +96,26 @@ struct CpePeer {
   std::vector<CpePath> paths;
 };
 
+// An application instance the vCPE samples and reports (C-SMA).
+struct Instance {
+  std::string service;
+  std::string id;
+  UdpEndpoint address;         // address:port clients reach it at (TCP; the type is just ip+port)
+  std::string load_url;        // "http://ip:port/path" answering the load JSON; empty = none
+  std::string cgroup;          // cgroup v2 directory; empty = none
+  bool proc = false;           // whole-VM figures from /proc
+  std::string health;          // "tcp" (connect to address) or an "http://..." URL
+  uint32_t health_timeout_ms = 500;
+  std::optional<uint32_t> vcpus;  // nominal vCPUs when no source reports them
+};
+
 struct VcpeConfig {
   std::string file;
   Daemon daemon;
   Lan lan;
+  Probing probing;
+  Reporting reporting;
+  std::vector<Instance> instances;
   std::string uplink_interface;
   std::vector<CpePeer> cpes;
 };

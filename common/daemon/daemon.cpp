@@ -3,7 +3,10 @@
 #include "base/log.hpp"
 #include "nft/nft.hpp"
 #include "overlay/apply.hpp"
+#include "report/ed25519.hpp"
 #include "rtnl/rtnl.hpp"
+
+#include <boost/asio/executor_work_guard.hpp>
 
 #include <boost/json.hpp>
 
@@ -19,6 +22,7 @@
 #include <iostream>
 #include <mutex>
 #include <set>
+#include <thread>
 
 namespace cats::daemon {
 
@@ -38,6 +42,8 @@ Result<Args> parse_args(const std::vector<std::string>& argv) {
       a.mode = Args::Mode::check;
     } else if (s == "pubkey" && i == 1) {
       a.mode = Args::Mode::pubkey;
+    } else if (s == "--report" && a.mode == Args::Mode::pubkey) {
+      a.report_key = true;
     } else {
       return Error::msg("unknown argument '" + s + "'");
     }
@@ -185,6 +191,18 @@ int print_pubkey(const config::Daemon& d) {
   return 0;
 }
 
+std::string report_key_path(const config::Daemon& d) { return d.state_dir + "/report.key"; }
+
+int print_report_pubkey(const config::Daemon& d) {
+  auto key = report::load_or_create_signing_key(report_key_path(d));
+  if (!key) {
+    std::cerr << "error: " << key.error().message << "\n";
+    return 1;
+  }
+  std::cout << key->public_key().to_base64() << "\n";
+  return 0;
+}
+
 int cleanup(const Site& site) {
   auto k = open_kernel(site.daemon);
   if (!k) {
@@ -250,9 +268,31 @@ int run(const Site& site, const std::vector<std::string>& argv) {
       if (auto d = k->wg->get(t.ifname)) devs.push_back(std::move(*d));
     return api::Response::json(status_json(site, backend_name(*k->wg), devs));
   });
+  // Role services run on their own thread; destroyed (stopped) before any teardown.
+  boost::asio::io_context io;
+  auto work = boost::asio::make_work_guard(io);
+  std::unique_ptr<Services> services;
+  if (site.services) {
+    ServiceContext ctx{io, router, site.daemon};
+    auto s = site.services(ctx);
+    if (!s) {
+      log::error(site.role, "services: " + s.error().message + "; removing what was created");
+      (void)ap.teardown(site.plan, owned);
+      return 1;
+    }
+    services = std::move(*s);
+  }
+  std::thread service_thread([&io] { io.run(); });
+  auto stop_services = [&] {
+    work.reset();
+    io.stop();
+    if (service_thread.joinable()) service_thread.join();
+    services.reset();
+  };
   auto server = api::UnixServer::start(site.daemon.control_socket, router);
   if (!server) {
     log::error(site.role, "control API: " + server.error().message);
+    stop_services();
     (void)ap.teardown(site.plan, owned);
     return 1;
   }
@@ -273,6 +313,7 @@ int run(const Site& site, const std::vector<std::string>& argv) {
         if (si.ssi_signo == SIGUSR2) {
           log::info(site.role, "SIGUSR2: restarting in place, kernel state kept");
           (*server)->stop();
+          stop_services();
           std::vector<char*> args;
           for (auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
           args.push_back(nullptr);
@@ -283,6 +324,7 @@ int run(const Site& site, const std::vector<std::string>& argv) {
         if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) {
           log::info(site.role, "stopping: removing tunnels, rules, routes");
           (*server)->stop();
+          stop_services();
           std::lock_guard lk(mu);
           auto st = ap.teardown(site.plan, owned);
           ::unlink(owned_path(site.daemon).c_str());

@@ -12,6 +12,8 @@
 #include "overlay/plan.hpp"
 #include "wg/wg.hpp"
 
+#include <boost/asio/io_context.hpp>
+
 #include <cstdio>
 #include <functional>
 #include <string>
@@ -19,10 +21,26 @@
 
 namespace cats::daemon {
 
+// Role-specific work beyond the overlay (probing, reports, sampling): started after the
+// first apply, on its own io_context thread; destroying it stops everything it runs.
+class Services {
+ public:
+  virtual ~Services() = default;
+};
+
+struct ServiceContext {
+  boost::asio::io_context& io;  // run by the services thread
+  api::Router& router;          // add control API routes here (before the API starts)
+  const config::Daemon& daemon;
+};
+
+using ServicesFactory = std::function<Result<std::unique_ptr<Services>>(ServiceContext&)>;
+
 struct Site {
   std::string role;  // "cpe" or "vcpe"
   config::Daemon daemon;
   overlay::Plan plan;
+  ServicesFactory services;  // may be empty
 };
 
 // argv is kept for the SIGUSR2 re-exec.
@@ -33,11 +51,17 @@ int cleanup(const Site& site);
 // Print the WireGuard public key (generating the private key on first use).
 int print_pubkey(const config::Daemon& d);
 
-// Shared by both daemons' main(): `NAME --config FILE [--cleanup|--check]` or `NAME pubkey --config FILE`.
+// Shared by both daemons' main(): `NAME --config FILE [--cleanup|--check]` or
+// `NAME pubkey [--report] --config FILE`.
 struct Args {
   std::string config;
   enum class Mode { run, cleanup, check, pubkey } mode = Mode::run;
+  bool report_key = false;  // pubkey --report: the Ed25519 key reports are signed with
 };
+
+// Print the Ed25519 report-signing public key (generating the key on first use).
+int print_report_pubkey(const config::Daemon& d);
+std::string report_key_path(const config::Daemon& d);
 Result<Args> parse_args(const std::vector<std::string>& argv);
 
 // Status JSON for GET /api/v1/status (tunnels, peers, handshakes, bytes); `devices` are
@@ -46,8 +70,10 @@ boost::json::value status_json(const Site& site, const std::string& backend, con
 
 // The whole main() of a daemon: parse arguments, load and validate the config, build
 // the plan, then check / print the public key / clean up / run.
-template <class Load, class PlanFn>
-int site_main(int argc, char** argv, const std::string& prog, const std::string& role, Load load, PlanFn plan) {
+// `services(cfg)` returns the ServicesFactory for the loaded config.
+template <class Load, class PlanFn, class ServicesFn>
+int site_main(int argc, char** argv, const std::string& prog, const std::string& role, Load load, PlanFn plan,
+              ServicesFn services) {
   std::vector<std::string> args(argv, argv + argc);
   auto a = parse_args(args);
   if (!a) {
@@ -60,10 +86,10 @@ int site_main(int argc, char** argv, const std::string& prog, const std::string&
     std::fprintf(stderr, "%s: invalid configuration:\n%s\n", prog.c_str(), cfg.error().message.c_str());
     return 1;
   }
-  Site site{role, cfg->daemon, plan(*cfg)};
+  Site site{role, cfg->daemon, plan(*cfg), services(*cfg)};
   switch (a->mode) {
     case Args::Mode::check: std::fputs(overlay::render(site.plan).c_str(), stdout); return 0;
-    case Args::Mode::pubkey: return print_pubkey(cfg->daemon);
+    case Args::Mode::pubkey: return a->report_key ? print_report_pubkey(cfg->daemon) : print_pubkey(cfg->daemon);
     case Args::Mode::cleanup: return cleanup(site);
     case Args::Mode::run: break;
   }

@@ -59,7 +59,7 @@ TEST_CASE("bad CPE configs name the file, line, field and reason") {
   auto base = slurp("docs/examples/cpe.toml");
   SECTION("unknown key") {
     auto m = cpe_error(edit(base, "cost = 0", "cots = 0"));
-    CHECK_THAT(m, Catch::Contains("cpe.toml:19:8:") && Catch::Contains("wan[0].cots: unknown key"));
+    CHECK_THAT(m, Catch::Contains("cpe.toml:33:8:") && Catch::Contains("wan[0].cots: unknown key"));
   }
   SECTION("bad address") {
     auto m = cpe_error(edit(base, "\"192.0.2.1\"", "\"192.0.2.300\""));
@@ -137,4 +137,35 @@ TEST_CASE("config files: missing file and oversize are clear errors") {
   auto h = config::parse_cpe(huge, "big.toml");
   REQUIRE_FALSE(h.has_value());
   CHECK_THAT(h.error().message, Catch::Contains("larger than 1 MiB"));
+}
+
+TEST_CASE("probing, reporting, store and instance sections") {
+  auto cpe = config::parse_cpe(slurp("docs/examples/cpe.toml"), "cpe.toml");
+  REQUIRE(cpe.has_value());
+  CHECK(cpe->probing.port == 862);
+  CHECK(cpe->probing.interval_ms == 100);
+  CHECK(cpe->reporting.max_interval_ms == 1000);
+  CHECK(cpe->store_path == "/var/lib/cats-cpe/cats.db");
+  CHECK(cpe->vcpes[0].report_key.size() == 32);
+  auto v = config::parse_vcpe(slurp("docs/examples/vcpe.toml"), "vcpe.toml");
+  REQUIRE(v.has_value());
+  REQUIRE(v->instances.size() == 1);
+  CHECK(v->instances[0].service == "app1");
+  CHECK(endpoint_to_string(v->instances[0].address) == "10.2.1.10:8080");
+  CHECK(v->instances[0].health == "http://10.2.1.10:8081/healthz");
+  CHECK(v->reporting.utilization_threshold == Approx(0.05));
+
+  auto base = slurp("docs/examples/cpe.toml");
+  CHECK_THAT(cpe_error(edit(base, "report_key = \"zflfEUVy", "report_key = \"zflf")),
+             Catch::Contains("vcpe[0].report_key: must be base64 of a 32-byte Ed25519 public key"));
+  CHECK_THAT(cpe_error(edit(base, "interval_ms = 100", "interval_ms = 1")), Catch::Contains("probing.interval_ms: must be in 10..60000"));
+  CHECK_THAT(cpe_error(edit(base, "min_interval_ms = 100", "min_interval_ms = 5000")),
+             Catch::Contains("reporting.min_interval_ms: must not exceed max_interval_ms"));
+  auto vb = slurp("docs/examples/vcpe.toml");
+  CHECK_THAT(vcpe_error(edit(vb, "health = \"http://10.2.1.10:8081/healthz\"", "health = \"icmp\"")),
+             Catch::Contains("instance[0].health: must be \"tcp\" or an http:// URL"));
+  CHECK_THAT(vcpe_error(edit(vb, "address = \"10.2.1.10:8080\"", "address = \"10.2.1.10\"")),
+             Catch::Contains("instance[0].address: invalid endpoint"));
+  CHECK_THAT(vcpe_error(edit(vb, "utilization_threshold = 0.05", "utilization_threshold = 2")),
+             Catch::Contains("reporting.utilization_threshold: must be a number"));
 }

@@ -1,0 +1,82 @@
+// The CPE's SQLite store (WAL): path and instance samples, downsampled (fine for the last
+// hour, coarse for a week, bounded size), and events. Versioned schema migrations.
+// Every write failure (full disk, locked database, I/O error) degrades to a counted,
+// rate-limited log line: the caller's in-memory state is never affected, nothing throws.
+#pragma once
+
+#include "base/result.hpp"
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace cats::store {
+
+struct PathSample {
+  std::string wan;
+  std::string vcpe;
+  int64_t ts_ms = 0;  // unix ms
+  double rtt_ms = 0;
+  double jitter_ms = 0;
+  double loss_pct = 0;
+  std::string state;  // "up" | "down" | "unknown"
+};
+
+struct InstanceSample {
+  std::string vcpe;
+  std::string service;
+  std::string instance;
+  int64_t ts_ms = 0;
+  double vcpus = 0;
+  double utilization = 0;
+  double processing_delay_ms = 0;
+  bool available = false;
+};
+
+struct Event {
+  int64_t ts_ms = 0;
+  std::string kind;     // "path_up", "path_down", "instance_available", "instance_unavailable", "report_rejected", ...
+  std::string subject;  // e.g. "wan1/cloud1", "cloud1/app1/app1-cloud1"
+  std::string detail;   // free text / JSON
+};
+
+struct Options {
+  std::string path;                      // database file
+  int64_t fine_retention_ms = 3600'000;  // raw samples kept this long
+  int64_t coarse_bucket_ms = 60'000;     // older samples averaged into buckets of this size
+  int64_t coarse_retention_ms = 7 * 24 * 3600'000LL;
+  int64_t max_events = 100'000;          // oldest events dropped beyond this
+};
+
+struct Stats {
+  uint64_t writes = 0;
+  uint64_t write_failures = 0;  // full disk, locked, I/O: logged (rate-limited), counted
+  int schema_version = 0;
+};
+
+class Store {
+ public:
+  // Opens or creates the database and migrates it to the current schema version.
+  static Result<std::unique_ptr<Store>> open(const Options& opts);
+  virtual ~Store() = default;
+
+  // Writes never fail the caller: failures are counted in stats() and logged.
+  virtual void add_path_samples(const std::vector<PathSample>& samples) = 0;
+  virtual void add_instance_samples(const std::vector<InstanceSample>& samples) = 0;
+  virtual void add_event(const Event& e) = 0;
+  // Downsample and prune (call periodically, e.g. once a minute).
+  virtual void maintain(int64_t now_ms) = 0;
+
+  // History by time range [from_ms, to_ms], oldest first, at most `limit` rows.
+  virtual Result<std::vector<PathSample>> path_history(const std::string& wan, const std::string& vcpe,
+                                                       int64_t from_ms, int64_t to_ms, size_t limit = 10000) = 0;
+  virtual Result<std::vector<InstanceSample>> instance_history(const std::string& vcpe, const std::string& service,
+                                                               const std::string& instance, int64_t from_ms,
+                                                               int64_t to_ms, size_t limit = 10000) = 0;
+  virtual Result<std::vector<Event>> events(int64_t from_ms, int64_t to_ms, size_t limit = 1000) = 0;
+  virtual Stats stats() const = 0;
+};
+
+}  // namespace cats::store
