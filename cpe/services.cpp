@@ -1,7 +1,53 @@
 #include "cpe/services.hpp"
 
+#include "base/log.hpp"
+#include "cpe/cnma.hpp"
+
+#include <random>
+
 namespace cats::cpe {
 
-daemon::ServicesFactory services_factory(const config::CpeConfig&) { return {}; }
+namespace {
+
+// Degrade, don't die: without history the probes, collector and API still work.
+std::unique_ptr<store::Store> open_store(const std::string& path) {
+#ifdef CATS_HAVE_STORE
+  store::Options o;
+  o.path = path;
+  auto s = store::Store::open(o);
+  if (!s) {
+    log::error("cpe", "store " + path + ": " + s.error().message + "; running without history");
+    return nullptr;
+  }
+  log::info("cpe", "store " + path + " open");
+  return std::move(*s);
+#else
+  log::warn("cpe", "store " + path + ": built without the SQLite store; running without history");
+  return nullptr;
+#endif
+}
+
+}  // namespace
+
+daemon::ServicesFactory services_factory(const config::CpeConfig& cfg) {
+  return [cfg](daemon::ServiceContext& ctx) -> Result<std::unique_ptr<daemon::Services>> {
+    Deps deps;
+    // One random_device per process, drawn only for STAMP start offsets (spreads the
+    // sessions' send instants, RFC 8762 leaves scheduling to the sender).
+    auto rd = std::make_shared<std::random_device>();
+    deps.rng = [rd] { return static_cast<uint32_t>((*rd)()); };
+    deps.store = open_store(cfg.store_path);
+    // The CPE's own Ed25519 key signs desired-interval messages (docs/METRICS.md, R11/R23).
+    auto key = report::load_or_create_signing_key(daemon::report_key_path(ctx.daemon));
+    if (key) {
+      deps.signing_key = std::move(*key);
+    } else {
+      log::error("cpe", "report signing key: " + key.error().message + "; not sending desired intervals");
+    }
+    auto s = CpeServices::start(ctx.io, ctx.router, cfg, std::move(deps));
+    if (!s) return s.error();
+    return std::unique_ptr<daemon::Services>(std::move(*s));
+  };
+}
 
 }  // namespace cats::cpe

@@ -1,0 +1,525 @@
+#include "cpe/cnma.hpp"
+
+#include "base/log.hpp"
+#include "cpe/views.hpp"
+#include "report/collector.hpp"
+#include "report/report.hpp"
+#include "stamp/sender.hpp"
+
+#include <boost/asio/steady_timer.hpp>
+
+#include <sys/socket.h>
+
+#include <charconv>
+#include <deque>
+#include <mutex>
+
+namespace cats::cpe {
+
+namespace asio = boost::asio;
+namespace json = boost::json;
+using udp = asio::ip::udp;
+using namespace std::chrono_literals;
+using SteadyClock = std::chrono::steady_clock;
+
+namespace {
+
+constexpr const char* kLog = "cpe";
+constexpr auto kFastTick = 100ms;             // availability expiry and path snapshot refresh
+constexpr auto kSampleTick = 1s;              // one store sample per path / instance
+constexpr auto kDesiredTick = 10s;            // desired-interval refresh towards each vCPE (R11)
+constexpr auto kMaintainTick = 60s;           // store downsampling / pruning
+constexpr size_t kEventRing = 1000;           // in-memory events when there is no store
+constexpr size_t kHistoryLimit = 10000;       // rows per history reply
+constexpr int64_t kDefaultHistoryMs = 3600'000;
+
+int64_t unix_ms(std::chrono::system_clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+}
+
+std::optional<int64_t> parse_i64(const std::string& s) {
+  int64_t v = 0;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc() || p != s.data() + s.size()) return std::nullopt;
+  return v;
+}
+
+std::string q(const api::Request& r, const char* key) {
+  auto it = r.query.find(key);
+  return it == r.query.end() ? std::string() : it->second;
+}
+
+}  // namespace
+
+// State read by API handlers (server thread) and written on the io thread.
+struct Shared {
+  std::mutex mu;
+  report::Collector collector;
+  std::vector<PathView> paths;  // refreshed from the senders every kFastTick
+  std::deque<store::Event> ring;
+  std::function<std::chrono::system_clock::time_point()> wall;
+  std::function<SteadyClock::time_point()> mono;
+
+  std::mutex store_mu;  // the store is used from both threads; SQLite handles are not shared unlocked
+  std::unique_ptr<store::Store> store;
+
+  Shared(std::vector<report::VcpePeer> peers, report::CollectorConfig cc) : collector(std::move(peers), cc) {}
+
+  // Events go to the log, the in-memory ring (so the API has recent ones without a store)
+  // and the store.
+  void event(const std::string& kind, const std::string& subject, const std::string& detail) {
+    store::Event e{unix_ms(wall()), kind, subject, detail};
+    log::info(kLog, kind + " " + subject + (detail.empty() ? "" : ": " + detail));
+    {
+      std::lock_guard lk(mu);
+      ring.push_back(e);
+      while (ring.size() > kEventRing) ring.pop_front();
+    }
+    std::lock_guard lk(store_mu);
+    if (store) store->add_event(e);
+  }
+};
+
+struct CpeServices::Impl : std::enable_shared_from_this<Impl> {
+  asio::io_context& io;
+  config::CpeConfig cfg;
+  std::shared_ptr<Shared> sh;
+  std::optional<report::SigningKey> key;
+  std::function<uint32_t()> rng;
+
+  struct Path {
+    size_t wan, vcpe;
+    std::shared_ptr<stamp::StampSender> sender;
+  };
+  std::vector<Path> paths;
+
+  udp::socket report_sock;
+  std::array<uint8_t, report::kMaxDatagram + 1> rx{};  // +1 tells an oversized datagram apart
+  udp::endpoint rx_from;
+  bool report_bind_logged = false;
+
+  std::vector<std::optional<udp::socket>> di_socks;  // per WAN, bound to its tunnel
+  std::vector<bool> di_sent;                          // per vCPE: one went out since start
+  uint64_t di_seq = 0;
+
+  std::array<uint64_t, report::kVerdictCount> rejected_reported{};  // counts covered by events
+  std::array<std::optional<SteadyClock::time_point>, report::kVerdictCount> rejected_event_at{};
+
+  asio::steady_timer fast, sample, desired, maintain;
+  bool stopped = false;
+
+  Impl(asio::io_context& io_, config::CpeConfig c, std::shared_ptr<Shared> s)
+      : io(io_), cfg(std::move(c)), sh(std::move(s)), report_sock(io_), fast(io_), sample(io_), desired(io_),
+        maintain(io_) {}
+
+  Status start_paths() {
+    std::optional<stamp::AuthKey> auth;
+    if (!cfg.probing.auth_key.empty()) {
+      auto k = stamp::AuthKey::make(cfg.probing.auth_key);
+      if (!k) return fail(k.error().context("probing.auth_key"));
+      auth = std::move(*k);
+    }
+    std::weak_ptr<Shared> wsh = sh;
+    std::weak_ptr<Impl> wself = weak_from_this();
+    for (size_t w = 0; w < cfg.wans.size(); ++w) {
+      for (size_t v = 0; v < cfg.vcpes.size(); ++v) {
+        const auto& wan = cfg.wans[w];
+        const auto& vc = cfg.vcpes[v];
+        stamp::SenderConfig sc;
+        sc.name = wan.name + "/" + vc.name;
+        sc.device = wan.tunnel_interface;  // the oif rule routes it over this WAN's tunnel only
+        if (cfg.lan.address) sc.local_address = *cfg.lan.address;
+        sc.reflector = udp::endpoint(vc.address, cfg.probing.port);
+        sc.interval = std::chrono::milliseconds(cfg.probing.interval_ms);
+        sc.stats.timeout = std::chrono::milliseconds(cfg.probing.timeout_ms);
+        sc.stats.up_after = std::max<uint32_t>(1, cfg.probing.hold_down);
+        // The window must outlast the timeout (validate(StatsConfig)).
+        sc.stats.window_age = std::max<std::chrono::milliseconds>(sc.stats.window_age, sc.stats.timeout * 4);
+        sc.key = auth;
+        auto on_change = [wsh, wself, v](const std::string& name, const stamp::StateChange& c) {
+          auto s = wsh.lock();
+          if (!s) return;
+          s->event(c.to == stamp::PathState::up     ? "path_up"
+                   : c.to == stamp::PathState::down ? "path_down"
+                                                    : "path_unknown",
+                   name, std::string(stamp::to_string(c.from)) + " -> " + std::string(stamp::to_string(c.to)));
+          if (c.to == stamp::PathState::up) {
+            if (auto self = wself.lock(); self && !self->di_sent[v]) self->send_desired(v);
+          }
+        };
+        auto snd = stamp::StampSender::start(io, std::move(sc), rng, on_change);
+        if (!snd) return fail(snd.error().context("path " + wan.name + "/" + vc.name));
+        paths.push_back({w, v, std::move(*snd)});
+      }
+    }
+    refresh_paths();
+    return ok();
+  }
+
+  void refresh_paths() {
+    std::vector<PathView> views;
+    views.reserve(paths.size());
+    for (const auto& p : paths)
+      views.push_back({cfg.wans[p.wan].name, cfg.vcpes[p.vcpe].name, cfg.wans[p.wan].tunnel_interface,
+                       p.sender->snapshot()});
+    std::lock_guard lk(sh->mu);
+    sh->paths = std::move(views);
+  }
+
+  // The collector listens on the CPE's inner address: reports arrive through the tunnels
+  // (DESIGN §3), where WireGuard has already authenticated the peer.
+  void open_report_socket() {
+    if (report_sock.is_open() || !cfg.lan.address) return;
+    boost::system::error_code ec;
+    udp::endpoint ep(*cfg.lan.address, cfg.reporting.port);
+    report_sock.open(ep.protocol(), ec);
+    if (!ec) report_sock.set_option(asio::socket_base::reuse_address(true), ec);
+    if (!ec) report_sock.bind(ep, ec);
+    if (ec) {
+      if (!report_bind_logged) log::error(kLog, "collector: bind " + endpoint_to_string(ep) + ": " + ec.message());
+      report_bind_logged = true;
+      report_sock.close(ec);
+      return;  // retried every second
+    }
+    log::info(kLog, "collector listening on " + endpoint_to_string(report_sock.local_endpoint(ec)));
+    arm_receive();
+  }
+
+  void arm_receive() {
+    std::weak_ptr<Impl> wself = weak_from_this();
+    report_sock.async_receive_from(asio::buffer(rx), rx_from, [wself](boost::system::error_code ec, size_t n) {
+      auto self = wself.lock();
+      if (!self || self->stopped || ec == asio::error::operation_aborted) return;
+      if (!ec) self->on_report(n);
+      self->arm_receive();
+    });
+  }
+
+  void on_report(size_t n) {
+    report::AcceptResult res;
+    {
+      std::lock_guard lk(sh->mu);
+      res = sh->collector.accept(std::span<const uint8_t>(rx.data(), n), rx_from.address(),
+                                 report::Now{sh->mono(), sh->wall()});
+    }
+    // Rejections are counted and logged (rate-limited) by the Collector; their events are
+    // summarised per cause in check_rejections().
+    for (const auto& e : res.events) availability_event(e);
+  }
+
+  void availability_event(const report::AvailabilityEvent& e) {
+    static constexpr const char* reasons[] = {"reported", "withdrawn", "expired"};
+    sh->event(e.available ? "instance_available" : "instance_unavailable",
+              e.key.vcpe_id + "/" + e.key.service_id + "/" + e.key.instance_id,
+              reasons[static_cast<size_t>(e.reason)]);
+  }
+
+  // One event per rejection cause per collector log interval, carrying how many were
+  // rejected since the last one: a flood of forged reports (R23) is visible in the
+  // history without writing an event per datagram.
+  void check_rejections() {
+    std::array<uint64_t, report::kVerdictCount> now_counts{};
+    std::chrono::seconds interval;
+    {
+      std::lock_guard lk(sh->mu);
+      for (size_t i = 0; i < report::kVerdictCount; ++i)
+        now_counts[i] = sh->collector.count(static_cast<report::Verdict>(i));
+      interval = sh->collector.config().log_interval;
+    }
+    auto now = sh->mono();
+    for (size_t i = 1; i < report::kVerdictCount; ++i) {  // 0 = accepted
+      uint64_t delta = now_counts[i] - rejected_reported[i];
+      if (delta == 0) continue;
+      if (rejected_event_at[i] && now - *rejected_event_at[i] < interval) continue;
+      rejected_reported[i] = now_counts[i];
+      rejected_event_at[i] = now;
+      sh->event("report_rejected", std::string(report::to_string(static_cast<report::Verdict>(i))),
+                std::to_string(delta) + " rejected");
+    }
+  }
+
+  udp::socket* di_socket(size_t w) {
+    auto& s = di_socks[w];
+    if (s) return &*s;
+    boost::system::error_code ec;
+    udp::socket sock(io);
+    sock.open(cfg.lan.address->is_v4() ? udp::v4() : udp::v6(), ec);
+    const auto& dev = cfg.wans[w].tunnel_interface;
+    if (!ec && ::setsockopt(sock.native_handle(), SOL_SOCKET, SO_BINDTODEVICE, dev.c_str(),
+                            static_cast<socklen_t>(dev.size())) != 0)
+      ec = boost::system::error_code(errno, boost::system::system_category());
+    if (!ec) sock.bind(udp::endpoint(*cfg.lan.address, 0), ec);
+    if (!ec) sock.non_blocking(true, ec);
+    if (ec) {
+      log::warn(kLog, "desired interval: socket on " + dev + ": " + ec.message());
+      return nullptr;
+    }
+    s.emplace(std::move(sock));
+    return &*s;
+  }
+
+  // R11: tell the vCPE the report interval this CPE wants, over the first WAN whose
+  // path to it is up (a message into a dead tunnel would just be lost).
+  void send_desired(size_t v) {
+    if (!key || !cfg.lan.address) return;
+    std::optional<size_t> wan;
+    for (const auto& p : paths)
+      if (p.vcpe == v && p.sender->snapshot().state == stamp::PathState::up) {
+        wan = p.wan;
+        break;
+      }
+    if (!wan) return;  // retried when a path comes up and every kDesiredTick
+    auto wall = sh->wall();
+    uint64_t ns = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(wall.time_since_epoch()).count());
+    if (di_seq == 0) di_seq = report::initial_sequence(ns);
+    report::DesiredInterval d{cfg.daemon.name, cfg.vcpes[v].name, di_seq++, ns, cfg.reporting.min_interval_ms,
+                              cfg.reporting.max_interval_ms};
+    auto bytes = report::encode_desired_interval(d, *key);
+    if (!bytes) {
+      log::warn(kLog, "desired interval for " + cfg.vcpes[v].name + ": " + bytes.error().message);
+      return;
+    }
+    auto* s = di_socket(*wan);
+    if (!s) return;
+    boost::system::error_code ec;
+    s->send_to(asio::buffer(*bytes), udp::endpoint(cfg.vcpes[v].address, cfg.reporting.port), 0, ec);
+    if (ec) {
+      log::debug(kLog, "desired interval to " + cfg.vcpes[v].name + " via " + cfg.wans[*wan].name + ": " + ec.message());
+      return;
+    }
+    if (!di_sent[v]) log::info(kLog, "desired interval sent to " + cfg.vcpes[v].name + " via " + cfg.wans[*wan].name);
+    di_sent[v] = true;
+  }
+
+  template <class F>
+  void every(asio::steady_timer& t, SteadyClock::duration period, F f) {
+    t.expires_after(period);
+    std::weak_ptr<Impl> wself = weak_from_this();
+    t.async_wait([wself, &t, period, f](boost::system::error_code ec) {
+      auto self = wself.lock();
+      if (!self || self->stopped || ec) return;
+      f(*self);
+      self->every(t, period, f);
+    });
+  }
+
+  void on_fast() {
+    std::vector<report::AvailabilityEvent> evs;
+    {
+      std::lock_guard lk(sh->mu);
+      evs = sh->collector.expire(sh->mono());
+    }
+    for (const auto& e : evs) availability_event(e);
+    refresh_paths();
+  }
+
+  void on_sample() {
+    open_report_socket();
+    check_rejections();
+    int64_t ts = unix_ms(sh->wall());
+    std::vector<store::PathSample> ps;
+    std::vector<store::InstanceSample> is;
+    {
+      std::lock_guard lk(sh->mu);
+      ps = path_samples(sh->paths, ts);
+      is = instance_samples(sh->collector.table().entries(), ts);
+    }
+    std::lock_guard lk(sh->store_mu);
+    if (!sh->store) return;
+    if (!ps.empty()) sh->store->add_path_samples(ps);
+    if (!is.empty()) sh->store->add_instance_samples(is);
+  }
+
+  void on_maintain() {
+    std::lock_guard lk(sh->store_mu);
+    if (sh->store) sh->store->maintain(unix_ms(sh->wall()));
+  }
+
+  void stop() {
+    if (stopped) return;
+    stopped = true;
+    for (auto& p : paths) p.sender->stop();
+    boost::system::error_code ec;
+    report_sock.close(ec);
+    for (auto& s : di_socks)
+      if (s) s->close(ec);
+    fast.cancel();
+    sample.cancel();
+    desired.cancel();
+    maintain.cancel();
+  }
+};
+
+namespace {
+
+void add_routes(api::Router& router, const std::shared_ptr<Shared>& sh, const config::CpeConfig& cfg) {
+  struct Names {
+    std::vector<std::pair<std::string, std::string>> paths;  // (wan, vcpe)
+    std::vector<VcpeSeq> vcpes;
+  };
+  auto names = std::make_shared<Names>();
+  for (const auto& w : cfg.wans)
+    for (const auto& v : cfg.vcpes) names->paths.emplace_back(w.name, v.name);
+  for (const auto& v : cfg.vcpes) names->vcpes.push_back({v.name, v.address.to_string(), std::nullopt});
+
+  // [from, to] in unix ms; default the last hour. Returns an error message when invalid.
+  auto range = [sh](const api::Request& r, int64_t& from, int64_t& to) -> std::optional<std::string> {
+    to = unix_ms(sh->wall());
+    from = to - kDefaultHistoryMs;
+    if (auto s = q(r, "from"); !s.empty()) {
+      auto v = parse_i64(s);
+      if (!v) return "from: expected unix milliseconds";
+      from = *v;
+    }
+    if (auto s = q(r, "to"); !s.empty()) {
+      auto v = parse_i64(s);
+      if (!v) return "to: expected unix milliseconds";
+      to = *v;
+    }
+    if (from > to) return "from is after to";
+    return std::nullopt;
+  };
+  auto no_store = [] { return api::Response::error(503, "no history: the store is not open"); };
+
+  router.add("GET", "/api/v1/paths", [sh, names, range, no_store](const api::Request& r) {
+    if (q(r, "history") != "1") {
+      std::lock_guard lk(sh->mu);
+      return api::Response::json(paths_json(sh->paths));
+    }
+    int64_t from = 0, to = 0;
+    if (auto e = range(r, from, to)) return api::Response::error(400, *e);
+    std::string wan = q(r, "wan"), vcpe = q(r, "vcpe");
+    std::vector<store::PathSample> rows;
+    std::lock_guard lk(sh->store_mu);
+    if (!sh->store) return no_store();
+    for (const auto& [w, v] : names->paths) {
+      if ((!wan.empty() && w != wan) || (!vcpe.empty() && v != vcpe)) continue;
+      if (rows.size() >= kHistoryLimit) break;
+      auto h = sh->store->path_history(w, v, from, to, kHistoryLimit - rows.size());
+      if (!h) return api::Response::error(500, h.error().message);
+      rows.insert(rows.end(), h->begin(), h->end());
+    }
+    return api::Response::json(path_history_json(rows));
+  });
+
+  router.add("GET", "/api/v1/instances", [sh, range, no_store](const api::Request& r) {
+    if (q(r, "history") != "1") {
+      std::lock_guard lk(sh->mu);
+      return api::Response::json(instances_json(sh->collector.table().entries(), sh->mono()));
+    }
+    int64_t from = 0, to = 0;
+    if (auto e = range(r, from, to)) return api::Response::error(400, *e);
+    std::string vcpe = q(r, "vcpe"), service = q(r, "service"), instance = q(r, "instance");
+    // Unfiltered fields span the instances the table knows now.
+    std::vector<report::InstanceKey> keys;
+    if (!vcpe.empty() && !service.empty() && !instance.empty()) {
+      keys.push_back({vcpe, service, instance});
+    } else {
+      std::lock_guard lk(sh->mu);
+      for (const auto& [k, st] : sh->collector.table().entries())
+        if ((vcpe.empty() || k.vcpe_id == vcpe) && (service.empty() || k.service_id == service) &&
+            (instance.empty() || k.instance_id == instance))
+          keys.push_back(k);
+    }
+    std::vector<store::InstanceSample> rows;
+    std::lock_guard lk(sh->store_mu);
+    if (!sh->store) return no_store();
+    for (const auto& k : keys) {
+      if (rows.size() >= kHistoryLimit) break;
+      auto h = sh->store->instance_history(k.vcpe_id, k.service_id, k.instance_id, from, to,
+                                           kHistoryLimit - rows.size());
+      if (!h) return api::Response::error(500, h.error().message);
+      rows.insert(rows.end(), h->begin(), h->end());
+    }
+    return api::Response::json(instance_history_json(rows));
+  });
+
+  router.add("GET", "/api/v1/reports", [sh, names](const api::Request&) {
+    std::lock_guard lk(sh->mu);
+    std::array<uint64_t, report::kVerdictCount> c{};
+    for (size_t i = 0; i < c.size(); ++i) c[i] = sh->collector.count(static_cast<report::Verdict>(i));
+    auto vs = names->vcpes;
+    for (auto& v : vs) v.last_seq = sh->collector.last_seq(v.vcpe);
+    return api::Response::json(reports_json(c, vs));
+  });
+
+  router.add("GET", "/api/v1/events", [sh, range](const api::Request& r) {
+    int64_t from = 0, to = 0;
+    if (auto e = range(r, from, to)) return api::Response::error(400, *e);
+    {
+      std::lock_guard lk(sh->store_mu);
+      if (sh->store) {
+        auto ev = sh->store->events(from, to);
+        if (!ev) return api::Response::error(500, ev.error().message);
+        return api::Response::json(events_json(*ev));
+      }
+    }
+    // Without a store: the recent events kept in memory.
+    std::vector<store::Event> out;
+    std::lock_guard lk(sh->mu);
+    for (const auto& e : sh->ring)
+      if (e.ts_ms >= from && e.ts_ms <= to) out.push_back(e);
+    return api::Response::json(events_json(out));
+  });
+}
+
+}  // namespace
+
+Result<std::unique_ptr<CpeServices>> CpeServices::start(asio::io_context& io, api::Router& router,
+                                                        const config::CpeConfig& cfg, Deps deps) {
+  std::vector<report::VcpePeer> peers;
+  for (const auto& v : cfg.vcpes) {
+    if (v.report_key.empty()) {
+      // Without a key no report can verify (R23): the vCPE stays without instances.
+      log::warn(kLog, "vcpe " + v.name + ": no report_key configured; its reports will be rejected");
+      continue;
+    }
+    auto k = report::PublicKey::from_raw(v.report_key);
+    if (!k) return k.error().context("vcpe " + v.name + " report_key");
+    peers.push_back({v.name, *k, {v.address}});  // the only source its reports may come from
+  }
+  report::CollectorConfig cc;
+  // Expiry is kExpiryIntervals x the max interval the vCPEs are told to use (R3/R4).
+  cc.max_interval = std::chrono::milliseconds(std::max<uint32_t>(1, cfg.reporting.max_interval_ms));
+  auto sh = std::make_shared<Shared>(std::move(peers), cc);
+  sh->wall = deps.wall ? deps.wall : [] { return std::chrono::system_clock::now(); };
+  sh->mono = deps.mono ? deps.mono : [] { return SteadyClock::now(); };
+  sh->store = std::move(deps.store);
+
+  auto impl = std::make_shared<Impl>(io, cfg, sh);
+  impl->key = std::move(deps.signing_key);
+  impl->rng = std::move(deps.rng);
+  impl->di_socks.resize(cfg.wans.size());
+  impl->di_sent.assign(cfg.vcpes.size(), false);
+  if (auto st = impl->start_paths(); !st) {
+    impl->stop();
+    return st.error();
+  }
+  impl->open_report_socket();
+  add_routes(router, sh, cfg);
+
+  impl->every(impl->fast, kFastTick, [](Impl& s) { s.on_fast(); });
+  impl->every(impl->sample, kSampleTick, [](Impl& s) { s.on_sample(); });
+  impl->every(impl->maintain, kMaintainTick, [](Impl& s) { s.on_maintain(); });
+  for (size_t v = 0; v < cfg.vcpes.size(); ++v) impl->send_desired(v);
+  impl->every(impl->desired, kDesiredTick, [](Impl& s) {
+    for (size_t v = 0; v < s.cfg.vcpes.size(); ++v) s.send_desired(v);
+  });
+  log::info(kLog, std::to_string(impl->paths.size()) + " paths probed, " + std::to_string(cfg.vcpes.size()) +
+                      " vCPEs reporting");
+  return std::unique_ptr<CpeServices>(new CpeServices(std::move(impl)));
+}
+
+CpeServices::~CpeServices() {
+  if (impl_) impl_->stop();
+}
+
+std::optional<udp::endpoint> CpeServices::report_endpoint() const {
+  boost::system::error_code ec;
+  if (!impl_->report_sock.is_open()) return std::nullopt;
+  auto ep = impl_->report_sock.local_endpoint(ec);
+  if (ec) return std::nullopt;
+  return ep;
+}
+
+}  // namespace cats::cpe

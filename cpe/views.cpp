@@ -1,0 +1,141 @@
+#include "cpe/views.hpp"
+
+#include "base/ip.hpp"
+#include "metrics/metric.hpp"
+
+#include <cmath>
+
+namespace cats::cpe {
+
+namespace json = boost::json;
+using metrics::MetricType;
+
+namespace {
+
+json::value opt(const std::optional<double>& v) {
+  if (v && std::isfinite(*v)) return *v;
+  return nullptr;
+}
+
+// JSON has no NaN/inf; a non-finite statistic is shown as null rather than breaking the reply.
+json::value num(double v) {
+  if (std::isfinite(v)) return v;
+  return nullptr;
+}
+
+double or_zero(const std::optional<double>& v) { return v && std::isfinite(*v) ? *v : 0.0; }
+
+}  // namespace
+
+json::array paths_json(const std::vector<PathView>& paths) {
+  json::array out;
+  out.reserve(paths.size());
+  for (const auto& p : paths) {
+    const auto& s = p.snap;
+    out.push_back(json::object{{"wan", p.wan},
+                               {"vcpe", p.vcpe},
+                               {"tunnel", p.tunnel},
+                               {"rtt_ms", opt(s.rtt_ms)},
+                               {"jitter_ms", num(s.jitter_ms)},
+                               {"loss_pct", num(s.loss_pct)},
+                               {"state", std::string(stamp::to_string(s.state))},
+                               {"sent", s.sent},
+                               {"received", s.received},
+                               {"lost", s.lost},
+                               {"late", s.late}});
+  }
+  return out;
+}
+
+json::array instances_json(const report::InstanceTable::Map& table, std::chrono::steady_clock::time_point now) {
+  json::array out;
+  out.reserve(table.size());
+  for (const auto& [k, st] : table) {
+    auto cur = [&](MetricType t) { return opt(metrics::current_value(st.metrics, t)); };
+    auto ago = std::chrono::duration_cast<std::chrono::milliseconds>(now - st.last_report).count();
+    out.push_back(json::object{{"service", k.service_id},
+                               {"instance", k.instance_id},
+                               {"vcpe", k.vcpe_id},
+                               {"address", endpoint_to_string(st.address)},
+                               {"vcpus", cur(MetricType::vcpus)},
+                               {"utilization", cur(MetricType::cpu_utilization)},
+                               {"processing_delay_ms", cur(MetricType::processing_delay_ms)},
+                               {"active_sessions", cur(MetricType::active_sessions)},
+                               {"available", st.available()},
+                               {"last_report_ms_ago", std::max<int64_t>(0, ago)}});
+  }
+  return out;
+}
+
+json::object reports_json(const std::array<uint64_t, report::kVerdictCount>& counters,
+                          const std::vector<VcpeSeq>& vcpes) {
+  json::object c;
+  for (size_t i = 0; i < report::kVerdictCount; ++i)
+    c[report::to_string(static_cast<report::Verdict>(i))] = counters[i];
+  json::array vs;
+  for (const auto& v : vcpes) {
+    json::value seq = nullptr;
+    if (v.last_seq) seq = *v.last_seq;
+    vs.push_back(json::object{{"vcpe", v.vcpe}, {"address", v.address}, {"last_seq", seq}});
+  }
+  return json::object{{"counters", std::move(c)}, {"vcpes", std::move(vs)}};
+}
+
+json::array events_json(const std::vector<store::Event>& events) {
+  json::array out;
+  out.reserve(events.size());
+  for (const auto& e : events)
+    out.push_back(json::object{{"ts_ms", e.ts_ms}, {"kind", e.kind}, {"subject", e.subject}, {"detail", e.detail}});
+  return out;
+}
+
+json::array path_history_json(const std::vector<store::PathSample>& samples) {
+  json::array out;
+  out.reserve(samples.size());
+  for (const auto& s : samples)
+    out.push_back(json::object{{"wan", s.wan},
+                               {"vcpe", s.vcpe},
+                               {"ts_ms", s.ts_ms},
+                               {"rtt_ms", num(s.rtt_ms)},
+                               {"jitter_ms", num(s.jitter_ms)},
+                               {"loss_pct", num(s.loss_pct)},
+                               {"state", s.state}});
+  return out;
+}
+
+json::array instance_history_json(const std::vector<store::InstanceSample>& samples) {
+  json::array out;
+  out.reserve(samples.size());
+  for (const auto& s : samples)
+    out.push_back(json::object{{"vcpe", s.vcpe},
+                               {"service", s.service},
+                               {"instance", s.instance},
+                               {"ts_ms", s.ts_ms},
+                               {"vcpus", num(s.vcpus)},
+                               {"utilization", num(s.utilization)},
+                               {"processing_delay_ms", num(s.processing_delay_ms)},
+                               {"available", s.available}});
+  return out;
+}
+
+std::vector<store::PathSample> path_samples(const std::vector<PathView>& paths, int64_t ts_ms) {
+  std::vector<store::PathSample> out;
+  out.reserve(paths.size());
+  for (const auto& p : paths)
+    out.push_back({p.wan, p.vcpe, ts_ms, or_zero(p.snap.rtt_ms), p.snap.jitter_ms, p.snap.loss_pct,
+                   std::string(stamp::to_string(p.snap.state))});
+  return out;
+}
+
+std::vector<store::InstanceSample> instance_samples(const report::InstanceTable::Map& table, int64_t ts_ms) {
+  std::vector<store::InstanceSample> out;
+  out.reserve(table.size());
+  for (const auto& [k, st] : table) {
+    auto cur = [&](MetricType t) { return or_zero(metrics::current_value(st.metrics, t)); };
+    out.push_back({k.vcpe_id, k.service_id, k.instance_id, ts_ms, cur(MetricType::vcpus),
+                   cur(MetricType::cpu_utilization), cur(MetricType::processing_delay_ms), st.available()});
+  }
+  return out;
+}
+
+}  // namespace cats::cpe

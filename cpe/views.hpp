@@ -1,0 +1,55 @@
+// JSON shaping of the CPE services' control API replies (GET /api/v1/paths, instances,
+// reports, events). Pure functions of their inputs, so the exact JSON is unit-tested
+// without sockets or clocks.
+#pragma once
+
+#include "report/collector.hpp"
+#include "stamp/sender.hpp"
+#include "store/store.hpp"
+
+#include <boost/json/array.hpp>
+#include <boost/json/object.hpp>
+
+#include <chrono>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace cats::cpe {
+
+// One probed (WAN x vCPE) path (R7) as the API shows it.
+struct PathView {
+  std::string wan;
+  std::string vcpe;
+  std::string tunnel;
+  stamp::SenderSnapshot snap;
+};
+
+// [{wan, vcpe, tunnel, rtt_ms, jitter_ms, loss_pct, state, sent, received, lost, late}]
+// rtt_ms is the smoothed RTT, null until the first reply.
+boost::json::array paths_json(const std::vector<PathView>& paths);
+
+// [{service, instance, vcpe, address, vcpus, utilization, processing_delay_ms,
+//   active_sessions, available, last_report_ms_ago}] from the collector's table (R8, R3/R4).
+// Metrics a vCPE did not report are null (unknown types are ignored, R14).
+boost::json::array instances_json(const report::InstanceTable::Map& table, std::chrono::steady_clock::time_point now);
+
+// {"counters": {accepted, malformed, ..., stale}, "vcpes": [{vcpe, address, last_seq}]}
+// last_seq is null until a report of that vCPE was accepted (R10 replay protection).
+struct VcpeSeq {
+  std::string vcpe;
+  std::string address;
+  std::optional<uint64_t> last_seq;
+};
+boost::json::object reports_json(const std::array<uint64_t, report::kVerdictCount>& counters,
+                                 const std::vector<VcpeSeq>& vcpes);
+
+boost::json::array events_json(const std::vector<store::Event>& events);
+boost::json::array path_history_json(const std::vector<store::PathSample>& samples);
+boost::json::array instance_history_json(const std::vector<store::InstanceSample>& samples);
+
+// Store rows of the current state (one per path / instance), taken once a second.
+std::vector<store::PathSample> path_samples(const std::vector<PathView>& paths, int64_t ts_ms);
+std::vector<store::InstanceSample> instance_samples(const report::InstanceTable::Map& table, int64_t ts_ms);
+
+}  // namespace cats::cpe
