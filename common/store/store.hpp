@@ -14,6 +14,9 @@
 
 namespace cats::store {
 
+// Rows younger than fine_retention are raw samples; older ones are bucket averages.
+enum class Resolution { fine, coarse };
+
 struct PathSample {
   std::string wan;
   std::string vcpe;
@@ -22,6 +25,12 @@ struct PathSample {
   double jitter_ms = 0;
   double loss_pct = 0;
   std::string state;  // "up" | "down" | "unknown"
+  // Set by the history queries; writers always store raw (fine) samples and ignore these.
+  // A coarse row starts at ts_ms, covers coarse_bucket_ms, averages `samples` raw samples
+  // (a NaN value is stored as NULL and left out of the average) and has the worst state
+  // seen in its bucket (down > unknown > up).
+  Resolution resolution = Resolution::fine;
+  int64_t samples = 1;
 };
 
 struct InstanceSample {
@@ -33,6 +42,9 @@ struct InstanceSample {
   double utilization = 0;
   double processing_delay_ms = 0;
   bool available = false;
+  // As for PathSample; a coarse row is available only if every sample in it was.
+  Resolution resolution = Resolution::fine;
+  int64_t samples = 1;
 };
 
 struct Event {
@@ -50,8 +62,9 @@ struct Options {
   int64_t max_events = 100'000;          // oldest events dropped beyond this
 };
 
+// Counted per write transaction: one per add_* call or maintain() call.
 struct Stats {
-  uint64_t writes = 0;
+  uint64_t writes = 0;          // committed
   uint64_t write_failures = 0;  // full disk, locked, I/O: logged (rate-limited), counted
   int schema_version = 0;
 };
@@ -59,6 +72,8 @@ struct Stats {
 class Store {
  public:
   // Opens or creates the database and migrates it to the current schema version.
+  // Fails on invalid options, an unreadable file, or a schema newer than this build's.
+  // The returned object is safe to use from several threads (calls are serialized).
   static Result<std::unique_ptr<Store>> open(const Options& opts);
   virtual ~Store() = default;
 

@@ -1,0 +1,67 @@
+// The schema, as an append-only list of migrations: a released step is never edited,
+// a change is a new step (databases in the field are at any earlier version).
+#include "store/sqlite_util.hpp"
+
+#include <array>
+
+namespace cats::store::detail {
+namespace {
+
+// Version 1.
+// resolution: 'fine' rows are raw samples; 'coarse' rows average `samples` raw samples of
+// the bucket starting at ts_ms. The partial unique index keeps one coarse row per key and
+// bucket, so late samples for an already downsampled bucket are merged into it.
+// Measurements may be NULL (NaN from the caller: no RTT while a path is down).
+constexpr const char* kV1 = R"sql(
+CREATE TABLE path_samples (
+  id INTEGER PRIMARY KEY,
+  wan TEXT NOT NULL,
+  vcpe TEXT NOT NULL,
+  ts_ms INTEGER NOT NULL,
+  rtt_ms REAL,
+  jitter_ms REAL,
+  loss_pct REAL,
+  state TEXT NOT NULL,
+  resolution TEXT NOT NULL CHECK (resolution IN ('fine', 'coarse')),
+  samples INTEGER NOT NULL DEFAULT 1
+);
+CREATE INDEX path_samples_key_ts ON path_samples(wan, vcpe, ts_ms);
+CREATE INDEX path_samples_resolution_ts ON path_samples(resolution, ts_ms);
+CREATE UNIQUE INDEX path_samples_coarse_bucket ON path_samples(wan, vcpe, ts_ms) WHERE resolution = 'coarse';
+
+CREATE TABLE instance_samples (
+  id INTEGER PRIMARY KEY,
+  vcpe TEXT NOT NULL,
+  service TEXT NOT NULL,
+  instance TEXT NOT NULL,
+  ts_ms INTEGER NOT NULL,
+  vcpus REAL,
+  utilization REAL,
+  processing_delay_ms REAL,
+  available INTEGER NOT NULL,
+  resolution TEXT NOT NULL CHECK (resolution IN ('fine', 'coarse')),
+  samples INTEGER NOT NULL DEFAULT 1
+);
+CREATE INDEX instance_samples_key_ts ON instance_samples(vcpe, service, instance, ts_ms);
+CREATE INDEX instance_samples_resolution_ts ON instance_samples(resolution, ts_ms);
+CREATE UNIQUE INDEX instance_samples_coarse_bucket ON instance_samples(vcpe, service, instance, ts_ms)
+  WHERE resolution = 'coarse';
+
+CREATE TABLE events (
+  id INTEGER PRIMARY KEY,
+  ts_ms INTEGER NOT NULL,
+  kind TEXT NOT NULL,
+  subject TEXT NOT NULL,
+  detail TEXT NOT NULL
+);
+CREATE INDEX events_ts ON events(ts_ms);
+CREATE INDEX events_kind_subject_ts ON events(kind, subject, ts_ms);
+)sql";
+
+constexpr std::array<Migration, 1> kMigrations{{{1, kV1}}};
+
+}  // namespace
+
+std::span<const Migration> migrations() { return kMigrations; }
+
+}  // namespace cats::store::detail

@@ -1,0 +1,414 @@
+#include "store/store.hpp"
+
+#include "base/log.hpp"
+#include "store/sqlite_util.hpp"
+
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <mutex>
+#include <string_view>
+
+namespace cats::store {
+namespace {
+
+using detail::StmtPtr;
+using detail::StmtScope;
+
+constexpr std::string_view kLog = "store";
+// Small on purpose: the daemon's loop calls in here, and a database held by someone else
+// (sqlite3 shell, backup) must cost a dropped batch, not a stalled control loop.
+constexpr int kBusyTimeoutMs = 200;
+constexpr auto kLogInterval = std::chrono::seconds(10);
+// LogLimiter kind for "writes work again", apart from the sqlite primary codes (>= 0).
+constexpr int kRecoveredKind = -1;
+
+int64_t wall_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// Severity order for "worst state in the bucket": down > unknown (or anything else) > up.
+#define CATS_SEV(col) "(CASE " col " WHEN 'down' THEN 2 WHEN 'up' THEN 0 ELSE 1 END)"
+// Weighted merge of a late bucket average into an existing coarse row; NULL (no value)
+// on one side keeps the other side's value.
+#define CATS_MERGE(col)                                                                       \
+  col " = CASE WHEN " col " IS NULL THEN excluded." col " WHEN excluded." col " IS NULL THEN " col \
+      " ELSE (" col " * samples + excluded." col " * excluded.samples) / (samples + excluded.samples) END"
+// Bucket start, rounding toward -infinity (sqlite's % truncates toward zero like C).
+#define CATS_BUCKET "ts_ms - (((ts_ms % ?1) + ?1) % ?1)"
+
+constexpr const char* kInsertPath =
+    "INSERT INTO path_samples(wan, vcpe, ts_ms, rtt_ms, jitter_ms, loss_pct, state, resolution)"
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'fine')";
+constexpr const char* kInsertInstance =
+    "INSERT INTO instance_samples(vcpe, service, instance, ts_ms, vcpus, utilization, processing_delay_ms,"
+    " available, resolution) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'fine')";
+constexpr const char* kInsertEvent = "INSERT INTO events(ts_ms, kind, subject, detail) VALUES (?1, ?2, ?3, ?4)";
+
+// ?1 bucket size, ?2 cutoff (bucket-aligned, so every bucket is complete when averaged).
+constexpr const char* kDownsamplePath =
+    "INSERT INTO path_samples(wan, vcpe, ts_ms, rtt_ms, jitter_ms, loss_pct, state, resolution, samples)"
+    " SELECT wan, vcpe, bucket, avg(rtt_ms), avg(jitter_ms), avg(loss_pct),"
+    "  CASE max(sev) WHEN 2 THEN 'down' WHEN 1 THEN 'unknown' ELSE 'up' END, 'coarse', count(*)"
+    " FROM (SELECT wan, vcpe, rtt_ms, jitter_ms, loss_pct, " CATS_BUCKET " AS bucket, " CATS_SEV("state") " AS sev"
+    "       FROM path_samples WHERE resolution = 'fine' AND ts_ms < ?2)"
+    " GROUP BY wan, vcpe, bucket"
+    " ON CONFLICT (wan, vcpe, ts_ms) WHERE resolution = 'coarse' DO UPDATE SET "
+    CATS_MERGE("rtt_ms") ", " CATS_MERGE("jitter_ms") ", " CATS_MERGE("loss_pct") ","
+    " state = CASE WHEN " CATS_SEV("path_samples.state") " >= " CATS_SEV("excluded.state")
+    " THEN path_samples.state ELSE excluded.state END,"
+    " samples = samples + excluded.samples";
+constexpr const char* kDownsampleInstance =
+    "INSERT INTO instance_samples(vcpe, service, instance, ts_ms, vcpus, utilization, processing_delay_ms,"
+    "  available, resolution, samples)"
+    " SELECT vcpe, service, instance, bucket, avg(vcpus), avg(utilization), avg(processing_delay_ms),"
+    "  min(available), 'coarse', count(*)"
+    " FROM (SELECT vcpe, service, instance, vcpus, utilization, processing_delay_ms, available,"
+    "       " CATS_BUCKET " AS bucket FROM instance_samples WHERE resolution = 'fine' AND ts_ms < ?2)"
+    " GROUP BY vcpe, service, instance, bucket"
+    " ON CONFLICT (vcpe, service, instance, ts_ms) WHERE resolution = 'coarse' DO UPDATE SET "
+    CATS_MERGE("vcpus") ", " CATS_MERGE("utilization") ", " CATS_MERGE("processing_delay_ms") ","
+    " available = min(available, excluded.available),"
+    " samples = samples + excluded.samples";
+constexpr const char* kDeletePath = "DELETE FROM path_samples WHERE resolution = ?1 AND ts_ms < ?2";
+constexpr const char* kDeleteInstance = "DELETE FROM instance_samples WHERE resolution = ?1 AND ts_ms < ?2";
+constexpr const char* kCapEvents =
+    "DELETE FROM events WHERE id IN (SELECT id FROM events ORDER BY ts_ms DESC, id DESC LIMIT -1 OFFSET ?1)";
+
+constexpr const char* kPathHistory =
+    "SELECT ts_ms, rtt_ms, jitter_ms, loss_pct, state, resolution, samples FROM path_samples"
+    " WHERE wan = ?1 AND vcpe = ?2 AND ts_ms BETWEEN ?3 AND ?4 ORDER BY ts_ms, id LIMIT ?5";
+constexpr const char* kInstanceHistory =
+    "SELECT ts_ms, vcpus, utilization, processing_delay_ms, available, resolution, samples FROM instance_samples"
+    " WHERE vcpe = ?1 AND service = ?2 AND instance = ?3 AND ts_ms BETWEEN ?4 AND ?5 ORDER BY ts_ms, id LIMIT ?6";
+constexpr const char* kEvents =
+    "SELECT ts_ms, kind, subject, detail FROM events WHERE ts_ms BETWEEN ?1 AND ?2 ORDER BY ts_ms, id LIMIT ?3";
+
+#undef CATS_SEV
+#undef CATS_MERGE
+#undef CATS_BUCKET
+
+void bind(sqlite3_stmt* s, int i, const std::string& v) {
+  // STATIC: every bound string outlives the step, and StmtScope clears the bindings.
+  sqlite3_bind_text64(s, i, v.data(), v.size(), SQLITE_STATIC, SQLITE_UTF8);
+}
+// sqlite stores NaN as NULL; column() turns NULL back into NaN.
+void bind(sqlite3_stmt* s, int i, double v) { sqlite3_bind_double(s, i, v); }
+void bind(sqlite3_stmt* s, int i, int64_t v) { sqlite3_bind_int64(s, i, v); }
+void bind_limit(sqlite3_stmt* s, int i, size_t limit) {
+  bind(s, i, static_cast<int64_t>(std::min<size_t>(limit, std::numeric_limits<int64_t>::max())));
+}
+
+double column_double(sqlite3_stmt* s, int i) {
+  if (sqlite3_column_type(s, i) == SQLITE_NULL) return std::numeric_limits<double>::quiet_NaN();
+  return sqlite3_column_double(s, i);
+}
+std::string column_text(sqlite3_stmt* s, int i) {
+  const auto* p = sqlite3_column_text(s, i);
+  return p ? std::string(reinterpret_cast<const char*>(p), static_cast<size_t>(sqlite3_column_bytes(s, i)))
+           : std::string();
+}
+Resolution column_resolution(sqlite3_stmt* s, int i) {
+  return column_text(s, i) == "coarse" ? Resolution::coarse : Resolution::fine;
+}
+
+struct Statements {
+  StmtPtr begin, commit;
+  StmtPtr insert_path, insert_instance, insert_event;
+  StmtPtr downsample_path, downsample_instance, delete_path, delete_instance, cap_events;
+  StmtPtr path_history, instance_history, events;
+};
+
+class SqliteStore final : public Store {
+ public:
+  SqliteStore(Options opts, detail::DbPtr db, Statements st, int version)
+      : opts_(std::move(opts)), db_(std::move(db)), st_(std::move(st)), limiter_(kLogInterval) {
+    stats_.schema_version = version;
+  }
+
+  void add_path_samples(const std::vector<PathSample>& samples) override {
+    if (samples.empty()) return;
+    write_tx("path samples", [&] {
+      for (const auto& p : samples) {
+        StmtScope s(st_.insert_path.get());
+        bind(s.get(), 1, p.wan);
+        bind(s.get(), 2, p.vcpe);
+        bind(s.get(), 3, p.ts_ms);
+        bind(s.get(), 4, p.rtt_ms);
+        bind(s.get(), 5, p.jitter_ms);
+        bind(s.get(), 6, p.loss_pct);
+        bind(s.get(), 7, p.state);
+        if (int rc = sqlite3_step(s.get()); rc != SQLITE_DONE) return rc;
+      }
+      return SQLITE_DONE;
+    });
+  }
+
+  void add_instance_samples(const std::vector<InstanceSample>& samples) override {
+    if (samples.empty()) return;
+    write_tx("instance samples", [&] {
+      for (const auto& p : samples) {
+        StmtScope s(st_.insert_instance.get());
+        bind(s.get(), 1, p.vcpe);
+        bind(s.get(), 2, p.service);
+        bind(s.get(), 3, p.instance);
+        bind(s.get(), 4, p.ts_ms);
+        bind(s.get(), 5, p.vcpus);
+        bind(s.get(), 6, p.utilization);
+        bind(s.get(), 7, p.processing_delay_ms);
+        bind(s.get(), 8, int64_t{p.available ? 1 : 0});
+        if (int rc = sqlite3_step(s.get()); rc != SQLITE_DONE) return rc;
+      }
+      return SQLITE_DONE;
+    });
+  }
+
+  void add_event(const Event& e) override {
+    write_tx("event", [&] {
+      StmtScope s(st_.insert_event.get());
+      bind(s.get(), 1, e.ts_ms);
+      bind(s.get(), 2, e.kind);
+      bind(s.get(), 3, e.subject);
+      bind(s.get(), 4, e.detail);
+      return sqlite3_step(s.get());
+    });
+  }
+
+  void maintain(int64_t now_ms) override {
+    const int64_t bucket = opts_.coarse_bucket_ms;
+    // Only whole buckets are averaged: a bucket straddling the fine window waits, so a
+    // coarse row never mixes an early part of its bucket with a later part.
+    const int64_t fine_cut = floor_to(now_ms - opts_.fine_retention_ms, bucket);
+    const int64_t coarse_cut = now_ms - opts_.coarse_retention_ms;
+    write_tx("maintenance", [&] {
+      for (sqlite3_stmt* st : {st_.downsample_path.get(), st_.downsample_instance.get()}) {
+        StmtScope s(st);
+        bind(st, 1, bucket);
+        bind(st, 2, fine_cut);
+        if (int rc = sqlite3_step(st); rc != SQLITE_DONE) return rc;
+      }
+      const std::pair<const char*, int64_t> deletions[] = {{"fine", fine_cut}, {"coarse", coarse_cut}};
+      for (sqlite3_stmt* st : {st_.delete_path.get(), st_.delete_instance.get()}) {
+        for (const auto& [resolution, cut] : deletions) {
+          StmtScope s(st);
+          sqlite3_bind_text(st, 1, resolution, -1, SQLITE_STATIC);
+          bind(st, 2, cut);
+          if (int rc = sqlite3_step(st); rc != SQLITE_DONE) return rc;
+        }
+      }
+      StmtScope s(st_.cap_events.get());
+      bind(s.get(), 1, opts_.max_events);
+      return sqlite3_step(s.get());
+    });
+  }
+
+  Result<std::vector<PathSample>> path_history(const std::string& wan, const std::string& vcpe, int64_t from_ms,
+                                               int64_t to_ms, size_t limit) override {
+    std::lock_guard lk(mu_);
+    StmtScope s(st_.path_history.get());
+    bind(s.get(), 1, wan);
+    bind(s.get(), 2, vcpe);
+    bind(s.get(), 3, from_ms);
+    bind(s.get(), 4, to_ms);
+    bind_limit(s.get(), 5, limit);
+    std::vector<PathSample> out;
+    int rc;
+    while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) {
+      PathSample p;
+      p.wan = wan;
+      p.vcpe = vcpe;
+      p.ts_ms = sqlite3_column_int64(s.get(), 0);
+      p.rtt_ms = column_double(s.get(), 1);
+      p.jitter_ms = column_double(s.get(), 2);
+      p.loss_pct = column_double(s.get(), 3);
+      p.state = column_text(s.get(), 4);
+      p.resolution = column_resolution(s.get(), 5);
+      p.samples = sqlite3_column_int64(s.get(), 6);
+      out.push_back(std::move(p));
+    }
+    if (rc != SQLITE_DONE) return read_error("path history", rc);
+    return out;
+  }
+
+  Result<std::vector<InstanceSample>> instance_history(const std::string& vcpe, const std::string& service,
+                                                       const std::string& instance, int64_t from_ms, int64_t to_ms,
+                                                       size_t limit) override {
+    std::lock_guard lk(mu_);
+    StmtScope s(st_.instance_history.get());
+    bind(s.get(), 1, vcpe);
+    bind(s.get(), 2, service);
+    bind(s.get(), 3, instance);
+    bind(s.get(), 4, from_ms);
+    bind(s.get(), 5, to_ms);
+    bind_limit(s.get(), 6, limit);
+    std::vector<InstanceSample> out;
+    int rc;
+    while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) {
+      InstanceSample p;
+      p.vcpe = vcpe;
+      p.service = service;
+      p.instance = instance;
+      p.ts_ms = sqlite3_column_int64(s.get(), 0);
+      p.vcpus = column_double(s.get(), 1);
+      p.utilization = column_double(s.get(), 2);
+      p.processing_delay_ms = column_double(s.get(), 3);
+      p.available = sqlite3_column_int64(s.get(), 4) != 0;
+      p.resolution = column_resolution(s.get(), 5);
+      p.samples = sqlite3_column_int64(s.get(), 6);
+      out.push_back(std::move(p));
+    }
+    if (rc != SQLITE_DONE) return read_error("instance history", rc);
+    return out;
+  }
+
+  Result<std::vector<Event>> events(int64_t from_ms, int64_t to_ms, size_t limit) override {
+    std::lock_guard lk(mu_);
+    StmtScope s(st_.events.get());
+    bind(s.get(), 1, from_ms);
+    bind(s.get(), 2, to_ms);
+    bind_limit(s.get(), 3, limit);
+    std::vector<Event> out;
+    int rc;
+    while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) {
+      Event e;
+      e.ts_ms = sqlite3_column_int64(s.get(), 0);
+      e.kind = column_text(s.get(), 1);
+      e.subject = column_text(s.get(), 2);
+      e.detail = column_text(s.get(), 3);
+      out.push_back(std::move(e));
+    }
+    if (rc != SQLITE_DONE) return read_error("events", rc);
+    return out;
+  }
+
+  Stats stats() const override {
+    std::lock_guard lk(mu_);
+    return stats_;
+  }
+
+ private:
+  static int64_t floor_to(int64_t v, int64_t step) {
+    int64_t r = v % step;
+    return r < 0 ? v - r - step : v - r;
+  }
+
+  Error read_error(const char* what, int rc) const {
+    return Error::msg("store " + opts_.path + ": " + what + ": " + detail::describe(db_.get(), rc));
+  }
+
+  int step_once(sqlite3_stmt* st) {
+    StmtScope s(st);
+    return sqlite3_step(st);
+  }
+
+  // One IMMEDIATE transaction around `body` (which returns SQLITE_DONE on success).
+  // IMMEDIATE takes the write lock up front, so a locked database fails here, after
+  // the busy timeout, rather than half way through the batch.
+  template <class Body>
+  void write_tx(const char* what, Body&& body) {
+    std::lock_guard lk(mu_);
+    sqlite3* db = db_.get();
+    // A rollback that itself failed earlier would make every later BEGIN fail.
+    if (sqlite3_get_autocommit(db) == 0) sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
+    int rc = step_once(st_.begin.get());
+    if (rc == SQLITE_DONE) rc = body();
+    if (rc == SQLITE_DONE) rc = step_once(st_.commit.get());
+    if (rc != SQLITE_DONE) {
+      std::string why = detail::describe(db, rc);  // before ROLLBACK replaces the message
+      if (sqlite3_get_autocommit(db) == 0) sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
+      ++stats_.write_failures;
+      ++failures_in_a_row_;
+      report_failure(what, rc, why);
+      return;
+    }
+    ++stats_.writes;
+    if (failures_in_a_row_ > 0) {
+      if (limiter_.admit(kRecoveredKind, detail::LogLimiter::Clock::now())) {
+        log::info(kLog, "writes to " + opts_.path + " succeed again after " + std::to_string(failures_in_a_row_) +
+                            " failed");
+      }
+      failures_in_a_row_ = 0;
+    }
+  }
+
+  void report_failure(const char* what, int rc, const std::string& why) {
+    // Keyed by the primary code: "disk full" and "locked" each get their own line, but
+    // the IOERR sub-codes of one failing disk share one.
+    auto suppressed = limiter_.admit(rc & 0xff, detail::LogLimiter::Clock::now());
+    if (!suppressed) return;
+    std::string msg = "write to " + opts_.path + " failed (" + what + "): " + why + "; data dropped";
+    if (*suppressed > 0) msg += "; " + std::to_string(*suppressed) + " more like it suppressed since the last report";
+    log::warn(kLog, msg);
+  }
+
+  const Options opts_;
+  mutable std::mutex mu_;
+  detail::DbPtr db_;
+  Statements st_;  // after db_: finalized before the connection closes
+  Stats stats_;
+  uint64_t failures_in_a_row_ = 0;
+  detail::LogLimiter limiter_;
+};
+
+Status check_options(const Options& o) {
+  if (o.path.empty()) return fail(Error::msg("no database path"));
+  if (o.fine_retention_ms < 0 || o.coarse_bucket_ms <= 0 || o.coarse_retention_ms < 0 || o.max_events < 0)
+    return fail(Error::msg("retention, bucket size and max_events must be >= 0 (bucket > 0)"));
+  return ok();
+}
+
+Result<Statements> prepare_all(sqlite3* db) {
+  Statements s;
+  const std::pair<StmtPtr*, const char*> list[] = {
+      {&s.begin, "BEGIN IMMEDIATE"},
+      {&s.commit, "COMMIT"},
+      {&s.insert_path, kInsertPath},
+      {&s.insert_instance, kInsertInstance},
+      {&s.insert_event, kInsertEvent},
+      {&s.downsample_path, kDownsamplePath},
+      {&s.downsample_instance, kDownsampleInstance},
+      {&s.delete_path, kDeletePath},
+      {&s.delete_instance, kDeleteInstance},
+      {&s.cap_events, kCapEvents},
+      {&s.path_history, kPathHistory},
+      {&s.instance_history, kInstanceHistory},
+      {&s.events, kEvents},
+  };
+  for (const auto& [slot, sql] : list) {
+    auto st = detail::prepare(db, sql);
+    if (!st) return st.error().context(sql);
+    *slot = std::move(*st);
+  }
+  return s;
+}
+
+Result<std::unique_ptr<Store>> open_impl(const Options& opts) {
+  CATS_TRY(check_options(opts));
+  CATS_TRY_ASSIGN(db, detail::open_db(opts.path, kBusyTimeoutMs));
+  {
+    // WAL: readers (history queries, catsctl) never block the writer, and a commit is one
+    // append instead of a journal rewrite. NORMAL is durable across a process crash; a
+    // power loss may lose the last commits, which is fine for telemetry.
+    CATS_TRY_ASSIGN(jm, detail::prepare(db.get(), "PRAGMA journal_mode=WAL"));
+    int rc = sqlite3_step(jm.get());
+    if (rc != SQLITE_ROW) return Error::msg("journal_mode: " + detail::describe(db.get(), rc));
+    std::string mode = column_text(jm.get(), 0);
+    if (mode != "wal") log::warn(kLog, opts.path + ": WAL not available, journal mode is " + mode);
+  }
+  if (auto st = detail::exec(db.get(), "PRAGMA synchronous=NORMAL"); !st) return st.error().context("synchronous");
+  CATS_TRY_ASSIGN(version, detail::migrate(db.get(), detail::migrations(), wall_ms()));
+  CATS_TRY_ASSIGN(st, prepare_all(db.get()));
+  return std::unique_ptr<Store>(std::make_unique<SqliteStore>(opts, std::move(db), std::move(st), version));
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Store>> Store::open(const Options& opts) {
+  auto r = open_impl(opts);
+  if (!r) return r.error().context("store " + opts.path);
+  return r;
+}
+
+}  // namespace cats::store

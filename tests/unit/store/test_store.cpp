@@ -1,0 +1,411 @@
+#include "store_test_util.hpp"
+
+#include <chrono>
+#include <cmath>
+#include <limits>
+
+using namespace cats::store;
+using namespace cats::store::test;
+
+namespace {
+
+Options opts_in(const TempDir& d) {
+  Options o;
+  o.path = d.file("cats.db");
+  return o;
+}
+
+}  // namespace
+
+TEST_CASE("store: migrations run once, re-open is a no-op, WAL is on", "[store]") {
+  TempDir dir;
+  auto o = opts_in(dir);
+  int64_t applied_ms = 0;
+  {
+    auto s = must_open(o);
+    CHECK(s->stats().schema_version == 1);
+    s->add_path_samples({path_sample("wan1", "cloud1", 1000, 10)});
+    RawDb raw(o.path);
+    CHECK(raw.int_query("SELECT count(*) FROM schema_version") == 1);
+    CHECK(raw.int_query("SELECT max(version) FROM schema_version") == 1);
+    applied_ms = raw.int_query("SELECT applied_ms FROM schema_version WHERE version = 1");
+    CHECK(applied_ms > 0);
+    CHECK(raw.text_query("PRAGMA journal_mode") == "wal");
+  }
+  for (int i = 0; i < 2; ++i) {
+    auto s = must_open(o);
+    CHECK(s->stats().schema_version == 1);
+    RawDb raw(o.path);
+    CHECK(raw.int_query("SELECT count(*) FROM schema_version") == 1);
+    CHECK(raw.int_query("SELECT applied_ms FROM schema_version WHERE version = 1") == applied_ms);
+    auto h = s->path_history("wan1", "cloud1", 0, 10'000);
+    REQUIRE(h.has_value());
+    CHECK(h->size() == 1);  // the tables were not recreated
+  }
+}
+
+TEST_CASE("store: a database from a newer version is refused", "[store]") {
+  TempDir dir;
+  auto o = opts_in(dir);
+  { must_open(o); }
+  {
+    RawDb raw(o.path);
+    raw.exec("INSERT INTO schema_version(version, applied_ms) VALUES (2, 0)");
+  }
+  auto r = Store::open(o);
+  REQUIRE_FALSE(r.has_value());
+  CHECK_THAT(r.error().message, Catch::Contains("newer") && Catch::Contains("version 2"));
+  RawDb raw(o.path);
+  CHECK(raw.int_query("SELECT max(version) FROM schema_version") == 2);  // left untouched
+}
+
+TEST_CASE("store: migration runner applies each step in its own transaction", "[store]") {
+  using cats::store::detail::Migration;
+  using cats::store::detail::migrate;
+  TempDir dir;
+  RawDb raw(dir.file("m.db"));
+  const Migration good[] = {{1, "CREATE TABLE t1(x)"}, {2, "CREATE TABLE t2(x); INSERT INTO t2 VALUES (7)"}};
+  const Migration bad[] = {good[0], good[1], {3, "CREATE TABLE t3(x); INSERT INTO nosuch VALUES (1)"}};
+
+  auto r = migrate(raw.get(), bad, 123);
+  REQUIRE_FALSE(r.has_value());
+  CHECK_THAT(r.error().message, Catch::Contains("migration to version 3"));
+  // 1 and 2 stay applied; 3 was rolled back as a whole.
+  CHECK(raw.int_query("SELECT max(version) FROM schema_version") == 2);
+  CHECK(raw.int_query("SELECT count(*) FROM sqlite_schema WHERE name = 't3'") == 0);
+  CHECK(raw.int_query("SELECT x FROM t2") == 7);
+
+  auto again = migrate(raw.get(), good, 456);
+  REQUIRE(again.has_value());
+  CHECK(*again == 2);
+  CHECK(raw.int_query("SELECT count(*) FROM schema_version") == 2);
+  CHECK(raw.int_query("SELECT count(*) FROM t2") == 1);  // not re-run
+
+  auto older = migrate(raw.get(), std::span<const Migration>(good, 1), 0);
+  REQUIRE_FALSE(older.has_value());
+  CHECK_THAT(older.error().message, Catch::Contains("newer"));
+
+  const Migration gap[] = {{1, "SELECT 1"}, {3, "SELECT 1"}};
+  TempDir dir2;
+  RawDb raw2(dir2.file("m.db"));
+  CHECK_FALSE(migrate(raw2.get(), gap, 0).has_value());
+}
+
+TEST_CASE("store: bad files and options are refused cleanly", "[store]") {
+  TempDir dir;
+  auto o = opts_in(dir);
+  {
+    std::FILE* f = std::fopen(o.path.c_str(), "w");
+    REQUIRE(f != nullptr);
+    std::fputs("this is not an sqlite database, just some text that is long enough to have a header\n", f);
+    std::fclose(f);
+  }
+  CHECK_FALSE(Store::open(o).has_value());
+
+  Options bad = opts_in(dir);
+  bad.path = dir.file("other.db");
+  bad.coarse_bucket_ms = 0;
+  CHECK_FALSE(Store::open(bad).has_value());
+  Options nopath;
+  CHECK_FALSE(Store::open(nopath).has_value());
+  Options nodir;
+  nodir.path = dir.file("missing/dir/cats.db");
+  CHECK_FALSE(Store::open(nodir).has_value());
+}
+
+TEST_CASE("store: samples and events round-trip", "[store]") {
+  TempDir dir;
+  auto s = must_open(opts_in(dir));
+
+  PathSample p = path_sample("wan1", "cloud1", 1'700'000'000'123, 12.5, "down");
+  p.jitter_ms = 0.25;
+  p.loss_pct = 100;
+  PathSample nan = path_sample("wan1", "cloud1", 1'700'000'000'124, std::numeric_limits<double>::quiet_NaN());
+  s->add_path_samples({p, nan});
+
+  InstanceSample i;
+  i.vcpe = "cloud1";
+  i.service = "app1";
+  i.instance = "app1-cloud1";
+  i.ts_ms = 1'700'000'000'000;
+  i.vcpus = 4;
+  i.utilization = 0.75;
+  i.processing_delay_ms = 3.5;
+  i.available = true;
+  s->add_instance_samples({i});
+  s->add_event({1'700'000'000'500, "path_down", "wan1/cloud1", R"({"loss":100})"});
+  s->add_path_samples({});  // nothing to do: not a write
+
+  auto st = s->stats();
+  CHECK(st.writes == 3);
+  CHECK(st.write_failures == 0);
+
+  auto ph = s->path_history("wan1", "cloud1", 0, std::numeric_limits<int64_t>::max());
+  REQUIRE(ph.has_value());
+  REQUIRE(ph->size() == 2);
+  const auto& got = (*ph)[0];
+  CHECK(got.wan == "wan1");
+  CHECK(got.vcpe == "cloud1");
+  CHECK(got.ts_ms == p.ts_ms);
+  CHECK(got.rtt_ms == 12.5);
+  CHECK(got.jitter_ms == 0.25);
+  CHECK(got.loss_pct == 100);
+  CHECK(got.state == "down");
+  CHECK(got.resolution == Resolution::fine);
+  CHECK(got.samples == 1);
+  CHECK(std::isnan((*ph)[1].rtt_ms));  // NaN is stored as NULL and read back as NaN
+
+  auto ih = s->instance_history("cloud1", "app1", "app1-cloud1", 0, std::numeric_limits<int64_t>::max());
+  REQUIRE(ih.has_value());
+  REQUIRE(ih->size() == 1);
+  CHECK((*ih)[0].instance == "app1-cloud1");
+  CHECK((*ih)[0].ts_ms == i.ts_ms);
+  CHECK((*ih)[0].vcpus == 4);
+  CHECK((*ih)[0].utilization == 0.75);
+  CHECK((*ih)[0].processing_delay_ms == 3.5);
+  CHECK((*ih)[0].available);
+  CHECK((*ih)[0].resolution == Resolution::fine);
+
+  auto ev = s->events(0, std::numeric_limits<int64_t>::max());
+  REQUIRE(ev.has_value());
+  REQUIRE(ev->size() == 1);
+  CHECK((*ev)[0].ts_ms == 1'700'000'000'500);
+  CHECK((*ev)[0].kind == "path_down");
+  CHECK((*ev)[0].subject == "wan1/cloud1");
+  CHECK((*ev)[0].detail == R"({"loss":100})");
+}
+
+TEST_CASE("store: history by range, oldest first, with limit", "[store]") {
+  TempDir dir;
+  auto s = must_open(opts_in(dir));
+  // Written out of order and in several batches; other keys interleaved.
+  for (int64_t ts : {5000, 1000, 9000, 3000, 7000, 2000, 10000, 4000, 8000, 6000}) {
+    s->add_path_samples({path_sample("wan1", "cloud1", ts, static_cast<double>(ts)),
+                         path_sample("wan2", "cloud1", ts, 1), path_sample("wan1", "cloud2", ts, 2)});
+  }
+  auto h = s->path_history("wan1", "cloud1", 3000, 6000);
+  REQUIRE(h.has_value());
+  REQUIRE(h->size() == 4);
+  for (size_t k = 0; k < 4; ++k) {
+    CHECK((*h)[k].ts_ms == 3000 + 1000 * static_cast<int64_t>(k));
+    CHECK((*h)[k].rtt_ms == static_cast<double>((*h)[k].ts_ms));
+  }
+  auto lim = s->path_history("wan1", "cloud1", 3000, 6000, 2);
+  REQUIRE(lim.has_value());
+  REQUIRE(lim->size() == 2);
+  CHECK((*lim)[0].ts_ms == 3000);
+  CHECK((*lim)[1].ts_ms == 4000);
+  auto none = s->path_history("wan1", "cloud1", 3000, 6000, 0);
+  REQUIRE(none.has_value());
+  CHECK(none->empty());
+  auto other = s->path_history("wan9", "cloud1", 0, 100000);
+  REQUIRE(other.has_value());
+  CHECK(other->empty());
+
+  for (int64_t ts = 1; ts <= 5; ++ts) s->add_event({ts * 100, "k", "s" + std::to_string(ts), ""});
+  auto ev = s->events(200, 400, 2);
+  REQUIRE(ev.has_value());
+  REQUIRE(ev->size() == 2);
+  CHECK((*ev)[0].subject == "s2");
+  CHECK((*ev)[1].subject == "s3");
+}
+
+TEST_CASE("store: maintain downsamples exactly and prunes", "[store]") {
+  TempDir dir;
+  Options o = opts_in(dir);
+  o.fine_retention_ms = 10'000;
+  o.coarse_bucket_ms = 1'000;
+  o.coarse_retention_ms = 100'000;
+  auto s = must_open(o);
+
+  s->add_path_samples({
+      // bucket 20'000: rtt 10/20/30 -> 20; states up, unknown, up -> unknown
+      path_sample("wan1", "cloud1", 20'000, 10, "up"),
+      path_sample("wan1", "cloud1", 20'250, 20, "unknown"),
+      path_sample("wan1", "cloud1", 20'999, 30, "up"),
+      // bucket 21'000: 1/3/5 -> 3; down wins
+      path_sample("wan1", "cloud1", 21'100, 1, "up"),
+      path_sample("wan1", "cloud1", 21'900, 5, "down"),
+      path_sample("wan1", "cloud1", 21'500, 3, "unknown"),
+      // bucket 39'000: a single sample, and a NaN that the average leaves out
+      path_sample("wan1", "cloud1", 39'500, 8, "up"),
+      path_sample("wan1", "cloud1", 39'600, std::numeric_limits<double>::quiet_NaN(), "up"),
+      // bucket 40'000 straddles the fine window (cut at 40'500): stays fine for now
+      path_sample("wan1", "cloud1", 40'100, 50, "up"),
+      path_sample("wan1", "cloud1", 45'000, 60, "up"),
+      // another key, same bucket: its own coarse row
+      path_sample("wan2", "cloud1", 20'500, 100, "up"),
+  });
+  InstanceSample i;
+  i.vcpe = "cloud1";
+  i.service = "app1";
+  i.instance = "a1";
+  for (auto [ts, util, avail] : {std::tuple{20'100, 0.25, true}, {20'200, 0.5, false}, {20'300, 0.75, true}}) {
+    i.ts_ms = ts;
+    i.vcpus = 2;
+    i.utilization = util;
+    i.processing_delay_ms = util * 4;
+    i.available = avail;
+    s->add_instance_samples({i});
+  }
+
+  const int64_t now = 50'500;
+  s->maintain(now);
+  s->maintain(now);  // idempotent
+  CHECK(s->stats().write_failures == 0);
+
+  auto h = s->path_history("wan1", "cloud1", 0, 1'000'000);
+  REQUIRE(h.has_value());
+  REQUIRE(h->size() == 5);
+  const auto& b20 = (*h)[0];
+  CHECK(b20.ts_ms == 20'000);
+  CHECK(b20.resolution == Resolution::coarse);
+  CHECK(b20.samples == 3);
+  CHECK(b20.rtt_ms == 20);
+  CHECK(b20.jitter_ms == 10);
+  CHECK(b20.loss_pct == 5);
+  CHECK(b20.state == "unknown");
+  const auto& b21 = (*h)[1];
+  CHECK(b21.ts_ms == 21'000);
+  CHECK(b21.resolution == Resolution::coarse);
+  CHECK(b21.rtt_ms == 3);
+  CHECK(b21.state == "down");
+  const auto& b39 = (*h)[2];
+  CHECK(b39.ts_ms == 39'000);
+  CHECK(b39.resolution == Resolution::coarse);
+  CHECK(b39.samples == 2);
+  CHECK(b39.rtt_ms == 8);
+  CHECK(b39.state == "up");
+  CHECK((*h)[3].ts_ms == 40'100);
+  CHECK((*h)[3].resolution == Resolution::fine);
+  CHECK((*h)[4].ts_ms == 45'000);
+  CHECK((*h)[4].resolution == Resolution::fine);
+
+  auto h2 = s->path_history("wan2", "cloud1", 0, 1'000'000);
+  REQUIRE(h2.has_value());
+  REQUIRE(h2->size() == 1);
+  CHECK((*h2)[0].ts_ms == 20'000);
+  CHECK((*h2)[0].rtt_ms == 100);
+  CHECK((*h2)[0].samples == 1);
+
+  auto ih = s->instance_history("cloud1", "app1", "a1", 0, 1'000'000);
+  REQUIRE(ih.has_value());
+  REQUIRE(ih->size() == 1);
+  CHECK((*ih)[0].resolution == Resolution::coarse);
+  CHECK((*ih)[0].samples == 3);
+  CHECK((*ih)[0].utilization == 0.5);
+  CHECK((*ih)[0].processing_delay_ms == 2);
+  CHECK((*ih)[0].vcpus == 2);
+  CHECK_FALSE((*ih)[0].available);  // unavailable at some point in the bucket
+
+  {
+    RawDb raw(o.path);
+    CHECK(raw.int_query("SELECT count(*) FROM path_samples WHERE resolution = 'fine' AND ts_ms < 40000") == 0);
+    CHECK(raw.int_query("SELECT count(*) FROM instance_samples WHERE resolution = 'fine'") == 0);
+  }
+
+  // A late sample for an already downsampled bucket is merged in, weighted by count.
+  s->add_path_samples({path_sample("wan1", "cloud1", 20'500, 40, "down")});
+  s->maintain(now);
+  h = s->path_history("wan1", "cloud1", 20'000, 20'000);
+  REQUIRE(h.has_value());
+  REQUIRE(h->size() == 1);
+  CHECK((*h)[0].samples == 4);
+  CHECK((*h)[0].rtt_ms == 25);  // (10 + 20 + 30 + 40) / 4
+  CHECK((*h)[0].state == "down");
+
+  // Much later: the coarse rows past coarse retention go, the rest is downsampled.
+  s->maintain(20'000 + 100'000 + 500);  // coarse cut 20'500, fine cut 110'000
+  h = s->path_history("wan1", "cloud1", 0, 1'000'000);
+  REQUIRE(h.has_value());
+  REQUIRE(h->size() == 4);
+  CHECK((*h)[0].ts_ms == 21'000);
+  CHECK((*h)[1].ts_ms == 39'000);
+  CHECK((*h)[2].ts_ms == 40'000);
+  CHECK((*h)[2].rtt_ms == 50);
+  CHECK((*h)[3].ts_ms == 45'000);
+  for (const auto& row : *h) CHECK(row.resolution == Resolution::coarse);
+
+  s->maintain(1'000'000'000);  // everything expired
+  h = s->path_history("wan1", "cloud1", 0, std::numeric_limits<int64_t>::max());
+  REQUIRE(h.has_value());
+  CHECK(h->empty());
+  ih = s->instance_history("cloud1", "app1", "a1", 0, std::numeric_limits<int64_t>::max());
+  REQUIRE(ih.has_value());
+  CHECK(ih->empty());
+}
+
+TEST_CASE("store: events are capped, oldest dropped first", "[store]") {
+  TempDir dir;
+  Options o = opts_in(dir);
+  o.max_events = 5;
+  auto s = must_open(o);
+  // ts 1..8, written newest first, with a tie at ts 4 broken by insertion order.
+  for (int64_t ts = 8; ts >= 1; --ts) s->add_event({ts, "k", "e" + std::to_string(ts), ""});
+  s->add_event({4, "k", "e4b", ""});
+  s->maintain(100);
+  auto ev = s->events(0, 100);
+  REQUIRE(ev.has_value());
+  REQUIRE(ev->size() == 5);
+  CHECK((*ev)[0].subject == "e4b");  // the later-inserted of the two at ts 4 survives
+  for (size_t k = 1; k < 5; ++k) CHECK((*ev)[k].subject == "e" + std::to_string(4 + k));
+}
+
+TEST_CASE("store: a locked database makes writes fail softly, and they recover", "[store]") {
+  TempDir dir;
+  auto o = opts_in(dir);
+  auto s = must_open(o);
+  s->add_path_samples({path_sample("wan1", "cloud1", 1000, 1)});
+  REQUIRE(s->stats().writes == 1);
+
+  RawDb other(o.path);
+  other.exec("BEGIN EXCLUSIVE");
+  auto t0 = std::chrono::steady_clock::now();
+  s->add_path_samples({path_sample("wan1", "cloud1", 2000, 2)});
+  s->add_event({2000, "k", "s", ""});
+  s->maintain(1'000'000);
+  auto took = std::chrono::steady_clock::now() - t0;
+  auto st = s->stats();
+  CHECK(st.write_failures == 3);
+  CHECK(st.writes == 1);
+  CHECK(took < std::chrono::seconds(3));  // degraded within the busy timeout, not blocked
+  // Readers are not blocked by a writer in WAL mode.
+  auto h = s->path_history("wan1", "cloud1", 0, 10'000);
+  REQUIRE(h.has_value());
+  CHECK(h->size() == 1);
+
+  other.exec("COMMIT");
+  s->add_path_samples({path_sample("wan1", "cloud1", 3000, 3)});
+  st = s->stats();
+  CHECK(st.write_failures == 3);
+  CHECK(st.writes == 2);
+  h = s->path_history("wan1", "cloud1", 0, 10'000);
+  REQUIRE(h.has_value());
+  REQUIRE(h->size() == 2);  // the sample written while locked was dropped, not half-written
+  CHECK((*h)[0].ts_ms == 1000);
+  CHECK((*h)[1].ts_ms == 3000);
+}
+
+TEST_CASE("store: failure logs are rate-limited per error kind", "[store]") {
+  using cats::store::detail::LogLimiter;
+  using namespace std::chrono_literals;
+  LogLimiter lim(10s);
+  LogLimiter::Clock::time_point t0{};
+  t0 += 1h;
+  auto first = lim.admit(SQLITE_FULL, t0);
+  REQUIRE(first.has_value());
+  CHECK(*first == 0);
+  CHECK_FALSE(lim.admit(SQLITE_FULL, t0 + 1s).has_value());
+  CHECK_FALSE(lim.admit(SQLITE_FULL, t0 + 5s).has_value());
+  CHECK_FALSE(lim.admit(SQLITE_FULL, t0 + 9999ms).has_value());
+  auto busy = lim.admit(SQLITE_BUSY, t0 + 2s);  // another kind has its own budget
+  REQUIRE(busy.has_value());
+  CHECK(*busy == 0);
+  auto next = lim.admit(SQLITE_FULL, t0 + 10s);
+  REQUIRE(next.has_value());
+  CHECK(*next == 3);
+  CHECK_FALSE(lim.admit(SQLITE_FULL, t0 + 11s).has_value());
+  auto later = lim.admit(SQLITE_FULL, t0 + 60s);
+  REQUIRE(later.has_value());
+  CHECK(*later == 1);
+}
