@@ -177,9 +177,91 @@ std::string render_status(const json::value& status, double now) {
   return out + "\n" + render_table(rows, columns);
 }
 
+std::string fmt_ms(const json::value& v) {
+  double n = number_of(v);
+  if (std::isnan(n)) return "-";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f ms", n);
+  return buf;
+}
+
+std::string fmt_pct(const json::value& v) {
+  double n = number_of(v);
+  if (std::isnan(n)) return "-";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f%%", n);
+  return buf;
+}
+
+std::string fmt_ratio_pct(const json::value& v) {
+  double n = number_of(v);
+  if (std::isnan(n)) return "-";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.0f%%", n * 100);
+  return buf;
+}
+
+std::string fmt_count(const json::value& v) {
+  double n = number_of(v);
+  if (std::isnan(n)) return fmt_text(v);
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", n);
+  return buf;
+}
+
+static std::string list_or(const json::value& body, const std::vector<Column>& columns, const char* empty) {
+  if (!body.is_array()) return "unexpected reply (not a JSON list)\n";
+  if (body.get_array().empty()) return std::string(empty) + "\n";
+  return render_table(body.get_array(), columns);
+}
+
+std::string render_paths(const json::value& body, double) {
+  return list_or(body,
+                 {col("WAN", "wan"), col("VCPE", "vcpe"), col("RTT", "rtt_ms", fmt_ms, true),
+                  col("JITTER", "jitter_ms", fmt_ms, true), col("LOSS", "loss_pct", fmt_pct, true),
+                  col("STATE", "state")},
+                 "no paths");
+}
+
+std::string render_instances(const json::value& body, double) {
+  return list_or(body,
+                 {col("SERVICE", "service"), col("INSTANCE", "instance"), col("VCPE", "vcpe"),
+                  col("VCPUS", "vcpus", fmt_count, true), col("UTIL", "utilization", fmt_ratio_pct, true),
+                  col("DELAY", "processing_delay_ms", fmt_ms, true), col("AVAILABLE", "available")},
+                 "no instances");
+}
+
+std::string render_reports(const json::value& body, double) {
+  if (!body.is_object()) return "unexpected reports reply (not a JSON object)\n";
+  const auto& o = body.get_object();
+  json::array counters;
+  if (const json::value* c = field(o, "counters"); c && c->is_object())
+    for (const auto& kv : c->get_object())
+      counters.push_back(json::object{{"verdict", kv.key()}, {"count", kv.value()}});
+  std::string out = render_table(counters, {col("VERDICT", "verdict"), col("COUNT", "count", {}, true)});
+  const json::value* v = field(o, "vcpes");
+  if (v && v->is_array() && !v->get_array().empty())
+    out += "\n" + render_table(v->get_array(), {col("VCPE", "vcpe"), col("ADDRESS", "address"),
+                                                 col("LAST SEQ", "last_seq", {}, true)});
+  return out;
+}
+
+std::string render_events(const json::value& body, double now) {
+  auto ago = [now](const json::value& ms) {
+    double t = number_of(ms);
+    return std::isnan(t) ? std::string("-") : fmt_ago(json::value(t / 1000.0), now);
+  };
+  return list_or(body, {col("WHEN", "ts_ms", ago), col("KIND", "kind"), col("SUBJECT", "subject"), col("DETAIL", "detail")},
+                 "no events");
+}
+
 const std::vector<Command>& commands() {
   static const std::vector<Command> table{
       {"status", "GET", "/api/v1/status", "role, tunnels and peers", render_status},
+      {"paths", "GET", "/api/v1/paths", "probed WAN x vCPE paths: RTT, jitter, loss, state", render_paths},
+      {"instances", "GET", "/api/v1/instances", "service instances reported by the vCPEs", render_instances},
+      {"reports", "GET", "/api/v1/reports", "report collector counters and last sequence per vCPE", render_reports},
+      {"events", "GET", "/api/v1/events", "recent events (paths, instances, rejected reports)", render_events},
   };
   return table;
 }

@@ -35,6 +35,17 @@ std::string fmt_text(const boost::json::value& v);
 std::string fmt_bytes(const boost::json::value& v);                // 1536 -> "1.5 KiB"
 std::string fmt_ago(const boost::json::value& unix_seconds, double now);  // "12s ago" / "never"
 
+std::string fmt_ms(const boost::json::value& v);         // 12.345 -> "12.3 ms"
+std::string fmt_pct(const boost::json::value& v);        // 2.5 -> "2.5%"
+std::string fmt_ratio_pct(const boost::json::value& v);  // 0.5 -> "50%"
+std::string fmt_count(const boost::json::value& v);      // 6 -> "6", 1.5 -> "1.5"
+
+// Plain renderings of GET /api/v1/{paths,instances,reports,events}.
+std::string render_paths(const boost::json::value& body, double now);
+std::string render_instances(const boost::json::value& body, double now);
+std::string render_reports(const boost::json::value& body, double now);
+std::string render_events(const boost::json::value& body, double now);
+
 // Plain rendering of GET /api/v1/status at time now (unix seconds).
 std::string render_status(const boost::json::value& status, double now);
 

@@ -1,0 +1,77 @@
+// JSON shaping of GET /api/v1/paths and /api/v1/instances: the keys and null rules the
+// issue requires (paths: wan, vcpe, rtt_ms, jitter_ms, loss_pct, state; instances:
+// service, instance, vcpe, vcpus, utilization, processing_delay_ms, available).
+#include "cpe/views.hpp"
+
+#include <boost/json/serialize.hpp>
+#include <catch2/catch.hpp>
+
+using namespace cats;
+using namespace cats::cpe;
+namespace json = boost::json;
+
+TEST_CASE("paths_json: one object per path, rtt null until a reply") {
+  PathView a{"wan1", "cloud1", "cats-wan1", {}};
+  a.snap.state = stamp::PathState::up;
+  a.snap.rtt_ms = 12.5;
+  a.snap.jitter_ms = 0.25;
+  a.snap.loss_pct = 1.0;
+  a.snap.sent = 100;
+  a.snap.received = 99;
+  a.snap.lost = 1;
+  PathView b{"wan2", "cloud1", "cats-wan2", {}};
+  b.snap.state = stamp::PathState::down;
+  b.snap.sent = 3;
+  b.snap.lost = 3;
+  b.snap.loss_pct = 100;
+  CHECK(json::serialize(paths_json({a, b})) ==
+        R"([{"wan":"wan1","vcpe":"cloud1","tunnel":"cats-wan1","rtt_ms":1.25E1,"jitter_ms":2.5E-1,"loss_pct":1E0,)"
+        R"("state":"up","sent":100,"received":99,"lost":1,"late":0},)"
+        R"({"wan":"wan2","vcpe":"cloud1","tunnel":"cats-wan2","rtt_ms":null,"jitter_ms":0E0,"loss_pct":1E2,)"
+        R"("state":"down","sent":3,"received":0,"lost":3,"late":0}])");
+}
+
+TEST_CASE("instances_json: metrics by type, missing ones null, availability and age") {
+  using namespace cats::metrics;
+  report::InstanceTable::Map m;
+  auto now = std::chrono::steady_clock::time_point(std::chrono::seconds(1000));
+  report::InstanceState st;
+  st.address = UdpEndpoint(boost::asio::ip::make_address("10.2.1.10"), 8080);
+  st.reported_available = true;
+  st.metrics = {make(MetricType::vcpus, 6, Source::nominal), make(MetricType::cpu_utilization, 0.5),
+                make(MetricType::processing_delay_ms, 12), make(MetricType::active_sessions, 3),
+                L0Metric{0x9000, 7.0}};  // unknown type: ignored (R14)
+  st.last_report = now - std::chrono::milliseconds(250);
+  m[{"cloud1", "app1", "app1-a"}] = st;
+  report::InstanceState st2;
+  st2.address = UdpEndpoint(boost::asio::ip::make_address("10.2.2.10"), 8080);
+  st2.reported_available = true;
+  st2.expired = true;
+  st2.last_report = now - std::chrono::seconds(5);
+  m[{"cloud2", "app1", "app1-b"}] = st2;
+  CHECK(json::serialize(instances_json(m, now)) ==
+        R"([{"service":"app1","instance":"app1-a","vcpe":"cloud1","address":"10.2.1.10:8080","vcpus":6E0,)"
+        R"("utilization":5E-1,"processing_delay_ms":1.2E1,"active_sessions":3E0,"available":true,"last_report_ms_ago":250},)"
+        R"({"service":"app1","instance":"app1-b","vcpe":"cloud2","address":"10.2.2.10:8080","vcpus":null,)"
+        R"("utilization":null,"processing_delay_ms":null,"active_sessions":null,"available":false,"last_report_ms_ago":5000}])");
+}
+
+TEST_CASE("reports_json: every verdict counted, last_seq null before the first report") {
+  std::array<uint64_t, report::kVerdictCount> c{5, 0, 0, 0, 0, 2, 1, 0};
+  auto o = reports_json(c, {{"cloud1", "10.2.1.1", 42}, {"cloud2", "10.2.2.1", std::nullopt}});
+  CHECK(json::serialize(o) ==
+        R"({"counters":{"accepted":5,"malformed":0,"oversized":0,"unknown_vcpe":0,"peer_mismatch":0,)"
+        R"("bad_signature":2,"replay":1,"stale":0},"vcpes":[{"vcpe":"cloud1","address":"10.2.1.1","last_seq":42},)"
+        R"({"vcpe":"cloud2","address":"10.2.2.1","last_seq":null}]})");
+}
+
+TEST_CASE("store samples mirror the current state") {
+  PathView a{"wan1", "cloud1", "cats-wan1", {}};
+  a.snap.state = stamp::PathState::unknown;
+  auto ps = path_samples({a}, 1234);
+  REQUIRE(ps.size() == 1);
+  CHECK(ps[0].wan == "wan1");
+  CHECK(ps[0].ts_ms == 1234);
+  CHECK(ps[0].rtt_ms == 0);
+  CHECK(ps[0].state == "unknown");
+}
