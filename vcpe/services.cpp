@@ -1,7 +1,424 @@
+// vCPE services (C-SMA): sample every instance, send signed rate-controlled reports to
+// every CPE over a tunnel, accept the CPEs' desired intervals, reflect STAMP probes, and
+// expose all of it on the control API.
+//
+// Threads: everything below runs on the daemon's services io_context thread except the
+// API handlers (API server thread); they only read `Shared`, under its mutex.
 #include "vcpe/services.hpp"
 
-namespace cats::vcpe {
+#include "base/log.hpp"
+#include "report/ed25519.hpp"
+#include "report/report.hpp"
+#include "report/scheduler.hpp"
+#include "sampler/instance_sampler.hpp"
+#include "stamp/reflector.hpp"
 
-daemon::ServicesFactory services_factory(const config::VcpeConfig&) { return {}; }
+#include <boost/asio/ip/udp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/json.hpp>
+
+#include <sys/socket.h>
+
+#include <array>
+#include <cstring>
+#include <map>
+#include <span>
+#include <mutex>
+
+namespace cats::vcpe {
+namespace asio = boost::asio;
+namespace json = boost::json;
+using asio::ip::udp;
+using std::chrono::steady_clock;
+
+namespace {
+
+struct InstanceView {
+  std::string service, id, address;
+  bool sampled = false;
+  bool available = false;
+  std::string reason = "not sampled yet";
+  std::vector<metrics::L0Metric> metrics;
+  steady_clock::time_point at{};
+};
+
+struct PathView {
+  std::string cpe, wan, ifname;
+  uint64_t sent = 0, errors = 0;
+  std::string last_error;
+};
+
+// What the API thread may read. Written on the io thread.
+struct Shared {
+  std::mutex mu;
+  std::vector<InstanceView> instances;
+  std::vector<PathView> paths;
+  uint64_t reports_sent = 0;
+  uint64_t reports_failed = 0;  // reports that left over no path to some CPE
+  uint64_t last_seq = 0;
+  report::Intervals intervals;
+  uint64_t desired_accepted = 0, desired_ignored = 0;
+  std::string desired_last;  // "<cpe>: min/max" of the last applied message
+  stamp::ReflectorCounters reflector{};
+};
+
+json::value metric_json(const metrics::L0Metric& m) {
+  json::object o;
+  const auto* t = metrics::find_type(m.type);
+  o["type"] = t ? json::value(std::string(t->name)) : json::value(m.type);
+  o["value"] = m.value;
+  o["unit"] = std::string(metrics::to_string(m.unit));
+  o["source"] = std::string(metrics::to_string(m.source));
+  o["statistic"] = std::string(metrics::to_string(m.statistic));
+  return o;
+}
+
+class VcpeServices final : public daemon::Services {
+ public:
+  VcpeServices(asio::io_context& io, config::VcpeConfig cfg, report::SigningKey key,
+               std::map<std::string, report::PublicKey> cpe_keys, std::shared_ptr<Shared> shared)
+      : io_(io),
+        cfg_(std::move(cfg)),
+        key_(std::move(key)),
+        cpe_keys_(std::move(cpe_keys)),
+        shared_(std::move(shared)),
+        scheduler_(report::Intervals{report::Millis(cfg_.reporting.min_interval_ms),
+                                     report::Millis(cfg_.reporting.max_interval_ms)},
+                   thresholds(cfg_.reporting)),
+        seq_(report::initial_sequence(unix_ns())),
+        timer_(io),
+        listener_(io) {
+    for (auto& in : cfg_.instances) samplers_.push_back(sampler::InstanceSampler::create(io_, in));
+    for (auto& c : cfg_.cpes)
+      for (auto& p : c.paths) {
+        paths_.push_back({&c, &p, std::make_unique<udp::socket>(io_)});
+        shared_->paths.push_back({c.name, p.wan, p.tunnel_interface, 0, 0, {}});
+      }
+    for (auto& in : cfg_.instances) {
+      InstanceView v;
+      v.service = in.service;
+      v.id = in.id;
+      v.address = in.address.address().to_string() + ":" + std::to_string(in.address.port());
+      shared_->instances.push_back(std::move(v));
+    }
+    shared_->intervals = scheduler_.intervals();
+  }
+
+  ~VcpeServices() override {
+    timer_.cancel();
+    if (reflector_) reflector_->stop();
+  }
+
+  Status start() {
+    // STAMP reflector on the inner address (R7: the CPE probes every path to us).
+    stamp::ReflectorConfig rc;
+    rc.address = *cfg_.lan.address;
+    rc.port = cfg_.probing.port;
+    if (!cfg_.probing.auth_key.empty()) {
+      auto k = stamp::AuthKey::make(cfg_.probing.auth_key);
+      if (!k) return fail(k.error().context("probing.auth_key"));
+      rc.key = *k;
+    }
+    auto r = stamp::StampReflector::start(io_, rc);
+    if (!r) return fail(r.error().context("STAMP reflector on " + rc.address.to_string()));
+    reflector_ = *r;
+    // Desired-interval messages arrive over any tunnel to our inner address.
+    boost::system::error_code ec;
+    udp::endpoint ep(*cfg_.lan.address, cfg_.reporting.port);
+    listener_.open(ep.protocol(), ec);
+    if (!ec) listener_.bind(ep, ec);
+    if (ec) return fail(Error::sys(ec.value(), "reporting listener " + ep.address().to_string() + ":" +
+                                                   std::to_string(ep.port())));
+    arm_listener();
+    tick();
+    log::info("vcpe", "services: " + std::to_string(samplers_.size()) + " instance(s), reports to " +
+                          std::to_string(cfg_.cpes.size()) + " CPE(s), STAMP reflector on " +
+                          rc.address.to_string() + ":" + std::to_string(rc.port) +
+                          (rc.key ? " (authenticated)" : ""));
+    return ok();
+  }
+
+ private:
+  static report::Thresholds thresholds(const config::Reporting& r) {
+    report::Thresholds t;
+    t.utilization_abs = r.utilization_threshold;
+    t.delay_rel = r.delay_threshold_pct / 100.0;
+    return t;
+  }
+  static uint64_t unix_ns() {
+    return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                     std::chrono::system_clock::now().time_since_epoch())
+                                     .count());
+  }
+
+  // Every min_interval: start a round for each idle sampler (a slow instance skips
+  // rounds instead of piling them up) and let the scheduler fire a held-back change or
+  // the max_interval heartbeat (R11).
+  void tick() {
+    for (size_t i = 0; i < samplers_.size(); ++i)
+      samplers_[i]->sample([this, i](const sampler::Sample& s) { on_sample(i, s); });
+    if (all_sampled() && scheduler_.poll(steady_clock::now())) send(scheduler_.latest());
+    {
+      std::lock_guard lk(shared_->mu);
+      if (reflector_) shared_->reflector = reflector_->counters();
+    }
+    timer_.expires_after(std::chrono::milliseconds(cfg_.reporting.min_interval_ms));
+    timer_.async_wait([this](boost::system::error_code ec) {
+      if (!ec) tick();
+    });
+  }
+
+  bool all_sampled() const {
+    for (bool v : views_ok_)
+      if (!v) return false;
+    return true;
+  }
+
+  void on_sample(size_t i, const sampler::Sample& s) {
+    views_ok_[i] = true;
+    {
+      std::lock_guard lk(shared_->mu);
+      auto& v = shared_->instances[i];
+      if (v.sampled && v.available != s.available)
+        log::info("vcpe", v.service + "/" + v.id + (s.available ? " available" : " unavailable: " + s.reason));
+      v.sampled = true;
+      v.available = s.available;
+      v.reason = s.reason;
+      v.metrics = s.metrics;
+      v.at = s.at;
+    }
+    if (!all_sampled()) return;
+    // A report is a full snapshot: every instance, available or not (R3, R4).
+    if (scheduler_.offer(snapshot(), steady_clock::now())) send(scheduler_.latest());
+  }
+
+  std::vector<report::InstanceReport> snapshot() {
+    std::vector<report::InstanceReport> out;
+    std::lock_guard lk(shared_->mu);
+    for (size_t i = 0; i < cfg_.instances.size(); ++i) {
+      auto& in = cfg_.instances[i];
+      auto& v = shared_->instances[i];
+      report::InstanceReport r;
+      r.service_id = in.service;
+      r.instance_id = in.id;
+      r.address = in.address;
+      r.available = v.available;
+      // The sender holds itself to the receiver's rule (docs/METRICS.md): an invalid
+      // known metric is dropped here rather than making the whole report malformed.
+      for (auto& m : v.metrics)
+        if (metrics::is_valid(m) && r.metrics.size() < report::kMaxMetricsPerInstance) r.metrics.push_back(m);
+      out.push_back(std::move(r));
+    }
+    return out;
+  }
+
+  void send(const std::vector<report::InstanceReport>& instances) {
+    report::Report r;
+    r.vcpe_id = cfg_.daemon.name;
+    r.seq = seq_++;
+    r.timestamp_ns = unix_ns();
+    r.instances = instances;
+    auto bytes = report::encode_report(r, key_);
+    if (!bytes) {
+      log::warn("vcpe", "report not encoded: " + bytes.error().message);
+      return;
+    }
+    bool all_ok = true;
+    for (auto& c : cfg_.cpes) all_ok = send_to_cpe(c, *bytes) && all_ok;
+    std::lock_guard lk(shared_->mu);
+    ++shared_->reports_sent;
+    if (!all_ok) ++shared_->reports_failed;
+    shared_->last_seq = r.seq;
+  }
+
+  // Path choice: the paths of the CPE in config order, falling back to the next on a
+  // send error. The vCPE's main table has no route to the CPE's inner address (only the
+  // per-path tables selected by `oif` rules, docs/ARCHITECTURE.md), so each socket is
+  // bound to its tunnel with SO_BINDTODEVICE and to our inner address (the source the
+  // CPE's collector maps to this vCPE). Why not prefer by handshake age: WireGuard
+  // authenticates whichever path carries it, and a silently lossy first path is covered
+  // by the max_interval heartbeat plus the CPE's 3 x max_interval expiry; reading the
+  // handshake needs the WireGuard control socket, which stays with the reconcile loop.
+  bool send_to_cpe(const config::CpePeer& c, const std::vector<uint8_t>& bytes) {
+    udp::endpoint dst(c.address, cfg_.reporting.port);
+    for (size_t k = 0; k < paths_.size(); ++k) {
+      auto& p = paths_[k];
+      if (p.cpe != &c) continue;
+      std::string err;
+      if (!p.socket->is_open()) err = open_path(p);
+      if (err.empty()) {
+        boost::system::error_code ec;
+        p.socket->send_to(asio::buffer(bytes), dst, 0, ec);
+        if (!ec) {
+          std::lock_guard lk(shared_->mu);
+          ++shared_->paths[k].sent;
+          return true;
+        }
+        err = ec.message();
+        // The tunnel may have been re-created: SO_BINDTODEVICE holds the old ifindex,
+        // so only a new socket follows it.
+        p.socket->close(ec);
+      }
+      std::lock_guard lk(shared_->mu);
+      auto& pv = shared_->paths[k];
+      ++pv.errors;
+      if (pv.last_error != err) log::debug("vcpe", "report via " + pv.ifname + ": " + err);
+      pv.last_error = err;
+    }
+    return false;
+  }
+
+  struct Path {
+    const config::CpePeer* cpe;
+    const config::CpePath* path;
+    std::unique_ptr<udp::socket> socket;
+  };
+
+  std::string open_path(Path& p) {
+    boost::system::error_code ec;
+    auto proto = cfg_.lan.address->is_v4() ? udp::v4() : udp::v6();
+    p.socket->open(proto, ec);
+    if (ec) return "socket: " + ec.message();
+    p.socket->non_blocking(true, ec);  // never wait on a full queue: count it, try the next path
+    const auto& dev = p.path->tunnel_interface;
+    if (::setsockopt(p.socket->native_handle(), SOL_SOCKET, SO_BINDTODEVICE, dev.c_str(),
+                     static_cast<socklen_t>(dev.size())) != 0) {
+      std::string e = std::string("SO_BINDTODEVICE: ") + std::strerror(errno);
+      p.socket->close(ec);
+      return e;
+    }
+    p.socket->bind(udp::endpoint(*cfg_.lan.address, 0), ec);
+    if (ec) {
+      p.socket->close(ec);
+      return "bind: " + ec.message();
+    }
+    return {};
+  }
+
+  void arm_listener() {
+    listener_.async_receive_from(asio::buffer(rx_), rx_from_, [this](boost::system::error_code ec, size_t n) {
+      if (ec == asio::error::operation_aborted) return;
+      if (!ec) on_desired(std::span<const uint8_t>(rx_.data(), n));
+      arm_listener();
+    });
+  }
+
+  // The CPE's DesiredInterval (R11): only from a CPE whose report_key we have, signed by
+  // it (R23), addressed to us, newer than the last one; the scheduler clamps the values.
+  void on_desired(std::span<const uint8_t> bytes) {
+    auto ignore = [&](const std::string& why) {
+      log::debug("vcpe", "desired interval from " + rx_from_.address().to_string() + " ignored: " + why);
+      std::lock_guard lk(shared_->mu);
+      ++shared_->desired_ignored;
+    };
+    if (bytes.size() > report::kMaxDatagram) return ignore("oversized");
+    auto d = report::decode_desired_interval(bytes);
+    if (!d) return ignore(d.error().message);
+    const auto& m = d->message;
+    if (m.vcpe_id != cfg_.daemon.name) return ignore("addressed to " + m.vcpe_id);
+    auto k = cpe_keys_.find(m.cpe_id);
+    if (k == cpe_keys_.end()) return ignore("no report_key configured for CPE " + m.cpe_id);
+    if (!d->verify(k->second)) return ignore("bad signature");
+    auto& last = desired_seq_[m.cpe_id];
+    if (m.seq <= last) return ignore("replay");
+    last = m.seq;
+    auto iv = scheduler_.set_intervals(report::Millis(m.min_interval_ms), report::Millis(m.max_interval_ms));
+    log::info("vcpe", "report intervals from " + m.cpe_id + ": min " + std::to_string(iv.min.count()) + " ms, max " +
+                          std::to_string(iv.max.count()) + " ms");
+    std::lock_guard lk(shared_->mu);
+    ++shared_->desired_accepted;
+    shared_->intervals = iv;
+    shared_->desired_last = m.cpe_id;
+  }
+
+  asio::io_context& io_;
+  config::VcpeConfig cfg_;
+  report::SigningKey key_;
+  std::map<std::string, report::PublicKey> cpe_keys_;
+  std::map<std::string, uint64_t> desired_seq_;
+  std::shared_ptr<Shared> shared_;
+  report::ReportScheduler scheduler_;
+  uint64_t seq_;
+  std::vector<std::shared_ptr<sampler::InstanceSampler>> samplers_;
+  std::vector<bool> views_ok_ = std::vector<bool>(cfg_.instances.size(), false);
+  std::vector<Path> paths_;
+  asio::steady_timer timer_;
+  udp::socket listener_;
+  std::array<uint8_t, report::kMaxDatagram + 1> rx_{};
+  udp::endpoint rx_from_;
+  std::shared_ptr<stamp::StampReflector> reflector_;
+};
+
+void add_routes(api::Router& router, std::shared_ptr<Shared> shared) {
+  router.add("GET", "/api/v1/instances", [shared](const api::Request&) {
+    auto now = steady_clock::now();
+    json::array arr;
+    std::lock_guard lk(shared->mu);
+    for (auto& v : shared->instances) {
+      json::object o;
+      o["service"] = v.service;
+      o["instance"] = v.id;
+      o["address"] = v.address;
+      o["available"] = v.available;
+      o["reason"] = v.reason;
+      json::array ms;
+      for (auto& m : v.metrics) ms.push_back(metric_json(m));
+      o["metrics"] = std::move(ms);
+      if (v.sampled)
+        o["last_sample_age_ms"] = std::chrono::duration_cast<std::chrono::milliseconds>(now - v.at).count();
+      else
+        o["last_sample_age_ms"] = nullptr;
+      arr.push_back(std::move(o));
+    }
+    return api::Response::json(json::object{{"instances", std::move(arr)}});
+  });
+  router.add("GET", "/api/v1/reports", [shared](const api::Request&) {
+    std::lock_guard lk(shared->mu);
+    json::array paths;
+    uint64_t errors = 0;
+    for (auto& p : shared->paths) {
+      paths.push_back(json::object{{"cpe", p.cpe}, {"wan", p.wan}, {"interface", p.ifname}, {"sent", p.sent},
+                                   {"send_errors", p.errors}, {"last_error", p.last_error}});
+      errors += p.errors;
+    }
+    const auto& r = shared->reflector;
+    json::object o{
+        {"sent", shared->reports_sent},
+        {"undelivered", shared->reports_failed},
+        {"last_seq", shared->last_seq},
+        {"intervals", json::object{{"min_ms", shared->intervals.min.count()}, {"max_ms", shared->intervals.max.count()}}},
+        {"send_errors", errors},
+        {"paths", std::move(paths)},
+        {"desired_interval",
+         json::object{{"accepted", shared->desired_accepted}, {"ignored", shared->desired_ignored},
+                      {"last_from", shared->desired_last}}},
+        {"stamp_reflector", json::object{{"received", r.received}, {"reflected", r.reflected},
+                                         {"malformed", r.malformed}, {"auth_failed", r.auth_failed},
+                                         {"rate_limited", r.rate_limited}, {"send_errors", r.send_errors}}}};
+    return api::Response::json(std::move(o));
+  });
+}
+
+}  // namespace
+
+daemon::ServicesFactory services_factory(const config::VcpeConfig& cfg) {
+  return [cfg](daemon::ServiceContext& ctx) -> Result<std::unique_ptr<daemon::Services>> {
+    if (!cfg.lan.address) return Error::msg("the vCPE has no inner address");
+    auto key = report::load_or_create_signing_key(daemon::report_key_path(ctx.daemon));
+    if (!key) return key.error().context("report signing key");
+    std::map<std::string, report::PublicKey> cpe_keys;
+    for (auto& c : cfg.cpes) {
+      if (c.report_key.empty()) continue;
+      auto k = report::PublicKey::from_raw(c.report_key);
+      if (!k) return k.error().context("cpe " + c.name + " report_key");
+      cpe_keys.emplace(c.name, *k);
+    }
+    auto shared = std::make_shared<Shared>();
+    auto s = std::make_unique<VcpeServices>(ctx.io, cfg, std::move(*key), std::move(cpe_keys), shared);
+    if (auto st = s->start(); !st) return st.error();
+    add_routes(ctx.router, shared);
+    return std::unique_ptr<daemon::Services>(std::move(s));
+  };
+}
 
 }  // namespace cats::vcpe

@@ -472,6 +472,7 @@ Result<VcpeConfig> parse_vcpe(std::string_view text, const std::string& name) {
     if (auto a = s.address("address", true)) p.address = *a;
     p.subnets = s.prefixes("subnets", true);
     p.keepalive = static_cast<uint16_t>(s.integer("keepalive", 0, 3600).value_or(0));
+    p.report_key = read_b64(s, "report_key", 32, 32, "a 32-byte Ed25519 public key");
     auto paths = s.tables("path", true);
     for (size_t j = 0; j < paths.size(); ++j) {
       Table ps(*paths[j], path + ".path[" + std::to_string(j) + "]", errs);

@@ -94,6 +94,9 @@ struct CpePeer {
   std::vector<Prefix> subnets;
   uint16_t keepalive = 0;
   std::vector<CpePath> paths;
+  // Optional Ed25519 public key (32 bytes) the CPE signs its desired-interval messages
+  // with; empty = such messages from it are ignored (R11, R23).
+  std::vector<uint8_t> report_key;
 };
 
 // An application instance the vCPE samples and reports (C-SMA).
