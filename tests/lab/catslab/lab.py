@@ -119,6 +119,10 @@ class Lab:
             daemons_info = config.generate(sc)
             st["daemon_configs"] = daemons_info
             self._save(st)
+            # The apps first: each vCPE samples its app from its first round on.
+            for v in sc.vcpes:
+                if v.app:
+                    self._start_app(st, v)
             if daemons and sc.cpe:
                 order = [v.node for v in sc.vcpes] + [sc.cpe.node]
                 for node in order:
@@ -155,6 +159,60 @@ class Lab:
             impair.set_rate(il, il.rate)
             st["rates"][il.link] = il.rate
             self._save(st)
+
+    def app_binary(self) -> Path:
+        p = self.build_dir / "tests/lab/app/cats-app"
+        if not (p.is_file() and os.access(p, os.X_OK)):
+            raise LabError(f"cats-app missing: {p}; build it: cmake --build {self.build_dir} --target cats-app")
+        return p
+
+    def _start_app(self, st: dict, v) -> None:
+        a = v.app
+        log_path = RUN_DIR / f"app-{v.name}.log"
+        argv = [str(self.app_binary()), "--name", f"app1-{v.name}", "--listen", f"{a.address}:{a.port}",
+                "--load-listen", f"{a.address}:{a.load_port}", "--workers", str(a.workers),
+                "--service-ms", f"{a.service_ms:g}", "--background", f"{a.background:g}"]
+        pid = procs.start(a.node, argv, log_path)
+        st["processes"].append({"kind": "app", "name": f"app1-{v.name}", "node": a.node, "pid": pid,
+                                "log": str(log_path), "vcpe": v.name, "load_url": a.load_url})
+        self._save(st)
+        self.log(f"  started cats-app in {ns_name(a.node)} (pid {pid}), waiting for {a.health_url}")
+        deadline = time.monotonic() + SOCKET_TIMEOUT
+        while True:
+            cp = nsrun(a.node, ["curl", "-sf", "--max-time", "1", a.health_url], check=False, timeout=5)
+            if cp.returncode == 0:
+                return
+            if not procs.alive(pid):
+                raise LabError(f"cats-app in {ns_name(a.node)} exited:\n{procs.tail(log_path)}")
+            if time.monotonic() > deadline:
+                raise LabError(f"cats-app in {ns_name(a.node)} did not answer {a.health_url} within "
+                               f"{SOCKET_TIMEOUT:g}s:\n{procs.tail(log_path)}")
+            time.sleep(0.1)
+
+    def _app_entry(self, vcpe: str) -> dict:
+        for p in (self.state() or {}).get("processes", []):
+            if p.get("kind") == "app" and p.get("vcpe") == vcpe:
+                return p
+        raise LabError(f"no app recorded for vCPE {vcpe}")
+
+    def set_app_load(self, vcpe: str, fraction: float) -> dict:
+        """Sets the background load (0..0.99 of each worker's time) of the app behind
+        `vcpe` (POST /load); returns the app's answer."""
+        entry = self._app_entry(vcpe)
+        cp = nsrun(entry["node"], ["curl", "-sf", "--max-time", "5", "-X", "POST", "-H",
+                                   "Content-Type: application/json", "-d", json.dumps({"background": fraction}),
+                                   entry["load_url"]], check=False, timeout=10)
+        if cp.returncode != 0:
+            raise LabError(f"POST {entry['load_url']} failed ({cp.returncode}): {(cp.stderr or cp.stdout).strip()}")
+        return json.loads(cp.stdout or "{}")
+
+    def app_load(self, vcpe: str) -> dict:
+        """GET /load of the app behind `vcpe`."""
+        entry = self._app_entry(vcpe)
+        cp = nsrun(entry["node"], ["curl", "-sf", "--max-time", "5", entry["load_url"]], check=False, timeout=10)
+        if cp.returncode != 0:
+            raise LabError(f"GET {entry['load_url']} failed ({cp.returncode})")
+        return json.loads(cp.stdout)
 
     def _start_daemon(self, st: dict, node: str, info: dict, binary: Path) -> None:
         log_path = Path(info["state_dir"]) / "daemon.log"
@@ -224,7 +282,7 @@ class Lab:
         problems: list[str] = []
         recorded = st.get("processes", [])
         # Daemons first (they may tidy their tunnels), then the impairers.
-        for kind, grace in (("daemon", 5.0), ("impair", 2.0)):
+        for kind, grace in (("daemon", 5.0), ("app", 2.0), ("impair", 2.0)):
             pids = [p["pid"] for p in recorded if p.get("kind") == kind]
             if pids:
                 left = procs.stop(pids, grace)

@@ -93,6 +93,27 @@ class CpeSpec:
 
 
 @dataclass
+class AppSpec:
+    """The synthetic app (tests/lab/app, cats-app) in front of which a vCPE sits; the vCPE
+    samples it as instance "app1-<vcpe>" (C-SMA)."""
+    node: str
+    address: str
+    port: int = 8080
+    load_port: int = 8081
+    workers: int = 4
+    service_ms: float = 10
+    background: float = 0  # percent 0..99 of each worker's time
+
+    @property
+    def load_url(self) -> str:
+        return f"http://{self.address}:{self.load_port}/load"
+
+    @property
+    def health_url(self) -> str:
+        return f"http://{self.address}:{self.load_port}/healthz"
+
+
+@dataclass
 class VcpeSpec:
     node: str
     name: str
@@ -106,6 +127,7 @@ class VcpeSpec:
     port_base: int = 51811
     wireguard: str = "auto"
     wireguard_go: str = "wireguard-go"
+    app: AppSpec | None = None
 
     def tunnel_interface(self, wan: str) -> str:
         return f"cats-{self.short}-{wan}"
@@ -158,6 +180,23 @@ def _check_prefix(addr: str, where: str) -> None:
         ipaddress.ip_interface(addr)
     except ValueError as e:
         raise LabError(f"{where}: bad address '{addr}': {e}") from e
+
+
+def _app_spec(a, where: str, node_ref) -> AppSpec:
+    if not isinstance(a, dict):
+        raise LabError(f"{where}: must be a table")
+    unknown = set(a) - {"node", "address", "port", "load_port", "workers", "service_ms", "background"}
+    if unknown:
+        raise LabError(f"{where}: unknown keys {sorted(unknown)}")
+    app = AppSpec(node=node_ref(_req(a, "node", where), where), address=_req(a, "address", where),
+                  port=int(a.get("port", 8080)), load_port=int(a.get("load_port", 8081)),
+                  workers=int(a.get("workers", 4)), service_ms=float(a.get("service_ms", 10)),
+                  background=float(a.get("background", 0)))
+    if not (1 <= app.port <= 65535 and 1 <= app.load_port <= 65535 and app.port != app.load_port):
+        raise LabError(f"{where}: bad ports")
+    if not (1 <= app.workers <= 1024 and 0 <= app.service_ms <= 60000 and 0 <= app.background <= 99):
+        raise LabError(f"{where}: workers 1..1024, service_ms 0..60000, background 0..99 (percent)")
+    return app
 
 
 def load_scenario(path: str | Path | None = None) -> Scenario:
@@ -268,6 +307,8 @@ def load_scenario(path: str | Path | None = None) -> Scenario:
                      subnets=list(_req(vd, "subnets", w)), keepalive=int(vd.get("keepalive", 5)),
                      port_base=int(vd.get("port_base", 51811)), wireguard=vd.get("wireguard", "auto"),
                      wireguard_go=vd.get("wireguard_go", "wireguard-go"))
+        if "app" in vd:
+            v.app = _app_spec(vd["app"], f"{w}.app", node_ref)
         vcpes.append(v)
     if vcpes and not cpe:
         raise LabError(f"{where}: [[vcpe]] without [cpe]")
