@@ -137,16 +137,27 @@ def test_outer_packets_cross_own_isp(s: LabSession):
         r = ping_via(s, wan, "cloud1", count=n)
         assert r["received"] == n, r
         used, unused = s.impair_stats(wan)["received"], s.impair_stats(other)["received"]
-        # Keepalives (every 5 s) of the other tunnel may cross the other ISP meanwhile.
+        # Both tunnels also carry the same background meanwhile (STAMP probes to each vCPE,
+        # keepalives), so the pings must show as the difference between the two ISPs.
         assert used >= n, f"only {used} packets crossed {wan}'s ISP for {n} pings over cats-{wan}"
-        assert unused <= 6, f"{unused} packets crossed {other}'s ISP during pings over cats-{wan}"
+        assert used - unused >= n - 6, \
+            f"{wan}'s ISP saw {used} packets, {other}'s {unused}: the {n} pings did not stay on {wan}"
     # And the outer UDP of each tunnel carries its own WAN's address (conntrack in the CPE).
+    # Either side may have opened the flow, so look at whichever end is our port.
     ct = s.exec("cpe", "conntrack", "-L", "-p", "udp", check=False).stdout
     for i, wan in enumerate(WANS, 1):
-        flows = [l for l in ct.splitlines() if f"sport=5180{i} " in l.split("src=")[1]]
-        assert flows, f"no conntrack entry for cats-{wan}'s UDP: {ct}"
-        for l in flows:
-            assert f"src={WAN_ADDR[wan]} " in l, f"cats-{wan} outer packets leave with another source: {l}"
+        port, seen = f"5180{i}", 0
+        for line in ct.splitlines():
+            orig = dict(re.findall(r"(src|dst|sport|dport)=(\S+)", line)[:4])
+            if orig.get("sport") == port:
+                ours = orig["src"]
+            elif orig.get("dport") == port:
+                ours = orig["dst"]
+            else:
+                continue
+            seen += 1
+            assert ours == WAN_ADDR[wan], f"cats-{wan}'s outer packets use {ours}, not {WAN_ADDR[wan]}: {line}"
+        assert seen, f"no conntrack entry for cats-{wan}'s UDP port {port}: {ct}"
 
 
 def test_blackhole_wan1_leaves_wan2_working(s: LabSession):
