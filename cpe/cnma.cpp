@@ -132,6 +132,7 @@ struct CpeServices::Impl : std::enable_shared_from_this<Impl> {
         sc.reflector = udp::endpoint(vc.address, cfg.probing.port);
         sc.interval = std::chrono::milliseconds(cfg.probing.interval_ms);
         sc.stats.timeout = std::chrono::milliseconds(cfg.probing.timeout_ms);
+        sc.stats.min_timeout = std::chrono::milliseconds(cfg.probing.min_timeout_ms);
         sc.stats.up_after = std::max<uint32_t>(1, cfg.probing.hold_down);
         // The window must outlast the timeout (validate(StatsConfig)).
         sc.stats.window_age = std::max<std::chrono::milliseconds>(sc.stats.window_age, sc.stats.timeout * 4);
@@ -143,9 +144,10 @@ struct CpeServices::Impl : std::enable_shared_from_this<Impl> {
                    : c.to == stamp::PathState::down ? "path_down"
                                                     : "path_unknown",
                    name, std::string(stamp::to_string(c.from)) + " -> " + std::string(stamp::to_string(c.to)));
-          if (c.to == stamp::PathState::up) {
-            if (auto self = wself.lock(); self && !self->di_sent[v]) self->send_desired(v);
-          }
+          auto self = wself.lock();
+          // A state change is visible to the API at once, not at the next refresh tick.
+          if (self) self->refresh_paths();
+          if (c.to == stamp::PathState::up && self && !self->di_sent[v]) self->send_desired(v);
         };
         auto snd = stamp::StampSender::start(io, std::move(sc), rng, on_change);
         if (!snd) return fail(snd.error().context("path " + wan.name + "/" + vc.name));

@@ -250,6 +250,8 @@ void read_probing(Table& root, Probing& p) {
   p.port = static_cast<uint16_t>(s.integer("port", 1, 65535).value_or(p.port));
   p.interval_ms = static_cast<uint32_t>(s.integer("interval_ms", 10, 60000).value_or(p.interval_ms));
   p.timeout_ms = static_cast<uint32_t>(s.integer("timeout_ms", 10, 60000).value_or(p.timeout_ms));
+  p.min_timeout_ms = static_cast<uint32_t>(s.integer("min_timeout_ms", 10, 60000).value_or(p.min_timeout_ms));
+  if (p.min_timeout_ms > p.timeout_ms) s.error("min_timeout_ms", "must not exceed timeout_ms");
   p.hold_down = static_cast<uint32_t>(s.integer("hold_down", 1, 1000).value_or(p.hold_down));
   p.auth_key = read_b64(s, "auth_key", 16, 128, "a 16..128-byte HMAC key");
   s.reject_unknown();

@@ -28,7 +28,8 @@ struct Daemon {
 struct Probing {
   uint16_t port = 862;
   uint32_t interval_ms = 100;
-  uint32_t timeout_ms = 300;
+  uint32_t timeout_ms = 300;        // a probe's loss deadline adapts to the path within
+  uint32_t min_timeout_ms = 100;    // [min_timeout_ms, timeout_ms] (see stamp/path_stats.hpp)
   uint32_t hold_down = 5;           // good probes before a down path is up again
   std::vector<uint8_t> auth_key;    // empty = unauthenticated mode; else HMAC key (16..128 bytes)
 };

@@ -17,6 +17,7 @@ std::string_view to_string(PathState s) {
 const char* validate(const StatsConfig& c) {
   if (c.window_probes < 1 || c.window_probes > 10'000) return "window_probes must be 1..10000";
   if (c.timeout.count() <= 0) return "timeout must be positive";
+  if (c.min_timeout.count() <= 0 || c.min_timeout > c.timeout) return "min_timeout must be in (0, timeout]";
   if (c.window_age <= c.timeout) return "window_age must exceed timeout";
   if (!(c.rtt_alpha > 0 && c.rtt_alpha <= 1)) return "rtt_alpha must be in (0, 1]";
   if (!(c.jitter_gain > 0 && c.jitter_gain <= 1)) return "jitter_gain must be in (0, 1]";
@@ -52,6 +53,14 @@ void PathStats::trim(SteadyTime now) {
     window_.pop_front();
 }
 
+std::chrono::nanoseconds PathStats::current_timeout() const {
+  using namespace std::chrono;
+  if (!srtt_ms_) return cfg_.timeout;
+  auto rto = duration<double, std::milli>(*srtt_ms_ + 4 * jitter_ms_ + 50.0);
+  auto t = duration_cast<nanoseconds>(rto);
+  return std::clamp<nanoseconds>(t, cfg_.min_timeout, cfg_.timeout);
+}
+
 std::optional<StateChange> PathStats::on_sent(uint32_t seq, SteadyTime now) {
   std::optional<StateChange> change;
   auto keep = [&](std::optional<StateChange> c) {
@@ -65,7 +74,7 @@ std::optional<StateChange> PathStats::on_sent(uint32_t seq, SteadyTime now) {
     if (window_.front().outcome == Outcome::pending) keep(record_loss(window_.front(), now));
     window_.pop_front();
   }
-  window_.push_back(Probe{seq, now, Outcome::pending, 0});
+  window_.push_back(Probe{seq, now, now + current_timeout(), Outcome::pending, 0});
   ++sent_;
   trim(now);
   return change;
@@ -124,7 +133,7 @@ ReplyResult PathStats::on_reply(uint32_t seq, SteadyTime now,
 std::optional<StateChange> PathStats::expire(SteadyTime now) {
   std::optional<StateChange> change;
   for (auto& p : window_) {
-    if (p.outcome != Outcome::pending || now - p.sent_at < cfg_.timeout) continue;
+    if (p.outcome != Outcome::pending || now < p.deadline) continue;
     if (auto c = record_loss(p, now)) change = c;
   }
   trim(now);
@@ -132,9 +141,10 @@ std::optional<StateChange> PathStats::expire(SteadyTime now) {
 }
 
 std::optional<SteadyTime> PathStats::next_deadline() const {
-  for (const auto& p : window_)  // send order, so the first pending one expires first
-    if (p.outcome == Outcome::pending) return p.sent_at + cfg_.timeout;
-  return std::nullopt;
+  std::optional<SteadyTime> first;  // deadlines adapt, so not necessarily in send order
+  for (const auto& p : window_)
+    if (p.outcome == Outcome::pending && (!first || p.deadline < *first)) first = p.deadline;
+  return first;
 }
 
 PathSnapshot PathStats::snapshot() const {

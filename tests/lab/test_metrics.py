@@ -48,7 +48,9 @@ def counter(s: LabSession, verdict: str) -> int:
 def all_paths_up(s: LabSession):
     p = paths(s)
     bad = {k: v["state"] for k, v in p.items() if v["state"] != "up"}
-    return len(p) == 4 and not bad or f"paths not up: {bad or p}"
+    # Raising (not returning a message) keeps wait_until polling and shows what was seen.
+    assert len(p) == 4 and not bad, f"paths not up: {bad or p}"
+    return True
 
 
 def rtt(s: LabSession, wan: str, vcpe: str) -> float:
@@ -61,7 +63,7 @@ def test_every_path_is_probed(s: LabSession):
     for k, v in p.items():
         for key in ("rtt_ms", "jitter_ms", "loss_pct", "state"):
             assert key in v, (k, v)
-        assert 0 < v["rtt_ms"] < 20, f"{k}: implausible lab RTT {v}"
+        assert v["rtt_ms"] is not None and 0 < v["rtt_ms"] < 50, f"{k}: implausible lab RTT {v}"
     plain = s.lab.catsctl("cpe", "paths").stdout
     assert "wan1" in plain and "cloud2" in plain, plain
 

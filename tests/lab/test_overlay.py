@@ -35,7 +35,9 @@ def all_handshaken(s: LabSession, node: str):
     missing = [f"{t['interface']}/{p['name']}" for t in st["tunnels"] for p in t["peers"]
                if p["last_handshake"] is None]
     down = [t["interface"] for t in st["tunnels"] if not t["up"] or not t["peers"]]
-    return True if not missing and not down else f"no handshake: {missing}, down/no peers: {down}"
+    # Raising (not returning a message) keeps wait_until polling and shows what was seen.
+    assert not missing and not down, f"no handshake: {missing}, down/no peers: {down}"
+    return True
 
 
 def ping_via(s: LabSession, wan: str, vcpe: str, count: int = 3) -> dict:

@@ -40,7 +40,8 @@ SenderConfig loopback_sender(const UdpEndpoint& reflector) {
   sc.local_address = parse_address("127.0.0.1").value();
   sc.reflector = reflector;
   sc.interval = 20ms;
-  sc.stats.timeout = 60ms;  // 3 x interval, as the default
+  sc.stats.timeout = 60ms;  // 3 x interval
+  sc.stats.min_timeout = 40ms;
   return sc;
 }
 

@@ -17,6 +17,8 @@ TEST_CASE("RTT, jitter and loss arithmetic on a fixed sequence") {
   StatsConfig cfg;
   cfg.rtt_alpha = 0.25;   // powers of two keep every expected value exact
   cfg.jitter_gain = 0.5;
+  cfg.timeout = std::chrono::milliseconds(300);  // the sequence below was written for a fixed 300 ms
+  cfg.min_timeout = cfg.timeout;
   PathStats s(cfg);
   // seq: sent at, reply at, reflector dwell -> RTT sample
   //  0:   0 ms,  10 ms, 0      -> 10
@@ -87,24 +89,26 @@ TEST_CASE("window slides by count and by age") {
 }
 
 TEST_CASE("state machine: unknown, down after exactly 3 losses, hold-down of 5") {
-  PathStats s;  // defaults: timeout 300 ms, down_after 3, up_after 5
+  StatsConfig fixed;  // a fixed 200 ms deadline; down_after 3, up_after 5 (defaults)
+  fixed.timeout = fixed.min_timeout = std::chrono::milliseconds(200);
+  PathStats s(fixed);
   CHECK(s.state() == PathState::unknown);
   s.on_sent(0, at(0ms));
   auto r = s.on_reply(0, at(20ms), 0ns);
   REQUIRE(r.change.has_value());
   CHECK(*r.change == StateChange{PathState::unknown, PathState::up, 0, at(20ms)});
 
-  // Probes 1..3 go unanswered; each is declared lost 300 ms after it was sent.
+  // Probes 1..3 go unanswered; each is declared lost 200 ms after it was sent.
   for (uint32_t i = 1; i <= 3; ++i) s.on_sent(i, at(std::chrono::milliseconds(i * 100)));
-  CHECK_FALSE(s.expire(at(400ms)).has_value());  // loss 1 (seq 1)
-  CHECK_FALSE(s.expire(at(500ms)).has_value());  // loss 2 (seq 2)
+  CHECK_FALSE(s.expire(at(300ms)).has_value());  // loss 1 (seq 1)
+  CHECK_FALSE(s.expire(at(400ms)).has_value());  // loss 2 (seq 2)
   CHECK(s.state() == PathState::up);
-  auto c = s.expire(at(600ms));                  // loss 3 (seq 3) -> down, here and only here
+  auto c = s.expire(at(500ms));                  // loss 3 (seq 3) -> down, here and only here
   REQUIRE(c.has_value());
-  CHECK(*c == StateChange{PathState::up, PathState::down, 3, at(600ms)});
-  // Worst-case detection at 100 ms: failure just after seq 1 left at 100 ms -> 600 ms:
-  // 0.5 s.
-  CHECK(at(600ms) - at(100ms) <= 500ms);
+  CHECK(*c == StateChange{PathState::up, PathState::down, 3, at(500ms)});
+  // Worst-case detection at 100 ms: the path fails just after seq 0's reply (20 ms) and is
+  // down at 500 ms: within 0.5 s.
+  CHECK(at(500ms) - at(20ms) <= 500ms);
 
   // Hold-down: 4 good replies are not enough, a loss restarts the run, 5 in a row are.
   uint32_t seq = 4;
@@ -216,4 +220,29 @@ TEST_CASE("per-source rate limiter is bounded") {
   // Once the tracked sources have idled long enough to refill, they are evicted.
   CHECK(rl.allow(Key{c, 1}, t + 10s));
   CHECK(rl.tracked() == 1);
+}
+
+TEST_CASE("the loss deadline adapts to the path: srtt + 4 x jitter + 50 ms within [min, max]") {
+  PathStats s;  // defaults: 100..300 ms
+  // Before any reply: the maximum.
+  s.on_sent(0, at(0ms));
+  CHECK(s.next_deadline() == at(300ms));
+  s.on_reply(0, at(2ms), 0ns);  // a 2 ms path: 2 + 0 + 50 -> clamped up to 100 ms
+  s.on_sent(1, at(100ms));
+  CHECK(s.next_deadline() == at(200ms));
+  s.on_reply(1, at(102ms), 0ns);
+  // Three losses on a short path are declared within 0.4 s of the failure.
+  for (uint32_t i = 2; i <= 4; ++i) s.on_sent(i, at(std::chrono::milliseconds(i * 100)));
+  CHECK_FALSE(s.expire(at(399ms)).has_value());
+  auto c = s.expire(at(500ms));
+  REQUIRE(c.has_value());
+  CHECK(c->to == PathState::down);
+  CHECK(at(500ms) - at(102ms) <= 400ms);
+
+  // A 200 ms path: 200 + 50 = 250 ms deadline (a probe is not called lost too early).
+  PathStats far;
+  far.on_sent(0, at(0ms));
+  far.on_reply(0, at(200ms), 0ns);
+  far.on_sent(1, at(1000ms));
+  CHECK(far.next_deadline() == at(1250ms));
 }
