@@ -42,6 +42,9 @@ def main() -> int:
         bd = Path(tmp)
         (bd / "tests/lab").mkdir(parents=True)
         os.symlink(real_impair, bd / "tests/lab/cats-impair")
+        # The synthetic app is real (only the daemons are stand-ins here).
+        (bd / "tests/lab/app").mkdir(parents=True)
+        os.symlink(Lab().build_dir / "tests/lab/app/cats-app", bd / "tests/lab/app/cats-app")
         # 1. missing daemon binary: clear error, nothing left.
         try:
             Lab(build_dir=bd, log=lambda *_: None).up("fig4", daemons=True, force=True)
