@@ -1,0 +1,111 @@
+// Steering data plane as plain desired state (DESIGN §2 "Service identifier -> address",
+// "Path choice", "One draw decides instance and path together"; draft R1, R2, R16, R17).
+// Everything here is a pure function of the State: the caller applies the script with
+// nft::Nft::run (one transaction) and the rules with rtnl::Rtnl::add_rule.
+//
+// Mark layout (extends common/overlay/slice.hpp; DESIGN §2 "Own a named slice"):
+//
+//   bits 0xff000000  candidate id c (1..255), unique across all services of a State, in
+//                    service order then candidate order. NEW slice claimed by steering:
+//                    nothing else in cats uses these bits, and the ct mark is only ever
+//                    set by our own table.
+//   bits 0x00ff0000  path: WAN index i (1..15) of the candidate -> values 0x01..0x0f, inside
+//                    the CPE's "path marks 0x01..0xef" range. The WireGuard underlay marks
+//                    (0xf0+i)<<16 never equal i<<16 under mask 0x00ff0000, and their rules
+//                    (priority 10011..10025) are evaluated before ours, so underlay packets
+//                    keep matching first.
+//   bits 0x0000ffff  untouched (not ours).
+//
+//   candidate mark = c<<24 | i<<16. One number drawn per new connection picks it, so the
+//   instance (via @targets, keyed by the whole mark) and the path (via the ip rule on the
+//   path bits) are chosen together (DESIGN "one draw").
+//
+//   ip rule  priority 10800+i (10801..10815, free in slice.hpp; after the underlay rules
+//            10011.., the oif rules 10501.. and before the CPE fallback 10901..):
+//            fwmark i<<16/0x00ff0000 -> table 10100+i (the WAN's overlay table), proto 201.
+//
+// nft objects (in table inet cats; names prefixed so they can live beside the overlay's
+// chains "prerouting"/"output" in the same table):
+//   map w_<id>     typeof numgen random mod 1000 : meta mark; flags interval — weights
+//   map s_<id>     client address -> mark, flags dynamic,timeout (sticky services only, R16)
+//   map targets    mark : ipv4_addr . inet_service  (targets6 for IPv6) — DNAT targets
+//   chain steer_prerouting  filter, prerouting, priority mangle: draw on ct state new,
+//                           restore meta mark from ct mark on every packet (R16 affinity)
+//   chain steer_dstnat      nat, prerouting, priority dstnat: dnat to @targets[ct mark]
+#pragma once
+
+#include "base/ip.hpp"
+#include "base/result.hpp"
+#include "rtnl/rtnl.hpp"
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace cats::steer {
+
+inline constexpr uint32_t kCandidateMask = 0xff000000;
+inline constexpr uint32_t kPathMask = rtnl::kMarkMask;  // 0x00ff0000, shared with overlay
+inline constexpr uint32_t kOurMarkBits = kCandidateMask | kPathMask;
+inline constexpr int kMaxWans = 15;
+inline constexpr int kMaxCandidates = 255;            // in all services together (8 bits)
+inline constexpr int kMaxCandidatesPerService = 64;
+inline constexpr uint32_t kWeightTotal = 1000;        // numgen random mod 1000
+inline constexpr const char* kNftTable = "cats";
+
+inline constexpr uint32_t candidate_mark(int cid, int wan) {
+  return static_cast<uint32_t>(cid) << 24 | static_cast<uint32_t>(wan) << 16;
+}
+inline constexpr uint32_t overlay_table(int wan) { return 10100u + static_cast<uint32_t>(wan); }
+inline constexpr uint32_t steer_rule_prio(int wan) { return 10800u + static_cast<uint32_t>(wan); }
+static_assert(candidate_mark(kMaxCandidates, kMaxWans) == 0xff0f0000);
+static_assert(steer_rule_prio(kMaxWans) < 10901 && steer_rule_prio(1) > 10700);
+
+enum class Protocol { tcp, udp };
+
+struct Candidate {
+  IpAddress address;   // instance address (same family as the VIP)
+  uint16_t port = 0;   // instance port (DNAT target)
+  int wan = 0;         // WAN / path index 1..15
+  uint32_t weight = 0; // 0..1000; a service's weights sum to 1000
+  bool operator==(const Candidate&) const = default;
+};
+
+struct Service {
+  std::string id;  // [a-z][a-z0-9_]*, at most 24 chars (becomes part of nft map names)
+  IpAddress vip;
+  Protocol protocol = Protocol::tcp;
+  std::vector<uint16_t> ports;
+  std::vector<Candidate> candidates;
+  uint32_t sticky_timeout_s = 0;  // 0 = per-flow choice; else per-client, this long (R16)
+  bool operator==(const Service&) const = default;
+};
+
+struct State {
+  std::vector<Service> services;
+  bool operator==(const State&) const = default;
+};
+
+// Errors name the service and candidate ("service web: weights sum to 900, must be 1000").
+Status validate(const State& s);
+
+struct Plan {
+  std::string nft_body;    // table contents only (maps + chains), to merge into a table
+  std::string nft_script;  // full idempotent transaction: create, delete, define table inet cats
+  std::vector<rtnl::Rule> rules;  // fwmark path bits -> overlay table, per WAN and family used
+};
+
+// Validates, then renders. Empty State -> empty body/script and no rules.
+Result<Plan> plan(const State& s);
+
+// Weights-only change as a small transaction: per changed service "flush map" + "add
+// element". Conntrack (established flows, their ct marks) is never touched (R16). Refused
+// when anything other than weights differs between current and next (candidate ids would
+// shift): apply plan(next).nft_script instead. Empty string when nothing changed.
+Result<std::string> render_weight_update(const State& current, const State& next);
+
+// "ipv4 prio 10801 fwmark 0x00010000/0x00ff0000 table 10101 proto 201" (golden tests, logs)
+std::string rule_to_string(const rtnl::Rule& r);
+
+}  // namespace cats::steer
