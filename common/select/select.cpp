@@ -1,0 +1,190 @@
+#include "select/select.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+namespace cats::select {
+
+std::string_view to_string(Exclusion e) {
+  switch (e) {
+    case Exclusion::none: return "none";
+    case Exclusion::unavailable: return "unavailable";
+    case Exclusion::path_down: return "path down";
+    case Exclusion::invalid_metrics: return "invalid metrics";
+    case Exclusion::capability: return "missing capability";
+    case Exclusion::sla_rtt: return "sla rtt";
+    case Exclusion::sla_jitter: return "sla jitter";
+    case Exclusion::sla_loss: return "sla loss";
+    case Exclusion::sla_e2e: return "sla e2e";
+    case Exclusion::sla_capacity: return "sla free capacity";
+  }
+  return "?";
+}
+
+std::string_view to_string(Outcome o) {
+  switch (o) {
+    case Outcome::ok: return "ok";
+    case Outcome::best_effort: return "best-effort";
+    case Outcome::rejected: return "rejected";
+  }
+  return "?";
+}
+
+std::string candidate_key(const Instance& i, const Path& p) { return i.vcpe + "/" + i.id + "/" + p.wan; }
+
+double erlang_c(unsigned c, double rho) {
+  if (c == 0) c = 1;
+  rho = std::clamp(rho, 0.0, 0.99);
+  const double a = rho * c;  // offered load in Erlangs
+  // Erlang B by the stable recurrence B(k) = a·B(k−1) / (k + a·B(k−1)), then
+  // C = B / (1 − rho·(1 − B)). Avoids factorials (no overflow for large c).
+  double b = 1.0;
+  for (unsigned k = 1; k <= c; ++k) b = a * b / (static_cast<double>(k) + a * b);
+  return b / (1.0 - rho * (1.0 - b));
+}
+
+double mmc_sojourn_ms(double vcpus, double utilization, double service_time_ms) {
+  const unsigned c = vcpus >= 1.0 ? static_cast<unsigned>(std::lround(vcpus)) : 1u;
+  const double rho = std::clamp(utilization, 0.0, 0.99);
+  // Mean wait in queue Wq = C(c, a) · s / (c · (1 − rho)); sojourn = s + Wq.
+  const double wq = erlang_c(c, rho) * service_time_ms / (static_cast<double>(c) * (1.0 - rho));
+  return service_time_ms + wq;
+}
+
+double network_delay_ms(const Path& p, const CostWeights& w) {
+  const double loss = std::clamp(p.loss_pct / 100.0, 0.0, 0.99);
+  // Each lost packet costs (at least) one more round trip; with independent loss p the
+  // expected number of extra transmissions is p/(1−p) (geometric).
+  return p.rtt_ms + w.jitter_k * p.jitter_ms + w.loss_k * p.rtt_ms * loss / (1.0 - loss);
+}
+
+namespace {
+
+bool finite_nonneg(double v) { return std::isfinite(v) && v >= 0.0; }
+
+bool valid(const Instance& in, const Path& p) {
+  if (!finite_nonneg(p.rtt_ms) || !finite_nonneg(p.jitter_ms) || !finite_nonneg(p.loss_pct)) return false;
+  if (in.processing_delay_ms) return finite_nonneg(*in.processing_delay_ms);
+  return std::isfinite(in.vcpus) && std::isfinite(in.utilization);
+}
+
+bool has_capability(const Instance& in, const std::string& cap) {
+  if (cap.empty()) return true;
+  return std::find(in.capabilities.begin(), in.capabilities.end(), cap) != in.capabilities.end();
+}
+
+Exclusion check(const Service& svc, const Instance& in, const Path& p, const Scored& s) {
+  if (!in.available) return Exclusion::unavailable;  // R4
+  if (!p.up) return Exclusion::path_down;
+  if (!valid(in, p)) return Exclusion::invalid_metrics;
+  if (!has_capability(in, svc.sla.required_capability)) return Exclusion::capability;
+  if (p.rtt_ms > svc.sla.max_rtt_ms) return Exclusion::sla_rtt;
+  if (p.jitter_ms > svc.sla.max_jitter_ms) return Exclusion::sla_jitter;
+  if (p.loss_pct > svc.sla.max_loss_pct) return Exclusion::sla_loss;
+  if (s.e2e_ms > svc.sla.max_e2e_ms) return Exclusion::sla_e2e;
+  if (!(in.free_capacity >= svc.sla.min_free_capacity)) return Exclusion::sla_capacity;
+  return Exclusion::none;
+}
+
+}  // namespace
+
+std::vector<uint32_t> apportion(std::span<const double> shares) {
+  std::vector<uint32_t> out(shares.size(), 0);
+  std::vector<std::size_t> pos;
+  double sum = 0.0;
+  for (std::size_t i = 0; i < shares.size(); ++i) {
+    if (shares[i] > 0.0 && std::isfinite(shares[i])) {
+      pos.push_back(i);
+      sum += shares[i];
+    }
+  }
+  if (pos.empty()) return out;
+  // More positive shares than units: keep the largest kWeightTotal (stable order).
+  if (pos.size() > kWeightTotal) {
+    std::stable_sort(pos.begin(), pos.end(), [&](std::size_t a, std::size_t b) { return shares[a] > shares[b]; });
+    pos.resize(kWeightTotal);
+    std::sort(pos.begin(), pos.end());
+    sum = 0.0;
+    for (auto i : pos) sum += shares[i];
+  }
+  // Everyone in gets 1 first ("never all to one unless only one qualifies", R5), the
+  // remaining units by Hamilton's largest-remainder method: exact total, deterministic.
+  const auto n = static_cast<uint32_t>(pos.size());
+  const uint32_t rest = kWeightTotal - n;
+  std::vector<double> frac(pos.size());
+  uint32_t given = 0;
+  for (std::size_t k = 0; k < pos.size(); ++k) {
+    const double q = static_cast<double>(rest) * shares[pos[k]] / sum;
+    const double fl = std::floor(q);
+    const auto u = static_cast<uint32_t>(fl);
+    out[pos[k]] = 1 + u;
+    given += u;
+    frac[k] = q - fl;
+  }
+  std::vector<std::size_t> order(pos.size());
+  for (std::size_t k = 0; k < order.size(); ++k) order[k] = k;
+  std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return frac[a] > frac[b]; });
+  for (std::size_t k = 0; given < rest; k = (k + 1) % order.size(), ++given) out[pos[order[k]]] += 1;
+  return out;
+}
+
+Decision decide(const Service& svc, std::span<const Instance> instances, std::span<const Path> paths) {
+  Decision d;
+  d.candidates.reserve(instances.size() * 4);
+  const CostWeights& w = svc.weights;
+  for (std::size_t i = 0; i < instances.size(); ++i) {
+    const Instance& in = instances[i];
+    for (std::size_t j = 0; j < paths.size(); ++j) {
+      const Path& p = paths[j];
+      if (p.vcpe != in.vcpe) continue;
+      Scored s;
+      s.instance = i;
+      s.path = j;
+      s.network_ms = network_delay_ms(p, w);
+      if (in.processing_delay_ms) {
+        s.compute_ms = *in.processing_delay_ms;  // measured beats modelled
+      } else {
+        s.compute_ms = mmc_sojourn_ms(in.vcpus, in.utilization, svc.service_time_ms);
+        s.compute_estimated = true;
+      }
+      s.e2e_ms = svc.access_delay_ms + s.network_ms + s.compute_ms;
+      s.cost = svc.access_delay_ms + w.network * s.network_ms + w.compute * s.compute_ms;
+      s.excluded = check(svc, in, p, s);
+      if (s.excluded == Exclusion::none) ++d.eligible;
+      d.candidates.push_back(s);
+    }
+  }
+
+  // Pool: the eligible candidates; failing those, in best-effort mode the SLA breakers
+  // (never unavailable, down, invalid or incapable ones).
+  auto in_pool = [&](const Scored& s) {
+    if (d.eligible > 0) return s.excluded == Exclusion::none;
+    return svc.on_no_candidate == OnNoCandidate::best_effort && is_sla(s.excluded) && std::isfinite(s.cost);
+  };
+  for (std::size_t k = 0; k < d.candidates.size(); ++k) {
+    if (!in_pool(d.candidates[k])) continue;
+    if (!d.best || d.candidates[k].cost < d.candidates[*d.best].cost) d.best = k;
+  }
+  if (!d.best) {
+    d.outcome = Outcome::rejected;
+    return d;
+  }
+  d.outcome = d.eligible > 0 ? Outcome::ok : Outcome::best_effort;
+
+  // R5 (service contention): spread new flows over the near-best candidates instead of
+  // herding them all onto the single best one; weight ∝ 1/cost^power.
+  const double best_cost = std::max(d.candidates[*d.best].cost, 1e-3);
+  const double limit = best_cost * (1.0 + std::max(svc.epsilon, 0.0));
+  std::vector<double> shares(d.candidates.size(), 0.0);
+  for (std::size_t k = 0; k < d.candidates.size(); ++k) {
+    const Scored& s = d.candidates[k];
+    if (!in_pool(s) || !(s.cost <= limit)) continue;
+    shares[k] = 1.0 / std::pow(std::max(s.cost, 1e-3) / best_cost, svc.power);  // normalised: no underflow
+  }
+  shares[*d.best] = 1.0;  // the best always qualifies, even for costs ≤ 0
+  const auto weights = apportion(shares);
+  for (std::size_t k = 0; k < d.candidates.size(); ++k) d.candidates[k].weight = weights[k];
+  return d;
+}
+
+}  // namespace cats::select

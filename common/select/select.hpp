@@ -1,0 +1,147 @@
+// The CATS path selector (C-PS): per service, score every (instance × path) candidate
+// and turn the near-best ones into integer flow weights for nft `numgen random mod 1000`.
+//
+// Pure and deterministic: plain data in, plain data out, no clock, no I/O, no globals,
+// so a decision can be replayed from its logged inputs. The stateful part (hysteresis,
+// hold-down) lives in selector.hpp. Model and reasons: docs/SELECTION.md.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace cats::select {
+
+inline constexpr double kNoLimit = std::numeric_limits<double>::infinity();
+// Weights sum to exactly this, matching `numgen random mod 1000` ranges.
+inline constexpr uint32_t kWeightTotal = 1000;
+
+// Service-level agreement: candidates breaking any limit are excluded (or only used in
+// best-effort mode). Capability is never relaxed: a GPU job cannot run without a GPU
+// (draft §4.1: the "closest site" may lack GPU support and must not be chosen).
+struct Sla {
+  double max_rtt_ms = kNoLimit;
+  double max_jitter_ms = kNoLimit;
+  double max_loss_pct = kNoLimit;
+  double max_e2e_ms = kNoLimit;  // whole estimate incl. access + compute (draft fig. 3: < 20 ms)
+  std::string required_capability;  // empty: none
+  double min_free_capacity = 0.0;   // 0..1 share of the instance still free
+};
+
+// cost = access_delay_ms + network·(rtt + jitter_k·jitter + loss_k·rtt·p/(1−p))
+//                        + compute·compute_delay
+struct CostWeights {
+  double network = 1.0;
+  double compute = 1.0;
+  double jitter_k = 2.0;  // de-jitter buffer ≈ 2× jitter
+  double loss_k = 1.0;    // retransmission rounds are one RTT each
+};
+
+// How existing flows are treated. The selector only weights *new* flows; the steering
+// programmer keeps existing ones pinned (conntrack mark) when mode is `flow`.
+enum class Affinity : uint8_t { none, flow, source };
+enum class OnNoCandidate : uint8_t { reject, best_effort };
+
+struct Service {
+  std::string id;
+  Sla sla;
+  CostWeights weights;
+  Affinity affinity = Affinity::flow;
+  OnNoCandidate on_no_candidate = OnNoCandidate::reject;
+  // Mean per-request service time on one vCPU (M/M/c estimate when an instance does not
+  // report its processing delay).
+  double service_time_ms = 10.0;
+  // Delay common to every candidate (client ↔ CPE access, draft fig. 3 "client delay").
+  double access_delay_ms = 0.0;
+  // R5 spreading: candidates with cost ≤ (1+epsilon)·best share new flows with weights
+  // ∝ 1/cost^power.
+  double epsilon = 0.25;
+  double power = 2.0;
+};
+
+// A probed path (STAMP, per WAN × vCPE tunnel) towards one vCPE.
+struct Path {
+  std::string vcpe;
+  std::string wan;
+  double rtt_ms = 0.0;
+  double jitter_ms = 0.0;
+  double loss_pct = 0.0;  // 0..100
+  bool up = true;
+};
+
+// A service instance behind a vCPE, as reported (R8–R11) and health-checked (R4).
+struct Instance {
+  std::string vcpe;
+  std::string id;
+  bool available = true;
+  double vcpus = 1.0;
+  double utilization = 0.0;  // 0..1
+  std::optional<double> processing_delay_ms;
+  std::vector<std::string> capabilities;
+  double free_capacity = 1.0;  // 0..1
+};
+
+enum class Exclusion : uint8_t {
+  none,
+  unavailable,
+  path_down,
+  invalid_metrics,
+  capability,
+  sla_rtt,
+  sla_jitter,
+  sla_loss,
+  sla_e2e,
+  sla_capacity,
+};
+std::string_view to_string(Exclusion e);
+// SLA breakers may still carry traffic in best-effort mode; the others never.
+inline bool is_sla(Exclusion e) { return e >= Exclusion::sla_rtt; }
+
+struct Scored {
+  std::size_t instance = 0;  // index into the instances span
+  std::size_t path = 0;      // index into the paths span
+  double network_ms = 0.0;   // rtt + jitter and loss penalties (unweighted)
+  double compute_ms = 0.0;   // reported or M/M/c-estimated
+  bool compute_estimated = false;
+  double e2e_ms = 0.0;       // access + network + compute (unweighted, as in draft fig. 3)
+  double cost = 0.0;         // weighted; what ranking and weights use
+  Exclusion excluded = Exclusion::none;
+  uint32_t weight = 0;       // share of new flows out of kWeightTotal
+};
+
+enum class Outcome : uint8_t { ok, best_effort, rejected };
+std::string_view to_string(Outcome o);
+
+struct Decision {
+  Outcome outcome = Outcome::rejected;
+  std::vector<Scored> candidates;  // every (instance, path) pair with matching vCPE, input order
+  std::optional<std::size_t> best; // index into candidates
+  std::size_t eligible = 0;        // candidates passing every filter
+};
+
+// Mean sojourn time of an M/M/c queue: c servers (vCPUs), utilisation rho, mean service
+// time s. rho is clamped to [0, 0.99] so a saturated instance is very expensive, not
+// infinite (best-effort can still rank it).
+double mmc_sojourn_ms(double vcpus, double utilization, double service_time_ms);
+// Erlang C: probability that an arrival waits (c servers, offered load a = c·rho).
+double erlang_c(unsigned c, double rho);
+// rtt + jitter_k·jitter + loss_k·rtt·p/(1−p), p = loss_pct/100 clamped to 0.99.
+double network_delay_ms(const Path& p, const CostWeights& w);
+
+// Score and weight every candidate of one service. Candidates are the (instance, path)
+// pairs where path.vcpe == instance.vcpe.
+Decision decide(const Service& svc, std::span<const Instance> instances, std::span<const Path> paths);
+
+// Integer apportionment of kWeightTotal ∝ shares: every positive share gets ≥ 1, the rest
+// by largest remainder (ties to the lower index). Exposed for tests.
+std::vector<uint32_t> apportion(std::span<const double> shares);
+
+// Stable identity of a candidate across decisions ("vcpe/instance/wan").
+std::string candidate_key(const Instance& i, const Path& p);
+
+}  // namespace cats::select

@@ -1,0 +1,216 @@
+#include "select/select.hpp"
+
+#include "gen.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <numeric>
+#include <random>
+
+using namespace cats::select;
+
+namespace {
+
+uint32_t total(const Decision& d) {
+  uint32_t t = 0;
+  for (const auto& s : d.candidates) t += s.weight;
+  return t;
+}
+
+}  // namespace
+
+// draft-ietf-cats-usecases-requirements §4.1, figure 3: three edge sites, computing delay
+// 4/10/5 ms, network delay 9/4/5 ms, client delay 1.5 + 7.9 = 9.4 ms.
+TEST_CASE("figure 3: edge site 3 wins with 19.4 ms (22.4 / 23.4 for sites 1 / 2)") {
+  Service svc;
+  svc.id = "ar-vr";
+  svc.access_delay_ms = 1.5 + 7.9;
+  std::vector<Instance> in;
+  std::vector<Path> paths;
+  const double compute[] = {4, 10, 5}, network[] = {9, 4, 5};
+  for (int i = 0; i < 3; ++i) {
+    const std::string site = "site" + std::to_string(i + 1);
+    Instance x;
+    x.vcpe = site;
+    x.id = "render";
+    x.processing_delay_ms = compute[i];
+    in.push_back(x);
+    paths.push_back(Path{site, "wan1", network[i], 0, 0, true});
+  }
+  auto d = decide(svc, in, paths);
+  REQUIRE(d.outcome == Outcome::ok);
+  REQUIRE(d.candidates.size() == 3);
+  CHECK(d.candidates[0].e2e_ms == Approx(22.4));
+  CHECK(d.candidates[1].e2e_ms == Approx(23.4));
+  CHECK(d.candidates[2].e2e_ms == Approx(19.4));
+  CHECK_FALSE(d.candidates[2].compute_estimated);
+  REQUIRE(d.best.has_value());
+  CHECK(*d.best == 2);
+  // R5: all three are within 25 % of the best, so new flows are spread, site 3 most.
+  CHECK(d.candidates[2].weight > d.candidates[0].weight);
+  CHECK(d.candidates[0].weight > d.candidates[1].weight);
+  CHECK(d.candidates[1].weight > 0);
+  CHECK(total(d) == kWeightTotal);
+
+  SECTION("with the draft's < 20 ms requirement only site 3 qualifies") {
+    svc.sla.max_e2e_ms = 20;
+    auto r = decide(svc, in, paths);
+    CHECK(r.outcome == Outcome::ok);
+    CHECK(r.candidates[2].weight == kWeightTotal);
+    CHECK(r.candidates[0].excluded == Exclusion::sla_e2e);
+    CHECK(r.candidates[1].excluded == Exclusion::sla_e2e);
+  }
+  SECTION("closest site without a GPU is never chosen (§4.1)") {
+    svc.sla.required_capability = "gpu";
+    in[0].capabilities = {"gpu"};
+    in[1].capabilities = {"gpu"};
+    auto r = decide(svc, in, paths);
+    CHECK(r.candidates[2].excluded == Exclusion::capability);
+    CHECK(r.candidates[2].weight == 0);
+    CHECK(r.candidates[0].weight > r.candidates[1].weight);
+  }
+}
+
+// §4.4, figure 4: APP1 in two clouds, 6 vCPUs each, load 50 % vs 20 %, equal WANs.
+// No processing delay reported: the M/M/c estimate must prefer cloud2.
+TEST_CASE("figure 4: cloud2 (6 vCPU at 20 %) outweighs cloud1 (6 vCPU at 50 %)") {
+  Service svc;
+  svc.id = "app1";
+  svc.service_time_ms = 20;
+  std::vector<Instance> in(2);
+  in[0].vcpe = "vcpe1"; in[0].id = "APP1"; in[0].vcpus = 6; in[0].utilization = 0.5;
+  in[1].vcpe = "vcpe2"; in[1].id = "APP1"; in[1].vcpus = 6; in[1].utilization = 0.2;
+  std::vector<Path> paths{{"vcpe1", "wan1", 20, 1, 0, true}, {"vcpe1", "wan2", 20, 1, 0, true},
+                          {"vcpe2", "wan1", 20, 1, 0, true}, {"vcpe2", "wan2", 20, 1, 0, true}};
+  auto d = decide(svc, in, paths);
+  REQUIRE(d.outcome == Outcome::ok);
+  REQUIRE(d.candidates.size() == 4);
+  CHECK(d.candidates[0].compute_estimated);
+  // Erlang C(6, a = 3) ≈ 0.0991 → Wq = 0.0991 · 20 / (6 · 0.5) ≈ 0.66 ms.
+  CHECK(d.candidates[0].compute_ms == Approx(20.0 + erlang_c(6, 0.5) * 20.0 / 3.0));
+  CHECK(erlang_c(6, 0.5) == Approx(0.0991).epsilon(0.01));
+  CHECK(d.candidates[2].compute_ms < d.candidates[0].compute_ms);
+  REQUIRE(d.best.has_value());
+  CHECK(in[d.candidates[*d.best].instance].vcpe == "vcpe2");
+  const uint32_t cloud1 = d.candidates[0].weight + d.candidates[1].weight;
+  const uint32_t cloud2 = d.candidates[2].weight + d.candidates[3].weight;
+  CHECK(cloud2 > cloud1);
+  CHECK(cloud1 > 0);  // R5: near-equal candidates share, no herding
+  CHECK(cloud1 + cloud2 == kWeightTotal);
+}
+
+TEST_CASE("M/M/c sanity: single server is M/M/1, more load costs more") {
+  // M/M/1: sojourn = s / (1 − rho).
+  CHECK(mmc_sojourn_ms(1, 0.5, 10) == Approx(20.0));
+  CHECK(mmc_sojourn_ms(1, 0.0, 10) == Approx(10.0));
+  double prev = 0;
+  for (double rho = 0; rho < 0.99; rho += 0.05) {
+    const double t = mmc_sojourn_ms(6, rho, 10);
+    CHECK(t >= prev);
+    prev = t;
+  }
+  CHECK(std::isfinite(mmc_sojourn_ms(64, 1.5, 10)));
+  CHECK(mmc_sojourn_ms(2, 0.5, 10) < mmc_sojourn_ms(1, 0.5, 10));
+}
+
+TEST_CASE("network delay: rtt + jitter and loss penalties") {
+  CostWeights w;
+  CHECK(network_delay_ms(Path{"v", "w", 10, 0, 0, true}, w) == Approx(10));
+  CHECK(network_delay_ms(Path{"v", "w", 10, 2, 0, true}, w) == Approx(14));
+  CHECK(network_delay_ms(Path{"v", "w", 10, 0, 50, true}, w) == Approx(20));
+  CHECK(std::isfinite(network_delay_ms(Path{"v", "w", 10, 0, 100, true}, w)));
+}
+
+TEST_CASE("apportion: exact total, minimum 1, deterministic") {
+  std::vector<double> s{1, 1, 1};
+  auto a = apportion(s);
+  CHECK(a[0] + a[1] + a[2] == 1000);
+  CHECK(a == std::vector<uint32_t>{334, 333, 333});
+  std::vector<double> tiny{1, 1e-12, 0};
+  auto b = apportion(tiny);
+  CHECK(b == std::vector<uint32_t>{999, 1, 0});
+  CHECK(apportion(std::vector<double>{0, 0}) == std::vector<uint32_t>{0, 0});
+}
+
+TEST_CASE("no candidate: reject vs best-effort") {
+  Service svc;
+  svc.id = "s";
+  svc.sla.max_rtt_ms = 5;
+  std::vector<Instance> in(1);
+  in[0].vcpe = "v";
+  in[0].id = "a";
+  in[0].processing_delay_ms = 1;
+  std::vector<Path> paths{{"v", "w1", 30, 0, 0, true}, {"v", "w2", 10, 0, 0, true}, {"v", "w3", 1, 0, 0, false}};
+  auto r = decide(svc, in, paths);
+  CHECK(r.outcome == Outcome::rejected);
+  CHECK(total(r) == 0);
+  svc.on_no_candidate = OnNoCandidate::best_effort;
+  auto b = decide(svc, in, paths);
+  CHECK(b.outcome == Outcome::best_effort);
+  CHECK(b.candidates[1].weight == kWeightTotal);  // least bad; 30 ms is outside 25 %
+  CHECK(b.candidates[2].weight == 0);             // down is never relaxed
+  in[0].available = false;
+  CHECK(decide(svc, in, paths).outcome == Outcome::rejected);
+}
+
+TEST_CASE("property: weights sum to 1000 and never land on an excluded candidate") {
+  std::mt19937 rng(20240105);
+  int ok = 0, be = 0, rej = 0;
+  for (int iter = 0; iter < 5000; ++iter) {
+    auto w = testgen::random_world(rng);
+    auto d = decide(w.svc, w.instances, w.paths);
+    const uint32_t t = total(d);
+    std::size_t weighted = 0;
+    for (const auto& s : d.candidates) {
+      const Instance& in = w.instances[s.instance];
+      const Path& p = w.paths[s.path];
+      REQUIRE(p.vcpe == in.vcpe);
+      if (s.weight == 0) continue;
+      ++weighted;
+      REQUIRE(in.available);
+      REQUIRE(p.up);
+      if (!w.svc.sla.required_capability.empty())
+        REQUIRE(std::find(in.capabilities.begin(), in.capabilities.end(), "gpu") != in.capabilities.end());
+      if (d.outcome == Outcome::ok) {
+        REQUIRE(s.excluded == Exclusion::none);
+        REQUIRE(p.rtt_ms <= w.svc.sla.max_rtt_ms);
+        REQUIRE(p.jitter_ms <= w.svc.sla.max_jitter_ms);
+        REQUIRE(p.loss_pct <= w.svc.sla.max_loss_pct);
+        REQUIRE(s.e2e_ms <= w.svc.sla.max_e2e_ms);
+        REQUIRE(in.free_capacity >= w.svc.sla.min_free_capacity);
+      } else {
+        REQUIRE(w.svc.on_no_candidate == OnNoCandidate::best_effort);
+      }
+    }
+    switch (d.outcome) {
+      case Outcome::ok: ++ok; REQUIRE(t == kWeightTotal); break;
+      case Outcome::best_effort: ++be; REQUIRE(t == kWeightTotal); break;
+      case Outcome::rejected: ++rej; REQUIRE(t == 0); break;
+    }
+    // Never all to one unless only one is in the near-best window.
+    if (d.best && weighted == 1) {
+      const double lim = d.candidates[*d.best].cost * (1 + w.svc.epsilon);
+      std::size_t in_window = 0;
+      for (const auto& s : d.candidates)
+        if (s.cost <= lim && (s.excluded == Exclusion::none ||
+                              (d.outcome == Outcome::best_effort && is_sla(s.excluded))))
+          ++in_window;
+      REQUIRE(in_window == 1);
+    }
+  }
+  // The generator must exercise every outcome.
+  CHECK(ok > 100);
+  CHECK(be > 10);
+  CHECK(rej > 10);
+}
+
+TEST_CASE("determinism: same input, same decision") {
+  std::mt19937 rng(7);
+  for (int iter = 0; iter < 200; ++iter) {
+    auto w = testgen::random_world(rng);
+    auto a = decide(w.svc, w.instances, w.paths);
+    auto b = decide(w.svc, w.instances, w.paths);
+    REQUIRE(a.candidates.size() == b.candidates.size());
+    for (std::size_t k = 0; k < a.candidates.size(); ++k) REQUIRE(a.candidates[k].weight == b.candidates[k].weight);
+  }
+}
