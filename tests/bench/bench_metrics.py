@@ -69,8 +69,9 @@ def main() -> int:
           f"{statistics.median(down_ms):8.0f} {q(down_ms, .95):8.0f} {max(down_ms):8.0f}")
     print(f"{'load change -> CPE view (ms), ' + str(len(load_ms)) + ' trials':44} "
           f"{statistics.median(load_ms):8.0f} {q(load_ms, .95):8.0f} {max(load_ms):8.0f}")
-    print("baseline: probe interval 100 ms, timeout 300 ms, 3 losses -> floor 300-500 ms; "
-          "reports: min interval 100 ms; app utilisation window 1 s")
+    print("reference: probe interval 100 ms, loss deadline adaptive 100..300 ms, down after 3 losses "
+          "-> expected 300..400 ms on a short path; reports: sampling and min interval 100 ms; "
+          "the lab app measures utilisation over 0.5 s (--window-ms 500)")
     return 0
 
 

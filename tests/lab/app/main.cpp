@@ -18,7 +18,7 @@ namespace {
 
 const char kUsage[] =
     "usage: cats-app --name NAME --listen ADDR:PORT --workers N --service-ms MS\n"
-    "                [--load-listen ADDR:PORT] [--background PCT] [--queue N] [-v]\n"
+    "                [--load-listen ADDR:PORT] [--background PCT] [--queue N] [--window-ms MS] [-v]\n"
     "  Serves HTTP/1.1 on --listen: every request (any path) waits for one of N workers,\n"
     "  which is occupied MS ms, then gets 200 with body NAME and header X-Cats-Instance.\n"
     "  Beyond --queue (default 4096) waiting requests: 503.\n"
@@ -85,6 +85,10 @@ int main(int argc, char** argv) {
       double pct = 0;
       if (!parse_num(v, pct) || !(pct >= 0 && pct <= 99)) return usage_error("--background must be 0..99 (percent)");
       cfg.background = pct / 100.0;
+    } else if (a == "--window-ms") {
+      unsigned ms = 0;
+      if (!parse_num(v, ms) || ms < 100 || ms > 60000) return usage_error("--window-ms must be 100..60000");
+      cfg.window = std::chrono::milliseconds(ms);
     } else if (a == "--queue") {
       if (!parse_num(v, cfg.queue_limit) || cfg.queue_limit < 1 || cfg.queue_limit > 1000000)
         return usage_error("--queue must be 1..1000000");

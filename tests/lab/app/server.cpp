@@ -334,6 +334,7 @@ Result<std::unique_ptr<AppServer>> AppServer::start(const AppConfig& cfg) {
   po.service = cfg.service;
   po.queue_limit = cfg.queue_limit;
   po.background = cfg.background;
+  po.accounting.window = cfg.window;
   auto pool = std::make_unique<WorkerPool>(po);
 
   api::ServerLimits limits;

@@ -26,6 +26,9 @@ struct AppConfig {
   std::chrono::milliseconds service{10};
   double background = 0;  // fraction 0 .. 0.99
   size_t queue_limit = 4096;
+  // The span utilisation and delay are measured over (as ORCA-style backends report a
+  // recent window); shorter = a load change shows sooner, noisier.
+  std::chrono::milliseconds window{1000};
   size_t max_connections = 1024;  // service connections; beyond: 503 and close
   size_t header_limit = 8 * 1024;
   size_t body_limit = 64 * 1024;
