@@ -283,6 +283,17 @@ void read_reporting(Table& root, Reporting& r, bool vcpe) {
   s.reject_unknown();
 }
 
+// The fields every remote site has, whichever side describes it (a CPE's [[vcpe]] or a
+// vCPE's [[cpe]]): name, WireGuard key, inner address, subnets, keepalive.
+template <class Peer>
+void read_site_peer(Table& s, Peer& p) {
+  p.name = s.str("name", true, 63).value_or("");
+  if (auto k = s.key("public_key")) p.public_key = *k;
+  if (auto a = s.address("address", true)) p.address = *a;
+  p.subnets = s.prefixes("subnets", true);
+  p.keepalive = static_cast<uint16_t>(s.integer("keepalive", 0, 3600).value_or(0));
+}
+
 void read_lan(Table& root, Lan& lan, bool with_address) {
   auto* t = root.table("lan", true);
   if (!t) return;
@@ -384,12 +395,8 @@ Result<CpeConfig> parse_cpe(std::string_view text, const std::string& name) {
     std::string path = "vcpe[" + std::to_string(i) + "]";
     Table s(*vcpes[i], path, errs);
     VcpePeer v;
-    v.name = s.str("name", true, 63).value_or("");
-    if (auto k = s.key("public_key")) v.public_key = *k;
+    read_site_peer(s, v);
     if (auto a = s.address("endpoint", true)) v.endpoint = *a;
-    if (auto a = s.address("address", true)) v.address = *a;
-    v.subnets = s.prefixes("subnets", true);
-    v.keepalive = static_cast<uint16_t>(s.integer("keepalive", 0, 3600).value_or(0));
     v.report_key = read_b64(s, "report_key", 32, 32, "a 32-byte Ed25519 public key");
     if (v.report_key.empty() && !s.get("report_key")) s.error("report_key", "missing required field");
     if (auto* ports = s.table("ports", true)) {
@@ -469,11 +476,7 @@ Result<VcpeConfig> parse_vcpe(std::string_view text, const std::string& name) {
     std::string path = "cpe[" + std::to_string(i) + "]";
     Table s(*cpes[i], path, errs);
     CpePeer p;
-    p.name = s.str("name", true, 63).value_or("");
-    if (auto k = s.key("public_key")) p.public_key = *k;
-    if (auto a = s.address("address", true)) p.address = *a;
-    p.subnets = s.prefixes("subnets", true);
-    p.keepalive = static_cast<uint16_t>(s.integer("keepalive", 0, 3600).value_or(0));
+    read_site_peer(s, p);
     p.report_key = read_b64(s, "report_key", 32, 32, "a 32-byte Ed25519 public key");
     auto paths = s.tables("path", true);
     for (size_t j = 0; j < paths.size(); ++j) {
