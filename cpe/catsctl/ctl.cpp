@@ -177,36 +177,24 @@ std::string render_status(const json::value& status, double now) {
   return out + "\n" + render_table(rows, columns);
 }
 
-std::string fmt_ms(const json::value& v) {
+namespace {
+// A number rendered with a printf format after scaling; "-" when it is null or missing.
+std::string fmt_number(const json::value& v, const char* format, double scale) {
   double n = number_of(v);
   if (std::isnan(n)) return "-";
   char buf[32];
-  std::snprintf(buf, sizeof buf, "%.1f ms", n);
+  std::snprintf(buf, sizeof buf, format, n * scale);
   return buf;
 }
+}  // namespace
 
-std::string fmt_pct(const json::value& v) {
-  double n = number_of(v);
-  if (std::isnan(n)) return "-";
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.1f%%", n);
-  return buf;
-}
-
-std::string fmt_ratio_pct(const json::value& v) {
-  double n = number_of(v);
-  if (std::isnan(n)) return "-";
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.0f%%", n * 100);
-  return buf;
-}
+std::string fmt_ms(const json::value& v) { return fmt_number(v, "%.1f ms", 1); }
+std::string fmt_pct(const json::value& v) { return fmt_number(v, "%.1f%%", 1); }
+std::string fmt_ratio_pct(const json::value& v) { return fmt_number(v, "%.0f%%", 100); }
 
 std::string fmt_count(const json::value& v) {
-  double n = number_of(v);
-  if (std::isnan(n)) return fmt_text(v);
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%g", n);
-  return buf;
+  if (std::isnan(number_of(v))) return fmt_text(v);
+  return fmt_number(v, "%g", 1);
 }
 
 static std::string list_or(const json::value& body, const std::vector<Column>& columns, const char* empty) {
