@@ -55,13 +55,7 @@ Plan plan_cpe(const config::CpeConfig& c) {
       for (auto& dst : inner_prefixes(v.address, v.subnets))
         p.routes.push_back({overlay_table(i), dst, w.tunnel_interface, std::nullopt});
     for (int family : {AF_INET, AF_INET6}) {
-      // Sockets bound to a tunnel (probes, `ping -I`) use that tunnel's table.
-      rtnl::Rule orule;
-      orule.family = family;
-      orule.priority = oif_rule_prio(i);
-      orule.oif = w.tunnel_interface;
-      orule.table = overlay_table(i);
-      p.rules.push_back(orule);
+      p.rules.push_back(tunnel_oif_rule(family, i, w.tunnel_interface));
       // Until steering marks flows (selection), LAN traffic to the clouds uses the first
       // WAN whose table has a route: tables hold only overlay routes, so everything else
       // falls through to main.

@@ -17,6 +17,7 @@
 #include "rtnl/rtnl.hpp"
 
 #include <cstdint>
+#include <string>
 
 namespace cats::overlay {
 
@@ -33,6 +34,16 @@ inline constexpr uint32_t oif_rule_prio(int k) { return 10500u + static_cast<uin
 inline constexpr uint32_t fallback_rule_prio(int wan) { return 10900u + static_cast<uint32_t>(wan); }
 
 inline constexpr const char* kNftTable = "cats";
+
+// Sockets bound to tunnel k (probes, reports, `ping -I`) are routed by its overlay table.
+inline rtnl::Rule tunnel_oif_rule(int family, int k, const std::string& ifname) {
+  rtnl::Rule r;
+  r.family = family;
+  r.priority = oif_rule_prio(k);
+  r.oif = ifname;
+  r.table = overlay_table(k);
+  return r;
+}
 
 static_assert(underlay_mark(kMaxWans) <= rtnl::kMarkMask);
 static_assert(overlay_table(kMaxTunnels) <= rtnl::kTableMax);

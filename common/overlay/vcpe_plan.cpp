@@ -45,12 +45,7 @@ Plan plan_vcpe(const config::VcpeConfig& c) {
         mr.fwmask = rtnl::kMarkMask;
         mr.table = overlay_table(k);
         p.rules.push_back(mr);
-        rtnl::Rule orule;
-        orule.family = family;
-        orule.priority = oif_rule_prio(k);
-        orule.oif = path.tunnel_interface;
-        orule.table = overlay_table(k);
-        p.rules.push_back(orule);
+        p.rules.push_back(tunnel_oif_rule(family, k, path.tunnel_interface));
       }
       pre += "\t\tiifname \"" + path.tunnel_interface + "\" ct mark set ct mark and " + keep + " or " +
              hex32(path_mark(k)) + "\n";
