@@ -5,6 +5,7 @@
 
 #include "base/ip.hpp"
 #include "base/result.hpp"
+#include "select/select.hpp"
 #include "wg/keys.hpp"
 #include "wg/wg.hpp"
 
@@ -70,6 +71,34 @@ struct VcpePeer {
   std::vector<uint8_t> report_key;  // Ed25519 public key (32 bytes) its reports are signed with
 };
 
+// C-PS selection (docs/SELECTION.md). [selection]
+struct Selection {
+  double hysteresis = 0.10;          // hysteresis_pct / 100: relative input move that republishes
+  uint32_t hold_down_ms = 5000;      // min time between two non-urgent republications
+};
+
+// One instance of a service: behind which vCPE, and the address:port new flows are DNATed
+// to. The CPE matches it with the vCPE's reports by (vCPE, service id, address:port); the
+// target comes from here, never from a report, so a vCPE cannot redirect a VIP elsewhere.
+struct ServiceInstance {
+  std::string vcpe;       // a [[vcpe]] name
+  UdpEndpoint address;    // inside that vCPE's address or subnets; same family as the VIP
+};
+
+enum class Protocol : uint8_t { tcp, udp };
+
+// A service clients reach at its VIP (R1). [[service]]
+struct Service {
+  // id, sla, weights, affinity (flow | source = sticky), on_no_candidate, service_time_ms,
+  // access_delay_ms, epsilon (spread), power. id: [a-z][a-z0-9_]*, at most 24 characters.
+  select::Service select;
+  IpAddress vip;
+  Protocol protocol = Protocol::tcp;
+  std::vector<uint16_t> ports;          // 1..64 distinct, non-zero
+  uint32_t sticky_timeout_s = 0;        // > 0 exactly when select.affinity == source
+  std::vector<ServiceInstance> instances;
+};
+
 struct CpeConfig {
   std::string file;
   Daemon daemon;
@@ -79,6 +108,8 @@ struct CpeConfig {
   std::string store_path;  // SQLite file; default <state_dir>/cats.db
   std::vector<Wan> wans;
   std::vector<VcpePeer> vcpes;
+  Selection selection;
+  std::vector<Service> services;
 };
 
 struct CpePath {

@@ -64,11 +64,19 @@ static_assert(steer_rule_prio(kMaxWans) < 10901 && steer_rule_prio(1) > 10700);
 
 enum class Protocol { tcp, udp };
 
+// What the data plane must do with a candidate's existing flows (programmer.hpp).
+enum class Health : uint8_t {
+  ok,           // flows stay
+  path_down,    // its WAN path is down, the instance is reachable over another: move flows
+  unreachable,  // the instance is down or unreachable: delete its conntrack entries
+};
+
 struct Candidate {
   IpAddress address;   // instance address (same family as the VIP)
   uint16_t port = 0;   // instance port (DNAT target)
   int wan = 0;         // WAN / path index 1..15
-  uint32_t weight = 0; // 0..1000; a service's weights sum to 1000
+  uint32_t weight = 0; // 0..1000; a service's weights sum to 1000, or all are 0 (reject)
+  Health health = Health::ok;
   bool operator==(const Candidate&) const = default;
 };
 

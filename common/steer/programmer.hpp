@@ -1,0 +1,65 @@
+// C-TC: converges the kernel to a steering State (steer.hpp) and keeps it there.
+//
+// Owns, on the CPE, `table inet cats` (the overlay Applier leaves it alone there, see
+// overlay::Plan::nft_script), the ip rules at priorities 10801..10815 (steer_rule_prio)
+// and nothing else. Idempotent: the same State twice changes nothing the second time.
+//
+//  * Structure (services, VIPs, ports, candidates' address/port/WAN, stickiness) is
+//    fingerprinted into the table's comment. A different structure replaces the table in
+//    one transaction (create + delete + define); established flows keep their conntrack
+//    entries and marks, so a restart or reconfiguration breaks no connection (R16, R17).
+//  * Weights and health are the dynamic part: when the structure matches, only the maps
+//    whose live elements differ from the desired ones are rewritten (flush map + add
+//    element, one transaction). Sticky client maps are never flushed.
+//  * Path failover (moved map): a candidate whose path is down but whose instance is still
+//    reachable over another WAN gets an element mark -> sibling mark in `moved`; every
+//    packet of its flows is re-marked there and conntrack keeps the new mark, so the flow
+//    stays on its instance and continues over the sibling's WAN.
+//  * Instance failure: a candidate marked `unreachable` (instance down, or every path to
+//    it down) has its conntrack entries deleted once, on the transition (ctnetlink, by ct
+//    mark under 0xffff0000). Flows on healthy candidates are never touched.
+//  * A service with all weights 0 (no candidate, reject mode) gets no new-flow DNAT; its
+//    new connections are rejected (TCP reset / ICMP port unreachable) in steer_forward.
+#pragma once
+
+#include "ct/conntrack.hpp"
+#include "nft/nft.hpp"
+#include "rtnl/rtnl.hpp"
+#include "steer/steer.hpp"
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace cats::steer {
+
+struct ApplyReport {
+  std::vector<std::string> actions;  // one line per kernel change ("replace table inet cats",
+                                     // "update map w_app1", "add rule ...", "flush ct mark ...")
+  bool changed() const { return !actions.empty(); }
+};
+
+class Programmer {
+ public:
+  // The handles must outlive the Programmer. They are used from one thread only.
+  Programmer(nft::Nft& nft, rtnl::Rtnl& rt, ct::Conntrack& ct) : nft_(nft), rt_(rt), ct_(ct) {}
+
+  // What the kernel holds now, when its structure equals `structure` (weights/health in
+  // `structure` are ignored): the live weights and health read back from the maps. nullopt
+  // when the table is absent or its structure differs. A restarted daemon seeds its
+  // Selector from this so that the ruleset stays identical (issue 4 "restart adopts").
+  Result<std::optional<State>> adopt(const State& structure);
+
+  // Converge to `desired`. On error the kernel is left in a consistent older or newer
+  // state (every nft change is one transaction) and the next apply retries: the
+  // Programmer never assumes a change it could not confirm.
+  Result<ApplyReport> apply(const State& desired);
+
+ private:
+  nft::Nft& nft_;
+  rtnl::Rtnl& rt_;
+  ct::Conntrack& ct_;
+  std::optional<State> applied_;  // last State confirmed in the kernel
+};
+
+}  // namespace cats::steer
