@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 namespace cats::select {
 
@@ -56,6 +57,18 @@ double network_delay_ms(const Path& p, const CostWeights& w) {
   // Each lost packet costs (at least) one more round trip; with independent loss p the
   // expected number of extra transmissions is p/(1−p) (geometric).
   return p.rtt_ms + w.jitter_k * p.jitter_ms + w.loss_k * p.rtt_ms * loss / (1.0 - loss);
+}
+
+double spare_vcpus(const Instance& in) {
+  // Defaults (1 vCPU, 0 %) for what is not reported: an instance reporting only its
+  // processing delay counts as one idle vCPU, so when no instance in the window reports
+  // capacity the capacity factor is equal for all and the cost term alone decides
+  // (figure 3 unchanged).
+  const double c = std::isfinite(in.vcpus) && in.vcpus > 0.0 ? in.vcpus : 1.0;
+  const double u = std::isfinite(in.utilization) ? std::clamp(in.utilization, 0.0, 1.0) : 0.0;
+  // Floor: a saturated instance still eligible keeps a positive share (apportion() then
+  // gives it ≥ 1 of 1000), so R5's "never all to one" holds and it keeps being measured.
+  return std::max(c * (1.0 - u), kSpareFloorVcpus);
 }
 
 namespace {
@@ -148,6 +161,7 @@ Decision decide(const Service& svc, std::span<const Instance> instances, std::sp
         s.compute_estimated = true;
       }
       s.e2e_ms = svc.access_delay_ms + s.network_ms + s.compute_ms;
+      s.spare_vcpus = spare_vcpus(in);
       s.cost = svc.access_delay_ms + w.network * s.network_ms + w.compute * s.compute_ms;
       s.excluded = check(svc, in, p, s);
       if (s.excluded == Exclusion::none) ++d.eligible;
@@ -171,17 +185,38 @@ Decision decide(const Service& svc, std::span<const Instance> instances, std::sp
   }
   d.outcome = d.eligible > 0 ? Outcome::ok : Outcome::best_effort;
 
-  // R5 (service contention): spread new flows over the near-best candidates instead of
-  // herding them all onto the single best one; weight ∝ 1/cost^power.
+  // R5 (service contention, draft §5.1): spread new flows over the near-best candidates
+  // instead of herding them onto the single best one. Capacity-aware (weighted least
+  // load, as HAProxy/Envoy weight least-request balancing): an instance's share is
+  //   spare_vcpus · (best / instance's best in-window cost)^power,
+  // split across its in-window paths ∝ (instance best / path cost)^power. Many CPEs
+  // splitting ∝ spare capacity fill instances in proportion to what they can absorb
+  // instead of all piling onto the emptiest one (DESIGN §3 herd concern); the cost term
+  // still prefers the nearer/faster instance. Figure 4 (§4.4): 3 vs 4.8 spare vCPUs at
+  // equal WANs gives ≈ 38/62 to cloud2, where M/M/6 cost alone gave 49/51.
   const double best_cost = std::max(d.candidates[*d.best].cost, 1e-3);
   const double limit = best_cost * (1.0 + std::max(svc.epsilon, 0.0));
-  std::vector<double> shares(d.candidates.size(), 0.0);
+  const double inf = std::numeric_limits<double>::infinity();
+  std::vector<char> window(d.candidates.size(), 0);
+  std::vector<double> inst_best(instances.size(), inf), path_sum(instances.size(), 0.0);
   for (std::size_t k = 0; k < d.candidates.size(); ++k) {
     const Scored& s = d.candidates[k];
-    if (!in_pool(s) || !(s.cost <= limit)) continue;
-    shares[k] = 1.0 / std::pow(std::max(s.cost, 1e-3) / best_cost, svc.power);  // normalised: no underflow
+    // The best always qualifies, even for costs ≤ 0 (clamped to 1e-3 below).
+    if (!in_pool(s) || !(k == *d.best || s.cost <= limit)) continue;
+    window[k] = 1;
+    inst_best[s.instance] = std::min(inst_best[s.instance], std::max(s.cost, 1e-3));
   }
-  shares[*d.best] = 1.0;  // the best always qualifies, even for costs ≤ 0
+  // Ratios ≤ 1 (normalised to the best): no underflow/overflow for any cost scale.
+  auto ratio = [&](double num, double cost) { return std::pow(num / std::max(cost, 1e-3), svc.power); };
+  for (std::size_t k = 0; k < d.candidates.size(); ++k)
+    if (window[k]) path_sum[d.candidates[k].instance] += ratio(inst_best[d.candidates[k].instance], d.candidates[k].cost);
+  std::vector<double> shares(d.candidates.size(), 0.0);
+  for (std::size_t k = 0; k < d.candidates.size(); ++k) {
+    if (!window[k]) continue;
+    const Scored& s = d.candidates[k];
+    const double instance_share = s.spare_vcpus * ratio(best_cost, inst_best[s.instance]);
+    shares[k] = instance_share * ratio(inst_best[s.instance], s.cost) / path_sum[s.instance];
+  }
   const auto weights = apportion(shares);
   for (std::size_t k = 0; k < d.candidates.size(); ++k) d.candidates[k].weight = weights[k];
   return d;

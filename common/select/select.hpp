@@ -58,8 +58,9 @@ struct Service {
   double service_time_ms = 10.0;
   // Delay common to every candidate (client ↔ CPE access, draft fig. 3 "client delay").
   double access_delay_ms = 0.0;
-  // R5 spreading: candidates with cost ≤ (1+epsilon)·best share new flows with weights
-  // ∝ 1/cost^power.
+  // R5 spreading: candidates with cost ≤ (1+epsilon)·best share new flows. An instance's
+  // share ∝ spare vCPUs · (best / its best in-window path cost)^power; within the instance
+  // its in-window paths split that ∝ (instance best / path cost)^power (docs/SELECTION.md).
   double epsilon = 0.25;
   double power = 2.0;
 };
@@ -75,6 +76,8 @@ struct Path {
 };
 
 // A service instance behind a vCPE, as reported (R8–R11) and health-checked (R4).
+// vcpus and utilization also drive the spreading (spare capacity). An instance that only
+// reports its processing delay keeps the defaults (1 vCPU, 0 %): spare 1 vCPU.
 struct Instance {
   std::string vcpe;
   std::string id;
@@ -110,6 +113,7 @@ struct Scored {
   bool compute_estimated = false;
   double e2e_ms = 0.0;       // access + network + compute (unweighted, as in draft fig. 3)
   double cost = 0.0;         // weighted; what ranking and weights use
+  double spare_vcpus = 0.0;  // spare_vcpus(instance): the capacity factor of its weight
   Exclusion excluded = Exclusion::none;
   uint32_t weight = 0;       // share of new flows out of kWeightTotal
 };
@@ -132,6 +136,12 @@ double mmc_sojourn_ms(double vcpus, double utilization, double service_time_ms);
 double erlang_c(unsigned c, double rho);
 // rtt + jitter_k·jitter + loss_k·rtt·p/(1−p), p = loss_pct/100 clamped to 0.99.
 double network_delay_ms(const Path& p, const CostWeights& w);
+
+// Spare capacity of an instance for the spreading: vcpus · (1 − utilization), never
+// below kSpareFloorVcpus. Non-finite or non-positive vcpus count as 1 vCPU, non-finite
+// utilization as 0 (an instance reporting only its processing delay: spare 1).
+inline constexpr double kSpareFloorVcpus = 0.01;
+double spare_vcpus(const Instance& in);
 
 // Score and weight every candidate of one service. Candidates are the (instance, path)
 // pairs where path.vcpe == instance.vcpe.

@@ -4,6 +4,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <limits>
 #include <numeric>
 #include <random>
 
@@ -47,6 +48,12 @@ TEST_CASE("figure 3: edge site 3 wins with 19.4 ms (22.4 / 23.4 for sites 1 / 2)
   REQUIRE(d.best.has_value());
   CHECK(*d.best == 2);
   // R5: all three are within 25 % of the best, so new flows are spread, site 3 most.
+  // Only processing delays are reported: every site counts as 1 idle vCPU (spare 1), so
+  // the capacity factor is equal and the weights are the cost term's (b/cost)^2.
+  CHECK(d.candidates[0].spare_vcpus == 1.0);
+  CHECK(d.candidates[2].weight == 410);
+  CHECK(d.candidates[0].weight == 308);
+  CHECK(d.candidates[1].weight == 282);
   CHECK(d.candidates[2].weight > d.candidates[0].weight);
   CHECK(d.candidates[0].weight > d.candidates[1].weight);
   CHECK(d.candidates[1].weight > 0);
@@ -72,8 +79,9 @@ TEST_CASE("figure 3: edge site 3 wins with 19.4 ms (22.4 / 23.4 for sites 1 / 2)
 }
 
 // §4.4, figure 4: APP1 in two clouds, 6 vCPUs each, load 50 % vs 20 %, equal WANs.
-// No processing delay reported: the M/M/c estimate must prefer cloud2.
-TEST_CASE("figure 4: cloud2 (6 vCPU at 20 %) outweighs cloud1 (6 vCPU at 50 %)") {
+// No processing delay reported: the M/M/c estimate must prefer cloud2, and the spare
+// capacity (3 vs 4.8 vCPUs) must send most new connections there.
+TEST_CASE("figure 4: cloud2 (6 vCPU at 20 %) gets most new flows, cloud1 (6 vCPU at 50 %) the rest") {
   Service svc;
   svc.id = "app1";
   svc.service_time_ms = 20;
@@ -90,13 +98,102 @@ TEST_CASE("figure 4: cloud2 (6 vCPU at 20 %) outweighs cloud1 (6 vCPU at 50 %)")
   CHECK(d.candidates[0].compute_ms == Approx(20.0 + erlang_c(6, 0.5) * 20.0 / 3.0));
   CHECK(erlang_c(6, 0.5) == Approx(0.0991).epsilon(0.01));
   CHECK(d.candidates[2].compute_ms < d.candidates[0].compute_ms);
+  CHECK(d.candidates[0].spare_vcpus == Approx(3.0));
+  CHECK(d.candidates[2].spare_vcpus == Approx(4.8));
   REQUIRE(d.best.has_value());
   CHECK(in[d.candidates[*d.best].instance].vcpe == "vcpe2");
   const uint32_t cloud1 = d.candidates[0].weight + d.candidates[1].weight;
   const uint32_t cloud2 = d.candidates[2].weight + d.candidates[3].weight;
-  CHECK(cloud2 > cloud1);
-  CHECK(cloud1 > 0);  // R5: near-equal candidates share, no herding
   CHECK(cloud1 + cloud2 == kWeightTotal);
+  // 3 · (42.01/42.66)^2 = 2.91 vs 4.8 → 377 / 623. Most go to cloud2; cloud1 keeps a
+  // real share (R5: no herding onto the emptier cloud).
+  CHECK(cloud2 == 623);
+  CHECK(cloud1 == 377);
+  // Equal WANs: each cloud's share splits evenly over its two paths.
+  CHECK(d.candidates[0].weight + 1 >= d.candidates[1].weight);
+  CHECK(d.candidates[1].weight + 1 >= d.candidates[0].weight);
+  CHECK(d.candidates[2].weight + 1 >= d.candidates[3].weight);
+  CHECK(d.candidates[3].weight + 1 >= d.candidates[2].weight);
+
+  SECTION("the same loads reported as processing delay: capacity alone still favours cloud2") {
+    in[0].processing_delay_ms = 20;
+    in[1].processing_delay_ms = 20;
+    auto r = decide(svc, in, paths);
+    // Equal costs: shares ∝ spare, 3 : 4.8 = 385 : 615.
+    CHECK(r.candidates[0].weight + r.candidates[1].weight == 385);
+    CHECK(r.candidates[2].weight + r.candidates[3].weight == 615);
+  }
+}
+
+TEST_CASE("spare capacity: vcpus·(1 − utilization), defaults and floor") {
+  Instance i;
+  CHECK(spare_vcpus(i) == 1.0);  // nothing reported: one idle vCPU
+  i.vcpus = 6;
+  i.utilization = 0.5;
+  CHECK(spare_vcpus(i) == Approx(3.0));
+  i.utilization = 1.3;  // over-reported load: saturated, floor
+  CHECK(spare_vcpus(i) == kSpareFloorVcpus);
+  i.utilization = -0.2;
+  CHECK(spare_vcpus(i) == Approx(6.0));
+  i.vcpus = std::numeric_limits<double>::quiet_NaN();
+  i.utilization = std::numeric_limits<double>::quiet_NaN();
+  CHECK(spare_vcpus(i) == 1.0);
+  i.vcpus = 0;
+  i.utilization = 0.5;
+  CHECK(spare_vcpus(i) == Approx(0.5));
+}
+
+namespace {
+
+// Two sites, one instance each, reported processing delay (so cost does not depend on
+// load): a has paths at network 10 and 12 ms, b one path at 10 ms.
+struct TwoSites {
+  Service svc;
+  std::vector<Instance> in;
+  std::vector<Path> paths;
+  TwoSites() {
+    svc.id = "s";
+    in.resize(2);
+    in[0].vcpe = "a"; in[0].id = "x"; in[0].processing_delay_ms = 0;
+    in[1].vcpe = "b"; in[1].id = "x"; in[1].processing_delay_ms = 0;
+    paths = {{"a", "w1", 10, 0, 0, true}, {"a", "w2", 12, 0, 0, true}, {"b", "w1", 10, 0, 0, true}};
+  }
+};
+
+}  // namespace
+
+TEST_CASE("spreading: an instance's share does not grow with its number of paths") {
+  TwoSites t;
+  auto d = decide(t.svc, t.in, t.paths);
+  REQUIRE(d.candidates.size() == 3);
+  // Equal spare (1 each) and equal best-path cost: 500 / 500 per instance; a's 500 split
+  // 1 : (10/12)^2 = 0.694 → 295 / 205.
+  CHECK(d.candidates[2].weight == 500);
+  CHECK(d.candidates[0].weight == 295);
+  CHECK(d.candidates[1].weight == 205);
+}
+
+TEST_CASE("spreading: shares ∝ spare capacity at equal cost; saturated keeps ≥ 1") {
+  TwoSites t;
+  t.paths = {{"a", "w1", 10, 0, 0, true}, {"b", "w1", 10, 0, 0, true}};  // equal costs
+  t.in[0].vcpus = 2;
+  t.in[1].vcpus = 6;
+  auto d = decide(t.svc, t.in, t.paths);
+  REQUIRE(d.candidates.size() == 2);
+  CHECK(d.candidates[0].weight == 250);
+  CHECK(d.candidates[1].weight == 750);
+  t.in[1].utilization = 1.0;  // saturated but still eligible (no min_free_capacity)
+  d = decide(t.svc, t.in, t.paths);
+  CHECK(d.candidates[1].weight >= 1);
+  CHECK(d.candidates[1].weight <= 5);
+  CHECK(d.candidates[0].weight + d.candidates[1].weight == kWeightTotal);
+  SECTION("capacity never lets a candidate outside the cost window in") {
+    t.in[1].utilization = 0;
+    t.paths[1].rtt_ms = 100;  // b: 100 ms > 1.25 · 10 ms
+    auto r = decide(t.svc, t.in, t.paths);
+    CHECK(r.candidates[0].weight == kWeightTotal);
+    CHECK(r.candidates[1].weight == 0);
+  }
 }
 
 TEST_CASE("M/M/c sanity: single server is M/M/1, more load costs more") {
