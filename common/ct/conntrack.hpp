@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <vector>
 
 namespace cats::ct {
@@ -32,5 +33,17 @@ class Conntrack {
 
 // The delete request (exposed for golden-byte tests).
 std::vector<uint8_t> build_delete_by_mark(int family, uint32_t seq, uint32_t mark, uint32_t mask);
+// The dump request (IPCTNL_MSG_CT_GET, NLM_F_DUMP) with the same mark filter.
+std::vector<uint8_t> build_dump_by_mark(int family, uint32_t seq, uint32_t mark, uint32_t mask);
+
+// One datagram of replies to the dump `seq`, checked by hand before anything is read
+// (lengths bounded by the datagram; no libmnl walk over unchecked input). Entries are
+// counted only when their CTA_MARK (absent = 0) matches (mark & mask): the kernel filters
+// already, this keeps the count honest should it not. Other sequence numbers are skipped.
+struct DumpChunk {
+  size_t entries = 0;
+  bool done = false;  // NLMSG_DONE seen
+};
+Result<DumpChunk> parse_dump_datagram(std::span<const uint8_t> dg, uint32_t seq, uint32_t mark, uint32_t mask);
 
 }  // namespace cats::ct

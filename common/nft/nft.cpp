@@ -99,6 +99,15 @@ Status Nft::run(std::string_view script) {
 
 Result<std::string> Nft::query(std::string_view command) { return impl_->exec(command); }
 
+Result<std::string> Nft::query_json(std::string_view command) {
+  // Scoped to this call: every other command keeps the text output callers parse.
+  const unsigned flags = nft_ctx_output_get_flags(impl_->ctx.get());
+  nft_ctx_output_set_flags(impl_->ctx.get(), flags | NFT_CTX_OUTPUT_JSON);
+  auto out = impl_->exec(command);
+  nft_ctx_output_set_flags(impl_->ctx.get(), flags);
+  return out;
+}
+
 Result<bool> Nft::table_exists(std::string_view family, std::string_view name) {
   CATS_TRY(check_table_ref(family, name));
   // "list tables <family>" prints one "table <family> <name>" line per table, and unlike

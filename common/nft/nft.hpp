@@ -21,6 +21,9 @@ class Nft {
   Status run(std::string_view script);
   // Run a command and return its output (e.g. "list table inet cats").
   Result<std::string> query(std::string_view command);
+  // The same, with libnftables' JSON output (`nft -j`, libnftables-json(5)) for this one
+  // command only: for programs reading state back (element values as plain numbers).
+  Result<std::string> query_json(std::string_view command);
   // Whether "table <family> <name>" exists.
   Result<bool> table_exists(std::string_view family, std::string_view name);
   // Delete our table if it exists (absent = success).

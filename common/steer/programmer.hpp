@@ -59,6 +59,12 @@ class Programmer {
   nft::Nft& nft_;
   rtnl::Rtnl& rt_;
   ct::Conntrack& ct_;
+  // The live table's structure fingerprint: nullopt when the table is absent, "" when it
+  // carries no "cats:" comment (someone else's table of that name).
+  Result<std::optional<std::string>> live_fingerprint();
+  Result<Dynamic> live_dynamic();
+  Result<std::vector<rtnl::Rule>> live_rules();  // both families, priorities 10801..10815
+
   std::optional<State> applied_;  // last State confirmed in the kernel
 };
 

@@ -3,6 +3,7 @@
 #include <sys/socket.h>
 
 #include <cstdio>
+#include <optional>
 #include <set>
 
 namespace cats::steer {
@@ -48,26 +49,10 @@ Status validate_service(const Service& sv) {
       return err(where + "duplicate (instance, WAN) pair");
     sum += c.weight;
   }
-  if (sum != kWeightTotal) return err("weights sum to " + std::to_string(sum) + ", must be 1000");
+  // All 0 is reject mode: no candidate is acceptable, new connections are refused.
+  if (sum != kWeightTotal && sum != 0)
+    return err("weights sum to " + std::to_string(sum) + ", must be 1000 or all 0");
   return ok();
-}
-
-// Weight ranges over numgen random mod 1000: candidate k gets [lo, lo+weight-1].
-// Weight-0 candidates get no element (they stay in @targets for sticky clients).
-std::string weight_elements(const Service& sv, int first_cid) {
-  std::string out;
-  uint32_t lo = 0;
-  for (size_t k = 0; k < sv.candidates.size(); ++k) {
-    auto& c = sv.candidates[k];
-    if (c.weight == 0) continue;
-    uint32_t hi = lo + c.weight - 1;
-    if (!out.empty()) out += ", ";
-    out += std::to_string(lo);
-    if (hi != lo) out += "-" + std::to_string(hi);
-    out += " : " + hex32(candidate_mark(first_cid + static_cast<int>(k), c.wan));
-    lo = hi + 1;
-  }
-  return out;
 }
 
 std::string match(const Service& sv) {
@@ -97,17 +82,79 @@ Status validate(const State& s) {
   return ok();
 }
 
-Result<Plan> plan(const State& s) {
-  CATS_TRY(validate(s));
-  Plan p;
-  if (s.services.empty()) return p;
+namespace {
+
+// FNV-1a 64: a cheap, stable fingerprint stored in the table comment so that a restarted
+// daemon recognises the structure it would write. Same function as overlay/apply.cpp's
+// apply_nft uses (kept local: that one is private to cats_overlay).
+std::string fnv1a_hex(const std::string& s) {
+  uint64_t h = 1469598103934665603ull;
+  for (unsigned char c : s) h = (h ^ c) * 1099511628211ull;
+  char b[24];
+  std::snprintf(b, sizeof b, "%016llx", static_cast<unsigned long long>(h));
+  return b;
+}
+
+// Path failover target of a path_down candidate: another WAN's candidate of the same
+// instance (address, port) that is ok; the highest weight, ties to the lowest WAN.
+std::optional<size_t> sibling_of(const Service& sv, size_t k) {
+  auto& c = sv.candidates[k];
+  std::optional<size_t> best;
+  for (size_t j = 0; j < sv.candidates.size(); ++j) {
+    auto& o = sv.candidates[j];
+    if (j == k || o.health != Health::ok || o.wan == c.wan || o.address != c.address || o.port != c.port) continue;
+    auto& b = sv.candidates[best.value_or(j)];
+    if (!best || o.weight > b.weight || (o.weight == b.weight && o.wan < b.wan)) best = j;
+  }
+  return best;
+}
+
+std::string join_weights(const std::vector<WeightElement>& els) {
+  std::string out;
+  for (auto& e : els) {
+    if (!out.empty()) out += ", ";
+    out += std::to_string(e.lo);
+    if (e.hi != e.lo) out += "-" + std::to_string(e.hi);
+    out += " : " + hex32(e.mark);
+  }
+  return out;
+}
+
+std::string join_moved(const std::map<uint32_t, uint32_t>& m) {
+  std::string out;
+  for (auto [from, to] : m) out += (out.empty() ? "" : ", ") + hex32(from) + " : " + hex32(to);
+  return out;
+}
+
+// Weight ranges over numgen random mod 1000: candidate k gets [lo, lo+weight-1].
+// Weight-0 candidates get no element (they stay in @targets for sticky clients).
+std::vector<WeightElement> weight_ranges(const Service& sv, int first_cid) {
+  std::vector<WeightElement> out;
+  uint32_t lo = 0;
+  for (size_t k = 0; k < sv.candidates.size(); ++k) {
+    auto& c = sv.candidates[k];
+    if (c.weight == 0) continue;
+    out.push_back({lo, lo + c.weight - 1, candidate_mark(first_cid + static_cast<int>(k), c.wan)});
+    lo += c.weight;
+  }
+  return out;
+}
+
+std::string elements_line(const std::string& els) {
+  return els.empty() ? std::string() : "\t\telements = { " + els + " }\n";
+}
+
+// The table body. Without `dynamic` the w_* and moved maps are rendered empty: that text
+// is what the structure fingerprint hashes.
+std::string render_body(const State& s, bool dynamic) {
   const std::string ours = hex32(kCandidateMask);
-  std::string maps, targets4, targets6, pre, nat;
-  std::set<std::pair<int, int>> wans;  // (family, wan)
+  const Dynamic dyn = dynamic ? dynamic_of(s) : Dynamic{};
+  std::string maps, targets4, targets6, pre, nat, fwd;
   int cid = 1;
   for (auto& sv : s.services) {
     maps += "\tmap w_" + sv.id + " {\n\t\ttypeof numgen random mod 1000 : meta mark\n\t\tflags interval\n";
-    maps += "\t\telements = { " + weight_elements(sv, cid) + " }\n\t}\n";
+    auto w = dyn.weights.find("w_" + sv.id);
+    maps += elements_line(w == dyn.weights.end() ? std::string() : join_weights(w->second)) + "\t}\n";
     const std::string m = match(sv);
     const std::string saddr = sv.vip.is_v4() ? "ip saddr" : "ip6 saddr";
     if (sv.sticky_timeout_s > 0) {
@@ -119,16 +166,20 @@ Result<Plan> plan(const State& s) {
       pre += "\t\t" + m + " ct mark and " + ours + " == 0 ct mark set numgen random mod 1000 map @w_" + sv.id + "\n";
       pre += "\t\t" + m + " ct mark and " + ours + " != 0 update @s_" + sv.id + " { " + saddr + " : ct mark }\n";
     } else {
-      // One draw per new connection; conntrack keeps the flow there (R16 affinity).
+      // One draw per new connection; conntrack keeps the flow there (R16 affinity). An
+      // empty map (reject mode) has no element for the draw: the mark stays 0.
       pre += "\t\t" + m + " ct mark set numgen random mod 1000 map @w_" + sv.id + "\n";
     }
+    // No candidate drawn: refuse at once (TCP RST, RFC 9293 3.5.2; UDP: ICMP port
+    // unreachable, RFC 1122 3.2.2.1) rather than let the VIP leak to the default route.
+    fwd += "\t\t" + m + " ct mark and " + ours + " == 0 reject" +
+           (sv.protocol == Protocol::tcp ? " with tcp reset" : "") + "\n";
     for (size_t k = 0; k < sv.candidates.size(); ++k) {
       auto& c = sv.candidates[k];
       std::string& t = sv.vip.is_v4() ? targets4 : targets6;
       if (!t.empty()) t += ", ";
       t += hex32(candidate_mark(cid + static_cast<int>(k), c.wan)) + " : " + c.address.to_string() + " . " +
            std::to_string(c.port);
-      wans.insert({sv.vip.is_v4() ? AF_INET : AF_INET6, c.wan});
     }
     cid += static_cast<int>(sv.candidates.size());
   }
@@ -136,6 +187,11 @@ Result<Plan> plan(const State& s) {
     maps += "\tmap targets {\n\t\ttype mark : ipv4_addr . inet_service\n\t\telements = { " + targets4 + " }\n\t}\n";
   if (!targets6.empty())
     maps += "\tmap targets6 {\n\t\ttype mark : ipv6_addr . inet_service\n\t\telements = { " + targets6 + " }\n\t}\n";
+  maps += "\tmap moved {\n\t\ttype mark : mark\n" + elements_line(join_moved(dyn.moved)) + "\t}\n";
+  // Path failover on every packet, before the restore: the new ct mark is stored in
+  // conntrack, so the flow keeps its instance (@targets is only consulted for new flows)
+  // and continues over the sibling's WAN. A missing key breaks the map lookup: no change.
+  pre += "\t\tct mark and " + ours + " != 0 ct mark set ct mark map @moved\n";
   // nft cannot OR two non-constant values (see overlay/vcpe_plan.cpp), so the restore sets
   // the whole packet mark from our bits: LAN packets entering the CPE carry no other mark.
   pre += "\t\tct mark and " + ours + " != 0 meta mark set ct mark and " + hex32(kOurMarkBits) + "\n";
@@ -144,14 +200,92 @@ Result<Plan> plan(const State& s) {
     nat += "\t\tct mark and " + ours + " != 0 meta nfproto ipv4 meta l4proto { tcp, udp } dnat ip to ct mark map @targets\n";
   if (!targets6.empty())
     nat += "\t\tct mark and " + ours + " != 0 meta nfproto ipv6 meta l4proto { tcp, udp } dnat ip6 to ct mark map @targets6\n";
-  p.nft_body = maps +
-               "\tchain steer_prerouting {\n\t\ttype filter hook prerouting priority mangle; policy accept;\n" + pre +
-               "\t}\n\tchain steer_dstnat {\n\t\ttype nat hook prerouting priority dstnat; policy accept;\n" + nat +
-               "\t}\n";
+  return maps + "\tchain steer_prerouting {\n\t\ttype filter hook prerouting priority mangle; policy accept;\n" + pre +
+         "\t}\n\tchain steer_dstnat {\n\t\ttype nat hook prerouting priority dstnat; policy accept;\n" + nat +
+         "\t}\n\tchain steer_forward {\n\t\ttype filter hook forward priority filter; policy accept;\n" + fwd + "\t}\n";
+}
+
+}  // namespace
+
+std::string structure_fingerprint(const State& s) {
+  if (s.services.empty()) return {};
+  return fnv1a_hex(render_body(s, false));
+}
+
+bool same_structure(const State& a, const State& b) {
+  if (a.services.size() != b.services.size()) return false;
+  for (size_t i = 0; i < a.services.size(); ++i) {
+    auto x = a.services[i], y = b.services[i];
+    if (x.candidates.size() != y.candidates.size()) return false;
+    for (size_t k = 0; k < x.candidates.size(); ++k) {
+      x.candidates[k].weight = y.candidates[k].weight = 0;
+      x.candidates[k].health = y.candidates[k].health = Health::ok;
+    }
+    if (!(x == y)) return false;
+  }
+  return true;
+}
+
+Dynamic dynamic_of(const State& s) {
+  Dynamic d;
+  int cid = 1;
+  for (auto& sv : s.services) {
+    d.weights["w_" + sv.id] = weight_ranges(sv, cid);
+    for (size_t k = 0; k < sv.candidates.size(); ++k) {
+      if (sv.candidates[k].health != Health::path_down) continue;
+      if (auto j = sibling_of(sv, k))
+        d.moved[candidate_mark(cid + static_cast<int>(k), sv.candidates[k].wan)] =
+            candidate_mark(cid + static_cast<int>(*j), sv.candidates[*j].wan);
+    }
+    cid += static_cast<int>(sv.candidates.size());
+  }
+  return d;
+}
+
+namespace {
+
+template <class Fn>
+void for_each_change(const Dynamic& live, const State& desired, Fn fn) {
+  const Dynamic want = dynamic_of(desired);
+  for (auto& sv : desired.services) {
+    const std::string name = "w_" + sv.id;
+    auto& w = want.weights.at(name);
+    auto l = live.weights.find(name);
+    if (l == live.weights.end() || l->second != w) fn(name, join_weights(w));
+  }
+  if (live.moved != want.moved) fn(std::string("moved"), join_moved(want.moved));
+}
+
+}  // namespace
+
+std::string render_dynamic_update(const Dynamic& live, const State& desired) {
+  std::string out;
+  for_each_change(live, desired, [&](const std::string& name, const std::string& els) {
+    out += std::string("flush map inet ") + kNftTable + " " + name + "\n";
+    if (!els.empty()) out += std::string("add element inet ") + kNftTable + " " + name + " { " + els + " }\n";
+  });
+  return out;
+}
+
+std::vector<std::string> changed_maps(const Dynamic& live, const State& desired) {
+  std::vector<std::string> out;
+  for_each_change(live, desired, [&](const std::string& name, const std::string&) { out.push_back("update map " + name); });
+  return out;
+}
+
+Result<Plan> plan(const State& s) {
+  CATS_TRY(validate(s));
+  Plan p;
+  if (s.services.empty()) return p;
+  p.fingerprint = structure_fingerprint(s);
+  p.nft_body = "\tcomment \"cats:" + p.fingerprint + "\"\n" + render_body(s, true);
   // Create-then-delete-then-define in one transaction, as overlay's apply_nft does: atomic
   // replacement, idempotent, and conntrack marks (in conntrack, not the table) survive.
   p.nft_script = std::string("table inet ") + kNftTable + "\ndelete table inet " + kNftTable + "\ntable inet " +
                  kNftTable + " {\n" + p.nft_body + "}\n";
+  std::set<std::pair<int, int>> wans;  // (family, wan)
+  for (auto& sv : s.services)
+    for (auto& c : sv.candidates) wans.insert({sv.vip.is_v4() ? AF_INET : AF_INET6, c.wan});
   for (auto [family, wan] : wans) {
     rtnl::Rule r;
     r.family = family;
@@ -162,39 +296,6 @@ Result<Plan> plan(const State& s) {
     p.rules.push_back(r);
   }
   return p;
-}
-
-Result<std::string> render_weight_update(const State& current, const State& next) {
-  CATS_TRY(validate(current));
-  CATS_TRY(validate(next));
-  auto refuse = [](const std::string& why) {
-    return Result<std::string>{boost::system::in_place_error,
-                               Error::msg(why + ": not a weights-only change, apply the full script")};
-  };
-  if (current.services.size() != next.services.size()) return refuse("services added or removed");
-  std::string out;
-  int cid = 1;
-  for (size_t i = 0; i < next.services.size(); ++i) {
-    auto& a = current.services[i];
-    auto& b = next.services[i];
-    if (a.id != b.id || a.vip != b.vip || a.protocol != b.protocol || a.ports != b.ports ||
-        a.sticky_timeout_s != b.sticky_timeout_s || a.candidates.size() != b.candidates.size())
-      return refuse("service " + b.id + " changed");
-    bool changed = false;
-    for (size_t k = 0; k < b.candidates.size(); ++k) {
-      auto& ca = a.candidates[k];
-      auto& cb = b.candidates[k];
-      if (ca.address != cb.address || ca.port != cb.port || ca.wan != cb.wan)
-        return refuse("service " + b.id + " candidate " + std::to_string(k + 1) + " changed");
-      changed |= ca.weight != cb.weight;
-    }
-    if (changed) {
-      out += std::string("flush map inet ") + kNftTable + " w_" + b.id + "\n";
-      out += std::string("add element inet ") + kNftTable + " w_" + b.id + " { " + weight_elements(b, cid) + " }\n";
-    }
-    cid += static_cast<int>(b.candidates.size());
-  }
-  return out;
 }
 
 std::string rule_to_string(const rtnl::Rule& r) {

@@ -1,7 +1,7 @@
 // Steering data plane as plain desired state (DESIGN §2 "Service identifier -> address",
 // "Path choice", "One draw decides instance and path together"; draft R1, R2, R16, R17).
-// Everything here is a pure function of the State: the caller applies the script with
-// nft::Nft::run (one transaction) and the rules with rtnl::Rtnl::add_rule.
+// Everything here is a pure function of the State; steer::Programmer (programmer.hpp)
+// applies it to the kernel.
 //
 // Mark layout (extends common/overlay/slice.hpp; DESIGN §2 "Own a named slice"):
 //
@@ -29,9 +29,17 @@
 //   map w_<id>     typeof numgen random mod 1000 : meta mark; flags interval — weights
 //   map s_<id>     client address -> mark, flags dynamic,timeout (sticky services only, R16)
 //   map targets    mark : ipv4_addr . inet_service  (targets6 for IPv6) — DNAT targets
+//   map moved      type mark : mark — path_down candidate -> sibling candidate of the same
+//                  instance over another WAN (path failover, programmer.hpp)
 //   chain steer_prerouting  filter, prerouting, priority mangle: draw on ct state new,
-//                           restore meta mark from ct mark on every packet (R16 affinity)
+//                           re-mark moved flows, restore meta mark from ct mark on every
+//                           packet (R16 affinity)
 //   chain steer_dstnat      nat, prerouting, priority dstnat: dnat to @targets[ct mark]
+//   chain steer_forward     filter, forward: new VIP connections without a candidate
+//                           (all weights 0, or no decision yet) are rejected at once
+//
+// Dynamic part (rewritten in place, see programmer.hpp): the elements of w_<id> and moved.
+// Everything else is structure, fingerprinted into the table comment "cats:<hex>".
 #pragma once
 
 #include "base/ip.hpp"
@@ -39,6 +47,8 @@
 #include "rtnl/rtnl.hpp"
 
 #include <cstdint>
+#include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -95,23 +105,61 @@ struct State {
   bool operator==(const State&) const = default;
 };
 
-// Errors name the service and candidate ("service web: weights sum to 900, must be 1000").
+// Errors name the service and candidate ("service web: weights sum to 900, must be 1000 or all 0").
 Status validate(const State& s);
 
 struct Plan {
-  std::string nft_body;    // table contents only (maps + chains), to merge into a table
-  std::string nft_script;  // full idempotent transaction: create, delete, define table inet cats
+  std::string fingerprint;  // structure fingerprint (hex), also in the table's comment "cats:<hex>"
+  std::string nft_body;     // table contents only (comment, maps, chains), to merge into a table
+  std::string nft_script;   // full idempotent transaction: create, delete, define table inet cats
   std::vector<rtnl::Rule> rules;  // fwmark path bits -> overlay table, per WAN and family used
 };
 
-// Validates, then renders. Empty State -> empty body/script and no rules.
+// Validates, then renders. Empty State -> empty body/script/fingerprint and no rules.
 Result<Plan> plan(const State& s);
 
-// Weights-only change as a small transaction: per changed service "flush map" + "add
-// element". Conntrack (established flows, their ct marks) is never touched (R16). Refused
-// when anything other than weights differs between current and next (candidate ids would
-// shift): apply plan(next).nft_script instead. Empty string when nothing changed.
-Result<std::string> render_weight_update(const State& current, const State& next);
+// The structure fingerprint of a valid State: a hash of the table it renders without the
+// dynamic map elements, so weights and health never change it (and a change to the
+// rendering itself does). Empty State -> "".
+std::string structure_fingerprint(const State& s);
+
+// Whether two States have the same structure (everything but weights and health).
+bool same_structure(const State& a, const State& b);
+
+// The dynamic part of table inet cats: what apply rewrites in place.
+struct WeightElement {
+  uint32_t lo = 0, hi = 0;  // numgen range lo..hi (inclusive)
+  uint32_t mark = 0;        // candidate mark
+  bool operator==(const WeightElement&) const = default;
+};
+struct Dynamic {
+  std::map<std::string, std::vector<WeightElement>> weights;  // "w_<id>" -> elements, ascending lo
+  std::map<uint32_t, uint32_t> moved;                         // path_down mark -> sibling mark
+  bool operator==(const Dynamic&) const = default;
+};
+
+// Desired dynamic contents of a valid State.
+Dynamic dynamic_of(const State& s);
+
+// The transaction that turns the `live` dynamic contents into those of `desired` (whose
+// structure must be the live table's): per map whose elements differ, in service order
+// then `moved`, "flush map" + "add element" (no add for an empty map). Maps of `live` that
+// `desired` does not have are ignored (they cannot exist under the same fingerprint).
+// Sticky client maps are never touched. Empty string when nothing differs.
+std::string render_dynamic_update(const Dynamic& live, const State& desired);
+
+// "update map w_web" lines naming the maps render_dynamic_update rewrites (report lines).
+std::vector<std::string> changed_maps(const Dynamic& live, const State& desired);
+
+// Reads the dynamic contents back from libnftables JSON (`nft -j list table inet cats`,
+// libnftables-json(5)): w_* and moved maps; elements are [key, value] pairs whose key is a
+// number or {"range": [lo, hi]}. Anything else malformed is an error.
+Result<Dynamic> parse_dynamic_json(std::string_view json);
+
+// The State with `structure`'s structure and the weights/health that `live` encodes
+// (weights from w_* ranges by candidate mark, path_down from moved keys, else ok).
+// nullopt when `live` does not fit (unknown mark, overlapping ranges, sums not 1000 or 0).
+std::optional<State> state_from_dynamic(const State& structure, const Dynamic& live);
 
 // "ipv4 prio 10801 fwmark 0x00010000/0x00ff0000 table 10101 proto 201" (golden tests, logs)
 std::string rule_to_string(const rtnl::Rule& r);

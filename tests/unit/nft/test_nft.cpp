@@ -102,3 +102,22 @@ TEST_CASE("nft against the kernel in a private netns", "[lab][nft]") {
   auto missing = nft.query("list table inet cats_t");
   CHECK_FALSE(missing.has_value());
 }
+
+TEST_CASE("nft: query_json is JSON for that command only", "[lab][nft]") {
+  test::PrivateNetns ns;
+  REQUIRE(ns.ok());
+  auto opened = nft::Nft::open();
+  REQUIRE(opened.has_value());
+  auto& nft = *opened;
+  REQUIRE(nft.run("table inet cats_j {\n\tmap m {\n\t\ttype mark : mark\n\t\telements = { 0x01010000 : 0x02020000 }\n\t}\n}\n")
+              .has_value());
+  auto j = nft.query_json("list map inet cats_j m");
+  REQUIRE(j.has_value());
+  CHECK(j->find("\"elem\": [[16842752, 33685504]]") != std::string::npos);
+  // The next plain query is text again.
+  auto t = nft.query("list map inet cats_j m");
+  REQUIRE(t.has_value());
+  CHECK(t->find("elements = { 0x01010000 : 0x02020000 }") != std::string::npos);
+  CHECK_FALSE(nft.query_json("list map inet cats_j absent").has_value());
+  REQUIRE(nft.delete_table("inet", "cats_j").has_value());
+}

@@ -1,0 +1,152 @@
+// steer::Programmer: converge table inet cats, the steering ip rules and conntrack to a
+// State (contract in programmer.hpp).
+#include "steer/programmer.hpp"
+
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <cstdio>
+
+namespace cats::steer {
+namespace {
+
+bool is_steer_rule(const rtnl::Rule& r) {
+  return r.priority >= steer_rule_prio(1) && r.priority <= steer_rule_prio(kMaxWans);
+}
+
+// Mask for flushing a candidate's flows: candidate and path bits, whatever else shares ct mark.
+constexpr uint32_t kFlushMask = kCandidateMask | kPathMask;
+
+std::string hex32(uint32_t v) {
+  char b[16];
+  std::snprintf(b, sizeof b, "0x%08x", v);
+  return b;
+}
+
+// Health of the same candidate (service id, instance, WAN) in `prev`, if it is there.
+std::optional<Health> previous_health(const std::optional<State>& prev, const std::string& svc, const Candidate& c) {
+  if (!prev) return std::nullopt;
+  for (auto& sv : prev->services) {
+    if (sv.id != svc) continue;
+    for (auto& o : sv.candidates)
+      if (o.address == c.address && o.port == c.port && o.wan == c.wan) return o.health;
+  }
+  return std::nullopt;
+}
+
+// The structure part of a State: weights 0, health ok (what adopt's argument stands for).
+State structure_only(State s) {
+  for (auto& sv : s.services)
+    for (auto& c : sv.candidates) {
+      c.weight = 0;
+      c.health = Health::ok;
+    }
+  return s;
+}
+
+}  // namespace
+
+Result<std::optional<std::string>> Programmer::live_fingerprint() {
+  CATS_TRY_ASSIGN(exists, nft_.table_exists("inet", kNftTable));
+  if (!exists) return std::optional<std::string>{};
+  // libnftables 1.0.6 leaves the table comment out of its JSON output, so read it from
+  // the text listing.
+  CATS_TRY_ASSIGN(text, nft_.query(std::string("list table inet ") + kNftTable));
+  const std::string key = "comment \"cats:";
+  auto at = text.find(key);
+  if (at == std::string::npos) return std::optional<std::string>{std::string()};
+  at += key.size();
+  auto end = text.find('"', at);
+  if (end == std::string::npos) return std::optional<std::string>{std::string()};
+  return std::optional<std::string>{text.substr(at, end - at)};
+}
+
+Result<Dynamic> Programmer::live_dynamic() {
+  CATS_TRY_ASSIGN(json, nft_.query_json(std::string("list table inet ") + kNftTable));
+  return parse_dynamic_json(json);
+}
+
+Result<std::vector<rtnl::Rule>> Programmer::live_rules() {
+  std::vector<rtnl::Rule> out;
+  for (int family : {AF_INET, AF_INET6}) {
+    CATS_TRY_ASSIGN(rs, rt_.rules(family));
+    for (auto& r : rs)
+      if (is_steer_rule(r)) out.push_back(r);
+  }
+  return out;
+}
+
+Result<std::optional<State>> Programmer::adopt(const State& structure) {
+  const State s = structure_only(structure);
+  CATS_TRY(validate(s));
+  if (s.services.empty()) return std::optional<State>{};
+  CATS_TRY_ASSIGN(fp, live_fingerprint());
+  if (!fp || *fp != structure_fingerprint(s)) return std::optional<State>{};
+  CATS_TRY_ASSIGN(dyn, live_dynamic());
+  auto st = state_from_dynamic(s, dyn);
+  // What the kernel holds is now the baseline for health transitions: a candidate already
+  // unreachable before the restart had its flows flushed then.
+  if (st) applied_ = *st;
+  return st;
+}
+
+Result<ApplyReport> Programmer::apply(const State& desired) {
+  CATS_TRY_ASSIGN(p, plan(desired));
+  ApplyReport rep;
+
+  // Rules the new marks need exist before any packet can carry them.
+  CATS_TRY_ASSIGN(have_rules, live_rules());
+  for (auto& want : p.rules) {
+    if (std::find(have_rules.begin(), have_rules.end(), want) != have_rules.end()) continue;
+    CATS_TRY(rt_.add_rule(want));
+    rep.actions.push_back("add rule " + rule_to_string(want));
+  }
+
+  CATS_TRY_ASSIGN(fp, live_fingerprint());
+  if (p.nft_script.empty()) {
+    if (fp) {
+      CATS_TRY(nft_.delete_table("inet", kNftTable));
+      rep.actions.push_back(std::string("delete table inet ") + kNftTable);
+    }
+  } else if (!fp || *fp != p.fingerprint) {
+    // One transaction (create, delete, define): established flows keep their ct marks.
+    CATS_TRY(nft_.run(p.nft_script));
+    rep.actions.push_back(std::string("replace table inet ") + kNftTable + " (cats:" + p.fingerprint + ")");
+  } else {
+    CATS_TRY_ASSIGN(live, live_dynamic());
+    const std::string update = render_dynamic_update(live, desired);
+    if (!update.empty()) {
+      CATS_TRY(nft_.run(update));  // one transaction for all changed maps
+      for (auto& line : changed_maps(live, desired)) rep.actions.push_back(line);
+    }
+  }
+
+  // Old rules go only after the table stopped producing their marks.
+  for (auto& have : have_rules) {
+    if (std::find(p.rules.begin(), p.rules.end(), have) != p.rules.end()) continue;
+    CATS_TRY(rt_.del_rule(have));
+    rep.actions.push_back("delete rule " + rule_to_string(have));
+  }
+
+  // Flush flows of newly unreachable candidates after the maps no longer draw them, so a
+  // retransmission that becomes a new connection is drawn elsewhere (R17).
+  int cid = 1;
+  for (auto& sv : desired.services) {
+    for (size_t k = 0; k < sv.candidates.size(); ++k) {
+      auto& c = sv.candidates[k];
+      if (c.health != Health::unreachable || previous_health(applied_, sv.id, c) == Health::unreachable) continue;
+      const uint32_t mark = candidate_mark(cid + static_cast<int>(k), c.wan);
+      const int family = sv.vip.is_v4() ? AF_INET : AF_INET6;
+      auto st = ct_.delete_by_mark(family, mark, kFlushMask);
+      if (!st) return st.error().context("service " + sv.id + " candidate " + std::to_string(k + 1));
+      rep.actions.push_back("flush ct mark " + hex32(mark) + "/" + hex32(kFlushMask) +
+                            (family == AF_INET ? " ipv4" : " ipv6") + " (service " + sv.id + " candidate " +
+                            std::to_string(k + 1) + ")");
+    }
+    cid += static_cast<int>(sv.candidates.size());
+  }
+  applied_ = desired;
+  return rep;
+}
+
+}  // namespace cats::steer

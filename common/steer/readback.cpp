@@ -1,0 +1,125 @@
+// Reading the dynamic part of table inet cats back from the kernel (libnftables JSON,
+// libnftables-json(5)) and mapping it onto a State's structure (programmer.hpp "adopt").
+#include "steer/steer.hpp"
+
+#include <boost/json.hpp>
+
+#include <algorithm>
+#include <limits>
+
+namespace cats::steer {
+namespace {
+
+namespace json = boost::json;
+
+Error bad(const std::string& what) { return Error::msg("nft JSON: " + what); }
+
+// A JSON integer in 0..2^32-1.
+std::optional<uint32_t> as_u32(const json::value& v) {
+  if (v.is_int64()) {
+    auto n = v.get_int64();
+    if (n >= 0 && n <= std::numeric_limits<uint32_t>::max()) return static_cast<uint32_t>(n);
+  } else if (v.is_uint64()) {
+    auto n = v.get_uint64();
+    if (n <= std::numeric_limits<uint32_t>::max()) return static_cast<uint32_t>(n);
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+Result<Dynamic> parse_dynamic_json(std::string_view text) {
+  boost::system::error_code ec;
+  json::value root = json::parse(text, ec);
+  if (ec) return bad(ec.message());
+  const auto* top = root.if_object();
+  const json::value* list = top ? top->if_contains("nftables") : nullptr;
+  if (!list || !list->is_array()) return bad("no \"nftables\" array");
+  Dynamic d;
+  for (auto& item : list->get_array()) {
+    const auto* obj = item.if_object();
+    const json::value* mv = obj ? obj->if_contains("map") : nullptr;
+    if (!mv || !mv->is_object()) continue;  // metainfo, table, chains, rules
+    auto& m = mv->get_object();
+    const auto* name_v = m.if_contains("name");
+    if (!name_v || !name_v->is_string()) return bad("map without a name");
+    const std::string name(name_v->get_string());
+    const bool weights = name.rfind("w_", 0) == 0;
+    if (!weights && name != "moved") continue;  // targets, sticky maps: not dynamic state
+    if (weights) d.weights[name];  // present even when empty (reject mode)
+    const auto* elems = m.if_contains("elem");
+    if (!elems) continue;
+    if (!elems->is_array()) return bad("map " + name + ": elem is not an array");
+    for (auto& e : elems->get_array()) {
+      const auto* pair = e.if_array();
+      if (!pair || pair->size() != 2) return bad("map " + name + ": element is not a [key, value] pair");
+      auto value = as_u32((*pair)[1]);
+      if (!value) return bad("map " + name + ": value is not a 32-bit number");
+      auto& key = (*pair)[0];
+      if (!weights) {
+        auto k = as_u32(key);
+        if (!k) return bad("map moved: key is not a 32-bit number");
+        d.moved[*k] = *value;
+        continue;
+      }
+      WeightElement w;
+      w.mark = *value;
+      if (auto single = as_u32(key)) {
+        w.lo = w.hi = *single;
+      } else {
+        const auto* ko = key.if_object();
+        const json::value* r = ko ? ko->if_contains("range") : nullptr;
+        const auto* ra = r ? r->if_array() : nullptr;
+        auto lo = ra && ra->size() == 2 ? as_u32((*ra)[0]) : std::nullopt;
+        auto hi = ra && ra->size() == 2 ? as_u32((*ra)[1]) : std::nullopt;
+        if (!lo || !hi || *lo > *hi) return bad("map " + name + ": key is neither a number nor a range");
+        w.lo = *lo;
+        w.hi = *hi;
+      }
+      d.weights[name].push_back(w);
+    }
+  }
+  for (auto& [name, els] : d.weights)
+    std::sort(els.begin(), els.end(), [](auto& a, auto& b) { return a.lo < b.lo; });
+  return d;
+}
+
+std::optional<State> state_from_dynamic(const State& structure, const Dynamic& live) {
+  State s = structure;
+  std::map<uint32_t, Candidate*> by_mark;
+  int cid = 1;
+  for (auto& sv : s.services) {
+    for (size_t k = 0; k < sv.candidates.size(); ++k) {
+      auto& c = sv.candidates[k];
+      c.weight = 0;
+      c.health = Health::ok;
+      by_mark[candidate_mark(cid + static_cast<int>(k), c.wan)] = &c;
+    }
+    cid += static_cast<int>(sv.candidates.size());
+  }
+  for (auto& sv : s.services) {
+    auto w = live.weights.find("w_" + sv.id);
+    if (w == live.weights.end()) return std::nullopt;
+    uint32_t next_lo = 0;
+    for (auto& e : w->second) {
+      // Ranges must tile 0..999 from 0 without gaps or overlaps, as plan() writes them.
+      if (e.lo != next_lo || e.hi < e.lo || e.hi >= kWeightTotal) return std::nullopt;
+      next_lo = e.hi + 1;
+      auto c = by_mark.find(e.mark);
+      if (c == by_mark.end()) return std::nullopt;
+      // The mark must belong to this service's candidates.
+      if (c->second < sv.candidates.data() || c->second >= sv.candidates.data() + sv.candidates.size())
+        return std::nullopt;
+      c->second->weight += e.hi - e.lo + 1;
+    }
+  }
+  for (auto [from, to] : live.moved) {
+    auto c = by_mark.find(from);
+    if (c == by_mark.end() || !by_mark.count(to)) return std::nullopt;
+    c->second->health = Health::path_down;
+  }
+  if (!validate(s)) return std::nullopt;
+  return s;
+}
+
+}  // namespace cats::steer
