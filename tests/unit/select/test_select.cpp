@@ -105,10 +105,11 @@ TEST_CASE("figure 4: cloud2 (6 vCPU at 20 %) gets most new flows, cloud1 (6 vCPU
   const uint32_t cloud1 = d.candidates[0].weight + d.candidates[1].weight;
   const uint32_t cloud2 = d.candidates[2].weight + d.candidates[3].weight;
   CHECK(cloud1 + cloud2 == kWeightTotal);
-  // 3 · (42.01/42.66)^2 = 2.91 vs 4.8 → 377 / 623. Most go to cloud2; cloud1 keeps a
-  // real share (R5: no herding onto the emptier cloud).
-  CHECK(cloud2 == 623);
-  CHECK(cloud1 == 377);
+  // 3 · (42.01/42.66)^2 = 2.91 vs 4.8 → 37.7 % / 62.3 %; apportion() gives each of the
+  // 4 candidates 1 first and the other 996 pro rata → 378 / 622. Most go to cloud2;
+  // cloud1 keeps a real share (R5: no herding onto the emptier cloud).
+  CHECK(cloud2 == 622);
+  CHECK(cloud1 == 378);
   // Equal WANs: each cloud's share splits evenly over its two paths.
   CHECK(d.candidates[0].weight + 1 >= d.candidates[1].weight);
   CHECK(d.candidates[1].weight + 1 >= d.candidates[0].weight);
@@ -119,9 +120,10 @@ TEST_CASE("figure 4: cloud2 (6 vCPU at 20 %) gets most new flows, cloud1 (6 vCPU
     in[0].processing_delay_ms = 20;
     in[1].processing_delay_ms = 20;
     auto r = decide(svc, in, paths);
-    // Equal costs: shares ∝ spare, 3 : 4.8 = 385 : 615.
-    CHECK(r.candidates[0].weight + r.candidates[1].weight == 385);
-    CHECK(r.candidates[2].weight + r.candidates[3].weight == 615);
+    // Equal costs: shares ∝ spare, 3 : 4.8 → 2 + 996 · 3/7.8 = 385.1 : 614.9, largest
+    // remainders to cloud1 → 386 : 614.
+    CHECK(r.candidates[0].weight + r.candidates[1].weight == 386);
+    CHECK(r.candidates[2].weight + r.candidates[3].weight == 614);
   }
 }
 
@@ -180,12 +182,14 @@ TEST_CASE("spreading: shares ∝ spare capacity at equal cost; saturated keeps �
   t.in[1].vcpus = 6;
   auto d = decide(t.svc, t.in, t.paths);
   REQUIRE(d.candidates.size() == 2);
-  CHECK(d.candidates[0].weight == 250);
-  CHECK(d.candidates[1].weight == 750);
+  // 1 each, then 998 · 2/8 = 249.5 and 998 · 6/8 = 748.5; the tie goes to the lower index.
+  CHECK(d.candidates[0].weight == 251);
+  CHECK(d.candidates[1].weight == 749);
   t.in[1].utilization = 1.0;  // saturated but still eligible (no min_free_capacity)
   d = decide(t.svc, t.in, t.paths);
-  CHECK(d.candidates[1].weight >= 1);
-  CHECK(d.candidates[1].weight <= 5);
+  // Floor 0.01 vCPU vs 2 spare: 1 + 998 · 0.01/2.01 = 5.97 → 6.
+  CHECK(d.candidates[1].spare_vcpus == kSpareFloorVcpus);
+  CHECK(d.candidates[1].weight == 6);
   CHECK(d.candidates[0].weight + d.candidates[1].weight == kWeightTotal);
   SECTION("capacity never lets a candidate outside the cost window in") {
     t.in[1].utilization = 0;

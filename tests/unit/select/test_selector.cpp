@@ -30,6 +30,22 @@ void jiggle(testgen::World& w, std::mt19937& rng, double delta) {
     if (i.processing_delay_ms) *i.processing_delay_ms *= f(rng);
 }
 
+// Move every instance's spare capacity vcpus·(1 − u) by a factor within 1 ± delta (via
+// its utilisation; clamping to [0, 1] and the floor only shrink the move). Only valid
+// where cost does not depend on utilisation, i.e. processing delay is reported.
+void jiggle_spare(testgen::World& w, std::mt19937& rng, double delta) {
+  std::uniform_real_distribution<double> f(1 - delta, 1 + delta);
+  for (auto& i : w.instances)
+    if (i.utilization < 1.0) i.utilization = 1.0 - (1.0 - i.utilization) * f(rng);
+}
+
+double total_spare_move(const std::vector<PublishedWeight>& a, const std::vector<PublishedWeight>& b) {
+  double m = 0;
+  for (std::size_t k = 0; k < a.size() && k < b.size(); ++k)
+    m = std::max(m, std::abs(a[k].spare_vcpus - b[k].spare_vcpus));
+  return m;
+}
+
 }  // namespace
 
 TEST_CASE("selector: first update publishes, identical update does not") {
@@ -40,7 +56,7 @@ TEST_CASE("selector: first update publishes, identical update does not") {
   auto c = sel.update(w.svc, w.instances, w.paths);
   REQUIRE(c.has_value());
   CHECK(c->previous.empty());
-  CHECK(c->reason.rfind("initial", 0) == 0);
+  CHECK(c->reason.rfind("first decision: ", 0) == 0);
   REQUIRE(sel.published("svc") != nullptr);
   clk.t += 60s;
   CHECK_FALSE(sel.update(w.svc, w.instances, w.paths).has_value());
@@ -66,6 +82,70 @@ TEST_CASE("property: no republish while inputs move within hysteresis") {
   }
 }
 
+TEST_CASE("property: no republish while costs and spare capacities move within hysteresis") {
+  std::mt19937 rng(5150);
+  int weighted_worlds = 0;
+  for (int iter = 0; iter < 1000; ++iter) {
+    FakeClock clk;
+    Selector sel({0.10, 5s}, clk.fn());
+    auto w = testgen::random_world(rng, /*with_sla=*/false);
+    // Reported processing delay everywhere, so utilisation moves spare capacity only.
+    for (auto& i : w.instances)
+      if (!i.processing_delay_ms) i.processing_delay_ms = 10;
+    REQUIRE(sel.update(w.svc, w.instances, w.paths).has_value());
+    const auto before = sel.published("svc")->candidates;
+    std::size_t weighted = 0;
+    for (const auto& c : before) weighted += c.weight > 0;
+    weighted_worlds += weighted > 1;
+    for (int step = 0; step < 5; ++step) {
+      clk.t += 30s;
+      auto moved = w;
+      jiggle(moved, rng, 0.045);
+      jiggle_spare(moved, rng, 0.045);
+      REQUIRE_FALSE(sel.update(moved.svc, moved.instances, moved.paths).has_value());
+    }
+    const auto after = sel.published("svc")->candidates;
+    REQUIRE(after.size() == before.size());
+    for (std::size_t k = 0; k < after.size(); ++k) REQUIRE(after[k].weight == before[k].weight);
+  }
+  CHECK(weighted_worlds > 100);  // the spare capacities did steer shares
+}
+
+TEST_CASE("property: a spare-capacity move beyond the threshold republishes after hold-down") {
+  std::mt19937 rng(8080);
+  int checked = 0;
+  for (int iter = 0; iter < 500; ++iter) {
+    FakeClock clk;
+    Selector sel({0.10, 5s}, clk.fn());
+    auto w = testgen::random_world(rng, false);
+    for (auto& i : w.instances) {
+      if (!i.processing_delay_ms) i.processing_delay_ms = 10;
+      i.utilization = std::min(i.utilization, 0.9);  // spare ≥ 0.1 vCPU: moves are visible
+    }
+    auto first = sel.update(w.svc, w.instances, w.paths);
+    REQUIRE(first.has_value());
+    // Halve the spare capacity of the instance of some weighted candidate.
+    const auto& cands = first->now.candidates;
+    std::vector<std::size_t> weighted;
+    for (std::size_t k = 0; k < cands.size(); ++k)
+      if (cands[k].weight > 0) weighted.push_back(k);
+    REQUIRE_FALSE(weighted.empty());
+    const auto& victim = cands[weighted[rng() % weighted.size()]];
+    for (auto& i : w.instances)
+      if (i.vcpe == victim.vcpe && i.id == victim.instance) i.utilization = 1.0 - (1.0 - i.utilization) / 2;
+    clk.t += 1s;
+    REQUIRE_FALSE(sel.update(w.svc, w.instances, w.paths).has_value());  // hold-down
+    clk.t += 5s;
+    auto c = sel.update(w.svc, w.instances, w.paths);
+    REQUIRE(c.has_value());
+    REQUIRE(c->reason.find(victim.vcpe + "/" + victim.instance + " spare ") != std::string::npos);
+    REQUIRE(c->reason.find("(-50%)") != std::string::npos);
+    REQUIRE(total_spare_move(c->previous, c->now.candidates) > 0);
+    ++checked;
+  }
+  CHECK(checked == 500);
+}
+
 TEST_CASE("property: republish at once when a weighted candidate dies, even in hold-down") {
   std::mt19937 rng(99);
   for (int iter = 0; iter < 1000; ++iter) {
@@ -89,7 +169,8 @@ TEST_CASE("property: republish at once when a weighted candidate dies, even in h
     clk.t += 1s;  // inside hold-down
     auto c = sel.update(w.svc, w.instances, w.paths);
     REQUIRE(c.has_value());
-    CHECK(c->reason.find("lost " + victim.key) != std::string::npos);
+    const bool named = c->reason.find(victim.key + (kill_path ? " path down" : " unavailable")) != std::string::npos;
+  CHECK(named);
     for (const auto& pw : c->now.candidates)
       if (pw.key == victim.key) REQUIRE(pw.weight == 0);
     std::uint32_t t = 0;
@@ -114,7 +195,7 @@ TEST_CASE("selector: cost moves beyond threshold republish after hold-down only"
   clk.t += 5s;
   auto c = sel.update(svc, in, paths);
   REQUIRE(c.has_value());
-  CHECK(c->reason.find("a/x/w cost") != std::string::npos);
+  CHECK(c->reason == "a/x/w cost 15.0 -> 25.0 ms (+67%: network 10.0 -> 20.0 ms)");
   CHECK(c->previous.size() == 2);
   CHECK(c->now.candidates[1].weight > c->now.candidates[0].weight);
 
@@ -123,13 +204,152 @@ TEST_CASE("selector: cost moves beyond threshold republish after hold-down only"
     clk.t += 1s;
     auto l = sel.update(svc, in, paths);
     REQUIRE(l.has_value());  // lost: at once
-    CHECK(l->reason.find("lost b/x/w (path down)") != std::string::npos);
+    CHECK(l->reason == "b/x/w path down");
     paths[1].up = true;
     clk.t += 1s;
     CHECK_FALSE(sel.update(svc, in, paths).has_value());
     clk.t += 5s;
     auto g = sel.update(svc, in, paths);
     REQUIRE(g.has_value());
-    CHECK(g->reason.find("gained b/x/w") != std::string::npos);
+    CHECK(g->reason == "b/x/w joined the pool");
   }
+}
+
+namespace {
+
+// Figure 4 as the selector sees it: cloud1 / cloud2, two WANs each.
+struct Fig4 {
+  Service svc;
+  std::vector<Instance> in;
+  std::vector<Path> paths;
+  Fig4() {
+    svc.id = "app1";
+    svc.service_time_ms = 20;
+    in.resize(2);
+    in[0].vcpe = "cloud1"; in[0].id = "app1"; in[0].vcpus = 6; in[0].utilization = 0.5;
+    in[1].vcpe = "cloud2"; in[1].id = "app1"; in[1].vcpus = 6; in[1].utilization = 0.2;
+    paths = {{"cloud1", "wan1", 20, 1, 0, true}, {"cloud1", "wan2", 20, 1, 0, true},
+             {"cloud2", "wan1", 20, 1, 0, true}, {"cloud2", "wan2", 20, 1, 0, true}};
+  }
+};
+
+// What a restarted CPE reads back from the data plane: keys and weights only.
+std::vector<PublishedWeight> readback(std::vector<std::pair<std::string, uint32_t>> kv) {
+  std::vector<PublishedWeight> out;
+  for (auto& [key, weight] : kv) {
+    PublishedWeight w;
+    const auto a = key.find('/'), b = key.rfind('/');
+    w.vcpe = key.substr(0, a);
+    w.instance = key.substr(a + 1, b - a - 1);
+    w.wan = key.substr(b + 1);
+    w.weight = weight;  // key left empty: adopt() fills it
+    out.push_back(w);
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("adopt: same weighted set and outcome keeps the adopted weights") {
+  FakeClock clk;
+  Selector sel({0.10, 5s}, clk.fn());
+  Fig4 f;
+  // Weights from before the restart (any values; not what decide() would give today).
+  sel.adopt("app1", Outcome::ok,
+            readback({{"cloud1/app1/wan1", 200}, {"cloud1/app1/wan2", 200}, {"cloud2/app1/wan1", 300},
+                      {"cloud2/app1/wan2", 300}}));
+  const Publication* p = sel.published("app1");
+  REQUIRE(p != nullptr);
+  CHECK(p->adopted);
+  CHECK(p->candidates[0].key == "cloud1/app1/wan1");
+  CHECK_FALSE(p->candidates[0].inputs_known());
+  CHECK(std::isnan(p->candidates[0].spare_vcpus));
+
+  clk.t += 1s;
+  CHECK_FALSE(sel.update(f.svc, f.in, f.paths).has_value());  // same set: no rewrite
+  p = sel.published("app1");
+  REQUIRE(p != nullptr);
+  CHECK_FALSE(p->adopted);
+  REQUIRE(p->candidates.size() == 4);
+  CHECK(p->candidates[0].weight == 200);
+  CHECK(p->candidates[2].weight == 300);
+  // This decision's inputs are now the baseline.
+  CHECK(p->candidates[0].inputs_known());
+  CHECK(p->candidates[0].spare_vcpus == Approx(3.0));
+  CHECK(p->candidates[2].spare_vcpus == Approx(4.8));
+  CHECK(p->at == std::chrono::steady_clock::time_point{});  // hold-down from adoption
+
+  SECTION("later moves are compared with that baseline") {
+    clk.t += 30s;
+    CHECK_FALSE(sel.update(f.svc, f.in, f.paths).has_value());
+    f.in[1].utilization = 0.6;  // cloud2 spare 4.8 → 2.4
+    auto c = sel.update(f.svc, f.in, f.paths);
+    REQUIRE(c.has_value());
+    CHECK(c->reason.find("cloud2/app1 spare 4.80 -> 2.40 vCPU (-50%)") != std::string::npos);
+    CHECK(c->reason.find("restart") == std::string::npos);
+    CHECK(c->previous[0].weight == 200);
+    CHECK(c->now.candidates[0].weight + c->now.candidates[1].weight > 500);
+  }
+}
+
+TEST_CASE("adopt: different weighted set or outcome publishes with a restart reason") {
+  FakeClock clk;
+  Selector sel({0.10, 5s}, clk.fn());
+  Fig4 f;
+  const auto before = readback({{"cloud1/app1/wan1", 500}, {"cloud2/app1/wan1", 500}});
+
+  SECTION("a candidate now near-best: publish, but only after the adoption's hold-down") {
+    sel.adopt("app1", Outcome::ok, before);
+    clk.t += 1s;
+    CHECK_FALSE(sel.update(f.svc, f.in, f.paths).has_value());
+    CHECK(sel.published("app1")->adopted);  // still the adopted weights
+    clk.t += 5s;
+    auto c = sel.update(f.svc, f.in, f.paths);
+    REQUIRE(c.has_value());
+    CHECK(c->reason == "restart: cloud1/app1/wan2 now near-best; cloud2/app1/wan2 now near-best");
+    CHECK_FALSE(c->previous[0].inputs_known());
+    CHECK_FALSE(sel.published("app1")->adopted);
+    uint32_t t = 0;
+    for (const auto& w : c->now.candidates) t += w.weight;
+    CHECK(t == kWeightTotal);
+    CHECK(c->now.candidates[2].weight + c->now.candidates[3].weight == 622);
+  }
+  SECTION("an adopted weighted candidate is dead: publish at once") {
+    sel.adopt("app1", Outcome::ok, before);
+    f.in[0].available = false;
+    clk.t += 1s;
+    auto c = sel.update(f.svc, f.in, f.paths);
+    REQUIRE(c.has_value());
+    CHECK(c->reason == "restart: cloud1/app1/wan1 unavailable; cloud2/app1/wan2 now near-best");
+    CHECK(c->now.candidates[0].weight == 0);
+  }
+  SECTION("the outcome differs: publish at once") {
+    sel.adopt("app1", Outcome::rejected, {});
+    clk.t += 1s;
+    auto c = sel.update(f.svc, f.in, f.paths);
+    REQUIRE(c.has_value());
+    CHECK(c->reason.rfind("restart: outcome rejected -> ok", 0) == 0);
+  }
+  SECTION("a candidate no longer reported: publish at once") {
+    sel.adopt("app1", Outcome::ok, readback({{"cloud3/app1/wan1", 1000}}));
+    clk.t += 1s;
+    auto c = sel.update(f.svc, f.in, f.paths);
+    REQUIRE(c.has_value());
+    CHECK(c->reason.rfind("restart: cloud3/app1/wan1 no longer reported", 0) == 0);
+  }
+}
+
+TEST_CASE("reasons: first decision, SLA breach with the measured value") {
+  FakeClock clk;
+  Selector sel({0.10, 5s}, clk.fn());
+  Fig4 f;
+  f.svc.sla.max_rtt_ms = 50;
+  auto c = sel.update(f.svc, f.in, f.paths);
+  REQUIRE(c.has_value());
+  CHECK(c->reason == "first decision: ok, best cloud2/app1/wan1 42.0 ms, 4 weighted");
+  f.paths[2].rtt_ms = 80;
+  clk.t += 1s;
+  c = sel.update(f.svc, f.in, f.paths);
+  REQUIRE(c.has_value());
+  CHECK(c->reason == "cloud2/app1/wan1 rtt 80.0 ms > SLA 50.0 ms");
 }
