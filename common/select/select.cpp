@@ -193,7 +193,7 @@ Decision decide(const Service& svc, std::span<const Instance> instances, std::sp
   // splitting ∝ spare capacity fill instances in proportion to what they can absorb
   // instead of all piling onto the emptiest one (DESIGN §3 herd concern); the cost term
   // still prefers the nearer/faster instance. Figure 4 (§4.4): 3 vs 4.8 spare vCPUs at
-  // equal WANs gives ≈ 38/62 to cloud2, where M/M/6 cost alone gave 49/51.
+  // equal WANs gives 378/622 to cloud2, where M/M/6 cost alone gave 492/508.
   const double best_cost = std::max(d.candidates[*d.best].cost, 1e-3);
   const double limit = best_cost * (1.0 + std::max(svc.epsilon, 0.0));
   const double inf = std::numeric_limits<double>::infinity();
@@ -208,15 +208,20 @@ Decision decide(const Service& svc, std::span<const Instance> instances, std::sp
   }
   // Ratios ≤ 1 (normalised to the best): no underflow/overflow for any cost scale.
   auto ratio = [&](double num, double cost) { return std::pow(num / std::max(cost, 1e-3), svc.power); };
-  for (std::size_t k = 0; k < d.candidates.size(); ++k)
-    if (window[k]) path_sum[d.candidates[k].instance] += ratio(inst_best[d.candidates[k].instance], d.candidates[k].cost);
   std::vector<double> shares(d.candidates.size(), 0.0);
   for (std::size_t k = 0; k < d.candidates.size(); ++k) {
     if (!window[k]) continue;
     const Scored& s = d.candidates[k];
-    const double instance_share = s.spare_vcpus * ratio(best_cost, inst_best[s.instance]);
-    shares[k] = instance_share * ratio(inst_best[s.instance], s.cost) / path_sum[s.instance];
+    shares[k] = ratio(inst_best[s.instance], s.cost);  // path factor, normalised below
+    path_sum[s.instance] += shares[k];
   }
+  // Instance factor spare · (best / instance best)^power, divided by the path sum so an
+  // instance's total does not grow with its number of paths.
+  std::vector<double> inst_factor(instances.size(), 0.0);
+  for (std::size_t i = 0; i < instances.size(); ++i)
+    if (path_sum[i] > 0.0) inst_factor[i] = ratio(best_cost, inst_best[i]) / path_sum[i];
+  for (std::size_t k = 0; k < d.candidates.size(); ++k)
+    if (window[k]) shares[k] *= d.candidates[k].spare_vcpus * inst_factor[d.candidates[k].instance];
   const auto weights = apportion(shares);
   for (std::size_t k = 0; k < d.candidates.size(); ++k) d.candidates[k].weight = weights[k];
   return d;
