@@ -44,6 +44,8 @@ Result<Dynamic> parse_dynamic_json(std::string_view text) {
     const auto* name_v = m.if_contains("name");
     if (!name_v || !name_v->is_string()) return bad("map without a name");
     const std::string name(name_v->get_string());
+    const auto* table_v = m.if_contains("table");
+    if (table_v && (!table_v->is_string() || table_v->get_string() != kNftTable)) continue;  // another table
     const bool weights = name.rfind("w_", 0) == 0;
     if (!weights && name != "moved") continue;  // targets, sticky maps: not dynamic state
     if (weights) d.weights[name];  // present even when empty (reject mode)

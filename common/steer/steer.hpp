@@ -151,8 +151,9 @@ std::string render_dynamic_update(const Dynamic& live, const State& desired);
 // "update map w_web" lines naming the maps render_dynamic_update rewrites (report lines).
 std::vector<std::string> changed_maps(const Dynamic& live, const State& desired);
 
-// Reads the dynamic contents back from libnftables JSON (`nft -j list table inet cats`,
-// libnftables-json(5)): w_* and moved maps; elements are [key, value] pairs whose key is a
+// Reads the dynamic contents back from libnftables JSON (`nft -j list maps inet`,
+// libnftables-json(5)): w_* and moved maps of table "cats" (maps of other tables are
+// skipped); elements are [key, value] pairs whose key is a
 // number or {"range": [lo, hi]}. Anything else malformed is an error.
 Result<Dynamic> parse_dynamic_json(std::string_view json);
 

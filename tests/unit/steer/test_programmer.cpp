@@ -1,0 +1,309 @@
+// steer::Programmer against the kernel, each case in a private network namespace ([lab],
+// needs root): idempotent apply, adopt after restart, in-place map updates, table
+// replacement on structure change, rule diff within 10801..10815 only, conntrack flush on
+// the unreachable transition, and the reject of VIP connections without a candidate.
+#include "ct/conntrack.hpp"
+#include "ct_traffic.hpp"
+#include "netns_guard.hpp"
+#include "nft/nft.hpp"
+#include "rtnl/rtnl.hpp"
+#include "steer/programmer.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sched.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
+#include <optional>
+#include <string>
+#include <vector>
+
+using namespace cats;
+using namespace cats::steer;
+
+namespace {
+
+IpAddress addr(const char* s) { return *parse_address(s); }
+
+// Same two services as test_steer.cpp: web (sticky, marks 0x01010000, 0x02020000) and ar
+// (0x03010000, 0x04020000, 0x05020000).
+State two_services() {
+  State s;
+  Service web;
+  web.id = "web";
+  web.vip = addr("100.100.0.10");
+  web.ports = {443, 8443};
+  web.candidates = {{addr("10.1.0.5"), 8080, 1, 300}, {addr("10.2.0.5"), 8080, 2, 700}};
+  web.sticky_timeout_s = 300;
+  Service ar;
+  ar.id = "ar";
+  ar.vip = addr("100.100.0.11");
+  ar.protocol = Protocol::udp;
+  ar.ports = {4000};
+  ar.candidates = {{addr("10.1.0.7"), 9000, 1, 500}, {addr("10.1.0.7"), 9000, 2, 250}, {addr("10.2.0.7"), 9000, 2, 250}};
+  s.services = {web, ar};
+  return s;
+}
+
+// Kernel handles opened inside the private namespace (declared after it, closed before it).
+struct Lab {
+  test::PrivateNetns ns;
+  std::optional<nft::Nft> nft;
+  std::optional<rtnl::Rtnl> rt;
+  std::optional<ct::Conntrack> ct;
+  Lab() {
+    REQUIRE(ns.ok());
+    auto n = nft::Nft::open();
+    REQUIRE(n.has_value());
+    nft.emplace(std::move(*n));
+    auto r = rtnl::Rtnl::open();
+    REQUIRE(r.has_value());
+    rt.emplace(std::move(*r));
+    auto c = ct::Conntrack::open();
+    REQUIRE(c.has_value());
+    ct.emplace(std::move(*c));
+  }
+  Programmer programmer() { return Programmer(*nft, *rt, *ct); }
+  std::string list(const std::string& what) {
+    auto l = nft->query("list " + what);
+    REQUIRE(l.has_value());
+    return *l;
+  }
+};
+
+std::vector<std::string> apply_ok(Programmer& p, const State& s) {
+  auto r = p.apply(s);
+  INFO((r ? std::string() : r.error().message));
+  REQUIRE(r.has_value());
+  return r->actions;
+}
+
+std::string fp_line(const State& s) { return "replace table inet cats (cats:" + structure_fingerprint(s) + ")"; }
+
+}  // namespace
+
+TEST_CASE("programmer: apply is idempotent, updates maps in place, adopt reads them back", "[steer][lab]") {
+  Lab lab;
+  auto prog = lab.programmer();
+  const State s = two_services();
+  CHECK(apply_ok(prog, s) == std::vector<std::string>{
+                                 "add rule ipv4 prio 10801 fwmark 0x00010000/0x00ff0000 table 10101 proto 201",
+                                 "add rule ipv4 prio 10802 fwmark 0x00020000/0x00ff0000 table 10102 proto 201",
+                                 fp_line(s)});
+  CHECK(apply_ok(prog, s).empty());
+
+  // A sticky client (R16) and the table handle: both must survive a weight change.
+  REQUIRE(lab.nft->run("add element inet cats s_web { 192.0.2.7 : 0x02020000 }\n").has_value());
+  const std::string web_before = lab.list("map inet cats w_web");
+  State w = s;
+  w.services[1].candidates[0].weight = 0;
+  w.services[1].candidates[1].weight = 600;
+  w.services[1].candidates[2].weight = 400;
+  CHECK(apply_ok(prog, w) == std::vector<std::string>{"update map w_ar"});
+  CHECK(lab.list("map inet cats w_ar").find("elements = { 0-599 : 0x04020000, 600-999 : 0x05020000 }") !=
+        std::string::npos);
+  CHECK(lab.list("map inet cats w_web") == web_before);
+  CHECK(lab.list("map inet cats s_web").find("192.0.2.7") != std::string::npos);
+  CHECK(apply_ok(prog, w).empty());
+
+  // Path failover: ar's 10.1.0.7 loses WAN 1, its flows move to the WAN 2 candidate.
+  State f = w;
+  f.services[1].candidates[0].health = Health::path_down;
+  CHECK(apply_ok(prog, f) == std::vector<std::string>{"update map moved"});
+  CHECK(lab.list("map inet cats moved").find("elements = { 0x03010000 : 0x04020000 }") != std::string::npos);
+
+  // A restarted daemon: a fresh Programmer adopts the live weights and health, and applying
+  // them changes nothing.
+  auto fresh = lab.programmer();
+  auto adopted = fresh.adopt(two_services());
+  REQUIRE(adopted.has_value());
+  REQUIRE(adopted->has_value());
+  CHECK(**adopted == f);
+  CHECK(apply_ok(fresh, f).empty());
+  CHECK(lab.list("map inet cats s_web").find("192.0.2.7") != std::string::npos);
+
+  // Reject mode: all of web's weights 0 empties its map, nothing else.
+  State z = f;
+  for (auto& c : z.services[0].candidates) c.weight = 0;
+  CHECK(apply_ok(fresh, z) == std::vector<std::string>{"update map w_web"});
+  auto adopted_z = lab.programmer().adopt(z);
+  REQUIRE(adopted_z.has_value());
+  REQUIRE(adopted_z->has_value());
+  CHECK(**adopted_z == z);
+
+  // Structure change (web's second instance now over WAN 3): one replacement, new rule;
+  // WAN 2's rule stays (ar uses it).
+  State moved = z;
+  moved.services[0].candidates[1].wan = 3;
+  CHECK(apply_ok(fresh, moved) ==
+        std::vector<std::string>{"add rule ipv4 prio 10803 fwmark 0x00030000/0x00ff0000 table 10103 proto 201",
+                                 fp_line(moved)});
+  CHECK(lab.list("table inet cats").find("comment \"cats:" + structure_fingerprint(moved) + "\"") !=
+        std::string::npos);
+  // The old structure is no longer adoptable.
+  auto old = lab.programmer().adopt(two_services());
+  REQUIRE(old.has_value());
+  CHECK_FALSE(old->has_value());
+
+  // Nothing to steer: the table and our rules go.
+  CHECK(apply_ok(fresh, State{}) ==
+        std::vector<std::string>{"delete table inet cats",
+                                 "delete rule ipv4 prio 10801 fwmark 0x00010000/0x00ff0000 table 10101 proto 201",
+                                 "delete rule ipv4 prio 10802 fwmark 0x00020000/0x00ff0000 table 10102 proto 201",
+                                 "delete rule ipv4 prio 10803 fwmark 0x00030000/0x00ff0000 table 10103 proto 201"});
+  CHECK(apply_ok(fresh, State{}).empty());
+}
+
+TEST_CASE("programmer: rules diff stays within 10801..10815", "[steer][lab]") {
+  Lab lab;
+  auto rule = [](uint32_t prio, uint32_t table, std::optional<uint32_t> mark) {
+    rtnl::Rule r;
+    r.priority = prio;
+    r.table = table;
+    r.fwmark = mark;
+    if (mark) r.fwmask = kPathMask;
+    return r;
+  };
+  const auto foreign_low = rule(10800, 10100, 0x00010000);
+  const auto foreign_high = rule(10900, 10200, std::nullopt);
+  const auto stale = rule(10805, 10105, 0x00050000);
+  const auto wrong = rule(10801, 10111, 0x00010000);  // our priority, wrong table
+  for (auto& r : {foreign_low, foreign_high, stale, wrong}) REQUIRE(lab.rt->add_rule(r).has_value());
+
+  auto prog = lab.programmer();
+  const auto actions = apply_ok(prog, two_services());
+  CHECK(actions == std::vector<std::string>{
+                       "add rule ipv4 prio 10801 fwmark 0x00010000/0x00ff0000 table 10101 proto 201",
+                       "add rule ipv4 prio 10802 fwmark 0x00020000/0x00ff0000 table 10102 proto 201",
+                       fp_line(two_services()),
+                       "delete rule ipv4 prio 10801 fwmark 0x00010000/0x00ff0000 table 10111 proto 201",
+                       "delete rule ipv4 prio 10805 fwmark 0x00050000/0x00ff0000 table 10105 proto 201"});
+  auto rules = lab.rt->rules(AF_INET);
+  REQUIRE(rules.has_value());
+  auto has = [&](uint32_t prio, uint32_t table) {
+    return std::any_of(rules->begin(), rules->end(), [&](auto& r) { return r.priority == prio && r.table == table; });
+  };
+  CHECK(has(10800, 10100));
+  CHECK(has(10900, 10200));
+  CHECK(has(10801, 10101));
+  CHECK(has(10802, 10102));
+  CHECK_FALSE(has(10801, 10111));
+  CHECK_FALSE(has(10805, 10105));
+  CHECK(apply_ok(prog, two_services()).empty());
+}
+
+TEST_CASE("programmer: an unreachable candidate's flows are flushed once, others kept", "[steer][lab]") {
+  Lab lab;
+  REQUIRE(test::loopback_up());
+  constexpr uint32_t kAr3 = 0x05020000, kWeb1 = 0x01010000, kMask = 0xffff0000;
+  // A foreign table marks loopback UDP like flows steered to ar candidate 3 / web candidate 1.
+  REQUIRE(test::install_ct_marker(*lab.nft, {{5001, kAr3}, {5002, kWeb1}}).has_value());
+  REQUIRE(test::send_udp_flows(AF_INET, 5001, 3) == 3);
+  REQUIRE(test::send_udp_flows(AF_INET, 5002, 2) == 2);
+  auto count = [&](uint32_t mark) {
+    auto n = lab.ct->count_by_mark(AF_INET, mark, kMask);
+    REQUIRE(n.has_value());
+    return *n;
+  };
+  REQUIRE(count(kAr3) == 3);
+
+  auto prog = lab.programmer();
+  apply_ok(prog, two_services());
+  CHECK(count(kAr3) == 3);  // healthy: untouched
+
+  State down = two_services();
+  auto& ar = down.services[1].candidates;
+  ar[0].weight = 500;
+  ar[1].weight = 500;
+  ar[2].weight = 0;
+  ar[2].health = Health::unreachable;
+  CHECK(apply_ok(prog, down) ==
+        std::vector<std::string>{"update map w_ar", "flush ct mark 0x05020000/0xffff0000 ipv4 (service ar candidate 3)"});
+  CHECK(count(kAr3) == 0);
+  CHECK(count(kWeb1) == 2);
+
+  // Only on the transition: still unreachable changes nothing, new flows stay.
+  REQUIRE(test::send_udp_flows(AF_INET, 5001, 1) == 1);
+  CHECK(apply_ok(prog, down).empty());
+  CHECK(count(kAr3) == 1);
+
+  // A Programmer without history (first apply) flushes what is already unreachable.
+  auto fresh = lab.programmer();
+  CHECK(apply_ok(fresh, down) ==
+        std::vector<std::string>{"flush ct mark 0x05020000/0xffff0000 ipv4 (service ar candidate 3)"});
+  CHECK(count(kAr3) == 0);
+  CHECK(count(kWeb1) == 2);
+  (void)lab.nft->delete_table("inet", "cats_cttest");
+}
+
+namespace {
+
+// Non-blocking TCP connect from `fd` to ip:port; the errno it ends with (0 = connected),
+// or ETIMEDOUT after `ms`.
+int connect_result(int fd, const char* ip, uint16_t port, int ms) {
+  ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(port);
+  ::inet_pton(AF_INET, ip, &a.sin_addr);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0) return 0;
+  if (errno != EINPROGRESS) return errno;
+  pollfd p{fd, POLLOUT, 0};
+  if (::poll(&p, 1, ms) == 0) return ETIMEDOUT;
+  int err = 0;
+  socklen_t len = sizeof err;
+  ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
+  return err;
+}
+
+}  // namespace
+
+TEST_CASE("programmer: a VIP with all weights 0 refuses TCP at once (RST)", "[steer][lab]") {
+  Lab lab;  // the CPE ("router") namespace
+  // LAN side: veth vr (192.0.2.1) <-> vc (192.0.2.2) in a client namespace; the VIP's
+  // subnet routes out of an ifb (no dummy module here), so an unsteered SYN would be forwarded into the void.
+  REQUIRE(std::system("ip link add vr type veth peer name vc && ip link set vr up && "
+                      "ip addr add 192.0.2.1/24 dev vr && ip link add d0 type ifb && ip link set d0 up && "
+                      "ip addr add 100.100.0.1/24 dev d0 && sysctl -qw net.ipv4.ip_forward=1") == 0);
+  UniqueFd router(::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC));
+  REQUIRE(router.get() >= 0);
+  REQUIRE(::unshare(CLONE_NEWNET) == 0);
+  UniqueFd client(::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC));
+  REQUIRE(::setns(router.get(), CLONE_NEWNET) == 0);
+  REQUIRE(client.get() >= 0);
+  REQUIRE(lab.rt->move_link_to_netns("vc", client.get()).has_value());
+  // Sockets belong to the namespace they are created in.
+  REQUIRE(::setns(client.get(), CLONE_NEWNET) == 0);
+  const int setup = std::system("ip link set vc up && ip addr add 192.0.2.2/24 dev vc && "
+                                "ip route add default via 192.0.2.1");
+  UniqueFd probe(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  UniqueFd conn(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  REQUIRE(::setns(router.get(), CLONE_NEWNET) == 0);
+  REQUIRE(setup == 0);
+  REQUIRE(probe.get() >= 0);
+  REQUIRE(conn.get() >= 0);
+
+  // Without our table nothing answers: the SYN leaves by the ifb.
+  CHECK(connect_result(probe.get(), "100.100.0.10", 443, 300) == ETIMEDOUT);
+
+  State s;
+  Service web;
+  web.id = "web";
+  web.vip = addr("100.100.0.10");
+  web.ports = {443};
+  web.candidates = {{addr("10.1.0.5"), 8080, 1, 0}, {addr("10.2.0.5"), 8080, 2, 0}};
+  s.services = {web};
+  auto prog = lab.programmer();
+  apply_ok(prog, s);
+  const auto t0 = std::chrono::steady_clock::now();
+  CHECK(connect_result(conn.get(), "100.100.0.10", 443, 2000) == ECONNREFUSED);
+  CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::milliseconds(500));
+}
