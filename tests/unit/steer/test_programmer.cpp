@@ -4,6 +4,7 @@
 // the unreachable transition, and the reject of VIP connections without a candidate.
 #include "ct/conntrack.hpp"
 #include "ct_traffic.hpp"
+#include "fixtures.hpp"
 #include "netns_guard.hpp"
 #include "nft/nft.hpp"
 #include "rtnl/rtnl.hpp"
@@ -31,27 +32,8 @@ using namespace cats::steer;
 
 namespace {
 
-IpAddress addr(const char* s) { return *parse_address(s); }
-
-// Same two services as test_steer.cpp: web (sticky, marks 0x01010000, 0x02020000) and ar
-// (0x03010000, 0x04020000, 0x05020000).
-State two_services() {
-  State s;
-  Service web;
-  web.id = "web";
-  web.vip = addr("100.100.0.10");
-  web.ports = {443, 8443};
-  web.candidates = {{addr("10.1.0.5"), 8080, 1, 300}, {addr("10.2.0.5"), 8080, 2, 700}};
-  web.sticky_timeout_s = 300;
-  Service ar;
-  ar.id = "ar";
-  ar.vip = addr("100.100.0.11");
-  ar.protocol = Protocol::udp;
-  ar.ports = {4000};
-  ar.candidates = {{addr("10.1.0.7"), 9000, 1, 500}, {addr("10.1.0.7"), 9000, 2, 250}, {addr("10.2.0.7"), 9000, 2, 250}};
-  s.services = {web, ar};
-  return s;
-}
+using test::addr;
+using test::two_services;
 
 // Kernel handles opened inside the private namespace (declared after it, closed before it).
 struct Lab {

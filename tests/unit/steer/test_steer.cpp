@@ -1,5 +1,6 @@
 // Steering desired state: golden nft script, weight-update transaction, ip rules,
 // validation, JSON read-back (unit). The kernel side is in test_programmer.cpp.
+#include "fixtures.hpp"
 #include "steer/steer.hpp"
 
 #include <catch2/catch.hpp>
@@ -13,28 +14,8 @@ using namespace cats::steer;
 
 namespace {
 
-IpAddress addr(const char* s) { return *parse_address(s); }
-
-// Two services (DESIGN §2): "web" sticky per client for 300 s (R16), one instance per WAN;
-// "ar" per-flow over (instance x path) pairs, one instance reachable over both WANs.
-State two_services() {
-  State s;
-  Service web;
-  web.id = "web";
-  web.vip = addr("100.100.0.10");
-  web.protocol = Protocol::tcp;
-  web.ports = {443, 8443};
-  web.candidates = {{addr("10.1.0.5"), 8080, 1, 300}, {addr("10.2.0.5"), 8080, 2, 700}};
-  web.sticky_timeout_s = 300;
-  Service ar;
-  ar.id = "ar";
-  ar.vip = addr("100.100.0.11");
-  ar.protocol = Protocol::udp;
-  ar.ports = {4000};
-  ar.candidates = {{addr("10.1.0.7"), 9000, 1, 500}, {addr("10.1.0.7"), 9000, 2, 250}, {addr("10.2.0.7"), 9000, 2, 250}};
-  s.services = {web, ar};
-  return s;
-}
+using test::addr;
+using test::two_services;
 
 std::string error_of(const State& s) {
   auto st = validate(s);
