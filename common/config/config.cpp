@@ -5,6 +5,8 @@
 #include <toml++/toml.h>
 
 #include <fstream>
+#include <initializer_list>
+#include <tuple>
 #include <set>
 #include <sstream>
 
@@ -257,12 +259,22 @@ void read_probing(Table& root, Probing& p) {
   s.reject_unknown();
 }
 
-std::optional<double> number(Table& s, std::string_view key, double lo, double hi) {
+// Shortest form ("0.001", "100"), so range messages read like the documentation.
+std::string fmt_num(double v) {
+  std::ostringstream os;
+  os << v;
+  return os.str();
+}
+
+// An integer or float in [lo, hi], or in (lo, hi] when lo_open (a zero there would divide or
+// exclude everything). NaN and infinities fail the range test.
+std::optional<double> number(Table& s, std::string_view key, double lo, double hi, bool lo_open = false) {
   auto* n = s.get(key);
   if (!n) return std::nullopt;
   auto v = n->value<double>();
-  if (!(n->is_floating_point() || n->is_integer()) || !v || !(*v >= lo && *v <= hi)) {
-    s.error(key, "must be a number in " + std::to_string(lo) + ".." + std::to_string(hi));
+  if (!(n->is_floating_point() || n->is_integer()) || !v || !((lo_open ? *v > lo : *v >= lo) && *v <= hi)) {
+    s.error(key, lo_open ? "must be a number > " + fmt_num(lo) + " and <= " + fmt_num(hi)
+                         : "must be a number in " + fmt_num(lo) + ".." + fmt_num(hi));
     return std::nullopt;
   }
   return v;
@@ -320,6 +332,288 @@ void check_unique(Errors& errs, const std::vector<T>& v, const std::vector<const
     if (!seen.insert(n).second)
       errs.add(src[i]->source(), list + "[" + std::to_string(i) + "]." + what, "duplicate " + what + " '" + n + "'");
   }
+}
+
+void read_selection(Table& root, Selection& sel) {
+  auto* t = root.table("selection", false);
+  if (!t) return;
+  Table s(*t, "selection", root.errors());
+  if (auto v = number(s, "hysteresis_pct", 0, 100)) sel.hysteresis = *v / 100.0;
+  sel.hold_down_ms = static_cast<uint32_t>(s.integer("hold_down_ms", 0, 600000).value_or(sel.hold_down_ms));
+  s.reject_unknown();
+}
+
+// Limits of the steering data plane (common/steer/steer.hpp kMaxCandidates,
+// kMaxCandidatesPerService): a candidate is one (instance x WAN) pair and its id is the top
+// 8 bits of the packet mark (1..255); a service's weight map holds at most 64 candidates.
+// Checked here so a config the data plane cannot express is refused at load, not at apply.
+constexpr size_t kMaxCandidates = 255;
+constexpr size_t kMaxCandidatesPerService = 64;
+constexpr size_t kMaxServicePorts = 64;
+constexpr size_t kMaxServiceInstances = 64;
+// The id becomes part of nft object names (map w_<id>, s_<id>); nft caps names, and
+// lower-case identifiers keep them unambiguous in scripts.
+constexpr size_t kMaxServiceId = 24;
+
+bool valid_service_id(std::string_view s) {
+  if (s.empty() || s.size() > kMaxServiceId || s[0] < 'a' || s[0] > 'z') return false;
+  for (char c : s)
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_')) return false;
+  return true;
+}
+
+// Capabilities are compared with what vCPEs report; a restricted alphabet avoids near-miss
+// spellings (case, spaces) that would silently exclude every instance.
+bool valid_capability(std::string_view s) {
+  for (char c : s)
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-')) return false;
+  return !s.empty();
+}
+
+// An enumerated string; the index of the match in `names`. Absent or invalid -> nullopt
+// (invalid is reported), so callers tell them apart with s.get(key) when it matters.
+std::optional<size_t> choice(Table& s, std::string_view key, std::initializer_list<const char*> names) {
+  auto v = s.str(key, false, 32);
+  if (!v) return std::nullopt;
+  size_t i = 0;
+  for (auto* n : names) {
+    if (*v == n) return i;
+    ++i;
+  }
+  std::string all;
+  for (auto* n : names) all += (all.empty() ? "" : ", ") + std::string(n);
+  s.error(key, "must be one of " + all);
+  return std::nullopt;
+}
+
+std::string family_name(const IpAddress& a) { return a.is_v4() ? "IPv4" : "IPv6"; }
+
+// Why `vip` cannot be a service VIP, or "" when it can. A VIP is an address no host owns:
+// the CPE DNATs it, so LAN clients must route it to the CPE (not resolve it on-link), and it
+// must not shadow anything reachable through the tunnels.
+std::string vip_problem(const IpAddress& vip, const CpeConfig& c) {
+  if (vip.is_unspecified()) return "must not be the unspecified address";
+  if (vip.is_multicast()) return "must not be a multicast address";
+  if (vip.is_loopback()) return "must not be a loopback address";
+  if (vip.is_v4() && vip.to_v4() == boost::asio::ip::address_v4::broadcast())
+    return "must not be the broadcast address";
+  if (vip.is_v6() && vip.to_v6().is_v4_mapped())
+    return "must not be an IPv4-mapped IPv6 address (write the IPv4 address)";
+  if (c.lan.address && *c.lan.address == vip) return "must not be the LAN address (lan.address)";
+  for (auto& p : c.lan.subnets)
+    if (p.contains(vip))
+      return "must not be inside lan.subnets (" + p.to_string() + "): LAN clients would look for it on-link "
+             "instead of sending it to the CPE";
+  for (auto& v : c.vcpes) {
+    if (v.address == vip) return "must not be the address of vcpe '" + v.name + "'";
+    for (auto& p : v.subnets)
+      if (p.contains(vip)) return "must not be inside the subnets of vcpe '" + v.name + "' (" + p.to_string() + ")";
+  }
+  return "";
+}
+
+void read_sla(Table& s, const std::string& path, select::Sla& sla) {
+  auto* t = s.table("sla", false);
+  if (!t) return;
+  Table st(*t, path + ".sla", s.errors());
+  if (auto v = number(st, "max_rtt_ms", 0, 60000, true)) sla.max_rtt_ms = *v;
+  if (auto v = number(st, "max_jitter_ms", 0, 60000)) sla.max_jitter_ms = *v;
+  if (auto v = number(st, "max_loss_pct", 0, 100)) sla.max_loss_pct = *v;
+  if (auto v = number(st, "max_e2e_ms", 0, 60000, true)) sla.max_e2e_ms = *v;
+  if (auto v = st.str("capability", false, 32)) {
+    if (valid_capability(*v)) sla.required_capability = *v;
+    else st.error("capability", "must use only a-z, 0-9, '_' and '-'");
+  }
+  if (auto v = number(st, "min_free_capacity_pct", 0, 100)) sla.min_free_capacity = *v / 100.0;
+  st.reject_unknown();
+}
+
+void read_weights(Table& s, const std::string& path, select::CostWeights& w) {
+  auto* t = s.table("weights", false);
+  if (!t) return;
+  Table wt(*t, path + ".weights", s.errors());
+  size_t before = s.errors().items.size();
+  if (auto v = number(wt, "network", 0, 100)) w.network = *v;
+  if (auto v = number(wt, "compute", 0, 100)) w.compute = *v;
+  if (auto v = number(wt, "jitter", 0, 100)) w.jitter_k = *v;
+  if (auto v = number(wt, "loss", 0, 100)) w.loss_k = *v;
+  // Only judged on valid values: a rejected one would leave its default in the sum.
+  if (s.errors().items.size() == before && !(w.network + w.compute > 0))
+    s.errors().add(t->source(), path + ".weights", "network + compute must be > 0 (else every candidate costs the same)");
+  wt.reject_unknown();
+}
+
+void read_instances(Table& s, const std::string& path, const CpeConfig& c, Service& svc, bool vip_ok,
+                    const std::vector<const toml::table*>& insts) {
+  auto& errs = s.errors();
+  std::map<std::string, size_t> seen;  // "vcpe/address" -> index
+  for (size_t j = 0; j < insts.size(); ++j) {
+    std::string ipath = path + ".instance[" + std::to_string(j) + "]";
+    Table is(*insts[j], ipath, errs);
+    ServiceInstance in;
+    bool ok = true;
+    in.vcpe = is.str("vcpe", true, 63).value_or("");
+    const VcpePeer* peer = nullptr;
+    for (auto& v : c.vcpes)
+      if (v.name == in.vcpe) peer = &v;
+    if (in.vcpe.empty()) ok = false;
+    else if (!peer) {
+      is.error("vcpe", "no [[vcpe]] is named '" + in.vcpe + "'");
+      ok = false;
+    }
+    if (auto a = is.str("address", true, 64)) {
+      auto ep = parse_endpoint(*a);
+      if (!ep) {
+        is.error("address", ep.error().message);
+        ok = false;
+      } else {
+        in.address = *ep;
+        auto ip = ep->address();
+        if (vip_ok && ip.is_v4() != svc.vip.is_v4()) {
+          is.error("address", "is " + family_name(ip) + " but vip is " + family_name(svc.vip) +
+                                  " (DNAT cannot change the address family)");
+          ok = false;
+        } else if (peer) {
+          bool inside = peer->address == ip;
+          for (auto& p : peer->subnets) inside = inside || p.contains(ip);
+          if (!inside) {
+            std::string where = peer->address.to_string();
+            for (auto& p : peer->subnets) where += ", " + p.to_string();
+            is.error("address", "is not behind vcpe '" + peer->name + "' (its address or subnets: " + where + ")");
+            ok = false;
+          }
+        }
+      }
+    } else {
+      ok = false;
+    }
+    is.reject_unknown();
+    if (!ok) continue;
+    auto key = in.vcpe + "/" + endpoint_to_string(in.address);
+    auto [it, fresh] = seen.emplace(key, j);
+    if (!fresh) {
+      is.error("address", "duplicate instance: vcpe '" + in.vcpe + "' address " + endpoint_to_string(in.address) +
+                              " is already " + path + ".instance[" + std::to_string(it->second) + "]");
+      continue;
+    }
+    svc.instances.push_back(std::move(in));
+  }
+}
+
+std::vector<uint16_t> read_ports(Table& s) {
+  std::vector<uint16_t> out;
+  auto* n = s.get("ports");
+  if (!n) {
+    s.errors().add(s.where(), s.field("ports"), "missing required field");
+    return out;
+  }
+  auto* arr = n->as_array();
+  if (!arr || arr->empty() || arr->size() > kMaxServicePorts) {
+    s.error("ports", "must be a list of 1.." + std::to_string(kMaxServicePorts) + " ports");
+    return out;
+  }
+  std::set<int64_t> seen;
+  for (size_t i = 0; i < arr->size(); ++i) {
+    auto& e = (*arr)[i];
+    std::string f = s.field("ports") + "[" + std::to_string(i) + "]";
+    if (!e.is_integer()) {
+      s.errors().add(e.source(), f, "must be an integer");
+      continue;
+    }
+    int64_t p = e.as_integer()->get();
+    if (p < 1 || p > 65535) {
+      s.errors().add(e.source(), f, "must be in 1..65535");
+      continue;
+    }
+    if (!seen.insert(p).second) {
+      s.errors().add(e.source(), f, "duplicate port " + std::to_string(p));
+      continue;
+    }
+    out.push_back(static_cast<uint16_t>(p));
+  }
+  return out;
+}
+
+// [[service]]: after [lan], [[wan]] and [[vcpe]], whose contents the checks refer to.
+void read_services(Table& root, const toml::table& doc, CpeConfig& c) {
+  auto& errs = root.errors();
+  auto tables = root.tables("service", false);
+  size_t candidates = 0;
+  // (vip, protocol, port) -> service index: two services on one VIP must not share a port,
+  // the data plane could not tell their new flows apart.
+  std::map<std::tuple<IpAddress, Protocol, uint16_t>, size_t> taken;
+  for (size_t i = 0; i < tables.size(); ++i) {
+    std::string path = "service[" + std::to_string(i) + "]";
+    Table s(*tables[i], path, errs);
+    Service svc;
+    if (auto id = s.str("id", true, kMaxServiceId)) {
+      if (valid_service_id(*id)) svc.select.id = *id;
+      else s.error("id", "must be a lower-case letter followed by a-z, 0-9 or '_' (it names nft maps)");
+    }
+    bool vip_ok = false;
+    if (auto vip = s.address("vip", true)) {
+      auto why = vip_problem(*vip, c);
+      if (why.empty()) {
+        svc.vip = *vip;
+        vip_ok = true;
+      } else {
+        s.error("vip", why);
+      }
+    }
+    if (auto p = choice(s, "protocol", {"tcp", "udp"})) svc.protocol = *p == 0 ? Protocol::tcp : Protocol::udp;
+    svc.ports = read_ports(s);
+
+    auto affinity = choice(s, "affinity", {"flow", "sticky"});
+    bool affinity_known = affinity || !s.get("affinity");
+    bool sticky = affinity && *affinity == 1;
+    auto timeout = s.integer("sticky_timeout_s", 1, 86400);
+    if (sticky) {
+      svc.select.affinity = select::Affinity::source;
+      svc.sticky_timeout_s = static_cast<uint32_t>(timeout.value_or(300));
+    } else {
+      svc.select.affinity = select::Affinity::flow;
+      if (affinity_known && s.get("sticky_timeout_s"))
+        s.error("sticky_timeout_s", "only allowed with affinity = \"sticky\"");
+    }
+    if (auto o = choice(s, "on_no_candidate", {"reject", "best_effort"}))
+      svc.select.on_no_candidate = *o == 0 ? select::OnNoCandidate::reject : select::OnNoCandidate::best_effort;
+    if (auto v = number(s, "service_time_ms", 0, 60000, true)) svc.select.service_time_ms = *v;
+    if (auto v = number(s, "access_delay_ms", 0, 10000)) svc.select.access_delay_ms = *v;
+    if (auto v = number(s, "spread_pct", 0, 100)) svc.select.epsilon = *v / 100.0;
+    if (auto v = number(s, "spread_power", 0, 8)) svc.select.power = *v;
+    read_sla(s, path, svc.select.sla);
+    read_weights(s, path, svc.select.weights);
+
+    auto insts = s.tables("instance", false);
+    if (insts.empty() && !s.get("instance"))
+      errs.add(s.where(), path + ".instance", "at least one [[service.instance]] is required");
+    if (insts.size() > kMaxServiceInstances)
+      s.error("instance", "at most " + std::to_string(kMaxServiceInstances) + " instances per service");
+    size_t mine = insts.size() * c.wans.size();
+    candidates += mine;
+    if (mine > kMaxCandidatesPerService)
+      s.error("instance", std::to_string(insts.size()) + " instances x " + std::to_string(c.wans.size()) +
+                              " WANs = " + std::to_string(mine) + " candidates; the data plane's weight map holds at most " +
+                              std::to_string(kMaxCandidatesPerService) + " per service");
+    read_instances(s, path, c, svc, vip_ok, insts);
+    s.reject_unknown();
+
+    if (vip_ok)
+      for (auto port : svc.ports) {
+        auto [it, fresh] = taken.emplace(std::tuple{svc.vip, svc.protocol, port}, i);
+        if (!fresh) {
+          auto& other = c.services[it->second].select.id;
+          s.error("ports", std::to_string(port) + (svc.protocol == Protocol::tcp ? "/tcp" : "/udp") + " on " +
+                               svc.vip.to_string() + " is already service '" + other + "'");
+        }
+      }
+    c.services.push_back(std::move(svc));
+  }
+  check_unique(errs, c.services, tables, "service", "id", [](const Service& s) { return s.select.id; });
+  if (candidates > kMaxCandidates)
+    errs.add(doc.source(), "service",
+             std::to_string(candidates) + " candidates (instances x WANs) in all services; at most " +
+                 std::to_string(kMaxCandidates) + ": the data plane's candidate id is 8 bits of the packet mark");
 }
 
 Result<toml::table> parse_toml(std::string_view text, const std::string& name) {
@@ -417,6 +711,8 @@ Result<CpeConfig> parse_cpe(std::string_view text, const std::string& name) {
   check_unique(errs, c.vcpes, vcpes, "vcpe", "name", [](const VcpePeer& v) { return v.name; });
   check_unique(errs, c.vcpes, vcpes, "vcpe", "public_key",
                [](const VcpePeer& v) { return v.public_key == wg::Key{} ? std::string() : wg::to_base64(v.public_key); });
+  read_selection(root, c.selection);
+  read_services(root, doc, c);
   root.reject_unknown();
   if (!errs.items.empty()) return errs.error();
   return c;
