@@ -107,6 +107,7 @@ struct CpeServices::Impl : std::enable_shared_from_this<Impl> {
 
   asio::steady_timer fast, sample, desired, maintain;
   bool stopped = false;
+  std::shared_ptr<Steering> steering;  // null when no service is configured
 
   Impl(asio::io_context& io_, config::CpeConfig c, std::shared_ptr<Shared> s)
       : io(io_), cfg(std::move(c)), sh(std::move(s)), report_sock(io_), fast(io_), sample(io_), desired(io_),
@@ -145,8 +146,12 @@ struct CpeServices::Impl : std::enable_shared_from_this<Impl> {
                                                     : "path_unknown",
                    name, std::string(stamp::to_string(c.from)) + " -> " + std::string(stamp::to_string(c.to)));
           auto self = wself.lock();
-          // A state change is visible to the API at once, not at the next refresh tick.
-          if (self) self->refresh_paths();
+          // A state change is visible to the API at once, not at the next refresh tick,
+          // and steering reacts to it at once (failover, R2).
+          if (self) {
+            self->refresh_paths();
+            self->steer_tick();
+          }
           if (c.to == stamp::PathState::up && self && !self->di_sent[v]) self->send_desired(v);
         };
         auto snd = stamp::StampSender::start(io, std::move(sc), rng, on_change);
@@ -207,6 +212,20 @@ struct CpeServices::Impl : std::enable_shared_from_this<Impl> {
     // Rejections are counted and logged (rate-limited) by the Collector; their events are
     // summarised per cause in check_rejections().
     for (const auto& e : res.events) availability_event(e);
+    if (res.accepted()) steer_tick();  // a load change reaches the weights at once (R3)
+  }
+
+  // One selection + data-plane round on the current inputs (steering.hpp).
+  void steer_tick() {
+    if (!steering) return;
+    std::vector<PathView> ps;
+    report::InstanceTable::Map table;
+    {
+      std::lock_guard lk(sh->mu);
+      ps = sh->paths;
+      table = sh->collector.table().entries();
+    }
+    steering->tick(ps, table);
   }
 
   void availability_event(const report::AvailabilityEvent& e) {
@@ -313,6 +332,7 @@ struct CpeServices::Impl : std::enable_shared_from_this<Impl> {
     }
     for (const auto& e : evs) availability_event(e);
     refresh_paths();
+    steer_tick();
   }
 
   void on_sample() {
@@ -499,6 +519,22 @@ Result<std::unique_ptr<CpeServices>> CpeServices::start(asio::io_context& io, ap
   }
   impl->open_report_socket();
   add_routes(router, sh, cfg);
+  if (!cfg.services.empty() || deps.steer_apply) {
+    std::weak_ptr<Shared> wsh = sh;
+    auto event = [wsh](const std::string& kind, const std::string& subject, const std::string& detail) {
+      if (auto s = wsh.lock()) s->event(kind, subject, detail);
+    };
+    Steering::Apply apply = deps.steer_apply;
+    Steering::Adopt adopt = deps.steer_adopt;
+    // Without a kernel seam (tests, or no services): decide and show, program nothing.
+    if (!apply) apply = [](const steer::State&) -> Result<steer::ApplyReport> { return steer::ApplyReport{}; };
+    if (!adopt) adopt = [](const steer::State&) -> Result<std::optional<steer::State>> { return std::optional<steer::State>{}; };
+    impl->steering = std::make_shared<Steering>(cfg, std::move(apply), std::move(adopt), std::move(event), sh->mono);
+    impl->steering->start();
+    auto st = impl->steering;
+    router.add("GET", "/api/v1/services", [st](const api::Request&) { return api::Response::json(st->services_json()); });
+    router.add("GET", "/api/v1/decisions", [st](const api::Request&) { return api::Response::json(st->decisions_json()); });
+  }
 
   impl->every(impl->fast, kFastTick, [](Impl& s) { s.on_fast(); });
   impl->every(impl->sample, kSampleTick, [](Impl& s) { s.on_sample(); });

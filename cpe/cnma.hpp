@@ -12,6 +12,7 @@
 #include "config/config.hpp"
 #include "daemon/daemon.hpp"
 #include "report/ed25519.hpp"
+#include "cpe/steering.hpp"
 #include "store/store.hpp"
 
 #include <boost/asio/io_context.hpp>
@@ -30,6 +31,10 @@ struct Deps {
   std::function<std::chrono::steady_clock::time_point()> mono;   // default: steady_clock
   std::unique_ptr<store::Store> store;                           // null: no history
   std::optional<report::SigningKey> signing_key;                 // null: no desired-interval messages
+  // The kernel seam of steering (steer::Programmer in the daemon). Both empty: no
+  // steering (selection still runs and is shown by the API).
+  Steering::Apply steer_apply;
+  Steering::Adopt steer_adopt;
 };
 
 class CpeServices : public daemon::Services {

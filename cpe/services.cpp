@@ -2,6 +2,10 @@
 
 #include "base/log.hpp"
 #include "cpe/cnma.hpp"
+#include "ct/conntrack.hpp"
+#include "nft/nft.hpp"
+#include "rtnl/rtnl.hpp"
+#include "steer/programmer.hpp"
 
 #include <random>
 
@@ -27,6 +31,24 @@ std::unique_ptr<store::Store> open_store(const std::string& path) {
 #endif
 }
 
+// Steering's own kernel handles (used on the services thread only; the daemon's Applier
+// keeps its own on the main thread) and the Programmer over them.
+struct SteerKernel {
+  nft::Nft nft;
+  rtnl::Rtnl rt;
+  ct::Conntrack ct;
+  steer::Programmer prog;
+  SteerKernel(nft::Nft n, rtnl::Rtnl r, ct::Conntrack c)
+      : nft(std::move(n)), rt(std::move(r)), ct(std::move(c)), prog(nft, rt, ct) {}
+};
+
+Result<std::shared_ptr<SteerKernel>> open_steer_kernel() {
+  CATS_TRY_ASSIGN(n, nft::Nft::open());
+  CATS_TRY_ASSIGN(r, rtnl::Rtnl::open());
+  CATS_TRY_ASSIGN(c, ct::Conntrack::open());
+  return std::make_shared<SteerKernel>(std::move(n), std::move(r), std::move(c));
+}
+
 }  // namespace
 
 daemon::ServicesFactory services_factory(const config::CpeConfig& cfg) {
@@ -44,6 +66,13 @@ daemon::ServicesFactory services_factory(const config::CpeConfig& cfg) {
     } else {
       log::error("cpe", "report signing key: " + key.error().message + "; not sending desired intervals");
     }
+    // Steering owns table inet cats on the CPE (overlay::Plan::nft_managed is false), so it
+    // runs even without services: a config that drops every service removes the table.
+    auto k = open_steer_kernel();
+    if (!k) return k.error().context("steering");
+    auto kern = *k;
+    deps.steer_apply = [kern](const steer::State& s) { return kern->prog.apply(s); };
+    deps.steer_adopt = [kern](const steer::State& s) { return kern->prog.adopt(s); };
     auto s = CpeServices::start(ctx.io, ctx.router, cfg, std::move(deps));
     if (!s) return s.error();
     return std::unique_ptr<daemon::Services>(std::move(*s));

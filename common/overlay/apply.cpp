@@ -212,7 +212,7 @@ Status Applier::apply_rules(const Plan& p, ApplyReport& rep) {
   for (int family : {AF_INET, AF_INET6}) {
     CATS_TRY_ASSIGN(rs, rt_.rules(family));
     for (auto& r : rs)
-      if (is_our_rule(r)) current.push_back(r);
+      if (is_our_rule(r) && !is_steer_rule_prio(r.priority)) current.push_back(r);
   }
   for (auto& want : p.rules) {
     if (std::find(current.begin(), current.end(), want) != current.end()) continue;
@@ -240,6 +240,7 @@ std::string fingerprint(const std::string& s) {
 }  // namespace
 
 Status Applier::apply_nft(const Plan& p, ApplyReport& rep) {
+  if (!p.nft_managed) return ok();
   if (p.nft_script.empty()) {
     CATS_TRY_ASSIGN(exists, nft_.table_exists("inet", kNftTable));
     if (exists) {

@@ -12,6 +12,7 @@ Prefix default_route(const IpAddress& like) {
 
 Plan plan_cpe(const config::CpeConfig& c) {
   Plan p;
+  p.nft_managed = false;  // steering owns table inet cats on the CPE
   p.required_links.push_back({c.lan.interface, c.file + ": lan.interface"});
   for (size_t i = 0; i < c.wans.size(); ++i)
     p.required_links.push_back({c.wans[i].interface, c.file + ": wan[" + std::to_string(i) + "].interface"});
@@ -56,9 +57,9 @@ Plan plan_cpe(const config::CpeConfig& c) {
         p.routes.push_back({overlay_table(i), dst, w.tunnel_interface, std::nullopt});
     for (int family : {AF_INET, AF_INET6}) {
       p.rules.push_back(tunnel_oif_rule(family, i, w.tunnel_interface));
-      // Until steering marks flows (selection), LAN traffic to the clouds uses the first
-      // WAN whose table has a route: tables hold only overlay routes, so everything else
-      // falls through to main.
+      // LAN traffic to the clouds that steering does not mark (not a service VIP, e.g. an
+      // operator's ping) uses the first WAN whose table has a route: tables hold only
+      // overlay routes, so everything else falls through to main.
       rtnl::Rule fb;
       fb.family = family;
       fb.priority = fallback_rule_prio(i);

@@ -51,6 +51,10 @@ struct Plan {
   std::vector<rtnl::Rule> rules;
   std::vector<std::pair<std::string, std::string>> sysctls;  // /proc/sys relative path, value
   std::string nft_script;  // body of "table inet cats { ... }"; empty = no table
+  // false on the CPE: table inet cats belongs to steering (common/steer/programmer.hpp),
+  // which fills it from the selector's decisions. apply() then leaves the table alone;
+  // teardown still removes it.
+  bool nft_managed = true;
   struct RequiredLink {
     std::string name;
     std::string field;  // the config field naming it, for the error message

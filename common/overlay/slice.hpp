@@ -9,9 +9,13 @@
 //   rule priorities  10011..10025  CPE: fwmark underlay(i) -> underlay table i
 //                    10201..10400  fwmark path(k) -> overlay table k   (vCPE return path)
 //                    10501..10700  oif tunnel k -> overlay table k     (sockets bound to a tunnel)
-//                    10901..10915  CPE: fallback lookup of overlay table i (no steering yet)
+//                    10801..10815  CPE: steering, fwmark WAN i -> overlay table i
+//                                  (owned by common/steer/programmer.hpp, not the overlay
+//                                  Applier; teardown removes them with the rest)
+//                    10901..10915  CPE: fallback lookup of overlay table i (LAN traffic to
+//                                  the clouds that is not a steered service flow)
 //   route/rule protocol 201 (rtnl::kRouteProtocol)
-//   nft              table inet cats
+//   nft              table inet cats (vCPE: overlay Applier; CPE: steering)
 #pragma once
 
 #include "rtnl/rtnl.hpp"
@@ -32,6 +36,11 @@ inline constexpr uint32_t underlay_rule_prio(int wan) { return 10010u + static_c
 inline constexpr uint32_t path_rule_prio(int k) { return 10200u + static_cast<uint32_t>(k); }
 inline constexpr uint32_t oif_rule_prio(int k) { return 10500u + static_cast<uint32_t>(k); }
 inline constexpr uint32_t fallback_rule_prio(int wan) { return 10900u + static_cast<uint32_t>(wan); }
+// Steering's own priorities (steer::steer_rule_prio): the overlay Applier neither adds nor
+// deletes rules here.
+inline constexpr uint32_t kSteerRulePrioMin = 10801;
+inline constexpr uint32_t kSteerRulePrioMax = 10800u + kMaxWans;
+inline constexpr bool is_steer_rule_prio(uint32_t prio) { return prio >= kSteerRulePrioMin && prio <= kSteerRulePrioMax; }
 
 inline constexpr const char* kNftTable = "cats";
 

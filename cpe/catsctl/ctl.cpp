@@ -243,13 +243,51 @@ std::string render_events(const json::value& body, double now) {
                  "no events");
 }
 
+std::string render_services(const json::value& body, double) {
+  if (!body.is_array()) return "unexpected reply (not a JSON list)\n";
+  // One row per service; its instances as "vcpe:instance=weight".
+  json::array rows;
+  for (const auto& v : body.get_array()) {
+    if (!v.is_object()) continue;
+    json::object row = v.get_object();
+    std::string ports, inst;
+    if (const json::value* p = field(row, "ports"); p && p->is_array())
+      for (const auto& x : p->get_array()) ports += (ports.empty() ? "" : ",") + fmt_text(x);
+    if (const json::value* is = field(row, "instances"); is && is->is_array())
+      for (const auto& x : is->get_array()) {
+        if (!x.is_object()) continue;
+        const auto& o = x.get_object();
+        auto get = [&](const char* k) { const json::value* f = field(o, k); return f ? fmt_text(*f) : std::string("-"); };
+        inst += (inst.empty() ? "" : " ") + get("vcpe") + ":" + get("instance") + "=" + get("weight");
+      }
+    row["ports_text"] = ports;
+    row["instances_text"] = inst;
+    rows.push_back(std::move(row));
+  }
+  return list_or(rows,
+                 {col("SERVICE", "id"), col("VIP", "vip"), col("PROTO", "protocol"), col("PORTS", "ports_text"),
+                  col("AFFINITY", "affinity"), col("OUTCOME", "outcome"), col("INSTANCES (WEIGHT/1000)", "instances_text")},
+                 "no services");
+}
+
+std::string render_decisions(const json::value& body, double) {
+  return list_or(body,
+                 {col("SERVICE", "service"), col("INSTANCE", "instance"), col("VCPE", "vcpe"), col("WAN", "wan"),
+                  col("WEIGHT", "weight", {}, true), col("COST", "cost_ms", fmt_ms, true),
+                  col("NETWORK", "network_ms", fmt_ms, true), col("COMPUTE", "compute_ms", fmt_ms, true),
+                  col("HEALTH", "health"), col("REASON", "reason")},
+                 "no decisions (no services configured)");
+}
+
 const std::vector<Command>& commands() {
   static const std::vector<Command> table{
       {"status", "GET", "/api/v1/status", "role, tunnels and peers", render_status},
       {"paths", "GET", "/api/v1/paths", "probed WAN x vCPE paths: RTT, jitter, loss, state", render_paths},
       {"instances", "GET", "/api/v1/instances", "service instances reported by the vCPEs", render_instances},
       {"reports", "GET", "/api/v1/reports", "report collector counters and last sequence per vCPE", render_reports},
-      {"events", "GET", "/api/v1/events", "recent events (paths, instances, rejected reports)", render_events},
+      {"events", "GET", "/api/v1/events", "recent events (paths, instances, weights, rejected reports)", render_events},
+      {"services", "GET", "/api/v1/services", "configured services: VIP, affinity, outcome, weight per instance", render_services},
+      {"decisions", "GET", "/api/v1/decisions", "per service x instance x WAN: weight, cost and why", render_decisions},
   };
   return table;
 }

@@ -45,6 +45,8 @@ std::string render_paths(const boost::json::value& body, double now);
 std::string render_instances(const boost::json::value& body, double now);
 std::string render_reports(const boost::json::value& body, double now);
 std::string render_events(const boost::json::value& body, double now);
+std::string render_services(const boost::json::value& body, double now);
+std::string render_decisions(const boost::json::value& body, double now);
 
 // Plain rendering of GET /api/v1/status at time now (unix seconds).
 std::string render_status(const boost::json::value& status, double now);

@@ -1,0 +1,404 @@
+#include "cpe/steering.hpp"
+
+#include "base/log.hpp"
+#include "metrics/metric.hpp"
+#include "steer/programmer.hpp"
+
+#include <boost/json/object.hpp>
+
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+
+namespace cats::cpe {
+
+namespace json = boost::json;
+using metrics::MetricType;
+using namespace std::chrono_literals;
+
+namespace {
+
+constexpr const char* kLog = "steer";
+constexpr auto kReconcile = 2s;      // re-apply (cheap when nothing drifted) to repair drift
+constexpr auto kErrorLogEvery = 5s;  // a failing apply is retried every tick, logged this often
+
+json::value num(double v) {
+  if (std::isfinite(v)) return v;
+  return nullptr;
+}
+
+IpAddress address_of(const UdpEndpoint& ep) { return ep.address(); }
+
+std::string_view health_name(steer::Health h) {
+  switch (h) {
+    case steer::Health::ok: return "ok";
+    case steer::Health::path_down: return "path_down";
+    case steer::Health::unreachable: return "unreachable";
+  }
+  return "?";
+}
+
+std::string_view protocol_name(config::Protocol p) { return p == config::Protocol::udp ? "udp" : "tcp"; }
+
+const report::InstanceState* find_reported(const report::InstanceTable::Map& table, const std::string& vcpe,
+                                           const std::string& service, const UdpEndpoint& address,
+                                           std::string* id) {
+  // Reports key instances by id; the CPE's config names them by address (the DNAT target),
+  // so the match is (vCPE, service, address:port).
+  for (const auto& [k, st] : table) {
+    if (k.vcpe_id != vcpe || k.service_id != service || st.address != address) continue;
+    if (id) *id = k.instance_id;
+    return &st;
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+ServiceInputs service_inputs(const config::CpeConfig& cfg, const config::Service& svc,
+                             const std::vector<PathView>& paths, const report::InstanceTable::Map& table) {
+  ServiceInputs in;
+  for (const auto& si : svc.instances) {
+    select::Instance x;
+    x.vcpe = si.vcpe;
+    x.id = endpoint_to_string(si.address);
+    std::string name = x.id;
+    const auto* st = find_reported(table, si.vcpe, svc.select.id, si.address, &name);
+    if (!st) {
+      x.available = false;  // never reported (or forgotten): nothing says it can serve
+    } else {
+      auto cur = [&](MetricType t) { return metrics::current_value(st->metrics, t); };
+      x.available = st->available();
+      x.vcpus = cur(MetricType::vcpus).value_or(1.0);
+      x.utilization = cur(MetricType::cpu_utilization).value_or(0.0);
+      x.processing_delay_ms = cur(MetricType::processing_delay_ms);
+      x.free_capacity = cur(MetricType::capacity_free).value_or(1.0 - x.utilization);
+      if (cur(MetricType::gpu_count).value_or(0.0) > 0) x.capabilities.push_back("gpu");
+    }
+    in.instances.push_back(std::move(x));
+    in.names.push_back(std::move(name));
+  }
+  for (const auto& w : cfg.wans)
+    for (const auto& v : cfg.vcpes) {
+      if (std::none_of(svc.instances.begin(), svc.instances.end(), [&](auto& i) { return i.vcpe == v.name; }))
+        continue;
+      select::Path p;
+      p.vcpe = v.name;
+      p.wan = w.name;
+      p.up = false;  // unprobed: never steer into a path we know nothing about
+      for (const auto& pv : paths) {
+        if (pv.wan != w.name || pv.vcpe != v.name) continue;
+        p.up = pv.snap.state == stamp::PathState::up;
+        p.rtt_ms = pv.snap.rtt_ms.value_or(0.0);
+        p.jitter_ms = pv.snap.jitter_ms;
+        p.loss_pct = pv.snap.loss_pct;
+      }
+      in.paths.push_back(std::move(p));
+    }
+  return in;
+}
+
+std::vector<steer::Health> candidate_health(const config::CpeConfig& cfg, const config::Service& svc,
+                                            const ServiceInputs& in) {
+  std::vector<steer::Health> out;
+  auto path_of = [&](const std::string& wan, const std::string& vcpe) -> const select::Path* {
+    for (const auto& p : in.paths)
+      if (p.wan == wan && p.vcpe == vcpe) return &p;
+    return nullptr;
+  };
+  for (size_t i = 0; i < svc.instances.size(); ++i) {
+    const auto& inst = in.instances[i];
+    // Reachable = some path to its vCPE is up. A flow only moves to a path known up.
+    bool reachable = std::any_of(cfg.wans.begin(), cfg.wans.end(), [&](auto& w) {
+      auto* p = path_of(w.name, inst.vcpe);
+      return p && p->up;
+    });
+    for (const auto& w : cfg.wans) {
+      auto* p = path_of(w.name, inst.vcpe);
+      if (!inst.available || !reachable) {
+        out.push_back(steer::Health::unreachable);
+      } else if (p && !p->up) {
+        out.push_back(steer::Health::path_down);
+      } else {
+        out.push_back(steer::Health::ok);
+      }
+    }
+  }
+  return out;
+}
+
+std::string candidate_key(const config::CpeConfig& cfg, const config::Service& svc, size_t k) {
+  const auto& si = svc.instances[k / cfg.wans.size()];
+  select::Instance i;
+  i.vcpe = si.vcpe;
+  i.id = endpoint_to_string(si.address);
+  select::Path p;
+  p.vcpe = si.vcpe;
+  p.wan = cfg.wans[k % cfg.wans.size()].name;
+  return select::candidate_key(i, p);
+}
+
+steer::State steer_state(const config::CpeConfig& cfg, const std::vector<std::vector<uint32_t>>& weights,
+                         const std::vector<std::vector<steer::Health>>& health) {
+  steer::State s;
+  for (size_t n = 0; n < cfg.services.size(); ++n) {
+    const auto& svc = cfg.services[n];
+    steer::Service out;
+    out.id = svc.select.id;
+    out.vip = svc.vip;
+    out.protocol = svc.protocol == config::Protocol::udp ? steer::Protocol::udp : steer::Protocol::tcp;
+    out.ports = svc.ports;
+    out.sticky_timeout_s = svc.sticky_timeout_s;
+    size_t k = 0;
+    for (const auto& si : svc.instances)
+      for (size_t w = 0; w < cfg.wans.size(); ++w, ++k) {
+        steer::Candidate c;
+        c.address = address_of(si.address);
+        c.port = si.address.port();
+        c.wan = static_cast<int>(w + 1);
+        if (n < weights.size() && k < weights[n].size()) c.weight = weights[n][k];
+        if (n < health.size() && k < health[n].size()) c.health = health[n][k];
+        out.candidates.push_back(c);
+      }
+    s.services.push_back(std::move(out));
+  }
+  return s;
+}
+
+Steering::Steering(config::CpeConfig cfg, Apply apply, Adopt adopt, Event event, Clock clock)
+    : cfg_(std::move(cfg)),
+      apply_(std::move(apply)),
+      adopt_(std::move(adopt)),
+      event_(std::move(event)),
+      clock_(std::move(clock)),
+      selector_(select::SelectorConfig{cfg_.selection.hysteresis, std::chrono::milliseconds(cfg_.selection.hold_down_ms)},
+                clock_) {
+  views_.resize(cfg_.services.size());
+}
+
+void Steering::start() {
+  started_ = clock_();
+  const steer::State structure = steer_state(cfg_, {}, {});
+  auto live = adopt_(structure);
+  if (!live) log::warn(kLog, "reading the live steering state: " + live.error().message);
+  if (live && *live) {
+    // A restart: the kernel's weights stay until the Selector has a reason to change them.
+    const steer::State& st = **live;
+    for (size_t n = 0; n < cfg_.services.size() && n < st.services.size(); ++n) {
+      const auto& svc = cfg_.services[n];
+      std::vector<select::PublishedWeight> ws;
+      uint32_t sum = 0;
+      for (size_t k = 0; k < st.services[n].candidates.size(); ++k) {
+        const auto& c = st.services[n].candidates[k];
+        select::PublishedWeight pw;
+        pw.key = candidate_key(cfg_, svc, k);
+        pw.vcpe = svc.instances[k / cfg_.wans.size()].vcpe;
+        pw.instance = endpoint_to_string(svc.instances[k / cfg_.wans.size()].address);
+        pw.wan = cfg_.wans[k % cfg_.wans.size()].name;
+        pw.weight = c.weight;
+        sum += c.weight;
+        ws.push_back(std::move(pw));
+      }
+      selector_.adopt(svc.select.id, sum > 0 ? select::Outcome::ok : select::Outcome::rejected, std::move(ws));
+    }
+    std::lock_guard lk(mu_);
+    applied_ = st;
+    for (size_t n = 0; n < views_.size(); ++n) {
+      views_[n].last_change = "adopted from the kernel at start";
+      if (auto* p = selector_.published(cfg_.services[n].select.id)) views_[n].pub = *p;
+    }
+    last_apply_ = started_;
+    log::info(kLog, "adopted the live steering state (" + std::to_string(st.services.size()) + " services)");
+    return;
+  }
+  // Fresh (or changed) structure: every weight 0 refuses new VIP connections until the
+  // first decision, rather than leaking them to the default route.
+  apply_state(structure, true);
+}
+
+bool Steering::deciding() const { return deciding_; }
+
+std::optional<steer::State> Steering::applied() const {
+  std::lock_guard lk(mu_);
+  return applied_;
+}
+
+bool Steering::ready(const std::vector<PathView>& paths, const report::InstanceTable::Map& table) const {
+  const auto expiry = std::chrono::milliseconds(cfg_.reporting.max_interval_ms) * report::kExpiryIntervals;
+  if (clock_() - started_ >= expiry) return true;
+  for (const auto& p : paths)
+    if (p.snap.state == stamp::PathState::unknown) return false;
+  for (const auto& svc : cfg_.services)
+    for (const auto& si : svc.instances)
+      if (!find_reported(table, si.vcpe, svc.select.id, si.address, nullptr)) return false;
+  return true;
+}
+
+void Steering::tick(const std::vector<PathView>& paths, const report::InstanceTable::Map& table) {
+  if (!deciding_) {
+    if (!ready(paths, table)) return;
+    deciding_ = true;
+    log::info(kLog, "inputs known; deciding");
+  }
+  std::vector<std::vector<uint32_t>> weights(cfg_.services.size());
+  std::vector<std::vector<steer::Health>> health(cfg_.services.size());
+  std::vector<View> views(cfg_.services.size());
+  {
+    std::lock_guard lk(mu_);
+    views = views_;
+  }
+  for (size_t n = 0; n < cfg_.services.size(); ++n) {
+    const auto& svc = cfg_.services[n];
+    ServiceInputs in = service_inputs(cfg_, svc, paths, table);
+    health[n] = candidate_health(cfg_, svc, in);
+    if (auto ch = selector_.update(svc.select, in.instances, in.paths)) {
+      std::string detail = std::string(select::to_string(ch->now.outcome)) + ": " + ch->reason + "; weights";
+      for (const auto& c : ch->now.candidates)
+        if (c.weight > 0) detail += " " + c.key + "=" + std::to_string(c.weight);
+      event_("weights", svc.select.id, detail);
+      views[n].last_change = ch->reason;
+    }
+    const auto* pub = selector_.published(svc.select.id);
+    std::map<std::string, uint32_t> by_key;
+    if (pub) {
+      for (const auto& c : pub->candidates) by_key[c.key] = c.weight;
+      views[n].pub = *pub;
+    }
+    const size_t count = svc.instances.size() * cfg_.wans.size();
+    for (size_t k = 0; k < count; ++k) {
+      auto it = by_key.find(candidate_key(cfg_, svc, k));
+      weights[n].push_back(it == by_key.end() ? 0 : it->second);
+    }
+    views[n].names = in.names;
+    views[n].health = health[n];
+  }
+  {
+    std::lock_guard lk(mu_);
+    views_ = std::move(views);
+  }
+  apply_state(steer_state(cfg_, weights, health), false);
+}
+
+void Steering::apply_state(const steer::State& desired, bool force) {
+  const auto now = clock_();
+  {
+    std::lock_guard lk(mu_);
+    if (!force && applied_ && *applied_ == desired && now - last_apply_ < kReconcile) return;
+  }
+  auto rep = apply_(desired);
+  if (!rep) {
+    // Memory and kernel may disagree now: forget what we think is applied, so every tick
+    // retries until the kernel confirms (the Programmer re-reads the kernel each time).
+    {
+      std::lock_guard lk(mu_);
+      applied_.reset();
+    }
+    if (now - last_error_log_ >= kErrorLogEvery || last_error_log_ == std::chrono::steady_clock::time_point{}) {
+      log::error(kLog, "applying the steering state: " + rep.error().message + " (retrying)");
+      last_error_log_ = now;
+    }
+    return;
+  }
+  for (const auto& a : rep->actions) log::info(kLog, a);
+  std::lock_guard lk(mu_);
+  applied_ = desired;
+  last_apply_ = now;
+}
+
+json::array Steering::services_json() const {
+  std::lock_guard lk(mu_);
+  json::array out;
+  for (size_t n = 0; n < cfg_.services.size(); ++n) {
+    const auto& svc = cfg_.services[n];
+    const auto& v = views_[n];
+    json::array ports, instances;
+    for (auto p : svc.ports) ports.push_back(p);
+    for (size_t i = 0; i < svc.instances.size(); ++i) {
+      const auto& si = svc.instances[i];
+      uint32_t weight = 0;
+      if (applied_ && n < applied_->services.size())
+        for (size_t w = 0; w < cfg_.wans.size(); ++w) {
+          size_t k = i * cfg_.wans.size() + w;
+          if (k < applied_->services[n].candidates.size()) weight += applied_->services[n].candidates[k].weight;
+        }
+      instances.push_back(json::object{{"vcpe", si.vcpe},
+                                       {"address", endpoint_to_string(si.address)},
+                                       {"instance", i < v.names.size() ? v.names[i] : endpoint_to_string(si.address)},
+                                       {"weight", weight}});
+    }
+    const bool sticky = svc.select.affinity == select::Affinity::source;
+    out.push_back(json::object{
+        {"id", svc.select.id},
+        {"vip", svc.vip.to_string()},
+        {"protocol", protocol_name(svc.protocol)},
+        {"ports", std::move(ports)},
+        {"affinity", sticky ? "sticky" : "flow"},
+        {"sticky_timeout_s", svc.sticky_timeout_s},
+        {"on_no_candidate", svc.select.on_no_candidate == select::OnNoCandidate::best_effort ? "best_effort" : "reject"},
+        {"outcome", v.pub ? json::value(select::to_string(v.pub->outcome)) : json::value(nullptr)},
+        {"last_change", v.last_change},
+        {"instances", std::move(instances)}});
+  }
+  return out;
+}
+
+json::array Steering::decisions_json() const {
+  std::lock_guard lk(mu_);
+  json::array out;
+  for (size_t n = 0; n < cfg_.services.size(); ++n) {
+    const auto& svc = cfg_.services[n];
+    const auto& v = views_[n];
+    std::map<std::string, const select::PublishedWeight*> by_key;
+    if (v.pub)
+      for (const auto& c : v.pub->candidates) by_key[c.key] = &c;
+    double best = INFINITY;
+    for (const auto& [k, c] : by_key)
+      if (c->weight > 0 && std::isfinite(c->cost)) best = std::min(best, c->cost);
+    const size_t count = svc.instances.size() * cfg_.wans.size();
+    for (size_t k = 0; k < count; ++k) {
+      const size_t i = k / cfg_.wans.size();
+      const auto& si = svc.instances[i];
+      auto it = by_key.find(candidate_key(cfg_, svc, k));
+      const select::PublishedWeight* c = it == by_key.end() ? nullptr : it->second;
+      uint32_t weight = 0;
+      if (applied_ && n < applied_->services.size() && k < applied_->services[n].candidates.size())
+        weight = applied_->services[n].candidates[k].weight;
+      std::string reason;
+      if (!v.pub) {
+        reason = deciding_ ? "no decision yet" : "warming up: waiting for probes and reports";
+      } else if (!c) {
+        reason = "not scored";
+      } else if (c->excluded != select::Exclusion::none && weight == 0) {
+        reason = "excluded: " + std::string(select::to_string(c->excluded));
+      } else if (weight > 0 && std::isfinite(c->cost) && c->cost <= best) {
+        reason = "best";
+      } else if (weight > 0) {
+        reason = "near-best: cost within the spread window";
+      } else if (!std::isfinite(c->cost)) {
+        reason = "adopted at start";
+      } else {
+        reason = "cost outside the spread window";
+      }
+      json::object o{{"service", svc.select.id},
+                     {"instance", i < v.names.size() ? v.names[i] : endpoint_to_string(si.address)},
+                     {"address", endpoint_to_string(si.address)},
+                     {"vcpe", si.vcpe},
+                     {"wan", cfg_.wans[k % cfg_.wans.size()].name},
+                     {"weight", weight},
+                     {"cost_ms", c ? num(c->cost) : json::value(nullptr)},
+                     {"e2e_ms", c ? num(c->e2e_ms) : json::value(nullptr)},
+                     {"network_ms", c ? num(c->network_ms) : json::value(nullptr)},
+                     {"compute_ms", c ? num(c->compute_ms) : json::value(nullptr)},
+                     {"excluded", c ? json::value(select::to_string(c->excluded)) : json::value(nullptr)},
+                     {"health", health_name(k < v.health.size() ? v.health[k] : steer::Health::ok)},
+                     {"outcome", v.pub ? json::value(select::to_string(v.pub->outcome)) : json::value(nullptr)},
+                     {"reason", reason}};
+      out.push_back(std::move(o));
+    }
+  }
+  return out;
+}
+
+}  // namespace cats::cpe

@@ -1,0 +1,113 @@
+// The CPE's C-PS + C-TC loop (draft §5.1, §5.5; DESIGN §2–3): from probed paths and
+// reported instances, decide per service with the Selector and converge the data plane
+// (steer::Programmer) to the published weights and to the health of every candidate.
+//
+// Runs on the services io thread; the API handlers read the views under the mutex.
+//
+// Candidates of a service are (configured instance × WAN), in config order: instance
+// order, then WAN order. That order is the data plane's candidate id order, so it never
+// depends on what was reported.
+//
+// Lifecycle:
+//  * start(): if the kernel already holds our table with the same structure (a restart,
+//    SIGUSR2 or kill -9), its live weights seed the Selector (Selector::adopt) and nothing
+//    is written; otherwise the structure goes in with every weight 0, which refuses new
+//    VIP connections until the first decision instead of leaking them to the default route.
+//  * tick(): nothing is decided until every path has a state and every vCPE with instances
+//    has reported, or the warm-up deadline passed (3 report intervals, the expiry rule):
+//    deciding on half-known inputs would flush healthy flows after a restart.
+//  * then every tick: Selector::update per service (publishes only on real change, with
+//    hysteresis and hold-down), a "weights" event per publication with its reason, and an
+//    apply when the desired state differs from the applied one, or every reconcile period.
+#pragma once
+
+#include "config/config.hpp"
+#include "cpe/views.hpp"
+#include "report/instance_table.hpp"
+#include "select/selector.hpp"
+#include "steer/programmer.hpp"
+#include "steer/steer.hpp"
+
+#include <boost/json/array.hpp>
+
+#include <chrono>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace cats::cpe {
+
+// Per service, the inputs the selector needs, derived from the config and the live tables.
+struct ServiceInputs {
+  std::vector<select::Instance> instances;  // one per configured instance, config order
+  std::vector<std::string> names;           // reported instance id, else the address
+  std::vector<select::Path> paths;          // one per (WAN, vCPE) of this service's vCPEs
+};
+
+// select::Instance::id is the instance's address:port (stable, configured); vcpus default
+// to 1 and utilisation to 0 when not reported; capability "gpu" when gpu_count > 0.
+ServiceInputs service_inputs(const config::CpeConfig& cfg, const config::Service& svc,
+                             const std::vector<PathView>& paths, const report::InstanceTable::Map& table);
+
+// What the data plane must do with each candidate's flows (steer::Health).
+std::vector<steer::Health> candidate_health(const config::CpeConfig& cfg, const config::Service& svc,
+                                            const ServiceInputs& in);
+
+// The data-plane State for the given weights (per service, candidate order; missing = 0)
+// and health (missing = ok).
+steer::State steer_state(const config::CpeConfig& cfg,
+                         const std::vector<std::vector<uint32_t>>& weights,
+                         const std::vector<std::vector<steer::Health>>& health);
+
+// candidate_key() of candidate k of a service (instance k / WANs, k = i·wans + w).
+std::string candidate_key(const config::CpeConfig& cfg, const config::Service& svc, size_t k);
+
+class Steering {
+ public:
+  using Clock = std::function<std::chrono::steady_clock::time_point()>;
+  using Apply = std::function<Result<steer::ApplyReport>(const steer::State&)>;
+  using Adopt = std::function<Result<std::optional<steer::State>>(const steer::State&)>;
+  using Event = std::function<void(const std::string& kind, const std::string& subject, const std::string& detail)>;
+
+  // apply/adopt: the kernel seam (steer::Programmer in the daemon, fakes in tests).
+  Steering(config::CpeConfig cfg, Apply apply, Adopt adopt, Event event, Clock clock);
+
+  void start();
+  void tick(const std::vector<PathView>& paths, const report::InstanceTable::Map& table);
+
+  // GET /api/v1/services and /api/v1/decisions (thread-safe).
+  boost::json::array services_json() const;
+  boost::json::array decisions_json() const;
+
+  bool deciding() const;  // warm-up over
+  std::optional<steer::State> applied() const;
+
+ private:
+  bool ready(const std::vector<PathView>& paths, const report::InstanceTable::Map& table) const;
+  void apply_state(const steer::State& desired, bool force);
+
+  config::CpeConfig cfg_;
+  Apply apply_;
+  Adopt adopt_;
+  Event event_;
+  Clock clock_;
+  select::Selector selector_;
+  std::chrono::steady_clock::time_point started_{};
+  std::chrono::steady_clock::time_point last_apply_{};
+  std::chrono::steady_clock::time_point last_error_log_{};
+  bool deciding_ = false;
+
+  mutable std::mutex mu_;  // guards what the API reads below
+  std::optional<steer::State> applied_;
+  struct View {
+    std::vector<std::string> names;            // per instance
+    std::vector<steer::Health> health;         // per candidate
+    std::string last_change;                   // reason of the last publication
+    std::optional<select::Publication> pub;
+  };
+  std::vector<View> views_;  // per service
+};
+
+}  // namespace cats::cpe

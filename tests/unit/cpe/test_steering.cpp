@@ -1,0 +1,275 @@
+// cpe::Steering: the loop from probed paths and reported instances to the data-plane
+// State, with a fake kernel seam (apply/adopt record and replay) and an injected clock.
+#include "cpe/steering.hpp"
+
+#include "metrics/metric.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <numeric>
+
+using namespace cats;
+using namespace cats::cpe;
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+IpAddress addr(const char* s) { return *parse_address(s); }
+UdpEndpoint ep(const char* s) { return *parse_endpoint(s); }
+
+// Figure 4: two WANs, two clouds with one app1 instance each.
+config::CpeConfig fig4() {
+  config::CpeConfig c;
+  c.reporting.max_interval_ms = 1000;
+  for (const char* w : {"wan1", "wan2"}) {
+    config::Wan wan;
+    wan.name = w;
+    c.wans.push_back(wan);
+  }
+  for (auto [name, a] : {std::pair{"cloud1", "10.2.1.1"}, std::pair{"cloud2", "10.2.2.1"}}) {
+    config::VcpePeer v;
+    v.name = name;
+    v.address = addr(a);
+    c.vcpes.push_back(v);
+  }
+  config::Service s;
+  s.select.id = "app1";
+  s.select.service_time_ms = 20;
+  s.vip = addr("10.255.0.1");
+  s.ports = {80};
+  s.instances = {{"cloud1", ep("10.2.1.10:8080")}, {"cloud2", ep("10.2.2.10:8080")}};
+  c.services.push_back(s);
+  return c;
+}
+
+PathView path(const char* wan, const char* vcpe, stamp::PathState st, double rtt = 10) {
+  PathView p;
+  p.wan = wan;
+  p.vcpe = vcpe;
+  p.snap.state = st;
+  if (st == stamp::PathState::up) p.snap.rtt_ms = rtt;
+  return p;
+}
+
+std::vector<PathView> all_paths(stamp::PathState st) {
+  return {path("wan1", "cloud1", st), path("wan1", "cloud2", st), path("wan2", "cloud1", st),
+          path("wan2", "cloud2", st)};
+}
+
+void put_report(report::InstanceTable::Map& t, const char* vcpe, const char* id, const char* address, double util,
+            bool available = true) {
+  report::InstanceState st;
+  st.address = ep(address);
+  st.reported_available = available;
+  st.metrics = {metrics::make(metrics::MetricType::vcpus, 6, metrics::Source::nominal),
+                metrics::make(metrics::MetricType::cpu_utilization, util)};
+  t[{vcpe, "app1", id}] = st;
+}
+
+report::InstanceTable::Map fig4_reports() {
+  report::InstanceTable::Map t;
+  put_report(t, "cloud1", "app1-cloud1", "10.2.1.10:8080", 0.5);
+  put_report(t, "cloud2", "app1-cloud2", "10.2.2.10:8080", 0.2);
+  return t;
+}
+
+struct Harness {
+  Clock::time_point now = Clock::time_point{} + 1000s;
+  std::vector<steer::State> applied;
+  std::optional<steer::State> live;  // what adopt() finds
+  std::vector<std::string> events;
+  bool fail_apply = false;
+  Steering s;
+
+  explicit Harness(config::CpeConfig c = fig4())
+      : s(std::move(c),
+          [this](const steer::State& st) -> Result<steer::ApplyReport> {
+            if (fail_apply) return Error::msg("nft: injected failure");
+            applied.push_back(st);
+            return steer::ApplyReport{};
+          },
+          [this](const steer::State&) -> Result<std::optional<steer::State>> { return live; },
+          [this](const std::string& kind, const std::string& subject, const std::string& detail) {
+            events.push_back(kind + " " + subject + ": " + detail);
+          },
+          [this] { return now; }) {}
+};
+
+uint32_t sum(const steer::Service& s) {
+  return std::accumulate(s.candidates.begin(), s.candidates.end(), 0u,
+                         [](uint32_t a, const steer::Candidate& c) { return a + c.weight; });
+}
+uint32_t weight_of(const steer::Service& s, int instance) {  // both WANs of instance i
+  return s.candidates[static_cast<size_t>(instance) * 2].weight + s.candidates[static_cast<size_t>(instance) * 2 + 1].weight;
+}
+
+}  // namespace
+
+TEST_CASE("steering: candidates are instance x WAN in config order") {
+  auto st = steer_state(fig4(), {}, {});
+  REQUIRE(st.services.size() == 1);
+  const auto& c = st.services[0].candidates;
+  REQUIRE(c.size() == 4);
+  CHECK(c[0].address == addr("10.2.1.10"));
+  CHECK(c[0].wan == 1);
+  CHECK(c[1].wan == 2);
+  CHECK(c[2].address == addr("10.2.2.10"));
+  CHECK(c[3].port == 8080);
+  CHECK(sum(st.services[0]) == 0);
+  CHECK(candidate_key(fig4(), fig4().services[0], 3) == "cloud2/10.2.2.10:8080/wan2");
+}
+
+TEST_CASE("steering: fresh start programs the structure with zero weights, then decides once inputs are known") {
+  Harness h;
+  h.s.start();
+  REQUIRE(h.applied.size() == 1);
+  CHECK(sum(h.applied[0].services[0]) == 0);  // new VIP connections refused until a decision
+
+  // Paths still unknown and no reports: warming up, nothing decided or applied.
+  h.now += 100ms;
+  h.s.tick(all_paths(stamp::PathState::unknown), {});
+  CHECK_FALSE(h.s.deciding());
+  CHECK(h.applied.size() == 1);
+
+  h.now += 100ms;
+  h.s.tick(all_paths(stamp::PathState::up), fig4_reports());
+  CHECK(h.s.deciding());
+  REQUIRE(h.applied.size() == 2);
+  const auto& svc = h.applied.back().services[0];
+  CHECK(sum(svc) == 1000);
+  CHECK(weight_of(svc, 1) > weight_of(svc, 0));  // figure 4: cloud2 preferred
+  REQUIRE(h.events.size() == 1);
+  CHECK(h.events[0].rfind("weights app1: ok", 0) == 0);
+
+  // Same inputs again: no publication, no apply.
+  h.now += 100ms;
+  h.s.tick(all_paths(stamp::PathState::up), fig4_reports());
+  CHECK(h.applied.size() == 2);
+  CHECK(h.events.size() == 1);
+}
+
+TEST_CASE("steering: warm-up ends at the expiry deadline even if a vCPE never reports") {
+  Harness h;
+  h.s.start();
+  report::InstanceTable::Map only1;
+  put_report(only1, "cloud1", "app1-cloud1", "10.2.1.10:8080", 0.5);
+  h.s.tick(all_paths(stamp::PathState::up), only1);
+  CHECK_FALSE(h.s.deciding());
+  h.now += 3001ms;
+  h.s.tick(all_paths(stamp::PathState::up), only1);
+  REQUIRE(h.s.deciding());
+  const auto& svc = h.applied.back().services[0];
+  CHECK(weight_of(svc, 0) == 1000);
+  CHECK(weight_of(svc, 1) == 0);
+  // The silent instance's flows are flushed (unreachable), its paths stay known.
+  CHECK(svc.candidates[2].health == steer::Health::unreachable);
+  CHECK(svc.candidates[3].health == steer::Health::unreachable);
+  CHECK(svc.candidates[0].health == steer::Health::ok);
+}
+
+TEST_CASE("steering: a dead WAN path moves flows (path_down) and loses its weight at once") {
+  Harness h;
+  h.s.start();
+  h.s.tick(all_paths(stamp::PathState::up), fig4_reports());
+  auto paths = all_paths(stamp::PathState::up);
+  paths[0].snap.state = stamp::PathState::down;  // wan1 -> cloud1
+  paths[1].snap.state = stamp::PathState::down;  // wan1 -> cloud2
+  paths[0].snap.rtt_ms.reset();
+  paths[1].snap.rtt_ms.reset();
+  h.now += 100ms;  // well inside the hold-down: a lost candidate is urgent
+  h.s.tick(paths, fig4_reports());
+  const auto& svc = h.applied.back().services[0];
+  CHECK(svc.candidates[0].weight == 0);
+  CHECK(svc.candidates[2].weight == 0);
+  CHECK(svc.candidates[1].weight > 0);
+  CHECK(svc.candidates[3].weight > 0);
+  CHECK(svc.candidates[0].health == steer::Health::path_down);
+  CHECK(svc.candidates[2].health == steer::Health::path_down);
+  CHECK(svc.candidates[1].health == steer::Health::ok);
+  CHECK(sum(svc) == 1000);
+}
+
+TEST_CASE("steering: an unavailable instance is unreachable; reject mode leaves all weights 0 when none is left") {
+  Harness h;
+  h.s.start();
+  h.s.tick(all_paths(stamp::PathState::up), fig4_reports());
+  auto t = fig4_reports();
+  put_report(t, "cloud2", "app1-cloud2", "10.2.2.10:8080", 0.2, false);
+  h.now += 100ms;
+  h.s.tick(all_paths(stamp::PathState::up), t);
+  {
+    const auto& svc = h.applied.back().services[0];
+    CHECK(weight_of(svc, 1) == 0);
+    CHECK(weight_of(svc, 0) == 1000);
+    CHECK(svc.candidates[2].health == steer::Health::unreachable);
+  }
+  put_report(t, "cloud1", "app1-cloud1", "10.2.1.10:8080", 0.5, false);
+  h.now += 100ms;
+  h.s.tick(all_paths(stamp::PathState::up), t);
+  const auto& svc = h.applied.back().services[0];
+  CHECK(sum(svc) == 0);
+  bool rejected_event = false;
+  for (auto& e : h.events) rejected_event |= e.find("weights app1: rejected") == 0;
+  CHECK(rejected_event);
+}
+
+TEST_CASE("steering: a restart adopts the live weights and writes nothing while inputs agree") {
+  Harness first;
+  first.s.start();
+  first.s.tick(all_paths(stamp::PathState::up), fig4_reports());
+  const steer::State live = first.applied.back();
+
+  Harness h;
+  h.live = live;
+  h.s.start();
+  CHECK(h.applied.empty());  // adopted, nothing written
+  REQUIRE(h.s.applied().has_value());
+  CHECK(*h.s.applied() == live);
+  h.now += 200ms;
+  h.s.tick(all_paths(stamp::PathState::up), fig4_reports());
+  // Same inputs: the kernel already holds what the selector would publish.
+  for (const auto& a : h.applied) CHECK(a == live);
+  h.now += 2500ms;  // past the reconcile period: a re-apply of the same state at most
+  h.s.tick(all_paths(stamp::PathState::up), fig4_reports());
+  for (const auto& a : h.applied) CHECK(a == live);
+}
+
+TEST_CASE("steering: a failed apply is retried on the next tick, not assumed done") {
+  Harness h;
+  h.fail_apply = true;
+  h.s.start();
+  CHECK_FALSE(h.s.applied().has_value());
+  h.s.tick(all_paths(stamp::PathState::up), fig4_reports());
+  CHECK(h.applied.empty());
+  h.fail_apply = false;
+  h.now += 100ms;
+  h.s.tick(all_paths(stamp::PathState::up), fig4_reports());
+  REQUIRE(h.applied.size() == 1);
+  CHECK(sum(h.applied[0].services[0]) == 1000);
+}
+
+TEST_CASE("steering: decisions and services JSON carry what an operator needs") {
+  Harness h;
+  h.s.start();
+  auto before = h.s.decisions_json();
+  REQUIRE(before.size() == 4);
+  CHECK(before[0].as_object().at("reason").as_string().starts_with("warming up"));
+  h.s.tick(all_paths(stamp::PathState::up), fig4_reports());
+  auto d = h.s.decisions_json();
+  REQUIRE(d.size() == 4);
+  int64_t total = 0;
+  for (const auto& v : d) {
+    const auto& o = v.as_object();
+    for (const char* k : {"service", "instance", "vcpe", "wan", "weight", "cost_ms", "reason"})
+      CHECK(o.contains(k));
+    total += o.at("weight").to_number<int64_t>();
+  }
+  CHECK(total == 1000);
+  CHECK(d[2].as_object().at("instance").as_string() == "app1-cloud2");
+  CHECK(d[2].as_object().at("vcpe").as_string() == "cloud2");
+  auto sv = h.s.services_json();
+  REQUIRE(sv.size() == 1);
+  CHECK(sv[0].as_object().at("vip").as_string() == "10.255.0.1");
+  CHECK(sv[0].as_object().at("outcome").as_string() == "ok");
+}
