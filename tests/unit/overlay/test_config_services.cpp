@@ -89,7 +89,7 @@ TEST_CASE("the example's service: every field lands in the struct") {
   CHECK(s.select.sla.max_jitter_ms == Approx(10));
   CHECK(s.select.sla.max_loss_pct == Approx(2));
   CHECK(s.select.sla.max_e2e_ms == Approx(80));
-  CHECK(s.select.sla.required_capability == "gpu");
+  CHECK(s.select.sla.required_capability.empty());  // commented out: the lab's instances report none
   CHECK(s.select.sla.min_free_capacity == Approx(0.10));
   CHECK(s.select.weights.network == Approx(1));
   CHECK(s.select.weights.compute == Approx(1));
@@ -317,9 +317,11 @@ TEST_CASE("bad [[service]] fields are rejected with file:line:col and the field 
     CHECK_THAT(set("max_jitter_ms = 10", "max_jitter_ms = -1"), Catch::Contains("service[0].sla.max_jitter_ms: must be a number in 0..60000"));
     CHECK_THAT(set("max_loss_pct = 2", "max_loss_pct = 101"), Catch::Contains("service[0].sla.max_loss_pct: must be a number in 0..100"));
     CHECK_THAT(set("max_e2e_ms = 80", "max_e2e_ms = 0"), Catch::Contains("service[0].sla.max_e2e_ms: must be a number > 0 and <= 60000"));
-    CHECK_THAT(set("capability = \"gpu\"", "capability = \"GPU\""),
+    CHECK_THAT(set("# capability = \"gpu\"", "capability = \"GPU\""),
                Catch::Contains("service[0].sla.capability: must use only a-z, 0-9, '_' and '-'"));
-    CHECK_THAT(set("capability = \"gpu\"", "capability = \"" + std::string(33, 'g') + "\""),
+    CHECK_THAT(set("# capability = \"gpu\"", "capability = \"g u\""),
+               Catch::Contains("service[0].sla.capability: must use only a-z, 0-9, '_' and '-'"));
+    CHECK_THAT(set("# capability = \"gpu\"", "capability = \"" + std::string(33, 'g') + "\""),
                Catch::Contains("service[0].sla.capability: must be 1..32 characters"));
     CHECK_THAT(set("min_free_capacity_pct = 10", "min_free_capacity_pct = 100.1"),
                Catch::Contains("service[0].sla.min_free_capacity_pct: must be a number in 0..100"));
