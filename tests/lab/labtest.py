@@ -60,9 +60,10 @@ class LabSession:
     (exception, KeyboardInterrupt, SIGTERM)."""
 
     def __init__(self, scenario: str | None = None, daemons: bool = False,
-                 build_dir: str | None = None, verbose: bool = True):
+                 build_dir: str | None = None, verbose: bool = True, services: bool | None = None):
         self.scenario_arg = scenario
         self.daemons = daemons
+        self.services = services
         self.lab = Lab(build_dir=build_dir, log=(print if verbose else (lambda *_: None)))
         self._old_sigterm = None
 
@@ -70,7 +71,7 @@ class LabSession:
         self._old_sigterm = signal.signal(signal.SIGTERM, _on_sigterm)
         try:
             # Tests run serially: anything left by an earlier run is ours to remove.
-            self.lab.up(self.scenario_arg, daemons=self.daemons, force=True)
+            self.lab.up(self.scenario_arg, daemons=self.daemons, force=True, services=self.services)
         except BaseException:
             self._restore()
             raise
@@ -127,16 +128,20 @@ class LabSession:
 
 
 def main(tests: list[Callable[[LabSession], None]], scenario: str | None = None,
-         daemons: bool = False, build_dir: str | None = None) -> int:
+         daemons: bool = False, build_dir: str | None = None, services: bool | None = None,
+         setup: Callable[[LabSession], None] | None = None) -> int:
     """Runs `tests` in order inside one lab (brought up once, always torn down).
-    Prints PASS/FAIL per test; returns the process exit code."""
+    `setup(s)` runs first (a failure there fails every test). Prints PASS/FAIL per test;
+    returns the process exit code."""
     if os.geteuid() != 0:
         print("lab tests need root (network namespaces)", file=sys.stderr)
         return 77
     failed = 0
     t0 = time.monotonic()
     try:
-        with LabSession(scenario, daemons=daemons, build_dir=build_dir) as s:
+        with LabSession(scenario, daemons=daemons, build_dir=build_dir, services=services) as s:
+            if setup:
+                setup(s)
             for t in tests:
                 t1 = time.monotonic()
                 try:

@@ -21,7 +21,8 @@ const char kUsage[] =
     "                [--load-listen ADDR:PORT] [--background PCT] [--queue N] [--window-ms MS] [-v]\n"
     "  Serves HTTP/1.1 on --listen: every request (any path) waits for one of N workers,\n"
     "  which is occupied MS ms, then gets 200 with body NAME and header X-Cats-Instance.\n"
-    "  Beyond --queue (default 4096) waiting requests: 503.\n"
+    "  Beyond --queue (default 4096) waiting requests: 503. GET /nowork is answered at once\n"
+    "  (no worker, not counted): for benchmarks of the network, not of the app.\n"
     "  --background PCT: percent (0..99) of each worker's time taken by synthetic jobs.\n"
     "  Load endpoint (default ADDR:PORT+1): GET /load, POST /load {\"background\": 0..0.99}\n"
     "  (a fraction), GET /healthz.\n";

@@ -141,6 +141,10 @@ class Session : public std::enable_shared_from_this<Session> {
     version_ = req.version();
     // A HEAD answer would carry the body and desync a kept-alive stream; close after it.
     keep_alive_ = req.keep_alive() && req.method() != http::verb::head;
+    // "/nowork": answered at once on the I/O thread, no worker, not counted as load, so a
+    // benchmark measures the network and the data plane (connection rate, failover gaps)
+    // rather than the service time and the background load.
+    if (req.target() == "/nowork") return on_served();
     // The wait for a worker is the server's, not the client's: no timeout while queued.
     stream_.expires_never();
     net::io_context& ioc = sh_->ioc;

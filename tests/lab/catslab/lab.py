@@ -22,10 +22,29 @@ from .scenario import Scenario, load_scenario
 
 STATE_FILE = "state.json"
 SOCKET_TIMEOUT = 20.0
+# Whether the scenario's [[cpe.service]] go into the daemon configs when neither the
+# caller nor $CATS_LAB_SERVICES says: the switch for cats-cpe builds that do not know
+# [[service]] yet (they refuse the unknown key).
+SERVICES_DEFAULT = False
 
 
 def default_build_dir() -> Path:
     return Path(os.environ.get("CATS_BUILD_DIR") or REPO_ROOT / "build")
+
+
+def services_wanted(services: bool | None) -> bool:
+    """An explicit argument wins, then $CATS_LAB_SERVICES (1/0, on/off, yes/no), then
+    SERVICES_DEFAULT."""
+    if services is not None:
+        return services
+    env = os.environ.get("CATS_LAB_SERVICES", "").strip().lower()
+    if env in ("1", "on", "yes", "true"):
+        return True
+    if env in ("0", "off", "no", "false"):
+        return False
+    if env:
+        raise LabError(f"CATS_LAB_SERVICES={env!r}: use 1 or 0")
+    return SERVICES_DEFAULT
 
 
 class Lab:
@@ -81,7 +100,8 @@ class Lab:
         return p
 
     # ------------------------------------------------------------------ up
-    def up(self, scenario: str | Path | None = None, daemons: bool = True, force: bool = False) -> dict:
+    def up(self, scenario: str | Path | None = None, daemons: bool = True, force: bool = False,
+           services: bool | None = None) -> dict:
         if self.is_up():
             if not force:
                 st = self.state() or {}
@@ -92,6 +112,7 @@ class Lab:
             self.down()
         sc = load_scenario(scenario)
         self._scenario = sc
+        with_services = services_wanted(services) and bool(sc.cpe and sc.cpe.services)
         try:
             impair_bin = self.impair_binary()
             binaries = {}
@@ -106,7 +127,7 @@ class Lab:
             st = {"scenario": str(sc.path), "name": sc.name, "started": time.time(),
                   "daemons": daemons, "build_dir": str(self.build_dir),
                   "namespaces": sc.namespaces(), "tunnels": sc.tunnel_interfaces(),
-                  "processes": [], "rates": {}}
+                  "processes": [], "rates": {}, "services": with_services}
             self._save(st)
 
             self.log(f"building topology {sc.name} ({sc.path})")
@@ -116,13 +137,17 @@ class Lab:
                 self._start_impair(st, sc, il, impair_bin)
             self.log(f"  {len(sc.impairs)} impairable links: {', '.join(i.link for i in sc.impairs)}")
 
-            daemons_info = config.generate(sc)
+            daemons_info = config.generate(sc, services=with_services)
+            if with_services:
+                self.log(f"  services: {', '.join(f'{x.id} {x.vip}' for x in sc.cpe.services)}")
             st["daemon_configs"] = daemons_info
             self._save(st)
             # The apps first: each vCPE samples its app from its first round on.
             for v in sc.vcpes:
                 if v.app:
                     self._start_app(st, v)
+                    if v.app.iperf3_port:
+                        self._start_iperf3(st, v)
             if daemons and sc.cpe:
                 order = [v.node for v in sc.vcpes] + [sc.cpe.node]
                 for node in order:
@@ -191,6 +216,26 @@ class Lab:
                 raise LabError(f"cats-app in {ns_name(a.node)} did not answer {a.health_url} within "
                                f"{SOCKET_TIMEOUT:g}s:\n{procs.tail(log_path)}")
             time.sleep(0.1)
+
+    def _start_iperf3(self, st: dict, v) -> None:
+        """`iperf3 -s` beside the app (the bulk service's instance), awaited by its
+        listening socket (a probe connection would count as an iperf3 client)."""
+        a = v.app
+        log_path = RUN_DIR / f"iperf3-{v.name}.log"
+        pid = procs.start(a.node, ["iperf3", "-s", "-B", a.address, "-p", str(a.iperf3_port)], log_path)
+        st["processes"].append({"kind": "aux", "name": f"iperf3-{v.name}", "node": a.node, "pid": pid,
+                                "log": str(log_path), "vcpe": v.name})
+        self._save(st)
+        deadline = time.monotonic() + SOCKET_TIMEOUT
+        while True:
+            cp = nsrun(a.node, ["ss", "-Hltn", f"sport = :{a.iperf3_port}"], check=False, timeout=5)
+            if cp.returncode == 0 and cp.stdout.strip():
+                return
+            if not procs.alive(pid):
+                raise LabError(f"iperf3 -s in {ns_name(a.node)} exited:\n{procs.tail(log_path)}")
+            if time.monotonic() > deadline:
+                raise LabError(f"iperf3 -s in {ns_name(a.node)} not listening within {SOCKET_TIMEOUT:g}s")
+            time.sleep(0.05)
 
     def _app_entry(self, vcpe: str) -> dict:
         for p in (self.state() or {}).get("processes", []):
@@ -285,7 +330,7 @@ class Lab:
         problems: list[str] = []
         recorded = st.get("processes", [])
         # Daemons first (they may tidy their tunnels), then the impairers.
-        for kind, grace in (("daemon", 5.0), ("app", 2.0), ("impair", 2.0)):
+        for kind, grace in (("daemon", 5.0), ("app", 2.0), ("aux", 2.0), ("impair", 2.0)):
             pids = [p["pid"] for p in recorded if p.get("kind") == kind]
             if pids:
                 left = procs.stop(pids, grace)
@@ -332,7 +377,8 @@ class Lab:
         for p in st.get("processes", []):
             entry = dict(p)
             entry["alive"] = procs.alive(p["pid"])
-            entry["socket_present"] = Path(p["socket"]).exists()
+            if p.get("socket"):
+                entry["socket_present"] = Path(p["socket"]).exists()
             out["processes"].append(entry)
         for il in sc.impairs:
             try:

@@ -5,6 +5,7 @@ See tests/lab/scenarios/fig4.toml for the annotated format.
 from __future__ import annotations
 
 import ipaddress
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -81,6 +82,39 @@ class Wan:
 
 
 @dataclass
+class ServiceInstanceSpec:
+    """One [[cpe.service]] instance: the vCPE it sits behind and its address:port (the
+    DNAT target). `health` is lab-only (what the generated vCPE [[instance]] checks):
+    "app" = the vCPE's cats-app health URL (default when the address is the app's),
+    "tcp" = a TCP connect to the address."""
+    vcpe: str
+    address: str
+    port: int
+    health: str = "app"
+
+    @property
+    def endpoint(self) -> str:
+        return f"{self.address}:{self.port}"
+
+
+@dataclass
+class ServiceSpec:
+    """A [[cpe.service]] of the scenario: written as a [[service]] into the CPE config
+    (same keys) and as one [[instance]] per instance into the matching vCPE's config."""
+    id: str
+    vip: str
+    protocol: str
+    ports: list[int]
+    affinity: str = "flow"
+    sticky_timeout_s: int | None = None
+    on_no_candidate: str = "reject"
+    service_time_ms: float | None = None
+    extra: dict = field(default_factory=dict)   # access_delay_ms, epsilon, power: copied as is
+    sla: dict = field(default_factory=dict)     # [service.sla] keys: copied as is
+    instances: list[ServiceInstanceSpec] = field(default_factory=list)
+
+
+@dataclass
 class CpeSpec:
     node: str
     name: str
@@ -90,6 +124,14 @@ class CpeSpec:
     wans: list[Wan]
     wireguard: str = "auto"
     wireguard_go: str = "wireguard-go"
+    selection: dict = field(default_factory=dict)  # [selection] keys, copied as is
+    services: list[ServiceSpec] = field(default_factory=list)
+
+    def service(self, sid: str) -> ServiceSpec:
+        for sv in self.services:
+            if sv.id == sid:
+                return sv
+        raise LabError(f"no service '{sid}' (have {', '.join(x.id for x in self.services) or 'none'})")
 
 
 @dataclass
@@ -103,6 +145,7 @@ class AppSpec:
     workers: int = 4
     service_ms: float = 10
     background: float = 0  # percent 0..99 of each worker's time
+    iperf3_port: int | None = None  # also run `iperf3 -s` on this port (bulk service)
 
     @property
     def load_url(self) -> str:
@@ -185,18 +228,94 @@ def _check_prefix(addr: str, where: str) -> None:
 def _app_spec(a, where: str, node_ref) -> AppSpec:
     if not isinstance(a, dict):
         raise LabError(f"{where}: must be a table")
-    unknown = set(a) - {"node", "address", "port", "load_port", "workers", "service_ms", "background"}
+    unknown = set(a) - {"node", "address", "port", "load_port", "workers", "service_ms", "background", "iperf3_port"}
     if unknown:
         raise LabError(f"{where}: unknown keys {sorted(unknown)}")
     app = AppSpec(node=node_ref(_req(a, "node", where), where), address=_req(a, "address", where),
                   port=int(a.get("port", 8080)), load_port=int(a.get("load_port", 8081)),
                   workers=int(a.get("workers", 4)), service_ms=float(a.get("service_ms", 10)),
-                  background=float(a.get("background", 0)))
+                  background=float(a.get("background", 0)),
+                  iperf3_port=int(a["iperf3_port"]) if "iperf3_port" in a else None)
+    if app.iperf3_port is not None and (not 1 <= app.iperf3_port <= 65535
+                                        or app.iperf3_port in (app.port, app.load_port)):
+        raise LabError(f"{where}: bad iperf3_port")
     if not (1 <= app.port <= 65535 and 1 <= app.load_port <= 65535 and app.port != app.load_port):
         raise LabError(f"{where}: bad ports")
     if not (1 <= app.workers <= 1024 and 0 <= app.service_ms <= 60000 and 0 <= app.background <= 99):
         raise LabError(f"{where}: workers 1..1024, service_ms 0..60000, background 0..99 (percent)")
     return app
+
+
+SERVICE_ID = re.compile(r"[a-z][a-z0-9_]{0,23}")
+SERVICE_KEYS = {"id", "vip", "protocol", "ports", "affinity", "sticky_timeout_s", "on_no_candidate",
+                "service_time_ms", "access_delay_ms", "epsilon", "power", "sla", "instance"}
+SLA_KEYS = {"max_rtt_ms", "max_jitter_ms", "max_loss_pct", "max_e2e_ms", "capability", "min_free_capacity_pct"}
+SELECTION_KEYS = {"hysteresis_pct", "hold_down_ms"}
+
+
+def _endpoint(s, where: str) -> tuple[str, int]:
+    host, sep, port = str(s).rpartition(":")
+    try:
+        ipaddress.IPv4Address(host)
+        p = int(port)
+    except ValueError as e:
+        raise LabError(f"{where}: address must be IPv4:port, got '{s}'") from e
+    if not sep or not 1 <= p <= 65535:
+        raise LabError(f"{where}: address must be IPv4:port, got '{s}'")
+    return host, p
+
+
+def _service_spec(d, where: str, vcpe_names: set[str]) -> ServiceSpec:
+    """[[cpe.service]]: the CPE's [[service]] keys (validated lightly here: the daemon is
+    the judge of the rest) plus `instance = [{vcpe, address, health?}]`."""
+    if not isinstance(d, dict):
+        raise LabError(f"{where}: must be a table")
+    unknown = set(d) - SERVICE_KEYS
+    if unknown:
+        raise LabError(f"{where}: unknown keys {sorted(unknown)}")
+    sid = str(_req(d, "id", where))
+    if not SERVICE_ID.fullmatch(sid):
+        raise LabError(f"{where}: id '{sid}' must be [a-z][a-z0-9_]*, at most 24 characters")
+    try:
+        ipaddress.IPv4Address(_req(d, "vip", where))
+    except ValueError as e:
+        raise LabError(f"{where}: bad vip: {e}") from e
+    ports = [int(p) for p in _req(d, "ports", where)]
+    if not ports or len(set(ports)) != len(ports) or not all(1 <= p <= 65535 for p in ports):
+        raise LabError(f"{where}: ports must be distinct 1..65535, at least one")
+    sv = ServiceSpec(id=sid, vip=d["vip"], protocol=d.get("protocol", "tcp"), ports=ports,
+                     affinity=d.get("affinity", "flow"), on_no_candidate=d.get("on_no_candidate", "reject"),
+                     sticky_timeout_s=int(d["sticky_timeout_s"]) if "sticky_timeout_s" in d else None,
+                     service_time_ms=float(d["service_time_ms"]) if "service_time_ms" in d else None,
+                     extra={k: d[k] for k in ("access_delay_ms", "epsilon", "power") if k in d},
+                     sla=dict(d.get("sla", {})))
+    if sv.protocol not in ("tcp", "udp"):
+        raise LabError(f"{where}: protocol must be tcp or udp")
+    if sv.affinity not in ("flow", "sticky"):
+        raise LabError(f"{where}: affinity must be flow or sticky")
+    if (sv.affinity == "sticky") != (sv.sticky_timeout_s is not None and sv.sticky_timeout_s > 0):
+        raise LabError(f"{where}: sticky_timeout_s (> 0) goes with affinity = \"sticky\" and only with it")
+    if sv.on_no_candidate not in ("reject", "best_effort"):
+        raise LabError(f"{where}: on_no_candidate must be reject or best_effort")
+    bad_sla = set(sv.sla) - SLA_KEYS
+    if bad_sla:
+        raise LabError(f"{where}.sla: unknown keys {sorted(bad_sla)}")
+    for j, inst in enumerate(_req(d, "instance", where)):
+        wi = f"{where}.instance[{j}]"
+        extra = set(inst) - {"vcpe", "address", "health"}
+        if extra:
+            raise LabError(f"{wi}: unknown keys {sorted(extra)}")
+        v = str(_req(inst, "vcpe", wi))
+        if v not in vcpe_names:
+            raise LabError(f"{wi}: unknown vcpe '{v}' (have {', '.join(sorted(vcpe_names))})")
+        host, port = _endpoint(_req(inst, "address", wi), wi)
+        health = inst.get("health", "app")
+        if health not in ("app", "tcp"):
+            raise LabError(f"{wi}: health must be app or tcp")
+        sv.instances.append(ServiceInstanceSpec(vcpe=v, address=host, port=port, health=health))
+    if not sv.instances:
+        raise LabError(f"{where}: no instance")
+    return sv
 
 
 def load_scenario(path: str | Path | None = None) -> Scenario:
@@ -312,6 +431,29 @@ def load_scenario(path: str | Path | None = None) -> Scenario:
         vcpes.append(v)
     if vcpes and not cpe:
         raise LabError(f"{where}: [[vcpe]] without [cpe]")
+    if cpe:
+        c = data["cpe"]
+        sel = dict(c.get("selection", {}))
+        if set(sel) - SELECTION_KEYS:
+            raise LabError(f"{where}: cpe.selection: unknown keys {sorted(set(sel) - SELECTION_KEYS)}")
+        cpe.selection = sel
+        names = {v.name for v in vcpes}
+        seen_ids, seen_vips = set(), set()
+        for j, sd in enumerate(c.get("service", [])):
+            sv = _service_spec(sd, f"{where}: cpe.service[{j}]", names)
+            if sv.id in seen_ids:
+                raise LabError(f"{where}: service id '{sv.id}' used twice")
+            for port in sv.ports:
+                if (sv.vip, sv.protocol, port) in seen_vips:
+                    raise LabError(f"{where}: {sv.vip}:{port}/{sv.protocol} used by two services")
+                seen_vips.add((sv.vip, sv.protocol, port))
+            seen_ids.add(sv.id)
+            for inst in sv.instances:
+                v = next(x for x in vcpes if x.name == inst.vcpe)
+                if inst.health == "app" and not (v.app and v.app.address == inst.address):
+                    raise LabError(f"{where}: service {sv.id}: {inst.endpoint} is not vCPE {v.name}'s app "
+                                   f"address; give health = \"tcp\"")
+            cpe.services.append(sv)
 
     sc = Scenario(path=p, name=lab.get("name", p.stem), description=lab.get("description", ""),
                   nodes=nodes, bridges=bridges, links=links, impairs=impairs, cpe=cpe, vcpes=vcpes)

@@ -108,6 +108,28 @@ TEST_CASE("keep-alive: several requests on one connection") {
   CHECK(num(get_load(*app), "active_sessions") == 1);
 }
 
+TEST_CASE("/nowork is answered at once, beside busy workers, and not counted") {
+  auto app = start_app(1, 2000ms);
+  // The only worker is busy for 2 s with this one.
+  auto busy = std::async(std::launch::async, [&] { return http_request(app->service_endpoint(), "GET", "/"); });
+  auto t0 = std::chrono::steady_clock::now();
+  while (num(get_load(*app), "busy_workers") < 1 && std::chrono::steady_clock::now() - t0 < 2s)
+    std::this_thread::sleep_for(5ms);
+  auto start = std::chrono::steady_clock::now();
+  auto r = http_request(app->service_endpoint(), "GET", "/nowork");
+  auto took = std::chrono::steady_clock::now() - start;
+  REQUIRE(r.has_value());
+  CHECK(r->status == 200);
+  CHECK(r->body == "app-test.1");
+  CHECK(r->headers["x-cats-instance"] == "app-test.1");
+  CHECK(took < 1000ms);
+  CHECK(num(get_load(*app), "requests_total") == 0);  // the busy one has not finished yet
+  auto b = busy.get();
+  REQUIRE(b.has_value());
+  CHECK(b->status == 200);
+  CHECK(num(get_load(*app), "requests_total") == 1);
+}
+
 TEST_CASE("background load shows as utilisation without requests") {
   auto app = start_app(2, 50ms);
   auto bad = http_request(app->load_endpoint(), "POST", "/load", R"({"background": 1.5})");

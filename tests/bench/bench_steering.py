@@ -1,0 +1,191 @@
+#!/usr/bin/python3
+"""Benchmark (prints figures, not pass/fail): steering in the fig4 lab with services and
+the real daemons.
+
+  sudo CATS_BUILD_DIR=build python3 tests/bench/bench_steering.py [--trials 20] [--only gap,load,tput,rate]
+
+1. Failover gap: a keep-alive stream (GET /nowork every 10 ms: answered without app work,
+   so replies time the network) to app1's VIP whose flow uses WAN1; blackhole WAN1
+   (impair --loss 100) and take the longest time between two consecutive replies; then
+   restore and wait until WAN1 is weighted again. Median, p95, max over N; errors counted.
+2. Load reaction: all of app1's weight on one instance (the other at 95 % load), a client
+   opening a new connection every 10 ms; swap the loads (95 % <-> 20 %) and time from the
+   change to the first new connection answered by the other instance, and to the last
+   one still answered by the old. Median, p95, max over N (alternating direction). Each
+   trial first waits out the selector's hold-down (5 s) so the change publishes at once.
+3. Throughput: iperf3 -t 5 through the bulk VIP (10.255.0.5:5201, sticky) and directly to
+   the instance the VIP chose, alternating, 3 runs each: median Mbit/s and the ratio.
+4. New-connection rate: http_count (2,000 connections, 8 in parallel, GET /nowork) to
+   app1's VIP and directly to each instance, alternating, 3 runs each: median
+   connections/s and the ratio VIP / direct.
+"""
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lab"))
+from labtest import LabSession, wait_until  # noqa: E402
+from catslab.clients import Series, count_instances, gaps  # noqa: E402
+from catslab import steering as st_  # noqa: E402
+
+VIP_APP1 = "10.255.0.1:80"
+VIP_BULK = "10.255.0.5"
+APP = {"cloud1": "app1-cloud1", "cloud2": "app1-cloud2"}
+DIRECT = {"cloud1": "10.2.1.10", "cloud2": "10.2.2.10"}
+LOAD = {"cloud1": 0.5, "cloud2": 0.2}
+
+
+def q(values, p):
+    v = sorted(values)
+    return v[min(len(v) - 1, int(round(p * (len(v) - 1))))]
+
+
+def paths_up(s):
+    p = st_.ctl_json(s.lab, "paths")
+    assert len(p) == 4 and all(x["state"] == "up" for x in p), p
+    return True
+
+
+def wan1_weighted(s):
+    ds = st_.decisions(s.lab, "app1")
+    assert sum(int(x["weight"]) for x in ds if x["wan"] == "wan1") > 0, st_.describe(ds)
+    return True
+
+
+def only_on(s, vcpe):
+    def check():
+        w = st_.weights_by_vcpe(s.lab, "app1")
+        assert w.get(vcpe, 0) == 1000, f"app1 weights {w}"
+        return True
+    return check
+
+
+def bench_gap(s, trials):
+    out, errors = [], 0
+    for i in range(trials):
+        wait_until(lambda: paths_up(s) and wan1_weighted(s), st_.hold_down_s(s.lab) + 20, "WAN1 weighted")
+        stream, ct = st_.open_stream_on(s.lab, "c3", "10.1.0.13", VIP_APP1, lambda f, c: c["wan_index"] == 1,
+                                        interval_ms=10, timeout=15, path="/nowork")
+        try:
+            stream.wait_replies(20, 10)
+            t0 = time.monotonic()
+            s.impair("wan1", clear=True, loss=100)
+            stream.wait_replies_after(t0, 20, 20)
+            g = gaps(stream.replies(), t_from=t0 - 0.5)
+            out.append(g[0][0] * 1000)
+            errors += len(stream.errors())
+        finally:
+            stream.stop()
+            s.impair("wan1", clear=True)
+        print(f"  gap trial {i + 1}: {out[-1]:.0f} ms", file=sys.stderr, flush=True)
+    return out, errors
+
+
+def bench_load(s, trials):
+    first_ms, last_ms = [], []
+    # Start with everything on cloud2 (cloud1 at 95 %).
+    s.lab.set_app_load("cloud1", 0.95)
+    s.lab.set_app_load("cloud2", 0.2)
+    try:
+        old = "cloud2"
+        wait_until(only_on(s, old), st_.hold_down_s(s.lab) + 15, f"app1 all on {old}", interval=0.2)
+        for i in range(trials):
+            new = "cloud1" if old == "cloud2" else "cloud2"
+            st_.wait_hold_down_over(s.lab, "app1", wait_until)
+            with Series(s.lab, "c1", VIP_APP1, interval_ms=10, timeout=3) as series:
+                wait_until(lambda: len(series.records()) >= 5 or None, 10, "series running")
+                t0 = time.monotonic()
+                s.lab.set_app_load(new, 0.2)
+                s.lab.set_app_load(old, 0.95)
+                wait_until(only_on(s, new), 10, f"app1 all on {new}", interval=0.05)
+                wait_until(lambda: any(x["t0"] > t0 + 0.5 and x["instance"] == APP[new]
+                                       and all(y["instance"] == APP[new] for y in series.records() if y["t0"] > x["t0"])
+                                       for x in series.records()) or None, 10, "new connections settled")
+                recs = [x for x in series.records() if x["t0"] >= t0 and not x["error"]]
+            first = min(x["t0"] for x in recs if x["instance"] == APP[new])
+            olds = [x["t0"] for x in recs if x["instance"] == APP[old]]
+            first_ms.append((first - t0) * 1000)
+            last_ms.append(((max(olds) - t0) if olds else 0.0) * 1000)
+            print(f"  load trial {i + 1} ({old} -> {new}): first {first_ms[-1]:.0f} ms, last old {last_ms[-1]:.0f} ms",
+                  file=sys.stderr, flush=True)
+            old = new
+    finally:
+        for v, f in LOAD.items():
+            s.lab.set_app_load(v, f)
+    return first_ms, last_ms
+
+
+def iperf(s, dst, seconds=5):
+    cp = s.lab.run_in("c1", ["iperf3", "-c", dst, "-p", "5201", "-t", str(seconds), "-J"], timeout=seconds + 30)
+    if cp.returncode != 0:
+        raise AssertionError(f"iperf3 -c {dst}: {cp.stdout[-400:]} {cp.stderr[-400:]}")
+    r = json.loads(cp.stdout)
+    return r["end"]["sum_received"]["bits_per_second"] / 1e6
+
+
+def bench_tput(s, runs=3):
+    # Which instance does the sticky bulk VIP give c1? Ask with one short test.
+    iperf(s, VIP_BULK, 1)
+    ct = [e for e in st_.ct_entries(s.lab, src="10.1.0.11", dst=VIP_BULK)]
+    assert ct, "no conntrack entry for the bulk VIP"
+    target = ct[-1]["target"]
+    wan = st_.wan_name(s.lab, ct[-1]["wan_index"])
+    vip, direct = [], []
+    for _ in range(runs):
+        vip.append(iperf(s, VIP_BULK))
+        direct.append(iperf(s, target))
+    return vip, direct, target, wan
+
+
+def bench_rate(s, runs=3, n=2000, parallel=8):
+    vip, direct = [], {v: [] for v in DIRECT}
+    for _ in range(runs):
+        r = count_instances(s.lab, "c2", VIP_APP1, n, parallel=parallel, path="/nowork")
+        assert not r["errors"], r
+        vip.append(r["rate_per_s"])
+        for v, addr in DIRECT.items():
+            r = count_instances(s.lab, "c2", f"{addr}:8080", n, parallel=parallel, path="/nowork")
+            assert not r["errors"], r
+            direct[v].append(r["rate_per_s"])
+    return vip, direct
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--trials", type=int, default=20)
+    ap.add_argument("--only", default="gap,load,tput,rate")
+    a = ap.parse_args()
+    which = set(a.only.split(","))
+    rows = []
+    with LabSession("fig4", daemons=True, verbose=False, services=True) as s:
+        wait_until(lambda: paths_up(s), 30, "every path up")
+        wait_until(lambda: st_.outcome(s.lab, "app1") == "ok" or None, 30, "app1 decided")
+        if "gap" in which:
+            g, errs = bench_gap(s, a.trials)
+            rows.append((f"failover gap, WAN1 blackholed (ms), {len(g)} trials", g, f"stream errors: {errs}"))
+        if "load" in which:
+            first, last = bench_load(s, a.trials)
+            rows.append((f"load swap -> first new conn on other (ms), {len(first)}", first, ""))
+            rows.append((f"load swap -> last new conn on old (ms), {len(last)}", last, ""))
+        if "tput" in which:
+            vip, direct, target, wan = bench_tput(s)
+            rows.append(("iperf3 via VIP (Mbit/s), 3 runs", vip, f"instance {target}, {wan}"))
+            rows.append(("iperf3 direct (Mbit/s), 3 runs", direct, f"ratio VIP/direct "
+                         f"{statistics.median(vip) / statistics.median(direct):.2f}"))
+        if "rate" in which:
+            vip, direct = bench_rate(s)
+            rows.append(("new connections/s via VIP, 3 runs", vip, ""))
+            for v, xs in direct.items():
+                rows.append((f"new connections/s direct {v}, 3 runs", xs,
+                             f"ratio VIP/direct {statistics.median(vip) / statistics.median(xs):.2f}"))
+    print(f"{'figure':52} {'median':>9} {'p95':>9} {'max':>9}  note")
+    for name, xs, note in rows:
+        print(f"{name:52} {statistics.median(xs):9.1f} {q(xs, .95):9.1f} {max(xs):9.1f}  {note}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,187 @@
+"""Helpers for steering tests and benchmarks in the fig4 lab with services: the CPE's
+control API (services, decisions, events via catsctl --json), the CPE's conntrack
+entries and marks, ruleset snapshots, and finding a long-lived stream on a given
+instance / WAN.
+
+Mark layout (common/steer/steer.hpp): ct mark bits 0x00ff0000 = WAN index (1-based, in
+the CPE config's [[wan]] order), bits 0xff000000 = candidate id.
+"""
+from __future__ import annotations
+
+import json
+import re
+import time
+
+from .clients import Stream
+from .common import LabError, ns_name, run
+
+PATH_MASK, PATH_SHIFT = 0x00FF0000, 16
+
+
+def ctl_json(lab, what: str):
+    cp = lab.catsctl("cpe", what, "--json")
+    if cp.returncode != 0:
+        raise AssertionError(f"catsctl {what}: exit {cp.returncode}: {(cp.stderr or cp.stdout).strip()}")
+    try:
+        return json.loads(cp.stdout)
+    except ValueError as e:
+        raise AssertionError(f"catsctl {what} --json: not JSON: {cp.stdout[:300]!r}") from e
+
+
+def services(lab) -> dict[str, dict]:
+    return {x["id"]: x for x in ctl_json(lab, "services")}
+
+
+def decisions(lab, service: str | None = None) -> list[dict]:
+    d = ctl_json(lab, "decisions")
+    return [x for x in d if service is None or x.get("service") == service]
+
+
+def weights_by_vcpe(lab, service: str, ds: list[dict] | None = None) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for x in ds if ds is not None else decisions(lab, service):
+        if x.get("service") == service:
+            out[x["vcpe"]] = out.get(x["vcpe"], 0) + int(x.get("weight") or 0)
+    return out
+
+
+def weights_by_candidate(ds: list[dict]) -> dict[tuple[str, str], int]:
+    return {(x["vcpe"], x["wan"]): int(x.get("weight") or 0) for x in ds}
+
+
+def outcome(lab, service: str, ds: list[dict] | None = None) -> str | None:
+    ds = ds if ds is not None else decisions(lab, service)
+    outs = {x.get("outcome") for x in ds if x.get("service") == service}
+    if len(outs) > 1:
+        raise AssertionError(f"{service}: candidates disagree on the outcome: {outs}")
+    return outs.pop() if outs else None
+
+
+def describe(ds: list[dict]) -> str:
+    return "; ".join(f"{x.get('service')}/{x.get('vcpe')}/{x.get('wan')} w={x.get('weight')} "
+                     f"cost={x.get('cost_ms')} {x.get('outcome')} {x.get('reason') or ''}".strip() for x in ds)
+
+
+def events(lab, kind: str | None = None) -> list[dict]:
+    ev = ctl_json(lab, "events")
+    return [e for e in ev if kind is None or e.get("kind") == kind]
+
+
+def _about(e: dict, service: str) -> bool:
+    text = f"{e.get('subject', '')} {e.get('service', '')}"
+    return re.search(rf"(?<![a-z0-9_]){re.escape(service)}(?![a-z0-9_])", text) is not None
+
+
+def weight_events(lab, service: str) -> list[dict]:
+    return [e for e in events(lab, "weights") if _about(e, service)]
+
+
+def last_publication_age_s(lab, service: str) -> float:
+    """Seconds since the last "weights" event of `service` (inf if none)."""
+    ts = [float(e["ts_ms"]) for e in weight_events(lab, service) if e.get("ts_ms") is not None]
+    return time.time() - max(ts) / 1000.0 if ts else float("inf")
+
+
+def hold_down_s(lab) -> float:
+    sel = lab.scenario.cpe.selection
+    return float(sel.get("hold_down_ms", 5000)) / 1000.0
+
+
+def wait_hold_down_over(lab, service: str, wait_until) -> None:
+    """Until the last publication of `service` is older than the hold-down, so that the
+    next input change publishes at once (docs/SELECTION.md, hysteresis and hold-down)."""
+    hd = hold_down_s(lab)
+
+    def quiet():
+        age = last_publication_age_s(lab, service)
+        assert age >= hd + 0.2, f"{service} last published {age:.1f}s ago (hold-down {hd:g}s)"
+        return True
+    wait_until(quiet, hd + 20, f"{service}'s hold-down to pass", interval=0.2)
+
+
+# ------------------------------------------------------------------ conntrack in the CPE
+
+def ct_entries(lab, src: str | None = None, dst: str | None = None) -> list[dict]:
+    """The CPE's TCP conntrack entries (original direction src/dst/sport/dport, reply
+    src = the DNAT target, mark, state)."""
+    argv = ["ip", "netns", "exec", ns_name("cpe"), "conntrack", "-L", "-p", "tcp"]
+    if src:
+        argv += ["--orig-src", src]
+    if dst:
+        argv += ["--orig-dst", dst]
+    cp = run(argv, check=False)
+    out = []
+    for line in cp.stdout.splitlines():
+        kv = re.findall(r"(\w+)=(\S+)", line)
+        orig = dict(kv[:4])
+        reply = dict(kv[4:8])
+        mark = int(dict(kv).get("mark", "0"))
+        state = line.split()[3] if len(line.split()) > 3 and "=" not in line.split()[3] else ""
+        out.append({"src": orig.get("src"), "dst": orig.get("dst"), "sport": int(orig.get("sport", 0)),
+                    "dport": int(orig.get("dport", 0)), "target": reply.get("src"),
+                    "target_port": int(reply.get("sport", 0)), "mark": mark, "state": state,
+                    "wan_index": (mark & PATH_MASK) >> PATH_SHIFT})
+    return out
+
+
+def flow_of(lab, client_ip: str, sport: int) -> dict:
+    for e in ct_entries(lab, src=client_ip):
+        if e["sport"] == sport:
+            return e
+    raise AssertionError(f"no conntrack entry in the CPE for {client_ip}:{sport}")
+
+
+def wan_name(lab, index: int) -> str:
+    wans = lab.scenario.cpe.wans
+    if 1 <= index <= len(wans):
+        return wans[index - 1].name
+    return f"wan#{index}"
+
+
+# ------------------------------------------------------------------ ruleset snapshots
+
+def ruleset(lab) -> dict[str, str]:
+    """What the steering owns in the CPE: table inet cats (elements' remaining timeouts
+    and counters stripped: they tick), ip rules, our routes (proto 201)."""
+    def sh(*argv):
+        cp = run(["ip", "netns", "exec", ns_name("cpe"), *argv], check=False)
+        if cp.returncode != 0:
+            raise LabError(f"{' '.join(argv)}: {cp.stderr.strip()}")
+        return cp.stdout
+    nft = sh("nft", "list", "table", "inet", "cats")
+    nft = re.sub(r" expires \S+", "", nft)
+    nft = re.sub(r"counter packets \d+ bytes \d+", "counter", nft)
+    return {"nft": nft, "rules": sh("ip", "rule"), "routes": sh("ip", "route", "show", "table", "all", "proto", "201")}
+
+
+def diff_ruleset(before: dict, after: dict) -> str:
+    import difflib
+    out = []
+    for k in before:
+        if before[k] != after.get(k):
+            out.append(f"{k}:\n" + "\n".join(difflib.unified_diff(before[k].splitlines(), after.get(k, "").splitlines(),
+                                                                   "before", "after", lineterm="", n=1)))
+    return "\n".join(out)
+
+
+# ------------------------------------------------------------------ streams
+
+def open_stream_on(lab, node: str, client_ip: str, target: str, want, tries: int = 16, **kw) -> tuple[Stream, dict]:
+    """Opens streams from `node` to `target` until one satisfies want(first_reply,
+    conntrack_entry) (e.g. lands on cloud2, or on WAN1); returns (running stream, its
+    conntrack entry). Streams that do not fit are stopped."""
+    seen = []
+    for _ in range(tries):
+        st = Stream(lab, node, target, **kw).start()
+        try:
+            first = st.wait_replies(1, 10)[0]
+            port = st.connects()[0]["port"]
+            ct = flow_of(lab, client_ip, port)
+        except BaseException:
+            st.stop()
+            raise
+        if want(first, ct):
+            return st, ct
+        seen.append((first["instance"], wan_name(lab, ct["wan_index"])))
+        st.stop()
+    raise AssertionError(f"no stream from {node} to {target} met the condition in {tries} tries: {seen}")

@@ -1,0 +1,374 @@
+#!/usr/bin/python3
+"""Lab test (issue 4: steering) in the fig4 lab with services and the real daemons.
+
+Clients reach app1 at VIPs; the CPE DNATs each new flow to an (instance, WAN path):
+1. fig4 (6 vCPUs each, 50 % vs 20 % load): most new connections go to cloud2, and the
+   observed shares per (instance, WAN) match the published weights.
+2. cloud2's load to 95 %: new connections shift to cloud1 within 1 s, while a long-lived
+   connection on cloud2 stays there without an error.
+3. WAN1 blackholed: a keep-alive stream on WAN1 continues over WAN2 (gap measured; goal
+   0.5 s), same instance, no error.
+4. cloud2's vCPE stopped: its long-lived connection fails fast (reset, not a hang), the
+   client's reconnect and every new flow go to cloud1.
+5. cats-cpe restarted (SIGUSR2 in place, kill -9 + start): a long-lived connection
+   survives without error; nft table inet cats, ip rules and proto-201 routes identical.
+6. sticky (app1s, 4 s): a client keeps its instance across connections, even when the
+   weights move away from it, until 4 s without a connection.
+7. SLA unmet (+25 ms on both WANs, max_rtt_ms 15): app1r refuses new connections at once
+   (TCP RST) and logs a weights event; app1b still serves with outcome best_effort.
+Every test restores what it changed (impairment, loads, daemons).
+"""
+import math
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from labtest import LabSession, main, wait_until  # noqa: E402
+from catslab.clients import Series, Stream, count_instances, gaps  # noqa: E402
+from catslab import steering as st_  # noqa: E402
+
+VIP = {"app1": "10.255.0.1:80", "app1s": "10.255.0.2:80", "app1r": "10.255.0.3:80", "app1b": "10.255.0.4:80"}
+CLIENT_IP = {"c1": "10.1.0.11", "c2": "10.1.0.12", "c3": "10.1.0.13"}
+APP = {"cloud1": "app1-cloud1", "cloud2": "app1-cloud2"}  # the instance names cats-app answers
+VCPE_OF = {v: k for k, v in APP.items()}
+LOAD = {"cloud1": 0.5, "cloud2": 0.2}  # fig4.toml's background loads
+SHIFT_BUDGET_S = 1.0          # load change -> new connections elsewhere (issue 4)
+FAILOVER_GOAL_S = 0.5         # WAN blackhole -> stream continues (goal, measured)
+FAILOVER_LIMIT_S = 2.0        # what fails the test
+FAIL_FAST_S = 5.0             # vCPE gone -> its connection errors (a hang = stream timeout 12 s)
+MAX_INTERVAL_S = 1.0          # reporting.max_interval_ms (the default)
+
+
+# ------------------------------------------------------------------ helpers
+
+def all_paths_up(s):
+    p = st_.ctl_json(s.lab, "paths")
+    bad = [f"{x['wan']}/{x['vcpe']}={x['state']}" for x in p if x["state"] != "up"]
+    assert len(p) == 4 and not bad, f"paths: {bad or p}"
+    return True
+
+
+def both_weighted(s, service):
+    ds = st_.decisions(s.lab, service)
+    w = st_.weights_by_vcpe(s.lab, service, ds)
+    assert st_.outcome(s.lab, service, ds) == "ok" and w.get("cloud1", 0) > 0 and w.get("cloud2", 0) > 0, \
+        f"{service}: {st_.describe(ds)}"
+    return w
+
+
+def weight_of(s, service, vcpe, pred, what):
+    def check():
+        ds = st_.decisions(s.lab, service)
+        w = st_.weights_by_vcpe(s.lab, service, ds)
+        assert pred(w.get(vcpe, 0)), f"{service}: {vcpe} weight {w.get(vcpe, 0)} ({what}); {st_.describe(ds)}"
+        return w
+    return check
+
+
+def restore_loads(s):
+    for v, f in LOAD.items():
+        s.lab.set_app_load(v, f)
+
+
+def fig4_weights_back(s, timeout=None):
+    """After a test moved loads/paths: app1 back to the fig4 preference."""
+    timeout = timeout or st_.hold_down_s(s.lab) + 10
+    wait_until(lambda: all_paths_up(s), 15, "every path up")
+
+    def ok():
+        w = both_weighted(s, "app1")
+        assert w["cloud2"] > w["cloud1"], f"app1 weights {w}"
+        return w
+    return wait_until(ok, timeout, "app1 weights back to the fig4 preference (cloud2 > cloud1)", interval=0.2)
+
+
+def setup(s: LabSession):
+    wait_until(lambda: all_paths_up(s), 30, "every (WAN x vCPE) path up")
+    sv = st_.services(s.lab)
+    assert set(VIP) | {"bulk"} <= set(sv), f"services at the CPE: {sorted(sv)}"
+    for sid in VIP:
+        wait_until(lambda: both_weighted(s, sid), 20, f"{sid} weighted on both instances")
+
+
+# ------------------------------------------------------------------ 1. fig4
+
+def test_fig4_prefers_cloud2(s: LabSession):
+    sv = st_.services(s.lab)["app1"]
+    assert sv["vip"] == "10.255.0.1" and sv["ports"] == [80] and sv["affinity"] == "flow", sv
+    n = 400
+    for attempt in range(3):
+        before = st_.decisions(s.lab, "app1")
+        r = count_instances(s.lab, "c1", VIP["app1"], n, parallel=4, records=True)
+        after = st_.decisions(s.lab, "app1")
+        if st_.weights_by_candidate(before) == st_.weights_by_candidate(after):
+            break
+        print(f"  weights changed during the measurement (attempt {attempt + 1}), again")
+    else:
+        raise AssertionError(f"app1 weights never stable over a measurement: {st_.describe(after)}")
+    assert len(before) == 4, f"app1 must have 2 instances x 2 WANs = 4 candidates: {st_.describe(before)}"
+    w = st_.weights_by_candidate(before)
+    assert sum(w.values()) == 1000, f"weights sum to {sum(w.values())}: {st_.describe(before)}"
+    assert r["ok"] == n and not r["errors"], f"connections to the VIP: {r['errors']} (ok {r['ok']}/{n})"
+    by_vcpe = st_.weights_by_vcpe(s.lab, "app1", before)
+    counts = {VCPE_OF.get(k, k): v for k, v in r["counts"].items()}
+    print(f"  weights /1000: " + ", ".join(f"{v}/{wan}={x}" for (v, wan), x in sorted(w.items())) +
+          f"; observed of {n}: {counts}")
+    assert set(counts) <= {"cloud1", "cloud2"}, counts
+    assert by_vcpe["cloud2"] >= 550, f"cloud2 should get clearly more weight (~60 %+): {by_vcpe}"
+    assert counts.get("cloud2", 0) > counts.get("cloud1", 0), f"most new connections should go to cloud2: {counts}"
+    # Per candidate (instance x WAN, from the flows' conntrack marks): observed share
+    # within 4 sigma (+2 %) of the weight.
+    ct = {e["sport"]: e for e in st_.ct_entries(s.lab, src=CLIENT_IP["c1"], dst="10.255.0.1")}
+    seen: dict[tuple[str, str], int] = {}
+    for t0, t1, inst, err, port in r["records"]:
+        e = ct.get(port)
+        if e is None:
+            continue
+        key = (VCPE_OF.get(inst, inst), st_.wan_name(s.lab, e["wan_index"]))
+        seen[key] = seen.get(key, 0) + 1
+    total = sum(seen.values())
+    assert total >= 0.9 * n, f"only {total} of {n} connections found in conntrack"
+    bad = []
+    for key, weight in w.items():
+        p = weight / 1000.0
+        obs = seen.get(key, 0) / total
+        tol = 4 * math.sqrt(p * (1 - p) / total) + 0.02
+        if abs(obs - p) > tol:
+            bad.append(f"{key}: weight {p:.3f}, observed {obs:.3f} (tolerance {tol:.3f})")
+    assert not bad and set(seen) <= set(w), f"shares differ from the weights: {bad}; seen {seen}"
+
+
+# ------------------------------------------------------------------ 2. load shift
+
+def test_load_shift_keeps_long_lived(s: LabSession):
+    stream, ct = st_.open_stream_on(s.lab, "c2", CLIENT_IP["c2"], VIP["app1"],
+                                    lambda first, ct: first["instance"] == APP["cloud2"], interval_ms=15)
+    series = None
+    try:
+        st_.wait_hold_down_over(s.lab, "app1", wait_until)
+        series = Series(s.lab, "c1", VIP["app1"], interval_ms=20).start()
+        wait_until(lambda: len(series.records()) >= 5 or None, 10, "the series of new connections to start")
+        t_load = time.monotonic()
+        s.lab.set_app_load("cloud2", 0.95)
+        # Observe until well after the budget, then find when new connections last went
+        # to cloud2.
+        wait_until(lambda: any(x["t0"] > t_load + SHIFT_BUDGET_S + 1.5 for x in series.records()) or None,
+                   SHIFT_BUDGET_S + 10, "new connections after the load change")
+        recs = [x for x in series.records() if x["t0"] >= t_load]
+        errs = [x for x in recs if x["error"]]
+        assert not errs, f"new connections failed: {errs[:5]}"
+        late_cloud2 = [x for x in recs if x["instance"] == APP["cloud2"]]
+        shift = (max(x["t0"] for x in late_cloud2) - t_load) if late_cloud2 else 0.0
+        print(f"  last new connection to cloud2 started {shift * 1000:.0f} ms after the load change "
+              f"({len(recs)} connections observed)")
+        ds = st_.decisions(s.lab, "app1")
+        assert shift <= SHIFT_BUDGET_S, \
+            f"new connections still reached cloud2 {shift:.2f}s after its load went to 95 %: {st_.describe(ds)}"
+        assert st_.weights_by_vcpe(s.lab, "app1", ds).get("cloud2", 0) == 0, st_.describe(ds)
+        # The long-lived connection stays on cloud2, without an error.
+        t_now = time.monotonic()
+        stream.wait_replies_after(t_now, 10, 10)
+        assert not stream.errors(), f"long-lived connection errors: {stream.errors()}"
+        insts = {x["instance"] for x in stream.replies()}
+        assert insts == {APP["cloud2"]}, f"the long-lived connection moved: {insts}"
+        assert len(stream.connects()) == 1, stream.connects()
+    finally:
+        if series:
+            series.stop()
+        stream.stop()
+        restore_loads(s)
+    fig4_weights_back(s)
+
+
+# ------------------------------------------------------------------ 3. WAN1 blackhole
+
+def test_wan1_blackhole_stream_moves_to_wan2(s: LabSession):
+    # /nowork: the app answers at once, so the stream's replies time the network only.
+    stream, ct = st_.open_stream_on(s.lab, "c3", CLIENT_IP["c3"], VIP["app1"],
+                                    lambda first, ct: ct["wan_index"] == 1,
+                                    interval_ms=10, timeout=12, path="/nowork")
+    try:
+        stream.wait_replies(20, 10)
+        inst = stream.replies()[0]["instance"]
+        t0 = time.monotonic()
+        s.impair("wan1", clear=True, loss=100)
+        stream.wait_replies_after(t0, 20, FAILOVER_LIMIT_S + 12)
+        g = gaps(stream.replies(), t_from=t0 - 1)
+        gap = g[0][0] if g else 0.0
+        errs = stream.errors()
+        moved = st_.flow_of(s.lab, CLIENT_IP["c3"], ct["sport"])
+        print(f"  stream on {inst} over wan1: gap {gap * 1000:.0f} ms (goal {FAILOVER_GOAL_S * 1000:.0f} ms: "
+              f"{'met' if gap <= FAILOVER_GOAL_S else 'MISSED'}), now over {st_.wan_name(s.lab, moved['wan_index'])}")
+        assert not errs, f"stream errors across the failover: {errs}"
+        assert {x["instance"] for x in stream.replies()} == {inst}, "the stream changed instance"
+        assert moved["wan_index"] == 2, f"flow not moved to WAN2: {moved}"
+        assert gap <= FAILOVER_LIMIT_S, f"gap {gap:.2f}s over the {FAILOVER_LIMIT_S:g}s limit"
+    finally:
+        stream.stop()
+        s.impair("wan1", clear=True)
+    fig4_weights_back(s)
+
+
+# ------------------------------------------------------------------ 4. vCPE down
+
+def test_vcpe_down_resteers(s: LabSession):
+    stream, ct = st_.open_stream_on(s.lab, "c1", CLIENT_IP["c1"], VIP["app1"],
+                                    lambda first, ct: first["instance"] == APP["cloud2"],
+                                    interval_ms=15, timeout=12, reconnect=True)
+    stopped = False
+    try:
+        stream.wait_replies(5, 10)
+        t0 = time.monotonic()
+        s.lab.stop_daemon("cloud2")
+        stopped = True
+        err = wait_until(lambda: stream.errors() or None, FAIL_FAST_S + 10, "the cloud2 connection to fail")[0]
+        took = err["t"] - t0
+        print(f"  cloud2's connection failed after {took * 1000:.0f} ms ({err['kind']}: {err['detail']})")
+        assert err["kind"] != "timeout", f"the connection hung until the client's timeout: {err}"
+        assert took <= FAIL_FAST_S, f"the connection failed only after {took:.1f}s: {err}"
+        # cloud2 out of the weights, then the reconnect and every new flow go to cloud1.
+        wait_until(weight_of(s, "app1", "cloud2", lambda w: w == 0, "0 expected"), 3 * MAX_INTERVAL_S + 2,
+                   "cloud2 out of app1's weights")
+        stream.wait_replies_after(err["t"], 5, 10)
+        after = [x for x in stream.replies() if x["t"] > err["t"]]
+        assert {x["instance"] for x in after} == {APP["cloud1"]}, f"reconnected to {after[:3]}"
+        r = count_instances(s.lab, "c2", VIP["app1"], 60, parallel=3)
+        assert r["counts"] == {APP["cloud1"]: 60} and not r["errors"], f"new flows with cloud2 down: {r}"
+        print(f"  new flows: {r['counts']}")
+    finally:
+        stream.stop()
+        if stopped:
+            s.lab.start_daemon("cloud2")
+    wait_until(lambda: both_weighted(s, "app1"), st_.hold_down_s(s.lab) + 15, "cloud2 back in app1's weights")
+    fig4_weights_back(s)
+
+
+# ------------------------------------------------------------------ 5. CPE restart
+
+def _log_count(s, needle):
+    log = Path(s.lab.state()["daemon_configs"]["cpe"]["state_dir"]) / "daemon.log"
+    return log.read_text(errors="replace").count(needle)
+
+
+def test_cpe_restart_keeps_flows_and_ruleset(s: LabSession):
+    stream = Stream(s.lab, "c2", VIP["app1"], interval_ms=15, timeout=12).start()
+    try:
+        stream.wait_replies(10, 10)
+        for how in ("usr2", "kill"):
+            before = st_.ruleset(s.lab)
+            t0 = time.monotonic()
+            if how == "usr2":
+                ready = _log_count(s, "ready;")
+                os.kill(s.lab.daemon_entry("cpe")["pid"], signal.SIGUSR2)
+                wait_until(lambda: _log_count(s, "ready;") > ready or None, 15, "cats-cpe back after SIGUSR2")
+            else:
+                s.lab.kill_daemon("cpe")
+                s.lab.start_daemon("cpe")
+            # The restarted daemon must not touch the kernel once it has its inputs again
+            # (paths re-probed, instances reported): compare after that, not before.
+            wait_until(lambda: all_paths_up(s), 15, f"paths up after the restart ({how})")
+            wait_until(lambda: both_weighted(s, "app1"), 10, f"app1 decided after the restart ({how})")
+            stream.wait_replies_after(time.monotonic(), 20, 10)
+            after = st_.ruleset(s.lab)
+            g = gaps(stream.replies(), t_from=t0)
+            print(f"  {how}: stream gap {g[0][0] * 1000 if g else 0:.0f} ms, "
+                  f"{len(stream.replies())} replies, errors {len(stream.errors())}")
+            assert not stream.errors(), f"long-lived connection broke across the restart ({how}): {stream.errors()}"
+            assert len(stream.connects()) == 1
+            d = st_.diff_ruleset(before, after)
+            assert not d, f"ruleset changed across the restart ({how}):\n{d}"
+        assert len({x["instance"] for x in stream.replies()}) == 1
+    finally:
+        stream.stop()
+        if not any(p["kind"] == "daemon" and p["node"] == "cpe" for p in s.lab.state()["processes"]):
+            s.lab.start_daemon("cpe")
+
+
+# ------------------------------------------------------------------ 6. sticky
+
+def test_sticky_client_keeps_instance_until_timeout(s: LabSession):
+    timeout_s = s.scenario.cpe.service("app1s").sticky_timeout_s
+    sv = st_.services(s.lab)["app1s"]
+    assert sv["affinity"] == "sticky" and sv["sticky_timeout_s"] == timeout_s, sv
+    first = {}
+    for c in CLIENT_IP:
+        r = count_instances(s.lab, c, VIP["app1s"], 8)
+        assert not r["errors"] and len(r["counts"]) == 1, f"{c}: sticky service answered by {r}"
+        first[c] = next(iter(r["counts"]))
+    print(f"  each client on one instance: {first}")
+    # Deterministic expiry: load c1's instance to 95 % so the weights leave it; c1 keeps
+    # it while it connects (each connection refreshes the entry), then gets the other
+    # one after `timeout_s` without a connection.
+    mine = VCPE_OF[first["c1"]]
+    other = "cloud2" if mine == "cloud1" else "cloud1"
+    try:
+        s.lab.set_app_load(mine, 0.95)
+        deadline = time.monotonic() + st_.hold_down_s(s.lab) + 10
+        while True:
+            r = count_instances(s.lab, "c1", VIP["app1s"], 1)
+            assert r["counts"] == {first["c1"]: 1}, f"c1 lost its sticky instance while active: {r}"
+            w = st_.weights_by_vcpe(s.lab, "app1s")
+            if w.get(mine, 0) == 0:
+                break
+            assert time.monotonic() < deadline, f"app1s weights never left {mine}: {w}"
+            time.sleep(1.0)
+        r = count_instances(s.lab, "c1", VIP["app1s"], 3, interval_ms=300)
+        assert r["counts"] == {first["c1"]: 3}, f"weights left {mine}: c1 must keep it while sticky: {r}"
+        t_last = time.monotonic()
+        # Idle past the timeout (nft expires entries within ~1 s of their deadline).
+        time.sleep(max(0.0, t_last + timeout_s + 1.5 - time.monotonic()))  # the timeout itself is the condition
+        r = count_instances(s.lab, "c1", VIP["app1s"], 3)
+        assert r["counts"] == {APP[other]: 3}, f"after {timeout_s}s idle c1 should be re-chosen ({other}): {r}"
+        print(f"  c1 kept {mine} at weight 0 while active; after {timeout_s}s idle it went to {other}")
+    finally:
+        restore_loads(s)
+    wait_until(lambda: both_weighted(s, "app1s"), st_.hold_down_s(s.lab) + 10, "app1s weighted on both again")
+
+
+# ------------------------------------------------------------------ 7. SLA
+
+def test_sla_unmet_reject_and_best_effort(s: LabSession):
+    assert st_.outcome(s.lab, "app1r") == "ok" and st_.outcome(s.lab, "app1b") == "ok"
+    n_events = len(st_.weight_events(s.lab, "app1r"))
+    try:
+        t0 = time.time()
+        for wan in ("wan1", "wan2"):
+            s.impair(wan, clear=True, delay=25)
+
+        def rejected():
+            ds = st_.decisions(s.lab, "app1r")
+            assert st_.outcome(s.lab, "app1r", ds) == "rejected", st_.describe(ds)
+            assert all(int(x["weight"]) == 0 for x in ds), st_.describe(ds)
+            return ds
+        wait_until(rejected, 5, "app1r rejected once the RTT exceeds 15 ms")
+        print(f"  app1r rejected {time.time() - t0:.2f}s after +25 ms on both WANs")
+        r = count_instances(s.lab, "c1", VIP["app1r"], 5, timeout=3, records=True)
+        worst = max(t1 - t0_ for t0_, t1, *_ in r["records"])
+        assert r["errors"] == {"refused": 5}, f"app1r should refuse (TCP RST): {r}"
+        assert worst < 1.0, f"refusal took {worst:.2f}s (should be immediate)"
+        evs = st_.weight_events(s.lab, "app1r")
+        assert len(evs) > n_events, f"no weights event for app1r: {evs[-3:]}"
+        print(f"  refused in {worst * 1000:.0f} ms; event: {evs[-1].get('detail')}")
+        ds = st_.decisions(s.lab, "app1b")
+        assert st_.outcome(s.lab, "app1b", ds) == "best_effort", st_.describe(ds)
+        r = count_instances(s.lab, "c1", VIP["app1b"], 10)
+        assert r["ok"] == 10, f"app1b should still serve: {r}"
+    finally:
+        for wan in ("wan1", "wan2"):
+            s.impair(wan, clear=True)
+    wait_until(lambda: st_.outcome(s.lab, "app1r") == "ok" or None, st_.hold_down_s(s.lab) + 10, "app1r back to ok")
+
+
+if __name__ == "__main__":
+    sys.exit(main([
+        test_fig4_prefers_cloud2,
+        test_load_shift_keeps_long_lived,
+        test_wan1_blackhole_stream_moves_to_wan2,
+        test_vcpe_down_resteers,
+        test_cpe_restart_keeps_flows_and_ruleset,
+        test_sticky_client_keeps_instance_until_timeout,
+        test_sla_unmet_reject_and_best_effort,
+    ], scenario="fig4", daemons=True, services=True, setup=setup))
