@@ -12,12 +12,13 @@ Selector::Selector(SelectorConfig cfg, Clock clock) : cfg_(cfg), clock_(std::mov
 
 const Publication* Selector::published(const std::string& service) const {
   auto it = pub_.find(service);
-  return it == pub_.end() ? nullptr : &it->second;
+  return it == pub_.end() ? nullptr : &it->second.pub;
 }
 
 namespace {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+constexpr double kSaturated = 0.99;
 
 std::string num(double v, int prec = 1) {
   char buf[64];
@@ -94,6 +95,27 @@ std::string cost_move(const PublishedWeight& o, const PublishedWeight& n) {
   return r + ")";
 }
 
+// The pool's load ρ̂: reported utilisation weighted by vCPUs over the instances of the
+// pool members (sanitised as spare_vcpus() does). 0 when nothing reports utilisation.
+double pool_load(const Decision& d, const Publication& next, std::span<const Instance> instances) {
+  std::set<std::size_t> seen;
+  double busy = 0.0, cap = 0.0;
+  for (std::size_t k = 0; k < d.candidates.size(); ++k) {
+    if (!member(next.candidates[k]) || !seen.insert(d.candidates[k].instance).second) continue;
+    const Instance& in = instances[d.candidates[k].instance];
+    const double c = std::isfinite(in.vcpus) && in.vcpus > 0.0 ? in.vcpus : 1.0;
+    const double u = std::isfinite(in.utilization) ? std::clamp(in.utilization, 0.0, 1.0) : 0.0;
+    busy += c * u;
+    cap += c;
+  }
+  return cap > 0.0 ? busy / cap : 0.0;
+}
+
+double lookup(const std::map<std::string, double, std::less<>>& m, std::string_view key) {
+  auto it = m.find(key);
+  return it == m.end() ? 0.0 : it->second;
+}
+
 void add(std::string& out, const std::string& item) {
   if (!out.empty()) out += "; ";
   out += item;
@@ -115,14 +137,35 @@ void Selector::adopt(const std::string& service, Outcome outcome, std::vector<Pu
     w.excluded = Exclusion::none;
   }
   p.candidates = std::move(weights);
-  pub_[service] = std::move(p);
+  State st;
+  st.stepped_at = p.at;
+  st.pub = std::move(p);
+  pub_[service] = std::move(st);
 }
+
+namespace {
+
+// The data plane's weights as damping state: settled (goal = eff), so only an input move
+// or a lost candidate starts a new step.
+void settle_on(std::map<std::string, double, std::less<>>& eff, std::map<std::string, double, std::less<>>& goal,
+               const Publication& p) {
+  eff.clear();
+  goal.clear();
+  for (const auto& w : p.candidates)
+    if (w.weight > 0) eff[w.key] = goal[w.key] = static_cast<double>(w.weight) / kWeightTotal;
+}
+
+}  // namespace
 
 std::optional<Change> Selector::update(const Service& svc, std::span<const Instance> instances,
                                        std::span<const Path> paths) {
   const auto now = clock_();
   Decision d = decide(svc, instances, paths);
   Publication next = to_publication(svc, d, instances, paths, now);
+  const std::size_t n = next.candidates.size();
+  // decide()'s weights are the target; what gets published may be a damped step to it.
+  std::vector<double> target(n);
+  for (std::size_t k = 0; k < n; ++k) target[k] = static_cast<double>(next.candidates[k].weight) / kWeightTotal;
 
   auto it = pub_.find(svc.id);
   if (it == pub_.end()) {
@@ -135,23 +178,38 @@ std::optional<Change> Selector::update(const Service& svc, std::span<const Insta
     } else {
       reason += ", no candidate (" + std::to_string(next.candidates.size()) + " scored)";
     }
+    // Nothing steered yet, so nothing to be unstable against: the target as it is
+    // (figure 4's 378 / 622 from the first report).
     Change c{next, {}, std::move(reason)};
-    pub_.emplace(svc.id, std::move(next));
+    State st;
+    settle_on(st.eff, st.goal, next);
+    st.stepped_at = now;
+    st.pub = std::move(next);
+    pub_.emplace(svc.id, std::move(st));
     return c;
   }
-  Publication& cur = it->second;
+  State& st = it->second;
+  Publication& cur = st.pub;
 
   // Index of every fresh candidate (into next.candidates == d.candidates, same order).
   std::unordered_map<std::string_view, std::size_t> fresh;
-  for (std::size_t k = 0; k < next.candidates.size(); ++k) fresh.emplace(next.candidates[k].key, k);
+  for (std::size_t k = 0; k < n; ++k) fresh.emplace(next.candidates[k].key, k);
   auto why = [&](std::size_t k) {
     const Scored& s = d.candidates[k];
     return describe(svc, instances[s.instance], paths[s.path], s);
   };
 
   std::string urgent, normal;
-  if (next.outcome != cur.outcome)
+  bool reset = false;                // publish the target as it is, no damping
+  // Urgent cuts: how far towards the (lower) target a candidate goes at once, beyond the
+  // damped step; 0 = not cut.
+  std::vector<double> cut(n, 0.0);
+  if (next.outcome != cur.outcome) {
+    // A different pool (eligible vs SLA breakers vs none): the old weights say nothing
+    // about the new one.
     add(urgent, "outcome " + std::string(to_string(cur.outcome)) + " -> " + std::string(to_string(next.outcome)));
+    reset = true;
+  }
 
   if (cur.adopted) {
     // Restart: no published inputs to compare, only the weighted set and the outcome.
@@ -169,6 +227,7 @@ std::optional<Change> Selector::update(const Service& svc, std::span<const Insta
           if (a.key == w.key) w.weight = a.weight;
       }
       next.at = cur.at;  // adoption was the publication: hold-down keeps running from it
+      settle_on(st.eff, st.goal, next);
       cur = std::move(next);
       return std::nullopt;
     }
@@ -184,28 +243,65 @@ std::optional<Change> Selector::update(const Service& svc, std::span<const Insta
     }
     for (const auto& key : is)
       if (!was.count(key)) add(normal, key + " now near-best");
+    // Adopted weights of unknown provenance: restart from decide() like a first decision.
+    reset = true;
   } else {
     std::set<std::string> spare_seen;  // one spare-capacity line per instance, not per path
     for (const auto& old : cur.candidates) {
       auto f = fresh.find(old.key);
-      const PublishedWeight* n = f == fresh.end() ? nullptr : &next.candidates[f->second];
-      const bool was = member(old), is = n && member(*n);
+      const PublishedWeight* nw = f == fresh.end() ? nullptr : &next.candidates[f->second];
+      const bool was = member(old), is = nw && member(*nw);
       if (old.weight > 0 && !is) {
-        add(urgent, old.key + " " + (n ? why(f->second) : std::string("no longer reported")));
+        add(urgent, old.key + " " + (nw ? why(f->second) : std::string("no longer reported")));
       } else if (was && !is) {
-        add(normal, old.key + " left the pool (" + (n ? why(f->second) : std::string("no longer reported")) + ")");
+        add(normal, old.key + " left the pool (" + (nw ? why(f->second) : std::string("no longer reported")) + ")");
       } else if (!was && is) {
         add(normal, old.key + " joined the pool");
       } else if (was && is) {
-        const double rel = std::abs(n->cost - old.cost) / std::max(std::abs(old.cost), 1e-3);
-        if (rel > cfg_.rel_threshold) add(normal, old.key + " " + cost_move(old, *n));
+        const double rise = (nw->cost - old.cost) / std::max(std::abs(old.cost), 1e-3);
         // Spare capacity is the other weight input (decide(): share ∝ spare vCPUs).
         const double srel =
-            std::abs(n->spare_vcpus - old.spare_vcpus) / std::max(std::abs(old.spare_vcpus), kSpareFloorVcpus);
-        const std::string inst = old.vcpe + "/" + old.instance;
-        if (srel > cfg_.rel_threshold && spare_seen.insert(inst).second)
-          add(normal, inst + " spare " + num(old.spare_vcpus, 2) + " -> " + num(n->spare_vcpus, 2) + " vCPU (" +
-                          pct(old.spare_vcpus, n->spare_vcpus, kSpareFloorVcpus) + ")");
+            (nw->spare_vcpus - old.spare_vcpus) / std::max(std::abs(old.spare_vcpus), kSpareFloorVcpus);
+        const Instance& inst = instances[d.candidates[f->second].instance];
+        const double util = std::isfinite(inst.utilization) ? inst.utilization : 0.0;
+        const std::string iname = old.vcpe + "/" + old.instance;
+        // Urgent: the instance is drowning (or the path/compute cost jumped) and the target
+        // gives it less than it has. Waiting for hold-down and damped steps would keep
+        // sending it flows for seconds, which is what builds the queue (BENCHMARKS.md).
+        // Both conditions exceed rel_threshold, so hysteresis still holds.
+        // Edge-triggered: newly at or above the threshold since published (published
+        // utilisation from its spare capacity), so an instance that runs hot in steady
+        // state at high load does not bypass hold-down on every report.
+        const double c = std::isfinite(inst.vcpus) && inst.vcpus > 0.0 ? inst.vcpus : 1.0;
+        const double was_util = 1.0 - old.spare_vcpus / c;
+        const bool overload =
+            util >= cfg_.overload_utilization && was_util < cfg_.overload_utilization && -srel > cfg_.rel_threshold;
+        // A cost jump is urgent only for the terms with no utilisation behind them: the
+        // network and a *reported* processing delay. An M/M/c estimate rising is load,
+        // which the overload rule handles; at high load it jumps by 50 % on noise alone,
+        // and bypassing hold-down on it made the simulation worse (BENCHMARKS.md).
+        const Scored& sc = d.candidates[f->second];
+        const double jumped = svc.weights.network * (nw->network_ms - old.network_ms) +
+                              (sc.compute_estimated ? 0.0 : svc.weights.compute * (nw->compute_ms - old.compute_ms));
+        const bool jump = jumped / std::max(std::abs(old.cost), 1e-3) >= cfg_.urgent_cost_rise && rise > cfg_.rel_threshold;
+        if (old.weight > 0 && (overload || jump) && target[f->second] < lookup(st.eff, old.key)) {
+          // Move as much of the way as the load that appeared (utilisation jump) or the
+          // share of the cost that is new (network or reported compute) delay: 20 % → 95 % moves 75 % of the
+          // way at once; a herd nudging an instance from 0.90 to 0.96 moves little more
+          // than the damped step, so 50 CPEs cutting together do not swing the load back.
+          const double du = std::clamp(util - was_util, 0.0, 1.0);
+          const double dn = std::clamp(jumped / std::max(nw->cost, 1e-3), 0.0, 1.0);
+          cut[f->second] = std::max({du, dn, 1e-9});
+          if (jump) add(urgent, old.key + " " + cost_move(old, *nw));
+          if (overload && spare_seen.insert(iname).second)
+            add(urgent, iname + " overloaded: utilisation " + num(util * 100, 0) + " %, spare " +
+                            num(old.spare_vcpus, 2) + " -> " + num(nw->spare_vcpus, 2) + " vCPU");
+          continue;
+        }
+        if (std::abs(rise) > cfg_.rel_threshold) add(normal, old.key + " " + cost_move(old, *nw));
+        if (std::abs(srel) > cfg_.rel_threshold && spare_seen.insert(iname).second)
+          add(normal, iname + " spare " + num(old.spare_vcpus, 2) + " -> " + num(nw->spare_vcpus, 2) + " vCPU (" +
+                          pct(old.spare_vcpus, nw->spare_vcpus, kSpareFloorVcpus) + ")");
       }
     }
     std::set<std::string_view> known;
@@ -214,14 +310,102 @@ std::optional<Change> Selector::update(const Service& svc, std::span<const Insta
       if (!known.count(w.key) && member(w)) add(normal, w.key + " joined the pool (new)");
   }
 
+  if (urgent.empty()) {
+    if (normal.empty()) {
+      // Inputs within hysteresis; a previous damped step may still be short of its goal.
+      double gap = 0.0;
+      std::string far;
+      for (const auto& [key, g] : st.goal) {
+        const double dv = std::abs(g - lookup(st.eff, key));
+        if (dv > gap) gap = dv, far = key;
+      }
+      for (const auto& [key, e] : st.eff)
+        if (!st.goal.count(key) && e > gap) gap = e, far = key;
+      if (gap * kWeightTotal < static_cast<double>(cfg_.settle_units)) return std::nullopt;  // settled
+      if (now - st.stepped_at < cfg_.hold_down) return std::nullopt;
+      normal = "settling: " + far + " " + num(lookup(st.eff, far) * kWeightTotal, 0) + " -> target " +
+               num(lookup(st.goal, far) * kWeightTotal, 0);
+    } else if (now - st.stepped_at < cfg_.hold_down) {
+      return std::nullopt;  // hold-down: compare again later
+    }
+  }
+
+  // The step: loop gain 1 − α/(1 − ρ); α = step_gain·(1 − ρ̂) keeps it in (0, 1) at any
+  // load, with margin for late metrics (docs/SELECTION.md "Damping").
+  std::vector<double> e(target);
+  double alpha = 1.0;
+  if (!reset) {
+    const double rho = pool_load(d, next, instances);
+    alpha = std::clamp(cfg_.step_gain * (1.0 - rho), cfg_.step_min, std::max(cfg_.step_min, cfg_.step_max));
+    alpha = std::clamp(alpha, 0.0, 1.0);
+    // Saturated (measured utilisation pinned at ~100 %, so its queue is growing): the
+    // measurement is clipped, the loop through it has no gain left to make unstable, and
+    // the small α of a loaded pool would leave it drowning for tens of seconds (figure 3
+    // at 90 %: the 8-vCPU site at 99 % for 15 s). Step as far as it runs hotter than the
+    // pool.
+    for (std::size_t k = 0; k < n; ++k) {
+      const double u = instances[d.candidates[k].instance].utilization;
+      if (std::isfinite(u) && u >= kSaturated && next.candidates[k].excluded == Exclusion::none &&
+          target[k] < lookup(st.eff, next.candidates[k].key))
+        cut[k] = std::max(cut[k], std::clamp(u - rho, 1e-9, 1.0));
+    }
+    double fixed = 0.0, moving = 0.0;
+    for (std::size_t k = 0; k < n; ++k) {
+      const auto& w = next.candidates[k];
+      double v = 0.0;
+      if (target[k] > 0.0 || w.excluded == Exclusion::none) {  // dead/SLA-broken: 0 at once
+        const double was = lookup(st.eff, w.key);
+        v = was + alpha * (target[k] - was);
+        if (cut[k] > 0.0) v = std::min(v, was + std::max(alpha, cut[k]) * (target[k] - was));
+        // A candidate leaving the window decays; below half a unit it is gone.
+        if (target[k] == 0.0 && v * kWeightTotal < 0.5) v = 0.0;
+      }
+      e[k] = v;
+      (cut[k] > 0.0 ? fixed : moving) += v;
+    }
+    // Renormalise the others around the cut ones, so a cut is not undone by scaling.
+    if (moving > 0.0 && fixed < 1.0) {
+      for (std::size_t k = 0; k < n; ++k)
+        if (cut[k] == 0.0) e[k] *= (1.0 - fixed) / moving;
+    } else if (fixed + moving > 0.0) {
+      for (double& v : e) v /= fixed + moving;
+    } else {
+      e = target;
+    }
+  }
+  const auto weights = apportion(e);
+  uint32_t largest = 0;  // largest weight move, units of kWeightTotal
+  bool set_changed = false;
+  for (std::size_t k = 0; k < n; ++k) {
+    next.candidates[k].weight = weights[k];
+    auto o = std::find_if(cur.candidates.begin(), cur.candidates.end(),
+                          [&](const PublishedWeight& w) { return w.key == next.candidates[k].key; });
+    const uint32_t was = o == cur.candidates.end() ? 0 : o->weight;
+    largest = std::max(largest, was > weights[k] ? was - weights[k] : weights[k] - was);
+    set_changed = set_changed || ((was > 0) != (weights[k] > 0));
+  }
+  for (const auto& o : cur.candidates) set_changed = set_changed || (o.weight > 0 && !fresh.count(o.key));
+  // Ordinary step too small to matter (the damped weights move by fewer than settle_units
+  // from the published ones, no candidate enters or leaves): not worth an nft
+  // transaction. The step is still taken internally (eff, goal, stepped_at), so small
+  // steps add up and are published once they amount to settle_units.
+  const bool quiet = urgent.empty() && !reset && !set_changed && largest < cfg_.settle_units;
+  st.eff.clear();
+  st.goal.clear();
+  for (std::size_t k = 0; k < n; ++k) {
+    if (e[k] > 0.0) st.eff[next.candidates[k].key] = e[k];
+    if (target[k] > 0.0) st.goal[next.candidates[k].key] = target[k];
+  }
+  st.stepped_at = now;
+  if (quiet) return std::nullopt;
+
   std::string reason = urgent;
   if (reason.empty()) {
-    if (normal.empty()) return std::nullopt;                 // within hysteresis
-    if (now - cur.at < cfg_.hold_down) return std::nullopt;  // hold-down: compare again later
     reason = normal;
   } else if (!normal.empty()) {
     reason += "; " + normal;
   }
+  if (urgent.empty() && !reset && alpha < 1.0) reason += " [step " + num(alpha * 100, 0) + " %]";
   if (cur.adopted) reason = "restart: " + reason;
   Change c{next, cur.candidates, std::move(reason)};
   cur = std::move(next);

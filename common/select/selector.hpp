@@ -1,16 +1,29 @@
-// Stateful wrapper around decide(): keeps the last published weights per service and
-// republishes only on real change, so the steering programmer (and nft) is not rewritten
-// on every probe and flows do not oscillate between near-equal candidates (R5; DESIGN §3).
+// Stateful wrapper around decide(): keeps the last published weights per service,
+// republishes only on real change, and moves ordinary rebalancing towards decide()'s
+// target in damped steps, so the steering programmer (and nft) is not rewritten on every
+// probe and flows neither oscillate between near-equal candidates nor between instances
+// (R5; DESIGN §3; docs/SELECTION.md "Damping").
+//
+// Why damping: decide() re-solves shares ∝ spare capacity from *measured* utilisation,
+// which is itself the result of the published shares. Re-solving from scratch has loop
+// gain −ρ/(1−ρ) (unstable above ρ = 0.5, simulation in docs/BENCHMARKS.md). Moving only
+// a fraction α of the way gives gain 1 − α/(1−ρ); α ∝ 1 − ρ̂ (ρ̂: vCPU-weighted reported
+// utilisation of the pool) keeps it in (0, 1) whatever the load.
 //
 // Rules, per service:
-//  * first decision: publish;
-//  * a weighted candidate lost (unavailable, path down, SLA broken) or the outcome
-//    changed (ok / best-effort / rejected): publish at once, hold-down or not — never
-//    keep steering to something dead;
-//  * membership gained/left, any candidate's cost or its instance's spare capacity (both
-//    are weight inputs, see decide()) moved by more than rel_threshold relative to the
-//    *published* value (so slow drift accumulates): publish, but not within hold_down of
-//    the previous publication;
+//  * first decision, outcome changed (ok / best-effort / rejected), or after adopt() a
+//    weighted set that differs: publish decide()'s weights as they are;
+//  * urgent, at once even in hold-down: a weighted candidate lost (unavailable, path
+//    down, SLA broken) gets 0; a weighted candidate whose instance became overloaded
+//    (utilisation crossed overload_utilization, spare down by > rel_threshold) or whose
+//    network / reported processing delay jumped by ≥ urgent_cost_rise of its cost moves
+//    towards its (lower) target as far as the load or delay jumped. The rest takes a
+//    damped step; never keep steering to something dead or drowning;
+//  * membership gained/left, any candidate's cost or its instance's spare capacity moved
+//    by more than rel_threshold relative to the *published* value (so slow drift
+//    accumulates), or a previous damped step still short of its target by ≥
+//    settle_units: one damped step, but not within hold_down of the previous step; a
+//    step moving no weight by settle_units is taken internally, not published;
 //  * otherwise: keep the published weights.
 // After a restart, adopt() installs the weights found in the data plane so that the
 // first update does not rewrite them needlessly (see adopt()).
@@ -29,7 +42,29 @@ namespace cats::select {
 
 struct SelectorConfig {
   double rel_threshold = 0.10;
-  std::chrono::milliseconds hold_down{5000};
+  // Minimum gap between ordinary (damped) steps. Urgent ones ignore it. 1 s ≈ the vCPE's
+  // utilisation window: a step's effect is measured before the next one.
+  std::chrono::milliseconds hold_down{1000};
+  // Damping: each ordinary step moves the weights a fraction
+  // α = clamp(step_gain · (1 − ρ̂), step_min, step_max) of the way to decide()'s target,
+  // ρ̂ = the pool's vCPU-weighted reported utilisation. Loop gain 1 − α/(1 − ρ): step_gain
+  // 1 would cancel it exactly with fresh metrics; 0.5 leaves margin for metrics that are
+  // a window old and late (simulation). step_gain 0 with step_min = step_max = 1: undamped.
+  double step_gain = 0.5;
+  double step_min = 0.05;
+  double step_max = 0.5;
+  // A step moving no weight by this many units (of kWeightTotal) is kept internally, not
+  // published (each publication is an nft transaction); small steps add up. Also: a
+  // damped step short of its target by fewer units is done.
+  uint32_t settle_units = 10;
+  // Urgent path (at once, hold-down or not), for a weighted candidate whose target is
+  // below its current weight: its instance newly at or above overload_utilization (below
+  // when published, spare capacity down by > rel_threshold), or its network or reported
+  // processing delay up by at least urgent_cost_rise of its published cost. It moves at
+  // once as far towards the target as the utilisation jumped (or the new delay's share
+  // of its cost), at least the damped step.
+  double overload_utilization = 0.95;
+  double urgent_cost_rise = 0.5;
 };
 
 // One published weight, with the inputs it was computed from (for the event log).
@@ -92,9 +127,19 @@ class Selector {
   void forget(const std::string& service) { pub_.erase(service); }
 
  private:
+  // Published weights plus the damping state: eff = the unrounded weights (fractions
+  // summing to 1) the published integers come from; goal = decide()'s target when they
+  // were published (eff still short of it by ≥ settle_units: another step is due).
+  struct State {
+    Publication pub;
+    std::map<std::string, double, std::less<>> eff, goal;
+    // Last step, published or not (a step smaller than settle_units is kept internally):
+    // the hold-down base for ordinary steps.
+    std::chrono::steady_clock::time_point stepped_at{};
+  };
   SelectorConfig cfg_;
   Clock clock_;
-  std::map<std::string, Publication, std::less<>> pub_;
+  std::map<std::string, State, std::less<>> pub_;
 };
 
 }  // namespace cats::select

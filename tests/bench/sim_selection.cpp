@@ -742,8 +742,14 @@ int main(int argc, char** argv) {
     else if (arg == "--hold-down-ms" && a + 1 < argc) selector.hold_down = std::chrono::milliseconds(std::strtol(argv[++a], nullptr, 10));
     else if (arg == "--damp" && a + 1 < argc) damp = std::strtod(argv[++a], nullptr);
     else if (arg == "--rel-threshold" && a + 1 < argc) selector.rel_threshold = std::strtod(argv[++a], nullptr);
+    else if (arg == "--step-gain" && a + 1 < argc) selector.step_gain = std::strtod(argv[++a], nullptr);
+    else if (arg == "--step-min" && a + 1 < argc) selector.step_min = std::strtod(argv[++a], nullptr);
+    else if (arg == "--step-max" && a + 1 < argc) selector.step_max = std::strtod(argv[++a], nullptr);
+    else if (arg == "--settle-units" && a + 1 < argc) selector.settle_units = static_cast<uint32_t>(std::strtoul(argv[++a], nullptr, 10));
+    else if (arg == "--overload-util" && a + 1 < argc) selector.overload_utilization = std::strtod(argv[++a], nullptr);
+    else if (arg == "--urgent-cost-rise" && a + 1 < argc) selector.urgent_cost_rise = std::strtod(argv[++a], nullptr);
     else {
-      std::fprintf(stderr, "usage: %s [--seed N] [--threads N] [--deterministic] [--quick] [--hold-down-ms N] [--rel-threshold X] [--damp A]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s [--seed N] [--threads N] [--deterministic] [--quick] [--hold-down-ms N] [--rel-threshold X] [--step-gain G] [--step-min A] [--step-max A] [--settle-units N] [--overload-util U] [--urgent-cost-rise R] [--damp A]\n", argv[0]);
       return 2;
     }
   }
@@ -767,9 +773,11 @@ int main(int argc, char** argv) {
     for (Policy p : {Policy::joint, Policy::least_loaded, Policy::oracle}) jobs.push_back(Job{&h, herd_loads[l], l, p, {}});
   run_jobs(jobs, threads);
 
-  std::printf("sim_selection: seed %llu, %s service times, %zu runs, selector hold-down %lld ms, rel_threshold %.2f%s\n",
+  std::printf("sim_selection: seed %llu, %s service times, %zu runs, selector hold-down %lld ms, rel_threshold %.2f, "
+              "step %.2f(1-rho) in %.2f..%.2f, settle %u, overload %.2f, urgent cost rise %.2f%s\n",
               static_cast<unsigned long long>(seed), det ? "deterministic" : "exponential", jobs.size(),
-              static_cast<long long>(selector.hold_down.count()), selector.rel_threshold,
+              static_cast<long long>(selector.hold_down.count()), selector.rel_threshold, selector.step_gain, selector.step_min,
+              selector.step_max, selector.settle_units, selector.overload_utilization, selector.urgent_cost_rise,
               damp > 0 ? (", ABLATION: damped weights " + std::to_string(damp)).c_str() : "");
   for (const Scenario& s : quality) print_quality(s, loads, jobs);
   print_herd(h, herd_loads, jobs);
