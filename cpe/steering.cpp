@@ -31,6 +31,14 @@ json::value num(double v) {
 
 IpAddress address_of(const UdpEndpoint& ep) { return ep.address(); }
 
+// The config sets what an operator tunes; the damping knobs keep select's defaults.
+select::SelectorConfig selector_config(const config::Selection& s) {
+  select::SelectorConfig c;
+  c.rel_threshold = s.hysteresis;
+  c.hold_down = std::chrono::milliseconds(s.hold_down_ms);
+  return c;
+}
+
 std::string_view health_name(steer::Health h) {
   switch (h) {
     case steer::Health::ok: return "ok";
@@ -173,8 +181,7 @@ Steering::Steering(config::CpeConfig cfg, Apply apply, Adopt adopt, Event event,
       adopt_(std::move(adopt)),
       event_(std::move(event)),
       clock_(std::move(clock)),
-      selector_(select::SelectorConfig{cfg_.selection.hysteresis, std::chrono::milliseconds(cfg_.selection.hold_down_ms)},
-                clock_) {
+      selector_(selector_config(cfg_.selection), clock_) {
   views_.resize(cfg_.services.size());
 }
 

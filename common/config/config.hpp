@@ -74,7 +74,7 @@ struct VcpePeer {
 // C-PS selection (docs/SELECTION.md). [selection]
 struct Selection {
   double hysteresis = 0.10;          // hysteresis_pct / 100: relative input move that republishes
-  uint32_t hold_down_ms = 5000;      // min time between two non-urgent republications
+  uint32_t hold_down_ms = 1000;      // min time between two damped steps (select::SelectorConfig)
 };
 
 // One instance of a service: behind which vCPE, and the address:port new flows are DNATed

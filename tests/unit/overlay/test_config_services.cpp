@@ -71,7 +71,7 @@ TEST_CASE("the example's service: every field lands in the struct") {
   auto r = config::parse_cpe(example(), "cpe.toml");
   REQUIRE(r.has_value());
   CHECK(r->selection.hysteresis == Approx(0.10));
-  CHECK(r->selection.hold_down_ms == 5000);
+  CHECK(r->selection.hold_down_ms == 1000);
   REQUIRE(r->services.size() == 1);
   auto& s = r->services[0];
   CHECK(s.select.id == "app1");
@@ -141,7 +141,7 @@ TEST_CASE("service defaults") {
     REQUIRE(r.has_value());
     CHECK(r->services.empty());
     CHECK(r->selection.hysteresis == Approx(0.10));
-    CHECK(r->selection.hold_down_ms == 5000);
+    CHECK(r->selection.hold_down_ms == 1000);
   }
   SECTION("a minimal service") {
     auto r = config::parse_cpe(sites() + minimal("app1"), "cpe.toml");
@@ -215,9 +215,9 @@ TEST_CASE("bad [selection] is rejected with its field") {
              Catch::Contains("selection.hysteresis_pct: must be a number in 0..100"));
   CHECK_THAT(error_of(edit(base, "hysteresis_pct = 10", "hysteresis_pct = \"10\"", "[selection]")),
              Catch::Contains("selection.hysteresis_pct: must be a number"));
-  CHECK_THAT(error_of(edit(base, "hold_down_ms = 5000", "hold_down_ms = 600001", "[selection]")),
+  CHECK_THAT(error_of(edit(base, "hold_down_ms = 1000", "hold_down_ms = 600001", "[selection]")),
              Catch::Contains("selection.hold_down_ms: must be in 0..600000"));
-  CHECK_THAT(error_of(edit(base, "hold_down_ms = 5000", "hold_down = 5000", "[selection]")),
+  CHECK_THAT(error_of(edit(base, "hold_down_ms = 1000", "hold_down = 1000", "[selection]")),
              Catch::Contains("selection.hold_down: unknown key"));
 }
 
