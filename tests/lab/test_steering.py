@@ -4,8 +4,10 @@
 Clients reach app1 at VIPs; the CPE DNATs each new flow to an (instance, WAN path):
 1. fig4 (6 vCPUs each, 50 % vs 20 % load): most new connections go to cloud2, and the
    observed shares per (instance, WAN) match the published weights.
-2. cloud2's load to 95 %: new connections shift to cloud1 within 1 s, while a long-lived
-   connection on cloud2 stays there without an error.
+2. cloud2's load to 95 %: new connections shift to cloud1 within 1 s (8 of 10 consecutive
+   ones on cloud1; at most 20 % still on cloud2 in the 2 s after: the selector moves
+   weights in damped steps), while a long-lived connection on cloud2 stays there
+   without an error.
 3. WAN1 blackholed: a keep-alive stream on WAN1 continues over WAN2 (gap measured; goal
    0.5 s), same instance, no error.
 4. cloud2's vCPE stopped: its long-lived connection fails fast (reset, not a hang), the
@@ -13,7 +15,8 @@ Clients reach app1 at VIPs; the CPE DNATs each new flow to an (instance, WAN pat
 5. cats-cpe restarted (SIGUSR2 in place, kill -9 + start): a long-lived connection
    survives without error; nft table inet cats, ip rules and proto-201 routes identical.
 6. sticky (app1s, 4 s): a client keeps its instance across connections, even when the
-   weights move away from it, until 4 s without a connection.
+   weights move away from it; its entry in the sticky map expires 4 s after its last
+   connection (not before), then it draws again and sticks to that.
 7. SLA unmet (+25 ms on both WANs, max_rtt_ms 15): app1r refuses new connections at once
    (TCP RST) and logs a weights event; app1b still serves with outcome best_effort.
 Every test restores what it changed (impairment, loads, daemons).
@@ -75,7 +78,7 @@ def restore_loads(s):
 
 def fig4_weights_back(s, timeout=None):
     """After a test moved loads/paths: app1 back to the fig4 preference."""
-    timeout = timeout or st_.hold_down_s(s.lab) + 10
+    timeout = timeout or 30
     wait_until(lambda: all_paths_up(s), 15, "every path up")
 
     def ok():
@@ -143,6 +146,26 @@ def test_fig4_prefers_cloud2(s: LabSession):
 
 # ------------------------------------------------------------------ 2. load shift
 
+def shift_timeline(recs, t_load, new_inst, window=10, need=8):
+    """When new connections went over to `new_inst`: the start of the first run of
+    `window` consecutive connections with at least `need` on it (s after t_load, or
+    None), and the share per 0.5 s bucket (for the log)."""
+    after = sorted((x for x in recs if x["t0"] >= t_load and not x["error"]), key=lambda x: x["t0"])
+    t_major = None
+    for i in range(len(after) - window + 1):
+        w = after[i:i + window]
+        if sum(x["instance"] == new_inst for x in w) >= need:
+            t_major = w[0]["t0"] - t_load
+            break
+    buckets = {}
+    for x in after:
+        b = int((x["t0"] - t_load) / 0.5)
+        n, k = buckets.get(b, (0, 0))
+        buckets[b] = (n + 1, k + (x["instance"] == new_inst))
+    timeline = " ".join(f"{b * 0.5:.1f}s:{k}/{n}" for b, (n, k) in sorted(buckets.items()))
+    return t_major, timeline
+
+
 def test_load_shift_keeps_long_lived(s: LabSession):
     stream, ct = st_.open_stream_on(s.lab, "c2", CLIENT_IP["c2"], VIP["app1"],
                                     lambda first, ct: first["instance"] == APP["cloud2"], interval_ms=15)
@@ -153,24 +176,26 @@ def test_load_shift_keeps_long_lived(s: LabSession):
         wait_until(lambda: len(series.records()) >= 5 or None, 10, "the series of new connections to start")
         t_load = time.monotonic()
         s.lab.set_app_load("cloud2", 0.95)
-        # Observe until well after the budget, then find when new connections last went
-        # to cloud2.
-        wait_until(lambda: any(x["t0"] > t_load + SHIFT_BUDGET_S + 1.5 for x in series.records()) or None,
-                   SHIFT_BUDGET_S + 10, "new connections after the load change")
+        # Observe until well after the budget.
+        wait_until(lambda: any(x["t0"] > t_load + SHIFT_BUDGET_S + 2.0 for x in series.records()) or None,
+                   SHIFT_BUDGET_S + 12, "new connections after the load change")
         recs = [x for x in series.records() if x["t0"] >= t_load]
         errs = [x for x in recs if x["error"]]
         assert not errs, f"new connections failed: {errs[:5]}"
-        late_cloud2 = [x for x in recs if x["instance"] == APP["cloud2"]]
-        shift = (max(x["t0"] for x in late_cloud2) - t_load) if late_cloud2 else 0.0
-        print(f"  last new connection to cloud2 started {shift * 1000:.0f} ms after the load change "
-              f"({len(recs)} connections observed)")
+        t_major, timeline = shift_timeline(recs, t_load, APP["cloud1"])
+        settled = [x for x in recs if t_load + SHIFT_BUDGET_S <= x["t0"] <= t_load + SHIFT_BUDGET_S + 2.0]
+        resid = sum(x["instance"] == APP["cloud2"] for x in settled) / max(1, len(settled))
+        last2 = max((x["t0"] - t_load for x in recs if x["instance"] == APP["cloud2"]), default=0.0)
         ds = st_.decisions(s.lab, "app1")
-        assert shift <= SHIFT_BUDGET_S, \
-            f"new connections still reached cloud2 {shift:.2f}s after its load went to 95 %: {st_.describe(ds)}"
-        assert st_.weights_by_vcpe(s.lab, "app1", ds).get("cloud2", 0) == 0, st_.describe(ds)
+        print(f"  new connections on cloud1 per 0.5 s after the change: {timeline}")
+        print(f"  shifted (8 of 10 on cloud1) after {t_major if t_major is None else round(t_major * 1000)} ms; "
+              f"cloud2 share {SHIFT_BUDGET_S:g}-{SHIFT_BUDGET_S + 2:g} s after: {resid:.0%}; "
+              f"last to cloud2 at {last2 * 1000:.0f} ms; weights now {st_.weights_by_vcpe(s.lab, 'app1', ds)}")
+        assert t_major is not None and t_major <= SHIFT_BUDGET_S, \
+            f"new connections did not shift to cloud1 within {SHIFT_BUDGET_S:g}s: {timeline}; {st_.describe(ds)}"
+        assert resid <= 0.2, f"{resid:.0%} of new connections still reach cloud2 after the shift: {timeline}"
         # The long-lived connection stays on cloud2, without an error.
-        t_now = time.monotonic()
-        stream.wait_replies_after(t_now, 10, 10)
+        stream.wait_replies_after(time.monotonic(), 10, 10)
         assert not stream.errors(), f"long-lived connection errors: {stream.errors()}"
         insts = {x["instance"] for x in stream.replies()}
         assert insts == {APP["cloud2"]}, f"the long-lived connection moved: {insts}"
@@ -289,6 +314,12 @@ def test_cpe_restart_keeps_flows_and_ruleset(s: LabSession):
 
 # ------------------------------------------------------------------ 6. sticky
 
+def sticky_clients(s) -> str:
+    cp = s.exec("cpe", "nft", "list", "map", "inet", "cats", "s_app1s", check=False)
+    assert cp.returncode == 0, f"no sticky map s_app1s: {cp.stderr.strip()}"
+    return cp.stdout
+
+
 def test_sticky_client_keeps_instance_until_timeout(s: LabSession):
     timeout_s = s.scenario.cpe.service("app1s").sticky_timeout_s
     sv = st_.services(s.lab)["app1s"]
@@ -299,33 +330,43 @@ def test_sticky_client_keeps_instance_until_timeout(s: LabSession):
         assert not r["errors"] and len(r["counts"]) == 1, f"{c}: sticky service answered by {r}"
         first[c] = next(iter(r["counts"]))
     print(f"  each client on one instance: {first}")
-    # Deterministic expiry: load c1's instance to 95 % so the weights leave it; c1 keeps
-    # it while it connects (each connection refreshes the entry), then gets the other
-    # one after `timeout_s` without a connection.
+    # Stickiness beats the weights: load c1's instance to 95 % so the weights leave it;
+    # c1 keeps it while it connects (each connection refreshes its entry).
     mine = VCPE_OF[first["c1"]]
-    other = "cloud2" if mine == "cloud1" else "cloud1"
     try:
         s.lab.set_app_load(mine, 0.95)
-        deadline = time.monotonic() + st_.hold_down_s(s.lab) + 10
+        deadline = time.monotonic() + 15
+        kept = 0
         while True:
             r = count_instances(s.lab, "c1", VIP["app1s"], 1)
             assert r["counts"] == {first["c1"]: 1}, f"c1 lost its sticky instance while active: {r}"
+            kept += 1
             w = st_.weights_by_vcpe(s.lab, "app1s")
-            if w.get(mine, 0) == 0:
+            if w.get(mine, 0) <= 250 and kept >= 3:
                 break
             assert time.monotonic() < deadline, f"app1s weights never left {mine}: {w}"
-            time.sleep(1.0)
-        r = count_instances(s.lab, "c1", VIP["app1s"], 3, interval_ms=300)
-        assert r["counts"] == {first["c1"]: 3}, f"weights left {mine}: c1 must keep it while sticky: {r}"
+            time.sleep(0.5)  # pacing of c1's connections (well within the timeout)
+        r = count_instances(s.lab, "c1", VIP["app1s"], 6, interval_ms=200)
+        assert r["counts"] == {first["c1"]: 6}, f"weights left {mine} ({w}): c1 must keep it while sticky: {r}"
         t_last = time.monotonic()
-        # Idle past the timeout (nft expires entries within ~1 s of their deadline).
-        time.sleep(max(0.0, t_last + timeout_s + 1.5 - time.monotonic()))  # the timeout itself is the condition
-        r = count_instances(s.lab, "c1", VIP["app1s"], 3)
-        assert r["counts"] == {APP[other]: 3}, f"after {timeout_s}s idle c1 should be re-chosen ({other}): {r}"
-        print(f"  c1 kept {mine} at weight 0 while active; after {timeout_s}s idle it went to {other}")
+        assert CLIENT_IP["c1"] in sticky_clients(s), sticky_clients(s)
+        print(f"  c1 kept {mine} for {kept + 6} connections while its weight fell to {w.get(mine, 0)}/1000")
+
+        # Without connections the entry expires after the timeout (not before).
+        def expired():
+            m = sticky_clients(s)
+            assert CLIENT_IP["c1"] not in m, f"c1 still in the sticky map: {m.strip()}"
+            return time.monotonic()
+        gone = wait_until(expired, timeout_s + 3, "c1's sticky entry to expire", interval=0.1)
+        print(f"  c1's entry expired {gone - t_last:.1f}s after its last connection (timeout {timeout_s}s)")
+        assert gone - t_last >= timeout_s - 0.5, f"sticky entry expired early: {gone - t_last:.1f}s"
+        # A new draw by the weights, then sticky again.
+        r = count_instances(s.lab, "c1", VIP["app1s"], 5)
+        assert not r["errors"] and len(r["counts"]) == 1, f"c1 after expiry: {r}"
+        print(f"  after expiry c1 drew {next(iter(r['counts']))} (weights {st_.weights_by_vcpe(s.lab, 'app1s')})")
     finally:
         restore_loads(s)
-    wait_until(lambda: both_weighted(s, "app1s"), st_.hold_down_s(s.lab) + 10, "app1s weighted on both again")
+    wait_until(lambda: both_weighted(s, "app1s"), 25, "app1s weighted on both again")
 
 
 # ------------------------------------------------------------------ 7. SLA

@@ -56,7 +56,14 @@ json::object make_load(const Shared& sh) {
   o["name"] = sh.cfg.name;
   o["vcpus"] = s.vcpus;
   o["utilization"] = s.utilization;
-  o["processing_delay_ms"] = s.delay.mean_ms;
+  // Only a delay measured within the window is "processing_delay_ms": a consumer (the
+  // vCPE's sampler) takes it as the instance's current delay. Without requests there is
+  // none, and neither 0 (never measured: "infinitely fast") nor the last-known mean (a
+  // 95 %-load figure kept forever after the load fell, so the instance never gets the
+  // traffic that would refresh it) is current; the consumer then estimates from
+  // utilisation. The last-known mean stays visible as last_processing_delay_ms.
+  if (s.delay.samples > 0 && !s.delay.stale) o["processing_delay_ms"] = s.delay.mean_ms;
+  if (s.delay.samples > 0) o["last_processing_delay_ms"] = s.delay.mean_ms;
   o["delay_samples"] = s.delay.samples;
   o["delay_stale"] = s.delay.stale;
   o["active_sessions"] = sh.service_sessions.load();

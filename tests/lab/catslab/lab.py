@@ -23,9 +23,9 @@ from .scenario import Scenario, load_scenario
 STATE_FILE = "state.json"
 SOCKET_TIMEOUT = 20.0
 # Whether the scenario's [[cpe.service]] go into the daemon configs when neither the
-# caller nor $CATS_LAB_SERVICES says: the switch for cats-cpe builds that do not know
-# [[service]] yet (they refuse the unknown key).
-SERVICES_DEFAULT = False
+# caller nor $CATS_LAB_SERVICES says (cats-cpe has them since "cpe: steering wired"; off
+# is for builds before it, which refuse the unknown key).
+SERVICES_DEFAULT = True
 
 
 def default_build_dir() -> Path:

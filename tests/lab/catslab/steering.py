@@ -51,7 +51,8 @@ def weights_by_candidate(ds: list[dict]) -> dict[tuple[str, str], int]:
 
 def outcome(lab, service: str, ds: list[dict] | None = None) -> str | None:
     ds = ds if ds is not None else decisions(lab, service)
-    outs = {x.get("outcome") for x in ds if x.get("service") == service}
+    # The API spells it "best-effort" (select's to_string), the config "best_effort".
+    outs = {str(x.get("outcome")).replace("-", "_") for x in ds if x.get("service") == service}
     if len(outs) > 1:
         raise AssertionError(f"{service}: candidates disagree on the outcome: {outs}")
     return outs.pop() if outs else None

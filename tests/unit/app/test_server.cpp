@@ -58,6 +58,9 @@ TEST_CASE("requests queue behind the workers and the load endpoint shows it") {
   CHECK(num(load0, "vcpus") == 2);
   CHECK(num(load0, "utilization") == 0.0);
   CHECK(num(load0, "requests_total") == 0);
+  // Nothing measured yet: no delay (0 would read as "infinitely fast").
+  CHECK_FALSE(load0.contains("processing_delay_ms"));
+  CHECK_FALSE(load0.contains("last_processing_delay_ms"));
 
   auto health = http_request(app->load_endpoint(), "GET", "/healthz");
   REQUIRE(health.has_value());
@@ -82,6 +85,8 @@ TEST_CASE("requests queue behind the workers and the load endpoint shows it") {
   CHECK(num(load, "delay_samples") == 8);
   CHECK(num(load, "processing_delay_ms") >= 90);
   CHECK(num(load, "processing_delay_ms") < 1000);
+  CHECK(num(load, "last_processing_delay_ms") == num(load, "processing_delay_ms"));
+  CHECK(load.at("delay_stale").as_bool() == false);
   // 400 ms of worker time within at most 2 x 1 s.
   CHECK(num(load, "utilization") >= 0.15);
   CHECK(num(load, "queue_depth") == 0);
@@ -128,6 +133,34 @@ TEST_CASE("/nowork is answered at once, beside busy workers, and not counted") {
   REQUIRE(b.has_value());
   CHECK(b->status == 200);
   CHECK(num(get_load(*app), "requests_total") == 1);
+}
+
+TEST_CASE("a delay measured before the window is not reported as current") {
+  AppConfig cfg;
+  cfg.name = "app-test.1";
+  cfg.listen = TcpEndpoint(boost::asio::ip::make_address("127.0.0.1"), 0);
+  cfg.load_listen = cfg.listen;
+  cfg.workers = 1;
+  cfg.service = 10ms;
+  cfg.window = 200ms;
+  auto app = AppServer::start(cfg);
+  REQUIRE(app);
+  auto r = http_request((*app)->service_endpoint(), "GET", "/");
+  REQUIRE(r.has_value());
+  auto fresh = get_load(**app);
+  INFO(json::serialize(fresh));
+  CHECK(num(fresh, "processing_delay_ms") >= 10);
+  // No request since: once the window has passed, only the last-known mean remains.
+  json::object later;
+  auto deadline = std::chrono::steady_clock::now() + 3s;
+  do {
+    std::this_thread::sleep_for(50ms);
+    later = get_load(**app);
+  } while (later.contains("processing_delay_ms") && std::chrono::steady_clock::now() < deadline);
+  INFO(json::serialize(later));
+  CHECK_FALSE(later.contains("processing_delay_ms"));
+  CHECK(later.at("delay_stale").as_bool());
+  CHECK(num(later, "last_processing_delay_ms") == num(fresh, "processing_delay_ms"));
 }
 
 TEST_CASE("background load shows as utilisation without requests") {
