@@ -1,5 +1,6 @@
 #include "overlay/apply.hpp"
 
+#include "base/hash.hpp"
 #include "base/log.hpp"
 #include "overlay/slice.hpp"
 
@@ -227,18 +228,6 @@ Status Applier::apply_rules(const Plan& p, ApplyReport& rep) {
   return ok();
 }
 
-namespace {
-// FNV-1a: a cheap fingerprint of the script, stored as the table's comment so a restarted
-// daemon recognises the table it would write and leaves it alone.
-std::string fingerprint(const std::string& s) {
-  uint64_t h = 1469598103934665603ull;
-  for (unsigned char c : s) h = (h ^ c) * 1099511628211ull;
-  char b[24];
-  std::snprintf(b, sizeof b, "%016llx", static_cast<unsigned long long>(h));
-  return b;
-}
-}  // namespace
-
 Status Applier::apply_nft(const Plan& p, ApplyReport& rep) {
   if (!p.nft_managed) return ok();
   if (p.nft_script.empty()) {
@@ -249,7 +238,9 @@ Status Applier::apply_nft(const Plan& p, ApplyReport& rep) {
     }
     return ok();
   }
-  std::string tag = "cats:" + fingerprint(p.nft_script);
+  // FNV-1a of the script (base/hash.hpp), stored as the table's comment so a restarted
+  // daemon recognises the table it would write and leaves it alone.
+  std::string tag = "cats:" + fnv1a_hex(p.nft_script);
   CATS_TRY_ASSIGN(exists, nft_.table_exists("inet", kNftTable));
   if (exists) {
     auto listing = nft_.query("list table inet cats");

@@ -62,10 +62,9 @@ Result<std::optional<std::string>> Programmer::live_fingerprint() {
 }
 
 Result<Dynamic> Programmer::live_dynamic() {
-  // Maps only: listing the chains as JSON makes libnftables 1.0.6 print "stmt ops map have
-  // no json callback" on stderr for our map statements. "list maps" covers every inet
+  // Maps and sets only (kDynamicListing, one JSON document each): they cover every inet
   // table; the parser keeps ours.
-  CATS_TRY_ASSIGN(json, nft_.query_json("list maps inet"));
+  CATS_TRY_ASSIGN(json, nft_.query_json(kDynamicListing));
   return parse_dynamic_json(json);
 }
 
@@ -88,7 +87,8 @@ Result<std::optional<State>> Programmer::adopt(const State& structure) {
   CATS_TRY_ASSIGN(dyn, live_dynamic());
   auto st = state_from_dynamic(s, dyn);
   // What the kernel holds is now the baseline for health transitions: a candidate already
-  // unreachable before the restart had its flows flushed then.
+  // unreachable before the restart (read back from the dead set) had its flows flushed
+  // then, so applying it as unreachable again flushes nothing.
   if (st) applied_ = *st;
   return st;
 }

@@ -17,7 +17,10 @@
 //    stays on its instance and continues over the sibling's WAN.
 //  * Instance failure: a candidate marked `unreachable` (instance down, or every path to
 //    it down) has its conntrack entries deleted once, on the transition (ctnetlink, by ct
-//    mark under 0xffff0000). Flows on healthy candidates are never touched.
+//    mark under 0xffff0000). Flows on healthy candidates are never touched. Its mark is
+//    in the `dead` set, so sticky clients whose entry names it are drawn anew (steer.hpp
+//    "Sticky services"); adopt reads it back as unreachable, so a restarted daemon does
+//    not flush it again.
 //  * A service with all weights 0 (no candidate, reject mode) gets no new-flow DNAT; its
 //    new connections are rejected (TCP reset / ICMP port unreachable) in steer_forward.
 #pragma once
@@ -35,7 +38,8 @@ namespace cats::steer {
 
 struct ApplyReport {
   std::vector<std::string> actions;  // one line per kernel change ("replace table inet cats",
-                                     // "update map w_app1", "add rule ...", "flush ct mark ...")
+                                     // "update map w_app1", "update set dead", "add rule ...",
+                                     // "flush ct mark ...")
   bool changed() const { return !actions.empty(); }
 };
 
@@ -45,8 +49,9 @@ class Programmer {
   Programmer(nft::Nft& nft, rtnl::Rtnl& rt, ct::Conntrack& ct) : nft_(nft), rt_(rt), ct_(ct) {}
 
   // What the kernel holds now, when its structure equals `structure` (weights/health in
-  // `structure` are ignored): the live weights and health read back from the maps. nullopt
-  // when the table is absent or its structure differs. A restarted daemon seeds its
+  // `structure` are ignored): the live weights and health read back from the maps and the
+  // dead set (ok / path_down / unreachable). nullopt when the table is absent or its
+  // structure differs. A restarted daemon seeds its
   // Selector from this so that the ruleset stays identical (issue 4 "restart adopts").
   Result<std::optional<State>> adopt(const State& structure);
 

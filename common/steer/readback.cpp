@@ -28,59 +28,107 @@ std::optional<uint32_t> as_u32(const json::value& v) {
 
 }  // namespace
 
-Result<Dynamic> parse_dynamic_json(std::string_view text) {
-  boost::system::error_code ec;
-  json::value root = json::parse(text, ec);
-  if (ec) return bad(ec.message());
+namespace {
+
+// The elements of one map (w_* or moved) into `d`.
+Status read_map(const json::object& m, const std::string& name, Dynamic& d) {
+  const bool weights = name.rfind("w_", 0) == 0;
+  if (weights) d.weights[name];  // present even when empty (reject mode)
+  const auto* elems = m.if_contains("elem");
+  if (!elems) return ok();
+  if (!elems->is_array()) return fail(bad("map " + name + ": elem is not an array"));
+  for (auto& e : elems->get_array()) {
+    const auto* pair = e.if_array();
+    if (!pair || pair->size() != 2) return fail(bad("map " + name + ": element is not a [key, value] pair"));
+    auto value = as_u32((*pair)[1]);
+    if (!value) return fail(bad("map " + name + ": value is not a 32-bit number"));
+    auto& key = (*pair)[0];
+    if (!weights) {
+      auto k = as_u32(key);
+      if (!k) return fail(bad("map moved: key is not a 32-bit number"));
+      d.moved[*k] = *value;
+      continue;
+    }
+    WeightElement w;
+    w.mark = *value;
+    if (auto single = as_u32(key)) {
+      w.lo = w.hi = *single;
+    } else {
+      const auto* ko = key.if_object();
+      const json::value* r = ko ? ko->if_contains("range") : nullptr;
+      const auto* ra = r ? r->if_array() : nullptr;
+      auto lo = ra && ra->size() == 2 ? as_u32((*ra)[0]) : std::nullopt;
+      auto hi = ra && ra->size() == 2 ? as_u32((*ra)[1]) : std::nullopt;
+      if (!lo || !hi || *lo > *hi) return fail(bad("map " + name + ": key is neither a number nor a range"));
+      w.lo = *lo;
+      w.hi = *hi;
+    }
+    d.weights[name].push_back(w);
+  }
+  return ok();
+}
+
+// The elements of the dead set into `d`.
+Status read_dead(const json::object& m, Dynamic& d) {
+  const auto* elems = m.if_contains("elem");
+  if (!elems) return ok();
+  if (!elems->is_array()) return fail(bad("set dead: elem is not an array"));
+  for (auto& e : elems->get_array()) {
+    auto mark = as_u32(e);
+    if (!mark) return fail(bad("set dead: element is not a 32-bit number"));
+    d.dead.insert(*mark);
+  }
+  return ok();
+}
+
+// One libnftables JSON document ({"nftables": [...]}) into `d`.
+Status read_document(const json::value& root, Dynamic& d) {
   const auto* top = root.if_object();
   const json::value* list = top ? top->if_contains("nftables") : nullptr;
-  if (!list || !list->is_array()) return bad("no \"nftables\" array");
-  Dynamic d;
+  if (!list || !list->is_array()) return fail(bad("no \"nftables\" array"));
   for (auto& item : list->get_array()) {
     const auto* obj = item.if_object();
-    const json::value* mv = obj ? obj->if_contains("map") : nullptr;
+    if (!obj) continue;
+    const json::value* mv = obj->if_contains("map");
+    const bool is_set = !mv;
+    if (is_set) mv = obj->if_contains("set");
     if (!mv || !mv->is_object()) continue;  // metainfo, table, chains, rules
     auto& m = mv->get_object();
+    const char* kind = is_set ? "set" : "map";
     const auto* name_v = m.if_contains("name");
-    if (!name_v || !name_v->is_string()) return bad("map without a name");
+    if (!name_v || !name_v->is_string()) return fail(bad(std::string(kind) + " without a name"));
     const std::string name(name_v->get_string());
     const auto* table_v = m.if_contains("table");
     if (table_v && (!table_v->is_string() || table_v->get_string() != kNftTable)) continue;  // another table
-    const bool weights = name.rfind("w_", 0) == 0;
-    if (!weights && name != "moved") continue;  // targets, sticky maps: not dynamic state
-    if (weights) d.weights[name];  // present even when empty (reject mode)
-    const auto* elems = m.if_contains("elem");
-    if (!elems) continue;
-    if (!elems->is_array()) return bad("map " + name + ": elem is not an array");
-    for (auto& e : elems->get_array()) {
-      const auto* pair = e.if_array();
-      if (!pair || pair->size() != 2) return bad("map " + name + ": element is not a [key, value] pair");
-      auto value = as_u32((*pair)[1]);
-      if (!value) return bad("map " + name + ": value is not a 32-bit number");
-      auto& key = (*pair)[0];
-      if (!weights) {
-        auto k = as_u32(key);
-        if (!k) return bad("map moved: key is not a 32-bit number");
-        d.moved[*k] = *value;
-        continue;
-      }
-      WeightElement w;
-      w.mark = *value;
-      if (auto single = as_u32(key)) {
-        w.lo = w.hi = *single;
-      } else {
-        const auto* ko = key.if_object();
-        const json::value* r = ko ? ko->if_contains("range") : nullptr;
-        const auto* ra = r ? r->if_array() : nullptr;
-        auto lo = ra && ra->size() == 2 ? as_u32((*ra)[0]) : std::nullopt;
-        auto hi = ra && ra->size() == 2 ? as_u32((*ra)[1]) : std::nullopt;
-        if (!lo || !hi || *lo > *hi) return bad("map " + name + ": key is neither a number nor a range");
-        w.lo = *lo;
-        w.hi = *hi;
-      }
-      d.weights[name].push_back(w);
-    }
+    if (is_set) {
+      if (name == "dead") CATS_TRY(read_dead(m, d));
+    } else if (name == "moved" || name.rfind("w_", 0) == 0) {
+      CATS_TRY(read_map(m, name, d));
+    }  // targets, sticky maps: not dynamic state
   }
+  return ok();
+}
+
+}  // namespace
+
+Result<Dynamic> parse_dynamic_json(std::string_view text) {
+  Dynamic d;
+  json::stream_parser p;
+  size_t at = 0, documents = 0;
+  auto skip_space = [&] {
+    while (at < text.size() && (text[at] == ' ' || text[at] == '\n' || text[at] == '\t' || text[at] == '\r')) ++at;
+  };
+  for (skip_space(); at < text.size(); skip_space()) {
+    // write_some stops after one complete value: libnftables prints one document per command.
+    boost::system::error_code ec;
+    at += p.write_some(text.data() + at, text.size() - at, ec);
+    if (!ec && !p.done()) p.finish(ec);
+    if (ec) return bad(ec.message());
+    CATS_TRY(read_document(p.release(), d));
+    p.reset();
+    ++documents;
+  }
+  if (documents == 0) return bad("empty");
   for (auto& [name, els] : d.weights)
     std::sort(els.begin(), els.end(), [](auto& a, auto& b) { return a.lo < b.lo; });
   return d;
@@ -119,6 +167,11 @@ std::optional<State> state_from_dynamic(const State& structure, const Dynamic& l
     auto c = by_mark.find(from);
     if (c == by_mark.end() || !by_mark.count(to)) return std::nullopt;
     c->second->health = Health::path_down;
+  }
+  for (auto mark : live.dead) {
+    auto c = by_mark.find(mark);
+    if (c == by_mark.end() || c->second->health != Health::ok) return std::nullopt;  // unknown, or also moved
+    c->second->health = Health::unreachable;
   }
   if (!validate(s)) return std::nullopt;
   return s;

@@ -1,5 +1,7 @@
 #include "steer/steer.hpp"
 
+#include "base/hash.hpp"
+
 #include <sys/socket.h>
 
 #include <cstdio>
@@ -84,17 +86,6 @@ Status validate(const State& s) {
 
 namespace {
 
-// FNV-1a 64: a cheap, stable fingerprint stored in the table comment so that a restarted
-// daemon recognises the structure it would write. Same function as overlay/apply.cpp's
-// apply_nft uses (kept local: that one is private to cats_overlay).
-std::string fnv1a_hex(const std::string& s) {
-  uint64_t h = 1469598103934665603ull;
-  for (unsigned char c : s) h = (h ^ c) * 1099511628211ull;
-  char b[24];
-  std::snprintf(b, sizeof b, "%016llx", static_cast<unsigned long long>(h));
-  return b;
-}
-
 // Path failover target of a path_down candidate: another WAN's candidate of the same
 // instance (address, port) that is ok; the highest weight, ties to the lowest WAN.
 std::optional<size_t> sibling_of(const Service& sv, size_t k) {
@@ -126,6 +117,12 @@ std::string join_moved(const std::map<uint32_t, uint32_t>& m) {
   return out;
 }
 
+std::string join_dead(const std::set<uint32_t>& d) {
+  std::string out;
+  for (auto mark : d) out += (out.empty() ? "" : ", ") + hex32(mark);
+  return out;
+}
+
 // Weight ranges over numgen random mod 1000: candidate k gets [lo, lo+weight-1].
 // Weight-0 candidates get no element (they stay in @targets for sticky clients).
 std::vector<WeightElement> weight_ranges(const Service& sv, int first_cid) {
@@ -144,8 +141,8 @@ std::string elements_line(const std::string& els) {
   return els.empty() ? std::string() : "\t\telements = { " + els + " }\n";
 }
 
-// The table body. Without `dynamic` the w_* and moved maps are rendered empty: that text
-// is what the structure fingerprint hashes.
+// The table body. Without `dynamic` the w_* and moved maps and the dead set are rendered
+// empty: that text is what the structure fingerprint hashes.
 std::string render_body(const State& s, bool dynamic) {
   const std::string ours = hex32(kCandidateMask);
   const Dynamic dyn = dynamic ? dynamic_of(s) : Dynamic{};
@@ -159,10 +156,13 @@ std::string render_body(const State& s, bool dynamic) {
     const std::string saddr = sv.vip.is_v4() ? "ip saddr" : "ip6 saddr";
     if (sv.sticky_timeout_s > 0) {
       // Per-client stickiness (R16, mwan3-style sticky): a known client reuses its last
-      // candidate; otherwise draw; then remember (update also refreshes the timeout).
+      // candidate unless it is dead (unreachable: forget the entry); otherwise draw; then
+      // remember (update adds, or refreshes the timeout of an existing entry without
+      // changing its value). Order and reasons: steer.hpp "Sticky services".
       maps += "\tmap s_" + sv.id + " {\n\t\ttype " + (sv.vip.is_v4() ? "ipv4_addr" : "ipv6_addr") +
               " : mark\n\t\tflags dynamic,timeout\n\t\ttimeout " + std::to_string(sv.sticky_timeout_s) + "s\n\t}\n";
       pre += "\t\t" + m + " ct mark set " + saddr + " map @s_" + sv.id + "\n";
+      pre += "\t\t" + m + " ct mark @dead delete @s_" + sv.id + " { " + saddr + " : ct mark } ct mark set 0\n";
       pre += "\t\t" + m + " ct mark and " + ours + " == 0 ct mark set numgen random mod 1000 map @w_" + sv.id + "\n";
       pre += "\t\t" + m + " ct mark and " + ours + " != 0 update @s_" + sv.id + " { " + saddr + " : ct mark }\n";
     } else {
@@ -188,9 +188,12 @@ std::string render_body(const State& s, bool dynamic) {
   if (!targets6.empty())
     maps += "\tmap targets6 {\n\t\ttype mark : ipv6_addr . inet_service\n\t\telements = { " + targets6 + " }\n\t}\n";
   maps += "\tmap moved {\n\t\ttype mark : mark\n" + elements_line(join_moved(dyn.moved)) + "\t}\n";
+  maps += "\tset dead {\n\t\ttype mark\n" + elements_line(join_dead(dyn.dead)) + "\t}\n";
   // Path failover on every packet, before the restore: the new ct mark is stored in
   // conntrack, so the flow keeps its instance (@targets is only consulted for new flows)
   // and continues over the sibling's WAN. A missing key breaks the map lookup: no change.
+  // After the sticky rules on purpose: a sticky entry holding a path_down candidate is
+  // reused and kept as it is, and the new flow is moved here like any other (steer.hpp).
   pre += "\t\tct mark and " + ours + " != 0 ct mark set ct mark map @moved\n";
   // nft cannot OR two non-constant values (see overlay/vcpe_plan.cpp), so the restore sets
   // the whole packet mark from our bits: LAN packets entering the CPE carry no other mark.
@@ -232,6 +235,8 @@ Dynamic dynamic_of(const State& s) {
   for (auto& sv : s.services) {
     d.weights["w_" + sv.id] = weight_ranges(sv, cid);
     for (size_t k = 0; k < sv.candidates.size(); ++k) {
+      if (sv.candidates[k].health == Health::unreachable)
+        d.dead.insert(candidate_mark(cid + static_cast<int>(k), sv.candidates[k].wan));
       if (sv.candidates[k].health != Health::path_down) continue;
       if (auto j = sibling_of(sv, k))
         d.moved[candidate_mark(cid + static_cast<int>(k), sv.candidates[k].wan)] =
@@ -244,24 +249,27 @@ Dynamic dynamic_of(const State& s) {
 
 namespace {
 
+// Calls fn(kind, name, elements) per map ("map") or set ("set") whose elements differ.
 template <class Fn>
 void for_each_change(const Dynamic& live, const State& desired, Fn fn) {
   const Dynamic want = dynamic_of(desired);
+  const std::string map = "map", set = "set";
   for (auto& sv : desired.services) {
     const std::string name = "w_" + sv.id;
     auto& w = want.weights.at(name);
     auto l = live.weights.find(name);
-    if (l == live.weights.end() || l->second != w) fn(name, join_weights(w));
+    if (l == live.weights.end() || l->second != w) fn(map, name, join_weights(w));
   }
-  if (live.moved != want.moved) fn(std::string("moved"), join_moved(want.moved));
+  if (live.moved != want.moved) fn(map, std::string("moved"), join_moved(want.moved));
+  if (live.dead != want.dead) fn(set, std::string("dead"), join_dead(want.dead));
 }
 
 }  // namespace
 
 std::string render_dynamic_update(const Dynamic& live, const State& desired) {
   std::string out;
-  for_each_change(live, desired, [&](const std::string& name, const std::string& els) {
-    out += std::string("flush map inet ") + kNftTable + " " + name + "\n";
+  for_each_change(live, desired, [&](const std::string& kind, const std::string& name, const std::string& els) {
+    out += "flush " + kind + " inet " + kNftTable + " " + name + "\n";
     if (!els.empty()) out += std::string("add element inet ") + kNftTable + " " + name + " { " + els + " }\n";
   });
   return out;
@@ -269,7 +277,9 @@ std::string render_dynamic_update(const Dynamic& live, const State& desired) {
 
 std::vector<std::string> changed_maps(const Dynamic& live, const State& desired) {
   std::vector<std::string> out;
-  for_each_change(live, desired, [&](const std::string& name, const std::string&) { out.push_back("update map " + name); });
+  for_each_change(live, desired, [&](const std::string& kind, const std::string& name, const std::string&) {
+    out.push_back("update " + kind + " " + name);
+  });
   return out;
 }
 

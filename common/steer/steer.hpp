@@ -31,6 +31,8 @@
 //   map targets    mark : ipv4_addr . inet_service  (targets6 for IPv6) — DNAT targets
 //   map moved      type mark : mark — path_down candidate -> sibling candidate of the same
 //                  instance over another WAN (path failover, programmer.hpp)
+//   set dead       type mark — marks of the unreachable candidates: a sticky client whose
+//                  entry names one of them is drawn anew (see "Sticky services" below)
 //   chain steer_prerouting  filter, prerouting, priority mangle: draw on ct state new,
 //                           re-mark moved flows, restore meta mark from ct mark on every
 //                           packet (R16 affinity)
@@ -38,8 +40,28 @@
 //   chain steer_forward     filter, forward: new VIP connections without a candidate
 //                           (all weights 0, or no decision yet) are rejected at once
 //
-// Dynamic part (rewritten in place, see programmer.hpp): the elements of w_<id> and moved.
-// Everything else is structure, fingerprinted into the table comment "cats:<hex>".
+// Sticky services (R16), per new connection of the service, in this order:
+//   1. ct mark set ip saddr map @s_<id>        known client: its last candidate
+//   2. ct mark @dead delete @s_<id> { saddr : ct mark } ct mark set 0
+//                                              ... unless that candidate is unreachable:
+//                                              forget the entry
+//   3. ct mark and 0xff000000 == 0 -> draw     unknown client, or forgotten in 2.
+//   4. ct mark and 0xff000000 != 0 update @s_<id> { saddr : ct mark }   remember/refresh
+// So a client sticks to its candidate until the entry times out, except that an
+// unreachable candidate is never reused: its entry is deleted in the packet path, the draw
+// picks another candidate and 4. stores that one, so the client sticks to the new
+// candidate at once (stateless: the Programmer never touches s_<id>). The delete in 2. is
+// needed because `update` on an existing element only refreshes its timeout and keeps its
+// value (the kernel's dynset update); the kernel wants the data register for a map's
+// delete, its value is ignored. A sticky entry holding a path_down candidate is kept (the
+// instance is alive): the service-wide `moved` rule that follows re-marks the new flow,
+// like every packet of every flow of that candidate, to its sibling over another WAN,
+// while the entry keeps the original mark, so the client returns to the original path
+// once it is ok again. The values stored in s_<id> are always whole candidate marks
+// (steps 1 and 3 set the entire ct mark), which is why step 2 matches the ct mark exactly.
+//
+// Dynamic part (rewritten in place, see programmer.hpp): the elements of w_<id>, moved and
+// dead. Everything else is structure, fingerprinted into the table comment "cats:<hex>".
 #pragma once
 
 #include "base/ip.hpp"
@@ -49,6 +71,7 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -135,6 +158,7 @@ struct WeightElement {
 struct Dynamic {
   std::map<std::string, std::vector<WeightElement>> weights;  // "w_<id>" -> elements, ascending lo
   std::map<uint32_t, uint32_t> moved;                         // path_down mark -> sibling mark
+  std::set<uint32_t> dead;                                    // marks of unreachable candidates
   bool operator==(const Dynamic&) const = default;
 };
 
@@ -143,23 +167,33 @@ Dynamic dynamic_of(const State& s);
 
 // The transaction that turns the `live` dynamic contents into those of `desired` (whose
 // structure must be the live table's): per map whose elements differ, in service order
-// then `moved`, "flush map" + "add element" (no add for an empty map). Maps of `live` that
-// `desired` does not have are ignored (they cannot exist under the same fingerprint).
-// Sticky client maps are never touched. Empty string when nothing differs.
+// then `moved`, "flush map" + "add element" (no add for an empty map); then, if the dead
+// set differs, "flush set inet cats dead" + "add element". Maps of `live` that `desired`
+// does not have are ignored (they cannot exist under the same fingerprint). Sticky client
+// maps are never touched. Empty string when nothing differs.
 std::string render_dynamic_update(const Dynamic& live, const State& desired);
 
-// "update map w_web" lines naming the maps render_dynamic_update rewrites (report lines).
+// "update map w_web" / "update set dead" lines naming what render_dynamic_update rewrites
+// (report lines).
 std::vector<std::string> changed_maps(const Dynamic& live, const State& desired);
 
-// Reads the dynamic contents back from libnftables JSON (`nft -j list maps inet`,
-// libnftables-json(5)): w_* and moved maps of table "cats" (maps of other tables are
-// skipped); elements are [key, value] pairs whose key is a
-// number or {"range": [lo, hi]}. Anything else malformed is an error.
+// Reads the dynamic contents back from libnftables JSON (libnftables-json(5)): one or more
+// whitespace-separated documents, as libnftables prints for the command buffer
+// "list maps inet; list sets inet" (kDynamicListing). Keeps the w_* and moved maps and
+// the dead set of table "cats" (other tables and other maps/sets are skipped). Map
+// elements are [key, value] pairs whose key is a number or {"range": [lo, hi]}; set
+// elements are numbers. Anything else malformed is an error.
 Result<Dynamic> parse_dynamic_json(std::string_view json);
 
+// The libnftables command buffer whose JSON output parse_dynamic_json reads. Chains are
+// not listed: libnftables 1.0.6 prints "stmt ops map have no json callback" on stderr for
+// our map statements.
+inline constexpr const char* kDynamicListing = "list maps inet; list sets inet";
+
 // The State with `structure`'s structure and the weights/health that `live` encodes
-// (weights from w_* ranges by candidate mark, path_down from moved keys, else ok).
-// nullopt when `live` does not fit (unknown mark, overlapping ranges, sums not 1000 or 0).
+// (weights from w_* ranges by candidate mark, path_down from moved keys, unreachable from
+// dead, else ok). nullopt when `live` does not fit (unknown mark, overlapping ranges, sums
+// not 1000 or 0, a mark both moved and dead).
 std::optional<State> state_from_dynamic(const State& structure, const Dynamic& live);
 
 // "ipv4 prio 10801 fwmark 0x00010000/0x00ff0000 table 10101 proto 201" (golden tests, logs)

@@ -1,7 +1,8 @@
 // steer::Programmer against the kernel, each case in a private network namespace ([lab],
 // needs root): idempotent apply, adopt after restart, in-place map updates, table
 // replacement on structure change, rule diff within 10801..10815 only, conntrack flush on
-// the unreachable transition, and the reject of VIP connections without a candidate.
+// the unreachable transition (once, also across a restart), the reject of VIP connections
+// without a candidate, and a sticky client leaving an unreachable candidate (real TCP).
 #include "ct/conntrack.hpp"
 #include "ct_traffic.hpp"
 #include "fixtures.hpp"
@@ -68,6 +69,14 @@ std::vector<std::string> apply_ok(Programmer& p, const State& s) {
   return r->actions;
 }
 
+// What adopt reads back; nullopt when the live table is not of `structure`'s structure.
+std::optional<State> adopt_ok(Programmer& p, const State& structure) {
+  auto r = p.adopt(structure);
+  INFO((r ? std::string() : r.error().message));
+  REQUIRE(r.has_value());
+  return *r;
+}
+
 std::string fp_line(const State& s) { return "replace table inet cats (cats:" + structure_fingerprint(s) + ")"; }
 
 }  // namespace
@@ -105,10 +114,7 @@ TEST_CASE("programmer: apply is idempotent, updates maps in place, adopt reads t
   // A restarted daemon: a fresh Programmer adopts the live weights and health, and applying
   // them changes nothing.
   auto fresh = lab.programmer();
-  auto adopted = fresh.adopt(two_services());
-  REQUIRE(adopted.has_value());
-  REQUIRE(adopted->has_value());
-  CHECK(**adopted == f);
+  CHECK(adopt_ok(fresh, two_services()) == f);
   CHECK(apply_ok(fresh, f).empty());
   CHECK(lab.list("map inet cats s_web").find("192.0.2.7") != std::string::npos);
 
@@ -116,10 +122,8 @@ TEST_CASE("programmer: apply is idempotent, updates maps in place, adopt reads t
   State z = f;
   for (auto& c : z.services[0].candidates) c.weight = 0;
   CHECK(apply_ok(fresh, z) == std::vector<std::string>{"update map w_web"});
-  auto adopted_z = lab.programmer().adopt(z);
-  REQUIRE(adopted_z.has_value());
-  REQUIRE(adopted_z->has_value());
-  CHECK(**adopted_z == z);
+  auto again = lab.programmer();
+  CHECK(adopt_ok(again, z) == z);
 
   // Structure change (web's second instance now over WAN 3): one replacement, new rule;
   // WAN 2's rule stays (ar uses it).
@@ -131,9 +135,8 @@ TEST_CASE("programmer: apply is idempotent, updates maps in place, adopt reads t
   CHECK(lab.list("table inet cats").find("comment \"cats:" + structure_fingerprint(moved) + "\"") !=
         std::string::npos);
   // The old structure is no longer adoptable.
-  auto old = lab.programmer().adopt(two_services());
-  REQUIRE(old.has_value());
-  CHECK_FALSE(old->has_value());
+  auto stale = lab.programmer();
+  CHECK_FALSE(adopt_ok(stale, two_services()).has_value());
 
   // Nothing to steer: the table and our rules go.
   CHECK(apply_ok(fresh, State{}) ==
@@ -207,14 +210,22 @@ TEST_CASE("programmer: an unreachable candidate's flows are flushed once, others
   ar[1].weight = 500;
   ar[2].weight = 0;
   ar[2].health = Health::unreachable;
-  CHECK(apply_ok(prog, down) ==
-        std::vector<std::string>{"update map w_ar", "flush ct mark 0x05020000/0xffff0000 ipv4 (service ar candidate 3)"});
+  CHECK(apply_ok(prog, down) == std::vector<std::string>{"update map w_ar", "update set dead",
+                                                          "flush ct mark 0x05020000/0xffff0000 ipv4 (service ar candidate 3)"});
   CHECK(count(kAr3) == 0);
   CHECK(count(kWeb1) == 2);
+  CHECK(lab.list("set inet cats dead").find("elements = { 0x05020000 }") != std::string::npos);
 
   // Only on the transition: still unreachable changes nothing, new flows stay.
   REQUIRE(test::send_udp_flows(AF_INET, 5001, 1) == 1);
   CHECK(apply_ok(prog, down).empty());
+  CHECK(count(kAr3) == 1);
+
+  // A restarted daemon adopts the candidate as unreachable (from the dead set) and does
+  // not flush it again.
+  auto restarted = lab.programmer();
+  CHECK(adopt_ok(restarted, two_services()) == down);
+  CHECK(apply_ok(restarted, down).empty());
   CHECK(count(kAr3) == 1);
 
   // A Programmer without history (first apply) flushes what is already unreachable.
@@ -246,15 +257,13 @@ int connect_result(int fd, const char* ip, uint16_t port, int ms) {
   return err;
 }
 
-}  // namespace
-
-TEST_CASE("programmer: a VIP with all weights 0 refuses TCP at once (RST)", "[steer][lab]") {
-  Lab lab;  // the CPE ("router") namespace
-  // LAN side: veth vr (192.0.2.1) <-> vc (192.0.2.2) in a client namespace; the VIP's
-  // subnet routes out of an ifb (no dummy module here), so an unsteered SYN would be forwarded into the void.
+// A LAN client: veth vr (192.0.2.1, in the Lab's "router" namespace) <-> vc (192.0.2.2) in
+// a client namespace of its own, default route via the router. Returns `n` TCP sockets
+// created in the client namespace (sockets belong to the namespace they are created in);
+// the thread is back in the router namespace. No REQUIRE while in the client namespace.
+std::vector<UniqueFd> lan_client_sockets(Lab& lab, size_t n) {
   REQUIRE(std::system("ip link add vr type veth peer name vc && ip link set vr up && "
-                      "ip addr add 192.0.2.1/24 dev vr && ip link add d0 type ifb && ip link set d0 up && "
-                      "ip addr add 100.100.0.1/24 dev d0 && sysctl -qw net.ipv4.ip_forward=1") == 0);
+                      "ip addr add 192.0.2.1/24 dev vr") == 0);
   UniqueFd router(::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC));
   REQUIRE(router.get() >= 0);
   REQUIRE(::unshare(CLONE_NEWNET) == 0);
@@ -262,16 +271,57 @@ TEST_CASE("programmer: a VIP with all weights 0 refuses TCP at once (RST)", "[st
   REQUIRE(::setns(router.get(), CLONE_NEWNET) == 0);
   REQUIRE(client.get() >= 0);
   REQUIRE(lab.rt->move_link_to_netns("vc", client.get()).has_value());
-  // Sockets belong to the namespace they are created in.
   REQUIRE(::setns(client.get(), CLONE_NEWNET) == 0);
   const int setup = std::system("ip link set vc up && ip addr add 192.0.2.2/24 dev vc && "
                                 "ip route add default via 192.0.2.1");
-  UniqueFd probe(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  UniqueFd conn(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  std::vector<UniqueFd> socks;
+  for (size_t k = 0; k < n; ++k) socks.emplace_back(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
   REQUIRE(::setns(router.get(), CLONE_NEWNET) == 0);
   REQUIRE(setup == 0);
-  REQUIRE(probe.get() >= 0);
-  REQUIRE(conn.get() >= 0);
+  for (auto& fd : socks) REQUIRE(fd.get() >= 0);
+  return socks;
+}
+
+// A non-blocking TCP listener on ip:port in the current namespace.
+UniqueFd listener(const char* ip, uint16_t port) {
+  UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  REQUIRE(fd.get() >= 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(port);
+  ::inet_pton(AF_INET, ip, &a.sin_addr);
+  REQUIRE(::bind(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+  REQUIRE(::listen(fd.get(), 8) == 0);
+  return fd;
+}
+
+// Index of the one listener that has a connection to accept (accepting it), -1 for none
+// within a second, -2 for more than one.
+int accepted_by(const std::vector<UniqueFd*>& ls) {
+  std::vector<pollfd> ps;
+  for (auto* l : ls) ps.push_back({l->get(), POLLIN, 0});
+  // The client's connect completes on the SYN-ACK; the final ACK may still be on its way.
+  if (::poll(ps.data(), ps.size(), 1000) <= 0) return -1;
+  ::usleep(50'000);  // a second, wrong accept would show by now
+  int which = -1;
+  for (size_t k = 0; k < ls.size(); ++k) {
+    UniqueFd c(::accept4(ls[k]->get(), nullptr, nullptr, SOCK_CLOEXEC));
+    if (c.get() >= 0) which = which == -1 ? static_cast<int>(k) : -2;
+  }
+  return which;
+}
+
+}  // namespace
+
+TEST_CASE("programmer: a VIP with all weights 0 refuses TCP at once (RST)", "[steer][lab]") {
+  Lab lab;  // the CPE ("router") namespace
+  auto socks = lan_client_sockets(lab, 2);
+  auto& probe = socks[0];
+  auto& conn = socks[1];
+  // The VIP's subnet routes out of an ifb (no dummy module here), so an unsteered SYN
+  // would be forwarded into the void.
+  REQUIRE(std::system("ip link add d0 type ifb && ip link set d0 up && "
+                      "ip addr add 100.100.0.1/24 dev d0 && sysctl -qw net.ipv4.ip_forward=1") == 0);
 
   // Without our table nothing answers: the SYN leaves by the ifb.
   CHECK(connect_result(probe.get(), "100.100.0.10", 443, 300) == ETIMEDOUT);
@@ -288,4 +338,72 @@ TEST_CASE("programmer: a VIP with all weights 0 refuses TCP at once (RST)", "[st
   const auto t0 = std::chrono::steady_clock::now();
   CHECK(connect_result(conn.get(), "100.100.0.10", 443, 2000) == ECONNREFUSED);
   CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::milliseconds(500));
+}
+
+TEST_CASE("programmer: a sticky client of an unreachable candidate is drawn anew", "[steer][lab]") {
+  Lab lab;  // the CPE ("router") namespace, which also hosts both instances' listeners
+  REQUIRE(test::loopback_up());
+  auto socks = lan_client_sockets(lab, 4);
+  // The instances are local addresses of the router: DNAT to them is local delivery.
+  REQUIRE(std::system("ip addr add 10.1.0.5/32 dev vr && ip addr add 10.2.0.5/32 dev vr") == 0);
+  UniqueFd la = listener("10.1.0.5", 8080), lb = listener("10.2.0.5", 8080);
+  const std::vector<UniqueFd*> ls{&la, &lb};
+  constexpr uint32_t kA = 0x01010000, kB = 0x02020000, kMask = 0xffff0000;
+
+  State s;
+  Service web;
+  web.id = "web";
+  web.vip = addr("100.100.0.10");
+  web.ports = {443};
+  web.sticky_timeout_s = 300;
+  web.candidates = {{addr("10.1.0.5"), 8080, 1, 1000}, {addr("10.2.0.5"), 8080, 2, 0}};
+  s.services = {web};
+  auto prog = lab.programmer();
+  apply_ok(prog, s);
+  auto sticky = [&] { return lab.list("map inet cats s_web"); };
+  auto connect_vip = [&](size_t k) { return connect_result(socks[k].get(), "100.100.0.10", 443, 2000); };
+
+  // First connection: only A can be drawn; the client is remembered with A's mark.
+  REQUIRE(connect_vip(0) == 0);
+  CHECK(accepted_by(ls) == 0);
+  CHECK(sticky().find(": 0x01010000") != std::string::npos);
+
+  // A drained (weight 0, still ok): the client sticks to A (R16).
+  State drained = s;
+  drained.services[0].candidates[0].weight = 0;
+  drained.services[0].candidates[1].weight = 1000;
+  CHECK(apply_ok(prog, drained) == std::vector<std::string>{"update map w_web"});
+  REQUIRE(connect_vip(1) == 0);
+  CHECK(accepted_by(ls) == 0);
+
+  // A unreachable (its listener still answers, so only steering can keep the client off
+  // it): the client's next connection is drawn anew, lands on B, and the sticky entry is
+  // overwritten with B's mark at once, long before its 300 s timeout.
+  State down = drained;
+  down.services[0].candidates[0].health = Health::unreachable;
+  CHECK(apply_ok(prog, down) ==
+        std::vector<std::string>{"update set dead", "flush ct mark 0x01010000/0xffff0000 ipv4 (service web candidate 1)"});
+  REQUIRE(connect_vip(2) == 0);
+  CHECK(accepted_by(ls) == 1);
+  const std::string after = sticky();
+  INFO(after);
+  CHECK(after.find("192.0.2.2") != std::string::npos);
+  CHECK(after.find(": 0x02020000") != std::string::npos);
+  CHECK(after.find(": 0x01010000") == std::string::npos);
+  auto on = [&](uint32_t mark) {
+    auto n = lab.ct->count_by_mark(AF_INET, mark, kMask);
+    REQUIRE(n.has_value());
+    return *n;
+  };
+  CHECK(on(kB) == 1);
+  CHECK(on(kA) == 0);
+
+  // A restarted daemon adopts A as unreachable: nothing to change, no second flush; the
+  // client now sticks to B.
+  auto restarted = lab.programmer();
+  CHECK(adopt_ok(restarted, s) == down);
+  CHECK(apply_ok(restarted, down).empty());
+  REQUIRE(connect_vip(3) == 0);
+  CHECK(accepted_by(ls) == 1);
+  CHECK(on(kB) == 2);
 }

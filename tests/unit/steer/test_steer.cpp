@@ -6,6 +6,7 @@
 #include <catch2/catch.hpp>
 
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -51,9 +52,14 @@ TEST_CASE("steer: golden script for two services, one sticky", "[steer]") {
       "\tmap moved {\n"
       "\t\ttype mark : mark\n"
       "\t}\n"
+      "\tset dead {\n"
+      "\t\ttype mark\n"
+      "\t}\n"
       "\tchain steer_prerouting {\n"
       "\t\ttype filter hook prerouting priority mangle; policy accept;\n"
       "\t\tct state new ip daddr 100.100.0.10 tcp dport { 443, 8443 } ct mark set ip saddr map @s_web\n"
+      "\t\tct state new ip daddr 100.100.0.10 tcp dport { 443, 8443 } ct mark @dead "
+      "delete @s_web { ip saddr : ct mark } ct mark set 0\n"
       "\t\tct state new ip daddr 100.100.0.10 tcp dport { 443, 8443 } ct mark and 0xff000000 == 0 "
       "ct mark set numgen random mod 1000 map @w_web\n"
       "\t\tct state new ip daddr 100.100.0.10 tcp dport { 443, 8443 } ct mark and 0xff000000 != 0 "
@@ -147,6 +153,47 @@ TEST_CASE("steer: dynamic update is flush + add element of the changed maps only
         "flush map inet cats w_ar\n"
         "add element inet cats w_ar { 0-499 : 0x03010000, 500-749 : 0x04020000, 750-999 : 0x05020000 }\n"
         "flush map inet cats moved\n");
+  // Instance failure: web's 10.1.0.5 is down. Its mark goes into the dead set, so a sticky
+  // client whose entry names it is drawn anew; the ar map and moved are untouched.
+  State dead = cur;
+  auto& web = dead.services[0].candidates;
+  web[0].health = Health::unreachable;
+  web[0].weight = 0;
+  web[1].weight = 1000;
+  CHECK(dynamic_of(dead).dead == std::set<uint32_t>{0x01010000});
+  CHECK(render_dynamic_update(live, dead) ==
+        "flush map inet cats w_web\n"
+        "add element inet cats w_web { 0-999 : 0x02020000 }\n"
+        "flush set inet cats dead\n"
+        "add element inet cats dead { 0x01010000 }\n");
+  CHECK(changed_maps(live, dead) == std::vector<std::string>{"update map w_web", "update set dead"});
+  auto& ar2 = dead.services[1].candidates;
+  ar2[2].health = Health::unreachable;
+  ar2[2].weight = 0;
+  ar2[1].weight = 500;
+  CHECK(render_dynamic_update(dynamic_of(cur), dead).find("add element inet cats dead { 0x01010000, 0x05020000 }\n") !=
+        std::string::npos);
+  // Back up: the set is emptied (flush only).
+  State up = dead;
+  up.services[1] = cur.services[1];
+  CHECK(render_dynamic_update(dynamic_of(dead), up) ==
+        "flush map inet cats w_ar\n"
+        "add element inet cats w_ar { 0-499 : 0x03010000, 500-749 : 0x04020000, 750-999 : 0x05020000 }\n"
+        "flush set inet cats dead\n"
+        "add element inet cats dead { 0x01010000 }\n");
+  CHECK(render_dynamic_update(dynamic_of(dead), cur) ==
+        "flush map inet cats w_web\n"
+        "add element inet cats w_web { 0-299 : 0x01010000, 300-999 : 0x02020000 }\n"
+        "flush map inet cats w_ar\n"
+        "add element inet cats w_ar { 0-499 : 0x03010000, 500-749 : 0x04020000, 750-999 : 0x05020000 }\n"
+        "flush set inet cats dead\n");
+  // The full rendering carries the elements; the fingerprint does not see them.
+  auto pd = plan(dead);
+  REQUIRE(pd.has_value());
+  CHECK(pd->nft_body.find("\tset dead {\n\t\ttype mark\n\t\telements = { 0x01010000, 0x05020000 }\n\t}\n") !=
+        std::string::npos);
+  CHECK(pd->fingerprint == structure_fingerprint(cur));
+
   // A live map missing altogether (cannot happen under the same fingerprint) is rewritten.
   Dynamic partial = live;
   partial.weights.erase("w_web");
@@ -184,6 +231,7 @@ TEST_CASE("steer: structure fingerprint ignores weights and health only", "[stee
   w.services[0].candidates[0].weight = 1000;
   w.services[0].candidates[1].weight = 0;
   w.services[1].candidates[0].health = Health::path_down;
+  w.services[1].candidates[2].health = Health::unreachable;
   CHECK(structure_fingerprint(w) == fp);
   CHECK(same_structure(s, w));
   State wan = s;
@@ -247,7 +295,50 @@ TEST_CASE("steer: dynamic contents read back from libnftables JSON", "[steer]") 
   REQUIRE(rs.has_value());
   CHECK(rs->services[0].candidates[1].weight == 0);
 
+  // Unreachable candidates come back from the dead set, which libnftables lists in a second
+  // document ("list maps inet; list sets inet" prints one document per command).
+  const std::string sets =
+      R"({"nftables": [{"metainfo": {"version": "1.0.6", "json_schema_version": 1}},)"
+      R"({"set": {"family": "inet", "name": "dead", "table": "other", "type": "mark", "elem": [1]}},)"
+      R"({"set": {"family": "inet", "name": "dead", "table": "cats", "type": "mark", "handle": 9,)"
+      R"( "elem": [33685504, 84017152]}}]})";
+  auto both = parse_dynamic_json(json + "\n" + sets + "\n");
+  REQUIRE(both.has_value());
+  CHECK(both->weights == d->weights);
+  CHECK(both->moved == d->moved);
+  CHECK(both->dead == std::set<uint32_t>{0x02020000, 0x05020000});
+  auto sd = state_from_dynamic(two_services(), *both);
+  REQUIRE(sd.has_value());
+  CHECK(sd->services[0].candidates[0].health == Health::ok);
+  CHECK(sd->services[0].candidates[1].health == Health::unreachable);
+  CHECK(sd->services[1].candidates[0].health == Health::path_down);
+  CHECK(sd->services[1].candidates[2].health == Health::unreachable);
+  // What dynamic_of writes reads back to the same State.
+  State down = two_services();
+  down.services[0].candidates[0].health = Health::unreachable;
+  down.services[1].candidates[0].health = Health::path_down;
+  CHECK(state_from_dynamic(two_services(), dynamic_of(down)) == down);
+  // An empty dead set (no "elem"), or none at all, is all alive.
+  auto no_dead = parse_dynamic_json(R"({"nftables": [{"set": {"name": "dead", "table": "cats", "type": "mark"}}]})");
+  REQUIRE(no_dead.has_value());
+  CHECK(no_dead->dead.empty());
+  // A dead mark that is no candidate's, or that is also moved: not ours.
+  Dynamic stray = *both;
+  stray.dead.insert(0x06010000);
+  CHECK_FALSE(state_from_dynamic(two_services(), stray).has_value());
+  Dynamic twice = *both;
+  twice.dead.insert(0x03010000);
+  CHECK_FALSE(state_from_dynamic(two_services(), twice).has_value());
+
   CHECK_FALSE(parse_dynamic_json("{").has_value());
+  CHECK_FALSE(parse_dynamic_json("").has_value());
+  CHECK_FALSE(parse_dynamic_json(" \n").has_value());
+  CHECK_FALSE(parse_dynamic_json(json + " x").has_value());
+  CHECK_FALSE(parse_dynamic_json(json + " {").has_value());
+  CHECK_FALSE(parse_dynamic_json(json + " []").has_value());
+  CHECK_FALSE(parse_dynamic_json(R"({"nftables": [{"set": {"name": "dead", "elem": [[1, 2]]}}]})").has_value());
+  CHECK_FALSE(parse_dynamic_json(R"({"nftables": [{"set": {"name": "dead", "elem": 1}}]})").has_value());
+  CHECK_FALSE(parse_dynamic_json(R"({"nftables": [{"set": {"elem": [1]}}]})").has_value());
   CHECK_FALSE(parse_dynamic_json(R"({"nftables": [{"map": {"name": "w_x", "elem": [[{"range": [5, 1]}, 1]]}}]})")
                   .has_value());
   CHECK_FALSE(parse_dynamic_json(R"({"nftables": [{"map": {"name": "moved", "elem": [[-1, 1]]}}]})").has_value());
