@@ -185,8 +185,19 @@ def _stream(s: LabSession, stop: threading.Event, result: dict):
     result.update(sent=sent, received=recv)
 
 
+def _steady(s: LabSession, node: str) -> dict:
+    """The node's kernel state, once it holds still for 1.5 s. On the CPE, steering moves
+    weights while paths recover from an earlier test (hold-down, damped steps); a restart
+    must be compared against a settled ruleset, not one in the middle of a change."""
+    a = kernel_snapshot(s, node)
+    time.sleep(1.5)
+    b = kernel_snapshot(s, node)
+    assert a == b, f"{node} kernel state still changing"
+    return b
+
+
 def restart_keeps_state(s: LabSession, node: str, how: str):
-    before = kernel_snapshot(s, node)
+    before = wait_until(lambda: _steady(s, node), 30, f"{node} kernel state to settle before the restart")
     stop, result = threading.Event(), {}
     t = threading.Thread(target=_stream, args=(s, stop, result))
     t.start()
