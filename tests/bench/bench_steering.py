@@ -8,11 +8,14 @@ the real daemons.
    so replies time the network) to app1's VIP whose flow uses WAN1; blackhole WAN1
    (impair --loss 100) and take the longest time between two consecutive replies; then
    restore and wait until WAN1 is weighted again. Median, p95, max over N; errors counted.
-2. Load reaction: all of app1's weight on one instance (the other at 95 % load), a client
-   opening a new connection every 10 ms; swap the loads (95 % <-> 20 %) and time from the
-   change to the first new connection answered by the other instance, and to the last
-   one still answered by the old. Median, p95, max over N (alternating direction). Each
-   trial first waits out the selector's hold-down (5 s) so the change publishes at once.
+2. Load reaction, new connections every 10 ms from a client, 2 x N trials:
+   a. app1c (SLA min 20 % free): all weight on one instance (the other at 95 % load is
+      excluded); swap the loads (95 % <-> 20 %); time from the change to the first new
+      connection answered by the other instance, and to the last one by the old.
+   b. app1 (cost only; the selector moves weights in damped steps): from the fig4 steady
+      state, cloud2 to 95 %: time until 9 of 10 consecutive new connections go to cloud1
+      (~37 % before). Then back to 20 % and wait for the fig4 weights.
+   Each trial first waits out the selector's hold-down so the change publishes at once.
 3. Throughput: iperf3 -t 5 through the bulk VIP (10.255.0.5:5201, sticky) and directly to
    the instance the VIP chose, alternating, 3 runs each: median Mbit/s and the ratio.
 4. New-connection rate: http_count (2,000 connections, 8 in parallel, GET /nowork) to
@@ -33,6 +36,7 @@ from catslab import steering as st_  # noqa: E402
 
 VIP_APP1 = "10.255.0.1:80"
 VIP_BULK = "10.255.0.5"
+VIP_APP1C = "10.255.0.6:80"
 APP = {"cloud1": "app1-cloud1", "cloud2": "app1-cloud2"}
 DIRECT = {"cloud1": "10.2.1.10", "cloud2": "10.2.2.10"}
 LOAD = {"cloud1": 0.5, "cloud2": 0.2}
@@ -55,62 +59,75 @@ def wan1_weighted(s):
     return True
 
 
-def only_on(s, vcpe):
-    def check():
+def settled_fig4(s):
+    """app1 back at the fig4 preference and its last publication older than the hold-down."""
+    def pref():
         w = st_.weights_by_vcpe(s.lab, "app1")
-        assert w.get(vcpe, 0) == 1000, f"app1 weights {w}"
+        assert w.get("cloud2", 0) > w.get("cloud1", 0) > 0, f"app1 weights {w}"
+        return True
+    wait_until(pref, 60, "app1 at the fig4 preference", interval=0.2)
+    st_.wait_hold_down_over(s.lab, "app1", wait_until)
+
+
+def bench_load_cost(s, trials):
+    """app1 (cost-based, damped): from the fig4 steady state, cloud2 to 95 %: time until 9
+    of 10 consecutive new connections go to cloud1 (it had ~37 % before)."""
+    major_ms = []
+    for i in range(trials):
+        settled_fig4(s)
+        with Series(s.lab, "c1", VIP_APP1, interval_ms=10, timeout=3) as series:
+            wait_until(lambda: len(series.records()) >= 5 or None, 10, "series running")
+            t0 = time.monotonic()
+            s.lab.set_app_load("cloud2", 0.95)
+            try:
+                wait_until(lambda: st_.shift_timeline(series.records(), t0, APP["cloud1"], need=9)[0] is not None
+                           or None, 15, "9 of 10 new connections on cloud1", interval=0.05)
+            finally:
+                s.lab.set_app_load("cloud2", LOAD["cloud2"])
+            t_major, timeline = st_.shift_timeline(series.records(), t0, APP["cloud1"], need=9)
+        major_ms.append(t_major * 1000)
+        print(f"  app1 load trial {i + 1}: 9 of 10 on cloud1 after {major_ms[-1]:.0f} ms; {timeline}",
+              file=sys.stderr, flush=True)
+    return major_ms
+
+
+def only_on(s, service, vcpe):
+    def check():
+        w = st_.weights_by_vcpe(s.lab, service)
+        assert w.get(vcpe, 0) == 1000, f"{service} weights {w}"
         return True
     return check
 
 
-def bench_gap(s, trials):
-    out, errors = [], 0
-    for i in range(trials):
-        wait_until(lambda: paths_up(s) and wan1_weighted(s), st_.hold_down_s(s.lab) + 20, "WAN1 weighted")
-        stream, ct = st_.open_stream_on(s.lab, "c3", "10.1.0.13", VIP_APP1, lambda f, c: c["wan_index"] == 1,
-                                        interval_ms=10, timeout=15, path="/nowork")
-        try:
-            stream.wait_replies(20, 10)
-            t0 = time.monotonic()
-            s.impair("wan1", clear=True, loss=100)
-            stream.wait_replies_after(t0, 20, 20)
-            g = gaps(stream.replies(), t_from=t0 - 0.5)
-            out.append(g[0][0] * 1000)
-            errors += len(stream.errors())
-        finally:
-            stream.stop()
-            s.impair("wan1", clear=True)
-        print(f"  gap trial {i + 1}: {out[-1]:.0f} ms", file=sys.stderr, flush=True)
-    return out, errors
-
-
-def bench_load(s, trials):
+def bench_load_exclusion(s, trials):
+    """app1c (min 20 % free): all on one instance (the other at 95 % is excluded); swap the
+    loads; time to the first new connection answered by the other, and to the last one
+    still answered by the old."""
     first_ms, last_ms = [], []
-    # Start with everything on cloud2 (cloud1 at 95 %).
     s.lab.set_app_load("cloud1", 0.95)
     s.lab.set_app_load("cloud2", 0.2)
     try:
         old = "cloud2"
-        wait_until(only_on(s, old), st_.hold_down_s(s.lab) + 15, f"app1 all on {old}", interval=0.2)
+        wait_until(only_on(s, "app1c", old), 30, f"app1c all on {old}", interval=0.2)
         for i in range(trials):
             new = "cloud1" if old == "cloud2" else "cloud2"
-            st_.wait_hold_down_over(s.lab, "app1", wait_until)
-            with Series(s.lab, "c1", VIP_APP1, interval_ms=10, timeout=3) as series:
+            st_.wait_hold_down_over(s.lab, "app1c", wait_until)
+            with Series(s.lab, "c1", VIP_APP1C, interval_ms=10, timeout=3) as series:
                 wait_until(lambda: len(series.records()) >= 5 or None, 10, "series running")
                 t0 = time.monotonic()
                 s.lab.set_app_load(new, 0.2)
                 s.lab.set_app_load(old, 0.95)
-                wait_until(only_on(s, new), 10, f"app1 all on {new}", interval=0.05)
-                wait_until(lambda: any(x["t0"] > t0 + 0.5 and x["instance"] == APP[new]
-                                       and all(y["instance"] == APP[new] for y in series.records() if y["t0"] > x["t0"])
-                                       for x in series.records()) or None, 10, "new connections settled")
+                wait_until(only_on(s, "app1c", new), 15, f"app1c all on {new}", interval=0.05)
+                t_pub = time.monotonic()
+                wait_until(lambda: any(x["t0"] > t_pub + 0.3 for x in series.records()) or None, 10,
+                           "connections after the switch")
                 recs = [x for x in series.records() if x["t0"] >= t0 and not x["error"]]
             first = min(x["t0"] for x in recs if x["instance"] == APP[new])
             olds = [x["t0"] for x in recs if x["instance"] == APP[old]]
             first_ms.append((first - t0) * 1000)
             last_ms.append(((max(olds) - t0) if olds else 0.0) * 1000)
-            print(f"  load trial {i + 1} ({old} -> {new}): first {first_ms[-1]:.0f} ms, last old {last_ms[-1]:.0f} ms",
-                  file=sys.stderr, flush=True)
+            print(f"  app1c load trial {i + 1} ({old} -> {new}): first {first_ms[-1]:.0f} ms, "
+                  f"last old {last_ms[-1]:.0f} ms", file=sys.stderr, flush=True)
             old = new
     finally:
         for v, f in LOAD.items():
@@ -167,9 +184,11 @@ def main() -> int:
             g, errs = bench_gap(s, a.trials)
             rows.append((f"failover gap, WAN1 blackholed (ms), {len(g)} trials", g, f"stream errors: {errs}"))
         if "load" in which:
-            first, last = bench_load(s, a.trials)
-            rows.append((f"load swap -> first new conn on other (ms), {len(first)}", first, ""))
-            rows.append((f"load swap -> last new conn on old (ms), {len(last)}", last, ""))
+            first, last = bench_load_exclusion(s, a.trials)
+            rows.append((f"app1c load swap -> first conn on other (ms), {len(first)}", first, "capacity SLA"))
+            rows.append((f"app1c load swap -> last conn on old (ms), {len(last)}", last, ""))
+            major = bench_load_cost(s, a.trials)
+            rows.append((f"app1 cloud2 95% -> 9/10 conns on cloud1 (ms), {len(major)}", major, "cost, damped"))
         if "tput" in which:
             vip, direct, target, wan = bench_tput(s)
             rows.append(("iperf3 via VIP (Mbit/s), 3 runs", vip, f"instance {target}, {wan}"))

@@ -146,26 +146,6 @@ def test_fig4_prefers_cloud2(s: LabSession):
 
 # ------------------------------------------------------------------ 2. load shift
 
-def shift_timeline(recs, t_load, new_inst, window=10, need=8):
-    """When new connections went over to `new_inst`: the start of the first run of
-    `window` consecutive connections with at least `need` on it (s after t_load, or
-    None), and the share per 0.5 s bucket (for the log)."""
-    after = sorted((x for x in recs if x["t0"] >= t_load and not x["error"]), key=lambda x: x["t0"])
-    t_major = None
-    for i in range(len(after) - window + 1):
-        w = after[i:i + window]
-        if sum(x["instance"] == new_inst for x in w) >= need:
-            t_major = w[0]["t0"] - t_load
-            break
-    buckets = {}
-    for x in after:
-        b = int((x["t0"] - t_load) / 0.5)
-        n, k = buckets.get(b, (0, 0))
-        buckets[b] = (n + 1, k + (x["instance"] == new_inst))
-    timeline = " ".join(f"{b * 0.5:.1f}s:{k}/{n}" for b, (n, k) in sorted(buckets.items()))
-    return t_major, timeline
-
-
 def test_load_shift_keeps_long_lived(s: LabSession):
     stream, ct = st_.open_stream_on(s.lab, "c2", CLIENT_IP["c2"], VIP["app1"],
                                     lambda first, ct: first["instance"] == APP["cloud2"], interval_ms=15)
@@ -182,7 +162,7 @@ def test_load_shift_keeps_long_lived(s: LabSession):
         recs = [x for x in series.records() if x["t0"] >= t_load]
         errs = [x for x in recs if x["error"]]
         assert not errs, f"new connections failed: {errs[:5]}"
-        t_major, timeline = shift_timeline(recs, t_load, APP["cloud1"])
+        t_major, timeline = st_.shift_timeline(recs, t_load, APP["cloud1"])
         settled = [x for x in recs if t_load + SHIFT_BUDGET_S <= x["t0"] <= t_load + SHIFT_BUDGET_S + 2.0]
         resid = sum(x["instance"] == APP["cloud2"] for x in settled) / max(1, len(settled))
         last2 = max((x["t0"] - t_load for x in recs if x["instance"] == APP["cloud2"]), default=0.0)
@@ -278,12 +258,23 @@ def _log_count(s, needle):
     return log.read_text(errors="replace").count(needle)
 
 
+def quiet_all(s, min_age: float):
+    ages = {sv: st_.last_publication_age_s(s.lab, sv) for sv in st_.services(s.lab)}
+    young = {k: round(v, 1) for k, v in ages.items() if v < min_age}
+    assert not young, f"published less than {min_age:g}s ago: {young}"
+    return True
+
+
 def test_cpe_restart_keeps_flows_and_ruleset(s: LabSession):
     stream = Stream(s.lab, "c2", VIP["app1"], interval_ms=15, timeout=12).start()
     try:
         stream.wait_replies(10, 10)
         for how in ("usr2", "kill"):
+            # Compare against a settled ruleset: no service republished in the last 2 s
+            # (damped steps after the earlier tests' changes would otherwise land mid-way).
+            wait_until(lambda: quiet_all(s, 2.0), 30, "every service's weights to settle")
             before = st_.ruleset(s.lab)
+            t_wall = time.time()
             t0 = time.monotonic()
             if how == "usr2":
                 ready = _log_count(s, "ready;")
@@ -304,7 +295,11 @@ def test_cpe_restart_keeps_flows_and_ruleset(s: LabSession):
             assert not stream.errors(), f"long-lived connection broke across the restart ({how}): {stream.errors()}"
             assert len(stream.connects()) == 1
             d = st_.diff_ruleset(before, after)
-            assert not d, f"ruleset changed across the restart ({how}):\n{d}"
+            if d:
+                evs = [f"{e.get('subject')}: {e.get('detail')}" for e in st_.events(s.lab, "weights")
+                       if float(e.get("ts_ms") or 0) >= t_wall * 1000]
+                raise AssertionError(f"ruleset changed across the restart ({how}):\n{d}\n"
+                                     f"weights events since: {evs or 'none'}")
         assert len({x["instance"] for x in stream.replies()}) == 1
     finally:
         stream.stop()

@@ -167,6 +167,27 @@ def diff_ruleset(before: dict, after: dict) -> str:
 
 # ------------------------------------------------------------------ streams
 
+def shift_timeline(recs, t_load, new_inst, window=10, need=8):
+    """When new connections went over to `new_inst`: the start of the first run of
+    `window` consecutive connections with at least `need` on it (s after t_load, or
+    None), and the share per 0.5 s bucket (for the log)."""
+    after = sorted((x for x in recs if x["t0"] >= t_load and not x["error"]), key=lambda x: x["t0"])
+    t_major = None
+    for i in range(len(after) - window + 1):
+        w = after[i:i + window]
+        if sum(x["instance"] == new_inst for x in w) >= need:
+            t_major = w[0]["t0"] - t_load
+            break
+    buckets = {}
+    for x in after:
+        b = int((x["t0"] - t_load) / 0.5)
+        n, k = buckets.get(b, (0, 0))
+        buckets[b] = (n + 1, k + (x["instance"] == new_inst))
+    timeline = " ".join(f"{b * 0.5:.1f}s:{k}/{n}" for b, (n, k) in sorted(buckets.items()))
+    return t_major, timeline
+
+
+
 def open_stream_on(lab, node: str, client_ip: str, target: str, want, tries: int = 16, **kw) -> tuple[Stream, dict]:
     """Opens streams from `node` to `target` until one satisfies want(first_reply,
     conntrack_entry) (e.g. lands on cloud2, or on WAN1); returns (running stream, its
