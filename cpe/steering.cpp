@@ -137,6 +137,15 @@ std::vector<steer::Health> candidate_health(const config::CpeConfig& cfg, const 
   return out;
 }
 
+std::string describe_steering(const config::CpeConfig& cfg) {
+  if (cfg.services.empty()) return "steering: no services (table inet cats absent)\n";
+  auto p = steer::plan(steer_state(cfg, {}, {}));
+  if (!p) return "steering: " + p.error().message + "\n";
+  std::string out = "steering (weights 0 until the first decision):\n";
+  for (const auto& r : p->rules) out += "rule " + steer::rule_to_string(r) + "\n";
+  return out + "nft table inet cats {\n" + p->nft_body + "}\n";
+}
+
 std::string candidate_key(const config::CpeConfig& cfg, const config::Service& svc, size_t k) {
   const auto& si = svc.instances[k / cfg.wans.size()];
   select::Instance i;

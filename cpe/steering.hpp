@@ -61,6 +61,10 @@ steer::State steer_state(const config::CpeConfig& cfg,
                          const std::vector<std::vector<uint32_t>>& weights,
                          const std::vector<std::vector<steer::Health>>& health);
 
+// `cats-cpe --check`: the steering table and rules as they would be programmed before the
+// first decision (every weight 0), for review. An error text if the state is invalid.
+std::string describe_steering(const config::CpeConfig& cfg);
+
 // candidate_key() of candidate k of a service (instance k / WANs, k = i·wans + w).
 std::string candidate_key(const config::CpeConfig& cfg, const config::Service& svc, size_t k);
 

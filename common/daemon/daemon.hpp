@@ -71,9 +71,15 @@ boost::json::value status_json(const Site& site, const std::string& backend, con
 // The whole main() of a daemon: parse arguments, load and validate the config, build
 // the plan, then check / print the public key / clean up / run.
 // `services(cfg)` returns the ServicesFactory for the loaded config.
-template <class Load, class PlanFn, class ServicesFn>
+// `describe(cfg)` (optional) adds role-specific desired state to the --check output.
+struct NoDescribe {
+  template <class Cfg>
+  std::string operator()(const Cfg&) const { return {}; }
+};
+
+template <class Load, class PlanFn, class ServicesFn, class DescribeFn = NoDescribe>
 int site_main(int argc, char** argv, const std::string& prog, const std::string& role, Load load, PlanFn plan,
-              ServicesFn services) {
+              ServicesFn services, DescribeFn describe = {}) {
   std::vector<std::string> args(argv, argv + argc);
   auto a = parse_args(args);
   if (!a) {
@@ -88,7 +94,10 @@ int site_main(int argc, char** argv, const std::string& prog, const std::string&
   }
   Site site{role, cfg->daemon, plan(*cfg), services(*cfg)};
   switch (a->mode) {
-    case Args::Mode::check: std::fputs(overlay::render(site.plan).c_str(), stdout); return 0;
+    case Args::Mode::check:
+      std::fputs(overlay::render(site.plan).c_str(), stdout);
+      std::fputs(describe(*cfg).c_str(), stdout);
+      return 0;
     case Args::Mode::pubkey: return a->report_key ? print_report_pubkey(cfg->daemon) : print_pubkey(cfg->daemon);
     case Args::Mode::cleanup: return cleanup(site);
     case Args::Mode::run: break;

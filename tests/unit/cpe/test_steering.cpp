@@ -273,3 +273,15 @@ TEST_CASE("steering: decisions and services JSON carry what an operator needs") 
   CHECK(sv[0].as_object().at("vip").as_string() == "10.255.0.1");
   CHECK(sv[0].as_object().at("outcome").as_string() == "ok");
 }
+
+TEST_CASE("steering: --check describes the table and rules before the first decision") {
+  auto d = describe_steering(fig4());
+  CHECK_THAT(d, Catch::Contains("rule ipv4 prio 10801 fwmark 0x00010000/0x00ff0000 table 10101 proto 201"));
+  CHECK_THAT(d, Catch::Contains("rule ipv4 prio 10802 fwmark 0x00020000/0x00ff0000 table 10102 proto 201"));
+  CHECK_THAT(d, Catch::Contains("0x04020000 : 10.2.2.10 . 8080"));
+  CHECK_THAT(d, Catch::Contains("ip daddr 10.255.0.1 tcp dport 80 ct mark and 0xff000000 == 0 reject with tcp reset"));
+  CHECK(d.find("elements = { 0-") == std::string::npos);  // no weights yet
+  config::CpeConfig none = fig4();
+  none.services.clear();
+  CHECK(describe_steering(none) == "steering: no services (table inet cats absent)\n");
+}
