@@ -19,8 +19,10 @@ the real daemons.
 3. Throughput: iperf3 -t 5 through the bulk VIP (10.255.0.5:5201, sticky) and directly to
    the instance the VIP chose, alternating, 3 runs each: median Mbit/s and the ratio.
 4. New-connection rate: http_count (2,000 connections, 8 in parallel, GET /nowork) to
-   app1's VIP and directly to each instance, alternating, 3 runs each: median
-   connections/s and the ratio VIP / direct.
+   app1's VIP (flow: every connection drawn over 2 instances x 2 WANs), app1s's VIP
+   (sticky: the client's connections all on one candidate) and directly to each
+   instance (over WAN1's tunnel), in turn, 3 runs each: median connections/s and the
+   ratio to the direct median.
 """
 import argparse
 import json
@@ -37,6 +39,7 @@ from catslab import steering as st_  # noqa: E402
 VIP_APP1 = "10.255.0.1:80"
 VIP_BULK = "10.255.0.5"
 VIP_APP1C = "10.255.0.6:80"
+VIP_APP1S = "10.255.0.2:80"
 APP = {"cloud1": "app1-cloud1", "cloud2": "app1-cloud2"}
 DIRECT = {"cloud1": "10.2.1.10", "cloud2": "10.2.2.10"}
 LOAD = {"cloud1": 0.5, "cloud2": 0.2}
@@ -54,9 +57,35 @@ def paths_up(s):
 
 
 def wan1_weighted(s):
+    # Back near its share (damped steps bring a recovered WAN back gradually), so that a
+    # stream on WAN1 is found within a few tries.
     ds = st_.decisions(s.lab, "app1")
-    assert sum(int(x["weight"]) for x in ds if x["wan"] == "wan1") > 0, st_.describe(ds)
+    assert sum(int(x["weight"]) for x in ds if x["wan"] == "wan1") >= 300, st_.describe(ds)
     return True
+
+
+def bench_gap(s, trials):
+    out, errors = [], 0
+    for i in range(trials):
+        wait_until(lambda: paths_up(s) and wan1_weighted(s), 60, "WAN1 weighted again")
+        try:
+            stream, ct = st_.open_stream_on(s.lab, "c3", "10.1.0.13", VIP_APP1, lambda f, c: c["wan_index"] == 1,
+                                            interval_ms=10, timeout=15, path="/nowork")
+        except AssertionError as e:
+            raise AssertionError(f"{e}\nCPE state: {st_.data_plane_dump(s.lab, 'app1')}") from None
+        try:
+            stream.wait_replies(20, 10)
+            t0 = time.monotonic()
+            s.impair("wan1", clear=True, loss=100)
+            stream.wait_replies_after(t0, 20, 20)
+            g = gaps(stream.replies(), t_from=t0 - 0.5)
+            out.append(g[0][0] * 1000)
+            errors += len(stream.errors())
+        finally:
+            stream.stop()
+            s.impair("wan1", clear=True)
+        print(f"  gap trial {i + 1}: {out[-1]:.0f} ms", file=sys.stderr, flush=True)
+    return out, errors
 
 
 def settled_fig4(s):
@@ -158,16 +187,17 @@ def bench_tput(s, runs=3):
 
 
 def bench_rate(s, runs=3, n=2000, parallel=8):
-    vip, direct = [], {v: [] for v in DIRECT}
+    """Connections/s to app1's VIP (a draw per connection: both instances, both WANs), to
+    app1s's VIP (sticky: one client, one candidate) and directly to each instance."""
+    targets = {"VIP app1 (flow)": VIP_APP1, "VIP app1s (sticky)": VIP_APP1S}
+    targets.update({f"direct {v}": f"{addr}:8080" for v, addr in DIRECT.items()})
+    out = {k: [] for k in targets}
     for _ in range(runs):
-        r = count_instances(s.lab, "c2", VIP_APP1, n, parallel=parallel, path="/nowork")
-        assert not r["errors"], r
-        vip.append(r["rate_per_s"])
-        for v, addr in DIRECT.items():
-            r = count_instances(s.lab, "c2", f"{addr}:8080", n, parallel=parallel, path="/nowork")
+        for k, tgt in targets.items():
+            r = count_instances(s.lab, "c2", tgt, n, parallel=parallel, path="/nowork")
             assert not r["errors"], r
-            direct[v].append(r["rate_per_s"])
-    return vip, direct
+            out[k].append(r["rate_per_s"])
+    return out
 
 
 def main() -> int:
@@ -195,11 +225,11 @@ def main() -> int:
             rows.append(("iperf3 direct (Mbit/s), 3 runs", direct, f"ratio VIP/direct "
                          f"{statistics.median(vip) / statistics.median(direct):.2f}"))
         if "rate" in which:
-            vip, direct = bench_rate(s)
-            rows.append(("new connections/s via VIP, 3 runs", vip, ""))
-            for v, xs in direct.items():
-                rows.append((f"new connections/s direct {v}, 3 runs", xs,
-                             f"ratio VIP/direct {statistics.median(vip) / statistics.median(xs):.2f}"))
+            rates = bench_rate(s)
+            direct = statistics.median([x for k, xs in rates.items() if k.startswith("direct") for x in xs])
+            for k, xs in rates.items():
+                rows.append((f"new connections/s, {k}, 3 runs", xs,
+                             f"/ direct (all) {statistics.median(xs) / direct:.2f}"))
     print(f"{'figure':52} {'median':>9} {'p95':>9} {'max':>9}  note")
     for name, xs, note in rows:
         print(f"{name:52} {statistics.median(xs):9.1f} {q(xs, .95):9.1f} {max(xs):9.1f}  {note}")

@@ -139,6 +139,17 @@ def wan_name(lab, index: int) -> str:
     return f"wan#{index}"
 
 
+def data_plane_dump(lab, service: str) -> str:
+    """For failure messages: the service's decisions, its weights map and the moved map
+    as the kernel has them, the paths."""
+    def nft(m):
+        cp = run(["ip", "netns", "exec", ns_name("cpe"), "nft", "list", "map", "inet", "cats", m], check=False)
+        return " ".join((cp.stdout or cp.stderr).split())
+    paths = [(p["wan"], p["vcpe"], p["state"]) for p in ctl_json(lab, "paths")]
+    return (f"decisions: {describe(decisions(lab, service))}\n  w_{service}: {nft('w_' + service)}\n"
+            f"  moved: {nft('moved')}\n  paths: {paths}")
+
+
 # ------------------------------------------------------------------ ruleset snapshots
 
 def ruleset(lab) -> dict[str, str]:
