@@ -75,6 +75,11 @@ Result<LoadSample> parse_load_json(std::string_view body) {
   CATS_TRY_ASSIGN(delay, num_field(o, "processing_delay_ms", 0, 3.6e6));
   CATS_TRY_ASSIGN(sessions, num_field(o, "active_sessions", 0, 1e12));
   CATS_TRY_ASSIGN(gpu, num_field(o, "gpu_utilization", 0, 1));
+  // An instance may still show its last mean after traffic stopped and flag it stale
+  // (cats-app's "delay_stale"). A stale delay is not the current one: reporting it would
+  // pin an idle instance at its last busy delay and keep it out of the weights (seen in
+  // the lab); without it the CPE estimates the delay from vCPUs and utilisation.
+  if (auto st = o.if_contains("delay_stale"); st && st->is_bool() && st->as_bool()) delay.reset();
   s.processing_delay_ms = delay;
   s.active_sessions = sessions;
   s.gpu_utilization = gpu;

@@ -25,7 +25,7 @@ std::string_view to_string(Exclusion e) {
 std::string_view to_string(Outcome o) {
   switch (o) {
     case Outcome::ok: return "ok";
-    case Outcome::best_effort: return "best-effort";
+    case Outcome::best_effort: return "best_effort";  // the config's spelling (on_no_candidate)
     case Outcome::rejected: return "rejected";
   }
   return "?";

@@ -25,6 +25,16 @@ TEST_CASE("load JSON: the synthetic app's answer") {
   for (auto& x : m) CHECK(cats::metrics::is_valid(x));
 }
 
+TEST_CASE("load JSON: a delay flagged stale is not reported") {
+  auto stale = parse_load_json(R"({"vcpus":6,"utilization":0.2,"processing_delay_ms":48.0,"delay_stale":true})");
+  REQUIRE(stale.has_value());
+  CHECK_FALSE(stale->processing_delay_ms.has_value());
+  auto fresh = parse_load_json(R"({"vcpus":6,"utilization":0.2,"processing_delay_ms":48.0,"delay_stale":false})");
+  REQUIRE(fresh.has_value());
+  REQUIRE(fresh->processing_delay_ms.has_value());
+  CHECK(*fresh->processing_delay_ms == 48.0);
+}
+
 TEST_CASE("load JSON: cpu_utilization spelling and gpu") {
   auto r = parse_load_json(R"({"vcpus":2,"cpu_utilization":1,"gpu_utilization":0.25})");
   REQUIRE(r.has_value());
