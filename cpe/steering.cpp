@@ -29,8 +29,6 @@ json::value num(double v) {
   return nullptr;
 }
 
-IpAddress address_of(const UdpEndpoint& ep) { return ep.address(); }
-
 // The config sets what an operator tunes; the damping knobs keep select's defaults.
 select::SelectorConfig selector_config(const config::Selection& s) {
   select::SelectorConfig c;
@@ -172,7 +170,7 @@ steer::State steer_state(const config::CpeConfig& cfg, const std::vector<std::ve
     for (const auto& si : svc.instances)
       for (size_t w = 0; w < cfg.wans.size(); ++w, ++k) {
         steer::Candidate c;
-        c.address = address_of(si.address);
+        c.address = si.address.address();
         c.port = si.address.port();
         c.wan = static_cast<int>(w + 1);
         if (n < weights.size() && k < weights[n].size()) c.weight = weights[n][k];
@@ -234,7 +232,17 @@ void Steering::start() {
   apply_state(structure, true);
 }
 
-bool Steering::deciding() const { return deciding_; }
+bool Steering::deciding() const { return deciding_.load(); }
+
+uint32_t Steering::applied_weight(size_t n, size_t k) const {
+  if (!applied_ || n >= applied_->services.size() || k >= applied_->services[n].candidates.size()) return 0;
+  return applied_->services[n].candidates[k].weight;
+}
+
+std::string Steering::instance_name(size_t n, size_t i) const {
+  const auto& names = views_[n].names;
+  return i < names.size() ? names[i] : endpoint_to_string(cfg_.services[n].instances[i].address);
+}
 
 std::optional<steer::State> Steering::applied() const {
   std::lock_guard lk(mu_);
@@ -334,14 +342,10 @@ json::array Steering::services_json() const {
     for (size_t i = 0; i < svc.instances.size(); ++i) {
       const auto& si = svc.instances[i];
       uint32_t weight = 0;
-      if (applied_ && n < applied_->services.size())
-        for (size_t w = 0; w < cfg_.wans.size(); ++w) {
-          size_t k = i * cfg_.wans.size() + w;
-          if (k < applied_->services[n].candidates.size()) weight += applied_->services[n].candidates[k].weight;
-        }
+      for (size_t w = 0; w < cfg_.wans.size(); ++w) weight += applied_weight(n, i * cfg_.wans.size() + w);
       instances.push_back(json::object{{"vcpe", si.vcpe},
                                        {"address", endpoint_to_string(si.address)},
-                                       {"instance", i < v.names.size() ? v.names[i] : endpoint_to_string(si.address)},
+                                       {"instance", instance_name(n, i)},
                                        {"weight", weight}});
     }
     const bool sticky = svc.select.affinity == select::Affinity::source;
@@ -378,9 +382,7 @@ json::array Steering::decisions_json() const {
       const auto& si = svc.instances[i];
       auto it = by_key.find(candidate_key(cfg_, svc, k));
       const select::PublishedWeight* c = it == by_key.end() ? nullptr : it->second;
-      uint32_t weight = 0;
-      if (applied_ && n < applied_->services.size() && k < applied_->services[n].candidates.size())
-        weight = applied_->services[n].candidates[k].weight;
+      const uint32_t weight = applied_weight(n, k);
       std::string reason;
       if (!v.pub) {
         reason = deciding_ ? "no decision yet" : "warming up: waiting for probes and reports";
@@ -398,7 +400,7 @@ json::array Steering::decisions_json() const {
         reason = "cost outside the spread window";
       }
       json::object o{{"service", svc.select.id},
-                     {"instance", i < v.names.size() ? v.names[i] : endpoint_to_string(si.address)},
+                     {"instance", instance_name(n, i)},
                      {"address", endpoint_to_string(si.address)},
                      {"vcpe", si.vcpe},
                      {"wan", cfg_.wans[k % cfg_.wans.size()].name},

@@ -30,6 +30,7 @@
 
 #include <boost/json/array.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <mutex>
@@ -91,6 +92,10 @@ class Steering {
  private:
   bool ready(const std::vector<PathView>& paths, const report::InstanceTable::Map& table) const;
   void apply_state(const steer::State& desired, bool force);
+  // Under mu_: weight of candidate k of service n as applied (0 before any apply), and the
+  // display name of instance i (reported id, else its address).
+  uint32_t applied_weight(size_t n, size_t k) const;
+  std::string instance_name(size_t n, size_t i) const;
 
   config::CpeConfig cfg_;
   Apply apply_;
@@ -101,7 +106,8 @@ class Steering {
   std::chrono::steady_clock::time_point started_{};
   std::chrono::steady_clock::time_point last_apply_{};
   std::chrono::steady_clock::time_point last_error_log_{};
-  bool deciding_ = false;
+  // Written on the services thread, read by API handlers (decisions_json, deciding()).
+  std::atomic<bool> deciding_{false};
 
   mutable std::mutex mu_;  // guards what the API reads below
   std::optional<steer::State> applied_;

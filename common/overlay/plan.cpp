@@ -2,16 +2,9 @@
 
 #include <sys/socket.h>
 
-#include <cstdio>
 #include <sstream>
 
 namespace cats::overlay {
-std::string hex32(uint32_t v) {
-  char b[16];
-  std::snprintf(b, sizeof b, "0x%08x", v);
-  return b;
-}
-
 std::vector<Prefix> inner_prefixes(const IpAddress& address, const std::vector<Prefix>& subnets) {
   std::vector<Prefix> out{Prefix::host(address)};
   out.insert(out.end(), subnets.begin(), subnets.end());

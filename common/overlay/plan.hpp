@@ -3,6 +3,7 @@
 // tested); the Applier converges the kernel to it.
 #pragma once
 
+#include "base/hex.hpp"
 #include "base/ip.hpp"
 #include "rtnl/rtnl.hpp"
 #include "wg/keys.hpp"
@@ -62,8 +63,7 @@ struct Plan {
   std::vector<RequiredLink> required_links;  // must exist before we create anything
 };
 
-// "0x00f10000": how marks appear in nft scripts, logs and golden text.
-std::string hex32(uint32_t v);
+using cats::hex32;  // base/hex.hpp: how marks appear in nft scripts, logs and golden text
 
 // A site's inner address (as a host prefix) followed by its subnets: what a peer may send
 // from (WireGuard allowed IPs) and what we route to it.

@@ -2,10 +2,11 @@
 // State (contract in programmer.hpp).
 #include "steer/programmer.hpp"
 
+#include "base/hex.hpp"
+
 #include <sys/socket.h>
 
 #include <algorithm>
-#include <cstdio>
 
 namespace cats::steer {
 namespace {
@@ -16,12 +17,6 @@ bool is_steer_rule(const rtnl::Rule& r) {
 
 // Mask for flushing a candidate's flows: candidate and path bits, whatever else shares ct mark.
 constexpr uint32_t kFlushMask = kCandidateMask | kPathMask;
-
-std::string hex32(uint32_t v) {
-  char b[16];
-  std::snprintf(b, sizeof b, "0x%08x", v);
-  return b;
-}
 
 // Health of the same candidate (service id, instance, WAN) in `prev`, if it is there.
 std::optional<Health> previous_health(const std::optional<State>& prev, const std::string& svc, const Candidate& c) {

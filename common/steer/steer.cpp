@@ -1,22 +1,16 @@
 #include "steer/steer.hpp"
 
 #include "base/hash.hpp"
+#include "base/hex.hpp"
 
 #include <sys/socket.h>
 
-#include <cstdio>
 #include <optional>
 #include <set>
 
 namespace cats::steer {
 
 namespace {
-
-std::string hex32(uint32_t v) {
-  char buf[16];
-  std::snprintf(buf, sizeof buf, "0x%08x", v);
-  return buf;
-}
 
 bool valid_id(const std::string& id) {
   if (id.empty() || id.size() > 24 || id[0] < 'a' || id[0] > 'z') return false;
