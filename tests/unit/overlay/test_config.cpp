@@ -1,20 +1,14 @@
 #include "config/config.hpp"
+#include "source_file.hpp"
 
 #include <catch2/catch.hpp>
 
 #include <algorithm>
-#include <fstream>
-#include <sstream>
 
 using namespace cats;
 
 namespace {
-std::string slurp(const std::string& rel) {
-  std::ifstream f(std::string(CATS_SOURCE_DIR) + "/" + rel);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
+using test::source_file;
 // Replace the first occurrence of `from` in the example config.
 std::string edit(std::string s, const std::string& from, const std::string& to) {
   auto pos = s.find(from);
@@ -34,7 +28,7 @@ std::string vcpe_error(const std::string& text) {
 }  // namespace
 
 TEST_CASE("the example CPE config loads with every field") {
-  auto r = config::parse_cpe(slurp("docs/examples/cpe.toml"), "cpe.toml");
+  auto r = config::parse_cpe(source_file("docs/examples/cpe.toml"), "cpe.toml");
   REQUIRE(r.has_value());
   CHECK(r->daemon.name == "branch1");
   CHECK(r->daemon.wireguard == wg::Options::Mode::automatic);
@@ -47,7 +41,7 @@ TEST_CASE("the example CPE config loads with every field") {
 }
 
 TEST_CASE("the example vCPE config loads") {
-  auto r = config::parse_vcpe(slurp("docs/examples/vcpe.toml"), "vcpe.toml");
+  auto r = config::parse_vcpe(source_file("docs/examples/vcpe.toml"), "vcpe.toml");
   REQUIRE(r.has_value());
   CHECK(r->lan.address->to_string() == "10.2.1.1");
   REQUIRE(r->cpes.size() == 1);
@@ -57,7 +51,7 @@ TEST_CASE("the example vCPE config loads") {
 }
 
 TEST_CASE("bad CPE configs name the file, line, field and reason") {
-  auto base = slurp("docs/examples/cpe.toml");
+  auto base = source_file("docs/examples/cpe.toml");
   SECTION("unknown key") {
     auto m = cpe_error(edit(base, "cost = 0", "cots = 0"));
     auto line = 1 + std::count(base.begin(), base.begin() + static_cast<std::ptrdiff_t>(base.find("cost = 0")), '\n');
@@ -119,7 +113,7 @@ TEST_CASE("bad CPE configs name the file, line, field and reason") {
 }
 
 TEST_CASE("bad vCPE configs are rejected with the field") {
-  auto base = slurp("docs/examples/vcpe.toml");
+  auto base = source_file("docs/examples/vcpe.toml");
   CHECK_THAT(vcpe_error(edit(base, "listen_port = 51812", "listen_port = 51811")),
              Catch::Contains("duplicate listen_port '51811'"));
   CHECK_THAT(vcpe_error(edit(base, "wan = \"wan2\"", "wan = \"wan1\"")), Catch::Contains("duplicate wan 'wan1'"));
@@ -143,14 +137,14 @@ TEST_CASE("config files: missing file and oversize are clear errors") {
 }
 
 TEST_CASE("probing, reporting, store and instance sections") {
-  auto cpe = config::parse_cpe(slurp("docs/examples/cpe.toml"), "cpe.toml");
+  auto cpe = config::parse_cpe(source_file("docs/examples/cpe.toml"), "cpe.toml");
   REQUIRE(cpe.has_value());
   CHECK(cpe->probing.port == 862);
   CHECK(cpe->probing.interval_ms == 100);
   CHECK(cpe->reporting.max_interval_ms == 1000);
   CHECK(cpe->store_path == "/var/lib/cats-cpe/cats.db");
   CHECK(cpe->vcpes[0].report_key.size() == 32);
-  auto v = config::parse_vcpe(slurp("docs/examples/vcpe.toml"), "vcpe.toml");
+  auto v = config::parse_vcpe(source_file("docs/examples/vcpe.toml"), "vcpe.toml");
   REQUIRE(v.has_value());
   REQUIRE(v->instances.size() == 1);
   CHECK(v->instances[0].service == "app1");
@@ -158,13 +152,13 @@ TEST_CASE("probing, reporting, store and instance sections") {
   CHECK(v->instances[0].health == "http://10.2.1.10:8081/healthz");
   CHECK(v->reporting.utilization_threshold == Approx(0.05));
 
-  auto base = slurp("docs/examples/cpe.toml");
+  auto base = source_file("docs/examples/cpe.toml");
   CHECK_THAT(cpe_error(edit(base, "report_key = \"zflfEUVy", "report_key = \"zflf")),
              Catch::Contains("vcpe[0].report_key: must be base64 of a 32-byte Ed25519 public key"));
   CHECK_THAT(cpe_error(edit(base, "interval_ms = 100", "interval_ms = 1")), Catch::Contains("probing.interval_ms: must be in 10..60000"));
   CHECK_THAT(cpe_error(edit(base, "min_interval_ms = 100", "min_interval_ms = 5000")),
              Catch::Contains("reporting.min_interval_ms: must not exceed max_interval_ms"));
-  auto vb = slurp("docs/examples/vcpe.toml");
+  auto vb = source_file("docs/examples/vcpe.toml");
   CHECK_THAT(vcpe_error(edit(vb, "health = \"http://10.2.1.10:8081/healthz\"", "health = \"icmp\"")),
              Catch::Contains("instance[0].health: must be \"tcp\" or an http:// URL"));
   CHECK_THAT(vcpe_error(edit(vb, "address = \"10.2.1.10:8080\"", "address = \"10.2.1.10\"")),

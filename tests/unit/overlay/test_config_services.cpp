@@ -1,24 +1,18 @@
 // [selection] and [[service]] in the CPE config: every field lands in the struct, defaults
 // apply, and every rule rejects the whole file with the field path in the message.
 #include "config/config.hpp"
+#include "source_file.hpp"
 
 #include <catch2/catch.hpp>
 
 #include <algorithm>
-#include <fstream>
-#include <sstream>
 
 using namespace cats;
 
 namespace {
-std::string slurp(const std::string& rel) {
-  std::ifstream f(std::string(CATS_SOURCE_DIR) + "/" + rel);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
+using test::source_file;
 const std::string& example() {
-  static const std::string s = slurp("docs/examples/cpe.toml");
+  static const std::string s = source_file("docs/examples/cpe.toml");
   return s;
 }
 // The example without its [selection] and [[service]] part, so a test can append its own.

@@ -2,38 +2,33 @@
 // after an intended change: run test_overlay with CATS_UPDATE_GOLDEN=1 and review the diff.
 #include "config/config.hpp"
 #include "overlay/site_plan.hpp"
+#include "source_file.hpp"
 
 #include <catch2/catch.hpp>
 
 #include <cstdlib>
 #include <fstream>
-#include <sstream>
 
 using namespace cats;
 
 namespace {
-std::string slurp(const std::string& path) {
-  std::ifstream f(path);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
+using test::source_file;
 void check_golden(const std::string& actual, const std::string& name) {
-  std::string path = std::string(CATS_SOURCE_DIR) + "/tests/unit/overlay/golden/" + name;
-  if (std::getenv("CATS_UPDATE_GOLDEN")) std::ofstream(path) << actual;
-  CHECK(actual == slurp(path));
+  const std::string rel = "tests/unit/overlay/golden/" + name;
+  if (std::getenv("CATS_UPDATE_GOLDEN")) std::ofstream(std::string(CATS_SOURCE_DIR) + "/" + rel) << actual;
+  CHECK(actual == source_file(rel));
 }
 }  // namespace
 
 TEST_CASE("CPE plan: tunnels per WAN, underlay marks, overlay tables, rules (golden)") {
   // Parsed under a relative name: the golden text must not depend on where the tree is.
-  auto c = config::parse_cpe(slurp(std::string(CATS_SOURCE_DIR) + "/docs/examples/cpe.toml"), "cpe.toml");
+  auto c = config::parse_cpe(source_file("docs/examples/cpe.toml"), "cpe.toml");
   REQUIRE(c.has_value());
   check_golden(overlay::render(overlay::plan_cpe(*c)), "cpe_plan.txt");
 }
 
 TEST_CASE("vCPE plan: a tunnel per path, return path by ct mark (golden)") {
-  auto c = config::parse_vcpe(slurp(std::string(CATS_SOURCE_DIR) + "/docs/examples/vcpe.toml"), "vcpe.toml");
+  auto c = config::parse_vcpe(source_file("docs/examples/vcpe.toml"), "vcpe.toml");
   REQUIRE(c.has_value());
   check_golden(overlay::render(overlay::plan_vcpe(*c)), "vcpe_plan.txt");
 }
