@@ -87,6 +87,14 @@ struct Instance {
   std::optional<double> processing_delay_ms;
   std::vector<std::string> capabilities;
   double free_capacity = 1.0;  // 0..1
+  // The instance's own figures (as its vCPE reports them: configured there, or learned from
+  // the instance's measured processing delays). service_time_ms is its nominal per-request
+  // time on one vCPU; when set it replaces Service::service_time_ms in the M/M/c estimate.
+  std::optional<double> service_time_ms;
+  // False while neither a processing delay nor a service time of this instance has ever
+  // been measured or configured: its cost is a guess, so it gets only a small, bounded
+  // exploration share of new flows until it has been measured (docs/SELECTION.md).
+  bool measured = true;
 };
 
 enum class Exclusion : uint8_t {
