@@ -19,6 +19,10 @@ namespace {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 constexpr double kSaturated = 0.99;
+constexpr double kUnknownShare = -1.0;
+// Noise of a target share until measured, and its resolution (fractions of the total).
+constexpr double kTargetSigmaInit = 0.005;
+constexpr double kTargetSigmaFloor = 0.001;  // share history: what we steered before is unknown
 
 std::string num(double v, int prec = 1) {
   char buf[64];
@@ -111,6 +115,17 @@ double pool_load(const Decision& d, const Publication& next, std::span<const Ins
   return cap > 0.0 ? busy / cap : 0.0;
 }
 
+// Busy vCPUs of the available instances (reported utilisation × vCPUs).
+double pool_busy(std::span<const Instance> instances) {
+  double busy = 0.0;
+  for (const auto& in : instances) {
+    if (!in.available) continue;
+    const double c = std::isfinite(in.vcpus) && in.vcpus > 0.0 ? in.vcpus : 1.0;
+    busy += c * (std::isfinite(in.utilization) ? std::clamp(in.utilization, 0.0, 1.0) : 0.0);
+  }
+  return busy;
+}
+
 double lookup(const std::map<std::string, double, std::less<>>& m, std::string_view key) {
   auto it = m.find(key);
   return it == m.end() ? 0.0 : it->second;
@@ -155,11 +170,66 @@ void settle_on(std::map<std::string, double, std::less<>>& eff, std::map<std::st
     if (w.weight > 0) eff[w.key] = goal[w.key] = static_cast<double>(w.weight) / kWeightTotal;
 }
 
+// After a step from `before` to `after` (eff): each instance's share, kept for
+// explain_window (see unexplained()). The share before the step is kept too when nothing
+// older is left, so a step's own effect on the next reports is explained by it.
+void record_shares(std::map<std::string, std::vector<std::pair<std::chrono::steady_clock::time_point, double>>,
+                            std::less<>>& hist,
+                   const std::map<std::string, double, std::less<>>& before,
+                   const std::map<std::string, double, std::less<>>& after, const Publication& p,
+                   std::chrono::steady_clock::time_point now, std::chrono::milliseconds window) {
+  std::map<std::string, std::pair<double, double>, std::less<>> share;
+  for (const auto& w : p.candidates) {
+    auto& [b, a] = share[w.vcpe + "/" + w.instance];
+    b += lookup(before, w.key);
+    a += lookup(after, w.key);
+  }
+  for (auto& [inst, x] : share) {
+    auto& h = hist[inst];
+    if (!h.empty() && h.front().second == kUnknownShare && now - h.front().first <= window) continue;
+    std::erase_if(h, [&](const auto& e) { return now - e.first > window; });
+    if (h.empty()) h.emplace_back(now, x.first);
+    h.emplace_back(now, x.second);
+  }
+}
+
 }  // namespace
+
+bool Selector::unexplained(const State& st, const InputMove& m, std::span<const Instance> instances,
+                           double busy, std::chrono::steady_clock::time_point now) const {
+  if (m.kind == InputMove::Kind::network) return true;  // we do not move path delays
+  if (m.kind == InputMove::Kind::other) return false;
+  // Upper bound of what our steering did to this instance: as if the pool's whole load
+  // (busy vCPUs) were ours, as it is when every CPE acts like this one (a herd moves
+  // together). Moving a share Δx of it moves the instance's utilisation by Δx·busy/c, an
+  // M/M/c delay by about 1/(1−u) times that, relatively. Δx: our share of the instance
+  // now against every share it had within explain_window.
+  auto it = st.shares.find(m.subject);
+  double dx = 0.0;
+  if (it != st.shares.end() && !it->second.empty()) {
+    const double now_share = it->second.back().second;
+    for (const auto& [t, x] : it->second) {
+      if (now - t > cfg_.explain_window) continue;
+      if (x == kUnknownShare) return false;  // just started: anything may be ours
+      dx = std::max(dx, std::abs(now_share - x));
+    }
+  }
+  double c = 1.0, u = 0.0;
+  for (const auto& in : instances)
+    if (in.vcpe + "/" + in.id == m.subject) {
+      c = std::isfinite(in.vcpus) && in.vcpus > 0.0 ? in.vcpus : 1.0;
+      u = std::isfinite(in.utilization) ? std::clamp(in.utilization, 0.0, 0.95) : 0.0;
+    }
+  double explained = dx * busy / c;
+  if (m.kind == InputMove::Kind::delay) explained = std::abs(m.from) * explained / (1.0 - u);
+  return std::abs(m.to - m.from) > explained + m.band;
+}
 
 std::optional<Change> Selector::update(const Service& svc, std::span<const Instance> instances,
                                        std::span<const Path> paths) {
   const auto now = clock_();
+  InputNoise& noise = noise_.try_emplace(svc.id, cfg_.band).first->second;
+  noise.feed(instances, paths);
   Decision d = decide(svc, instances, paths);
   Publication next = to_publication(svc, d, instances, paths, now);
   const std::size_t n = next.candidates.size();
@@ -184,6 +254,11 @@ std::optional<Change> Selector::update(const Service& svc, std::span<const Insta
     State st;
     settle_on(st.eff, st.goal, next);
     st.stepped_at = now;
+    // What was steered before the first decision is unknown (another CPE process, nothing):
+    // every move within the window counts as explained (kUnknownShare).
+    for (const auto& w : next.candidates) st.shares[w.vcpe + "/" + w.instance] = {{now, kUnknownShare}};
+    noise.snap(instances, paths);
+    st.busy_at_step = pool_busy(instances);
     st.pub = std::move(next);
     pub_.emplace(svc.id, std::move(st));
     return c;
@@ -199,6 +274,8 @@ std::optional<Change> Selector::update(const Service& svc, std::span<const Insta
     return describe(svc, instances[s.instance], paths[s.path], s);
   };
 
+  // Inputs beyond their noise band since the last step.
+  const std::vector<InputMove> moves = noise.moves(instances, paths);
   std::string urgent, normal;
   bool reset = false;                // publish the target as it is, no damping
   // Urgent cuts: how far towards the (lower) target a candidate goes at once, beyond the
@@ -298,43 +375,58 @@ std::optional<Change> Selector::update(const Service& svc, std::span<const Insta
                             num(old.spare_vcpus, 2) + " -> " + num(nw->spare_vcpus, 2) + " vCPU");
           continue;
         }
-        if (std::abs(rise) > cfg_.rel_threshold) add(normal, old.key + " " + cost_move(old, *nw));
-        if (std::abs(srel) > cfg_.rel_threshold && spare_seen.insert(iname).second)
-          add(normal, iname + " spare " + num(old.spare_vcpus, 2) + " -> " + num(nw->spare_vcpus, 2) + " vCPU (" +
-                          pct(old.spare_vcpus, nw->spare_vcpus, kSpareFloorVcpus) + ")");
       }
     }
+    // Inputs that left their deadband: what moved the target (if it moved).
+    for (const auto& m : moves) add(normal, m.subject + " " + m.what);
     std::set<std::string_view> known;
     for (const auto& old : cur.candidates) known.insert(old.key);
     for (const auto& w : next.candidates)
       if (!known.count(w.key) && member(w)) add(normal, w.key + " joined the pool (new)");
   }
 
-  if (urgent.empty()) {
-    if (normal.empty()) {
-      // Inputs within hysteresis; a previous damped step may still be short of its goal.
-      double gap = 0.0;
-      std::string far;
-      for (const auto& [key, g] : st.goal) {
-        const double dv = std::abs(g - lookup(st.eff, key));
-        if (dv > gap) gap = dv, far = key;
-      }
-      for (const auto& [key, e] : st.eff)
-        if (!st.goal.count(key) && e > gap) gap = e, far = key;
-      if (gap * kWeightTotal < static_cast<double>(cfg_.settle_units)) return std::nullopt;  // settled
-      if (now - st.stepped_at < cfg_.hold_down) return std::nullopt;
+  // Step only when decide()'s target is further from the weights in force than its own
+  // measured noise explains (docs/SELECTION.md "Deadband"). The target is what the
+  // inputs' noise does after decide() (normalisation, window edge, M/M/c convexity
+  // included): measured, not modelled. Both sides are noisy samples: z·√2·σ.
+  bool due = false;
+  std::string far;
+  double far_excess = -1.0, far_band = 0.0, far_target = 0.0;
+  for (std::size_t k = 0; k < n; ++k) {
+    const std::string& key = next.candidates[k].key;
+    NoiseBand& tb = st.target_noise[key];
+    tb.feed(target[k], kTargetSigmaInit, kTargetSigmaFloor, cfg_.band);
+    // On the ε window's edge the target flips between 0 and a share on noise alone (a
+    // bimodal target no σ describes): such a candidate does not make a step due; it moves
+    // with the others' steps. Edge = target 0 in between 5 % and 95 % of recent updates.
+    double& zero = st.zero_share[key];
+    zero += cfg_.band.gain * ((target[k] == 0.0 ? 1.0 : 0.0) - zero);
+    if (zero > 0.05 && zero < 0.95 && next.candidates[k].excluded == Exclusion::none) continue;
+    const double band = std::max(cfg_.band.z * std::sqrt(2.0) * tb.sigma(kTargetSigmaFloor),
+                                 static_cast<double>(cfg_.settle_units) / kWeightTotal);
+    const double excess = std::abs(target[k] - lookup(st.eff, key)) - band;
+    if (excess > 0.0) due = true;
+    if (excess > far_excess) far_excess = excess, far = key, far_band = band, far_target = target[k];
+  }
+  for (const auto& [key, e] : st.eff) due = due || !fresh.count(key);
+  // A load or delay move our own steering cannot explain: straight to the target, at once.
+  bool full = false;
+  const double busy = std::max(st.busy_at_step, pool_busy(instances));
+  for (const auto& m : moves) full = full || (due && unexplained(st, m, instances, busy, now));
+
+  if (urgent.empty() && !full) {
+    if (!due) return std::nullopt;                                // within noise: settled
+    if (now - st.stepped_at < cfg_.hold_down) return std::nullopt;  // moves are named when it steps
+    if (normal.empty())
       normal = "settling: " + far + " " + num(lookup(st.eff, far) * kWeightTotal, 0) + " -> target " +
-               num(lookup(st.goal, far) * kWeightTotal, 0);
-    } else if (now - st.stepped_at < cfg_.hold_down) {
-      return std::nullopt;  // hold-down: compare again later
-    }
+               num(far_target * kWeightTotal, 0) + " (band ±" + num(far_band * kWeightTotal, 0) + ")";
   }
 
   // The step: loop gain 1 − α/(1 − ρ); α = step_gain·(1 − ρ̂) keeps it in (0, 1) at any
   // load, with margin for late metrics (docs/SELECTION.md "Damping").
   std::vector<double> e(target);
   double alpha = 1.0;
-  if (!reset) {
+  if (!reset && !full) {
     const double rho = pool_load(d, next, instances);
     alpha = std::clamp(cfg_.step_gain * (1.0 - rho), cfg_.step_min, std::max(cfg_.step_min, cfg_.step_max));
     alpha = std::clamp(alpha, 0.0, 1.0);
@@ -343,6 +435,9 @@ std::optional<Change> Selector::update(const Service& svc, std::span<const Insta
     // the small α of a loaded pool would leave it drowning for tens of seconds (figure 3
     // at 90 %: the 8-vCPU site at 99 % for 15 s). Step as far as it runs hotter than the
     // pool.
+    // Exploring candidates never exceed their (bounded) target, not even while decaying.
+    for (std::size_t k = 0; k < n; ++k)
+      if (d.candidates[k].exploring) cut[k] = 1.0;
     for (std::size_t k = 0; k < n; ++k) {
       const double u = instances[d.candidates[k].instance].utilization;
       if (std::isfinite(u) && u >= kSaturated && next.candidates[k].excluded == Exclusion::none &&
@@ -390,6 +485,7 @@ std::optional<Change> Selector::update(const Service& svc, std::span<const Insta
   // transaction. The step is still taken internally (eff, goal, stepped_at), so small
   // steps add up and are published once they amount to settle_units.
   const bool quiet = urgent.empty() && !reset && !set_changed && largest < cfg_.settle_units;
+  const auto before = std::move(st.eff);
   st.eff.clear();
   st.goal.clear();
   for (std::size_t k = 0; k < n; ++k) {
@@ -397,6 +493,9 @@ std::optional<Change> Selector::update(const Service& svc, std::span<const Insta
     if (target[k] > 0.0) st.goal[next.candidates[k].key] = target[k];
   }
   st.stepped_at = now;
+  record_shares(st.shares, before, st.eff, next, now, cfg_.explain_window);
+  noise.snap(instances, paths);
+  st.busy_at_step = pool_busy(instances);
   if (quiet) return std::nullopt;
 
   std::string reason = urgent;
@@ -405,7 +504,8 @@ std::optional<Change> Selector::update(const Service& svc, std::span<const Insta
   } else if (!normal.empty()) {
     reason += "; " + normal;
   }
-  if (urgent.empty() && !reset && alpha < 1.0) reason += " [step " + num(alpha * 100, 0) + " %]";
+  if (full && urgent.empty()) reason += " [not ours: to target]";
+  if (urgent.empty() && !reset && !full && alpha < 1.0) reason += " [step " + num(alpha * 100, 0) + " %]";
   if (cur.adopted) reason = "restart: " + reason;
   Change c{next, cur.candidates, std::move(reason)};
   cur = std::move(next);

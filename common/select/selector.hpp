@@ -29,6 +29,7 @@
 // first update does not rewrite them needlessly (see adopt()).
 #pragma once
 
+#include "select/deadband.hpp"
 #include "select/select.hpp"
 
 #include <chrono>
@@ -65,6 +66,16 @@ struct SelectorConfig {
   // of its cost), at least the damped step.
   double overload_utilization = 0.95;
   double urgent_cost_rise = 0.5;
+  // Deadband (docs/SELECTION.md "Deadband"): a step only when decide()'s target is
+  // further from the weights in force than z·σ of what the inputs' measured noise does to
+  // it (and at least settle_units).
+  BandConfig band;
+  // A load or delay move that the shares we published within this window cannot explain
+  // (an instance's utilisation moves at most in proportion to the share of it we moved)
+  // comes from outside: the weights go to decide()'s target at once, without hold-down
+  // or damped steps trailing behind. 2 × the vCPE's window: a report reflects what we
+  // steered up to about two windows ago.
+  std::chrono::milliseconds explain_window{2000};
 };
 
 // One published weight, with the inputs it was computed from (for the event log).
@@ -124,7 +135,10 @@ class Selector {
 
   // Currently published weights; nullptr before the first update of that service.
   const Publication* published(const std::string& service) const;
-  void forget(const std::string& service) { pub_.erase(service); }
+  void forget(const std::string& service) {
+    pub_.erase(service);
+    noise_.erase(service);
+  }
 
  private:
   // Published weights plus the damping state: eff = the unrounded weights (fractions
@@ -136,10 +150,20 @@ class Selector {
     // Last step, published or not (a step smaller than settle_units is kept internally):
     // the hold-down base for ordinary steps.
     std::chrono::steady_clock::time_point stepped_at{};
+    // Per instance ("vcpe/id"): its share of eff after each step within explain_window.
+    std::map<std::string, std::vector<std::pair<std::chrono::steady_clock::time_point, double>>, std::less<>> shares;
+    double busy_at_step = 0.0;  // the pool's busy vCPUs at the last step
+    std::map<std::string, NoiseBand, std::less<>> target_noise;  // per candidate: decide()'s target share
+    std::map<std::string, double, std::less<>> zero_share;  // per candidate: EWMA of "target is 0"
   };
+  // How much of an instance's utilisation / delay move our own recent steps explain.
+  bool unexplained(const State& st, const InputMove& m, std::span<const Instance> instances, double busy,
+                   std::chrono::steady_clock::time_point now) const;
   SelectorConfig cfg_;
   Clock clock_;
   std::map<std::string, State, std::less<>> pub_;
+  // Input noise per service; it outlives adopt() (noise is a property of the inputs).
+  std::map<std::string, InputNoise, std::less<>> noise_;
 };
 
 }  // namespace cats::select

@@ -1,3 +1,5 @@
+#include <cstdio>
+#include <cstdlib>
 #include "select/selector.hpp"
 
 #include "gen.hpp"
@@ -20,37 +22,39 @@ struct FakeClock {
 
 // Scale every cost term by a factor within 1 ± delta: rtt, jitter, reported processing
 // delay and service time all enter linearly, so every candidate's cost moves by ≤ delta.
-void jiggle(testgen::World& w, std::mt19937& rng, double delta) {
-  std::uniform_real_distribution<double> f(1 - delta, 1 + delta);
-  for (auto& p : w.paths) {
-    p.rtt_ms *= f(rng);
-    p.jitter_ms *= f(rng);
+// Ten reports with a little noise (±0.5 % of RTT and delay, ±0.2 points of utilisation,
+// alternating), 100 ms apart, then the inputs as they were: the selector has measured
+// their noise (the first samples of an input only teach it its noise).
+template <class Sel>
+void warm(Sel& sel, FakeClock& clk, const Service& svc, std::vector<Instance> in, std::vector<Path> paths) {
+  const auto in0 = in;
+  const auto p0 = paths;
+  for (int k = 0; k < 10; ++k) {
+    const double s = k % 2 ? 1.0 : -1.0;
+    for (std::size_t i = 0; i < in.size(); ++i) {
+      in[i].utilization = std::clamp(in0[i].utilization + 0.002 * s, 0.0, 1.0);
+      if (in0[i].processing_delay_ms) in[i].processing_delay_ms = *in0[i].processing_delay_ms * (1 + 0.005 * s);
+    }
+    for (std::size_t j = 0; j < paths.size(); ++j) paths[j].rtt_ms = p0[j].rtt_ms * (1 + 0.005 * s);
+    clk.t += 100ms;
+    sel.update(svc, in, paths);
   }
-  for (auto& i : w.instances)
-    if (i.processing_delay_ms) *i.processing_delay_ms *= f(rng);
+  clk.t += 100ms;
+  sel.update(svc, in0, p0);
 }
 
-// Move every instance's spare capacity vcpus·(1 − u) by a factor within 1 ± delta (via
-// its utilisation; clamping to [0, 1] and the floor only shrink the move). Only valid
-// where cost does not depend on utilisation, i.e. processing delay is reported.
-void jiggle_spare(testgen::World& w, std::mt19937& rng, double delta) {
-  std::uniform_real_distribution<double> f(1 - delta, 1 + delta);
-  for (auto& i : w.instances)
-    if (i.utilization < 1.0) i.utilization = 1.0 - (1.0 - i.utilization) * f(rng);
-}
-
-double total_spare_move(const std::vector<PublishedWeight>& a, const std::vector<PublishedWeight>& b) {
-  double m = 0;
-  for (std::size_t k = 0; k < a.size() && k < b.size(); ++k)
-    m = std::max(m, std::abs(a[k].spare_vcpus - b[k].spare_vcpus));
-  return m;
+// Defaults with a longer hold-down.
+SelectorConfig held(std::chrono::milliseconds hold_down) {
+  SelectorConfig c;
+  c.hold_down = hold_down;
+  return c;
 }
 
 }  // namespace
 
 TEST_CASE("selector: first update publishes, identical update does not") {
   FakeClock clk;
-  Selector sel({0.1, 5s}, clk.fn());
+  Selector sel(held(5s), clk.fn());
   std::mt19937 rng(1);
   auto w = testgen::random_world(rng, false);
   auto c = sel.update(w.svc, w.instances, w.paths);
@@ -62,101 +66,106 @@ TEST_CASE("selector: first update publishes, identical update does not") {
   CHECK_FALSE(sel.update(w.svc, w.instances, w.paths).has_value());
 }
 
-TEST_CASE("property: no republish while inputs move within hysteresis") {
+TEST_CASE("deadband property: noisy steady inputs publish nothing once their noise is measured") {
+  // Every input keeps its mean and gets Gaussian noise (2 % of its value, utilisation
+  // ±1.5 points) on each of 10 reports per second. After 30 s (learning the noise and
+  // converging), the next 30 s publish nothing: the weights settled.
   std::mt19937 rng(424242);
-  for (int iter = 0; iter < 1000; ++iter) {
+  int weighted_worlds = 0, quiet_worlds = 0, total_late = 0;
+  for (int iter = 0; iter < 200; ++iter) {
     FakeClock clk;
-    Selector sel({0.10, 5s}, clk.fn());
+    Selector sel({}, clk.fn());
     auto w = testgen::random_world(rng, /*with_sla=*/false);  // no SLA edge to cross
+    if (iter % 2)
+      for (auto& i : w.instances)
+        if (!i.processing_delay_ms) i.processing_delay_ms = 10;
+    for (auto& i : w.instances) i.utilization = std::min(i.utilization, 0.85);  // no overload edge
     REQUIRE(sel.update(w.svc, w.instances, w.paths).has_value());
-    const auto before = sel.published("svc")->candidates;
-    for (int step = 0; step < 5; ++step) {
-      clk.t += 30s;  // well past hold-down: only hysteresis may hold
-      auto moved = w;
-      jiggle(moved, rng, 0.045);  // ≤ 4.5 % from the published inputs, threshold 10 %
-      REQUIRE_FALSE(sel.update(moved.svc, moved.instances, moved.paths).has_value());
+    std::normal_distribution<double> g(0.0, 1.0);
+    int late = 0;
+    for (int step = 1; step <= 600; ++step) {
+      clk.t += 100ms;
+      auto noisy = w;
+      for (auto& p : noisy.paths) {
+        p.rtt_ms = std::max(0.0, p.rtt_ms * (1 + 0.02 * g(rng)));
+        p.jitter_ms = std::max(0.0, p.jitter_ms * (1 + 0.02 * g(rng)));
+      }
+      for (auto& i : noisy.instances) {
+        i.utilization = std::clamp(i.utilization + 0.015 * g(rng), 0.0, 0.9);
+        if (i.processing_delay_ms) *i.processing_delay_ms *= 1 + 0.02 * g(rng);
+      }
+      auto ch = sel.update(noisy.svc, noisy.instances, noisy.paths);
+      if (ch && step > 300) {
+        ++late;
+        if (late < 3 && std::getenv("DEBUG_DEADBAND")) std::printf("iter %d step %d: %s\n", iter, step, ch->reason.c_str());
+      }
     }
-    const auto after = sel.published("svc")->candidates;
-    REQUIRE(after.size() == before.size());
-    for (std::size_t k = 0; k < after.size(); ++k) REQUIRE(after[k].weight == before[k].weight);
-  }
-}
-
-TEST_CASE("property: no republish while costs and spare capacities move within hysteresis") {
-  std::mt19937 rng(5150);
-  int weighted_worlds = 0;
-  for (int iter = 0; iter < 1000; ++iter) {
-    FakeClock clk;
-    Selector sel({0.10, 5s}, clk.fn());
-    auto w = testgen::random_world(rng, /*with_sla=*/false);
-    // Reported processing delay everywhere, so utilisation moves spare capacity only.
-    for (auto& i : w.instances)
-      if (!i.processing_delay_ms) i.processing_delay_ms = 10;
-    REQUIRE(sel.update(w.svc, w.instances, w.paths).has_value());
-    const auto before = sel.published("svc")->candidates;
+    quiet_worlds += late == 0;
+    total_late += late;
     std::size_t weighted = 0;
-    for (const auto& c : before) weighted += c.weight > 0;
+    for (const auto& c : sel.published("svc")->candidates) weighted += c.weight > 0;
     weighted_worlds += weighted > 1;
-    for (int step = 0; step < 5; ++step) {
-      clk.t += 30s;
-      auto moved = w;
-      jiggle(moved, rng, 0.045);
-      jiggle_spare(moved, rng, 0.045);
-      REQUIRE_FALSE(sel.update(moved.svc, moved.instances, moved.paths).has_value());
-    }
-    const auto after = sel.published("svc")->candidates;
-    REQUIRE(after.size() == before.size());
-    for (std::size_t k = 0; k < after.size(); ++k) REQUIRE(after[k].weight == before[k].weight);
   }
-  CHECK(weighted_worlds > 100);  // the spare capacities did steer shares
+  CHECK(weighted_worlds > 50);  // the noise did reach spread weights
+  // Random worlds put candidates right at the ε window's edge, where the target flips
+  // between 0 and a share on noise alone: a few still step there (docs/SELECTION.md).
+  std::printf("deadband property: %d of 200 worlds quiet after 30 s, %d late publications\n", quiet_worlds,
+              total_late);
+  CHECK(quiet_worlds >= 140);  // measured: 147 of 200 (seed 424242)
+  CHECK(total_late <= 1000);  // measured: 953, i.e. 0.16 per world and second
 }
 
-TEST_CASE("property: a spare-capacity move beyond the threshold republishes after hold-down") {
+TEST_CASE("load move: one our steering cannot explain goes to decide()'s target at once") {
+  // Issue 8 item 2: a cost-only load change moves new flows at once, with no damped steps
+  // trailing behind. Nothing was stepped for a while, so nothing we did explains it.
   std::mt19937 rng(8080);
   int checked = 0;
-  for (int iter = 0; iter < 500; ++iter) {
+  for (int iter = 0; iter < 300; ++iter) {
     FakeClock clk;
-    // settle_units 0: every step is published, so the hysteresis rule is seen on its own
-    // (a step moving no weight by settle_units is otherwise kept internal).
-    SelectorConfig cfg{0.10, 5s};
-    cfg.settle_units = 0;
-    Selector sel(cfg, clk.fn());
+    Selector sel(held(5s), clk.fn());
     auto w = testgen::random_world(rng, false);
-    for (auto& i : w.instances) {
-      if (!i.processing_delay_ms) i.processing_delay_ms = 10;
-      // Spare ≥ 0.15 vCPU: moves are visible; halving it keeps utilisation < 0.95, below
-      // the overload threshold (which would publish at once, tested separately).
-      i.utilization = std::min(i.utilization, 0.85);
-    }
+    for (auto& i : w.instances) i.utilization = std::min(i.utilization, 0.6);
     auto first = sel.update(w.svc, w.instances, w.paths);
     REQUIRE(first.has_value());
-    // Halve the spare capacity of the instance of some weighted candidate.
     const auto& cands = first->now.candidates;
     std::vector<std::size_t> weighted;
     for (std::size_t k = 0; k < cands.size(); ++k)
       if (cands[k].weight > 0) weighted.push_back(k);
     REQUIRE_FALSE(weighted.empty());
-    const auto& victim = cands[weighted[rng() % weighted.size()]];
+    const auto victim = cands[weighted[rng() % weighted.size()]];
+    warm(sel, clk, w.svc, w.instances, w.paths);
+    clk.t += 30s;
+    sel.update(w.svc, w.instances, w.paths);  // settle whatever the warm-up left
+    clk.t += 30s;
+    REQUIRE_FALSE(sel.update(w.svc, w.instances, w.paths).has_value());
+    const auto settled = sel.published("svc")->candidates;
     for (auto& i : w.instances)
-      if (i.vcpe == victim.vcpe && i.id == victim.instance) i.utilization = 1.0 - (1.0 - i.utilization) / 2;
-    clk.t += 1s;
-    REQUIRE_FALSE(sel.update(w.svc, w.instances, w.paths).has_value());  // hold-down
-    clk.t += 5s;
+      if (i.vcpe == victim.vcpe && i.id == victim.instance) i.utilization = 0.9;  // below overload
+    clk.t += 100ms;
     auto c = sel.update(w.svc, w.instances, w.paths);
+    const Decision d = decide(w.svc, w.instances, w.paths);
+    bool differs = false;
+    for (std::size_t k = 0; k < d.candidates.size(); ++k)
+      differs = differs || std::abs(static_cast<int>(d.candidates[k].weight) - static_cast<int>(settled[k].weight)) >= 10;
+    if (!differs) continue;  // the move did not matter to the weights
     REQUIRE(c.has_value());
-    REQUIRE(c->reason.find(victim.vcpe + "/" + victim.instance + " spare ") != std::string::npos);
-    REQUIRE(c->reason.find("(-50%)") != std::string::npos);
-    REQUIRE(total_spare_move(c->previous, c->now.candidates) > 0);
+    CHECK(c->reason.find(victim.vcpe + "/" + victim.instance + " utilisation ") != std::string::npos);
+    CHECK(c->reason.find("[not ours: to target]") != std::string::npos);
+    // The target's fractions apportioned again: within one unit of decide()'s integers.
+    for (std::size_t k = 0; k < d.candidates.size(); ++k)
+      CHECK(std::abs(static_cast<int>(c->now.candidates[k].weight) - static_cast<int>(d.candidates[k].weight)) <= 1);
+    clk.t += 10s;  // nothing trails behind
+    CHECK_FALSE(sel.update(w.svc, w.instances, w.paths).has_value());
     ++checked;
   }
-  CHECK(checked == 500);
+  CHECK(checked > 100);
 }
 
 TEST_CASE("property: republish at once when a weighted candidate dies, even in hold-down") {
   std::mt19937 rng(99);
   for (int iter = 0; iter < 1000; ++iter) {
     FakeClock clk;
-    Selector sel({0.10, 5s}, clk.fn());
+    Selector sel(held(5s), clk.fn());
     auto w = testgen::random_world(rng, false);
     auto first = sel.update(w.svc, w.instances, w.paths);
     REQUIRE(first.has_value());
@@ -185,9 +194,9 @@ TEST_CASE("property: republish at once when a weighted candidate dies, even in h
   }
 }
 
-TEST_CASE("selector: cost moves beyond threshold republish after hold-down only") {
+TEST_CASE("selector: a network move beyond its band goes to the target at once") {
   FakeClock clk;
-  Selector sel({0.10, 5s}, clk.fn());
+  Selector sel(held(5s), clk.fn());
   Service svc;
   svc.id = "s";
   std::vector<Instance> in(2);
@@ -196,38 +205,20 @@ TEST_CASE("selector: cost moves beyond threshold republish after hold-down only"
   std::vector<Path> paths{{"a", "w", 10, 0, 0, true}, {"b", "w", 11, 0, 0, true}};
   REQUIRE(sel.update(svc, in, paths).has_value());
   CHECK(sel.published("s")->candidates[0].weight == 532);
-  paths[0].rtt_ms = 13;  // cost 15 → 18: beyond hysteresis, not urgent (< +50 %)
+  warm(sel, clk, svc, in, paths);
+  clk.t += 10s;
+  paths[0].rtt_ms = 10.05;  // within the band: nothing
+  CHECK_FALSE(sel.update(svc, in, paths).has_value());
+  paths[0].rtt_ms = 13;  // cost 15 → 18, not urgent (< +50 %), but not ours
   clk.t += 1s;
-  CHECK_FALSE(sel.update(svc, in, paths).has_value());  // hold-down
-  clk.t += 5s;
   auto c = sel.update(svc, in, paths);
   REQUIRE(c.has_value());
-  // Nothing reports utilisation (ρ̂ = 0): step 0.5·(1 − 0) = 50 % of the way from 532 to
-  // the target 441 (a 18 ms vs b 16 ms: (16/18)² = 0.79 : 1).
-  CHECK(c->reason == "a/x/w cost 15.0 -> 18.0 ms (+20%: network 10.0 -> 13.0 ms) [step 50 %]");
-  CHECK(c->previous.size() == 2);
-  CHECK(c->now.candidates[0].weight == 487);
-  CHECK(c->now.candidates[1].weight > c->now.candidates[0].weight);
-
-  SECTION("the rest of the way in damped steps, one per hold-down, then quiet") {
-    std::vector<uint32_t> a{487};
-    for (int i = 0; i < 10; ++i) {
-      clk.t += 5s;
-      if (auto s2 = sel.update(svc, in, paths)) {
-        CHECK(s2->reason.rfind("settling: ", 0) == 0);
-        a.push_back(s2->now.candidates[0].weight);
-      }
-    }
-    // 532 → 487 → 464 → 452: halving the gap to 441; a step that would move no weight by
-    // settle_units (10) is kept internal, so the published weights stop within ~2 × 10.
-    REQUIRE(a.size() >= 3);
-    CHECK(a[1] == 464);
-    CHECK(a[2] == 452);
-    CHECK(a.back() >= 441);
-    CHECK(a.back() - 441 <= 20);
-    clk.t += 60s;
-    CHECK_FALSE(sel.update(svc, in, paths).has_value());
-  }
+  // Straight to the target 441 (a 18 ms vs b 16 ms: (16/18)² = 0.79 : 1), no damped trail.
+  CHECK(c->reason.rfind("a/w rtt 10.0 -> 13.0 ms (band ±", 0) == 0);
+  CHECK(c->reason.find("[not ours: to target]") != std::string::npos);
+  CHECK(c->now.candidates[0].weight == 441);
+  clk.t += 60s;
+  CHECK_FALSE(sel.update(svc, in, paths).has_value());
 
   SECTION("a returning candidate is gained, subject to hold-down") {
     paths[1].up = false;  // b carries all the weight now
@@ -282,7 +273,7 @@ std::vector<PublishedWeight> readback(std::vector<std::pair<std::string, uint32_
 
 TEST_CASE("adopt: same weighted set and outcome keeps the adopted weights") {
   FakeClock clk;
-  Selector sel({0.10, 5s}, clk.fn());
+  Selector sel(held(5s), clk.fn());
   Fig4 f;
   // Weights from before the restart (any values; not what decide() would give today).
   sel.adopt("app1", Outcome::ok,
@@ -312,24 +303,29 @@ TEST_CASE("adopt: same weighted set and outcome keeps the adopted weights") {
   SECTION("later moves are compared with that baseline") {
     clk.t += 30s;
     CHECK_FALSE(sel.update(f.svc, f.in, f.paths).has_value());
+    warm(sel, clk, f.svc, f.in, f.paths);
+    clk.t += 30s;
+    CHECK_FALSE(sel.update(f.svc, f.in, f.paths).has_value());
     f.in[1].utilization = 0.6;  // cloud2 spare 4.8 → 2.4
     auto c = sel.update(f.svc, f.in, f.paths);
     REQUIRE(c.has_value());
-    CHECK(c->reason.find("cloud2/app1 spare 4.80 -> 2.40 vCPU (-50%)") != std::string::npos);
+    CHECK(c->reason.find("cloud2/app1 utilisation ") != std::string::npos);
+    CHECK(c->reason.find(" -> 60.0 % (band ±") != std::string::npos);
     CHECK(c->reason.find("restart") == std::string::npos);
     CHECK(c->previous[0].weight == 200);
-    // A damped step from the adopted 400 towards cloud1's new target (~556): ρ̂ = 0.55,
-    // step 0.5·0.45 = 22.5 %.
-    CHECK(c->reason.find("[step 23 %]") != std::string::npos);
+    // Nothing we steered since adoption explains it: from the adopted 400 straight to
+    // cloud1's new target (~556).
+    CHECK(c->reason.find("[not ours: to target]") != std::string::npos);
     const auto cloud1 = c->now.candidates[0].weight + c->now.candidates[1].weight;
-    CHECK(cloud1 > 420);
-    CHECK(cloud1 < 500);
+    const Decision d = decide(f.svc, f.in, f.paths);
+    CHECK(std::abs(static_cast<int>(cloud1) - static_cast<int>(d.candidates[0].weight + d.candidates[1].weight)) <= 2);
+    CHECK(cloud1 > 540);
   }
 }
 
 TEST_CASE("adopt: different weighted set or outcome publishes with a restart reason") {
   FakeClock clk;
-  Selector sel({0.10, 5s}, clk.fn());
+  Selector sel(held(5s), clk.fn());
   Fig4 f;
   const auto before = readback({{"cloud1/app1/wan1", 500}, {"cloud2/app1/wan1", 500}});
 
@@ -376,7 +372,7 @@ TEST_CASE("adopt: different weighted set or outcome publishes with a restart rea
 
 TEST_CASE("reasons: first decision, SLA breach with the measured value") {
   FakeClock clk;
-  Selector sel({0.10, 5s}, clk.fn());
+  Selector sel(held(5s), clk.fn());
   Fig4 f;
   f.svc.sla.max_rtt_ms = 50;
   auto c = sel.update(f.svc, f.in, f.paths);
@@ -386,7 +382,7 @@ TEST_CASE("reasons: first decision, SLA breach with the measured value") {
   clk.t += 1s;
   c = sel.update(f.svc, f.in, f.paths);
   REQUIRE(c.has_value());
-  CHECK(c->reason == "cloud2/app1/wan1 rtt 80.0 ms > SLA 50.0 ms");
+  CHECK(c->reason == "cloud2/app1/wan1 rtt 80.0 ms > SLA 50.0 ms; cloud2/wan1 rtt 20.0 -> 80.0 ms (band ±2.7 ms)");
 }
 
 // ---------------------------------------------------------------------------------------
@@ -450,11 +446,11 @@ TEST_CASE("urgent: a network delay jump of +50 % of the cost acts at once") {
   clk.t += 100ms;
   auto c = sel.update(svc, in, paths);
   REQUIRE(c.has_value());
-  CHECK(c->reason == "a/x/w cost 15.0 -> 25.0 ms (+67%: network 10.0 -> 20.0 ms)");
-  // a is now outside the 25 % window (target 0); it moves 10/25 = 40 % of the way at once
-  // (at least the damped step, here 50 %): 532 → 266.
-  CHECK(c->now.candidates[0].weight == 266);
-  CHECK(c->now.candidates[1].weight == 734);
+  CHECK(c->reason == "a/x/w cost 15.0 -> 25.0 ms (+67%: network 10.0 -> 20.0 ms); a/w rtt 10.0 -> 20.0 ms (band ±0.1 ms)");
+  // a is now outside the 25 % window (target 0), and a path delay is never ours: all the
+  // way at once.
+  CHECK(c->now.candidates[0].weight == 0);
+  CHECK(c->now.candidates[1].weight == 1000);
 }
 
 TEST_CASE("urgent: a compute cost rise from load alone waits for hold-down (overload rule covers load)") {
