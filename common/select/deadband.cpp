@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 
 namespace cats::select {
 
@@ -21,16 +22,6 @@ void NoiseBand::feed(double x, double init_sigma, double floor_sigma, const Band
   }
   if (x == last_) return;
   last_ = x;
-  if (learned_ < kLearn) {
-    // Learning: plain running averages of the first samples (the model's σ counts as one),
-    // so a constant-looking input is not stuck with the model's guess and a noisy one is
-    // not taken for a series of level changes.
-    ++learned_;
-    const double k = 1.0 / (learned_ + 1.0);
-    dev_ += k * (std::abs(x - mean_) - dev_);
-    mean_ += k * (x - mean_);
-    return;
-  }
   const double s = sigma(floor_sigma);
   if (std::abs(x - mean_) > c.z * s) {
     // A level change, not noise: the mean restarts there, so the step does not inflate
@@ -55,17 +46,21 @@ std::vector<InputNoise::Input> InputNoise::inputs(std::span<const Instance> inst
                                                   std::span<const Path> paths) const {
   using Kind = InputMove::Kind;
   std::vector<Input> out;
-  for (const Path& p : paths) {
+  for (std::size_t pi = 0; pi < paths.size(); ++pi) {
+    const Path& p = paths[pi];
     if (!p.up) continue;  // excluded anyway; its noise resumes when it is back
     const std::string subj = p.vcpe + "/" + p.wan;
     const double j = std::isfinite(p.jitter_ms) ? std::max(p.jitter_ms, 0.0) : 0.0;
     // The smoothed RTT (gain 1/4) of samples whose mean deviation is the jitter J has
     // σ ≈ 1.25·J·√(1/4 / (2 − 1/4)) ≈ 0.47·J.
-    out.push_back({subj + ":rtt", subj, "rtt", "ms", Kind::network, p.rtt_ms, 0.47 * j, 0.02, 1.0});
-    out.push_back({subj + ":jitter", subj, "jitter", "ms", Kind::network, p.jitter_ms, 0.25 * j, 0.02, 1.0});
-    out.push_back({subj + ":loss", subj, "loss", "%", Kind::network, p.loss_pct, 1.0, 0.5, 1.0});
+    out.push_back({subj + ":rtt", subj, "rtt", "ms", Kind::network, Field::rtt, pi, p.rtt_ms, 0.47 * j, 0.02, 1.0});
+    out.push_back(
+        {subj + ":jitter", subj, "jitter", "ms", Kind::network, Field::jitter, pi, p.jitter_ms, 0.25 * j, 0.02, 1.0});
+    // Loss over a window of probes: one lost probe in 100 is 1 point.
+    out.push_back({subj + ":loss", subj, "loss", "%", Kind::network, Field::loss, pi, p.loss_pct, 1.0, 0.5, 1.0});
   }
-  for (const Instance& in : instances) {
+  for (std::size_t ii = 0; ii < instances.size(); ++ii) {
+    const Instance& in = instances[ii];
     if (!in.available) continue;
     const std::string subj = in.vcpe + "/" + in.id;
     const double c = vcpus_of(in), u = util_of(in);
@@ -74,13 +69,14 @@ std::vector<InputNoise::Input> InputNoise::inputs(std::span<const Instance> inst
     // varies with variance ≈ c·u(1−u) and decorrelates in about one service time s, so
     // the window mean of busy/c has variance ≈ 2·u(1−u)·s / (c·W). Until measured.
     const double util_sigma = std::sqrt(2.0 * u * (1.0 - u) * s_ms / 1000.0 / (c * std::max(cfg_.util_window_s, 1e-3)));
-    out.push_back({subj + ":utilisation", subj, "utilisation", "%", Kind::utilization, in.utilization, util_sigma,
-                   0.005, 100.0});
+    out.push_back({subj + ":utilisation", subj, "utilisation", "%", Kind::utilization, Field::utilization, ii,
+                   in.utilization, util_sigma, 0.005, 100.0});
     if (in.processing_delay_ms) {
       const double d = *in.processing_delay_ms;
-      // A mean over a window's requests: 10 % until measured, never below 1 % (resolution).
-      out.push_back({subj + ":processing delay", subj, "processing delay", "ms", Kind::delay, d, 0.1 * std::abs(d),
-                     std::max(0.01 * std::abs(d), 0.05), 1.0});
+      // A mean over a window's requests, often only a few: 10 % until measured, never
+      // below 0.5 % (resolution).
+      out.push_back({subj + ":processing delay", subj, "processing delay", "ms", Kind::delay, Field::delay, ii, d,
+                     0.1 * std::abs(d), std::max(0.005 * std::abs(d), 0.02), 1.0});
     }
   }
   return out;
@@ -88,6 +84,55 @@ std::vector<InputNoise::Input> InputNoise::inputs(std::span<const Instance> inst
 
 void InputNoise::feed(std::span<const Instance> instances, std::span<const Path> paths) {
   for (const Input& x : inputs(instances, paths)) bands_[x.key].feed(x.value, x.init, x.floor, cfg_);
+}
+
+double InputNoise::sigma(const Input& x) const {
+  auto it = bands_.find(x.key);
+  return it == bands_.end() ? std::max(x.init, x.floor) : it->second.sigma(x.floor);
+}
+
+InputNoise::TargetNoise InputNoise::target_sigma(const Service& svc, std::span<const Instance> instances,
+                                                std::span<const Path> paths, const Decision& base) const {
+  TargetNoise out;
+  std::vector<double>& var = out.sigma;
+  var.assign(base.candidates.size(), 0.0);
+  out.edge.assign(base.candidates.size(), 0);
+  std::vector<Instance> in(instances.begin(), instances.end());
+  std::vector<Path> pa(paths.begin(), paths.end());
+  for (const Input& x : inputs(instances, paths)) {
+    if (!std::isfinite(x.value)) continue;
+    // Move the input by one σ, away from its bound (utilisation ≤ 1, loss ≤ 100, all ≥ 0).
+    // One σ, not z·σ: near saturation the M/M/c estimate is so convex that a z·σ response
+    // linearised back would make the band wider than any real move.
+    const double s = sigma(x);
+    auto bump = [&](double v, double hi) { return v + s <= hi ? v + s : std::max(v - s, 0.0); };
+    switch (x.field) {
+      case Field::rtt: pa[x.index].rtt_ms = bump(x.value, 1e12); break;
+      case Field::jitter: pa[x.index].jitter_ms = bump(x.value, 1e12); break;
+      case Field::loss: pa[x.index].loss_pct = bump(x.value, 100.0); break;
+      case Field::utilization: in[x.index].utilization = bump(x.value, 1.0); break;
+      case Field::delay: in[x.index].processing_delay_ms = bump(x.value, 1e12); break;
+    }
+    const Decision d = decide(svc, in, pa);
+    // A candidate entering or leaving the ε window within one σ sits on its edge: its target
+    // is bimodal there, which no σ describes: flag it.
+    // The others' response to the flip is noise they may see, and counts.
+    for (std::size_t k = 0; k < var.size() && k < d.candidates.size(); ++k) {
+      if ((d.candidates[k].weight > 0) != (base.candidates[k].weight > 0)) {
+        out.edge[k] = 1;
+        continue;
+      }
+      const double dw = (static_cast<double>(d.candidates[k].weight) - base.candidates[k].weight) / kWeightTotal;
+      var[k] += dw * dw;
+    }
+    if (x.field >= Field::utilization) {
+      in[x.index] = instances[x.index];
+    } else {
+      pa[x.index] = paths[x.index];
+    }
+  }
+  for (double& v : var) v = std::sqrt(v);
+  return out;
 }
 
 std::vector<InputMove> InputNoise::moves(std::span<const Instance> instances, std::span<const Path> paths) const {
@@ -100,29 +145,19 @@ std::vector<InputMove> InputNoise::moves(std::span<const Instance> instances, st
   const auto now = inputs(instances, paths);
   for (const Input& x : now) {
     auto was = snap_.find(x.key);
-    auto band = bands_.find(x.key);
-    if (was == snap_.end() || band == bands_.end() || !std::isfinite(x.value)) continue;
+    if (was == snap_.end() || !std::isfinite(x.value)) continue;
     // Both the value and the snapshot are samples: their difference has σ·√2.
-    const double b = cfg_.z * std::sqrt(2.0) * band->second.sigma(x.floor);
+    const double b = cfg_.z * std::sqrt(2.0) * sigma(x);
     if (std::abs(x.value - was->second) <= b) continue;
     out.push_back({x.kind, x.subject,
                    x.name + fmt(" %.1f -> %.1f ", was->second * x.scale, x.value * x.scale) + x.unit +
                        fmt(" (band ±%.1f", b * x.scale, 0) + " " + x.unit + ")",
                    was->second, x.value, b});
   }
-  // A processing delay appearing or going is traffic starting or stopping there (one is
-  // measured only while requests arrive), not load: Kind::other.
-  for (const Instance& in : instances) {
-    if (!in.available) continue;
-    const std::string subj = in.vcpe + "/" + in.id;
-    if (!snap_.count(subj + ":utilisation")) continue;  // not available at the last step
-    const bool had = snap_.count(subj + ":processing delay") > 0;
-    if (had != in.processing_delay_ms.has_value())
-      out.push_back({InputMove::Kind::other, subj,
-                     in.processing_delay_ms ? fmt("processing delay reported (%.1f ms)", *in.processing_delay_ms, 0)
-                                            : std::string("processing delay no longer reported"),
-                     0.0, 0.0, 0.0});
-  }
+  // A processing delay appearing or going is not a move: one is measured only while
+  // requests arrive, so at a few requests per window it comes and goes under steady
+  // traffic. The cost's source changes (measured or M/M/c with the instance's figures);
+  // that moves the target, which steps only beyond its noise like any other change.
   return out;
 }
 

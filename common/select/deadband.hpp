@@ -1,10 +1,11 @@
-// Measured noise of the selector's inputs (a path's RTT, jitter and loss; an instance's
-// utilisation and processing delay) and of its target: the selector steps only when
-// decide()'s target is further from the weights in force than its noise explains, so
-// with steady inputs the weights converge and stop instead of chasing sampling noise;
-// an input beyond its band since the last step names the step and, when our own
-// steering cannot explain it, takes the weights to the target at once
-// (docs/SELECTION.md "Deadband").
+// Deadband of the selector (docs/SELECTION.md "Deadband"): the measured noise of every
+// input (a path's RTT, jitter and loss; an instance's utilisation and processing delay),
+// propagated through decide() to the noise of each candidate's target share. The selector
+// steps only when the target is further from the weights in force than that noise
+// explains: with steady inputs the weights converge and stop instead of chasing sampling
+// noise, while every step still re-solves from fresh inputs (the loop stays closed).
+// An input beyond its band since the last step names the step and, when our own steering
+// cannot explain it, takes the weights straight to the target.
 #pragma once
 
 #include "select/select.hpp"
@@ -17,8 +18,7 @@
 namespace cats::select {
 
 struct BandConfig {
-  // Deadband = z·σ. Four standard deviations: a Gaussian sample leaves it with p ≈ 6e-5,
-  // so a steady input sampled 10×/s leaves it about once in half an hour.
+  // Deadband = z·σ. Four standard deviations: a Gaussian sample leaves it with p ≈ 6e-5.
   double z = 4.0;
   // EWMA gain of the mean and of the mean absolute deviation (RFC 6298 keeps 1/4 for
   // rttvar; 1/16 averages over more samples: the band is not a fast signal).
@@ -38,20 +38,17 @@ class NoiseBand {
   // change, not noise: the mean restarts there and the deviation is left alone.
   void feed(double x, double init_sigma, double floor_sigma, const BandConfig& c);
   double sigma(double floor_sigma) const;
-  bool empty() const { return !init_; }
 
  private:
-  static constexpr int kLearn = 0;  // samples averaged plainly before the EWMA takes over (none: see SELECTION.md)
   bool init_ = false;
-  int learned_ = 0;
   double mean_ = 0.0, dev_ = 0.0, last_ = 0.0;
 };
 
 // An input that moved beyond its band since the last step, for the event log and for
 // the selector's "explained by our own steering?" test.
 struct InputMove {
-  enum class Kind : uint8_t { utilization, delay, network, other };
-  Kind kind = Kind::other;
+  enum class Kind : uint8_t { utilization, delay, network };
+  Kind kind = Kind::utilization;
   std::string subject;  // "cloud2/app1" (instance) or "cloud1/wan1" (path)
   std::string what;     // "utilisation 20.0 -> 95.0 % (band ±3.1 %)"
   double from = 0.0, to = 0.0, band = 0.0;
@@ -64,18 +61,32 @@ class InputNoise {
 
   // Feeds this update's samples.
   void feed(std::span<const Instance> instances, std::span<const Path> paths);
+  // σ of each candidate's target share (decide()'s weight / kWeightTotal, same order):
+  // each input moved by its σ through decide(), the effects added in quadrature
+  // (independent inputs); an input that moves a candidate across the ε window's edge
+  // marks it and adds nothing (a flip is not a σ). One decide() per input.
+  struct TargetNoise {
+    std::vector<double> sigma;  // σ of the target share
+    std::vector<char> edge;     // 1: enters or leaves the ε window within one σ of some input
+  };
+  TargetNoise target_sigma(const Service& svc, std::span<const Instance> instances, std::span<const Path> paths,
+                           const Decision& base) const;
   // Inputs now beyond z·σ of their value at the last snap().
   std::vector<InputMove> moves(std::span<const Instance> instances, std::span<const Path> paths) const;
   // At a step: the values later moves are measured from.
   void snap(std::span<const Instance> instances, std::span<const Path> paths);
 
  private:
+  enum class Field : uint8_t { rtt, jitter, loss, utilization, delay };
   struct Input {
     std::string key, subject, name, unit;
     InputMove::Kind kind;
+    Field field;
+    std::size_t index;  // into instances or paths
     double value, init, floor, scale;
   };
   std::vector<Input> inputs(std::span<const Instance> instances, std::span<const Path> paths) const;
+  double sigma(const Input& x) const;
   BandConfig cfg_;
   std::map<std::string, NoiseBand, std::less<>> bands_;
   std::map<std::string, double, std::less<>> snap_;

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
+#include <cstdlib>
 #include <limits>
 #include <set>
 #include <unordered_map>
@@ -20,9 +22,7 @@ namespace {
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 constexpr double kSaturated = 0.99;
 constexpr double kUnknownShare = -1.0;
-// Noise of a target share until measured, and its resolution (fractions of the total).
-constexpr double kTargetSigmaInit = 0.005;
-constexpr double kTargetSigmaFloor = 0.001;  // share history: what we steered before is unknown
+  // share history: what we steered before is unknown
 
 std::string num(double v, int prec = 1) {
   char buf[64];
@@ -186,7 +186,6 @@ void record_shares(std::map<std::string, std::vector<std::pair<std::chrono::stea
   }
   for (auto& [inst, x] : share) {
     auto& h = hist[inst];
-    if (!h.empty() && h.front().second == kUnknownShare && now - h.front().first <= window) continue;
     std::erase_if(h, [&](const auto& e) { return now - e.first > window; });
     if (h.empty()) h.emplace_back(now, x.first);
     h.emplace_back(now, x.second);
@@ -198,7 +197,6 @@ void record_shares(std::map<std::string, std::vector<std::pair<std::chrono::stea
 bool Selector::unexplained(const State& st, const InputMove& m, std::span<const Instance> instances,
                            double busy, std::chrono::steady_clock::time_point now) const {
   if (m.kind == InputMove::Kind::network) return true;  // we do not move path delays
-  if (m.kind == InputMove::Kind::other) return false;
   // Upper bound of what our steering did to this instance: as if the pool's whole load
   // (busy vCPUs) were ours, as it is when every CPE acts like this one (a herd moves
   // together). Moving a share Δx of it moves the instance's utilisation by Δx·busy/c, an
@@ -305,6 +303,8 @@ std::optional<Change> Selector::update(const Service& svc, std::span<const Insta
       }
       next.at = cur.at;  // adoption was the publication: hold-down keeps running from it
       settle_on(st.eff, st.goal, next);
+      noise.snap(instances, paths);  // later moves are measured from here
+      st.busy_at_step = pool_busy(instances);
       cur = std::move(next);
       return std::nullopt;
     }
@@ -385,24 +385,24 @@ std::optional<Change> Selector::update(const Service& svc, std::span<const Insta
       if (!known.count(w.key) && member(w)) add(normal, w.key + " joined the pool (new)");
   }
 
-  // Step only when decide()'s target is further from the weights in force than its own
-  // measured noise explains (docs/SELECTION.md "Deadband"). The target is what the
-  // inputs' noise does after decide() (normalisation, window edge, M/M/c convexity
-  // included): measured, not modelled. Both sides are noisy samples: z·√2·σ.
+  // Step only when decide()'s target is further from the weights in force than the
+  // inputs' measured noise explains (docs/SELECTION.md "Deadband").
   bool due = false;
   std::string far;
   double far_excess = -1.0, far_band = 0.0, far_target = 0.0;
+  // The target's noise: measured input noise through decide() (one decide() per input),
+  // at most once per hold-down (steps are not more frequent) or when the pool changes.
+  if (st.target_noise.sigma.size() != n || now - st.sigma_at >= cfg_.hold_down) {
+    st.target_noise = noise.target_sigma(svc, instances, paths, d);
+    st.sigma_at = now;
+  }
   for (std::size_t k = 0; k < n; ++k) {
     const std::string& key = next.candidates[k].key;
-    NoiseBand& tb = st.target_noise[key];
-    tb.feed(target[k], kTargetSigmaInit, kTargetSigmaFloor, cfg_.band);
-    // On the ε window's edge the target flips between 0 and a share on noise alone (a
-    // bimodal target no σ describes): such a candidate does not make a step due; it moves
-    // with the others' steps. Edge = target 0 in between 5 % and 95 % of recent updates.
-    double& zero = st.zero_share[key];
-    zero += cfg_.band.gain * ((target[k] == 0.0 ? 1.0 : 0.0) - zero);
-    if (zero > 0.05 && zero < 0.95 && next.candidates[k].excluded == Exclusion::none) continue;
-    const double band = std::max(cfg_.band.z * std::sqrt(2.0) * tb.sigma(kTargetSigmaFloor),
+    // On the window's edge noise alone moves it in and out: while no input moved beyond its
+    // band, it moves with the others' steps, not by itself.
+    if (moves.empty() && st.target_noise.edge[k] && next.candidates[k].excluded == Exclusion::none) continue;
+    // The gap's two sides are both noisy (eff came from earlier targets): z·√2·σ.
+    const double band = std::max(cfg_.band.z * std::sqrt(2.0) * st.target_noise.sigma[k],
                                  static_cast<double>(cfg_.settle_units) / kWeightTotal);
     const double excess = std::abs(target[k] - lookup(st.eff, key)) - band;
     if (excess > 0.0) due = true;
@@ -468,7 +468,14 @@ std::optional<Change> Selector::update(const Service& svc, std::span<const Insta
       e = target;
     }
   }
-  const auto weights = apportion(e);
+  // All the way to the target: decide()'s own integers (apportioning its fractions again
+  // could move a unit or two).
+  std::vector<uint32_t> weights;
+  if (reset || full) {
+    for (std::size_t k = 0; k < n; ++k) weights.push_back(d.candidates[k].weight);
+  } else {
+    weights = apportion(e);
+  }
   uint32_t largest = 0;  // largest weight move, units of kWeightTotal
   bool set_changed = false;
   for (std::size_t k = 0; k < n; ++k) {

@@ -153,8 +153,8 @@ class Selector {
     // Per instance ("vcpe/id"): its share of eff after each step within explain_window.
     std::map<std::string, std::vector<std::pair<std::chrono::steady_clock::time_point, double>>, std::less<>> shares;
     double busy_at_step = 0.0;  // the pool's busy vCPUs at the last step
-    std::map<std::string, NoiseBand, std::less<>> target_noise;  // per candidate: decide()'s target share
-    std::map<std::string, double, std::less<>> zero_share;  // per candidate: EWMA of "target is 0"
+    InputNoise::TargetNoise target_noise;  // per candidate (decide()'s order)
+    std::chrono::steady_clock::time_point sigma_at{};
   };
   // How much of an instance's utilisation / delay move our own recent steps explain.
   bool unexplained(const State& st, const InputMove& m, std::span<const Instance> instances, double busy,

@@ -19,6 +19,9 @@ Clients reach app1 at VIPs; the CPE DNATs each new flow to an (instance, WAN pat
    connection (not before), then it draws again and sticks to that.
 7. SLA unmet (+25 ms on both WANs, max_rtt_ms 15): app1r refuses new connections at once
    (TCP RST) and logs a weights event; app1b still serves with outcome best_effort.
+8. Steady client traffic (20 new connections/s to app1 for 60 s, loads unchanged): at most
+   2 weight publications after the first 10 s (issue 8: weights settle; the deadband keeps
+   noise from moving them).
 Every test restores what it changed (impairment, loads, daemons).
 """
 import math
@@ -398,6 +401,36 @@ def test_sla_unmet_reject_and_best_effort(s: LabSession):
     wait_until(lambda: st_.outcome(s.lab, "app1r") == "ok" or None, st_.hold_down_s(s.lab) + 10, "app1r back to ok")
 
 
+# ------------------------------------------------------------------ 8. steady traffic
+
+STEADY_S, STEADY_WARMUP_S, STEADY_MAX_PUBLICATIONS = 60.0, 10.0, 2
+
+
+def test_steady_traffic_weights_settle(s: LabSession):
+    fig4_weights_back(s)
+    # Steady inputs: the earlier tests' impairments and loads are gone and app1 has not
+    # republished for 3 s (paths re-converge from the SLA test's +25 ms).
+    wait_until(lambda: st_.last_publication_age_s(s.lab, "app1") >= 3.0 or None, 30, "app1 quiet for 3 s",
+               interval=0.5)
+    series = Series(s.lab, "c1", VIP["app1"], interval_ms=50, duration=STEADY_S + 5).start()
+    try:
+        t_start = time.time()
+        wait_until(lambda: len(series.records()) >= 5 or None, 10, "the steady series to start")
+        wait_until(lambda: time.time() - t_start >= STEADY_S or None, STEADY_S + 10, "60 s of steady traffic",
+                   interval=1.0)
+        recs = series.records()
+        errs = [x for x in recs if x["error"]]
+        assert not errs, f"steady connections failed: {errs[:5]}"
+        evs = [e for e in st_.weight_events(s.lab, "app1")
+               if t_start + STEADY_WARMUP_S <= float(e.get("ts_ms") or 0) / 1000.0 <= t_start + STEADY_S]
+        print(f"  {len(recs)} connections in {STEADY_S:g} s; app1 publications after the first "
+              f"{STEADY_WARMUP_S:g} s: {len(evs)}" + "".join(f"\n    {e.get('detail')}" for e in evs))
+        assert len(evs) <= STEADY_MAX_PUBLICATIONS, \
+            f"{len(evs)} publications under steady traffic (at most {STEADY_MAX_PUBLICATIONS})"
+    finally:
+        series.stop()
+
+
 if __name__ == "__main__":
     sys.exit(main([
         test_fig4_prefers_cloud2,
@@ -407,4 +440,5 @@ if __name__ == "__main__":
         test_cpe_restart_keeps_flows_and_ruleset,
         test_sticky_client_keeps_instance_until_timeout,
         test_sla_unmet_reject_and_best_effort,
+        test_steady_traffic_weights_settle,
     ], scenario="fig4", daemons=True, services=True, setup=setup))

@@ -7,6 +7,7 @@
 #include <limits>
 #include <numeric>
 #include <random>
+#include <set>
 
 using namespace cats::select;
 
@@ -313,5 +314,95 @@ TEST_CASE("determinism: same input, same decision") {
     auto b = decide(w.svc, w.instances, w.paths);
     REQUIRE(a.candidates.size() == b.candidates.size());
     for (std::size_t k = 0; k < a.candidates.size(); ++k) REQUIRE(a.candidates[k].weight == b.candidates[k].weight);
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Instances known by their own figures (issue 8 item 5; docs/SELECTION.md "Exploration").
+
+namespace {
+
+// Three sites, as the lab's figures scenario: a fast one far away, a slow one nearby that
+// looks best under the service-wide guess, and one in between.
+struct ThreeSites {
+  Service svc;
+  std::vector<Instance> in;
+  std::vector<Path> paths;
+  ThreeSites() {
+    svc.id = "llm";
+    svc.service_time_ms = 10;  // the service-wide guess
+    for (auto [v, rtt] : {std::pair{"far", 30.0}, {"mid", 15.0}, {"near", 2.0}}) {
+      Instance i;
+      i.vcpe = v;
+      i.id = "app";
+      i.vcpus = 4;
+      i.utilization = 0.2;
+      in.push_back(i);
+      paths.push_back({v, "wan1", rtt, 0, 0, true});
+    }
+    in[0].service_time_ms = 5;   // fast
+    in[1].service_time_ms = 25;  // medium
+  }
+  uint32_t weight(const Decision& d, const std::string& vcpe) const {
+    uint32_t w = 0;
+    for (const auto& s : d.candidates)
+      if (in[s.instance].vcpe == vcpe) w += s.weight;
+    return w;
+  }
+};
+
+}  // namespace
+
+TEST_CASE("instance figures: an instance's own service time replaces the service-wide guess") {
+  ThreeSites t;
+  t.in[2].service_time_ms = 60;  // near, but slow: 2 + 60 vs far 30 + 5
+  const Decision d = decide(t.svc, t.in, t.paths);
+  REQUIRE(d.best.has_value());
+  CHECK(t.in[d.candidates[*d.best].instance].vcpe == "far");
+  CHECK(d.candidates[2].compute_ms == Approx(mmc_sojourn_ms(4, 0.2, 60)));
+  CHECK(t.weight(d, "near") == 0);  // 62 ms vs 35: outside the window
+  CHECK(t.weight(d, "far") > t.weight(d, "mid"));
+}
+
+TEST_CASE("exploration: a never-measured instance gets explore_share, not its guessed rank") {
+  ThreeSites t;
+  t.in[2].measured = false;  // near: no figure yet; the guess (10 ms) would make it best
+  const Decision d = decide(t.svc, t.in, t.paths);
+  REQUIRE(d.best.has_value());
+  CHECK(t.in[d.candidates[*d.best].instance].vcpe == "far");  // ranked among the measured
+  CHECK(d.candidates[2].exploring);
+  // explore_share 0.05, give or take apportion()'s one unit per member.
+  CHECK(t.weight(d, "near") >= 49);
+  CHECK(t.weight(d, "near") <= 51);
+  CHECK(total(d) == kWeightTotal);
+
+  SECTION("when nothing is measured, the guesses rank as usual") {
+    for (auto& i : t.in) i.measured = false;
+    const Decision all = decide(t.svc, t.in, t.paths);
+    for (const auto& s : all.candidates) CHECK_FALSE(s.exploring);
+    CHECK(t.in[all.candidates[*all.best].instance].vcpe == "near");  // 2 + ~10 ms, the guess
+  }
+}
+
+TEST_CASE("property: exploration stays within explore_max, sums exact, never on excluded") {
+  std::mt19937 rng(777);
+  for (int iter = 0; iter < 3000; ++iter) {
+    auto w = testgen::random_world(rng, iter % 2 == 0);
+    w.svc.explore_share = std::uniform_real_distribution<double>(0.0, 0.2)(rng);
+    w.svc.explore_max = std::uniform_real_distribution<double>(0.0, 0.3)(rng);
+    for (auto& i : w.instances) i.measured = rng() % 3 != 0;
+    const Decision d = decide(w.svc, w.instances, w.paths);
+    const uint32_t t = total(d);
+    REQUIRE((t == kWeightTotal || (t == 0 && d.outcome == Outcome::rejected)));
+    uint32_t explored = 0, n_candidates = 0;
+    std::set<std::size_t> instances;
+    for (const auto& s : d.candidates) {
+      if (s.weight > 0) REQUIRE((s.excluded == Exclusion::none || d.outcome == Outcome::best_effort));
+      if (s.exploring) explored += s.weight, ++n_candidates, instances.insert(s.instance);
+    }
+    // Bound: min(explore_share × instances, explore_max) of the total, plus the one unit
+    // apportion() gives every weighted candidate and one each of rounding.
+    const double share = std::min(w.svc.explore_share * static_cast<double>(instances.size()), w.svc.explore_max);
+    REQUIRE(explored <= static_cast<uint32_t>(share * kWeightTotal) + 2 * n_candidates + 1);
   }
 }

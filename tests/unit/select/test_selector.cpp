@@ -22,20 +22,23 @@ struct FakeClock {
 
 // Scale every cost term by a factor within 1 ± delta: rtt, jitter, reported processing
 // delay and service time all enter linearly, so every candidate's cost moves by ≤ delta.
-// Ten reports with a little noise (±0.5 % of RTT and delay, ±0.2 points of utilisation,
+// Sixty reports with a little noise (±0.5 % of RTT, jitter and delay, ±0.2 points of utilisation,
 // alternating), 100 ms apart, then the inputs as they were: the selector has measured
 // their noise (the first samples of an input only teach it its noise).
 template <class Sel>
 void warm(Sel& sel, FakeClock& clk, const Service& svc, std::vector<Instance> in, std::vector<Path> paths) {
   const auto in0 = in;
   const auto p0 = paths;
-  for (int k = 0; k < 10; ++k) {
+  for (int k = 0; k < 60; ++k) {
     const double s = k % 2 ? 1.0 : -1.0;
     for (std::size_t i = 0; i < in.size(); ++i) {
       in[i].utilization = std::clamp(in0[i].utilization + 0.002 * s, 0.0, 1.0);
       if (in0[i].processing_delay_ms) in[i].processing_delay_ms = *in0[i].processing_delay_ms * (1 + 0.005 * s);
     }
-    for (std::size_t j = 0; j < paths.size(); ++j) paths[j].rtt_ms = p0[j].rtt_ms * (1 + 0.005 * s);
+    for (std::size_t j = 0; j < paths.size(); ++j) {
+      paths[j].rtt_ms = p0[j].rtt_ms * (1 + 0.005 * s);
+      paths[j].jitter_ms = p0[j].jitter_ms * (1 + 0.005 * s);
+    }
     clk.t += 100ms;
     sel.update(svc, in, paths);
   }
@@ -111,8 +114,10 @@ TEST_CASE("deadband property: noisy steady inputs publish nothing once their noi
   // between 0 and a share on noise alone: a few still step there (docs/SELECTION.md).
   std::printf("deadband property: %d of 200 worlds quiet after 30 s, %d late publications\n", quiet_worlds,
               total_late);
-  CHECK(quiet_worlds >= 140);  // measured: 147 of 200 (seed 424242)
-  CHECK(total_late <= 1000);  // measured: 953, i.e. 0.16 per world and second
+  // Measured (seed 424242): 137 of 200 quiet, 875 late publications; the selector before
+  // the deadband (99b1313, 10 % hysteresis, same worlds and noise): 111 quiet, 949 late.
+  CHECK(quiet_worlds >= 130);
+  CHECK(total_late <= 900);
 }
 
 TEST_CASE("load move: one our steering cannot explain goes to decide()'s target at once") {
@@ -134,10 +139,11 @@ TEST_CASE("load move: one our steering cannot explain goes to decide()'s target 
     REQUIRE_FALSE(weighted.empty());
     const auto victim = cands[weighted[rng() % weighted.size()]];
     warm(sel, clk, w.svc, w.instances, w.paths);
-    clk.t += 30s;
-    sel.update(w.svc, w.instances, w.paths);  // settle whatever the warm-up left
-    clk.t += 30s;
-    REQUIRE_FALSE(sel.update(w.svc, w.instances, w.paths).has_value());
+    for (int i = 0; i < 10; ++i) {  // let any settling finish (quiet steps included)
+      clk.t += 10s;
+      sel.update(w.svc, w.instances, w.paths);
+    }
+    clk.t += 10s;  // nothing stepped within explain_window: the jump cannot be ours
     const auto settled = sel.published("svc")->candidates;
     for (auto& i : w.instances)
       if (i.vcpe == victim.vcpe && i.id == victim.instance) i.utilization = 0.9;  // below overload
@@ -151,9 +157,7 @@ TEST_CASE("load move: one our steering cannot explain goes to decide()'s target 
     REQUIRE(c.has_value());
     CHECK(c->reason.find(victim.vcpe + "/" + victim.instance + " utilisation ") != std::string::npos);
     CHECK(c->reason.find("[not ours: to target]") != std::string::npos);
-    // The target's fractions apportioned again: within one unit of decide()'s integers.
-    for (std::size_t k = 0; k < d.candidates.size(); ++k)
-      CHECK(std::abs(static_cast<int>(c->now.candidates[k].weight) - static_cast<int>(d.candidates[k].weight)) <= 1);
+    for (std::size_t k = 0; k < d.candidates.size(); ++k) CHECK(c->now.candidates[k].weight == d.candidates[k].weight);
     clk.t += 10s;  // nothing trails behind
     CHECK_FALSE(sel.update(w.svc, w.instances, w.paths).has_value());
     ++checked;
@@ -309,6 +313,7 @@ TEST_CASE("adopt: same weighted set and outcome keeps the adopted weights") {
     f.in[1].utilization = 0.6;  // cloud2 spare 4.8 → 2.4
     auto c = sel.update(f.svc, f.in, f.paths);
     REQUIRE(c.has_value());
+    INFO(c->reason);
     CHECK(c->reason.find("cloud2/app1 utilisation ") != std::string::npos);
     CHECK(c->reason.find(" -> 60.0 % (band ±") != std::string::npos);
     CHECK(c->reason.find("restart") == std::string::npos);
