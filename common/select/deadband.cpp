@@ -149,10 +149,14 @@ std::vector<InputMove> InputNoise::moves(std::span<const Instance> instances, st
     // Both the value and the snapshot are samples: their difference has σ·√2.
     const double b = cfg_.z * std::sqrt(2.0) * sigma(x);
     if (std::abs(x.value - was->second) <= b) continue;
+    // Loss as the delay it adds to the path: rtt·p/(1−p) ≈ rtt·p for small p.
+    const double scale = x.field == Field::loss ? std::max(paths[x.index].rtt_ms, 0.0) : 1.0;
+    const double to = x.field == Field::loss ? x.value / 100.0 * scale : x.value;
+    const double from = x.field == Field::loss ? was->second / 100.0 * scale : was->second;
     out.push_back({x.kind, x.subject,
                    x.name + fmt(" %.1f -> %.1f ", was->second * x.scale, x.value * x.scale) + x.unit +
                        fmt(" (band ±%.1f", b * x.scale, 0) + " " + x.unit + ")",
-                   was->second, x.value, b});
+                   from, to, x.field == Field::loss ? b / 100.0 * scale : b});
   }
   // A processing delay appearing or going is not a move: one is measured only while
   // requests arrive, so at a few requests per window it comes and goes under steady

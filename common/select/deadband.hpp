@@ -51,7 +51,7 @@ struct InputMove {
   Kind kind = Kind::utilization;
   std::string subject;  // "cloud2/app1" (instance) or "cloud1/wan1" (path)
   std::string what;     // "utilisation 20.0 -> 95.0 % (band ±3.1 %)"
-  double from = 0.0, to = 0.0, band = 0.0;
+  double from = 0.0, to = 0.0, band = 0.0;  // loss: as delay (rtt·p), as RTT and jitter are
 };
 
 // Every input of one service's candidates: its noise, and its value at the last step.

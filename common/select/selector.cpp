@@ -22,6 +22,9 @@ namespace {
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 constexpr double kSaturated = 0.99;
 constexpr double kUnknownShare = -1.0;
+// A move this large (half the instance's utilisation, half a delay) that our steering
+// cannot explain takes the weights straight to the target.
+constexpr double kForeignJump = 0.5;
   // share history: what we steered before is unknown
 
 std::string num(double v, int prec = 1) {
@@ -195,7 +198,14 @@ void record_shares(std::map<std::string, std::vector<std::pair<std::chrono::stea
 }  // namespace
 
 bool Selector::unexplained(const State& st, const InputMove& m, std::span<const Instance> instances,
-                           double busy, std::chrono::steady_clock::time_point now) const {
+                           double busy, double cost, std::chrono::steady_clock::time_point now) const {
+  // Only a large rise goes straight to the target: utilisation by half the instance, a
+  // delay (network or processing) by half of the candidate's cost. A fall, or a smaller rise, takes
+  // damped steps: moving flows *to* something is never urgent, and at high load a 1 s
+  // window's utilisation wanders by tens of points on queueing alone (a backlog drains
+  // seconds after our cut); full steps on those herded the simulation (docs/BENCHMARKS.md).
+  const double rise = m.to - m.from;
+  if (rise < kForeignJump * (m.kind == InputMove::Kind::utilization ? 1.0 : cost)) return false;
   if (m.kind == InputMove::Kind::network) return true;  // we do not move path delays
   // Upper bound of what our steering did to this instance: as if the pool's whole load
   // (busy vCPUs) were ours, as it is when every CPE acts like this one (a herd moves
@@ -220,7 +230,7 @@ bool Selector::unexplained(const State& st, const InputMove& m, std::span<const 
     }
   double explained = dx * busy / c;
   if (m.kind == InputMove::Kind::delay) explained = std::abs(m.from) * explained / (1.0 - u);
-  return std::abs(m.to - m.from) > explained + m.band;
+  return rise > explained + m.band;
 }
 
 std::optional<Change> Selector::update(const Service& svc, std::span<const Instance> instances,
@@ -402,8 +412,9 @@ std::optional<Change> Selector::update(const Service& svc, std::span<const Insta
     // band, it moves with the others' steps, not by itself.
     if (moves.empty() && st.target_noise.edge[k] && next.candidates[k].excluded == Exclusion::none) continue;
     // The gap's two sides are both noisy (eff came from earlier targets): z·√2·σ.
-    const double band = std::max(cfg_.band.z * std::sqrt(2.0) * st.target_noise.sigma[k],
-                                 static_cast<double>(cfg_.settle_units) / kWeightTotal);
+    const double band = std::clamp(cfg_.band.z * std::sqrt(2.0) * st.target_noise.sigma[k],
+                                   static_cast<double>(cfg_.settle_units) / kWeightTotal,
+                                   std::max(cfg_.band_max, static_cast<double>(cfg_.settle_units) / kWeightTotal));
     const double excess = std::abs(target[k] - lookup(st.eff, key)) - band;
     if (excess > 0.0) due = true;
     if (excess > far_excess) far_excess = excess, far = key, far_band = band, far_target = target[k];
@@ -412,7 +423,20 @@ std::optional<Change> Selector::update(const Service& svc, std::span<const Insta
   // A load or delay move our own steering cannot explain: straight to the target, at once.
   bool full = false;
   const double busy = std::max(st.busy_at_step, pool_busy(instances));
-  for (const auto& m : moves) full = full || (due && unexplained(st, m, instances, busy, now));
+  // Each subject's cheapest candidate cost (path "vcpe/wan", instance "vcpe/id"): what a
+  // delay move is large against.
+  std::map<std::string, double, std::less<>> cost_of;
+  for (const Scored& c : d.candidates) {
+    for (const std::string& subj : {paths[c.path].vcpe + "/" + paths[c.path].wan,
+                                    instances[c.instance].vcpe + "/" + instances[c.instance].id}) {
+      auto [at, fresh_subject] = cost_of.emplace(subj, c.cost);
+      if (!fresh_subject) at->second = std::min(at->second, c.cost);
+    }
+  }
+  for (const auto& m : moves) {
+    auto c = cost_of.find(m.subject);
+    full = full || (due && c != cost_of.end() && unexplained(st, m, instances, busy, c->second, now));
+  }
 
   if (urgent.empty() && !full) {
     if (!due) return std::nullopt;                                // within noise: settled

@@ -70,6 +70,9 @@ struct SelectorConfig {
   // further from the weights in force than z·σ of what the inputs' measured noise does to
   // it (and at least settle_units).
   BandConfig band;
+  // The deadband never exceeds this share of the total: a target that noisy is still
+  // followed to within 5 % (a wider band once left the lab's weights half-way back).
+  double band_max = 0.05;
   // A load or delay move that the shares we published within this window cannot explain
   // (an instance's utilisation moves at most in proportion to the share of it we moved)
   // comes from outside: the weights go to decide()'s target at once, without hold-down
@@ -158,7 +161,7 @@ class Selector {
   };
   // How much of an instance's utilisation / delay move our own recent steps explain.
   bool unexplained(const State& st, const InputMove& m, std::span<const Instance> instances, double busy,
-                   std::chrono::steady_clock::time_point now) const;
+                   double cost, std::chrono::steady_clock::time_point now) const;
   SelectorConfig cfg_;
   Clock clock_;
   std::map<std::string, State, std::less<>> pub_;

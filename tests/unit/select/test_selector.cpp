@@ -129,7 +129,7 @@ TEST_CASE("load move: one our steering cannot explain goes to decide()'s target 
     FakeClock clk;
     Selector sel(held(5s), clk.fn());
     auto w = testgen::random_world(rng, false);
-    for (auto& i : w.instances) i.utilization = std::min(i.utilization, 0.6);
+    for (auto& i : w.instances) i.utilization = std::min(i.utilization, 0.4);
     auto first = sel.update(w.svc, w.instances, w.paths);
     REQUIRE(first.has_value());
     const auto& cands = first->now.candidates;
@@ -146,7 +146,7 @@ TEST_CASE("load move: one our steering cannot explain goes to decide()'s target 
     clk.t += 10s;  // nothing stepped within explain_window: the jump cannot be ours
     const auto settled = sel.published("svc")->candidates;
     for (auto& i : w.instances)
-      if (i.vcpe == victim.vcpe && i.id == victim.instance) i.utilization = 0.9;  // below overload
+      if (i.vcpe == victim.vcpe && i.id == victim.instance) i.utilization = 0.94;  // ≥ +0.5, below overload
     clk.t += 100ms;
     auto c = sel.update(w.svc, w.instances, w.paths);
     const Decision d = decide(w.svc, w.instances, w.paths);
@@ -213,14 +213,24 @@ TEST_CASE("selector: a network move beyond its band goes to the target at once")
   clk.t += 10s;
   paths[0].rtt_ms = 10.05;  // within the band: nothing
   CHECK_FALSE(sel.update(svc, in, paths).has_value());
-  paths[0].rtt_ms = 13;  // cost 15 → 18, not urgent (< +50 %), but not ours
+  paths[0].rtt_ms = 13;  // cost 15 → 18: beyond the band, smaller than half the cost
   clk.t += 1s;
   auto c = sel.update(svc, in, paths);
   REQUIRE(c.has_value());
-  // Straight to the target 441 (a 18 ms vs b 16 ms: (16/18)² = 0.79 : 1), no damped trail.
+  // Published at once (hold-down is long past), as a damped step towards the target 441
+  // (a 18 ms vs b 16 ms: (16/18)² = 0.79 : 1): nothing reports utilisation, α = 50 %.
   CHECK(c->reason.rfind("a/w rtt 10.0 -> 13.0 ms (band ±", 0) == 0);
-  CHECK(c->reason.find("[not ours: to target]") != std::string::npos);
-  CHECK(c->now.candidates[0].weight == 441);
+  CHECK(c->reason.find("[step 50 %]") != std::string::npos);
+  CHECK(c->now.candidates[0].weight == 487);
+  std::vector<uint32_t> a{487};
+  for (int i = 0; i < 20; ++i) {
+    clk.t += 5s;
+    if (auto s2 = sel.update(svc, in, paths)) a.push_back(s2->now.candidates[0].weight);
+  }
+  // Then settling, in fewer steps each smaller: within settle_units (10) of 441, then quiet.
+  CHECK(a.back() >= 441);
+  CHECK(a.back() - 441 <= 10);
+  CHECK(a.size() <= 4);
   clk.t += 60s;
   CHECK_FALSE(sel.update(svc, in, paths).has_value());
 
@@ -318,13 +328,12 @@ TEST_CASE("adopt: same weighted set and outcome keeps the adopted weights") {
     CHECK(c->reason.find(" -> 60.0 % (band ±") != std::string::npos);
     CHECK(c->reason.find("restart") == std::string::npos);
     CHECK(c->previous[0].weight == 200);
-    // Nothing we steered since adoption explains it: from the adopted 400 straight to
-    // cloud1's new target (~556).
-    CHECK(c->reason.find("[not ours: to target]") != std::string::npos);
+    // A rise of 0.4 (< 0.5): a damped step from the adopted 400 towards cloud1's new target
+    // (~556): ρ̂ = 0.4, step 0.5·0.6 = 30 %.
+    CHECK(c->reason.find("[step 30 %]") != std::string::npos);
     const auto cloud1 = c->now.candidates[0].weight + c->now.candidates[1].weight;
-    const Decision d = decide(f.svc, f.in, f.paths);
-    CHECK(std::abs(static_cast<int>(cloud1) - static_cast<int>(d.candidates[0].weight + d.candidates[1].weight)) <= 2);
-    CHECK(cloud1 > 540);
+    CHECK(cloud1 > 420);
+    CHECK(cloud1 < 500);
   }
 }
 
