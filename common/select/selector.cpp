@@ -22,9 +22,6 @@ namespace {
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 constexpr double kSaturated = 0.99;
 constexpr double kUnknownShare = -1.0;
-// A move this large (half the instance's utilisation, half a delay) that our steering
-// cannot explain takes the weights straight to the target.
-constexpr double kForeignJump = 0.5;
   // share history: what we steered before is unknown
 
 std::string num(double v, int prec = 1) {
@@ -205,13 +202,15 @@ bool Selector::unexplained(const State& st, const InputMove& m, std::span<const 
   // window's utilisation wanders by tens of points on queueing alone (a backlog drains
   // seconds after our cut); full steps on those herded the simulation (docs/BENCHMARKS.md).
   const double rise = m.to - m.from;
-  if (rise < kForeignJump * (m.kind == InputMove::Kind::utilization ? 1.0 : cost)) return false;
+  // (Against the cost before the rise: `cost` is today's.)
+  if (rise < cfg_.foreign_jump * (m.kind == InputMove::Kind::utilization ? 1.0 : cost - rise)) return false;
   if (m.kind == InputMove::Kind::network) return true;  // we do not move path delays
   // Upper bound of what our steering did to this instance: as if the pool's whole load
   // (busy vCPUs) were ours, as it is when every CPE acts like this one (a herd moves
   // together). Moving a share Δx of it moves the instance's utilisation by Δx·busy/c, an
-  // M/M/c delay by about 1/(1−u) times that, relatively. Δx: our share of the instance
-  // now against every share it had within explain_window.
+  // M/M/c delay by about 1/(1−u) times that, relatively. Δx: how much we *raised* our
+  // share of the instance within explain_window (its share now against the lowest it had):
+  // a rise of its load is ours only if we sent it more.
   auto it = st.shares.find(m.subject);
   double dx = 0.0;
   if (it != st.shares.end() && !it->second.empty()) {
@@ -219,7 +218,7 @@ bool Selector::unexplained(const State& st, const InputMove& m, std::span<const 
     for (const auto& [t, x] : it->second) {
       if (now - t > cfg_.explain_window) continue;
       if (x == kUnknownShare) return false;  // just started: anything may be ours
-      dx = std::max(dx, std::abs(now_share - x));
+      dx = std::max(dx, now_share - x);
     }
   }
   double c = 1.0, u = 0.0;
@@ -412,9 +411,8 @@ std::optional<Change> Selector::update(const Service& svc, std::span<const Insta
     // band, it moves with the others' steps, not by itself.
     if (moves.empty() && st.target_noise.edge[k] && next.candidates[k].excluded == Exclusion::none) continue;
     // The gap's two sides are both noisy (eff came from earlier targets): z·√2·σ.
-    const double band = std::clamp(cfg_.band.z * std::sqrt(2.0) * st.target_noise.sigma[k],
-                                   static_cast<double>(cfg_.settle_units) / kWeightTotal,
-                                   std::max(cfg_.band_max, static_cast<double>(cfg_.settle_units) / kWeightTotal));
+    const double band = std::max(cfg_.band.z * std::sqrt(2.0) * st.target_noise.sigma[k],
+                                 static_cast<double>(cfg_.settle_units) / kWeightTotal);
     const double excess = std::abs(target[k] - lookup(st.eff, key)) - band;
     if (excess > 0.0) due = true;
     if (excess > far_excess) far_excess = excess, far = key, far_band = band, far_target = target[k];

@@ -72,13 +72,16 @@ struct SelectorConfig {
   BandConfig band;
   // The deadband never exceeds this share of the total: a target that noisy is still
   // followed to within 5 % (a wider band once left the lab's weights half-way back).
-  double band_max = 0.05;
+  double band_max = 0.1;
   // A load or delay move that the shares we published within this window cannot explain
   // (an instance's utilisation moves at most in proportion to the share of it we moved)
   // comes from outside: the weights go to decide()'s target at once, without hold-down
-  // or damped steps trailing behind. 2 × the vCPE's window: a report reflects what we
-  // steered up to about two windows ago.
-  std::chrono::milliseconds explain_window{2000};
+  // or damped steps trailing behind. Long (10 s), because a backlog built by an earlier
+  // step keeps an instance busy for seconds after it.
+  std::chrono::milliseconds explain_window{10000};
+  // ... and only a rise this large: of utilisation (absolute), of a delay (relative to the
+  // candidate's cost). > 1 turns the rule off.
+  double foreign_jump = 0.5;
 };
 
 // One published weight, with the inputs it was computed from (for the event log).

@@ -227,9 +227,10 @@ TEST_CASE("selector: a network move beyond its band goes to the target at once")
     clk.t += 5s;
     if (auto s2 = sel.update(svc, in, paths)) a.push_back(s2->now.candidates[0].weight);
   }
-  // Then settling, in fewer steps each smaller: within settle_units (10) of 441, then quiet.
+  // Then settling until the gap is within the deadband (here ±23: the noise the warm-up
+  // measured), then quiet.
   CHECK(a.back() >= 441);
-  CHECK(a.back() - 441 <= 10);
+  CHECK(a.back() - 441 <= 25);
   CHECK(a.size() <= 4);
   clk.t += 60s;
   CHECK_FALSE(sel.update(svc, in, paths).has_value());
@@ -329,8 +330,8 @@ TEST_CASE("adopt: same weighted set and outcome keeps the adopted weights") {
     CHECK(c->reason.find("restart") == std::string::npos);
     CHECK(c->previous[0].weight == 200);
     // A rise of 0.4 (< 0.5): a damped step from the adopted 400 towards cloud1's new target
-    // (~556): ρ̂ = 0.4, step 0.5·0.6 = 30 %.
-    CHECK(c->reason.find("[step 30 %]") != std::string::npos);
+    // (~556): ρ̂ = 0.55, step 0.5·0.45 = 23 %.
+    CHECK(c->reason.find("[step 23 %]") != std::string::npos);
     const auto cloud1 = c->now.candidates[0].weight + c->now.candidates[1].weight;
     CHECK(cloud1 > 420);
     CHECK(cloud1 < 500);
@@ -411,7 +412,7 @@ TEST_CASE("overload: an instance jumping to 95 % loses most new flows at once, i
   auto first = sel.update(f.svc, f.in, f.paths);
   REQUIRE(first.has_value());
   CHECK(first->now.candidates[2].weight + first->now.candidates[3].weight == 622);
-  clk.t += 5s;  // a settled state: nothing we steered lately explains what follows
+  clk.t += 11s;  // a settled state: nothing we steered within explain_window (10 s) explains what follows
   CHECK_FALSE(sel.update(f.svc, f.in, f.paths).has_value());
   f.in[1].utilization = 0.95;
   clk.t += 100ms;
