@@ -24,9 +24,11 @@ void NoiseBand::feed(double x, double init_sigma, double floor_sigma, const Band
   last_ = x;
   const double s = sigma(floor_sigma);
   if (std::abs(x - mean_) > c.z * s) {
-    // A level change, not noise: the mean restarts there, so the step does not inflate
-    // the deviation estimate (and with it the band) for the samples that follow.
+    // A level change, not noise: a new regime. The mean restarts there and so does the
+    // deviation, from the model's σ at the new level: the step must not inflate the band,
+    // and an old regime's noise (a delay at 95 % load) must not keep it wide for minutes.
     mean_ = x;
+    dev_ = std::max(init_sigma, floor_sigma) / kMadToSigma;
     return;
   }
   // Winsorised at 3σ: one outlier moves the noise estimate by at most 3σ·gain.

@@ -35,7 +35,7 @@ class NoiseBand {
   // `floor_sigma` the smallest σ ever assumed (the input's resolution). A sample equal to
   // the previous one is not a new observation (the caller recomputes more often than
   // inputs are sampled) and changes nothing. A sample beyond z·σ of the mean is a level
-  // change, not noise: the mean restarts there and the deviation is left alone.
+  // change, not noise: mean and deviation restart there (the deviation from init_sigma).
   void feed(double x, double init_sigma, double floor_sigma, const BandConfig& c);
   double sigma(double floor_sigma) const;
 

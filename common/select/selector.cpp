@@ -411,8 +411,9 @@ std::optional<Change> Selector::update(const Service& svc, std::span<const Insta
     // band, it moves with the others' steps, not by itself.
     if (moves.empty() && st.target_noise.edge[k] && next.candidates[k].excluded == Exclusion::none) continue;
     // The gap's two sides are both noisy (eff came from earlier targets): z·√2·σ.
-    const double band = std::max(cfg_.band.z * std::sqrt(2.0) * st.target_noise.sigma[k],
-                                 static_cast<double>(cfg_.settle_units) / kWeightTotal);
+    // An input that left its band moved the target for real: then only settle_units.
+    const double spread = moves.empty() ? std::min(cfg_.band.z * std::sqrt(2.0) * st.target_noise.sigma[k], cfg_.band_max) : 0.0;
+    const double band = std::max(spread, static_cast<double>(cfg_.settle_units) / kWeightTotal);
     const double excess = std::abs(target[k] - lookup(st.eff, key)) - band;
     if (excess > 0.0) due = true;
     if (excess > far_excess) far_excess = excess, far = key, far_band = band, far_target = target[k];

@@ -70,9 +70,10 @@ struct SelectorConfig {
   // further from the weights in force than z·σ of what the inputs' measured noise does to
   // it (and at least settle_units).
   BandConfig band;
-  // The deadband never exceeds this share of the total: a target that noisy is still
-  // followed to within 5 % (a wider band once left the lab's weights half-way back).
-  double band_max = 0.1;
+  // ... but never wider than this share of the total: a target that noisy (a delay
+  // measured at 95 % load, seconds after the load went) is still followed to within 5 %
+  // (without it the lab's weights stopped half-way back to figure 4 after a load test).
+  double band_max = 0.05;
   // A load or delay move that the shares we published within this window cannot explain
   // (an instance's utilisation moves at most in proportion to the share of it we moved)
   // comes from outside: the weights go to decide()'s target at once, without hold-down
@@ -81,7 +82,7 @@ struct SelectorConfig {
   std::chrono::milliseconds explain_window{10000};
   // ... and only a rise this large: of utilisation (absolute), of a delay (relative to the
   // candidate's cost). > 1 turns the rule off.
-  double foreign_jump = 0.5;
+  double foreign_jump = 0.2;
 };
 
 // One published weight, with the inputs it was computed from (for the event log).

@@ -85,8 +85,9 @@ def fig4_weights_back(s, timeout=None):
     wait_until(lambda: all_paths_up(s), 15, "every path up")
 
     def ok():
+        ds = st_.decisions(s.lab, "app1")
         w = both_weighted(s, "app1")
-        assert w["cloud2"] > w["cloud1"], f"app1 weights {w}"
+        assert w["cloud2"] > w["cloud1"], f"app1 weights {w}: {st_.describe(ds)}"
         return w
     return wait_until(ok, timeout, "app1 weights back to the fig4 preference (cloud2 > cloud1)", interval=0.2)
 
