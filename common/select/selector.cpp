@@ -22,6 +22,7 @@ namespace {
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 constexpr double kSaturated = 0.99;
 constexpr double kUnknownShare = -1.0;
+constexpr std::chrono::seconds kYoung{10};  // after a start or adopt(): noise not yet measured
   // share history: what we steered before is unknown
 
 std::string num(double v, int prec = 1) {
@@ -154,6 +155,7 @@ void Selector::adopt(const std::string& service, Outcome outcome, std::vector<Pu
   p.candidates = std::move(weights);
   State st;
   st.stepped_at = p.at;
+  st.born = p.at;
   st.pub = std::move(p);
   pub_[service] = std::move(st);
 }
@@ -261,6 +263,7 @@ std::optional<Change> Selector::update(const Service& svc, std::span<const Insta
     State st;
     settle_on(st.eff, st.goal, next);
     st.stepped_at = now;
+    st.born = now;
     // What was steered before the first decision is unknown (another CPE process, nothing):
     // every move within the window counts as explained (kUnknownShare).
     for (const auto& w : next.candidates) st.shares[w.vcpe + "/" + w.instance] = {{now, kUnknownShare}};
@@ -397,6 +400,8 @@ std::optional<Change> Selector::update(const Service& svc, std::span<const Insta
   // Step only when decide()'s target is further from the weights in force than the
   // inputs' measured noise explains (docs/SELECTION.md "Deadband").
   bool due = false;
+  // The inputs' noise is measured over the first seconds of a (re)started selector.
+  const bool young = now - st.born < kYoung;
   std::string far;
   double far_excess = -1.0, far_band = 0.0, far_target = 0.0;
   // The target's noise: measured input noise through decide() (one decide() per input),
@@ -412,7 +417,11 @@ std::optional<Change> Selector::update(const Service& svc, std::span<const Insta
     if (moves.empty() && st.target_noise.edge[k] && next.candidates[k].excluded == Exclusion::none) continue;
     // The gap's two sides are both noisy (eff came from earlier targets): z·√2·σ.
     // An input that left its band moved the target for real: then only settle_units.
-    const double spread = moves.empty() ? std::min(cfg_.band.z * std::sqrt(2.0) * st.target_noise.sigma[k], cfg_.band_max) : 0.0;
+    // While some input's noise is not measured yet (after a start or restart), the widest
+    // band: a restart must not re-step weights that sat within the old process's band.
+    const double spread = young ? cfg_.band_max
+                          : moves.empty() ? std::min(cfg_.band.z * std::sqrt(2.0) * st.target_noise.sigma[k], cfg_.band_max)
+                                          : 0.0;
     const double band = std::max(spread, static_cast<double>(cfg_.settle_units) / kWeightTotal);
     const double excess = std::abs(target[k] - lookup(st.eff, key)) - band;
     if (excess > 0.0) due = true;

@@ -160,6 +160,7 @@ class Selector {
     // Per instance ("vcpe/id"): its share of eff after each step within explain_window.
     std::map<std::string, std::vector<std::pair<std::chrono::steady_clock::time_point, double>>, std::less<>> shares;
     double busy_at_step = 0.0;  // the pool's busy vCPUs at the last step
+    std::chrono::steady_clock::time_point born{};  // first decision or adopt()
     InputNoise::TargetNoise target_noise;  // per candidate (decide()'s order)
     std::chrono::steady_clock::time_point sigma_at{};
   };
