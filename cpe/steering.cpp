@@ -74,6 +74,7 @@ ServiceInputs service_inputs(const config::CpeConfig& cfg, const config::Service
     const auto* st = find_reported(table, si.vcpe, svc.select.id, si.address, &name);
     if (!st) {
       x.available = false;  // never reported (or forgotten): nothing says it can serve
+      x.measured = false;
     } else {
       auto cur = [&](MetricType t) { return metrics::current_value(st->metrics, t); };
       x.available = st->available();
@@ -82,6 +83,16 @@ ServiceInputs service_inputs(const config::CpeConfig& cfg, const config::Service
       x.processing_delay_ms = cur(MetricType::processing_delay_ms);
       x.free_capacity = cur(MetricType::capacity_free).value_or(1.0 - x.utilization);
       if (cur(MetricType::gpu_count).value_or(0.0) > 0) x.capabilities.push_back("gpu");
+      // The instance's own figures (docs/METRICS.md "Instance figures", issue 8 item 5):
+      // its reported service time (configured at its vCPE or learned there) replaces the
+      // service's constant in the M/M/c estimate. Failing that, a measured delay of any
+      // age bounds it from above (a sojourn is never shorter than the service time), so
+      // a constant above what the instance was ever measured at is not used. Only an
+      // instance that never gave a delay or a service time is unmeasured (explored).
+      const auto& f = st->figures;
+      x.measured = f.measured;
+      if (f.service_time_ms) x.service_time_ms = *f.service_time_ms;
+      else if (f.last_delay_ms) x.service_time_ms = std::min(*f.last_delay_ms, svc.select.service_time_ms);
     }
     in.instances.push_back(std::move(x));
     in.names.push_back(std::move(name));

@@ -285,3 +285,88 @@ TEST_CASE("steering: --check describes the table and rules before the first deci
   none.services.clear();
   CHECK(describe_steering(none) == "steering: no services (table inet cats absent)\n");
 }
+
+TEST_CASE("service_inputs: an instance is priced by its own figures once it has given any") {
+  using metrics::MetricType;
+  using metrics::Source;
+  using metrics::Statistic;
+  const auto cfg = fig4();  // service_time_ms 20
+  const auto& svc = cfg.services[0];
+  const auto paths = all_paths(stamp::PathState::up);
+  const auto t0 = Clock::time_point{} + 100s;
+  report::InstanceTable table;
+  auto apply = [&](const char* vcpe, const char* id, const char* address, std::vector<metrics::L0Metric> extra,
+                   Clock::time_point at) {
+    report::Report r;
+    r.vcpe_id = vcpe;
+    r.seq = static_cast<uint64_t>(at.time_since_epoch().count());
+    report::InstanceReport in;
+    in.service_id = "app1";
+    in.instance_id = id;
+    in.address = ep(address);
+    in.available = true;
+    in.metrics = {metrics::make(MetricType::vcpus, 4, Source::nominal),
+                  metrics::make(MetricType::cpu_utilization, 0.1)};
+    in.metrics.insert(in.metrics.end(), extra.begin(), extra.end());
+    r.instances.push_back(in);
+    table.apply(r, at);
+  };
+
+  // cloud1: service time configured at its vCPE. cloud2: nothing about its processing yet.
+  apply("cloud1", "app1-cloud1", "10.2.1.10:8080", {metrics::make(MetricType::service_time_ms, 5.0, Source::nominal)},
+        t0);
+  apply("cloud2", "app1-cloud2", "10.2.2.10:8080", {}, t0);
+  auto in = service_inputs(cfg, svc, paths, table.entries());
+  REQUIRE(in.instances.size() == 2);
+  CHECK(in.instances[0].measured);
+  CHECK(in.instances[0].service_time_ms == 5.0);
+  CHECK_FALSE(in.instances[1].measured);  // explored only, priced with the service's 20 ms
+  CHECK_FALSE(in.instances[1].service_time_ms);
+
+  // cloud2 measured once (exploration traffic): 60 ms, fresh.
+  apply("cloud2", "app1-cloud2", "10.2.2.10:8080",
+        {metrics::make(MetricType::processing_delay_ms, 60.0, Source::measured, Statistic::mean)}, t0 + 1s);
+  in = service_inputs(cfg, svc, paths, table.entries());
+  CHECK(in.instances[1].measured);
+  CHECK(in.instances[1].processing_delay_ms == 60.0);
+  // No service time reported yet: the measured delay bounds it (min with the constant).
+  CHECK(in.instances[1].service_time_ms == 20.0);
+
+  // Its traffic stops: no fresh delay any more, but the learned figure and the last delay
+  // (20 s old) keep it priced as itself, never as the service's constant again.
+  apply("cloud2", "app1-cloud2", "10.2.2.10:8080",
+        {metrics::make(MetricType::service_time_ms, 59.0, Source::estimated, Statistic::mean),
+         metrics::make(MetricType::last_processing_delay_ms, 60.0, Source::measured, Statistic::mean),
+         metrics::make(MetricType::last_processing_delay_age_ms, 20'000.0)},
+        t0 + 21s);
+  in = service_inputs(cfg, svc, paths, table.entries());
+  CHECK(in.instances[1].measured);
+  CHECK_FALSE(in.instances[1].processing_delay_ms);
+  CHECK(in.instances[1].service_time_ms == 59.0);
+  // ...also in a later report that carries none of it (e.g. its vCPE restarted).
+  apply("cloud2", "app1-cloud2", "10.2.2.10:8080", {}, t0 + 30s);
+  in = service_inputs(cfg, svc, paths, table.entries());
+  CHECK(in.instances[1].measured);
+  CHECK(in.instances[1].service_time_ms == 59.0);
+
+  // A last delay below the constant (an instance faster than the service's figure) is the
+  // better bound: 8 ms.
+  report::InstanceTable t2;
+  report::Report r;
+  r.vcpe_id = "cloud1";
+  r.seq = 1;
+  report::InstanceReport x;
+  x.service_id = "app1";
+  x.instance_id = "app1-cloud1";
+  x.address = ep("10.2.1.10:8080");
+  x.available = true;
+  x.metrics = {metrics::make(MetricType::last_processing_delay_ms, 8.0, Source::measured, Statistic::mean),
+               metrics::make(MetricType::last_processing_delay_age_ms, 5'000.0)};
+  r.instances.push_back(x);
+  t2.apply(r, t0);
+  in = service_inputs(cfg, svc, paths, t2.entries());
+  CHECK(in.instances[0].measured);
+  CHECK(in.instances[0].service_time_ms == 8.0);
+  CHECK_FALSE(in.instances[1].measured);  // never reported at all
+  CHECK_FALSE(in.instances[1].available);
+}
