@@ -1,10 +1,10 @@
 #!/usr/bin/python3
 """Lab test (issue 8, item 5: instances known by their own figures) in scenario `figures`.
 
-Three sites, one WAN: `far` (one-way 25 ms, 5 ms per request), `mid` (12 ms, 22 ms) and
+Three sites, one WAN: `far` (one-way 16 ms, 2 ms per request), `mid` (10 ms, 20 ms) and
 `near` (2 ms, 70 ms). far's and mid's vCPEs have their service time configured; near's
 is configured nowhere, so at the start the CPE can only price near with the service's
-service_time_ms (5 ms), which makes it look best (~7 ms against ~31 and ~35).
+service_time_ms (5 ms), which makes it look best (~8 ms against ~19 and ~31).
 
 1. At start (no client traffic yet): near has given no figure of its own (not measured,
    no service time), far and mid carry their configured ones, and near's cost is the
@@ -19,7 +19,8 @@ service_time_ms (5 ms), which makes it look best (~7 ms against ~31 and ~35).
 
 The true total delays are computed from the probed RTTs (catsctl paths) and the apps'
 per-request times; the test first checks that they are ordered far < mid < near, i.e.
-that the scenario is the one described.
+that the scenario is the one described, and afterwards that the clients' own median
+latencies (two round trips + processing per connection) are in the same order.
 """
 import statistics
 import sys
@@ -85,7 +86,7 @@ def test_near_unmeasured_at_start(s: LabSession):
     def figures_known():
         ins = instances(s)
         assert set(ins) == set(SITES), f"instances at the CPE: {sorted(ins)}"
-        for v, ms in (("far", 5.0), ("mid", 22.0)):
+        for v, ms in (("far", 2.0), ("mid", 20.0)):
             x = ins[v]
             assert x["measured"] and x["service_time_ms"] == ms and x["service_time_source"] == "nominal", \
                 f"{v}: configured service time not reported: {x}"
@@ -144,6 +145,11 @@ def test_flows_follow_true_total_delay(s: LabSession):
           f"processing) " + ", ".join(f"{v} {ms:.0f} ms" for v, ms in latency.items()))
     print(f"  final decisions: {st_.describe(final)}")
     assert len(ok) >= 200, f"too little client traffic to judge: {len(ok)} ok of {len(recs)}"
+    # What the clients saw agrees with the truth computed from the scenario (sites with a
+    # few connections; near may have had very few).
+    seen = [v for v in order if counts[v] >= 5]
+    assert sorted(seen, key=latency.get) == seen, \
+        f"client latencies {latency} are not in the order of the true totals {truth}"
     assert len(errors) <= 0.01 * len(recs), f"connection errors: {errors[:10]} ({len(errors)})"
     assert set(counts) == set(SITES), f"replies from unknown instances: {counts}"
 
@@ -154,6 +160,14 @@ def test_flows_follow_true_total_delay(s: LabSession):
         f"most new connections should go to {lowest} (lowest true total {truth[lowest]:.1f} ms): {counts}"
     assert fewest == highest and all(counts[highest] < counts[v] for v in SITES if v != highest), \
         f"fewest new connections should go to {highest} (highest true total {truth[highest]:.1f} ms): {counts}"
+
+    # Once measured, near (~73 ms against ~19) is outside the spread window for good: it
+    # only had its exploration share before its first measurement came back. Flapping
+    # between "measured" (fresh delay: expensive) and "idle" (priced with the service's
+    # 5 ms again: the best) gave it ~8 % of the connections of this run; its own figure
+    # keeps it near 0.
+    assert counts[highest] <= 0.05 * len(ok), \
+        f"{highest} got {counts[highest]} of {len(ok)} new connections (> 5 %): priced by a guess again? {counts}"
 
     # Not even at the start did most new connections go to the unmeasured near (it looked
     # best): in every second of the run with a few connections, near had less than half.
