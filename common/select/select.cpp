@@ -157,7 +157,12 @@ Decision decide(const Service& svc, std::span<const Instance> instances, std::sp
       if (in.processing_delay_ms) {
         s.compute_ms = *in.processing_delay_ms;  // measured beats modelled
       } else {
-        s.compute_ms = mmc_sojourn_ms(in.vcpus, in.utilization, svc.service_time_ms);
+        // The instance's own per-request time once its vCPE gave one; the service-wide
+        // figure is only a guess for instances that never did (exploration below).
+        const double st = in.service_time_ms && std::isfinite(*in.service_time_ms) && *in.service_time_ms > 0.0
+                              ? *in.service_time_ms
+                              : svc.service_time_ms;
+        s.compute_ms = mmc_sojourn_ms(in.vcpus, in.utilization, st);
         s.compute_estimated = true;
       }
       s.e2e_ms = svc.access_delay_ms + s.network_ms + s.compute_ms;
@@ -175,8 +180,14 @@ Decision decide(const Service& svc, std::span<const Instance> instances, std::sp
     if (d.eligible > 0) return s.excluded == Exclusion::none;
     return svc.on_no_candidate == OnNoCandidate::best_effort && is_sla(s.excluded) && std::isfinite(s.cost);
   };
+  // Exploration: an unmeasured instance's cost is a guess (often the service-wide service
+  // time on a near, idle site, which looks best). While a measured one is in the pool,
+  // unmeasured ones stay out of the ranking and get a bounded share that gets them measured.
+  bool any_measured = false;
+  for (const Scored& s : d.candidates) any_measured = any_measured || (in_pool(s) && instances[s.instance].measured);
+  for (Scored& s : d.candidates) s.exploring = any_measured && in_pool(s) && !instances[s.instance].measured;
   for (std::size_t k = 0; k < d.candidates.size(); ++k) {
-    if (!in_pool(d.candidates[k])) continue;
+    if (!in_pool(d.candidates[k]) || d.candidates[k].exploring) continue;
     if (!d.best || d.candidates[k].cost < d.candidates[*d.best].cost) d.best = k;
   }
   if (!d.best) {
@@ -201,8 +212,9 @@ Decision decide(const Service& svc, std::span<const Instance> instances, std::sp
   std::vector<double> inst_best(instances.size(), inf), path_sum(instances.size(), 0.0);
   for (std::size_t k = 0; k < d.candidates.size(); ++k) {
     const Scored& s = d.candidates[k];
-    // The best always qualifies, even for costs ≤ 0 (clamped to 1e-3 below).
-    if (!in_pool(s) || !(k == *d.best || s.cost <= limit)) continue;
+    // The best always qualifies, even for costs ≤ 0 (clamped to 1e-3 below). Exploring
+    // instances are all "in": their paths split their exploration share by cost.
+    if (!in_pool(s) || !(k == *d.best || s.cost <= limit || s.exploring)) continue;
     window[k] = 1;
     inst_best[s.instance] = std::min(inst_best[s.instance], std::max(s.cost, 1e-3));
   }
@@ -218,10 +230,29 @@ Decision decide(const Service& svc, std::span<const Instance> instances, std::sp
   // Instance factor spare · (best / instance best)^power, divided by the path sum so an
   // instance's total does not grow with its number of paths.
   std::vector<double> inst_factor(instances.size(), 0.0);
-  for (std::size_t i = 0; i < instances.size(); ++i)
-    if (path_sum[i] > 0.0) inst_factor[i] = ratio(best_cost, inst_best[i]) / path_sum[i];
+  std::vector<char> exploring(instances.size(), 0);
   for (std::size_t k = 0; k < d.candidates.size(); ++k)
-    if (window[k]) shares[k] *= d.candidates[k].spare_vcpus * inst_factor[d.candidates[k].instance];
+    if (window[k] && d.candidates[k].exploring) exploring[d.candidates[k].instance] = 1;
+  for (std::size_t i = 0; i < instances.size(); ++i)
+    if (path_sum[i] > 0.0 && !exploring[i]) inst_factor[i] = ratio(best_cost, inst_best[i]) / path_sum[i];
+  double ranked = 0.0;
+  for (std::size_t k = 0; k < d.candidates.size(); ++k)
+    if (window[k] && !d.candidates[k].exploring) {
+      shares[k] *= d.candidates[k].spare_vcpus * inst_factor[d.candidates[k].instance];
+      ranked += shares[k];
+    }
+  // Exploring instances: explore_share each, explore_max together; the ranked ones share
+  // the rest in their own proportions.
+  const auto n_explore = static_cast<double>(std::count(exploring.begin(), exploring.end(), 1));
+  if (n_explore > 0.0 && ranked > 0.0) {
+    const double each = std::clamp(svc.explore_share, 0.0, 1.0);
+    const double total = std::min(each * n_explore, std::clamp(svc.explore_max, 0.0, 1.0));
+    for (std::size_t k = 0; k < d.candidates.size(); ++k) {
+      if (!window[k]) continue;
+      const Scored& s = d.candidates[k];
+      shares[k] = s.exploring ? shares[k] / path_sum[s.instance] * total / n_explore : shares[k] / ranked * (1.0 - total);
+    }
+  }
   const auto weights = apportion(shares);
   for (std::size_t k = 0; k < d.candidates.size(); ++k) d.candidates[k].weight = weights[k];
   return d;

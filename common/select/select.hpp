@@ -63,6 +63,13 @@ struct Service {
   // its in-window paths split that ∝ (instance best / path cost)^power (docs/SELECTION.md).
   double epsilon = 0.25;
   double power = 2.0;
+  // Exploration (docs/SELECTION.md "Exploration"): an eligible instance that was never
+  // measured (Instance::measured false) is priced by a guess, so it is kept out of the
+  // ranking and gets explore_share of new flows, all such instances together at most
+  // explore_max, until its vCPE reports a figure. Only when some measured instance is
+  // eligible too; when none is, the guesses are all there is and rank as usual.
+  double explore_share = 0.05;
+  double explore_max = 0.10;
 };
 
 // A probed path (STAMP, per WAN × vCPE tunnel) towards one vCPE.
@@ -122,6 +129,7 @@ struct Scored {
   double e2e_ms = 0.0;       // access + network + compute (unweighted, as in draft fig. 3)
   double cost = 0.0;         // weighted; what ranking and weights use
   double spare_vcpus = 0.0;  // spare_vcpus(instance): the capacity factor of its weight
+  bool exploring = false;    // unmeasured instance: weighted by exploration, not by cost
   Exclusion excluded = Exclusion::none;
   uint32_t weight = 0;       // share of new flows out of kWeightTotal
 };

@@ -19,6 +19,7 @@ namespace {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 constexpr double kSaturated = 0.99;
+constexpr double kForeignJump = 0.5;
 
 std::string num(double v, int prec = 1) {
   char buf[64];
@@ -200,6 +201,7 @@ std::optional<Change> Selector::update(const Service& svc, std::span<const Insta
   };
 
   std::string urgent, normal;
+  bool settling = false;  // a step towards the frozen goal (inputs within hysteresis)
   bool reset = false;                // publish the target as it is, no damping
   // Urgent cuts: how far towards the (lower) target a candidate goes at once, beyond the
   // damped step; 0 = not cut.
@@ -289,7 +291,22 @@ std::optional<Change> Selector::update(const Service& svc, std::span<const Insta
           // share of the cost that is new (network or reported compute) delay: 20 % → 95 % moves 75 % of the
           // way at once; a herd nudging an instance from 0.90 to 0.96 moves little more
           // than the damped step, so 50 CPEs cutting together do not swing the load back.
-          const double du = std::clamp(util - was_util, 0.0, 1.0);
+          // A jump of at least half the instance's capacity within one report is not a herd
+          // nudge (damped steps move a share by at most step_max = 0.5 of its gap per
+          // hold-down): it is load from elsewhere, and the cut goes all the way to the
+          // target, with no damped steps trailing behind (issue 8: 20 % → 95 %).
+          // Unless our own last step (within two hold-downs: a report reflects about that
+          // much) moved this instance's share by settle_units or more: then the jump may be
+          // ours, as in a closed loop, and the cut stays proportional.
+          double du = std::clamp(util - was_util, 0.0, 1.0);
+          double moved = 0.0;
+          for (const auto& [key, e] : st.eff)
+            if (key.rfind(iname + "/", 0) == 0) moved += e;
+          for (const auto& [key, e] : st.before)
+            if (key.rfind(iname + "/", 0) == 0) moved -= e;
+          const bool ours = now - st.stepped_at <= 2 * cfg_.hold_down &&
+                            std::abs(moved) * kWeightTotal >= static_cast<double>(cfg_.settle_units);
+          if (du >= kForeignJump && !ours) du = 1.0;
           const double dn = std::clamp(jumped / std::max(nw->cost, 1e-3), 0.0, 1.0);
           cut[f->second] = std::max({du, dn, 1e-9});
           if (jump) add(urgent, old.key + " " + cost_move(old, *nw));
@@ -325,6 +342,13 @@ std::optional<Change> Selector::update(const Service& svc, std::span<const Insta
       if (now - st.stepped_at < cfg_.hold_down) return std::nullopt;
       normal = "settling: " + far + " " + num(lookup(st.eff, far) * kWeightTotal, 0) + " -> target " +
                num(lookup(st.goal, far) * kWeightTotal, 0);
+      // Towards the goal set when the inputs last moved beyond hysteresis, not towards this
+      // update's target: within hysteresis the fresh target differs from the goal by
+      // sampling noise only, and chasing it kept the weights stepping for ever under steady
+      // inputs (issue 8: settling steps about once per hold-down). The frozen goal is
+      // reached in a few geometric steps, and then nothing moves until an input does.
+      for (std::size_t k = 0; k < n; ++k) target[k] = lookup(st.goal, next.candidates[k].key);
+      settling = true;
     } else if (now - st.stepped_at < cfg_.hold_down) {
       return std::nullopt;  // hold-down: compare again later
     }
@@ -390,6 +414,17 @@ std::optional<Change> Selector::update(const Service& svc, std::span<const Insta
   // transaction. The step is still taken internally (eff, goal, stepped_at), so small
   // steps add up and are published once they amount to settle_units.
   const bool quiet = urgent.empty() && !reset && !set_changed && largest < cfg_.settle_units;
+  if (settling) {
+    // The goal's inputs stay the hysteresis baseline: otherwise each settling publication
+    // would re-base it, and a drift caused by our own steps would never count as a move.
+    for (auto& w : next.candidates)
+      for (const auto& o : cur.candidates)
+        if (o.key == w.key) {
+          w.cost = o.cost, w.e2e_ms = o.e2e_ms, w.network_ms = o.network_ms, w.compute_ms = o.compute_ms;
+          w.spare_vcpus = o.spare_vcpus;
+        }
+  }
+  st.before = std::move(st.eff);
   st.eff.clear();
   st.goal.clear();
   for (std::size_t k = 0; k < n; ++k) {

@@ -136,6 +136,7 @@ class Selector {
     // Last step, published or not (a step smaller than settle_units is kept internally):
     // the hold-down base for ordinary steps.
     std::chrono::steady_clock::time_point stepped_at{};
+    std::map<std::string, double, std::less<>> before;  // eff before the last step
   };
   SelectorConfig cfg_;
   Clock clock_;

@@ -401,6 +401,8 @@ TEST_CASE("overload: an instance jumping to 95 % loses most new flows at once, i
   auto first = sel.update(f.svc, f.in, f.paths);
   REQUIRE(first.has_value());
   CHECK(first->now.candidates[2].weight + first->now.candidates[3].weight == 622);
+  clk.t += 5s;  // a settled state: nothing we steered lately explains what follows
+  CHECK_FALSE(sel.update(f.svc, f.in, f.paths).has_value());
   f.in[1].utilization = 0.95;
   clk.t += 100ms;
   auto c = sel.update(f.svc, f.in, f.paths);
@@ -417,11 +419,12 @@ TEST_CASE("overload: an instance jumping to 95 % loses most new flows at once, i
     clk.t += 100ms;
     CHECK_FALSE(sel.update(f.svc, f.in, f.paths).has_value());
   }
-  SECTION("the rest follows in damped steps after hold-down") {
-    clk.t += 1s;
-    auto s = sel.update(f.svc, f.in, f.paths);
-    REQUIRE(s.has_value());
-    CHECK(s->now.candidates[2].weight + s->now.candidates[3].weight < cloud2);
+  SECTION("a jump that large is not ours: all the way at once, nothing trails behind") {
+    CHECK(cloud2 < 30);
+    for (int i = 0; i < 10; ++i) {
+      clk.t += 1s;
+      CHECK_FALSE(sel.update(f.svc, f.in, f.paths).has_value());
+    }
   }
 }
 
@@ -515,9 +518,15 @@ TEST_CASE("damping: the re-solve loop oscillates at 70 % load, the damped one se
 
   // Damped (defaults): gain 1 − α/(1−ρ) with α = 0.5·(1 − ρ̂) ≈ 0.5: converges.
   const auto d = closed_loop({}, 0.7, 30);
-  for (std::size_t k = 20; k < d.size(); ++k) CHECK(std::abs(d[k] - 0.5) < 0.03);
-  // And it goes quiet: the last 10 s change nothing.
-  for (std::size_t k = 20; k < d.size(); ++k) CHECK(d[k] == d[20]);
+  // Within hysteresis the goal is frozen (settling does not chase noise), so it stops
+  // where the inputs last moved beyond hysteresis: near, not at, the fixed point.
+  for (std::size_t k = 20; k < d.size(); ++k) CHECK(std::abs(d[k] - 0.5) < 0.05);
+  // Settling towards a frozen goal leaves a small limit cycle in this noise-free, fully
+  // closed loop (every flow is ours): ±0.015 around the fixed point, a step every ~2.5 s
+  // (issue 8 note: a known cost of not chasing noise). Bounded here.
+  int changes = 0;
+  for (std::size_t k = 21; k < d.size(); ++k) changes += d[k] != d[k - 1];
+  CHECK(changes <= 5);
 }
 
 TEST_CASE("damping: settles at 90 % load too") {
