@@ -307,6 +307,8 @@ void Steering::tick(const std::vector<PathView>& paths, const report::InstanceTa
       weights[n].push_back(it == by_key.end() ? 0 : it->second);
     }
     views[n].names = in.names;
+    views[n].measured.clear();
+    for (const auto& x : in.instances) views[n].measured.push_back(x.measured);
     views[n].health = health[n];
   }
   {
@@ -384,10 +386,18 @@ json::array Steering::decisions_json() const {
     std::map<std::string, const select::PublishedWeight*> by_key;
     if (v.pub)
       for (const auto& c : v.pub->candidates) by_key[c.key] = &c;
-    double best = INFINITY;
-    for (const auto& [k, c] : by_key)
-      if (c->weight > 0 && std::isfinite(c->cost)) best = std::min(best, c->cost);
     const size_t count = svc.instances.size() * cfg_.wans.size();
+    // An instance never measured is weighted by exploration, not by its cost (a guess
+    // priced with the service's service_time_ms), so it neither is "best" nor sets the
+    // window the others are judged against.
+    auto measured = [&](size_t i) { return i >= v.measured.size() || v.measured[i]; };
+    double best = INFINITY;
+    for (size_t k = 0; k < count; ++k) {
+      auto it = by_key.find(candidate_key(cfg_, svc, k));
+      if (it != by_key.end() && it->second->weight > 0 && std::isfinite(it->second->cost) &&
+          measured(k / cfg_.wans.size()))
+        best = std::min(best, it->second->cost);
+    }
     for (size_t k = 0; k < count; ++k) {
       const size_t i = k / cfg_.wans.size();
       const auto& si = svc.instances[i];
@@ -401,8 +411,13 @@ json::array Steering::decisions_json() const {
         reason = "not scored";
       } else if (c->excluded != select::Exclusion::none && weight == 0) {
         reason = "excluded: " + std::string(select::to_string(c->excluded));
+      } else if (weight > 0 && !measured(i)) {
+        reason = "exploring: never measured (priced with the service's service_time_ms), a bounded share";
       } else if (weight > 0 && std::isfinite(c->cost) && c->cost <= best) {
         reason = "best";
+      } else if (weight > 0 && std::isfinite(c->cost) && std::isfinite(best) &&
+                 c->cost > (1.0 + svc.select.epsilon) * best) {
+        reason = "leaving: cost outside the spread window, weight decaying in steps";
       } else if (weight > 0) {
         reason = "near-best: cost within the spread window";
       } else if (!std::isfinite(c->cost)) {
@@ -422,6 +437,7 @@ json::array Steering::decisions_json() const {
                      {"compute_ms", c ? num(c->compute_ms) : json::value(nullptr)},
                      {"excluded", c ? json::value(select::to_string(c->excluded)) : json::value(nullptr)},
                      {"health", health_name(k < v.health.size() ? v.health[k] : steer::Health::ok)},
+                     {"measured", measured(i)},
                      {"outcome", v.pub ? json::value(select::to_string(v.pub->outcome)) : json::value(nullptr)},
                      {"reason", reason}};
       out.push_back(std::move(o));

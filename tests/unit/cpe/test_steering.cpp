@@ -370,3 +370,63 @@ TEST_CASE("service_inputs: an instance is priced by its own figures once it has 
   CHECK_FALSE(in.instances[1].measured);  // never reported at all
   CHECK_FALSE(in.instances[1].available);
 }
+
+TEST_CASE("steering: decisions name an instance that is only explored, and one whose weight decays outside the window") {
+  using metrics::MetricType;
+  Harness h;
+  h.s.start();
+  auto reports = fig4_reports();
+  // cloud1 gave its service time (configured at its vCPE); cloud2 never gave any figure.
+  auto& c1 = reports.begin()->second;
+  REQUIRE(reports.begin()->first.vcpe_id == "cloud1");
+  c1.metrics.push_back(metrics::make(MetricType::service_time_ms, 20.0, metrics::Source::nominal));
+  report::update_figures(c1.figures, c1.metrics, h.now);
+  REQUIRE(c1.figures.measured);
+  h.s.tick(all_paths(stamp::PathState::up), reports);
+  auto d = h.s.decisions_json();
+  REQUIRE(d.size() == 4);
+  for (size_t k = 0; k < 4; ++k) {
+    const auto& o = d[k].as_object();
+    INFO(k << " " << o.at("reason").as_string());
+    CHECK(o.at("measured").as_bool() == (k < 2));
+    if (k < 2) CHECK(o.at("reason").as_string() != "not scored");
+  }
+  // cloud2: explored (a bounded share), not "best" even though its guessed cost may be lower.
+  uint32_t explored = 0;
+  for (size_t k = 2; k < 4; ++k) {
+    const auto& o = d[k].as_object();
+    explored += static_cast<uint32_t>(o.at("weight").to_number<int64_t>());
+    if (o.at("weight").to_number<int64_t>() > 0) CHECK(o.at("reason").as_string().starts_with("exploring"));
+  }
+  CHECK(explored > 0);
+  CHECK(explored <= 100);  // select's explore_share 5 %, explore_max 10 %
+  CHECK(d[0].as_object().at("reason").as_string() == "best");
+
+  // cloud2 measured now, at 200 ms per request: far outside the window. The selector takes
+  // it down in damped steps; meanwhile its weight is named as decaying, not "near-best".
+  auto& c2 = std::next(reports.begin())->second;
+  REQUIRE(std::next(reports.begin())->first.vcpe_id == "cloud2");
+  c2.metrics.push_back(metrics::make(MetricType::service_time_ms, 200.0, metrics::Source::estimated));
+  report::update_figures(c2.figures, c2.metrics, h.now);
+  // Until the selector publishes its next step (it names the costs it stepped on).
+  const size_t published = h.events.size();
+  for (int step = 0; step < 20 && h.events.size() == published; ++step) {
+    h.now += 1100ms;
+    h.s.tick(all_paths(stamp::PathState::up), reports);
+  }
+  REQUIRE(h.events.size() > published);
+  CHECK_THAT(h.events.back(), Catch::Contains("cloud2/10.2.2.10:8080/wan1 cost 30.0 -> 210.1 ms"));
+  d = h.s.decisions_json();
+  uint32_t decaying = 0;
+  for (size_t k = 2; k < 4; ++k) {
+    const auto& o = d[k].as_object();
+    CHECK(o.at("measured").as_bool());
+    const auto w = static_cast<uint32_t>(o.at("weight").to_number<int64_t>());
+    decaying += w;
+    INFO(o.at("reason").as_string());
+    if (w > 0) CHECK(o.at("reason").as_string().starts_with("leaving: cost outside the spread window"));
+    else CHECK(o.at("reason").as_string() == "cost outside the spread window");
+  }
+  CHECK(decaying < explored);  // on its way down
+  CHECK(d[2].as_object().at("cost_ms").to_number<double>() > 1.25 * d[0].as_object().at("cost_ms").to_number<double>());
+}
