@@ -57,16 +57,16 @@ std::vector<metrics::L0Metric> InstanceFigures::update(const std::vector<metrics
     const double c = metrics::current_value(sample, MetricType::vcpus).value_or(1.0);
     const double rho = metrics::current_value(sample, MetricType::cpu_utilization).value_or(0.0);
     if (!configured_) {
-      if (auto s = invert(*t, c, rho)) {
-        if (!learned_) {
-          learned_ = *s;  // the first observation is the best figure there is
-        } else {
-          const double dt = std::chrono::duration<double, std::milli>(now - learned_at_).count();
-          const double tau = static_cast<double>(std::max<int64_t>(opt_.tau.count(), 1));
-          const double alpha = dt > 0.0 ? 1.0 - std::exp(-dt / tau) : 0.0;
-          *learned_ += alpha * (*s - *learned_);
-        }
-        learned_at_ = now;
+      if (auto s = invert(*t, c, rho); s && (observations_.empty() || now - observed_at_ >= opt_.spacing)) {
+        observations_.push_back(*s);
+        observed_at_ = now;
+        while (observations_.size() > std::max<std::size_t>(opt_.window, 1)) observations_.pop_front();
+        std::vector<double> v(observations_.begin(), observations_.end());
+        const auto mid = v.begin() + static_cast<std::ptrdiff_t>(v.size() / 2);
+        std::nth_element(v.begin(), mid, v.end());
+        double m = *mid;
+        if (v.size() % 2 == 0) m = (m + *std::max_element(v.begin(), mid)) / 2.0;
+        learned_ = m;
       }
     }
   }
@@ -75,8 +75,9 @@ std::vector<metrics::L0Metric> InstanceFigures::update(const std::vector<metrics
     out.push_back(metrics::make(MetricType::service_time_ms, clamp_to_range(MetricType::service_time_ms, *configured_),
                                 Source::nominal, Statistic::cur));
   } else if (learned_) {
+    // Statistic cur: the current estimate (the draft's statistics have no median).
     out.push_back(metrics::make(MetricType::service_time_ms, clamp_to_range(MetricType::service_time_ms, *learned_),
-                                Source::estimated, Statistic::mean));
+                                Source::estimated, Statistic::cur));
   }
   if (last_delay_) {
     const double age = std::chrono::duration<double, std::milli>(now - last_delay_at_).count();

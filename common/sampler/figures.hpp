@@ -7,7 +7,8 @@
 //     from the instance's measured processing delays: each fresh delay T, measured at
 //     utilisation ρ on c vCPUs, is turned into the service time s for which the selector's
 //     own M/M/c model gives T at that ρ, s = T / sojourn(c, ρ, 1 ms) (the sojourn is
-//     linear in s), and the observations are smoothed by a time-based EWMA;
+//     linear in s), and the figure is the median of the last observations, one per
+//     second at most;
 //   * last_processing_delay_ms + last_processing_delay_age_ms — the last fresh delay and
 //     how long ago it was measured, kept after the instance's own window no longer
 //     carries it (no traffic), so an idle instance keeps a known figure, with its age.
@@ -18,17 +19,25 @@
 #include "metrics/metric.hpp"
 
 #include <chrono>
+#include <cstddef>
+#include <deque>
 #include <optional>
 #include <vector>
 
 namespace cats::sampler {
 
 struct FigureOptions {
-  // EWMA time constant of the learned service time: an observation's weight is
-  // 1 − exp(−Δt/τ), Δt = time since the previous observation, so the result does not
-  // depend on the sampling rate. 30 s: many 1-s windows per figure (a window of a few
-  // requests is noisy), still quick next to how often a deployment changes its speed.
-  std::chrono::milliseconds tau{30'000};
+  // One observation per `spacing` at most: the instance's own delay window is ~1 s, so
+  // samples taken more often see the same requests again (and the result must not depend
+  // on the sampling rate).
+  std::chrono::milliseconds spacing{1'000};
+  // The learned figure is the median of the last `window` observations (a minute of
+  // measured seconds). A median, not a mean: at a load step the delay and utilisation
+  // windows do not line up (the delays already queue, the utilisation still reads low),
+  // which gives a few inversions far too high; a mean (an EWMA with τ = 30 s did, in the
+  // fig4 lab) keeps a share of them and priced an instance out of the weights for good,
+  // a median ignores any minority of them.
+  std::size_t window = 60;
   // Observations at a higher utilisation are not learned from: near saturation the
   // M/M/c sojourn's slope in ρ is ~1/(1−ρ)², so the 1-s utilisation window's sampling
   // error (±0.05) would swing the inversion by tens of percent (at 0.9: ±50 % of the
@@ -56,8 +65,9 @@ class InstanceFigures {
  private:
   std::optional<double> configured_;
   FigureOptions opt_;
+  std::deque<double> observations_;  // inverted service times, oldest first
+  TimePoint observed_at_{};
   std::optional<double> learned_;
-  TimePoint learned_at_{};
   std::optional<double> last_delay_;
   TimePoint last_delay_at_{};
 };

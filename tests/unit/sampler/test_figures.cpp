@@ -1,5 +1,6 @@
 // The instance's own figures on the vCPE (sampler/figures.hpp): configured vs learned
-// service time, the M/M/c inversion, smoothing with an injected clock, last delay + age.
+// service time, the M/M/c inversion, the median over measured seconds with an injected
+// clock, last delay + age.
 #include "sampler/figures.hpp"
 #include "select/select.hpp"
 
@@ -86,29 +87,49 @@ TEST_CASE("figures: inversion is exact against select's M/M/c model") {
   CHECK(*f.invert(100.0, 0.0, 0.5) == Approx(50.0));
 }
 
-TEST_CASE("figures: learned from the first measured delay, then smoothed by time (not by sample count)") {
-  InstanceFigures f(std::nullopt, sampler::FigureOptions{10'000ms, 0.9});
+TEST_CASE("figures: learned from the first measured delay, then the median of one observation per second") {
+  InstanceFigures f(std::nullopt);  // spacing 1 s, window 60
   // One request on an idle 4-vCPU instance took 60 ms: s = 60.
   auto out = f.update(sample(4, 0.01, 60.0), t0);
   auto* s = find(out, MetricType::service_time_ms);
   REQUIRE(s);
   CHECK(s->source == Source::estimated);
-  CHECK(s->statistic == Statistic::mean);
   CHECK(s->value == Approx(60.0 / select::mmc_sojourn_ms(4, 0.01, 1.0)));
   CHECK(s->value == Approx(60.0).epsilon(0.001));  // 1 % load on 4 vCPUs hardly queues
-  const double first = s->value;
-  // 10 s later (one τ) an observation of 40 ms moves it 1 − e^-1 of the way.
-  f.update(sample(4, 0.0, 40.0), t0 + 10s);
-  CHECK(*f.learned_ms() == Approx(first + (1.0 - std::exp(-1.0)) * (40.0 - first)));
-  // The same 10 s covered by 100 samples lands in the same place (rate-independent).
-  InstanceFigures g(std::nullopt, sampler::FigureOptions{10'000ms, 0.9});
-  g.update(sample(4, 0.01, 60.0), t0);
-  for (int i = 1; i <= 100; ++i) g.update(sample(4, 0.0, 40.0), t0 + i * 100ms);
-  CHECK(*g.learned_ms() == Approx(*f.learned_ms()).epsilon(1e-9));
-  // Two observations at the same instant: the second adds nothing (Δt = 0).
-  const double before = *g.learned_ms();
-  g.update(sample(4, 0.0, 400.0), t0 + 10s);
-  CHECK(*g.learned_ms() == before);
+  // Samples within the same second see the same requests again: not a new observation.
+  f.update(sample(4, 0.0, 40.0), t0 + 500ms);
+  CHECK(*f.learned_ms() == Approx(60.0).epsilon(0.001));
+  // Two observations: the median is their mean; three: the middle one.
+  f.update(sample(4, 0.0, 40.0), t0 + 1s);
+  CHECK(*f.learned_ms() == Approx(50.0).epsilon(0.001));
+  f.update(sample(4, 0.0, 44.0), t0 + 2s);
+  CHECK(*f.learned_ms() == Approx(44.0));
+  // Rate-independent: sampled every 100 ms for 10 s or once a second, the same figure.
+  InstanceFigures a(std::nullopt), b(std::nullopt);
+  for (int i = 0; i <= 100; ++i) a.update(sample(4, 0.0, 20.0 + i % 7), t0 + i * 100ms);
+  for (int i = 0; i <= 10; ++i) b.update(sample(4, 0.0, 20.0 + (i * 10) % 7), t0 + i * 1s);
+  CHECK(*a.learned_ms() == *b.learned_ms());
+}
+
+TEST_CASE("figures: a minority of outliers (a load step) does not move the figure; a lasting change does") {
+  InstanceFigures f(std::nullopt);
+  auto t = t0;
+  for (int i = 0; i < 30; ++i, t += 1s) f.update(sample(6, 0.2, 20.0), t);
+  REQUIRE(*f.learned_ms() == Approx(20.0 / select::mmc_sojourn_ms(6, 0.2, 1.0)));
+  const double before = *f.learned_ms();
+  // Load step to 95 %: for a few seconds the delays queue while the utilisation window
+  // still reads low (inversions far too high), then the utilisation reads > 0.9 (skipped).
+  for (int i = 0; i < 5; ++i, t += 1s) f.update(sample(6, 0.4, 300.0), t);
+  for (int i = 0; i < 20; ++i, t += 1s) f.update(sample(6, 0.97, 900.0), t);
+  CHECK(*f.learned_ms() == Approx(before));
+  // The instance really became slower (redeployed at 40 ms): after more than half a
+  // window of it, that is its figure.
+  for (int i = 0; i < 40; ++i, t += 1s) f.update(sample(6, 0.2, 40.0), t);
+  CHECK(*f.learned_ms() == Approx(40.0 / select::mmc_sojourn_ms(6, 0.2, 1.0)));
+  // Old observations leave the window (60).
+  InstanceFigures g(std::nullopt, sampler::FigureOptions{1000ms, 3, 0.9});
+  for (double d : {10.0, 10.0, 10.0, 30.0, 30.0}) g.update(sample(1, 0.0, d), t += 1s);
+  CHECK(*g.learned_ms() == 30.0);
 }
 
 TEST_CASE("figures: a delay measured under load is learned net of its queueing") {
