@@ -389,15 +389,22 @@ json::array Steering::decisions_json() const {
     const size_t count = svc.instances.size() * cfg_.wans.size();
     // An instance never measured is weighted by exploration, not by its cost (a guess
     // priced with the service's service_time_ms), so it neither is "best" nor sets the
-    // window the others are judged against.
+    // window the others are judged against. select explores only while some measured
+    // instance carries traffic; when none does, everyone is ranked by cost as before.
     auto measured = [&](size_t i) { return i >= v.measured.size() || v.measured[i]; };
-    double best = INFINITY;
-    for (size_t k = 0; k < count; ++k) {
-      auto it = by_key.find(candidate_key(cfg_, svc, k));
-      if (it != by_key.end() && it->second->weight > 0 && std::isfinite(it->second->cost) &&
-          measured(k / cfg_.wans.size()))
-        best = std::min(best, it->second->cost);
-    }
+    auto best_cost = [&](bool measured_only) {
+      double b = INFINITY;
+      for (size_t k = 0; k < count; ++k) {
+        auto it = by_key.find(candidate_key(cfg_, svc, k));
+        if (it != by_key.end() && it->second->weight > 0 && std::isfinite(it->second->cost) &&
+            (!measured_only || measured(k / cfg_.wans.size())))
+          b = std::min(b, it->second->cost);
+      }
+      return b;
+    };
+    double best = best_cost(true);
+    const bool exploring = std::isfinite(best);
+    if (!exploring) best = best_cost(false);
     for (size_t k = 0; k < count; ++k) {
       const size_t i = k / cfg_.wans.size();
       const auto& si = svc.instances[i];
@@ -411,7 +418,7 @@ json::array Steering::decisions_json() const {
         reason = "not scored";
       } else if (c->excluded != select::Exclusion::none && weight == 0) {
         reason = "excluded: " + std::string(select::to_string(c->excluded));
-      } else if (weight > 0 && !measured(i)) {
+      } else if (weight > 0 && exploring && !measured(i)) {
         reason = "exploring: never measured (priced with the service's service_time_ms), a bounded share";
       } else if (weight > 0 && std::isfinite(c->cost) && c->cost <= best) {
         reason = "best";

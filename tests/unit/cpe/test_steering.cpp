@@ -401,6 +401,20 @@ TEST_CASE("steering: decisions name an instance that is only explored, and one w
   CHECK(explored > 0);
   CHECK(explored <= 100);  // select's explore_share 5 %, explore_max 10 %
   CHECK(d[0].as_object().at("reason").as_string() == "best");
+  {
+    // Nobody measured (fig4 at start): no exploration, ranked by cost as before.
+    Harness h2;
+    h2.s.start();
+    h2.s.tick(all_paths(stamp::PathState::up), fig4_reports());
+    auto d2 = h2.s.decisions_json();
+    REQUIRE(d2.size() == 4);
+    for (const auto& x : d2) {
+      INFO(x.as_object().at("reason").as_string());
+      CHECK_FALSE(x.as_object().at("measured").as_bool());
+      CHECK_FALSE(x.as_object().at("reason").as_string().starts_with("exploring"));
+    }
+    CHECK(d2[2].as_object().at("reason").as_string() == "best");  // cloud2 (20 %) is cheapest
+  }
 
   // cloud2 measured now, at 200 ms per request: far outside the window. The selector takes
   // it down in damped steps; meanwhile its weight is named as decaying, not "near-best".
