@@ -9,7 +9,7 @@ service_time_ms (5 ms), which makes it look best (~8 ms against ~19 and ~31).
 1. At start (no client traffic yet): near has given no figure of its own (not measured,
    no service time), far and mid carry their configured ones, and near's cost is the
    lowest: the trap the issue describes.
-2. With client traffic (~15 new connections/s): near gets measured (exploration), its
+2. With client traffic (~20 new connections/s): near gets measured (exploration), its
    vCPE learns its service time; over the whole run, most new connections go to the
    site with the lowest true total delay (probed RTT + per-request time), and the fewest
    to the site with the highest. Both orders are asserted, and near never got most of
