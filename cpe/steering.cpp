@@ -74,6 +74,7 @@ ServiceInputs service_inputs(const config::CpeConfig& cfg, const config::Service
     const auto* st = find_reported(table, si.vcpe, svc.select.id, si.address, &name);
     if (!st) {
       x.available = false;  // never reported (or forgotten): nothing says it can serve
+      x.measured = false;
     } else {
       auto cur = [&](MetricType t) { return metrics::current_value(st->metrics, t); };
       x.available = st->available();
@@ -82,6 +83,16 @@ ServiceInputs service_inputs(const config::CpeConfig& cfg, const config::Service
       x.processing_delay_ms = cur(MetricType::processing_delay_ms);
       x.free_capacity = cur(MetricType::capacity_free).value_or(1.0 - x.utilization);
       if (cur(MetricType::gpu_count).value_or(0.0) > 0) x.capabilities.push_back("gpu");
+      // The instance's own figures (docs/METRICS.md "Instance figures", issue 8 item 5):
+      // its reported service time (configured at its vCPE or learned there) replaces the
+      // service's constant in the M/M/c estimate. Failing that, a measured delay of any
+      // age bounds it from above (a sojourn is never shorter than the service time), so
+      // a constant above what the instance was ever measured at is not used. Only an
+      // instance that never gave a delay or a service time is unmeasured (explored).
+      const auto& f = st->figures;
+      x.measured = f.measured;
+      if (f.service_time_ms) x.service_time_ms = *f.service_time_ms;
+      else if (f.last_delay_ms) x.service_time_ms = std::min(*f.last_delay_ms, svc.select.service_time_ms);
     }
     in.instances.push_back(std::move(x));
     in.names.push_back(std::move(name));
@@ -296,6 +307,8 @@ void Steering::tick(const std::vector<PathView>& paths, const report::InstanceTa
       weights[n].push_back(it == by_key.end() ? 0 : it->second);
     }
     views[n].names = in.names;
+    views[n].measured.clear();
+    for (const auto& x : in.instances) views[n].measured.push_back(x.measured);
     views[n].health = health[n];
   }
   {
@@ -373,10 +386,25 @@ json::array Steering::decisions_json() const {
     std::map<std::string, const select::PublishedWeight*> by_key;
     if (v.pub)
       for (const auto& c : v.pub->candidates) by_key[c.key] = &c;
-    double best = INFINITY;
-    for (const auto& [k, c] : by_key)
-      if (c->weight > 0 && std::isfinite(c->cost)) best = std::min(best, c->cost);
     const size_t count = svc.instances.size() * cfg_.wans.size();
+    // An instance never measured is weighted by exploration, not by its cost (a guess
+    // priced with the service's service_time_ms), so it neither is "best" nor sets the
+    // window the others are judged against. select explores only while some measured
+    // instance carries traffic; when none does, everyone is ranked by cost as before.
+    auto measured = [&](size_t i) { return i >= v.measured.size() || v.measured[i]; };
+    auto best_cost = [&](bool measured_only) {
+      double b = INFINITY;
+      for (size_t k = 0; k < count; ++k) {
+        auto it = by_key.find(candidate_key(cfg_, svc, k));
+        if (it != by_key.end() && it->second->weight > 0 && std::isfinite(it->second->cost) &&
+            (!measured_only || measured(k / cfg_.wans.size())))
+          b = std::min(b, it->second->cost);
+      }
+      return b;
+    };
+    double best = best_cost(true);
+    const bool exploring = std::isfinite(best);
+    if (!exploring) best = best_cost(false);
     for (size_t k = 0; k < count; ++k) {
       const size_t i = k / cfg_.wans.size();
       const auto& si = svc.instances[i];
@@ -390,8 +418,13 @@ json::array Steering::decisions_json() const {
         reason = "not scored";
       } else if (c->excluded != select::Exclusion::none && weight == 0) {
         reason = "excluded: " + std::string(select::to_string(c->excluded));
+      } else if (weight > 0 && exploring && !measured(i)) {
+        reason = "exploring: never measured (priced with the service's service_time_ms), a bounded share";
       } else if (weight > 0 && std::isfinite(c->cost) && c->cost <= best) {
         reason = "best";
+      } else if (weight > 0 && std::isfinite(c->cost) && std::isfinite(best) &&
+                 c->cost > (1.0 + svc.select.epsilon) * best) {
+        reason = "leaving: cost outside the spread window, weight decaying in steps";
       } else if (weight > 0) {
         reason = "near-best: cost within the spread window";
       } else if (!std::isfinite(c->cost)) {
@@ -411,6 +444,7 @@ json::array Steering::decisions_json() const {
                      {"compute_ms", c ? num(c->compute_ms) : json::value(nullptr)},
                      {"excluded", c ? json::value(select::to_string(c->excluded)) : json::value(nullptr)},
                      {"health", health_name(k < v.health.size() ? v.health[k] : steer::Health::ok)},
+                     {"measured", measured(i)},
                      {"outcome", v.pub ? json::value(select::to_string(v.pub->outcome)) : json::value(nullptr)},
                      {"reason", reason}};
       out.push_back(std::move(o));

@@ -113,6 +113,7 @@ class Steering {
   std::optional<steer::State> applied_;
   struct View {
     std::vector<std::string> names;            // per instance
+    std::vector<bool> measured;                // per instance: ever gave a figure of its own
     std::vector<steer::Health> health;         // per candidate
     std::string last_change;                   // reason of the last publication
     std::optional<select::Publication> pub;

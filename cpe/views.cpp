@@ -53,6 +53,12 @@ json::array instances_json(const report::InstanceTable::Map& table, std::chrono:
   for (const auto& [k, st] : table) {
     auto cur = [&](MetricType t) { return opt(metrics::current_value(st.metrics, t)); };
     auto ago = std::chrono::duration_cast<std::chrono::milliseconds>(now - st.last_report).count();
+    // The kept figures (report::InstanceFigures), not only this report's: the age of the
+    // last measured delay runs on the CPE's clock from when it was measured.
+    const auto& f = st.figures;
+    json::value delay_age = nullptr;
+    if (f.last_delay_ms)
+      delay_age = std::max<int64_t>(0, std::chrono::duration_cast<std::chrono::milliseconds>(now - f.last_delay_at).count());
     out.push_back(json::object{{"service", k.service_id},
                                {"instance", k.instance_id},
                                {"vcpe", k.vcpe_id},
@@ -61,6 +67,13 @@ json::array instances_json(const report::InstanceTable::Map& table, std::chrono:
                                {"utilization", cur(MetricType::cpu_utilization)},
                                {"processing_delay_ms", cur(MetricType::processing_delay_ms)},
                                {"active_sessions", cur(MetricType::active_sessions)},
+                               {"service_time_ms", opt(f.service_time_ms)},
+                               {"service_time_source", f.service_time_ms
+                                                           ? json::value(metrics::to_string(f.service_time_source))
+                                                           : json::value(nullptr)},
+                               {"last_processing_delay_ms", opt(f.last_delay_ms)},
+                               {"last_processing_delay_age_ms", std::move(delay_age)},
+                               {"measured", f.measured},
                                {"available", st.available()},
                                {"last_report_ms_ago", std::max<int64_t>(0, ago)}});
   }

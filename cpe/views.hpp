@@ -30,7 +30,10 @@ struct PathView {
 boost::json::array paths_json(const std::vector<PathView>& paths);
 
 // [{service, instance, vcpe, address, vcpus, utilization, processing_delay_ms,
-//   active_sessions, available, last_report_ms_ago}] from the collector's table (R8, R3/R4).
+//   active_sessions, service_time_ms, service_time_source (nominal | estimated),
+//   last_processing_delay_ms, last_processing_delay_age_ms, measured, available,
+//   last_report_ms_ago}] from the collector's table (R8, R3/R4). The figures are the kept
+// ones (report::InstanceFigures), the delay's age counted on the CPE's clock.
 // Metrics a vCPE did not report are null (unknown types are ignored, R14).
 boost::json::array instances_json(const report::InstanceTable::Map& table, std::chrono::steady_clock::time_point now);
 

@@ -10,6 +10,7 @@
 #include "report/ed25519.hpp"
 #include "report/report.hpp"
 #include "report/scheduler.hpp"
+#include "sampler/figures.hpp"
 #include "sampler/instance_sampler.hpp"
 #include "stamp/reflector.hpp"
 
@@ -88,7 +89,10 @@ class VcpeServices final : public daemon::Services {
         seq_(report::initial_sequence(unix_ns())),
         timer_(io),
         listener_(io) {
-    for (auto& in : cfg_.instances) samplers_.push_back(sampler::InstanceSampler::create(io_, in));
+    for (auto& in : cfg_.instances) {
+      samplers_.push_back(sampler::InstanceSampler::create(io_, in));
+      figures_.emplace_back(in.service_time_ms);
+    }
     for (auto& c : cfg_.cpes)
       for (auto& p : c.paths) {
         paths_.push_back({&c, &p, std::make_unique<udp::socket>(io_)});
@@ -184,7 +188,9 @@ class VcpeServices final : public daemon::Services {
       v.sampled = true;
       v.available = s.available;
       v.reason = s.reason;
-      v.metrics = s.metrics;
+      // The instance's own figures (service time, last delay with its age) ride along with
+      // what was sampled (docs/METRICS.md "Instance figures").
+      v.metrics = figures_[i].update(s.metrics, s.at);
       v.at = s.at;
     }
     if (!all_sampled()) return;
@@ -340,6 +346,7 @@ class VcpeServices final : public daemon::Services {
   report::ReportScheduler scheduler_;
   uint64_t seq_;
   std::vector<std::shared_ptr<sampler::InstanceSampler>> samplers_;
+  std::vector<sampler::InstanceFigures> figures_;  // per instance, io thread only
   std::vector<bool> views_ok_ = std::vector<bool>(cfg_.instances.size(), false);
   std::vector<Path> paths_;
   asio::steady_timer timer_;

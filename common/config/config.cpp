@@ -756,6 +756,8 @@ Result<VcpeConfig> parse_vcpe(std::string_view text, const std::string& name) {
       s.error("health", "must be \"tcp\" or an http:// URL");
     in.health_timeout_ms = static_cast<uint32_t>(s.integer("health_timeout_ms", 10, 60000).value_or(500));
     if (auto v = s.integer("vcpus", 1, 4096)) in.vcpus = static_cast<uint32_t>(*v);
+    // Same range as a service's service_time_ms at the CPE (the figure it replaces there).
+    if (auto v = number(s, "service_time_ms", 0, 60000, true)) in.service_time_ms = *v;
     s.reject_unknown();
     c.instances.push_back(std::move(in));
   }

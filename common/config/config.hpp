@@ -142,6 +142,9 @@ struct Instance {
   std::string health;          // "tcp" (connect to address) or an "http://..." URL
   uint32_t health_timeout_ms = 500;
   std::optional<uint32_t> vcpus;  // nominal vCPUs when no source reports them
+  // Nominal per-request time on one vCPU (ms), reported as service_time_ms (nominal). Unset:
+  // the vCPE learns it from the instance's measured processing delays (sampler/figures.hpp).
+  std::optional<double> service_time_ms;
 };
 
 struct VcpeConfig {

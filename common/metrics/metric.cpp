@@ -12,7 +12,11 @@ constexpr double kInf = std::numeric_limits<double>::max();
 
 // Ranges are deliberately generous upper bounds: they exist to refuse garbage (negative
 // counts, utilisation 7.0), not to second-guess big machines.
-constexpr std::array<TypeInfo, 8> kTypes{{
+// An age is a time difference of the vCPE's own steady clock; a year bounds it (a vCPE
+// does not run for longer without a restart that forgets it anyway).
+constexpr double kYearMs = 365.0 * 24 * 3600 * 1000;
+
+constexpr std::array<TypeInfo, 11> kTypes{{
     {MetricType::vcpus, "vcpus", Unit::count, Category::compute, 0.0, 4096.0},
     {MetricType::cpu_utilization, "cpu_utilization", Unit::ratio, Category::compute, 0.0, 1.0},
     {MetricType::memory_utilization, "memory_utilization", Unit::ratio, Category::compute, 0.0, 1.0},
@@ -22,6 +26,11 @@ constexpr std::array<TypeInfo, 8> kTypes{{
     {MetricType::gpu_utilization, "gpu_utilization", Unit::ratio, Category::compute, 0.0, 1.0},
     {MetricType::gpu_count, "gpu_count", Unit::count, Category::compute, 0.0, 1024.0},
     {MetricType::capacity_free, "capacity_free", Unit::ratio, Category::service, 0.0, 1.0},
+    {MetricType::service_time_ms, "service_time_ms", Unit::milliseconds, Category::service, 0.0, 3.6e6},
+    {MetricType::last_processing_delay_ms, "last_processing_delay_ms", Unit::milliseconds, Category::service, 0.0,
+     3.6e6},
+    {MetricType::last_processing_delay_age_ms, "last_processing_delay_age_ms", Unit::milliseconds,
+     Category::service, 0.0, kYearMs},
 }};
 
 }  // namespace

@@ -25,6 +25,11 @@ enum class MetricType : uint16_t {
   gpu_utilization = 6,      // 0..1
   gpu_count = 7,            // nominal GPUs (0 = none)
   capacity_free = 8,        // 0..1 share of the instance's capacity still free
+  // The instance's own figures (docs/METRICS.md §1 "Instance figures"):
+  service_time_ms = 9,      // nominal per-request time on one vCPU: configured (Source::nominal)
+                            // or learned from its measured delays (Source::estimated)
+  last_processing_delay_ms = 10,      // the last processing delay measured (may be old)...
+  last_processing_delay_age_ms = 11,  // ...and how long ago, as of the sample
 };
 
 // Units are one byte on the wire; unknown values are carried as is for unknown types.

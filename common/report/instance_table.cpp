@@ -4,6 +4,36 @@
 
 namespace cats::report {
 
+void update_figures(InstanceFigures& f, const std::vector<metrics::L0Metric>& ms,
+                    std::chrono::steady_clock::time_point now) {
+  using metrics::MetricType;
+  // current_value() skips invalid entries: a known type out of its range never gets here
+  // from the Collector (malformed report), and the table applies the same rule to other
+  // sources.
+  for (const auto& m : ms) {
+    if (m.type != static_cast<uint16_t>(MetricType::service_time_ms) || !metrics::is_valid(m)) continue;
+    if (m.statistic != metrics::Statistic::cur && m.statistic != metrics::Statistic::mean) continue;
+    f.service_time_ms = m.value;
+    f.service_time_source = m.source;
+    f.measured = true;
+    break;
+  }
+  if (auto d = metrics::current_value(ms, MetricType::processing_delay_ms)) {
+    f.last_delay_ms = *d;
+    f.last_delay_at = now;
+    f.measured = true;
+  } else if (auto last = metrics::current_value(ms, MetricType::last_processing_delay_ms)) {
+    const double age_ms = metrics::current_value(ms, MetricType::last_processing_delay_age_ms).value_or(0.0);
+    const auto at = now - std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                              std::chrono::duration<double, std::milli>(age_ms));
+    if (!f.last_delay_ms || at >= f.last_delay_at) {
+      f.last_delay_ms = *last;
+      f.last_delay_at = at;
+    }
+    f.measured = true;
+  }
+}
+
 std::vector<AvailabilityEvent> InstanceTable::apply(const Report& r, std::chrono::steady_clock::time_point now) {
   std::vector<AvailabilityEvent> events;
   std::set<std::pair<std::string_view, std::string_view>> present;
@@ -18,6 +48,7 @@ std::vector<AvailabilityEvent> InstanceTable::apply(const Report& r, std::chrono
     st.expired = false;
     st.withdrawn = false;
     st.metrics = in.metrics;
+    update_figures(st.figures, st.metrics, now);
     st.last_report = now;
     st.last_seq = r.seq;
     if (st.available() != was || (inserted && !st.available()))

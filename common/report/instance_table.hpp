@@ -10,6 +10,7 @@
 #include <chrono>
 #include <compare>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -22,6 +23,22 @@ struct InstanceKey {
   friend auto operator<=>(const InstanceKey&, const InstanceKey&) = default;
 };
 
+// What the CPE keeps of an instance's own figures (docs/METRICS.md §1 "Instance
+// figures"). A report is a snapshot, but a figure, once given, stays the instance's until
+// a newer one replaces it: a vCPE that restarted (and has not re-learned yet) or an
+// instance that stopped getting traffic does not fall back to a guess.
+struct InstanceFigures {
+  std::optional<double> service_time_ms;  // last reported service_time_ms
+  metrics::Source service_time_source = metrics::Source::nominal;  // nominal: configured; estimated: learned
+  std::optional<double> last_delay_ms;    // the last processing delay measured...
+  std::chrono::steady_clock::time_point last_delay_at{};  // ...when, on the CPE's clock
+  // Ever gave a processing delay (fresh or last-known) or a service time. False: the
+  // selector prices it with the service's constant and only explores it (select::Instance).
+  bool measured = false;
+
+  friend bool operator==(const InstanceFigures&, const InstanceFigures&) = default;
+};
+
 struct InstanceState {
   UdpEndpoint address;
   bool reported_available = false;  // the vCPE's own flag
@@ -30,6 +47,7 @@ struct InstanceState {
   std::vector<metrics::L0Metric> metrics;
   std::chrono::steady_clock::time_point last_report{};
   uint64_t last_seq = 0;
+  InstanceFigures figures;  // kept across reports (above)
 
   bool available() const { return reported_available && !expired && !withdrawn; }
   friend bool operator==(const InstanceState&, const InstanceState&) = default;
@@ -50,6 +68,12 @@ inline constexpr int kExpiryIntervals = 3;
 // instance ids that come and go cannot grow it without bound. They were unavailable (and
 // reported as such) long before.
 inline constexpr int kForgetIntervals = 100;
+
+// Fold one report's metrics into the kept figures (`now`: when the report was applied).
+// A fresh processing_delay_ms is measured now; a last_processing_delay_ms is measured its
+// reported age before now, and replaces the kept one only if that is newer.
+void update_figures(InstanceFigures& f, const std::vector<metrics::L0Metric>& ms,
+                    std::chrono::steady_clock::time_point now);
 
 class InstanceTable {
  public:

@@ -212,10 +212,36 @@ std::string render_paths(const json::value& body, double) {
 }
 
 std::string render_instances(const json::value& body, double) {
-  return list_or(body,
+  if (!body.is_array()) return "unexpected reply (not a JSON list)\n";
+  // The instance's own figures: "SERVICE TIME" as "60.0 ms learned" / "5.0 ms configured"
+  // ("-" when it gave none: the CPE prices it with the service's constant), "LAST DELAY"
+  // as "61.0 ms 20s ago" (the last measured delay, however old).
+  json::array rows;
+  for (const auto& v : body.get_array()) {
+    if (!v.is_object()) continue;
+    json::object row = v.get_object();
+    auto get = [&](const char* k) -> json::value {
+      const json::value* f = field(row, k);
+      return f ? *f : json::value(nullptr);
+    };
+    std::string st = fmt_ms(get("service_time_ms"));
+    if (st != "-") {
+      const std::string src = fmt_text(get("service_time_source"));
+      st += src == "nominal" ? " configured" : src == "estimated" ? " learned" : " " + src;
+    }
+    std::string last = fmt_ms(get("last_processing_delay_ms"));
+    const double age_ms = number_of(get("last_processing_delay_age_ms"));
+    // fmt_ago counts from a unix time to `now`; an age is the same difference from 1 s.
+    if (last != "-" && !std::isnan(age_ms)) last += " " + fmt_ago(json::value(1.0), 1.0 + age_ms / 1000.0);
+    row["service_time_text"] = st;
+    row["last_delay_text"] = last;
+    rows.push_back(std::move(row));
+  }
+  return list_or(rows,
                  {col("SERVICE", "service"), col("INSTANCE", "instance"), col("VCPE", "vcpe"),
                   col("VCPUS", "vcpus", fmt_count, true), col("UTIL", "utilization", fmt_ratio_pct, true),
-                  col("DELAY", "processing_delay_ms", fmt_ms, true), col("AVAILABLE", "available")},
+                  col("DELAY", "processing_delay_ms", fmt_ms, true), col("SERVICE TIME", "service_time_text"),
+                  col("LAST DELAY", "last_delay_text"), col("AVAILABLE", "available")},
                  "no instances");
 }
 

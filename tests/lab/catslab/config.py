@@ -144,15 +144,15 @@ def cpe_config(c: CpeSpec, vcpes: list[VcpeSpec], pubkeys: dict[str, str], repor
     return "\n".join(L) + "\n"
 
 
-def vcpe_instances(v: VcpeSpec, c: CpeSpec, services: bool) -> list[tuple[str, str, str, str]]:
-    """(service, id, address:port, health) of every instance the vCPE samples: one per
-    scenario service instance behind it when services are generated, else the app as
-    "app1" (the lab's default before services)."""
+def vcpe_instances(v: VcpeSpec, c: CpeSpec, services: bool) -> list[tuple[str, str, str, str, float | None]]:
+    """(service, id, address:port, health, service_time_ms) of every instance the vCPE
+    samples: one per scenario service instance behind it when services are generated, else
+    the app as "app1" (the lab's default before services)."""
     if services and c.services:
-        return [(sv.id, instance_id(sv.id, v.name), inst.endpoint, inst.health)
+        return [(sv.id, instance_id(sv.id, v.name), inst.endpoint, inst.health, inst.service_time_ms)
                 for sv in c.services for inst in sv.instances if inst.vcpe == v.name]
     if v.app:
-        return [("app1", instance_id("app1", v.name), f"{v.app.address}:{v.app.port}", "app")]
+        return [("app1", instance_id("app1", v.name), f"{v.app.address}:{v.app.port}", "app", None)]
     return []
 
 
@@ -188,7 +188,7 @@ def vcpe_config(v: VcpeSpec, c: CpeSpec, pubkeys: dict[str, str], cpe_report_key
               f"listen_port = {v.port_base + i}",
               f"tunnel_interface = {q(v.tunnel_interface(w.name))}",
               f"endpoint = {q(f'{w.address}:{w.listen_port}')}"]
-    for service, iid, endpoint, health in vcpe_instances(v, c, services):
+    for service, iid, endpoint, health, service_time in vcpe_instances(v, c, services):
         # The synthetic app the lab starts in the app namespace (C-SMA sampling). Every
         # instance on the app's host (its HTTP port, iperf3) reports the app's load: the
         # same "VM".
@@ -199,6 +199,8 @@ def vcpe_config(v: VcpeSpec, c: CpeSpec, pubkeys: dict[str, str], cpe_report_key
         if v.app and endpoint.rpartition(":")[0] == v.app.address:
             L.append(f"load_url = {q(v.app.load_url)}")
         L += [f"health = {q(v.app.health_url if health == 'app' else 'tcp')}", "health_timeout_ms = 500"]
+        if service_time is not None:
+            L.append(f"service_time_ms = {tv(service_time)}")
     return "\n".join(L) + "\n"
 
 

@@ -91,6 +91,9 @@ class ServiceInstanceSpec:
     address: str
     port: int
     health: str = "app"
+    # Lab-only: written into the vCPE's [[instance]] as its configured (nominal)
+    # service_time_ms; the CPE's config never carries it (it learns it from reports).
+    service_time_ms: float | None = None
 
     @property
     def endpoint(self) -> str:
@@ -109,7 +112,7 @@ class ServiceSpec:
     sticky_timeout_s: int | None = None
     on_no_candidate: str = "reject"
     service_time_ms: float | None = None
-    extra: dict = field(default_factory=dict)   # access_delay_ms, epsilon, power: copied as is
+    extra: dict = field(default_factory=dict)   # access_delay_ms, spread_pct, spread_power: copied as is
     sla: dict = field(default_factory=dict)     # [service.sla] keys: copied as is
     instances: list[ServiceInstanceSpec] = field(default_factory=list)
 
@@ -248,7 +251,7 @@ def _app_spec(a, where: str, node_ref) -> AppSpec:
 
 SERVICE_ID = re.compile(r"[a-z][a-z0-9_]{0,23}")
 SERVICE_KEYS = {"id", "vip", "protocol", "ports", "affinity", "sticky_timeout_s", "on_no_candidate",
-                "service_time_ms", "access_delay_ms", "epsilon", "power", "sla", "instance"}
+                "service_time_ms", "access_delay_ms", "spread_pct", "spread_power", "sla", "instance"}
 SLA_KEYS = {"max_rtt_ms", "max_jitter_ms", "max_loss_pct", "max_e2e_ms", "capability", "min_free_capacity_pct"}
 SELECTION_KEYS = {"hysteresis_pct", "hold_down_ms"}
 
@@ -287,7 +290,7 @@ def _service_spec(d, where: str, vcpe_names: set[str]) -> ServiceSpec:
                      affinity=d.get("affinity", "flow"), on_no_candidate=d.get("on_no_candidate", "reject"),
                      sticky_timeout_s=int(d["sticky_timeout_s"]) if "sticky_timeout_s" in d else None,
                      service_time_ms=float(d["service_time_ms"]) if "service_time_ms" in d else None,
-                     extra={k: d[k] for k in ("access_delay_ms", "epsilon", "power") if k in d},
+                     extra={k: d[k] for k in ("access_delay_ms", "spread_pct", "spread_power") if k in d},
                      sla=dict(d.get("sla", {})))
     if sv.protocol not in ("tcp", "udp"):
         raise LabError(f"{where}: protocol must be tcp or udp")
@@ -302,7 +305,7 @@ def _service_spec(d, where: str, vcpe_names: set[str]) -> ServiceSpec:
         raise LabError(f"{where}.sla: unknown keys {sorted(bad_sla)}")
     for j, inst in enumerate(_req(d, "instance", where)):
         wi = f"{where}.instance[{j}]"
-        extra = set(inst) - {"vcpe", "address", "health"}
+        extra = set(inst) - {"vcpe", "address", "health", "service_time_ms"}
         if extra:
             raise LabError(f"{wi}: unknown keys {sorted(extra)}")
         v = str(_req(inst, "vcpe", wi))
@@ -312,7 +315,11 @@ def _service_spec(d, where: str, vcpe_names: set[str]) -> ServiceSpec:
         health = inst.get("health", "app")
         if health not in ("app", "tcp"):
             raise LabError(f"{wi}: health must be app or tcp")
-        sv.instances.append(ServiceInstanceSpec(vcpe=v, address=host, port=port, health=health))
+        st = inst.get("service_time_ms")
+        if st is not None and (isinstance(st, bool) or not isinstance(st, (int, float)) or not 0 < st <= 60000):
+            raise LabError(f"{wi}: service_time_ms must be a number > 0 and <= 60000")
+        sv.instances.append(ServiceInstanceSpec(vcpe=v, address=host, port=port, health=health,
+                                                service_time_ms=float(st) if st is not None else None))
     if not sv.instances:
         raise LabError(f"{where}: no instance")
     return sv

@@ -21,13 +21,18 @@ TEST_CASE("catsctl paths table") {
 TEST_CASE("catsctl instances table") {
   auto body = json::parse(
       R"([{"service":"app1","instance":"app1-cloud1","vcpe":"cloud1","vcpus":6,"utilization":0.5,)"
-      R"("processing_delay_ms":12,"available":true},)"
+      R"("processing_delay_ms":12,"service_time_ms":60,"service_time_source":"estimated",)"
+      R"("last_processing_delay_ms":61,"last_processing_delay_age_ms":20400,"available":true},)"
       R"({"service":"app1","instance":"app1-cloud2","vcpe":"cloud2","vcpus":null,"utilization":0.2,)"
-      R"("processing_delay_ms":null,"available":false}])");
+      R"("processing_delay_ms":null,"service_time_ms":5,"service_time_source":"nominal",)"
+      R"("last_processing_delay_ms":null,"last_processing_delay_age_ms":null,"available":false},)"
+      R"({"service":"app1","instance":"app1-cloud3","vcpe":"cloud3","vcpus":4,"utilization":0,)"
+      R"("processing_delay_ms":null,"available":true}])");
   CHECK(render_instances(body, 0) ==
-        "SERVICE  INSTANCE     VCPE    VCPUS  UTIL    DELAY  AVAILABLE\n"
-        "app1     app1-cloud1  cloud1      6   50%  12.0 ms  yes\n"
-        "app1     app1-cloud2  cloud2      -   20%        -  no\n");
+        "SERVICE  INSTANCE     VCPE    VCPUS  UTIL    DELAY  SERVICE TIME       LAST DELAY       AVAILABLE\n"
+        "app1     app1-cloud1  cloud1      6   50%  12.0 ms  60.0 ms learned    61.0 ms 20s ago  yes\n"
+        "app1     app1-cloud2  cloud2      -   20%        -  5.0 ms configured  -                no\n"
+        "app1     app1-cloud3  cloud3      4    0%        -  -                  -                yes\n");
 }
 
 TEST_CASE("catsctl reports and events tables") {

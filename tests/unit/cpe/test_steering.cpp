@@ -285,3 +285,162 @@ TEST_CASE("steering: --check describes the table and rules before the first deci
   none.services.clear();
   CHECK(describe_steering(none) == "steering: no services (table inet cats absent)\n");
 }
+
+TEST_CASE("service_inputs: an instance is priced by its own figures once it has given any") {
+  using metrics::MetricType;
+  using metrics::Source;
+  using metrics::Statistic;
+  const auto cfg = fig4();  // service_time_ms 20
+  const auto& svc = cfg.services[0];
+  const auto paths = all_paths(stamp::PathState::up);
+  const auto t0 = Clock::time_point{} + 100s;
+  report::InstanceTable table;
+  auto apply = [&](const char* vcpe, const char* id, const char* address, std::vector<metrics::L0Metric> extra,
+                   Clock::time_point at) {
+    report::Report r;
+    r.vcpe_id = vcpe;
+    r.seq = static_cast<uint64_t>(at.time_since_epoch().count());
+    report::InstanceReport in;
+    in.service_id = "app1";
+    in.instance_id = id;
+    in.address = ep(address);
+    in.available = true;
+    in.metrics = {metrics::make(MetricType::vcpus, 4, Source::nominal),
+                  metrics::make(MetricType::cpu_utilization, 0.1)};
+    in.metrics.insert(in.metrics.end(), extra.begin(), extra.end());
+    r.instances.push_back(in);
+    table.apply(r, at);
+  };
+
+  // cloud1: service time configured at its vCPE. cloud2: nothing about its processing yet.
+  apply("cloud1", "app1-cloud1", "10.2.1.10:8080", {metrics::make(MetricType::service_time_ms, 5.0, Source::nominal)},
+        t0);
+  apply("cloud2", "app1-cloud2", "10.2.2.10:8080", {}, t0);
+  auto in = service_inputs(cfg, svc, paths, table.entries());
+  REQUIRE(in.instances.size() == 2);
+  CHECK(in.instances[0].measured);
+  CHECK(in.instances[0].service_time_ms == 5.0);
+  CHECK_FALSE(in.instances[1].measured);  // explored only, priced with the service's 20 ms
+  CHECK_FALSE(in.instances[1].service_time_ms);
+
+  // cloud2 measured once (exploration traffic): 60 ms, fresh.
+  apply("cloud2", "app1-cloud2", "10.2.2.10:8080",
+        {metrics::make(MetricType::processing_delay_ms, 60.0, Source::measured, Statistic::mean)}, t0 + 1s);
+  in = service_inputs(cfg, svc, paths, table.entries());
+  CHECK(in.instances[1].measured);
+  CHECK(in.instances[1].processing_delay_ms == 60.0);
+  // No service time reported yet: the measured delay bounds it (min with the constant).
+  CHECK(in.instances[1].service_time_ms == 20.0);
+
+  // Its traffic stops: no fresh delay any more, but the learned figure and the last delay
+  // (20 s old) keep it priced as itself, never as the service's constant again.
+  apply("cloud2", "app1-cloud2", "10.2.2.10:8080",
+        {metrics::make(MetricType::service_time_ms, 59.0, Source::estimated, Statistic::mean),
+         metrics::make(MetricType::last_processing_delay_ms, 60.0, Source::measured, Statistic::mean),
+         metrics::make(MetricType::last_processing_delay_age_ms, 20'000.0)},
+        t0 + 21s);
+  in = service_inputs(cfg, svc, paths, table.entries());
+  CHECK(in.instances[1].measured);
+  CHECK_FALSE(in.instances[1].processing_delay_ms);
+  CHECK(in.instances[1].service_time_ms == 59.0);
+  // ...also in a later report that carries none of it (e.g. its vCPE restarted).
+  apply("cloud2", "app1-cloud2", "10.2.2.10:8080", {}, t0 + 30s);
+  in = service_inputs(cfg, svc, paths, table.entries());
+  CHECK(in.instances[1].measured);
+  CHECK(in.instances[1].service_time_ms == 59.0);
+
+  // A last delay below the constant (an instance faster than the service's figure) is the
+  // better bound: 8 ms.
+  report::InstanceTable t2;
+  report::Report r;
+  r.vcpe_id = "cloud1";
+  r.seq = 1;
+  report::InstanceReport x;
+  x.service_id = "app1";
+  x.instance_id = "app1-cloud1";
+  x.address = ep("10.2.1.10:8080");
+  x.available = true;
+  x.metrics = {metrics::make(MetricType::last_processing_delay_ms, 8.0, Source::measured, Statistic::mean),
+               metrics::make(MetricType::last_processing_delay_age_ms, 5'000.0)};
+  r.instances.push_back(x);
+  t2.apply(r, t0);
+  in = service_inputs(cfg, svc, paths, t2.entries());
+  CHECK(in.instances[0].measured);
+  CHECK(in.instances[0].service_time_ms == 8.0);
+  CHECK_FALSE(in.instances[1].measured);  // never reported at all
+  CHECK_FALSE(in.instances[1].available);
+}
+
+TEST_CASE("steering: decisions name an instance that is only explored, and one whose weight decays outside the window") {
+  using metrics::MetricType;
+  Harness h;
+  h.s.start();
+  auto reports = fig4_reports();
+  // cloud1 gave its service time (configured at its vCPE); cloud2 never gave any figure.
+  auto& c1 = reports.begin()->second;
+  REQUIRE(reports.begin()->first.vcpe_id == "cloud1");
+  c1.metrics.push_back(metrics::make(MetricType::service_time_ms, 20.0, metrics::Source::nominal));
+  report::update_figures(c1.figures, c1.metrics, h.now);
+  REQUIRE(c1.figures.measured);
+  h.s.tick(all_paths(stamp::PathState::up), reports);
+  auto d = h.s.decisions_json();
+  REQUIRE(d.size() == 4);
+  for (size_t k = 0; k < 4; ++k) {
+    const auto& o = d[k].as_object();
+    INFO(k << " " << o.at("reason").as_string());
+    CHECK(o.at("measured").as_bool() == (k < 2));
+    if (k < 2) CHECK(o.at("reason").as_string() != "not scored");
+  }
+  // cloud2: explored (a bounded share), not "best" even though its guessed cost may be lower.
+  uint32_t explored = 0;
+  for (size_t k = 2; k < 4; ++k) {
+    const auto& o = d[k].as_object();
+    explored += static_cast<uint32_t>(o.at("weight").to_number<int64_t>());
+    if (o.at("weight").to_number<int64_t>() > 0) CHECK(o.at("reason").as_string().starts_with("exploring"));
+  }
+  CHECK(explored > 0);
+  CHECK(explored <= 100);  // select's explore_share 5 %, explore_max 10 %
+  CHECK(d[0].as_object().at("reason").as_string() == "best");
+  {
+    // Nobody measured (fig4 at start): no exploration, ranked by cost as before.
+    Harness h2;
+    h2.s.start();
+    h2.s.tick(all_paths(stamp::PathState::up), fig4_reports());
+    auto d2 = h2.s.decisions_json();
+    REQUIRE(d2.size() == 4);
+    for (const auto& x : d2) {
+      INFO(x.as_object().at("reason").as_string());
+      CHECK_FALSE(x.as_object().at("measured").as_bool());
+      CHECK_FALSE(x.as_object().at("reason").as_string().starts_with("exploring"));
+    }
+    CHECK(d2[2].as_object().at("reason").as_string() == "best");  // cloud2 (20 %) is cheapest
+  }
+
+  // cloud2 measured now, at 200 ms per request: far outside the window. The selector takes
+  // it down in damped steps; meanwhile its weight is named as decaying, not "near-best".
+  auto& c2 = std::next(reports.begin())->second;
+  REQUIRE(std::next(reports.begin())->first.vcpe_id == "cloud2");
+  c2.metrics.push_back(metrics::make(MetricType::service_time_ms, 200.0, metrics::Source::estimated));
+  report::update_figures(c2.figures, c2.metrics, h.now);
+  // Until the selector publishes its next step (it names the costs it stepped on).
+  const size_t published = h.events.size();
+  for (int step = 0; step < 20 && h.events.size() == published; ++step) {
+    h.now += 1100ms;
+    h.s.tick(all_paths(stamp::PathState::up), reports);
+  }
+  REQUIRE(h.events.size() > published);
+  CHECK_THAT(h.events.back(), Catch::Contains("cloud2/10.2.2.10:8080/wan1 cost 30.0 -> 210.1 ms"));
+  d = h.s.decisions_json();
+  uint32_t decaying = 0;
+  for (size_t k = 2; k < 4; ++k) {
+    const auto& o = d[k].as_object();
+    CHECK(o.at("measured").as_bool());
+    const auto w = static_cast<uint32_t>(o.at("weight").to_number<int64_t>());
+    decaying += w;
+    INFO(o.at("reason").as_string());
+    if (w > 0) CHECK(o.at("reason").as_string().starts_with("leaving: cost outside the spread window"));
+    else CHECK(o.at("reason").as_string() == "cost outside the spread window");
+  }
+  CHECK(decaying < explored);  // on its way down
+  CHECK(d[2].as_object().at("cost_ms").to_number<double>() > 1.25 * d[0].as_object().at("cost_ms").to_number<double>());
+}

@@ -19,6 +19,34 @@ TEST_CASE("registry: every known type is found by id and by name") {
   CHECK(find_type("cpu_utilization")->unit == Unit::ratio);
 }
 
+TEST_CASE("registry: the instance's own figures (ids 9-11, ms, service category)") {
+  struct Row {
+    uint16_t id;
+    const char* name;
+    double max;
+  };
+  for (auto [id, name, max] : {Row{9, "service_time_ms", 3.6e6}, Row{10, "last_processing_delay_ms", 3.6e6},
+                               Row{11, "last_processing_delay_age_ms", 365.0 * 24 * 3600 * 1000}}) {
+    INFO(name);
+    const TypeInfo* t = find_type(id);
+    REQUIRE(t != nullptr);
+    CHECK(t->name == name);
+    CHECK(t->unit == Unit::milliseconds);
+    CHECK(t->category == Category::service);
+    CHECK(t->min == 0.0);
+    CHECK(t->max == max);
+    auto m = make(static_cast<MetricType>(id), 1.0, Source::estimated, Statistic::mean);
+    CHECK(is_valid(m));
+    m.value = max * 1.0001;
+    CHECK_FALSE(is_valid(m));
+    m.value = -0.001;
+    CHECK_FALSE(is_valid(m));
+  }
+  // current_value() reads a learned (mean) service time like a configured (cur) one.
+  std::vector<L0Metric> ms{make(MetricType::service_time_ms, 61.5, Source::estimated, Statistic::mean)};
+  CHECK(current_value(ms, MetricType::service_time_ms) == 61.5);
+}
+
 TEST_CASE("validity: known types need unit, range and finite values") {
   CHECK(is_valid(make(MetricType::cpu_utilization, 0.5)));
   CHECK(is_valid(make(MetricType::cpu_utilization, 0.0)));

@@ -150,6 +150,9 @@ TEST_CASE("probing, reporting, store and instance sections") {
   CHECK(v->instances[0].service == "app1");
   CHECK(endpoint_to_string(v->instances[0].address) == "10.2.1.10:8080");
   CHECK(v->instances[0].health == "http://10.2.1.10:8081/healthz");
+  CHECK(v->instances[0].vcpus == 6u);
+  REQUIRE(v->instances[0].service_time_ms.has_value());
+  CHECK(*v->instances[0].service_time_ms == Approx(20.0));
   CHECK(v->reporting.utilization_threshold == Approx(0.05));
 
   auto base = source_file("docs/examples/cpe.toml");
@@ -165,4 +168,22 @@ TEST_CASE("probing, reporting, store and instance sections") {
              Catch::Contains("instance[0].address: invalid endpoint"));
   CHECK_THAT(vcpe_error(edit(vb, "utilization_threshold = 0.05", "utilization_threshold = 2")),
              Catch::Contains("reporting.utilization_threshold: must be a number"));
+}
+
+TEST_CASE("vCPE instance service_time_ms: optional, > 0 and <= 60000 ms, errors at file:line:col") {
+  auto vb = source_file("docs/examples/vcpe.toml");
+  auto without = config::parse_vcpe(edit(vb, "service_time_ms = 20\n", ""), "vcpe.toml");
+  REQUIRE(without.has_value());
+  CHECK_FALSE(without->instances[0].service_time_ms.has_value());  // learned, not configured
+  auto frac = config::parse_vcpe(edit(vb, "service_time_ms = 20", "service_time_ms = 2.5"), "vcpe.toml");
+  REQUIRE(frac.has_value());
+  CHECK(*frac->instances[0].service_time_ms == Approx(2.5));
+  const auto line = 1 + std::count(vb.begin(), vb.begin() + static_cast<std::ptrdiff_t>(vb.find("service_time_ms = 20")), '\n');
+  const std::string at = "vcpe.toml:" + std::to_string(line) + ":19: instance[0].service_time_ms: ";
+  for (const char* bad : {"0", "-1", "60001", "nan", "inf", "\"20\"", "true"}) {
+    INFO(bad);
+    CHECK_THAT(vcpe_error(edit(vb, "service_time_ms = 20", std::string("service_time_ms = ") + bad)),
+               Catch::Contains(at + "must be a number > 0 and <= 60000"));
+  }
+  CHECK(config::parse_vcpe(edit(vb, "service_time_ms = 20", "service_time_ms = 60000"), "vcpe.toml").has_value());
 }

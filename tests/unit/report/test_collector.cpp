@@ -195,3 +195,67 @@ TEST_CASE("instance table: withdrawn instances and expiry after 3 x max-interval
   CHECK(f.c.table().entries().size() == 8);
   for (const auto& e : back.events) CHECK(e.available);
 }
+
+TEST_CASE("instance table: an instance's own figures are kept across reports that lack them") {
+  InstanceTable t;
+  const auto t0 = std::chrono::steady_clock::time_point{} + 1h;
+  auto report = [](uint64_t seq, std::vector<L0Metric> extra) {
+    Report r;
+    r.vcpe_id = "v";
+    r.seq = seq;
+    InstanceReport in;
+    in.service_id = "app1";
+    in.instance_id = "a";
+    in.address = test::ep("10.2.1.10", 8080);
+    in.available = true;
+    in.metrics = {make(MetricType::vcpus, 4, Source::nominal), make(MetricType::cpu_utilization, 0.1)};
+    in.metrics.insert(in.metrics.end(), extra.begin(), extra.end());
+    r.instances.push_back(in);
+    return r;
+  };
+  auto figures = [&] { return t.find({"v", "app1", "a"})->figures; };
+
+  // Utilisation only: nothing measured about its processing time.
+  t.apply(report(1, {}), t0);
+  CHECK_FALSE(figures().measured);
+  CHECK_FALSE(figures().service_time_ms);
+  CHECK_FALSE(figures().last_delay_ms);
+
+  // A fresh delay: measured now.
+  t.apply(report(2, {make(MetricType::processing_delay_ms, 61.0, Source::measured, Statistic::mean)}), t0 + 1s);
+  CHECK(figures().measured);
+  CHECK(figures().last_delay_ms == 61.0);
+  CHECK(figures().last_delay_at == t0 + 1s);
+
+  // Learned service time plus the last delay, 20 s old: the delay's time is the report's
+  // time minus its age; the service time and its source are kept.
+  t.apply(report(3, {make(MetricType::service_time_ms, 60.0, Source::estimated, Statistic::mean),
+                     make(MetricType::last_processing_delay_ms, 61.0, Source::measured, Statistic::mean),
+                     make(MetricType::last_processing_delay_age_ms, 20'000.0)}),
+          t0 + 21s);
+  CHECK(figures().service_time_ms == 60.0);
+  CHECK(figures().service_time_source == Source::estimated);
+  CHECK(figures().last_delay_at == t0 + 1s);
+
+  // An older last delay (a vCPE that restarted and knows less) does not replace a newer one.
+  t.apply(report(4, {make(MetricType::last_processing_delay_ms, 90.0, Source::measured, Statistic::mean),
+                     make(MetricType::last_processing_delay_age_ms, 30'000.0)}),
+          t0 + 22s);
+  CHECK(figures().last_delay_ms == 61.0);
+
+  // A report without any figure (a restarted vCPE that has not measured yet) forgets nothing.
+  t.apply(report(5, {}), t0 + 23s);
+  CHECK(figures().measured);
+  CHECK(figures().service_time_ms == 60.0);
+  CHECK(figures().last_delay_ms == 61.0);
+
+  // A configured figure replaces the learned one.
+  t.apply(report(6, {make(MetricType::service_time_ms, 55.0, Source::nominal)}), t0 + 24s);
+  CHECK(figures().service_time_ms == 55.0);
+  CHECK(figures().service_time_source == Source::nominal);
+
+  // Invalid entries (only another source than the Collector could bring them) are ignored.
+  InstanceTable u;
+  u.apply(report(1, {L0Metric{static_cast<uint16_t>(MetricType::service_time_ms), -3.0, Unit::milliseconds}}), t0);
+  CHECK_FALSE(u.find({"v", "app1", "a"})->figures.measured);
+}

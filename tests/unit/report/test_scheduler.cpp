@@ -100,3 +100,27 @@ TEST_CASE("significance: instance set, address, capacity and unknown metrics") {
   b[0].metrics.back().value = 111.0;
   CHECK(significant_change(a, b, {}));
 }
+
+TEST_CASE("significance: instance figures (service time, last delay like a delay; an age never alone)") {
+  auto a = sample_at(0);
+  a[0].metrics.push_back(make(MetricType::service_time_ms, 20.0, Source::estimated, Statistic::mean));
+  a[0].metrics.push_back(make(MetricType::last_processing_delay_ms, 60.0, Source::measured, Statistic::mean));
+  a[0].metrics.push_back(make(MetricType::last_processing_delay_age_ms, 0.0));
+  auto b = a;
+  b[0].metrics[4].value = 3'600'000.0;  // an hour older: still nothing to tell
+  CHECK_FALSE(significant_change(a, b, {}));
+  b = a;
+  b[0].metrics[2].value = 21.5;  // service time +7.5 %
+  CHECK_FALSE(significant_change(a, b, {}));
+  b[0].metrics[2].value = 22.5;  // +12.5 %
+  CHECK(significant_change(a, b, {}));
+  b = a;
+  b[0].metrics[2].source = Source::nominal;  // configured now
+  CHECK(significant_change(a, b, {}));
+  b = a;
+  b[0].metrics[3].value = 66.5;  // last delay +10.8 %
+  CHECK(significant_change(a, b, {}));
+  b = a;
+  b[0].metrics.pop_back();  // the age disappeared: the metric set changed
+  CHECK(significant_change(a, b, {}));
+}
