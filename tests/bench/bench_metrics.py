@@ -47,9 +47,10 @@ def cloud1_util(s):
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--trials", type=int, default=20)
+    ap.add_argument("--scenario", default="fig4", help="scenario name or file (e.g. a copy of fig4 with [cpe.probing])")
     a = ap.parse_args()
     down_ms, load_ms = [], []
-    with LabSession("fig4", daemons=True, verbose=False) as s:
+    with LabSession(a.scenario, daemons=True, verbose=False) as s:
         wait_until(lambda: set(wan1_states(s).values()) == {"up"} and len(get(s, "paths")) == 4, 30,
                    "every path up")
         wait_until(lambda: any(i["vcpe"] == "cloud1" for i in get(s, "instances")), 30, "cloud1's instance")

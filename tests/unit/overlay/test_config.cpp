@@ -167,6 +167,14 @@ TEST_CASE("probing, reporting, store and instance sections") {
   // 750 x 2^(5 s / 10 s) = 1061 < 1500: the suppress threshold could never be reached.
   CHECK_THAT(cpe_error(edit(base, "flap_max_hold_ms = 60000", "flap_max_hold_ms = 5000")),
              Catch::Contains("probing.flap_max_hold_ms: too short"));
+  // Authenticated probes default to 70 ms (0.466 % of 10 Mbit/s instead of 0.653 %); an
+  // explicit interval is kept.
+  auto auth = config::parse_cpe(edit(base, "interval_ms = 50 ", "auth_key = \"AAAAAAAAAAAAAAAAAAAAAA==\" "), "cpe.toml");
+  REQUIRE(auth.has_value());
+  CHECK(auth->probing.interval_ms == 70);
+  auto auth50 = config::parse_cpe(edit(base, "interval_ms = 50 ", "interval_ms = 50\nauth_key = \"AAAAAAAAAAAAAAAAAAAAAA==\" "), "cpe.toml");
+  REQUIRE(auth50.has_value());
+  CHECK(auth50->probing.interval_ms == 50);
   // Damping off (half-life 0) needs no reachable ceiling.
   auto off = config::parse_cpe(edit(edit(base, "flap_half_life_ms = 10000", "flap_half_life_ms = 0"),
                                     "flap_max_hold_ms = 60000", "flap_max_hold_ms = 5000"), "cpe.toml");
