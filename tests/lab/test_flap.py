@@ -121,6 +121,10 @@ def test_wan1_flapping_is_damped(s: LabSession):
     assert any("readmitted" in (e.get("detail") or "") for e in back), f"no readmission event: {back}"
     print(f"  WAN1 readmitted {time.time() - t_clear:.1f} s after the flapping stopped: {back[-1].get('detail')}")
     wait_until(lambda: wan1_weighted(s), 20, "app1 weighted on WAN1 again")
+    # Reported, not asserted (the limit above is for the flapping itself): what the
+    # readmission costs in publications, until app1 is weighted on WAN1 again.
+    later = [e for e in st_.weight_events(s.lab, "app1") if float(e["ts_ms"]) > t_wall1 * 1000]
+    print(f"  app1 publications from the end of the flapping to WAN1 weighted again: {len(later)}")
 
 
 if __name__ == "__main__":
