@@ -4,6 +4,7 @@
 #include "cpe/views.hpp"
 #include "report/collector.hpp"
 #include "report/report.hpp"
+#include "stamp/flap_damping.hpp"
 #include "stamp/sender.hpp"
 
 #include <boost/asio/steady_timer.hpp>
@@ -11,7 +12,9 @@
 #include <sys/socket.h>
 
 #include <charconv>
+#include <cstdio>
 #include <deque>
+#include <map>
 #include <mutex>
 
 namespace cats::cpe {
@@ -63,7 +66,25 @@ struct Shared {
   std::mutex store_mu;  // the store is used from both threads; SQLite handles are not shared unlocked
   std::unique_ptr<store::Store> store;
 
+  // Flap damping of instance availability (the paths' rule, stamp/flap_damping.hpp): an
+  // instance whose reports mark it unavailable and available again repeatedly is held
+  // unavailable. Under mu.
+  stamp::DampingConfig inst_damping;
+  std::map<report::InstanceKey, stamp::DampedState> inst_damp;
+
   Shared(std::vector<report::VcpePeer> peers, report::CollectorConfig cc) : collector(std::move(peers), cc) {}
+
+  // The collector's table as steering and the API see it: an instance held by flap
+  // damping is unavailable although its reports say available. Call under mu.
+  report::InstanceTable::Map damped_entries() const {
+    auto m = collector.table().entries();
+    for (auto& [k, st] : m) {
+      auto it = inst_damp.find(k);
+      if (it != inst_damp.end() && st.available() && it->second.state() != stamp::PathState::up)
+        st.reported_available = false;
+    }
+    return m;
+  }
 
   // Events go to the log, the in-memory ring (so the API has recent ones without a store)
   // and the store.
@@ -90,6 +111,8 @@ struct CpeServices::Impl : std::enable_shared_from_this<Impl> {
   struct Path {
     size_t wan, vcpe;
     std::shared_ptr<stamp::StampSender> sender;
+    stamp::DampedState damp;  // the state steering uses: the probes', held down while damped
+    std::string name;         // "wan/vcpe"
   };
   std::vector<Path> paths;
 
@@ -120,7 +143,6 @@ struct CpeServices::Impl : std::enable_shared_from_this<Impl> {
       if (!k) return fail(k.error().context("probing.auth_key"));
       auth = std::move(*k);
     }
-    std::weak_ptr<Shared> wsh = sh;
     std::weak_ptr<Impl> wself = weak_from_this();
     for (size_t w = 0; w < cfg.wans.size(); ++w) {
       for (size_t v = 0; v < cfg.vcpes.size(); ++v) {
@@ -135,40 +157,128 @@ struct CpeServices::Impl : std::enable_shared_from_this<Impl> {
         sc.stats.timeout = std::chrono::milliseconds(cfg.probing.timeout_ms);
         sc.stats.min_timeout = std::chrono::milliseconds(cfg.probing.min_timeout_ms);
         sc.stats.up_after = std::max<uint32_t>(1, cfg.probing.hold_down);
+        sc.stats.down_after = std::max<uint32_t>(1, cfg.probing.down_after);
         // The window must outlast the timeout (validate(StatsConfig)).
         sc.stats.window_age = std::max<std::chrono::milliseconds>(sc.stats.window_age, sc.stats.timeout * 4);
         sc.key = auth;
-        auto on_change = [wsh, wself, v](const std::string& name, const stamp::StateChange& c) {
-          auto s = wsh.lock();
-          if (!s) return;
-          s->event(c.to == stamp::PathState::up     ? "path_up"
-                   : c.to == stamp::PathState::down ? "path_down"
-                                                    : "path_unknown",
-                   name, std::string(stamp::to_string(c.from)) + " -> " + std::string(stamp::to_string(c.to)));
-          auto self = wself.lock();
-          // A state change is visible to the API at once, not at the next refresh tick,
-          // and steering reacts to it at once (failover, R2).
-          if (self) {
-            self->refresh_paths();
-            self->steer_tick();
-          }
-          if (c.to == stamp::PathState::up && self && !self->di_sent[v]) self->send_desired(v);
+        const size_t index = paths.size();
+        auto on_change = [wself, index](const std::string&, const stamp::StateChange& c) {
+          if (auto self = wself.lock()) self->on_probe_change(index, c);
         };
         auto snd = stamp::StampSender::start(io, std::move(sc), rng, on_change);
         if (!snd) return fail(snd.error().context("path " + wan.name + "/" + vc.name));
-        paths.push_back({w, v, std::move(*snd)});
+        paths.push_back({w, v, std::move(*snd), stamp::DampedState(damping_config()), wan.name + "/" + vc.name});
       }
     }
     refresh_paths();
     return ok();
   }
 
+  stamp::DampingConfig damping_config() const {
+    stamp::DampingConfig d;
+    d.enabled = cfg.probing.flap_half_life_ms > 0;
+    if (d.enabled) d.half_life = std::chrono::milliseconds(cfg.probing.flap_half_life_ms);
+    d.suppress = cfg.probing.flap_suppress;
+    d.reuse = cfg.probing.flap_reuse;
+    d.max_hold = std::chrono::milliseconds(cfg.probing.flap_max_hold_ms);
+    return d;
+  }
+
+  // "penalty 1955, 2 flaps, held 20.7 s" (the damping part of a path event's detail).
+  static std::string damping_detail(const stamp::FlapDamping& d, SteadyClock::time_point now) {
+    char buf[96];
+    std::snprintf(buf, sizeof buf, "penalty %.0f, %llu flaps", d.penalty(now),
+                  static_cast<unsigned long long>(d.flaps()));
+    std::string out = buf;
+    if (auto end = d.held_until(now)) {
+      std::snprintf(buf, sizeof buf, ", held down for %.1f s (until the penalty decays below %.0f)",
+                    std::chrono::duration<double>(*end - now).count(), d.config().reuse);
+      out += buf;
+    }
+    return out;
+  }
+
+  // A path's probes changed state: damp it (stamp/flap_damping.hpp), write the event, and
+  // let the API and steering see an effective change at once, not at the next refresh
+  // tick (failover, R2).
+  void on_probe_change(size_t i, const stamp::StateChange& c) {
+    auto& p = paths[i];
+    const auto now = sh->mono();
+    auto r = p.damp.on_probe_change(c, now);
+    const auto& d = p.damp.damping();
+    if (r.change) {
+      path_event(p, *r.change, damping_detail(d, now));
+    } else if (r.held) {
+      // RFC 2439 §4.2: a suppressed route is not re-advertised while its penalty is above
+      // the reuse threshold, even though it is reachable again.
+      sh->event("path_held", p.name, "probes up, held down by flap damping: " + damping_detail(d, now));
+    } else if (c.to == stamp::PathState::down && d.config().enabled && c.from == stamp::PathState::up) {
+      sh->event("path_flap", p.name, "probes down while held: " + damping_detail(d, now));
+    }
+    refresh_paths();
+    if (r.change) steer_tick();
+  }
+
+  void path_event(const Path& p, const stamp::StateChange& c, const std::string& detail) {
+    sh->event(c.to == stamp::PathState::up     ? "path_up"
+              : c.to == stamp::PathState::down ? "path_down"
+                                               : "path_unknown",
+              p.name, std::string(stamp::to_string(c.from)) + " -> " + std::string(stamp::to_string(c.to)) +
+                          (detail.empty() ? "" : "; " + detail));
+    if (c.to == stamp::PathState::up && !di_sent[p.vcpe]) send_desired(p.vcpe);
+  }
+
+  // Readmits held paths and instances whose hold has ended while they are up.
+  void check_holds() {
+    const auto now = sh->mono();
+    bool changed = false;
+    std::vector<std::pair<report::InstanceKey, std::string>> readmitted;
+    {
+      std::lock_guard lk(sh->mu);
+      const auto& table = sh->collector.table().entries();
+      for (auto it = sh->inst_damp.begin(); it != sh->inst_damp.end();) {
+        if (it->second.tick(now)) readmitted.emplace_back(it->first, damping_detail(it->second.damping(), now));
+        // Forgotten by the table and not held: nothing left to damp.
+        if (!table.count(it->first) && !it->second.damping().held(now))
+          it = sh->inst_damp.erase(it);
+        else
+          ++it;
+      }
+    }
+    for (const auto& [k, detail] : readmitted) {
+      sh->event("instance_available", instance_name(k), "readmitted, flap damping hold over: " + detail);
+      changed = true;
+    }
+    for (auto& p : paths)
+      if (auto c = p.damp.tick(now)) {
+        path_event(p, *c, "readmitted, flap damping hold over: " + damping_detail(p.damp.damping(), now));
+        changed = true;
+      }
+    if (changed) {
+      refresh_paths();
+      steer_tick();
+    }
+  }
+
   void refresh_paths() {
     std::vector<PathView> views;
     views.reserve(paths.size());
-    for (const auto& p : paths)
-      views.push_back({cfg.wans[p.wan].name, cfg.vcpes[p.vcpe].name, cfg.wans[p.wan].tunnel_interface,
-                       p.sender->snapshot()});
+    const auto now = sh->mono();
+    for (const auto& p : paths) {
+      PathView v;
+      v.wan = cfg.wans[p.wan].name;
+      v.vcpe = cfg.vcpes[p.vcpe].name;
+      v.tunnel = cfg.wans[p.wan].tunnel_interface;
+      v.snap = p.sender->snapshot();
+      v.probe_state = v.snap.state;
+      v.snap.state = p.damp.state();  // steering and the API use the damped state
+      const auto& d = p.damp.damping();
+      v.penalty = d.penalty(now);
+      v.flaps = d.flaps();
+      if (auto end = d.held_until(now))
+        v.held_ms = std::chrono::duration_cast<std::chrono::milliseconds>(*end - now).count();
+      views.push_back(std::move(v));
+    }
     std::lock_guard lk(sh->mu);
     sh->paths = std::move(views);
   }
@@ -223,16 +333,33 @@ struct CpeServices::Impl : std::enable_shared_from_this<Impl> {
     {
       std::lock_guard lk(sh->mu);
       ps = sh->paths;
-      table = sh->collector.table().entries();
+      table = sh->damped_entries();
     }
     steering->tick(ps, table);
   }
 
+  static std::string instance_name(const report::InstanceKey& k) {
+    return k.vcpe_id + "/" + k.service_id + "/" + k.instance_id;
+  }
+
+  // An instance's availability changed in the collector: damp it as a path (a flap =
+  // available -> unavailable), then write the event.
   void availability_event(const report::AvailabilityEvent& e) {
     static constexpr const char* reasons[] = {"reported", "withdrawn", "expired"};
-    sh->event(e.available ? "instance_available" : "instance_unavailable",
-              e.key.vcpe_id + "/" + e.key.service_id + "/" + e.key.instance_id,
-              reasons[static_cast<size_t>(e.reason)]);
+    const auto now = sh->mono();
+    std::string detail = reasons[static_cast<size_t>(e.reason)];
+    stamp::DampedState::Result r;
+    {
+      std::lock_guard lk(sh->mu);
+      auto& d = sh->inst_damp.try_emplace(e.key, sh->inst_damping).first->second;
+      const auto to = e.available ? stamp::PathState::up : stamp::PathState::down;
+      r = d.on_probe_change(stamp::StateChange{d.probe_state(), to, 0, now}, now);
+      if (d.damping().flaps() > 0) detail += "; " + damping_detail(d.damping(), now);
+    }
+    if (r.held)
+      sh->event("instance_held", instance_name(e.key), "available again, held unavailable by flap damping: " + detail);
+    else
+      sh->event(e.available ? "instance_available" : "instance_unavailable", instance_name(e.key), detail);
   }
 
   // One event per rejection cause per collector log interval, carrying how many were
@@ -331,6 +458,7 @@ struct CpeServices::Impl : std::enable_shared_from_this<Impl> {
       evs = sh->collector.expire(sh->mono());
     }
     for (const auto& e : evs) availability_event(e);
+    check_holds();
     refresh_paths();
     steer_tick();
   }
@@ -344,7 +472,7 @@ struct CpeServices::Impl : std::enable_shared_from_this<Impl> {
     {
       std::lock_guard lk(sh->mu);
       ps = path_samples(sh->paths, ts);
-      is = instance_samples(sh->collector.table().entries(), ts);
+      is = instance_samples(sh->damped_entries(), ts);
     }
     std::lock_guard lk(sh->store_mu);
     if (!sh->store) return;
@@ -427,7 +555,7 @@ void add_routes(api::Router& router, const std::shared_ptr<Shared>& sh, const co
   router.add("GET", "/api/v1/instances", [sh, range, no_store](const api::Request& r) {
     if (q(r, "history") != "1") {
       std::lock_guard lk(sh->mu);
-      return api::Response::json(instances_json(sh->collector.table().entries(), sh->mono()));
+      return api::Response::json(instances_json(sh->damped_entries(), sh->mono()));
     }
     int64_t from = 0, to = 0;
     if (auto e = range(r, from, to)) return api::Response::error(400, *e);
@@ -509,6 +637,7 @@ Result<std::unique_ptr<CpeServices>> CpeServices::start(asio::io_context& io, ap
   sh->store = std::move(deps.store);
 
   auto impl = std::make_shared<Impl>(io, cfg, sh);
+  sh->inst_damping = impl->damping_config();
   impl->key = std::move(deps.signing_key);
   impl->rng = std::move(deps.rng);
   impl->di_socks.resize(cfg.wans.size());

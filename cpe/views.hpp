@@ -18,15 +18,22 @@
 namespace cats::cpe {
 
 // One probed (WAN x vCPE) path (R7) as the API shows it.
+// snap.state is the state the path is steered with: the probes' state, except that a
+// flap-damped path is held down (stamp/flap_damping.hpp).
 struct PathView {
   std::string wan;
   std::string vcpe;
   std::string tunnel;
   stamp::SenderSnapshot snap;
+  stamp::PathState probe_state = stamp::PathState::unknown;  // what the probes alone say
+  double penalty = 0;                // flap-damping penalty now (RFC 2439 §4.2)
+  uint64_t flaps = 0;                // up -> down transitions since start
+  std::optional<int64_t> held_ms;    // held down for this much longer; empty = not held
 };
 
-// [{wan, vcpe, tunnel, rtt_ms, jitter_ms, loss_pct, state, sent, received, lost, late}]
-// rtt_ms is the smoothed RTT, null until the first reply.
+// [{wan, vcpe, tunnel, rtt_ms, jitter_ms, loss_pct, state, probe_state, penalty, flaps,
+//   held_ms, sent, received, lost, late}]
+// rtt_ms is the smoothed RTT, null until the first reply; held_ms null when not held.
 boost::json::array paths_json(const std::vector<PathView>& paths);
 
 // [{service, instance, vcpe, address, vcpus, utilization, processing_delay_ms,

@@ -5,6 +5,7 @@
 #include <toml++/toml.h>
 
 #include <fstream>
+#include <cmath>
 #include <initializer_list>
 #include <tuple>
 #include <set>
@@ -250,12 +251,29 @@ void read_probing(Table& root, Probing& p) {
   if (!t) return;
   Table s(*t, "probing", root.errors());
   p.port = static_cast<uint16_t>(s.integer("port", 1, 65535).value_or(p.port));
-  p.interval_ms = static_cast<uint32_t>(s.integer("interval_ms", 10, 60000).value_or(p.interval_ms));
+  const auto interval = s.integer("interval_ms", 10, 60000);
+  p.interval_ms = static_cast<uint32_t>(interval.value_or(p.interval_ms));
   p.timeout_ms = static_cast<uint32_t>(s.integer("timeout_ms", 10, 60000).value_or(p.timeout_ms));
   p.min_timeout_ms = static_cast<uint32_t>(s.integer("min_timeout_ms", 10, 60000).value_or(p.min_timeout_ms));
   if (p.min_timeout_ms > p.timeout_ms) s.error("min_timeout_ms", "must not exceed timeout_ms");
+  p.down_after = static_cast<uint32_t>(s.integer("down_after", 1, 100).value_or(p.down_after));
   p.hold_down = static_cast<uint32_t>(s.integer("hold_down", 1, 1000).value_or(p.hold_down));
+  p.flap_half_life_ms =
+      static_cast<uint32_t>(s.integer("flap_half_life_ms", 0, 3'600'000).value_or(p.flap_half_life_ms));
+  p.flap_suppress = static_cast<uint32_t>(s.integer("flap_suppress", 1, 1'000'000).value_or(p.flap_suppress));
+  p.flap_reuse = static_cast<uint32_t>(s.integer("flap_reuse", 1, 1'000'000).value_or(p.flap_reuse));
+  p.flap_max_hold_ms =
+      static_cast<uint32_t>(s.integer("flap_max_hold_ms", 1, 86'400'000).value_or(p.flap_max_hold_ms));
+  if (p.flap_reuse >= p.flap_suppress) s.error("flap_reuse", "must be below flap_suppress");
+  // RFC 2439 §4.2: the ceiling reuse x 2^(max_hold / half_life) must reach suppress, else
+  // no path could ever be held.
+  else if (p.flap_half_life_ms > 0 &&
+           p.flap_reuse * std::exp2(static_cast<double>(p.flap_max_hold_ms) / p.flap_half_life_ms) < p.flap_suppress)
+    s.error("flap_max_hold_ms", "too short for flap_suppress to be reached (reuse x 2^(max_hold / half_life) < suppress)");
   p.auth_key = read_b64(s, "auth_key", 16, 128, "a 16..128-byte HMAC key");
+  // An authenticated probe is 204 octets on the wire instead of 140 (stamp/probe_cost.hpp):
+  // at the default 50 ms that is 0.653 % of 10 Mbit/s; 70 ms keeps it at 0.466 % (< 0.5 %).
+  if (!interval && !p.auth_key.empty()) p.interval_ms = Probing::kAuthDefaultIntervalMs;
   s.reject_unknown();
 }
 

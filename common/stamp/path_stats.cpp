@@ -86,6 +86,21 @@ std::optional<StateChange> PathStats::on_send_error(uint32_t seq, SteadyTime now
   return c ? c : change;
 }
 
+double PathStats::rtt_of(const Probe& p, SteadyTime now, std::chrono::nanoseconds reflector_dwell) {
+  // The reflector cannot have held the packet longer than the whole round trip; a dwell
+  // outside [0, round trip] means its clock stepped between T2 and T3, so it is ignored.
+  const auto round_trip = now - p.sent_at;
+  auto dwell = std::chrono::duration_cast<std::chrono::steady_clock::duration>(reflector_dwell);
+  if (dwell.count() < 0 || dwell > round_trip) dwell = {};
+  return std::chrono::duration<double, std::milli>(round_trip - dwell).count();
+}
+
+void PathStats::note_rtt(double rtt) {
+  srtt_ms_ = srtt_ms_ ? *srtt_ms_ + cfg_.rtt_alpha * (rtt - *srtt_ms_) : rtt;
+  if (last_rtt_ms_) jitter_ms_ += (std::fabs(rtt - *last_rtt_ms_) - jitter_ms_) * cfg_.jitter_gain;
+  last_rtt_ms_ = rtt;
+}
+
 ReplyResult PathStats::on_reply(uint32_t seq, SteadyTime now,
                                 std::chrono::nanoseconds reflector_dwell) {
   ReplyResult r;
@@ -99,6 +114,10 @@ ReplyResult PathStats::on_reply(uint32_t seq, SteadyTime now,
   if (it->outcome == Outcome::lost) {
     ++late_;
     r.kind = ReplyKind::late;
+    // The loss stands, but the RTT sample is real: feeding it to srtt and jitter lets the
+    // deadline grow to a path whose RTT stepped above it, which would otherwise lose every
+    // probe (and stay down) for as long as the step lasts.
+    note_rtt(rtt_of(*it, now, reflector_dwell));
     return r;
   }
   if (it->outcome == Outcome::received) {
@@ -106,21 +125,12 @@ ReplyResult PathStats::on_reply(uint32_t seq, SteadyTime now,
     r.kind = ReplyKind::duplicate;
     return r;
   }
-  // The reflector cannot have held the packet longer than the whole round trip; a dwell
-  // outside [0, round trip] means its clock stepped between T2 and T3, so it is ignored.
-  const auto round_trip = now - it->sent_at;
-  auto dwell = std::chrono::duration_cast<std::chrono::steady_clock::duration>(reflector_dwell);
-  if (dwell.count() < 0 || dwell > round_trip) dwell = {};
-  const double rtt = std::chrono::duration<double, std::milli>(round_trip - dwell).count();
-
+  const double rtt = rtt_of(*it, now, reflector_dwell);
   it->outcome = Outcome::received;
   it->rtt_ms = rtt;
   ++received_;
   r.kind = ReplyKind::ok;
-
-  srtt_ms_ = srtt_ms_ ? *srtt_ms_ + cfg_.rtt_alpha * (rtt - *srtt_ms_) : rtt;
-  if (last_rtt_ms_) jitter_ms_ += (std::fabs(rtt - *last_rtt_ms_) - jitter_ms_) * cfg_.jitter_gain;
-  last_rtt_ms_ = rtt;
+  note_rtt(rtt);
 
   consecutive_losses_ = 0;
   ++consecutive_good_;

@@ -17,16 +17,21 @@
 //    count for neither. min/avg/max RTT are over the window's received probes.
 //  * Loss: a probe unanswered by its deadline, fixed when it is sent: the RFC 6298 §2
 //    shape srtt + 4 x jitter + 50 ms, clamped to [min_timeout, timeout] (100..300 ms by
-//    default; before the first reply, `timeout`). Why adaptive: worst case from a path
-//    failing to the third loss being declared is 3 intervals + the deadline (the failure
-//    lands just after a reply, so the first lost probe leaves up to one interval later),
-//    so a fixed 300 ms gives 0.6 s and a fixed 200 ms exactly the 0.5 s budget with no
-//    slack, while a short path can afford a 100 ms deadline (0.4 s) and a long one still
-//    gets up to 300 ms before a slow-but-working probe is called lost.
-//  * A reply for a probe already counted lost is `late` and ignored (the loss stands:
-//    undoing it would let the state machine flap backwards in time). A second reply for
-//    the same probe is a `duplicate`; a reply for a seq not in the window is `unknown`.
-//    All three change no statistics.
+//    default here; the CPE configures 50..300, config::Probing; before the first reply,
+//    `timeout`). Why adaptive: worst case from a path failing to the down_after-th loss
+//    being declared is down_after intervals + the deadline (the failure lands just after
+//    a reply, so the first lost probe leaves up to one interval later). The CPE's 50 ms x
+//    2 + ~51 ms on a short path is ~150 ms, under a TCP sender's first retransmission
+//    (~200 ms, Linux's minimum RTO), which is what a moved flow waits for
+//    (docs/BENCHMARKS.md "Failover"); a long path still gets up to 300 ms before a
+//    slow-but-working probe is called lost, and the 50 ms margin keeps a sudden RTT
+//    step of tens of ms from looking like a loss.
+//  * A reply for a probe already counted lost is `late`: the loss stands (undoing it
+//    would let the state machine flap backwards in time), but its RTT sample feeds srtt
+//    and jitter, so the deadline follows a path whose RTT stepped above it instead of
+//    losing every probe for as long as the step lasts. A second reply for the same probe
+//    is a `duplicate`; a reply for a seq not in the window is `unknown`; these two change
+//    no statistics.
 //  * State: unknown until the first reply or the first run of `down_after` consecutive
 //    losses; up -> down after `down_after` consecutive losses; down -> up after `up_after`
 //    consecutive good replies (hold-down against flapping). "Consecutive" is in the order
@@ -121,6 +126,8 @@ class PathStats {
   };
 
   std::optional<StateChange> record_loss(Probe& p, SteadyTime now);
+  static double rtt_of(const Probe& p, SteadyTime now, std::chrono::nanoseconds reflector_dwell);
+  void note_rtt(double rtt_ms);  // srtt and jitter
   std::chrono::nanoseconds current_timeout() const;
   std::optional<StateChange> transition(PathState to, uint32_t seq, SteadyTime now);
   void trim(SteadyTime now);

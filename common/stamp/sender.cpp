@@ -119,7 +119,22 @@ void StampSender::schedule_tick() {
   });
 }
 
+void StampSender::drain() {
+  // Replies already queued in our socket are not lost: when this process was slow to run
+  // (a loaded host), the deadline timer and the socket can be ready at once, and Asio may
+  // run the timer first. Reading them before any expiry keeps a short deadline from
+  // turning our own scheduling delay into "path down".
+  if (!socket_.is_open()) return;
+  for (int i = 0; i < 64; ++i) {
+    boost::system::error_code ec;
+    const std::size_t n = socket_.receive(asio::buffer(rx_), 0, ec);  // non-blocking socket
+    if (ec) return;  // would_block: nothing queued (an ICMP error is only a loss, as below)
+    on_datagram(n, steady_clock::now());
+  }
+}
+
 void StampSender::tick() {
+  drain();
   const auto now = steady_clock::now();
   emit(stats_.expire(now));
   if (!socket_.is_open()) {
@@ -217,6 +232,7 @@ void StampSender::arm_deadline() {
     auto self = w.lock();
     if (!self || ec || self->stopped_) return;
     self->armed_deadline_.reset();
+    self->drain();
     self->emit(self->stats_.expire(steady_clock::now()));
     self->arm_deadline();
   });

@@ -75,6 +75,7 @@ class StampSender : public std::enable_shared_from_this<StampSender> {
   void tick();
   void send_probe(SteadyTime now);
   void arm_receive();
+  void drain();  // read every reply already queued, before declaring losses
   void on_datagram(std::size_t n, SteadyTime now);
   void arm_deadline();
   void emit(const std::optional<StateChange>& c);

@@ -204,10 +204,15 @@ static std::string list_or(const json::value& body, const std::vector<Column>& c
 }
 
 std::string render_paths(const json::value& body, double) {
+  // HELD: how much longer flap damping keeps the path down although its probes say up.
+  auto held = [](const json::value& v) {
+    return v.is_null() ? std::string("-") : fmt_number(v, "%.1f s", 0.001);
+  };
   return list_or(body,
                  {col("WAN", "wan"), col("VCPE", "vcpe"), col("RTT", "rtt_ms", fmt_ms, true),
                   col("JITTER", "jitter_ms", fmt_ms, true), col("LOSS", "loss_pct", fmt_pct, true),
-                  col("STATE", "state")},
+                  col("STATE", "state"), col("PROBES", "probe_state"), col("FLAPS", "flaps", fmt_count, true),
+                  col("PENALTY", "penalty", fmt_count, true), col("HELD", "held_ms", held, true)},
                  "no paths");
 }
 
@@ -308,7 +313,7 @@ std::string render_decisions(const json::value& body, double) {
 const std::vector<Command>& commands() {
   static const std::vector<Command> table{
       {"status", "GET", "/api/v1/status", "role, tunnels and peers", render_status},
-      {"paths", "GET", "/api/v1/paths", "probed WAN x vCPE paths: RTT, jitter, loss, state", render_paths},
+      {"paths", "GET", "/api/v1/paths", "probed WAN x vCPE paths: RTT, jitter, loss, state, flap damping", render_paths},
       {"instances", "GET", "/api/v1/instances", "service instances reported by the vCPEs", render_instances},
       {"reports", "GET", "/api/v1/reports", "report collector counters and last sequence per vCPE", render_reports},
       {"events", "GET", "/api/v1/events", "recent events (paths, instances, weights, rejected reports)", render_events},

@@ -203,11 +203,12 @@ def bench_rate(s, runs=3, n=2000, parallel=8):
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--trials", type=int, default=20)
+    ap.add_argument("--scenario", default="fig4", help="scenario name or file (e.g. a copy of fig4 with [cpe.probing])")
     ap.add_argument("--only", default="gap,load,tput,rate")
     a = ap.parse_args()
     which = set(a.only.split(","))
     rows = []
-    with LabSession("fig4", daemons=True, verbose=False, services=True) as s:
+    with LabSession(a.scenario, daemons=True, verbose=False, services=True) as s:
         wait_until(lambda: paths_up(s), 30, "every path up")
         wait_until(lambda: st_.outcome(s.lab, "app1") == "ok" or None, 30, "app1 decided")
         if "gap" in which:

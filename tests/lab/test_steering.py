@@ -9,7 +9,7 @@ Clients reach app1 at VIPs; the CPE DNATs each new flow to an (instance, WAN pat
    weights in damped steps), while a long-lived connection on cloud2 stays there
    without an error.
 3. WAN1 blackholed: a keep-alive stream on WAN1 continues over WAN2 (gap measured; goal
-   0.5 s), same instance, no error.
+   0.25 s median, issue 8; the test fails only over 2 s), same instance, no error.
 4. cloud2's vCPE stopped: its long-lived connection fails fast (reset, not a hang), the
    client's reconnect and every new flow go to cloud1.
 5. cats-cpe restarted (SIGUSR2 in place, kill -9 + start): a long-lived connection
@@ -42,7 +42,7 @@ APP = {"cloud1": "app1-cloud1", "cloud2": "app1-cloud2"}  # the instance names c
 VCPE_OF = {v: k for k, v in APP.items()}
 LOAD = {"cloud1": 0.5, "cloud2": 0.2}  # fig4.toml's background loads
 SHIFT_BUDGET_S = 1.0          # load change -> new connections elsewhere (issue 4)
-FAILOVER_GOAL_S = 0.5         # WAN blackhole -> stream continues (goal, measured)
+FAILOVER_GOAL_S = 0.25        # WAN blackhole -> stream continues (issue 8 median goal, printed)
 FAILOVER_LIMIT_S = 2.0        # what fails the test
 FAIL_FAST_S = 5.0             # vCPE gone -> its connection errors (a hang = stream timeout 12 s)
 MAX_INTERVAL_S = 1.0          # reporting.max_interval_ms (the default)

@@ -128,6 +128,7 @@ class CpeSpec:
     wireguard: str = "auto"
     wireguard_go: str = "wireguard-go"
     selection: dict = field(default_factory=dict)  # [selection] keys, copied as is
+    probing: dict = field(default_factory=dict)    # [probing] keys, copied as is (none: defaults)
     services: list[ServiceSpec] = field(default_factory=list)
 
     def service(self, sid: str) -> ServiceSpec:
@@ -254,6 +255,8 @@ SERVICE_KEYS = {"id", "vip", "protocol", "ports", "affinity", "sticky_timeout_s"
                 "service_time_ms", "access_delay_ms", "spread_pct", "spread_power", "sla", "instance"}
 SLA_KEYS = {"max_rtt_ms", "max_jitter_ms", "max_loss_pct", "max_e2e_ms", "capability", "min_free_capacity_pct"}
 SELECTION_KEYS = {"hysteresis_pct", "hold_down_ms"}
+PROBING_KEYS = {"interval_ms", "timeout_ms", "min_timeout_ms", "down_after", "hold_down", "flap_half_life_ms",
+                "flap_suppress", "flap_reuse", "flap_max_hold_ms"}
 
 
 def _endpoint(s, where: str) -> tuple[str, int]:
@@ -444,6 +447,10 @@ def load_scenario(path: str | Path | None = None) -> Scenario:
         if set(sel) - SELECTION_KEYS:
             raise LabError(f"{where}: cpe.selection: unknown keys {sorted(set(sel) - SELECTION_KEYS)}")
         cpe.selection = sel
+        prb = dict(c.get("probing", {}))
+        if set(prb) - PROBING_KEYS:
+            raise LabError(f"{where}: cpe.probing: unknown keys {sorted(set(prb) - PROBING_KEYS)}")
+        cpe.probing = prb
         names = {v.name for v in vcpes}
         seen_ids, seen_vips = set(), set()
         for j, sd in enumerate(c.get("service", [])):

@@ -131,3 +131,66 @@ TEST_CASE("collector socket: signed report accepted, forged one rejected") {
   CHECK(router.dispatch(h).status == 503);
   svc->reset();
 }
+
+TEST_CASE("collector socket: an instance whose availability flaps is held unavailable (flap damping)") {
+  auto vkey = report::SigningKey::generate();
+  REQUIRE(vkey.has_value());
+  config::CpeConfig cfg;
+  cfg.daemon.name = "branch1";
+  cfg.lan.address = boost::asio::ip::make_address("127.0.0.1");
+  cfg.reporting.port = 0;
+  config::VcpePeer v;
+  v.name = "cloud1";
+  v.address = boost::asio::ip::make_address("127.0.0.1");
+  const auto& raw = vkey->public_key().raw();
+  v.report_key.assign(raw.begin(), raw.end());
+  cfg.vcpes.push_back(v);
+
+  // The injected clock stands still: every flap lands at the same instant, and no hold
+  // can end on its own.
+  const auto t = std::chrono::steady_clock::time_point(std::chrono::hours(1));
+  cpe::Deps deps;
+  deps.mono = [t] { return t; };
+  Running run;
+  api::Router router;
+  auto svc = cpe::CpeServices::start(run.io, router, cfg, std::move(deps));
+  REQUIRE(svc.has_value());
+  auto ep = (*svc)->report_endpoint();
+  REQUIRE(ep.has_value());
+  boost::asio::io_context cio;
+  udp::socket s(cio, udp::endpoint(boost::asio::ip::make_address("127.0.0.1"), 0));
+
+  auto send = [&](uint64_t seq, bool available) {
+    auto r = make_report(seq);
+    r.instances[0].available = available;
+    auto bytes = report::encode_report(r, *vkey);
+    REQUIRE(bytes.has_value());
+    const auto n = counter(router, "accepted");
+    s.send_to(boost::asio::buffer(*bytes), *ep);
+    REQUIRE(wait_for([&] { return counter(router, "accepted") == n + 1; }));
+  };
+  auto available = [&] {
+    const json::value body = get(router, "/api/v1/instances");
+    return body.as_array().at(0).as_object().at("available").as_bool();
+  };
+  auto count = [&](const char* kind) {
+    const json::value body = get(router, "/api/v1/events");
+    size_t n = 0;
+    for (const auto& e : body.as_array())
+      if (e.as_object().at("kind").as_string() == kind) ++n;
+    return n;
+  };
+
+  send(200, true);
+  CHECK(available());
+  send(201, false);  // flap 1 (penalty 1000)
+  CHECK_FALSE(available());
+  send(202, true);   // the first outage is not held
+  CHECK(available());
+  CHECK(count("instance_held") == 0);
+  send(203, false);  // flap 2 (penalty 2000 >= 1500): held
+  send(204, true);
+  CHECK_FALSE(available());  // reported available, held unavailable
+  CHECK(count("instance_held") == 1);
+  svc->reset();
+}

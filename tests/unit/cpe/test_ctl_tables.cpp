@@ -9,12 +9,14 @@ using namespace cats::ctl;
 
 TEST_CASE("catsctl paths table") {
   auto body = json::parse(
-      R"([{"wan":"wan1","vcpe":"cloud1","tunnel":"cats-wan1","rtt_ms":12.345,"jitter_ms":0.5,"loss_pct":0,"state":"up"},)"
-      R"({"wan":"wan2","vcpe":"cloud1","tunnel":"cats-wan2","rtt_ms":null,"jitter_ms":0,"loss_pct":100,"state":"down"}])");
+      R"([{"wan":"wan1","vcpe":"cloud1","tunnel":"cats-wan1","rtt_ms":12.345,"jitter_ms":0.5,"loss_pct":0,"state":"up",)"
+      R"("probe_state":"up","flaps":0,"penalty":0,"held_ms":null},)"
+      R"({"wan":"wan2","vcpe":"cloud1","tunnel":"cats-wan2","rtt_ms":null,"jitter_ms":0,"loss_pct":100,"state":"down",)"
+      R"("probe_state":"up","flaps":3,"penalty":2718,"held_ms":23460}])");
   CHECK(render_paths(body, 0) ==
-        "WAN   VCPE        RTT  JITTER    LOSS  STATE\n"
-        "wan1  cloud1  12.3 ms  0.5 ms    0.0%  up\n"
-        "wan2  cloud1        -  0.0 ms  100.0%  down\n");
+        "WAN   VCPE        RTT  JITTER    LOSS  STATE  PROBES  FLAPS  PENALTY    HELD\n"
+        "wan1  cloud1  12.3 ms  0.5 ms    0.0%  up     up          0        0       -\n"
+        "wan2  cloud1        -  0.0 ms  100.0%  down   up          3     2718  23.5 s\n");
   CHECK(render_paths(json::parse("[]"), 0) == "no paths\n");
 }
 

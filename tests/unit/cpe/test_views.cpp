@@ -11,7 +11,7 @@ using namespace cats::cpe;
 namespace json = boost::json;
 
 TEST_CASE("paths_json: one object per path, rtt null until a reply") {
-  PathView a{"wan1", "cloud1", "cats-wan1", {}};
+  PathView a{"wan1", "cloud1", "cats-wan1", {}, {}, 0, 0, {}};
   a.snap.state = stamp::PathState::up;
   a.snap.rtt_ms = 12.5;
   a.snap.jitter_ms = 0.25;
@@ -19,16 +19,22 @@ TEST_CASE("paths_json: one object per path, rtt null until a reply") {
   a.snap.sent = 100;
   a.snap.received = 99;
   a.snap.lost = 1;
-  PathView b{"wan2", "cloud1", "cats-wan2", {}};
+  PathView b{"wan2", "cloud1", "cats-wan2", {}, {}, 0, 0, {}};
   b.snap.state = stamp::PathState::down;
   b.snap.sent = 3;
   b.snap.lost = 3;
   b.snap.loss_pct = 100;
+  a.probe_state = stamp::PathState::up;
+  // b: the probes say up again, but flap damping holds it down for 12.5 s more.
+  b.probe_state = stamp::PathState::up;
+  b.penalty = 1954.8;
+  b.flaps = 2;
+  b.held_ms = 12500;
   CHECK(json::serialize(paths_json({a, b})) ==
         R"([{"wan":"wan1","vcpe":"cloud1","tunnel":"cats-wan1","rtt_ms":1.25E1,"jitter_ms":2.5E-1,"loss_pct":1E0,)"
-        R"("state":"up","sent":100,"received":99,"lost":1,"late":0},)"
+        R"("state":"up","probe_state":"up","penalty":0E0,"flaps":0,"held_ms":null,"sent":100,"received":99,"lost":1,"late":0},)"
         R"({"wan":"wan2","vcpe":"cloud1","tunnel":"cats-wan2","rtt_ms":null,"jitter_ms":0E0,"loss_pct":1E2,)"
-        R"("state":"down","sent":3,"received":0,"lost":3,"late":0}])");
+        R"("state":"down","probe_state":"up","penalty":1.955E3,"flaps":2,"held_ms":12500,"sent":3,"received":0,"lost":3,"late":0}])");
 }
 
 TEST_CASE("instances_json: metrics by type, missing ones null, availability and age") {
@@ -75,7 +81,7 @@ TEST_CASE("reports_json: every verdict counted, last_seq null before the first r
 }
 
 TEST_CASE("store samples mirror the current state") {
-  PathView a{"wan1", "cloud1", "cats-wan1", {}};
+  PathView a{"wan1", "cloud1", "cats-wan1", {}, {}, 0, 0, {}};
   a.snap.state = stamp::PathState::unknown;
   auto ps = path_samples({a}, 1234);
   REQUIRE(ps.size() == 1);

@@ -140,7 +140,12 @@ TEST_CASE("probing, reporting, store and instance sections") {
   auto cpe = config::parse_cpe(source_file("docs/examples/cpe.toml"), "cpe.toml");
   REQUIRE(cpe.has_value());
   CHECK(cpe->probing.port == 862);
-  CHECK(cpe->probing.interval_ms == 100);
+  CHECK(cpe->probing.interval_ms == 50);
+  CHECK(cpe->probing.down_after == 2);
+  CHECK(cpe->probing.flap_half_life_ms == 10000);
+  CHECK(cpe->probing.flap_suppress == 1500);
+  CHECK(cpe->probing.flap_reuse == 750);
+  CHECK(cpe->probing.flap_max_hold_ms == 60000);
   CHECK(cpe->reporting.max_interval_ms == 1000);
   CHECK(cpe->store_path == "/var/lib/cats-cpe/cats.db");
   CHECK(cpe->vcpes[0].report_key.size() == 32);
@@ -158,7 +163,26 @@ TEST_CASE("probing, reporting, store and instance sections") {
   auto base = source_file("docs/examples/cpe.toml");
   CHECK_THAT(cpe_error(edit(base, "report_key = \"zflfEUVy", "report_key = \"zflf")),
              Catch::Contains("vcpe[0].report_key: must be base64 of a 32-byte Ed25519 public key"));
-  CHECK_THAT(cpe_error(edit(base, "interval_ms = 100", "interval_ms = 1")), Catch::Contains("probing.interval_ms: must be in 10..60000"));
+  CHECK_THAT(cpe_error(edit(base, "interval_ms = 50 ", "interval_ms = 1 ")), Catch::Contains("probing.interval_ms: must be in 10..60000"));
+  CHECK_THAT(cpe_error(edit(base, "down_after = 2", "down_after = 0")), Catch::Contains("probing.down_after: must be in 1..100"));
+  CHECK_THAT(cpe_error(edit(base, "flap_reuse = 750", "flap_reuse = 1500")),
+             Catch::Contains("probing.flap_reuse: must be below flap_suppress"));
+  // 750 x 2^(5 s / 10 s) = 1061 < 1500: the suppress threshold could never be reached.
+  CHECK_THAT(cpe_error(edit(base, "flap_max_hold_ms = 60000", "flap_max_hold_ms = 5000")),
+             Catch::Contains("probing.flap_max_hold_ms: too short"));
+  // Authenticated probes default to 70 ms (0.466 % of 10 Mbit/s instead of 0.653 %); an
+  // explicit interval is kept.
+  auto auth = config::parse_cpe(edit(base, "interval_ms = 50 ", "auth_key = \"AAAAAAAAAAAAAAAAAAAAAA==\" "), "cpe.toml");
+  REQUIRE(auth.has_value());
+  CHECK(auth->probing.interval_ms == 70);
+  auto auth50 = config::parse_cpe(edit(base, "interval_ms = 50 ", "interval_ms = 50\nauth_key = \"AAAAAAAAAAAAAAAAAAAAAA==\" "), "cpe.toml");
+  REQUIRE(auth50.has_value());
+  CHECK(auth50->probing.interval_ms == 50);
+  // Damping off (half-life 0) needs no reachable ceiling.
+  auto off = config::parse_cpe(edit(edit(base, "flap_half_life_ms = 10000", "flap_half_life_ms = 0"),
+                                    "flap_max_hold_ms = 60000", "flap_max_hold_ms = 5000"), "cpe.toml");
+  REQUIRE(off.has_value());
+  CHECK(off->probing.flap_half_life_ms == 0);
   CHECK_THAT(cpe_error(edit(base, "min_interval_ms = 100", "min_interval_ms = 5000")),
              Catch::Contains("reporting.min_interval_ms: must not exceed max_interval_ms"));
   auto vb = source_file("docs/examples/vcpe.toml");
