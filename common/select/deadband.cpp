@@ -73,6 +73,13 @@ std::vector<InputNoise::Input> InputNoise::inputs(std::span<const Instance> inst
     const double util_sigma = std::sqrt(2.0 * u * (1.0 - u) * s_ms / 1000.0 / (c * std::max(cfg_.util_window_s, 1e-3)));
     out.push_back({subj + ":utilisation", subj, "utilisation", "%", Kind::utilization, Field::utilization, ii,
                    in.utilization, util_sigma, 0.005, 100.0});
+    if (in.service_time_ms && std::isfinite(*in.service_time_ms)) {
+      // The instance's own figure (reported, configured or learned at its vCPE): it moves
+      // the M/M/c estimate like a delay. Learned figures are medians: 2 % until measured.
+      const double st = *in.service_time_ms;
+      out.push_back({subj + ":service time", subj, "service time", "ms", Kind::delay, Field::service_time, ii, st,
+                     0.02 * std::abs(st), std::max(0.005 * std::abs(st), 0.02), 1.0});
+    }
     if (in.processing_delay_ms) {
       const double d = *in.processing_delay_ms;
       // A mean over a window's requests, often only a few: 10 % until measured, never
@@ -114,6 +121,7 @@ InputNoise::TargetNoise InputNoise::target_sigma(const Service& svc, std::span<c
       case Field::loss: pa[x.index].loss_pct = bump(x.value, 100.0); break;
       case Field::utilization: in[x.index].utilization = bump(x.value, 1.0); break;
       case Field::delay: in[x.index].processing_delay_ms = bump(x.value, 1e12); break;
+      case Field::service_time: in[x.index].service_time_ms = bump(x.value, 1e12); break;
     }
     const Decision d = decide(svc, in, pa);
     // A candidate entering or leaving the ε window within one σ sits on its edge: its target
@@ -159,6 +167,15 @@ std::vector<InputMove> InputNoise::moves(std::span<const Instance> instances, st
                    x.name + fmt(" %.1f -> %.1f ", was->second * x.scale, x.value * x.scale) + x.unit +
                        fmt(" (band ±%.1f", b * x.scale, 0) + " " + x.unit + ")",
                    from, to, x.field == Field::loss ? b / 100.0 * scale : b});
+  }
+  // A service time appearing is a move: the instance's own figure replaces the
+  // service-wide guess (from 0: it is never ours, see Selector::unexplained()).
+  for (const Instance& in : instances) {
+    const std::string subj = in.vcpe + "/" + in.id;
+    if (!in.available || !in.service_time_ms || !std::isfinite(*in.service_time_ms)) continue;
+    if (!snap_.count(subj + ":utilisation") || snap_.count(subj + ":service time")) continue;
+    out.push_back({InputMove::Kind::delay, subj, fmt("service time reported (%.1f ms)", *in.service_time_ms, 0), 0.0,
+                   *in.service_time_ms, 0.0});
   }
   // A processing delay appearing or going is not a move: one is measured only while
   // requests arrive, so at a few requests per window it comes and goes under steady

@@ -77,7 +77,7 @@ class InputNoise {
   void snap(std::span<const Instance> instances, std::span<const Path> paths);
 
  private:
-  enum class Field : uint8_t { rtt, jitter, loss, utilization, delay };
+  enum class Field : uint8_t { rtt, jitter, loss, utilization, delay, service_time };
   struct Input {
     std::string key, subject, name, unit;
     InputMove::Kind kind;
