@@ -87,7 +87,7 @@ struct VcpePeer {
 
 // C-PS selection (docs/SELECTION.md). [selection]
 struct Selection {
-  double hysteresis = 0.10;          // hysteresis_pct / 100: relative input move that republishes
+  double hysteresis = 0.10;          // hysteresis_pct / 100: relative move the urgent cuts need
   uint32_t hold_down_ms = 1000;      // min time between two damped steps (select::SelectorConfig)
 };
 
