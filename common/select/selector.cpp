@@ -162,14 +162,12 @@ void Selector::adopt(const std::string& service, Outcome outcome, std::vector<Pu
 
 namespace {
 
-// The data plane's weights as damping state: settled (goal = eff), so only an input move
-// or a lost candidate starts a new step.
-void settle_on(std::map<std::string, double, std::less<>>& eff, std::map<std::string, double, std::less<>>& goal,
-               const Publication& p) {
+// The data plane's weights as damping state: a step is due only when decide()'s target
+// is further from them than the deadband.
+void settle_on(std::map<std::string, double, std::less<>>& eff, const Publication& p) {
   eff.clear();
-  goal.clear();
   for (const auto& w : p.candidates)
-    if (w.weight > 0) eff[w.key] = goal[w.key] = static_cast<double>(w.weight) / kWeightTotal;
+    if (w.weight > 0) eff[w.key] = static_cast<double>(w.weight) / kWeightTotal;
 }
 
 // After a step from `before` to `after` (eff): each instance's share, kept for
@@ -261,7 +259,7 @@ std::optional<Change> Selector::update(const Service& svc, std::span<const Insta
     // (figure 4's 378 / 622 from the first report).
     Change c{next, {}, std::move(reason)};
     State st;
-    settle_on(st.eff, st.goal, next);
+    settle_on(st.eff, next);
     st.stepped_at = now;
     st.born = now;
     // What was steered before the first decision is unknown (another CPE process, nothing):
@@ -314,7 +312,7 @@ std::optional<Change> Selector::update(const Service& svc, std::span<const Insta
           if (a.key == w.key) w.weight = a.weight;
       }
       next.at = cur.at;  // adoption was the publication: hold-down keeps running from it
-      settle_on(st.eff, st.goal, next);
+      settle_on(st.eff, next);
       noise.snap(instances, paths);  // later moves are measured from here
       st.busy_at_step = pool_busy(instances);
       cur = std::move(next);
@@ -521,16 +519,13 @@ std::optional<Change> Selector::update(const Service& svc, std::span<const Insta
   for (const auto& o : cur.candidates) set_changed = set_changed || (o.weight > 0 && !fresh.count(o.key));
   // Ordinary step too small to matter (the damped weights move by fewer than settle_units
   // from the published ones, no candidate enters or leaves): not worth an nft
-  // transaction. The step is still taken internally (eff, goal, stepped_at), so small
+  // transaction. The step is still taken internally (eff, stepped_at), so small
   // steps add up and are published once they amount to settle_units.
   const bool quiet = urgent.empty() && !reset && !set_changed && largest < cfg_.settle_units;
   const auto before = std::move(st.eff);
   st.eff.clear();
-  st.goal.clear();
-  for (std::size_t k = 0; k < n; ++k) {
+  for (std::size_t k = 0; k < n; ++k)
     if (e[k] > 0.0) st.eff[next.candidates[k].key] = e[k];
-    if (target[k] > 0.0) st.goal[next.candidates[k].key] = target[k];
-  }
   st.stepped_at = now;
   record_shares(st.shares, before, st.eff, next, now, cfg_.explain_window);
   noise.snap(instances, paths);

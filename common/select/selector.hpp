@@ -19,11 +19,14 @@
 //    network / reported processing delay jumped by ≥ urgent_cost_rise of its cost moves
 //    towards its (lower) target as far as the load or delay jumped. The rest takes a
 //    damped step; never keep steering to something dead or drowning;
-//  * membership gained/left, any candidate's cost or its instance's spare capacity moved
-//    by more than rel_threshold relative to the *published* value (so slow drift
-//    accumulates), or a previous damped step still short of its target by ≥
-//    settle_units: one damped step, but not within hold_down of the previous step; a
-//    step moving no weight by settle_units is taken internally, not published;
+//  * a load or delay rise that our own steering cannot explain (we did not raise the
+//    instance's share within explain_window) and of at least foreign_jump: straight to
+//    decide()'s target, at once (docs/SELECTION.md "Deadband", rule 5);
+//  * decide()'s fresh target further from the weights in force than the deadband (z·√2·σ
+//    of the target from the inputs' measured noise, at most band_max, at least
+//    settle_units; settle_units alone once an input left its band since the last step):
+//    one damped step, but not within hold_down of the previous step; a step moving no
+//    weight by settle_units is taken internally, not published;
 //  * otherwise: keep the published weights.
 // After a restart, adopt() installs the weights found in the data plane so that the
 // first update does not rewrite them needlessly (see adopt()).
@@ -42,6 +45,8 @@
 namespace cats::select {
 
 struct SelectorConfig {
+  // The urgent rules' threshold (overload: spare capacity down by more; delay jump: cost
+  // up by more), relative to the published value.
   double rel_threshold = 0.10;
   // Minimum gap between ordinary (damped) steps. Urgent ones ignore it. 1 s ≈ the vCPE's
   // utilisation window: a step's effect is measured before the next one.
@@ -149,11 +154,10 @@ class Selector {
 
  private:
   // Published weights plus the damping state: eff = the unrounded weights (fractions
-  // summing to 1) the published integers come from; goal = decide()'s target when they
-  // were published (eff still short of it by ≥ settle_units: another step is due).
+  // summing to 1) the published integers come from.
   struct State {
     Publication pub;
-    std::map<std::string, double, std::less<>> eff, goal;
+    std::map<std::string, double, std::less<>> eff;
     // Last step, published or not (a step smaller than settle_units is kept internally):
     // the hold-down base for ordinary steps.
     std::chrono::steady_clock::time_point stepped_at{};
