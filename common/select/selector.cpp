@@ -156,6 +156,9 @@ void Selector::adopt(const std::string& service, Outcome outcome, std::vector<Pu
   State st;
   st.stepped_at = p.at;
   st.born = p.at;
+  // What the previous process steered lately is unknown: for explain_window every move may
+  // be ours (no "not ours" jump right after a restart).
+  for (const auto& w : p.candidates) st.shares[w.vcpe + "/" + w.instance] = {{p.at, kUnknownShare}};
   st.pub = std::move(p);
   pub_[service] = std::move(st);
 }
