@@ -36,14 +36,6 @@ void NoiseBand::feed(double x, double init_sigma, double floor_sigma, const Band
   mean_ += c.gain * (x - mean_);
 }
 
-namespace {
-
-double vcpus_of(const Instance& in) { return std::isfinite(in.vcpus) && in.vcpus > 0.0 ? in.vcpus : 1.0; }
-double util_of(const Instance& in) {
-  return std::isfinite(in.utilization) ? std::clamp(in.utilization, 0.0, 1.0) : 0.0;
-}
-}  // namespace
-
 std::vector<InputNoise::Input> InputNoise::inputs(std::span<const Instance> instances,
                                                   std::span<const Path> paths) const {
   using Kind = InputMove::Kind;
@@ -65,7 +57,7 @@ std::vector<InputNoise::Input> InputNoise::inputs(std::span<const Instance> inst
     const Instance& in = instances[ii];
     if (!in.available) continue;
     const std::string subj = in.vcpe + "/" + in.id;
-    const double c = vcpus_of(in), u = util_of(in);
+    const double c = effective_vcpus(in), u = effective_utilization(in);
     const double s_ms = in.service_time_ms && *in.service_time_ms > 0.0 ? *in.service_time_ms : 10.0;
     // Sampling error of a busy fraction over a window W: the number of busy servers
     // varies with variance ≈ c·u(1−u) and decorrelates in about one service time s, so

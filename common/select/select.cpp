@@ -59,13 +59,19 @@ double network_delay_ms(const Path& p, const CostWeights& w) {
   return p.rtt_ms + w.jitter_k * p.jitter_ms + w.loss_k * p.rtt_ms * loss / (1.0 - loss);
 }
 
+double effective_vcpus(const Instance& in) { return std::isfinite(in.vcpus) && in.vcpus > 0.0 ? in.vcpus : 1.0; }
+
+double effective_utilization(const Instance& in) {
+  return std::isfinite(in.utilization) ? std::clamp(in.utilization, 0.0, 1.0) : 0.0;
+}
+
 double spare_vcpus(const Instance& in) {
   // Defaults (1 vCPU, 0 %) for what is not reported: an instance reporting only its
   // processing delay counts as one idle vCPU, so when no instance in the window reports
   // capacity the capacity factor is equal for all and the cost term alone decides
   // (figure 3 unchanged).
-  const double c = std::isfinite(in.vcpus) && in.vcpus > 0.0 ? in.vcpus : 1.0;
-  const double u = std::isfinite(in.utilization) ? std::clamp(in.utilization, 0.0, 1.0) : 0.0;
+  const double c = effective_vcpus(in);
+  const double u = effective_utilization(in);
   // Floor: a saturated instance still eligible keeps a positive share (apportion() then
   // gives it ≥ 1 of 1000), so R5's "never all to one" holds and it keeps being measured.
   return std::max(c * (1.0 - u), kSpareFloorVcpus);

@@ -158,6 +158,10 @@ double network_delay_ms(const Path& p, const CostWeights& w);
 // utilization as 0 (an instance reporting only its processing delay: spare 1).
 inline constexpr double kSpareFloorVcpus = 0.01;
 double spare_vcpus(const Instance& in);
+// The instance's vCPUs and utilisation as the selector uses them: non-finite or
+// non-positive vcpus count as 1, utilisation is clamped to 0..1, non-finite as 0.
+double effective_vcpus(const Instance& in);
+double effective_utilization(const Instance& in);
 
 // Score and weight every candidate of one service. Candidates are the (instance, path)
 // pairs where path.vcpe == instance.vcpe.

@@ -108,9 +108,8 @@ double pool_load(const Decision& d, const Publication& next, std::span<const Ins
   for (std::size_t k = 0; k < d.candidates.size(); ++k) {
     if (!member(next.candidates[k]) || !seen.insert(d.candidates[k].instance).second) continue;
     const Instance& in = instances[d.candidates[k].instance];
-    const double c = std::isfinite(in.vcpus) && in.vcpus > 0.0 ? in.vcpus : 1.0;
-    const double u = std::isfinite(in.utilization) ? std::clamp(in.utilization, 0.0, 1.0) : 0.0;
-    busy += c * u;
+    const double c = effective_vcpus(in);
+    busy += c * effective_utilization(in);
     cap += c;
   }
   return cap > 0.0 ? busy / cap : 0.0;
@@ -119,11 +118,8 @@ double pool_load(const Decision& d, const Publication& next, std::span<const Ins
 // Busy vCPUs of the available instances (reported utilisation × vCPUs).
 double pool_busy(std::span<const Instance> instances) {
   double busy = 0.0;
-  for (const auto& in : instances) {
-    if (!in.available) continue;
-    const double c = std::isfinite(in.vcpus) && in.vcpus > 0.0 ? in.vcpus : 1.0;
-    busy += c * (std::isfinite(in.utilization) ? std::clamp(in.utilization, 0.0, 1.0) : 0.0);
-  }
+  for (const auto& in : instances)
+    if (in.available) busy += effective_vcpus(in) * effective_utilization(in);
   return busy;
 }
 
@@ -227,8 +223,8 @@ bool Selector::unexplained(const State& st, const InputMove& m, std::span<const 
   double c = 1.0, u = 0.0;
   for (const auto& in : instances)
     if (in.vcpe + "/" + in.id == m.subject) {
-      c = std::isfinite(in.vcpus) && in.vcpus > 0.0 ? in.vcpus : 1.0;
-      u = std::isfinite(in.utilization) ? std::clamp(in.utilization, 0.0, 0.95) : 0.0;
+      c = effective_vcpus(in);
+      u = std::min(effective_utilization(in), 0.95);
     }
   double explained = dx * busy / c;
   if (m.kind == InputMove::Kind::delay) explained = std::abs(m.from) * explained / (1.0 - u);
