@@ -11,6 +11,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -23,16 +24,54 @@ struct Request {
   std::string path;    // without query string
   std::map<std::string, std::string> query;  // decoded query parameters
   std::string body;
+  // Header names in lower case; a repeated header's values joined with ", " (RFC 9110
+  // 5.3), except Cookie, joined with "; " (RFC 6265 5.4).
+  std::map<std::string, std::string> headers;
+  // Who asked: the client's address over TCP; empty on the root-only Unix socket, where
+  // `local` is set and no login is needed (as tailscaled's LocalAPI).
+  std::string peer;
+  bool local = false;
+
+  // The header's value, or "" when absent. `name` in lower case.
+  const std::string& header(const std::string& name) const;
+};
+
+// One rejected field of a request body: its JSON path ("/services/0/vip") and why.
+struct FieldError {
+  std::string field;
+  std::string message;
 };
 
 struct Response {
   int status = 200;
-  boost::json::value body;  // serialised as application/json
+  boost::json::value body;  // serialised as application/json, unless `raw` is set
+  // Extra headers (Set-Cookie, ETag, Location...). The server adds the security headers
+  // (security_headers()) to every answer itself.
+  std::vector<std::pair<std::string, std::string>> headers;
+  // A non-JSON answer (Prometheus text, static files): sent as is, with content_type.
+  std::optional<std::string> raw;
+  std::string content_type;
 
-  static Response json(boost::json::value v, int status = 200) { return {status, std::move(v)}; }
-  // {"error": message}
+  static Response json(boost::json::value v, int status = 200) { return {status, std::move(v), {}, {}, {}}; }
+  static Response text(std::string body, std::string content_type, int status = 200);
+  // {"error": {"code", "message", "fields": [{"field", "message"}]}}. `code` is a stable
+  // machine-readable word ("not_found", "invalid", "conflict"...); the one-argument form
+  // derives it from the status (error_code_for).
   static Response error(int status, const std::string& message);
+  static Response error(int status, std::string code, const std::string& message,
+                        std::vector<FieldError> fields = {});
 };
+
+// The stable error code for a status: 400 bad_request, 401 unauthorized, 403 forbidden,
+// 404 not_found, 405 method_not_allowed, 408 timeout, 409 conflict, 413 too_large,
+// 415 unsupported_media_type, 429 too_many_requests, 431 headers_too_large,
+// 500 internal, 503 unavailable; anything else "error".
+std::string error_code_for(int status);
+
+// Headers sent with every answer of every server (Unix socket and HTTPS alike): a strict
+// CSP (nothing but our own origin; no inline script), no framing, no MIME sniffing, no
+// referrer (OWASP Secure Headers; RFC 7034; W3C CSP3).
+const std::vector<std::pair<std::string, std::string>>& security_headers();
 
 using Handler = std::function<Response(const Request&)>;
 

@@ -79,6 +79,7 @@ int status_for_read_error(const boost::beast::error_code& ec) {
 }
 
 Result<Request> to_request(const BeastRequest& r) {
+  // Header names and values reach handlers and logs: Beast already refuses CR/LF in them.
   std::string_view target = r.target();
   if (target.empty() || target.front() != '/') return Error::msg("request target must be an absolute path");
   Request out;
@@ -90,6 +91,12 @@ Result<Request> to_request(const BeastRequest& r) {
     out.query = std::move(query);
   }
   out.body = r.body();
+  for (const auto& f : r) {
+    std::string name(f.name_string());
+    for (auto& c : name) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
+    auto [it, fresh] = out.headers.try_emplace(std::move(name), f.value());
+    if (!fresh) it->second += (it->first == "cookie" ? "; " : ", ") + std::string(f.value());
+  }
   return out;
 }
 
@@ -99,18 +106,31 @@ BeastResponse to_beast(const Response& r, unsigned version, bool keep_alive, con
   // An out-of-range status from a handler is a bug; answer 500 rather than a bogus line.
   res.result(r.status >= 100 && r.status <= 599 ? static_cast<unsigned>(r.status) : 500u);
   res.set(http::field::server, "cats");
-  res.set(http::field::content_type, "application/json");
+  for (const auto& [k, v] : security_headers()) res.set(k, v);
   if (!allow.empty()) res.set(http::field::allow, allow);
-  res.body() = boost::json::serialize(r.body);
-  res.body() += '\n';
+  // A handler's header replaces a default (Cache-Control for hashed assets); Set-Cookie may repeat.
+  for (const auto& [k, v] : r.headers) {
+    if (k == "Set-Cookie") res.insert(k, v);
+    else res.set(k, v);
+  }
+  if (r.raw) {
+    res.set(http::field::content_type, r.content_type.empty() ? "application/octet-stream" : r.content_type);
+    res.body() = *r.raw;
+  } else {
+    res.set(http::field::content_type, "application/json");
+    res.body() = boost::json::serialize(r.body);
+    res.body() += '\n';
+  }
   res.keep_alive(keep_alive);
   res.prepare_payload();
   return res;
 }
 
-BeastResponse handle(const Router& router, const BeastRequest& r) {
+BeastResponse handle(const Router& router, const BeastRequest& r, const Origin& from) {
   auto req = to_request(r);
   if (!req) return to_beast(Response::error(400, req.error().message), r.version(), false);
+  req->local = from.local;
+  req->peer = from.peer;
   Response resp = router.dispatch(*req);
   std::string allow = resp.status == 405 ? router.allow(req->path) : std::string{};
   // No route answers HEAD without a body, so do not let the body desync a kept-alive stream.

@@ -33,8 +33,14 @@ Result<Request> to_request(const BeastRequest& r);
 // Serialisable HTTP response for an api::Response; allow is the Allow header value for a 405.
 BeastResponse to_beast(const Response& r, unsigned version, bool keep_alive, const std::string& allow = {});
 
+// Where a request came from, as the transport knows it (Request::local / peer).
+struct Origin {
+  bool local = false;  // the root-only Unix socket
+  std::string peer;    // TCP client address
+};
+
 // Full handling of one parsed request: convert, dispatch, build the reply.
-BeastResponse handle(const Router& router, const BeastRequest& r);
+BeastResponse handle(const Router& router, const BeastRequest& r, const Origin& from);
 
 // Reply to a message that could not be read (status from status_for_read_error).
 BeastResponse error_reply(int status, const std::string& message);

@@ -1,14 +1,68 @@
 #include "api/api.hpp"
 #include "base/log.hpp"
 
+#include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
 
 #include <exception>
 
 namespace cats::api {
 
+const std::string& Request::header(const std::string& name) const {
+  static const std::string kNone;
+  auto it = headers.find(name);
+  return it == headers.end() ? kNone : it->second;
+}
+
+std::string error_code_for(int status) {
+  switch (status) {
+    case 400: return "bad_request";
+    case 401: return "unauthorized";
+    case 403: return "forbidden";
+    case 404: return "not_found";
+    case 405: return "method_not_allowed";
+    case 408: return "timeout";
+    case 409: return "conflict";
+    case 413: return "too_large";
+    case 415: return "unsupported_media_type";
+    case 429: return "too_many_requests";
+    case 431: return "headers_too_large";
+    case 500: return "internal";
+    case 503: return "unavailable";
+    default: return "error";
+  }
+}
+
+Response Response::text(std::string body, std::string content_type, int status) {
+  Response r;
+  r.status = status;
+  r.raw = std::move(body);
+  r.content_type = std::move(content_type);
+  return r;
+}
+
 Response Response::error(int status, const std::string& message) {
-  return Response{status, boost::json::object{{"error", message}}};
+  return error(status, error_code_for(status), message);
+}
+
+Response Response::error(int status, std::string code, const std::string& message, std::vector<FieldError> fields) {
+  boost::json::array fs;
+  for (auto& f : fields) fs.push_back(boost::json::object{{"field", f.field}, {"message", f.message}});
+  boost::json::object e{{"code", std::move(code)}, {"message", message}, {"fields", std::move(fs)}};
+  return Response::json(boost::json::object{{"error", std::move(e)}}, status);
+}
+
+const std::vector<std::pair<std::string, std::string>>& security_headers() {
+  static const std::vector<std::pair<std::string, std::string>> h = {
+      {"Content-Security-Policy",
+       "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+       "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"},
+      {"X-Frame-Options", "DENY"},
+      {"X-Content-Type-Options", "nosniff"},
+      {"Referrer-Policy", "no-referrer"},
+      {"Cache-Control", "no-store"},
+  };
+  return h;
 }
 
 void Router::add(std::string method, std::string path, Handler h) {

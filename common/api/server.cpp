@@ -60,7 +60,7 @@ class Session : public std::enable_shared_from_this<Session> {
       if (status == 0) return close();  // EOF, reset or timeout: nobody to answer
       return send(detail::error_reply(status, "bad request: " + ec.message()));
     }
-    send(detail::handle(state_->router, parser_->get()));
+    send(detail::handle(state_->router, parser_->get(), detail::Origin{true, {}}));
   }
 
   void send(detail::BeastResponse res) {

@@ -382,8 +382,18 @@ std::string error_message(const api::ClientResponse& r) {
   json::error_code ec;
   json::value v = json::parse(r.body, ec);
   if (!ec && v.is_object()) {
-    if (const json::value* e = v.as_object().if_contains("error"); e && e->is_string())
-      return std::string(e->get_string());
+    // {"error": {"code", "message", "fields": [{"field", "message"}]}} (docs/API.md)
+    if (const json::value* e = v.as_object().if_contains("error"); e && e->is_object()) {
+      const json::value* m = e->as_object().if_contains("message");
+      std::string out = m && m->is_string() ? std::string(m->get_string()) : std::string("(no message)");
+      if (const json::value* fs = e->as_object().if_contains("fields"); fs && fs->is_array())
+        for (const auto& f : fs->get_array())
+          if (f.is_object() && f.as_object().if_contains("field") && f.at("field").is_string() &&
+              f.as_object().if_contains("message") && f.at("message").is_string())
+            out += std::string("\n  ") + std::string(f.at("field").get_string()) + ": " +
+                   std::string(f.at("message").get_string());
+      return out;
+    }
   }
   std::string body = r.body.substr(0, 200);
   return body.empty() ? "(no message)" : body;

@@ -37,7 +37,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace cats::api;
   std::string_view bytes(reinterpret_cast<const char*>(data), size);
   auto parsed = detail::parse_raw(bytes, ServerLimits{});
-  detail::BeastResponse res = parsed.request ? detail::handle(router(), *parsed.request)
+  detail::BeastResponse res = parsed.request ? detail::handle(router(), *parsed.request, {})
                               : parsed.error_status ? detail::error_reply(parsed.error_status, parsed.error)
                                                     : detail::BeastResponse{};
   // Serialise too: a response built from hostile input must still be writable.

@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import sys
+import tempfile
 import time
 import traceback
 from pathlib import Path
@@ -25,7 +27,7 @@ from typing import Any, Callable
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from catslab import Lab, LabError  # noqa: E402
 from catslab import impair as _impair  # noqa: E402
-from catslab.common import LAB_DIR  # noqa: E402
+from catslab.common import LAB_DIR, RUN_DIR  # noqa: E402
 
 PING_TOOL = LAB_DIR / "tools" / "icmp_ping.py"
 
@@ -127,6 +129,23 @@ class LabSession:
         _impair.command(link, "reset")
 
 
+def _keep_logs(test_name: str) -> None:
+    """A failed test's evidence outlives the teardown: every daemon's log and state file
+    under the lab's run directory is copied to a fresh directory (CATS_LAB_FAIL_DIR or
+    /tmp), whose path is printed. Flakes are diagnosed from these, not re-run blind."""
+    base = Path(os.environ.get("CATS_LAB_FAIL_DIR") or tempfile.gettempdir())
+    try:
+        dst = Path(tempfile.mkdtemp(prefix=f"cats-lab-fail-{test_name}-", dir=base))
+        for f in RUN_DIR.rglob("*"):
+            if f.is_file() and f.suffix in (".log", ".toml", ".json") and f.stat().st_size < (64 << 20):
+                out = dst / f.relative_to(RUN_DIR)
+                out.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(f, out)
+        print(f"  lab logs kept in {dst}", flush=True)
+    except OSError as e:
+        print(f"  lab logs not kept: {e}", flush=True)
+
+
 def main(tests: list[Callable[[LabSession], None]], scenario: str | None = None,
          daemons: bool = False, build_dir: str | None = None, services: bool | None = None,
          setup: Callable[[LabSession], None] | None = None) -> int:
@@ -150,12 +169,15 @@ def main(tests: list[Callable[[LabSession], None]], scenario: str | None = None,
                 except AssertionError as e:
                     failed += 1
                     print(f"FAIL {t.__name__}: {e}", flush=True)
+                    _keep_logs(t.__name__)
                 except LabError as e:
                     failed += 1
                     print(f"FAIL {t.__name__}: lab error: {e}", flush=True)
+                    _keep_logs(t.__name__)
                 except Exception:
                     failed += 1
                     print(f"FAIL {t.__name__}:\n{traceback.format_exc()}", flush=True)
+                    _keep_logs(t.__name__)
     except (KeyboardInterrupt, _Terminated) as e:
         print(f"interrupted ({e or 'Ctrl-C'}); lab torn down", file=sys.stderr)
         return 130

@@ -143,7 +143,7 @@ class Session : public std::enable_shared_from_this<Session> {
       if (status == 0) return close();  // EOF, reset or timeout: nobody to answer
       return send(api::detail::error_reply(status, "bad request: " + ec.message()));
     }
-    if (!service_) return send(api::detail::handle(sh_->router, parser_->get()));
+    if (!service_) return send(api::detail::handle(sh_->router, parser_->get(), {}));
     const auto& req = parser_->get();
     version_ = req.version();
     // A HEAD answer would carry the body and desync a kept-alive stream; close after it.

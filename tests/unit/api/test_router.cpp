@@ -2,6 +2,7 @@
 #include "api/http.hpp"
 
 #include <boost/json/object.hpp>
+#include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
 #include <catch2/catch.hpp>
@@ -18,7 +19,7 @@ Request req(std::string method, std::string path) {
   r.path = std::move(path);
   return r;
 }
-std::string error_of(const Response& r) { return std::string(r.body.at("error").as_string()); }
+std::string error_of(const Response& r) { return std::string(r.body.at("error").at("message").as_string()); }
 }  // namespace
 
 TEST_CASE("router matches exact paths and methods") {
@@ -46,10 +47,50 @@ TEST_CASE("router matches exact paths and methods") {
   CHECK(rt.dispatch(req("GET", "/boom2")).status == 500);
 }
 
-TEST_CASE("Response::error is a JSON object with an error string") {
+TEST_CASE("Response::error is {error: {code, message, fields}}") {
   auto r = Response::error(400, "bad thing");
   CHECK(r.status == 400);
-  CHECK(json::serialize(r.body) == R"({"error":"bad thing"})");
+  CHECK(json::serialize(r.body) == R"({"error":{"code":"bad_request","message":"bad thing","fields":[]}})");
+  auto f = Response::error(422, "invalid", "2 fields", {{"/services/0/vip", "not an address"}, {"/name", "empty"}});
+  CHECK(json::serialize(f.body) ==
+        R"({"error":{"code":"invalid","message":"2 fields","fields":[{"field":"/services/0/vip","message":"not an address"},)"
+        R"({"field":"/name","message":"empty"}]}})");
+}
+
+TEST_CASE("every answer carries the security headers; handler headers and raw bodies pass through") {
+  Router rt;
+  rt.add("GET", "/m", [](const Request&) {
+    auto r = Response::text("a 1\n", "text/plain; version=0.0.4");
+    r.headers = {{"Set-Cookie", "a=1"}, {"Set-Cookie", "b=2"}, {"Cache-Control", "max-age=60"}};
+    return r;
+  });
+  rt.add("GET", "/h", [](const Request& q) {
+    return Response::json(json::object{{"cookie", q.header("cookie")}, {"x", q.header("x-a")}, {"local", q.local},
+                                       {"peer", q.peer}, {"none", q.header("absent")}});
+  });
+  auto m = detail::parse_raw("GET /m HTTP/1.1\r\nHost: x\r\n\r\n", ServerLimits{});
+  REQUIRE(m.request);
+  auto res = detail::handle(rt, *m.request, {});
+  CHECK(res[boost::beast::http::field::content_type] == "text/plain; version=0.0.4");
+  CHECK(res.body() == "a 1\n");
+  CHECK(res[boost::beast::http::field::cache_control] == "max-age=60");
+  CHECK(std::distance(res.find("Set-Cookie"), res.end()) >= 2);
+  for (const auto& [k, v] : security_headers()) {
+    if (k == "Cache-Control") continue;
+    CHECK(res[k] == v);
+  }
+  auto h = detail::parse_raw("GET /h HTTP/1.1\r\nHost: x\r\nCookie: a=1\r\nX-A: 1\r\nCookie: b=2\r\nx-a: 2\r\n\r\n",
+                             ServerLimits{});
+  REQUIRE(h.request);
+  auto hr = detail::handle(rt, *h.request, detail::Origin{false, "192.0.2.7"});
+  auto v = json::parse(hr.body());
+  CHECK(v.at("cookie") == "a=1; b=2");
+  CHECK(v.at("x") == "1, 2");
+  CHECK(v.at("local") == false);
+  CHECK(v.at("peer") == "192.0.2.7");
+  CHECK(v.at("none") == "");
+  CHECK(hr[boost::beast::http::field::cache_control] == "no-store");
+  CHECK(hr["X-Frame-Options"] == "DENY");
 }
 
 TEST_CASE("query strings are percent-decoded") {
@@ -89,9 +130,9 @@ TEST_CASE("raw request parsing: the server's path without a socket") {
   auto abs = parse_raw("GET http://x/ HTTP/1.1\r\n\r\n", lim);
   REQUIRE(abs.request);
   Router rt;
-  CHECK(detail::handle(rt, *abs.request).result_int() == 400);
+  CHECK(detail::handle(rt, *abs.request, {}).result_int() == 400);
   auto esc = parse_raw("GET /a?x=%zz HTTP/1.1\r\n\r\n", lim);
   REQUIRE(esc.request);
-  CHECK(detail::handle(rt, *esc.request).result_int() == 400);
-  CHECK(detail::handle(rt, *ok.request).result_int() == 404);
+  CHECK(detail::handle(rt, *esc.request, {}).result_int() == 400);
+  CHECK(detail::handle(rt, *ok.request, {}).result_int() == 404);
 }

@@ -29,7 +29,9 @@ struct Running {
 };
 
 json::value get(const api::Router& r, const std::string& path) {
-  api::Request req{"GET", path, {}, {}};
+  api::Request req;
+  req.method = "GET";
+  req.path = path;
   auto resp = r.dispatch(req);
   REQUIRE(resp.status == 200);
   return resp.body;
@@ -127,7 +129,10 @@ TEST_CASE("collector socket: signed report accepted, forged one rejected") {
 
   // Events are served from memory without a store; history needs the store.
   CHECK(get(router, "/api/v1/events").as_array().size() >= 1);
-  api::Request h{"GET", "/api/v1/paths", {{"history", "1"}}, {}};
+  api::Request h;
+  h.method = "GET";
+  h.path = "/api/v1/paths";
+  h.query = {{"history", "1"}};
   CHECK(router.dispatch(h).status == 503);
   svc->reset();
 }
