@@ -74,6 +74,9 @@ std::string error_code_for(int status);
 const std::vector<std::pair<std::string, std::string>>& security_headers();
 
 using Handler = std::function<Response(const Request&)>;
+// Runs before every matched route's handler: an answer (401, 403...) stops the request
+// there; nullopt lets it through. Access control lives here, not in each handler.
+using Guard = std::function<std::optional<Response>(const Request&)>;
 
 class Router {
  public:
@@ -84,9 +87,12 @@ class Router {
   // Comma-separated methods registered for path ("GET, POST"), empty when none; the
   // server sends it as the Allow header of a 405.
   std::string allow(const std::string& path) const;
+  // At most one guard; set it after the routes, before serving.
+  void set_guard(Guard g) { guard_ = std::move(g); }
 
  private:
   std::map<std::pair<std::string, std::string>, Handler> routes_;
+  Guard guard_;
 };
 
 // Bounds on what one client may make the server hold or wait for.

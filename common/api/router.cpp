@@ -86,8 +86,10 @@ Response Router::dispatch(const Request& r) const {
     if (!allow(r.path).empty()) return Response::error(405, "method " + r.method + " not allowed on " + r.path);
     return Response::error(404, "no such endpoint: " + r.path);
   }
-  // A buggy handler must cost one request, not the daemon.
+  // A buggy handler (or guard) must cost one request, not the daemon.
   try {
+    if (guard_)
+      if (auto stop = guard_(r)) return std::move(*stop);
     return it->second(r);
   } catch (const std::exception& e) {
     log::error("api", r.method + " " + r.path + ": handler failed: " + e.what());

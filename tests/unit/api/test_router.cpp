@@ -136,3 +136,23 @@ TEST_CASE("raw request parsing: the server's path without a socket") {
   CHECK(detail::handle(rt, *esc.request, {}).result_int() == 400);
   CHECK(detail::handle(rt, *ok.request, {}).result_int() == 404);
 }
+
+TEST_CASE("a guard runs before matched routes only and can stop them") {
+  Router rt;
+  int calls = 0;
+  rt.add("GET", "/open", [&](const Request&) { ++calls; return Response::json(1); });
+  rt.add("POST", "/closed", [&](const Request&) { ++calls; return Response::json(2); });
+  std::vector<std::string> seen;
+  rt.set_guard([&](const Request& q) -> std::optional<Response> {
+    seen.push_back(q.method + " " + q.path);
+    if (q.method == "POST") return Response::error(403, "no");
+    return std::nullopt;
+  });
+  CHECK(rt.dispatch(req("GET", "/open")).status == 200);
+  auto denied = rt.dispatch(req("POST", "/closed"));
+  CHECK(denied.status == 403);
+  CHECK(denied.body.at("error").at("code") == "forbidden");
+  CHECK(rt.dispatch(req("GET", "/nowhere")).status == 404);
+  CHECK(calls == 1);
+  CHECK(seen == std::vector<std::string>{"GET /open", "POST /closed"});
+}
