@@ -352,6 +352,51 @@ void check_unique(Errors& errs, const std::vector<T>& v, const std::vector<const
   }
 }
 
+// A list of at most 256 strings of 1..max_len characters (absent: empty).
+std::vector<std::string> strings(Table& t, std::string_view key, size_t max_len) {
+  std::vector<std::string> out;
+  auto* n = t.get(key);
+  if (!n) return out;
+  auto* arr = n->as_array();
+  if (!arr || arr->size() > kMaxListEntries) {
+    t.error(key, "must be a list of at most 256 strings");
+    return out;
+  }
+  for (size_t i = 0; i < arr->size(); ++i) {
+    auto v = (*arr)[i].value<std::string>();
+    if (!(*arr)[i].is_string() || !v || v->empty() || v->size() > max_len) {
+      t.error(key, "entry " + std::to_string(i) + " must be a string of 1.." + std::to_string(max_len) + " characters");
+      return {};
+    }
+    out.push_back(*v);
+  }
+  return out;
+}
+
+void read_management(Table& root, const Daemon& d, Management& m) {
+  m.cert_file = d.state_dir + "/tls/cert.pem";
+  m.key_file = d.state_dir + "/tls/key.pem";
+  auto* t = root.table("management", false);
+  if (!t) return;
+  Table s(*t, "management", root.errors());
+  for (const auto& a : strings(s, "listen", 64)) {
+    auto ep = parse_endpoint(a);
+    if (!ep) s.error("listen", "'" + a + "': " + ep.error().message);
+    else m.listen.push_back(*ep);
+  }
+  if (auto v = s.str("cert_file", false, 4095)) m.cert_file = *v;
+  if (auto v = s.str("key_file", false, 4095)) m.key_file = *v;
+  for (auto& h : strings(s, "allowed_hosts", 255)) {
+    if (h.find_first_of(" /\\@") != std::string::npos) s.error("allowed_hosts", "'" + h + "' is not a host or host:port");
+    else m.allowed_hosts.push_back(std::move(h));
+  }
+  m.metrics_allow = s.prefixes("metrics_allow", false);
+  m.session_idle_s = static_cast<uint32_t>(s.integer("session_idle_s", 60, 86400).value_or(m.session_idle_s));
+  m.session_max_s = static_cast<uint32_t>(s.integer("session_max_s", 300, 30 * 86400).value_or(m.session_max_s));
+  if (m.session_idle_s > m.session_max_s) s.error("session_idle_s", "must not exceed session_max_s");
+  s.reject_unknown();
+}
+
 void read_selection(Table& root, Selection& sel) {
   auto* t = root.table("selection", false);
   if (!t) return;
@@ -731,6 +776,7 @@ Result<CpeConfig> parse_cpe(std::string_view text, const std::string& name) {
                [](const VcpePeer& v) { return v.public_key == wg::Key{} ? std::string() : wg::to_base64(v.public_key); });
   read_selection(root, c.selection);
   read_services(root, doc, c);
+  read_management(root, c.daemon, c.management);
   root.reject_unknown();
   if (!errs.items.empty()) return errs.error();
   return c;
@@ -822,6 +868,7 @@ Result<VcpeConfig> parse_vcpe(std::string_view text, const std::string& name) {
                [](const CpePath& x) { return x.tunnel_interface; });
   check_unique(errs, flat_paths, all_paths, "cpe.path", "listen_port",
                [](const CpePath& x) { return x.listen_port ? std::to_string(x.listen_port) : std::string(); });
+  read_management(root, c.daemon, c.management);
   root.reject_unknown();
   if (!errs.items.empty()) return errs.error();
   return c;

@@ -85,6 +85,22 @@ struct VcpePeer {
   std::vector<uint8_t> report_key;  // Ed25519 public key (32 bytes) its reports are signed with
 };
 
+// The management plane (docs/API.md). [management]
+struct Management {
+  std::vector<UdpEndpoint> listen;  // HTTPS "ip:port" (IPv6: "[::]:8443"); empty = not served
+  // Default <state_dir>/tls/cert.pem and key.pem: a self-signed ECDSA P-256 pair is made on
+  // first start when neither exists (both or neither must exist).
+  std::string cert_file;
+  std::string key_file;
+  // Host header values (host or host:port) a browser may send changes with (DNS
+  // rebinding); empty = any. The HTTPS listen addresses are always accepted.
+  std::vector<std::string> allowed_hosts;
+  // Sources that may GET /metrics without a token (Prometheus scrapers).
+  std::vector<Prefix> metrics_allow;
+  uint32_t session_idle_s = 1800;    // a session unused this long ends
+  uint32_t session_max_s = 43200;    // and any session after this long
+};
+
 // C-PS selection (docs/SELECTION.md). [selection]
 struct Selection {
   double hysteresis = 0.10;          // hysteresis_pct / 100: relative move the urgent cuts need
@@ -124,6 +140,7 @@ struct CpeConfig {
   std::vector<VcpePeer> vcpes;
   Selection selection;
   std::vector<Service> services;
+  Management management;
 };
 
 struct CpePath {
@@ -170,6 +187,7 @@ struct VcpeConfig {
   std::vector<Instance> instances;
   std::string uplink_interface;
   std::vector<CpePeer> cpes;
+  Management management;  // read-only status and /metrics; no accounts on a vCPE
 };
 
 Result<CpeConfig> load_cpe(const std::string& path);

@@ -95,6 +95,8 @@ def settled_fig4(s):
         assert w.get("cloud2", 0) > w.get("cloud1", 0) > 0, f"app1 weights {w}"
         return True
     wait_until(pref, 60, "app1 at the fig4 preference", interval=0.2)
+    # The goal is for a load change the CPE did not cause (lab.steering's load shift).
+    st_.wait_share_not_raised(s.lab, "app1", "cloud2", wait_until)
     st_.wait_hold_down_over(s.lab, "app1", wait_until)
 
 

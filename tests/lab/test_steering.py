@@ -155,6 +155,9 @@ def test_load_shift_keeps_long_lived(s: LabSession):
                                     lambda first, ct: first["instance"] == APP["cloud2"], interval_ms=15)
     series = None
     try:
+        # The goal is for a load change the CPE did not cause: not right after it raised
+        # cloud2's share (its first decision is one), when the rise may be its own.
+        st_.wait_share_not_raised(s.lab, "app1", "cloud2", wait_until)
         st_.wait_hold_down_over(s.lab, "app1", wait_until)
         series = Series(s.lab, "c1", VIP["app1"], interval_ms=20).start()
         wait_until(lambda: len(series.records()) >= 5 or None, 10, "the series of new connections to start")

@@ -83,6 +83,44 @@ def last_publication_age_s(lab, service: str) -> float:
     return time.time() - max(ts) / 1000.0 if ts else float("inf")
 
 
+# select::SelectorConfig::explain_window (not configurable): a rise of an instance's load
+# within this long after this CPE raised its share of that instance may be its own doing,
+# so it is followed in damped steps, not at once (docs/SELECTION.md "Deadband"). The first
+# decision counts as a raise (from nothing).
+EXPLAIN_WINDOW_S = 10.0
+
+
+def _published_share(detail: str, vcpe: str) -> int:
+    """`vcpe`'s total weight in a "weights" event's detail ("...; weights a/i/w=1 ...")."""
+    tail = detail.rsplit("; weights", 1)[-1] if "; weights" in detail else ""
+    return sum(int(w) for v, w in re.findall(r"(\S+?)/\S+=(\d+)", tail) if v == vcpe)
+
+
+def last_share_raise_age_s(lab, service: str, vcpe: str) -> float:
+    """Seconds since `service`'s weights last gave `vcpe` more than before (inf if never)."""
+    evs = sorted((e for e in weight_events(lab, service) if e.get("ts_ms") is not None),
+                 key=lambda e: float(e["ts_ms"]))
+    last, prev = None, 0
+    for e in evs:
+        share = _published_share(str(e.get("detail", "")), vcpe)
+        if share > prev:
+            last = float(e["ts_ms"])
+        prev = share
+    return time.time() - last / 1000.0 if last is not None else float("inf")
+
+
+def wait_share_not_raised(lab, service: str, vcpe: str, wait_until) -> None:
+    """Until this CPE last raised `vcpe`'s share of `service` more than EXPLAIN_WINDOW_S
+    ago: a load change on it is then one the CPE cannot have caused, which it follows
+    at once (the load-reaction goal is stated for that case)."""
+    def old_enough():
+        age = last_share_raise_age_s(lab, service, vcpe)
+        assert age >= EXPLAIN_WINDOW_S + 0.5, f"{vcpe}'s share of {service} raised {age:.1f}s ago"
+        return True
+    wait_until(old_enough, EXPLAIN_WINDOW_S + 30, f"{vcpe}'s share of {service} unraised for {EXPLAIN_WINDOW_S:g}s",
+               interval=0.2)
+
+
 def hold_down_s(lab) -> float:
     sel = lab.scenario.cpe.selection
     return float(sel.get("hold_down_ms", 5000)) / 1000.0

@@ -211,3 +211,38 @@ TEST_CASE("vCPE instance service_time_ms: optional, > 0 and <= 60000 ms, errors 
   }
   CHECK(config::parse_vcpe(edit(vb, "service_time_ms = 20", "service_time_ms = 60000"), "vcpe.toml").has_value());
 }
+
+TEST_CASE("[management]: listen addresses, TLS files, hosts, metrics sources, session limits") {
+  auto base = source_file("docs/examples/cpe.toml");
+  auto none = config::parse_cpe(base, "cpe.toml");
+  REQUIRE(none.has_value());
+  CHECK(none->management.listen.empty());  // off unless configured
+  CHECK(none->management.cert_file == "/var/lib/cats-cpe/tls/cert.pem");
+  CHECK(none->management.key_file == "/var/lib/cats-cpe/tls/key.pem");
+  const std::string good = base + R"(
+[management]
+listen = ["0.0.0.0:8443", "[::1]:9443"]
+allowed_hosts = ["cpe.example.net", "10.1.0.1:8443"]
+metrics_allow = ["10.1.0.0/24"]
+session_idle_s = 600
+)";
+  auto r = config::parse_cpe(good, "cpe.toml");
+  REQUIRE(r.has_value());
+  REQUIRE(r->management.listen.size() == 2);
+  CHECK(endpoint_to_string(r->management.listen[1]) == "[::1]:9443");
+  CHECK(r->management.allowed_hosts.size() == 2);
+  CHECK(r->management.metrics_allow.size() == 1);
+  CHECK(r->management.session_idle_s == 600);
+  CHECK(r->management.session_max_s == 43200);
+  CHECK_THAT(cpe_error(base + "\n[management]\nlisten = [\"0.0.0.0\"]\n"), Catch::Contains("management.listen"));
+  CHECK_THAT(cpe_error(base + "\n[management]\nlisten = [\"1.2.3.4:0\"]\n"), Catch::Contains("invalid port"));
+  CHECK_THAT(cpe_error(base + "\n[management]\nlisten = \"1.2.3.4:1\"\n"), Catch::Contains("list of at most 256"));
+  CHECK_THAT(cpe_error(base + "\n[management]\nallowed_hosts = [\"a/b\"]\n"), Catch::Contains("not a host"));
+  CHECK_THAT(cpe_error(base + "\n[management]\nsession_idle_s = 7200\nsession_max_s = 3600\n"),
+             Catch::Contains("must not exceed session_max_s"));
+  CHECK_THAT(cpe_error(base + "\n[management]\nlisten_on = []\n"), Catch::Contains("management.listen_on: unknown key"));
+  auto v = config::parse_vcpe(source_file("docs/examples/vcpe.toml") + "\n[management]\nlisten = [\"127.0.0.1:9100\"]\n",
+                              "vcpe.toml");
+  REQUIRE(v.has_value());
+  CHECK(v->management.listen.size() == 1);
+}
