@@ -782,6 +782,20 @@ Result<CpeConfig> parse_cpe(std::string_view text, const std::string& name) {
   return c;
 }
 
+Result<Daemon> parse_daemon_section(std::string_view text, const std::string& name, const std::string& role) {
+  if (role != "cpe" && role != "vcpe") return Error::msg("unknown role '" + role + "'");
+  CATS_TRY_ASSIGN(doc, parse_toml(text, name));
+  Errors errs{name, {}};
+  Daemon d;
+  Table root(doc, "", errs);
+  // Only [cpe] / [vcpe]: the daemon's own identity must be readable before its peers are
+  // configured (first deployment: each side needs the other's public key). Other
+  // sections, and the role's own keys beyond the daemon's, are not looked at.
+  read_daemon(root, role.c_str(), d, "/var/lib/cats-" + role, [](Table& s) { s.get("address"); });
+  if (!errs.items.empty()) return errs.error();
+  return d;
+}
+
 Result<VcpeConfig> parse_vcpe(std::string_view text, const std::string& name) {
   CATS_TRY_ASSIGN(doc, parse_toml(text, name));
   Errors errs{name, {}};
@@ -882,6 +896,11 @@ Result<CpeConfig> load_cpe(const std::string& path) {
 Result<VcpeConfig> load_vcpe(const std::string& path) {
   CATS_TRY_ASSIGN(text, read_file(path));
   return parse_vcpe(text, path);
+}
+
+Result<Daemon> load_daemon_section(const std::string& path, const std::string& role) {
+  CATS_TRY_ASSIGN(text, read_file(path));
+  return parse_daemon_section(text, path, role);
 }
 
 }  // namespace cats::config

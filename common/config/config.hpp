@@ -196,6 +196,11 @@ Result<VcpeConfig> load_vcpe(const std::string& path);
 Result<CpeConfig> parse_cpe(std::string_view text, const std::string& name);
 Result<VcpeConfig> parse_vcpe(std::string_view text, const std::string& name);
 
+// Only the daemon's own section ([cpe] or [vcpe], by role): name, state_dir, ... — what
+// `pubkey` needs, so a daemon's keys can be printed before any peer is configured.
+Result<Daemon> parse_daemon_section(std::string_view text, const std::string& name, const std::string& role);
+Result<Daemon> load_daemon_section(const std::string& path, const std::string& role);
+
 // Linux interface names: 1..15 bytes, no '/', ':', whitespace; not "." or "..".
 bool valid_ifname(std::string_view s);
 

@@ -87,6 +87,15 @@ int site_main(int argc, char** argv, const std::string& prog, const std::string&
                  prog.c_str(), a.error().message.c_str(), prog.c_str(), prog.c_str());
     return 2;
   }
+  if (a->mode == Args::Mode::pubkey) {
+    // Own section only: the keys exist before any peer is configured (first deployment).
+    auto d = config::load_daemon_section(a->config, role);
+    if (!d) {
+      std::fprintf(stderr, "%s: invalid configuration:\n%s\n", prog.c_str(), d.error().message.c_str());
+      return 1;
+    }
+    return a->report_key ? print_report_pubkey(*d) : print_pubkey(*d);
+  }
   auto cfg = load(a->config);
   if (!cfg) {
     std::fprintf(stderr, "%s: invalid configuration:\n%s\n", prog.c_str(), cfg.error().message.c_str());
@@ -98,7 +107,7 @@ int site_main(int argc, char** argv, const std::string& prog, const std::string&
       std::fputs(overlay::render(site.plan).c_str(), stdout);
       std::fputs(describe(*cfg).c_str(), stdout);
       return 0;
-    case Args::Mode::pubkey: return a->report_key ? print_report_pubkey(cfg->daemon) : print_pubkey(cfg->daemon);
+    case Args::Mode::pubkey: break;  // handled above
     case Args::Mode::cleanup: return cleanup(site);
     case Args::Mode::run: break;
   }

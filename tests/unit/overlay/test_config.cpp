@@ -246,3 +246,27 @@ session_idle_s = 600
   REQUIRE(v.has_value());
   CHECK(v->management.listen.size() == 1);
 }
+
+TEST_CASE("the daemon's own section loads while its peers are not configured yet (pubkey)") {
+  // First deployment: the vCPE's key is not known yet, so the CPE's [[vcpe]] is a stub.
+  const std::string text = R"([cpe]
+name = "branch1"
+state_dir = "/tmp/cats-x"
+
+[[vcpe]]
+name = "cloud1"
+public_key = "FILL ME IN"
+)";
+  CHECK_FALSE(config::parse_cpe(text, "cpe.toml").has_value());
+  auto d = config::parse_daemon_section(text, "cpe.toml", "cpe");
+  REQUIRE(d.has_value());
+  CHECK(d->name == "branch1");
+  CHECK(d->state_dir == "/tmp/cats-x");
+  auto v = config::parse_daemon_section("[vcpe]\nname = \"c1\"\naddress = \"10.2.1.1\"\n", "v.toml", "vcpe");
+  REQUIRE(v.has_value());
+  CHECK(v->state_dir == "/var/lib/cats-vcpe");
+  // Its own section is still checked.
+  CHECK_FALSE(config::parse_daemon_section("[cpe]\nname = \"a\"\nstate_dri = \"/x\"\n", "c.toml", "cpe").has_value());
+  CHECK_FALSE(config::parse_daemon_section("[vcpe]\nname = \"a\"\n", "c.toml", "cpe").has_value());
+  CHECK_FALSE(config::parse_daemon_section("[cpe]\nname = \"a\"\n", "c.toml", "router").has_value());
+}
