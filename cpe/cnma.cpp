@@ -1,6 +1,7 @@
 #include "cpe/cnma.hpp"
 
 #include "base/log.hpp"
+#include "cpe/metrics.hpp"
 #include "cpe/views.hpp"
 #include "report/collector.hpp"
 #include "report/report.hpp"
@@ -32,6 +33,10 @@ constexpr auto kFastTick = 100ms;             // availability expiry and path sn
 constexpr auto kSampleTick = 1s;              // one store sample per path / instance
 constexpr auto kDesiredTick = 10s;            // desired-interval refresh towards each vCPE (R11)
 constexpr auto kMaintainTick = 60s;           // store downsampling / pruning
+// Flow counts per candidate for /metrics: one filtered conntrack dump per candidate
+// (at most steer::kMaxCandidates) this often, on the services thread, whatever the
+// scrape rate.
+constexpr auto kFlowTick = 5s;
 constexpr size_t kEventRing = 1000;           // in-memory events when there is no store
 constexpr size_t kHistoryLimit = 10000;       // rows per history reply
 constexpr int64_t kDefaultHistoryMs = 3600'000;
@@ -71,6 +76,9 @@ struct Shared {
   // unavailable. Under mu.
   stamp::DampingConfig inst_damping;
   std::map<report::InstanceKey, stamp::DampedState> inst_damp;
+
+  // Conntrack entries per candidate mark, refreshed every kFlowTick (/metrics). Under mu.
+  std::map<uint32_t, uint64_t> flows;
 
   Shared(std::vector<report::VcpePeer> peers, report::CollectorConfig cc) : collector(std::move(peers), cc) {}
 
@@ -128,13 +136,15 @@ struct CpeServices::Impl : std::enable_shared_from_this<Impl> {
   std::array<uint64_t, report::kVerdictCount> rejected_reported{};  // counts covered by events
   std::array<std::optional<SteadyClock::time_point>, report::kVerdictCount> rejected_event_at{};
 
-  asio::steady_timer fast, sample, desired, maintain;
+  asio::steady_timer fast, sample, desired, maintain, flow;
+  std::function<Result<size_t>(int, uint32_t)> count_flows;
+  bool flow_error_logged = false;
   bool stopped = false;
   std::shared_ptr<Steering> steering;  // null when no service is configured
 
   Impl(asio::io_context& io_, config::CpeConfig c, std::shared_ptr<Shared> s)
       : io(io_), cfg(std::move(c)), sh(std::move(s)), report_sock(io_), fast(io_), sample(io_), desired(io_),
-        maintain(io_) {}
+        maintain(io_), flow(io_) {}
 
   Status start_paths() {
     std::optional<stamp::AuthKey> auth;
@@ -480,6 +490,23 @@ struct CpeServices::Impl : std::enable_shared_from_this<Impl> {
     if (!is.empty()) sh->store->add_instance_samples(is);
   }
 
+  // A candidate whose count fails is left out (its series disappears) rather than shown as 0.
+  void on_flow() {
+    if (!steering || !count_flows) return;
+    std::map<uint32_t, uint64_t> counts;
+    for (const auto& c : steering->candidate_weights()) {
+      auto n = count_flows(c.ipv6 ? AF_INET6 : AF_INET, c.mark);
+      if (n) {
+        counts[c.mark] = *n;
+        continue;
+      }
+      if (!flow_error_logged) log::warn(kLog, "counting flows by ct mark: " + n.error().message);
+      flow_error_logged = true;
+    }
+    std::lock_guard lk(sh->mu);
+    sh->flows = std::move(counts);
+  }
+
   void on_maintain() {
     std::lock_guard lk(sh->store_mu);
     if (sh->store) sh->store->maintain(unix_ms(sh->wall()));
@@ -497,6 +524,7 @@ struct CpeServices::Impl : std::enable_shared_from_this<Impl> {
     sample.cancel();
     desired.cancel();
     maintain.cancel();
+    flow.cancel();
   }
 };
 
@@ -668,6 +696,9 @@ Result<std::unique_ptr<CpeServices>> CpeServices::start(asio::io_context& io, ap
   impl->every(impl->fast, kFastTick, [](Impl& s) { s.on_fast(); });
   impl->every(impl->sample, kSampleTick, [](Impl& s) { s.on_sample(); });
   impl->every(impl->maintain, kMaintainTick, [](Impl& s) { s.on_maintain(); });
+  impl->count_flows = std::move(deps.count_flows);
+  impl->on_flow();
+  impl->every(impl->flow, kFlowTick, [](Impl& s) { s.on_flow(); });
   for (size_t v = 0; v < cfg.vcpes.size(); ++v) impl->send_desired(v);
   impl->every(impl->desired, kDesiredTick, [](Impl& s) {
     for (size_t v = 0; v < s.cfg.vcpes.size(); ++v) s.send_desired(v);
@@ -679,6 +710,35 @@ Result<std::unique_ptr<CpeServices>> CpeServices::start(asio::io_context& io, ap
 
 CpeServices::~CpeServices() {
   if (impl_) impl_->stop();
+}
+
+api::prom::Collector CpeServices::metrics_collector() const {
+  return [sh = impl_->sh, st = impl_->steering](api::prom::Exposition& e) {
+    std::vector<PathView> paths;
+    report::InstanceTable::Map table;
+    std::array<uint64_t, report::kVerdictCount> counts{};
+    std::map<uint32_t, uint64_t> flows;
+    {
+      std::lock_guard lk(sh->mu);
+      paths = sh->paths;
+      table = sh->damped_entries();
+      for (size_t i = 0; i < counts.size(); ++i) counts[i] = sh->collector.count(static_cast<report::Verdict>(i));
+      flows = sh->flows;
+    }
+    path_metrics(e, paths);
+    instance_metrics(e, table);
+    report_metrics(e, counts);
+    if (!st) return;
+    std::vector<CandidateMetric> cs;
+    for (auto& c : st->candidate_weights()) {
+      auto f = flows.find(c.mark);
+      cs.push_back({std::move(c.service), std::move(c.instance), std::move(c.wan), c.weight,
+                    f == flows.end() ? std::nullopt : std::optional<uint64_t>(f->second)});
+    }
+    std::vector<ServicePublications> ps;
+    for (auto& [svc, n] : st->publications()) ps.push_back({svc, n});
+    steering_metrics(e, cs, ps);
+  };
 }
 
 std::optional<udp::endpoint> CpeServices::report_endpoint() const {

@@ -9,6 +9,7 @@
 #pragma once
 
 #include "api/api.hpp"
+#include "api/prometheus.hpp"
 #include "config/config.hpp"
 #include "daemon/daemon.hpp"
 #include "report/ed25519.hpp"
@@ -35,6 +36,9 @@ struct Deps {
   // steering (selection still runs and is shown by the API).
   Steering::Apply steer_apply;
   Steering::Adopt steer_adopt;
+  // Conntrack entries of `family` (AF_INET/AF_INET6) with ct mark `mark` under
+  // steer::kOurMarkBits; called on the services thread. Empty: cats_service_flows absent.
+  std::function<Result<size_t>(int family, uint32_t mark)> count_flows;
 };
 
 class CpeServices : public daemon::Services {
@@ -45,6 +49,10 @@ class CpeServices : public daemon::Services {
   ~CpeServices() override;
   CpeServices(const CpeServices&) = delete;
   CpeServices& operator=(const CpeServices&) = delete;
+
+  // What GET /metrics shows of probing, the collector and steering (cpe/metrics.hpp);
+  // runs on the API server's thread, taking the services' locks.
+  api::prom::Collector metrics_collector() const;
 
   // Where the collector listens (the port is the kernel's when reporting.port is 0).
   std::optional<boost::asio::ip::udp::endpoint> report_endpoint() const;

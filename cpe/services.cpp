@@ -73,8 +73,10 @@ daemon::ServicesFactory services_factory(const config::CpeConfig& cfg) {
     auto kern = *k;
     deps.steer_apply = [kern](const steer::State& s) { return kern->prog.apply(s); };
     deps.steer_adopt = [kern](const steer::State& s) { return kern->prog.adopt(s); };
+    deps.count_flows = [kern](int family, uint32_t mark) { return kern->ct.count_by_mark(family, mark, steer::kOurMarkBits); };
     auto s = CpeServices::start(ctx.io, ctx.router, cfg, std::move(deps));
     if (!s) return s.error();
+    ctx.metrics.push_back((*s)->metrics_collector());
     return std::unique_ptr<daemon::Services>(std::move(*s));
   };
 }

@@ -294,6 +294,7 @@ void Steering::tick(const std::vector<PathView>& paths, const report::InstanceTa
         if (c.weight > 0) detail += " " + c.key + "=" + std::to_string(c.weight);
       event_("weights", svc.select.id, detail);
       views[n].last_change = ch->reason;
+      ++views[n].publications;
     }
     const auto* pub = selector_.published(svc.select.id);
     std::map<std::string, uint32_t> by_key;
@@ -342,6 +343,27 @@ void Steering::apply_state(const steer::State& desired, bool force) {
   std::lock_guard lk(mu_);
   applied_ = desired;
   last_apply_ = now;
+}
+
+std::vector<Steering::CandidateWeight> Steering::candidate_weights() const {
+  const auto marks = steer::candidate_marks(steer_state(cfg_, {}, {}));
+  std::lock_guard lk(mu_);
+  std::vector<CandidateWeight> out;
+  for (size_t n = 0; n < cfg_.services.size(); ++n) {
+    const auto& svc = cfg_.services[n];
+    const size_t count = svc.instances.size() * cfg_.wans.size();
+    for (size_t k = 0; k < count; ++k)
+      out.push_back({svc.select.id, instance_name(n, k / cfg_.wans.size()), cfg_.wans[k % cfg_.wans.size()].name,
+                     applied_weight(n, k), marks[n][k], !svc.vip.is_v4()});
+  }
+  return out;
+}
+
+std::vector<std::pair<std::string, uint64_t>> Steering::publications() const {
+  std::lock_guard lk(mu_);
+  std::vector<std::pair<std::string, uint64_t>> out;
+  for (size_t n = 0; n < cfg_.services.size(); ++n) out.emplace_back(cfg_.services[n].select.id, views_[n].publications);
+  return out;
 }
 
 json::array Steering::services_json() const {

@@ -86,6 +86,17 @@ class Steering {
   boost::json::array services_json() const;
   boost::json::array decisions_json() const;
 
+  // GET /metrics (thread-safe): every candidate, in steer_state order, with its applied
+  // weight (0 before any apply) and ct mark; publications per service since start.
+  struct CandidateWeight {
+    std::string service, instance, wan;  // instance: reported id, else the address (as decisions_json)
+    uint32_t weight = 0;
+    uint32_t mark = 0;  // steer::candidate_mark
+    bool ipv6 = false;  // the VIP's family: where its conntrack entries live
+  };
+  std::vector<CandidateWeight> candidate_weights() const;
+  std::vector<std::pair<std::string, uint64_t>> publications() const;
+
   bool deciding() const;  // warm-up over
   std::optional<steer::State> applied() const;
 
@@ -117,6 +128,7 @@ class Steering {
     std::vector<steer::Health> health;         // per candidate
     std::string last_change;                   // reason of the last publication
     std::optional<select::Publication> pub;
+    uint64_t publications = 0;                 // selector publications since start
   };
   std::vector<View> views_;  // per service
 };

@@ -21,6 +21,7 @@
 #include <sys/socket.h>
 
 #include <array>
+#include <cmath>
 #include <cstring>
 #include <map>
 #include <span>
@@ -356,6 +357,36 @@ class VcpeServices final : public daemon::Services {
   std::shared_ptr<stamp::StampReflector> reflector_;
 };
 
+// GET /metrics on the vCPE (docs/API.md "Metrics"): the CPE's instance families for the
+// instances this vCPE samples (labels {service, instance, vcpe}, vcpe = this daemon's
+// name, as the CPE shows them), and the reports it sent. Unknown figures are left out.
+api::prom::Collector metrics_collector(std::shared_ptr<Shared> shared, std::string vcpe) {
+  return [shared, vcpe](api::prom::Exposition& e) {
+    using api::prom::Type;
+    using metrics::MetricType;
+    e.family("cats_instance_utilization_ratio", Type::gauge, "CPU utilisation last sampled, 0..1.");
+    e.family("cats_instance_vcpus", Type::gauge, "vCPUs of the instance.");
+    e.family("cats_instance_available", Type::gauge, "1 when the last sample found the instance available.");
+    e.family("cats_instance_processing_delay_seconds", Type::gauge, "Processing delay last measured.");
+    std::lock_guard lk(shared->mu);
+    for (const auto& v : shared->instances) {
+      const api::prom::Labels l{{"service", v.service}, {"instance", v.id}, {"vcpe", vcpe}};
+      auto cur = [&](MetricType t) {
+        auto x = metrics::current_value(v.metrics, t);
+        return x && std::isfinite(*x) ? x : std::nullopt;
+      };
+      if (auto x = cur(MetricType::cpu_utilization)) e.gauge("cats_instance_utilization_ratio", l, *x);
+      if (auto x = cur(MetricType::vcpus)) e.gauge("cats_instance_vcpus", l, *x);
+      if (v.sampled) e.gauge("cats_instance_available", l, v.available ? 1 : 0);
+      if (auto x = cur(MetricType::processing_delay_ms)) e.gauge("cats_instance_processing_delay_seconds", l, *x / 1e3);
+    }
+    e.counter("cats_reports_sent_total", "Signed reports sent (each to every CPE over its first working path).", {},
+              shared->reports_sent);
+    e.counter("cats_reports_undelivered_total", "Reports that reached no path to some CPE.", {},
+              shared->reports_failed);
+  };
+}
+
 void add_routes(api::Router& router, std::shared_ptr<Shared> shared) {
   router.add("GET", "/api/v1/instances", [shared](const api::Request&) {
     auto now = steady_clock::now();
@@ -424,6 +455,7 @@ daemon::ServicesFactory services_factory(const config::VcpeConfig& cfg) {
     auto s = std::make_unique<VcpeServices>(ctx.io, cfg, std::move(*key), std::move(cpe_keys), shared);
     if (auto st = s->start(); !st) return st.error();
     add_routes(ctx.router, shared);
+    ctx.metrics.push_back(metrics_collector(shared, cfg.daemon.name));
     return std::unique_ptr<daemon::Services>(std::move(s));
   };
 }

@@ -176,6 +176,40 @@ json::value status_json(const Site& site, const std::string& backend, const std:
   return root;
 }
 
+const char* build_version() { return CATS_VERSION; }
+
+void daemon_metrics(api::prom::Exposition& e, const Site& site, const std::vector<wg::Device>& devices,
+                    double start_time_unix_s) {
+  using api::prom::Type;
+  e.gauge("cats_build_info", "Build of this daemon; the value is always 1.", {{"version", build_version()}}, 1);
+  e.gauge("cats_start_time_seconds", "When this daemon process started, unix time in seconds.", {},
+          start_time_unix_s);
+  e.family("cats_wireguard_peer_last_handshake_seconds", Type::gauge,
+           "Last WireGuard handshake with the peer, unix time in seconds; absent before the first.");
+  e.family("cats_wireguard_peer_receive_bytes_total", Type::counter, "Bytes received from the WireGuard peer.");
+  e.family("cats_wireguard_peer_transmit_bytes_total", Type::counter, "Bytes sent to the WireGuard peer.");
+  for (const auto& t : site.plan.tunnels) {
+    auto dev = std::find_if(devices.begin(), devices.end(), [&](auto& d) { return d.name == t.ifname; });
+    if (dev == devices.end()) continue;
+    for (const auto& ps : t.peers) {
+      auto p = std::find_if(dev->peers.begin(), dev->peers.end(),
+                            [&](auto& x) { return x.public_key == ps.public_key; });
+      if (p == dev->peers.end()) continue;
+      const api::prom::Labels l{{"tunnel", t.ifname}, {"peer", ps.name}};
+      if (p->last_handshake_unix_ns)
+        e.gauge("cats_wireguard_peer_last_handshake_seconds", l, static_cast<double>(p->last_handshake_unix_ns) / 1e9);
+      e.counter("cats_wireguard_peer_receive_bytes_total", l, p->rx_bytes);
+      e.counter("cats_wireguard_peer_transmit_bytes_total", l, p->tx_bytes);
+    }
+  }
+}
+
+api::Response metrics_response(const std::vector<api::prom::Collector>& collectors) {
+  api::prom::Exposition e;
+  for (const auto& c : collectors) c(e);
+  return api::Response::text(e.render(), api::prom::kContentType);
+}
+
 int print_pubkey(const config::Daemon& d) {
   auto key = wg::load_or_create_private_key(key_path(d));
   if (!key) {
@@ -261,19 +295,28 @@ int run(const Site& site, const std::vector<std::string>& argv) {
   for (auto& a : first->actions) log::debug(site.role, a);
 
   api::Router router;
-  router.add("GET", "/api/v1/status", [&](const api::Request&) {
-    std::lock_guard lk(mu);
+  auto devices = [&] {  // under mu
     std::vector<wg::Device> devs;
     for (auto& t : site.plan.tunnels)
       if (auto d = k->wg->get(t.ifname)) devs.push_back(std::move(*d));
-    return api::Response::json(status_json(site, backend_name(*k->wg), devs));
+    return devs;
+  };
+  router.add("GET", "/api/v1/status", [&](const api::Request&) {
+    std::lock_guard lk(mu);
+    return api::Response::json(status_json(site, backend_name(*k->wg), devices()));
+  });
+  const double started = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+  std::vector<api::prom::Collector> collectors;
+  collectors.push_back([&, started](api::prom::Exposition& e) {
+    std::lock_guard lk(mu);
+    daemon_metrics(e, site, devices(), started);
   });
   // Role services run on their own thread; destroyed (stopped) before any teardown.
   boost::asio::io_context io;
   auto work = boost::asio::make_work_guard(io);
   std::unique_ptr<Services> services;
   if (site.services) {
-    ServiceContext ctx{io, router, site.daemon};
+    ServiceContext ctx{io, router, site.daemon, collectors};
     auto s = site.services(ctx);
     if (!s) {
       log::error(site.role, "services: " + s.error().message + "; removing what was created");
@@ -282,6 +325,7 @@ int run(const Site& site, const std::vector<std::string>& argv) {
     }
     services = std::move(*s);
   }
+  router.add("GET", "/metrics", [collectors](const api::Request&) { return metrics_response(collectors); });
   std::thread service_thread([&io] { io.run(); });
   auto stop_services = [&] {
     work.reset();

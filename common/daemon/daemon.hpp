@@ -8,6 +8,7 @@
 #pragma once
 
 #include "api/api.hpp"
+#include "api/prometheus.hpp"
 #include "config/config.hpp"
 #include "overlay/plan.hpp"
 #include "wg/wg.hpp"
@@ -32,6 +33,8 @@ struct ServiceContext {
   boost::asio::io_context& io;  // run by the services thread
   api::Router& router;          // add control API routes here (before the API starts)
   const config::Daemon& daemon;
+  // Add what the services expose on GET /metrics; run on the API server's thread.
+  std::vector<api::prom::Collector>& metrics;
 };
 
 using ServicesFactory = std::function<Result<std::unique_ptr<Services>>(ServiceContext&)>;
@@ -67,6 +70,18 @@ Result<Args> parse_args(const std::vector<std::string>& argv);
 // Status JSON for GET /api/v1/status (tunnels, peers, handshakes, bytes); `devices` are
 // what WireGuard reports for the plan's tunnels (a missing one is shown as down).
 boost::json::value status_json(const Site& site, const std::string& backend, const std::vector<wg::Device>& devices);
+
+// GET /metrics, the part every daemon has (Prometheus text 0.0.4, docs/API.md
+// "Metrics"): per WireGuard peer of the plan's tunnels {tunnel, peer} its last handshake
+// (unix seconds; absent before the first), bytes received and sent; cats_build_info
+// {version} 1; cats_start_time_seconds (unix seconds). Peers WireGuard shows that the plan
+// does not name are left out (labels come from the configuration only).
+void daemon_metrics(api::prom::Exposition& e, const Site& site, const std::vector<wg::Device>& devices,
+                    double start_time_unix_s);
+// The version cats_build_info reports (the CMake project version).
+const char* build_version();
+// The /metrics handler: runs every collector into one exposition.
+api::Response metrics_response(const std::vector<api::prom::Collector>& collectors);
 
 // The whole main() of a daemon: parse arguments, load and validate the config, build
 // the plan, then check / print the public key / clean up / run.

@@ -223,6 +223,17 @@ bool same_structure(const State& a, const State& b) {
   return true;
 }
 
+std::vector<std::vector<uint32_t>> candidate_marks(const State& s) {
+  std::vector<std::vector<uint32_t>> out;
+  int cid = 1;
+  for (const auto& sv : s.services) {
+    auto& ms = out.emplace_back();
+    for (size_t k = 0; k < sv.candidates.size(); ++k) ms.push_back(candidate_mark(cid + static_cast<int>(k), sv.candidates[k].wan));
+    cid += static_cast<int>(sv.candidates.size());
+  }
+  return out;
+}
+
 Dynamic dynamic_of(const State& s) {
   Dynamic d;
   int cid = 1;

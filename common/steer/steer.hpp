@@ -162,6 +162,10 @@ struct Dynamic {
   bool operator==(const Dynamic&) const = default;
 };
 
+// The candidate mark of every candidate, per service in candidate order (ids assigned as
+// plan() does: 1.. in service order, then candidate order). For counting flows by ct mark.
+std::vector<std::vector<uint32_t>> candidate_marks(const State& s);
+
 // Desired dynamic contents of a valid State.
 Dynamic dynamic_of(const State& s);
 

@@ -149,6 +149,37 @@ TEST_CASE("steering: fresh start programs the structure with zero weights, then 
   CHECK(h.events.size() == 1);
 }
 
+TEST_CASE("steering: /metrics sees applied weights, ct marks and publications per candidate") {
+  Harness h;
+  h.s.start();
+  auto cw = h.s.candidate_weights();
+  REQUIRE(cw.size() == 4);
+  CHECK(cw[0].service == "app1");
+  CHECK(cw[0].wan == "wan1");
+  CHECK(cw[3].wan == "wan2");
+  CHECK(cw[0].mark == steer::candidate_mark(1, 1));
+  CHECK(cw[3].mark == steer::candidate_mark(4, 2));
+  CHECK_FALSE(cw[0].ipv6);
+  for (const auto& c : cw) CHECK(c.weight == 0);  // before the first decision
+  CHECK(h.s.publications() == std::vector<std::pair<std::string, uint64_t>>{{"app1", 0}});
+
+  h.now += 100ms;
+  h.s.tick(all_paths(stamp::PathState::up), fig4_reports());
+  cw = h.s.candidate_weights();
+  const auto& applied = h.applied.back().services[0].candidates;
+  uint32_t total = 0;
+  for (size_t k = 0; k < cw.size(); ++k) {
+    CHECK(cw[k].weight == applied[k].weight);
+    total += cw[k].weight;
+  }
+  CHECK(total == 1000);
+  CHECK(cw[2].instance == cw[3].instance);  // one instance over both WANs
+  CHECK(h.s.publications() == std::vector<std::pair<std::string, uint64_t>>{{"app1", 1}});
+  h.now += 100ms;
+  h.s.tick(all_paths(stamp::PathState::up), fig4_reports());  // same inputs: no publication
+  CHECK(h.s.publications() == std::vector<std::pair<std::string, uint64_t>>{{"app1", 1}});
+}
+
 TEST_CASE("steering: warm-up ends at the expiry deadline even if a vCPE never reports") {
   Harness h;
   h.s.start();

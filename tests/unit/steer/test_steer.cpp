@@ -398,3 +398,17 @@ TEST_CASE("steer: validation errors name the service and the problem", "[steer]"
   // plan() refuses what validate() refuses.
   CHECK_FALSE(plan(w).has_value());
 }
+
+TEST_CASE("steer: candidate_marks are the marks the weight maps use", "[steer]") {
+  const State s = two_services();
+  const auto marks = candidate_marks(s);
+  CHECK(marks == std::vector<std::vector<uint32_t>>{{0x01010000, 0x02020000}, {0x03010000, 0x04020000, 0x05020000}});
+  // The same marks as dynamic_of's weight ranges, service by service.
+  const Dynamic d = dynamic_of(s);
+  for (size_t n = 0; n < s.services.size(); ++n) {
+    std::set<uint32_t> in_map;
+    for (const auto& e : d.weights.at("w_" + s.services[n].id)) in_map.insert(e.mark);
+    CHECK(in_map == std::set<uint32_t>(marks[n].begin(), marks[n].end()));
+  }
+  CHECK(candidate_marks(State{}).empty());
+}

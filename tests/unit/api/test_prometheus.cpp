@@ -1,0 +1,102 @@
+#include "api/prometheus.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <limits>
+
+using namespace cats::api::prom;
+
+TEST_CASE("prometheus values: NaN, infinities and shortest round-trip floats") {
+  CHECK(format_value(std::nan("")) == "NaN");
+  CHECK(format_value(std::numeric_limits<double>::infinity()) == "+Inf");
+  CHECK(format_value(-std::numeric_limits<double>::infinity()) == "-Inf");
+  CHECK(format_value(0) == "0");
+  CHECK(format_value(42) == "42");
+  CHECK(format_value(0.1) == "0.1");
+  CHECK(format_value(-2.5) == "-2.5");
+  CHECK(format_value(1e-05) == "1e-05");
+  CHECK(format_value(0.0123) == "0.0123");
+  // Round trip: the text reads back to the very same double.
+  for (double v : {1.0 / 3, 2.0 / 3e10, 123456789.123456789, 5e-324, 1.7976931348623157e308})
+    CHECK(std::strtod(format_value(v).c_str(), nullptr) == v);
+}
+
+TEST_CASE("prometheus escaping: label values and HELP text") {
+  CHECK(escape_label_value(R"(a\b"c)" "\n" "d") == R"(a\\b\"c\nd)");
+  CHECK(escape_label_value("plain ü") == "plain ü");
+  // HELP keeps double quotes as they are; only backslash and line feed are escaped.
+  CHECK(escape_help("say \"hi\"\\\nnext") == "say \"hi\"\\\\\\nnext");
+}
+
+TEST_CASE("prometheus names") {
+  CHECK(valid_metric_name("cats_path_rtt_seconds"));
+  CHECK(valid_metric_name("job:rate5m"));
+  CHECK_FALSE(valid_metric_name("1abc"));
+  CHECK_FALSE(valid_metric_name("a-b"));
+  CHECK_FALSE(valid_metric_name(""));
+  CHECK(valid_label_name("wan"));
+  CHECK_FALSE(valid_label_name("a:b"));
+  CHECK_FALSE(valid_label_name("__name__"));
+  CHECK_FALSE(valid_label_name("9"));
+}
+
+TEST_CASE("prometheus exposition: families grouped, HELP/TYPE once, golden text") {
+  Exposition e;
+  e.gauge("cats_path_up", "Whether the path is up.", {{"wan", "wan1"}, {"vcpe", "cloud1"}}, 1);
+  e.counter("cats_reports_received_total", "Reports received.", {}, 18446744073709551615ull);
+  // A second sample of the first family after another family: still rendered together.
+  e.gauge("cats_path_up", "Whether the path is up.", {{"wan", "wan2"}, {"vcpe", "a\"b\\c\nd"}}, 0);
+  e.family("cats_service_flows", Type::gauge, "No sample: HELP and TYPE only.");
+  e.gauge("cats_path_rtt_seconds", "RTT \\ with\nnewline.", {}, 0.0125);
+  const std::string golden =
+      "# HELP cats_path_up Whether the path is up.\n"
+      "# TYPE cats_path_up gauge\n"
+      "cats_path_up{wan=\"wan1\",vcpe=\"cloud1\"} 1\n"
+      "cats_path_up{wan=\"wan2\",vcpe=\"a\\\"b\\\\c\\nd\"} 0\n"
+      "# HELP cats_reports_received_total Reports received.\n"
+      "# TYPE cats_reports_received_total counter\n"
+      "cats_reports_received_total 18446744073709551615\n"
+      "# HELP cats_service_flows No sample: HELP and TYPE only.\n"
+      "# TYPE cats_service_flows gauge\n"
+      "# HELP cats_path_rtt_seconds RTT \\\\ with\\nnewline.\n"
+      "# TYPE cats_path_rtt_seconds gauge\n"
+      "cats_path_rtt_seconds 0.0125\n";
+  CHECK(e.render() == golden);
+  CHECK(Exposition().render().empty());
+}
+
+TEST_CASE("prometheus histogram: cumulative buckets with inclusive le, +Inf, sum and count") {
+  Histogram h({0.01, 0.1, 1});
+  for (double v : {0.005, 0.01, 0.05, 0.5, 3.0, std::nan("")}) h.observe(v);
+  auto v = h.value();
+  REQUIRE(v.buckets.size() == 3);
+  CHECK(v.buckets[0].second == 2);  // 0.005 and 0.01 (le is <=)
+  CHECK(v.buckets[1].second == 3);
+  CHECK(v.buckets[2].second == 4);
+  CHECK(v.count == 5);  // NaN is not observed
+  CHECK(v.sum == Approx(3.565));
+
+  Exposition e;
+  e.family("cats_api_request_duration_seconds", Type::histogram, "Request duration.");
+  HistogramValue small{{{0.01, 1}, {0.1, 2}}, 0.25, 3};
+  e.histogram("cats_api_request_duration_seconds", {{"route", "/metrics"}, {"code", "200"}}, small);
+  const std::string golden =
+      "# HELP cats_api_request_duration_seconds Request duration.\n"
+      "# TYPE cats_api_request_duration_seconds histogram\n"
+      "cats_api_request_duration_seconds_bucket{route=\"/metrics\",code=\"200\",le=\"0.01\"} 1\n"
+      "cats_api_request_duration_seconds_bucket{route=\"/metrics\",code=\"200\",le=\"0.1\"} 2\n"
+      "cats_api_request_duration_seconds_bucket{route=\"/metrics\",code=\"200\",le=\"+Inf\"} 3\n"
+      "cats_api_request_duration_seconds_sum{route=\"/metrics\",code=\"200\"} 0.25\n"
+      "cats_api_request_duration_seconds_count{route=\"/metrics\",code=\"200\"} 3\n";
+  CHECK(e.render() == golden);
+}
+
+TEST_CASE("prometheus duration buckets are ascending") {
+  const auto& b = duration_buckets();
+  REQUIRE(b.size() > 3);
+  for (size_t i = 1; i < b.size(); ++i) CHECK(b[i] > b[i - 1]);
+  Histogram h(b);  // would abort otherwise
+  h.observe(0.002);
+  CHECK(h.value().buckets[1].second == 1);
+}
