@@ -89,6 +89,7 @@ class Router {
   std::string allow(const std::string& path) const;
   // At most one guard; set it after the routes, before serving.
   void set_guard(Guard g) { guard_ = std::move(g); }
+  bool has_guard() const { return static_cast<bool>(guard_); }
 
  private:
   std::map<std::pair<std::string, std::string>, Handler> routes_;

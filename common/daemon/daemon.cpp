@@ -210,6 +210,19 @@ api::Response metrics_response(const std::vector<api::prom::Collector>& collecto
   return api::Response::text(e.render(), api::prom::kContentType);
 }
 
+api::Guard read_only_guard(const config::Management& m) {
+  return [allow = m.metrics_allow](const api::Request& r) -> std::optional<api::Response> {
+    if (r.local) return std::nullopt;
+    if (r.method != "GET" && r.method != "HEAD") return api::Response::error(403, "read-only: " + r.method + " refused");
+    if (r.path != "/api/v1/status" && r.path != "/metrics")
+      return api::Response::error(403, r.path + " is served on the local control socket only");
+    auto ip = parse_address(r.peer);
+    const bool listed = ip && std::any_of(allow.begin(), allow.end(), [&](const Prefix& p) { return p.contains(*ip); });
+    if (!listed) return api::Response::error(403, "source " + r.peer + " is not in management.metrics_allow");
+    return std::nullopt;
+  };
+}
+
 int print_pubkey(const config::Daemon& d) {
   auto key = wg::load_or_create_private_key(key_path(d));
   if (!key) {
@@ -326,6 +339,8 @@ int run(const Site& site, const std::vector<std::string>& argv) {
     services = std::move(*s);
   }
   router.add("GET", "/metrics", [collectors](const api::Request&) { return metrics_response(collectors); });
+  // Services with accounts (the CPE) set their own guard; everything else is read-only.
+  if (!router.has_guard()) router.set_guard(read_only_guard(site.management));
   std::thread service_thread([&io] { io.run(); });
   auto stop_services = [&] {
     work.reset();

@@ -44,7 +44,14 @@ struct Site {
   config::Daemon daemon;
   overlay::Plan plan;
   ServicesFactory services;  // may be empty
+  config::Management management;  // HTTPS; off when listen is empty
 };
+
+// The access rule of a daemon without accounts (the vCPE, and the CPE until its services
+// set their own): the root-only Unix socket may do anything; over HTTPS only GET/HEAD of
+// /api/v1/status and /metrics, and only from a source in management.metrics_allow
+// (nobody when it is empty).
+api::Guard read_only_guard(const config::Management& m);
 
 // argv is kept for the SIGUSR2 re-exec.
 int run(const Site& site, const std::vector<std::string>& argv);
@@ -116,7 +123,7 @@ int site_main(int argc, char** argv, const std::string& prog, const std::string&
     std::fprintf(stderr, "%s: invalid configuration:\n%s\n", prog.c_str(), cfg.error().message.c_str());
     return 1;
   }
-  Site site{role, cfg->daemon, plan(*cfg), services(*cfg)};
+  Site site{role, cfg->daemon, plan(*cfg), services(*cfg), cfg->management};
   switch (a->mode) {
     case Args::Mode::check:
       std::fputs(overlay::render(site.plan).c_str(), stdout);
