@@ -77,6 +77,9 @@ using Handler = std::function<Response(const Request&)>;
 // Runs before every matched route's handler: an answer (401, 403...) stops the request
 // there; nullopt lets it through. Access control lives here, not in each handler.
 using Guard = std::function<std::optional<Response>(const Request&)>;
+// Told of every dispatched request: the matched route's path ("" when none matched, so
+// the label set stays bounded by the route table), the status, and the seconds taken.
+using Observer = std::function<void(const std::string& route, int status, double seconds)>;
 
 class Router {
  public:
@@ -90,10 +93,14 @@ class Router {
   // At most one guard; set it after the routes, before serving.
   void set_guard(Guard g) { guard_ = std::move(g); }
   bool has_guard() const { return static_cast<bool>(guard_); }
+  void set_observer(Observer o) { observer_ = std::move(o); }
 
  private:
+  Response run(const Request& r) const;
+
   std::map<std::pair<std::string, std::string>, Handler> routes_;
   Guard guard_;
+  Observer observer_;
 };
 
 // Bounds on what one client may make the server hold or wait for.

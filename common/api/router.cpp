@@ -4,6 +4,7 @@
 #include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
 
+#include <chrono>
 #include <exception>
 
 namespace cats::api {
@@ -81,6 +82,16 @@ std::string Router::allow(const std::string& path) const {
 }
 
 Response Router::dispatch(const Request& r) const {
+  if (!observer_) return run(r);
+  const auto t0 = std::chrono::steady_clock::now();
+  Response out = run(r);
+  const bool matched = routes_.count({r.method, r.path}) > 0;
+  observer_(matched ? r.path : std::string(), out.status,
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  return out;
+}
+
+Response Router::run(const Request& r) const {
   auto it = routes_.find({r.method, r.path});
   if (it == routes_.end()) {
     if (!allow(r.path).empty()) return Response::error(405, "method " + r.method + " not allowed on " + r.path);

@@ -210,6 +210,23 @@ api::Response metrics_response(const std::vector<api::prom::Collector>& collecto
   return api::Response::text(e.render(), api::prom::kContentType);
 }
 
+void RequestStats::observe(const std::string& route, int status, double seconds) {
+  std::lock_guard lk(mu_);
+  auto it = by_.find({route, status});
+  if (it == by_.end()) it = by_.emplace(std::make_pair(route, status), api::prom::Histogram(api::prom::duration_buckets())).first;
+  it->second.observe(seconds);
+}
+
+void RequestStats::collect(api::prom::Exposition& e) const {
+  e.family("cats_api_request_duration_seconds", api::prom::Type::histogram,
+           "Time to answer an API request (control socket and HTTPS), by route and status.");
+  std::lock_guard lk(mu_);
+  for (const auto& [k, h] : by_)
+    e.histogram("cats_api_request_duration_seconds", {{"route", k.first.empty() ? "other" : k.first},
+                                                      {"code", std::to_string(k.second)}},
+                h.value());
+}
+
 api::Guard read_only_guard(const config::Management& m) {
   return [allow = m.metrics_allow](const api::Request& r) -> std::optional<api::Response> {
     if (r.local) return std::nullopt;
@@ -338,6 +355,10 @@ int run(const Site& site, const std::vector<std::string>& argv) {
     }
     services = std::move(*s);
   }
+  // cats_api_request_duration_seconds{route, code}: shared by both servers' router copies.
+  auto requests = std::make_shared<RequestStats>();
+  router.set_observer([requests](const std::string& route, int status, double s) { requests->observe(route, status, s); });
+  collectors.push_back([requests](api::prom::Exposition& e) { requests->collect(e); });
   router.add("GET", "/metrics", [collectors](const api::Request&) { return metrics_response(collectors); });
   // Services with accounts (the CPE) set their own guard; everything else is read-only.
   if (!router.has_guard()) router.set_guard(read_only_guard(site.management));

@@ -17,6 +17,8 @@
 
 #include <cstdio>
 #include <functional>
+#include <map>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -45,6 +47,19 @@ struct Site {
   overlay::Plan plan;
   ServicesFactory services;  // may be empty
   config::Management management;  // HTTPS; off when listen is empty
+};
+
+// Request durations by (route, status) for cats_api_request_duration_seconds. Routes
+// come from the route table ("" = unmatched, shown as "other"), statuses from handlers:
+// bounded. Thread-safe (both servers' threads observe).
+class RequestStats {
+ public:
+  void observe(const std::string& route, int status, double seconds);
+  void collect(api::prom::Exposition& e) const;
+
+ private:
+  mutable std::mutex mu_;
+  std::map<std::pair<std::string, int>, api::prom::Histogram> by_;
 };
 
 // The access rule of a daemon without accounts (the vCPE, and the CPE until its services

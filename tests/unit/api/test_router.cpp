@@ -156,3 +156,19 @@ TEST_CASE("a guard runs before matched routes only and can stop them") {
   CHECK(calls == 1);
   CHECK(seen == std::vector<std::string>{"GET /open", "POST /closed"});
 }
+
+TEST_CASE("the observer sees every request: matched route (or empty), status, duration") {
+  Router rt;
+  rt.add("GET", "/a", [](const Request&) { return Response::json(1); });
+  std::vector<std::pair<std::string, int>> seen;
+  double total = 0;
+  rt.set_observer([&](const std::string& route, int status, double s) {
+    seen.emplace_back(route, status);
+    total += s;
+  });
+  rt.dispatch(req("GET", "/a"));
+  rt.dispatch(req("GET", "/nope/12345"));
+  rt.dispatch(req("POST", "/a"));
+  CHECK(seen == std::vector<std::pair<std::string, int>>{{"/a", 200}, {"", 404}, {"", 405}});
+  CHECK(total >= 0.0);
+}

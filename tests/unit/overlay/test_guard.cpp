@@ -36,3 +36,18 @@ TEST_CASE("read-only guard: local socket anything; HTTPS only GET status/metrics
   REQUIRE(a);
   CHECK(a->body.at("error").at("code") == "forbidden");
 }
+
+TEST_CASE("request stats: one histogram per (route, status), unmatched as route=\"other\"") {
+  daemon::RequestStats st;
+  st.observe("/api/v1/status", 200, 0.002);
+  st.observe("/api/v1/status", 200, 0.2);
+  st.observe("", 404, 0.0001);
+  api::prom::Exposition e;
+  st.collect(e);
+  const std::string text = e.render();
+  CHECK(text.find("# TYPE cats_api_request_duration_seconds histogram") != std::string::npos);
+  CHECK(text.find("cats_api_request_duration_seconds_count{route=\"/api/v1/status\",code=\"200\"} 2") != std::string::npos);
+  CHECK(text.find("cats_api_request_duration_seconds_count{route=\"other\",code=\"404\"} 1") != std::string::npos);
+  CHECK(text.find("cats_api_request_duration_seconds_bucket{route=\"/api/v1/status\",code=\"200\",le=\"0.005\"} 1") !=
+        std::string::npos);
+}
