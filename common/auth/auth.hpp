@@ -186,6 +186,10 @@ api::Guard make_guard(Auth& auth, HttpOptions o);
 // a public route without credentials.
 const Principal* current_principal();
 
+// The JSON error answer for a refusal: its status, "invalid" with the field's JSON path
+// for Fail::invalid, Retry-After for Fail::throttled, WWW-Authenticate for a 401.
+api::Response failure_response(const Failure& f);
+
 // POST /api/v1/setup, /login, /logout; GET /session; GET/POST/DELETE /users;
 // POST /users/password; GET/POST/DELETE /tokens; GET /audit (docs/ARCHITECTURE.md).
 void add_routes(api::Router& router, Auth& auth);
