@@ -14,10 +14,12 @@
 namespace cats::auth {
 
 struct KdfParams {
-  // m=64 MiB, t=1, p=1: ~75 ms per hash on the 2-core development machine (measured
-  // with libargon2 20171227), inside RFC 9106 §4's guidance to use the most memory the
-  // deployment can afford; the hashes run one at a time (argon2id_hasher), so logins add
-  // at most 64 MiB to the daemon's resident memory, and only while they run.
+  // m=64 MiB, t=1, p=1 (RFC 9106 §4 and OWASP's password storage cheat sheet: memory
+  // first, then passes). Measured with libargon2 20171227 on the 2-core development
+  // machine: 74 ms per hash idle, 130-143 ms with two other builds running (m=46 MiB:
+  // 48 / 82-93 ms). The hashes run one at a time (argon2id_hasher), so logins add at most
+  // 64 MiB to the daemon's resident memory, and only while one runs (glibc unmaps blocks
+  // that large on free).
   uint32_t memory_kib = 64 * 1024;
   uint32_t iterations = 1;
   uint32_t parallelism = 1;
