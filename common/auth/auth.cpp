@@ -245,6 +245,7 @@ Res<LoginResult> Auth::login(const std::string& user, const std::string& passwor
   const std::string peer_key = "peer:" + peer, user_key = "user:" + user;
   std::string phc;
   std::optional<User> known;
+  int64_t lock_if_wrong = 0;
   {
     std::lock_guard lk(impl_->mu);
     const int64_t now = o_.now_ms();
@@ -260,6 +261,9 @@ Res<LoginResult> Auth::login(const std::string& user, const std::string& passwor
       known = std::move(row);
     }
     if (known) phc = known->password_hash;
+    // Counted as failed until the password proves otherwise, so that parallel attempts
+    // cannot all pass the check above while their KDFs run.
+    lock_if_wrong = std::max(impl_->limiter.fail(peer_key, now), impl_->limiter.fail(user_key, now));
   }
   if (!known) {
     // Unknown users cost one KDF run too, so timing does not tell which names exist.
@@ -280,23 +284,24 @@ Res<LoginResult> Auth::login(const std::string& user, const std::string& passwor
   if (!accepted) {
     // The attempted name only when it exists: people type passwords into the name field.
     std::string subject = known ? user : "(unknown user)";
-    int64_t lock = std::max(impl_->limiter.fail(peer_key, now), impl_->limiter.fail(user_key, now));
     (void)impl_->commit(o_, out, {0, now, "", peer, "login_failed", subject, ""}, [] { return cats::ok(); });
-    if (lock > 0)
-      (void)impl_->commit(o_, out, {0, now, "", peer, "lockout", subject, "for " + std::to_string(lock / 1000) + " s"},
+    if (lock_if_wrong > 0)
+      (void)impl_->commit(o_, out,
+                          {0, now, "", peer, "lockout", subject, "for " + std::to_string(lock_if_wrong / 1000) + " s"},
                           [] { return cats::ok(); });
     return unauthorized();
   }
+  impl_->limiter.succeed(peer_key);
+  impl_->limiter.succeed(user_key);
   LoginResult r{random_hex(o_, kSecretBytes), random_hex(o_, kSecretBytes), user, known->role,
                 now + o_.session_absolute_ms};
   Session s{sha256_hex(r.cookie), user, r.csrf, now, now, peer};
   auto stored = impl_->commit(o_, out, {0, now, user, peer, "login", user, ""}, [&]() -> Status {
     CATS_TRY(impl_->db->delete_expired_sessions(now - o_.session_idle_ms, now - o_.session_absolute_ms));
-    return impl_->db->insert_session(s);
+    CATS_TRY(impl_->db->insert_session(s));
+    return impl_->db->trim_sessions(user, o_.max_sessions_per_user);
   });
   if (!stored) return stored.error();
-  impl_->limiter.succeed(peer_key);
-  impl_->limiter.succeed(user_key);
   return r;
 }
 

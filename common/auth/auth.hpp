@@ -78,6 +78,8 @@ struct Options {
   std::function<void(const AuditEntry&)> on_event;
   int64_t session_idle_ms = 30 * 60 * 1000;
   int64_t session_absolute_ms = 12 * 60 * 60 * 1000;
+  // Beyond it a login ends the user's oldest session: the table stays bounded.
+  int64_t max_sessions_per_user = 32;
   int64_t token_max_lifetime_ms = 366LL * 24 * 60 * 60 * 1000;
   int64_t token_touch_interval_ms = 60 * 1000;  // last_used writes at most this often
   int64_t audit_max_rows = 10000;

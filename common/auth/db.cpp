@@ -243,6 +243,13 @@ Status Db::delete_sessions_of(const std::string& user, const std::string& keep_i
   return ok();
 }
 
+Status Db::trim_sessions(const std::string& user, int64_t keep) {
+  CATS_TRY(write("DELETE FROM auth_sessions WHERE user = ? AND id_hash NOT IN "
+                 "(SELECT id_hash FROM auth_sessions WHERE user = ? ORDER BY created_ms DESC, rowid DESC LIMIT ?)",
+                 {user, user, keep}));
+  return ok();
+}
+
 Status Db::touch_session(const std::string& id_hash, int64_t now_ms) {
   CATS_TRY(write("UPDATE auth_sessions SET last_used_ms = ? WHERE id_hash = ?", {now_ms, id_hash}));
   return ok();

@@ -42,6 +42,8 @@ class Db {
   Status delete_session(const std::string& id_hash);
   // Every session of `user` except `keep_id_hash` (may be "").
   Status delete_sessions_of(const std::string& user, const std::string& keep_id_hash);
+  // Keeps the newest `keep` sessions of `user`.
+  Status trim_sessions(const std::string& user, int64_t keep);
   Status touch_session(const std::string& id_hash, int64_t now_ms);
   Status delete_expired_sessions(int64_t idle_before_ms, int64_t created_before_ms);
   Status insert_token(const Token& t);

@@ -122,6 +122,22 @@ TEST_CASE("sessions: a password change revokes the user's other sessions; revoke
   CHECK_FALSE(a->session(s3.cookie, "p3"));
 }
 
+TEST_CASE("sessions: at most max_sessions_per_user, the oldest ends first") {
+  World w;
+  auto o = w.options();
+  o.max_sessions_per_user = 3;
+  auto a = w.open(o);
+  make_admin(*a);
+  std::vector<std::string> cookies;
+  for (int i = 0; i < 5; ++i) {
+    w.now += 1000;
+    cookies.push_back(a->login("alice", "correct horse battery", "p")->cookie);
+  }
+  CHECK_FALSE(a->session(cookies[0], "p"));
+  CHECK_FALSE(a->session(cookies[1], "p"));
+  for (int i = 2; i < 5; ++i) CHECK(a->session(cookies[i], "p"));
+}
+
 TEST_CASE("rate limit: back-off per peer and per user, checked before the KDF runs") {
   World w;
   auto a = w.open();
@@ -158,6 +174,20 @@ TEST_CASE("rate limit: back-off per peer and per user, checked before the KDF ru
   REQUIRE(a->login("alice", "correct horse battery", "198.51.100.7"));
   CHECK(a->login("alice", "wrong again", "198.51.100.7").error().kind == Fail::unauthorized);
   CHECK(a->login("alice", "correct horse battery", "198.51.100.7"));
+}
+
+TEST_CASE("rate limit: attempts in flight count, so parallel guesses cannot all slip past the check") {
+  World w;
+  auto a = w.open();
+  make_admin(*a);
+  for (int i = 0; i < 4; ++i) (void)a->login("alice", "wrong password " + std::to_string(i), "198.51.100.7");
+  std::optional<Res<LoginResult>> parallel;
+  // While the 5th guess's KDF runs, a 6th arrives (from another address, same user).
+  w.hasher->during_verify = [&] { parallel = a->login("alice", "correct horse battery", "203.0.113.5"); };
+  CHECK(a->login("alice", "wrong password 4", "198.51.100.7").error().kind == Fail::unauthorized);
+  REQUIRE(parallel);
+  REQUIRE_FALSE(parallel->has_value());
+  CHECK(parallel->error().kind == Fail::throttled);
 }
 
 TEST_CASE("API tokens: role, expiry, revocation, last_used at most once a minute") {
