@@ -120,6 +120,26 @@ std::string check_password(const std::string& password, const std::string& user)
   return {};
 }
 
+namespace {
+
+std::string random_hex(const Options& o, size_t bytes) {
+  std::vector<uint8_t> b(bytes);
+  o.random(b);
+  std::string s = to_hex(b);
+  OPENSSL_cleanse(b.data(), b.size());
+  return s;
+}
+
+Res<std::string> hash_password(const Options& o, PasswordHasher& h, const std::string& password) {
+  std::array<uint8_t, kSaltBytes> salt{};
+  o.random(salt);
+  auto r = h.hash(password, salt);
+  if (!r) return Failure(Fail::storage, "password hashing failed: " + r.error().message);
+  return std::move(*r);
+}
+
+}  // namespace
+
 struct Auth::Impl {
   std::mutex mu;
   std::unique_ptr<detail::Db> db;
@@ -131,6 +151,59 @@ struct Auth::Impl {
   std::string dummy_hash;        // verified for unknown users, so they cost the same time
 
   explicit Impl(LimiterOptions l) : limiter(l) {}
+
+  struct Attempt {
+    std::optional<User> known;
+    int64_t lock_if_wrong = 0;  // the lock this attempt starts if its password is wrong
+  };
+
+  // Before any hashing, so that a locked-out client costs a map lookup, not a KDF run.
+  Res<Attempt> admit(const Options& o, const std::string& user, const std::string& peer_key,
+                     const std::string& user_key) {
+    std::lock_guard lk(mu);
+    const int64_t now = o.now_ms();
+    int64_t wait = std::max(limiter.wait_ms(peer_key, now), limiter.wait_ms(user_key, now));
+    if (wait > 0) {
+      Failure f(Fail::throttled, "too many failed logins; try again later");
+      f.retry_after_s = (wait + 999) / 1000;
+      return f;
+    }
+    Attempt a;
+    if (user.size() <= kMaxName) {
+      CATS_TRY_ASSIGN(row, db->user(user));
+      a.known = std::move(row);
+    }
+    // Counted as failed until the password proves otherwise, so that parallel attempts
+    // cannot all pass the check above while their KDFs run.
+    a.lock_if_wrong = std::max(limiter.fail(peer_key, now), limiter.fail(user_key, now));
+    return a;
+  }
+
+  // A hash of a random password, made on first use, that unknown users are checked against.
+  Res<std::string> dummy_phc(const Options& o) {
+    {
+      std::lock_guard lk(mu);
+      if (!dummy_hash.empty()) return dummy_hash;
+    }
+    CATS_TRY_ASSIGN(d, hash_password(o, *hasher, random_hex(o, kSecretBytes)));
+    std::lock_guard lk(mu);
+    if (dummy_hash.empty()) dummy_hash = d;
+    return dummy_hash;
+  }
+
+  // Under the lock: a new session for `u`, stored with its audit row.
+  Res<LoginResult> open_session(const Options& o, Outbox& out, const User& u, const std::string& peer, int64_t now) {
+    LoginResult r{random_hex(o, kSecretBytes), random_hex(o, kSecretBytes), u.name, u.role,
+                  now + o.session_absolute_ms};
+    Session s{sha256_hex(r.cookie), u.name, r.csrf, now, now, peer};
+    auto stored = commit(o, out, {0, now, u.name, peer, "login", u.name, ""}, [&]() -> Status {
+      CATS_TRY(db->delete_expired_sessions(now - o.session_idle_ms, now - o.session_absolute_ms));
+      CATS_TRY(db->insert_session(s));
+      return db->trim_sessions(u.name, o.max_sessions_per_user);
+    });
+    if (!stored) return stored.error();
+    return r;
+  }
 
   // `body` and the audit row `e` as one transaction; the event is sent once committed.
   Res<void> commit(const Options& o, Outbox& out, AuditEntry e, const std::function<Status()>& body) {
@@ -172,26 +245,6 @@ Result<std::unique_ptr<Auth>> Auth::open(Options o) {
   a->impl_->hasher = a->o_.hasher;
   return a;
 }
-
-namespace {
-
-std::string random_hex(const Options& o, size_t bytes) {
-  std::vector<uint8_t> b(bytes);
-  o.random(b);
-  std::string s = to_hex(b);
-  OPENSSL_cleanse(b.data(), b.size());
-  return s;
-}
-
-Res<std::string> hash_password(const Options& o, PasswordHasher& h, const std::string& password) {
-  std::array<uint8_t, kSaltBytes> salt{};
-  o.random(salt);
-  auto r = h.hash(password, salt);
-  if (!r) return Failure(Fail::storage, "password hashing failed: " + r.error().message);
-  return std::move(*r);
-}
-
-}  // namespace
 
 // --- first admin ---
 
@@ -243,66 +296,35 @@ Res<void> Auth::complete_setup(const std::string& token, const std::string& user
 Res<LoginResult> Auth::login(const std::string& user, const std::string& password, const std::string& peer) {
   Outbox out(o_);
   const std::string peer_key = "peer:" + peer, user_key = "user:" + user;
+  CATS_TRY_ASSIGN(attempt, impl_->admit(o_, user, peer_key, user_key));
   std::string phc;
-  std::optional<User> known;
-  int64_t lock_if_wrong = 0;
-  {
-    std::lock_guard lk(impl_->mu);
-    const int64_t now = o_.now_ms();
-    // Before any hashing: a locked-out client costs a map lookup, not a KDF run.
-    int64_t wait = std::max(impl_->limiter.wait_ms(peer_key, now), impl_->limiter.wait_ms(user_key, now));
-    if (wait > 0) {
-      Failure f(Fail::throttled, "too many failed logins; try again later");
-      f.retry_after_s = (wait + 999) / 1000;
-      return f;
-    }
-    if (user.size() <= kMaxName) {
-      CATS_TRY_ASSIGN(row, impl_->db->user(user));
-      known = std::move(row);
-    }
-    if (known) phc = known->password_hash;
-    // Counted as failed until the password proves otherwise, so that parallel attempts
-    // cannot all pass the check above while their KDFs run.
-    lock_if_wrong = std::max(impl_->limiter.fail(peer_key, now), impl_->limiter.fail(user_key, now));
-  }
-  if (!known) {
+  if (attempt.known) {
+    phc = attempt.known->password_hash;
+  } else {
     // Unknown users cost one KDF run too, so timing does not tell which names exist.
-    if (impl_->dummy_hash.empty()) {
-      CATS_TRY_ASSIGN(d, hash_password(o_, *impl_->hasher, random_hex(o_, kSecretBytes)));
-      std::lock_guard lk(impl_->mu);
-      impl_->dummy_hash = d;
-    }
-    std::lock_guard lk(impl_->mu);
-    phc = impl_->dummy_hash;
+    CATS_TRY_ASSIGN(dummy, impl_->dummy_phc(o_));
+    phc = std::move(dummy);
   }
-  auto match = impl_->hasher->verify(phc, password);
+  auto match = impl_->hasher->verify(phc, password);  // outside the lock: it is slow
   if (!match) log::error(kLog, "user " + user + ": " + match.error().message);
-  const bool accepted = known && !known->disabled && match && *match;
+  const bool accepted = attempt.known && !attempt.known->disabled && match && *match;
 
   std::lock_guard lk(impl_->mu);
   const int64_t now = o_.now_ms();
   if (!accepted) {
     // The attempted name only when it exists: people type passwords into the name field.
-    std::string subject = known ? user : "(unknown user)";
+    std::string subject = attempt.known ? user : "(unknown user)";
     (void)impl_->commit(o_, out, {0, now, "", peer, "login_failed", subject, ""}, [] { return cats::ok(); });
-    if (lock_if_wrong > 0)
+    if (attempt.lock_if_wrong > 0)
       (void)impl_->commit(o_, out,
-                          {0, now, "", peer, "lockout", subject, "for " + std::to_string(lock_if_wrong / 1000) + " s"},
+                          {0, now, "", peer, "lockout", subject,
+                           "for " + std::to_string(attempt.lock_if_wrong / 1000) + " s"},
                           [] { return cats::ok(); });
     return unauthorized();
   }
   impl_->limiter.succeed(peer_key);
   impl_->limiter.succeed(user_key);
-  LoginResult r{random_hex(o_, kSecretBytes), random_hex(o_, kSecretBytes), user, known->role,
-                now + o_.session_absolute_ms};
-  Session s{sha256_hex(r.cookie), user, r.csrf, now, now, peer};
-  auto stored = impl_->commit(o_, out, {0, now, user, peer, "login", user, ""}, [&]() -> Status {
-    CATS_TRY(impl_->db->delete_expired_sessions(now - o_.session_idle_ms, now - o_.session_absolute_ms));
-    CATS_TRY(impl_->db->insert_session(s));
-    return impl_->db->trim_sessions(user, o_.max_sessions_per_user);
-  });
-  if (!stored) return stored.error();
-  return r;
+  return impl_->open_session(o_, out, *attempt.known, peer, now);
 }
 
 Res<void> Auth::logout(const Principal& p, const std::string& peer) {

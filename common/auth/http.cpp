@@ -3,9 +3,6 @@
 #include "auth/auth.hpp"
 #include "auth/headers.hpp"
 
-#include <boost/json/array.hpp>
-#include <boost/json/object.hpp>
-#include <boost/json/parse.hpp>
 
 #include <openssl/crypto.h>
 
@@ -14,7 +11,6 @@
 
 namespace cats::auth {
 
-namespace json = boost::json;
 
 namespace {
 
