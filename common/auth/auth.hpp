@@ -167,7 +167,7 @@ class Auth {
 
 struct HttpOptions {
   // Served without credentials besides setup and login: static files, "/metrics" when
-  // scraping is open... Exact paths.
+  // scraping is open... Exact paths, or prefixes when ending in '/' ("/ui/").
   std::vector<std::string> public_paths;
   // Host header values accepted ("cpe.example:8443", "192.0.2.1"); empty = any. Checked
   // on every non-local request (DNS rebinding; Tailscale's LocalAPI does the same).

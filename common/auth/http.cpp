@@ -51,6 +51,14 @@ std::optional<api::Response> check_csrf(const api::Request& r, const Principal& 
   return std::nullopt;
 }
 
+// An exact public path, or under a public prefix (an entry ending in '/').
+bool is_public(const std::set<std::string>& open, const std::string& path) {
+  if (open.count(path) != 0) return true;
+  return std::any_of(open.begin(), open.end(), [&](const std::string& p) {
+    return !p.empty() && p.back() == '/' && path.compare(0, p.size(), p) == 0;
+  });
+}
+
 }  // namespace
 
 const Principal* current_principal() { return g_current ? &*g_current : nullptr; }
@@ -97,7 +105,7 @@ api::Guard make_guard(Auth& auth, HttpOptions o) {
     auto host = host_authority(r.header("host"), https);
     if (!host || !host_allowed(*host, hosts)) return forbidden("host", "Host not allowed");
     const bool unsafe = !is_safe(r.method);
-    if (open.count(r.path) != 0) {
+    if (is_public(open, r.path)) {
       // No session to protect yet, but a cross-site form must not log a browser in
       // (login CSRF): when a browser says where it came from, it must be here.
       if (unsafe && (!r.header("origin").empty() || !r.header("referer").empty()) && source_origin(r) != host)

@@ -20,9 +20,11 @@ struct Http {
   api::Router router;
   std::vector<std::string> bodies;  // every answer, for the secrets check
 
-  explicit Http(HttpOptions o = {{"/index.html"}, {kHost}, true}) {
+  explicit Http(HttpOptions o = {{"/index.html", "/ui/"}, {kHost}, true}) {
     add_routes(router, *auth);
     router.add("GET", "/index.html", [](const api::Request&) { return api::Response::text("<html>", "text/html"); });
+    router.add("GET", "/ui/app.js", [](const api::Request&) { return api::Response::text("//", "text/javascript"); });
+    router.add("GET", "/uix", [](const api::Request&) { return api::Response::text("//", "text/plain"); });
     router.add("POST", "/api/v1/config", [](const api::Request&) {
       const Principal* p = current_principal();
       return api::Response::json(json::object{{"changed_by", p ? p->actor() : "?"}});
@@ -106,6 +108,8 @@ TEST_CASE("http: local socket is root without login; public paths need nothing")
   r.headers.clear();  // no Host, no Origin, no CSRF: the socket is root-only
   CHECK(h.send(r).status == 201);
   CHECK(h.send(h.req("GET", "/index.html")).status == 200);
+  CHECK(h.send(h.req("GET", "/ui/app.js")).status == 200);
+  CHECK(h.send(h.req("GET", "/uix")).status == 401);  // a prefix is a directory, not a string prefix
   CHECK(h.send(h.req("GET", "/api/v1/users")).status == 401);
 }
 
