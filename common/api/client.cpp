@@ -1,6 +1,7 @@
 // Synchronous client: async operations on a private io_context, because Asio's blocking
 // calls cannot time out (they poll forever on EAGAIN).
 #include "api/api.hpp"
+#include "api/http.hpp"
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
@@ -34,8 +35,7 @@ class Exchange {
     stream_.async_connect(Local::endpoint(path_), [this](beast::error_code ec) { on_connect(ec); });
     ioc_.run();
     if (error_) return *error_;
-    auto& res = parser_.get();
-    return ClientResponse{static_cast<int>(res.result_int()), std::move(res.body())};
+    return detail::to_client_response(parser_.get());
   }
 
  private:

@@ -45,6 +45,9 @@ BeastResponse handle(const Router& router, const BeastRequest& r, const Origin& 
 // Reply to a message that could not be read (status from status_for_read_error).
 BeastResponse error_reply(int status, const std::string& message);
 
+// A client's view of a received answer: status, body (moved out) and headers.
+ClientResponse to_client_response(http::response<http::string_body>& r);
+
 // Socket-free parse of raw bytes, for the fuzzer and tests. Exactly one of request /
 // error_status is set, unless the bytes end before the message does (incomplete).
 struct RawParse {
