@@ -60,6 +60,7 @@ Result<Local::acceptor> open_acceptor(net::io_context& ioc, const std::string& p
   beast::error_code ec;
   acc.open(Local(), ec);
   if (ec) return Error::sys(ec.value(), "socket " + path);
+  detail::set_cloexec(acc.native_handle());
   acc.bind(Local::endpoint(path), ec);
   if (ec) return Error::sys(ec.value(), "bind " + path);
   // Not yet listening, so nobody can connect before the mode is tightened.

@@ -18,6 +18,8 @@
 #include <boost/beast/http/write.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
 
+#include <fcntl.h>
+
 #include <array>
 #include <atomic>
 #include <functional>
@@ -64,6 +66,10 @@ inline int admission(const ServerState& st, const std::string& peer) {
   }
   return 0;
 }
+
+// Asio opens and accepts without SOCK_CLOEXEC; a child the daemon spawns must not inherit
+// the API's sockets.
+inline void set_cloexec(int fd) { ::fcntl(fd, F_SETFD, FD_CLOEXEC); }
 
 template <class Stream>
 inline constexpr bool kIsTls = false;
@@ -292,6 +298,7 @@ class Listener : public std::enable_shared_from_this<Listener<Protocol>> {
       });
       return;
     }
+    set_cloexec(s.native_handle());
     on_socket_(std::move(s));
     do_accept();
   }
