@@ -117,7 +117,8 @@ struct ServerLimits {
   // TLS handshake, from accept (HTTPS only): then the connection is dropped.
   std::chrono::milliseconds handshake_timeout = std::chrono::seconds(5);
   size_t max_connections = 64;             // served at once, in total; beyond it: 503 and close
-  size_t max_connections_per_client = 16;  // per client IP (HTTPS only); beyond it: 429 and close
+  // Per client (HTTPS only): an IPv4 address, or an IPv6 /64. Beyond it: 429 and close.
+  size_t max_connections_per_client = 16;
 };
 inline constexpr size_t kPipelineDepth = 1;
 inline constexpr size_t kReadAhead = 64 * 1024;

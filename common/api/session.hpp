@@ -9,6 +9,7 @@
 #include "base/log.hpp"
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/address.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core/basic_stream.hpp>
@@ -56,12 +57,24 @@ inline constexpr size_t kLingerBytes = 1u << 20;
 // RFC 6797: tell browsers to use HTTPS only for this host, for a year.
 inline constexpr const char* kHsts = "max-age=31536000";
 
+// Whose share a connection counts against: the IPv4 address, or the IPv6 /64 (one host
+// usually gets a whole /64 and can pick any address in it; RFC 6177, RFC 8981). Empty on
+// the Unix socket, where there is no per-client bound.
+inline std::string client_key(const std::string& peer) {
+  boost::system::error_code ec;
+  auto a = net::ip::make_address(peer, ec);
+  if (ec || !a.is_v6()) return peer;
+  auto bytes = a.to_v6().to_bytes();
+  for (size_t i = 8; i < bytes.size(); ++i) bytes[i] = 0;
+  return net::ip::address_v6(bytes).to_string() + "/64";
+}
+
 // 0 to serve a new connection, or the status that refuses it: 503 when the server is full,
-// 429 when this client already holds its share. `peer` is empty on the Unix socket.
-inline int admission(const ServerState& st, const std::string& peer) {
+// 429 when this client already holds its share.
+inline int admission(const ServerState& st, const std::string& key) {
   if (st.active >= st.limits.max_connections) return 503;
-  if (!peer.empty()) {
-    auto it = st.per_client.find(peer);
+  if (!key.empty()) {
+    auto it = st.per_client.find(key);
     if (it != st.per_client.end() && it->second >= st.limits.max_connections_per_client) return 429;
   }
   return 0;
@@ -85,6 +98,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
       : stream_(std::forward<StreamArgs>(args)...),
         st_(std::move(st)),
         origin_(std::move(origin)),
+        key_(client_key(origin_.peer)),
         refuse_(refuse),
         deadline_(stream_.get_executor()),
         buffer_(st_->limits.header_limit + kReadAhead) {
@@ -92,7 +106,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
       ++st_->refusing;
     } else {
       ++st_->active;
-      if (!origin_.peer.empty()) ++st_->per_client[origin_.peer];
+      if (!key_.empty()) ++st_->per_client[key_];
     }
   }
   ~Session() {
@@ -101,7 +115,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
       return;
     }
     --st_->active;
-    auto it = st_->per_client.find(origin_.peer);
+    auto it = st_->per_client.find(key_);
     if (it != st_->per_client.end() && --it->second == 0) st_->per_client.erase(it);
   }
 
@@ -240,6 +254,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   Stream stream_;
   std::shared_ptr<ServerState> st_;
   Origin origin_;
+  std::string key_;  // client_key(origin_.peer)
   int refuse_;
   net::steady_timer deadline_;
   unsigned gen_ = 0;
@@ -255,7 +270,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
 // Starts a session for an accepted connection, or closes it when even refusing is full.
 template <class Stream, class... StreamArgs>
 void start_session(const std::shared_ptr<ServerState>& st, Origin origin, StreamArgs&&... args) {
-  int refuse = admission(*st, origin.peer);
+  int refuse = admission(*st, client_key(origin.peer));
   if (refuse && st->refusing >= kMaxRefusing) return;  // the socket closes as it goes
   if (refuse) log::warn("api", "refusing a connection from " + (origin.peer.empty() ? "local" : origin.peer) +
                                    " with " + std::to_string(refuse));

@@ -1,5 +1,6 @@
 // HttpsServer, the TLS identity and https_request over real TLS on loopback.
 #include "api/https.hpp"
+#include "api/session.hpp"
 #include "test_helpers.hpp"
 #include "tls_test_client.hpp"
 
@@ -416,4 +417,12 @@ TEST_CASE("HTTPS start: bad options fail and nothing listens") {
     (*first)->stop();
     (*first)->stop();  // idempotent
   }
+}
+
+TEST_CASE("per-client limit key: an IPv4 address, an IPv6 /64") {
+  CHECK(detail::client_key("192.0.2.7") == "192.0.2.7");
+  CHECK(detail::client_key("2001:db8:1:2:aaaa::1") == "2001:db8:1:2::/64");
+  CHECK(detail::client_key("2001:db8:1:2:ffff:1:2:3") == detail::client_key("2001:db8:1:2::9"));
+  CHECK(detail::client_key("2001:db8:1:3::9") != detail::client_key("2001:db8:1:2::9"));
+  CHECK(detail::client_key("").empty());  // the Unix socket: no per-client bound
 }
