@@ -85,7 +85,9 @@ struct HttpsTarget {
 // One request on a fresh TLS connection (TLS 1.2+). The request is sent only after the
 // certificate checked out. Failures to get a complete answer (resolve, connect, TLS,
 // pin mismatch - naming the fingerprint seen -, timeout) are an Error; an HTTP error
-// status is not. The Host header is set from the target; `headers` add to it.
+// status is not. The Host header is set from the target; `headers` add to it. The timeout
+// covers connect, handshake, write and read; resolving a host name (not an address) is
+// getaddrinfo's and may take longer.
 Result<ClientResponse> https_request(const HttpsTarget& to, const std::string& method, const std::string& target,
                                      const std::string& body = {},
                                      const std::vector<std::pair<std::string, std::string>>& headers = {},

@@ -426,3 +426,16 @@ TEST_CASE("per-client limit key: an IPv4 address, an IPv6 /64") {
   CHECK(detail::client_key("2001:db8:1:3::9") != detail::client_key("2001:db8:1:2::9"));
   CHECK(detail::client_key("").empty());  // the Unix socket: no per-client bound
 }
+
+TEST_CASE("HSTS is for HTTPS only: the Unix socket's answers do not carry it") {
+  TempDir tmp;
+  Calls calls;
+  auto srv = UnixServer::start(tmp.path + "/api.sock", test_router(calls));
+  REQUIRE(srv.has_value());
+  auto r = unix_request(tmp.path + "/api.sock", "GET", "/who");
+  REQUIRE(r.has_value());
+  CHECK(r->status == 200);
+  CHECK(r->header("X-Frame-Options") == "DENY");
+  CHECK(r->header("Strict-Transport-Security").empty());
+  CHECK(json::parse(r->body).at("local").as_bool() == true);
+}
