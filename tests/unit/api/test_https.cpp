@@ -223,6 +223,20 @@ TEST_CASE("HTTPS: TLS 1.2 and 1.3 only") {
   CHECK(v12.read_all().rfind("HTTP/1.1 200", 0) == 0);
 }
 
+TEST_CASE("HTTPS: TLS 1.2 offers AEAD suites with ECDHE only") {
+  Fixture f;
+  auto tls12 = [&](const std::string& ciphers) {
+    return TlsConn(f.port, TLS1_2_VERSION, TLS1_2_VERSION, "127.0.0.1", ciphers).ok();
+  };
+  CHECK(tls12("ECDHE-ECDSA-AES128-GCM-SHA256"));
+  CHECK(tls12("ECDHE-ECDSA-AES256-GCM-SHA384"));
+  CHECK(tls12("ECDHE-ECDSA-CHACHA20-POLY1305"));
+  CHECK_FALSE(tls12("ECDHE-ECDSA-AES128-SHA"));     // CBC
+  CHECK_FALSE(tls12("ECDHE-ECDSA-AES256-SHA384"));  // CBC
+  CHECK_FALSE(tls12("AES128-GCM-SHA256"));          // no forward secrecy
+  CHECK_FALSE(tls12("aNULL:eNULL"));
+}
+
 TEST_CASE("HTTPS: plain HTTP on the TLS port is never served") {
   Fixture f;
   UniqueFd fd = tcp_connect(f.port);

@@ -42,11 +42,12 @@ class TlsConn {
   // Connects and handshakes with a client restricted to [min_version, max_version]; ok()
   // tells whether the handshake succeeded. Security level 0 so that the client itself
   // is willing to offer TLS 1.0/1.1: a refusal then comes from the server.
+  // `tls12_ciphers` is the OpenSSL cipher list offered for TLS <= 1.2.
   TlsConn(uint16_t port, int min_version = TLS1_2_VERSION, int max_version = TLS1_3_VERSION,
-          const std::string& src = "127.0.0.1")
+          const std::string& src = "127.0.0.1", const std::string& tls12_ciphers = "ALL")
       : fd_(tcp_connect(port, src)), ctx_(SSL_CTX_new(TLS_client_method())) {
     SSL_CTX_set_security_level(ctx_.get(), 0);
-    SSL_CTX_set_cipher_list(ctx_.get(), "ALL:@SECLEVEL=0");
+    SSL_CTX_set_cipher_list(ctx_.get(), (tls12_ciphers + ":@SECLEVEL=0").c_str());
     SSL_CTX_set_min_proto_version(ctx_.get(), min_version);
     SSL_CTX_set_max_proto_version(ctx_.get(), max_version);
     if (!fd_) return;
