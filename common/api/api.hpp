@@ -1,5 +1,5 @@
 // Local control API: HTTP/1.1 + JSON. The same Router serves the root-only Unix socket
-// (as tailscaled's LocalAPI does) and, in later work, HTTPS for the web UI.
+// (as tailscaled's LocalAPI does) and HTTPS for the web UI and scripts (api/https.hpp).
 #pragma once
 
 #include "base/result.hpp"
@@ -103,13 +103,33 @@ class Router {
   Observer observer_;
 };
 
-// Bounds on what one client may make the server hold or wait for.
+// Bounds on what one client may make the server hold or wait for. The same limits apply to
+// the Unix socket and HTTPS (which adds the handshake and per-client bounds). Every refusal
+// is a JSON error (Response::error) sent before the connection closes, and changes nothing.
+//
+// Pipelining (RFC 9112 9.3): a connection parses its next request only once the previous
+// answer is fully written, so one connection holds at most kPipelineDepth parsed request
+// and answer. Bytes a client sends ahead stay unparsed in a read buffer capped at
+// header_limit + kReadAhead; beyond that TCP flow control keeps them in the client's
+// socket. So a client that pipelines N requests costs the server no more than one.
 struct ServerLimits {
   size_t header_limit = 8 * 1024;   // request line + headers; beyond it: 431
   size_t body_limit = 64 * 1024;    // beyond it: 413
-  std::chrono::milliseconds read_timeout = std::chrono::seconds(5);  // per request, also idle keep-alive
-  size_t max_connections = 64;      // beyond it: 503 and close
+  // Whole request, from its first byte to its last (slowloris): 408, then close.
+  std::chrono::milliseconds read_timeout = std::chrono::seconds(5);
+  // Keep-alive: how long a connection may wait for the first byte of its next request
+  // (and, over TLS, of its first one after the handshake); then it is closed silently.
+  std::chrono::milliseconds idle_timeout = std::chrono::seconds(15);
+  // Sending one answer to a client that does not read: then the connection is dropped.
+  std::chrono::milliseconds write_timeout = std::chrono::seconds(10);
+  // TLS handshake, from accept (HTTPS only): then the connection is dropped.
+  std::chrono::milliseconds handshake_timeout = std::chrono::seconds(5);
+  size_t max_connections = 64;             // served at once, in total; beyond it: 503 and close
+  // Per client (HTTPS only): an IPv4 address, or an IPv6 /64. Beyond it: 429 and close.
+  size_t max_connections_per_client = 16;
 };
+inline constexpr size_t kPipelineDepth = 1;
+inline constexpr size_t kReadAhead = 64 * 1024;
 
 // Serves the router on a Unix stream socket (mode 0600, so only root may talk to it), on
 // its own thread. Bounded: request head and body sizes, per-read timeout.
@@ -131,6 +151,10 @@ class UnixServer {
 struct ClientResponse {
   int status = 0;
   std::string body;
+  // Response headers in arrival order, names as sent.
+  std::vector<std::pair<std::string, std::string>> headers;
+  // The first header with this name (case-insensitive), or "" when absent.
+  std::string header(std::string_view name) const;
 };
 // Any failure to get a complete response (connect, I/O, timeout, malformed reply) is an
 // Error naming the socket; sys_errno is set when the OS said why (ENOENT, ECONNREFUSED...).

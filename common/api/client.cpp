@@ -1,6 +1,7 @@
 // Synchronous client: async operations on a private io_context, because Asio's blocking
 // calls cannot time out (they poll forever on EAGAIN).
 #include "api/api.hpp"
+#include "api/http.hpp"
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
@@ -19,7 +20,7 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 using Local = net::local::stream_protocol;
 
-constexpr size_t kMaxResponseBody = 16u << 20;  // a status with thousands of peers still fits
+using detail::kMaxResponseBody;
 
 class Exchange {
  public:
@@ -34,8 +35,7 @@ class Exchange {
     stream_.async_connect(Local::endpoint(path_), [this](beast::error_code ec) { on_connect(ec); });
     ioc_.run();
     if (error_) return *error_;
-    auto& res = parser_.get();
-    return ClientResponse{static_cast<int>(res.result_int()), std::move(res.body())};
+    return detail::to_client_response(parser_.get());
   }
 
  private:
@@ -55,15 +55,7 @@ class Exchange {
     if (ec) set_error(ec, "reading reply from " + path_);
   }
 
-  void set_error(beast::error_code ec, const std::string& what) {
-    if (ec == beast::error::timeout) {
-      error_ = Error::sys(ETIMEDOUT, what + " (no reply within the timeout)");
-    } else if (ec.category() == boost::system::system_category()) {
-      error_ = Error::sys(ec.value(), what);
-    } else {
-      error_ = Error::msg(what + ": " + ec.message());
-    }
-  }
+  void set_error(beast::error_code ec, const std::string& what) { error_ = detail::client_error(ec, what); }
 
   std::string path_;
   net::io_context ioc_{1};
@@ -76,6 +68,27 @@ class Exchange {
 
 }  // namespace
 
+Error detail::client_error(const boost::beast::error_code& ec, const std::string& what) {
+  if (ec == beast::error::timeout) return Error::sys(ETIMEDOUT, what + " (no reply within the timeout)");
+  if (ec.category() == boost::system::system_category()) return Error::sys(ec.value(), what);
+  return Error::msg(what + ": " + ec.message());
+}
+
+Result<detail::BeastRequest> detail::client_request(const std::string& method, const std::string& target,
+                                                    const std::string& host, const std::string& body) {
+  http::verb verb = http::string_to_verb(method);
+  if (verb == http::verb::unknown) return Error::msg("unknown HTTP method: " + method);
+  if (target.empty() || target.front() != '/') return Error::msg("request target must start with '/': " + target);
+  BeastRequest req{verb, target, 11};
+  req.set(http::field::host, host);
+  req.set(http::field::user_agent, "catsctl");
+  if (!body.empty()) req.set(http::field::content_type, "application/json");
+  req.body() = body;
+  req.keep_alive(false);
+  req.prepare_payload();
+  return req;
+}
+
 Result<ClientResponse> unix_request(const std::string& socket_path, const std::string& method,
                                     const std::string& target, const std::string& body) {
   return unix_request(socket_path, method, target, body, kClientTimeout);
@@ -84,16 +97,7 @@ Result<ClientResponse> unix_request(const std::string& socket_path, const std::s
 Result<ClientResponse> unix_request(const std::string& socket_path, const std::string& method,
                                     const std::string& target, const std::string& body,
                                     std::chrono::milliseconds timeout) {
-  http::verb verb = http::string_to_verb(method);
-  if (verb == http::verb::unknown) return Error::msg("unknown HTTP method: " + method);
-  if (target.empty() || target.front() != '/') return Error::msg("request target must start with '/': " + target);
-  http::request<http::string_body> req{verb, target, 11};
-  req.set(http::field::host, "localhost");
-  req.set(http::field::user_agent, "catsctl");
-  if (!body.empty()) req.set(http::field::content_type, "application/json");
-  req.body() = body;
-  req.keep_alive(false);
-  req.prepare_payload();
+  CATS_TRY_ASSIGN(req, detail::client_request(method, target, "localhost", body));
   return Exchange(socket_path, std::move(req), timeout).run();
 }
 

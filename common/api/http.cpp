@@ -1,5 +1,6 @@
 #include "api/http.hpp"
 
+#include <boost/beast/core/string.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/field.hpp>
 #include <boost/beast/http/verb.hpp>
@@ -62,7 +63,21 @@ Result<std::map<std::string, std::string>> parse_query(std::string_view query) {
   return out;
 }
 
+std::string ClientResponse::header(std::string_view name) const {
+  for (const auto& [k, v] : headers)
+    if (boost::beast::iequals(k, name)) return v;
+  return {};
+}
+
 namespace detail {
+
+ClientResponse to_client_response(http::response<http::string_body>& r) {
+  ClientResponse out;
+  out.status = static_cast<int>(r.result_int());
+  out.body = std::move(r.body());
+  for (const auto& f : r) out.headers.emplace_back(std::string(f.name_string()), std::string(f.value()));
+  return out;
+}
 
 void configure_parser(RequestParser& p, const ServerLimits& limits) {
   // Beast counts the limit in bytes; it is far below any 32-bit overflow.

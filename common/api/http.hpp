@@ -45,6 +45,16 @@ BeastResponse handle(const Router& router, const BeastRequest& r, const Origin& 
 // Reply to a message that could not be read (status from status_for_read_error).
 BeastResponse error_reply(int status, const std::string& message);
 
+// Client side, shared by unix_request and https_request: a request as catsctl sends it
+// (Connection: close, JSON body), and an Error for a failed step (ETIMEDOUT on timeout).
+Result<BeastRequest> client_request(const std::string& method, const std::string& target, const std::string& host,
+                                    const std::string& body);
+Error client_error(const boost::beast::error_code& ec, const std::string& what);
+inline constexpr size_t kMaxResponseBody = 16u << 20;  // a status with thousands of peers still fits
+
+// A client's view of a received answer: status, body (moved out) and headers.
+ClientResponse to_client_response(http::response<http::string_body>& r);
+
 // Socket-free parse of raw bytes, for the fuzzer and tests. Exactly one of request /
 // error_status is set, unless the bytes end before the message does (incomplete).
 struct RawParse {

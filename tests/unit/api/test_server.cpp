@@ -177,9 +177,11 @@ TEST_CASE("limits: read timeout and connection cap") {
   // ...so the next one is turned away...
   auto rejected = raw_exchange(sock, "GET /echo HTTP/1.1\r\nConnection: close\r\n\r\n");
   CHECK(rejected.rfind("HTTP/1.1 503", 0) == 0);
-  // ...until the read timeout closes the slow one.
+  // ...until the read timeout answers the slow one with 408 and closes it.
   auto t0 = std::chrono::steady_clock::now();
-  CHECK(raw_read_all(slow).empty());
+  auto late = raw_read_all(slow);
+  CHECK(late.rfind("HTTP/1.1 408", 0) == 0);
+  CHECK(late.find("\"code\":\"timeout\"") != std::string::npos);
   CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(2));
   slow.reset();
   std::this_thread::sleep_for(std::chrono::milliseconds(50));
