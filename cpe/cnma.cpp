@@ -708,6 +708,12 @@ Result<std::unique_ptr<CpeServices>> CpeServices::start(asio::io_context& io, ap
   return std::unique_ptr<CpeServices>(new CpeServices(std::move(impl)));
 }
 
+std::function<void(const std::string&, const std::string&, const std::string&)> CpeServices::event_sink() const {
+  return [sh = impl_->sh](const std::string& kind, const std::string& subject, const std::string& detail) {
+    sh->event(kind, subject, detail);
+  };
+}
+
 CpeServices::~CpeServices() {
   if (impl_) impl_->stop();
 }

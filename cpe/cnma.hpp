@@ -54,6 +54,10 @@ class CpeServices : public daemon::Services {
   // runs on the API server's thread, taking the services' locks.
   api::prom::Collector metrics_collector() const;
 
+  // The CPE's event log (log, in-memory ring, store) for other modules' events; usable
+  // from any thread, for as long as anything holds it.
+  std::function<void(const std::string& kind, const std::string& subject, const std::string& detail)> event_sink() const;
+
   // Where the collector listens (the port is the kernel's when reporting.port is 0).
   std::optional<boost::asio::ip::udp::endpoint> report_endpoint() const;
 

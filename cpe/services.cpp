@@ -2,6 +2,7 @@
 
 #include "base/log.hpp"
 #include "cpe/cnma.hpp"
+#include "cpe/mgmt.hpp"
 #include "ct/conntrack.hpp"
 #include "nft/nft.hpp"
 #include "rtnl/rtnl.hpp"
@@ -49,6 +50,13 @@ Result<std::shared_ptr<SteerKernel>> open_steer_kernel() {
   return std::make_shared<SteerKernel>(std::move(n), std::move(r), std::move(c));
 }
 
+// Probing, collection and steering, and the accounts that guard their routes (their
+// events go to the services' event log, which the sink keeps alive).
+struct AllServices : daemon::Services {
+  std::unique_ptr<CpeServices> cpe;
+  std::unique_ptr<Management> mgmt;
+};
+
 }  // namespace
 
 daemon::ServicesFactory services_factory(const config::CpeConfig& cfg) {
@@ -77,7 +85,12 @@ daemon::ServicesFactory services_factory(const config::CpeConfig& cfg) {
     auto s = CpeServices::start(ctx.io, ctx.router, cfg, std::move(deps));
     if (!s) return s.error();
     ctx.metrics.push_back((*s)->metrics_collector());
-    return std::unique_ptr<daemon::Services>(std::move(*s));
+    auto all = std::make_unique<AllServices>();
+    all->cpe = std::move(*s);
+    auto m = Management::start(ctx.router, cfg, all->cpe->event_sink());
+    if (!m) return m.error().context("accounts");
+    all->mgmt = std::move(*m);
+    return std::unique_ptr<daemon::Services>(std::move(all));
   };
 }
 

@@ -1,5 +1,6 @@
 #include "daemon/daemon.hpp"
 
+#include "api/https.hpp"
 #include "base/log.hpp"
 #include "nft/nft.hpp"
 #include "overlay/apply.hpp"
@@ -324,6 +325,23 @@ int run(const Site& site, const std::vector<std::string>& argv) {
                                         : "adopted existing state unchanged");
   for (auto& a : first->actions) log::debug(site.role, a);
 
+  // The HTTPS identity first: its fingerprint is part of the status every server shows.
+  std::optional<api::TlsIdentity> tls;
+  if (!site.management.listen.empty()) {
+    std::vector<std::string> san{"localhost"};
+    for (const auto& ep : site.management.listen)
+      if (!ep.address().is_unspecified()) san.push_back(ep.address().to_string());
+    auto id = api::load_or_create_identity(site.management.cert_file, site.management.key_file, site.daemon.name, san);
+    if (!id) {
+      log::error(site.role, "management TLS identity: " + id.error().message + "; removing what was created");
+      (void)ap.teardown(site.plan, owned);
+      return 1;
+    }
+    if (id->generated) log::info(site.role, "generated a self-signed certificate " + site.management.cert_file);
+    tls = std::move(*id);
+  }
+  const std::string fingerprint = tls ? tls->fingerprint_sha256 : std::string();
+
   api::Router router;
   auto devices = [&] {  // under mu
     std::vector<wg::Device> devs;
@@ -333,7 +351,9 @@ int run(const Site& site, const std::vector<std::string>& argv) {
   };
   router.add("GET", "/api/v1/status", [&](const api::Request&) {
     std::lock_guard lk(mu);
-    return api::Response::json(status_json(site, backend_name(*k->wg), devices()));
+    auto st = status_json(site, backend_name(*k->wg), devices());
+    if (!fingerprint.empty()) st.as_object()["tls_fingerprint_sha256"] = fingerprint;
+    return api::Response::json(std::move(st));
   });
   const double started = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
   std::vector<api::prom::Collector> collectors;
@@ -376,6 +396,32 @@ int run(const Site& site, const std::vector<std::string>& argv) {
     (void)ap.teardown(site.plan, owned);
     return 1;
   }
+  std::unique_ptr<api::HttpsServer> https;
+  if (tls) {
+    api::HttpsOptions o;
+    for (const auto& ep : site.management.listen) o.listen.push_back(endpoint_to_string(ep));
+    o.identity = *tls;
+    auto h = api::HttpsServer::start(o, router);
+    if (!h) {
+      log::error(site.role, "management API: " + h.error().message);
+      (*server)->stop();
+      stop_services();
+      (void)ap.teardown(site.plan, owned);
+      return 1;
+    }
+    https = std::move(*h);
+    std::string where;
+    for (const auto& e : https->endpoints()) where += (where.empty() ? "https://" : ", https://") + e;
+    // On the console too: whoever opens the web UI first checks the browser's warning
+    // against this fingerprint (a self-signed certificate has nothing else to trust).
+    const std::string msg = "management API on " + where + "; certificate SHA-256 " + tls->fingerprint_sha256;
+    log::info(site.role, msg);
+    std::fprintf(stderr, "cats-%s: %s\n", site.role.c_str(), msg.c_str());
+  }
+  auto stop_servers = [&] {
+    if (https) https->stop();
+    (*server)->stop();
+  };
   log::info(site.role, "ready; control API on " + site.daemon.control_socket);
 
   // Reconcile: re-apply the plan so that anything removed behind our back (a rule flushed,
@@ -392,7 +438,7 @@ int run(const Site& site, const std::vector<std::string>& argv) {
       if (::read(sfd.get(), &si, sizeof si) == static_cast<ssize_t>(sizeof si)) {
         if (si.ssi_signo == SIGUSR2) {
           log::info(site.role, "SIGUSR2: restarting in place, kernel state kept");
-          (*server)->stop();
+          stop_servers();
           stop_services();
           std::vector<char*> args;
           for (auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
@@ -403,7 +449,7 @@ int run(const Site& site, const std::vector<std::string>& argv) {
         }
         if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) {
           log::info(site.role, "stopping: removing tunnels, rules, routes");
-          (*server)->stop();
+          stop_servers();
           stop_services();
           std::lock_guard lk(mu);
           auto st = ap.teardown(site.plan, owned);

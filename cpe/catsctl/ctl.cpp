@@ -167,6 +167,8 @@ std::string render_status(const json::value& status, double now) {
   const auto& o = status.as_object();
   std::string out = "role: " + str_field(o, "role") + "  name: " + str_field(o, "name") +
                     "  backend: " + str_field(o, "backend") + "\n";
+  // Compare with the browser's certificate warning on first contact (self-signed).
+  if (o.if_contains("tls_fingerprint_sha256")) out += "https certificate SHA-256: " + str_field(o, "tls_fingerprint_sha256") + "\n";
   json::array rows = flatten_status(o);
   if (rows.empty()) return out + "no tunnels\n";
   auto ago = [now](const json::value& v) { return fmt_ago(v, now); };
@@ -310,6 +312,15 @@ std::string render_decisions(const json::value& body, double) {
                  "no decisions (no services configured)");
 }
 
+std::string render_setup_url(const json::value& body, double) {
+  if (!body.is_object()) return "unexpected reply (not a JSON object)\n";
+  const auto& o = body.as_object();
+  const json::value* url = o.if_contains("url");
+  if (url && url->is_string())
+    return "open " + std::string(url->get_string()) + "\nto set the first admin's password (the link works once)\n";
+  return "HTTPS is off ([management] listen): add the first admin with the local API instead\n";
+}
+
 const std::vector<Command>& commands() {
   static const std::vector<Command> table{
       {"status", "GET", "/api/v1/status", "role, tunnels and peers", render_status},
@@ -319,6 +330,8 @@ const std::vector<Command>& commands() {
       {"events", "GET", "/api/v1/events", "recent events (paths, instances, weights, rejected reports)", render_events},
       {"services", "GET", "/api/v1/services", "configured services: VIP, affinity, outcome, weight per instance", render_services},
       {"decisions", "GET", "/api/v1/decisions", "per service x instance x WAN: weight, cost and why", render_decisions},
+      {"setup-url", "GET", "/api/v1/setup-url", "the one-time link that sets the first admin (while there is none)",
+       render_setup_url},
   };
   return table;
 }

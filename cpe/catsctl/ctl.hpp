@@ -50,6 +50,8 @@ std::string render_decisions(const boost::json::value& body, double now);
 
 // Plain rendering of GET /api/v1/status at time now (unix seconds).
 std::string render_status(const boost::json::value& status, double now);
+// GET /api/v1/setup-url: the link to open, or why there is none.
+std::string render_setup_url(const boost::json::value& body, double now);
 
 // A command: what to request and how to render the reply in plain form. Adding a listing
 // command is one entry in the table in ctl.cpp.

@@ -138,6 +138,8 @@ def cpe_config(c: CpeSpec, vcpes: list[VcpeSpec], pubkeys: dict[str, str], repor
         L += [f"{w.name} = {v.port_base + i}" for i, w in enumerate(c.wans)]
     if c.probing:
         L += ["", "[probing]"] + [f"{k} = {tv(v)}" for k, v in c.probing.items()]
+    if c.management:
+        L += ["", "[management]"] + [f"{k} = {tv(v)}" for k, v in c.management.items()]
     if services and c.services:
         if c.selection:
             L += ["", "[selection]"] + [f"{k} = {tv(v)}" for k, v in c.selection.items()]

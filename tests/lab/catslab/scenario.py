@@ -129,6 +129,7 @@ class CpeSpec:
     wireguard_go: str = "wireguard-go"
     selection: dict = field(default_factory=dict)  # [selection] keys, copied as is
     probing: dict = field(default_factory=dict)    # [probing] keys, copied as is (none: defaults)
+    management: dict = field(default_factory=dict)  # [management] keys, copied as is (none: HTTPS off)
     services: list[ServiceSpec] = field(default_factory=list)
 
     def service(self, sid: str) -> ServiceSpec:
@@ -257,6 +258,7 @@ SLA_KEYS = {"max_rtt_ms", "max_jitter_ms", "max_loss_pct", "max_e2e_ms", "capabi
 SELECTION_KEYS = {"hysteresis_pct", "hold_down_ms"}
 PROBING_KEYS = {"interval_ms", "timeout_ms", "min_timeout_ms", "down_after", "hold_down", "flap_half_life_ms",
                 "flap_suppress", "flap_reuse", "flap_max_hold_ms"}
+MANAGEMENT_KEYS = {"listen", "allowed_hosts", "metrics_allow", "session_idle_s", "session_max_s"}
 
 
 def _endpoint(s, where: str) -> tuple[str, int]:
@@ -451,6 +453,10 @@ def load_scenario(path: str | Path | None = None) -> Scenario:
         if set(prb) - PROBING_KEYS:
             raise LabError(f"{where}: cpe.probing: unknown keys {sorted(set(prb) - PROBING_KEYS)}")
         cpe.probing = prb
+        mgmt = dict(c.get("management", {}))
+        if set(mgmt) - MANAGEMENT_KEYS:
+            raise LabError(f"{where}: cpe.management: unknown keys {sorted(set(mgmt) - MANAGEMENT_KEYS)}")
+        cpe.management = mgmt
         names = {v.name for v in vcpes}
         seen_ids, seen_vips = set(), set()
         for j, sd in enumerate(c.get("service", [])):

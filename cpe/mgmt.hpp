@@ -1,0 +1,45 @@
+// The CPE's management plane beyond the control API it shares with the vCPE: accounts
+// (common/auth) over the daemon's SQLite file, the access guard of every route, the
+// one-time setup URL, and the routes that go with them (docs/API.md).
+#pragma once
+
+#include "api/api.hpp"
+#include "auth/auth.hpp"
+#include "config/config.hpp"
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+namespace cats::cpe {
+
+// kind, subject, detail: the CPE's event log (CpeServices::event_sink()).
+using EventSink = std::function<void(const std::string&, const std::string&, const std::string&)>;
+
+// Where a person sets the first admin's password: https://<host>:<port>/setup#token=<t>
+// (a fragment, so the token is in no request line, log or Referer). host = the first
+// listen address, or the LAN address when that is a wildcard. nullopt when HTTPS is off.
+std::optional<std::string> setup_url(const config::CpeConfig& cfg, const std::string& token);
+
+// Who may do what on every route, composed in one place:
+//  - GET /metrics from a source in management.metrics_allow: no login (scrapers);
+//  - everything else: auth::make_guard (local socket = root; else session or token,
+//    roles, CSRF, Origin, Host against allowed_hosts).
+api::Guard cpe_guard(auth::Auth& a, const config::Management& m);
+
+class Management {
+ public:
+  // Opens the accounts in cfg.store_path, adds the auth routes and GET /api/v1/setup-url
+  // (local socket only) to `router`, sets the guard, and prints the setup URL while
+  // there is no admin.
+  static Result<std::unique_ptr<Management>> start(api::Router& router, const config::CpeConfig& cfg,
+                                                   EventSink events);
+  auth::Auth& accounts() { return *auth_; }
+
+ private:
+  explicit Management(std::unique_ptr<auth::Auth> a) : auth_(std::move(a)) {}
+  std::unique_ptr<auth::Auth> auth_;
+};
+
+}  // namespace cats::cpe

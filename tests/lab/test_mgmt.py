@@ -1,0 +1,214 @@
+#!/usr/bin/python3
+"""Lab test (issue 9, management plane): the real cats-cpe serving HTTPS on its LAN address
+(fig4's [cpe.management]), its real SQLite file, a client namespace talking to it.
+
+1. No admin: `catsctl setup-url` gives a one-time link on 10.1.0.1:8443; the certificate
+   the client sees has the fingerprint `catsctl status` shows; nothing but setup and
+   login answers without credentials (401), every answer carries HSTS and the security
+   headers, errors are {"error": {code, message, fields}}.
+2. First admin: a wrong setup token is refused; the right one creates the admin once
+   (then 4xx, and setup-url says an admin exists).
+3. Sessions: login sets an HttpOnly Secure SameSite=Strict cookie; a change without the
+   CSRF token, or from another Origin, is refused (403) and changes nothing; with it, an
+   admin adds a viewer. The viewer reads but cannot change (403).
+4. Tokens: an admin's API token (Bearer) reads /metrics and status; revoked, it is refused.
+5. Bad bodies: not JSON, unknown fields, wrong types, 1 MiB, deep nesting: 4xx JSON, no change.
+6. Login rate limiting: repeated failures get 429 with Retry-After, even with the right
+   password; every login, failure and lock-out is in the audit log and the event log.
+"""
+import json
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from labtest import LabSession, main  # noqa: E402
+from catslab import steering as st_  # noqa: E402
+
+TOOL = Path(__file__).resolve().parent / "tools" / "https_session.py"
+HOST, PORT = "10.1.0.1", 8443
+CLIENT = "c1"
+ADMIN_PW = "correct horse battery staple"
+VIEWER_PW = "viewer password 12345"
+
+
+def fingerprint(s: LabSession) -> str:
+    st = s.lab.status_json("cpe")
+    fp = st.get("tls_fingerprint_sha256")
+    assert fp and len(fp) == 95, f"catsctl status has no certificate fingerprint: {st.keys()}"
+    return fp
+
+
+def talk(s: LabSession, steps: list[dict]) -> list[dict]:
+    """The steps in one client (cookie jar and CSRF token carry over), from c1."""
+    cp = s.lab.run_in(CLIENT, ["/usr/bin/python3", str(TOOL), HOST, str(PORT), fingerprint(s)],
+                      check=False, timeout=60, input=json.dumps(steps))
+    assert cp.returncode == 0, f"https session failed: {cp.stdout[-500:]} {cp.stderr[-500:]}"
+    return json.loads(cp.stdout)
+
+
+def error_code(r: dict) -> str:
+    b = r["body"]
+    assert isinstance(b, dict) and isinstance(b.get("error"), dict), f"error is not JSON: {r}"
+    e = b["error"]
+    assert isinstance(e.get("message"), str) and isinstance(e.get("fields"), list), e
+    return e["code"]
+
+
+def setup_url(s: LabSession):
+    cp = s.lab.catsctl("cpe", "setup-url", "--json")
+    return cp.returncode, (json.loads(cp.stdout) if cp.returncode == 0 else cp.stderr)
+
+
+def users(s: LabSession) -> list[str]:
+    r = talk(s, [{"method": "POST", "path": "/api/v1/login", "body": {"user": "admin", "password": ADMIN_PW}},
+                 {"method": "GET", "path": "/api/v1/users"}])
+    assert r[1]["status"] == 200, r[1]
+    return sorted(u["name"] for u in r[1]["body"]["users"])
+
+
+def test_no_admin_yet(s: LabSession):
+    rc, su = setup_url(s)
+    assert rc == 0, su
+    assert su["url"].startswith(f"https://{HOST}:{PORT}/setup#token="), su
+    r = talk(s, [{"method": "GET", "path": "/api/v1/status"}, {"method": "GET", "path": "/api/v1/paths"},
+                 {"method": "GET", "path": "/nope"}])
+    for x in r:
+        assert x["status"] == 401, x
+        assert error_code(x) == "unauthorized"
+        h = x["headers"]
+        assert h.get("strict-transport-security", "").startswith("max-age="), h
+        assert h.get("x-frame-options") == "DENY" and h.get("x-content-type-options") == "nosniff", h
+        assert "default-src 'self'" in h.get("content-security-policy", ""), h
+        assert h.get("referrer-policy") == "no-referrer", h
+    print(f"  setup URL {su['url'].split('#')[0]}#token=…; unauthenticated reads: 401 with HSTS + CSP")
+
+
+def test_first_admin(s: LabSession):
+    token = setup_url(s)[1]["token"]
+    r = talk(s, [{"method": "POST", "path": "/api/v1/setup",
+                  "body": {"token": token[:-2] + "xx", "user": "admin", "password": ADMIN_PW}},
+                 {"method": "POST", "path": "/api/v1/setup", "body": {"token": token, "user": "admin", "password": "short"}},
+                 {"method": "POST", "path": "/api/v1/setup", "body": {"token": token, "user": "admin", "password": ADMIN_PW}},
+                 {"method": "POST", "path": "/api/v1/setup",
+                  "body": {"token": token, "user": "admin2", "password": ADMIN_PW}}])
+    assert r[0]["status"] in (401, 403), r[0]
+    assert r[1]["status"] == 422 and r[1]["body"]["error"]["fields"][0]["field"] == "/password", r[1]
+    assert r[2]["status"] == 201, r[2]
+    assert 400 <= r[3]["status"] < 500, f"the setup token worked twice: {r[3]}"
+    rc, msg = setup_url(s)
+    assert rc != 0 and "admin exists" in msg, (rc, msg)
+    assert users(s) == ["admin"]
+    print("  first admin set once; the token died with it")
+
+
+def test_sessions_csrf_roles(s: LabSession):
+    r = talk(s, [
+        {"method": "POST", "path": "/api/v1/login", "body": {"user": "admin", "password": ADMIN_PW}},
+        {"method": "POST", "path": "/api/v1/users", "body": {"name": "vera", "role": "viewer", "password": VIEWER_PW}},
+        {"method": "POST", "path": "/api/v1/users", "csrf": True, "headers": {"Origin": "https://evil.example"},
+         "body": {"name": "vera", "role": "viewer", "password": VIEWER_PW}},
+        {"method": "POST", "path": "/api/v1/users", "csrf": True, "headers": {"Origin": f"https://{HOST}:{PORT}"},
+         "body": {"name": "vera", "role": "viewer", "password": VIEWER_PW}},
+        {"method": "GET", "path": "/api/v1/status"},
+    ])
+    cookie = " ".join(r[0]["set_cookie"])
+    for attr in ("HttpOnly", "Secure", "SameSite=Strict", "Path=/"):
+        assert attr in cookie, f"session cookie lacks {attr}: {cookie}"
+    assert r[1]["status"] == 403, f"a change without the CSRF token: {r[1]}"
+    assert r[2]["status"] == 403, f"a change from another Origin: {r[2]}"
+    assert r[3]["status"] == 201, r[3]
+    assert r[4]["status"] == 200 and r[4]["body"]["role"] == "cpe", r[4]
+    v = talk(s, [
+        {"method": "POST", "path": "/api/v1/login", "body": {"user": "vera", "password": VIEWER_PW}},
+        {"method": "GET", "path": "/api/v1/decisions"},
+        {"method": "GET", "path": "/api/v1/users"},
+        {"method": "POST", "path": "/api/v1/users", "csrf": True, "headers": {"Origin": f"https://{HOST}:{PORT}"},
+         "body": {"name": "mallory", "role": "admin", "password": VIEWER_PW}},
+        {"method": "POST", "path": "/api/v1/tokens", "csrf": True, "headers": {"Origin": f"https://{HOST}:{PORT}"},
+         "body": {"name": "t", "role": "admin", "expires_ms": int(time.time() * 1000) + 3600_000}},
+    ])
+    assert v[0]["status"] == 200 and v[0]["body"]["role"] == "viewer", v[0]
+    assert v[1]["status"] == 200 and v[2]["status"] == 200, v[1:3]
+    assert all("password" not in json.dumps(u) and "hash" not in json.dumps(u) for u in v[2]["body"]["users"]), v[2]
+    assert v[3]["status"] == 403 and v[4]["status"] == 403, v[3:]
+    assert users(s) == ["admin", "vera"]
+    print("  CSRF and Origin enforced; viewer reads, cannot change (403)")
+
+
+def test_tokens(s: LabSession):
+    exp = int(time.time() * 1000) + 3600_000
+    r = talk(s, [{"method": "POST", "path": "/api/v1/login", "body": {"user": "admin", "password": ADMIN_PW}},
+                 {"method": "POST", "path": "/api/v1/tokens", "csrf": True,
+                  "headers": {"Origin": f"https://{HOST}:{PORT}"},
+                  "body": {"name": "prometheus", "role": "viewer", "expires_ms": exp}},
+                 {"method": "GET", "path": "/api/v1/tokens"}])
+    assert r[1]["status"] == 201, r[1]
+    tok, tid = r[1]["body"]["token"], r[1]["body"]["id"]
+    assert tok not in json.dumps(r[2]["body"]), "a token's secret shown after creation"
+    b = talk(s, [{"method": "GET", "path": "/metrics", "bearer": tok},
+                 {"method": "GET", "path": "/api/v1/status", "bearer": tok},
+                 {"method": "POST", "path": "/api/v1/users", "bearer": tok,
+                  "body": {"name": "x", "role": "admin", "password": VIEWER_PW}}])
+    assert b[0]["status"] == 200 and "cats_build_info" in b[0]["body"], b[0]["status"]
+    assert b[0]["headers"]["content-type"].startswith("text/plain; version=0.0.4"), b[0]["headers"]
+    assert b[1]["status"] == 200 and b[2]["status"] == 403, b[1:]
+    rv = talk(s, [{"method": "POST", "path": "/api/v1/login", "body": {"user": "admin", "password": ADMIN_PW}},
+                  {"method": "DELETE", "path": f"/api/v1/tokens?id={tid}", "csrf": True,
+                   "headers": {"Origin": f"https://{HOST}:{PORT}"}},
+                  {"method": "GET", "path": "/api/v1/status", "bearer": tok}])
+    assert rv[1]["status"] in (200, 204), rv[1]
+    assert rv[2]["status"] == 401, f"a revoked token still works: {rv[2]}"
+    print("  bearer token reads /metrics and status, cannot change; revoked: 401")
+
+
+def test_bad_bodies(s: LabSession):
+    deep = "[" * 10000 + "]" * 10000
+    steps = [{"method": "POST", "path": "/api/v1/login", "body": "{not json"},
+             {"method": "POST", "path": "/api/v1/login", "body": {"user": "admin", "password": ADMIN_PW, "x": 1}},
+             {"method": "POST", "path": "/api/v1/login", "body": {"user": 5, "password": ADMIN_PW}},
+             {"method": "POST", "path": "/api/v1/login", "body": "{\"user\": \"" + "a" * (1 << 20) + "\"}"},
+             {"method": "POST", "path": "/api/v1/login", "body": deep},
+             {"method": "POST", "path": "/api/v1/login",
+              "body": {"user": "admin'; DROP TABLE auth_users; --\u202e", "password": "x" * 12}}]
+    r = talk(s, steps)
+    for step, x in zip(steps, r):
+        assert 400 <= x["status"] < 500, f"{str(step)[:80]}: {x['status']}"
+        error_code(x)
+    assert users(s) == ["admin", "vera"], "a bad body changed the users"
+    print(f"  bad bodies: {[x['status'] for x in r]}")
+
+
+def test_login_rate_limit(s: LabSession):
+    steps = [{"method": "POST", "path": "/api/v1/login", "body": {"user": "vera", "password": "wrong password!"}}
+             for _ in range(8)]
+    steps.append({"method": "POST", "path": "/api/v1/login", "body": {"user": "vera", "password": VIEWER_PW}})
+    r = talk(s, steps)
+    codes = [x["status"] for x in r]
+    assert codes[0] == 401, codes
+    assert 429 in codes[:8], f"no lock-out after 8 failures: {codes}"
+    assert codes[-1] == 429, f"the right password got through a lock-out: {codes}"
+    locked = next(x for x in r if x["status"] == 429)
+    assert int(locked["headers"].get("retry-after", "0")) >= 1, locked["headers"]
+    audit = talk(s, [{"method": "POST", "path": "/api/v1/login", "body": {"user": "admin", "password": ADMIN_PW}},
+                     {"method": "GET", "path": "/api/v1/audit"}])[1]["body"]["entries"]
+    actions = {e["action"] for e in audit}
+    assert {"login", "login_failed", "lockout"} <= actions, actions
+    assert ADMIN_PW not in json.dumps(audit) and VIEWER_PW not in json.dumps(audit)
+    evs = {e.get("kind") for e in st_.events(s.lab)}
+    assert {"auth_login", "auth_login_failed"} <= evs, sorted(evs)
+    log = Path(s.lab.state()["daemon_configs"]["cpe"]["state_dir"]) / "daemon.log"
+    text = log.read_text(errors="replace")
+    assert ADMIN_PW not in text and VIEWER_PW not in text, "a password in the daemon's log"
+    print(f"  failures {codes[:8]} then the right password: {codes[-1]}; audit {sorted(actions)}")
+
+
+if __name__ == "__main__":
+    sys.exit(main([
+        test_no_admin_yet,
+        test_first_admin,
+        test_sessions_csrf_roles,
+        test_tokens,
+        test_bad_bodies,
+        test_login_rate_limit,
+    ], scenario="fig4", daemons=True))
