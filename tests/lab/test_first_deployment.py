@@ -21,6 +21,7 @@ even on failure.
 from __future__ import annotations
 
 import base64
+import json
 import os
 import re
 import shlex
@@ -48,6 +49,7 @@ WG_SOCK_DIR = Path("/var/run/wireguard")
 CPE_WAN_ADDR = "192.0.2.2/30"
 ISP_VCPE_SIDE = "203.0.113.1"
 CLIENT_ADDR = "10.1.0.11/24"
+PROSE = {"seconds"}  # words of the verify comments that are not values in catsctl's output
 
 
 # ------------------------------------------------------------------ the document
@@ -60,6 +62,7 @@ class Doc:
         section = text[start:end if end >= 0 else len(text)]
         self.toml: dict[str, str] = {}
         self.commands: dict[str, list[tuple[str, str | None]]] = {n: [] for n in WHERE.values()}
+        self.comments: dict[str, str] = {}
         for lang, body in re.findall(r"^```(\w*)\n(.*?)^```", section, re.S | re.M):
             if lang == "toml":
                 role = body.split("\n", 1)[0].strip("[] ")
@@ -73,6 +76,7 @@ class Doc:
                     cmd, _, comment = line.partition("#")
                     paste = re.fullmatch(r"\s*-> (\w+) in \S+\s*", comment)
                     self.commands[WHERE[m.group(1)]].append((cmd.strip(), paste.group(1) if paste else None))
+                    self.comments[cmd.strip()] = comment.strip()
         assert set(self.toml) == {"cpe", "vcpe"}, f"toml blocks found: {sorted(self.toml)}"
         self.cfg = {role: tomllib.loads(body) for role, body in self.toml.items()}
 
@@ -118,6 +122,7 @@ def build_topology(doc: Doc) -> None:
     veth("vcpe", vcpe["lan"]["interface"], f"{vcpe['vcpe']['address']}/{vlan_len}",
          "server", "eth0", f"{server_ip}/{vlan_len}")
     sh(["sysctl", "-qw", "net.ipv4.ip_forward=1"], "isp")
+    sh(["ip", "route", "add", "default", "via", wan["gateway"]], "cpe")  # the doc's prerequisite
     sh(["ip", "route", "add", "default", "via", lan["address"]], "client")
     sh(["ip", "route", "add", "default", "via", ISP_VCPE_SIDE], "vcpe")
     sh(["ip", "route", "add", "default", "via", vcpe["vcpe"]["address"]], "server")
@@ -214,9 +219,11 @@ class Round:
         self.procs.append(p)
         return p
 
-    def own_keys(self, role: str) -> None:
-        """Step 2 on one machine, while its file still has the other side's placeholders."""
-        assert re.search(r'"(CPE|VCPE)_\w+_KEY"', self.files[role].read_text()), "test bug: nothing to fill yet"
+    def own_keys(self, role: str, before_other: bool) -> None:
+        """Step 2 on one machine; `before_other`: its file still has the other side's
+        placeholders (the other side is not known yet)."""
+        placeholders = re.search(r'"(CPE|VCPE)_\w+_KEY"', self.files[role].read_text())
+        assert bool(placeholders) == before_other, f"test bug: {role}.toml placeholders: {placeholders}"
         for cmd, placeholder in self.doc.pick(role, rf"^cats-{role} pubkey"):
             out = self.run(role, cmd).stdout.strip()
             assert len(base64.b64decode(out, validate=True)) == 32, f"{cmd}: not a key: {out!r}"
@@ -253,7 +260,6 @@ class Round:
             return "(no log)"
 
     def catsctl_json(self, what: str):
-        import json
         cp = sh([str(PROGRAMS["catsctl"]), "--json", what], "cpe", check=False, env=self.env)
         if cp.returncode:
             raise AssertionError(f"catsctl {what}: {cp.stderr.strip()}")
@@ -263,6 +269,8 @@ class Round:
         cpe_cfg = self.doc.cfg["cpe"]
         wan, vname = cpe_cfg["wan"][0]["name"], cpe_cfg["vcpe"][0]["name"]
         inst_addr = cpe_cfg["service"][0]["instance"][0]["address"]
+        svc = cpe_cfg["service"][0]["id"]
+        inst_id = self.doc.cfg["vcpe"]["instance"][0]["id"]
 
         def handshake():
             st = self.catsctl_json("status")
@@ -274,19 +282,28 @@ class Round:
                     and p.get("state") == "up"]
 
         def instance():
-            return [i for i in self.catsctl_json("instances") if i.get("available") and i.get("vcpe") == vname]
+            return [i for i in self.catsctl_json("instances") if i.get("available") is True
+                    and i.get("vcpe") == vname and i.get("service") == svc and i.get("instance") == inst_id]
 
         def weighted():
-            rows = self.catsctl_json("decisions")
-            return [r for r in rows if str(r).find(inst_addr) >= 0 and "'weight': 0," not in str(r)] and rows
+            return [r for r in self.catsctl_json("decisions") if r.get("service") == svc
+                    and r.get("address") == inst_addr and r.get("wan") == wan and r.get("weight", 0) > 0]
 
         wait_until(handshake, 20, "the WireGuard handshake (catsctl status)")
         wait_until(path_up, 20, f"path {wan} -> {vname} up (catsctl paths)")
         wait_until(instance, 20, "the instance reported available (catsctl instances)")
         wait_until(weighted, 20, f"a weight for {inst_addr} (catsctl decisions)")
-        for cmd, _ in self.doc.pick("cpe", r"^catsctl "):  # the doc's own commands, as text
+        # The doc's own commands, as text: each shows the values its comment names.
+        for cmd, _ in self.doc.pick("cpe", r"^catsctl "):
             out = self.run("cpe", cmd).stdout
             print(f"  $ {cmd}\n" + "\n".join("    " + ln for ln in out.splitlines()))
+            comment = self.doc.comments[cmd]
+            missing = [w for w in re.findall(r"(?<![A-Za-z])[a-z0-9][a-z0-9.:_-]*", comment)
+                       if w not in PROSE and w not in out]
+            assert not missing, f"{cmd}: the doc says {comment!r}; {missing} not in the output"
+        vsock = str(self.state["vcpe"] / "control.sock")
+        vst = json.loads(sh([str(PROGRAMS["catsctl"]), "--socket", vsock, "--json", "status"], "vcpe").stdout)
+        assert vst["tunnels"][0]["public_key"] == self.keys["VCPE_PUBLIC_KEY"], "the vCPE runs with another key"
         curl = self.doc.pick("client", r"^curl ")[0][0]
         body = wait_until(lambda: (lambda cp: cp.returncode == 0 and self.token in cp.stdout and cp.stdout)(
             self.run("client", curl + " --max-time 2", check=False)), 20, "the VIP answered by the HTTP server")
@@ -298,9 +315,15 @@ class Round:
         www = self.tmp / "www"
         www.mkdir()
         (www / "index.html").write_text(self.token + "\n")
-        self.start("server", self.doc.pick("server", r"http\.server")[0][0], cwd=www)
-        self.own_keys(self.first)    # the other side is not known yet
-        self.own_keys(other)         # its file now complete: it starts first
+        server = self.start("server", self.doc.pick("server", r"http\.server")[0][0], cwd=www)
+        # The doc's "before you start": the server is up. (http.server looks its own name
+        # up before it listens, which takes a DNS timeout in a namespace without DNS.)
+        port = self.doc.cfg["vcpe"]["instance"][0]["address"].rsplit(":", 1)[1]
+        wait_until(lambda: server.poll() is None and f":{port} " in sh(["ss", "-Htln"], "server").stdout
+                   or server.poll() is not None, 30, "the HTTP server listening")
+        assert server.poll() is None, f"the HTTP server exited:\n{self.log('server')}"
+        self.own_keys(self.first, True)    # the other side is not known yet
+        self.own_keys(other, False)        # its file now complete: it starts first
         self.check_and_start(other)
         self.check_and_start(self.first)
         self.verify()
@@ -343,6 +366,7 @@ def run() -> int:
             print(f"FAIL {first} first: {e}")
             for node in ("cpe", "vcpe", "server"):
                 print(f"  --- {node} log:\n{r.log(node)}")
+            time.sleep(float(os.environ.get("CATS_FD_PAUSE_ON_FAIL", "0")))  # debugging by hand
         finally:
             teardown(r.procs, names)
             shutil.rmtree(tmp, ignore_errors=True)
