@@ -78,6 +78,9 @@ class Doc:
                     self.commands[WHERE[m.group(1)]].append((cmd.strip(), paste.group(1) if paste else None))
                     self.comments[cmd.strip()] = comment.strip()
         assert set(self.toml) == {"cpe", "vcpe"}, f"toml blocks found: {sorted(self.toml)}"
+        m = re.search(r"cats-cpe warns\s+at start\s+`([^`]+)`", section)
+        assert m, "the section does not quote cats-cpe's warning about a missing route"
+        self.no_route_warning = m.group(1)
         self.cfg = {role: tomllib.loads(body) for role, body in self.toml.items()}
 
     def pick(self, node: str, pattern: str) -> list[tuple[str, str | None]]:
@@ -301,6 +304,8 @@ class Round:
             missing = [w for w in re.findall(r"(?<![A-Za-z])[a-z0-9][a-z0-9.:_-]*", comment)
                        if w not in PROSE and w not in out]
             assert not missing, f"{cmd}: the doc says {comment!r}; {missing} not in the output"
+        # With the doc's prerequisites met, cats-cpe has nothing to warn about its underlay.
+        assert "no route to its endpoint" not in (self.tmp / "cpe.log").read_text(), self.log("cpe")
         vsock = str(self.state["vcpe"] / "control.sock")
         vst = json.loads(sh([str(PROGRAMS["catsctl"]), "--socket", vsock, "--json", "status"], "vcpe").stdout)
         assert vst["tunnels"][0]["public_key"] == self.keys["VCPE_PUBLIC_KEY"], "the vCPE runs with another key"
@@ -308,6 +313,20 @@ class Round:
         body = wait_until(lambda: (lambda cp: cp.returncode == 0 and self.token in cp.stdout and cp.stdout)(
             self.run("client", curl + " --max-time 2", check=False)), 20, "the VIP answered by the HTTP server")
         print(f"  $ {curl}\n    {body.strip()[:80]}")
+
+    def no_route_warning(self) -> None:
+        """The prerequisite the doc warns about: without its route back to the vCPE, a
+        restarted cats-cpe logs the warning the doc quotes."""
+        gateway = self.doc.cfg["cpe"]["wan"][0]["gateway"]
+        sh(["ip", "route", "del", "default", "via", gateway], "cpe")
+        cpe = self.procs[[i for i, p in enumerate(self.procs) if "cats-cpe" in " ".join(p.args)][0]]
+        cpe.send_signal(signal.SIGTERM)
+        assert cpe.wait(timeout=10) == 0, f"cats-cpe exited {cpe.returncode} on SIGTERM:\n{self.log('cpe')}"
+        (self.state["cpe"] / "control.sock").unlink(missing_ok=True)
+        self.check_and_start("cpe")
+        wait_until(lambda: self.doc.no_route_warning in (self.tmp / "cpe.log").read_text(), 10,
+                   f"cats-cpe's warning {self.doc.no_route_warning!r}")
+        print(f"  without the route: {self.doc.no_route_warning}")
 
     def go(self) -> None:
         other = "vcpe" if self.first == "cpe" else "cpe"
@@ -327,6 +346,8 @@ class Round:
         self.check_and_start(other)
         self.check_and_start(self.first)
         self.verify()
+        if self.first == "vcpe":
+            self.no_route_warning()
 
 
 def wait_until(pred, timeout: float, what: str, interval: float = 0.2):
