@@ -15,8 +15,10 @@ tests own those): client, cpe, isp, vcpe, server. Round 1 sets up the CPE first 
 keys printed while its file still has the vCPE's placeholders; then the vCPE, which
 therefore starts first); round 2 the vCPE first. Each round waits (deadline polls) for
 the WireGuard handshake, the path up, the instance reported and a `curl` to the VIP
-answered by the HTTP server. Namespaces, processes and wireguard-go sockets are removed
-even on failure.
+answered by the HTTP server; the doc's `catsctl` comments must match the output. Round 2
+ends by removing the CPE's default route and restarting cats-cpe, which must log the
+warning the doc quotes. Namespaces, processes and wireguard-go sockets are removed even
+on failure (CATS_FD_PAUSE_ON_FAIL=SECONDS delays that, to look around by hand).
 """
 from __future__ import annotations
 
