@@ -3,6 +3,7 @@
 #include "base/log.hpp"
 #include "cpe/cnma.hpp"
 #include "cpe/mgmt.hpp"
+#include "cpe/underlay_check.hpp"
 #include "ct/conntrack.hpp"
 #include "nft/nft.hpp"
 #include "rtnl/rtnl.hpp"
@@ -82,6 +83,7 @@ daemon::ServicesFactory services_factory(const config::CpeConfig& cfg) {
     deps.steer_apply = [kern](const steer::State& s) { return kern->prog.apply(s); };
     deps.steer_adopt = [kern](const steer::State& s) { return kern->prog.adopt(s); };
     deps.count_flows = [kern](int family, uint32_t mark) { return kern->ct.count_by_mark(family, mark, steer::kOurMarkBits); };
+    warn_unrouted_vcpes(cfg);
     auto s = CpeServices::start(ctx.io, ctx.router, cfg, std::move(deps));
     if (!s) return s.error();
     ctx.metrics.push_back((*s)->metrics_collector());

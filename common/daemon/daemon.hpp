@@ -120,7 +120,7 @@ int site_main(int argc, char** argv, const std::string& prog, const std::string&
   std::vector<std::string> args(argv, argv + argc);
   auto a = parse_args(args);
   if (!a) {
-    std::fprintf(stderr, "%s: %s\nusage: %s --config FILE [--check|--cleanup]\n       %s pubkey --config FILE\n",
+    std::fprintf(stderr, "%s: %s\nusage: %s --config FILE [--check|--cleanup]\n       %s pubkey [--report] --config FILE\n",
                  prog.c_str(), a.error().message.c_str(), prog.c_str(), prog.c_str());
     return 2;
   }

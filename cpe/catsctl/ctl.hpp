@@ -13,7 +13,9 @@ namespace cats::ctl {
 
 enum ExitCode { kOk = 0, kApiError = 1, kUsage = 2, kNoConnection = 3 };
 
-inline constexpr const char* kDefaultSocket = "/run/cats/cpe.sock";
+// cats-cpe's own default (`control_socket` = <default state_dir>/control.sock, docs/CONFIG.md),
+// so that a CPE configured with only the required keys answers a bare `catsctl status`.
+inline constexpr const char* kDefaultSocket = "/var/lib/cats-cpe/control.sock";
 
 // One column of a table: a header and how to turn a row object into the cell text.
 struct Column {
