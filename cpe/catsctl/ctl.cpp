@@ -1,6 +1,8 @@
 #include "ctl.hpp"
 
+#include "accounts.hpp"
 #include "api/api.hpp"
+#include "api/https.hpp"
 
 #include <boost/json/object.hpp>
 #include <boost/json/parse.hpp>
@@ -10,6 +12,9 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
 #include <optional>
 #include <ostream>
 
@@ -340,15 +345,38 @@ namespace {
 
 struct Options {
   std::string socket;
+  std::string url;         // https://host:port: the HTTPS API instead of the socket
+  std::string pin;         // the server certificate's SHA-256 ("AB:CD:..."), with --url
+  std::string token_file;  // the API token, with --url (else $CATS_TOKEN)
   bool json = false;
   std::string command;
+  std::vector<std::string> rest;  // the command's own arguments
 };
 
 void usage(std::ostream& os) {
-  os << "usage: catsctl [--socket PATH] [--json] COMMAND\n\n"
+  os << "usage: catsctl [--socket PATH | --url https://HOST:PORT --pin SHA256 [--token-file F]] [--json] COMMAND\n\n"
      << "  --socket PATH  control socket (default $CATS_SOCKET, else " << kDefaultSocket << ")\n"
+     << "  --url URL      the HTTPS API instead (default $CATS_URL); needs the certificate's\n"
+     << "                 SHA-256 (--pin or $CATS_PIN, as `catsctl status` shows it on the box)\n"
+     << "                 and an API token (--token-file or $CATS_TOKEN)\n"
      << "  --json         print the API's JSON reply as is\n\ncommands:\n";
   for (const auto& c : commands()) os << "  " << pad(c.name, 12, false) << " " << c.help << "\n";
+  os << accounts_usage();
+}
+
+// "--name VALUE" or "--name=VALUE" at args[i]; advances i past the value.
+std::optional<std::string> option_value(const std::vector<std::string>& args, size_t& i, const std::string& name,
+                                        bool& missing) {
+  const std::string& a = args[i];
+  if (a == name) {
+    if (i + 1 >= args.size()) {
+      missing = true;
+      return std::nullopt;
+    }
+    return args[++i];
+  }
+  if (a.rfind(name + "=", 0) == 0) return a.substr(name.size() + 1);
+  return std::nullopt;
 }
 
 // Returns an exit code when parsing ends the run (help or a usage error).
@@ -356,39 +384,96 @@ std::optional<int> parse_args(const std::vector<std::string>& args, Options& opt
                               std::ostream& err) {
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
+    if (!opt.command.empty()) {  // the command's own arguments, except the global --json
+      if (a == "--json") opt.json = true;
+      else opt.rest.push_back(a);
+      continue;
+    }
+    bool missing = false;
     if (a == "-h" || a == "--help" || a == "help") {
       usage(out);
       return kOk;
     } else if (a == "--json") {
       opt.json = true;
-    } else if (a == "--socket") {
-      if (i + 1 >= args.size()) {
-        err << "catsctl: --socket needs a path\n";
-        return kUsage;
-      }
-      opt.socket = args[++i];
-    } else if (a.rfind("--socket=", 0) == 0) {
-      opt.socket = a.substr(9);
+    } else if (auto v = option_value(args, i, "--socket", missing)) {
+      opt.socket = *v;
+    } else if (auto u = option_value(args, i, "--url", missing)) {
+      opt.url = *u;
+    } else if (auto pn = option_value(args, i, "--pin", missing)) {
+      opt.pin = *pn;
+    } else if (auto tf = option_value(args, i, "--token-file", missing)) {
+      opt.token_file = *tf;
+    } else if (missing) {
+      err << "catsctl: " << a << " needs a value\n";
+      return kUsage;
     } else if (!a.empty() && a[0] == '-') {
       err << "catsctl: unknown option " << a << "\n";
       usage(err);
       return kUsage;
-    } else if (opt.command.empty()) {
-      opt.command = a;
     } else {
-      err << "catsctl: unexpected argument " << a << "\n";
-      return kUsage;
+      opt.command = a;
     }
   }
   if (opt.command.empty()) {
     usage(err);
     return kUsage;
   }
-  if (opt.socket.empty()) {
+  if (opt.socket.empty() && opt.url.empty()) {
     err << "catsctl: empty socket path\n";
     return kUsage;
   }
   return std::nullopt;
+}
+
+// https://HOST[:PORT] (IPv6 in brackets), nothing after.
+Result<api::HttpsTarget> parse_url(const std::string& url) {
+  const std::string scheme = "https://";
+  if (url.rfind(scheme, 0) != 0) return Error::msg("--url must start with https://");
+  std::string rest = url.substr(scheme.size());
+  if (!rest.empty() && rest.back() == '/') rest.pop_back();
+  if (rest.empty() || rest.find('/') != std::string::npos) return Error::msg("--url is https://HOST[:PORT], no path");
+  api::HttpsTarget t;
+  size_t colon = rest.rfind(':');
+  if (rest.front() == '[') {
+    size_t close = rest.find(']');
+    if (close == std::string::npos) return Error::msg("--url: unclosed [");
+    t.host = rest.substr(1, close - 1);
+    colon = close + 1 < rest.size() && rest[close + 1] == ':' ? close + 1 : std::string::npos;
+  } else {
+    t.host = rest.substr(0, colon);
+  }
+  if (colon != std::string::npos) {
+    const std::string port = rest.substr(colon + 1);
+    char* end = nullptr;
+    long p = std::strtol(port.c_str(), &end, 10);
+    if (port.empty() || *end != '\0' || p < 1 || p > 65535) return Error::msg("--url: bad port '" + port + "'");
+    t.port = static_cast<uint16_t>(p);
+  }
+  return t;
+}
+
+std::string first_line_of(const std::string& path) {
+  std::ifstream f(path);
+  std::string line;
+  std::getline(f, line);
+  while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
+  return line;
+}
+
+// The one request of this run, over the socket or HTTPS (with the pin and the token).
+Result<api::ClientResponse> send(const Options& o, const std::string& method, const std::string& target,
+                                 const std::string& body) {
+  if (o.url.empty()) return api::unix_request(o.socket, method, target, body);
+  CATS_TRY_ASSIGN(to, parse_url(o.url));
+  if (o.pin.empty()) return Error::msg("--url needs --pin SHA256 (or $CATS_PIN): `catsctl status` on the box shows it");
+  to.pin_sha256 = o.pin;
+  std::string token = !o.token_file.empty() ? first_line_of(o.token_file) : std::string();
+  if (token.empty())
+    if (const char* t = std::getenv("CATS_TOKEN")) token = t;
+  if (token.empty()) return Error::msg("--url needs an API token: --token-file F or $CATS_TOKEN (`catsctl token add`)");
+  std::vector<std::pair<std::string, std::string>> headers{{"Authorization", "Bearer " + token}};
+  if (!body.empty()) headers.emplace_back("Content-Type", "application/json");
+  return api::https_request(to, method, target, body, headers);
 }
 
 std::string error_message(const api::ClientResponse& r) {
@@ -415,25 +500,45 @@ std::string error_message(const api::ClientResponse& r) {
 }  // namespace
 
 int run(const std::vector<std::string>& args, std::ostream& out, std::ostream& err, const char* env_socket) {
+  return run(args, out, err, env_socket, std::cin);
+}
+
+int run(const std::vector<std::string>& args, std::ostream& out, std::ostream& err, const char* env_socket,
+        std::istream& in) {
   Options opt;
   opt.socket = env_socket && *env_socket ? env_socket : kDefaultSocket;
+  if (const char* u = std::getenv("CATS_URL")) opt.url = u;
+  if (const char* p = std::getenv("CATS_PIN")) opt.pin = p;
   if (auto code = parse_args(args, opt, out, err)) return *code;
 
+  Call call;
+  std::string name = opt.command;
   auto it = std::find_if(commands().begin(), commands().end(),
                          [&](const Command& c) { return c.name == opt.command; });
-  if (it == commands().end()) {
-    err << "catsctl: unknown command " << opt.command << "\n";
+  if (it != commands().end() && opt.rest.empty()) {
+    call = Call{it->method, it->target, {}, [r = it->render](const json::value& v) { return r(v, unix_now()); }};
+  } else if (is_accounts_command(opt.command)) {
+    auto c = accounts_call(opt.command, opt.rest, in, static_cast<int64_t>(unix_now() * 1000));
+    if (!c) {
+      err << "catsctl: " << c.error().message << "\n";
+      return kUsage;
+    }
+    call = std::move(*c);
+    name += opt.rest.empty() ? "" : " " + opt.rest.front();
+  } else {
+    err << "catsctl: " << (it == commands().end() ? "unknown command " + opt.command
+                                                   : opt.command + " takes no arguments") << "\n";
     usage(err);
     return kUsage;
   }
 
-  auto reply = api::unix_request(opt.socket, it->method, it->target);
+  auto reply = send(opt, call.method, call.target, call.body);
   if (!reply) {
     err << "catsctl: " << reply.error().message << "\n";
     return kNoConnection;
   }
   if (reply->status < 200 || reply->status >= 300) {
-    err << "catsctl: " << it->name << ": server error " << reply->status << ": " << error_message(*reply) << "\n";
+    err << "catsctl: " << name << ": server error " << reply->status << ": " << error_message(*reply) << "\n";
     return kApiError;
   }
   if (opt.json) {
@@ -444,10 +549,10 @@ int run(const std::vector<std::string>& args, std::ostream& out, std::ostream& e
   json::error_code ec;
   json::value body = json::parse(reply->body, ec);
   if (ec) {
-    err << "catsctl: " << it->name << ": reply is not JSON: " << ec.message() << "\n";
+    err << "catsctl: " << name << ": reply is not JSON: " << ec.message() << "\n";
     return kApiError;
   }
-  out << it->render(body, unix_now());
+  out << call.render(body);
   return kOk;
 }
 

@@ -6,6 +6,7 @@
 
 #include <functional>
 #include <iosfwd>
+#include <istream>
 #include <string>
 #include <vector>
 
@@ -68,5 +69,8 @@ const std::vector<Command>& commands();
 
 // Full catsctl: args excludes argv[0]; env_socket is $CATS_SOCKET (may be null).
 int run(const std::vector<std::string>& args, std::ostream& out, std::ostream& err, const char* env_socket);
+// Same, with the stream passwords are read from (`--password-file -`).
+int run(const std::vector<std::string>& args, std::ostream& out, std::ostream& err, const char* env_socket,
+        std::istream& in);
 
 }  // namespace cats::ctl
