@@ -42,7 +42,7 @@ Status exec(sqlite3* db, const std::string& sql) {
 
 namespace {
 
-Result<int> query_int(sqlite3* db, const char* sql) {
+Result<int> query_int(sqlite3* db, const std::string& sql) {
   CATS_TRY_ASSIGN(st, prepare(db, sql));
   int rc = sqlite3_step(st.get());
   if (rc == SQLITE_ROW) return sqlite3_column_int(st.get(), 0);
@@ -58,14 +58,14 @@ void rollback(sqlite3* db) {
 
 }  // namespace
 
-Result<int> schema_version(sqlite3* db) {
-  CATS_TRY_ASSIGN(has_table,
-                  query_int(db, "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = 'schema_version'"));
+Result<int> schema_version(sqlite3* db, const std::string& version_table) {
+  CATS_TRY_ASSIGN(has_table, query_int(db, "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = '" +
+                                               version_table + "'"));
   if (has_table == 0) return 0;
-  return query_int(db, "SELECT coalesce(max(version), 0) FROM schema_version");
+  return query_int(db, "SELECT coalesce(max(version), 0) FROM " + version_table);
 }
 
-Result<int> migrate(sqlite3* db, std::span<const Migration> list, int64_t now_ms) {
+Result<int> migrate(sqlite3* db, std::span<const Migration> list, int64_t now_ms, const std::string& version_table) {
   for (size_t i = 0; i < list.size(); ++i) {
     // A gap or reordering in the list is a programming error that would skip a step.
     if (list[i].version != static_cast<int>(i) + 1) return Error::msg("migration list out of order");
@@ -78,7 +78,7 @@ Result<int> migrate(sqlite3* db, std::span<const Migration> list, int64_t now_ms
 
   // Fast path without the write lock: the usual re-open of an up-to-date database must
   // not wait for (or block) another writer.
-  CATS_TRY_ASSIGN(current, schema_version(db));
+  CATS_TRY_ASSIGN(current, schema_version(db, version_table));
   if (current > latest) return newer(current);
   if (current == latest && current > 0) return current;
 
@@ -87,14 +87,14 @@ Result<int> migrate(sqlite3* db, std::span<const Migration> list, int64_t now_ms
     // two processes open the same new file at once.
     if (auto st = exec(db, "BEGIN IMMEDIATE"); !st) return st.error().context("begin migration");
     auto step = [&]() -> Result<int> {
-      CATS_TRY(exec(db, "CREATE TABLE IF NOT EXISTS schema_version ("
-                        " version INTEGER PRIMARY KEY, applied_ms INTEGER NOT NULL)"));
-      CATS_TRY_ASSIGN(v, schema_version(db));
+      CATS_TRY(exec(db, "CREATE TABLE IF NOT EXISTS " + version_table +
+                            " (version INTEGER PRIMARY KEY, applied_ms INTEGER NOT NULL)"));
+      CATS_TRY_ASSIGN(v, schema_version(db, version_table));
       if (v > latest) return newer(v);
       if (v == latest) return v;
       const Migration& m = list[static_cast<size_t>(v)];
       if (auto st = exec(db, m.sql); !st) return st.error().context("migration to version " + std::to_string(m.version));
-      CATS_TRY_ASSIGN(ins, prepare(db, "INSERT INTO schema_version(version, applied_ms) VALUES (?, ?)"));
+      CATS_TRY_ASSIGN(ins, prepare(db, "INSERT INTO " + version_table + "(version, applied_ms) VALUES (?, ?)"));
       sqlite3_bind_int(ins.get(), 1, m.version);
       sqlite3_bind_int64(ins.get(), 2, now_ms);
       if (int rc = sqlite3_step(ins.get()); rc != SQLITE_DONE) return Error::msg(describe(db, rc));

@@ -64,9 +64,12 @@ std::span<const Migration> migrations();
 // version. A database already at the latest version is only read (no write lock), so
 // re-opening is a no-op. A database whose version is newer than the last migration is
 // refused. A failing migration is rolled back and reported; earlier ones stay applied.
-Result<int> migrate(sqlite3* db, std::span<const Migration> list, int64_t now_ms);
-// 0 for a database without a schema_version table.
-Result<int> schema_version(sqlite3* db);
+// `version_table` lets another module keep its own schema in the same file, versioned
+// apart from the store's (configdb: "config_schema_version"); a name from code, never input.
+Result<int> migrate(sqlite3* db, std::span<const Migration> list, int64_t now_ms,
+                    const std::string& version_table = "schema_version");
+// 0 for a database without that table.
+Result<int> schema_version(sqlite3* db, const std::string& version_table = "schema_version");
 
 // At most one log line per `interval` for each error kind; the line that gets through
 // says how many were suppressed since the previous one.
