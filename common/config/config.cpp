@@ -642,7 +642,8 @@ void read_services(Table& root, const toml::table& doc, CpeConfig& c) {
     read_weights(s, path, svc.select.weights);
 
     auto insts = s.tables("instance", false);
-    if (insts.empty() && !s.get("instance"))
+    auto* given = s.get("instance");
+    if (insts.empty() && (!given || (given->as_array() && given->as_array()->empty())))
       errs.add(s.where(), path + ".instance", "at least one [[service.instance]] is required");
     if (insts.size() > kMaxServiceInstances)
       s.error("instance", "at most " + std::to_string(kMaxServiceInstances) + " instances per service");

@@ -62,6 +62,9 @@ TEST_CASE("validator rules through JSON name the JSON pointer") {
     CHECK(validate(doc).empty());
     at(doc, "/wan") = json::array{};
     CHECK(has(validate(doc), "/wan", "at least one [[wan]] is required"));
+    at(doc, "/service") = example_doc().at("service");
+    at(doc, "/service/0/instance") = json::array{};
+    CHECK(has(validate(doc), "/service/0/instance", "at least one [[service.instance]] is required"));
   }
   SECTION("missing required section") {
     doc.as_object().erase("lan");
