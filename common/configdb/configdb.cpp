@@ -225,13 +225,17 @@ struct ConfigDb::Impl {
   // Inside an open transaction: `doc` (already valid) as the next revision. Returns the
   // current revision unchanged when the document is the same.
   Outcome<int64_t> write(const Current& cur, const json::value& doc, const Change& who,
-                         std::optional<std::chrono::milliseconds> within, Settle settle, const Apply& apply) {
+                         std::optional<std::chrono::milliseconds> within, Settle settle, const Apply& apply,
+                         const std::string* stored_text = nullptr) {
     sqlite3* d = db.get();
     auto st = read_state(d);
     if (!st) return st.error();
     std::optional<Pending> pending = st->pending;
     if (settle == Settle::settle) pending.reset();
-    std::string text = canonical(doc);
+    // A revert keeps the stored bytes: Boost 1.81's parser does not round every decimal
+    // correctly (Boost 1.83 has numbers::precise), so re-printing a parsed float could
+    // change its last digit.
+    std::string text = stored_text ? *stored_text : canonical(doc);
     int64_t now = clock();
     int64_t rev = cur.rev;
     if (text != cur.text) {
@@ -272,7 +276,8 @@ struct ConfigDb::Impl {
 
   // Validate, then one transaction: check the expected revision, write.
   Outcome<int64_t> commit(std::optional<int64_t> expected, const json::value& doc, const Change& who,
-                          std::optional<std::chrono::milliseconds> within, Settle settle, const Apply& apply) {
+                          std::optional<std::chrono::milliseconds> within, Settle settle, const Apply& apply,
+                          const std::string* stored_text = nullptr) {
     auto errs = validate(doc);
     for (auto& f : check_change(who)) errs.push_back(f);
     if (!errs.empty()) return invalid(std::move(errs));
@@ -285,7 +290,7 @@ struct ConfigDb::Impl {
                          "the configuration changed: revision " + std::to_string(cur->rev) + " is current, not " +
                              std::to_string(*expected) + "; re-read it and apply the change again",
                          {}, cur->rev};
-    auto rev = write(*cur, doc, who, within, settle, apply);
+    auto rev = write(*cur, doc, who, within, settle, apply, stored_text);
     if (!rev) return rev.error();
     if (auto r = tx->commit(); !r) return r.error();
     return *rev;
@@ -405,6 +410,8 @@ Outcome<Patch> ConfigDb::diff(int64_t a, int64_t b) {
 
 Outcome<int64_t> ConfigDb::revert(int64_t to_rev, const Change& who,
                                   std::optional<std::chrono::milliseconds> confirm_within, const Apply& apply) {
+  auto target = read_revision(impl_->db.get(), to_rev, true);
+  if (!target) return target.error();
   auto doc = read_doc(impl_->db.get(), to_rev);
   if (!doc) return doc.error();
   auto st = read_state(impl_->db.get());
@@ -415,7 +422,7 @@ Outcome<int64_t> ConfigDb::revert(int64_t to_rev, const Change& who,
   auto cur = read_current(impl_->db.get());
   if (!cur) return cur.error();
   return impl_->commit(cur->rev, *doc, who, confirm_within, settles ? Impl::Settle::settle : Impl::Settle::extend,
-                       apply);
+                       apply, &target->doc);
 }
 
 Outcome<std::string> ConfigDb::export_doc(int64_t rev, bool with_secrets) {

@@ -115,6 +115,7 @@ class ConfigDb {
   Outcome<int64_t> commit(int64_t expected_rev, const boost::json::value& doc, const Change& who,
                           std::optional<std::chrono::milliseconds> confirm_within = std::nullopt,
                           const Apply& apply = {});
+  // The stored revision, its document WITH secrets: answers redact it (redact(), export_doc).
   Outcome<Revision> get(int64_t rev);
   // Newest first, starting at `from` (0: the current one); at most `limit` (<= 1000).
   Outcome<std::vector<Revision>> list(int64_t from, size_t limit);

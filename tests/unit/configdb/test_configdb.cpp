@@ -390,3 +390,18 @@ TEST_CASE("the apply hook: the daemon and the database move as one unit") {
   CHECK(f.db.revert(1, kAlice, std::nullopt, failing).error().kind == ConfigError::Kind::apply);
   CHECK(f.db.current().value().rev == 2);
 }
+
+TEST_CASE("revert keeps the stored bytes of floats") {
+  Fixture f;
+  int64_t rev = 1;
+  for (double x : {0.30000000000000004, 12.345678901234567, 99.99999999999999, 1e-300, 33.333333333333336}) {
+    auto d = f.doc();
+    d.at_pointer("/selection/hysteresis_pct") = x;
+    rev = f.db.commit(rev, d, kAlice).value();
+    const auto stored = f.db.get(rev).value().doc;
+    d.at_pointer("/selection/hysteresis_pct") = 1;
+    rev = f.db.commit(rev, d, kAlice).value();
+    rev = f.db.revert(rev - 1, kAlice).value();
+    CHECK(f.db.get(rev).value().doc == stored);
+  }
+}
