@@ -28,19 +28,10 @@ constexpr size_t kMaxListEntries = 256;
 // Collects every problem in one pass so an operator fixes a file in one go.
 struct Errors {
   std::string file;
-  std::vector<std::string> items;
+  std::vector<Problem> items;
 
   void add(const toml::source_region& where, const std::string& field, const std::string& why) {
-    std::ostringstream os;
-    os << file;
-    if (where.begin.line) os << ":" << where.begin.line << ":" << where.begin.column;
-    os << ": " << field << ": " << why;
-    items.push_back(os.str());
-  }
-  Error error() const {
-    std::string m;
-    for (auto& i : items) m += (m.empty() ? "" : "\n") + i;
-    return Error::msg(m);
+    items.push_back({field, why, where.begin.line, where.begin.column});
   }
 };
 
@@ -188,10 +179,13 @@ class Table {
       return out;
     }
     auto* arr = n->as_array();
-    if (!arr || !arr->is_array_of_tables() || arr->size() > kMaxListEntries) {
+    // An empty array ("service = []", or [] in the JSON document) is zero tables.
+    if (!arr || (!arr->empty() && !arr->is_array_of_tables()) || arr->size() > kMaxListEntries) {
       errs_.add(n->source(), field(key), "must be an array of tables ([[" + field(key) + "]]), at most 256");
       return out;
     }
+    if (arr->empty() && required)
+      errs_.add(n->source(), field(key), "at least one [[" + field(key) + "]] is required");
     for (auto& e : *arr) out.push_back(e.as_table());
     return out;
   }
@@ -648,7 +642,8 @@ void read_services(Table& root, const toml::table& doc, CpeConfig& c) {
     read_weights(s, path, svc.select.weights);
 
     auto insts = s.tables("instance", false);
-    if (insts.empty() && !s.get("instance"))
+    auto* given = s.get("instance");
+    if (insts.empty() && (!given || (given->as_array() && given->as_array()->empty())))
       errs.add(s.where(), path + ".instance", "at least one [[service.instance]] is required");
     if (insts.size() > kMaxServiceInstances)
       s.error("instance", "at most " + std::to_string(kMaxServiceInstances) + " instances per service");
@@ -679,15 +674,24 @@ void read_services(Table& root, const toml::table& doc, CpeConfig& c) {
                  std::to_string(kMaxCandidates) + ": the data plane's candidate id is 8 bits of the packet mark");
 }
 
-Result<toml::table> parse_toml(std::string_view text, const std::string& name) {
-  if (text.size() > kMaxConfigBytes) return Error::msg(name + ": file larger than 1 MiB");
+// The syntax or size problem, if any, is the only one reported (field "").
+std::optional<toml::table> parse_toml(std::string_view text, const std::string& name, Errors& errs) {
+  if (text.size() > kMaxConfigBytes) {
+    errs.items.push_back({"", "file larger than 1 MiB", 0, 0});
+    return std::nullopt;
+  }
   try {
     return toml::parse(text, name);
   } catch (const toml::parse_error& e) {
-    std::ostringstream os;
-    os << name << ":" << e.source().begin.line << ":" << e.source().begin.column << ": " << e.description();
-    return Error::msg(os.str());
+    errs.items.push_back({"", std::string(e.description()), e.source().begin.line, e.source().begin.column});
+    return std::nullopt;
   }
+}
+
+Error to_error(const std::string& file, const std::vector<Problem>& problems) {
+  std::string m;
+  for (auto& p : problems) m += (m.empty() ? "" : "\n") + format_problem(file, p);
+  return Error::msg(m);
 }
 
 Result<std::string> read_file(const std::string& path) {
@@ -704,9 +708,26 @@ Result<std::string> read_file(const std::string& path) {
 
 }  // namespace
 
+std::string format_problem(const std::string& file, const Problem& p) {
+  std::ostringstream os;
+  os << file;
+  if (p.line) os << ":" << p.line << ":" << p.column;
+  if (!p.field.empty()) os << ": " << p.field;
+  os << ": " << p.reason;
+  return os.str();
+}
+
 Result<CpeConfig> parse_cpe(std::string_view text, const std::string& name) {
-  CATS_TRY_ASSIGN(doc, parse_toml(text, name));
+  auto r = check_cpe(text, name);
+  if (!r.config) return to_error(name, r.problems);
+  return std::move(*r.config);
+}
+
+CpeCheck check_cpe(std::string_view text, const std::string& name) {
   Errors errs{name, {}};
+  auto parsed = parse_toml(text, name, errs);
+  if (!parsed) return {std::nullopt, std::move(errs.items)};
+  const toml::table& doc = *parsed;
   CpeConfig c;
   c.file = name;
   Table root(doc, "", errs);
@@ -778,27 +799,30 @@ Result<CpeConfig> parse_cpe(std::string_view text, const std::string& name) {
   read_services(root, doc, c);
   read_management(root, c.daemon, c.management);
   root.reject_unknown();
-  if (!errs.items.empty()) return errs.error();
-  return c;
+  if (!errs.items.empty()) return {std::nullopt, std::move(errs.items)};
+  return {std::move(c), {}};
 }
 
 Result<Daemon> parse_daemon_section(std::string_view text, const std::string& name, const std::string& role) {
   if (role != "cpe" && role != "vcpe") return Error::msg("unknown role '" + role + "'");
-  CATS_TRY_ASSIGN(doc, parse_toml(text, name));
   Errors errs{name, {}};
+  auto doc = parse_toml(text, name, errs);
+  if (!doc) return to_error(name, errs.items);
   Daemon d;
-  Table root(doc, "", errs);
+  Table root(*doc, "", errs);
   // Only [cpe] / [vcpe]: the daemon's own identity must be readable before its peers are
   // configured (first deployment: each side needs the other's public key). Other
   // sections, and the role's own keys beyond the daemon's, are not looked at.
   read_daemon(root, role.c_str(), d, "/var/lib/cats-" + role, [](Table& s) { s.get("address"); });
-  if (!errs.items.empty()) return errs.error();
+  if (!errs.items.empty()) return to_error(name, errs.items);
   return d;
 }
 
 Result<VcpeConfig> parse_vcpe(std::string_view text, const std::string& name) {
-  CATS_TRY_ASSIGN(doc, parse_toml(text, name));
   Errors errs{name, {}};
+  auto parsed = parse_toml(text, name, errs);
+  if (!parsed) return to_error(name, errs.items);
+  const toml::table& doc = *parsed;
   VcpeConfig c;
   c.file = name;
   Table root(doc, "", errs);
@@ -884,7 +908,7 @@ Result<VcpeConfig> parse_vcpe(std::string_view text, const std::string& name) {
                [](const CpePath& x) { return x.listen_port ? std::to_string(x.listen_port) : std::string(); });
   read_management(root, c.daemon, c.management);
   root.reject_unknown();
-  if (!errs.items.empty()) return errs.error();
+  if (!errs.items.empty()) return to_error(name, errs.items);
   return c;
 }
 

@@ -190,6 +190,25 @@ struct VcpeConfig {
   Management management;  // read-only status and /metrics; no accounts on a vCPE
 };
 
+// One problem the loader found: the field path ("wan[1].name", "vcpe[0].ports.wan1"; ""
+// for a syntax or size error), why, and where in the text (line 0: no position).
+struct Problem {
+  std::string field;
+  std::string reason;
+  uint32_t line = 0;
+  uint32_t column = 0;
+};
+// "FILE:L:C: field: reason", the form parse_cpe's error lines have.
+std::string format_problem(const std::string& file, const Problem& p);
+
+// parse_cpe with every problem kept apart, for callers that map field paths (the JSON
+// configuration document, configdb). Exactly one of the two is set / non-empty.
+struct CpeCheck {
+  std::optional<CpeConfig> config;
+  std::vector<Problem> problems;
+};
+CpeCheck check_cpe(std::string_view text, const std::string& name);
+
 Result<CpeConfig> load_cpe(const std::string& path);
 Result<VcpeConfig> load_vcpe(const std::string& path);
 // Same, from text (for tests and fuzzing); `name` is used in messages.

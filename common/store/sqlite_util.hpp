@@ -64,7 +64,7 @@ std::span<const Migration> migrations();
 // version. A database already at the latest version is only read (no write lock), so
 // re-opening is a no-op. A database whose version is newer than the last migration is
 // refused. A failing migration is rolled back and reported; earlier ones stay applied.
-// `table` names the version table: another module sharing the file (common/auth) keeps
+// `table` names the version table: another module sharing the file (common/auth, configdb) keeps
 // its own schema line in its own table, so neither's migrations see the other's versions.
 Result<int> migrate(sqlite3* db, std::span<const Migration> list, int64_t now_ms,
                     const std::string& table = "schema_version");
