@@ -384,12 +384,12 @@ std::optional<int> parse_args(const std::vector<std::string>& args, Options& opt
                               std::ostream& err) {
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
-    if (!opt.command.empty()) {  // the command's own arguments, except the global --json
-      if (a == "--json") opt.json = true;
-      else opt.rest.push_back(a);
+    bool missing = false;
+    if (!opt.command.empty() && a != "--json" && a.rfind("--socket", 0) != 0 && a.rfind("--url", 0) != 0 &&
+        a.rfind("--pin", 0) != 0 && a.rfind("--token-file", 0) != 0) {
+      opt.rest.push_back(a);  // the command's own arguments (global options may follow it too)
       continue;
     }
-    bool missing = false;
     if (a == "-h" || a == "--help" || a == "help") {
       usage(out);
       return kOk;

@@ -118,3 +118,70 @@ TEST_CASE("catsctl exit codes") {
     CHECK(t.out.find("cats-lte   lte   cloud1") != std::string::npos);
   }
 }
+
+TEST_CASE("catsctl user/token: requests on the socket, passwords from stdin, usage errors") {
+  test::TempDir tmp;
+  const std::string sock = tmp.path + "/cpe.sock";
+  std::vector<std::string> seen;
+  api::Router rt;
+  auto record = [&](int status, json::value reply) {
+    return [&seen, status, reply](const api::Request& q) {
+      seen.push_back(q.method + " " + q.path + (q.query.empty() ? "" : "?" + q.query.begin()->first + "=" +
+                                                                       q.query.begin()->second) +
+                     " " + q.body);
+      return api::Response::json(reply, status);
+    };
+  };
+  rt.add("POST", "/api/v1/users", record(201, json::object{{"name", "vera"}}));
+  rt.add("GET", "/api/v1/users", record(200, json::parse(R"({"users":[{"name":"admin","role":"admin","disabled":false}]})")));
+  rt.add("DELETE", "/api/v1/users", record(200, json::object{}));
+  rt.add("POST", "/api/v1/tokens", record(201, json::parse(R"({"id":"ab12","token":"cats_ab12_s3cr3t"})")));
+  rt.add("DELETE", "/api/v1/tokens", record(200, json::object{}));
+  auto srv = api::UnixServer::start(sock, rt);
+  REQUIRE(srv.has_value());
+  auto run_in = [&](std::vector<std::string> args, const std::string& input) {
+    std::ostringstream out, err;
+    std::istringstream in(input);
+    int code = ctl::run(args, out, err, sock.c_str(), in);
+    return Run{code, out.str(), err.str()};
+  };
+
+  auto add = run_in({"user", "add", "vera", "--role", "viewer", "--password-file", "-"}, "a long password here\n");
+  CHECK(add.code == 0);
+  CHECK(add.out == "added user vera\n");
+  REQUIRE(seen.size() == 1);
+  CHECK(seen[0] == R"(POST /api/v1/users {"name":"vera","role":"viewer","password":"a long password here"})");
+  CHECK(run_in({"user", "list"}, "").out.find("admin") != std::string::npos);
+  CHECK(run_in({"user", "del", "a b&c"}, "").code == 0);
+  CHECK(seen.back() == "DELETE /api/v1/users?name=a b&c ");  // percent-encoded on the wire, decoded here
+  auto tok = run_in({"token", "add", "prom", "--days", "7"}, "");
+  CHECK(tok.code == 0);
+  CHECK(tok.out.find("cats_ab12_s3cr3t") != std::string::npos);
+  CHECK(seen.back().find(R"("role":"viewer","expires_ms":)") != std::string::npos);
+  CHECK(run_in({"token", "revoke", "ab12"}, "").out == "revoked token ab12\n");
+
+  // Usage errors change nothing on the server.
+  const size_t before = seen.size();
+  CHECK(run_in({"user", "add", "vera"}, "").code == 2);                              // no password source
+  CHECK(run_in({"user", "add", "vera", "--password", "x"}, "").code == 2);           // never on the command line
+  CHECK(run_in({"user", "add", "vera", "--password-file", "-"}, "").code == 2);      // empty
+  CHECK(run_in({"token", "add", "t", "--days", "0"}, "").code == 2);
+  CHECK(run_in({"token", "add", "t", "--days", "7x"}, "").code == 2);
+  CHECK(run_in({"token"}, "").code == 2);
+  CHECK(seen.size() == before);
+}
+
+TEST_CASE("catsctl --url: https only, a pin and a token are required before anything is sent") {
+  auto r = run_ctl({"--url", "http://10.1.0.1:8443", "status"});
+  CHECK(r.code == 3);
+  CHECK(r.err.find("https://") != std::string::npos);
+  r = run_ctl({"--url", "https://10.1.0.1:8443/x", "status"});
+  CHECK(r.err.find("no path") != std::string::npos);
+  r = run_ctl({"--url", "https://10.1.0.1:99999", "status"});
+  CHECK(r.err.find("bad port") != std::string::npos);
+  r = run_ctl({"--url", "https://[::1]:8443", "status"});
+  CHECK(r.err.find("--pin") != std::string::npos);
+  ::unsetenv("CATS_TOKEN");
+  r = run_ctl({"--url", "https://127.0.0.1:1", "--pin", "AB", "status"});
+  CHECK(r.err.find("API token") != std::string::npos);
+}
