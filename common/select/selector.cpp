@@ -440,8 +440,18 @@ std::optional<Change> Selector::update(const Service& svc, std::span<const Insta
     // An input that left its band moved the target for real: then only settle_units.
     // While some input's noise is not measured yet (after a start or restart), the widest
     // band: a restart must not re-step weights that sat within the old process's band.
+    // The target's σ: propagated from the inputs' noise, or what the target is measured
+    // to wander by (σ ≈ 1.25 × mean absolute deviation), whichever is larger.
+    auto& w = st.wander[key];
+    if (target[k] != w.last) {
+      if (w.last < 0.0) w.mean = target[k];
+      w.dev += cfg_.band.gain * (std::abs(target[k] - w.mean) - w.dev);
+      w.mean += cfg_.band.gain * (target[k] - w.mean);
+      w.last = target[k];
+    }
+    const double sigma = std::max(st.target_noise.sigma[k], 1.25 * w.dev);
     const double spread = young ? cfg_.band_max
-                          : moves.empty() ? std::min(cfg_.band.z * std::sqrt(2.0) * st.target_noise.sigma[k], cfg_.band_max)
+                          : moves.empty() ? std::min(cfg_.band.z * std::sqrt(2.0) * sigma, cfg_.band_max)
                                           : 0.0;
     const double band = std::max(spread, static_cast<double>(cfg_.settle_units) / kWeightTotal);
     const double excess = std::abs(target[k] - lookup(st.eff, key)) - band;

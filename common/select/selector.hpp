@@ -167,6 +167,13 @@ class Selector {
     std::chrono::steady_clock::time_point born{};  // first decision or adopt()
     InputNoise::TargetNoise target_noise;  // per candidate (decide()'s order)
     std::chrono::steady_clock::time_point sigma_at{};
+    // Per candidate key: EWMA mean and mean absolute deviation of the target itself, the
+    // noise the propagation through decide() misses (inputs' covariance, the model's own
+    // non-linearity at the spread window's edge).
+    struct Wander {
+      double mean = 0.0, dev = 0.0, last = -1.0;
+    };
+    std::map<std::string, Wander, std::less<>> wander;
   };
   // How much of an instance's utilisation / delay move our own recent steps explain.
   bool unexplained(const State& st, const InputMove& m, std::span<const Instance> instances, double busy,
