@@ -25,6 +25,7 @@ Clients reach app1 at VIPs; the CPE DNATs each new flow to an (instance, WAN pat
 Every test restores what it changed (impairment, loads, daemons).
 """
 import math
+import re
 import os
 import signal
 import sys
@@ -102,19 +103,25 @@ def setup(s: LabSession):
 
 # ------------------------------------------------------------------ 1. fig4
 
+def weights_in_force(s: LabSession, service: str) -> list[tuple[float, dict[tuple[str, str], int]]]:
+    """(monotonic time, weights by (vcpe, wan)) of every publication of `service`, oldest
+    first, from the CPE's "weights" events (wall clock mapped to this host's monotonic)."""
+    offset = time.time() - time.monotonic()
+    out = []
+    for e in sorted(st_.weight_events(s.lab, service), key=lambda e: float(e.get("ts_ms") or 0)):
+        detail = str(e.get("detail", ""))
+        tail = detail.rsplit("; weights", 1)[-1] if "; weights" in detail else ""
+        w = {(v, wan): int(x) for v, wan, x in re.findall(r"(\S+?)/\S+/(\S+?)=(\d+)", tail)}
+        out.append((float(e["ts_ms"]) / 1000.0 - offset, w))
+    return out
+
+
 def test_fig4_prefers_cloud2(s: LabSession):
     sv = st_.services(s.lab)["app1"]
     assert sv["vip"] == "10.255.0.1" and sv["ports"] == [80] and sv["affinity"] == "flow", sv
     n = 400
-    for attempt in range(3):
-        before = st_.decisions(s.lab, "app1")
-        r = count_instances(s.lab, "c1", VIP["app1"], n, parallel=4, records=True)
-        after = st_.decisions(s.lab, "app1")
-        if st_.weights_by_candidate(before) == st_.weights_by_candidate(after):
-            break
-        print(f"  weights changed during the measurement (attempt {attempt + 1}), again")
-    else:
-        raise AssertionError(f"app1 weights never stable over a measurement: {st_.describe(after)}")
+    before = st_.decisions(s.lab, "app1")
+    r = count_instances(s.lab, "c1", VIP["app1"], n, parallel=4, records=True)
     assert len(before) == 4, f"app1 must have 2 instances x 2 WANs = 4 candidates: {st_.describe(before)}"
     w = st_.weights_by_candidate(before)
     assert sum(w.values()) == 1000, f"weights sum to {sum(w.values())}: {st_.describe(before)}"
@@ -126,26 +133,42 @@ def test_fig4_prefers_cloud2(s: LabSession):
     assert set(counts) <= {"cloud1", "cloud2"}, counts
     assert by_vcpe["cloud2"] >= 550, f"cloud2 should get clearly more weight (~60 %+): {by_vcpe}"
     assert counts.get("cloud2", 0) > counts.get("cloud1", 0), f"most new connections should go to cloud2: {counts}"
-    # Per candidate (instance x WAN, from the flows' conntrack marks): observed share
-    # within 4 sigma (+2 %) of the weight.
+    # Per candidate (instance x WAN, from the flows' conntrack marks), against the weights
+    # in force when each connection started: the load of the measurement itself may make
+    # the selector step mid-way (it is 200 connections/s), and the data plane must follow
+    # every publication. Connections within 0.1 s of a publication (apply latency) are
+    # left out. Observed count within 4 sigma (+2 %) of the expected.
+    history = weights_in_force(s, "app1")
+    changes = [t for t, _ in history]
     ct = {e["sport"]: e for e in st_.ct_entries(s.lab, src=CLIENT_IP["c1"], dst="10.255.0.1")}
     seen: dict[tuple[str, str], int] = {}
+    expect: dict[tuple[str, str], float] = {}
+    var: dict[tuple[str, str], float] = {}
+    total = 0
     for t0, t1, inst, err, port in r["records"]:
         e = ct.get(port)
-        if e is None:
+        if e is None or any(abs(t0 - t) < 0.1 for t in changes):
             continue
+        in_force = [wt for t, wt in history if t <= t0]
+        if not in_force:
+            continue
+        total += 1
         key = (VCPE_OF.get(inst, inst), st_.wan_name(s.lab, e["wan_index"]))
         seen[key] = seen.get(key, 0) + 1
-    total = sum(seen.values())
-    assert total >= 0.9 * n, f"only {total} of {n} connections found in conntrack"
+        for k, x in in_force[-1].items():
+            p = x / 1000.0
+            expect[k] = expect.get(k, 0.0) + p
+            var[k] = var.get(k, 0.0) + p * (1 - p)
+    during = sum(1 for t in changes if r["records"] and r["records"][0][0] <= t <= r["records"][-1][1])
+    print(f"  {total} of {n} connections checked against the weights in force ({during} publications during)")
+    assert total >= 0.75 * n, f"only {total} of {n} connections found in conntrack and away from publications"
     bad = []
-    for key, weight in w.items():
-        p = weight / 1000.0
-        obs = seen.get(key, 0) / total
-        tol = 4 * math.sqrt(p * (1 - p) / total) + 0.02
-        if abs(obs - p) > tol:
-            bad.append(f"{key}: weight {p:.3f}, observed {obs:.3f} (tolerance {tol:.3f})")
-    assert not bad and set(seen) <= set(w), f"shares differ from the weights: {bad}; seen {seen}"
+    for key in set(expect) | set(seen):
+        obs, exp = seen.get(key, 0), expect.get(key, 0.0)
+        tol = 4 * math.sqrt(var.get(key, 0.0)) + 0.02 * total
+        if abs(obs - exp) > tol:
+            bad.append(f"{key}: expected {exp:.0f}, observed {obs} (tolerance {tol:.0f})")
+    assert not bad, f"shares differ from the weights in force: {bad}; seen {seen}"
 
 
 # ------------------------------------------------------------------ 2. load shift
