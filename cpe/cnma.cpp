@@ -687,7 +687,14 @@ Result<std::unique_ptr<CpeServices>> CpeServices::start(asio::io_context& io, ap
     if (!apply) apply = [](const steer::State&) -> Result<steer::ApplyReport> { return steer::ApplyReport{}; };
     if (!adopt) adopt = [](const steer::State&) -> Result<std::optional<steer::State>> { return std::optional<steer::State>{}; };
     impl->steering = std::make_shared<Steering>(cfg, std::move(apply), std::move(adopt), std::move(event), sh->mono);
-    impl->steering->start();
+    auto started = impl->steering->start(deps.previous_steering);
+    // A reload (a configuration change) must not leave the kernel half-changed: it fails
+    // here and the caller returns to the previous configuration. At daemon start the
+    // steering keeps retrying on its own, as it does for any later apply.
+    if (!started && deps.previous_steering) {
+      impl->stop();
+      return started.error().context("steering");
+    }
     auto st = impl->steering;
     router.add("GET", "/api/v1/services", [st](const api::Request&) { return api::Response::json(st->services_json()); });
     router.add("GET", "/api/v1/decisions", [st](const api::Request&) { return api::Response::json(st->decisions_json()); });
@@ -712,6 +719,10 @@ std::function<void(const std::string&, const std::string&, const std::string&)> 
   return [sh = impl_->sh](const std::string& kind, const std::string& subject, const std::string& detail) {
     sh->event(kind, subject, detail);
   };
+}
+
+std::optional<steer::State> CpeServices::steering_state() const {
+  return impl_->steering ? impl_->steering->applied() : std::nullopt;
 }
 
 CpeServices::~CpeServices() {

@@ -39,6 +39,9 @@ struct Deps {
   // Conntrack entries of `family` (AF_INET/AF_INET6) with ct mark `mark` under
   // steer::kOurMarkBits; called on the services thread. Empty: cats_service_flows absent.
   std::function<Result<size_t>(int family, uint32_t mark)> count_flows;
+  // A reload: the steering state of the services this replaces. Unchanged services keep
+  // their weights (Steering::start), and a refused first apply fails start().
+  std::optional<steer::State> previous_steering;
 };
 
 class CpeServices : public daemon::Services {
@@ -57,6 +60,9 @@ class CpeServices : public daemon::Services {
   // The CPE's event log (log, in-memory ring, store) for other modules' events; usable
   // from any thread, for as long as anything holds it.
   std::function<void(const std::string& kind, const std::string& subject, const std::string& detail)> event_sink() const;
+
+  // What steering last applied to the kernel (nullopt before the first apply).
+  std::optional<steer::State> steering_state() const;
 
   // Where the collector listens (the port is the kernel's when reporting.port is 0).
   std::optional<boost::asio::ip::udp::endpoint> report_endpoint() const;

@@ -78,7 +78,15 @@ Result<std::unique_ptr<Management>> Management::start(api::Router& router, const
     else out["url"] = nullptr;
     return api::Response::json(std::move(out));
   });
-  router.set_guard(cpe_guard(acc, cfg.management));
+  m->set_access(cfg.management);
+  router.set_guard([slot = m->guard_](const api::Request& r) {
+    api::Guard g;
+    {
+      std::lock_guard lk(slot->mu);
+      g = slot->guard;
+    }
+    return g(r);
+  });
   if (auto t = acc.setup_token()) {
     // Shown where the person installing the box looks: the log and the console. It dies
     // once the first admin is set (auth::Auth::complete_setup).
@@ -89,6 +97,12 @@ Result<std::unique_ptr<Management>> Management::start(api::Router& router, const
     std::fprintf(stderr, "cats-cpe: %s\n", msg.c_str());
   }
   return m;
+}
+
+void Management::set_access(const config::Management& m) {
+  auto g = cpe_guard(*auth_, m);
+  std::lock_guard lk(guard_->mu);
+  guard_->guard = std::move(g);
 }
 
 }  // namespace cats::cpe

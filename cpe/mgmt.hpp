@@ -9,6 +9,7 @@
 
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 
@@ -36,10 +37,18 @@ class Management {
   static Result<std::unique_ptr<Management>> start(api::Router& router, const config::CpeConfig& cfg,
                                                    EventSink events);
   auth::Auth& accounts() { return *auth_; }
+  // A configuration change: the guard checks Host and scrapers against `m` from now on.
+  void set_access(const config::Management& m);
 
  private:
   explicit Management(std::unique_ptr<auth::Auth> a) : auth_(std::move(a)) {}
   std::unique_ptr<auth::Auth> auth_;
+  struct GuardSlot {
+    std::mutex mu;
+    api::Guard guard;
+  };
+  // The router's guard forwards here: the servers copied the router when they started.
+  std::shared_ptr<GuardSlot> guard_ = std::make_shared<GuardSlot>();
 };
 
 }  // namespace cats::cpe

@@ -2,13 +2,17 @@
 
 #include "base/log.hpp"
 #include "cpe/cnma.hpp"
+#include "cpe/config_api.hpp"
+#include "cpe/live_services.hpp"
 #include "cpe/mgmt.hpp"
 #include "cpe/underlay_check.hpp"
 #include "ct/conntrack.hpp"
 #include "nft/nft.hpp"
+#include "overlay/site_plan.hpp"
 #include "rtnl/rtnl.hpp"
 #include "steer/programmer.hpp"
 
+#include <chrono>
 #include <random>
 
 namespace cats::cpe {
@@ -51,47 +55,76 @@ Result<std::shared_ptr<SteerKernel>> open_steer_kernel() {
   return std::make_shared<SteerKernel>(std::move(n), std::move(r), std::move(c));
 }
 
-// Probing, collection and steering, and the accounts that guard their routes (their
-// events go to the services' event log, which the sink keeps alive).
+// Probing, collection and steering (reloadable), the accounts that guard their routes,
+// and the configuration service that reloads them. Destroyed in reverse order: the
+// configuration service first, since its apply uses the other two.
 struct AllServices : daemon::Services {
-  std::unique_ptr<CpeServices> cpe;
+  std::unique_ptr<LiveServices> live;
   std::unique_ptr<Management> mgmt;
+  std::unique_ptr<ConfigService> config;
 };
+
+int64_t unix_ms_now() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
 
 }  // namespace
 
 daemon::ServicesFactory services_factory(const config::CpeConfig& cfg) {
   return [cfg](daemon::ServiceContext& ctx) -> Result<std::unique_ptr<daemon::Services>> {
-    Deps deps;
     // One random_device per process, drawn only for STAMP start offsets (spreads the
     // sessions' send instants, RFC 8762 leaves scheduling to the sender).
     auto rd = std::make_shared<std::random_device>();
-    deps.rng = [rd] { return static_cast<uint32_t>((*rd)()); };
-    deps.store = open_store(cfg.store_path);
-    // The CPE's own Ed25519 key signs desired-interval messages (docs/METRICS.md, R11/R23).
-    auto key = report::load_or_create_signing_key(daemon::report_key_path(ctx.daemon));
-    if (key) {
-      deps.signing_key = std::move(*key);
-    } else {
-      log::error("cpe", "report signing key: " + key.error().message + "; not sending desired intervals");
-    }
     // Steering owns table inet cats on the CPE (overlay::Plan::nft_managed is false), so it
     // runs even without services: a config that drops every service removes the table.
     auto k = open_steer_kernel();
     if (!k) return k.error().context("steering");
     auto kern = *k;
-    deps.steer_apply = [kern](const steer::State& s) { return kern->prog.apply(s); };
-    deps.steer_adopt = [kern](const steer::State& s) { return kern->prog.adopt(s); };
-    deps.count_flows = [kern](int family, uint32_t mark) { return kern->ct.count_by_mark(family, mark, steer::kOurMarkBits); };
-    warn_unrouted_vcpes(cfg);
-    auto s = CpeServices::start(ctx.io, ctx.router, cfg, std::move(deps));
-    if (!s) return s.error();
-    ctx.metrics.push_back((*s)->metrics_collector());
+    const std::string key_path = daemon::report_key_path(ctx.daemon);
+    boost::asio::io_context& io = ctx.io;
+    LiveServices::Starter starter = [rd, kern, key_path, &io](api::Router& router, const config::CpeConfig& c,
+                                                               std::optional<steer::State> previous) {
+      Deps deps;
+      deps.rng = [rd] { return static_cast<uint32_t>((*rd)()); };
+      deps.store = open_store(c.store_path);
+      // The CPE's own Ed25519 key signs desired-interval messages (docs/METRICS.md, R11/R23).
+      if (auto key = report::load_or_create_signing_key(key_path)) deps.signing_key = std::move(*key);
+      else log::error("cpe", "report signing key: " + key.error().message + "; not sending desired intervals");
+      deps.steer_apply = [kern](const steer::State& s) { return kern->prog.apply(s); };
+      deps.steer_adopt = [kern](const steer::State& s) { return kern->prog.adopt(s); };
+      deps.count_flows = [kern](int family, uint32_t mark) { return kern->ct.count_by_mark(family, mark, steer::kOurMarkBits); };
+      deps.previous_steering = std::move(previous);
+      warn_unrouted_vcpes(c);
+      return CpeServices::start(io, router, c, std::move(deps));
+    };
     auto all = std::make_unique<AllServices>();
-    all->cpe = std::move(*s);
-    auto m = Management::start(ctx.router, cfg, all->cpe->event_sink());
+    auto live = LiveServices::start(ctx.io, ctx.router, ctx.metrics, cfg, std::move(starter));
+    if (!live) return live.error();
+    all->live = std::move(*live);
+    auto m = Management::start(ctx.router, cfg, all->live->event_sink());
     if (!m) return m.error().context("accounts");
     all->mgmt = std::move(*m);
+    auto db = configdb::ConfigDb::open(cfg.store_path, unix_ms_now);
+    if (!db) return db.error().context("configuration database");
+    // Overlay, then services; each failure undoes what was done (docs/API.md "Configuration").
+    auto running = std::make_shared<config::CpeConfig>(cfg);
+    auto change_plan = ctx.change_plan;
+    ConfigService::Apply apply = [running, change_plan, live = all->live.get(),
+                                  mgmt = all->mgmt.get()](const config::CpeConfig& next) -> Status {
+      CATS_TRY(change_plan(overlay::plan_cpe(next)));
+      if (auto st = live->reload(next); !st) {
+        if (auto back = change_plan(overlay::plan_cpe(*running)); !back)
+          log::error("config", "returning the overlay to the running configuration: " + back.error().message);
+        return st.error().context("services");
+      }
+      mgmt->set_access(next.management);
+      log::set_level(log::parse_level(next.daemon.log_level));
+      *running = next;
+      return ok();
+    };
+    all->config = ConfigService::start(ctx.io, ctx.router, std::move(*db), cfg, std::move(apply),
+                                       &all->mgmt->accounts(), all->live->event_sink(), unix_ms_now);
     return std::unique_ptr<daemon::Services>(std::move(all));
   };
 }

@@ -203,7 +203,39 @@ Steering::Steering(config::CpeConfig cfg, Apply apply, Adopt adopt, Event event,
   views_.resize(cfg_.services.size());
 }
 
-void Steering::start() {
+void Steering::seed(size_t n, const steer::Service& live) {
+  const auto& svc = cfg_.services[n];
+  std::vector<select::PublishedWeight> ws;
+  uint32_t sum = 0;
+  for (size_t k = 0; k < live.candidates.size(); ++k) {
+    const auto& c = live.candidates[k];
+    select::PublishedWeight pw;
+    pw.key = candidate_key(cfg_, svc, k);
+    pw.vcpe = svc.instances[k / cfg_.wans.size()].vcpe;
+    pw.instance = endpoint_to_string(svc.instances[k / cfg_.wans.size()].address);
+    pw.wan = cfg_.wans[k % cfg_.wans.size()].name;
+    pw.weight = c.weight;
+    sum += c.weight;
+    ws.push_back(std::move(pw));
+  }
+  selector_.adopt(svc.select.id, sum > 0 ? select::Outcome::ok : select::Outcome::rejected, std::move(ws));
+}
+
+namespace {
+
+// The same service in both states: id, VIP, ports and candidates (weights and health aside).
+bool same_service(steer::Service a, steer::Service b) {
+  for (auto* s : {&a, &b})
+    for (auto& c : s->candidates) {
+      c.weight = 0;
+      c.health = steer::Health::ok;
+    }
+  return a == b;
+}
+
+}  // namespace
+
+Status Steering::start(const std::optional<steer::State>& previous) {
   started_ = clock_();
   const steer::State structure = steer_state(cfg_, {}, {});
   auto live = adopt_(structure);
@@ -211,23 +243,7 @@ void Steering::start() {
   if (live && *live) {
     // A restart: the kernel's weights stay until the Selector has a reason to change them.
     const steer::State& st = **live;
-    for (size_t n = 0; n < cfg_.services.size() && n < st.services.size(); ++n) {
-      const auto& svc = cfg_.services[n];
-      std::vector<select::PublishedWeight> ws;
-      uint32_t sum = 0;
-      for (size_t k = 0; k < st.services[n].candidates.size(); ++k) {
-        const auto& c = st.services[n].candidates[k];
-        select::PublishedWeight pw;
-        pw.key = candidate_key(cfg_, svc, k);
-        pw.vcpe = svc.instances[k / cfg_.wans.size()].vcpe;
-        pw.instance = endpoint_to_string(svc.instances[k / cfg_.wans.size()].address);
-        pw.wan = cfg_.wans[k % cfg_.wans.size()].name;
-        pw.weight = c.weight;
-        sum += c.weight;
-        ws.push_back(std::move(pw));
-      }
-      selector_.adopt(svc.select.id, sum > 0 ? select::Outcome::ok : select::Outcome::rejected, std::move(ws));
-    }
+    for (size_t n = 0; n < cfg_.services.size() && n < st.services.size(); ++n) seed(n, st.services[n]);
     std::lock_guard lk(mu_);
     applied_ = st;
     for (size_t n = 0; n < views_.size(); ++n) {
@@ -236,11 +252,30 @@ void Steering::start() {
     }
     last_apply_ = started_;
     log::info(kLog, "adopted the live steering state (" + std::to_string(st.services.size()) + " services)");
-    return;
+    return ok();
   }
   // Fresh (or changed) structure: every weight 0 refuses new VIP connections until the
-  // first decision, rather than leaking them to the default route.
-  apply_state(structure, true);
+  // first decision, rather than leaking them to the default route. A service that a
+  // configuration change left as it was keeps the weights and health it had, so its new
+  // flows are not refused while the changed ones warm up.
+  steer::State init = structure;
+  size_t kept = 0;
+  if (previous) {
+    for (size_t n = 0; n < init.services.size(); ++n) {
+      auto& svc = init.services[n];
+      auto was = std::find_if(previous->services.begin(), previous->services.end(),
+                              [&](const steer::Service& p) { return p.id == svc.id; });
+      if (was == previous->services.end() || !same_service(*was, svc)) continue;
+      svc = *was;
+      seed(n, svc);
+      ++kept;
+      std::lock_guard lk(mu_);
+      views_[n].last_change = "kept across a configuration change";
+      if (auto* p = selector_.published(cfg_.services[n].select.id)) views_[n].pub = *p;
+    }
+    if (kept) log::info(kLog, "kept the weights of " + std::to_string(kept) + " unchanged services");
+  }
+  return apply_state(init, true);
 }
 
 bool Steering::deciding() const { return deciding_.load(); }
@@ -316,14 +351,14 @@ void Steering::tick(const std::vector<PathView>& paths, const report::InstanceTa
     std::lock_guard lk(mu_);
     views_ = std::move(views);
   }
-  apply_state(steer_state(cfg_, weights, health), false);
+  (void)apply_state(steer_state(cfg_, weights, health), false);  // logged; retried every tick
 }
 
-void Steering::apply_state(const steer::State& desired, bool force) {
+Status Steering::apply_state(const steer::State& desired, bool force) {
   const auto now = clock_();
   {
     std::lock_guard lk(mu_);
-    if (!force && applied_ && *applied_ == desired && now - last_apply_ < kReconcile) return;
+    if (!force && applied_ && *applied_ == desired && now - last_apply_ < kReconcile) return ok();
   }
   auto rep = apply_(desired);
   if (!rep) {
@@ -337,12 +372,13 @@ void Steering::apply_state(const steer::State& desired, bool force) {
       log::error(kLog, "applying the steering state: " + rep.error().message + " (retrying)");
       last_error_log_ = now;
     }
-    return;
+    return rep.error();
   }
   for (const auto& a : rep->actions) log::info(kLog, a);
   std::lock_guard lk(mu_);
   applied_ = desired;
   last_apply_ = now;
+  return ok();
 }
 
 std::vector<Steering::CandidateWeight> Steering::candidate_weights() const {

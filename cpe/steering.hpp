@@ -79,7 +79,10 @@ class Steering {
   // apply/adopt: the kernel seam (steer::Programmer in the daemon, fakes in tests).
   Steering(config::CpeConfig cfg, Apply apply, Adopt adopt, Event event, Clock clock);
 
-  void start();
+  // `previous`: the state a configuration change replaces (the old Steering's applied());
+  // its services that are unchanged keep their weights (see start() in the .cpp). Fails
+  // when the first apply fails (the kernel refused the structure); tick() keeps retrying.
+  Status start(const std::optional<steer::State>& previous = std::nullopt);
   void tick(const std::vector<PathView>& paths, const report::InstanceTable::Map& table);
 
   // GET /api/v1/services and /api/v1/decisions (thread-safe).
@@ -102,7 +105,8 @@ class Steering {
 
  private:
   bool ready(const std::vector<PathView>& paths, const report::InstanceTable::Map& table) const;
-  void apply_state(const steer::State& desired, bool force);
+  Status apply_state(const steer::State& desired, bool force);
+  void seed(size_t n, const steer::Service& live);  // the Selector starts from these weights
   // Under mu_: weight of candidate k of service n as applied (0 before any apply), and the
   // display name of instance i (reported id, else its address).
   uint32_t applied_weight(size_t n, size_t k) const;

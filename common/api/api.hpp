@@ -90,6 +90,8 @@ class Router {
   // Comma-separated methods registered for path ("GET, POST"), empty when none; the
   // server sends it as the Allow header of a 405.
   std::string allow(const std::string& path) const;
+  // Every (method, path) added, in order.
+  std::vector<std::pair<std::string, std::string>> routes() const;
   // At most one guard; set it after the routes, before serving.
   void set_guard(Guard g) { guard_ = std::move(g); }
   bool has_guard() const { return static_cast<bool>(guard_); }

@@ -70,6 +70,12 @@ void Router::add(std::string method, std::string path, Handler h) {
   routes_[{std::move(method), std::move(path)}] = std::move(h);
 }
 
+std::vector<std::pair<std::string, std::string>> Router::routes() const {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const auto& [key, handler] : routes_) out.push_back(key);
+  return out;
+}
+
 std::string Router::allow(const std::string& path) const {
   std::string out;
   // Keys are sorted by method first, so scan all; route tables are small.

@@ -34,4 +34,11 @@ void write(Level l, std::string_view component, std::string_view msg) {
                component.data(), static_cast<int>(msg.size()), msg.data());
 }
 
+Level parse_level(std::string_view s) {
+  if (s == "debug") return Level::debug;
+  if (s == "warn") return Level::warn;
+  if (s == "error") return Level::error;
+  return Level::info;
+}
+
 }  // namespace cats::log

@@ -9,6 +9,8 @@ namespace cats::log {
 enum class Level { debug = 0, info = 1, warn = 2, error = 3 };
 
 void set_level(Level l);
+// "debug", "warn", "error"; anything else is info (the config validator names the four).
+Level parse_level(std::string_view s);
 Level level();
 void write(Level l, std::string_view component, std::string_view msg);
 

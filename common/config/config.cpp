@@ -694,18 +694,6 @@ Error to_error(const std::string& file, const std::vector<Problem>& problems) {
   return Error::msg(m);
 }
 
-Result<std::string> read_file(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) return Error::sys(errno, path);
-  std::string s;
-  char buf[65536];
-  while (f.read(buf, sizeof buf) || f.gcount() > 0) {
-    s.append(buf, static_cast<size_t>(f.gcount()));
-    if (s.size() > kMaxConfigBytes) return Error::msg(path + ": file larger than 1 MiB");
-  }
-  return s;
-}
-
 }  // namespace
 
 std::string format_problem(const std::string& file, const Problem& p) {
@@ -912,18 +900,30 @@ Result<VcpeConfig> parse_vcpe(std::string_view text, const std::string& name) {
   return c;
 }
 
+Result<std::string> read_config_file(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) return Error::sys(errno, path);
+  std::string s;
+  char buf[65536];
+  while (f.read(buf, sizeof buf) || f.gcount() > 0) {
+    s.append(buf, static_cast<size_t>(f.gcount()));
+    if (s.size() > kMaxConfigBytes) return Error::msg(path + ": file larger than 1 MiB");
+  }
+  return s;
+}
+
 Result<CpeConfig> load_cpe(const std::string& path) {
-  CATS_TRY_ASSIGN(text, read_file(path));
+  CATS_TRY_ASSIGN(text, read_config_file(path));
   return parse_cpe(text, path);
 }
 
 Result<VcpeConfig> load_vcpe(const std::string& path) {
-  CATS_TRY_ASSIGN(text, read_file(path));
+  CATS_TRY_ASSIGN(text, read_config_file(path));
   return parse_vcpe(text, path);
 }
 
 Result<Daemon> load_daemon_section(const std::string& path, const std::string& role) {
-  CATS_TRY_ASSIGN(text, read_file(path));
+  CATS_TRY_ASSIGN(text, read_config_file(path));
   return parse_daemon_section(text, path, role);
 }
 

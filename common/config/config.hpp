@@ -209,6 +209,8 @@ struct CpeCheck {
 };
 CpeCheck check_cpe(std::string_view text, const std::string& name);
 
+// The file's text, at most 1 MiB (what every loader reads).
+Result<std::string> read_config_file(const std::string& path);
 Result<CpeConfig> load_cpe(const std::string& path);
 Result<VcpeConfig> load_vcpe(const std::string& path);
 // Same, from text (for tests and fuzzing); `name` is used in messages.

@@ -39,6 +39,8 @@ Result<Args> parse_args(const std::vector<std::string>& argv) {
       a.config = s.substr(9);
     } else if (s == "--cleanup") {
       a.mode = Args::Mode::cleanup;
+    } else if (s == "--reimport") {
+      a.reimport = true;
     } else if (s == "--check") {
       a.mode = Args::Mode::check;
     } else if (s == "pubkey" && i == 1) {
@@ -54,13 +56,6 @@ Result<Args> parse_args(const std::vector<std::string>& argv) {
 }
 
 namespace {
-
-log::Level parse_level(const std::string& s) {
-  if (s == "debug") return log::Level::debug;
-  if (s == "warn") return log::Level::warn;
-  if (s == "error") return log::Level::error;
-  return log::Level::info;
-}
 
 std::string key_path(const config::Daemon& d) { return d.state_dir + "/private.key"; }
 std::string owned_path(const config::Daemon& d) { return d.state_dir + "/tunnels"; }
@@ -120,6 +115,30 @@ Status check_links(const overlay::Plan& p) {
 
 std::string backend_name(const wg::Control& c) {
   return c.kind() == wg::BackendKind::kernel ? "kernel" : "userspace";
+}
+
+// From `now` to `next`, added before removed (the Applier), recording every tunnel in the
+// owned file before it can exist. On failure the kernel goes back to `now`.
+Status replace_plan(overlay::Applier& ap, const config::Daemon& d, const overlay::Plan& now, const overlay::Plan& next) {
+  const auto old_names = tunnel_names(now), new_names = tunnel_names(next);
+  auto only_in = [](const std::vector<std::string>& a, const std::vector<std::string>& b) {
+    std::vector<std::string> out;
+    for (const auto& n : a)
+      if (std::find(b.begin(), b.end(), n) == b.end()) out.push_back(n);
+    return out;
+  };
+  auto all = old_names;
+  for (const auto& n : only_in(new_names, old_names)) all.push_back(n);
+  CATS_TRY(write_owned(d, all));
+  auto rep = ap.apply(next, only_in(old_names, new_names));
+  if (!rep) {
+    auto back = ap.apply(now, only_in(new_names, old_names));
+    if (!back) log::error("overlay", "returning to the previous plan failed too: " + back.error().message + " (reconcile retries)");
+    return rep.error().context("overlay");
+  }
+  (void)write_owned(d, new_names);  // a stale extra name only costs --cleanup a lookup
+  for (const auto& a : rep->actions) log::info("overlay", a);
+  return ok();
 }
 
 UniqueFd block_signals() {
@@ -287,7 +306,7 @@ int cleanup(const Site& site) {
 }
 
 int run(const Site& site, const std::vector<std::string>& argv) {
-  log::set_level(parse_level(site.daemon.log_level));
+  log::set_level(log::parse_level(site.daemon.log_level));
   auto sfd = block_signals();
   // Nothing is created, not even the key file, unless every interface we depend on exists.
   if (auto st = check_links(site.plan); !st) {
@@ -324,6 +343,16 @@ int run(const Site& site, const std::vector<std::string>& argv) {
   log::info(site.role, first->changed() ? "applied " + std::to_string(first->actions.size()) + " changes"
                                         : "adopted existing state unchanged");
   for (auto& a : first->actions) log::debug(site.role, a);
+  // The site as it runs: a configuration change replaces its plan (change_plan, under mu).
+  Site cur = site;
+  owned.clear();  // the first apply removed every stale tunnel
+  auto change_plan = [&](const overlay::Plan& next) -> Status {
+    CATS_TRY(check_links(next));  // before anything changes
+    std::lock_guard lk(mu);
+    auto st = replace_plan(ap, cur.daemon, cur.plan, next);
+    if (st) cur.plan = next;
+    return st;
+  };
 
   // The HTTPS identity first: its fingerprint is part of the status every server shows.
   std::optional<api::TlsIdentity> tls;
@@ -334,7 +363,7 @@ int run(const Site& site, const std::vector<std::string>& argv) {
     auto id = api::load_or_create_identity(site.management.cert_file, site.management.key_file, site.daemon.name, san);
     if (!id) {
       log::error(site.role, "management TLS identity: " + id.error().message + "; removing what was created");
-      (void)ap.teardown(site.plan, owned);
+      (void)ap.teardown(cur.plan, owned);
       return 1;
     }
     if (id->generated) log::info(site.role, "generated a self-signed certificate " + site.management.cert_file);
@@ -345,13 +374,13 @@ int run(const Site& site, const std::vector<std::string>& argv) {
   api::Router router;
   auto devices = [&] {  // under mu
     std::vector<wg::Device> devs;
-    for (auto& t : site.plan.tunnels)
+    for (auto& t : cur.plan.tunnels)
       if (auto d = k->wg->get(t.ifname)) devs.push_back(std::move(*d));
     return devs;
   };
   router.add("GET", "/api/v1/status", [&](const api::Request&) {
     std::lock_guard lk(mu);
-    auto st = status_json(site, backend_name(*k->wg), devices());
+    auto st = status_json(cur, backend_name(*k->wg), devices());
     if (!fingerprint.empty()) st.as_object()["tls_fingerprint_sha256"] = fingerprint;
     return api::Response::json(std::move(st));
   });
@@ -359,18 +388,18 @@ int run(const Site& site, const std::vector<std::string>& argv) {
   std::vector<api::prom::Collector> collectors;
   collectors.push_back([&, started](api::prom::Exposition& e) {
     std::lock_guard lk(mu);
-    daemon_metrics(e, site, devices(), started);
+    daemon_metrics(e, cur, devices(), started);
   });
   // Role services run on their own thread; destroyed (stopped) before any teardown.
   boost::asio::io_context io;
   auto work = boost::asio::make_work_guard(io);
   std::unique_ptr<Services> services;
   if (site.services) {
-    ServiceContext ctx{io, router, site.daemon, collectors};
+    ServiceContext ctx{io, router, site.daemon, collectors, change_plan};
     auto s = site.services(ctx);
     if (!s) {
       log::error(site.role, "services: " + s.error().message + "; removing what was created");
-      (void)ap.teardown(site.plan, owned);
+      (void)ap.teardown(cur.plan, owned);
       return 1;
     }
     services = std::move(*s);
@@ -393,7 +422,7 @@ int run(const Site& site, const std::vector<std::string>& argv) {
   if (!server) {
     log::error(site.role, "control API: " + server.error().message);
     stop_services();
-    (void)ap.teardown(site.plan, owned);
+    (void)ap.teardown(cur.plan, owned);
     return 1;
   }
   std::unique_ptr<api::HttpsServer> https;
@@ -406,7 +435,7 @@ int run(const Site& site, const std::vector<std::string>& argv) {
       log::error(site.role, "management API: " + h.error().message);
       (*server)->stop();
       stop_services();
-      (void)ap.teardown(site.plan, owned);
+      (void)ap.teardown(cur.plan, owned);
       return 1;
     }
     https = std::move(*h);
@@ -452,7 +481,7 @@ int run(const Site& site, const std::vector<std::string>& argv) {
           stop_servers();
           stop_services();
           std::lock_guard lk(mu);
-          auto st = ap.teardown(site.plan, owned);
+          auto st = ap.teardown(cur.plan, owned);
           ::unlink(owned_path(site.daemon).c_str());
           return st ? 0 : 1;
         }
@@ -461,7 +490,7 @@ int run(const Site& site, const std::vector<std::string>& argv) {
     }
     {
       std::lock_guard lk(mu);
-      auto rep = ap.apply(site.plan);
+      auto rep = ap.apply(cur.plan);
       if (!rep) {
         ++failures;
         log::warn(site.role, "reconcile failed (" + std::to_string(failures) + "): " + rep.error().message);

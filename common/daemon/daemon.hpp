@@ -37,6 +37,11 @@ struct ServiceContext {
   const config::Daemon& daemon;
   // Add what the services expose on GET /metrics; run on the API server's thread.
   std::vector<api::prom::Collector>& metrics;
+  // A configuration change: converge the overlay to `next` (tunnels, routes, rules; added
+  // before removed) and make it the plan the daemon reconciles and shows. Fails, with the
+  // kernel back at the previous plan, when a required interface is missing or the kernel
+  // refuses. Thread-safe; any thread.
+  std::function<Status(const overlay::Plan& next)> change_plan;
 };
 
 using ServicesFactory = std::function<Result<std::unique_ptr<Services>>(ServiceContext&)>;
@@ -76,12 +81,13 @@ int cleanup(const Site& site);
 // Print the WireGuard public key (generating the private key on first use).
 int print_pubkey(const config::Daemon& d);
 
-// Shared by both daemons' main(): `NAME --config FILE [--cleanup|--check]` or
+// Shared by both daemons' main(): `NAME --config FILE [--cleanup|--check|--reimport]` or
 // `NAME pubkey [--report] --config FILE`.
 struct Args {
   std::string config;
   enum class Mode { run, cleanup, check, pubkey } mode = Mode::run;
   bool report_key = false;  // pubkey --report: the Ed25519 key reports are signed with
+  bool reimport = false;    // --reimport: the file replaces a configuration the database owns (CPE)
 };
 
 // Print the Ed25519 report-signing public key (generating the key on first use).
@@ -107,7 +113,7 @@ api::Response metrics_response(const std::vector<api::prom::Collector>& collecto
 
 // The whole main() of a daemon: parse arguments, load and validate the config, build
 // the plan, then check / print the public key / clean up / run.
-// `services(cfg)` returns the ServicesFactory for the loaded config.
+// `load(args)` returns the configuration to run; `services(cfg)` the ServicesFactory for it.
 // `describe(cfg)` (optional) adds role-specific desired state to the --check output.
 struct NoDescribe {
   template <class Cfg>
@@ -120,7 +126,7 @@ int site_main(int argc, char** argv, const std::string& prog, const std::string&
   std::vector<std::string> args(argv, argv + argc);
   auto a = parse_args(args);
   if (!a) {
-    std::fprintf(stderr, "%s: %s\nusage: %s --config FILE [--check|--cleanup]\n       %s pubkey [--report] --config FILE\n",
+    std::fprintf(stderr, "%s: %s\nusage: %s --config FILE [--check|--cleanup|--reimport]\n       %s pubkey [--report] --config FILE\n",
                  prog.c_str(), a.error().message.c_str(), prog.c_str(), prog.c_str());
     return 2;
   }
@@ -133,7 +139,7 @@ int site_main(int argc, char** argv, const std::string& prog, const std::string&
     }
     return a->report_key ? print_report_pubkey(*d) : print_pubkey(*d);
   }
-  auto cfg = load(a->config);
+  auto cfg = load(*a);
   if (!cfg) {
     std::fprintf(stderr, "%s: invalid configuration:\n%s\n", prog.c_str(), cfg.error().message.c_str());
     return 1;

@@ -1,0 +1,60 @@
+// The configuration owned by SQLite, served and applied live (issue 9, docs/API.md
+// "Configuration"): the /api/v1/config routes over configdb::ConfigDb, the apply of a
+// new revision to the running daemon, and the expiry of unconfirmed changes.
+//
+// Threads: every database operation and every apply runs on the services io thread
+// (route handlers post and wait), so changes, confirmations and expiries are serialised
+// without a lock, and a reload of the services (LiveServices) runs there inline.
+//
+// Apply order (all or nothing): the overlay first (tunnels and routes the new services
+// probe over), then the services (probing, collector, steering). When a step fails the
+// done steps are undone, the revision is not stored, and the answer says what failed.
+// Settings that locate the daemon itself (the [cpe] table but log_level, the store path,
+// the HTTPS listen addresses and certificate) are refused while it runs (field errors):
+// they change through the file and --reimport, at a restart.
+#pragma once
+
+#include "api/api.hpp"
+#include "auth/auth.hpp"
+#include "config/config.hpp"
+#include "configdb/configdb.hpp"
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <functional>
+#include <memory>
+#include <string>
+
+namespace cats::cpe {
+
+// The fields of `next` that cannot change while the daemon runs, as JSON pointers.
+configdb::FieldErrors fixed_while_running(const config::CpeConfig& running, const config::CpeConfig& next);
+
+// The configuration a document describes (through the one validator, document.hpp).
+Result<config::CpeConfig> config_from_document(const boost::json::value& doc, const std::string& name);
+
+class ConfigService {
+ public:
+  // Makes `next` the running configuration, or fails leaving the running one in place.
+  using Apply = std::function<Status(const config::CpeConfig& next)>;
+  using EventSink = std::function<void(const std::string&, const std::string&, const std::string&)>;
+  using Clock = configdb::ConfigDb::Clock;  // unix ms
+
+  // `db`: the configuration database the running `cfg` came from. Adds the routes to
+  // `router`; audit rows go to `accounts` (may be null: none).
+  static std::unique_ptr<ConfigService> start(boost::asio::io_context& io, api::Router& router,
+                                              configdb::ConfigDb db, const config::CpeConfig& cfg, Apply apply,
+                                              auth::Auth* accounts, EventSink events, Clock clock);
+  ~ConfigService();
+  ConfigService(const ConfigService&) = delete;
+  ConfigService& operator=(const ConfigService&) = delete;
+
+  struct Impl;
+
+ private:
+  explicit ConfigService(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
+  std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace cats::cpe
