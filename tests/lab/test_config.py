@@ -1,0 +1,206 @@
+#!/usr/bin/python3
+"""Lab test (issue 9, configuration owned by SQLite): the real cats-cpe in fig4 with its
+real SQLite file, changed through /api/v1/config on its control socket while traffic runs.
+
+1. The file bootstraps revision 1; GET gives the document with ETag "1", secrets redacted.
+2. Live apply: removing a service and adding it back (PATCH, If-Match) takes effect without
+   a restart: its VIP stops answering, then answers within 2 s of the answer to the add,
+   while a long-lived connection on another service runs without an error, and the other
+   services keep their weights ("kept across a configuration change").
+3. Refusals change nothing (revision, nft ruleset, rules and routes identical): a stale
+   If-Match (409 with the current ETag), no If-Match (428), not JSON, an invalid field
+   (400 naming its JSON pointer), a setting fixed while running (400), and an apply that
+   fails in the daemon (a WAN on a missing interface: 500 apply_failed).
+4. Safe apply: a change with confirm_within=2 that is not confirmed reverts by itself (a
+   revision by "cats"), and the VIP answers again; one that is confirmed stays.
+5. History: the revisions list, a text diff, and a revert to revision 1 that gives
+   revision 1's document byte for byte.
+6. Ownership across restarts: kill -9 and start runs the database's revision, not the
+   file; an edit of the file is ignored with a warning; --reimport makes it a revision.
+"""
+import json
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from labtest import LabSession, main, wait_until  # noqa: E402
+from catslab import steering as st_  # noqa: E402
+from catslab.clients import Stream, count_instances  # noqa: E402
+
+SVC = "app1c"            # removed and added back; the last HTTP service but one
+SVC_VIP = "10.255.0.6:80"
+LONG_VIP = "10.255.0.1:80"  # app1: the long-lived connection
+
+
+def api(s: LabSession, method: str, path: str, body=None, headers: dict | None = None):
+    """(status, headers, body) of one request on the CPE's root-only control socket."""
+    sock = s.lab.daemon_entry("cpe")["socket"]
+    argv = ["curl", "-sS", "--max-time", "30", "--unix-socket", sock, "-X", method, "-D", "-", f"http://cpe{path}"]
+    for k, v in (headers or {}).items():
+        argv += ["-H", f"{k}: {v}"]
+    if body is not None:
+        argv += ["--data-binary", "@-"]
+    cp = subprocess.run(argv, input=body if isinstance(body, str) or body is None else json.dumps(body),
+                        capture_output=True, text=True, timeout=40)
+    assert cp.returncode == 0, f"curl {method} {path}: {cp.stderr}"
+    head, _, text = cp.stdout.partition("\n\n")  # text mode: CRLF read as LF
+    lines = head.split("\n")
+    status = int(lines[0].split()[1])
+    hdrs = {k.strip().lower(): v.strip() for k, _, v in (ln.partition(":") for ln in lines[1:])}
+    try:
+        parsed = json.loads(text) if text else None
+    except ValueError:
+        parsed = text
+    return status, hdrs, parsed
+
+
+def current(s: LabSession):
+    st, h, doc = api(s, "GET", "/api/v1/config")
+    assert st == 200, f"GET /api/v1/config: {st} {doc}"
+    return int(h["etag"].strip('"')), doc
+
+
+def patch(s: LabSession, rev, ops, query: str = ""):
+    return api(s, "PATCH", "/api/v1/config" + query, ops, {"If-Match": f'"{rev}"',
+                                                          "Content-Type": "application/json-patch+json"})
+
+
+def kernel(s: LabSession) -> dict:
+    """The structure the daemon owns in the CPE: the steering table's fingerprint (its
+    weights move with the selector, so they are left out), ip rules, our routes, links."""
+    r = st_.ruleset(s.lab)
+    m = re.search(r'comment "cats:[0-9a-f]+"', r["nft"])
+    links = s.lab.run_in("cpe", ["ip", "-br", "link"]).stdout
+    return {"nft": m.group(0) if m else r["nft"], "rules": r["rules"], "routes": r["routes"], "links": links}
+
+
+def answers(s: LabSession, vip: str) -> bool:
+    r = count_instances(s.lab, "c1", vip, 1, timeout=0.5)
+    return sum(r.get("counts", {}).values()) == 1
+
+
+def index_of(doc, sid: str) -> int:
+    return [x["id"] for x in doc["service"]].index(sid)
+
+
+def log_text(s: LabSession) -> str:
+    return (Path(s.lab.daemon_entry("cpe")["socket"]).parent / "daemon.log").read_text(errors="replace")
+
+
+def test_bootstrap_revision(s: LabSession):
+    rev, doc = current(s)
+    assert rev == 1, f"the file should be revision 1, is {rev}"
+    st, _, revs = api(s, "GET", "/api/v1/config/revisions")
+    assert st == 200 and revs["revisions"][-1]["author"] == "bootstrap", revs
+    assert SVC in [x["id"] for x in doc["service"]], doc["service"]
+    if "auth_key" in doc.get("probing", {}):
+        assert doc["probing"]["auth_key"] == "<redacted>", "a secret in a GET answer"
+
+
+def test_live_remove_and_add(s: LabSession):
+    wait_until(lambda: answers(s, SVC_VIP) or None, 20, f"{SVC} answering before the change")
+    stream = Stream(s.lab, "c2", LONG_VIP, interval_ms=15, timeout=12).start()
+    try:
+        stream.wait_replies(10, 10)
+        rev, doc = current(s)
+        i = index_of(doc, SVC)
+        svc = doc["service"][i]
+        st, h, body = patch(s, rev, [{"op": "remove", "path": f"/service/{i}"}], "?comment=remove+" + SVC)
+        assert st == 200 and body["revision"] == rev + 1, f"remove: {st} {body}"
+        wait_until(lambda: not answers(s, SVC_VIP) or None, 5, f"{SVC} VIP to stop answering once removed")
+        st, h, body = patch(s, rev + 1, [{"op": "add", "path": f"/service/{i}", "value": svc}])
+        t_added = time.monotonic()
+        assert st == 200 and body["revision"] == rev + 2, f"add: {st} {body}"
+        wait_until(lambda: answers(s, SVC_VIP) or None, 2, f"{SVC} VIP to answer within 2 s of the add")
+        took = time.monotonic() - t_added
+        stream.wait_replies_after(time.monotonic(), 20, 10)
+        assert not stream.errors(), f"the long-lived app1 connection broke: {stream.errors()[:3]}"
+        print(f"  {SVC} answered {took * 1000:.0f} ms after the add was acknowledged")
+    finally:
+        stream.stop()
+    assert "kept the weights of" in log_text(s), "unchanged services did not keep their weights"
+
+
+def test_refusals_change_nothing(s: LabSession):
+    wait_until(lambda: answers(s, SVC_VIP) or None, 10, f"{SVC} answering")
+    rev, doc = current(s)
+    before = kernel(s)
+    st, h, body = patch(s, rev - 1, [{"op": "replace", "path": "/selection/hysteresis_pct", "value": 20}])
+    assert st == 409 and body["error"]["code"] == "conflict" and h.get("etag") == f'"{rev}"', f"stale: {st} {h} {body}"
+    st, _, body = api(s, "PATCH", "/api/v1/config", [], {})
+    assert st == 428, f"no If-Match: {st} {body}"
+    st, _, body = api(s, "PUT", "/api/v1/config", "{not json", {"If-Match": f'"{rev}"'})
+    assert st == 400 and body["error"]["code"] == "invalid", f"not JSON: {st} {body}"
+    st, _, body = patch(s, rev, [{"op": "replace", "path": "/service/0/vip", "value": "10.255.0.300"}])
+    assert st == 400 and [f["field"] for f in body["error"]["fields"]] == ["/service/0/vip"], f"invalid: {body}"
+    st, _, body = patch(s, rev, [{"op": "replace", "path": "/cpe/control_socket", "value": "/tmp/x.sock"}])
+    assert st == 400 and "/cpe/control_socket" in [f["field"] for f in body["error"]["fields"]], f"fixed: {body}"
+    st, _, body = patch(s, rev, [{"op": "replace", "path": "/wan/1/interface", "value": "nosuch0"}])
+    assert st == 500 and body["error"]["code"] == "apply_failed" and "nosuch0" in body["error"]["message"], \
+        f"failed apply: {st} {body}"
+    rev2, doc2 = current(s)
+    assert (rev2, doc2) == (rev, doc), f"a refused change changed the configuration: {rev} -> {rev2}"
+    after = kernel(s)
+    assert after == before, f"a refused change changed the kernel:\n{st_.diff_ruleset(before, after)}"
+    assert answers(s, SVC_VIP), f"{SVC} stopped answering after refused changes"
+
+
+def test_unconfirmed_change_reverts(s: LabSession):
+    rev, doc = current(s)
+    i = index_of(doc, SVC)
+    st, _, body = patch(s, rev, [{"op": "remove", "path": f"/service/{i}"}], "?confirm_within=2")
+    assert st == 200 and body["pending"]["base"] == rev, f"pending change: {st} {body}"
+    wait_until(lambda: not answers(s, SVC_VIP) or None, 5, f"{SVC} gone while the change is pending")
+    def reverted():
+        r, d = current(s)
+        return (r, d) if r == rev + 2 else None
+    r, d = wait_until(reverted, 8, "the unconfirmed change to revert by itself")
+    assert d == doc, "the revert did not restore the document"
+    _, _, revs = api(s, "GET", "/api/v1/config/revisions?limit=1")
+    assert revs["revisions"][0]["author"] == "cats" and "expired" in revs["revisions"][0]["comment"], revs
+    wait_until(lambda: answers(s, SVC_VIP) or None, 3, f"{SVC} answering again after the revert")
+    # Confirmed in time, it stays.
+    st, _, body = patch(s, r, [{"op": "replace", "path": "/selection/hysteresis_pct", "value": 12}], "?confirm_within=30")
+    assert st == 200 and body["pending"], body
+    st, _, c = api(s, "POST", "/api/v1/config/confirm", {"revision": body["revision"]})
+    assert st == 200 and c["confirmed"], c
+    _, _, revs = api(s, "GET", "/api/v1/config/revisions?limit=1")
+    assert revs["pending"] is None and revs["revisions"][0]["confirmed_ms"], revs
+
+
+def test_history_and_revert(s: LabSession):
+    rev, _ = current(s)
+    st, _, text = api(s, "GET", f"/api/v1/config/diff?from=1&to={rev}&format=text")
+    assert st == 200 and "/selection/hysteresis_pct: 10 -> 12" in text, f"diff: {st} {text!r}"
+    st, _, body = api(s, "POST", "/api/v1/config/revert", {"revision": 1, "comment": "back to the file"})
+    assert st == 200 and body["revision"] == rev + 1, body
+    _, one = api(s, "GET", "/api/v1/config/export?revision=1")[1:]
+    _, now = api(s, "GET", "/api/v1/config/export")[1:]
+    assert one == now, "revert to revision 1 did not give revision 1's document"
+
+
+def test_database_owns_after_restart(s: LabSession):
+    rev, doc = current(s)
+    i = index_of(doc, SVC)
+    st, _, body = patch(s, rev, [{"op": "remove", "path": f"/service/{i}"}])
+    assert st == 200, body
+    s.lab.kill_daemon("cpe")
+    s.lab.start_daemon("cpe")
+    r2, d2 = current(s)
+    assert r2 == rev + 1 and SVC not in [x["id"] for x in d2["service"]], "the restart did not run the stored revision"
+    cfg = Path(s.lab.state()["daemon_configs"]["cpe"]["config"])
+    cfg.write_text(cfg.read_text() + "\n# edited by hand\n")
+    s.lab.stop_daemon("cpe")
+    s.lab.start_daemon("cpe")
+    wait_until(lambda: "edited after import; ignored" in log_text(s) or None, 10, "the warning about the edited file")
+    assert current(s)[0] == rev + 1, "an edited file changed the configuration without --reimport"
+    wait_until(lambda: not answers(s, SVC_VIP) or None, 5, f"{SVC} still absent")
+
+
+if __name__ == "__main__":
+    sys.exit(main([test_bootstrap_revision, test_live_remove_and_add, test_refusals_change_nothing,
+                   test_unconfirmed_change_reverts, test_history_and_revert, test_database_owns_after_restart],
+                  daemons=True))
