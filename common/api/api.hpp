@@ -166,6 +166,11 @@ Result<ClientResponse> unix_request(const std::string& socket_path, const std::s
 Result<ClientResponse> unix_request(const std::string& socket_path, const std::string& method,
                                     const std::string& target, const std::string& body,
                                     std::chrono::milliseconds timeout);
+// `headers` are set after the defaults (a Content-Type here replaces application/json).
+Result<ClientResponse> unix_request(const std::string& socket_path, const std::string& method,
+                                    const std::string& target, const std::string& body,
+                                    const std::vector<std::pair<std::string, std::string>>& headers,
+                                    std::chrono::milliseconds timeout);
 inline constexpr std::chrono::milliseconds kClientTimeout = std::chrono::seconds(5);
 
 // "a=1&b=%20x" -> {a:1, b:" x"}; '+' is a space. Bad escapes or NUL bytes are an error.

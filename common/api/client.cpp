@@ -97,7 +97,16 @@ Result<ClientResponse> unix_request(const std::string& socket_path, const std::s
 Result<ClientResponse> unix_request(const std::string& socket_path, const std::string& method,
                                     const std::string& target, const std::string& body,
                                     std::chrono::milliseconds timeout) {
+  return unix_request(socket_path, method, target, body, {}, timeout);
+}
+
+Result<ClientResponse> unix_request(const std::string& socket_path, const std::string& method,
+                                    const std::string& target, const std::string& body,
+                                    const std::vector<std::pair<std::string, std::string>>& headers,
+                                    std::chrono::milliseconds timeout) {
   CATS_TRY_ASSIGN(req, detail::client_request(method, target, "localhost", body));
+  for (const auto& [k, v] : headers) req.set(k, v);
+  req.prepare_payload();
   return Exchange(socket_path, std::move(req), timeout).run();
 }
 

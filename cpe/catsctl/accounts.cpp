@@ -12,20 +12,19 @@ namespace cats::ctl {
 
 namespace json = boost::json;
 
-namespace {
-
-// Positional arguments and --key value options after the subcommand.
-struct Parsed {
-  std::vector<std::string> pos;
-  std::map<std::string, std::string> opt;
-};
-
-Result<Parsed> parse(const std::vector<std::string>& args, std::initializer_list<const char*> allowed) {
+Result<Parsed> parse_subcommand(const std::vector<std::string>& args, std::initializer_list<const char*> allowed,
+                                std::initializer_list<const char*> flags) {
   Parsed p;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
-    if (a.rfind("--", 0) != 0) {
+    if (a.rfind("--", 0) != 0 || a == "-") {
       p.pos.push_back(a);
+      continue;
+    }
+    bool flag = false;
+    for (const char* k : flags) flag = flag || a == k;
+    if (flag) {
+      p.opt[a] = "1";
       continue;
     }
     bool known = false;
@@ -35,6 +34,12 @@ Result<Parsed> parse(const std::vector<std::string>& args, std::initializer_list
     p.opt[a] = args[++i];
   }
   return p;
+}
+
+namespace {
+
+Result<Parsed> parse(const std::vector<std::string>& args, std::initializer_list<const char*> allowed) {
+  return parse_subcommand(args, allowed);
 }
 
 Result<std::string> read_password(const Parsed& p, std::istream& in) {

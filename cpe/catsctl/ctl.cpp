@@ -1,6 +1,7 @@
 #include "ctl.hpp"
 
 #include "accounts.hpp"
+#include "config_cmd.hpp"
 #include "api/api.hpp"
 #include "api/https.hpp"
 
@@ -361,7 +362,7 @@ void usage(std::ostream& os) {
      << "                 and an API token (--token-file or $CATS_TOKEN)\n"
      << "  --json         print the API's JSON reply as is\n\ncommands:\n";
   for (const auto& c : commands()) os << "  " << pad(c.name, 12, false) << " " << c.help << "\n";
-  os << accounts_usage();
+  os << accounts_usage() << config_usage();
 }
 
 // "--name VALUE" or "--name=VALUE" at args[i]; advances i past the value.
@@ -462,8 +463,11 @@ std::string first_line_of(const std::string& path) {
 
 // The one request of this run, over the socket or HTTPS (with the pin and the token).
 Result<api::ClientResponse> send(const Options& o, const std::string& method, const std::string& target,
-                                 const std::string& body) {
-  if (o.url.empty()) return api::unix_request(o.socket, method, target, body);
+                                 const std::string& body,
+                                 std::vector<std::pair<std::string, std::string>> extra = {}) {
+  // A configuration change waits for its live apply (overlay and services).
+  constexpr auto kTimeout = std::chrono::seconds(35);
+  if (o.url.empty()) return api::unix_request(o.socket, method, target, body, extra, kTimeout);
   CATS_TRY_ASSIGN(to, parse_url(o.url));
   if (o.pin.empty()) return Error::msg("--url needs --pin SHA256 (or $CATS_PIN): `catsctl status` on the box shows it");
   to.pin_sha256 = o.pin;
@@ -473,7 +477,8 @@ Result<api::ClientResponse> send(const Options& o, const std::string& method, co
   if (token.empty()) return Error::msg("--url needs an API token: --token-file F or $CATS_TOKEN (`catsctl token add`)");
   std::vector<std::pair<std::string, std::string>> headers{{"Authorization", "Bearer " + token}};
   if (!body.empty()) headers.emplace_back("Content-Type", "application/json");
-  return api::https_request(to, method, target, body, headers);
+  for (auto& h : extra) headers.push_back(std::move(h));
+  return api::https_request(to, method, target, body, headers, kTimeout);
 }
 
 std::string error_message(const api::ClientResponse& r) {
@@ -525,6 +530,14 @@ int run(const std::vector<std::string>& args, std::ostream& out, std::ostream& e
     }
     call = std::move(*c);
     name += opt.rest.empty() ? "" : " " + opt.rest.front();
+  } else if (opt.command == "config") {
+    auto c = config_call(opt.rest, in);
+    if (!c) {
+      err << "catsctl: " << c.error().message << "\n";
+      return kUsage;
+    }
+    call = std::move(*c);
+    name += opt.rest.empty() ? "" : " " + opt.rest.front();
   } else {
     err << "catsctl: " << (it == commands().end() ? "unknown command " + opt.command
                                                    : opt.command + " takes no arguments") << "\n";
@@ -532,7 +545,26 @@ int run(const std::vector<std::string>& args, std::ostream& out, std::ostream& e
     return kUsage;
   }
 
-  auto reply = send(opt, call.method, call.target, call.body);
+  if (call.with_current) {
+    // Made against the revision just read: If-Match its ETag (a change in between is a 409).
+    auto cur = send(opt, "GET", "/api/v1/config", {});
+    if (!cur) {
+      err << "catsctl: " << cur.error().message << "\n";
+      return kNoConnection;
+    }
+    json::error_code ec;
+    json::value doc = json::parse(cur->body, ec);
+    if (cur->status != 200 || ec || cur->header("ETag").empty()) {
+      err << "catsctl: " << name << ": reading the configuration: " << cur->status << ": " << error_message(*cur) << "\n";
+      return kApiError;
+    }
+    call.headers.emplace_back("If-Match", cur->header("ETag"));
+    if (auto st = call.with_current(call, doc); !st) {
+      err << "catsctl: " << name << ": " << st.error().message << "\n";
+      return kUsage;
+    }
+  }
+  auto reply = send(opt, call.method, call.target, call.body, call.headers);
   if (!reply) {
     err << "catsctl: " << reply.error().message << "\n";
     return kNoConnection;
@@ -541,7 +573,7 @@ int run(const std::vector<std::string>& args, std::ostream& out, std::ostream& e
     err << "catsctl: " << name << ": server error " << reply->status << ": " << error_message(*reply) << "\n";
     return kApiError;
   }
-  if (opt.json) {
+  if (opt.json || call.raw) {
     out << reply->body;
     if (reply->body.empty() || reply->body.back() != '\n') out << "\n";
     return kOk;

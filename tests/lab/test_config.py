@@ -13,8 +13,8 @@ real SQLite file, changed through /api/v1/config on its control socket while tra
    fails in the daemon (a WAN on a missing interface: 500 apply_failed).
 4. Safe apply: a change with confirm_within=2 that is not confirmed reverts by itself (a
    revision by "cats"), and the VIP answers again; one that is confirmed stays.
-5. History: the revisions list, a text diff, and a revert to revision 1 that gives
-   revision 1's document byte for byte.
+5. History: `catsctl config set/diff/history` against the daemon, the revisions list, a
+   text diff, and a revert to revision 1 that gives revision 1's document byte for byte.
 6. Ownership across restarts: kill -9 and start runs the database's revision, not the
    file; an edit of the file is ignored with a warning; --reimport makes it a revision.
 """
@@ -173,6 +173,15 @@ def test_unconfirmed_change_reverts(s: LabSession):
 
 def test_history_and_revert(s: LabSession):
     rev, _ = current(s)
+    # catsctl makes the same change against the revision it just read (If-Match).
+    cp = s.lab.catsctl("cpe", "config", "set", "/selection/hold_down_ms", "1200", "--comment", "by catsctl",
+                       timeout=40)
+    assert cp.returncode == 0 and cp.stdout.strip() == f"revision {rev + 1}", f"catsctl config set: {cp.stdout} {cp.stderr}"
+    cp = s.lab.catsctl("cpe", "config", "diff", str(rev), str(rev + 1))
+    assert cp.stdout.strip() == "~ /selection/hold_down_ms: 1000 -> 1200", f"catsctl config diff: {cp.stdout!r}"
+    cp = s.lab.catsctl("cpe", "config", "history", "--limit", "1")
+    assert "by catsctl" in cp.stdout and "root" in cp.stdout, f"catsctl config history: {cp.stdout}"
+    rev += 1
     st, _, text = api(s, "GET", f"/api/v1/config/diff?from=1&to={rev}&format=text")
     assert st == 200 and "/selection/hysteresis_pct: 10 -> 12" in text, f"diff: {st} {text!r}"
     st, _, body = api(s, "POST", "/api/v1/config/revert", {"revision": 1, "comment": "back to the file"})

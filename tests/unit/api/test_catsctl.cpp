@@ -171,6 +171,61 @@ TEST_CASE("catsctl user/token: requests on the socket, passwords from stdin, usa
   CHECK(seen.size() == before);
 }
 
+TEST_CASE("catsctl config: changes carry If-Match of the revision just read, and pick the patch op") {
+  test::TempDir tmp;
+  const std::string sock = tmp.path + "/cpe.sock";
+  std::vector<std::string> seen;
+  api::Router rt;
+  rt.add("GET", "/api/v1/config", [](const api::Request&) {
+    auto r = api::Response::json(json::parse(R"({"selection":{"hold_down_ms":1000},"service":[{"id":"a"}]})"));
+    r.headers.emplace_back("ETag", "\"7\"");
+    return r;
+  });
+  auto change = [&seen](const api::Request& q) {
+    std::string line = q.method + " " + q.path + " if-match=" + q.header("if-match");
+    for (const auto& [k, v] : q.query) line += " " + k + "=" + v;
+    seen.push_back(line + " " + q.body);
+    return api::Response::json(json::parse(R"({"revision":8,"pending":null})"));
+  };
+  rt.add("PATCH", "/api/v1/config", change);
+  rt.add("POST", "/api/v1/config/import", change);
+  rt.add("GET", "/api/v1/config/diff", [](const api::Request& q) {
+    return api::Response::text("~ /x: 1 -> 2\n" + q.query.at("from") + q.query.at("to"), "text/plain");
+  });
+  auto srv = api::UnixServer::start(sock, rt);
+  REQUIRE(srv.has_value());
+  auto run_in = [&](std::vector<std::string> args, const std::string& input = "") {
+    std::ostringstream out, err;
+    std::istringstream in(input);
+    int code = ctl::run(args, out, err, sock.c_str(), in);
+    return Run{code, out.str(), err.str()};
+  };
+
+  auto set = run_in({"config", "set", "/selection/hold_down_ms", "1500", "--confirm", "60", "--comment", "a b"});
+  CHECK(set.code == 0);
+  CHECK(set.out == "revision 8\n");
+  REQUIRE(seen.size() == 1);
+  CHECK(seen[0] == R"(PATCH /api/v1/config if-match="7" comment=a b confirm_within=60 [{"op":"replace","path":"/selection/hold_down_ms","value":1500}])");
+  CHECK(run_in({"config", "set", "/selection/hysteresis_pct", "12"}).code == 0);  // absent: add
+  CHECK(seen.back().find(R"({"op":"add","path":"/selection/hysteresis_pct","value":12})") != std::string::npos);
+  CHECK(run_in({"config", "set", "/cpe/log_level", "debug"}).code == 0);  // a bare word is a string
+  CHECK(seen.back().find(R"("value":"debug")") != std::string::npos);
+  CHECK(run_in({"config", "del", "/service/0"}).code == 0);
+  CHECK(seen.back().find(R"([{"op":"remove","path":"/service/0"}])") != std::string::npos);
+  CHECK(run_in({"config", "import", "-"}, R"({"cpe":{}})").code == 0);
+  CHECK(seen.back() == R"(POST /api/v1/config/import if-match="7" {"cpe":{}})");
+  CHECK(run_in({"config", "diff", "3", "5"}).out == "~ /x: 1 -> 2\n35\n");  // a newline ends the text
+
+  // Usage errors send no change.
+  const size_t before = seen.size();
+  CHECK(run_in({"config", "del", "/nope"}).code == 2);  // nothing there to remove
+  CHECK(run_in({"config", "set", "hold_down_ms", "1"}).code == 2);
+  CHECK(run_in({"config", "diff", "3"}).code == 2);
+  CHECK(run_in({"config", "revert", "x"}).code == 2);
+  CHECK(run_in({"config", "frobnicate"}).code == 2);
+  CHECK(seen.size() == before);
+}
+
 TEST_CASE("catsctl --url: https only, a pin and a token are required before anything is sent") {
   auto r = run_ctl({"--url", "http://10.1.0.1:8443", "status"});
   CHECK(r.code == 3);

@@ -475,3 +475,35 @@ TEST_CASE("steering: decisions name an instance that is only explored, and one w
   CHECK(decaying < explored);  // on its way down
   CHECK(d[2].as_object().at("cost_ms").to_number<double>() > 1.25 * d[0].as_object().at("cost_ms").to_number<double>());
 }
+
+TEST_CASE("steering: a configuration change keeps the weights of unchanged services only") {
+  Harness first;
+  first.s.start();
+  first.s.tick(all_paths(stamp::PathState::up), fig4_reports());
+  const steer::State before = first.applied.back();
+  REQUIRE(sum(before.services[0]) == 1000);
+
+  // A second service added, app1 untouched: app1 keeps its weights, app2 starts at 0.
+  config::CpeConfig two = fig4();
+  auto app2 = two.services[0];
+  app2.select.id = "app2";
+  app2.vip = addr("10.255.0.9");
+  two.services.push_back(app2);
+  Harness h(two);
+  REQUIRE(h.s.start(before));
+  REQUIRE(h.applied.size() == 1);
+  CHECK(h.applied[0].services[0] == before.services[0]);
+  CHECK(sum(h.applied[0].services[1]) == 0);
+
+  // app1 itself changed (another port): it is new, so it starts at 0 too.
+  config::CpeConfig changed = fig4();
+  changed.services[0].ports = {8443};
+  Harness c(changed);
+  REQUIRE(c.s.start(before));
+  CHECK(sum(c.applied.back().services[0]) == 0);
+
+  // A refused first apply fails start(): the reload is undone by the caller.
+  Harness f(two);
+  f.fail_apply = true;
+  CHECK_FALSE(f.s.start(before));
+}
