@@ -133,6 +133,7 @@ struct ConfigService::Impl : std::enable_shared_from_this<Impl> {
     std::optional<config::CpeConfig> applied;
     configdb::ConfigDb::Apply hook = [&](int64_t rev, const json::value& doc) -> Status {
       CATS_TRY_ASSIGN(next, config_from_document(doc, "revision " + std::to_string(rev)));
+      log::info(kLog, "applying revision " + std::to_string(rev) + " (" + what + ")");
       CATS_TRY(apply(next));
       applied = std::move(next);
       return ok();

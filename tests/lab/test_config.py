@@ -15,11 +15,15 @@ real SQLite file, changed through /api/v1/config on its control socket while tra
    revision by "cats"), and the VIP answers again; one that is confirmed stays.
 5. History: `catsctl config set/diff/history` against the daemon, the revisions list, a
    text diff, and a revert to revision 1 that gives revision 1's document byte for byte.
-6. Ownership across restarts: kill -9 and start runs the database's revision, not the
+6. A locked database refuses a change (503 storage) and changes nothing; kill -9 during
+   an apply leaves, after a start, the old or the new revision with the kernel converged
+   to it.
+7. Ownership across restarts: kill -9 and start runs the database's revision, not the
    file; an edit of the file is ignored with a warning; --reimport makes it a revision.
 """
 import json
 import re
+import sqlite3
 import subprocess
 import sys
 import time
@@ -191,6 +195,59 @@ def test_history_and_revert(s: LabSession):
     assert one == now, "revert to revision 1 did not give revision 1's document"
 
 
+def test_locked_database_refuses(s: LabSession):
+    """Another writer holds the database: the change waits its busy timeout, then is
+    refused (503, code storage), and neither the revision nor the kernel moved."""
+    rev, doc = current(s)
+    before = kernel(s)
+    db = Path(s.lab.daemon_entry("cpe")["socket"]).parent / "cats.db"
+    conn = sqlite3.connect(str(db), timeout=5, isolation_level=None)
+    try:
+        conn.execute("BEGIN EXCLUSIVE")
+        st, _, body = patch(s, rev, [{"op": "replace", "path": "/selection/hysteresis_pct", "value": 15}])
+    finally:
+        conn.close()  # rolls back, releasing the lock
+    assert st == 503 and body["error"]["code"] == "storage", f"locked database: {st} {body}"
+    assert current(s) == (rev, doc), "a refused change changed the configuration"
+    after = kernel(s)
+    assert after == before, f"a refused change changed the kernel:\n{st_.diff_ruleset(before, after)}"
+
+
+def test_kill_during_apply(s: LabSession):
+    """kill -9 while a change is being applied (after the daemon logged that it applies it,
+    before it answered): after a start, the database holds the old or the new revision, and
+    the kernel's steering structure is the one of that revision."""
+    rev, doc = current(s)
+    i = index_of(doc, SVC)
+    present = SVC in [x["id"] for x in doc["service"]]
+    op = {"op": "remove", "path": f"/service/{i}"} if present else None
+    assert op, f"test bug: {SVC} absent before the kill test"
+    log = Path(s.lab.daemon_entry("cpe")["socket"]).parent / "daemon.log"
+    mark = f"applying revision {rev + 1}"
+    sock = s.lab.daemon_entry("cpe")["socket"]
+    client = subprocess.Popen(["curl", "-sS", "--max-time", "30", "--unix-socket", sock, "-X", "PATCH",
+                               "-H", f'If-Match: "{rev}"', "--data-binary", json.dumps([op]),
+                               "http://cpe/api/v1/config"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_until(lambda: mark in log.read_text(errors="replace") or None, 10, f"'{mark}' in the log", interval=0.005)
+        s.lab.kill_daemon("cpe")
+    finally:
+        client.wait(timeout=40)
+    s.lab.start_daemon("cpe")
+    r2, d2 = current(s)
+    assert r2 in (rev, rev + 1), f"revision after kill -9 during the apply: {r2} (was {rev})"
+    has = SVC in [x["id"] for x in d2["service"]]
+    print(f"  killed during the apply of revision {rev + 1}; restarted at revision {r2} ({SVC} {'present' if has else 'absent'})")
+    # The kernel converges to the stored revision: the service's VIP map is there or not.
+    wait_until(lambda: (f"w_{SVC}" in st_.ruleset(s.lab)["nft"]) == has or None, 10,
+               f"steering table {'with' if has else 'without'} {SVC} (revision {r2})")
+    wait_until(lambda: answers(s, SVC_VIP) == has or None, 10, f"{SVC} VIP {'answering' if has else 'refused'}")
+    if not has:  # leave the service there for the next test
+        r3, d3 = current(s)
+        st, _, body = patch(s, r3, [{"op": "add", "path": f"/service/{i}", "value": doc["service"][i]}])
+        assert st == 200, body
+
+
 def test_database_owns_after_restart(s: LabSession):
     rev, doc = current(s)
     i = index_of(doc, SVC)
@@ -211,5 +268,6 @@ def test_database_owns_after_restart(s: LabSession):
 
 if __name__ == "__main__":
     sys.exit(main([test_bootstrap_revision, test_live_remove_and_add, test_refusals_change_nothing,
-                   test_unconfirmed_change_reverts, test_history_and_revert, test_database_owns_after_restart],
+                   test_unconfirmed_change_reverts, test_history_and_revert, test_locked_database_refuses,
+                   test_kill_during_apply, test_database_owns_after_restart],
                   daemons=True))
