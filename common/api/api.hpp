@@ -48,13 +48,13 @@ struct FieldError {
 // kStreamPoll while there was nothing to send, until pull() ends it or the client goes.
 // Polling rather than a cross-thread wake-up: nothing outside the server ever posts into
 // its io_context, which may be stopping (IoThread::stop), and a poll costs microseconds.
-class Stream {
+class StreamBody {
  public:
   struct Chunk {
     std::string bytes;  // to send now; empty: nothing yet
     bool end = false;   // close the connection once `bytes` are sent
   };
-  virtual ~Stream() = default;
+  virtual ~StreamBody() = default;
   virtual Chunk pull() = 0;
 };
 inline constexpr std::chrono::milliseconds kStreamPoll{50};
@@ -69,11 +69,11 @@ struct Response {
   std::optional<std::string> raw;
   std::string content_type;
   // A streamed answer: 200 with content_type and this body, on a connection that then
-  // serves nothing else. Only the session honours it (handle() with a Stream slot).
-  std::shared_ptr<Stream> stream;
+  // serves nothing else. Only the session honours it (handle() with a StreamBody slot).
+  std::shared_ptr<StreamBody> stream;
 
   static Response json(boost::json::value v, int status = 200) { return {status, std::move(v), {}, {}, {}, {}}; }
-  static Response streamed(std::shared_ptr<Stream> s, std::string content_type);
+  static Response streamed(std::shared_ptr<StreamBody> s, std::string content_type);
   static Response text(std::string body, std::string content_type, int status = 200);
   // {"error": {"code", "message", "fields": [{"field", "message"}]}}. `code` is a stable
   // machine-readable word ("not_found", "invalid", "conflict"...); the one-argument form

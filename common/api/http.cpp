@@ -149,7 +149,7 @@ BeastResponse to_beast(const Response& r, unsigned version, bool keep_alive, con
 }
 
 BeastResponse handle(const Router& router, const BeastRequest& r, const Origin& from,
-                     std::shared_ptr<Stream>* stream) {
+                     std::shared_ptr<StreamBody>* stream) {
   auto req = to_request(r);
   if (!req) return to_beast(Response::error(400, req.error().message), r.version(), false);
   req->local = from.local;

@@ -44,7 +44,7 @@ struct Origin {
 // answer (Response::stream) hands its body to *stream and returns only the head (no
 // Content-Length, Connection: close); without a slot for it (the fuzzer) it is a 500.
 BeastResponse handle(const Router& router, const BeastRequest& r, const Origin& from,
-                     std::shared_ptr<Stream>* stream = nullptr);
+                     std::shared_ptr<StreamBody>* stream = nullptr);
 
 // Reply to a message that could not be read (status from status_for_read_error).
 BeastResponse error_reply(int status, const std::string& message);

@@ -42,7 +42,7 @@ Response Response::text(std::string body, std::string content_type, int status) 
   return r;
 }
 
-Response Response::streamed(std::shared_ptr<Stream> s, std::string content_type) {
+Response Response::streamed(std::shared_ptr<StreamBody> s, std::string content_type) {
   Response r;
   r.stream = std::move(s);
   r.content_type = std::move(content_type);

@@ -203,7 +203,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     wait_request();
   }
 
-  // A streamed answer (api::Stream): the head is written; from now on this connection only
+  // A streamed answer (api::StreamBody): the head is written; from now on this connection only
   // carries the body. No request timeout or idle timeout applies (a quiet stream is alive:
   // its keepalive comments come from the stream); each write still has write_timeout, so
   // a client that stops reading is dropped. A read stays pending only to notice the client
@@ -308,7 +308,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   beast::flat_buffer buffer_;
   std::optional<RequestParser> parser_;
   BeastResponse res_;
-  std::shared_ptr<Stream> body_;  // set once a route answered with a stream
+  std::shared_ptr<StreamBody> body_;  // set once a route answered with a stream
   std::string out_;               // the stream bytes being written
   bool stream_end_ = false;
   std::array<char, 2048> discard_{};

@@ -139,7 +139,7 @@ bool Subscription::wants(std::string_view topic) const {
   return std::find(topics_.begin(), topics_.end(), topic) != topics_.end();
 }
 
-Stream::Chunk Subscription::pull() {
+StreamBody::Chunk Subscription::pull() {
   Chunk out;
   const auto now = hub_->clock_();
   if (!started_) {

@@ -1,6 +1,6 @@
 // Server-Sent Events (WHATWG HTML §9.2 "Server-sent events") for GET /api/v1/stream: one
 // Hub per daemon, fed from the services thread (publish, tick), read by the API server
-// threads through Subscriptions, each the api::Stream body of one streamed answer.
+// threads through Subscriptions, each the api::StreamBody of one streamed answer.
 //
 // * Every message gets a global, increasing id when it is emitted; the last `ring` of them
 //   are kept so a client reconnecting with Last-Event-ID gets what it missed, exactly once.
@@ -116,7 +116,7 @@ class Hub : public std::enable_shared_from_this<Hub> {
 
 // One client's view of the hub, the body of its streamed answer. Not thread-safe: one
 // session pulls it.
-class Subscription final : public Stream {
+class Subscription final : public StreamBody {
  public:
   ~Subscription() override;
   Chunk pull() override;

@@ -32,10 +32,10 @@ TEST_CASE("store: bucket_width cuts [from, to] into points equal buckets", "[sto
   CHECK(*bucket_width(0, 1000, 10) == 101);  // 1001 ms: the last bucket is shorter
   CHECK(*bucket_width(5, 5, 1) == 1);
   CHECK(*bucket_width(0, 3, 2000) == 1);  // more points than milliseconds
-  CHECK_FALSE(bucket_width(0, 10, 0));
-  CHECK_FALSE(bucket_width(0, 10, kMaxPoints + 1));
-  CHECK_FALSE(bucket_width(10, 0, 5));
-  CHECK_FALSE(bucket_width(std::numeric_limits<int64_t>::min(), std::numeric_limits<int64_t>::max(), 5));
+  CHECK_FALSE(bucket_width(0, 10, 0).has_value());
+  CHECK_FALSE(bucket_width(0, 10, kMaxPoints + 1).has_value());
+  CHECK_FALSE(bucket_width(10, 0, 5).has_value());
+  CHECK_FALSE(bucket_width(std::numeric_limits<int64_t>::min(), std::numeric_limits<int64_t>::max(), 5).has_value());
 }
 
 TEST_CASE("store: path history in N points, grouped in SQL", "[store]") {
@@ -78,7 +78,7 @@ TEST_CASE("store: path history in N points, grouped in SQL", "[store]") {
   CHECK(one->front().samples == 6);
   CHECK(one->front().rtt_max_ms == 50);
 
-  CHECK_FALSE(s->path_buckets("wan1", "c1", 0, 10, 0));
+  CHECK_FALSE(s->path_buckets("wan1", "c1", 0, 10, 0).has_value());
   auto none = s->path_buckets("nope", "c1", 0, 3999, 4);
   REQUIRE(none.has_value());
   CHECK(none->empty());
