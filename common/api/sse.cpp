@@ -88,8 +88,8 @@ void Hub::publish(std::string_view topic, std::string_view subject, std::string 
     return;
   }
   if (t.order.size() >= opt_.max_pending) {
-    t.pending.erase(t.order.front());
-    t.order.pop_front();
+    ++dropped_;
+    return;
   }
   t.pending.emplace(std::string(subject), std::move(data));
   t.order.emplace_back(subject);
@@ -123,6 +123,11 @@ std::shared_ptr<Subscription> Hub::subscribe(std::vector<std::string> topics, st
 uint64_t Hub::last_id() const {
   std::lock_guard lk(mu_);
   return next_id_ - 1;
+}
+
+uint64_t Hub::dropped() const {
+  std::lock_guard lk(mu_);
+  return dropped_;
 }
 
 size_t Hub::streams() const {

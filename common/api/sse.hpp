@@ -10,7 +10,8 @@
 // * Per topic at most `per_second` messages in any window of one second. A topic over its
 //   budget keeps only the latest message per subject (a path, an instance...) and sends it
 //   in the next free slot: what waits is bounded by the number of subjects (and by
-//   max_pending), never a queue that grows with time.
+//   max_pending), never a queue that grows with time. Subjects take turns in the order they
+//   started waiting, so none starves however many there are.
 // * At most max_streams Subscriptions at once (the route answers 503 beyond it). A
 //   Subscription that falls max_lag messages behind ends (the session closes the
 //   connection; the client resumes with Last-Event-ID).
@@ -42,7 +43,9 @@ using Clock = std::function<std::chrono::steady_clock::time_point()>;
 struct Options {
   size_t ring = 4096;            // messages kept for Last-Event-ID replay
   size_t per_second = 10;        // messages per topic in any one-second window
-  size_t max_pending = 1024;     // coalesced subjects waiting per topic; beyond: the oldest is dropped
+  // Subjects waiting per topic. Beyond it a new subject's value is dropped (and counted):
+  // the oldest are next in line, and a sampled subject comes again in a second anyway.
+  size_t max_pending = 4096;
   size_t max_streams = 32;       // Subscriptions at once
   size_t max_lag = 1024;         // messages a Subscription may be behind before it is ended
   size_t max_chunk = 64 * 1024;  // bytes one pull() returns at most
@@ -83,6 +86,7 @@ class Hub : public std::enable_shared_from_this<Hub> {
 
   uint64_t last_id() const;
   size_t streams() const;
+  uint64_t dropped() const;  // values refused because max_pending subjects were waiting
   const Options& options() const { return opt_; }
 
  private:
@@ -112,6 +116,7 @@ class Hub : public std::enable_shared_from_this<Hub> {
   std::deque<Message> ring_;  // consecutive ids
   uint64_t next_id_ = 0;      // set from opt_.first_id in make()
   size_t streams_ = 0;
+  uint64_t dropped_ = 0;
 };
 
 // One client's view of the hub, the body of its streamed answer. Not thread-safe: one

@@ -129,7 +129,7 @@ TEST_CASE("sse: at most per_second messages per topic in any second; the latest 
   CHECK(sent.size() >= 20);  // and it does flow: ~10/s over 2.1 s
 }
 
-TEST_CASE("sse: waiting subjects are bounded") {
+TEST_CASE("sse: waiting subjects are bounded; a waiting one still takes its latest value") {
   FakeClock c;
   sse::Options o;
   o.per_second = 1;
@@ -137,14 +137,17 @@ TEST_CASE("sse: waiting subjects are bounded") {
   auto hub = sse::Hub::make(o, c.fn());
   auto sub = hub->subscribe({"events"}, std::nullopt);
   for (int i = 0; i < 10; ++i) hub->publish("events", std::to_string(i), "{\"n\":" + std::to_string(i) + "}");
-  CHECK(drain(*sub).size() == 1);
+  hub->publish("events", "2", "{\"n\":22}");  // waiting already: updated, not refused
+  CHECK(drain(*sub).size() == 1);               // 0 went at once
   std::vector<std::string> later;
   for (int i = 0; i < 5; ++i) {
     c.now += 1s;
     hub->tick();
     for (auto& m : drain(*sub)) later.push_back(m.data);
   }
-  CHECK(later == std::vector<std::string>{"{\"n\":7}", "{\"n\":8}", "{\"n\":9}"});
+  // 1..3 waited, in their order; 4..9 found the waiting room full.
+  CHECK(later == std::vector<std::string>{"{\"n\":1}", "{\"n\":22}", "{\"n\":3}"});
+  CHECK(hub->dropped() == 6);
 }
 
 TEST_CASE("sse: Last-Event-ID replays what followed it, exactly once; too old or unknown resets") {
