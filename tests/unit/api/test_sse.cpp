@@ -305,3 +305,34 @@ TEST_CASE("sse: a streamed answer through UnixServer outlives the idle timeout")
   REQUIRE(raw.request);
   CHECK(detail::handle(rt, *raw.request, {}).result_int() == 500);
 }
+
+TEST_CASE("sse: a client that stops reading is dropped after write_timeout") {
+  cats::test::TempDir tmp;
+  const std::string sock = tmp.path + "/api.sock";
+  sse::Options o;
+  o.per_second = 1'000'000;  // the hub lets everything through: the socket is the bound here
+  o.ring = 1'000'000;
+  o.max_lag = 1'000'000;
+  auto hub = sse::Hub::make(o, [] { return std::chrono::steady_clock::now(); });
+  Router rt;
+  rt.add("GET", "/stream", [hub](const Request&) {
+    return Response::streamed(hub->subscribe(sse::topics(), std::nullopt), "text/event-stream");
+  });
+  ServerLimits lim;
+  lim.write_timeout = 300ms;
+  auto srv = UnixServer::start(sock, rt, lim);
+  REQUIRE(srv.has_value());
+
+  auto fd = cats::test::raw_connect(sock);
+  REQUIRE(fd);
+  REQUIRE(cats::test::raw_send(fd, "GET /stream HTTP/1.1\r\nHost: x\r\n\r\n"));
+  std::string got;
+  read_until(fd, got, "retry: 2000\n\n");
+  REQUIRE(hub->streams() == 1);
+  // ~16 MiB the client never reads: far beyond both sockets' buffers.
+  const std::string big = "\"" + std::string(16 * 1024, 'x') + "\"";
+  for (int i = 0; i < 1024; ++i) hub->publish("paths", std::to_string(i), big);
+  auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (hub->streams() != 0 && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(10ms);
+  CHECK(hub->streams() == 0);
+}
