@@ -657,6 +657,7 @@ void add_routes(api::Router& router, const std::shared_ptr<Shared>& sh, const co
       std::vector<store::PathBucket> buckets;
       for (const auto& [w, v] : names->paths) {
         if ((!wan.empty() && w != wan) || (!vcpe.empty() && v != vcpe)) continue;
+        if (buckets.size() >= kHistoryLimit) break;  // whole series only, as for raw rows
         auto h = sh->store->path_buckets(w, v, from, to, n);
         if (!h) return api::Response::error(400, h.error().message);
         buckets.insert(buckets.end(), h->begin(), h->end());
