@@ -597,6 +597,7 @@ struct CpeServices::Impl : std::enable_shared_from_this<Impl> {
     desired.cancel();
     maintain.cancel();
     flow.cancel();
+    sh->hub->close();  // nothing feeds it any more: its streams end, their clients reconnect
   }
 };
 

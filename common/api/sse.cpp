@@ -101,9 +101,14 @@ void Hub::tick() {
   for (auto& [name, t] : topics_) flush(name, t, now);
 }
 
+void Hub::close() {
+  std::lock_guard lk(mu_);
+  closed_ = true;
+}
+
 std::shared_ptr<Subscription> Hub::subscribe(std::vector<std::string> topics, std::optional<uint64_t> last_event_id) {
   std::lock_guard lk(mu_);
-  if (streams_ >= opt_.max_streams) return nullptr;
+  if (closed_ || streams_ >= opt_.max_streams) return nullptr;
   const uint64_t last = next_id_ - 1;
   const uint64_t oldest = ring_.empty() ? next_id_ : ring_.front().id;
   uint64_t cursor = last;
@@ -163,7 +168,7 @@ StreamBody::Chunk Subscription::pull() {
     }
     const uint64_t last = hub_->next_id_ - 1;
     const uint64_t oldest = ring.empty() ? hub_->next_id_ : ring.front().id;
-    if (cursor_ + 1 < oldest || last - cursor_ > hub_->opt_.max_lag) {
+    if (hub_->closed_ || cursor_ + 1 < oldest || last - cursor_ > hub_->opt_.max_lag) {
       // Too slow: what it missed is gone (or soon will be). Ending lets it resume with
       // Last-Event-ID, which replays or resets, instead of silently skipping messages.
       out.end = true;

@@ -81,7 +81,13 @@ class Hub : public std::enable_shared_from_this<Hub> {
   // Emits waiting values whose slot has come. Call often (the services' fast tick).
   void tick();
 
-  // nullptr when max_streams are open. last_event_id: the client's, if it sent one.
+  // Ends every stream (their next pull() says end) and refuses new ones: the services
+  // feeding this hub are going (a reload starts new ones, with a new hub). Clients
+  // reconnect, and their ids, older than the new hub's first, get a reset.
+  void close();
+
+  // nullptr when max_streams are open or the hub is closed. last_event_id: the client's,
+  // if it sent one.
   std::shared_ptr<Subscription> subscribe(std::vector<std::string> topics, std::optional<uint64_t> last_event_id);
 
   uint64_t last_id() const;
@@ -117,6 +123,7 @@ class Hub : public std::enable_shared_from_this<Hub> {
   uint64_t next_id_ = 0;      // set from opt_.first_id in make()
   size_t streams_ = 0;
   uint64_t dropped_ = 0;
+  bool closed_ = false;
 };
 
 // One client's view of the hub, the body of its streamed answer. Not thread-safe: one

@@ -207,7 +207,15 @@ TEST_CASE("sse: streams are bounded and released") {
   CHECK(hub->streams() == 2);
   a.reset();
   CHECK(hub->streams() == 1);
-  CHECK(hub->subscribe(sse::topics(), std::nullopt) != nullptr);
+  auto d = hub->subscribe(sse::topics(), std::nullopt);
+  REQUIRE(d != nullptr);
+  b->pull();
+  CHECK_FALSE(b->pull().end);
+  hub->close();  // the services feeding it are gone: every stream ends, none opens
+  CHECK(b->pull().end);
+  CHECK(d->pull().end);
+  d.reset();
+  CHECK(hub->subscribe(sse::topics(), std::nullopt) == nullptr);
 }
 
 TEST_CASE("sse: a subscriber too far behind is ended; chunks are bounded; keepalive when quiet") {

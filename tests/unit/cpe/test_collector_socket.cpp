@@ -284,8 +284,9 @@ TEST_CASE("cpe services: the stream, history in points and flows through the rou
   CHECK(f.body.at("services").as_array().empty());
   CHECK(f.body.at("counted_ms").is_null());
 
+  svc->reset();  // the services stop: their streams end (clients reconnect to the next ones)
+  CHECK(r.stream->pull().end);
   r = {};
-  svc->reset();
   std::error_code ec;
   std::filesystem::remove_all(dir, ec);
 }
