@@ -10,7 +10,8 @@ cats-cpe over HTTPS, fig4 with services, from a client namespace with an API tok
 4. Resume: reconnecting with Last-Event-ID (header, then ?last_event_id=) after the hub
    moved on replays what was missed: no duplicate, no gap. An id older than the ring (or
    of another run) gets `event: reset` first.
-5. History in points and flow counts answer over the same HTTPS + token.
+5. The same stream on the root-only Unix socket (no login), as curl reads it.
+6. History in points and flow counts answer over the same HTTPS + token.
 """
 import json
 import subprocess
@@ -142,8 +143,9 @@ def test_live_and_rate(s: LabSession):
     worst = max_per_window(ms, 0.95)
     assert all(n <= 10 for n in worst.values()), f"more than 10 messages/s on a topic: {worst}"
     s.last_lines = lines
-    print(f"  {len(ms)} messages in 6 s, first paths at {first['paths']} s, instances at {first['instances']} s; "
-          f"most per second by topic {worst}")
+    totals = {t: len([m for m in ms if m["event"] == t]) for t in first}
+    print(f"  {len(ms)} messages in 6 s {totals}, first paths at {first['paths']} s, instances at "
+          f"{first['instances']} s; most per second by topic {worst}")
 
 
 def moved_on(s: LabSession, last: int, by: int) -> int:
@@ -177,6 +179,19 @@ def test_resume(s: LabSession):
           "without duplicate or gap; an old id gets a reset")
 
 
+def test_unix_socket(s: LabSession):
+    sock = s.lab.daemon_entry("cpe")["socket"]
+    # curl ends at --max-time with status 28; what it printed is the stream so far.
+    cp = subprocess.run(["curl", "-sN", "--max-time", "2.5", "--unix-socket", sock, "-D", "-",
+                         "http://localhost/api/v1/stream?topics=paths"], capture_output=True, text=True, timeout=20)
+    out = cp.stdout
+    assert out.startswith("HTTP/1.1 200"), out[:300]
+    assert "content-type: text/event-stream" in out.lower(), out[:300]
+    frames = [f for f in out.split("\n\n") if "event: " in f]
+    assert frames and all("event: paths" in f for f in frames), out[:500]
+    print(f"  Unix socket: {len(frames)} paths messages in 2.5 s, no login")
+
+
 def test_history_points_and_flows(s: LabSession):
     now = int(time.time() * 1000)
     r = talk(s, [{"method": "GET", "path": f"/api/v1/paths?history=1&from={now - 60_000}&to={now}&points=6",
@@ -204,5 +219,6 @@ if __name__ == "__main__":
         test_access,
         test_live_and_rate,
         test_resume,
+        test_unix_socket,
         test_history_points_and_flows,
     ], scenario="fig4", daemons=True, setup=setup))
