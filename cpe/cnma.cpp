@@ -1,5 +1,6 @@
 #include "cpe/cnma.hpp"
 
+#include "api/sse.hpp"
 #include "base/log.hpp"
 #include "cpe/metrics.hpp"
 #include "cpe/views.hpp"
@@ -9,6 +10,7 @@
 #include "stamp/sender.hpp"
 
 #include <boost/asio/steady_timer.hpp>
+#include <boost/json/serialize.hpp>
 
 #include <sys/socket.h>
 
@@ -77,8 +79,14 @@ struct Shared {
   stamp::DampingConfig inst_damping;
   std::map<report::InstanceKey, stamp::DampedState> inst_damp;
 
-  // Conntrack entries per candidate mark, refreshed every kFlowTick (/metrics). Under mu.
+  // Conntrack entries per candidate mark, refreshed every kFlowTick (/metrics,
+  // /api/v1/flows), and when (unix ms; 0: not yet). Under mu.
   std::map<uint32_t, uint64_t> flows;
+  int64_t flows_counted_ms = 0;
+
+  // GET /api/v1/stream: fed here (services thread; events from any thread), read by the
+  // API servers' threads. Set before any thread runs; thread-safe itself.
+  std::shared_ptr<api::sse::Hub> hub;
 
   Shared(std::vector<report::VcpePeer> peers, report::CollectorConfig cc) : collector(std::move(peers), cc) {}
 
@@ -99,6 +107,9 @@ struct Shared {
   void event(const std::string& kind, const std::string& subject, const std::string& detail) {
     store::Event e{unix_ms(wall()), kind, subject, detail};
     log::info(kLog, kind + " " + subject + (detail.empty() ? "" : ": " + detail));
+    // Coalesced per kind and subject when events come faster than the stream's rate: a
+    // flapping path's latest path_up / path_down; the store keeps every one.
+    if (hub) hub->publish("events", kind + " " + subject, json::serialize(events_json({e}).at(0)));
     {
       std::lock_guard lk(mu);
       ring.push_back(e);
@@ -141,6 +152,8 @@ struct CpeServices::Impl : std::enable_shared_from_this<Impl> {
   bool flow_error_logged = false;
   bool stopped = false;
   std::shared_ptr<Steering> steering;  // null when no service is configured
+  // Per service, the weights and health last streamed (publish_decisions).
+  std::map<std::string, std::string> streamed_decisions;
 
   Impl(asio::io_context& io_, config::CpeConfig c, std::shared_ptr<Shared> s)
       : io(io_), cfg(std::move(c)), sh(std::move(s)), report_sock(io_), fast(io_), sample(io_), desired(io_),
@@ -226,6 +239,7 @@ struct CpeServices::Impl : std::enable_shared_from_this<Impl> {
       sh->event("path_flap", p.name, "probes down while held: " + damping_detail(d, now));
     }
     refresh_paths();
+    publish_paths();  // a state change reaches the stream at once, not at the next sample
     if (r.change) steer_tick();
   }
 
@@ -346,6 +360,60 @@ struct CpeServices::Impl : std::enable_shared_from_this<Impl> {
       table = sh->damped_entries();
     }
     steering->tick(ps, table);
+    publish_decisions();
+  }
+
+  // The stream's path and instance messages: one per path / instance, shaped as the
+  // items of GET /api/v1/paths and /instances. The hub coalesces and rate-limits.
+  void publish_paths() {
+    json::array a;
+    {
+      std::lock_guard lk(sh->mu);
+      a = paths_json(sh->paths);
+    }
+    for (const auto& v : a) {
+      const auto& o = v.as_object();
+      sh->hub->publish("paths", std::string(o.at("wan").as_string()) + "/" + std::string(o.at("vcpe").as_string()),
+                       json::serialize(v));
+    }
+  }
+
+  void publish_instances() {
+    json::array a;
+    {
+      std::lock_guard lk(sh->mu);
+      a = instances_json(sh->damped_entries(), sh->mono());
+    }
+    for (const auto& v : a) {
+      const auto& o = v.as_object();
+      sh->hub->publish("instances",
+                       std::string(o.at("vcpe").as_string()) + "/" + std::string(o.at("service").as_string()) + "/" +
+                           std::string(o.at("instance").as_string()),
+                       json::serialize(v));
+    }
+  }
+
+  // A service's candidates (items of GET /api/v1/decisions) go to the stream when its
+  // weights or health changed; costs and reasons move every tick and would only be noise.
+  void publish_decisions() {
+    auto a = steering->decisions_json();
+    std::map<std::string, std::string> sig;
+    for (const auto& v : a) {
+      const auto& o = v.as_object();
+      auto& s = sig[std::string(o.at("service").as_string())];
+      s += json::serialize(o.at("instance")) + json::serialize(o.at("wan")) + json::serialize(o.at("weight")) +
+           json::serialize(o.at("health")) + ";";
+    }
+    for (const auto& v : a) {
+      const auto& o = v.as_object();
+      const std::string svc(o.at("service").as_string());
+      auto it = streamed_decisions.find(svc);
+      if (it != streamed_decisions.end() && it->second == sig[svc]) continue;
+      sh->hub->publish("decisions",
+                       svc + "/" + std::string(o.at("instance").as_string()) + "/" + std::string(o.at("wan").as_string()),
+                       json::serialize(v));
+    }
+    streamed_decisions = std::move(sig);
   }
 
   static std::string instance_name(const report::InstanceKey& k) {
@@ -471,6 +539,7 @@ struct CpeServices::Impl : std::enable_shared_from_this<Impl> {
     check_holds();
     refresh_paths();
     steer_tick();
+    sh->hub->tick();  // coalesced stream messages whose slot has come
   }
 
   void on_sample() {
@@ -484,6 +553,8 @@ struct CpeServices::Impl : std::enable_shared_from_this<Impl> {
       ps = path_samples(sh->paths, ts);
       is = instance_samples(sh->damped_entries(), ts);
     }
+    publish_paths();
+    publish_instances();
     std::lock_guard lk(sh->store_mu);
     if (!sh->store) return;
     if (!ps.empty()) sh->store->add_path_samples(ps);
@@ -505,6 +576,7 @@ struct CpeServices::Impl : std::enable_shared_from_this<Impl> {
     }
     std::lock_guard lk(sh->mu);
     sh->flows = std::move(counts);
+    sh->flows_counted_ms = unix_ms(sh->wall());
   }
 
   void on_maintain() {
@@ -525,6 +597,7 @@ struct CpeServices::Impl : std::enable_shared_from_this<Impl> {
     desired.cancel();
     maintain.cancel();
     flow.cancel();
+    sh->hub->close();  // nothing feeds it any more: its streams end, their clients reconnect
   }
 };
 
@@ -558,18 +631,40 @@ void add_routes(api::Router& router, const std::shared_ptr<Shared>& sh, const co
     return std::nullopt;
   };
   auto no_store = [] { return api::Response::error(503, "no history: the store is not open"); };
+  // ?points=N (1..store::kMaxPoints): 0 when absent (raw rows, as before points existed).
+  auto points = [](const api::Request& r, int64_t& n) -> std::optional<std::string> {
+    n = 0;
+    auto s = q(r, "points");
+    if (s.empty()) return std::nullopt;
+    auto v = parse_i64(s);
+    if (!v || *v < 1 || *v > store::kMaxPoints) return "points: expected 1.." + std::to_string(store::kMaxPoints);
+    n = *v;
+    return std::nullopt;
+  };
 
-  router.add("GET", "/api/v1/paths", [sh, names, range, no_store](const api::Request& r) {
+  router.add("GET", "/api/v1/paths", [sh, names, range, points, no_store](const api::Request& r) {
     if (q(r, "history") != "1") {
       std::lock_guard lk(sh->mu);
       return api::Response::json(paths_json(sh->paths));
     }
-    int64_t from = 0, to = 0;
+    int64_t from = 0, to = 0, n = 0;
     if (auto e = range(r, from, to)) return api::Response::error(400, *e);
+    if (auto e = points(r, n)) return api::Response::error(400, *e);
     std::string wan = q(r, "wan"), vcpe = q(r, "vcpe");
     std::vector<store::PathSample> rows;
     std::lock_guard lk(sh->store_mu);
     if (!sh->store) return no_store();
+    if (n > 0) {
+      std::vector<store::PathBucket> buckets;
+      for (const auto& [w, v] : names->paths) {
+        if ((!wan.empty() && w != wan) || (!vcpe.empty() && v != vcpe)) continue;
+        if (buckets.size() >= kHistoryLimit) break;  // whole series only, as for raw rows
+        auto h = sh->store->path_buckets(w, v, from, to, n);
+        if (!h) return api::Response::error(400, h.error().message);
+        buckets.insert(buckets.end(), h->begin(), h->end());
+      }
+      return api::Response::json(path_buckets_json(buckets));
+    }
     for (const auto& [w, v] : names->paths) {
       if ((!wan.empty() && w != wan) || (!vcpe.empty() && v != vcpe)) continue;
       if (rows.size() >= kHistoryLimit) break;
@@ -580,13 +675,14 @@ void add_routes(api::Router& router, const std::shared_ptr<Shared>& sh, const co
     return api::Response::json(path_history_json(rows));
   });
 
-  router.add("GET", "/api/v1/instances", [sh, range, no_store](const api::Request& r) {
+  router.add("GET", "/api/v1/instances", [sh, range, points, no_store](const api::Request& r) {
     if (q(r, "history") != "1") {
       std::lock_guard lk(sh->mu);
       return api::Response::json(instances_json(sh->damped_entries(), sh->mono()));
     }
-    int64_t from = 0, to = 0;
+    int64_t from = 0, to = 0, n = 0;
     if (auto e = range(r, from, to)) return api::Response::error(400, *e);
+    if (auto e = points(r, n)) return api::Response::error(400, *e);
     std::string vcpe = q(r, "vcpe"), service = q(r, "service"), instance = q(r, "instance");
     // Unfiltered fields span the instances the table knows now.
     std::vector<report::InstanceKey> keys;
@@ -602,6 +698,16 @@ void add_routes(api::Router& router, const std::shared_ptr<Shared>& sh, const co
     std::vector<store::InstanceSample> rows;
     std::lock_guard lk(sh->store_mu);
     if (!sh->store) return no_store();
+    if (n > 0) {
+      std::vector<store::InstanceBucket> buckets;
+      for (const auto& k : keys) {
+        if (buckets.size() >= kHistoryLimit) break;
+        auto h = sh->store->instance_buckets(k.vcpe_id, k.service_id, k.instance_id, from, to, n);
+        if (!h) return api::Response::error(400, h.error().message);
+        buckets.insert(buckets.end(), h->begin(), h->end());
+      }
+      return api::Response::json(instance_buckets_json(buckets));
+    }
     for (const auto& k : keys) {
       if (rows.size() >= kHistoryLimit) break;
       auto h = sh->store->instance_history(k.vcpe_id, k.service_id, k.instance_id, from, to,
@@ -610,6 +716,26 @@ void add_routes(api::Router& router, const std::shared_ptr<Shared>& sh, const co
       rows.insert(rows.end(), h->begin(), h->end());
     }
     return api::Response::json(instance_history_json(rows));
+  });
+
+  // Server-Sent Events (api/sse.hpp). Last-Event-ID as the header (what EventSource sends
+  // on a reconnect) or ?last_event_id= for clients that cannot set headers.
+  router.add("GET", "/api/v1/stream", [sh](const api::Request& r) {
+    auto topics = api::sse::parse_topics(q(r, "topics"));
+    if (!topics) return api::Response::error(400, topics.error().message);
+    std::optional<uint64_t> last;
+    std::string id = r.header("last-event-id");
+    if (id.empty()) id = q(r, "last_event_id");
+    if (!id.empty()) {
+      auto v = api::sse::parse_last_event_id(id);
+      if (!v) return api::Response::error(400, v.error().message);
+      last = *v;
+    }
+    auto sub = sh->hub->subscribe(std::move(*topics), last);
+    if (!sub)
+      return api::Response::error(503, "too many event streams open (at most " +
+                                           std::to_string(sh->hub->options().max_streams) + ")");
+    return api::Response::streamed(std::move(sub), "text/event-stream");
   });
 
   router.add("GET", "/api/v1/reports", [sh, names](const api::Request&) {
@@ -663,6 +789,14 @@ Result<std::unique_ptr<CpeServices>> CpeServices::start(asio::io_context& io, ap
   sh->wall = deps.wall ? deps.wall : [] { return std::chrono::system_clock::now(); };
   sh->mono = deps.mono ? deps.mono : [] { return SteadyClock::now(); };
   sh->store = std::move(deps.store);
+  {
+    api::sse::Options so;
+    // Ids continue across restarts (unix µs at start, far above any earlier run's count at
+    // ≤ 40 messages/s, below 2^53 so JavaScript reads them exactly): a client's id from an
+    // earlier run is never mistaken for one of this run's, it gets a reset.
+    so.first_id = static_cast<uint64_t>(std::max<int64_t>(1, unix_ms(sh->wall()) * 1000));
+    sh->hub = api::sse::Hub::make(so, sh->mono);
+  }
 
   auto impl = std::make_shared<Impl>(io, cfg, sh);
   sh->inst_damping = impl->damping_config();
@@ -699,6 +833,29 @@ Result<std::unique_ptr<CpeServices>> CpeServices::start(asio::io_context& io, ap
     router.add("GET", "/api/v1/services", [st](const api::Request&) { return api::Response::json(st->services_json()); });
     router.add("GET", "/api/v1/decisions", [st](const api::Request&) { return api::Response::json(st->decisions_json()); });
   }
+
+  // Flow counts of every candidate, as the last kFlowTick count found them (the very counts
+  // /metrics shows: nothing is counted per request).
+  router.add("GET", "/api/v1/flows", [sh, st = impl->steering](const api::Request&) {
+    json::array out;
+    int64_t counted = 0;
+    std::map<uint32_t, uint64_t> flows;
+    {
+      std::lock_guard lk(sh->mu);
+      flows = sh->flows;
+      counted = sh->flows_counted_ms;
+    }
+    if (st)
+      for (const auto& c : st->candidate_weights()) {
+        auto f = flows.find(c.mark);
+        out.push_back(json::object{{"service", c.service},
+                                   {"instance", c.instance},
+                                   {"wan", c.wan},
+                                   {"flows", f == flows.end() ? json::value(nullptr) : json::value(f->second)}});
+      }
+    return api::Response::json(json::object{{"services", std::move(out)},
+                                            {"counted_ms", counted ? json::value(counted) : json::value(nullptr)}});
+  });
 
   impl->every(impl->fast, kFastTick, [](Impl& s) { s.on_fast(); });
   impl->every(impl->sample, kSampleTick, [](Impl& s) { s.on_sample(); });

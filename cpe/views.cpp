@@ -135,6 +135,45 @@ json::array instance_history_json(const std::vector<store::InstanceSample>& samp
   return out;
 }
 
+json::array path_buckets_json(const std::vector<store::PathBucket>& buckets) {
+  json::array out;
+  out.reserve(buckets.size());
+  for (const auto& b : buckets)
+    out.push_back(json::object{{"wan", b.wan},
+                               {"vcpe", b.vcpe},
+                               {"ts_ms", b.ts_ms},
+                               {"bucket_ms", b.bucket_ms},
+                               {"samples", b.samples},
+                               {"rtt_ms", num(b.rtt_ms)},
+                               {"rtt_min_ms", num(b.rtt_min_ms)},
+                               {"rtt_max_ms", num(b.rtt_max_ms)},
+                               {"jitter_ms", num(b.jitter_ms)},
+                               {"loss_pct", num(b.loss_pct)},
+                               {"state", b.state}});
+  return out;
+}
+
+json::array instance_buckets_json(const std::vector<store::InstanceBucket>& buckets) {
+  json::array out;
+  out.reserve(buckets.size());
+  for (const auto& b : buckets)
+    out.push_back(json::object{{"vcpe", b.vcpe},
+                               {"service", b.service},
+                               {"instance", b.instance},
+                               {"ts_ms", b.ts_ms},
+                               {"bucket_ms", b.bucket_ms},
+                               {"samples", b.samples},
+                               {"vcpus", num(b.vcpus)},
+                               {"utilization", num(b.utilization)},
+                               {"utilization_min", num(b.utilization_min)},
+                               {"utilization_max", num(b.utilization_max)},
+                               {"processing_delay_ms", num(b.processing_delay_ms)},
+                               {"processing_delay_min_ms", num(b.processing_delay_min_ms)},
+                               {"processing_delay_max_ms", num(b.processing_delay_max_ms)},
+                               {"available", b.available}});
+  return out;
+}
+
 std::vector<store::PathSample> path_samples(const std::vector<PathView>& paths, int64_t ts_ms) {
   std::vector<store::PathSample> out;
   out.reserve(paths.size());

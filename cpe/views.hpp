@@ -57,6 +57,9 @@ boost::json::object reports_json(const std::array<uint64_t, report::kVerdictCoun
 boost::json::array events_json(const std::vector<store::Event>& events);
 boost::json::array path_history_json(const std::vector<store::PathSample>& samples);
 boost::json::array instance_history_json(const std::vector<store::InstanceSample>& samples);
+// ?history=1&points=N: one object per non-empty bucket (store::PathBucket / InstanceBucket).
+boost::json::array path_buckets_json(const std::vector<store::PathBucket>& buckets);
+boost::json::array instance_buckets_json(const std::vector<store::InstanceBucket>& buckets);
 
 // Store rows of the current state (one per path / instance), taken once a second.
 std::vector<store::PathSample> path_samples(const std::vector<PathView>& paths, int64_t ts_ms);

@@ -42,6 +42,23 @@ struct FieldError {
   std::string message;
 };
 
+// The body of a streamed answer (Server-Sent Events, api/sse.hpp). The session writes the
+// head (no Content-Length: the body ends when the connection closes, RFC 9112 6.3 item 8),
+// then calls pull() on its own thread whenever its previous write has completed, and every
+// kStreamPoll while there was nothing to send, until pull() ends it or the client goes.
+// Polling rather than a cross-thread wake-up: nothing outside the server ever posts into
+// its io_context, which may be stopping (IoThread::stop), and a poll costs microseconds.
+class StreamBody {
+ public:
+  struct Chunk {
+    std::string bytes;  // to send now; empty: nothing yet
+    bool end = false;   // close the connection once `bytes` are sent
+  };
+  virtual ~StreamBody() = default;
+  virtual Chunk pull() = 0;
+};
+inline constexpr std::chrono::milliseconds kStreamPoll{50};
+
 struct Response {
   int status = 200;
   boost::json::value body;  // serialised as application/json, unless `raw` is set
@@ -51,8 +68,12 @@ struct Response {
   // A non-JSON answer (Prometheus text, static files): sent as is, with content_type.
   std::optional<std::string> raw;
   std::string content_type;
+  // A streamed answer: 200 with content_type and this body, on a connection that then
+  // serves nothing else. Only the session honours it (handle() with a StreamBody slot).
+  std::shared_ptr<StreamBody> stream;
 
-  static Response json(boost::json::value v, int status = 200) { return {status, std::move(v), {}, {}, {}}; }
+  static Response json(boost::json::value v, int status = 200) { return {status, std::move(v), {}, {}, {}, {}}; }
+  static Response streamed(std::shared_ptr<StreamBody> s, std::string content_type);
   static Response text(std::string body, std::string content_type, int status = 200);
   // {"error": {"code", "message", "fields": [{"field", "message"}]}}. `code` is a stable
   // machine-readable word ("not_found", "invalid", "conflict"...); the one-argument form

@@ -128,6 +128,13 @@ BeastResponse to_beast(const Response& r, unsigned version, bool keep_alive, con
     if (k == "Set-Cookie") res.insert(k, v);
     else res.set(k, v);
   }
+  if (r.stream) {
+    // The body follows as the stream produces it and ends with the connection (RFC 9112
+    // 6.3 item 8): no Content-Length, no keep-alive.
+    res.set(http::field::content_type, r.content_type);
+    res.keep_alive(false);
+    return res;
+  }
   if (r.raw) {
     res.set(http::field::content_type, r.content_type.empty() ? "application/octet-stream" : r.content_type);
     res.body() = *r.raw;
@@ -141,12 +148,19 @@ BeastResponse to_beast(const Response& r, unsigned version, bool keep_alive, con
   return res;
 }
 
-BeastResponse handle(const Router& router, const BeastRequest& r, const Origin& from) {
+BeastResponse handle(const Router& router, const BeastRequest& r, const Origin& from,
+                     std::shared_ptr<StreamBody>* stream) {
   auto req = to_request(r);
   if (!req) return to_beast(Response::error(400, req.error().message), r.version(), false);
   req->local = from.local;
   req->peer = from.peer;
   Response resp = router.dispatch(*req);
+  if (resp.stream) {
+    if (!stream) return to_beast(Response::error(500, "a streamed answer needs a server session"), r.version(), false);
+    auto head = to_beast(resp, r.version(), false);
+    *stream = std::move(resp.stream);
+    return head;
+  }
   std::string allow = resp.status == 405 ? router.allow(req->path) : std::string{};
   // No route answers HEAD without a body, so do not let the body desync a kept-alive stream.
   bool keep_alive = r.keep_alive() && r.method() != http::verb::head;

@@ -9,6 +9,7 @@
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/string_body.hpp>
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -39,8 +40,11 @@ struct Origin {
   std::string peer;    // TCP client address
 };
 
-// Full handling of one parsed request: convert, dispatch, build the reply.
-BeastResponse handle(const Router& router, const BeastRequest& r, const Origin& from);
+// Full handling of one parsed request: convert, dispatch, build the reply. A streamed
+// answer (Response::stream) hands its body to *stream and returns only the head (no
+// Content-Length, Connection: close); without a slot for it (the fuzzer) it is a 500.
+BeastResponse handle(const Router& router, const BeastRequest& r, const Origin& from,
+                     std::shared_ptr<StreamBody>* stream = nullptr);
 
 // Reply to a message that could not be read (status from status_for_read_error).
 BeastResponse error_reply(int status, const std::string& message);

@@ -42,6 +42,13 @@ Response Response::text(std::string body, std::string content_type, int status) 
   return r;
 }
 
+Response Response::streamed(std::shared_ptr<StreamBody> s, std::string content_type) {
+  Response r;
+  r.stream = std::move(s);
+  r.content_type = std::move(content_type);
+  return r;
+}
+
 Response Response::error(int status, const std::string& message) {
   return error(status, error_code_for(status), message);
 }

@@ -12,6 +12,7 @@
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core/basic_stream.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/stream_traits.hpp>
@@ -181,7 +182,8 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
       return send(error_reply(refuse_, refuse_ == 429 ? "too many connections from this client"
                                                       : "too many connections"));
     }
-    send(handle(st_->router, parser_->get(), origin_));
+    auto res = handle(st_->router, parser_->get(), origin_, &body_);
+    send(std::move(res));
   }
 
   void send(BeastResponse res) {
@@ -195,9 +197,52 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
 
   void on_write(beast::error_code ec) {
     if (ec) return close_now();
+    if (body_) return stream_start();
     if (!res_.keep_alive()) return finish();
     res_ = {};
     wait_request();
+  }
+
+  // A streamed answer (api::StreamBody): the head is written; from now on this connection only
+  // carries the body. No request timeout or idle timeout applies (a quiet stream is alive:
+  // its keepalive comments come from the stream); each write still has write_timeout, so
+  // a client that stops reading is dropped. A read stays pending only to notice the client
+  // going away; whatever it sends is discarded.
+  void stream_start() {
+    res_ = {};
+    lowest().expires_never();
+    stream_.async_read_some(net::buffer(discard_), [self = this->shared_from_this()](beast::error_code ec, size_t) {
+      self->on_stream_read(ec);
+    });
+    pump();
+  }
+
+  void on_stream_read(beast::error_code ec) {
+    if (ec) return close_now();  // EOF, reset, or our own close
+    stream_.async_read_some(net::buffer(discard_), [self = this->shared_from_this()](beast::error_code e, size_t) {
+      self->on_stream_read(e);
+    });
+  }
+
+  void pump() {
+    if (!lowest().socket().is_open()) return;
+    auto chunk = body_->pull();
+    stream_end_ = chunk.end;
+    if (chunk.bytes.empty()) {
+      if (stream_end_) return close_now();
+      deadline_.expires_after(kStreamPoll);
+      deadline_.async_wait([self = this->shared_from_this()](beast::error_code e) {
+        if (!e) self->pump();
+      });
+      return;
+    }
+    out_ = std::move(chunk.bytes);
+    // With the read pending, this times the write only (basic_stream keeps one timer each).
+    lowest().expires_after(limits().write_timeout);
+    net::async_write(stream_, net::buffer(out_), [self = this->shared_from_this()](beast::error_code e, size_t) {
+      if (e || self->stream_end_) return self->close_now();
+      self->pump();
+    });
   }
 
   // Graceful end: TLS close_notify (RFC 8446 6.1), then lingering close.
@@ -263,6 +308,9 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   beast::flat_buffer buffer_;
   std::optional<RequestParser> parser_;
   BeastResponse res_;
+  std::shared_ptr<StreamBody> body_;  // set once a route answered with a stream
+  std::string out_;               // the stream bytes being written
+  bool stream_end_ = false;
   std::array<char, 2048> discard_{};
   size_t lingered_ = 0;
 };

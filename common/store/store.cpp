@@ -83,6 +83,18 @@ constexpr const char* kPathHistory =
 constexpr const char* kInstanceHistory =
     "SELECT ts_ms, vcpus, utilization, processing_delay_ms, available, resolution, samples FROM instance_samples"
     " WHERE vcpe = ?1 AND service = ?2 AND instance = ?3 AND ts_ms BETWEEN ?4 AND ?5 ORDER BY ts_ms, id LIMIT ?6";
+// ?N from, ?N+1 to, ?N+2 bucket width. Weighted averages: a coarse row counts its samples.
+#define CATS_WAVG(col) "sum(" col " * samples) / sum(CASE WHEN " col " IS NOT NULL THEN samples END)"
+constexpr const char* kPathBuckets =
+    "SELECT (ts_ms - ?3) / ?5 AS b, " CATS_WAVG("rtt_ms") ", min(rtt_ms), max(rtt_ms), " CATS_WAVG("jitter_ms") ", "
+    CATS_WAVG("loss_pct") ", max(" CATS_SEV("state") "), sum(samples) FROM path_samples"
+    " WHERE wan = ?1 AND vcpe = ?2 AND ts_ms BETWEEN ?3 AND ?4 GROUP BY b ORDER BY b";
+constexpr const char* kInstanceBuckets =
+    "SELECT (ts_ms - ?4) / ?6 AS b, " CATS_WAVG("vcpus") ", " CATS_WAVG("utilization") ", min(utilization),"
+    " max(utilization), " CATS_WAVG("processing_delay_ms") ", min(processing_delay_ms), max(processing_delay_ms),"
+    " min(available), sum(samples) FROM instance_samples"
+    " WHERE vcpe = ?1 AND service = ?2 AND instance = ?3 AND ts_ms BETWEEN ?4 AND ?5 GROUP BY b ORDER BY b";
+#undef CATS_WAVG
 constexpr const char* kEvents =
     "SELECT ts_ms, kind, subject, detail FROM events WHERE ts_ms BETWEEN ?1 AND ?2 ORDER BY ts_ms, id LIMIT ?3";
 
@@ -118,7 +130,7 @@ struct Statements {
   StmtPtr begin, commit;
   StmtPtr insert_path, insert_instance, insert_event;
   StmtPtr downsample_path, downsample_instance, delete_path, delete_instance, cap_events;
-  StmtPtr path_history, instance_history, events;
+  StmtPtr path_history, instance_history, path_buckets, instance_buckets, events;
 };
 
 class SqliteStore final : public Store {
@@ -263,6 +275,74 @@ class SqliteStore final : public Store {
     return out;
   }
 
+  Result<std::vector<PathBucket>> path_buckets(const std::string& wan, const std::string& vcpe, int64_t from_ms,
+                                               int64_t to_ms, int64_t points) override {
+    CATS_TRY_ASSIGN(width, bucket_width(from_ms, to_ms, points));
+    std::lock_guard lk(mu_);
+    StmtScope s(st_.path_buckets.get());
+    bind(s.get(), 1, wan);
+    bind(s.get(), 2, vcpe);
+    bind(s.get(), 3, from_ms);
+    bind(s.get(), 4, to_ms);
+    bind(s.get(), 5, width);
+    std::vector<PathBucket> out;
+    int rc;
+    while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) {
+      PathBucket b;
+      b.wan = wan;
+      b.vcpe = vcpe;
+      b.ts_ms = from_ms + sqlite3_column_int64(s.get(), 0) * width;
+      b.bucket_ms = width;
+      b.rtt_ms = column_double(s.get(), 1);
+      b.rtt_min_ms = column_double(s.get(), 2);
+      b.rtt_max_ms = column_double(s.get(), 3);
+      b.jitter_ms = column_double(s.get(), 4);
+      b.loss_pct = column_double(s.get(), 5);
+      const auto sev = sqlite3_column_int64(s.get(), 6);
+      b.state = sev == 2 ? "down" : sev == 1 ? "unknown" : "up";
+      b.samples = sqlite3_column_int64(s.get(), 7);
+      out.push_back(std::move(b));
+    }
+    if (rc != SQLITE_DONE) return read_error("path buckets", rc);
+    return out;
+  }
+
+  Result<std::vector<InstanceBucket>> instance_buckets(const std::string& vcpe, const std::string& service,
+                                                       const std::string& instance, int64_t from_ms, int64_t to_ms,
+                                                       int64_t points) override {
+    CATS_TRY_ASSIGN(width, bucket_width(from_ms, to_ms, points));
+    std::lock_guard lk(mu_);
+    StmtScope s(st_.instance_buckets.get());
+    bind(s.get(), 1, vcpe);
+    bind(s.get(), 2, service);
+    bind(s.get(), 3, instance);
+    bind(s.get(), 4, from_ms);
+    bind(s.get(), 5, to_ms);
+    bind(s.get(), 6, width);
+    std::vector<InstanceBucket> out;
+    int rc;
+    while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) {
+      InstanceBucket b;
+      b.vcpe = vcpe;
+      b.service = service;
+      b.instance = instance;
+      b.ts_ms = from_ms + sqlite3_column_int64(s.get(), 0) * width;
+      b.bucket_ms = width;
+      b.vcpus = column_double(s.get(), 1);
+      b.utilization = column_double(s.get(), 2);
+      b.utilization_min = column_double(s.get(), 3);
+      b.utilization_max = column_double(s.get(), 4);
+      b.processing_delay_ms = column_double(s.get(), 5);
+      b.processing_delay_min_ms = column_double(s.get(), 6);
+      b.processing_delay_max_ms = column_double(s.get(), 7);
+      b.available = sqlite3_column_int64(s.get(), 8) != 0;
+      b.samples = sqlite3_column_int64(s.get(), 9);
+      out.push_back(std::move(b));
+    }
+    if (rc != SQLITE_DONE) return read_error("instance buckets", rc);
+    return out;
+  }
+
   Result<std::vector<Event>> events(int64_t from_ms, int64_t to_ms, size_t limit) override {
     std::lock_guard lk(mu_);
     StmtScope s(st_.events.get());
@@ -374,6 +454,8 @@ Result<Statements> prepare_all(sqlite3* db) {
       {&s.cap_events, kCapEvents},
       {&s.path_history, kPathHistory},
       {&s.instance_history, kInstanceHistory},
+      {&s.path_buckets, kPathBuckets},
+      {&s.instance_buckets, kInstanceBuckets},
       {&s.events, kEvents},
   };
   for (const auto& [slot, sql] : list) {
@@ -404,6 +486,17 @@ Result<std::unique_ptr<Store>> open_impl(const Options& opts) {
 }
 
 }  // namespace
+
+Result<int64_t> bucket_width(int64_t from_ms, int64_t to_ms, int64_t points) {
+  if (points < 1 || points > kMaxPoints) return Error::msg("points: expected 1.." + std::to_string(kMaxPoints));
+  if (from_ms > to_ms) return Error::msg("from is after to");
+  int64_t span = 0;
+  // The bucket index (ts - from) / width is then in 0..points-1 for every ts in [from, to].
+  if (__builtin_sub_overflow(to_ms, from_ms, &span) || span == std::numeric_limits<int64_t>::max())
+    return Error::msg("from..to: range too large");
+  ++span;
+  return span / points + (span % points != 0 ? 1 : 0);
+}
 
 Result<std::unique_ptr<Store>> Store::open(const Options& opts) {
   auto r = open_impl(opts);

@@ -47,6 +47,42 @@ struct InstanceSample {
   int64_t samples = 1;
 };
 
+// History downsampled to a number of points: [from, to] cut into `points` buckets of
+// bucket_ms = ceil((to - from + 1) / points), bucket i starting at from + i * bucket_ms.
+// Averages are weighted by the raw samples each row stands for (a coarse row counts its
+// `samples`); min/max are over the rows (for coarse rows: of their averages). A NaN
+// (NULL) value is left out; a bucket with no value at all for a figure has NaN there.
+// Buckets without any row are left out.
+struct PathBucket {
+  std::string wan;
+  std::string vcpe;
+  int64_t ts_ms = 0;      // bucket start
+  int64_t bucket_ms = 0;
+  int64_t samples = 0;    // raw samples in the bucket
+  double rtt_ms = 0, rtt_min_ms = 0, rtt_max_ms = 0;
+  double jitter_ms = 0;
+  double loss_pct = 0;
+  std::string state;      // the worst in the bucket: down > unknown > up
+};
+
+struct InstanceBucket {
+  std::string vcpe;
+  std::string service;
+  std::string instance;
+  int64_t ts_ms = 0;
+  int64_t bucket_ms = 0;
+  int64_t samples = 0;
+  double vcpus = 0;
+  double utilization = 0, utilization_min = 0, utilization_max = 0;
+  double processing_delay_ms = 0, processing_delay_min_ms = 0, processing_delay_max_ms = 0;
+  bool available = false;  // available in every sample of the bucket
+};
+
+// The width of each of `points` buckets over [from_ms, to_ms]; an error for points outside
+// 1..max_points, from > to, or a span int64 cannot hold.
+inline constexpr int64_t kMaxPoints = 2000;
+Result<int64_t> bucket_width(int64_t from_ms, int64_t to_ms, int64_t points);
+
 struct Event {
   int64_t ts_ms = 0;
   std::string kind;     // "path_up", "path_down", "instance_available", "instance_unavailable", "report_rejected", ...
@@ -90,6 +126,13 @@ class Store {
   virtual Result<std::vector<InstanceSample>> instance_history(const std::string& vcpe, const std::string& service,
                                                                const std::string& instance, int64_t from_ms,
                                                                int64_t to_ms, size_t limit = 10000) = 0;
+  // The same ranges grouped into `points` buckets in SQL (one indexed range scan, one row
+  // per bucket), so a chart of a day costs what a chart of a minute does.
+  virtual Result<std::vector<PathBucket>> path_buckets(const std::string& wan, const std::string& vcpe,
+                                                       int64_t from_ms, int64_t to_ms, int64_t points) = 0;
+  virtual Result<std::vector<InstanceBucket>> instance_buckets(const std::string& vcpe, const std::string& service,
+                                                               const std::string& instance, int64_t from_ms,
+                                                               int64_t to_ms, int64_t points) = 0;
   virtual Result<std::vector<Event>> events(int64_t from_ms, int64_t to_ms, size_t limit = 1000) = 0;
   virtual Stats stats() const = 0;
 };

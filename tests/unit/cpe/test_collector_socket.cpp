@@ -8,6 +8,8 @@
 #include <boost/json/serialize.hpp>
 #include <catch2/catch.hpp>
 
+#include <filesystem>
+#include <map>
 #include <thread>
 
 using namespace cats;
@@ -198,4 +200,93 @@ TEST_CASE("collector socket: an instance whose availability flaps is held unavai
   CHECK_FALSE(available());  // reported available, held unavailable
   CHECK(count("instance_held") == 1);
   svc->reset();
+}
+
+TEST_CASE("cpe services: the stream, history in points and flows through the router") {
+  auto vkey = report::SigningKey::generate();
+  REQUIRE(vkey.has_value());
+  config::CpeConfig cfg;
+  cfg.daemon.name = "branch1";
+  cfg.lan.address = boost::asio::ip::make_address("127.0.0.1");
+  cfg.reporting.port = 0;
+  config::VcpePeer v;
+  v.name = "cloud1";
+  v.address = boost::asio::ip::make_address("127.0.0.1");
+  const auto& raw = vkey->public_key().raw();
+  v.report_key.assign(raw.begin(), raw.end());
+  cfg.vcpes.push_back(v);
+
+  char tmpl[] = "/tmp/cats-cnma-test-XXXXXX";
+  const std::string dir = ::mkdtemp(tmpl);
+  store::Options so;
+  so.path = dir + "/cats.db";
+  auto st = store::Store::open(so);
+  REQUIRE(st.has_value());
+  cpe::Deps deps;
+  deps.store = std::move(*st);
+
+  Running run;
+  api::Router router;
+  auto svc = cpe::CpeServices::start(run.io, router, cfg, std::move(deps));
+  REQUIRE(svc.has_value());
+
+  auto dispatch = [&](const std::string& path, std::map<std::string, std::string> query = {}) {
+    api::Request req;
+    req.method = "GET";
+    req.path = path;
+    req.query = std::move(query);
+    return router.dispatch(req);
+  };
+  CHECK(dispatch("/api/v1/stream", {{"topics", "paths,bogus"}}).status == 400);
+  CHECK(dispatch("/api/v1/stream", {{"last_event_id", "-3"}}).status == 400);
+  auto r = dispatch("/api/v1/stream", {{"topics", "instances,events"}});
+  REQUIRE(r.status == 200);
+  REQUIRE(r.stream);
+  CHECK(r.content_type == "text/event-stream");
+  std::vector<api::Response> more;
+  for (int i = 0; i < 31; ++i) more.push_back(dispatch("/api/v1/stream"));
+  CHECK(dispatch("/api/v1/stream").status == 503);  // 32 open
+  more.clear();
+
+  udp::socket s(run.io, udp::endpoint(boost::asio::ip::make_address("127.0.0.1"), 0));
+  auto good = report::encode_report(make_report(100), *vkey);
+  REQUIRE(good.has_value());
+  s.send_to(boost::asio::buffer(*good), *(*svc)->report_endpoint());
+
+  std::string got;
+  REQUIRE(wait_for([&] {
+    got += r.stream->pull().bytes;
+    return got.find("event: instances\ndata: {\"service\":\"app1\"") != std::string::npos &&
+           got.find("event: events\ndata: {") != std::string::npos;
+  }));
+  CHECK(got.find("event: paths") == std::string::npos);  // not subscribed
+
+  // History in points: the 1 s sample of the instance is in the store.
+  const auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                       std::chrono::system_clock::now().time_since_epoch()).count();
+  std::map<std::string, std::string> hq{{"history", "1"}, {"from", std::to_string(now - 60'000)},
+                                        {"to", std::to_string(now + 60'000)}, {"points", "2"}};
+  REQUIRE(wait_for([&] {
+    auto h = dispatch("/api/v1/instances", hq);
+    return h.status == 200 && !h.body.as_array().empty();
+  }));
+  auto h = dispatch("/api/v1/instances", hq).body.as_array();
+  CHECK(h.size() <= 2);
+  CHECK(h[0].at("bucket_ms").as_int64() == 60'001);
+  CHECK(h[0].at("utilization_max").as_double() == 0.5);
+  hq["points"] = "2001";
+  CHECK(dispatch("/api/v1/instances", hq).status == 400);
+  CHECK(dispatch("/api/v1/paths", hq).status == 400);
+
+  // No steering here: no candidates, not counted.
+  auto f = dispatch("/api/v1/flows");
+  REQUIRE(f.status == 200);
+  CHECK(f.body.at("services").as_array().empty());
+  CHECK(f.body.at("counted_ms").is_null());
+
+  svc->reset();  // the services stop: their streams end (clients reconnect to the next ones)
+  CHECK(r.stream->pull().end);
+  r = {};
+  std::error_code ec;
+  std::filesystem::remove_all(dir, ec);
 }
