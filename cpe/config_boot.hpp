@@ -5,12 +5,19 @@
 #pragma once
 
 #include "config/config.hpp"
+#include "configdb/configdb.hpp"
 #include "daemon/daemon.hpp"
 
 namespace cats::cpe {
 
 // The file must always be valid (it is what --reimport and a lost database fall back
-// to). --check and --cleanup read the database only when it exists and never create it.
+// to). Without a database (or with an empty one) the file runs; nothing is created here.
+// --check shows the file's plan (warning when the database runs another); --cleanup the
+// database's, which is what made the kernel state.
 Result<config::CpeConfig> load_owned_config(const daemon::Args& args);
+
+// Once the daemon is up (interfaces found, overlay applied): the file it runs becomes
+// revision 1 of an empty database. Nothing when the database has a revision already.
+Status bootstrap(configdb::ConfigDb& db, const config::CpeConfig& running);
 
 }  // namespace cats::cpe

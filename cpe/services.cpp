@@ -3,6 +3,7 @@
 #include "base/log.hpp"
 #include "cpe/cnma.hpp"
 #include "cpe/config_api.hpp"
+#include "cpe/config_boot.hpp"
 #include "cpe/live_services.hpp"
 #include "cpe/mgmt.hpp"
 #include "cpe/underlay_check.hpp"
@@ -107,6 +108,7 @@ daemon::ServicesFactory services_factory(const config::CpeConfig& cfg) {
     all->mgmt = std::move(*m);
     auto db = configdb::ConfigDb::open(cfg.store_path, unix_ms_now);
     if (!db) return db.error().context("configuration database");
+    CATS_TRY(bootstrap(*db, cfg));
     // Overlay, then services; each failure undoes what was done (docs/API.md "Configuration").
     auto running = std::make_shared<config::CpeConfig>(cfg);
     auto change_plan = ctx.change_plan;

@@ -388,6 +388,9 @@ void read_management(Table& root, const Daemon& d, Management& m) {
   m.session_idle_s = static_cast<uint32_t>(s.integer("session_idle_s", 60, 86400).value_or(m.session_idle_s));
   m.session_max_s = static_cast<uint32_t>(s.integer("session_max_s", 300, 30 * 86400).value_or(m.session_max_s));
   if (m.session_idle_s > m.session_max_s) s.error("session_idle_s", "must not exceed session_max_s");
+  m.max_connections = static_cast<uint32_t>(s.integer("max_connections", 1, 4096).value_or(m.max_connections));
+  m.max_connections_per_client = static_cast<uint32_t>(
+      s.integer("max_connections_per_client", 1, 4096).value_or(m.max_connections_per_client));
   s.reject_unknown();
 }
 

@@ -99,6 +99,10 @@ struct Management {
   std::vector<Prefix> metrics_allow;
   uint32_t session_idle_s = 1800;    // a session unused this long ends
   uint32_t session_max_s = 43200;    // and any session after this long
+  // HTTPS connections served at once (beyond: 503), and per client address (IPv4, or
+  // IPv6 /64; beyond: 429). api::ServerLimits has the other bounds.
+  uint32_t max_connections = 64;
+  uint32_t max_connections_per_client = 16;
 };
 
 // C-PS selection (docs/SELECTION.md). [selection]
@@ -131,6 +135,7 @@ struct Service {
 
 struct CpeConfig {
   std::string file;
+  std::string source_sha256;  // of the file's text, when the file is what runs (cpe/config_boot)
   Daemon daemon;
   Lan lan;
   Probing probing;

@@ -140,7 +140,9 @@ json::object build() {
                              {"allowed_hosts", list(string(255), 0, 256)},
                              {"metrics_allow", prefixes(0)},
                              {"session_idle_s", integer(60, 86400)},
-                             {"session_max_s", integer(300, 30 * 86400)}});
+                             {"session_max_s", integer(300, 30 * 86400)},
+                             {"max_connections", integer(1, 4096)},
+                             {"max_connections_per_client", integer(1, 4096)}});
 
   auto root = section({{"cpe", cpe},
                        {"lan", lan},

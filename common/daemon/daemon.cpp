@@ -141,6 +141,8 @@ Status replace_plan(overlay::Applier& ap, const config::Daemon& d, const overlay
   return ok();
 }
 
+constexpr auto kDeviceCacheTtl = std::chrono::milliseconds(250);
+
 UniqueFd block_signals() {
   sigset_t set;
   sigemptyset(&set);
@@ -345,12 +347,16 @@ int run(const Site& site, const std::vector<std::string>& argv) {
   for (auto& a : first->actions) log::debug(site.role, a);
   // The site as it runs: a configuration change replaces its plan (change_plan, under mu).
   Site cur = site;
+  // What WireGuard reported last and when (see devices() below).
+  std::vector<wg::Device> device_cache;
+  std::chrono::steady_clock::time_point device_cache_at{};
   owned.clear();  // the first apply removed every stale tunnel
   auto change_plan = [&](const overlay::Plan& next) -> Status {
     CATS_TRY(check_links(next));  // before anything changes
     std::lock_guard lk(mu);
     auto st = replace_plan(ap, cur.daemon, cur.plan, next);
     if (st) cur.plan = next;
+    device_cache_at = {};
     return st;
   };
 
@@ -372,10 +378,19 @@ int run(const Site& site, const std::vector<std::string>& argv) {
   const std::string fingerprint = tls ? tls->fingerprint_sha256 : std::string();
 
   api::Router router;
+  // What WireGuard reports, read at most every kDeviceCacheTtl: a UAPI or genetlink get
+  // per tunnel per request made GET /api/v1/status cost ~0.45 ms under the kernel lock
+  // (docs/BENCHMARKS.md "Management API"); counters 250 ms old serve a person or a
+  // scraper as well. A plan change drops the cache (change_plan).
   auto devices = [&] {  // under mu
+    const auto now = std::chrono::steady_clock::now();
+    if (device_cache_at != std::chrono::steady_clock::time_point{} && now - device_cache_at < kDeviceCacheTtl)
+      return device_cache;
     std::vector<wg::Device> devs;
     for (auto& t : cur.plan.tunnels)
       if (auto d = k->wg->get(t.ifname)) devs.push_back(std::move(*d));
+    device_cache = devs;
+    device_cache_at = now;
     return devs;
   };
   router.add("GET", "/api/v1/status", [&](const api::Request&) {
@@ -430,6 +445,8 @@ int run(const Site& site, const std::vector<std::string>& argv) {
     api::HttpsOptions o;
     for (const auto& ep : site.management.listen) o.listen.push_back(endpoint_to_string(ep));
     o.identity = *tls;
+    o.limits.max_connections = site.management.max_connections;
+    o.limits.max_connections_per_client = site.management.max_connections_per_client;
     auto h = api::HttpsServer::start(o, router);
     if (!h) {
       log::error(site.role, "management API: " + h.error().message);

@@ -1,0 +1,155 @@
+#!/usr/bin/python3
+"""Benchmark (prints figures, not pass/fail): the management API of the real cats-cpe in
+the fig4 lab, over real HTTPS from a LAN client (issue 9 "Benchmarks").
+
+  sudo python3 tests/bench/bench_api.py [--duration 10] [--connections 100]
+
+1. Latency p50/p99 and requests/s at N concurrent keep-alive HTTPS connections (wrk, 2
+   threads, in client c1) with an API token, for GET /api/v1/status (the baseline: the
+   cheapest route), /api/v1/decisions and /metrics. Printed as ratios to the baseline.
+2. Logins per second (POST /api/v1/login, Argon2id, 4 connections): each makes a session.
+3. Apply latency, from sending a change to its answer (the answer comes after the kernel
+   apply): a selection-only change, and a service removed and added back (then also
+   until its VIP answers a new connection).
+The lab's scenario is fig4 with the HTTPS connection limits raised to N (the defaults,
+64 in total and 16 per client, would refuse most of one client's N connections).
+"""
+import argparse
+import json
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lab"))
+from labtest import LabSession, wait_until  # noqa: E402
+from catslab.clients import count_instances  # noqa: E402
+
+LAB = Path(__file__).resolve().parents[1] / "lab"
+URL = "https://10.1.0.1:8443"
+ADMIN_PW = "benchmark admin password"
+
+
+def scenario(connections: int) -> Path:
+    text = (LAB / "scenarios" / "fig4.toml").read_text()
+    text = text.replace('metrics_allow = ["10.1.0.0/24"]',
+                        f'metrics_allow = ["10.1.0.0/24"]\nmax_connections = {connections + 16}\n'
+                        f'max_connections_per_client = {connections + 8}')
+    f = Path(tempfile.mkdtemp(prefix="cats-bench-api-")) / "fig4-api.toml"
+    f.write_text(text)
+    return f
+
+
+def ms(v: str) -> float:
+    m = re.fullmatch(r"([\d.]+)(us|ms|s)", v)
+    return float(m.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[m.group(2)]
+
+
+def wrk(s, path: str, headers: list[str], connections: int, duration: int, script: str | None = None) -> dict:
+    argv = ["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--latency", "--timeout", "5s"]
+    for h in headers:
+        argv += ["-H", h]
+    if script:
+        argv += ["-s", script]
+    cp = s.lab.run_in("c1", argv + [URL + path], timeout=duration + 30)
+    out = cp.stdout
+    lat = dict(re.findall(r"^\s+(50|75|90|99)%\s+(\S+)$", out, re.M))
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    errs = re.search(r"Socket errors: (.*)$", out, re.M)
+    total = re.search(r"(\d+) requests in", out)
+    if not lat or not rps:
+        raise SystemExit(f"wrk {path}: no figures:\n{out}\n{cp.stderr}")
+    return {"p50": ms(lat["50"]), "p99": ms(lat["99"]), "rps": float(rps.group(1)), "requests": int(total.group(1)),
+            "non2xx": int(bad.group(1)) if bad else 0, "socket_errors": errs.group(1) if errs else ""}
+
+
+def api(s, method, path, body=None, headers=None):
+    sock = s.lab.daemon_entry("cpe")["socket"]
+    argv = ["curl", "-sS", "--max-time", "30", "--unix-socket", sock, "-X", method, "-o", "/dev/null",
+            "-w", "%{http_code}", f"http://cpe{path}"]
+    for k, v in (headers or {}).items():
+        argv += ["-H", f"{k}: {v}"]
+    if body is not None:
+        argv += ["--data-binary", json.dumps(body)]
+    cp = subprocess.run(argv, capture_output=True, text=True, timeout=40)
+    return int(cp.stdout or 0)
+
+
+def config(s):
+    cp = subprocess.run(["curl", "-sS", "--unix-socket", s.lab.daemon_entry("cpe")["socket"], "-D", "-",
+                         "http://cpe/api/v1/config"], capture_output=True, text=True, timeout=10)
+    head, _, body = cp.stdout.partition("\n\n")
+    rev = int(re.search(r'ETag: "(\d+)"', head, re.I).group(1))
+    return rev, json.loads(body)
+
+
+def timed_patch(s, ops) -> float:
+    rev, _ = config(s)
+    t0 = time.monotonic()
+    st = api(s, "PATCH", "/api/v1/config", ops, {"If-Match": f'"{rev}"'})
+    dt = (time.monotonic() - t0) * 1000
+    if st != 200:
+        raise SystemExit(f"PATCH {ops}: {st}")
+    return dt
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--duration", type=int, default=10)
+    ap.add_argument("--connections", type=int, default=100)
+    ap.add_argument("--trials", type=int, default=10)
+    a = ap.parse_args()
+    with LabSession(str(scenario(a.connections)), daemons=True, verbose=False) as s:
+        cp = s.lab.catsctl("cpe", "token", "add", "bench", "--role", "viewer", "--days", "1", "--json")
+        token = json.loads(cp.stdout)["token"]
+        auth = [f"Authorization: Bearer {token}"]
+        wait_until(lambda: count_instances(s.lab, "c1", "10.255.0.1:80", 1)["counts"] or None, 30, "app1 answering")
+        res = {p: wrk(s, p, auth, a.connections, a.duration) for p in ("/api/v1/status", "/api/v1/decisions", "/metrics")}
+        base = res["/api/v1/status"]
+        print(f"API latency at {a.connections} keep-alive HTTPS connections, {a.duration} s each (wrk -t2, client c1):")
+        for p, r in res.items():
+            print(f"  {p:20s} p50 {r['p50']:7.2f} ms  p99 {r['p99']:7.2f} ms  {r['rps']:8.0f} req/s  "
+                  f"(p99 {r['p99'] / base['p99']:.2f}x, req/s {r['rps'] / base['rps']:.2f}x of /status)"
+                  f"  non-2xx {r['non2xx']}/{r['requests']} {r['socket_errors']}")
+
+        subprocess.run([str(s.lab.build_dir / "cpe" / "catsctl" / "catsctl"), "--socket",
+                        s.lab.daemon_entry("cpe")["socket"], "user", "add", "admin", "--role", "admin",
+                        "--password-file", "-"], input=ADMIN_PW + "\n", text=True, capture_output=True, timeout=20)
+        lua = Path(tempfile.mkdtemp(prefix="cats-bench-api-")) / "login.lua"
+        lua.write_text('wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
+                       f'wrk.body = \'{json.dumps({"user": "admin", "password": ADMIN_PW})}\'\n')
+        login = wrk(s, "/api/v1/login", [], 4, a.duration, str(lua))
+        print(f"  logins: {login['rps']:.1f}/s at 4 connections, p50 {login['p50']:.1f} ms, p99 {login['p99']:.1f} ms, "
+              f"non-2xx {login['non2xx']}/{login['requests']}")
+
+        sel, svc, vip = [], [], []
+        for i in range(a.trials):
+            sel.append(timed_patch(s, [{"op": "replace", "path": "/selection/hysteresis_pct", "value": 10 + (i % 2)}]))
+        for _ in range(a.trials):
+            rev, doc = config(s)
+            k = [x["id"] for x in doc["service"]].index("app1c")
+            svc_doc = doc["service"][k]
+            timed_patch(s, [{"op": "remove", "path": f"/service/{k}"}])
+            t0 = time.monotonic()
+            svc.append(timed_patch(s, [{"op": "add", "path": f"/service/{k}", "value": svc_doc}]))
+            wait_until(lambda: count_instances(s.lab, "c1", "10.255.0.6:80", 1, timeout=0.3)["counts"] or None, 10,
+                       "app1c answering", interval=0.02)
+            vip.append((time.monotonic() - t0) * 1000)
+
+        def line(name, v):
+            v = sorted(v)
+            return (f"  {name:34s} median {statistics.median(v):6.0f} ms  p95 {v[int(round(0.95 * (len(v) - 1)))]:6.0f} ms"
+                    f"  max {v[-1]:6.0f} ms  ({len(v)} trials)")
+        print("Apply latency (send -> answer; the answer follows the kernel apply):")
+        print(line("selection-only change", sel))
+        print(line("service added", svc))
+        print(line("service added -> its VIP answers", vip))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
