@@ -1,4 +1,5 @@
 #include "cpe/mgmt.hpp"
+#include "cpe/webui_routes.hpp"
 
 #include "base/log.hpp"
 
@@ -38,8 +39,11 @@ std::optional<std::string> setup_url(const config::CpeConfig& cfg, const std::st
   return "https://" + host_port(host, ep.port()) + "/setup#token=" + token;
 }
 
-api::Guard cpe_guard(auth::Auth& a, const config::Management& m) {
+api::Guard cpe_guard(auth::Auth& a, const config::Management& m, std::vector<std::string> ui_paths) {
   auth::HttpOptions o;
+  // The UI's files are registered for GET only, so any other method on them is a 405
+  // from the Router before this guard runs: public here means "may be read".
+  o.public_paths = std::move(ui_paths);
   o.allowed_hosts = hosts_for(m);
   o.https = true;
   auto inner = auth::make_guard(a, std::move(o));
@@ -78,7 +82,9 @@ Result<std::unique_ptr<Management>> Management::start(api::Router& router, const
     else out["url"] = nullptr;
     return api::Response::json(std::move(out));
   });
-  router.set_guard(cpe_guard(acc, cfg.management));
+  // The login page must load before anyone is logged in.
+  auto ui_paths = add_webui_routes(router, cfg.management);
+  router.set_guard(cpe_guard(acc, cfg.management, std::move(ui_paths)));
   if (auto t = acc.setup_token()) {
     // Shown where the person installing the box looks: the log and the console. It dies
     // once the first admin is set (auth::Auth::complete_setup).

@@ -11,6 +11,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace cats::cpe {
 
@@ -24,9 +25,10 @@ std::optional<std::string> setup_url(const config::CpeConfig& cfg, const std::st
 
 // Who may do what on every route, composed in one place:
 //  - GET /metrics from a source in management.metrics_allow: no login (scrapers);
+//  - GET of the web UI's files (ui_paths, from add_webui_routes): no login, Host checked;
 //  - everything else: auth::make_guard (local socket = root; else session or token,
 //    roles, CSRF, Origin, Host against allowed_hosts).
-api::Guard cpe_guard(auth::Auth& a, const config::Management& m);
+api::Guard cpe_guard(auth::Auth& a, const config::Management& m, std::vector<std::string> ui_paths = {});
 
 class Management {
  public:

@@ -99,6 +99,9 @@ struct Management {
   std::vector<Prefix> metrics_allow;
   uint32_t session_idle_s = 1800;    // a session unused this long ends
   uint32_t session_max_s = 43200;    // and any session after this long
+  // CPE only: the web UI's built files (webui/, served by api::StaticFiles). An absolute
+  // path; a missing directory just means no UI (the API works without it).
+  std::string webui_dir = "/usr/share/cats/webui";
 };
 
 // C-PS selection (docs/SELECTION.md). [selection]
