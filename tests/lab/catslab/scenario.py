@@ -258,7 +258,7 @@ SLA_KEYS = {"max_rtt_ms", "max_jitter_ms", "max_loss_pct", "max_e2e_ms", "capabi
 SELECTION_KEYS = {"hysteresis_pct", "hold_down_ms"}
 PROBING_KEYS = {"interval_ms", "timeout_ms", "min_timeout_ms", "down_after", "hold_down", "flap_half_life_ms",
                 "flap_suppress", "flap_reuse", "flap_max_hold_ms"}
-MANAGEMENT_KEYS = {"listen", "allowed_hosts", "metrics_allow", "session_idle_s", "session_max_s"}
+MANAGEMENT_KEYS = {"listen", "allowed_hosts", "metrics_allow", "session_idle_s", "session_max_s", "webui_dir"}
 
 
 def _endpoint(s, where: str) -> tuple[str, int]:
