@@ -26,13 +26,17 @@ export function App() {
     if (session) void live.start().catch(() => {});
   }, [session]);
 
+  // Redirects after render, not during it: the logged-out land on /login, the logged-in
+  // on /overview.
+  const target = path === '/setup' || session === undefined ? null : !session ? '/login'
+    : path === '/login' || path === '/' ? '/overview' : null;
+  useEffect(() => {
+    if (target && target !== path) navigate(target, true);
+  }, [target, path]);
+
   if (path === '/setup') return <Setup onDone={() => navigate('/login')} />;
   if (session === undefined) return <main class="center" aria-busy="true">Loading…</main>;
-  if (!session) {
-    if (path !== '/login') navigate('/login', true);
-    return <Login onLogin={(s) => { setSession(s); navigate('/overview', true); }} />;
-  }
-  if (path === '/login' || path === '/') navigate('/overview', true);
+  if (!session) return <Login onLogin={(s) => { setSession(s); navigate('/overview', true); }} />;
 
   const doLogout = async () => {
     live.stop();
