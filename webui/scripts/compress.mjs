@@ -5,7 +5,8 @@ import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { brotliCompressSync, constants, gzipSync } from 'node:zlib';
 
-const root = process.argv[2] || 'dist';
+// The same directory vite.config.ts writes to.
+const root = process.argv[2] || process.env.CATS_WEBUI_OUT || 'dist';
 const text = /\.(html|js|mjs|css|svg|json|txt|webmanifest)$/;
 
 function* walk(dir) {
