@@ -41,9 +41,8 @@ std::optional<std::string> setup_url(const config::CpeConfig& cfg, const std::st
 
 api::Guard cpe_guard(auth::Auth& a, const config::Management& m, std::vector<std::string> ui_paths) {
   auth::HttpOptions o;
-  // The UI's files are registered for GET only, so any other method on them is a 405
-  // from the Router before this guard runs: public here means "may be read".
-  o.public_paths = std::move(ui_paths);
+  // Exact paths, GET only: public_paths would take "/" for a prefix of everything.
+  o.public_reads = std::move(ui_paths);
   o.allowed_hosts = hosts_for(m);
   o.https = true;
   auto inner = auth::make_guard(a, std::move(o));

@@ -136,7 +136,8 @@ def test_browser(s: LabSession):
         out = json.loads(cp.stdout.strip().splitlines()[-1])
     except (ValueError, IndexError):
         raise AssertionError(f"browser script printed no result (exit {cp.returncode}): {cp.stdout[-1000:]}")
-    assert cp.returncode == 0 and "error" not in out, f"browser: {out.get('error')}; steps {out.get('steps')}"
+    assert cp.returncode == 0 and "error" not in out, \
+        f"browser: {out.get('error')}; steps {out.get('steps')}; seen: {out.get('diag')} {out.get('csp_problems')}"
     assert "password" in (out["setup_field_error"] or ""), out["setup_field_error"]
     assert "token" not in out["setup_url_after"], f"the spent token stayed in the address bar: {out['setup_url_after']}"
     assert out["admin_controls_on_users"] >= 1, "the admin sees no add-user form"

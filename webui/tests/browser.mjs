@@ -25,11 +25,19 @@ const browser = await chromium.launch({
 });
 
 const problems = [];
+// For a failure's report: what went wrong on the wire and in the console (bounded).
+const diag = [];
+const note = (s) => diag.length < 60 && diag.push(s);
 function watch(page, who) {
   page.on('console', (m) => {
     if (m.type() === 'error' && /Content.Security.Policy|Refused to/i.test(m.text())) problems.push(`${who}: ${m.text()}`);
+    if (m.type() === 'error') note(`${who} console: ${m.text()}`);
   });
   page.on('pageerror', (e) => problems.push(`${who}: page error: ${e.message}`));
+  page.on('requestfailed', (r) => note(`${who} failed: ${r.method()} ${r.url()} ${r.failure()?.errorText}`));
+  page.on('response', (r) => {
+    if (r.status() >= 400 && !r.url().includes('/api/v1/stream')) note(`${who} ${r.status()}: ${r.request().method()} ${r.url()}`);
+  });
 }
 
 async function newPage(storageState) {
@@ -185,6 +193,7 @@ try {
 } catch (e) {
   out.error = String(e && e.stack ? e.stack : e);
   out.csp_problems = problems;
+  out.diag = diag;
   console.log(JSON.stringify(out));
   await browser.close().catch(() => {});
   process.exit(1);
