@@ -155,10 +155,13 @@ try {
   await page.waitForSelector('#password', { timeout: kWait });
   out.session_after_logout = await page.evaluate(async () => (await fetch('/api/v1/session')).status);
   out.old_cookie_after_logout = await (async () => {
+    // The cookie from before the logout, in a browser of its own (page.request would not
+    // share the browser's certificate pin).
     const stale = await newPage(state);
-    const s = await stale.page.request.get(`${input.base}/api/v1/session`);
+    await stale.page.goto(`${input.base}/favicon.svg`, { timeout: kWait });
+    const status = await stale.page.evaluate(async () => (await fetch('/api/v1/session')).status);
     await stale.ctx.close();
-    return s.status();
+    return status;
   })();
   step('logged out');
   await ctx.close();
