@@ -147,6 +147,7 @@ def test_browser(s: LabSession):
     assert out["viewer_admin_controls"] == 0 and out["viewer_forms"] == 0, out
     assert out["viewer_forged_change"] == 403, out["viewer_forged_change"]
     assert not out["csp_problems"], out["csp_problems"]
+    assert out["overflow_768"] <= 0, f"the overview scrolls sideways at 768 px by {out['overflow_768']} px"
     fl = out["first_load"]
     print(f"  first load: {fl['static_transfer_bytes']} B on the wire for the UI's files "
           f"({fl['static_encoded_body_bytes']} B compressed bodies, {fl['static_decoded_body_bytes']} B decoded), "

@@ -133,6 +133,11 @@ try {
   out.topology = await page.$$eval('[data-node]', (ns) => ns.map((n) => [n.getAttribute('data-node'), n.getAttribute('data-state')]));
   step('topology: WANs and vCPEs up');
   await shot(page, 'overview-1280x800');
+  // The tablet size: no horizontal scrolling.
+  await page.setViewportSize({ width: 768, height: 1024 });
+  out.overflow_768 = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  await shot(page, 'overview-768x1024');
+  await page.setViewportSize({ width: 1280, height: 800 });
 
   // ---- paths: charts with points (history first, then live)
   const t0 = Date.now();

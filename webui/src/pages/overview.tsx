@@ -4,7 +4,8 @@ import { useEffect, useState } from 'preact/hooks';
 import { live, LiveState, pathKey } from '../live';
 import { combine, instanceState, pathState, State, unique } from '../state';
 
-const kCol = [60, 230, 400, 600, 800];
+// Column centres in a 900-wide viewBox; nodes are 150 wide.
+const kCol = [80, 255, 430, 610, 815];
 const kRow = 64;
 const kTop = 40;
 
@@ -13,7 +14,7 @@ function Node(props: { x: number; y: number; label: string; sub?: string; state?
   return (
     <g class={`node ${st}`} data-node={props.id} data-state={st}>
       <title>{`${props.label}: ${st}`}</title>
-      <rect x={props.x - 70} y={props.y - 22} width="140" height="44" rx="6" />
+      <rect x={props.x - 75} y={props.y - 22} width="150" height="44" rx="6" />
       <text x={props.x} y={props.y - 4} text-anchor="middle" class="name">{props.label}</text>
       <text x={props.x} y={props.y + 13} text-anchor="middle" class="sub">{props.sub ?? st}</text>
     </g>
@@ -24,7 +25,7 @@ function Edge(props: { x1: number; y1: number; x2: number; y2: number; state?: S
   const st = props.state ?? 'neutral';
   return (
     <line class={`edge ${st}`} data-edge={props.id} data-state={st}
-          x1={props.x1 + 70} y1={props.y1} x2={props.x2 - 70} y2={props.y2} />
+          x1={props.x1 + 75} y1={props.y1} x2={props.x2 - 75} y2={props.y2} />
   );
 }
 
@@ -43,7 +44,7 @@ function Topology({ s }: { s: LiveState }) {
   const cpeY = rowY(0, 1, rows);
   const fmt = (x: number | null | undefined, unit: string) => (x === null || x === undefined ? '–' : `${x.toFixed(1)}${unit}`);
   return (
-    <svg class="topology" viewBox={`0 0 880 ${height}`} role="img" aria-label="Topology: clients, CPE, WANs, vCPEs, instances">
+    <svg class="topology" viewBox={`0 0 900 ${height}`} role="img" aria-label="Topology: clients, CPE, WANs, vCPEs, instances">
       {['Clients', 'CPE', 'WANs', 'vCPEs', 'Instances'].map((h, i) => (
         <text x={kCol[i]} y="16" text-anchor="middle" class="col">{h}</text>
       ))}
@@ -71,8 +72,8 @@ function Topology({ s }: { s: LiveState }) {
       ))}
       {insts.map((inst, k) => (
         <Node id={`instance:${inst.vcpe}/${inst.instance}`} x={kCol[4]} y={rowY(k, insts.length, rows)}
-              label={`${inst.service} ${inst.instance}`}
-              sub={`${instanceState(inst)} · ${fmt(inst.utilization === null ? null : inst.utilization * 100, '%')}`}
+              label={inst.instance}
+              sub={`${inst.service} · ${instanceState(inst)} · ${fmt(inst.utilization === null ? null : inst.utilization * 100, '%')}`}
               state={instanceState(inst)} />
       ))}
     </svg>
