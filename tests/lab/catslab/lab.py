@@ -296,6 +296,19 @@ class Lab:
         st["processes"].append({"kind": "aux", "name": "ui-relay", "node": "host", "pid": p.pid, "log": str(log_path)})
         st["ui"] = {"listen": listen, "target": target, "via": client}
         self._save(st)
+        # Up means listening: the URL printed next must answer at once.
+        host, _, port = listen.rpartition(":")
+        deadline = time.monotonic() + 5
+        while True:
+            if p.poll() is not None:
+                raise LabError(f"ui_relay exited ({p.returncode}) on {listen}; see {log_path}")
+            try:
+                socket.create_connection((host.strip("[]"), int(port)), timeout=0.5).close()
+                break
+            except OSError:
+                if time.monotonic() >= deadline:
+                    raise LabError(f"ui_relay not listening on {listen} after 5 s; see {log_path}")
+                time.sleep(0.05)
         self.log(f"  web UI: https://{listen}/ (relayed from the host to {target} via {ns_name(client)})")
 
     # --------------------------------------------------------------- daemons
