@@ -44,6 +44,7 @@ class Live {
   private running = false;
   private lastEventMs = 0;
   private streamErrors = 0;
+  private lastStreamId = '';
 
   subscribe(f: (s: LiveState) => void): () => void {
     this.listeners.add(f);
@@ -135,21 +136,28 @@ class Live {
   }
 
   private openStream() {
-    const es = new EventSource(`/api/v1/stream?topics=${kTopics}`);
+    // Resume where the last connection stopped: the stream takes ?last_event_id= (the
+    // browser's own reconnect would send the Last-Event-ID header instead).
+    const resume = this.lastStreamId ? `&last_event_id=${encodeURIComponent(this.lastStreamId)}` : '';
+    const es = new EventSource(`/api/v1/stream?topics=${kTopics}${resume}`);
     this.source = es;
     es.onopen = () => {
       this.streamErrors = 0;
       this.set({ mode: 'stream' });
     };
     es.onerror = () => {
-      // EventSource reconnects by itself (sending Last-Event-ID); after repeated failures
-      // fall back to polling rather than show stale data.
-      if (++this.streamErrors >= 3) {
-        es.close();
-        this.source = null;
-        this.poll();
-      }
+      es.close();
+      this.source = null;
+      if (!this.running) return;
+      // After repeated failures poll rather than show stale data.
+      if (++this.streamErrors >= 3) return this.poll();
+      this.timer = window.setTimeout(() => this.running && this.openStream(), 500 * this.streamErrors);
     };
+    const seen = (e: Event) => {
+      const id = (e as MessageEvent).lastEventId;
+      if (id) this.lastStreamId = id;
+    };
+    for (const t of ['paths', 'instances', 'decisions', 'events', 'reset']) es.addEventListener(t, seen);
     const parse = (e: MessageEvent) => {
       try {
         return JSON.parse(e.data);
