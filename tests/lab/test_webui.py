@@ -13,6 +13,10 @@ namespace c1, uses it:
    cookie is dead). A viewer (added on the root socket) sees no admin control and a
    forged change from its page is refused. No CSP violation anywhere. The certificate is
    pinned by its public key, not ignored.
+   The SSE client against docs/API.md's stream contract: the browser answers
+   /api/v1/stream (this daemon may not have it) with contract-shaped messages; the page
+   switches to the stream, applies a paths message, resumes with ?last_event_id= and
+   reloads over REST on `event: reset`. Everything else is the real CPE.
 3. Figures: the first load's compressed bytes and navigation -> first data render,
    against the budget (250 KB, 1 s); printed for docs/BENCHMARKS.md.
 """
@@ -147,6 +151,9 @@ def test_browser(s: LabSession):
     assert out["viewer_admin_controls"] == 0 and out["viewer_forms"] == 0, out
     assert out["viewer_forged_change"] == 403, out["viewer_forged_change"]
     assert not out["csp_problems"], out["csp_problems"]
+    assert "stream" in out["sse_mode"], f"with a stream route the page stays in {out['sse_mode']!r}"
+    assert any("last_event_id=43" in u for u in out["sse_urls"]), out["sse_urls"]
+    assert out["sse_after_reset"] != "123.45 ms", "event: reset did not reload over REST"
     assert out["overflow_768"] <= 0, f"the overview scrolls sideways at 768 px by {out['overflow_768']} px"
     fl = out["first_load"]
     print(f"  first load: {fl['static_transfer_bytes']} B on the wire for the UI's files "
@@ -156,6 +163,7 @@ def test_browser(s: LabSession):
           f"(live: {out['live_mode']})")
     print(f"  charts with points {out['charts_ms']} ms after opening Paths; "
           f"points per RTT chart {[v for k, v in out['chart_points'].items() if k.endswith('|rtt')]}")
+    print(f"  stream client: {out['sse_mode']!r}, requests {out['sse_urls']}, after reset RTT {out['sse_after_reset']}")
     print(f"  screenshots in {shots}")
     assert fl["transfer_bytes"] < BUDGET_BYTES, f"first load {fl['transfer_bytes']} B over the {BUDGET_BYTES} B budget"
     assert fl["data_ready_ms"] is not None and fl["data_ready_ms"] < BUDGET_READY_MS, \

@@ -194,6 +194,51 @@ try {
   });
   await shot(page, 'users-viewer-1280x800');
   step('viewer: no admin controls');
+
+  // ---- the SSE client against the stream contract (docs/API.md "GET /api/v1/stream"):
+  // this daemon may not have the route yet, so the browser answers it with contract-shaped
+  // messages; everything else is the real CPE. First connection: a paths sample and an
+  // event; the next one must resume with ?last_event_id=, and gets a reset, after which
+  // the page reloads over REST.
+  {
+    const viewerState = await ctx.storageState();
+    const sse = await newPage(viewerState);
+    const seen = [];
+    let resumed43;
+    const resumedP = new Promise((resolve) => (resumed43 = resolve));
+    const [w, v] = [input.wans[0], input.vcpes[0]];
+    await sse.page.route((u) => u.pathname === '/api/v1/stream', (route) => {
+      const url = route.request().url();
+      seen.push(url);
+      if (url.includes('last_event_id=43')) resumed43();
+      const resumed = url.includes('last_event_id=');
+      const msg = (id, ev, data) => `id: ${id}\nevent: ${ev}\ndata: ${JSON.stringify(data)}\n\n`;
+      const body = resumed
+        ? msg(44, 'reset', { last_event_id: 44 })
+        : 'retry: 200\n\n' +
+          msg(42, 'paths', { wan: w, vcpe: v, tunnel: 'x', rtt_ms: 123.45, jitter_ms: 1, loss_pct: 0, state: 'up' }) +
+          msg(43, 'events', { ts_ms: Date.now(), kind: 'stream_check', subject: `${w}/${v}`, detail: 'from the stream' });
+      // Only the first reset is answered; later reconnects wait (as a live stream would).
+      if (resumed && seen.filter((u) => u.includes('last_event_id=')).length > 1) return;
+      return route.fulfill({ status: 200, headers: { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-store' }, body });
+    });
+    await sse.page.goto(`${input.base}/paths`, { timeout: kWait });
+    const row = `tr[data-path="${w}|${v}"] td:nth-child(4)`;
+    await sse.page.waitForFunction((sel) => document.querySelector(sel)?.textContent === '123.45 ms', row, { timeout: kWait });
+    out.sse_mode = await sse.page.textContent('.toolbar .muted');
+    let deadline;
+    await Promise.race([resumedP, new Promise((_, reject) => (deadline = setTimeout(() => reject(new Error(`no resume with last_event_id=43: ${seen}`)), kWait)))]);
+    clearTimeout(deadline);
+    out.sse_urls = seen.map((u) => new URL(u).search);
+    // After the reset the REST reload replaces the streamed 123.45 with the real RTT.
+    await sse.page.waitForFunction((sel) => {
+      const t = document.querySelector(sel)?.textContent ?? '';
+      return t !== '' && t !== '123.45 ms';
+    }, row, { timeout: kWait });
+    out.sse_after_reset = await sse.page.textContent(row);
+    await sse.ctx.close();
+    step('stream client: message applied, resumed with last_event_id, reset reloads');
+  }
   await ctx.close();
   out.csp_problems = problems;
   console.log(JSON.stringify(out));
