@@ -32,9 +32,9 @@ api::Guard cpe_guard(auth::Auth& a, const config::Management& m, std::vector<std
 
 class Management {
  public:
-  // Opens the accounts in cfg.store_path, adds the auth routes and GET /api/v1/setup-url
-  // (local socket only) to `router`, sets the guard, and prints the setup URL while
-  // there is no admin.
+  // Opens the accounts in cfg.store_path, adds the auth routes, GET /api/v1/setup-url
+  // (local socket only) and the web UI's files (webui_routes.hpp) to `router`, sets the
+  // guard, and prints the setup URL while there is no admin.
   static Result<std::unique_ptr<Management>> start(api::Router& router, const config::CpeConfig& cfg,
                                                    EventSink events);
   auth::Auth& accounts() { return *auth_; }
