@@ -96,6 +96,7 @@ FieldErrors fixed_while_running(const config::CpeConfig& a, const config::CpeCon
   fixed(a.management.session_idle_s == b.management.session_idle_s, "/management/session_idle_s");
   fixed(a.management.session_max_s == b.management.session_max_s, "/management/session_max_s");
   fixed(a.management.max_connections == b.management.max_connections, "/management/max_connections");
+  fixed(a.management.webui_dir == b.management.webui_dir, "/management/webui_dir");
   fixed(a.management.max_connections_per_client == b.management.max_connections_per_client,
         "/management/max_connections_per_client");
   return out;

@@ -1,4 +1,5 @@
 #include "cpe/mgmt.hpp"
+#include "cpe/webui_routes.hpp"
 
 #include "base/log.hpp"
 
@@ -38,8 +39,10 @@ std::optional<std::string> setup_url(const config::CpeConfig& cfg, const std::st
   return "https://" + host_port(host, ep.port()) + "/setup#token=" + token;
 }
 
-api::Guard cpe_guard(auth::Auth& a, const config::Management& m) {
+api::Guard cpe_guard(auth::Auth& a, const config::Management& m, std::vector<std::string> ui_paths) {
   auth::HttpOptions o;
+  // Exact paths, GET only: public_paths would take "/" for a prefix of everything.
+  o.public_reads = std::move(ui_paths);
   o.allowed_hosts = hosts_for(m);
   o.https = true;
   auto inner = auth::make_guard(a, std::move(o));
@@ -78,6 +81,8 @@ Result<std::unique_ptr<Management>> Management::start(api::Router& router, const
     else out["url"] = nullptr;
     return api::Response::json(std::move(out));
   });
+  // The login page must load before anyone is logged in.
+  m->ui_paths_ = add_webui_routes(router, cfg.management);
   m->set_access(cfg.management);
   router.set_guard([slot = m->guard_](const api::Request& r) {
     api::Guard g;
@@ -100,7 +105,7 @@ Result<std::unique_ptr<Management>> Management::start(api::Router& router, const
 }
 
 void Management::set_access(const config::Management& m) {
-  auto g = cpe_guard(*auth_, m);
+  auto g = cpe_guard(*auth_, m, ui_paths_);
   std::lock_guard lk(guard_->mu);
   guard_->guard = std::move(g);
 }

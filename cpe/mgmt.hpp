@@ -12,6 +12,8 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <vector>
+#include <vector>
 
 namespace cats::cpe {
 
@@ -25,15 +27,16 @@ std::optional<std::string> setup_url(const config::CpeConfig& cfg, const std::st
 
 // Who may do what on every route, composed in one place:
 //  - GET /metrics from a source in management.metrics_allow: no login (scrapers);
+//  - GET of the web UI's files (ui_paths, from add_webui_routes): no login, Host checked;
 //  - everything else: auth::make_guard (local socket = root; else session or token,
 //    roles, CSRF, Origin, Host against allowed_hosts).
-api::Guard cpe_guard(auth::Auth& a, const config::Management& m);
+api::Guard cpe_guard(auth::Auth& a, const config::Management& m, std::vector<std::string> ui_paths = {});
 
 class Management {
  public:
-  // Opens the accounts in cfg.store_path, adds the auth routes and GET /api/v1/setup-url
-  // (local socket only) to `router`, sets the guard, and prints the setup URL while
-  // there is no admin.
+  // Opens the accounts in cfg.store_path, adds the auth routes, GET /api/v1/setup-url
+  // (local socket only) and the web UI's files (webui_routes.hpp) to `router`, sets the
+  // guard, and prints the setup URL while there is no admin.
   static Result<std::unique_ptr<Management>> start(api::Router& router, const config::CpeConfig& cfg,
                                                    EventSink events);
   auth::Auth& accounts() { return *auth_; }
@@ -49,6 +52,7 @@ class Management {
   };
   // The router's guard forwards here: the servers copied the router when they started.
   std::shared_ptr<GuardSlot> guard_ = std::make_shared<GuardSlot>();
+  std::vector<std::string> ui_paths_;  // the web UI's files, readable without a login
 };
 
 }  // namespace cats::cpe

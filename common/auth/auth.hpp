@@ -173,6 +173,9 @@ struct HttpOptions {
   // on every non-local request (DNS rebinding; Tailscale's LocalAPI does the same).
   std::vector<std::string> allowed_hosts;
   bool https = true;  // default port for Host/Origin comparison: 443 (else 80)
+  // Readable (GET/HEAD) without credentials, matched exactly (never as a prefix, so "/"
+  // is just the root page): the web UI's files. Host is still checked.
+  std::vector<std::string> public_reads;
 };
 
 inline constexpr const char* kSessionCookie = "cats_session";

@@ -92,9 +92,10 @@ api::Guard make_guard(Auth& auth, HttpOptions o) {
   std::vector<std::string> hosts;
   for (const auto& h : o.allowed_hosts) hosts.push_back(host_authority(h, o.https).value_or(h));
   std::set<std::string> open(o.public_paths.begin(), o.public_paths.end());
+  std::set<std::string> reads(o.public_reads.begin(), o.public_reads.end());
   open.insert(kSetup);
   open.insert(kLogin);
-  return [&auth, hosts = std::move(hosts), open = std::move(open),
+  return [&auth, hosts = std::move(hosts), open = std::move(open), reads = std::move(reads),
           https = o.https](const api::Request& r) -> std::optional<api::Response> {
     g_current.reset();
     if (r.local) {
@@ -105,6 +106,7 @@ api::Guard make_guard(Auth& auth, HttpOptions o) {
     auto host = host_authority(r.header("host"), https);
     if (!host || !host_allowed(*host, hosts)) return forbidden("host", "Host not allowed");
     const bool unsafe = !is_safe(r.method);
+    if (!unsafe && reads.count(r.path) != 0) return std::nullopt;
     if (is_public(open, r.path)) {
       // No session to protect yet, but a cross-site form must not log a browser in
       // (login CSRF): when a browser says where it came from, it must be here.

@@ -367,7 +367,7 @@ std::vector<std::string> strings(Table& t, std::string_view key, size_t max_len)
   return out;
 }
 
-void read_management(Table& root, const Daemon& d, Management& m) {
+void read_management(Table& root, const Daemon& d, Management& m, bool cpe) {
   m.cert_file = d.state_dir + "/tls/cert.pem";
   m.key_file = d.state_dir + "/tls/key.pem";
   auto* t = root.table("management", false);
@@ -391,6 +391,12 @@ void read_management(Table& root, const Daemon& d, Management& m) {
   m.max_connections = static_cast<uint32_t>(s.integer("max_connections", 1, 4096).value_or(m.max_connections));
   m.max_connections_per_client = static_cast<uint32_t>(
       s.integer("max_connections_per_client", 1, 4096).value_or(m.max_connections_per_client));
+  // Only the CPE serves the UI; on a vCPE the key stays unknown (and is refused below).
+  if (auto v = cpe ? s.str("webui_dir", false, 4095) : std::nullopt) {
+    const bool dotdot = ("/" + *v + "/").find("/../") != std::string::npos;
+    if (v->empty() || v->front() != '/' || dotdot || v->find('\0') != std::string::npos) s.error("webui_dir", "must be an absolute path without '..'");
+    else m.webui_dir = *v;
+  }
   s.reject_unknown();
 }
 
@@ -788,7 +794,7 @@ CpeCheck check_cpe(std::string_view text, const std::string& name) {
                [](const VcpePeer& v) { return v.public_key == wg::Key{} ? std::string() : wg::to_base64(v.public_key); });
   read_selection(root, c.selection);
   read_services(root, doc, c);
-  read_management(root, c.daemon, c.management);
+  read_management(root, c.daemon, c.management, true);
   root.reject_unknown();
   if (!errs.items.empty()) return {std::nullopt, std::move(errs.items)};
   return {std::move(c), {}};
@@ -897,7 +903,7 @@ Result<VcpeConfig> parse_vcpe(std::string_view text, const std::string& name) {
                [](const CpePath& x) { return x.tunnel_interface; });
   check_unique(errs, flat_paths, all_paths, "cpe.path", "listen_port",
                [](const CpePath& x) { return x.listen_port ? std::to_string(x.listen_port) : std::string(); });
-  read_management(root, c.daemon, c.management);
+  read_management(root, c.daemon, c.management, false);
   root.reject_unknown();
   if (!errs.items.empty()) return to_error(name, errs.items);
   return c;

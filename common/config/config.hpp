@@ -103,6 +103,9 @@ struct Management {
   // IPv6 /64; beyond: 429). api::ServerLimits has the other bounds.
   uint32_t max_connections = 64;
   uint32_t max_connections_per_client = 16;
+  // CPE only: the web UI's built files (webui/, served by api::StaticFiles). An absolute
+  // path; a missing directory just means no UI (the API works without it).
+  std::string webui_dir = "/usr/share/cats/webui";
 };
 
 // C-PS selection (docs/SELECTION.md). [selection]

@@ -142,7 +142,8 @@ json::object build() {
                              {"session_idle_s", integer(60, 86400)},
                              {"session_max_s", integer(300, 30 * 86400)},
                              {"max_connections", integer(1, 4096)},
-                             {"max_connections_per_client", integer(1, 4096)}});
+                             {"max_connections_per_client", integer(1, 4096)},
+                             {"webui_dir", string(4095)}});
 
   auto root = section({{"cpe", cpe},
                        {"lan", lan},

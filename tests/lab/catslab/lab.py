@@ -12,11 +12,13 @@ import os
 import shutil
 import signal
 import socket
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 from . import config, impair, procs, topology
-from .common import (LabError, NS_PREFIX, REPO_ROOT, RUN_DIR, WG_SOCK_DIR, list_lab_namespaces,
+from .common import (LAB_DIR, LabError, NS_PREFIX, REPO_ROOT, RUN_DIR, WG_SOCK_DIR, list_lab_namespaces,
                      ns_name, nsrun, run)
 from .scenario import Scenario, load_scenario
 
@@ -101,7 +103,10 @@ class Lab:
 
     # ------------------------------------------------------------------ up
     def up(self, scenario: str | Path | None = None, daemons: bool = True, force: bool = False,
-           services: bool | None = None) -> dict:
+           services: bool | None = None, ui_listen: str | None = None) -> dict:
+        """`ui_listen` ("127.0.0.1:8443"): relay that host address to the CPE's HTTPS
+        listen address from a LAN client's namespace (tools/ui_relay.py), so a browser on
+        the host reaches the web UI; `cats-lab up` asks for it, tests do not."""
         if self.is_up():
             if not force:
                 st = self.state() or {}
@@ -137,7 +142,9 @@ class Lab:
                 self._start_impair(st, sc, il, impair_bin)
             self.log(f"  {len(sc.impairs)} impairable links: {', '.join(i.link for i in sc.impairs)}")
 
-            daemons_info = config.generate(sc, services=with_services)
+            webui = self.build_dir / "webui" / "dist"
+            daemons_info = config.generate(sc, services=with_services,
+                                           webui_dir=str(webui) if (webui / "index.html").is_file() else None)
             if with_services:
                 self.log(f"  services: {', '.join(f'{x.id} {x.vip}' for x in sc.cpe.services)}")
             st["daemon_configs"] = daemons_info
@@ -152,6 +159,8 @@ class Lab:
                 order = [v.node for v in sc.vcpes] + [sc.cpe.node]
                 for node in order:
                     self._start_daemon(st, node, daemons_info[node], binaries[daemons_info[node]["binary"]])
+                if ui_listen and sc.cpe.management.get("listen"):
+                    self._start_ui_relay(st, sc, ui_listen)
             self.log(f"lab {sc.name} is up" + ("" if daemons else " (no daemons)"))
             return st
         except BaseException:
@@ -271,6 +280,36 @@ class Lab:
         self.log(f"  started {binary.name} in {ns_name(node)} (pid {pid}), waiting for its control socket")
         procs.wait_for_path(Path(info["control_socket"]), pid, f"{binary.name} in {ns_name(node)}",
                             log_path, SOCKET_TIMEOUT)
+
+    def _start_ui_relay(self, st: dict, sc: Scenario, listen: str) -> None:
+        client = next((n.name for n in sc.nodes.values() if n.role == "client"), None)
+        if client is None:
+            self.log("  no client node: the web UI is not relayed to the host")
+            return
+        target = sc.cpe.management["listen"][0]
+        log_path = RUN_DIR / "ui-relay.log"
+        # In the host's namespace (the relay enters the client's per connection).
+        with open(log_path, "ab") as log:
+            p = subprocess.Popen([sys.executable, str(LAB_DIR / "tools" / "ui_relay.py"), listen, ns_name(client), target],
+                                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                 start_new_session=True, close_fds=True)
+        st["processes"].append({"kind": "aux", "name": "ui-relay", "node": "host", "pid": p.pid, "log": str(log_path)})
+        st["ui"] = {"listen": listen, "target": target, "via": client}
+        self._save(st)
+        # Up means listening: the URL printed next must answer at once.
+        host, _, port = listen.rpartition(":")
+        deadline = time.monotonic() + 5
+        while True:
+            if p.poll() is not None:
+                raise LabError(f"ui_relay exited ({p.returncode}) on {listen}; see {log_path}")
+            try:
+                socket.create_connection((host.strip("[]"), int(port)), timeout=0.5).close()
+                break
+            except OSError:
+                if time.monotonic() >= deadline:
+                    raise LabError(f"ui_relay not listening on {listen} after 5 s; see {log_path}")
+                time.sleep(0.05)
+        self.log(f"  web UI: https://{listen}/ (relayed from the host to {target} via {ns_name(client)})")
 
     # --------------------------------------------------------------- daemons
     def daemon_entry(self, node: str) -> dict:

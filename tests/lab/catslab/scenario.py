@@ -259,7 +259,7 @@ SELECTION_KEYS = {"hysteresis_pct", "hold_down_ms"}
 PROBING_KEYS = {"interval_ms", "timeout_ms", "min_timeout_ms", "down_after", "hold_down", "flap_half_life_ms",
                 "flap_suppress", "flap_reuse", "flap_max_hold_ms"}
 MANAGEMENT_KEYS = {"listen", "allowed_hosts", "metrics_allow", "session_idle_s", "session_max_s",
-                   "max_connections", "max_connections_per_client"}
+                   "max_connections", "max_connections_per_client", "webui_dir"}
 
 
 def _endpoint(s, where: str) -> tuple[str, int]:

@@ -20,7 +20,7 @@ struct Http {
   api::Router router;
   std::vector<std::string> bodies;  // every answer, for the secrets check
 
-  explicit Http(HttpOptions o = {{"/index.html", "/ui/"}, {kHost}, true}) {
+  explicit Http(HttpOptions o = {{"/index.html", "/ui/"}, {kHost}, true, {}}) {
     add_routes(router, *auth);
     router.add("GET", "/index.html", [](const api::Request&) { return api::Response::text("<html>", "text/html"); });
     router.add("GET", "/ui/app.js", [](const api::Request&) { return api::Response::text("//", "text/javascript"); });
@@ -111,6 +111,24 @@ TEST_CASE("http: local socket is root without login; public paths need nothing")
   CHECK(h.send(h.req("GET", "/ui/app.js")).status == 200);
   CHECK(h.send(h.req("GET", "/uix")).status == 401);  // a prefix is a directory, not a string prefix
   CHECK(h.send(h.req("GET", "/api/v1/users")).status == 401);
+}
+
+TEST_CASE("http: public reads are exact paths and GET only (the web UI's \"/\" opens nothing else)") {
+  HttpOptions o;
+  o.public_reads = {"/", "/assets/app-1.js"};
+  o.allowed_hosts = {kHost};
+  Http h(std::move(o));
+  h.router.add("GET", "/", [](const api::Request&) { return api::Response::text("<html>", "text/html"); });
+  h.router.add("GET", "/assets/app-1.js", [](const api::Request&) { return api::Response::text("//", "text/javascript"); });
+  h.router.add("POST", "/", [](const api::Request&) { return api::Response::json(nullptr); });
+  CHECK(h.send(h.req("GET", "/")).status == 200);
+  CHECK(h.send(h.req("GET", "/assets/app-1.js")).status == 200);
+  CHECK(h.send(h.req("GET", "/api/v1/users")).status == 401);
+  CHECK(h.send(h.req("GET", "/index.html")).status == 401);
+  CHECK(h.send(h.req("POST", "/")).status == 401);
+  auto evil = h.req("GET", "/");
+  evil.headers["host"] = "evil.example";
+  CHECK(h.send(evil).status == 403);  // Host is still checked
 }
 
 TEST_CASE("http: CSRF token and Origin on every cookie-authenticated change") {

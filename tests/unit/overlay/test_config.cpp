@@ -241,6 +241,17 @@ session_idle_s = 600
   CHECK_THAT(cpe_error(base + "\n[management]\nsession_idle_s = 7200\nsession_max_s = 3600\n"),
              Catch::Contains("must not exceed session_max_s"));
   CHECK_THAT(cpe_error(base + "\n[management]\nlisten_on = []\n"), Catch::Contains("management.listen_on: unknown key"));
+  // The web UI's build: an installed path by default, any absolute path without "..".
+  CHECK(none->management.webui_dir == "/usr/share/cats/webui");
+  auto ui = config::parse_cpe(base + "\n[management]\nwebui_dir = \"/opt/cats/webui/\"\n", "cpe.toml");
+  REQUIRE(ui.has_value());
+  CHECK(ui->management.webui_dir == "/opt/cats/webui/");
+  for (const char* bad : {"webui/dist", "/opt/../etc", "/opt/cats/..", ""}) {
+    INFO(bad);
+    CHECK_THAT(cpe_error(base + "\n[management]\nwebui_dir = \"" + bad + "\"\n"), Catch::Contains("management.webui_dir"));
+  }
+  // Only the CPE serves the UI.
+  CHECK_FALSE(config::parse_vcpe(source_file("docs/examples/vcpe.toml") + "\n[management]\nwebui_dir = \"/x\"\n", "vcpe.toml").has_value());
   auto v = config::parse_vcpe(source_file("docs/examples/vcpe.toml") + "\n[management]\nlisten = [\"127.0.0.1:9100\"]\n",
                               "vcpe.toml");
   REQUIRE(v.has_value());

@@ -1,0 +1,190 @@
+#!/usr/bin/python3
+"""Lab test (issue 10, web UI): the real cats-cpe of the fig4 lab serves the built UI
+(<build>/webui/dist, the CMake target cats-webui) over real HTTPS on 10.1.0.1:8443, and
+Debian's chromium, driven by playwright-core (webui/tests/browser.mjs) from the client
+namespace c1, uses it:
+
+1. Serving: without a login the UI's files load and nothing else does; index.html is
+   never cached, hashed assets are immutable; br/gzip negotiated with Vary; only the
+   built files exist (no traversal); changes on them are 405.
+2. Browser: the one-time setup link from `catsctl setup-url` creates the admin (a short
+   password is refused next to its field), login, the overview's topology shows both
+   WANs and both vCPEs up, the Paths page draws charts with points, log out (the old
+   cookie is dead). A viewer (added on the root socket) sees no admin control and a
+   forged change from its page is refused. No CSP violation anywhere. The certificate is
+   pinned by its public key, not ignored.
+   The SSE client against docs/API.md's stream contract: the browser answers
+   /api/v1/stream (this daemon may not have it) with contract-shaped messages; the page
+   switches to the stream, applies a paths message, resumes with ?last_event_id= and
+   reloads over REST on `event: reset`. Everything else is the real CPE.
+3. Figures: the first load's compressed bytes and navigation -> first data render,
+   against the budget (250 KB, 1 s); printed for docs/BENCHMARKS.md.
+"""
+import base64
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from labtest import LabSession, main  # noqa: E402
+from catslab.common import REPO_ROOT  # noqa: E402
+
+TOOL = Path(__file__).resolve().parent / "tools" / "https_session.py"
+BROWSER = REPO_ROOT / "webui" / "tests" / "browser.mjs"
+CHROMIUM = "/usr/bin/chromium"
+HOST, PORT = "10.1.0.1", 8443
+CLIENT = "c1"
+ADMIN = {"user": "admin", "password": "correct horse battery staple"}
+VIEWER = {"user": "vera", "password": "viewer password 12345"}
+BUDGET_BYTES = 250_000
+BUDGET_READY_MS = 1000
+
+
+def build_dir() -> Path:
+    return Path(os.environ.get("CATS_BUILD_DIR") or REPO_ROOT / "build")
+
+
+def cert_pem(s: LabSession) -> Path:
+    return Path(s.lab.state()["daemon_configs"]["cpe"]["state_dir"]) / "tls" / "cert.pem"
+
+
+def spki_sha256(pem: Path) -> str:
+    """base64 SHA-256 of the certificate's SubjectPublicKeyInfo (Chromium's pin format)."""
+    pub = subprocess.run(["openssl", "x509", "-in", str(pem), "-pubkey", "-noout"],
+                         capture_output=True, check=True).stdout
+    der = subprocess.run(["openssl", "pkey", "-pubin", "-outform", "der"], input=pub,
+                         capture_output=True, check=True).stdout
+    return base64.b64encode(hashlib.sha256(der).digest()).decode()
+
+
+def cert_sha256(pem: Path) -> str:
+    der = subprocess.run(["openssl", "x509", "-in", str(pem), "-outform", "der"],
+                         capture_output=True, check=True).stdout
+    return hashlib.sha256(der).hexdigest()
+
+
+def talk(s: LabSession, steps: list[dict]) -> list[dict]:
+    argv = s.lab.exec_argv(CLIENT, ["/usr/bin/python3", str(TOOL), HOST, str(PORT), cert_sha256(cert_pem(s))])
+    cp = subprocess.run(argv, input=json.dumps(steps), capture_output=True, text=True, timeout=60)
+    assert cp.returncode == 0, f"https session failed: {cp.stdout[-500:]} {cp.stderr[-500:]}"
+    return json.loads(cp.stdout)
+
+
+def test_static_serving(s: LabSession):
+    idx = talk(s, [{"method": "GET", "path": "/", "headers": {"Accept-Encoding": "identity"}}])[0]
+    assert idx["status"] == 200, idx
+    html = idx["body"]
+    assets = re.findall(r'(?:src|href)="(/assets/[^"]+)"', html)
+    assert any(a.endswith(".js") for a in assets) and any(a.endswith(".css") for a in assets), html
+    assert "<script>" not in html and "style=" not in html, "inline script or style in index.html (CSP)"
+    js = next(a for a in assets if a.endswith(".js"))
+    r = talk(s, [
+        {"method": "GET", "path": "/", "headers": {"Accept-Encoding": "gzip, deflate, br"}},
+        {"method": "GET", "path": "/setup", "headers": {"Accept-Encoding": "gzip"}},
+        {"method": "GET", "path": js, "headers": {"Accept-Encoding": "gzip, deflate, br"}},
+        {"method": "GET", "path": js, "headers": {"Accept-Encoding": "gzip"}},
+        {"method": "GET", "path": js},
+        {"method": "POST", "path": "/", "body": {}},
+        {"method": "GET", "path": "/index.html"},
+        {"method": "GET", "path": "/assets/../index.html"},
+        {"method": "GET", "path": "/assets/%2e%2e/index.html"},
+        {"method": "GET", "path": "/api/v1/status"},
+    ])
+    h = [x["headers"] for x in r]
+    assert r[0]["status"] == 200 and h[0].get("content-encoding") == "br", h[0]
+    assert h[0].get("cache-control") == "no-store" and h[0].get("vary") == "Accept-Encoding", h[0]
+    assert h[0]["content-type"].startswith("text/html"), h[0]
+    assert "script-src 'self'" in h[0].get("content-security-policy", ""), h[0]
+    assert r[1]["status"] == 200 and h[1].get("content-encoding") == "gzip", h[1]
+    for x in r[2:5]:
+        assert x["status"] == 200 and x["headers"]["cache-control"] == "public, max-age=31536000, immutable", x["headers"]
+        assert x["headers"]["content-type"].startswith("text/javascript"), x["headers"]
+    assert h[2].get("content-encoding") == "br" and h[3].get("content-encoding") == "gzip", (h[2], h[3])
+    assert "content-encoding" not in h[4] and len(r[4]["body"]) > 10_000, h[4]
+    codes = [x["status"] for x in r[5:]]
+    assert codes == [405, 404, 404, 404, 401], f"POST /, /index.html, traversal x2, API without login: {codes}"
+    print(f"  UI files public (index no-store, {js} immutable, br/gzip), the API still 401; others {codes}")
+
+
+def test_browser(s: LabSession):
+    cp = s.lab.catsctl("cpe", "setup-url", "--json")
+    assert cp.returncode == 0, cp.stderr
+    url = json.loads(cp.stdout)["url"]
+    with tempfile.NamedTemporaryFile("w", delete=False) as f:
+        f.write(VIEWER["password"] + "\n")
+    try:
+        add = s.lab.catsctl("cpe", "user", "add", VIEWER["user"], "--role", "viewer", "--password-file", f.name)
+        assert add.returncode == 0, add.stderr
+    finally:
+        os.unlink(f.name)
+    sc = s.scenario
+    shots = build_dir() / "webui-screenshots"
+    home = Path(tempfile.mkdtemp(prefix="cats-browser-"))
+    inp = {"base": f"https://{HOST}:{PORT}", "setup_url": url, "spki": spki_sha256(cert_pem(s)),
+           "admin": ADMIN, "viewer": VIEWER, "wans": [w.name for w in sc.cpe.wans],
+           "vcpes": [v.name for v in sc.vcpes], "shots": str(shots), "chromium": CHROMIUM}
+    try:
+        # HOME: chromium writes its profile and crash dumps there.
+        argv = s.lab.exec_argv(CLIENT, ["env", f"HOME={home}", shutil.which("node") or "node", str(BROWSER)])
+        cp = subprocess.run(argv, input=json.dumps(inp), capture_output=True, text=True, timeout=240)
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+    sys.stdout.write(cp.stderr[-3000:])
+    try:
+        out = json.loads(cp.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        raise AssertionError(f"browser script printed no result (exit {cp.returncode}): {cp.stdout[-1000:]}")
+    assert cp.returncode == 0 and "error" not in out, \
+        f"browser: {out.get('error')}; steps {out.get('steps')}; seen: {out.get('diag')} {out.get('csp_problems')}"
+    assert "password" in (out["setup_field_error"] or ""), out["setup_field_error"]
+    assert "token" not in out["setup_url_after"], f"the spent token stayed in the address bar: {out['setup_url_after']}"
+    assert out["admin_controls_on_users"] >= 1, "the admin sees no add-user form"
+    assert out["canvases"] >= 3 * len(inp["wans"]) * len(inp["vcpes"]), out["canvases"]
+    assert out["session_after_logout"] == 401 and out["old_cookie_after_logout"] == 401, out
+    assert out["viewer_role"] == "viewer", out["viewer_role"]
+    assert out["viewer_admin_controls"] == 0 and out["viewer_forms"] == 0, out
+    assert out["viewer_forged_change"] == 403, out["viewer_forged_change"]
+    assert not out["csp_problems"], out["csp_problems"]
+    assert "stream" in out["sse_mode"], f"with a stream route the page stays in {out['sse_mode']!r}"
+    assert any("last_event_id=43" in u for u in out["sse_urls"]), out["sse_urls"]
+    assert out["sse_after_reset"] != "123.45 ms", "event: reset did not reload over REST"
+    assert out["overflow_768"] <= 0, f"the overview scrolls sideways at 768 px by {out['overflow_768']} px"
+    fl = out["first_load"]
+    print(f"  first load: {fl['static_transfer_bytes']} B on the wire for the UI's files "
+          f"({fl['static_encoded_body_bytes']} B compressed bodies, {fl['static_decoded_body_bytes']} B decoded), "
+          f"{fl['transfer_bytes']} B with the API calls, {fl['requests']} requests; "
+          f"DOMContentLoaded {fl['dom_content_loaded_ms']} ms, first data render {fl['data_ready_ms']} ms "
+          f"(live: {out['live_mode']})")
+    print(f"  charts with points {out['charts_ms']} ms after opening Paths; "
+          f"points per RTT chart {[v for k, v in out['chart_points'].items() if k.endswith('|rtt')]}")
+    print(f"  stream client: {out['sse_mode']!r}, requests {out['sse_urls']}, after reset RTT {out['sse_after_reset']}")
+    print(f"  screenshots in {shots}")
+    assert fl["transfer_bytes"] < BUDGET_BYTES, f"first load {fl['transfer_bytes']} B over the {BUDGET_BYTES} B budget"
+    assert fl["data_ready_ms"] is not None and fl["data_ready_ms"] < BUDGET_READY_MS, \
+        f"first data render at {fl['data_ready_ms']} ms, over {BUDGET_READY_MS} ms"
+
+
+def preflight() -> str | None:
+    if not Path(CHROMIUM).exists():
+        return f"{CHROMIUM} missing (apt-get install chromium; tests/run deps does)"
+    if not shutil.which("node"):
+        return "node missing (tests/run deps installs it)"
+    if not (REPO_ROOT / "webui" / "node_modules" / "playwright-core").is_dir():
+        return "webui/node_modules missing: cmake --build <build> --target cats-webui (runs npm ci)"
+    if not (build_dir() / "webui" / "dist" / "index.html").is_file():
+        return f"{build_dir()}/webui/dist missing: cmake --build {build_dir()} --target cats-webui"
+    return None
+
+
+if __name__ == "__main__":
+    why = preflight()
+    if why:
+        print(f"SKIP: {why}")
+        sys.exit(77)
+    sys.exit(main([test_static_serving, test_browser], scenario="fig4", daemons=True))

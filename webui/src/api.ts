@@ -1,0 +1,158 @@
+// The management API (docs/API.md) from the page: same origin, the session cookie is
+// HttpOnly (the page never sees it); the CSRF token lives in memory only and goes with
+// every change as X-CSRF-Token. The browser adds Origin itself.
+
+export type Role = 'admin' | 'viewer';
+export interface Session {
+  user: string;
+  role: Role;
+}
+export interface FieldError {
+  field: string; // JSON pointer into the body: "/password"
+  message: string;
+}
+
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly fields: FieldError[] = [],
+  ) {
+    super(message);
+  }
+  // The message for one body field, for display next to it.
+  field(name: string): string | undefined {
+    return this.fields.find((f) => f.field === '/' + name)?.message;
+  }
+}
+
+let csrf: string | null = null;
+let onUnauthorized: () => void = () => {};
+
+// Called when the session is gone (401 on a read): the app shows the login page.
+export function setUnauthorizedHandler(f: () => void) {
+  onUnauthorized = f;
+}
+export function setCsrf(token: string | null) {
+  csrf = token;
+}
+
+export async function api<T>(method: string, path: string, body?: unknown): Promise<T> {
+  const headers: Record<string, string> = { Accept: 'application/json' };
+  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  if (method !== 'GET' && csrf) headers['X-CSRF-Token'] = csrf;
+  const res = await fetch(path, {
+    method,
+    headers,
+    body: body === undefined ? undefined : JSON.stringify(body),
+    credentials: 'same-origin',
+    cache: 'no-store',
+  });
+  const text = await res.text();
+  let json: any = null;
+  try {
+    json = text ? JSON.parse(text) : null;
+  } catch {
+    json = null;
+  }
+  if (!res.ok) {
+    const e = json?.error;
+    const err = new ApiError(res.status, e?.code ?? 'error', e?.message ?? `${res.status} ${res.statusText}`, e?.fields ?? []);
+    if (res.status === 401 && path !== '/api/v1/login' && path !== '/api/v1/setup') onUnauthorized();
+    throw err;
+  }
+  return json as T;
+}
+
+export const get = <T>(path: string) => api<T>('GET', path);
+
+// The current session (after a reload the CSRF token comes from here), or null.
+export async function currentSession(): Promise<Session | null> {
+  try {
+    const s = await get<{ user: string; role: Role; csrf_token?: string }>('/api/v1/session');
+    setCsrf(s.csrf_token ?? null);
+    return { user: s.user, role: s.role };
+  } catch (e) {
+    if (e instanceof ApiError && e.status === 401) return null;
+    throw e;
+  }
+}
+
+export async function login(user: string, password: string): Promise<Session> {
+  const r = await api<{ csrf_token: string; user: string; role: Role }>('POST', '/api/v1/login', { user, password });
+  setCsrf(r.csrf_token);
+  return { user: r.user, role: r.role };
+}
+
+export async function logout(): Promise<void> {
+  try {
+    await api('POST', '/api/v1/logout');
+  } finally {
+    setCsrf(null);
+  }
+}
+
+// ---- shapes of the read routes (cpe/views.cpp, cpe/steering.cpp)
+export interface PathItem {
+  wan: string;
+  vcpe: string;
+  tunnel?: string;
+  rtt_ms: number | null;
+  jitter_ms: number | null;
+  loss_pct: number | null;
+  state: string; // up | down | unknown
+  penalty?: number | null;
+  flaps?: number;
+  held_ms?: number | null;
+}
+export interface PathSample {
+  wan: string;
+  vcpe: string;
+  ts_ms: number;
+  rtt_ms: number | null;
+  jitter_ms: number | null;
+  loss_pct: number | null;
+  state: string;
+}
+export interface InstanceItem {
+  service: string;
+  instance: string;
+  vcpe: string;
+  address: string;
+  vcpus: number | null;
+  utilization: number | null;
+  processing_delay_ms: number | null;
+  available: boolean;
+}
+export interface DecisionItem {
+  service: string;
+  instance: string;
+  vcpe: string;
+  wan: string;
+  weight: number;
+  cost_ms: number | null;
+  excluded: string | null;
+  health: string;
+  outcome: string | null;
+  reason: string;
+}
+export interface ServiceItem {
+  id: string;
+  vip: string;
+  protocol: string;
+  ports: number[];
+  outcome: string | null;
+  instances: { vcpe: string; address: string; instance: string; weight: number }[];
+}
+export interface EventItem {
+  ts_ms: number;
+  kind: string;
+  subject: string;
+  detail: string;
+}
+export interface Status {
+  role: string;
+  name: string;
+  tunnels?: { interface: string; wan: string; up: boolean }[];
+}

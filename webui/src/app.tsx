@@ -1,0 +1,73 @@
+import { useEffect, useState } from 'preact/hooks';
+import { currentSession, logout, Session, setUnauthorizedHandler } from './api';
+import { live } from './live';
+import { navigate, usePath } from './router';
+import { Login } from './pages/login';
+import { Overview } from './pages/overview';
+import { Paths } from './pages/paths';
+import { Setup } from './pages/setup';
+import { Users } from './pages/users';
+
+export function App() {
+  const path = usePath();
+  const [session, setSession] = useState<Session | null | undefined>(undefined);
+
+  useEffect(() => {
+    setUnauthorizedHandler(() => {
+      live.stop();
+      setSession(null);
+    });
+    // The setup page needs no session; everything else asks who we are first.
+    if (location.pathname === '/setup') setSession(null);
+    else currentSession().then(setSession, () => setSession(null));
+  }, []);
+
+  useEffect(() => {
+    if (session) void live.start().catch(() => {});
+  }, [session]);
+
+  // Redirects after render, not during it: the logged-out land on /login, the logged-in
+  // on /overview.
+  const target = path === '/setup' || session === undefined ? null : !session ? '/login'
+    : path === '/login' || path === '/' ? '/overview' : null;
+  useEffect(() => {
+    if (target && target !== path) navigate(target, true);
+  }, [target, path]);
+
+  if (path === '/setup') return <Setup onDone={() => navigate('/login')} />;
+  if (session === undefined) return <main class="center" aria-busy="true">Loading…</main>;
+  if (!session) return <Login onLogin={(s) => { setSession(s); navigate('/overview', true); }} />;
+
+  const doLogout = async () => {
+    live.stop();
+    try {
+      await logout();
+    } finally {
+      setSession(null);
+      navigate('/login');
+    }
+  };
+  const link = (to: string, label: string) => (
+    <a href={to} class={path === to ? 'active' : ''} aria-current={path === to ? 'page' : undefined}
+       onClick={(e) => { e.preventDefault(); navigate(to); }}>{label}</a>
+  );
+  return (
+    <div class="shell">
+      <header class="top">
+        <span class="brand">cats-sdwan</span>
+        <nav aria-label="Pages">
+          {link('/overview', 'Overview')}
+          {link('/paths', 'Paths')}
+          {link('/users', 'Users')}
+        </nav>
+        <span class="who" data-role={session.role}>
+          {session.user} ({session.role})
+          <button type="button" class="link" onClick={doLogout}>Log out</button>
+        </span>
+      </header>
+      <main>
+        {path === '/paths' ? <Paths /> : path === '/users' ? <Users session={session} /> : <Overview />}
+      </main>
+    </div>
+  );
+}

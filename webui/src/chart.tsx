@@ -1,0 +1,50 @@
+// A small uPlot time series. uPlot styles its elements through the CSSOM (el.style.x = ...),
+// which the CSP's style-src 'self' allows; its stylesheet comes with ours.
+import { useEffect, useRef } from 'preact/hooks';
+import uPlot from 'uplot';
+import 'uplot/dist/uPlot.min.css';
+
+export interface Series {
+  label: string;
+  unit: string;
+  stroke: string;
+}
+
+export function Chart(props: { id: string; title: string; series: Series[]; data: uPlot.AlignedData; height?: number }) {
+  const box = useRef<HTMLDivElement>(null);
+  const plot = useRef<uPlot | null>(null);
+
+  useEffect(() => {
+    const el = box.current!;
+    const opts: uPlot.Options = {
+      width: Math.max(200, el.clientWidth),
+      height: props.height ?? 140,
+      legend: { show: true },
+      cursor: { drag: { x: false, y: false } },
+      scales: { x: { time: true } },
+      axes: [{}, { size: 50, values: (_u, vals) => vals.map((v) => `${+v.toFixed(2)}${props.series[0].unit}`) }],
+      series: [{}, ...props.series.map((s) => ({ label: s.label, stroke: s.stroke, width: 1.5, spanGaps: false }))],
+    };
+    const u = new uPlot(opts, props.data, el);
+    plot.current = u;
+    const ro = new ResizeObserver(() => u.setSize({ width: Math.max(200, el.clientWidth), height: opts.height }));
+    ro.observe(el);
+    return () => {
+      ro.disconnect();
+      u.destroy();
+      plot.current = null;
+    };
+  }, [props.id]);
+
+  useEffect(() => {
+    plot.current?.setData(props.data);
+  }, [props.data]);
+
+  const n = props.data[0]?.length ?? 0;
+  return (
+    <figure class="chart" data-chart={props.id} data-points={n}>
+      <figcaption>{props.title}</figcaption>
+      <div ref={box} />
+    </figure>
+  );
+}

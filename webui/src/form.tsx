@@ -1,0 +1,36 @@
+// A labelled input with its error right under it (the API's field errors, docs/API.md).
+import { ApiError } from './api';
+
+export function Field(props: {
+  id: string;
+  label: string;
+  type?: string;
+  value: string;
+  onInput: (v: string) => void;
+  error?: string;
+  autocomplete?: string;
+  minLength?: number;
+}) {
+  const errId = `${props.id}-error`;
+  return (
+    <div class="field">
+      <label for={props.id}>{props.label}</label>
+      <input id={props.id} name={props.id} type={props.type ?? 'text'} value={props.value}
+             autocomplete={props.autocomplete} minLength={props.minLength} required
+             aria-invalid={props.error ? 'true' : undefined} aria-describedby={props.error ? errId : undefined}
+             onInput={(e) => props.onInput((e.target as HTMLInputElement).value)} />
+      {props.error && <p class="error" id={errId} role="alert">{props.error}</p>}
+    </div>
+  );
+}
+
+// Field errors by body field, and the message when no field was named.
+export function splitError(e: unknown, fields: string[]): { byField: Record<string, string>; general?: string } {
+  if (!(e instanceof ApiError)) return { byField: {}, general: String(e) };
+  const byField: Record<string, string> = {};
+  for (const f of fields) {
+    const m = e.field(f);
+    if (m) byField[f] = m;
+  }
+  return Object.keys(byField).length ? { byField } : { byField, general: e.message };
+}

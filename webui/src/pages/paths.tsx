@@ -1,0 +1,145 @@
+// Per WAN x vCPE: RTT, jitter and loss over time. History from
+// GET /api/v1/paths?history=1 (so a reload keeps it), then live samples appended.
+import { useEffect, useMemo, useState } from 'preact/hooks';
+import type uPlot from 'uplot';
+import { get, PathItem, PathSample } from '../api';
+import { Chart } from '../chart';
+import { live, LiveState, pathKey } from '../live';
+import { pathState } from '../state';
+
+const kRanges = [
+  { id: 'live', label: 'Live (5 min)', ms: 5 * 60_000 },
+  { id: '15m', label: '15 min', ms: 15 * 60_000 },
+  { id: '1h', label: '1 h', ms: 60 * 60_000 },
+  { id: '24h', label: '24 h', ms: 24 * 60 * 60_000 },
+];
+const kPoints = 600; // downsampling hint (points=N); the daemon may ignore it
+const kMaxLive = 20_000;
+
+// Columns for uPlot: seconds, rtt, jitter, loss.
+interface Buf {
+  t: number[];
+  rtt: (number | null)[];
+  jitter: (number | null)[];
+  loss: (number | null)[];
+}
+const empty = (): Buf => ({ t: [], rtt: [], jitter: [], loss: [] });
+
+function push(b: Buf, ts_ms: number, p: { rtt_ms: number | null; jitter_ms: number | null; loss_pct: number | null }) {
+  const t = ts_ms / 1000;
+  if (b.t.length && t <= b.t[b.t.length - 1]) return; // keep x increasing
+  b.t.push(t);
+  b.rtt.push(p.rtt_ms);
+  b.jitter.push(p.jitter_ms);
+  b.loss.push(p.loss_pct);
+}
+
+function trim(b: Buf, from_s: number) {
+  let i = 0;
+  while (i < b.t.length && b.t[i] < from_s) i++;
+  const cap = Math.max(i, b.t.length - kMaxLive);
+  if (cap > 0) for (const k of ['t', 'rtt', 'jitter', 'loss'] as const) b[k].splice(0, cap);
+}
+
+export function Paths() {
+  const [s, setS] = useState<LiveState>(live.state);
+  const [range, setRange] = useState(kRanges[0]);
+  const [bufs, setBufs] = useState<Map<string, Buf>>(new Map());
+  const [version, setVersion] = useState(0);
+  const [error, setError] = useState<string | null>(null);
+  useEffect(() => live.subscribe(setS), []);
+
+  const keys = useMemo(() => s.paths.map((p) => pathKey(p.wan, p.vcpe)).sort(), [s.paths.map((p) => p.wan + p.vcpe).join()]);
+
+  // History for the range, then live samples on top.
+  useEffect(() => {
+    let stop = false;
+    const map = new Map<string, Buf>();
+    const to = Date.now();
+    const from = to - range.ms;
+    const load = async () => {
+      try {
+        await Promise.all(
+          keys.map(async (k) => {
+            const [wan, vcpe] = k.split('|');
+            const q = new URLSearchParams({ history: '1', wan, vcpe, from: String(from), to: String(to), points: String(kPoints) });
+            const rows = await get<PathSample[]>(`/api/v1/paths?${q}`);
+            const b = empty();
+            rows.sort((a, c) => a.ts_ms - c.ts_ms).forEach((r) => push(b, r.ts_ms, r));
+            map.set(k, b);
+          }),
+        );
+        setError(null);
+      } catch (e) {
+        setError(`history: ${e instanceof Error ? e.message : String(e)}`);
+      }
+      if (stop) return;
+      setBufs(map);
+      setVersion((v) => v + 1);
+    };
+    void load();
+    const off = live.onPath((p: PathItem, ts: number) => {
+      const k = pathKey(p.wan, p.vcpe);
+      let b = map.get(k);
+      if (!b) map.set(k, (b = empty()));
+      push(b, ts, p);
+      trim(b, (Date.now() - range.ms) / 1000);
+      setVersion((v) => v + 1);
+    });
+    return () => {
+      stop = true;
+      off();
+    };
+  }, [range.id, keys.join()]);
+
+  const byKey = new Map(s.paths.map((p) => [pathKey(p.wan, p.vcpe), p]));
+  const fmt = (x: number | null | undefined, unit: string) => (x === null || x === undefined ? '–' : `${x.toFixed(2)} ${unit}`);
+  return (
+    <div class="paths">
+      <section class="card">
+        <h2>Paths</h2>
+        <div class="toolbar" role="group" aria-label="Time range">
+          {kRanges.map((r) => (
+            <button type="button" class={r.id === range.id ? 'on' : ''} aria-pressed={r.id === range.id}
+                    onClick={() => setRange(r)}>{r.label}</button>
+          ))}
+          <span class="muted">{s.mode === 'stream' ? 'live: stream' : s.mode === 'polling' ? 'live: polling every 1 s' : 'connecting'}</span>
+        </div>
+        {error && <p class="error" role="alert">{error}</p>}
+        <table data-testid="paths-table">
+          <thead><tr><th scope="col">WAN</th><th scope="col">vCPE</th><th scope="col">State</th><th scope="col">RTT</th>
+            <th scope="col">Jitter</th><th scope="col">Loss</th><th scope="col">Flaps</th></tr></thead>
+          <tbody>
+            {keys.map((k) => {
+              const p = byKey.get(k)!;
+              const st = pathState(p, s.decisions);
+              return (
+                <tr data-path={k}>
+                  <td>{p.wan}</td><td>{p.vcpe}</td>
+                  <td><span class={`chip ${st}`}>{st}</span></td>
+                  <td>{fmt(p.rtt_ms, 'ms')}</td><td>{fmt(p.jitter_ms, 'ms')}</td><td>{fmt(p.loss_pct, '%')}</td>
+                  <td>{p.flaps ?? 0}</td>
+                </tr>
+              );
+            })}
+          </tbody>
+        </table>
+      </section>
+      {keys.map((k) => {
+        const b = bufs.get(k) ?? empty();
+        const [wan, vcpe] = k.split('|');
+        const d = (col: (number | null)[]) => [b.t, col] as uPlot.AlignedData;
+        return (
+          <section class="card path" data-path-card={k} key={k}>
+            <h3>{wan} → {vcpe}</h3>
+            <div class="charts" data-version={version}>
+              <Chart id={`${k}|rtt`} title="RTT" series={[{ label: 'RTT', unit: ' ms', stroke: '#2563eb' }]} data={d(b.rtt)} />
+              <Chart id={`${k}|jitter`} title="Jitter" series={[{ label: 'jitter', unit: ' ms', stroke: '#7c3aed' }]} data={d(b.jitter)} />
+              <Chart id={`${k}|loss`} title="Loss" series={[{ label: 'loss', unit: ' %', stroke: '#dc2626' }]} data={d(b.loss)} />
+            </div>
+          </section>
+        );
+      })}
+    </div>
+  );
+}

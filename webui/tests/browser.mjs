@@ -1,0 +1,253 @@
+// The web UI in a real browser (Debian's chromium through playwright-core) against the
+// real cats-cpe: driven by tests/lab/test_webui.py, which runs this inside a lab client's
+// network namespace. Input (JSON on stdin):
+//   {base, setup_url, spki, admin: {user, password}, viewer: {user, password},
+//    wans: [..], vcpes: [..], shots: dir|null, chromium: path}
+// Prints one JSON line of results and measurements; exit 1 with {"error"} on a failure.
+// Every wait has a deadline (waitFor*/timeout); nothing sleeps a fixed time.
+import { chromium } from 'playwright-core';
+import { mkdirSync, readFileSync } from 'node:fs';
+
+const input = JSON.parse(readFileSync(0, 'utf8'));
+const out = { steps: [] };
+const step = (name, extra = {}) => {
+  out.steps.push({ name, t_ms: Math.round(performance.now()), ...extra });
+  process.stderr.write(`  browser: ${name}\n`);
+};
+const kWait = 20_000;
+
+const browser = await chromium.launch({
+  executablePath: input.chromium || '/usr/bin/chromium',
+  headless: true,
+  // Root in a lab namespace: no setuid sandbox. The self-signed certificate is pinned by
+  // its public key (SPKI SHA-256), not waved through.
+  args: ['--no-sandbox', `--ignore-certificate-errors-spki-list=${input.spki}`, '--disable-gpu', '--no-first-run'],
+});
+
+const problems = [];
+// For a failure's report: what went wrong on the wire and in the console (bounded).
+const diag = [];
+const note = (s) => diag.length < 60 && diag.push(s);
+function watch(page, who) {
+  page.on('console', (m) => {
+    if (m.type() === 'error' && /Content.Security.Policy|Refused to/i.test(m.text())) problems.push(`${who}: ${m.text()}`);
+    if (m.type() === 'error') note(`${who} console: ${m.text()}`);
+  });
+  page.on('pageerror', (e) => problems.push(`${who}: page error: ${e.message}`));
+  page.on('requestfailed', (r) => note(`${who} failed: ${r.method()} ${r.url()} ${r.failure()?.errorText}`));
+  page.on('response', (r) => {
+    if (r.status() >= 400 && !r.url().includes('/api/v1/stream')) note(`${who} ${r.status()}: ${r.request().method()} ${r.url()}`);
+  });
+}
+
+async function newPage(storageState) {
+  const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 }, storageState });
+  const page = await ctx.newPage();
+  watch(page, 'page');
+  return { ctx, page };
+}
+
+async function shot(page, name) {
+  if (!input.shots) return;
+  mkdirSync(input.shots, { recursive: true });
+  await page.screenshot({ path: `${input.shots}/${name}.png`, fullPage: true });
+}
+
+// Waits until every named topology node shows state up (text and attribute agree).
+async function topologyUp(page, ids) {
+  await page.waitForFunction(
+    (ids) => ids.every((id) => document.querySelector(`[data-node="${id}"]`)?.getAttribute('data-state') === 'up'),
+    ids,
+    { timeout: 60_000 },
+  );
+}
+
+// First-load cost of the page as loaded: compressed bytes on the wire (resource timing
+// transferSize: body as sent + headers) and navigation start -> the app's data-ready mark.
+async function firstLoad(page) {
+  return page.evaluate(() => {
+    const nav = performance.getEntriesByType('navigation')[0];
+    const res = performance.getEntriesByType('resource');
+    const isStatic = (r) => !new URL(r.name).pathname.startsWith('/api/');
+    const sum = (xs, k) => xs.reduce((a, r) => a + (r[k] || 0), 0);
+    const ready = performance.getEntriesByName('cats-data-ready')[0];
+    return {
+      transfer_bytes: nav.transferSize + sum(res, 'transferSize'),
+      static_transfer_bytes: nav.transferSize + sum(res.filter(isStatic), 'transferSize'),
+      static_encoded_body_bytes: nav.encodedBodySize + sum(res.filter(isStatic), 'encodedBodySize'),
+      static_decoded_body_bytes: nav.decodedBodySize + sum(res.filter(isStatic), 'decodedBodySize'),
+      requests: 1 + res.length,
+      dom_content_loaded_ms: Math.round(nav.domContentLoadedEventEnd),
+      data_ready_ms: ready ? Math.round(ready.startTime) : null,
+    };
+  });
+}
+
+try {
+  const ids = [...input.wans.map((w) => `wan:${w}`), ...input.vcpes.map((v) => `vcpe:${v}`)];
+  // ---- setup: the one-time link, a refused password shown next to its field, then the admin
+  let { ctx, page } = await newPage();
+  await page.goto(input.setup_url, { timeout: kWait });
+  await page.fill('#user', input.admin.user);
+  await page.fill('#password', 'short');
+  await page.fill('#confirm', 'short');
+  await page.click('button[type=submit]');
+  const pwErr = await page.waitForSelector('#password-error', { timeout: kWait });
+  out.setup_field_error = await pwErr.textContent();
+  await page.fill('#password', input.admin.password);
+  await page.fill('#confirm', input.admin.password);
+  await page.click('button[type=submit]');
+  await page.waitForSelector('[data-testid=setup-done]', { timeout: kWait });
+  out.setup_url_after = page.url();
+  step('admin created via /setup');
+
+  // ---- login
+  await page.click('text=Go to login');
+  await page.waitForSelector('#password', { timeout: kWait });
+  await page.fill('#user', input.admin.user);
+  await page.fill('#password', input.admin.password);
+  await page.click('button[type=submit]');
+  await page.waitForSelector('html[data-ready="1"]', { timeout: kWait });
+  step('logged in, overview rendered');
+  out.admin_controls_on_users = await (async () => {
+    await page.click('nav >> text=Users');
+    await page.waitForSelector('tr[data-user]', { timeout: kWait });
+    return page.locator('[data-admin-control]').count();
+  })();
+  await page.click('nav >> text=Overview');
+
+  // ---- first load, measured in a fresh context (empty cache) carrying the session
+  const state = await ctx.storageState();
+  {
+    const fresh = await newPage(state);
+    await fresh.page.goto(`${input.base}/overview`, { timeout: kWait });
+    await fresh.page.waitForSelector('html[data-ready="1"]', { timeout: kWait });
+    out.first_load = await firstLoad(fresh.page);
+    out.live_mode = await fresh.page.textContent('[data-testid=live-mode]');
+    await fresh.ctx.close();
+    step('first load measured', out.first_load);
+  }
+
+  // ---- overview: both WANs and both vCPEs up
+  await topologyUp(page, ids);
+  out.topology = await page.$$eval('[data-node]', (ns) => ns.map((n) => [n.getAttribute('data-node'), n.getAttribute('data-state')]));
+  step('topology: WANs and vCPEs up');
+  await shot(page, 'overview-1280x800');
+  // The tablet size: no horizontal scrolling.
+  await page.setViewportSize({ width: 768, height: 1024 });
+  out.overflow_768 = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  await shot(page, 'overview-768x1024');
+  await page.setViewportSize({ width: 1280, height: 800 });
+
+  // ---- paths: charts with points (history first, then live)
+  const t0 = Date.now();
+  await page.click('nav >> text=Paths');
+  const charts = input.wans.flatMap((w) => input.vcpes.map((v) => `${w}|${v}|rtt`));
+  await page.waitForFunction(
+    (charts) => charts.every((c) => Number(document.querySelector(`[data-chart="${c}"]`)?.getAttribute('data-points') ?? 0) >= 2),
+    charts,
+    { timeout: kWait },
+  );
+  out.charts_ms = Date.now() - t0;
+  out.chart_points = await page.$$eval('[data-chart]', (cs) => Object.fromEntries(cs.map((c) => [c.getAttribute('data-chart'), Number(c.getAttribute('data-points'))])));
+  // uPlot drew into its canvas (not just the container).
+  out.canvases = await page.locator('.chart canvas').count();
+  step('paths charts have points', { charts_ms: out.charts_ms });
+  await shot(page, 'paths-1280x800');
+
+  // ---- log out: the session is gone server-side too
+  await page.click('text=Log out');
+  await page.waitForSelector('#password', { timeout: kWait });
+  out.session_after_logout = await page.evaluate(async () => (await fetch('/api/v1/session')).status);
+  out.old_cookie_after_logout = await (async () => {
+    // The cookie from before the logout, in a browser of its own (page.request would not
+    // share the browser's certificate pin).
+    const stale = await newPage(state);
+    await stale.page.goto(`${input.base}/favicon.svg`, { timeout: kWait });
+    const status = await stale.page.evaluate(async () => (await fetch('/api/v1/session')).status);
+    await stale.ctx.close();
+    return status;
+  })();
+  step('logged out');
+  await ctx.close();
+
+  // ---- a viewer: same pages, no control that would fail, a forged change refused
+  ({ ctx, page } = await newPage());
+  await page.goto(`${input.base}/login`, { timeout: kWait });
+  await page.fill('#user', input.viewer.user);
+  await page.fill('#password', input.viewer.password);
+  await page.click('button[type=submit]');
+  await page.waitForSelector('html[data-ready="1"]', { timeout: kWait });
+  out.viewer_role = await page.getAttribute('[data-role]', 'data-role');
+  await page.click('nav >> text=Users');
+  await page.waitForSelector('tr[data-user]', { timeout: kWait });
+  out.viewer_admin_controls = await page.locator('[data-admin-control]').count();
+  out.viewer_forms = await page.locator('form').count();
+  out.viewer_forged_change = await page.evaluate(async () => {
+    const s = await (await fetch('/api/v1/session')).json();
+    const r = await fetch('/api/v1/users', {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', 'X-CSRF-Token': s.csrf_token ?? '' },
+      body: JSON.stringify({ name: 'mallory', role: 'admin', password: 'mallory password 1' }),
+    });
+    return r.status;
+  });
+  await shot(page, 'users-viewer-1280x800');
+  step('viewer: no admin controls');
+
+  // ---- the SSE client against the stream contract (docs/API.md "GET /api/v1/stream"):
+  // this daemon may not have the route yet, so the browser answers it with contract-shaped
+  // messages; everything else is the real CPE. First connection: a paths sample and an
+  // event; the next one must resume with ?last_event_id=, and gets a reset, after which
+  // the page reloads over REST.
+  {
+    const viewerState = await ctx.storageState();
+    const sse = await newPage(viewerState);
+    const seen = [];
+    let resumed43;
+    const resumedP = new Promise((resolve) => (resumed43 = resolve));
+    const [w, v] = [input.wans[0], input.vcpes[0]];
+    await sse.page.route((u) => u.pathname === '/api/v1/stream', (route) => {
+      const url = route.request().url();
+      seen.push(url);
+      if (url.includes('last_event_id=43')) resumed43();
+      const resumed = url.includes('last_event_id=');
+      const msg = (id, ev, data) => `id: ${id}\nevent: ${ev}\ndata: ${JSON.stringify(data)}\n\n`;
+      const body = resumed
+        ? msg(44, 'reset', { last_event_id: 44 })
+        : 'retry: 200\n\n' +
+          msg(42, 'paths', { wan: w, vcpe: v, tunnel: 'x', rtt_ms: 123.45, jitter_ms: 1, loss_pct: 0, state: 'up' }) +
+          msg(43, 'events', { ts_ms: Date.now(), kind: 'stream_check', subject: `${w}/${v}`, detail: 'from the stream' });
+      // Only the first reset is answered; later reconnects wait (as a live stream would).
+      if (resumed && seen.filter((u) => u.includes('last_event_id=')).length > 1) return;
+      return route.fulfill({ status: 200, headers: { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-store' }, body });
+    });
+    await sse.page.goto(`${input.base}/paths`, { timeout: kWait });
+    const row = `tr[data-path="${w}|${v}"] td:nth-child(4)`;
+    await sse.page.waitForFunction((sel) => document.querySelector(sel)?.textContent === '123.45 ms', row, { timeout: kWait });
+    out.sse_mode = await sse.page.textContent('.toolbar .muted');
+    let deadline;
+    await Promise.race([resumedP, new Promise((_, reject) => (deadline = setTimeout(() => reject(new Error(`no resume with last_event_id=43: ${seen}`)), kWait)))]);
+    clearTimeout(deadline);
+    out.sse_urls = seen.map((u) => new URL(u).search);
+    // After the reset the REST reload replaces the streamed 123.45 with the real RTT.
+    await sse.page.waitForFunction((sel) => {
+      const t = document.querySelector(sel)?.textContent ?? '';
+      return t !== '' && t !== '123.45 ms';
+    }, row, { timeout: kWait });
+    out.sse_after_reset = await sse.page.textContent(row);
+    await sse.ctx.close();
+    step('stream client: message applied, resumed with last_event_id, reset reloads');
+  }
+  await ctx.close();
+  out.csp_problems = problems;
+  console.log(JSON.stringify(out));
+  await browser.close();
+} catch (e) {
+  out.error = String(e && e.stack ? e.stack : e);
+  out.csp_problems = problems;
+  out.diag = diag;
+  console.log(JSON.stringify(out));
+  await browser.close().catch(() => {});
+  process.exit(1);
+}
