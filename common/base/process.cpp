@@ -41,10 +41,20 @@ Result<pid_t> spawn_with(const std::vector<std::string>& argv, const std::vector
   for (auto& e : extra_env) env_store.push_back(e);
   auto args = to_argv(argv);
   auto envp = to_argv(env_store);
+  // The child gets stdin, stdout and stderr and nothing else: whatever we hold (netlink,
+  // UAPI and API sockets, SQLite files; Asio opens its sockets without O_CLOEXEC) must
+  // not outlive us in wireguard-go or a command (issue 14: 4 sockets leaked per restart).
+  posix_spawn_file_actions_t own;
+  if (!fa) {
+    posix_spawn_file_actions_init(&own);
+    fa = &own;
+  }
+  posix_spawn_file_actions_addclosefrom_np(fa, 3);
   pid_t pid = -1;
   int rc = argv[0].find('/') == std::string::npos
                ? posix_spawnp(&pid, argv[0].c_str(), fa, nullptr, args.data(), envp.data())
                : posix_spawn(&pid, argv[0].c_str(), fa, nullptr, args.data(), envp.data());
+  if (fa == &own) posix_spawn_file_actions_destroy(&own);
   if (rc != 0) return Error::sys(rc, "spawn " + argv[0]);
   return pid;
 }

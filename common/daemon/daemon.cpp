@@ -489,6 +489,9 @@ int run(const Site& site, const std::vector<std::string>& argv) {
           std::vector<char*> args;
           for (auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
           args.push_back(nullptr);
+          // The new image opens its own: nothing of ours crosses the exec (Asio's sockets,
+          // SQLite files and the signalfd are not all close-on-exec).
+          ::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
           ::execv("/proc/self/exe", args.data());
           log::error(site.role, std::string("re-exec failed: ") + std::strerror(errno));
           return 1;

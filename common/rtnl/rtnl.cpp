@@ -189,7 +189,7 @@ Rtnl::~Rtnl() = default;
 
 Result<Rtnl> Rtnl::open() {
   auto impl = std::make_unique<Impl>();
-  impl->sock.reset(mnl_socket_open(NETLINK_ROUTE));
+  impl->sock.reset(mnl_socket_open2(NETLINK_ROUTE, SOCK_CLOEXEC));
   if (!impl->sock) return sys_error(errno, "open NETLINK_ROUTE socket", {});
   if (mnl_socket_bind(impl->sock.get(), 0, MNL_SOCKET_AUTOPID) < 0) return sys_error(errno, "bind", {});
   impl->portid = mnl_socket_get_portid(impl->sock.get());
