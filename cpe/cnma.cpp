@@ -878,6 +878,10 @@ std::function<void(const std::string&, const std::string&, const std::string&)> 
   };
 }
 
+void CpeServices::retune(const config::CpeConfig& next) {
+  if (impl_->steering) impl_->steering->retune(next);
+}
+
 std::optional<steer::State> CpeServices::steering_state() const {
   return impl_->steering ? impl_->steering->applied() : std::nullopt;
 }

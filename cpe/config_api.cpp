@@ -6,7 +6,9 @@
 #include <boost/asio/post.hpp>
 #include <boost/json.hpp>
 
+#include <algorithm>
 #include <charconv>
+#include <regex>
 #include <future>
 #include <variant>
 
@@ -102,6 +104,15 @@ FieldErrors fixed_while_running(const config::CpeConfig& a, const config::CpeCon
   return out;
 }
 
+bool tuning_only(const json::value& before, const json::value& after) {
+  static const std::regex tunable(
+      "^/selection(/.*)?$|^/service/[0-9]+/(sla|weights|service_time_ms|access_delay_ms|spread_pct|spread_power)(/.*)?$");
+  const auto ops = configdb::diff(before, after);
+  return !ops.empty() && std::all_of(ops.begin(), ops.end(), [](const configdb::PatchOp& op) {
+    return std::regex_match(op.path, tunable);
+  });
+}
+
 Result<config::CpeConfig> config_from_document(const json::value& doc, const std::string& name) {
   auto text = configdb::to_toml(doc);
   if (!text) {
@@ -135,20 +146,21 @@ struct ConfigService::Impl : std::enable_shared_from_this<Impl> {
   template <class Op>
   configdb::Outcome<int64_t> change(const Op& op, const Caller& who, const std::string& what) {
     std::optional<config::CpeConfig> applied;
+    auto before = db.current();
     configdb::ConfigDb::Apply hook = [&](int64_t rev, const json::value& doc) -> Status {
       CATS_TRY_ASSIGN(next, config_from_document(doc, "revision " + std::to_string(rev)));
-      log::info(kLog, "applying revision " + std::to_string(rev) + " (" + what + ")");
-      CATS_TRY(apply(next));
+      const bool tuning = before && tuning_only(before->doc, doc);
+      log::info(kLog, "applying revision " + std::to_string(rev) + " (" + what + (tuning ? ", tuning only" : "") + ")");
+      CATS_TRY(apply(next, tuning));
       applied = std::move(next);
       return ok();
     };
-    auto before = db.current();
     auto r = op(hook);
     if (!r) {
       if (applied) {
         // Applied, then the database refused the commit (a full disk at COMMIT): the
         // running daemon returns to the stored revision.
-        if (auto back = apply(running); !back)
+        if (auto back = apply(running, false); !back)
           log::error(kLog, "returning to the stored configuration failed: " + back.error().message);
       }
       log::warn(kLog, what + " refused: " + r.error().message);

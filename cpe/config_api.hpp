@@ -31,13 +31,19 @@ namespace cats::cpe {
 // The fields of `next` that cannot change while the daemon runs, as JSON pointers.
 configdb::FieldErrors fixed_while_running(const config::CpeConfig& running, const config::CpeConfig& next);
 
+// True when every difference between the documents tunes selection only: the [selection]
+// table, or a service's sla, weights, service_time_ms, access_delay_ms, spread_pct,
+// spread_power. Such a change is applied to the running selector, without a restart.
+bool tuning_only(const boost::json::value& before, const boost::json::value& after);
+
 // The configuration a document describes (through the one validator, document.hpp).
 Result<config::CpeConfig> config_from_document(const boost::json::value& doc, const std::string& name);
 
 class ConfigService {
  public:
   // Makes `next` the running configuration, or fails leaving the running one in place.
-  using Apply = std::function<Status(const config::CpeConfig& next)>;
+  // `tuning`: only selection tuning changed (tuning_only), so nothing needs a restart.
+  using Apply = std::function<Status(const config::CpeConfig& next, bool tuning)>;
   using EventSink = std::function<void(const std::string&, const std::string&, const std::string&)>;
   using Clock = configdb::ConfigDb::Clock;  // unix ms
 

@@ -88,6 +88,18 @@ Status LiveServices::reload_here(const config::CpeConfig& cfg) {
   return ok();
 }
 
+void LiveServices::retune(const config::CpeConfig& cfg) {
+  auto here = [this, &cfg] {
+    slot_.services->retune(cfg);
+    slot_.cfg = cfg;  // what a failed reload returns to
+  };
+  if (io_.get_executor().running_in_this_thread()) return here();
+  std::packaged_task<void()> task(here);
+  auto done = task.get_future();
+  boost::asio::post(io_, std::move(task));
+  done.get();
+}
+
 Status LiveServices::reload(const config::CpeConfig& cfg) {
   if (io_.get_executor().running_in_this_thread()) return reload_here(cfg);
   std::packaged_task<Status()> task([this, &cfg] { return reload_here(cfg); });

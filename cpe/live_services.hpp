@@ -42,6 +42,10 @@ class LiveServices {
   // services run again and the error says what failed.
   Status reload(const config::CpeConfig& cfg);
 
+  // A change that only tunes selection (config_api's tuning_only): the running services
+  // take it (CpeServices::retune), on the io thread like reload().
+  void retune(const config::CpeConfig& cfg);
+
   // The event log of whatever services are current (CpeServices::event_sink()).
   std::function<void(const std::string&, const std::string&, const std::string&)> event_sink();
 

@@ -113,7 +113,12 @@ daemon::ServicesFactory services_factory(const config::CpeConfig& cfg) {
     auto running = std::make_shared<config::CpeConfig>(cfg);
     auto change_plan = ctx.change_plan;
     ConfigService::Apply apply = [running, change_plan, live = all->live.get(),
-                                  mgmt = all->mgmt.get()](const config::CpeConfig& next) -> Status {
+                                  mgmt = all->mgmt.get()](const config::CpeConfig& next, bool tuning) -> Status {
+      if (tuning) {
+        live->retune(next);
+        *running = next;
+        return ok();
+      }
       CATS_TRY(change_plan(overlay::plan_cpe(next)));
       if (auto st = live->reload(next); !st) {
         if (auto back = change_plan(overlay::plan_cpe(*running)); !back)

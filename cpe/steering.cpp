@@ -278,6 +278,14 @@ Status Steering::start(const std::optional<steer::State>& previous) {
   return apply_state(init, true);
 }
 
+void Steering::retune(const config::CpeConfig& next) {
+  selector_.set_config(selector_config(next.selection));
+  std::lock_guard lk(mu_);  // the API reads cfg_ under mu_
+  cfg_.selection = next.selection;
+  for (size_t n = 0; n < cfg_.services.size() && n < next.services.size(); ++n)
+    cfg_.services[n].select = next.services[n].select;
+}
+
 bool Steering::deciding() const { return deciding_.load(); }
 
 uint32_t Steering::applied_weight(size_t n, size_t k) const {

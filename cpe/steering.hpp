@@ -84,6 +84,11 @@ class Steering {
   // when the first apply fails (the kernel refused the structure); tick() keeps retrying.
   Status start(const std::optional<steer::State>& previous = std::nullopt);
   void tick(const std::vector<PathView>& paths, const report::InstanceTable::Map& table);
+  // A configuration change that only tunes selection (the [selection] table, a service's
+  // SLA, weights, service and access delay, spread): taken from `next` without a
+  // restart; published weights stay until the next tick decides with the new figures.
+  // The caller guarantees nothing else differs (same services, instances, WANs).
+  void retune(const config::CpeConfig& next);
 
   // GET /api/v1/services and /api/v1/decisions (thread-safe).
   boost::json::array services_json() const;

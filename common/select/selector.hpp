@@ -131,6 +131,8 @@ class Selector {
   using Clock = std::function<std::chrono::steady_clock::time_point()>;
 
   explicit Selector(SelectorConfig cfg = {}, Clock clock = [] { return std::chrono::steady_clock::now(); });
+  // New parameters from the next update on; what was published and measured stays.
+  void set_config(SelectorConfig cfg) { cfg_ = std::move(cfg); }
 
   // Recompute the service; returns the change when weights are (re)published.
   std::optional<Change> update(const Service& svc, std::span<const Instance> instances,

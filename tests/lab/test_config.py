@@ -178,9 +178,13 @@ def test_unconfirmed_change_reverts(s: LabSession):
 def test_history_and_revert(s: LabSession):
     rev, _ = current(s)
     # catsctl makes the same change against the revision it just read (If-Match).
+    # A tuning-only change goes to the running selector: no services restart.
+    restarts = log_text(s).count("paths probed")
     cp = s.lab.catsctl("cpe", "config", "set", "/selection/hold_down_ms", "1200", "--comment", "by catsctl",
                        timeout=40)
     assert cp.returncode == 0 and cp.stdout.strip() == f"revision {rev + 1}", f"catsctl config set: {cp.stdout} {cp.stderr}"
+    assert f"applying revision {rev + 1} (PATCH, tuning only)" in log_text(s), "not applied as a tuning change"
+    assert log_text(s).count("paths probed") == restarts, "a tuning-only change restarted the services"
     cp = s.lab.catsctl("cpe", "config", "diff", str(rev), str(rev + 1))
     assert cp.stdout.strip() == "~ /selection/hold_down_ms: 1000 -> 1200", f"catsctl config diff: {cp.stdout!r}"
     cp = s.lab.catsctl("cpe", "config", "history", "--limit", "1")
