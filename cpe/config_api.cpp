@@ -138,6 +138,7 @@ struct ConfigService::Impl : std::enable_shared_from_this<Impl> {
   Clock clock;
   boost::asio::steady_timer expiry;
   bool stopped = false;
+  CpeIdentity identity;
 
   // --- on the io thread ---
 
@@ -446,6 +447,36 @@ void add_routes(api::Router& router, const std::shared_ptr<ConfigService::Impl>&
     return resp;
   });
 
+  // "Add a vCPE" (enrol.hpp): the bundle; with the vCPE's keys, also the revision adding it.
+  route("POST", "/api/v1/vcpes", [](Impl& s, const api::Request& r, const Caller& who) {
+    auto body = parse_json_body(r.body);
+    if (auto* e = std::get_if<api::Response>(&body)) return *e;
+    auto e = enrol(s.running, s.identity, std::get<json::value>(body));
+    if (!e) return invalid(e.error(), "the vCPE request is not valid");
+    json::object out{{"cpe_public_key", s.identity.wireguard_public_key},
+                     {"cpe_report_key", s.identity.report_public_key},
+                     {"vcpe", e->entry},
+                     {"vcpe_toml", e->vcpe_toml},
+                     {"cloud_init", e->cloud_init},
+                     {"revision", nullptr}};
+    if (!e->has_keys) return api::Response::json(std::move(out));
+    auto cur = s.db.current();
+    if (!cur) return error_response(cur.error());
+    json::value doc = cur->doc;
+    auto& list = doc.as_object()["vcpe"];
+    if (!list.is_array()) list = json::array{};
+    list.as_array().push_back(e->entry);
+    const std::string what = "add vCPE " + std::string(e->entry.at("name").as_string());
+    auto rev = s.change([&](const configdb::ConfigDb::Apply& hook) {
+      return s.db.commit(cur->rev, doc, {who.actor, who.peer, what}, std::nullopt, hook);
+    }, who, what);
+    if (!rev) return error_response(rev.error());
+    out["revision"] = *rev;
+    auto resp = api::Response::json(std::move(out), 201);
+    resp.headers.emplace_back("ETag", configdb::etag(*rev));
+    return resp;
+  });
+
   route("POST", "/api/v1/config/import", [](Impl& s, const api::Request& r, const Caller& who) {
     auto args = change_args(r, true);
     if (auto* e = std::get_if<api::Response>(&args)) return *e;
@@ -467,9 +498,10 @@ void add_routes(api::Router& router, const std::shared_ptr<ConfigService::Impl>&
 
 std::unique_ptr<ConfigService> ConfigService::start(boost::asio::io_context& io, api::Router& router,
                                                     configdb::ConfigDb db, const config::CpeConfig& cfg, Apply apply,
-                                                    auth::Auth* accounts, EventSink events, Clock clock) {
+                                                    auth::Auth* accounts, EventSink events, Clock clock, CpeIdentity id) {
   auto impl = std::make_shared<Impl>(io, std::move(db), cfg, std::move(apply), accounts, std::move(events),
                                      std::move(clock));
+  impl->identity = std::move(id);
   add_routes(router, impl);
   impl->arm_expiry();
   return std::unique_ptr<ConfigService>(new ConfigService(std::move(impl)));

@@ -18,6 +18,7 @@
 #include "auth/auth.hpp"
 #include "config/config.hpp"
 #include "configdb/configdb.hpp"
+#include "cpe/enrol.hpp"
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -49,9 +50,10 @@ class ConfigService {
 
   // `db`: the configuration database the running `cfg` came from. Adds the routes to
   // `router`; audit rows go to `accounts` (may be null: none).
+  // `id`: this CPE's public keys, for the "add a vCPE" bundle (enrol.hpp).
   static std::unique_ptr<ConfigService> start(boost::asio::io_context& io, api::Router& router,
                                               configdb::ConfigDb db, const config::CpeConfig& cfg, Apply apply,
-                                              auth::Auth* accounts, EventSink events, Clock clock);
+                                              auth::Auth* accounts, EventSink events, Clock clock, CpeIdentity id);
   ~ConfigService();
   ConfigService(const ConfigService&) = delete;
   ConfigService& operator=(const ConfigService&) = delete;

@@ -12,6 +12,7 @@
 #include "overlay/site_plan.hpp"
 #include "rtnl/rtnl.hpp"
 #include "steer/programmer.hpp"
+#include "wg/wg.hpp"
 
 #include <chrono>
 #include <random>
@@ -64,6 +65,15 @@ struct AllServices : daemon::Services {
   std::unique_ptr<Management> mgmt;
   std::unique_ptr<ConfigService> config;
 };
+
+// This CPE's public keys for the "add a vCPE" bundle (the daemon made both at start).
+CpeIdentity cpe_identity(const config::Daemon& d, const std::string& report_key_path) {
+  CpeIdentity id;
+  if (auto k = wg::load_or_create_private_key(daemon::wireguard_key_path(d)))
+    if (auto pub = wg::public_from_private(*k)) id.wireguard_public_key = wg::to_base64(*pub);
+  if (auto k = report::load_or_create_signing_key(report_key_path)) id.report_public_key = k->public_key().to_base64();
+  return id;
+}
 
 int64_t unix_ms_now() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
@@ -131,7 +141,8 @@ daemon::ServicesFactory services_factory(const config::CpeConfig& cfg) {
       return ok();
     };
     all->config = ConfigService::start(ctx.io, ctx.router, std::move(*db), cfg, std::move(apply),
-                                       &all->mgmt->accounts(), all->live->event_sink(), unix_ms_now);
+                                       &all->mgmt->accounts(), all->live->event_sink(), unix_ms_now,
+                                       cpe_identity(ctx.daemon, key_path));
     return std::unique_ptr<daemon::Services>(std::move(all));
   };
 }

@@ -815,10 +815,10 @@ Result<Daemon> parse_daemon_section(std::string_view text, const std::string& na
   return d;
 }
 
-Result<VcpeConfig> parse_vcpe(std::string_view text, const std::string& name) {
+VcpeCheck check_vcpe(std::string_view text, const std::string& name) {
   Errors errs{name, {}};
   auto parsed = parse_toml(text, name, errs);
-  if (!parsed) return to_error(name, errs.items);
+  if (!parsed) return {std::nullopt, std::move(errs.items)};
   const toml::table& doc = *parsed;
   VcpeConfig c;
   c.file = name;
@@ -905,8 +905,14 @@ Result<VcpeConfig> parse_vcpe(std::string_view text, const std::string& name) {
                [](const CpePath& x) { return x.listen_port ? std::to_string(x.listen_port) : std::string(); });
   read_management(root, c.daemon, c.management, false);
   root.reject_unknown();
-  if (!errs.items.empty()) return to_error(name, errs.items);
-  return c;
+  if (!errs.items.empty()) return {std::nullopt, std::move(errs.items)};
+  return {std::move(c), {}};
+}
+
+Result<VcpeConfig> parse_vcpe(std::string_view text, const std::string& name) {
+  auto r = check_vcpe(text, name);
+  if (!r.config) return to_error(name, r.problems);
+  return std::move(*r.config);
 }
 
 Result<std::string> read_config_file(const std::string& path) {

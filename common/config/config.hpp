@@ -216,6 +216,11 @@ struct CpeCheck {
   std::vector<Problem> problems;
 };
 CpeCheck check_cpe(std::string_view text, const std::string& name);
+struct VcpeCheck {
+  std::optional<VcpeConfig> config;
+  std::vector<Problem> problems;
+};
+VcpeCheck check_vcpe(std::string_view text, const std::string& name);
 
 // The file's text, at most 1 MiB (what every loader reads).
 Result<std::string> read_config_file(const std::string& path);

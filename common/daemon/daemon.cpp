@@ -57,7 +57,7 @@ Result<Args> parse_args(const std::vector<std::string>& argv) {
 
 namespace {
 
-std::string key_path(const config::Daemon& d) { return d.state_dir + "/private.key"; }
+std::string key_path(const config::Daemon& d) { return wireguard_key_path(d); }
 std::string owned_path(const config::Daemon& d) { return d.state_dir + "/tunnels"; }
 
 // Tunnels we created in earlier runs: lets a config change (or --cleanup) remove a tunnel
@@ -278,6 +278,7 @@ int print_pubkey(const config::Daemon& d) {
 }
 
 std::string report_key_path(const config::Daemon& d) { return d.state_dir + "/report.key"; }
+std::string wireguard_key_path(const config::Daemon& d) { return d.state_dir + "/private.key"; }
 
 int print_report_pubkey(const config::Daemon& d) {
   auto key = report::load_or_create_signing_key(report_key_path(d));

@@ -93,6 +93,8 @@ struct Args {
 // Print the Ed25519 report-signing public key (generating the key on first use).
 int print_report_pubkey(const config::Daemon& d);
 std::string report_key_path(const config::Daemon& d);
+// Where the WireGuard private key lives (made on first use, 0600).
+std::string wireguard_key_path(const config::Daemon& d);
 Result<Args> parse_args(const std::vector<std::string>& argv);
 
 // Status JSON for GET /api/v1/status (tunnels, peers, handshakes, bytes); `devices` are

@@ -21,7 +21,9 @@ real SQLite file, changed through /api/v1/config on its control socket while tra
 7. Ownership across restarts: kill -9 and start runs the database's revision, not the
    file; an edit of the file is ignored with a warning; --reimport makes it a revision.
 """
+import base64
 import json
+import os
 import re
 import sqlite3
 import subprocess
@@ -199,6 +201,38 @@ def test_history_and_revert(s: LabSession):
     assert one == now, "revert to revision 1 did not give revision 1's document"
 
 
+def test_add_vcpe(s: LabSession):
+    """POST /api/v1/vcpes: the bundle for a new vCPE (the CPE's keys, a vcpe.toml that
+    cats-vcpe accepts, cloud-init user-data); bad requests name their field; with the vCPE's
+    keys pasted back, the vCPE is added as a revision the daemon applies live."""
+    req = {"name": "cloud9", "endpoint": "203.0.113.10", "address": "10.2.9.1", "subnets": ["10.2.9.0/24"]}
+    rev, _ = current(s)
+    st, _, b = api(s, "POST", "/api/v1/vcpes", req)
+    assert st == 200 and b["revision"] is None, f"bundle: {st} {b}"
+    pubs = {t.get("public_key") for t in s.lab.status_json("cpe")["tunnels"]}
+    assert b["cpe_public_key"] in pubs, f"the bundle's CPE key {b['cpe_public_key']} is not the tunnels' {pubs}"
+    assert b["cloud_init"].startswith("#cloud-config\n") and "/etc/cats/vcpe.toml" in b["cloud_init"], b["cloud_init"]
+    toml = Path(s.lab.daemon_entry("cpe")["socket"]).parent / "cloud9.toml"
+    toml.write_text(b["vcpe_toml"])
+    vcpe = str(s.lab.build_dir / "vcpe" / "cats-vcpe")
+    cp = subprocess.run([vcpe, "--check", "--config", str(toml)], capture_output=True, text=True, timeout=20)
+    assert cp.returncode == 0, f"cats-vcpe --check refused the bundle's vcpe.toml:\n{cp.stderr}\n{b['vcpe_toml']}"
+    assert current(s)[0] == rev, "a bundle without keys changed the configuration"
+    st, _, bad = api(s, "POST", "/api/v1/vcpes", {**req, "subnets": [], "colour": "red"})
+    fields = sorted(f["field"] for f in bad["error"]["fields"])
+    assert st == 400 and fields == ["/colour", "/subnets"], f"bad request: {st} {bad}"
+    keys = subprocess.run(["sh", "-c", "wg genkey | wg pubkey"], capture_output=True, text=True).stdout.strip()
+    report = base64.b64encode(os.urandom(32)).decode()
+    st, h, added = api(s, "POST", "/api/v1/vcpes", {**req, "public_key": keys, "report_key": report})
+    assert st == 201 and added["revision"] == rev + 1, f"add with keys: {st} {added}"
+    r2, doc = current(s)
+    assert [v["name"] for v in doc["vcpe"]][-1] == "cloud9", doc["vcpe"]
+    st, _, dup = api(s, "POST", "/api/v1/vcpes", {**req, "public_key": keys, "report_key": report})
+    assert st == 400 and any(f["field"].startswith("/vcpe/") for f in dup["error"]["fields"]), f"duplicate: {st} {dup}"
+    st, _, body = patch(s, r2, [{"op": "remove", "path": f"/vcpe/{len(doc['vcpe']) - 1}"}])
+    assert st == 200, body
+
+
 def test_locked_database_refuses(s: LabSession):
     """Another writer holds the database: the change waits its busy timeout, then is
     refused (503, code storage), and neither the revision nor the kernel moved."""
@@ -272,6 +306,7 @@ def test_database_owns_after_restart(s: LabSession):
 
 if __name__ == "__main__":
     sys.exit(main([test_bootstrap_revision, test_live_remove_and_add, test_refusals_change_nothing,
-                   test_unconfirmed_change_reverts, test_history_and_revert, test_locked_database_refuses,
+                   test_unconfirmed_change_reverts, test_history_and_revert, test_add_vcpe,
+                   test_locked_database_refuses,
                    test_kill_during_apply, test_database_owns_after_restart],
                   daemons=True))

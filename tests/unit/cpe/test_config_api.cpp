@@ -33,3 +33,61 @@ TEST_CASE("tuning_only: selection and a service's selection figures, nothing str
   both.at("service").at(0).as_object()["vip"] = "10.255.0.9";
   CHECK_FALSE(cpe::tuning_only(base, both));
 }
+
+#include "cpe/enrol.hpp"
+
+TEST_CASE("enrol: the bundle's vcpe.toml is a valid vCPE file naming this CPE on every WAN") {
+  auto cpe = config::parse_cpe(R"(
+[cpe]
+name = "branch1"
+[lan]
+interface = "lan0"
+address = "10.1.0.1"
+subnets = ["10.1.0.0/24"]
+[[wan]]
+name = "fiber"
+interface = "wan0"
+gateway = "192.0.2.1"
+[[wan]]
+name = "lte"
+interface = "wan1"
+gateway = "192.0.2.5"
+[[vcpe]]
+name = "cloud1"
+public_key = "6nRskU+hL0BfztnvvleaG/9Fxpo4mL7CUO/0WB9yd2Q="
+report_key = "zflfEUVyUIcGHWZPkC6JrWZ/h46ClV+jSLytI4tLDrQ="
+endpoint = "203.0.113.2"
+address = "10.2.1.1"
+subnets = ["10.2.1.0/24"]
+[vcpe.ports]
+fiber = 51811
+lte = 51812
+)", "cpe.toml");
+  REQUIRE(cpe.has_value());
+  const cpe::CpeIdentity id{"KzfE6znnIHQ1PDed9AhG+HTJMVoqeNFVEIDdy4N/f20=", "zflfEUVyUIcGHWZPkC6JrWZ/h46ClV+jSLytI4tLDrQ="};
+  auto e = cpe::enrol(*cpe, id, json::parse(R"({"name":"cloud9","endpoint":"203.0.113.10","address":"10.2.9.1",
+                                                "subnets":["10.2.9.0/24"],"ports":{"lte":52000}})"));
+  REQUIRE(e.has_value());
+  CHECK_FALSE(e->has_keys);
+  auto v = config::parse_vcpe(e->vcpe_toml, "vcpe.toml");
+  REQUIRE(v.has_value());
+  REQUIRE(v->cpes.size() == 1);
+  CHECK(v->cpes[0].name == "branch1");
+  REQUIRE(v->cpes[0].paths.size() == 2);
+  CHECK(v->cpes[0].paths[0].listen_port == 51811);  // the default, WAN index 0
+  CHECK(v->cpes[0].paths[1].listen_port == 52000);  // as asked
+  CHECK(v->cpes[0].paths[1].tunnel_interface == "cats-bran-lte");
+  CHECK(e->entry.at("ports").at("lte").as_int64() == 52000);
+  CHECK(e->cloud_init.find("      [vcpe]\n") != std::string::npos);  // the file, indented under content: |
+
+  auto bad = cpe::enrol(*cpe, id, json::parse(R"({"name":"cloud9","endpoint":"203.0.113.10","address":"10.2.9.1",
+                                                  "subnets":["10.2.9.0/24"],"ports":{"dsl":1},"public_key":"x"})"));
+  REQUIRE_FALSE(bad.has_value());
+  std::vector<std::string> fields;
+  for (const auto& f : bad.error()) fields.push_back(f.field);
+  CHECK(fields == std::vector<std::string>{"/report_key"});  // shape first: both keys or neither
+  auto port = cpe::enrol(*cpe, id, json::parse(R"({"name":"cloud9","endpoint":"203.0.113.10","address":"10.2.9.1",
+                                                   "subnets":["10.2.9.0/24"],"ports":{"dsl":1}})"));
+  REQUIRE_FALSE(port.has_value());
+  CHECK(port.error().at(0).field == "/ports/dsl");
+}
