@@ -2,6 +2,7 @@
 
 #include "base/log.hpp"
 #include "configdb/schema.hpp"
+#include "cpe/config_parts.hpp"
 
 #include <boost/asio/post.hpp>
 #include <boost/json.hpp>
@@ -284,6 +285,26 @@ std::variant<json::value, api::Response> parse_json_body(const std::string& body
   return v;
 }
 
+// A patch on the current document, made against revision a.expected (PATCH, and PUT or
+// DELETE of one part).
+api::Response patch_current(ConfigService::Impl& s, const ChangeArgs& a, const Caller& who, const configdb::Patch& patch,
+                            const std::string& what) {
+  auto cur = s.db.current();
+  if (!cur) return error_response(cur.error());
+  if (cur->rev != a.expected)
+    return error_response(ConfigError{ConfigError::Kind::conflict,
+                                      "the configuration changed: revision " + std::to_string(cur->rev) +
+                                          " is current; re-read it and apply the change again",
+                                      {}, cur->rev});
+  auto doc = configdb::apply(cur->doc, patch);
+  if (!doc) return invalid(doc.error(), "the change does not apply to the current configuration");
+  configdb::restore_secrets(*doc, cur->doc);
+  if (auto refused = s.refuse_fixed(*doc)) return *refused;
+  return s.changed(s.change([&](const configdb::ConfigDb::Apply& hook) {
+    return s.db.commit(a.expected, *doc, {who.actor, who.peer, a.comment}, a.confirm_within, hook);
+  }, who, what));
+}
+
 std::optional<int64_t> revision_param(const json::value& body, const std::string& key) {
   if (!body.is_object()) return std::nullopt;
   const auto* v = body.as_object().if_contains(key);
@@ -310,7 +331,14 @@ void add_routes(api::Router& router, const std::shared_ptr<ConfigService::Impl>&
     if (!cur) return error_response(cur.error());
     const bool secrets = r.query.count("secrets") && r.query.at("secrets") == "1";
     if (secrets && !who.admin) return api::Response::error(403, "forbidden", "secrets are shown to admins only");
-    auto resp = api::Response::json(secrets ? cur->doc : configdb::redact(cur->doc));
+    json::value doc = secrets ? cur->doc : configdb::redact(cur->doc);
+    if (auto it = r.query.find("path"); it != r.query.end()) {  // one part (config_parts.hpp)
+      auto ptr = resolve_part(doc, it->second);
+      if (!ptr) return api::Response::error(404, "not_found", "no such part of the configuration: " + it->second);
+      boost::system::error_code ec;
+      doc = *doc.find_pointer(*ptr, ec);
+    }
+    auto resp = api::Response::json(std::move(doc));
     resp.headers.emplace_back("ETag", configdb::etag(cur->rev));
     return resp;
   });
@@ -323,6 +351,15 @@ void add_routes(api::Router& router, const std::shared_ptr<ConfigService::Impl>&
     auto args = change_args(r, true);
     if (auto* e = std::get_if<api::Response>(&args)) return *e;
     const auto& a = std::get<ChangeArgs>(args);
+    if (auto it = r.query.find("path"); it != r.query.end()) {  // one part (config_parts.hpp)
+      auto body = parse_json_body(r.body);
+      if (auto* e = std::get_if<api::Response>(&body)) return *e;
+      auto cur = s.db.current();
+      if (!cur) return error_response(cur.error());
+      auto patch = put_part(cur->doc, it->second, std::get<json::value>(body));
+      if (!patch) return api::Response::error(404, "not_found", patch.error().front().message + ": " + it->second);
+      return patch_current(s, a, who, *patch, "PUT " + it->second);
+    }
     auto doc = configdb::parse_document(r.body);
     if (!doc) return invalid(doc.error(), "the configuration document is not valid JSON");
     auto cur = s.db.current();
@@ -337,25 +374,24 @@ void add_routes(api::Router& router, const std::shared_ptr<ConfigService::Impl>&
   route("PATCH", "/api/v1/config", [](Impl& s, const api::Request& r, const Caller& who) {
     auto args = change_args(r, true);
     if (auto* e = std::get_if<api::Response>(&args)) return *e;
-    const auto& a = std::get<ChangeArgs>(args);
     auto body = parse_json_body(r.body);
     if (auto* e = std::get_if<api::Response>(&body)) return *e;
     auto patch = configdb::patch_from_json(std::get<json::value>(body));
     if (!patch) return invalid(patch.error(), "the body is not a valid JSON Patch (RFC 6902)");
+    return patch_current(s, std::get<ChangeArgs>(args), who, *patch, "PATCH");
+  });
+
+  // One part: DELETE /api/v1/config?path=/service/app1 (If-Match), config_parts.hpp.
+  route("DELETE", "/api/v1/config", [](Impl& s, const api::Request& r, const Caller& who) {
+    auto args = change_args(r, true);
+    if (auto* e = std::get_if<api::Response>(&args)) return *e;
+    auto it = r.query.find("path");
+    if (it == r.query.end()) return api::Response::error(400, "bad_request", "DELETE needs ?path=<JSON pointer>");
     auto cur = s.db.current();
     if (!cur) return error_response(cur.error());
-    if (cur->rev != a.expected)
-      return error_response(ConfigError{ConfigError::Kind::conflict,
-                                        "the configuration changed: revision " + std::to_string(cur->rev) +
-                                            " is current; re-read it and apply the change again",
-                                        {}, cur->rev});
-    auto doc = configdb::apply(cur->doc, *patch);
-    if (!doc) return invalid(doc.error(), "the patch does not apply to the current configuration");
-    configdb::restore_secrets(*doc, cur->doc);
-    if (auto refused = s.refuse_fixed(*doc)) return *refused;
-    return s.changed(s.change([&](const configdb::ConfigDb::Apply& hook) {
-      return s.db.commit(a.expected, *doc, {who.actor, who.peer, a.comment}, a.confirm_within, hook);
-    }, who, "PATCH"));
+    auto patch = delete_part(cur->doc, it->second);
+    if (!patch) return api::Response::error(404, "not_found", patch.error().front().message + ": " + it->second);
+    return patch_current(s, std::get<ChangeArgs>(args), who, *patch, "DELETE " + it->second);
   });
 
   route("GET", "/api/v1/config/revisions", [](Impl& s, const api::Request& r, const Caller&) {

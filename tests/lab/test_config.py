@@ -179,8 +179,14 @@ def test_unconfirmed_change_reverts(s: LabSession):
 
 def test_history_and_revert(s: LabSession):
     rev, _ = current(s)
-    # catsctl makes the same change against the revision it just read (If-Match).
-    # A tuning-only change goes to the running selector: no services restart.
+    # A part by id: PUT /api/v1/config?path=/service/app1/service_time_ms (tuning: no restart).
+    restarts = log_text(s).count("paths probed")
+    st, _, body = api(s, "PUT", "/api/v1/config?path=/service/app1/service_time_ms", 21, {"If-Match": f'"{rev}"'})
+    assert st == 200 and body["revision"] == rev + 1, f"PUT a part: {st} {body}"
+    assert log_text(s).count("paths probed") == restarts, "a tuning-only change restarted the services"
+    rev += 1
+    # catsctl makes a change against the revision it just read (If-Match); tuning only,
+    # it goes to the running selector: no services restart.
     restarts = log_text(s).count("paths probed")
     cp = s.lab.catsctl("cpe", "config", "set", "/selection/hold_down_ms", "1200", "--comment", "by catsctl",
                        timeout=40)
@@ -229,8 +235,13 @@ def test_add_vcpe(s: LabSession):
     assert [v["name"] for v in doc["vcpe"]][-1] == "cloud9", doc["vcpe"]
     st, _, dup = api(s, "POST", "/api/v1/vcpes", {**req, "public_key": keys, "report_key": report})
     assert st == 400 and any(f["field"].startswith("/vcpe/") for f in dup["error"]["fields"]), f"duplicate: {st} {dup}"
-    st, _, body = patch(s, r2, [{"op": "remove", "path": f"/vcpe/{len(doc['vcpe']) - 1}"}])
-    assert st == 200, body
+    # Parts by name: read it, then delete it (If-Match).
+    st, _, part = api(s, "GET", "/api/v1/config?path=/vcpe/cloud9/address")
+    assert st == 200 and part == "10.2.9.1", f"GET a part: {st} {part}"
+    st, _, body = api(s, "DELETE", "/api/v1/config?path=/vcpe/cloud9", None, {"If-Match": f'"{r2}"'})
+    assert st == 200 and body["revision"] == r2 + 1, f"DELETE a part: {st} {body}"
+    st, _, body = api(s, "GET", "/api/v1/config?path=/vcpe/cloud9")
+    assert st == 404, f"deleted part still there: {st} {body}"
 
 
 def test_locked_database_refuses(s: LabSession):

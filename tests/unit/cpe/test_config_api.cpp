@@ -91,3 +91,39 @@ lte = 51812
   REQUIRE_FALSE(port.has_value());
   CHECK(port.error().at(0).field == "/ports/dsl");
 }
+
+#include "cpe/config_parts.hpp"
+
+TEST_CASE("config parts: array steps by index, id or name; put adds or replaces; delete removes") {
+  const auto doc = json::parse(R"({"wan":[{"name":"wan1","weight":1}],
+    "service":[{"id":"app1","ports":[80]},{"id":"a/b","ports":[81]}]})");
+  CHECK(cpe::resolve_part(doc, "/service/app1/ports/0") == "/service/0/ports/0");
+  CHECK(cpe::resolve_part(doc, "/service/1") == "/service/1");
+  CHECK(cpe::resolve_part(doc, "/service/a~1b") == "/service/1");  // RFC 6901 escape of '/'
+  CHECK(cpe::resolve_part(doc, "/wan/wan1/weight") == "/wan/0/weight");
+  CHECK(cpe::resolve_part(doc, "") == "");
+  CHECK_FALSE(cpe::resolve_part(doc, "/service/app9"));
+  CHECK_FALSE(cpe::resolve_part(doc, "/service/01"));  // no leading zeros (RFC 6901 §4)
+  CHECK_FALSE(cpe::resolve_part(doc, "service"));
+  CHECK_FALSE(cpe::resolve_part(doc, "/wan/~2"));
+
+  auto rep = cpe::put_part(doc, "/wan/wan1/weight", 3);
+  REQUIRE(rep.has_value());
+  CHECK(rep->at(0).op == "replace");
+  CHECK(rep->at(0).path == "/wan/0/weight");
+  auto add = cpe::put_part(doc, "/service/app1/sla", json::object{{"max_rtt_ms", 15}});
+  REQUIRE(add.has_value());
+  CHECK(add->at(0).op == "add");
+  CHECK(add->at(0).path == "/service/0/sla");
+  auto app = cpe::put_part(doc, "/service/-", json::object{{"id", "app3"}});
+  REQUIRE(app.has_value());
+  CHECK(app->at(0).path == "/service/-");
+  CHECK_FALSE(cpe::put_part(doc, "/service/app9/ports", 1).has_value());  // no such parent
+  CHECK_FALSE(cpe::put_part(doc, "", 1).has_value());                     // the whole document is PUT without path
+
+  auto del = cpe::delete_part(doc, "/service/app1");
+  REQUIRE(del.has_value());
+  CHECK(del->at(0).op == "remove");
+  CHECK(del->at(0).path == "/service/0");
+  CHECK_FALSE(cpe::delete_part(doc, "/service/app9").has_value());
+}
