@@ -7,7 +7,7 @@ import { confirmPending, onPending, Pending, refreshPending } from './pending';
 
 export function PendingBanner(props: { role: Role }) {
   const [p, setP] = useState<Pending | null>(null);
-  const [now, setNow] = useState(Date.now());
+  const [, setTick] = useState(0);
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
   useEffect(() => {
@@ -27,11 +27,11 @@ export function PendingBanner(props: { role: Role }) {
   }, []);
   useEffect(() => {
     if (!p) return;
-    const t = window.setInterval(() => setNow(Date.now()), 250);
+    const t = window.setInterval(() => setTick((n) => n + 1), 250);
     return () => window.clearInterval(t);
   }, [p?.revision]);
   if (!p) return null;
-  const left = Math.max(0, Math.ceil((p.deadline_ms - now) / 1000));
+  const left = Math.max(0, Math.ceil((p.deadline_ms - Date.now()) / 1000));
   const confirm = async () => {
     setBusy(true);
     try {

@@ -3,9 +3,9 @@
 // admin only, a change: one value by JSON pointer, a JSON Patch, or the whole document,
 // sent with If-Match (the revision read) and optionally "confirm within N s". A 409 says
 // someone else changed it; field errors are shown next to the pointer they name.
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import { ApiError, FieldError, get, request, Session } from '../api';
-import { Pending, set as setPending } from '../pending';
+import { onPending, Pending, set as setPending } from '../pending';
 
 interface Revision {
   revision: number;
@@ -231,6 +231,14 @@ export function Config(props: { session: Session }) {
     }
   };
   useEffect(() => void load(), []);
+  // A confirmation from the banner, an expiry, a change elsewhere: read the list again when
+  // what is pending differs from what it showed.
+  const shown = useRef<number | null | undefined>(undefined);
+  shown.current = revs ? (revs.pending?.revision ?? null) : undefined;
+  useEffect(() => onPending((p, cur) => {
+    if (shown.current === undefined) return;
+    if ((p?.revision ?? null) !== shown.current || (revs && cur !== revs.current)) void load();
+  }), [revs?.current]);
 
   const revert = async (rev: number) => {
     if (!doc) return;
