@@ -232,13 +232,16 @@ export function Config(props: { session: Session }) {
   };
   useEffect(() => void load(), []);
   // A confirmation from the banner, an expiry, a change elsewhere: read the list again when
-  // what is pending differs from what it showed.
-  const shown = useRef<number | null | undefined>(undefined);
-  shown.current = revs ? (revs.pending?.revision ?? null) : undefined;
+  // what is pending or current differs from what it showed. The document and its ETag stay
+  // as read (an edit in progress must not silently move onto someone else's revision):
+  // the page says the document is stale, and a change sent now is a 409.
+  const shown = useRef<{ pending: number | null; current: number } | null>(null);
+  shown.current = revs ? { pending: revs.pending?.revision ?? null, current: revs.current } : null;
   useEffect(() => onPending((p, cur) => {
-    if (shown.current === undefined) return;
-    if ((p?.revision ?? null) !== shown.current || (revs && cur !== revs.current)) void load();
-  }), [revs?.current]);
+    const was = shown.current;
+    if (!was || ((p?.revision ?? null) === was.pending && cur === was.current)) return;
+    get<Revisions>('/api/v1/config/revisions?limit=100').then(setRevs, () => {});
+  }), []);
 
   const revert = async (rev: number) => {
     if (!doc) return;
@@ -311,6 +314,12 @@ export function Config(props: { session: Session }) {
       </section>
       <section class="card">
         <h2>Current document {doc && <small class="muted">revision {doc.etag.replace(/"/g, '')}</small>}</h2>
+        {doc && revs && `"${revs.current}"` !== doc.etag && (
+          <p class="error" role="status" data-testid="config-stale">
+            Revision {revs.current} is current now; this is an older one.{' '}
+            <button type="button" class="small" onClick={() => void load()}>Reload</button>
+          </p>
+        )}
         <p class="muted">Secrets are shown as "&lt;redacted&gt;".{' '}
           <a href="/api/v1/config/export" download="cats-config.json">Export</a></p>
         <div class="scroll">
