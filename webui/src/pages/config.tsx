@@ -182,8 +182,10 @@ function Editor(props: { doc: unknown; etag: string; onDone: (rev: number) => vo
         </p>
       )}
       {general && <p class="error" role="alert" data-testid="config-error">{general}</p>}
-      {mode !== 'value' && apiErrors.length > 0 && (
-        <ul class="errors">{apiErrors.map((e) => <li class="error" data-field-error={e.field}><code>{e.field}</code>: {e.message}</li>)}</ul>
+      {/* the errors not already shown under the pointer input */}
+      {apiErrors.some((e) => mode !== 'value' || !errorsAt([e], pointer).length) && (
+        <ul class="errors">{apiErrors.filter((e) => mode !== 'value' || !errorsAt([e], pointer).length)
+          .map((e) => <li class="error" data-field-error={e.field}><code>{e.field}</code>: {e.message}</li>)}</ul>
       )}
       <button type="submit" disabled={busy} data-testid="config-apply">Apply{useConfirm ? ` (confirm within ${within} s)` : ''}</button>
     </form>
