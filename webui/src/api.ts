@@ -136,6 +136,10 @@ export interface InstanceItem {
   vcpus: number | null;
   utilization: number | null;
   processing_delay_ms: number | null;
+  service_time_ms?: number | null;
+  service_time_source?: string | null;
+  last_processing_delay_ms?: number | null;
+  last_processing_delay_age_ms?: number | null;
   gpu_count?: number | null;
   gpu_utilization?: number | null;
   available: boolean;

@@ -34,6 +34,18 @@ function push(s: Series, ts: number, x: { vcpus: number | null; utilization: num
 
 const num = (x: number | null | undefined, digits: number, unit = '') => (x === null || x === undefined ? '–' : `${x.toFixed(digits)}${unit}`);
 
+// Without a reported delay in this sample: the last measured one and its age, or the
+// service time the selector uses (configured or learned).
+function DelayNote(props: { i: InstanceItem }) {
+  const i = props.i;
+  if (i.last_processing_delay_ms != null)
+    return <small class="muted"> last measured {i.last_processing_delay_ms.toFixed(1)} ms,
+      {' '}{Math.round((i.last_processing_delay_age_ms ?? 0) / 1000)} s ago</small>;
+  if (i.service_time_ms != null)
+    return <small class="muted"> service time {i.service_time_ms.toFixed(1)} ms ({i.service_time_source ?? '?'})</small>;
+  return null;
+}
+
 export function Instances() {
   const [s, setS] = useState<LiveState>(live.state);
   const [series, setSeries] = useState<Map<string, Series>>(new Map());
@@ -103,7 +115,9 @@ export function Instances() {
                   <td><span data-field="vcpus">{num(i.vcpus, 0)}</span><Spark values={sr.vcpus} label="vCPUs" min={0} /></td>
                   <td><span data-field="utilization">{num(i.utilization === null ? null : i.utilization * 100, 1, ' %')}</span>
                     <Spark values={sr.util} label="utilisation" min={0} max={100} /></td>
-                  <td><span data-field="delay">{num(i.processing_delay_ms, 1, ' ms')}</span><Spark values={sr.delay} label="processing delay" min={0} /></td>
+                  <td><span data-field="delay">{num(i.processing_delay_ms, 1, ' ms')}</span>
+                    {i.processing_delay_ms === null && <DelayNote i={i} />}
+                    <Spark values={sr.delay} label="processing delay" min={0} /></td>
                   {anyGpu && <td><span data-field="gpu">{i.gpu_utilization == null ? (i.gpu_count ? `${i.gpu_count} GPU` : '–')
                     : `${(i.gpu_utilization * 100).toFixed(1)} % of ${i.gpu_count ?? '?'}`}</span>
                     <Spark values={sr.gpu} label="GPU utilisation" min={0} max={100} /></td>}

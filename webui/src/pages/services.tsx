@@ -60,6 +60,7 @@ export function Services() {
         const svc = s.services.find((x) => x.id === id);
         const cands = s.decisions.filter((d) => d.service === id).sort((a, b) => candKey(a).localeCompare(candKey(b)));
         const total = cands.reduce((a, c) => a + c.weight, 0);
+        const colourOf = new Map(cands.filter((c) => c.weight > 0).map((c, i) => [candKey(c), kColours[i % kColours.length]]));
         const outcome = svc?.outcome ?? cands.find((c) => c.outcome)?.outcome ?? null;
         return (
           <section class="card" data-service={id} data-weight-sum={total} key={id}>
@@ -77,7 +78,9 @@ export function Services() {
                     return (
                       <tr data-candidate={candKey(c)} key={candKey(c)}>
                         <td>{c.instance}</td><td>{c.vcpe}</td><td>{c.wan}</td>
-                        <td data-field="weight">{c.weight}</td>
+                        <td><span data-field="weight">{c.weight}</span>
+                          {c.weight > 0 && <svg class="swatch" viewBox="0 0 10 10" aria-hidden="true">
+                            <rect width={10} height={10} fill={colourOf.get(candKey(c))} /></svg>}</td>
                         <td>{c.cost_ms === null ? '–' : `${c.cost_ms.toFixed(1)} ms`}</td>
                         <td><span class={`chip ${c.health === 'ok' ? 'up' : 'down'}`}>{c.health}</span></td>
                         <td>{c.excluded && c.excluded !== 'none' ? c.excluded : '–'}</td>
