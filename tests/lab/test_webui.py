@@ -6,12 +6,19 @@ namespace c1, uses it:
 
 1. Serving: without a login the UI's files load and nothing else does; index.html is
    never cached, hashed assets are immutable; br/gzip negotiated with Vary; only the
-   built files exist (no traversal); changes on them are 405.
+   built files exist (no traversal); changes on them are 405; every client-side page
+   (/instances, /services, /events, /config) answers index.html.
 2. Browser: the one-time setup link from `catsctl setup-url` creates the admin (a short
    password is refused next to its field), login, the overview's topology shows both
-   WANs and both vCPEs up, the Paths page draws charts with points, log out (the old
-   cookie is dead). A viewer (added on the root socket) sees no admin control and a
-   forged change from its page is refused. No CSP violation anywhere. The certificate is
+   WANs and both vCPEs up, the Paths page draws charts with points; Instances shows
+   every instance with numbers and sparklines, Services app1's candidates with weights
+   summing to 1000, Events a non-empty log narrowed by the kind filter; Configuration
+   shows a refused value's error at its JSON pointer, applies a change with
+   confirm-within (pending banner, row "pending"), confirms it from the banner, shows the
+   revision "confirmed" and its text diff, and answers a change made behind its back with
+   "someone else changed it; reload" (409). Log out (the old cookie is dead). A viewer (added on the root socket) sees no admin control and a
+   forged change from its page is refused; it reads the configuration (secrets redacted)
+   with no edit control. No CSP violation anywhere. The certificate is
    pinned by its public key, not ignored.
    The SSE client against docs/API.md's stream contract: the browser answers
    /api/v1/stream (this daemon may not have it) with contract-shaped messages; the page
@@ -109,7 +116,12 @@ def test_static_serving(s: LabSession):
     assert "content-encoding" not in h[4] and len(r[4]["body"]) > 10_000, h[4]
     codes = [x["status"] for x in r[5:]]
     assert codes == [405, 404, 404, 404, 401], f"POST /, /index.html, traversal x2, API without login: {codes}"
-    print(f"  UI files public (index no-store, {js} immutable, br/gzip), the API still 401; others {codes}")
+    pages = ["/instances", "/services", "/events", "/config"]
+    r = talk(s, [{"method": "GET", "path": p, "headers": {"Accept-Encoding": "identity"}} for p in pages])
+    assert all(x["status"] == 200 and x["body"] == html for x in r), \
+        f"a page of the UI does not answer index.html: {[(p, x['status']) for p, x in zip(pages, r)]}"
+    print(f"  UI files public (index no-store, {js} immutable, br/gzip), the API still 401; others {codes}; "
+          f"{', '.join(pages)} answer index.html")
 
 
 def test_browser(s: LabSession):
