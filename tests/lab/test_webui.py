@@ -181,6 +181,7 @@ def test_browser(s: LabSession):
     assert out["concurrent_status"] == 200 and "reload" in out["config_conflict"], (out["concurrent_status"], out["config_conflict"])
     assert out["viewer_config_rows"] > 5 and out["viewer_config_controls"] == 0, out
     assert out["viewer_config_redacted"] in (None, '"<redacted>"'), out["viewer_config_redacted"]
+    assert all(v <= 0 for v in out["overflow_768_pages"].values()), f"sideways scrolling at 768 px: {out['overflow_768_pages']}"
     assert out["overflow_768"] <= 0, f"the overview scrolls sideways at 768 px by {out['overflow_768']} px"
     fl = out["first_load"]
     print(f"  first load: {fl['static_transfer_bytes']} B on the wire for the UI's files "

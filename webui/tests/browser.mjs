@@ -266,6 +266,22 @@ try {
     step('config: a concurrent change gives 409, reload shows it');
   }
 
+  // ---- the new pages at the tablet size: no horizontal scrolling (wide tables scroll
+  // inside their card)
+  {
+    await page.setViewportSize({ width: 768, height: 1024 });
+    out.overflow_768_pages = {};
+    for (const [label, sel, name] of [['Instances', 'tr[data-instance]', 'instances'], ['Services', 'tr[data-candidate]', 'services'],
+      ['Events', 'tr[data-event-kind]', 'events'], ['Configuration', 'tr[data-revision]', 'config']]) {
+      await page.click(`nav >> text=${label}`);
+      await page.waitForSelector(sel, { timeout: kWait });
+      out.overflow_768_pages[name] = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+      await shot(page, `${name}-768x1024`);
+    }
+    await page.setViewportSize({ width: 1280, height: 800 });
+    step('new pages at 768 px', out.overflow_768_pages);
+  }
+
   // ---- log out: the session is gone server-side too
   await page.click('text=Log out');
   await page.waitForSelector('#password', { timeout: kWait });
