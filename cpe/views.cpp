@@ -71,6 +71,8 @@ json::array instances_json(const report::InstanceTable::Map& table, std::chrono:
                                {"utilization", cur(MetricType::cpu_utilization)},
                                {"processing_delay_ms", cur(MetricType::processing_delay_ms)},
                                {"active_sessions", cur(MetricType::active_sessions)},
+                               {"gpu_count", cur(MetricType::gpu_count)},
+                               {"gpu_utilization", cur(MetricType::gpu_utilization)},
                                {"service_time_ms", opt(f.service_time_ms)},
                                {"service_time_source", f.service_time_ms
                                                            ? json::value(metrics::to_string(f.service_time_source))

@@ -12,7 +12,8 @@ namespace cats::cpe {
 
 // The UI's client-side pages: each answers with index.html (the app routes on
 // location.pathname). Keep in step with webui/src/app.tsx's pages.
-inline const std::vector<std::string> kWebuiPages = {"/", "/setup", "/login", "/overview", "/paths", "/users"};
+inline const std::vector<std::string> kWebuiPages = {"/", "/setup", "/login", "/overview", "/paths", "/instances",
+                                                   "/services", "/events", "/config", "/users"};
 
 // Loads webui_dir and adds its routes. Returns the added paths (for the guard's public
 // list); none when the directory is absent (no UI installed: logged, the API runs on) or

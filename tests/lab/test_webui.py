@@ -6,12 +6,19 @@ namespace c1, uses it:
 
 1. Serving: without a login the UI's files load and nothing else does; index.html is
    never cached, hashed assets are immutable; br/gzip negotiated with Vary; only the
-   built files exist (no traversal); changes on them are 405.
+   built files exist (no traversal); changes on them are 405; every client-side page
+   (/instances, /services, /events, /config) answers index.html.
 2. Browser: the one-time setup link from `catsctl setup-url` creates the admin (a short
    password is refused next to its field), login, the overview's topology shows both
-   WANs and both vCPEs up, the Paths page draws charts with points, log out (the old
-   cookie is dead). A viewer (added on the root socket) sees no admin control and a
-   forged change from its page is refused. No CSP violation anywhere. The certificate is
+   WANs and both vCPEs up, the Paths page draws charts with points; Instances shows
+   every instance with numbers and sparklines, Services app1's candidates with weights
+   summing to 1000, Events a non-empty log narrowed by the kind filter; Configuration
+   shows a refused value's error at its JSON pointer, applies a change with
+   confirm-within (pending banner, row "pending"), confirms it from the banner, shows the
+   revision "confirmed" and its text diff, and answers a change made behind its back with
+   "someone else changed it; reload" (409). Log out (the old cookie is dead). A viewer (added on the root socket) sees no admin control and a
+   forged change from its page is refused; it reads the configuration (secrets redacted)
+   with no edit control. No CSP violation anywhere. The certificate is
    pinned by its public key, not ignored.
    The SSE client against docs/API.md's stream contract: the browser answers
    /api/v1/stream (this daemon may not have it) with contract-shaped messages; the page
@@ -109,7 +116,12 @@ def test_static_serving(s: LabSession):
     assert "content-encoding" not in h[4] and len(r[4]["body"]) > 10_000, h[4]
     codes = [x["status"] for x in r[5:]]
     assert codes == [405, 404, 404, 404, 401], f"POST /, /index.html, traversal x2, API without login: {codes}"
-    print(f"  UI files public (index no-store, {js} immutable, br/gzip), the API still 401; others {codes}")
+    pages = ["/instances", "/services", "/events", "/config"]
+    r = talk(s, [{"method": "GET", "path": p, "headers": {"Accept-Encoding": "identity"}} for p in pages])
+    assert all(x["status"] == 200 and x["body"] == html for x in r), \
+        f"a page of the UI does not answer index.html: {[(p, x['status']) for p, x in zip(pages, r)]}"
+    print(f"  UI files public (index no-store, {js} immutable, br/gzip), the API still 401; others {codes}; "
+          f"{', '.join(pages)} answer index.html")
 
 
 def test_browser(s: LabSession):
@@ -128,7 +140,9 @@ def test_browser(s: LabSession):
     home = Path(tempfile.mkdtemp(prefix="cats-browser-"))
     inp = {"base": f"https://{HOST}:{PORT}", "setup_url": url, "spki": spki_sha256(cert_pem(s)),
            "admin": ADMIN, "viewer": VIEWER, "wans": [w.name for w in sc.cpe.wans],
-           "vcpes": [v.name for v in sc.vcpes], "shots": str(shots), "chromium": CHROMIUM}
+           "vcpes": [v.name for v in sc.vcpes], "shots": str(shots), "chromium": CHROMIUM,
+           "instances": [f"{i.vcpe}|{sv.id}|" for sv in sc.cpe.services for i in sv.instances],
+           "service": sc.cpe.services[0].id}
     try:
         # HOME: chromium writes its profile and crash dumps there.
         argv = s.lab.exec_argv(CLIENT, ["env", f"HOME={home}", shutil.which("node") or "node", str(BROWSER)])
@@ -154,6 +168,20 @@ def test_browser(s: LabSession):
     assert "stream" in out["sse_mode"], f"with a stream route the page stays in {out['sse_mode']!r}"
     assert any("last_event_id=43" in u for u in out["sse_urls"]), out["sse_urls"]
     assert out["sse_after_reset"] != "123.45 ms", "event: reset did not reload over REST"
+    assert len(out["instances"]) >= len(inp["instances"]) >= 2, out["instances"]
+    assert out["service_weight_sum"] == 1000, out["candidates"]
+    assert sum(c["weight"] for c in out["candidates"]) == 1000 and out["weights_bar_rects"] >= 1, out["candidates"]
+    assert out["events_count"] >= 1 and out["events_filtered"]["rows"] >= 1, out
+    assert out["config_field_error"], "a refused value shows no error at its pointer"
+    assert out["config_field_error_in_doc"] >= 1, "the refused pointer is not marked in the document"
+    assert "pending" in out["pending_banner"], out["pending_banner"]
+    assert "from the browser test" in out["config_revision_row"] and "confirmed" in out["config_revision_row"], \
+        out["config_revision_row"]
+    assert "/selection/hold_down_ms" in out["config_diff"] and "1100" in out["config_diff"], out["config_diff"]
+    assert out["concurrent_status"] == 200 and "reload" in out["config_conflict"], (out["concurrent_status"], out["config_conflict"])
+    assert out["viewer_config_rows"] > 5 and out["viewer_config_controls"] == 0, out
+    assert out["viewer_config_redacted"] in (None, '"<redacted>"'), out["viewer_config_redacted"]
+    assert all(v <= 0 for v in out["overflow_768_pages"].values()), f"sideways scrolling at 768 px: {out['overflow_768_pages']}"
     assert out["overflow_768"] <= 0, f"the overview scrolls sideways at 768 px by {out['overflow_768']} px"
     fl = out["first_load"]
     print(f"  first load: {fl['static_transfer_bytes']} B on the wire for the UI's files "
@@ -164,6 +192,11 @@ def test_browser(s: LabSession):
     print(f"  charts with points {out['charts_ms']} ms after opening Paths; "
           f"points per RTT chart {[v for k, v in out['chart_points'].items() if k.endswith('|rtt')]}")
     print(f"  stream client: {out['sse_mode']!r}, requests {out['sse_urls']}, after reset RTT {out['sse_after_reset']}")
+    print(f"  instances ({out['instances_ms']} ms): {[(i['key'], i['vcpus'], i['utilization'], i['delay'], i['available']) for i in out['instances']]}")
+    print(f"  {inp['service']}: {[(c['key'], c['weight'], c['flows']) for c in out['candidates']]}")
+    print(f"  events: {out['events_count']} rows, filter {out['events_filtered']}")
+    print(f"  config: refused value at its pointer: {out['config_field_error']!r}; banner {out['pending_banner']!r}; "
+          f"diff {out['config_diff']!r}; 409: {out['config_conflict']!r}")
     print(f"  screenshots in {shots}")
     assert fl["transfer_bytes"] < BUDGET_BYTES, f"first load {fl['transfer_bytes']} B over the {BUDGET_BYTES} B budget"
     assert fl["data_ready_ms"] is not None and fl["data_ready_ms"] < BUDGET_READY_MS, \

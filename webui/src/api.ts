@@ -38,14 +38,23 @@ export function setCsrf(token: string | null) {
   csrf = token;
 }
 
-export async function api<T>(method: string, path: string, body?: unknown): Promise<T> {
-  const headers: Record<string, string> = { Accept: 'application/json' };
-  if (body !== undefined) headers['Content-Type'] = 'application/json';
+export interface Reply<T> {
+  data: T;
+  etag: string | null;
+}
+
+// One request: JSON body in, JSON (or text, `text: true`) out, with the reply's ETag;
+// `ifMatch` for the configuration's optimistic concurrency (docs/API.md "Revisions").
+export async function request<T>(method: string, path: string,
+                                 opts: { body?: unknown; ifMatch?: string; text?: boolean } = {}): Promise<Reply<T>> {
+  const headers: Record<string, string> = { Accept: opts.text ? 'text/plain' : 'application/json' };
+  if (opts.body !== undefined) headers['Content-Type'] = 'application/json';
+  if (opts.ifMatch) headers['If-Match'] = opts.ifMatch;
   if (method !== 'GET' && csrf) headers['X-CSRF-Token'] = csrf;
   const res = await fetch(path, {
     method,
     headers,
-    body: body === undefined ? undefined : JSON.stringify(body),
+    body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
     credentials: 'same-origin',
     cache: 'no-store',
   });
@@ -62,7 +71,11 @@ export async function api<T>(method: string, path: string, body?: unknown): Prom
     if (res.status === 401 && path !== '/api/v1/login' && path !== '/api/v1/setup') onUnauthorized();
     throw err;
   }
-  return json as T;
+  return { data: (opts.text ? text : json) as T, etag: res.headers.get('ETag') };
+}
+
+export async function api<T>(method: string, path: string, body?: unknown): Promise<T> {
+  return (await request<T>(method, path, { body })).data;
 }
 
 export const get = <T>(path: string) => api<T>('GET', path);
@@ -123,7 +136,29 @@ export interface InstanceItem {
   vcpus: number | null;
   utilization: number | null;
   processing_delay_ms: number | null;
+  service_time_ms?: number | null;
+  service_time_source?: string | null;
+  last_processing_delay_ms?: number | null;
+  last_processing_delay_age_ms?: number | null;
+  gpu_count?: number | null;
+  gpu_utilization?: number | null;
   available: boolean;
+}
+export interface InstanceBucket {
+  vcpe: string;
+  service: string;
+  instance: string;
+  ts_ms: number;
+  vcpus: number | null;
+  utilization: number | null;
+  processing_delay_ms: number | null;
+  available: boolean | null;
+}
+export interface FlowCount {
+  service: string;
+  instance: string;
+  wan: string;
+  flows: number | null;
 }
 export interface DecisionItem {
   service: string;

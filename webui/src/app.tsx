@@ -7,6 +7,13 @@ import { Overview } from './pages/overview';
 import { Paths } from './pages/paths';
 import { Setup } from './pages/setup';
 import { Users } from './pages/users';
+import { lazyPage } from './lazy';
+import { PendingBanner } from './banner';
+
+const Instances = lazyPage(() => import('./pages/instances').then((m) => m.Instances));
+const Services = lazyPage(() => import('./pages/services').then((m) => m.Services));
+const Events = lazyPage(() => import('./pages/events').then((m) => m.Events));
+const Config = lazyPage<{ session: Session }>(() => import('./pages/config').then((m) => m.Config));
 
 export function App() {
   const path = usePath();
@@ -58,6 +65,10 @@ export function App() {
         <nav aria-label="Pages">
           {link('/overview', 'Overview')}
           {link('/paths', 'Paths')}
+          {link('/instances', 'Instances')}
+          {link('/services', 'Services')}
+          {link('/events', 'Events')}
+          {link('/config', 'Configuration')}
           {link('/users', 'Users')}
         </nav>
         <span class="who" data-role={session.role}>
@@ -66,7 +77,14 @@ export function App() {
         </span>
       </header>
       <main>
-        {path === '/paths' ? <Paths /> : path === '/users' ? <Users session={session} /> : <Overview />}
+        <PendingBanner role={session.role} />
+        {path === '/paths' ? <Paths />
+          : path === '/instances' ? <Instances />
+          : path === '/services' ? <Services />
+          : path === '/events' ? <Events />
+          : path === '/config' ? <Config session={session} />
+          : path === '/users' ? <Users session={session} />
+          : <Overview />}
       </main>
     </div>
   );

@@ -17,6 +17,8 @@ export interface LiveState {
 
 // Live path samples for the charts, by "wan|vcpe": what arrived since the page loaded.
 export type PathListener = (p: PathItem, ts_ms: number) => void;
+export type InstanceListener = (i: InstanceItem, ts_ms: number) => void;
+export const instanceKey = (i: { vcpe: string; service: string; instance: string }) => `${i.vcpe}|${i.service}|${i.instance}`;
 
 const kTopics = 'paths,instances,decisions,events';
 const kPollMs = 1000;
@@ -39,6 +41,7 @@ class Live {
   };
   private listeners = new Set<(s: LiveState) => void>();
   private pathListeners = new Set<PathListener>();
+  private instanceListeners = new Set<InstanceListener>();
   private source: EventSource | null = null;
   private timer: number | null = null;
   private running = false;
@@ -54,6 +57,11 @@ class Live {
   onPath(f: PathListener): () => void {
     this.pathListeners.add(f);
     return () => this.pathListeners.delete(f);
+  }
+
+  onInstance(f: InstanceListener): () => void {
+    this.instanceListeners.add(f);
+    return () => this.instanceListeners.delete(f);
   }
 
   async start() {
@@ -99,6 +107,7 @@ class Live {
     ]);
     const now = Date.now();
     for (const p of paths) this.emitPath(p, now);
+    for (const i of instances) for (const f of this.instanceListeners) f(i, now);
     this.lastEventMs = events.reduce((m, e) => Math.max(m, e.ts_ms), this.lastEventMs);
     this.set({
       status,
@@ -178,6 +187,7 @@ class Live {
       const i = parse(e as MessageEvent) as InstanceItem | null;
       if (!i) return;
       const same = (x: InstanceItem) => x.vcpe === i.vcpe && x.service === i.service && x.instance === i.instance;
+      for (const f of this.instanceListeners) f(i, Date.now());
       this.set({ instances: this.state.instances.filter((x) => !same(x)).concat(i), updated_ms: Date.now() });
     });
     es.addEventListener('decisions', (e) => {

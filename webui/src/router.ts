@@ -2,7 +2,7 @@
 // with index.html (cpe/webui_routes.hpp kWebuiPages).
 import { useEffect, useState } from 'preact/hooks';
 
-export const pages = ['/overview', '/paths', '/users'] as const;
+export const pages = ['/overview', '/paths', '/instances', '/services', '/events', '/config', '/users'] as const;
 
 export function navigate(path: string, replace = false) {
   if (location.pathname + location.hash === path) return;

@@ -2,7 +2,8 @@
 // real cats-cpe: driven by tests/lab/test_webui.py, which runs this inside a lab client's
 // network namespace. Input (JSON on stdin):
 //   {base, setup_url, spki, admin: {user, password}, viewer: {user, password},
-//    wans: [..], vcpes: [..], shots: dir|null, chromium: path}
+//    wans: [..], vcpes: [..], instances: ["vcpe|service|", ..], service: id,
+//    shots: dir|null, chromium: path}
 // Prints one JSON line of results and measurements; exit 1 with {"error"} on a failure.
 // Every wait has a deadline (waitFor*/timeout); nothing sleeps a fixed time.
 import { chromium } from 'playwright-core';
@@ -155,6 +156,132 @@ try {
   step('paths charts have points', { charts_ms: out.charts_ms });
   await shot(page, 'paths-1280x800');
 
+  // ---- instances: every instance of the scenario with numbers and sparklines
+  {
+    const t = Date.now();
+    await page.click('nav >> text=Instances');
+    await page.waitForFunction((want) => want.every((w) => {
+      const r = [...document.querySelectorAll('tr[data-instance]')].find((x) => x.getAttribute('data-instance').startsWith(w));
+      const num = (f) => /\d/.test(r?.querySelector(`[data-field=${f}]`)?.textContent ?? '');
+      return r && num('vcpus') && num('utilization') && Number(r.querySelector('.spark')?.getAttribute('data-points') ?? 0) >= 2;
+    }), input.instances, { timeout: kWait });
+    out.instances_ms = Date.now() - t;
+    out.instances = await page.$$eval('tr[data-instance]', (rows) => rows.map((r) => ({
+      key: r.getAttribute('data-instance'),
+      vcpus: r.querySelector('[data-field=vcpus]').textContent,
+      utilization: r.querySelector('[data-field=utilization]').textContent,
+      delay: r.querySelector('[data-field=delay]').textContent,
+      available: r.querySelector('[data-field=available]').textContent,
+      spark_points: [...r.querySelectorAll('.spark')].map((x) => Number(x.getAttribute('data-points'))),
+    })));
+    step('instances with numbers and sparklines', { instances_ms: out.instances_ms });
+    await shot(page, 'instances-1280x800');
+  }
+
+  // ---- services: the candidates of the first service, weights summing to 1000
+  {
+    await page.click('nav >> text=Services');
+    const sel = `section[data-service="${input.service}"]`;
+    await page.waitForFunction((sel) => {
+      const s = document.querySelector(sel);
+      return s && s.getAttribute('data-weight-sum') === '1000' && s.querySelectorAll('tr[data-candidate]').length >= 2;
+    }, sel, { timeout: kWait });
+    out.service_weight_sum = Number(await page.getAttribute(sel, 'data-weight-sum'));
+    out.candidates = await page.$$eval(`${sel} tr[data-candidate]`, (rows) => rows.map((r) => ({
+      key: r.getAttribute('data-candidate'),
+      weight: Number(r.querySelector('[data-field=weight]').textContent),
+      flows: r.querySelector('[data-field=flows]').textContent,
+    })));
+    out.weights_bar_rects = await page.locator(`${sel} svg.weights rect`).count();
+    step('services: candidates and weights');
+    await shot(page, 'services-1280x800');
+  }
+
+  // ---- events: non-empty, newest first, the kind filter narrows
+  {
+    await page.click('nav >> text=Events');
+    await page.waitForSelector('tr[data-event-kind]', { timeout: kWait });
+    out.events_count = await page.locator('tr[data-event-kind]').count();
+    const kinds = await page.$$eval('tr[data-event-kind]', (rows) => rows.map((r) => r.getAttribute('data-event-kind')));
+    const kind = kinds[kinds.length - 1];
+    await page.selectOption('#event-kind', kind);
+    await page.waitForFunction((k) => {
+      const rows = [...document.querySelectorAll('tr[data-event-kind]')];
+      return rows.length > 0 && rows.every((r) => r.getAttribute('data-event-kind') === k);
+    }, kind, { timeout: kWait });
+    out.events_filtered = { kind, rows: await page.locator('tr[data-event-kind]').count() };
+    await page.selectOption('#event-kind', '');
+    step('events listed and filtered', { events: out.events_count });
+    await shot(page, 'events-1280x800');
+  }
+
+  // ---- configuration: a refused value shown at its pointer, a change with confirm-within,
+  // the pending banner, Confirm, the revision and its diff, then a 409 from a concurrent change
+  {
+    const ptr = '/selection/hold_down_ms';
+    await page.click('nav >> text=Configuration');
+    await page.waitForSelector('tr[data-revision]', { timeout: kWait });
+    const before = Number(await page.getAttribute('tr[data-revision]', 'data-revision'));
+    await page.fill('#cfg-pointer', ptr);
+    await page.fill('#cfg-value', '700000');
+    await page.click('[data-testid=config-apply]');
+    const fe = await page.waitForSelector(`#cfg-pointer ~ [data-field-error="${ptr}"]`, { timeout: kWait });
+    out.config_field_error = await fe.textContent();
+    out.config_field_error_in_doc = await page.locator(`tr[data-pointer="${ptr}"] [data-field-error]`).count();
+    await page.fill('#cfg-value', '1100');
+    await page.fill('#cfg-comment', 'from the browser test');
+    await page.fill('#cfg-within', '60');
+    await page.click('[data-testid=config-apply]');
+    const banner = await page.waitForSelector(`[data-testid=pending-banner][data-revision="${before + 1}"]`, { timeout: kWait });
+    out.pending_banner = await banner.textContent();
+    await page.waitForSelector(`tr[data-revision="${before + 1}"][data-state=pending]`, { timeout: kWait });
+    await shot(page, 'config-pending-1280x800');
+    await page.click('[data-testid=pending-banner] button');
+    await page.waitForSelector('[data-testid=pending-banner]', { state: 'detached', timeout: kWait });
+    await page.waitForSelector(`tr[data-revision="${before + 1}"][data-state=confirmed]`, { timeout: kWait });
+    out.config_revision_row = await page.textContent(`tr[data-revision="${before + 1}"]`);
+    await page.click(`tr[data-revision="${before + 1}"] >> text=Diff`);
+    await page.waitForSelector(`[data-testid=config-diff][data-to="${before + 1}"]`, { timeout: kWait });
+    out.config_diff = await page.textContent('[data-testid=config-diff]');
+    step('config: change with confirm-within, pending banner, confirmed, diff');
+    await shot(page, 'config-1280x800');
+    // Someone else changes it (here: the same session behind the page's back); the
+    // page's next change, sent with its older ETag, is a 409.
+    out.concurrent_status = await page.evaluate(async (ptr) => {
+      const s = await (await fetch('/api/v1/session')).json();
+      const cur = await fetch('/api/v1/config');
+      const r = await fetch('/api/v1/config?comment=concurrent', {
+        method: 'PATCH',
+        headers: { 'Content-Type': 'application/json', 'X-CSRF-Token': s.csrf_token ?? '', 'If-Match': cur.headers.get('ETag') },
+        body: JSON.stringify([{ op: 'replace', path: ptr, value: 1000 }]),
+      });
+      return r.status;
+    }, ptr);
+    await page.fill('#cfg-pointer', ptr);
+    await page.fill('#cfg-value', '1200');
+    await page.click('[data-testid=config-apply]');
+    out.config_conflict = await (await page.waitForSelector('[data-testid=config-conflict]', { timeout: kWait })).textContent();
+    await page.click('[data-testid=config-conflict] button');
+    await page.waitForSelector(`tr[data-revision="${before + 2}"]`, { timeout: kWait });
+    step('config: a concurrent change gives 409, reload shows it');
+  }
+
+  // ---- the new pages at the tablet size: no horizontal scrolling (wide tables scroll
+  // inside their card)
+  {
+    await page.setViewportSize({ width: 768, height: 1024 });
+    out.overflow_768_pages = {};
+    for (const [label, sel, name] of [['Instances', 'tr[data-instance]', 'instances'], ['Services', 'tr[data-candidate]', 'services'],
+      ['Events', 'tr[data-event-kind]', 'events'], ['Configuration', 'tr[data-revision]', 'config']]) {
+      await page.click(`nav >> text=${label}`);
+      await page.waitForSelector(sel, { timeout: kWait });
+      out.overflow_768_pages[name] = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+      await shot(page, `${name}-768x1024`);
+    }
+    await page.setViewportSize({ width: 1280, height: 800 });
+    step('new pages at 768 px', out.overflow_768_pages);
+  }
+
   // ---- log out: the session is gone server-side too
   await page.click('text=Log out');
   await page.waitForSelector('#password', { timeout: kWait });
@@ -193,6 +320,14 @@ try {
     return r.status;
   });
   await shot(page, 'users-viewer-1280x800');
+  await page.click('nav >> text=Configuration');
+  await page.waitForSelector('tr[data-revision]', { timeout: kWait });
+  await page.waitForSelector('tr[data-pointer]', { timeout: kWait });
+  out.viewer_config_rows = await page.locator('tr[data-pointer]').count();
+  out.viewer_config_controls = await page.locator('[data-admin-control], textarea, #cfg-pointer, [data-testid=config-apply]').count();
+  out.viewer_config_redacted = await page.locator('tr[data-pointer="/probing/auth_key"]').count()
+    ? await page.textContent('tr[data-pointer="/probing/auth_key"] td:nth-child(2)') : null;
+  await shot(page, 'config-viewer-1280x800');
   step('viewer: no admin controls');
 
   // ---- the SSE client against the stream contract (docs/API.md "GET /api/v1/stream"):

@@ -1,0 +1,101 @@
+// Per service: its candidates (instance × WAN) with weight, cost, health, the reason of the
+// last change, and flow counts (GET /api/v1/flows, counted by the daemon every 5 s, so
+// read every 5 s). Weights are live from the `decisions` topic.
+import { useEffect, useState } from 'preact/hooks';
+import { DecisionItem, FlowCount, get } from '../api';
+import { live, LiveState } from '../live';
+
+const kFlowsMs = 5000;
+const kColours = ['#2563eb', '#7c3aed', '#0d9488', '#d97706', '#db2777', '#4b5563', '#65a30d', '#0891b2'];
+const candKey = (d: { service: string; instance: string; wan: string }) => `${d.service}|${d.instance}|${d.wan}`;
+
+// The weights as one stacked bar (SVG attributes, no inline style), with the numbers in text.
+function WeightBar(props: { cands: DecisionItem[]; total: number }) {
+  let x = 0;
+  const t = Math.max(1, props.total);
+  return (
+    <svg class="weights" viewBox="0 0 1000 24" preserveAspectRatio="none" role="img"
+         aria-label={props.cands.map((c) => `${c.instance} via ${c.wan}: ${c.weight}`).join(', ')}>
+      {props.cands.map((c, i) => {
+        const w = (c.weight / t) * 1000;
+        const r = <rect x={x} y={0} width={w} height={24} fill={kColours[i % kColours.length]}><title>{`${c.instance} via ${c.wan}: ${c.weight}`}</title></rect>;
+        x += w;
+        return r;
+      })}
+    </svg>
+  );
+}
+
+export function Services() {
+  const [s, setS] = useState<LiveState>(live.state);
+  const [flows, setFlows] = useState<Map<string, number | null>>(new Map());
+  const [counted, setCounted] = useState<number | null>(null);
+  useEffect(() => live.subscribe(setS), []);
+  useEffect(() => {
+    let timer = 0;
+    let stop = false;
+    const tick = async () => {
+      try {
+        const r = await get<{ services: FlowCount[]; counted_ms: number | null }>('/api/v1/flows');
+        if (stop) return;
+        setFlows(new Map(r.services.map((f) => [candKey(f), f.flows])));
+        setCounted(r.counted_ms);
+      } catch {
+        // shown as "–"; the next tick tries again
+      }
+      if (!stop) timer = window.setTimeout(tick, kFlowsMs);
+    };
+    void tick();
+    return () => {
+      stop = true;
+      window.clearTimeout(timer);
+    };
+  }, []);
+
+  const ids = [...new Set([...s.services.map((x) => x.id), ...s.decisions.map((d) => d.service)])].sort();
+  return (
+    <div class="services">
+      {counted !== null && <p class="muted">Flows counted {new Date(counted).toLocaleTimeString()}.</p>}
+      {ids.map((id) => {
+        const svc = s.services.find((x) => x.id === id);
+        const cands = s.decisions.filter((d) => d.service === id).sort((a, b) => candKey(a).localeCompare(candKey(b)));
+        const total = cands.reduce((a, c) => a + c.weight, 0);
+        const colourOf = new Map(cands.filter((c) => c.weight > 0).map((c, i) => [candKey(c), kColours[i % kColours.length]]));
+        const outcome = svc?.outcome ?? cands.find((c) => c.outcome)?.outcome ?? null;
+        return (
+          <section class="card" data-service={id} data-weight-sum={total} key={id}>
+            <h2>{id} {svc && <small class="muted">{svc.vip} {svc.protocol} {svc.ports.join(', ')}</small>}</h2>
+            {outcome && <p>Outcome: <strong>{outcome}</strong></p>}
+            {total > 0 ? <WeightBar cands={cands.filter((c) => c.weight > 0)} total={total} />
+              : <p class="error" role="status">No eligible candidate: no weight is published.</p>}
+            <div class="scroll">
+              <table>
+                <thead><tr><th scope="col">Instance</th><th scope="col">vCPE</th><th scope="col">WAN</th><th scope="col">Weight</th>
+                  <th scope="col">Cost</th><th scope="col">Health</th><th scope="col">Excluded</th><th scope="col">Reason</th><th scope="col">Flows</th></tr></thead>
+                <tbody>
+                  {cands.map((c) => {
+                    const f = flows.get(candKey(c));
+                    return (
+                      <tr data-candidate={candKey(c)} key={candKey(c)}>
+                        <td>{c.instance}</td><td>{c.vcpe}</td><td>{c.wan}</td>
+                        <td><span data-field="weight">{c.weight}</span>
+                          {c.weight > 0 && <svg class="swatch" viewBox="0 0 10 10" aria-hidden="true">
+                            <rect width={10} height={10} fill={colourOf.get(candKey(c))} /></svg>}</td>
+                        <td>{c.cost_ms === null ? '–' : `${c.cost_ms.toFixed(1)} ms`}</td>
+                        <td><span class={`chip ${c.health === 'ok' ? 'up' : 'down'}`}>{c.health}</span></td>
+                        <td>{c.excluded && c.excluded !== 'none' ? c.excluded : '–'}</td>
+                        <td>{c.reason || '–'}</td>
+                        <td data-field="flows">{f === undefined || f === null ? '–' : f}</td>
+                      </tr>
+                    );
+                  })}
+                </tbody>
+              </table>
+            </div>
+          </section>
+        );
+      })}
+      {!ids.length && <section class="card"><h2>Services</h2><p class="muted">No service is configured.</p></section>}
+    </div>
+  );
+}
