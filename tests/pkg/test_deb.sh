@@ -24,8 +24,14 @@ else
   tar -C "$root" --exclude=./.git --exclude='./build*' --exclude=./webui/node_modules \
       --exclude='./obj-*' --exclude=./debian/.debhelper --exclude='./debian/cats-*/' -cf - . |
     tar -C "$src" -xf -
+  # debhelper (compat 13) gives the build a HOME of its own, emptied by every clean: name
+  # the real ccache and npm caches explicitly, or neither is reused.
   ccache_path=
-  [ -d /usr/lib/ccache ] && ccache_path=/usr/lib/ccache:
+  if [ -d /usr/lib/ccache ]; then
+    ccache_path=/usr/lib/ccache:
+    export CCACHE_DIR=${CCACHE_DIR:-$(ccache -k cache_dir)}
+  fi
+  export npm_config_cache=${npm_config_cache:-$HOME/.npm}
   t0=$(date +%s)
   (cd "$src" &&
     PATH="$ccache_path$PATH" CCACHE_BASEDIR="$src" \
