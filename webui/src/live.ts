@@ -91,6 +91,8 @@ class Live {
     this.source = null;
     if (this.timer !== null) window.clearTimeout(this.timer);
     this.timer = null;
+    if (this.decisionsTimer !== null) window.clearTimeout(this.decisionsTimer);
+    this.decisionsTimer = null;
     this.state = { ...this.state, loaded: false, mode: 'connecting' };
   }
 
@@ -119,6 +121,19 @@ class Live {
       loaded: true,
       updated_ms: now,
     });
+  }
+
+  private decisionsTimer: number | null = null;
+
+  // At most one read of /api/v1/decisions per 200 ms while decisions keep changing.
+  private refreshDecisions() {
+    if (this.decisionsTimer !== null) return;
+    this.decisionsTimer = window.setTimeout(() => {
+      this.decisionsTimer = null;
+      get<DecisionItem[]>('/api/v1/decisions')
+        .then((decisions) => this.set({ decisions, updated_ms: Date.now() }))
+        .catch(() => {});
+    }, 200);
   }
 
   private set(patch: Partial<LiveState>) {
@@ -190,13 +205,12 @@ class Live {
       for (const f of this.instanceListeners) f(i, Date.now());
       this.set({ instances: this.state.instances.filter((x) => !same(x)).concat(i), updated_ms: Date.now() });
     });
-    es.addEventListener('decisions', (e) => {
-      const d = parse(e as MessageEvent) as DecisionItem | null;
-      if (!d) return;
-      const same = (x: DecisionItem) =>
-        x.service === d.service && x.instance === d.instance && x.wan === d.wan;
-      this.set({ decisions: this.state.decisions.filter((x) => !same(x)).concat(d), updated_ms: Date.now() });
-    });
+    // A publication changes several candidates of a service at once, but the stream sends
+    // one message per candidate, rate-limited per topic: applied one by one they would show
+    // a mix of two publications (weights that do not sum to 1000) for up to seconds. A
+    // message only says "decisions changed"; what is shown is always a whole snapshot from
+    // GET /api/v1/decisions, which the daemon builds under one lock.
+    es.addEventListener('decisions', () => this.refreshDecisions());
     es.addEventListener('events', (e) => {
       const ev = parse(e as MessageEvent) as EventItem | null;
       if (!ev) return;
