@@ -87,7 +87,7 @@ std::optional<std::string> resolve_part(const json::value& doc, std::string_view
   return w->pointer;
 }
 
-boost::system::result<configdb::Patch, configdb::FieldErrors> put_part(const json::value& doc, std::string_view path,
+Expected<configdb::Patch, configdb::FieldErrors> put_part(const json::value& doc, std::string_view path,
                                                                       const json::value& value) {
   auto ts = tokens(path);
   if (!ts || ts->empty()) return configdb::FieldErrors{{std::string(path), "a JSON pointer to a part, e.g. /service/app1"}};
@@ -100,7 +100,7 @@ boost::system::result<configdb::Patch, configdb::FieldErrors> put_part(const jso
   return not_found(path);
 }
 
-boost::system::result<configdb::Patch, configdb::FieldErrors> delete_part(const json::value& doc, std::string_view path) {
+Expected<configdb::Patch, configdb::FieldErrors> delete_part(const json::value& doc, std::string_view path) {
   auto ts = tokens(path);
   if (!ts || ts->empty()) return configdb::FieldErrors{{std::string(path), "a JSON pointer to a part, e.g. /service/app1"}};
   auto w = walk(doc, *ts, 0);

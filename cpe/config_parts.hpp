@@ -18,11 +18,11 @@ std::optional<std::string> resolve_part(const boost::json::value& doc, std::stri
 
 // The JSON Patch that puts `value` at `path`: replace when it exists; add when only its
 // last step is new (an object key, or "-" to append to an array). Field errors otherwise.
-boost::system::result<configdb::Patch, configdb::FieldErrors> put_part(const boost::json::value& doc,
+Expected<configdb::Patch, configdb::FieldErrors> put_part(const boost::json::value& doc,
                                                                       std::string_view path,
                                                                       const boost::json::value& value);
 // The JSON Patch that removes the value at `path` (which must exist).
-boost::system::result<configdb::Patch, configdb::FieldErrors> delete_part(const boost::json::value& doc,
+Expected<configdb::Patch, configdb::FieldErrors> delete_part(const boost::json::value& doc,
                                                                          std::string_view path);
 
 }  // namespace cats::cpe

@@ -34,7 +34,7 @@ std::string indent(const std::string& text, const std::string& pad) {
 
 }  // namespace
 
-boost::system::result<Enrolment, FieldErrors> enrol(const config::CpeConfig& cpe, const CpeIdentity& id,
+Expected<Enrolment, FieldErrors> enrol(const config::CpeConfig& cpe, const CpeIdentity& id,
                                                     const json::value& request) {
   FieldErrors errs;
   if (!request.is_object()) return FieldErrors{{"", "the body must be a JSON object"}};

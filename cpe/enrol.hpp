@@ -33,7 +33,7 @@ struct Enrolment {
 // lan_interface?, uplink_interface?, public_key?, report_key?}. Checks its shape and
 // that the vCPE file parses (config::parse_vcpe); field errors name the request's JSON
 // pointers. The CPE-side rules (unique name, ports) are the validator's, at commit.
-boost::system::result<Enrolment, configdb::FieldErrors> enrol(const config::CpeConfig& cpe, const CpeIdentity& id,
+Expected<Enrolment, configdb::FieldErrors> enrol(const config::CpeConfig& cpe, const CpeIdentity& id,
                                                               const boost::json::value& request);
 
 }  // namespace cats::cpe

@@ -48,7 +48,7 @@ struct Failure {
 };
 [[noreturn]] void throw_exception_from_error(const Failure& f, const boost::source_location&);
 template <class T>
-using Res = boost::system::result<T, Failure>;
+using Res = Expected<T, Failure>;
 int http_status(Fail f);
 
 // Who is asking, once authenticated.

@@ -38,12 +38,24 @@ inline std::ostream& operator<<(std::ostream& os, const Error& e) { return os <<
   throw std::runtime_error(e.message);
 }
 
+// boost::system::result is not [[nodiscard]] in Boost 1.81, so an ignored Status compiled
+// silently. Expected is the same type with the attribute: dropping one is a warning (an
+// error under CATS_WERROR). Deliberately ignoring one says so: `(void)f();` plus why.
+template <class T, class E>
+class [[nodiscard]] Expected : public boost::system::result<T, E> {
+  using base = boost::system::result<T, E>;
+
+ public:
+  using base::base;
+  Expected(base b) : base(std::move(b)) {}  // NOLINT: implicit by design, like the base's
+};
+
 template <class T>
-using Result = boost::system::result<T, Error>;
-using Status = boost::system::result<void, Error>;
+using Result = Expected<T, Error>;
+using Status = Expected<void, Error>;
 
 inline Status ok() { return {}; }
-inline boost::system::result<void, Error> fail(Error e) { return {boost::system::in_place_error, std::move(e)}; }
+inline Status fail(Error e) { return {boost::system::in_place_error, std::move(e)}; }
 
 // Propagate an error from an expression returning Result<...>.
 #define CATS_TRY(expr)                                               \

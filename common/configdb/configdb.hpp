@@ -46,7 +46,7 @@ struct ConfigError {
 inline std::ostream& operator<<(std::ostream& os, const ConfigError& e) { return os << e.message << "\n" << e.fields; }
 [[noreturn]] void throw_exception_from_error(const ConfigError& e, const boost::source_location&);
 template <class T>
-using Outcome = boost::system::result<T, ConfigError>;
+using Outcome = Expected<T, ConfigError>;
 
 // Who made a change, from where, and why (the revision's audit fields).
 struct Change {

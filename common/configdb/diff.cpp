@@ -161,7 +161,7 @@ json::value to_json(const Patch& p) {
   return out;
 }
 
-boost::system::result<Patch, FieldErrors> patch_from_json(const json::value& v) {
+Expected<Patch, FieldErrors> patch_from_json(const json::value& v) {
   if (!v.is_array()) return FieldErrors{{"", "a JSON Patch is an array of operations (RFC 6902)"}};
   if (v.get_array().size() > kMaxOps) return FieldErrors{{"", "at most 10000 operations"}};
   Patch out;
@@ -194,7 +194,7 @@ boost::system::result<Patch, FieldErrors> patch_from_json(const json::value& v) 
   return out;
 }
 
-boost::system::result<json::value, FieldErrors> apply(const json::value& doc, const Patch& p) {
+Expected<json::value, FieldErrors> apply(const json::value& doc, const Patch& p) {
   json::value out = doc;
   for (size_t i = 0; i < p.size(); ++i) {
     auto why = apply_one(out, p[i]);

@@ -27,9 +27,9 @@ Patch diff(const boost::json::value& a, const boost::json::value& b);
 boost::json::value to_json(const Patch& p);
 // The patch from its JSON form (the stored diff, or a client's PATCH body): ops add,
 // remove, replace and test (RFC 6902 §4.1-4.3, 4.6). At most 10000 ops.
-boost::system::result<Patch, FieldErrors> patch_from_json(const boost::json::value& v);
+Expected<Patch, FieldErrors> patch_from_json(const boost::json::value& v);
 // Applies `p` to `doc` (a copy is changed; on any failed op nothing is returned).
-boost::system::result<boost::json::value, FieldErrors> apply(const boost::json::value& doc, const Patch& p);
+Expected<boost::json::value, FieldErrors> apply(const boost::json::value& doc, const Patch& p);
 // Secrets (secret_pointers()) inside any op's value or old value become "<redacted>".
 Patch redact(Patch p);
 // One line per op: "+ /service/1 = {...}", "- /wan/1 (was {...})", "~ /probing/interval_ms: 50 -> 70".

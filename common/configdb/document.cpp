@@ -304,7 +304,7 @@ std::string escape_token(std::string_view key) {
   return out;
 }
 
-boost::system::result<json::value, FieldErrors> parse_document(std::string_view text) {
+Expected<json::value, FieldErrors> parse_document(std::string_view text) {
   if (text.size() > kMaxDocumentBytes) return FieldErrors{{"", "document larger than 1 MiB"}};
   json::parse_options opt;
   opt.max_depth = kMaxDepth;
@@ -323,7 +323,7 @@ boost::system::result<json::value, FieldErrors> parse_document(std::string_view 
   return v;
 }
 
-boost::system::result<std::string, FieldErrors> to_toml(const json::value& doc) {
+Expected<std::string, FieldErrors> to_toml(const json::value& doc) {
   if (!doc.is_object()) return FieldErrors{{"", "the configuration must be a JSON object"}};
   FieldErrors errs;
   json_only_checks(doc, "", 0, errs);
@@ -348,7 +348,7 @@ FieldErrors validate(const json::value& doc) {
   return out;
 }
 
-boost::system::result<json::value, FieldErrors> from_toml(std::string_view text, const std::string& file_name) {
+Expected<json::value, FieldErrors> from_toml(std::string_view text, const std::string& file_name) {
   auto check = config::check_cpe(text, file_name);
   if (!check.config) {
     FieldErrors out;

@@ -27,7 +27,7 @@ inline std::ostream& operator<<(std::ostream& os, const FieldErrors& errs) {
   for (auto& e : errs) os << e.field << ": " << e.message << "\n";
   return os;
 }
-// Called by boost::system::result<T, FieldErrors>::value() on an error.
+// Called by Expected<T, FieldErrors>::value() on an error.
 [[noreturn]] void throw_exception_from_error(const FieldErrors& e, const boost::source_location&);
 
 constexpr size_t kMaxDocumentBytes = 1 << 20;  // the TOML loader's limit too
@@ -36,16 +36,16 @@ constexpr int kMaxDepth = 32;
 // Parses a document's JSON text: syntax, size, nesting depth and duplicate keys (which
 // RFC 8259 §4 leaves undefined and boost::json would silently resolve to the last one).
 // On success the value is an object; nothing else about it is checked yet.
-boost::system::result<boost::json::value, FieldErrors> parse_document(std::string_view text);
+Expected<boost::json::value, FieldErrors> parse_document(std::string_view text);
 
 // Every problem of a parsed document: JSON-only ones (null, numbers TOML cannot hold,
 // depth) and then everything config::check_cpe finds. Empty = valid.
 FieldErrors validate(const boost::json::value& doc);
 
 // The document as TOML text (what check_cpe reads); fails on what TOML cannot hold.
-boost::system::result<std::string, FieldErrors> to_toml(const boost::json::value& doc);
+Expected<std::string, FieldErrors> to_toml(const boost::json::value& doc);
 // A TOML file as a document (bootstrap). The text must pass config::check_cpe.
-boost::system::result<boost::json::value, FieldErrors> from_toml(std::string_view text, const std::string& file_name);
+Expected<boost::json::value, FieldErrors> from_toml(std::string_view text, const std::string& file_name);
 
 // One text per document: object keys sorted (byte order), no white space, integral
 // numbers written as integers, others in the shortest form that reads back the same

@@ -26,8 +26,8 @@
 // every value type to be printable).
 namespace Catch {
 template <class T, class E>
-struct StringMaker<boost::system::result<T, E>> {
-  static std::string convert(const boost::system::result<T, E>& r) {
+struct StringMaker<cats::Expected<T, E>> {
+  static std::string convert(const cats::Expected<T, E>& r) {
     return r.has_value() ? std::string("ok") : "error: " + r.error().message;
   }
 };

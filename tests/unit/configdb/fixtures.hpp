@@ -70,8 +70,8 @@ class TempDir {
 // type to be printable too).
 namespace Catch {
 template <class T, class E>
-struct StringMaker<boost::system::result<T, E>> {
-  static std::string convert(const boost::system::result<T, E>& r) {
+struct StringMaker<cats::Expected<T, E>> {
+  static std::string convert(const cats::Expected<T, E>& r) {
     if (r) return "value";
     std::ostringstream os;
     os << "error: " << r.error();

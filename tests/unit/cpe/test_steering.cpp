@@ -122,7 +122,7 @@ TEST_CASE("steering: candidates are instance x WAN in config order") {
 
 TEST_CASE("steering: fresh start programs the structure with zero weights, then decides once inputs are known") {
   Harness h;
-  h.s.start();
+  REQUIRE(h.s.start());
   REQUIRE(h.applied.size() == 1);
   CHECK(sum(h.applied[0].services[0]) == 0);  // new VIP connections refused until a decision
 
@@ -151,7 +151,7 @@ TEST_CASE("steering: fresh start programs the structure with zero weights, then 
 
 TEST_CASE("steering: /metrics sees applied weights, ct marks and publications per candidate") {
   Harness h;
-  h.s.start();
+  REQUIRE(h.s.start());
   auto cw = h.s.candidate_weights();
   REQUIRE(cw.size() == 4);
   CHECK(cw[0].service == "app1");
@@ -182,7 +182,7 @@ TEST_CASE("steering: /metrics sees applied weights, ct marks and publications pe
 
 TEST_CASE("steering: warm-up ends at the expiry deadline even if a vCPE never reports") {
   Harness h;
-  h.s.start();
+  REQUIRE(h.s.start());
   report::InstanceTable::Map only1;
   put_report(only1, "cloud1", "app1-cloud1", "10.2.1.10:8080", 0.5);
   h.s.tick(all_paths(stamp::PathState::up), only1);
@@ -201,7 +201,7 @@ TEST_CASE("steering: warm-up ends at the expiry deadline even if a vCPE never re
 
 TEST_CASE("steering: a dead WAN path moves flows (path_down) and loses its weight at once") {
   Harness h;
-  h.s.start();
+  REQUIRE(h.s.start());
   h.s.tick(all_paths(stamp::PathState::up), fig4_reports());
   auto paths = all_paths(stamp::PathState::up);
   paths[0].snap.state = stamp::PathState::down;  // wan1 -> cloud1
@@ -223,7 +223,7 @@ TEST_CASE("steering: a dead WAN path moves flows (path_down) and loses its weigh
 
 TEST_CASE("steering: an unavailable instance is unreachable; reject mode leaves all weights 0 when none is left") {
   Harness h;
-  h.s.start();
+  REQUIRE(h.s.start());
   h.s.tick(all_paths(stamp::PathState::up), fig4_reports());
   auto t = fig4_reports();
   put_report(t, "cloud2", "app1-cloud2", "10.2.2.10:8080", 0.2, false);
@@ -247,13 +247,13 @@ TEST_CASE("steering: an unavailable instance is unreachable; reject mode leaves 
 
 TEST_CASE("steering: a restart adopts the live weights and writes nothing while inputs agree") {
   Harness first;
-  first.s.start();
+  REQUIRE(first.s.start());
   first.s.tick(all_paths(stamp::PathState::up), fig4_reports());
   const steer::State live = first.applied.back();
 
   Harness h;
   h.live = live;
-  h.s.start();
+  REQUIRE(h.s.start());
   CHECK(h.applied.empty());  // adopted, nothing written
   REQUIRE(h.s.applied().has_value());
   CHECK(*h.s.applied() == live);
@@ -269,7 +269,7 @@ TEST_CASE("steering: a restart adopts the live weights and writes nothing while 
 TEST_CASE("steering: a failed apply is retried on the next tick, not assumed done") {
   Harness h;
   h.fail_apply = true;
-  h.s.start();
+  CHECK_FALSE(h.s.start());  // the failed apply is reported, and retried on the next tick
   CHECK_FALSE(h.s.applied().has_value());
   h.s.tick(all_paths(stamp::PathState::up), fig4_reports());
   CHECK(h.applied.empty());
@@ -282,7 +282,7 @@ TEST_CASE("steering: a failed apply is retried on the next tick, not assumed don
 
 TEST_CASE("steering: decisions and services JSON carry what an operator needs") {
   Harness h;
-  h.s.start();
+  REQUIRE(h.s.start());
   auto before = h.s.decisions_json();
   REQUIRE(before.size() == 4);
   CHECK(before[0].as_object().at("reason").as_string().starts_with("warming up"));
@@ -405,7 +405,7 @@ TEST_CASE("service_inputs: an instance is priced by its own figures once it has 
 TEST_CASE("steering: decisions name an instance that is only explored, and one whose weight decays outside the window") {
   using metrics::MetricType;
   Harness h;
-  h.s.start();
+  REQUIRE(h.s.start());
   auto reports = fig4_reports();
   // cloud1 gave its service time (configured at its vCPE); cloud2 never gave any figure.
   auto& c1 = reports.begin()->second;
@@ -435,7 +435,7 @@ TEST_CASE("steering: decisions name an instance that is only explored, and one w
   {
     // Nobody measured (fig4 at start): no exploration, ranked by cost as before.
     Harness h2;
-    h2.s.start();
+    REQUIRE(h2.s.start());
     h2.s.tick(all_paths(stamp::PathState::up), fig4_reports());
     auto d2 = h2.s.decisions_json();
     REQUIRE(d2.size() == 4);
@@ -478,7 +478,7 @@ TEST_CASE("steering: decisions name an instance that is only explored, and one w
 
 TEST_CASE("steering: a configuration change keeps the weights of unchanged services only") {
   Harness first;
-  first.s.start();
+  REQUIRE(first.s.start());
   first.s.tick(all_paths(stamp::PathState::up), fig4_reports());
   const steer::State before = first.applied.back();
   REQUIRE(sum(before.services[0]) == 1000);
