@@ -1,4 +1,5 @@
 #include "cpe/config_boot.hpp"
+#include "base/clock.hpp"
 
 #include "base/log.hpp"
 #include "configdb/configdb.hpp"
@@ -10,11 +11,6 @@
 namespace cats::cpe {
 
 namespace {
-
-int64_t unix_ms_now() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 Error db_error(const configdb::ConfigError& e) {
   std::string m = e.message;

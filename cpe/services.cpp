@@ -1,4 +1,5 @@
 #include "cpe/services.hpp"
+#include "base/clock.hpp"
 
 #include "base/log.hpp"
 #include "cpe/cnma.hpp"
@@ -73,11 +74,6 @@ CpeIdentity cpe_identity(const config::Daemon& d, const std::string& report_key_
     if (auto pub = wg::public_from_private(*k)) id.wireguard_public_key = wg::to_base64(*pub);
   if (auto k = report::load_or_create_signing_key(report_key_path)) id.report_public_key = k->public_key().to_base64();
   return id;
-}
-
-int64_t unix_ms_now() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
 }
 
 }  // namespace

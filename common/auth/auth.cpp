@@ -1,4 +1,5 @@
 #include "auth/auth.hpp"
+#include "base/clock.hpp"
 
 #include "auth/db.hpp"
 #include "base/log.hpp"
@@ -228,11 +229,7 @@ Auth::~Auth() {
 }
 
 Result<std::unique_ptr<Auth>> Auth::open(Options o) {
-  if (!o.now_ms)
-    o.now_ms = [] {
-      return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-          .count();
-    };
+  if (!o.now_ms) o.now_ms = unix_ms_now;
   if (!o.random)
     o.random = [](std::span<uint8_t> out) {
       // A CSPRNG that cannot produce bytes leaves nothing safe to do.

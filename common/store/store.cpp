@@ -1,4 +1,5 @@
 #include "store/store.hpp"
+#include "base/clock.hpp"
 
 #include "base/log.hpp"
 #include "store/sqlite_util.hpp"
@@ -23,11 +24,6 @@ constexpr int kBusyTimeoutMs = 200;
 constexpr auto kLogInterval = std::chrono::seconds(10);
 // LogLimiter kind for "writes work again", apart from the sqlite primary codes (>= 0).
 constexpr int kRecoveredKind = -1;
-
-int64_t wall_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 // Severity order for "worst state in the bucket": down > unknown (or anything else) > up.
 #define CATS_SEV(col) "(CASE " col " WHEN 'down' THEN 2 WHEN 'up' THEN 0 ELSE 1 END)"
@@ -480,7 +476,7 @@ Result<std::unique_ptr<Store>> open_impl(const Options& opts) {
     if (mode != "wal") log::warn(kLog, opts.path + ": WAL not available, journal mode is " + mode);
   }
   if (auto st = detail::exec(db.get(), "PRAGMA synchronous=NORMAL"); !st) return st.error().context("synchronous");
-  CATS_TRY_ASSIGN(version, detail::migrate(db.get(), detail::migrations(), wall_ms()));
+  CATS_TRY_ASSIGN(version, detail::migrate(db.get(), detail::migrations(), unix_ms_now()));
   CATS_TRY_ASSIGN(st, prepare_all(db.get()));
   return std::unique_ptr<Store>(std::make_unique<SqliteStore>(opts, std::move(db), std::move(st), version));
 }
