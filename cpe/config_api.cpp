@@ -305,6 +305,30 @@ api::Response patch_current(ConfigService::Impl& s, const ChangeArgs& a, const C
   }, who, what));
 }
 
+// A whole new document: PUT (a confirmable change) or import (an export read back, kept as
+// sent). Either way the current document's secrets stay where the new one has them redacted,
+// and settings fixed while running are refused before anything is applied.
+enum class Whole { put, import };
+api::Response replace_whole(ConfigService::Impl& s, const std::string& body, const ChangeArgs& a, const Caller& who,
+                            Whole kind) {
+  auto doc = configdb::parse_document(body);
+  if (!doc)
+    return invalid(doc.error(), kind == Whole::put ? "the configuration document is not valid JSON"
+                                                   : "the imported document is not valid JSON");
+  auto cur = s.db.current();
+  if (!cur) return error_response(cur.error());
+  configdb::restore_secrets(*doc, cur->doc);
+  if (auto refused = s.refuse_fixed(*doc)) return *refused;
+  if (kind == Whole::put)
+    return s.changed(s.change([&](const configdb::ConfigDb::Apply& hook) {
+      return s.db.commit(a.expected, *doc, {who.actor, who.peer, a.comment}, a.confirm_within, hook);
+    }, who, "PUT"));
+  const std::string comment = a.comment.empty() ? "import" : a.comment;
+  return s.changed(s.change([&](const configdb::ConfigDb::Apply& hook) {
+    return s.db.import_doc(body, a.expected, {who.actor, who.peer, comment}, hook);
+  }, who, "import"));
+}
+
 std::optional<int64_t> revision_param(const json::value& body, const std::string& key) {
   if (!body.is_object()) return std::nullopt;
   const auto* v = body.as_object().if_contains(key);
@@ -360,15 +384,7 @@ void add_routes(api::Router& router, const std::shared_ptr<ConfigService::Impl>&
       if (!patch) return api::Response::error(404, "not_found", patch.error().front().message + ": " + it->second);
       return patch_current(s, a, who, *patch, "PUT " + it->second);
     }
-    auto doc = configdb::parse_document(r.body);
-    if (!doc) return invalid(doc.error(), "the configuration document is not valid JSON");
-    auto cur = s.db.current();
-    if (!cur) return error_response(cur.error());
-    configdb::restore_secrets(*doc, cur->doc);
-    if (auto refused = s.refuse_fixed(*doc)) return *refused;
-    return s.changed(s.change([&](const configdb::ConfigDb::Apply& hook) {
-      return s.db.commit(a.expected, *doc, {who.actor, who.peer, a.comment}, a.confirm_within, hook);
-    }, who, "PUT"));
+    return replace_whole(s, r.body, a, who, Whole::put);
   });
 
   route("PATCH", "/api/v1/config", [](Impl& s, const api::Request& r, const Caller& who) {
@@ -516,17 +532,7 @@ void add_routes(api::Router& router, const std::shared_ptr<ConfigService::Impl>&
   route("POST", "/api/v1/config/import", [](Impl& s, const api::Request& r, const Caller& who) {
     auto args = change_args(r, true);
     if (auto* e = std::get_if<api::Response>(&args)) return *e;
-    const auto& a = std::get<ChangeArgs>(args);
-    auto doc = configdb::parse_document(r.body);
-    if (!doc) return invalid(doc.error(), "the imported document is not valid JSON");
-    auto cur = s.db.current();
-    if (!cur) return error_response(cur.error());
-    configdb::restore_secrets(*doc, cur->doc);
-    if (auto refused = s.refuse_fixed(*doc)) return *refused;
-    const std::string comment = a.comment.empty() ? "import" : a.comment;
-    return s.changed(s.change([&](const configdb::ConfigDb::Apply& hook) {
-      return s.db.import_doc(r.body, a.expected, {who.actor, who.peer, comment}, hook);
-    }, who, "import"));
+    return replace_whole(s, r.body, std::get<ChangeArgs>(args), who, Whole::import);
   });
 }
 
