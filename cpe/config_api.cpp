@@ -350,6 +350,11 @@ void add_routes(api::Router& router, const std::shared_ptr<ConfigService::Impl>&
     });
   };
 
+  // A whole document (PUT, import) may be as large as the configuration file may be; every
+  // other body keeps the server's small limit.
+  router.allow_body("/api/v1/config", configdb::kMaxDocumentBytes);
+  router.allow_body("/api/v1/config/import", configdb::kMaxDocumentBytes);
+
   route("GET", "/api/v1/config", [](Impl& s, const api::Request& r, const Caller& who) {
     auto cur = s.db.current();
     if (!cur) return error_response(cur.error());

@@ -113,6 +113,10 @@ class Router {
   std::string allow(const std::string& path) const;
   // Every (method, path) added, in order.
   std::vector<std::pair<std::string, std::string>> routes() const;
+  // Requests to `path` (any method) may carry a body up to `limit` instead of
+  // ServerLimits::body_limit: a whole configuration document is larger than any other body.
+  void allow_body(std::string path, size_t limit) { body_limits_[std::move(path)] = limit; }
+  const std::map<std::string, size_t, std::less<>>& body_limits() const { return body_limits_; }
   // At most one guard; set it after the routes, before serving.
   void set_guard(Guard g) { guard_ = std::move(g); }
   bool has_guard() const { return static_cast<bool>(guard_); }
@@ -122,6 +126,7 @@ class Router {
   Response run(const Request& r) const;
 
   std::map<std::pair<std::string, std::string>, Handler> routes_;
+  std::map<std::string, size_t, std::less<>> body_limits_;
   Guard guard_;
   Observer observer_;
 };
@@ -138,6 +143,9 @@ class Router {
 struct ServerLimits {
   size_t header_limit = 8 * 1024;   // request line + headers; beyond it: 431
   size_t body_limit = 64 * 1024;    // beyond it: 413
+  // Paths allowed another body limit (Router::allow_body; the servers copy the router's
+  // at start). The request's header decides, before a byte of its body is read.
+  std::map<std::string, size_t, std::less<>> route_body_limits;
   // Whole request, from its first byte to its last (slowloris): 408, then close.
   std::chrono::milliseconds read_timeout = std::chrono::seconds(5);
   // Keep-alive: how long a connection may wait for the first byte of its next request

@@ -6,6 +6,7 @@
 #include <boost/beast/http/verb.hpp>
 #include <boost/json/serialize.hpp>
 
+#include <algorithm>
 #include <optional>
 
 namespace cats::api {
@@ -82,7 +83,21 @@ ClientResponse to_client_response(http::response<http::string_body>& r) {
 void configure_parser(RequestParser& p, const ServerLimits& limits) {
   // Beast counts the limit in bytes; it is far below any 32-bit overflow.
   p.header_limit(static_cast<std::uint32_t>(limits.header_limit));
-  p.body_limit(limits.body_limit);
+  size_t largest = limits.body_limit;
+  for (const auto& [path, limit] : limits.route_body_limits) largest = std::max(largest, limit);
+  p.body_limit(largest);
+}
+
+size_t body_limit_for(std::string_view target, const ServerLimits& limits) {
+  auto it = limits.route_body_limits.find(target.substr(0, target.find('?')));
+  return it == limits.route_body_limits.end() ? limits.body_limit : it->second;
+}
+
+bool narrow_body_limit(RequestParser& p, const ServerLimits& limits) {
+  const size_t limit = body_limit_for(p.get().target(), limits);
+  if (auto cl = p.content_length(); cl && *cl > limit) return false;
+  p.body_limit(limit);
+  return true;
 }
 
 int status_for_read_error(const boost::beast::error_code& ec) {
@@ -176,16 +191,24 @@ RawParse parse_raw(std::string_view bytes, const ServerLimits& limits) {
   RawParse out;
   RequestParser parser;
   configure_parser(parser, limits);
-  parser.eager(true);
   boost::beast::error_code ec;
   size_t used = 0;
-  // put() may consume only part of the input per call (e.g. header first, then body).
+  // put() may consume only part of the input per call: the header first (not eager), then,
+  // once the route's body limit is known, as much body as there is (as the session does).
   while (!parser.is_done() && used < bytes.size()) {
     size_t n = parser.put(boost::asio::buffer(bytes.data() + used, bytes.size() - used), ec);
     if (ec == http::error::need_more) { ec = {}; break; }
     if (ec) break;
-    if (n == 0) break;
     used += n;
+    if (parser.is_header_done() && !parser.eager()) {
+      if (!narrow_body_limit(parser, limits)) {
+        ec = http::error::body_limit;
+        break;
+      }
+      parser.eager(true);
+    } else if (n == 0) {
+      break;
+    }
   }
   if (!ec && !parser.is_done()) {
     // The socket read would wait for more (and time out); requests never end at EOF.

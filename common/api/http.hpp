@@ -22,7 +22,13 @@ using BeastResponse = http::response<http::string_body>;
 using RequestParser = http::request_parser<http::string_body>;
 
 // Applies the header/body limits to a fresh parser.
+// Header limit, and the largest body any route may take: narrow_body_limit() then applies
+// the request's own route limit once its header is read.
 void configure_parser(RequestParser& p, const ServerLimits& limits);
+size_t body_limit_for(std::string_view target, const ServerLimits& limits);
+// After the header: false when the declared Content-Length is already beyond the route's
+// limit (413); otherwise a chunked body is counted against that limit from here on.
+bool narrow_body_limit(RequestParser& p, const ServerLimits& limits);
 
 // The status to answer a failed read with (400, 413, 431), or 0 when the error is not the
 // client's message being bad (EOF, reset, timeout): then the connection is just closed.

@@ -125,6 +125,7 @@ Result<std::unique_ptr<HttpsServer>> HttpsServer::start(const HttpsOptions& opti
   auto state = std::make_shared<detail::ServerState>();
   state->router = router;
   state->limits = options.limits;
+  state->limits.route_body_limits.insert(router.body_limits().begin(), router.body_limits().end());
   CATS_TRY_ASSIGN(tls, make_tls_context(options.identity));
   state->tls = std::move(tls);
 

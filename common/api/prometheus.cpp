@@ -37,31 +37,71 @@ std::string_view type_name(Type t) {
   return "untyped";
 }
 
-std::string format_count(uint64_t v) {
+void append_count(std::string& out, uint64_t v) {
   char buf[24];
   auto [p, ec] = std::to_chars(buf, buf + sizeof buf, v);
-  return std::string(buf, p);
+  out.append(buf, p);
 }
 
-// name{a="x",b="y"} (no braces without labels), `extra` appended last (a bucket's le).
-std::string series(std::string_view name, const Labels& labels, const std::pair<std::string, std::string>* extra) {
-  std::string out(name);
-  if (labels.empty() && !extra) return out;
-  out += '{';
-  bool first = true;
-  auto add = [&](const std::string& k, const std::string& v) {
-    if (!valid_label_name(k)) broken("invalid label name '" + k + "' on " + std::string(name));
-    if (!first) out += ',';
-    first = false;
-    out += k;
-    out += "=\"";
-    out += escape_label_value(v);
-    out += '"';
-  };
-  for (const auto& [k, v] : labels) add(k, v);
-  if (extra) add(extra->first, extra->second);
-  out += '}';
-  return out;
+void append_value(std::string& out, double v) {
+  if (std::isnan(v)) {
+    out += "NaN";
+  } else if (std::isinf(v)) {
+    out += v > 0 ? "+Inf" : "-Inf";
+  } else {
+    char buf[32];
+    // Shortest round-trip representation (C++17 [charconv]); always fits in 32 chars.
+    auto [p, ec] = std::to_chars(buf, buf + sizeof buf, v);
+    if (ec != std::errc()) broken("to_chars failed");
+    out.append(buf, p);
+  }
+}
+
+// Label values escape backslash, double quote and line feed; HELP text the same but the
+// quote (exposition format 0.0.4). Most text has none of them and is appended in one piece.
+bool plain(std::string_view v, bool quote) {
+  for (char c : v)
+    if (c == '\\' || c == '\n' || (quote && c == '"')) return false;
+  return true;
+}
+
+void append_escaped(std::string& out, std::string_view v, bool quote = true) {
+  if (plain(v, quote)) {
+    out += v;
+    return;
+  }
+  for (char c : v) {
+    if (c == '\\') out += "\\\\";
+    else if (quote && c == '"') out += "\\\"";
+    else if (c == '\n') out += "\\n";
+    else out += c;
+  }
+}
+
+// Appends `name[suffix]{a="x",b="y"} ` (no braces without labels) to out, `extra` last (a
+// bucket's le). Written in place: /metrics renders a few hundred of these per scrape, and
+// per-sample temporary strings were most of its cost (perf, docs/BENCHMARKS.md).
+void append_series(std::string& out, std::string_view name, std::string_view suffix, const Labels& labels,
+                   const std::pair<std::string_view, std::string_view>* extra) {
+  out += name;
+  out += suffix;
+  if (!labels.empty() || extra) {
+    out += '{';
+    bool first = true;
+    auto add = [&](std::string_view k, std::string_view v) {
+      if (!valid_label_name(k)) broken("invalid label name '" + std::string(k) + "' on " + std::string(name));
+      if (!first) out += ',';
+      first = false;
+      out += k;
+      out += "=\"";
+      append_escaped(out, v);
+      out += '"';
+    };
+    for (const auto& [k, v] : labels) add(k, v);
+    if (extra) add(extra->first, extra->second);
+    out += '}';
+  }
+  out += ' ';
 }
 
 }  // namespace
@@ -73,35 +113,20 @@ bool valid_label_name(std::string_view name) {
 }
 
 std::string format_value(double v) {
-  if (std::isnan(v)) return "NaN";
-  if (std::isinf(v)) return v > 0 ? "+Inf" : "-Inf";
-  char buf[32];
-  // Shortest round-trip representation (C++17 [charconv]); always fits in 32 chars.
-  auto [p, ec] = std::to_chars(buf, buf + sizeof buf, v);
-  if (ec != std::errc()) broken("to_chars failed");
-  return std::string(buf, p);
+  std::string out;
+  append_value(out, v);
+  return out;
 }
 
 std::string escape_label_value(std::string_view v) {
   std::string out;
-  out.reserve(v.size());
-  for (char c : v) {
-    if (c == '\\') out += "\\\\";
-    else if (c == '"') out += "\\\"";
-    else if (c == '\n') out += "\\n";
-    else out += c;
-  }
+  append_escaped(out, v);
   return out;
 }
 
 std::string escape_help(std::string_view v) {
   std::string out;
-  out.reserve(v.size());
-  for (char c : v) {
-    if (c == '\\') out += "\\\\";
-    else if (c == '\n') out += "\\n";
-    else out += c;
-  }
+  append_escaped(out, v, false);
   return out;
 }
 
@@ -149,44 +174,70 @@ void Exposition::family(std::string_view name, Type type, std::string_view help)
 }
 
 Exposition::Family& Exposition::get(std::string_view name, Type type) {
+  // Collectors add a family's samples one after another: the last one is the likely one.
+  if (last_ && last_->first == name && last_->second.type == type) return last_->second;
   auto it = families_.find(name);
   if (it == families_.end() || it->second.type != type)
     broken("sample of undeclared family '" + std::string(name) + "'");
+  last_ = &*it;
   return it->second;
 }
 
 void Exposition::gauge(std::string_view name, const Labels& labels, double v) {
-  get(name, Type::gauge).lines.push_back(series(name, labels, nullptr) + " " + format_value(v));
+  auto& t = get(name, Type::gauge).text;
+  append_series(t, name, {}, labels, nullptr);
+  append_value(t, v);
+  t += '\n';
 }
 
 void Exposition::counter(std::string_view name, const Labels& labels, uint64_t v) {
   // Integers exactly, also beyond 2^53 (a double would round them).
-  get(name, Type::counter).lines.push_back(series(name, labels, nullptr) + " " + format_count(v));
+  auto& t = get(name, Type::counter).text;
+  append_series(t, name, {}, labels, nullptr);
+  append_count(t, v);
+  t += '\n';
 }
 
 void Exposition::histogram(std::string_view name, const Labels& labels, const HistogramValue& h) {
-  auto& f = get(name, Type::histogram);
-  const std::string n(name);
-  for (const auto& [le, c] : h.buckets) {
-    std::pair<std::string, std::string> l{"le", format_value(le)};
-    f.lines.push_back(series(n + "_bucket", labels, &l) + " " + format_count(c));
+  auto& t = get(name, Type::histogram).text;
+  std::string le;
+  for (const auto& [bound, c] : h.buckets) {
+    le.clear();
+    append_value(le, bound);
+    const std::pair<std::string_view, std::string_view> l{"le", le};
+    append_series(t, name, "_bucket", labels, &l);
+    append_count(t, c);
+    t += '\n';
   }
-  std::pair<std::string, std::string> inf{"le", "+Inf"};
-  f.lines.push_back(series(n + "_bucket", labels, &inf) + " " + format_count(h.count));
-  f.lines.push_back(series(n + "_sum", labels, nullptr) + " " + format_value(h.sum));
-  f.lines.push_back(series(n + "_count", labels, nullptr) + " " + format_count(h.count));
+  const std::pair<std::string_view, std::string_view> inf{"le", "+Inf"};
+  append_series(t, name, "_bucket", labels, &inf);
+  append_count(t, h.count);
+  t += '\n';
+  append_series(t, name, "_sum", labels, nullptr);
+  append_value(t, h.sum);
+  t += '\n';
+  append_series(t, name, "_count", labels, nullptr);
+  append_count(t, h.count);
+  t += '\n';
 }
 
 std::string Exposition::render() const {
+  size_t size = 0;
+  for (const auto& [name, f] : families_) size += 2 * name.size() + f.help.size() + f.text.size() + 32;
   std::string out;
+  out.reserve(size);
   for (const auto& name : order_) {
     const auto& f = families_.find(name)->second;
-    out += "# HELP " + name + " " + escape_help(f.help) + "\n";
-    out += "# TYPE " + name + " " + std::string(type_name(f.type)) + "\n";
-    for (const auto& l : f.lines) {
-      out += l;
-      out += '\n';
-    }
+    out += "# HELP ";
+    out += name;
+    out += ' ';
+    append_escaped(out, f.help, false);
+    out += "\n# TYPE ";
+    out += name;
+    out += ' ';
+    out += type_name(f.type);
+    out += '\n';
+    out += f.text;
   }
   return out;
 }

@@ -55,6 +55,10 @@ const std::vector<double>& duration_buckets();
 
 class Exposition {
  public:
+  Exposition() = default;
+  Exposition(const Exposition&) = delete;  // last_ points into families_
+  Exposition& operator=(const Exposition&) = delete;
+
   // Declares a family (idempotent; a second declaration must agree on type and help, or
   // it aborts). A family without samples still renders its HELP and TYPE. A counter's
   // name ends in "_total" (the 0.0.4 convention, kept by OpenMetrics).
@@ -81,11 +85,12 @@ class Exposition {
   struct Family {
     Type type;
     std::string help;
-    std::vector<std::string> lines;  // rendered sample lines, without the trailing newline
+    std::string text;  // rendered sample lines, each ending in a newline
   };
   Family& get(std::string_view name, Type type);
   std::vector<std::string> order_;
   std::map<std::string, Family, std::less<>> families_;
+  std::pair<const std::string, Family>* last_ = nullptr;  // of get(); map nodes are stable
 };
 
 // Adds samples to an exposition; each daemon part (overlay, probing, collector,

@@ -117,6 +117,7 @@ Result<std::unique_ptr<UnixServer>> UnixServer::start(const std::string& socket_
   auto state = std::make_shared<detail::ServerState>();
   state->router = router;
   state->limits = limits;
+  state->limits.route_body_limits.insert(router.body_limits().begin(), router.body_limits().end());
   auto listener = std::make_shared<Listener>(io->ioc(), std::move(acc), [state](Local::socket s) {
     detail::start_session<Stream>(state, detail::Origin{true, {}}, std::move(s));
   });

@@ -166,8 +166,16 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     parser_.emplace();  // Beast parsers are one-shot
     configure_parser(*parser_, limits());
     arm(limits().read_timeout);  // the whole request, however slowly it trickles in
+    http::async_read_header(stream_, buffer_, *parser_,
+                            [self = this->shared_from_this()](beast::error_code ec, size_t) { self->on_header(ec); });
+  }
+
+  // The header decides how much body this route may take (ServerLimits::document_paths).
+  void on_header(beast::error_code ec) {
+    if (!ec && !narrow_body_limit(*parser_, limits())) ec = http::error::body_limit;
+    if (ec || parser_->is_done()) return on_read(ec);
     http::async_read(stream_, buffer_, *parser_,
-                     [self = this->shared_from_this()](beast::error_code ec, size_t) { self->on_read(ec); });
+                     [self = this->shared_from_this()](beast::error_code ec2, size_t) { self->on_read(ec2); });
   }
 
   void on_read(beast::error_code ec) {

@@ -383,16 +383,16 @@ int run(const Site& site, const std::vector<std::string>& argv) {
   // per tunnel per request made GET /api/v1/status cost ~0.45 ms under the kernel lock
   // (docs/BENCHMARKS.md "Management API"); counters 250 ms old serve a person or a
   // scraper as well. A plan change drops the cache (change_plan).
-  auto devices = [&] {  // under mu
+  auto devices = [&]() -> const std::vector<wg::Device>& {  // under mu; valid while it is held
     const auto now = std::chrono::steady_clock::now();
     if (device_cache_at != std::chrono::steady_clock::time_point{} && now - device_cache_at < kDeviceCacheTtl)
       return device_cache;
     std::vector<wg::Device> devs;
     for (auto& t : cur.plan.tunnels)
       if (auto d = k->wg->get(t.ifname)) devs.push_back(std::move(*d));
-    device_cache = devs;
+    device_cache = std::move(devs);
     device_cache_at = now;
-    return devs;
+    return device_cache;
   };
   router.add("GET", "/api/v1/status", [&](const api::Request&) {
     std::lock_guard lk(mu);

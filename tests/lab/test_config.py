@@ -20,14 +20,20 @@ real SQLite file, changed through /api/v1/config on its control socket while tra
    to it.
 7. Ownership across restarts: kill -9 and start runs the database's revision, not the
    file; an edit of the file is ignored with a warning; --reimport makes it a revision.
+8. A full disk: the database on a small tmpfs, filled to the last page. The history
+   writer's failure is logged; a change is refused (503 storage, "full") with the revision
+   and the kernel unchanged; once space is freed the same change is accepted, with no
+   restart.
 """
 import base64
 import json
 import os
 import re
+import shutil
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -315,9 +321,81 @@ def test_database_owns_after_restart(s: LabSession):
     wait_until(lambda: not answers(s, SVC_VIP) or None, 5, f"{SVC} still absent")
 
 
+def fill(path: Path) -> int:
+    """Writes `path` until its file system has no byte left; returns the bytes written."""
+    n = 0
+    with open(path, "wb", buffering=0) as f:
+        for chunk in (1 << 20, 64 << 10, 4 << 10, 512, 1):
+            block = b"\0" * chunk
+            try:
+                while True:
+                    n += f.write(block)
+            except OSError as e:
+                if e.errno != 28:  # ENOSPC: try a smaller piece
+                    raise
+    return n
+
+
+def test_full_disk_refuses(s: LabSession):
+    """The CPE's state directory (its database, WAL and keys) on a 32 MiB tmpfs, filled to
+    the last byte; the daemon's log is a symlink to the real disk. SQLite then cannot grow
+    the WAL. A change that needs room (a 25 KB host list) is refused, and nothing moves;
+    once the filler is deleted the same change goes through, with no restart. The WAL is
+    truncated before the fill, so the change cannot fit in pages an earlier write left."""
+    state = Path(s.lab.daemon_entry("cpe")["socket"]).parent
+    db = state / "cats.db"
+    keep = Path(tempfile.mkdtemp(prefix="cats-full-disk-"))
+    s.lab.stop_daemon("cpe")
+    shutil.copytree(state, keep / "state", symlinks=True,
+                    ignore=lambda d, names: [n for n in names if (Path(d) / n).is_socket()])
+    log = keep / "daemon.log"
+    shutil.copy2(state / "daemon.log", log)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=32m,mode=0700", "cats-full-disk", str(state)], check=True)
+    try:
+        for f in (keep / "state").iterdir():
+            if f.name != "daemon.log":
+                (shutil.copytree if f.is_dir() else shutil.copy2)(f, state / f.name)
+        (state / "daemon.log").symlink_to(log)
+        s.lab.start_daemon("cpe")
+        rev, doc = current(s)
+
+        def truncated():
+            c = sqlite3.connect(str(db), timeout=5, isolation_level=None)
+            try:
+                busy, _, _ = c.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+                return busy == 0 or None
+            finally:
+                c.close()
+        wait_until(truncated, 10, "a checkpoint that truncates the WAL")
+        filled = fill(state / "filler")
+        print(f"  tmpfs filled with {filled >> 20} MiB; free: {shutil.disk_usage(state).free} bytes")
+        wait_until(lambda: re.search(r"write to \S+ failed .*full", log.read_text(errors="replace")) or None, 20,
+                   "the history writer's 'disk full' warning")
+        before = kernel(s)
+        hosts = [f"host{i}-" + "h" * 235 + ".example" for i in range(100)]
+        ops = [{"op": "add", "path": "/management/allowed_hosts", "value": hosts}]
+        st, _, body = patch(s, rev, ops)
+        assert st == 503 and body["error"]["code"] == "storage" and "full" in body["error"]["message"], \
+            f"a change on a full disk: {st} {body}"
+        print(f"  refused: {body['error']['message']}")
+        assert current(s) == (rev, doc), "a change refused for a full disk changed the configuration"
+        after = kernel(s)
+        assert after == before, f"a change refused for a full disk changed the kernel:\n{st_.diff_ruleset(before, after)}"
+        (state / "filler").unlink()
+        st, _, body = patch(s, rev, ops)
+        assert st == 200 and body["revision"] == rev + 1, f"the same change with room again: {st} {body}"
+    finally:
+        try:
+            s.lab.stop_daemon("cpe")
+        except Exception as e:  # already gone: the lab's teardown reports it
+            print(f"  stop: {e}")
+        subprocess.run(["umount", "-l", str(state)], check=False)
+        shutil.copy2(log, state / "daemon.log")  # the lab keeps the log of a failed test
+        shutil.rmtree(keep, ignore_errors=True)
+
 if __name__ == "__main__":
     sys.exit(main([test_bootstrap_revision, test_live_remove_and_add, test_refusals_change_nothing,
                    test_unconfirmed_change_reverts, test_history_and_revert, test_add_vcpe,
                    test_locked_database_refuses,
-                   test_kill_during_apply, test_database_owns_after_restart],
+                   test_kill_during_apply, test_database_owns_after_restart, test_full_disk_refuses],
                   daemons=True))
