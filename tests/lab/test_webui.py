@@ -257,6 +257,8 @@ def test_browser(s: LabSession):
     assert out["wan_add_diff"].startswith(f"+ /wan/{len(inp['wans'])} = "), out["wan_add_diff"]
     assert f"/wan/{len(inp['wans']) - 1}/cost" in out["wan_edit_diff"] and "7" in out["wan_edit_diff"], out["wan_edit_diff"]
     assert out["wan_remove_diff"].startswith(f"- /wan/{len(inp['wans']) - 1} (was "), out["wan_remove_diff"]
+    changed = {k: v for k, v in out["roundtrip"].items() if v != "(no difference)"}
+    assert len(out["roundtrip"]) >= 4 and not changed, f"a form changes what it did not edit: {changed}"
     assert out["wan_unchanged"], "a previewed but cancelled WAN change changed the configuration"
     assert "cloud9" in out["service_api_error"], out["service_api_error"]
     assert out["service_add_diff"].startswith("+ /service/") and '"web9"' in out["service_add_diff"], out["service_add_diff"]

@@ -168,6 +168,16 @@ async function configForms(page) {
   await page.click(`[aria-label="Remove wan ${w2}"]`);
   out.wan_remove_diff = await textOf(page, '[data-testid=change-diff]');
   await cancelPreview();
+  // Every existing WAN, vCPE and service read into its form and back unchanged: no diff.
+  out.roundtrip = {};
+  for (const [sec, key] of [['wan', 'name'], ['vcpe', 'name'], ['service', 'id']]) {
+    for (const x of start[sec] ?? []) {
+      await page.click(`[aria-label="Edit ${sec} ${x[key]}"]`);
+      await page.click('[data-testid=form-preview]');
+      out.roundtrip[`${sec}/${x[key]}`] = await textOf(page, '[data-testid=change-diff]');
+      await cancelPreview();
+    }
+  }
   out.wan_unchanged = (await revs()) === base;
   step('config forms: WAN errors at their fields, edit and remove diffs');
 
