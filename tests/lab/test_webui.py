@@ -73,7 +73,8 @@ BROWSER_TIMEOUT_S = 240
 
 def run_browser(s: LabSession, argv: list[str], inp: dict, timeout: float) -> tuple[int, str, str]:
     """Runs the browser script: its input as the first stdin line, then answers its lab
-    requests ({"ask": "blackhole"|"restore", "wan": W} lines on its stdout) one line each.
+    requests ({"ask": "blackhole"|"delay"|"restore", "wan": W[, "ms": M]} lines on its
+    stdout) one line each.
     Returns (exit code, stdout, stderr); killed after `timeout` seconds."""
     with tempfile.TemporaryFile("w+") as err, subprocess.Popen(
             argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err, text=True, bufsize=1) as p:
@@ -94,6 +95,8 @@ def run_browser(s: LabSession, argv: list[str], inp: dict, timeout: float) -> tu
                 try:
                     if msg["ask"] == "blackhole":
                         s.impair(msg["wan"], clear=True, loss=100)
+                    elif msg["ask"] == "delay":
+                        s.impair(msg["wan"], clear=True, delay=float(msg["ms"]))
                     elif msg["ask"] == "restore":
                         s.impair(msg["wan"], clear=True)
                     else:
@@ -208,7 +211,8 @@ def test_browser(s: LabSession):
         rc, stdout, stderr = run_browser(s, argv, inp, timeout=BROWSER_TIMEOUT_S)
     finally:
         shutil.rmtree(home, ignore_errors=True)
-        s.impair(inp["wans"][0], clear=True)  # never leave WAN1 blackholed, whatever happened
+        for w in inp["wans"]:  # never leave a WAN impaired, whatever happened
+            s.impair(w, clear=True)
     sys.stdout.write(stderr[-3000:])
     try:
         out = json.loads(stdout.strip().splitlines()[-1])
@@ -247,8 +251,10 @@ def test_browser(s: LabSession):
     subject = f"{inp['wans'][0]}/{inp['vcpes'][0]}"
     assert subject in out["toast_down"] and "down" in out["toast_down"], out["toast_down"]
     assert subject in out["toast_up"] and "up" in out["toast_up"], out["toast_up"]
-    assert "now uses" in out["toast_weights"], out["toast_weights"]
+    assert f"(was {inp['wans'][0]}" in out["toast_weights"], out["toast_weights"]
     assert out["events_path_down"] >= 1, "the Events list has no path_down"
+    assert out["delay_shown_ms"] < 3000, f"WAN1 +40 ms took {out['delay_shown_ms']} ms to show in the Paths table"
+    assert "no eligible candidate" in out["toast_no_candidate"], out["toast_no_candidate"]
     assert out["path_uptime"]["down_ms"] > 0 and 0 < out["path_uptime"]["pct_up"] < 100, out["path_uptime"]
     assert "down → up" in out["path_uptime"]["last_change"], out["path_uptime"]
     # configuration forms
@@ -299,6 +305,7 @@ def test_browser(s: LabSession):
           f"diff {out['config_diff']!r}; 409: {out['config_conflict']!r}")
     print(f"  notifications: {out['toast_down']!r} after {out['toast_down_ms']} ms; {out['toast_weights']!r}; {out['toast_up']!r}")
     print(f"  paths uptime after the blackhole: {out['path_uptime']}")
+    print(f"  WAN1 +40 ms shown after {out['delay_shown_ms']} ms ({out['delay_rtt']}); {out['toast_no_candidate']!r}")
     print(f"  forms: WAN errors {out['wan_local_error']!r} / {out['wan_api_error']!r}; service {out['service_add_diff'][:80]!r}; "
           f"unconfirmed change reverted after {out['expired_after_ms']} ms: {out['expired_banner']!r}")
     print(f"  vCPE wizard: {out['vcpe_add_diff'][:80]!r}; revert diff {out['revert_diff']!r}")

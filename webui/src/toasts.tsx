@@ -13,6 +13,7 @@ export interface Toast {
   event: string;
   subject: string;
   text: string;
+  why: string; // the daemon's reason, shortened (the Events page has it whole)
 }
 
 const kShowMs = 15_000;
@@ -30,21 +31,31 @@ export function parseWeights(detail: string): { outcome: string; reason: string;
   return { outcome: detail.slice(0, colon), reason: detail.slice(colon + 2, at), active };
 }
 
+// The WANs of candidate keys "vcpe/instance/wan" (select.cpp candidate_key).
+const wansOf = (keys: string[]) => [...new Set(keys.map((k) => k.slice(k.lastIndexOf('/') + 1)))].sort().join(', ') || 'nothing';
+const short = (s: string) => {
+  const first = s.split('; ')[0];
+  return first.length > 100 ? `${first.slice(0, 99)}…` : first;
+};
+
 // What a new event says, if it is news; `active` holds each service's last active set.
 export function toastOf(e: EventItem, active: Map<string, string[]>): Omit<Toast, 'id'> | null {
   const base = { event: e.kind, subject: e.subject };
-  if (e.kind === 'path_down') return { ...base, kind: 'down', text: `Path ${e.subject} is down (${e.detail})` };
-  if (e.kind === 'path_up') return { ...base, kind: 'up', text: `Path ${e.subject} is up again (${e.detail})` };
+  if (e.kind === 'path_down') return { ...base, kind: 'down', text: `Path ${e.subject} is down`, why: short(e.detail) };
+  if (e.kind === 'path_up') return { ...base, kind: 'up', text: `Path ${e.subject} is up again`, why: short(e.detail) };
   if (e.kind !== 'weights') return null;
   const w = parseWeights(e.detail);
   if (!w) return null;
   const was = active.get(e.subject);
   active.set(e.subject, w.active);
   if (w.outcome !== 'ok')
-    return { ...base, kind: 'warn', text: `Service ${e.subject} has no eligible candidate (${w.outcome}): ${w.reason}` };
+    return { ...base, kind: 'warn', text: `Service ${e.subject} has no eligible candidate (${w.outcome})`, why: short(w.reason) };
   if (was && was.join() === w.active.join()) return null; // same candidates, new weights
-  return { ...base, kind: 'change',
-           text: `Service ${e.subject} now uses ${w.active.join(', ') || 'nothing'}${was ? ` (was ${was.join(', ') || 'nothing'})` : ''}: ${w.reason}` };
+  const now = wansOf(w.active);
+  const text = !was ? `Service ${e.subject}: now on ${now}`
+    : wansOf(was) !== now ? `Service ${e.subject}: now on ${now} (was ${wansOf(was)})`
+      : `Service ${e.subject}: ${w.active.length} candidate(s) on ${now} (was ${was.length})`;
+  return { ...base, kind: 'change', text, why: short(w.reason) };
 }
 
 // The newest of each subject's news; past kMax, the oldest go first, paths going down last.
@@ -98,7 +109,7 @@ export function Toasts() {
       {toasts.map((t) => (
         <div class={`toast ${t.kind}`} data-toast={t.event} data-toast-kind={t.kind} key={t.id}>
           <span class="sr-only">{t.kind === 'down' ? 'Alert: ' : t.kind === 'warn' ? 'Warning: ' : 'Notice: '}</span>
-          <span>{t.text}</span>
+          <span>{t.text}{t.why && <><br /><small class="muted">{t.why}</small></>}</span>
           <button type="button" class="small" aria-label="Dismiss" onClick={() => setToasts((ts) => ts.filter((x) => x.id !== t.id))}>×</button>
         </div>
       ))}

@@ -77,10 +77,10 @@ async function newPage(storageState) {
   return { ctx, page };
 }
 
-async function shot(page, name) {
+async function shot(page, name, fullPage = true) {
   if (!input.shots) return;
   mkdirSync(input.shots, { recursive: true });
-  await page.screenshot({ path: `${input.shots}/${name}.png`, fullPage: true });
+  await page.screenshot({ path: `${input.shots}/${name}.png`, fullPage });
 }
 
 // Waits until every named topology node shows state up (text and attribute agree).
@@ -436,13 +436,13 @@ try {
     // A service whose candidates were on WAN1 before and are not now.
     out.toast_weights = await (await page.waitForFunction((w) => [...document.querySelectorAll('[data-toast="weights"]')]
       .map((x) => x.textContent).find((t) => {
-        const m = /now uses (.*) \(was (.*)\):/.exec(t);
-        return m && !m[1].includes(`/${w}`) && m[2].includes(`/${w}`);
+        const m = /now on (.*) \(was (.*)\)/.exec(t);
+        return m && !m[1].split(', ').includes(w) && m[2].split(', ').includes(w);
       }), w, { timeout: 30_000 })).jsonValue();
     await page.click('nav >> text=Events');
     await page.waitForSelector(`tr[data-event-kind="path_down"]`, { timeout: kWait });
     out.events_path_down = await page.locator('tr[data-event-kind="path_down"]').count();
-    await shot(page, 'toast-down-1280x800');
+    await shot(page, 'toast-down-1280x800', false); // the viewport: where the toasts are
     await ask('restore', { wan: w });
     out.toast_up = await (await toast('path_up', subject)).jsonValue();
     step('notifications: path down, candidates moved, path up', { toast_down_ms: out.toast_down_ms });
@@ -458,8 +458,24 @@ try {
       last_change: await page.textContent(`${cell} [data-field=last-change]`),
     };
     await shot(page, 'paths-uptime-1280x800');
-    await topologyUpAfterNav(page, ids);
     step('paths: uptime and last change after the blackhole', out.path_uptime);
+
+    // WAN1 +40 ms: the Paths table shows it; then WAN2 too, and a service whose SLA
+    // (RTT <= 15 ms) no path meets has no eligible candidate: a warning toast.
+    const rtt = `tr[data-path="${w}|${input.vcpes[0]}"] td:nth-child(4)`;
+    await ask('delay', { wan: w, ms: 40 });
+    const t1 = Date.now();
+    await page.waitForFunction((sel) => parseFloat(document.querySelector(sel)?.textContent ?? '') >= 40, rtt, { timeout: kWait });
+    out.delay_shown_ms = Date.now() - t1;
+    out.delay_rtt = await page.textContent(rtt);
+    await ask('delay', { wan: input.wans[1], ms: 40 });
+    out.toast_no_candidate = await (await page.waitForFunction(() => [...document.querySelectorAll('[data-toast-kind="warn"]')]
+      .map((x) => x.textContent).find((t) => t.includes('no eligible candidate')), null, { timeout: 30_000 })).jsonValue();
+    await shot(page, 'toast-warn-1280x800', false);
+    await ask('restore', { wan: w });
+    await ask('restore', { wan: input.wans[1] });
+    await topologyUpAfterNav(page, ids);
+    step('WANs +40 ms: Paths shows it; no eligible candidate notified', { delay_shown_ms: out.delay_shown_ms });
   }
 
   // ---- configuration: a refused value shown at its pointer, a change with confirm-within,
