@@ -426,25 +426,38 @@ try {
     const subject = `${w}/${input.vcpes[0]}`;
     await page.click('nav >> text=Services');
     await page.waitForSelector('tr[data-candidate]', { timeout: kWait });
+    // Every toast the page shows from now on, recorded as it is added: one may be replaced
+    // by a newer one (same subject, or past the four shown) before a poll would see it.
+    await page.evaluate(() => {
+      window.catsToasts = [];
+      new MutationObserver((ms) => {
+        for (const m of ms) for (const n of m.addedNodes) {
+          if (n.nodeType !== 1) continue;
+          for (const t of [n, ...n.querySelectorAll('[data-toast]')].filter((x) => x.matches('[data-toast]')))
+            window.catsToasts.push({ event: t.getAttribute('data-toast'), kind: t.getAttribute('data-toast-kind'), text: t.textContent });
+        }
+      }).observe(document.body, { childList: true, subtree: true });
+    });
+    // The first recorded toast of an event kind whose text has `text`; for "weights", one
+    // saying the service left WAN `text`.
+    const toast = async (event, text) => (await page.waitForFunction(([event, text]) => window.catsToasts.find((t) => {
+      if (t.event !== event && t.kind !== event) return false;
+      if (event !== 'weights') return t.text.includes(text);
+      const m = /now on (.*) \(was (.*)\)/.exec(t.text);
+      return !!m && !m[1].split(', ').includes(text) && m[2].split(', ').includes(text);
+    })?.text, [event, text], { timeout: 30_000 })).jsonValue();
     const t = Date.now();
     await ask('blackhole', { wan: w });
-    const toast = async (kind, text) => page.waitForFunction(([kind, text]) =>
-      [...document.querySelectorAll(`[data-toast="${kind}"]`)].find((x) => x.textContent.includes(text))?.textContent,
-    [kind, text], { timeout: 30_000 });
-    out.toast_down = await (await toast('path_down', subject)).jsonValue();
+    out.toast_down = await toast('path_down', subject);
     out.toast_down_ms = Date.now() - t;
     // A service whose candidates were on WAN1 before and are not now.
-    out.toast_weights = await (await page.waitForFunction((w) => [...document.querySelectorAll('[data-toast="weights"]')]
-      .map((x) => x.textContent).find((t) => {
-        const m = /now on (.*) \(was (.*)\)/.exec(t);
-        return m && !m[1].split(', ').includes(w) && m[2].split(', ').includes(w);
-      }), w, { timeout: 30_000 })).jsonValue();
+    out.toast_weights = await toast('weights', w);
     await page.click('nav >> text=Events');
     await page.waitForSelector(`tr[data-event-kind="path_down"]`, { timeout: kWait });
     out.events_path_down = await page.locator('tr[data-event-kind="path_down"]').count();
     await shot(page, 'toast-down-1280x800', false); // the viewport: where the toasts are
     await ask('restore', { wan: w });
-    out.toast_up = await (await toast('path_up', subject)).jsonValue();
+    out.toast_up = await toast('path_up', subject);
     step('notifications: path down, candidates moved, path up', { toast_down_ms: out.toast_down_ms });
     await page.click('nav >> text=Paths');
     await page.click('button >> text=15 min');
@@ -469,8 +482,7 @@ try {
     out.delay_shown_ms = Date.now() - t1;
     out.delay_rtt = await page.textContent(rtt);
     await ask('delay', { wan: input.wans[1], ms: 40 });
-    out.toast_no_candidate = await (await page.waitForFunction(() => [...document.querySelectorAll('[data-toast-kind="warn"]')]
-      .map((x) => x.textContent).find((t) => t.includes('no eligible candidate')), null, { timeout: 30_000 })).jsonValue();
+    out.toast_no_candidate = await toast('warn', 'no eligible candidate');
     await shot(page, 'toast-warn-1280x800', false);
     await ask('restore', { wan: w });
     await ask('restore', { wan: input.wans[1] });
