@@ -260,9 +260,17 @@ def test_browser(s: LabSession):
     # configuration forms
     assert out["wan_local_error"] and out["wan_preview_before_fix"] == 0, (out["wan_local_error"], out["wan_preview_before_fix"])
     assert "invalid interface name" in out["wan_api_error"], out["wan_api_error"]
-    assert out["wan_add_diff"].startswith(f"+ /wan/{len(inp['wans'])} = "), out["wan_add_diff"]
+    nw, nv = len(inp["wans"]), len(inp["vcpes"])
+    add_lines = out["wan_add_diff"].splitlines()
+    assert any(x.startswith(f"+ /wan/{nw} = ") for x in add_lines), out["wan_add_diff"]
+    assert all(f"+ /vcpe/{i}/ports/wan9 = {51811 + nw}" in add_lines for i in range(nv)), out["wan_add_diff"]
+    assert "ports" not in out["wan_other_errors"], f"the vCPEs' ports for the new WAN: {out['wan_other_errors']}"
+    assert out["wan_apply_failed"] and out["wan_apply_failed_unchanged"], out["wan_apply_failed"]
     assert f"/wan/{len(inp['wans']) - 1}/cost" in out["wan_edit_diff"] and "7" in out["wan_edit_diff"], out["wan_edit_diff"]
-    assert out["wan_remove_diff"].startswith(f"- /wan/{len(inp['wans']) - 1} (was "), out["wan_remove_diff"]
+    rm_lines = out["wan_remove_diff"].splitlines()
+    assert any(x.startswith(f"- /wan/{nw - 1} (was ") for x in rm_lines), out["wan_remove_diff"]
+    assert all(any(x.startswith(f"- /vcpe/{i}/ports/{inp['wans'][-1]} (was ") for x in rm_lines) for i in range(nv)), \
+        out["wan_remove_diff"]
     changed = {k: v for k, v in out["roundtrip"].items() if v != "(no difference)"}
     assert len(out["roundtrip"]) >= 4 and not changed, f"a form changes what it did not edit: {changed}"
     assert out["wan_unchanged"], "a previewed but cancelled WAN change changed the configuration"
@@ -306,6 +314,7 @@ def test_browser(s: LabSession):
     print(f"  notifications: {out['toast_down']!r} after {out['toast_down_ms']} ms; {out['toast_weights']!r}; {out['toast_up']!r}")
     print(f"  paths uptime after the blackhole: {out['path_uptime']}")
     print(f"  WAN1 +40 ms shown after {out['delay_shown_ms']} ms ({out['delay_rtt']}); {out['toast_no_candidate']!r}")
+    print(f"  forms: WAN add diff {out['wan_add_diff']!r}; refused apply {out['wan_apply_failed']!r}")
     print(f"  forms: WAN errors {out['wan_local_error']!r} / {out['wan_api_error']!r}; service {out['service_add_diff'][:80]!r}; "
           f"unconfirmed change reverted after {out['expired_after_ms']} ms: {out['expired_banner']!r}")
     print(f"  vCPE wizard: {out['vcpe_add_diff'][:80]!r}; revert diff {out['revert_diff']!r}")

@@ -156,8 +156,17 @@ async function configForms(page) {
   await page.click('[data-testid=change-apply]');
   out.wan_api_error = await textOf(page, `${fid(`${wp}/interface`)}-error`);
   out.wan_api_error_attr = await page.getAttribute(`${fid(`${wp}/interface`)}-error`, 'data-field-error');
+  out.wan_other_errors = await page.locator('[data-testid=change-field-errors]').count()
+    ? await page.textContent('[data-testid=change-field-errors]') : '';
   await axeOn(page, 'config-form-errors');
   await shot(page, 'config-wan-error-1280x800');
+  // A valid WAN whose interface this CPE does not have: the daemon refuses to apply it
+  // (500 apply_failed), the page says why, and nothing changed.
+  await page.fill(fid(`${wp}/interface`), 'nosuch9');
+  await page.click('[data-testid=form-preview]');
+  await page.click('[data-testid=change-apply]');
+  out.wan_apply_failed = await textOf(page, '[data-testid=change-error]');
+  out.wan_apply_failed_unchanged = (await revs()) === base;
   await page.click('[data-testid=form-wan] >> text=Cancel');
   const w2 = start.wan[nw - 1].name;
   await page.click(`[aria-label="Edit wan ${w2}"]`);

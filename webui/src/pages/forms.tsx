@@ -266,6 +266,28 @@ function proposed(doc: Doc, section: Section, index: number | null, value: unkno
   return { ...doc, [section]: list };
 }
 
+// Every vCPE has one listen port per WAN (`ports`, docs/CONFIG.md), so a WAN added,
+// renamed or removed changes the vCPEs' `ports` in the same revision; `add` gives the
+// new WAN's port per vCPE name.
+function withWanPorts(doc: Doc, oldName: string | null, newName: string | null, add?: Record<string, number>): Doc {
+  const vcpes = (doc.vcpe as Doc[] | undefined) ?? [];
+  return {
+    ...doc,
+    vcpe: vcpes.map((v) => {
+      const ports: Doc = { ...(v.ports ?? {}) };
+      const kept = oldName !== null ? ports[oldName] : undefined;
+      if (oldName !== null) delete ports[oldName];
+      if (newName !== null) {
+        const p = add?.[v.name] ?? kept;
+        if (p !== undefined) ports[newName] = p;
+      }
+      return { ...v, ports };
+    }),
+  };
+}
+// The port the enrolment bundle would give a vCPE for the WAN at `index` (cpe/enrol.cpp).
+const defaultPort = (index: number) => 51811 + index;
+
 export function Forms(props: { doc: Doc; etag: string; onDone: (rev: number) => void }) {
   const [schema, setSchema] = useState<Schema | null>(null);
   const [loadError, setLoadError] = useState<string | null>(null);
@@ -292,10 +314,14 @@ export function Forms(props: { doc: Doc; etag: string; onDone: (rev: number) => 
   const review = (doc: Doc, what: string, base: string) => {
     setPreview({ ops: diff(props.doc, doc), what, base });
   };
+  const [wanPorts, setWanPorts] = useState<Record<string, string>>({});
+  const vcpeNames = ((props.doc.vcpe as Doc[] | undefined) ?? []).map((v) => v.name as string);
   const startEdit = (section: Section, index: number | null) => {
     close();
     const v = index === null ? undefined : (props.doc[section] as unknown[])[index];
     setEditing({ section, index, draft: toDraft(itemSchema(section), v) });
+    const nw = ((props.doc.wan as unknown[]) ?? []).length;
+    setWanPorts(Object.fromEntries(vcpeNames.map((n) => [n, String(defaultPort(nw))])));
   };
   const ptrOf = (e: Editing) => `/${e.section}/${e.index ?? ((props.doc[e.section] as unknown[]) ?? []).length}`;
   const submit = (ev: Event) => {
@@ -305,20 +331,37 @@ export function Forms(props: { doc: Doc; etag: string; onDone: (rev: number) => 
     const ptr = ptrOf(editing);
     const orig = editing.index === null ? undefined : (props.doc[editing.section] as unknown[])[editing.index];
     const v = fromDraft(itemSchema(editing.section), editing.draft, ptr, local, orig);
+    const name = (v as Doc | undefined)?.name ?? (v as Doc | undefined)?.id;
+    let doc = proposed(props.doc, editing.section, editing.index, v);
+    if (editing.section === 'wan' && name) {
+      const add: Record<string, number> = {};
+      if (editing.index === null)
+        vcpeNames.forEach((n, i) => {
+          const p = Number(wanPorts[n]);
+          if (!Number.isInteger(p) || p < 1 || p > 65535) local.push({ field: `/vcpe/${i}/ports/${name}`, message: 'a port, 1..65535' });
+          add[n] = p;
+        });
+      const old = editing.index === null ? null : (orig as Doc).name;
+      if (old !== name) doc = withWanPorts(doc, old, name, add);
+    }
     setErrs(local);
     setPreview(null);
     if (local.length) return;
-    const name = (v as Doc).name ?? (v as Doc).id;
-    review(proposed(props.doc, editing.section, editing.index, v),
-      `${editing.index === null ? 'add' : 'edit'} ${editing.section} ${name}`, ptr);
+    review(doc, `${editing.index === null ? 'add' : 'edit'} ${editing.section} ${name}`, ptr);
   };
   const remove = (section: Section, index: number) => {
     close();
     const x = (props.doc[section] as Doc[])[index];
-    review(proposed(props.doc, section, index, null), `remove ${section} ${x.name ?? x.id}`, `/${section}/${index}`);
+    let doc = proposed(props.doc, section, index, null);
+    if (section === 'wan') doc = withWanPorts(doc, x.name, null);
+    review(doc, `remove ${section} ${x.name ?? x.id}`, `/${section}/${index}`);
   };
   // An error the form has no field for is listed with the preview.
+  const newWanName = editing?.section === 'wan' && editing.index === null
+    ? String((editing.draft as Record<string, Draft>).name ?? '').trim() : '';
+  const portErr = (i: number) => errs.filter((e) => newWanName && e.field === `/vcpe/${i}/ports/${newWanName}`);
   const shownInForm = (e: FieldError) => (!!editing && e.field.startsWith(ptrOf(editing) + '/'))
+    || vcpeNames.some((_, i) => portErr(i).includes(e))
     || (wizard && !!preview && kWizardKeys.some((k) => e.field === `${preview.base}/${k}` || e.field.startsWith(`${preview.base}/${k}/`)));
   return (
     <div class="forms" data-admin-control="config-forms">
@@ -351,6 +394,27 @@ export function Forms(props: { doc: Doc; etag: string; onDone: (rev: number) => 
                 <h3>{editing.index === null ? `New ${key}` : `Edit ${label(list[editing.index])}`}</h3>
                 <Fields schema={itemSchema(key)} draft={editing.draft} ptr={ptrOf(editing)} prefix={`f-`} errs={errs}
                         onChange={(d) => setEditing({ ...editing, draft: d })} />
+                {key === 'wan' && editing.index === null && vcpeNames.length > 0 && (
+                  <fieldset data-group="wan-ports">
+                    <legend>Each vCPE's listen port for this WAN</legend>
+                    <p class="muted">Added to every vCPE's <code>ports</code> in the same change; each vCPE must listen there too (its vcpe.toml).</p>
+                    <div class="row2">
+                      {vcpeNames.map((n, i) => {
+                        const id = `f-wanport-${n.replace(/[^a-zA-Z0-9_-]/g, '-')}`;
+                        const e = portErr(i);
+                        return (
+                          <div class="field">
+                            <label for={id}>{n}</label>
+                            <input id={id} value={wanPorts[n] ?? ''} inputMode="numeric" autocomplete="off"
+                                   aria-invalid={e.length ? 'true' : undefined} aria-describedby={e.length ? `${id}-error` : undefined}
+                                   onInput={(ev) => setWanPorts({ ...wanPorts, [n]: (ev.target as HTMLInputElement).value })} />
+                            {e.length > 0 && <p class="error" id={`${id}-error`} role="alert" data-field-error={e[0].field}>{e.map((x) => x.message).join('; ')}</p>}
+                          </div>
+                        );
+                      })}
+                    </div>
+                  </fieldset>
+                )}
                 <div class="toolbar">
                   <button type="submit" data-testid="form-preview">Preview the change</button>
                   <button type="button" class="secondary" onClick={close}>Cancel</button>
