@@ -24,6 +24,22 @@ namespace c1, uses it:
    /api/v1/stream (this daemon may not have it) with contract-shaped messages; the page
    switches to the stream, applies a paths message, resumes with ?last_event_id= and
    reloads over REST on `event: reset`. Everything else is the real CPE.
+   Notifications: WAN1 blackholed (the script asks this test, which owns the lab's
+   impairments, over its stdin/stdout) gives a toast for the path going down, one for a
+   service whose candidates left WAN1, the path_down in the Events list; restored, a
+   toast for the path coming back, and the Paths page's uptime column shows the downtime
+   and the last change (down -> up).
+   Configuration forms (generated from GET /api/v1/config/schema): a WAN with a value
+   out of range is stopped in the page, one with a bad interface gets the API's error
+   next to that field; an edit and a removal show their diffs and, cancelled, change
+   nothing; a service added through the form (first refused at its instance's vCPE),
+   applied and confirmed; a change of it left unconfirmed for 3 s is reverted by the
+   daemon, the page says so and the document is back; the "add a vCPE" wizard (required
+   fields, the API's error at the subnets, the bundle with vcpe.toml downloaded and
+   cloud-init, the vCPE's keys, applied and confirmed); a revert asked first with the
+   daemon's diff, after which the document equals the one the forms started from.
+   axe-core on every page (setup, login, each page, the forms with errors, the wizard,
+   the revert question, the viewer's pages): no serious or critical violation.
 3. Figures: the first load's compressed bytes and navigation -> first data render,
    against the budget (250 KB, 1 s); printed for docs/BENCHMARKS.md.
 """
@@ -36,6 +52,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -51,6 +68,49 @@ ADMIN = {"user": "admin", "password": "correct horse battery staple"}
 VIEWER = {"user": "vera", "password": "viewer password 12345"}
 BUDGET_BYTES = 250_000
 BUDGET_READY_MS = 1000
+BROWSER_TIMEOUT_S = 240
+
+
+def run_browser(s: LabSession, argv: list[str], inp: dict, timeout: float) -> tuple[int, str, str]:
+    """Runs the browser script: its input as the first stdin line, then answers its lab
+    requests ({"ask": "blackhole"|"delay"|"restore", "wan": W[, "ms": M]} lines on its
+    stdout) one line each.
+    Returns (exit code, stdout, stderr); killed after `timeout` seconds."""
+    with tempfile.TemporaryFile("w+") as err, subprocess.Popen(
+            argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err, text=True, bufsize=1) as p:
+        timer = threading.Timer(timeout, p.kill)
+        timer.start()
+        lines = []
+        try:
+            p.stdin.write(json.dumps(inp) + "\n")
+            p.stdin.flush()
+            for line in p.stdout:
+                lines.append(line)
+                try:
+                    msg = json.loads(line)
+                except ValueError:
+                    continue
+                if not isinstance(msg, dict) or "ask" not in msg:
+                    continue
+                try:
+                    if msg["ask"] == "blackhole":
+                        s.impair(msg["wan"], clear=True, loss=100)
+                    elif msg["ask"] == "delay":
+                        s.impair(msg["wan"], clear=True, delay=float(msg["ms"]))
+                    elif msg["ask"] == "restore":
+                        s.impair(msg["wan"], clear=True)
+                    else:
+                        raise ValueError(f"unknown request {msg['ask']!r}")
+                    answer = {"ok": True}
+                except Exception as e:  # the script reports it as its failure
+                    answer = {"error": str(e)}
+                p.stdin.write(json.dumps(answer) + "\n")
+                p.stdin.flush()
+            rc = p.wait()
+        finally:
+            timer.cancel()
+        err.seek(0)
+        return rc, "".join(lines), err.read()
 
 
 def build_dir() -> Path:
@@ -142,19 +202,23 @@ def test_browser(s: LabSession):
            "admin": ADMIN, "viewer": VIEWER, "wans": [w.name for w in sc.cpe.wans],
            "vcpes": [v.name for v in sc.vcpes], "shots": str(shots), "chromium": CHROMIUM,
            "instances": [f"{i.vcpe}|{sv.id}|" for sv in sc.cpe.services for i in sv.instances],
-           "service": sc.cpe.services[0].id}
+           "service": sc.cpe.services[0].id,
+           "instance_vcpe": sc.cpe.services[0].instances[0].vcpe,
+           "instance_address": f"{sc.cpe.services[0].instances[0].address}:{sc.cpe.services[0].instances[0].port}"}
     try:
         # HOME: chromium writes its profile and crash dumps there.
         argv = s.lab.exec_argv(CLIENT, ["env", f"HOME={home}", shutil.which("node") or "node", str(BROWSER)])
-        cp = subprocess.run(argv, input=json.dumps(inp), capture_output=True, text=True, timeout=240)
+        rc, stdout, stderr = run_browser(s, argv, inp, timeout=BROWSER_TIMEOUT_S)
     finally:
         shutil.rmtree(home, ignore_errors=True)
-    sys.stdout.write(cp.stderr[-3000:])
+        for w in inp["wans"]:  # never leave a WAN impaired, whatever happened
+            s.impair(w, clear=True)
+    sys.stdout.write(stderr[-3000:])
     try:
-        out = json.loads(cp.stdout.strip().splitlines()[-1])
+        out = json.loads(stdout.strip().splitlines()[-1])
     except (ValueError, IndexError):
-        raise AssertionError(f"browser script printed no result (exit {cp.returncode}): {cp.stdout[-1000:]}")
-    assert cp.returncode == 0 and "error" not in out, \
+        raise AssertionError(f"browser script printed no result (exit {rc}): {stdout[-1000:]}")
+    assert rc == 0 and "error" not in out, \
         f"browser: {out.get('error')}; steps {out.get('steps')}; seen: {out.get('diag')} {out.get('csp_problems')}"
     assert "password" in (out["setup_field_error"] or ""), out["setup_field_error"]
     assert "token" not in out["setup_url_after"], f"the spent token stayed in the address bar: {out['setup_url_after']}"
@@ -183,6 +247,56 @@ def test_browser(s: LabSession):
     assert out["viewer_config_redacted"] in (None, '"<redacted>"'), out["viewer_config_redacted"]
     assert all(v <= 0 for v in out["overflow_768_pages"].values()), f"sideways scrolling at 768 px: {out['overflow_768_pages']}"
     assert out["overflow_768"] <= 0, f"the overview scrolls sideways at 768 px by {out['overflow_768']} px"
+    # notifications and uptime (WAN1 blackholed, then restored)
+    subject = f"{inp['wans'][0]}/{inp['vcpes'][0]}"
+    assert subject in out["toast_down"] and "down" in out["toast_down"], out["toast_down"]
+    assert subject in out["toast_up"] and "up" in out["toast_up"], out["toast_up"]
+    assert f"(was {inp['wans'][0]}" in out["toast_weights"], out["toast_weights"]
+    assert out["events_path_down"] >= 1, "the Events list has no path_down"
+    assert out["delay_shown_ms"] < 3000, f"WAN1 +40 ms took {out['delay_shown_ms']} ms to show in the Paths table"
+    assert "no eligible candidate" in out["toast_no_candidate"], out["toast_no_candidate"]
+    assert out["path_uptime"]["down_ms"] > 0 and 0 < out["path_uptime"]["pct_up"] < 100, out["path_uptime"]
+    assert "down → up" in out["path_uptime"]["last_change"], out["path_uptime"]
+    # configuration forms
+    assert out["wan_local_error"] and out["wan_preview_before_fix"] == 0, (out["wan_local_error"], out["wan_preview_before_fix"])
+    assert "invalid interface name" in out["wan_api_error"], out["wan_api_error"]
+    nw, nv = len(inp["wans"]), len(inp["vcpes"])
+    add_lines = out["wan_add_diff"].splitlines()
+    assert any(x.startswith(f"+ /wan/{nw} = ") for x in add_lines), out["wan_add_diff"]
+    assert all(f"+ /vcpe/{i}/ports/wan9 = {51811 + nw}" in add_lines for i in range(nv)), out["wan_add_diff"]
+    assert "ports" not in out["wan_other_errors"], f"the vCPEs' ports for the new WAN: {out['wan_other_errors']}"
+    assert out["wan_apply_failed"] and out["wan_apply_failed_unchanged"], out["wan_apply_failed"]
+    assert f"/wan/{len(inp['wans']) - 1}/cost" in out["wan_edit_diff"] and "7" in out["wan_edit_diff"], out["wan_edit_diff"]
+    rm_lines = out["wan_remove_diff"].splitlines()
+    assert any(x.startswith(f"- /wan/{nw - 1} (was ") for x in rm_lines), out["wan_remove_diff"]
+    assert all(any(x.startswith(f"- /vcpe/{i}/ports/{inp['wans'][-1]} (was ") for x in rm_lines) for i in range(nv)), \
+        out["wan_remove_diff"]
+    changed = {k: v for k, v in out["roundtrip"].items() if v != "(no difference)"}
+    assert len(out["roundtrip"]) >= 4 and not changed, f"a form changes what it did not edit: {changed}"
+    assert out["wan_unchanged"], "a previewed but cancelled WAN change changed the configuration"
+    assert "cloud9" in out["service_api_error"], out["service_api_error"]
+    assert out["service_add_diff"].startswith("+ /service/") and '"web9"' in out["service_add_diff"], out["service_add_diff"]
+    assert out["service_added"] and out["service_added"]["ports"] == [8080, 8443], out["service_added"]
+    assert out["service_daemon_diff"].strip() == out["service_add_diff"].strip(), \
+        f"the page's diff {out['service_add_diff']!r} is not the daemon's {out['service_daemon_diff']!r}"
+    assert "/sla" in out["expiry_diff"] and "500" in out["expiry_diff"], out["expiry_diff"]
+    assert "not confirmed" in out["expired_banner"], out["expired_banner"]
+    assert out["expired_rows"]["pending_one"] == "expired" and "expired" in out["expired_rows"]["revert"], out["expired_rows"]
+    assert out["expired_doc_sla"] == 0 and out["expired_doc_api_sla"] is None, \
+        (out["expired_doc_sla"], out["expired_doc_api_sla"])
+    assert out["wizard_required"] == "required", out["wizard_required"]
+    assert out["wizard_api_error"], "a bad subnet shows no error next to its field"
+    assert "cloud9" in out["wizard_toml"] and out["wizard_cloud_init"].startswith("#cloud-config"), out["wizard_toml"][:200]
+    assert out["wizard_cpe_key"] in out["wizard_toml"], "vcpe.toml lacks this CPE's public key"
+    assert out["wizard_download"] == {"name": "vcpe.toml", "same": True}, out["wizard_download"]
+    assert out["vcpe_add_diff"].startswith(f"+ /vcpe/{len(inp['vcpes'])} = "), out["vcpe_add_diff"]
+    assert out["vcpe_added"], "the vCPE was not added"
+    assert "/vcpe/" in out["revert_diff"] and "/service/" in out["revert_diff"], out["revert_diff"]
+    assert out["revert_unchanged_before_ok"], "asking to revert reverted"
+    assert out["revert_back"], f"the revert did not bring the document back: {out['revert_msg']}"
+    # accessibility: no serious or critical axe-core violation on any page
+    bad = {k: v for k, v in out["axe"].items() if v}
+    assert len(out["axe"]) >= 12 and not bad, f"axe-core: {json.dumps(bad)[:3000]} (pages checked: {sorted(out['axe'])})"
     fl = out["first_load"]
     print(f"  first load: {fl['static_transfer_bytes']} B on the wire for the UI's files "
           f"({fl['static_encoded_body_bytes']} B compressed bodies, {fl['static_decoded_body_bytes']} B decoded), "
@@ -197,6 +311,14 @@ def test_browser(s: LabSession):
     print(f"  events: {out['events_count']} rows, filter {out['events_filtered']}")
     print(f"  config: refused value at its pointer: {out['config_field_error']!r}; banner {out['pending_banner']!r}; "
           f"diff {out['config_diff']!r}; 409: {out['config_conflict']!r}")
+    print(f"  notifications: {out['toast_down']!r} after {out['toast_down_ms']} ms; {out['toast_weights']!r}; {out['toast_up']!r}")
+    print(f"  paths uptime after the blackhole: {out['path_uptime']}")
+    print(f"  WAN1 +40 ms shown after {out['delay_shown_ms']} ms ({out['delay_rtt']}); {out['toast_no_candidate']!r}")
+    print(f"  forms: WAN add diff {out['wan_add_diff']!r}; refused apply {out['wan_apply_failed']!r}")
+    print(f"  forms: WAN errors {out['wan_local_error']!r} / {out['wan_api_error']!r}; service {out['service_add_diff'][:80]!r}; "
+          f"unconfirmed change reverted after {out['expired_after_ms']} ms: {out['expired_banner']!r}")
+    print(f"  vCPE wizard: {out['vcpe_add_diff'][:80]!r}; revert diff {out['revert_diff']!r}")
+    print(f"  axe-core: {len(out['axe'])} pages, no serious/critical violation: {sorted(out['axe'])}")
     print(f"  screenshots in {shots}")
     assert fl["transfer_bytes"] < BUDGET_BYTES, f"first load {fl['transfer_bytes']} B over the {BUDGET_BYTES} B budget"
     assert fl["data_ready_ms"] is not None and fl["data_ready_ms"] < BUDGET_READY_MS, \

@@ -9,6 +9,7 @@ import { Setup } from './pages/setup';
 import { Users } from './pages/users';
 import { lazyPage } from './lazy';
 import { PendingBanner } from './banner';
+import { Toasts } from './toasts';
 
 const Instances = lazyPage(() => import('./pages/instances').then((m) => m.Instances));
 const Services = lazyPage(() => import('./pages/services').then((m) => m.Services));
@@ -86,6 +87,7 @@ export function App() {
           : path === '/users' ? <Users session={session} />
           : <Overview />}
       </main>
+      <Toasts />
     </div>
   );
 }

@@ -4,12 +4,41 @@
 //   {base, setup_url, spki, admin: {user, password}, viewer: {user, password},
 //    wans: [..], vcpes: [..], instances: ["vcpe|service|", ..], service: id,
 //    shots: dir|null, chromium: path}
+// Asks the test for a lab action with a line {"ask": action, ...} on stdout and waits for
+// the answer line on stdin (the lab's impairments are the host's to change).
 // Prints one JSON line of results and measurements; exit 1 with {"error"} on a failure.
 // Every wait has a deadline (waitFor*/timeout); nothing sleeps a fixed time.
 import { chromium } from 'playwright-core';
+import { generateKeyPairSync } from 'node:crypto';
 import { mkdirSync, readFileSync } from 'node:fs';
+import { createInterface } from 'node:readline';
 
-const input = JSON.parse(readFileSync(0, 'utf8'));
+const stdinReader = createInterface({ input: process.stdin });
+const stdinLines = stdinReader[Symbol.asyncIterator]();
+const input = JSON.parse((await stdinLines.next()).value);
+async function ask(action, args = {}) {
+  console.log(JSON.stringify({ ask: action, ...args }));
+  const r = await stdinLines.next();
+  if (r.done) throw new Error(`no answer to ${action}`);
+  const a = JSON.parse(r.value);
+  if (a.error) throw new Error(`${action}: ${a.error}`);
+  return a;
+}
+
+// axe-core (npm, lockfile) in the page: every serious or critical violation, by page.
+// Evaluated through the DevTools protocol, which the page's CSP (no inline script) does
+// not govern; the app itself still runs under it.
+const axeSource = readFileSync(new URL('../node_modules/axe-core/axe.min.js', import.meta.url), 'utf8');
+async function axeOn(page, name) {
+  if (!(await page.evaluate(() => typeof window.axe !== 'undefined'))) await page.evaluate(axeSource);
+  const v = await page.evaluate(async () => (await window.axe.run(document, { resultTypes: ['violations'] })).violations
+    .filter((x) => x.impact === 'serious' || x.impact === 'critical')
+    .map((x) => ({ id: x.id, impact: x.impact, help: x.help, nodes: x.nodes.slice(0, 4).map((n) => n.target.join(' ')) })));
+  (out.axe ??= {})[name] = v;
+}
+
+// Raw public keys as a vCPE would print them (cats-vcpe pubkey [--report]).
+const rawPublic = (type) => generateKeyPairSync(type).publicKey.export({ format: 'der', type: 'spki' }).subarray(-32).toString('base64');
 const out = { steps: [] };
 const step = (name, extra = {}) => {
   out.steps.push({ name, t_ms: Math.round(performance.now()), ...extra });
@@ -48,10 +77,10 @@ async function newPage(storageState) {
   return { ctx, page };
 }
 
-async function shot(page, name) {
+async function shot(page, name, fullPage = true) {
   if (!input.shots) return;
   mkdirSync(input.shots, { recursive: true });
-  await page.screenshot({ path: `${input.shots}/${name}.png`, fullPage: true });
+  await page.screenshot({ path: `${input.shots}/${name}.png`, fullPage });
 }
 
 // Waits until every named topology node shows state up (text and attribute agree).
@@ -84,11 +113,186 @@ async function firstLoad(page) {
   });
 }
 
+async function topologyUpAfterNav(page, ids) {
+  await page.click('nav >> text=Overview');
+  await topologyUp(page, ids);
+}
+
+// The text of the first element matching `sel` once it exists.
+async function textOf(page, sel, timeout = kWait) {
+  return (await page.waitForSelector(sel, { timeout })).textContent();
+}
+
+// The forms of the Configuration page (webui/src/pages/forms.tsx), on the page as an
+// admin: WANs (a local and an API field error next to their fields, the diffs of an edit
+// and a removal), a service added (an API error at its instance's vCPE, then applied and
+// confirmed), a change of it left unconfirmed (3 s) that the daemon reverts by itself,
+// the "add a vCPE" wizard (bundle, download, keys, applied), and finally a revert (asked
+// first, with the daemon's diff) back to where the forms started.
+async function configForms(page) {
+  const revs = () => page.evaluate(async () => (await (await fetch('/api/v1/config/revisions?limit=1')).json()).current);
+  const doc = () => page.evaluate(async () => (await fetch('/api/v1/config')).json());
+  const base = await revs();
+  const start = await doc();
+  const fid = (ptr) => `#f-${ptr.replace(/[^a-zA-Z0-9_-]/g, '-')}`;
+  const cancelPreview = () => page.click('[data-testid=change-preview] >> text=Cancel');
+  await page.waitForSelector('[data-section=wan] tr[data-item]', { timeout: kWait });
+  await axeOn(page, 'config');
+
+  // ---- WANs
+  const nw = start.wan.length;
+  const wp = `/wan/${nw}`;
+  await page.click('[data-testid=add-wan]');
+  await page.fill(fid(`${wp}/name`), 'wan9');
+  await page.fill(fid(`${wp}/interface`), 'bad/if');
+  await page.fill(fid(`${wp}/gateway`), '192.0.2.99');
+  await page.fill(fid(`${wp}/weight`), '500');
+  await page.click('[data-testid=form-preview]');
+  out.wan_local_error = await textOf(page, `${fid(`${wp}/weight`)}-error`);
+  out.wan_preview_before_fix = await page.locator('[data-testid=change-preview]').count();
+  await page.fill(fid(`${wp}/weight`), '5');
+  await page.click('[data-testid=form-preview]');
+  out.wan_add_diff = await textOf(page, '[data-testid=change-diff]');
+  await page.click('[data-testid=change-apply]');
+  out.wan_api_error = await textOf(page, `${fid(`${wp}/interface`)}-error`);
+  out.wan_api_error_attr = await page.getAttribute(`${fid(`${wp}/interface`)}-error`, 'data-field-error');
+  out.wan_other_errors = await page.locator('[data-testid=change-field-errors]').count()
+    ? await page.textContent('[data-testid=change-field-errors]') : '';
+  await axeOn(page, 'config-form-errors');
+  await shot(page, 'config-wan-error-1280x800');
+  // A valid WAN whose interface this CPE does not have: the daemon refuses to apply it
+  // (500 apply_failed), the page says why, and nothing changed.
+  await page.fill(fid(`${wp}/interface`), 'nosuch9');
+  await page.click('[data-testid=form-preview]');
+  await page.click('[data-testid=change-apply]');
+  out.wan_apply_failed = await textOf(page, '[data-testid=change-error]');
+  out.wan_apply_failed_unchanged = (await revs()) === base;
+  await page.click('[data-testid=form-wan] >> text=Cancel');
+  const w2 = start.wan[nw - 1].name;
+  await page.click(`[aria-label="Edit wan ${w2}"]`);
+  await page.fill(fid(`/wan/${nw - 1}/cost`), '7');
+  await page.click('[data-testid=form-preview]');
+  out.wan_edit_diff = await textOf(page, '[data-testid=change-diff]');
+  await cancelPreview();
+  await page.click(`[aria-label="Remove wan ${w2}"]`);
+  out.wan_remove_diff = await textOf(page, '[data-testid=change-diff]');
+  await cancelPreview();
+  // Every existing WAN, vCPE and service read into its form and back unchanged: no diff.
+  out.roundtrip = {};
+  for (const [sec, key] of [['wan', 'name'], ['vcpe', 'name'], ['service', 'id']]) {
+    for (const x of start[sec] ?? []) {
+      await page.click(`[aria-label="Edit ${sec} ${x[key]}"]`);
+      await page.click('[data-testid=form-preview]');
+      out.roundtrip[`${sec}/${x[key]}`] = await textOf(page, '[data-testid=change-diff]');
+      await cancelPreview();
+    }
+  }
+  out.wan_unchanged = (await revs()) === base;
+  step('config forms: WAN errors at their fields, edit and remove diffs');
+
+  // ---- a service through the form
+  const ns = (start.service ?? []).length;
+  const sp = `/service/${ns}`;
+  await page.click('[data-testid=add-service]');
+  await page.fill(fid(`${sp}/id`), 'web9');
+  await page.fill(fid(`${sp}/vip`), '10.255.0.99');
+  await page.fill(fid(`${sp}/ports`), '8080, 8443');
+  await page.fill(fid(`${sp}/instance/0/vcpe`), 'cloud9');
+  await page.fill(fid(`${sp}/instance/0/address`), input.instance_address);
+  await page.click('[data-testid=form-preview]');
+  await page.click('[data-testid=change-apply]');
+  out.service_api_error = await textOf(page, `${fid(`${sp}/instance/0/vcpe`)}-error`);
+  await page.fill(fid(`${sp}/instance/0/vcpe`), input.instance_vcpe);
+  await page.click('[data-testid=form-preview]');
+  out.service_add_diff = await textOf(page, '[data-testid=change-diff]');
+  await page.click('[data-testid=change-apply]');
+  const r1 = base + 1;
+  await page.waitForSelector(`[data-testid=pending-banner][data-revision="${r1}"]`, { timeout: kWait });
+  await page.click('[data-testid=pending-banner] button');
+  await page.waitForSelector('[data-testid=pending-banner]', { state: 'detached', timeout: kWait });
+  await page.waitForSelector('[data-section=service] tr[data-item="service/web9"]', { timeout: kWait });
+  out.service_added = (await doc()).service?.find((x) => x.id === 'web9') ?? null;
+  // The page's diff against the daemon's own for the revision it made.
+  out.service_daemon_diff = await page.evaluate(async ([a, b]) => (await fetch(`/api/v1/config/diff?from=${a}&to=${b}&format=text`)).text(), [base, r1]);
+  step('config forms: service added, confirmed');
+
+  // ---- an unconfirmed change reverts by itself
+  await page.click('[aria-label="Edit service web9"]');
+  await page.fill(fid(`${sp}/sla/max_rtt_ms`), '500');
+  await page.click('[data-testid=form-preview]');
+  out.expiry_diff = await textOf(page, '[data-testid=change-diff]');
+  await page.fill('#chg-within', '3');
+  await page.click('[data-testid=change-apply]');
+  const r2 = r1 + 1;
+  await page.waitForSelector(`[data-testid=pending-banner][data-revision="${r2}"]`, { timeout: kWait });
+  const tPending = Date.now();
+  out.expired_banner = await textOf(page, `[data-testid=pending-expired][data-revision="${r2}"]`, 20_000);
+  out.expired_after_ms = Date.now() - tPending;
+  await page.waitForSelector(`tr[data-revision="${r2 + 1}"]`, { timeout: kWait });
+  out.expired_rows = {
+    pending_one: await page.getAttribute(`tr[data-revision="${r2}"]`, 'data-state'),
+    revert: await page.textContent(`tr[data-revision="${r2 + 1}"]`),
+  };
+  await page.click('[data-testid=config-stale] button');
+  await page.waitForSelector('[data-testid=config-stale]', { state: 'detached', timeout: kWait });
+  await page.waitForSelector(`tr[data-pointer="${sp}/id"]`, { timeout: kWait });
+  out.expired_doc_sla = await page.locator(`tr[data-pointer="${sp}/sla/max_rtt_ms"]`).count();
+  out.expired_doc_api_sla = (await doc()).service?.find((x) => x.id === 'web9')?.sla ?? null;
+  await shot(page, 'config-expired-1280x800');
+  step('config forms: an unconfirmed change reverted by itself', { after_ms: out.expired_after_ms });
+
+  // ---- add a vCPE
+  const nv = start.vcpe.length;
+  await page.click('[data-testid=vcpe-wizard-open]');
+  await page.click('[data-testid=vcpe-bundle]');
+  out.wizard_required = await textOf(page, '#wiz-name-error');
+  await page.fill('#wiz-name', 'cloud9');
+  await page.fill('#wiz-endpoint', '203.0.113.50');
+  await page.fill('#wiz-address', '10.2.9.1');
+  await page.fill('#wiz-subnets', '10.2.9.1/24');
+  await page.click('[data-testid=vcpe-bundle]');
+  out.wizard_api_error = await textOf(page, '#wiz-subnets-error');
+  await page.fill('#wiz-subnets', '10.2.9.0/24');
+  await page.click('[data-testid=vcpe-bundle]');
+  out.wizard_toml = await textOf(page, '[data-testid=vcpe-toml]');
+  out.wizard_cloud_init = (await textOf(page, '[data-testid=cloud-init]')).slice(0, 40);
+  out.wizard_cpe_key = await textOf(page, '[data-testid=cpe-public-key]');
+  const [dl] = await Promise.all([page.waitForEvent('download', { timeout: kWait }), page.click('[data-testid=dl-vcpe-toml]')]);
+  out.wizard_download = { name: dl.suggestedFilename(), same: (await dl.path().then((p) => readFileSync(p, 'utf8'))) === out.wizard_toml };
+  await axeOn(page, 'config-vcpe-wizard');
+  await shot(page, 'config-vcpe-wizard-1280x800');
+  await page.fill('#wiz-public_key', rawPublic('x25519'));
+  await page.fill('#wiz-report_key', rawPublic('ed25519'));
+  await page.click('[data-testid=vcpe-keys-preview]');
+  out.vcpe_add_diff = await textOf(page, '[data-testid=change-diff]');
+  await page.click('[data-testid=change-apply]');
+  const r3 = r2 + 2;
+  await page.waitForSelector(`[data-testid=pending-banner][data-revision="${r3}"]`, { timeout: kWait });
+  await page.click('[data-testid=pending-banner] button');
+  await page.waitForSelector('[data-testid=pending-banner]', { state: 'detached', timeout: kWait });
+  await page.waitForSelector('[data-section=vcpe] tr[data-item="vcpe/cloud9"]', { timeout: kWait });
+  out.vcpe_added = (await doc()).vcpe.length === nv + 1;
+  step('config forms: vCPE added through the wizard');
+
+  // ---- revert, asked first with the daemon's diff, back to where the forms started
+  await page.click(`[aria-label="Revert to revision ${base}"]`);
+  out.revert_diff = await textOf(page, `[data-testid=revert-confirm][data-revision="${base}"] [data-testid=revert-diff]`);
+  out.revert_unchanged_before_ok = (await revs()) === r3;
+  await axeOn(page, 'config-revert');
+  await page.click('[data-testid=revert-apply]');
+  out.revert_msg = await textOf(page, '[data-testid=revert-msg]');
+  const end = await doc();
+  out.revert_back = JSON.stringify(end) === JSON.stringify(start);
+  step('config forms: revert with its diff, back to the start');
+}
+
 try {
   const ids = [...input.wans.map((w) => `wan:${w}`), ...input.vcpes.map((v) => `vcpe:${v}`)];
   // ---- setup: the one-time link, a refused password shown next to its field, then the admin
   let { ctx, page } = await newPage();
   await page.goto(input.setup_url, { timeout: kWait });
+  await page.waitForSelector('#password', { timeout: kWait });
+  await axeOn(page, 'setup');
   await page.fill('#user', input.admin.user);
   await page.fill('#password', 'short');
   await page.fill('#confirm', 'short');
@@ -105,6 +309,7 @@ try {
   // ---- login
   await page.click('text=Go to login');
   await page.waitForSelector('#password', { timeout: kWait });
+  await axeOn(page, 'login');
   await page.fill('#user', input.admin.user);
   await page.fill('#password', input.admin.password);
   await page.click('button[type=submit]');
@@ -113,6 +318,7 @@ try {
   out.admin_controls_on_users = await (async () => {
     await page.click('nav >> text=Users');
     await page.waitForSelector('tr[data-user]', { timeout: kWait });
+    await axeOn(page, 'users');
     return page.locator('[data-admin-control]').count();
   })();
   await page.click('nav >> text=Overview');
@@ -133,6 +339,7 @@ try {
   await topologyUp(page, ids);
   out.topology = await page.$$eval('[data-node]', (ns) => ns.map((n) => [n.getAttribute('data-node'), n.getAttribute('data-state')]));
   step('topology: WANs and vCPEs up');
+  await axeOn(page, 'overview');
   await shot(page, 'overview-1280x800');
   // The tablet size: no horizontal scrolling.
   await page.setViewportSize({ width: 768, height: 1024 });
@@ -154,6 +361,7 @@ try {
   // uPlot drew into its canvas (not just the container).
   out.canvases = await page.locator('.chart canvas').count();
   step('paths charts have points', { charts_ms: out.charts_ms });
+  await axeOn(page, 'paths');
   await shot(page, 'paths-1280x800');
 
   // ---- instances: every instance of the scenario with numbers and sparklines
@@ -176,6 +384,7 @@ try {
     })));
     step('instances with numbers and sparklines', { instances_ms: out.instances_ms });
     await shot(page, 'instances-1280x800');
+    await axeOn(page, 'instances');
   }
 
   // ---- services: the candidates of the first service, weights summing to 1000
@@ -195,6 +404,7 @@ try {
     out.weights_bar_rects = await page.locator(`${sel} svg.weights rect`).count();
     step('services: candidates and weights');
     await shot(page, 'services-1280x800');
+    await axeOn(page, 'services');
   }
 
   // ---- events: non-empty, newest first, the kind filter narrows
@@ -213,6 +423,80 @@ try {
     await page.selectOption('#event-kind', '');
     step('events listed and filtered', { events: out.events_count });
     await shot(page, 'events-1280x800');
+    await axeOn(page, 'events');
+  }
+
+  // ---- notifications: WAN1 blackholed (100 % loss), then restored; a toast for the path
+  // going down and coming back, and for a service whose active candidates moved off
+  // WAN1; the Events list has the path_down; the Paths page then shows the downtime and
+  // the last state change.
+  {
+    const w = input.wans[0];
+    const subject = `${w}/${input.vcpes[0]}`;
+    await page.click('nav >> text=Services');
+    await page.waitForSelector('tr[data-candidate]', { timeout: kWait });
+    // Every toast the page shows from now on, recorded as it is added: one may be replaced
+    // by a newer one (same subject, or past the four shown) before a poll would see it.
+    await page.evaluate(() => {
+      window.catsToasts = [];
+      new MutationObserver((ms) => {
+        for (const m of ms) for (const n of m.addedNodes) {
+          if (n.nodeType !== 1) continue;
+          for (const t of [n, ...n.querySelectorAll('[data-toast]')].filter((x) => x.matches('[data-toast]')))
+            window.catsToasts.push({ event: t.getAttribute('data-toast'), kind: t.getAttribute('data-toast-kind'), text: t.textContent });
+        }
+      }).observe(document.body, { childList: true, subtree: true });
+    });
+    // The first recorded toast of an event kind whose text has `text`; for "weights", one
+    // saying the service left WAN `text`.
+    const toast = async (event, text) => (await page.waitForFunction(([event, text]) => window.catsToasts.find((t) => {
+      if (t.event !== event && t.kind !== event) return false;
+      if (event !== 'weights') return t.text.includes(text);
+      const m = /now on (.*) \(was (.*)\)/.exec(t.text);
+      return !!m && !m[1].split(', ').includes(text) && m[2].split(', ').includes(text);
+    })?.text, [event, text], { timeout: 30_000 })).jsonValue();
+    const t = Date.now();
+    await ask('blackhole', { wan: w });
+    out.toast_down = await toast('path_down', subject);
+    out.toast_down_ms = Date.now() - t;
+    // A service whose candidates were on WAN1 before and are not now.
+    out.toast_weights = await toast('weights', w);
+    await page.click('nav >> text=Events');
+    await page.waitForSelector(`tr[data-event-kind="path_down"]`, { timeout: kWait });
+    out.events_path_down = await page.locator('tr[data-event-kind="path_down"]').count();
+    await shot(page, 'toast-down-1280x800', false); // the viewport: where the toasts are
+    await ask('restore', { wan: w });
+    out.toast_up = await toast('path_up', subject);
+    step('notifications: path down, candidates moved, path up', { toast_down_ms: out.toast_down_ms });
+    await page.click('nav >> text=Paths');
+    await page.click('button >> text=15 min');
+    const cell = `tr[data-path="${w}|${input.vcpes[0]}"]`;
+    await page.waitForFunction((cell) => Number(document.querySelector(`${cell} [data-field=uptime]`)?.getAttribute('data-down-ms') ?? 0) > 0
+      && document.querySelector(`${cell} [data-field=last-change]`)?.getAttribute('data-to') === 'up', cell, { timeout: kWait });
+    out.path_uptime = {
+      pct_up: Number(await page.getAttribute(`${cell} [data-field=uptime]`, 'data-pct-up')),
+      down_ms: Number(await page.getAttribute(`${cell} [data-field=uptime]`, 'data-down-ms')),
+      text: await page.textContent(`${cell} [data-field=uptime]`),
+      last_change: await page.textContent(`${cell} [data-field=last-change]`),
+    };
+    await shot(page, 'paths-uptime-1280x800');
+    step('paths: uptime and last change after the blackhole', out.path_uptime);
+
+    // WAN1 +40 ms: the Paths table shows it; then WAN2 too, and a service whose SLA
+    // (RTT <= 15 ms) no path meets has no eligible candidate: a warning toast.
+    const rtt = `tr[data-path="${w}|${input.vcpes[0]}"] td:nth-child(4)`;
+    await ask('delay', { wan: w, ms: 40 });
+    const t1 = Date.now();
+    await page.waitForFunction((sel) => parseFloat(document.querySelector(sel)?.textContent ?? '') >= 40, rtt, { timeout: kWait });
+    out.delay_shown_ms = Date.now() - t1;
+    out.delay_rtt = await page.textContent(rtt);
+    await ask('delay', { wan: input.wans[1], ms: 40 });
+    out.toast_no_candidate = await toast('warn', 'no eligible candidate');
+    await shot(page, 'toast-warn-1280x800', false);
+    await ask('restore', { wan: w });
+    await ask('restore', { wan: input.wans[1] });
+    await topologyUpAfterNav(page, ids);
+    step('WANs +40 ms: Paths shows it; no eligible candidate notified', { delay_shown_ms: out.delay_shown_ms });
   }
 
   // ---- configuration: a refused value shown at its pointer, a change with confirm-within,
@@ -264,6 +548,7 @@ try {
     await page.click('[data-testid=config-conflict] button');
     await page.waitForSelector(`tr[data-revision="${before + 2}"]`, { timeout: kWait });
     step('config: a concurrent change gives 409, reload shows it');
+    await configForms(page);
   }
 
   // ---- the new pages at the tablet size: no horizontal scrolling (wide tables scroll
@@ -277,6 +562,7 @@ try {
       await page.waitForSelector(sel, { timeout: kWait });
       out.overflow_768_pages[name] = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
       await shot(page, `${name}-768x1024`);
+      await axeOn(page, `${name}-768`); // tables scroll inside their card here
     }
     await page.setViewportSize({ width: 1280, height: 800 });
     step('new pages at 768 px', out.overflow_768_pages);
@@ -320,6 +606,7 @@ try {
     return r.status;
   });
   await shot(page, 'users-viewer-1280x800');
+  await axeOn(page, 'users-viewer');
   await page.click('nav >> text=Configuration');
   await page.waitForSelector('tr[data-revision]', { timeout: kWait });
   await page.waitForSelector('tr[data-pointer]', { timeout: kWait });
@@ -328,6 +615,7 @@ try {
   out.viewer_config_redacted = await page.locator('tr[data-pointer="/probing/auth_key"]').count()
     ? await page.textContent('tr[data-pointer="/probing/auth_key"] td:nth-child(2)') : null;
   await shot(page, 'config-viewer-1280x800');
+  await axeOn(page, 'config-viewer');
   step('viewer: no admin controls');
 
   // ---- the SSE client against the stream contract (docs/API.md "GET /api/v1/stream"):
@@ -378,6 +666,8 @@ try {
   out.csp_problems = problems;
   console.log(JSON.stringify(out));
   await browser.close();
+  stdinReader.close(); // the open stdin would keep node running
+  process.stdin.destroy();
 } catch (e) {
   out.error = String(e && e.stack ? e.stack : e);
   out.csp_problems = problems;

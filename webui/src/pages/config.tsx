@@ -6,6 +6,10 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { ApiError, FieldError, get, request, Session } from '../api';
 import { onPending, Pending, set as setPending } from '../pending';
+import { lazyPage } from '../lazy';
+
+// The per-section forms are their own chunk, fetched only when an admin opens this page.
+const Forms = lazyPage<{ doc: any; etag: string; onDone: (rev: number) => void }>(() => import('./forms').then((m) => m.Forms));
 
 interface Revision {
   revision: number;
@@ -124,7 +128,7 @@ function Editor(props: { doc: unknown; etag: string; onDone: (rev: number) => vo
   const err = (id: string, m?: string) => m && <p class="error" id={`${id}-error`} role="alert">{m}</p>;
   return (
     <form class="card" onSubmit={submit} noValidate data-admin-control="config-edit">
-      <h2>Change</h2>
+      <h2>Change by JSON pointer, patch or document</h2>
       <div class="toolbar" role="radiogroup" aria-label="What to send">
         {([['value', 'One value'], ['patch', 'JSON Patch'], ['document', 'Whole document']] as const).map(([m, label]) => (
           <label class="inline"><input type="radio" name="mode" value={m} checked={mode === m} onChange={() => setMode(m)} /> {label}</label>
@@ -245,8 +249,22 @@ export function Config(props: { session: Session }) {
     get<Revisions>('/api/v1/config/revisions?limit=100').then(setRevs, () => {});
   }), []);
 
+  // Revert asks first, showing the daemon's diff from the current revision to the one
+  // it would bring back (GET /api/v1/config/diff, the exact change a revert makes).
+  const [askRevert, setAskRevert] = useState<{ revision: number; current: number; text: string } | null>(null);
+  const askToRevert = async (rev: number) => {
+    if (!revs) return;
+    setRevertMsg(null);
+    try {
+      const r = await request<string>('GET', `/api/v1/config/diff?from=${revs.current}&to=${rev}&format=text`, { text: true });
+      setAskRevert({ revision: rev, current: revs.current, text: r.data });
+    } catch (e) {
+      setRevertMsg(e instanceof Error ? e.message : String(e));
+    }
+  };
   const revert = async (rev: number) => {
     if (!doc) return;
+    setAskRevert(null);
     try {
       const r = await request<{ revision: number; pending: Pending | null }>('POST', '/api/v1/config/revert', { body: { revision: rev } });
       setRevertMsg(`Revision ${r.data.revision} returns to revision ${rev}.`);
@@ -263,11 +281,22 @@ export function Config(props: { session: Session }) {
   return (
     <div class="config">
       {error && <p class="error card" role="alert">{error}</p>}
+      {admin && doc && <Forms doc={doc.data} etag={doc.etag} onDone={(rev) => void load(rev || undefined)} />}
       {admin && doc && <Editor doc={doc.data} etag={doc.etag} onDone={(rev) => void load(rev || undefined)} onErrors={setFieldErrors} />}
       <section class="card">
         <h2>Revisions {revs && <small class="muted">current {revs.current}</small>}</h2>
-        {revertMsg && <p role="status">{revertMsg}</p>}
-        <div class="scroll">
+        {revertMsg && <p role="status" data-testid="revert-msg">{revertMsg}</p>}
+        {askRevert && (
+          <div class="preview" role="region" aria-label="Revert preview" data-testid="revert-confirm" data-revision={askRevert.revision}>
+            <h3>Revert to revision {askRevert.revision}? This is what changes from revision {askRevert.current}:</h3>
+            <pre class="diffbox" data-testid="revert-diff">{askRevert.text || '(no difference)'}</pre>
+            <div class="toolbar">
+              <button type="button" onClick={() => void revert(askRevert.revision)} data-testid="revert-apply">Revert to revision {askRevert.revision}</button>
+              <button type="button" class="secondary" onClick={() => setAskRevert(null)}>Cancel</button>
+            </div>
+          </div>
+        )}
+        <div class="scroll" tabIndex={0}>
           <table data-testid="revisions">
             <thead><tr><th scope="col">Revision</th><th scope="col">Time</th><th scope="col">Author</th><th scope="col">Comment</th>
               <th scope="col">Confirmation</th><th scope="col"><span class="sr-only">Actions</span></th></tr></thead>
@@ -286,7 +315,7 @@ export function Config(props: { session: Session }) {
                       {prev !== undefined && <button type="button" class="small" onClick={() => showDiff(prev, r.revision)}
                                                      aria-label={`Diff ${prev} to ${r.revision}`}>Diff</button>}
                       {admin && r.revision !== revs!.current && (
-                        <button type="button" class="small" data-admin-control="revert" onClick={() => revert(r.revision)}
+                        <button type="button" class="small" data-admin-control="revert" onClick={() => void askToRevert(r.revision)}
                                 aria-label={`Revert to revision ${r.revision}`}>Revert to</button>
                       )}
                     </td>
@@ -324,7 +353,7 @@ export function Config(props: { session: Session }) {
         )}
         <p class="muted">Secrets are shown as "&lt;redacted&gt;".{' '}
           <a href="/api/v1/config/export" download="cats-config.json">Export</a></p>
-        <div class="scroll">
+        <div class="scroll" tabIndex={0}>
           <table data-testid="config-doc" class="doc">
             <thead><tr><th scope="col">Pointer</th><th scope="col">Value</th></tr></thead>
             <tbody>

@@ -35,7 +35,7 @@ export function Events() {
         <span class="muted">newest first, live</span>
       </div>
       {error && <p class="error" role="alert">{error}</p>}
-      <div class="scroll">
+      <div class="scroll" tabIndex={0}>
         <table data-testid="events-table">
           <thead><tr><th scope="col">Time</th><th scope="col">Kind</th><th scope="col">Subject</th><th scope="col">Detail</th></tr></thead>
           <tbody>

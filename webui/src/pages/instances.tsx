@@ -101,7 +101,7 @@ export function Instances() {
       <h2>Instances</h2>
       <p class="muted">Last 15 min of history, then live ({s.mode === 'stream' ? 'stream' : s.mode === 'polling' ? 'polling every 1 s' : 'connecting'}).</p>
       {error && <p class="error" role="alert">{error}</p>}
-      <div class="scroll">
+      <div class="scroll" tabIndex={0}>
         <table data-testid="instances-table">
           <thead><tr><th scope="col">Instance</th><th scope="col">vCPUs</th><th scope="col">Utilisation</th>
             <th scope="col">Processing delay</th>{anyGpu && <th scope="col">GPU</th>}<th scope="col">Available</th></tr></thead>

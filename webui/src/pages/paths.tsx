@@ -2,10 +2,11 @@
 // GET /api/v1/paths?history=1 (so a reload keeps it), then live samples appended.
 import { useEffect, useMemo, useState } from 'preact/hooks';
 import type uPlot from 'uplot';
-import { get, PathItem, PathSample } from '../api';
+import { EventItem, get, PathItem, PathSample } from '../api';
 import { Chart } from '../chart';
 import { live, LiveState, pathKey } from '../live';
 import { pathState } from '../state';
+import { duration, uptime } from '../uptime';
 
 const kRanges = [
   { id: 'live', label: 'Live (5 min)', ms: 5 * 60_000 },
@@ -47,7 +48,19 @@ export function Paths() {
   const [bufs, setBufs] = useState<Map<string, Buf>>(new Map());
   const [version, setVersion] = useState(0);
   const [error, setError] = useState<string | null>(null);
+  // The path state changes of the range (uptime.ts), the live ones added at render.
+  const [changes, setChanges] = useState<{ from: number; events: EventItem[] }>({ from: Date.now() - kRanges[0].ms, events: [] });
   useEffect(() => live.subscribe(setS), []);
+  useEffect(() => {
+    let stop = false;
+    const from = Date.now() - range.ms;
+    get<EventItem[]>(`/api/v1/events?from=${from}`).then(
+      (evs) => !stop && setChanges({ from, events: evs.filter((e) => e.kind.startsWith('path_')) }),
+      (e) => !stop && setError(`events: ${e instanceof Error ? e.message : String(e)}`));
+    return () => {
+      stop = true;
+    };
+  }, [range.id]);
 
   const keys = useMemo(() => s.paths.map((p) => pathKey(p.wan, p.vcpe)).sort(), [s.paths.map((p) => p.wan + p.vcpe).join()]);
 
@@ -93,6 +106,10 @@ export function Paths() {
   }, [range.id, keys.join()]);
 
   const byKey = new Map(s.paths.map((p) => [pathKey(p.wan, p.vcpe), p]));
+  const now = Date.now();
+  const rangeFrom = Math.max(changes.from, now - range.ms);
+  const allChanges = [...changes.events, ...s.events.filter((e) => e.kind.startsWith('path_')
+    && !changes.events.some((x) => x.ts_ms === e.ts_ms && x.subject === e.subject && x.kind === e.kind))];
   const fmt = (x: number | null | undefined, unit: string) => (x === null || x === undefined ? '–' : `${x.toFixed(2)} ${unit}`);
   return (
     <div class="paths">
@@ -106,24 +123,36 @@ export function Paths() {
           <span class="muted">{s.mode === 'stream' ? 'live: stream' : s.mode === 'polling' ? 'live: polling every 1 s' : 'connecting'}</span>
         </div>
         {error && <p class="error" role="alert">{error}</p>}
+        <div class="scroll" tabIndex={0}>
         <table data-testid="paths-table">
           <thead><tr><th scope="col">WAN</th><th scope="col">vCPE</th><th scope="col">State</th><th scope="col">RTT</th>
-            <th scope="col">Jitter</th><th scope="col">Loss</th><th scope="col">Flaps</th></tr></thead>
+            <th scope="col">Jitter</th><th scope="col">Loss</th><th scope="col">Flaps</th>
+            <th scope="col">Up ({range.label})</th><th scope="col">Last change</th></tr></thead>
           <tbody>
             {keys.map((k) => {
               const p = byKey.get(k)!;
               const st = pathState(p, s.decisions);
+              const u = uptime(allChanges, `${p.wan}/${p.vcpe}`, rangeFrom, now, p.state);
               return (
                 <tr data-path={k}>
                   <td>{p.wan}</td><td>{p.vcpe}</td>
                   <td><span class={`chip ${st}`}>{st}</span></td>
                   <td>{fmt(p.rtt_ms, 'ms')}</td><td>{fmt(p.jitter_ms, 'ms')}</td><td>{fmt(p.loss_pct, '%')}</td>
                   <td>{p.flaps ?? 0}</td>
+                  <td data-field="uptime" data-pct-up={u.pct_up === null ? '' : u.pct_up.toFixed(2)} data-down-ms={u.down_ms}>
+                    {u.pct_up === null ? '–' : `${u.pct_up.toFixed(u.pct_up === 100 ? 0 : 2)} %`}
+                    {u.down_ms > 0 && <><br /><small class="muted">down {duration(u.down_ms)}</small></>}
+                  </td>
+                  <td data-field="last-change" data-to={u.last?.to ?? ''}>
+                    {u.last ? <>{u.last.from} → {u.last.to}, {duration(now - u.last.ts_ms)} ago
+                      {u.last.reason && <><br /><small class="muted">{u.last.reason}</small></>}</> : '–'}
+                  </td>
                 </tr>
               );
             })}
           </tbody>
         </table>
+        </div>
       </section>
       {keys.map((k) => {
         const b = bufs.get(k) ?? empty();

@@ -68,7 +68,7 @@ export function Services() {
             {outcome && <p>Outcome: <strong>{outcome}</strong></p>}
             {total > 0 ? <WeightBar cands={cands.filter((c) => c.weight > 0)} total={total} />
               : <p class="error" role="status">No eligible candidate: no weight is published.</p>}
-            <div class="scroll">
+            <div class="scroll" tabIndex={0}>
               <table>
                 <thead><tr><th scope="col">Instance</th><th scope="col">vCPE</th><th scope="col">WAN</th><th scope="col">Weight</th>
                   <th scope="col">Cost</th><th scope="col">Health</th><th scope="col">Excluded</th><th scope="col">Reason</th><th scope="col">Flows</th></tr></thead>
