@@ -127,16 +127,20 @@ Status replace_plan(overlay::Applier& ap, const config::Daemon& d, const overlay
       if (std::find(b.begin(), b.end(), n) == b.end()) out.push_back(n);
     return out;
   };
+  // The owned-tunnels file names every tunnel that may exist if we die mid-apply (for
+  // --cleanup): rewritten only when the set of names changes, so a change that keeps the
+  // tunnels writes nothing to disk here (and is not refused by a full one).
+  const bool same_names = old_names == new_names;
   auto all = old_names;
   for (const auto& n : only_in(new_names, old_names)) all.push_back(n);
-  CATS_TRY(write_owned(d, all));
+  if (!same_names) CATS_TRY(write_owned(d, all));
   auto rep = ap.apply(next, only_in(old_names, new_names));
   if (!rep) {
     auto back = ap.apply(now, only_in(new_names, old_names));
     if (!back) log::error("overlay", "returning to the previous plan failed too: " + back.error().message + " (reconcile retries)");
     return rep.error().context("overlay");
   }
-  (void)write_owned(d, new_names);  // a stale extra name only costs --cleanup a lookup
+  if (!same_names) (void)write_owned(d, new_names);  // a stale extra name only costs --cleanup a lookup
   for (const auto& a : rep->actions) log::info("overlay", a);
   return ok();
 }

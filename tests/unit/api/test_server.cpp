@@ -9,6 +9,8 @@
 #include <sys/stat.h>
 
 #include <chrono>
+#include <cstdio>
+#include <regex>
 #include <stdexcept>
 #include <thread>
 
@@ -84,6 +86,31 @@ TEST_CASE("UnixServer serves requests over a 0600 socket") {
     CHECK(json::parse(r->body).at("error").at("code").as_string() == "too_large");
     // The server is still fine afterwards.
     CHECK(unix_request(sock, "GET", "/echo")->status == 200);
+  }
+
+  SECTION("a route that allows a larger body takes it; the others keep 64 KiB, chunked too") {
+    TempDir t2;
+    auto rt = echo_router();
+    rt.add("POST", "/doc", [](const Request& r) { return Response::json(json::object{{"size", r.body.size()}}); });
+    rt.allow_body("/doc", 512 * 1024);
+    const std::string s2 = t2.path + "/api.sock";
+    auto srv2 = UnixServer::start(s2, rt);
+    REQUIRE(srv2.has_value());
+    auto big = unix_request(s2, "POST", "/doc?x=1", std::string(300 * 1024, 'x'));
+    REQUIRE(big.has_value());
+    CHECK(big->status == 200);
+    CHECK(json::parse(big->body).at("size").as_int64() == 300 * 1024);
+    CHECK(unix_request(s2, "POST", "/doc", std::string(600 * 1024, 'x'))->status == 413);
+    CHECK(unix_request(s2, "POST", "/echo", std::string(70 * 1024, 'x'))->status == 413);
+    // Chunked: no Content-Length to refuse from the header, so the chunks are counted.
+    std::string chunk(40 * 1024, 'y');
+    char size_line[32];
+    std::snprintf(size_line, sizeof size_line, "%zx\r\n", chunk.size());
+    std::string chunked = "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n";
+    for (int i = 0; i < 2; ++i) chunked += size_line + chunk + "\r\n";
+    chunked += "0\r\n\r\n";
+    CHECK(raw_exchange(s2, chunked).rfind("HTTP/1.1 413", 0) == 0);
+    CHECK(raw_exchange(s2, std::regex_replace(chunked, std::regex("POST /echo"), "POST /doc")).rfind("HTTP/1.1 200", 0) == 0);
   }
 
   SECTION("404, 405 with Allow, handler exception is 500") {
