@@ -253,6 +253,7 @@ struct ChangeArgs {
   std::optional<std::chrono::milliseconds> confirm_within;
   int64_t expected = 0;
   std::string comment;
+  bool dry_run = false;  // ?dry_run=1: checked and diffed, nothing committed or applied
 };
 
 // If-Match (RFC 9110 §13.1.1; required, RFC 6585 §3 428), ?confirm_within=S, ?comment=.
@@ -273,7 +274,33 @@ std::variant<ChangeArgs, api::Response> change_args(const api::Request& r, bool 
     a.confirm_within = std::chrono::seconds(*s);
   }
   if (auto it = r.query.find("comment"); it != r.query.end()) a.comment = it->second;
+  if (auto it = r.query.find("dry_run"); it != r.query.end()) {
+    if (it->second != "1" && it->second != "0") return api::Response::error(400, "bad_request", "dry_run must be 0 or 1");
+    a.dry_run = it->second == "1";
+  }
   return a;
+}
+
+api::Response conflict(int64_t current_rev) {
+  return error_response(ConfigError{ConfigError::Kind::conflict,
+                                    "the configuration changed: revision " + std::to_string(current_rev) +
+                                        " is current; re-read it and apply the change again",
+                                    {}, current_rev});
+}
+
+// ?dry_run=1 (a form's preview): every check a commit makes before it applies anything (the
+// revision, the document's validity, settings fixed while running) and the diff it would
+// make, redacted. Nothing is committed, applied or recorded; the apply itself can still fail.
+api::Response dry_run(ConfigService::Impl& s, const configdb::Current& cur, const ChangeArgs& a,
+                      const json::value& doc) {
+  if (cur.rev != a.expected) return conflict(cur.rev);
+  if (auto errs = configdb::validate(doc); !errs.empty()) return invalid(std::move(errs), "the configuration is not valid");
+  if (auto refused = s.refuse_fixed(doc)) return *refused;
+  auto p = configdb::redact(configdb::diff(cur.doc, doc));
+  return api::Response::json(json::object{{"dry_run", true},
+                                          {"revision", cur.rev},
+                                          {"diff", configdb::to_json(p)},
+                                          {"text", configdb::diff_text(p)}});
 }
 
 std::variant<json::value, api::Response> parse_json_body(const std::string& body) {
@@ -291,14 +318,11 @@ api::Response patch_current(ConfigService::Impl& s, const ChangeArgs& a, const C
                             const std::string& what) {
   auto cur = s.db.current();
   if (!cur) return error_response(cur.error());
-  if (cur->rev != a.expected)
-    return error_response(ConfigError{ConfigError::Kind::conflict,
-                                      "the configuration changed: revision " + std::to_string(cur->rev) +
-                                          " is current; re-read it and apply the change again",
-                                      {}, cur->rev});
+  if (cur->rev != a.expected) return conflict(cur->rev);
   auto doc = configdb::apply(cur->doc, patch);
   if (!doc) return invalid(doc.error(), "the change does not apply to the current configuration");
   configdb::restore_secrets(*doc, cur->doc);
+  if (a.dry_run) return dry_run(s, *cur, a, *doc);
   if (auto refused = s.refuse_fixed(*doc)) return *refused;
   return s.changed(s.change([&](const configdb::ConfigDb::Apply& hook) {
     return s.db.commit(a.expected, *doc, {who.actor, who.peer, a.comment}, a.confirm_within, hook);
@@ -318,6 +342,7 @@ api::Response replace_whole(ConfigService::Impl& s, const std::string& body, con
   auto cur = s.db.current();
   if (!cur) return error_response(cur.error());
   configdb::restore_secrets(*doc, cur->doc);
+  if (a.dry_run) return dry_run(s, *cur, a, *doc);
   if (auto refused = s.refuse_fixed(*doc)) return *refused;
   if (kind == Whole::put)
     return s.changed(s.change([&](const configdb::ConfigDb::Apply& hook) {

@@ -10,7 +10,8 @@ real SQLite file, changed through /api/v1/config on its control socket while tra
 3. Refusals change nothing (revision, nft ruleset, rules and routes identical): a stale
    If-Match (409 with the current ETag), no If-Match (428), not JSON, an invalid field
    (400 naming its JSON pointer), a setting fixed while running (400), and an apply that
-   fails in the daemon (a WAN on a missing interface: 500 apply_failed).
+   fails in the daemon (a WAN on a missing interface: 500 apply_failed). A dry run
+   (?dry_run=1) answers the checks and the diff, and changes nothing.
 4. Safe apply: a change with confirm_within=2 that is not confirmed reverts by itself (a
    revision by "cats"), and the VIP answers again; one that is confirmed stays.
 5. History: `catsctl config set/diff/history` against the daemon, the revisions list, a
@@ -153,6 +154,16 @@ def test_refusals_change_nothing(s: LabSession):
     st, _, body = patch(s, rev, [{"op": "replace", "path": "/wan/1/interface", "value": "nosuch0"}])
     assert st == 500 and body["error"]["code"] == "apply_failed" and "nosuch0" in body["error"]["message"], \
         f"failed apply: {st} {body}"
+    # A dry run answers the checks and the diff a commit would make, and changes nothing.
+    ops = [{"op": "replace", "path": "/selection/hysteresis_pct", "value": 21}]
+    st, _, body = patch(s, rev, ops, "?dry_run=1")
+    assert st == 200 and body["dry_run"] and body["revision"] == rev, f"dry run: {st} {body}"
+    assert body["diff"] == [{"op": "replace", "path": "/selection/hysteresis_pct", "value": 21}], body
+    assert body["text"].startswith("~ /selection/hysteresis_pct: "), body["text"]
+    st, _, body = patch(s, rev, [{"op": "replace", "path": "/service/0/vip", "value": "10.255.0.300"}], "?dry_run=1")
+    assert st == 400 and [f["field"] for f in body["error"]["fields"]] == ["/service/0/vip"], f"invalid dry run: {body}"
+    st, _, body = patch(s, rev - 1, ops, "?dry_run=1")
+    assert st == 409, f"stale dry run: {st} {body}"
     rev2, doc2 = current(s)
     assert (rev2, doc2) == (rev, doc), f"a refused change changed the configuration: {rev} -> {rev2}"
     after = kernel(s)
