@@ -6,7 +6,7 @@ Setup: cloud2's file narrows what a CPE may ask it to sample ([sampling_plan] al
 ["10.2.2.10/32"]); cloud2 restarts with it. Both vCPEs confirm the CPE's sampling plans.
 
 1. Tunnels re-created: both of the CPE's WireGuard interfaces are deleted (the reconcile
-   loop creates them again, with new interface indexes). Once the paths are up again,
+   loop creates them again, with new interface indexes). With the paths up,
    the CPE's signed messages to the vCPE (desired intervals, plan refreshes) still
    arrive: their socket follows the new interfaces (tunsock, issue 14). Before the fix
    the CPE kept a socket bound to the dead index and sent nothing ever again.
@@ -69,21 +69,30 @@ def cpe_messages(s: LabSession, vcpe: str) -> int:
     return r["desired_interval"]["accepted"] + r["sampling_plans"]["accepted"]
 
 
+def link_index(s: LabSession, name: str):
+    out = s.lab.run_in("cpe", ["ip", "-o", "link", "show", "dev", name]).stdout
+    return int(out.split(":", 1)[0]) if out.strip() else None
+
+
 def test_tunnels_recreated(s: LabSession):
     wait_until(lambda: paths_up(s), 20, "every path up")
-    links = s.lab.run_in("cpe", ["ip", "-o", "link", "show"]).stdout
-    for t in ("cats-wan1", "cats-wan2"):
-        assert f" {t}:" in links, f"{t} missing before the test: {links}"
+    tunnels = ("cats-wan1", "cats-wan2")
+    before = {t: link_index(s, t) for t in tunnels}
+    assert all(before.values()), f"tunnels missing before the test: {before}"
+    for t in tunnels:
         s.lab.run_in("cpe", ["ip", "link", "del", t], check=True)
-    wait_until(lambda: not paths_up(s) or None, 10, "paths down once the tunnels are gone")
-    wait_until(lambda: paths_up(s), 30, "paths up again over the re-created tunnels")
+    # The reconcile loop (every 2 s) creates them again: same names, new indexes.
+    wait_until(lambda: all((i := link_index(s, t)) and i != before[t] for t in tunnels) or None, 10,
+               "both tunnels re-created with new interface indexes")
+    wait_until(lambda: paths_up(s), 30, "paths up over the re-created tunnels")
     # Counted from here: anything that left before the deletion has arrived long ago.
     base = cpe_messages(s, "cloud1")
     t0 = time.monotonic()
-    # Desired intervals and plan refreshes go every 10 s each (cnma.cpp kDesiredTick).
+    # Desired intervals and plan refreshes go every 10 s each (cnma.cpp kDesiredTick);
+    # a CPE that kept its socket bound to the deleted interfaces sends none of them.
     wait_until(lambda: cpe_messages(s, "cloud1") > base or None, 15,
                "a signed CPE message reaching cloud1 over the re-created tunnels")
-    print(f"  first CPE message after the re-creation {time.monotonic() - t0:.1f} s after the paths came up")
+    print(f"  first CPE message {time.monotonic() - t0:.1f} s after the paths were up again")
 
 
 def instances_key(svc: dict) -> str:
