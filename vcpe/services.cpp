@@ -178,7 +178,7 @@ class VcpeServices final : public daemon::Services {
     InstanceView v;
     v.service = in.service;
     v.id = in.id;
-    v.address = endpoint_to_string(in.address);
+    v.address = in.address.address().to_string() + ":" + std::to_string(in.address.port());
     v.source = source;
     std::lock_guard lk(shared_->mu);
     shared_->instances.push_back(std::move(v));
