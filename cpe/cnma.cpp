@@ -5,15 +5,18 @@
 #include "cpe/metrics.hpp"
 #include "cpe/views.hpp"
 #include "report/collector.hpp"
+#include "report/plan_sync.hpp"
 #include "report/report.hpp"
 #include "stamp/flap_damping.hpp"
 #include "stamp/sender.hpp"
+#include "tunsock/tunnel_socket.hpp"
 
 #include <boost/asio/steady_timer.hpp>
 #include <boost/json/serialize.hpp>
 
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cstdio>
 #include <deque>
@@ -34,6 +37,9 @@ constexpr const char* kLog = "cpe";
 constexpr auto kFastTick = 100ms;             // availability expiry and path snapshot refresh
 constexpr auto kSampleTick = 1s;              // one store sample per path / instance
 constexpr auto kDesiredTick = 10s;            // desired-interval refresh towards each vCPE (R11)
+// Sampling plans (report/plan_sync.hpp): resent every second until the vCPE confirms
+// the current one, then every kDesiredTick (a restarted vCPE gets its plan back).
+constexpr auto kPlanResend = 1s;
 constexpr auto kMaintainTick = 60s;           // store downsampling / pruning
 // Flow counts per candidate for /metrics: one filtered conntrack dump per candidate
 // (at most steer::kMaxCandidates) this often, on the services thread, whatever the
@@ -83,6 +89,10 @@ struct Shared {
   // /api/v1/flows), and when (unix ms; 0: not yet). Under mu.
   std::map<uint32_t, uint64_t> flows;
   int64_t flows_counted_ms = 0;
+
+  // Per vCPE, the sampling plan and whether the vCPE confirmed it. Under mu.
+  report::PlanSync plans{report::PlanSyncConfig{std::chrono::milliseconds(kPlanResend),
+                                                std::chrono::duration_cast<std::chrono::milliseconds>(kDesiredTick)}};
 
   // GET /api/v1/stream: fed here (services thread; events from any thread), read by the
   // API servers' threads. Set before any thread runs; thread-safe itself.
@@ -140,9 +150,12 @@ struct CpeServices::Impl : std::enable_shared_from_this<Impl> {
   udp::endpoint rx_from;
   bool report_bind_logged = false;
 
-  std::vector<std::optional<udp::socket>> di_socks;  // per WAN, bound to its tunnel
-  std::vector<bool> di_sent;                          // per vCPE: one went out since start
-  uint64_t di_seq = 0;
+  // Per WAN, bound to its tunnel and our inner address; reopened when the tunnel is
+  // re-created (tunsock/tunnel_socket.hpp, issue 14). Desired intervals and plans.
+  std::vector<std::unique_ptr<tunsock::TunnelUdpSocket>> tun_socks;
+  std::vector<bool> di_sent;  // per vCPE: one went out since start
+  std::vector<std::string> to_vcpe_error;  // per vCPE: the last send error logged
+  uint64_t di_seq = 0;        // one sequence for desired intervals and plans (the vCPE checks one)
 
   std::array<uint64_t, report::kVerdictCount> rejected_reported{};  // counts covered by events
   std::array<std::optional<SteadyClock::time_point>, report::kVerdictCount> rejected_event_at{};
@@ -337,6 +350,8 @@ struct CpeServices::Impl : std::enable_shared_from_this<Impl> {
   }
 
   void on_report(size_t n) {
+    const std::span<const uint8_t> bytes(rx.data(), n);
+    if (auto t = report::peek_type(bytes); t && *t == report::MessageType::plan_ack) return on_plan_ack(bytes);
     report::AcceptResult res;
     {
       std::lock_guard lk(sh->mu);
@@ -464,57 +479,127 @@ struct CpeServices::Impl : std::enable_shared_from_this<Impl> {
     }
   }
 
-  udp::socket* di_socket(size_t w) {
-    auto& s = di_socks[w];
-    if (s) return &*s;
-    boost::system::error_code ec;
-    udp::socket sock(io);
-    sock.open(cfg.lan.address->is_v4() ? udp::v4() : udp::v6(), ec);
-    const auto& dev = cfg.wans[w].tunnel_interface;
-    if (!ec && ::setsockopt(sock.native_handle(), SOL_SOCKET, SO_BINDTODEVICE, dev.c_str(),
-                            static_cast<socklen_t>(dev.size())) != 0)
-      ec = boost::system::error_code(errno, boost::system::system_category());
-    if (!ec) sock.bind(udp::endpoint(*cfg.lan.address, 0), ec);
-    if (!ec) sock.non_blocking(true, ec);
-    if (ec) {
-      log::warn(kLog, "desired interval: socket on " + dev + ": " + ec.message());
-      return nullptr;
-    }
-    s.emplace(std::move(sock));
-    return &*s;
+  // The first WAN whose path to vCPE v is up (a message into a dead tunnel is lost).
+  std::optional<size_t> up_wan(size_t v) const {
+    for (const auto& p : paths)
+      if (p.vcpe == v && p.sender->snapshot().state == stamp::PathState::up) return p.wan;
+    return std::nullopt;
   }
 
-  // R11: tell the vCPE the report interval this CPE wants, over the first WAN whose
-  // path to it is up (a message into a dead tunnel would just be lost).
+  uint64_t next_seq() {
+    if (di_seq == 0) di_seq = report::initial_sequence(wall_ns());
+    return di_seq++;
+  }
+
+  uint64_t wall_ns() const {
+    return static_cast<uint64_t>(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(sh->wall().time_since_epoch()).count());
+  }
+
+  // One signed message to vCPE v over the tunnel of WAN w. Errors are logged once each
+  // (at warning: a sender that stays silent is what issue 14 found).
+  bool send_to_vcpe(size_t v, size_t w, const std::vector<uint8_t>& bytes, const char* what) {
+    auto st = tun_socks[w]->send(bytes, udp::endpoint(cfg.vcpes[v].address, cfg.reporting.port));
+    if (!st) {
+      std::string e = std::string(what) + " to " + cfg.vcpes[v].name + " via " + cfg.wans[w].name + ": " +
+                      st.error().message;
+      if (e != to_vcpe_error[v]) log::warn(kLog, e + " (retried)");
+      to_vcpe_error[v] = std::move(e);
+      return false;
+    }
+    if (!to_vcpe_error[v].empty()) log::info(kLog, std::string(what) + " to " + cfg.vcpes[v].name + " sent again");
+    to_vcpe_error[v].clear();
+    return true;
+  }
+
+  // R11: tell the vCPE the report interval this CPE wants.
   void send_desired(size_t v) {
     if (!key || !cfg.lan.address) return;
-    std::optional<size_t> wan;
-    for (const auto& p : paths)
-      if (p.vcpe == v && p.sender->snapshot().state == stamp::PathState::up) {
-        wan = p.wan;
-        break;
-      }
+    auto wan = up_wan(v);
     if (!wan) return;  // retried when a path comes up and every kDesiredTick
-    auto wall = sh->wall();
-    uint64_t ns = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(wall.time_since_epoch()).count());
-    if (di_seq == 0) di_seq = report::initial_sequence(ns);
-    report::DesiredInterval d{cfg.daemon.name, cfg.vcpes[v].name, di_seq++, ns, cfg.reporting.min_interval_ms,
+    const uint64_t ns = wall_ns();
+    report::DesiredInterval d{cfg.daemon.name, cfg.vcpes[v].name, next_seq(), ns, cfg.reporting.min_interval_ms,
                               cfg.reporting.max_interval_ms};
     auto bytes = report::encode_desired_interval(d, *key);
     if (!bytes) {
       log::warn(kLog, "desired interval for " + cfg.vcpes[v].name + ": " + bytes.error().message);
       return;
     }
-    auto* s = di_socket(*wan);
-    if (!s) return;
-    boost::system::error_code ec;
-    s->send_to(asio::buffer(*bytes), udp::endpoint(cfg.vcpes[v].address, cfg.reporting.port), 0, ec);
-    if (ec) {
-      log::debug(kLog, "desired interval to " + cfg.vcpes[v].name + " via " + cfg.wans[*wan].name + ": " + ec.message());
-      return;
-    }
+    if (!send_to_vcpe(v, *wan, *bytes, "desired interval")) return;
     if (!di_sent[v]) log::info(kLog, "desired interval sent to " + cfg.vcpes[v].name + " via " + cfg.wans[*wan].name);
     di_sent[v] = true;
+  }
+
+  // Issue 9: the instances each vCPE fronts, as the configuration lists them. The
+  // instance id is its address ("10.2.1.10:8080"): the CPE knows instances by vCPE,
+  // service and address, and the id must name the same instance in every report.
+  static std::vector<report::PlanInstance> plan_for(const config::CpeConfig& c, const std::string& vcpe) {
+    std::vector<report::PlanInstance> out;
+    for (const auto& svc : c.services)
+      for (const auto& in : svc.instances)
+        if (in.vcpe == vcpe) out.push_back({svc.select.id, endpoint_to_string(in.address), in.address});
+    return out;
+  }
+
+  void set_plans(const config::CpeConfig& c) {
+    const auto now = sh->mono();
+    std::lock_guard lk(sh->mu);
+    for (const auto& v : c.vcpes)
+      sh->plans.set_plan(v.name, plan_for(c, v.name), static_cast<uint64_t>(std::max<int64_t>(0, c.revision)), now);
+  }
+
+  // Sends the plans that are due (PlanSync: until confirmed, then as a refresh).
+  void send_plans() {
+    if (!key || !cfg.lan.address) return;
+    const auto now = sh->mono();
+    for (size_t v = 0; v < cfg.vcpes.size(); ++v) {
+      report::SamplingPlan p;
+      {
+        std::lock_guard lk(sh->mu);
+        if (!sh->plans.due(cfg.vcpes[v].name, now)) continue;
+        const auto* st = sh->plans.find(cfg.vcpes[v].name);
+        p.instances = st->instances;
+        p.revision = st->revision;
+      }
+      auto wan = up_wan(v);
+      if (!wan) continue;
+      p.cpe_id = cfg.daemon.name;
+      p.vcpe_id = cfg.vcpes[v].name;
+      p.seq = next_seq();
+      p.timestamp_ns = wall_ns();
+      auto bytes = report::encode_sampling_plan(p, *key);
+      if (!bytes) {
+        log::warn(kLog, "sampling plan for " + p.vcpe_id + ": " + bytes.error().message);
+        std::lock_guard lk(sh->mu);
+        sh->plans.failed(p.vcpe_id, bytes.error().message, now);
+        continue;
+      }
+      if (!send_to_vcpe(v, *wan, *bytes, "sampling plan")) continue;
+      std::lock_guard lk(sh->mu);
+      sh->plans.sent(p.vcpe_id, now);
+    }
+  }
+
+  void on_plan_ack(std::span<const uint8_t> bytes) {
+    const auto now = sh->mono();
+    std::optional<report::PlanAck> ack;
+    bool confirmed = false, was_in_sync = false;
+    {
+      std::lock_guard lk(sh->mu);
+      auto res = sh->collector.accept_ack(bytes, rx_from.address(), report::Now{now, sh->wall()});
+      if (!res.accepted()) return;  // counted and logged (rate-limited) by the collector
+      ack = std::move(res.ack);
+      if (ack->cpe_id != cfg.daemon.name) return;
+      const auto* st = sh->plans.find(ack->vcpe_id);
+      was_in_sync = st && st->state == report::SyncState::in_sync;
+      confirmed = sh->plans.on_ack(*ack, now);
+    }
+    if (!confirmed || was_in_sync) return;
+    std::string detail = "revision " + std::to_string(ack->revision) + ", " + std::to_string(ack->applied) +
+                         " instance(s) sampled";
+    for (const auto& f : ack->refused)
+      detail += "; refused " + f.service_id + "/" + f.instance_id + ": " + std::string(report::to_string(f.reason));
+    sh->event("plan_in_sync", ack->vcpe_id, detail);
   }
 
   template <class F>
@@ -539,6 +624,7 @@ struct CpeServices::Impl : std::enable_shared_from_this<Impl> {
     check_holds();
     refresh_paths();
     steer_tick();
+    send_plans();
     sh->hub->tick();  // coalesced stream messages whose slot has come
   }
 
@@ -590,8 +676,7 @@ struct CpeServices::Impl : std::enable_shared_from_this<Impl> {
     for (auto& p : paths) p.sender->stop();
     boost::system::error_code ec;
     report_sock.close(ec);
-    for (auto& s : di_socks)
-      if (s) s->close(ec);
+    for (auto& s : tun_socks) s->close();
     fast.cancel();
     sample.cancel();
     desired.cancel();
@@ -602,6 +687,45 @@ struct CpeServices::Impl : std::enable_shared_from_this<Impl> {
 };
 
 namespace {
+
+std::string hex(const report::PlanDigest& d) {
+  static const char* digits = "0123456789abcdef";
+  std::string out;
+  for (uint8_t b : d) {
+    out += digits[b >> 4];
+    out += digits[b & 15];
+  }
+  return out;
+}
+
+// GET /api/v1/plans (docs/API.md): per vCPE, the plan and its sync state; "since_ms" is
+// how long it has been in that state (pending since, in sync since).
+json::object plans_json(const std::vector<report::PlanStatus>& plans, SteadyClock::time_point now) {
+  json::array out;
+  for (const auto& p : plans) {
+    json::array inst, refused;
+    for (const auto& i : p.instances)
+      inst.push_back(json::object{{"service", i.service_id}, {"instance", i.instance_id},
+                                  {"address", endpoint_to_string(i.address)}});
+    for (const auto& f : p.refused)
+      refused.push_back(json::object{{"service", f.service_id}, {"instance", f.instance_id},
+                                     {"reason", std::string(report::to_string(f.reason))}});
+    json::object o{{"vcpe", p.vcpe},
+                   {"state", std::string(report::to_string(p.state))},
+                   {"revision", p.revision},
+                   {"digest", hex(p.digest)},
+                   {"since_ms", std::chrono::duration_cast<std::chrono::milliseconds>(now - p.since).count()},
+                   {"instances", std::move(inst)},
+                   {"sent", p.sent},
+                   {"acked_revision", p.state == report::SyncState::in_sync ? json::value(p.acked_revision) : nullptr},
+                   {"applied", p.applied},
+                   {"refused", std::move(refused)},
+                   {"stale_acks", p.stale_acks},
+                   {"error", p.error}};
+    out.push_back(std::move(o));
+  }
+  return json::object{{"vcpes", std::move(out)}};
+}
 
 void add_routes(api::Router& router, const std::shared_ptr<Shared>& sh, const config::CpeConfig& cfg) {
   struct Names {
@@ -747,6 +871,13 @@ void add_routes(api::Router& router, const std::shared_ptr<Shared>& sh, const co
     return api::Response::json(reports_json(c, vs));
   });
 
+  // Issue 9: per vCPE, the sampling plan this CPE sends it and whether the vCPE applies
+  // exactly that plan (report/plan_sync.hpp).
+  router.add("GET", "/api/v1/plans", [sh](const api::Request&) {
+    std::lock_guard lk(sh->mu);
+    return api::Response::json(plans_json(sh->plans.status(), sh->mono()));
+  });
+
   router.add("GET", "/api/v1/events", [sh, range](const api::Request& r) {
     int64_t from = 0, to = 0;
     if (auto e = range(r, from, to)) return api::Response::error(400, *e);
@@ -802,8 +933,13 @@ Result<std::unique_ptr<CpeServices>> CpeServices::start(asio::io_context& io, ap
   sh->inst_damping = impl->damping_config();
   impl->key = std::move(deps.signing_key);
   impl->rng = std::move(deps.rng);
-  impl->di_socks.resize(cfg.wans.size());
+  if (cfg.lan.address)
+    for (const auto& w : cfg.wans)
+      impl->tun_socks.push_back(std::make_unique<tunsock::TunnelUdpSocket>(
+          io, tunsock::Options{w.tunnel_interface, *cfg.lan.address, std::nullopt}));
   impl->di_sent.assign(cfg.vcpes.size(), false);
+  impl->to_vcpe_error.assign(cfg.vcpes.size(), std::string());
+  impl->set_plans(cfg);
   if (auto st = impl->start_paths(); !st) {
     impl->stop();
     return st.error();
@@ -880,6 +1016,8 @@ std::function<void(const std::string&, const std::string&, const std::string&)> 
 
 void CpeServices::retune(const config::CpeConfig& next) {
   if (impl_->steering) impl_->steering->retune(next);
+  // A tuning change moves the revision, not the plans: each stays in sync (same digest).
+  impl_->set_plans(next);
 }
 
 std::optional<steer::State> CpeServices::steering_state() const {
@@ -896,8 +1034,10 @@ api::prom::Collector CpeServices::metrics_collector() const {
     report::InstanceTable::Map table;
     std::array<uint64_t, report::kVerdictCount> counts{};
     std::map<uint32_t, uint64_t> flows;
+    std::vector<report::PlanStatus> plans;
     {
       std::lock_guard lk(sh->mu);
+      plans = sh->plans.status();
       paths = sh->paths;
       table = sh->damped_entries();
       for (size_t i = 0; i < counts.size(); ++i) counts[i] = sh->collector.count(static_cast<report::Verdict>(i));
@@ -906,6 +1046,7 @@ api::prom::Collector CpeServices::metrics_collector() const {
     path_metrics(e, paths);
     instance_metrics(e, table);
     report_metrics(e, counts);
+    plan_metrics(e, plans);
     if (!st) return;
     std::vector<CandidateMetric> cs;
     for (auto& c : st->candidate_weights()) {

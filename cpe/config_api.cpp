@@ -151,6 +151,7 @@ struct ConfigService::Impl : std::enable_shared_from_this<Impl> {
     auto before = db.current();
     configdb::ConfigDb::Apply hook = [&](int64_t rev, const json::value& doc) -> Status {
       CATS_TRY_ASSIGN(next, config_from_document(doc, "revision " + std::to_string(rev)));
+      next.revision = rev;  // carried by the sampling plans (cnma.cpp)
       const bool tuning = before && tuning_only(before->doc, doc);
       log::info(kLog, "applying revision " + std::to_string(rev) + " (" + what + (tuning ? ", tuning only" : "") + ")");
       CATS_TRY(apply(next, tuning));

@@ -58,6 +58,7 @@ Result<config::CpeConfig> load_owned_config(const daemon::Args& args) {
   if (args.mode == daemon::Args::Mode::run)
     log::info("config", "running revision " + std::to_string(cur->rev) + " from " + file_cfg.store_path);
   cfg->file = args.config;
+  cfg->revision = cur->rev;
   return cfg;
 }
 

@@ -55,6 +55,19 @@ void report_metrics(api::prom::Exposition& e, const std::array<uint64_t, report:
               counters[i]);
 }
 
+void plan_metrics(api::prom::Exposition& e, const std::vector<report::PlanStatus>& plans) {
+  e.family("cats_vcpe_plan_in_sync", Type::gauge, "1 when the vCPE confirmed the sampling plan of the current configuration.");
+  e.family("cats_vcpe_plan_revision", Type::gauge, "Configuration revision of the sampling plan sent to the vCPE.");
+  e.family("cats_vcpe_plan_refused", Type::gauge, "Entries of the confirmed sampling plan the vCPE refused.");
+  for (const auto& p : plans) {
+    const Labels l{{"vcpe", p.vcpe}};
+    const bool in_sync = p.state == report::SyncState::in_sync;
+    e.gauge("cats_vcpe_plan_in_sync", l, in_sync ? 1 : 0);
+    e.gauge("cats_vcpe_plan_revision", l, static_cast<double>(p.revision));
+    if (in_sync) e.gauge("cats_vcpe_plan_refused", l, static_cast<double>(p.refused.size()));
+  }
+}
+
 void steering_metrics(api::prom::Exposition& e, const std::vector<CandidateMetric>& candidates,
                       const std::vector<ServicePublications>& publications) {
   e.family("cats_service_weight", Type::gauge,

@@ -12,6 +12,7 @@
 #include "cpe/views.hpp"
 #include "report/collector.hpp"
 #include "report/instance_table.hpp"
+#include "report/plan_sync.hpp"
 
 #include <array>
 #include <cstdint>
@@ -32,6 +33,11 @@ void instance_metrics(api::prom::Exposition& e, const report::InstanceTable::Map
 // cats_reports_received_total (every datagram the collector judged, accepted or not) and
 // cats_reports_rejected_total{cause} (one series per rejection verdict, zeros included).
 void report_metrics(api::prom::Exposition& e, const std::array<uint64_t, report::kVerdictCount>& counters);
+
+// Sampling plans (issue 9): cats_vcpe_plan_in_sync (1 when the vCPE confirmed the
+// current plan), cats_vcpe_plan_revision (the revision of the current plan) and
+// cats_vcpe_plan_refused (entries it refused) {vcpe}.
+void plan_metrics(api::prom::Exposition& e, const std::vector<report::PlanStatus>& plans);
 
 // One steering candidate (service x instance x WAN) as /metrics shows it.
 struct CandidateMetric {

@@ -1,6 +1,6 @@
 // vCPE services (C-SMA): sample every instance, send signed rate-controlled reports to
-// every CPE over a tunnel, accept the CPEs' desired intervals, reflect STAMP probes, and
-// expose all of it on the control API.
+// every CPE over a tunnel, accept the CPEs' desired intervals and sampling plans, reflect
+// STAMP probes, and expose all of it on the control API.
 //
 // Threads: everything below runs on the daemon's services io_context thread except the
 // API handlers (API server thread); they only read `Shared`, under its mutex.
@@ -13,19 +13,20 @@
 #include "sampler/figures.hpp"
 #include "sampler/instance_sampler.hpp"
 #include "stamp/reflector.hpp"
+#include "tunsock/tunnel_socket.hpp"
+#include "vcpe/plan.hpp"
 
 #include <boost/asio/ip/udp.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/json.hpp>
 
-#include <sys/socket.h>
-
 #include <array>
 #include <cmath>
 #include <cstring>
 #include <map>
-#include <span>
 #include <mutex>
+#include <set>
+#include <span>
 
 namespace cats::vcpe {
 namespace asio = boost::asio;
@@ -37,6 +38,7 @@ namespace {
 
 struct InstanceView {
   std::string service, id, address;
+  std::string source = "file";  // or "plan:<cpe>" (a CPE's sampling plan)
   bool sampled = false;
   bool available = false;
   std::string reason = "not sampled yet";
@@ -61,6 +63,15 @@ struct Shared {
   report::Intervals intervals;
   uint64_t desired_accepted = 0, desired_ignored = 0;
   std::string desired_last;  // "<cpe>: min/max" of the last applied message
+  struct PlanView {
+    uint64_t revision = 0;
+    std::string digest;  // hex
+    size_t entries = 0;
+    uint8_t applied = 0;
+    std::vector<report::PlanRefusal> refused;
+  };
+  std::map<std::string, PlanView> plans;  // per CPE, the plan applied last
+  uint64_t plans_accepted = 0, plans_ignored = 0;
   stamp::ReflectorCounters reflector{};
 };
 
@@ -90,22 +101,14 @@ class VcpeServices final : public daemon::Services {
         seq_(report::initial_sequence(unix_ns())),
         timer_(io),
         listener_(io) {
-    for (auto& in : cfg_.instances) {
-      samplers_.push_back(sampler::InstanceSampler::create(io_, in));
-      figures_.emplace_back(in.service_time_ms);
-    }
+    for (const auto& in : cfg_.instances) add_slot(in, "file");
     for (auto& c : cfg_.cpes)
       for (auto& p : c.paths) {
-        paths_.push_back({&c, &p, std::make_unique<udp::socket>(io_)});
+        paths_.push_back({&c, &p,
+                          std::make_unique<tunsock::TunnelUdpSocket>(
+                              io_, tunsock::Options{p.tunnel_interface, *cfg_.lan.address, std::nullopt})});
         shared_->paths.push_back({c.name, p.wan, p.tunnel_interface, 0, 0, {}});
       }
-    for (auto& in : cfg_.instances) {
-      InstanceView v;
-      v.service = in.service;
-      v.id = in.id;
-      v.address = in.address.address().to_string() + ":" + std::to_string(in.address.port());
-      shared_->instances.push_back(std::move(v));
-    }
     shared_->intervals = scheduler_.intervals();
   }
 
@@ -136,7 +139,7 @@ class VcpeServices final : public daemon::Services {
                                                    std::to_string(ep.port())));
     arm_listener();
     tick();
-    log::info("vcpe", "services: " + std::to_string(samplers_.size()) + " instance(s), reports to " +
+    log::info("vcpe", "services: " + std::to_string(slots_.size()) + " instance(s), reports to " +
                           std::to_string(cfg_.cpes.size()) + " CPE(s), STAMP reflector on " +
                           rc.address.to_string() + ":" + std::to_string(rc.port) +
                           (rc.key ? " (authenticated)" : ""));
@@ -156,12 +159,43 @@ class VcpeServices final : public daemon::Services {
                                      .count());
   }
 
+  // One sampled instance: from the file, or from a CPE's plan (source "plan:<cpe>").
+  // Slots are addressed by id in sampler callbacks, so a slot removed while its round is
+  // in flight is simply not found. shared_->instances is kept parallel to slots_.
+  struct Slot {
+    uint64_t id;
+    config::Instance cfg;
+    std::string source;
+    std::shared_ptr<sampler::InstanceSampler> sampler;
+    sampler::InstanceFigures figures;
+    bool sampled = false;
+  };
+
+  void add_slot(const config::Instance& in, const std::string& source) {
+    const uint64_t id = next_slot_++;
+    slots_.push_back(Slot{id, in, source, sampler::InstanceSampler::create(io_, in),
+                          sampler::InstanceFigures(in.service_time_ms), false});
+    InstanceView v;
+    v.service = in.service;
+    v.id = in.id;
+    v.address = in.address.address().to_string() + ":" + std::to_string(in.address.port());
+    v.source = source;
+    std::lock_guard lk(shared_->mu);
+    shared_->instances.push_back(std::move(v));
+  }
+
+  std::optional<size_t> slot_index(uint64_t id) const {
+    for (size_t i = 0; i < slots_.size(); ++i)
+      if (slots_[i].id == id) return i;
+    return std::nullopt;
+  }
+
   // Every min_interval: start a round for each idle sampler (a slow instance skips
   // rounds instead of piling them up) and let the scheduler fire a held-back change or
   // the max_interval heartbeat (R11).
   void tick() {
-    for (size_t i = 0; i < samplers_.size(); ++i)
-      samplers_[i]->sample([this, i](const sampler::Sample& s) { on_sample(i, s); });
+    for (auto& sl : slots_)
+      sl.sampler->sample([this, id = sl.id](const sampler::Sample& s) { on_sample(id, s); });
     if (all_sampled() && scheduler_.poll(steady_clock::now())) send(scheduler_.latest());
     {
       std::lock_guard lk(shared_->mu);
@@ -174,16 +208,19 @@ class VcpeServices final : public daemon::Services {
   }
 
   bool all_sampled() const {
-    for (bool v : views_ok_)
-      if (!v) return false;
+    for (const auto& sl : slots_)
+      if (!sl.sampled) return false;
     return true;
   }
 
-  void on_sample(size_t i, const sampler::Sample& s) {
-    views_ok_[i] = true;
+  void on_sample(uint64_t id, const sampler::Sample& s) {
+    auto i = slot_index(id);
+    if (!i) return;  // withdrawn by a plan while its round ran
+    auto& sl = slots_[*i];
+    sl.sampled = true;
     {
       std::lock_guard lk(shared_->mu);
-      auto& v = shared_->instances[i];
+      auto& v = shared_->instances[*i];
       if (v.sampled && v.available != s.available)
         log::info("vcpe", v.service + "/" + v.id + (s.available ? " available" : " unavailable: " + s.reason));
       v.sampled = true;
@@ -191,7 +228,7 @@ class VcpeServices final : public daemon::Services {
       v.reason = s.reason;
       // The instance's own figures (service time, last delay with its age) ride along with
       // what was sampled (docs/METRICS.md "Instance figures").
-      v.metrics = figures_[i].update(s.metrics, s.at);
+      v.metrics = sl.figures.update(s.metrics, s.at);
       v.at = s.at;
     }
     if (!all_sampled()) return;
@@ -202,8 +239,8 @@ class VcpeServices final : public daemon::Services {
   std::vector<report::InstanceReport> snapshot() {
     std::vector<report::InstanceReport> out;
     std::lock_guard lk(shared_->mu);
-    for (size_t i = 0; i < cfg_.instances.size(); ++i) {
-      auto& in = cfg_.instances[i];
+    for (size_t i = 0; i < slots_.size(); ++i) {
+      const auto& in = slots_[i].cfg;
       auto& v = shared_->instances[i];
       report::InstanceReport r;
       r.service_id = in.service;
@@ -251,26 +288,17 @@ class VcpeServices final : public daemon::Services {
     for (size_t k = 0; k < paths_.size(); ++k) {
       auto& p = paths_[k];
       if (p.cpe != &c) continue;
-      std::string err;
-      if (!p.socket->is_open()) err = open_path(p);
-      if (err.empty()) {
-        boost::system::error_code ec;
-        p.socket->send_to(asio::buffer(bytes), dst, 0, ec);
-        if (!ec) {
-          std::lock_guard lk(shared_->mu);
-          ++shared_->paths[k].sent;
-          return true;
-        }
-        err = ec.message();
-        // The tunnel may have been re-created: SO_BINDTODEVICE holds the old ifindex,
-        // so only a new socket follows it.
-        p.socket->close(ec);
-      }
+      // The helper reopens the socket when the tunnel was re-created (issue 14).
+      auto st = p.socket->send(bytes, dst);
       std::lock_guard lk(shared_->mu);
+      if (st) {
+        ++shared_->paths[k].sent;
+        return true;
+      }
       auto& pv = shared_->paths[k];
       ++pv.errors;
-      if (pv.last_error != err) log::debug("vcpe", "report via " + pv.ifname + ": " + err);
-      pv.last_error = err;
+      if (pv.last_error != st.error().message) log::debug("vcpe", "report via " + pv.ifname + ": " + st.error().message);
+      pv.last_error = st.error().message;
     }
     return false;
   }
@@ -278,40 +306,40 @@ class VcpeServices final : public daemon::Services {
   struct Path {
     const config::CpePeer* cpe;
     const config::CpePath* path;
-    std::unique_ptr<udp::socket> socket;
+    std::unique_ptr<tunsock::TunnelUdpSocket> socket;  // bound to the path's tunnel and our inner address
   };
-
-  std::string open_path(Path& p) {
-    boost::system::error_code ec;
-    auto proto = cfg_.lan.address->is_v4() ? udp::v4() : udp::v6();
-    p.socket->open(proto, ec);
-    if (ec) return "socket: " + ec.message();
-    p.socket->non_blocking(true, ec);  // never wait on a full queue: count it, try the next path
-    const auto& dev = p.path->tunnel_interface;
-    if (::setsockopt(p.socket->native_handle(), SOL_SOCKET, SO_BINDTODEVICE, dev.c_str(),
-                     static_cast<socklen_t>(dev.size())) != 0) {
-      std::string e = std::string("SO_BINDTODEVICE: ") + std::strerror(errno);
-      p.socket->close(ec);
-      return e;
-    }
-    p.socket->bind(udp::endpoint(*cfg_.lan.address, 0), ec);
-    if (ec) {
-      p.socket->close(ec);
-      return "bind: " + ec.message();
-    }
-    return {};
-  }
 
   void arm_listener() {
     listener_.async_receive_from(asio::buffer(rx_), rx_from_, [this](boost::system::error_code ec, size_t n) {
       if (ec == asio::error::operation_aborted) return;
-      if (!ec) on_desired(std::span<const uint8_t>(rx_.data(), n));
+      if (!ec) on_cpe_message(std::span<const uint8_t>(rx_.data(), n));
       arm_listener();
     });
   }
 
-  // The CPE's DesiredInterval (R11): only from a CPE whose report_key we have, signed by
-  // it (R23), addressed to us, newer than the last one; the scheduler clamps the values.
+  void on_cpe_message(std::span<const uint8_t> bytes) {
+    auto t = report::peek_type(bytes);
+    if (t && *t == report::MessageType::sampling_plan) return on_plan(bytes);
+    on_desired(bytes);
+  }
+
+  // The checks both CPE messages pass (R23): addressed to us, from a CPE whose
+  // report_key we have, signed by it, newer than the last message from it (one sequence
+  // per CPE over both types: the CPE numbers them from one counter). Empty: accepted.
+  template <class M>
+  std::string check_cpe_message(const report::Decoded<M>& d) {
+    const auto& m = d.message;
+    if (m.vcpe_id != cfg_.daemon.name) return "addressed to " + m.vcpe_id;
+    auto k = cpe_keys_.find(m.cpe_id);
+    if (k == cpe_keys_.end()) return "no report_key configured for CPE " + m.cpe_id;
+    if (!d.verify(k->second)) return "bad signature";
+    auto& last = desired_seq_[m.cpe_id];
+    if (m.seq <= last) return "replay";
+    last = m.seq;
+    return {};
+  }
+
+  // The CPE's DesiredInterval (R11); the scheduler clamps the values.
   void on_desired(std::span<const uint8_t> bytes) {
     auto ignore = [&](const std::string& why) {
       log::debug("vcpe", "desired interval from " + rx_from_.address().to_string() + " ignored: " + why);
@@ -321,14 +349,8 @@ class VcpeServices final : public daemon::Services {
     if (bytes.size() > report::kMaxDatagram) return ignore("oversized");
     auto d = report::decode_desired_interval(bytes);
     if (!d) return ignore(d.error().message);
+    if (auto why = check_cpe_message(*d); !why.empty()) return ignore(why);
     const auto& m = d->message;
-    if (m.vcpe_id != cfg_.daemon.name) return ignore("addressed to " + m.vcpe_id);
-    auto k = cpe_keys_.find(m.cpe_id);
-    if (k == cpe_keys_.end()) return ignore("no report_key configured for CPE " + m.cpe_id);
-    if (!d->verify(k->second)) return ignore("bad signature");
-    auto& last = desired_seq_[m.cpe_id];
-    if (m.seq <= last) return ignore("replay");
-    last = m.seq;
     auto iv = scheduler_.set_intervals(report::Millis(m.min_interval_ms), report::Millis(m.max_interval_ms));
     log::info("vcpe", "report intervals from " + m.cpe_id + ": min " + std::to_string(iv.min.count()) + " ms, max " +
                           std::to_string(iv.max.count()) + " ms");
@@ -336,6 +358,130 @@ class VcpeServices final : public daemon::Services {
     ++shared_->desired_accepted;
     shared_->intervals = iv;
     shared_->desired_last = m.cpe_id;
+  }
+
+  // A CPE's sampling plan (issue 9): decide within our limits (vcpe/plan.hpp), start and
+  // stop samplers to match, and confirm with a signed PlanAck. The same plan twice
+  // changes nothing (and is confirmed again).
+  void on_plan(std::span<const uint8_t> bytes) {
+    auto ignore = [&](const std::string& why) {
+      log::debug("vcpe", "sampling plan from " + rx_from_.address().to_string() + " ignored: " + why);
+      std::lock_guard lk(shared_->mu);
+      ++shared_->plans_ignored;
+    };
+    if (bytes.size() > report::kMaxDatagram) return ignore("oversized");
+    auto d = report::decode_sampling_plan(bytes);
+    if (!d) return ignore(d.error().message);
+    if (auto why = check_cpe_message(*d); !why.empty()) return ignore(why);
+    const auto& m = d->message;
+    auto digest = report::plan_digest(m.instances);
+    if (!digest) return ignore(digest.error().message);
+
+    // Room for this CPE: what the other CPEs' plans do not use, within max_instances and
+    // the report's kMaxInstances beside the file's instances.
+    size_t others = 0;
+    for (const auto& [cpe, list] : plan_instances_)
+      if (cpe != m.cpe_id) others += list.size();
+    const size_t cap = std::min<size_t>(cfg_.sampling_plan.max_instances,
+                                        report::kMaxInstances - std::min(report::kMaxInstances, cfg_.instances.size()));
+    const size_t room = cap > others ? cap - others : 0;
+    auto dec = decide_plan(m.instances, cfg_.instances, cfg_.sampling_plan, room);
+    for (const auto& f : dec.refused) {
+      const std::string key = m.cpe_id + "|" + f.service_id + "|" + f.instance_id + "|" + std::string(to_string(f.reason));
+      if (logged_refusals_.insert(key).second)
+        log::warn("vcpe", "sampling plan of " + m.cpe_id + ": " + f.service_id + "/" + f.instance_id + " refused: " +
+                              refusal_text(f.reason));
+    }
+    if (dec.sample != plan_instances_[m.cpe_id]) {
+      plan_instances_[m.cpe_id] = dec.sample;
+      sync_plan_slots();
+      log::info("vcpe", "sampling plan of " + m.cpe_id + " (revision " + std::to_string(m.revision) + "): " +
+                            std::to_string(dec.sample.size()) + " instance(s) sampled for it, " +
+                            std::to_string(dec.covered) + " already in the file, " +
+                            std::to_string(dec.refused.size()) + " refused");
+    }
+    {
+      std::lock_guard lk(shared_->mu);
+      ++shared_->plans_accepted;
+      auto& pv = shared_->plans[m.cpe_id];
+      pv.revision = m.revision;
+      pv.digest = hex(*digest);
+      pv.entries = m.instances.size();
+      pv.applied = dec.applied();
+      pv.refused = dec.refused;
+    }
+    send_ack(m, *digest, dec);
+  }
+
+  static std::string refusal_text(report::Refusal r) {
+    switch (r) {
+      case report::Refusal::not_allowed: return "its address is outside sampling_plan.allow";
+      case report::Refusal::over_limit: return "more plan instances than sampling_plan.max_instances allows";
+      case report::Refusal::local_conflict: return "the file has this instance id at another address";
+    }
+    return "unknown";
+  }
+
+  static std::string hex(const report::PlanDigest& d) {
+    static const char* digits = "0123456789abcdef";
+    std::string out;
+    for (uint8_t b : d) {
+      out += digits[b >> 4];
+      out += digits[b & 15];
+    }
+    return out;
+  }
+
+  // The plan instances wanted now (every CPE's, one slot per service and address) against
+  // the running plan slots: stop the withdrawn, start the new; the file's are untouched.
+  void sync_plan_slots() {
+    std::map<std::pair<std::string, UdpEndpoint>, std::pair<report::PlanInstance, std::string>> want;
+    for (const auto& [cpe, list] : plan_instances_)
+      for (const auto& p : list) want.try_emplace({p.service_id, p.address}, p, "plan:" + cpe);
+    for (size_t i = slots_.size(); i-- > 0;) {
+      auto& sl = slots_[i];
+      if (sl.source == "file") continue;
+      auto it = want.find({sl.cfg.service, sl.cfg.address});
+      if (it != want.end() && it->second.first.instance_id == sl.cfg.id) {
+        want.erase(it);  // running already
+        continue;
+      }
+      log::info("vcpe", "stopped sampling " + sl.cfg.service + "/" + sl.cfg.id + " (" + sl.source + ")");
+      slots_.erase(slots_.begin() + static_cast<std::ptrdiff_t>(i));
+      std::lock_guard lk(shared_->mu);
+      shared_->instances.erase(shared_->instances.begin() + static_cast<std::ptrdiff_t>(i));
+    }
+    for (const auto& [key, entry] : want) {
+      add_slot(plan_instance_config(entry.first), entry.second);
+      log::info("vcpe", "sampling " + entry.first.service_id + "/" + entry.first.instance_id + " at " +
+                            endpoint_to_string(entry.first.address) + " (" + entry.second + ")");
+    }
+    // The membership changed: the next report (once every slot has a sample) goes out
+    // at once rather than waiting for a significant change or the heartbeat.
+    if (all_sampled()) {
+      if (scheduler_.offer(snapshot(), steady_clock::now())) send(scheduler_.latest());
+    }
+  }
+
+  void send_ack(const report::SamplingPlan& m, const report::PlanDigest& digest, const PlanDecision& dec) {
+    auto c = std::find_if(cfg_.cpes.begin(), cfg_.cpes.end(), [&](const config::CpePeer& p) { return p.name == m.cpe_id; });
+    if (c == cfg_.cpes.end()) return;
+    report::PlanAck a;
+    a.vcpe_id = cfg_.daemon.name;
+    a.cpe_id = m.cpe_id;
+    if (ack_seq_ == 0) ack_seq_ = report::initial_sequence(unix_ns());
+    a.seq = ack_seq_++;
+    a.timestamp_ns = unix_ns();
+    a.revision = m.revision;
+    a.digest = digest;
+    a.applied = dec.applied();
+    a.refused = dec.refused;
+    auto bytes = report::encode_plan_ack(a, key_);
+    if (!bytes) {
+      log::warn("vcpe", "plan ack not encoded: " + bytes.error().message);
+      return;
+    }
+    if (!send_to_cpe(*c, *bytes)) log::debug("vcpe", "plan ack to " + m.cpe_id + ": no path took it");
   }
 
   asio::io_context& io_;
@@ -346,9 +492,11 @@ class VcpeServices final : public daemon::Services {
   std::shared_ptr<Shared> shared_;
   report::ReportScheduler scheduler_;
   uint64_t seq_;
-  std::vector<std::shared_ptr<sampler::InstanceSampler>> samplers_;
-  std::vector<sampler::InstanceFigures> figures_;  // per instance, io thread only
-  std::vector<bool> views_ok_ = std::vector<bool>(cfg_.instances.size(), false);
+  std::vector<Slot> slots_;  // io thread only
+  uint64_t next_slot_ = 0;
+  std::map<std::string, std::vector<report::PlanInstance>> plan_instances_;  // per CPE, sampled for it
+  std::set<std::string> logged_refusals_;  // each refusal is logged once
+  uint64_t ack_seq_ = 0;
   std::vector<Path> paths_;
   asio::steady_timer timer_;
   udp::socket listener_;
@@ -387,6 +535,20 @@ api::prom::Collector metrics_collector(std::shared_ptr<Shared> shared, std::stri
   };
 }
 
+// Per CPE, the sampling plan applied last (call under shared.mu).
+json::object plans_json(const Shared& shared) {
+  json::object plans;
+  for (const auto& [cpe, pv] : shared.plans) {
+    json::array refused;
+    for (const auto& f : pv.refused)
+      refused.push_back(json::object{{"service", f.service_id}, {"instance", f.instance_id},
+                                     {"reason", std::string(report::to_string(f.reason))}});
+    plans[cpe] = json::object{{"revision", pv.revision}, {"digest", pv.digest},     {"entries", pv.entries},
+                              {"applied", pv.applied},   {"refused", std::move(refused)}};
+  }
+  return json::object{{"accepted", shared.plans_accepted}, {"ignored", shared.plans_ignored}, {"cpes", std::move(plans)}};
+}
+
 void add_routes(api::Router& router, std::shared_ptr<Shared> shared) {
   router.add("GET", "/api/v1/instances", [shared](const api::Request&) {
     auto now = steady_clock::now();
@@ -397,6 +559,7 @@ void add_routes(api::Router& router, std::shared_ptr<Shared> shared) {
       o["service"] = v.service;
       o["instance"] = v.id;
       o["address"] = v.address;
+      o["source"] = v.source;
       o["available"] = v.available;
       o["reason"] = v.reason;
       json::array ms;
@@ -430,6 +593,7 @@ void add_routes(api::Router& router, std::shared_ptr<Shared> shared) {
         {"desired_interval",
          json::object{{"accepted", shared->desired_accepted}, {"ignored", shared->desired_ignored},
                       {"last_from", shared->desired_last}}},
+        {"sampling_plans", plans_json(*shared)},
         {"stamp_reflector", json::object{{"received", r.received}, {"reflected", r.reflected},
                                          {"malformed", r.malformed}, {"auth_failed", r.auth_failed},
                                          {"rate_limited", r.rate_limited}, {"send_errors", r.send_errors}}}};

@@ -861,6 +861,14 @@ VcpeCheck check_vcpe(std::string_view text, const std::string& name) {
     c.instances.push_back(std::move(in));
   }
   check_unique(errs, c.instances, insts, "instance", "id", [](const Instance& x) { return x.service + "/" + x.id; });
+  c.sampling_plan.allow = c.lan.subnets;
+  if (auto* sp = root.table("sampling_plan", false)) {
+    Table s(*sp, "sampling_plan", errs);
+    if (s.get("allow")) c.sampling_plan.allow = s.prefixes("allow", false);
+    c.sampling_plan.max_instances =
+        static_cast<uint32_t>(s.integer("max_instances", 0, 32).value_or(c.sampling_plan.max_instances));
+    s.reject_unknown();
+  }
   if (auto* up = root.table("uplink", true)) {
     Table s(*up, "uplink", errs);
     c.uplink_interface = s.ifname("interface", true).value_or("");

@@ -139,6 +139,10 @@ struct Service {
 struct CpeConfig {
   std::string file;
   std::string source_sha256;  // of the file's text, when the file is what runs (cpe/config_boot)
+  // The configuration database's revision this is (set by whoever loads it from the
+  // database: cpe/config_boot, cpe/config_api); 0 while the file runs. Not a TOML key:
+  // the sampling plans carry it so that the CPE shows which revision each vCPE applies.
+  int64_t revision = 0;
   Daemon daemon;
   Lan lan;
   Probing probing;
@@ -186,6 +190,16 @@ struct Instance {
   std::optional<double> service_time_ms;
 };
 
+// What the CPEs may ask this vCPE to sample (their signed sampling plans, issue 9).
+// [sampling_plan]
+struct SamplingPlanLimits {
+  // Instance addresses a plan may name. Not set in the file: the LAN subnets; an empty
+  // list refuses every plan entry (only the file's instances are sampled).
+  std::vector<Prefix> allow;
+  // Plan instances sampled at most, over all CPEs (0..32, report::kMaxPlanInstances).
+  uint32_t max_instances = 32;
+};
+
 struct VcpeConfig {
   std::string file;
   Daemon daemon;
@@ -195,6 +209,7 @@ struct VcpeConfig {
   std::vector<Instance> instances;
   std::string uplink_interface;
   std::vector<CpePeer> cpes;
+  SamplingPlanLimits sampling_plan;
   Management management;  // read-only status and /metrics; no accounts on a vCPE
 };
 

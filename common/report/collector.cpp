@@ -34,7 +34,7 @@ Collector::Collector(std::vector<VcpePeer> peers, CollectorConfig cfg) : cfg_(cf
   for (auto& p : peers) {
     for (auto& a : p.tunnel_addresses) a = unmap(a);
     std::string id = p.id;
-    peers_.insert_or_assign(std::move(id), Peer{std::move(p), std::nullopt});
+    peers_.insert_or_assign(std::move(id), Peer{std::move(p), std::nullopt, std::nullopt});
   }
 }
 
@@ -44,71 +44,112 @@ std::optional<uint64_t> Collector::last_seq(const std::string& vcpe_id) const {
   return it->second.last_seq;
 }
 
-AcceptResult Collector::accept(std::span<const uint8_t> datagram, const IpAddress& source, const Now& now) {
-  if (datagram.size() > kMaxDatagram)
-    return reject(Verdict::oversized, source, std::to_string(datagram.size()) + " bytes", now.mono);
-  auto decoded = decode_report(datagram);
-  if (!decoded) return reject(Verdict::malformed, source, decoded.error().message, now.mono);
-  const Report& rep = decoded->message;
-
-  auto it = peers_.find(rep.vcpe_id);
-  if (it == peers_.end()) return reject(Verdict::unknown_vcpe, source, rep.vcpe_id, now.mono);
+Verdict Collector::authenticate(std::span<const uint8_t> signed_bytes, std::span<const uint8_t> signature,
+                                const std::string& vcpe_id, uint64_t seq, uint64_t timestamp_ns,
+                                const IpAddress& source, const Now& now, bool ack, std::string& detail) {
+  auto it = peers_.find(vcpe_id);
+  detail = vcpe_id;
+  if (it == peers_.end()) return Verdict::unknown_vcpe;
   Peer& peer = it->second;
 
   const IpAddress src = unmap(source);
   const auto& allowed = peer.cfg.tunnel_addresses;
-  if (std::find(allowed.begin(), allowed.end(), src) == allowed.end())
-    return reject(Verdict::peer_mismatch, source, "claims " + rep.vcpe_id, now.mono);
+  if (std::find(allowed.begin(), allowed.end(), src) == allowed.end()) {
+    detail = "claims " + vcpe_id;
+    return Verdict::peer_mismatch;
+  }
+  if (!peer.cfg.key.verify(signed_bytes, signature)) return Verdict::bad_signature;
 
-  if (!decoded->verify(peer.cfg.key)) return reject(Verdict::bad_signature, source, rep.vcpe_id, now.mono);
-
-  if (peer.last_seq && rep.seq <= *peer.last_seq)
-    return reject(Verdict::replay, source,
-                  rep.vcpe_id + " seq " + std::to_string(rep.seq) + " <= " + std::to_string(*peer.last_seq),
-                  now.mono);
+  const auto& last = ack ? peer.last_ack_seq : peer.last_seq;
+  if (last && seq <= *last) {
+    detail = vcpe_id + " seq " + std::to_string(seq) + " <= " + std::to_string(*last);
+    return Verdict::replay;
+  }
 
   // Signed comparison in ns; a timestamp beyond int64 is rejected as far future.
   const int64_t wall_ns =
       std::chrono::duration_cast<std::chrono::nanoseconds>(now.wall.time_since_epoch()).count();
   const auto max_age_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(cfg_.max_age).count();
   const auto max_future_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(cfg_.max_future).count();
-  if (rep.timestamp_ns > static_cast<uint64_t>(INT64_MAX))
-    return reject(Verdict::stale, source, rep.vcpe_id + " timestamp in the far future", now.mono);
-  const int64_t ts = static_cast<int64_t>(rep.timestamp_ns);
-  if (wall_ns - ts > max_age_ns)
-    return reject(Verdict::stale, source, rep.vcpe_id + " report too old", now.mono);
-  if (ts - wall_ns > max_future_ns)
-    return reject(Verdict::stale, source, rep.vcpe_id + " report from the future", now.mono);
+  if (timestamp_ns > static_cast<uint64_t>(INT64_MAX)) {
+    detail = vcpe_id + " timestamp in the far future";
+    return Verdict::stale;
+  }
+  const int64_t ts = static_cast<int64_t>(timestamp_ns);
+  if (wall_ns - ts > max_age_ns) {
+    detail = vcpe_id + " too old";
+    return Verdict::stale;
+  }
+  if (ts - wall_ns > max_future_ns) {
+    detail = vcpe_id + " from the future";
+    return Verdict::stale;
+  }
+  (ack ? peer.last_ack_seq : peer.last_seq) = seq;
+  return Verdict::accepted;
+}
+
+AcceptResult Collector::accept(std::span<const uint8_t> datagram, const IpAddress& source, const Now& now) {
+  if (datagram.size() > kMaxDatagram)
+    return reject(Verdict::oversized, source, std::to_string(datagram.size()) + " bytes", now.mono);
+  auto decoded = decode_report(datagram);
+  if (!decoded) return reject(Verdict::malformed, source, decoded.error().message, now.mono);
+  const Report& rep = decoded->message;
+  std::string detail;
+  auto v = authenticate(decoded->signed_bytes, decoded->signature, rep.vcpe_id, rep.seq, rep.timestamp_ns, source,
+                        now, false, detail);
+  if (v != Verdict::accepted) return reject(v, source, detail, now.mono);
 
   AcceptResult res;
   res.verdict = Verdict::accepted;
-  peer.last_seq = rep.seq;
   res.events = table_.apply(rep, now.mono);
   res.report = std::move(decoded->message);
   ++counters_[static_cast<size_t>(Verdict::accepted)];
   return res;
 }
 
+AckResult Collector::accept_ack(std::span<const uint8_t> datagram, const IpAddress& source, const Now& now) {
+  AckResult res;
+  auto done = [&](Verdict v, std::string_view detail) {
+    ++ack_counters_[static_cast<size_t>(v)];
+    if (v != Verdict::accepted) log_rejection(v, source, "plan ack", detail, now.mono);
+    res.verdict = v;
+    return res;
+  };
+  if (datagram.size() > kMaxDatagram) return done(Verdict::oversized, std::to_string(datagram.size()) + " bytes");
+  auto decoded = decode_plan_ack(datagram);
+  if (!decoded) return done(Verdict::malformed, decoded.error().message);
+  const PlanAck& a = decoded->message;
+  std::string detail;
+  auto v = authenticate(decoded->signed_bytes, decoded->signature, a.vcpe_id, a.seq, a.timestamp_ns, source, now,
+                        true, detail);
+  if (v == Verdict::accepted) res.ack = std::move(decoded->message);
+  return done(v, detail);
+}
+
 AcceptResult Collector::reject(Verdict v, const IpAddress& source, std::string_view detail,
                                std::chrono::steady_clock::time_point now) {
-  const auto i = static_cast<size_t>(v);
-  ++counters_[i];
-  // Rate-limited: a flood of junk must not turn into a flood of log lines.
-  LogState& ls = log_[i];
-  if (ls.last && now - *ls.last < cfg_.log_interval) {
-    ++ls.suppressed;
-  } else {
-    std::string msg = "rejected report from " + source.to_string() + ": " + std::string(to_string(v)) +
-                      " (" + std::string(detail) + ")";
-    if (ls.suppressed > 0) msg += "; " + std::to_string(ls.suppressed) + " similar rejections not logged";
-    log::warn("collector", msg);
-    ls.last = now;
-    ls.suppressed = 0;
-    ++ls.lines;
-  }
+  ++counters_[static_cast<size_t>(v)];
+  log_rejection(v, source, "report", detail, now);
   AcceptResult res;
   res.verdict = v;
   return res;
+}
+
+void Collector::log_rejection(Verdict v, const IpAddress& source, std::string_view what, std::string_view detail,
+                              std::chrono::steady_clock::time_point now) {
+  // Rate-limited: a flood of junk must not turn into a flood of log lines.
+  LogState& ls = log_[static_cast<size_t>(v)];
+  if (ls.last && now - *ls.last < cfg_.log_interval) {
+    ++ls.suppressed;
+    return;
+  }
+  std::string msg = "rejected " + std::string(what) + " from " + source.to_string() + ": " +
+                    std::string(to_string(v)) + " (" + std::string(detail) + ")";
+  if (ls.suppressed > 0) msg += "; " + std::to_string(ls.suppressed) + " similar rejections not logged";
+  log::warn("collector", msg);
+  ls.last = now;
+  ls.suppressed = 0;
+  ++ls.lines;
 }
 
 }  // namespace cats::report

@@ -69,11 +69,22 @@ struct AcceptResult {
   bool accepted() const { return verdict == Verdict::accepted; }
 };
 
+// A vCPE's confirmation of a sampling plan (PlanAck), checked as a report is (same
+// causes, same order, its own replay sequence), counted apart from reports.
+struct AckResult {
+  Verdict verdict = Verdict::malformed;
+  std::optional<PlanAck> ack;  // set when accepted
+  bool accepted() const { return verdict == Verdict::accepted; }
+};
+
 class Collector {
  public:
   Collector(std::vector<VcpePeer> peers, CollectorConfig cfg = {});
 
   AcceptResult accept(std::span<const uint8_t> datagram, const IpAddress& source, const Now& now);
+  // Datagrams of the plan_ack type (peek_type) go here instead of accept().
+  AckResult accept_ack(std::span<const uint8_t> datagram, const IpAddress& source, const Now& now);
+  uint64_t ack_count(Verdict v) const { return ack_counters_[static_cast<size_t>(v)]; }
   std::vector<AvailabilityEvent> expire(std::chrono::steady_clock::time_point now) {
     return table_.expire(now, cfg_.max_interval);
   }
@@ -89,6 +100,7 @@ class Collector {
   struct Peer {
     VcpePeer cfg;
     std::optional<uint64_t> last_seq;
+    std::optional<uint64_t> last_ack_seq;
   };
   struct LogState {
     std::optional<std::chrono::steady_clock::time_point> last;
@@ -96,6 +108,12 @@ class Collector {
     uint64_t lines = 0;
   };
 
+  // The checks after decoding, shared by reports and acks; logs and counts nothing.
+  Verdict authenticate(std::span<const uint8_t> signed_bytes, std::span<const uint8_t> signature,
+                       const std::string& vcpe_id, uint64_t seq, uint64_t timestamp_ns, const IpAddress& source,
+                       const Now& now, bool ack, std::string& detail);
+  void log_rejection(Verdict v, const IpAddress& source, std::string_view what, std::string_view detail,
+                     std::chrono::steady_clock::time_point now);
   AcceptResult reject(Verdict v, const IpAddress& source, std::string_view detail,
                       std::chrono::steady_clock::time_point now);
 
@@ -103,6 +121,7 @@ class Collector {
   std::map<std::string, Peer, std::less<>> peers_;
   InstanceTable table_;
   std::array<uint64_t, kVerdictCount> counters_{};
+  std::array<uint64_t, kVerdictCount> ack_counters_{};
   std::array<LogState, kVerdictCount> log_{};
 };
 

@@ -2,6 +2,8 @@
 
 #include "report/wire.hpp"
 
+#include <openssl/evp.h>
+
 namespace cats::report {
 namespace {
 
@@ -61,7 +63,66 @@ Result<std::string> read_id(wire::Reader& r, std::string_view what) {
   return Result<std::string>(boost::system::in_place_value, std::move(s));
 }
 
+Result<UdpEndpoint> read_endpoint(wire::Reader& r) {
+  uint8_t family = r.u8();
+  IpAddress addr;
+  if (family == kFamilyV4) {
+    boost::asio::ip::address_v4::bytes_type b{};
+    auto raw = r.bytes(b.size());
+    if (!r.ok()) return Error::msg("instance address truncated");
+    std::copy(raw.begin(), raw.end(), b.begin());
+    addr = boost::asio::ip::address_v4(b);
+  } else if (family == kFamilyV6) {
+    boost::asio::ip::address_v6::bytes_type b{};
+    auto raw = r.bytes(b.size());
+    if (!r.ok()) return Error::msg("instance address truncated");
+    std::copy(raw.begin(), raw.end(), b.begin());
+    addr = boost::asio::ip::address_v6(b);
+  } else {
+    return Error::msg("unknown address family");
+  }
+  uint16_t port = r.u16();
+  if (!r.ok()) return Error::msg("instance address truncated");
+  return UdpEndpoint(addr, port);
+}
+
+// The plan's instance section: count u8, then per instance service id, instance id,
+// address, flags u8 (= 0, room for optional fields). Digest and message share it.
+Status put_plan_instances(wire::Writer& w, const std::vector<PlanInstance>& instances) {
+  if (instances.size() > kMaxPlanInstances)
+    return Error::msg("more than " + std::to_string(kMaxPlanInstances) + " instances in a sampling plan");
+  w.u8(static_cast<uint8_t>(instances.size()));
+  for (const auto& in : instances) {
+    CATS_TRY(check_id("service", in.service_id));
+    CATS_TRY(check_id("instance", in.instance_id));
+    w.str8(in.service_id);
+    w.str8(in.instance_id);
+    put_endpoint(w, in.address);
+    w.u8(0);
+  }
+  return ok();
+}
+
 }  // namespace
+
+std::string_view to_string(Refusal r) {
+  switch (r) {
+    case Refusal::not_allowed: return "not_allowed";
+    case Refusal::over_limit: return "over_limit";
+    case Refusal::local_conflict: return "local_conflict";
+  }
+  return "unknown";
+}
+
+Result<PlanDigest> plan_digest(const std::vector<PlanInstance>& instances) {
+  wire::Writer w;
+  CATS_TRY(put_plan_instances(w, instances));
+  PlanDigest d{};
+  unsigned int n = 0;
+  if (EVP_Digest(w.buffer().data(), w.size(), d.data(), &n, EVP_sha256(), nullptr) != 1 || n != d.size())
+    return Error::msg("SHA-256 failed");
+  return d;
+}
 
 bool valid_id(std::string_view id) {
   if (id.empty() || id.size() > kMaxIdLength) return false;
@@ -126,12 +187,54 @@ Result<std::vector<uint8_t>> encode_desired_interval(const DesiredInterval& d, c
   return sign_and_append(std::move(w.buffer()), key);
 }
 
+Result<std::vector<uint8_t>> encode_sampling_plan(const SamplingPlan& p, const SigningKey& key) {
+  CATS_TRY(check_id("CPE", p.cpe_id));
+  CATS_TRY(check_id("vCPE", p.vcpe_id));
+  wire::Writer w;
+  put_header(w, MessageType::sampling_plan);
+  w.str8(p.cpe_id);
+  w.str8(p.vcpe_id);
+  w.u64(p.seq);
+  w.u64(p.timestamp_ns);
+  w.u64(p.revision);
+  CATS_TRY(put_plan_instances(w, p.instances));
+  // One datagram, never split: 32 instances of the longest ids and IPv6 addresses take
+  // 32 x 150 bytes, well inside kMaxDatagram (sign_and_append checks it anyway).
+  return sign_and_append(std::move(w.buffer()), key);
+}
+
+Result<std::vector<uint8_t>> encode_plan_ack(const PlanAck& a, const SigningKey& key) {
+  CATS_TRY(check_id("vCPE", a.vcpe_id));
+  CATS_TRY(check_id("CPE", a.cpe_id));
+  if (a.refused.size() > kMaxPlanInstances) return Error::msg("too many refusals in a plan ack");
+  wire::Writer w;
+  put_header(w, MessageType::plan_ack);
+  w.str8(a.vcpe_id);
+  w.str8(a.cpe_id);
+  w.u64(a.seq);
+  w.u64(a.timestamp_ns);
+  w.u64(a.revision);
+  w.bytes(a.digest);
+  w.u8(a.applied);
+  w.u8(static_cast<uint8_t>(a.refused.size()));
+  for (const auto& f : a.refused) {
+    CATS_TRY(check_id("service", f.service_id));
+    CATS_TRY(check_id("instance", f.instance_id));
+    w.str8(f.service_id);
+    w.str8(f.instance_id);
+    w.u8(static_cast<uint8_t>(f.reason));
+  }
+  return sign_and_append(std::move(w.buffer()), key);
+}
+
 Result<MessageType> peek_type(std::span<const uint8_t> d) {
   if (d.size() < kHeaderSize) return Error::msg("datagram too short");
   if (!std::equal(kMagic.begin(), kMagic.end(), d.begin())) return Error::msg("bad magic");
   if (d[4] != kVersion) return Error::msg("unsupported version");
   if (d[5] == static_cast<uint8_t>(MessageType::report)) return MessageType::report;
   if (d[5] == static_cast<uint8_t>(MessageType::desired_interval)) return MessageType::desired_interval;
+  if (d[5] == static_cast<uint8_t>(MessageType::sampling_plan)) return MessageType::sampling_plan;
+  if (d[5] == static_cast<uint8_t>(MessageType::plan_ack)) return MessageType::plan_ack;
   return Error::msg("unknown message type");
 }
 
@@ -154,25 +257,8 @@ Result<Decoded<Report>> decode_report(std::span<const uint8_t> d) {
     CATS_TRY_ASSIGN(inst, read_id(r, "instance"));
     in.service_id = std::move(svc);
     in.instance_id = std::move(inst);
-    uint8_t family = r.u8();
-    IpAddress addr;
-    if (family == kFamilyV4) {
-      boost::asio::ip::address_v4::bytes_type b{};
-      auto raw = r.bytes(b.size());
-      if (!r.ok()) return Error::msg("instance address truncated");
-      std::copy(raw.begin(), raw.end(), b.begin());
-      addr = boost::asio::ip::address_v4(b);
-    } else if (family == kFamilyV6) {
-      boost::asio::ip::address_v6::bytes_type b{};
-      auto raw = r.bytes(b.size());
-      if (!r.ok()) return Error::msg("instance address truncated");
-      std::copy(raw.begin(), raw.end(), b.begin());
-      addr = boost::asio::ip::address_v6(b);
-    } else {
-      return Error::msg("unknown address family");
-    }
-    uint16_t port = r.u16();
-    in.address = UdpEndpoint(addr, port);
+    CATS_TRY_ASSIGN(addr, read_endpoint(r));
+    in.address = addr;
     uint8_t flags = r.u8();
     if ((flags & ~kFlagAvailable) != 0) return Error::msg("reserved instance flags set");
     in.available = (flags & kFlagAvailable) != 0;
@@ -215,6 +301,77 @@ Result<Decoded<DesiredInterval>> decode_desired_interval(std::span<const uint8_t
   m.min_interval_ms = r.u32();
   m.max_interval_ms = r.u32();
   if (!r.ok()) return Error::msg("desired-interval message truncated");
+  if (r.remaining() != 0) return Error::msg("trailing bytes before signature");
+  out.signed_bytes = d.first(r.offset());
+  out.signature = d.subspan(r.offset());
+  return out;
+}
+
+Result<Decoded<SamplingPlan>> decode_sampling_plan(std::span<const uint8_t> d) {
+  wire::Reader r(d.first(d.size() - std::min(d.size(), kEd25519SignatureSize)));
+  CATS_TRY(read_header(r, d, MessageType::sampling_plan));
+  Decoded<SamplingPlan> out;
+  SamplingPlan& p = out.message;
+  CATS_TRY_ASSIGN(cpe, read_id(r, "CPE"));
+  CATS_TRY_ASSIGN(vcpe, read_id(r, "vCPE"));
+  p.cpe_id = std::move(cpe);
+  p.vcpe_id = std::move(vcpe);
+  p.seq = r.u64();
+  p.timestamp_ns = r.u64();
+  p.revision = r.u64();
+  size_t n = r.u8();
+  if (!r.ok()) return Error::msg("sampling plan truncated");
+  if (n > kMaxPlanInstances) return Error::msg("too many instances in sampling plan");
+  p.instances.reserve(n);
+  for (size_t i = 0; i < n; ++i) {
+    PlanInstance in;
+    CATS_TRY_ASSIGN(svc, read_id(r, "service"));
+    CATS_TRY_ASSIGN(inst, read_id(r, "instance"));
+    in.service_id = std::move(svc);
+    in.instance_id = std::move(inst);
+    CATS_TRY_ASSIGN(addr, read_endpoint(r));
+    in.address = addr;
+    if (r.u8() != 0) return Error::msg("reserved plan instance flags set");
+    if (!r.ok()) return Error::msg("sampling plan truncated");
+    p.instances.push_back(std::move(in));
+  }
+  if (r.remaining() != 0) return Error::msg("trailing bytes before signature");
+  out.signed_bytes = d.first(r.offset());
+  out.signature = d.subspan(r.offset());
+  return out;
+}
+
+Result<Decoded<PlanAck>> decode_plan_ack(std::span<const uint8_t> d) {
+  wire::Reader r(d.first(d.size() - std::min(d.size(), kEd25519SignatureSize)));
+  CATS_TRY(read_header(r, d, MessageType::plan_ack));
+  Decoded<PlanAck> out;
+  PlanAck& a = out.message;
+  CATS_TRY_ASSIGN(vcpe, read_id(r, "vCPE"));
+  CATS_TRY_ASSIGN(cpe, read_id(r, "CPE"));
+  a.vcpe_id = std::move(vcpe);
+  a.cpe_id = std::move(cpe);
+  a.seq = r.u64();
+  a.timestamp_ns = r.u64();
+  a.revision = r.u64();
+  auto dg = r.bytes(a.digest.size());
+  if (r.ok()) std::copy(dg.begin(), dg.end(), a.digest.begin());
+  a.applied = r.u8();
+  size_t n = r.u8();
+  if (!r.ok()) return Error::msg("plan ack truncated");
+  if (a.applied > kMaxPlanInstances || n > kMaxPlanInstances) return Error::msg("plan ack counts out of range");
+  a.refused.reserve(n);
+  for (size_t i = 0; i < n; ++i) {
+    PlanRefusal f;
+    CATS_TRY_ASSIGN(svc, read_id(r, "service"));
+    CATS_TRY_ASSIGN(inst, read_id(r, "instance"));
+    f.service_id = std::move(svc);
+    f.instance_id = std::move(inst);
+    uint8_t why = r.u8();
+    if (!r.ok()) return Error::msg("plan ack truncated");
+    if (why == 0 || why > kMaxRefusal) return Error::msg("unknown refusal reason");
+    f.reason = static_cast<Refusal>(why);
+    a.refused.push_back(std::move(f));
+  }
   if (r.remaining() != 0) return Error::msg("trailing bytes before signature");
   out.signed_bytes = d.first(r.offset());
   out.signature = d.subspan(r.offset());

@@ -19,6 +19,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <vector>
 
 namespace cats::report {
@@ -33,7 +34,7 @@ inline constexpr size_t kMaxIdLength = 64;
 inline constexpr size_t kMaxInstances = 64;
 inline constexpr size_t kMaxMetricsPerInstance = 32;
 
-enum class MessageType : uint8_t { report = 1, desired_interval = 2 };
+enum class MessageType : uint8_t { report = 1, desired_interval = 2, sampling_plan = 3, plan_ack = 4 };
 
 struct InstanceReport {
   std::string service_id;
@@ -69,6 +70,74 @@ struct DesiredInterval {
   friend bool operator==(const DesiredInterval&, const DesiredInterval&) = default;
 };
 
+// CPE -> vCPE: the instances this CPE expects the vCPE to sample (issue 9, "a service or
+// instance added at the CPE reaches the vCPE that fronts it"). Signed with the CPE's
+// report key, addressed, and replay-checked exactly like DesiredInterval. A plan is the
+// whole set for that vCPE from that CPE (an instance missing from a newer plan is
+// withdrawn); the vCPE applies it within its own limits and answers with a PlanAck.
+// Layout in docs/METRICS.md "Sampling plan".
+inline constexpr size_t kMaxPlanInstances = 32;  // leaves room in the vCPE's report (kMaxInstances)
+
+struct PlanInstance {
+  std::string service_id;
+  std::string instance_id;
+  UdpEndpoint address;
+
+  friend bool operator==(const PlanInstance&, const PlanInstance&) = default;
+  friend auto operator<=>(const PlanInstance& a, const PlanInstance& b) {
+    return std::tie(a.service_id, a.instance_id, a.address) <=> std::tie(b.service_id, b.instance_id, b.address);
+  }
+};
+
+struct SamplingPlan {
+  std::string cpe_id;
+  std::string vcpe_id;  // addressee
+  uint64_t seq = 0;     // the CPE's, shared with its DesiredInterval messages
+  uint64_t timestamp_ns = 0;
+  uint64_t revision = 0;  // the CPE's configuration revision the plan was made from (0: a file)
+  std::vector<PlanInstance> instances;
+
+  friend bool operator==(const SamplingPlan&, const SamplingPlan&) = default;
+};
+
+// SHA-256 of the plan's instance section as encoded: what the vCPE applied, whatever the
+// revision number (a revision that changes nothing for this vCPE keeps its digest).
+using PlanDigest = std::array<uint8_t, 32>;
+Result<PlanDigest> plan_digest(const std::vector<PlanInstance>& instances);
+
+// Why a vCPE did not take a plan entry (carried in PlanAck; the names are the API's).
+enum class Refusal : uint8_t {
+  not_allowed = 1,     // address outside the vCPE's sampling_plan.allow prefixes
+  over_limit = 2,      // beyond sampling_plan.max_instances (or the report's room)
+  local_conflict = 3,  // its file has this service/instance id at another address
+};
+inline constexpr uint8_t kMaxRefusal = 3;
+std::string_view to_string(Refusal r);
+
+struct PlanRefusal {
+  std::string service_id;
+  std::string instance_id;
+  Refusal reason = Refusal::not_allowed;
+
+  friend bool operator==(const PlanRefusal&, const PlanRefusal&) = default;
+};
+
+// vCPE -> CPE (to the collector's port): "I apply the plan with this digest, from this
+// revision, sampling `applied` of its instances and refusing these". Signed with the
+// vCPE's report key; its own sequence (initial_sequence, +1 per ack).
+struct PlanAck {
+  std::string vcpe_id;
+  std::string cpe_id;  // addressee
+  uint64_t seq = 0;
+  uint64_t timestamp_ns = 0;
+  uint64_t revision = 0;
+  PlanDigest digest{};
+  uint8_t applied = 0;
+  std::vector<PlanRefusal> refused;  // at most kMaxPlanInstances
+
+  friend bool operator==(const PlanAck&, const PlanAck&) = default;
+};
+
 // A decoded message plus the exact bytes its signature covers. The spans point into the
 // datagram passed to decode_*, which must outlive them.
 template <class T>
@@ -91,6 +160,8 @@ uint64_t initial_sequence(uint64_t unix_ns);
 
 Result<std::vector<uint8_t>> encode_report(const Report& r, const SigningKey& key);
 Result<std::vector<uint8_t>> encode_desired_interval(const DesiredInterval& d, const SigningKey& key);
+Result<std::vector<uint8_t>> encode_sampling_plan(const SamplingPlan& p, const SigningKey& key);
+Result<std::vector<uint8_t>> encode_plan_ack(const PlanAck& a, const SigningKey& key);
 // Without signature (header + body), for tests and for signing elsewhere.
 Result<std::vector<uint8_t>> encode_report_unsigned(const Report& r);
 
@@ -99,5 +170,7 @@ Result<std::vector<uint8_t>> encode_report_unsigned(const Report& r);
 Result<MessageType> peek_type(std::span<const uint8_t> datagram);
 Result<Decoded<Report>> decode_report(std::span<const uint8_t> datagram);
 Result<Decoded<DesiredInterval>> decode_desired_interval(std::span<const uint8_t> datagram);
+Result<Decoded<SamplingPlan>> decode_sampling_plan(std::span<const uint8_t> datagram);
+Result<Decoded<PlanAck>> decode_plan_ack(std::span<const uint8_t> datagram);
 
 }  // namespace cats::report

@@ -30,7 +30,7 @@ const char* validate(const SenderConfig& c) {
 StampSender::StampSender(asio::io_context& io, SenderConfig cfg, OnChange on_change)
     : cfg_(std::move(cfg)),
       on_change_(std::move(on_change)),
-      socket_(io),
+      socket_(io, tunsock::Options{cfg_.device, cfg_.local_address, cfg_.reflector}),
       send_timer_(io),
       deadline_timer_(io),
       stats_(cfg_.stats) {}
@@ -57,44 +57,14 @@ Result<std::shared_ptr<StampSender>> StampSender::start(asio::io_context& io, Se
 }
 
 Status StampSender::open_socket() {
-  close_socket();
-  boost::system::error_code ec;
-  const auto proto = cfg_.reflector.protocol();
-  socket_.open(proto, ec);
-  if (ec) return fail(Error::sys(ec.value(), "socket"));
-  const int fd = socket_.native_handle();
-  if (!cfg_.device.empty() &&
-      ::setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, cfg_.device.c_str(),
-                   static_cast<socklen_t>(cfg_.device.size())) != 0) {
-    const int err = errno;
-    close_socket();
-    return fail(Error::sys(err, "SO_BINDTODEVICE " + cfg_.device));
-  }
-  if (!cfg_.local_address.is_unspecified()) {
-    socket_.bind(UdpEndpoint(cfg_.local_address, 0), ec);
-    if (ec) {
-      close_socket();
-      return fail(Error::sys(ec.value(), "bind " + cfg_.local_address.to_string()));
-    }
-  }
   // Connected: the kernel drops datagrams from anyone but the reflector and reports
   // ICMP errors (port unreachable) to us.
-  socket_.connect(cfg_.reflector, ec);
-  if (ec) {
-    close_socket();
-    return fail(Error::sys(ec.value(), "connect " + endpoint_to_string(cfg_.reflector)));
-  }
-  socket_.non_blocking(true, ec);
-  ++socket_gen_;
+  if (auto st = socket_.open(); !st) return fail(st.error());
   arm_receive();
   return ok();
 }
 
-void StampSender::close_socket() {
-  boost::system::error_code ec;
-  if (socket_.is_open()) socket_.close(ec);
-  ++socket_gen_;
-}
+void StampSender::close_socket() { socket_.close(); }
 
 void StampSender::stop() {
   stopped_ = true;
@@ -127,7 +97,7 @@ void StampSender::drain() {
   if (!socket_.is_open()) return;
   for (int i = 0; i < 64; ++i) {
     boost::system::error_code ec;
-    const std::size_t n = socket_.receive(asio::buffer(rx_), 0, ec);  // non-blocking socket
+    const std::size_t n = socket_.socket().receive(asio::buffer(rx_), 0, ec);  // non-blocking socket
     if (ec) return;  // would_block: nothing queued (an ICMP error is only a loss, as below)
     on_datagram(n, steady_clock::now());
   }
@@ -165,27 +135,25 @@ void StampSender::send_probe(SteadyTime now) {
   SenderPacket p{seq, to_ntp(std::chrono::system_clock::now()), cfg_.error};
   p.error.ptp = false;
   const auto bytes = encode_sender(p, cfg_.key ? &*cfg_.key : nullptr);
-  boost::system::error_code ec;
-  socket_.send(asio::buffer(bytes), 0, ec);
-  if (!ec) {
+  const uint64_t gen = socket_.generation();
+  auto st = socket_.send(bytes);
+  // A re-created tunnel: the helper sent on a new socket, which needs its receive armed.
+  if (socket_.is_open() && socket_.generation() != gen) arm_receive();
+  if (st) {
     emit(stats_.on_sent(seq, now));
     return;
   }
   ++send_errors_;
   emit(stats_.on_send_error(seq, now));
-  const int err = ec.value();
-  log::debug("stamp", cfg_.name + ": send: " + ec.message());
-  // The bound device vanished (or lost our address): SO_BINDTODEVICE holds the old
-  // ifindex, so only a new socket can follow a re-created interface.
-  if (err == ENODEV || err == ENXIO || err == EADDRNOTAVAIL || err == EBADF) close_socket();
+  log::debug("stamp", cfg_.name + ": " + st.error().message);
 }
 
 void StampSender::arm_receive() {
-  socket_.async_receive(
-      asio::buffer(rx_), [w = weak_from_this(), gen = socket_gen_](const boost::system::error_code& ec,
+  socket_.socket().async_receive(
+      asio::buffer(rx_), [w = weak_from_this(), gen = socket_.generation()](const boost::system::error_code& ec,
                                                                    std::size_t n) {
         auto self = w.lock();
-        if (!self || self->stopped_ || gen != self->socket_gen_) return;
+        if (!self || self->stopped_ || gen != self->socket_.generation()) return;
         if (ec) {
           // ICMP errors on a connected socket are reported once each and say the probe
           // was lost, which the timeout already accounts for. Anything else: start over

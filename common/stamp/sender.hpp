@@ -10,6 +10,7 @@
 
 #include "base/ip.hpp"
 #include "base/result.hpp"
+#include "tunsock/tunnel_socket.hpp"
 #include "stamp/packet.hpp"
 #include "stamp/path_stats.hpp"
 
@@ -82,14 +83,13 @@ class StampSender : public std::enable_shared_from_this<StampSender> {
 
   SenderConfig cfg_;
   OnChange on_change_;
-  boost::asio::ip::udp::socket socket_;
+  tunsock::TunnelUdpSocket socket_;  // follows a re-created tunnel (tunsock/tunnel_socket.hpp)
   boost::asio::steady_timer send_timer_;
   boost::asio::steady_timer deadline_timer_;
   std::optional<SteadyTime> armed_deadline_;
   SteadyTime next_send_{};
   PathStats stats_;
   uint32_t next_seq_ = 0;  // RFC 8762 §4.2.1: starts at zero, +1 per packet
-  uint64_t socket_gen_ = 0;  // invalidates receive handlers of a closed socket
   bool stopped_ = false;
   bool logged_open_error_ = false;
   uint64_t malformed_ = 0, send_errors_ = 0;

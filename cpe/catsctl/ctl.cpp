@@ -318,6 +318,37 @@ std::string render_decisions(const json::value& body, double) {
                  "no decisions (no services configured)");
 }
 
+std::string render_plans(const json::value& body, double) {
+  if (!body.is_object()) return "unexpected plans reply (not a JSON object)\n";
+  const json::value* v = field(body.get_object(), "vcpes");
+  if (!v || !v->is_array()) return "unexpected plans reply (no vcpes list)\n";
+  // One row per vCPE: "in_sync" / "pending" with how long, and what it refused.
+  json::array rows;
+  for (const auto& x : v->get_array()) {
+    if (!x.is_object()) continue;
+    json::object row = x.get_object();
+    std::string refused;
+    if (const json::value* r = field(row, "refused"); r && r->is_array())
+      for (const auto& f : r->get_array()) {
+        if (!f.is_object()) continue;
+        const auto& o = f.get_object();
+        auto get = [&](const char* k) { const json::value* g = field(o, k); return g ? fmt_text(*g) : std::string("-"); };
+        refused += (refused.empty() ? "" : " ") + get("service") + "/" + get("instance") + ":" + get("reason");
+      }
+    size_t n = 0;
+    if (const json::value* i = field(row, "instances"); i && i->is_array()) n = i->get_array().size();
+    row["entries"] = n;
+    row["since_text"] = fmt_number(*field(row, "since_ms"), "%.1f s", 0.001);
+    row["refused_text"] = refused.empty() ? "-" : refused;
+    rows.push_back(std::move(row));
+  }
+  return list_or(rows,
+                 {col("VCPE", "vcpe"), col("STATE", "state"), col("SINCE", "since_text", {}, true),
+                  col("REVISION", "revision", {}, true), col("ENTRIES", "entries", {}, true),
+                  col("APPLIED", "applied", {}, true), col("REFUSED", "refused_text")},
+                 "no vCPEs");
+}
+
 std::string render_setup_url(const json::value& body, double) {
   if (!body.is_object()) return "unexpected reply (not a JSON object)\n";
   const auto& o = body.as_object();
@@ -336,6 +367,8 @@ const std::vector<Command>& commands() {
       {"events", "GET", "/api/v1/events", "recent events (paths, instances, weights, rejected reports)", render_events},
       {"services", "GET", "/api/v1/services", "configured services: VIP, affinity, outcome, weight per instance", render_services},
       {"decisions", "GET", "/api/v1/decisions", "per service x instance x WAN: weight, cost and why", render_decisions},
+      {"plans", "GET", "/api/v1/plans", "per vCPE: the sampling plan sent, in sync or pending, refused entries",
+       render_plans},
       {"setup-url", "GET", "/api/v1/setup-url", "the one-time link that sets the first admin (while there is none)",
        render_setup_url},
   };

@@ -47,6 +47,7 @@ std::string fmt_count(const boost::json::value& v);      // 6 -> "6", 1.5 -> "1.
 std::string render_paths(const boost::json::value& body, double now);
 std::string render_instances(const boost::json::value& body, double now);
 std::string render_reports(const boost::json::value& body, double now);
+std::string render_plans(const boost::json::value& body, double now);
 std::string render_events(const boost::json::value& body, double now);
 std::string render_services(const boost::json::value& body, double now);
 std::string render_decisions(const boost::json::value& body, double now);
