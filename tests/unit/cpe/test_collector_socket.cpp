@@ -197,6 +197,9 @@ TEST_CASE("collector socket: an instance whose availability flaps is held unavai
   CHECK(count("instance_held") == 0);
   send(203, false);  // flap 2 (penalty 2000 >= 1500): held
   send(204, true);
+  // The event is recorded after the report is counted as accepted, on the services'
+  // thread: wait for it (the counter alone raced it, 1 run in ~40 under ctest -j2).
+  CHECK(wait_for([&] { return count("instance_held") == 1; }));
   CHECK_FALSE(available());  // reported available, held unavailable
   CHECK(count("instance_held") == 1);
   svc->reset();
