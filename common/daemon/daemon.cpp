@@ -19,6 +19,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <mutex>
@@ -146,6 +147,17 @@ Status replace_plan(overlay::Applier& ap, const config::Daemon& d, const overlay
 }
 
 constexpr auto kDeviceCacheTtl = std::chrono::milliseconds(250);
+
+// What SIGUSR2 re-executes: the path we were started from, resolved once at start. Once a
+// package upgrade has replaced the binary, /proc/self/exe names the old, deleted file, and
+// an in-place restart of it would go on running the old code (found by the VM test,
+// tests/vm: `/proc/PID/exe -> /usr/sbin/cats-cpe (deleted)` after the upgrade).
+std::string own_executable() {
+  std::error_code ec;
+  auto p = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (ec || p.empty()) return "/proc/self/exe";
+  return p.string();
+}
 
 UniqueFd block_signals() {
   sigset_t set;
@@ -315,6 +327,7 @@ int cleanup(const Site& site) {
 int run(const Site& site, const std::vector<std::string>& argv) {
   log::set_level(log::parse_level(site.daemon.log_level));
   auto sfd = block_signals();
+  const std::string self = own_executable();
   // Nothing is created, not even the key file, unless every interface we depend on exists.
   if (auto st = check_links(site.plan); !st) {
     log::error(site.role, st.error().message + " (nothing was changed)");
@@ -497,7 +510,7 @@ int run(const Site& site, const std::vector<std::string>& argv) {
           // The new image opens its own: nothing of ours crosses the exec (Asio's sockets,
           // SQLite files and the signalfd are not all close-on-exec).
           ::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
-          ::execv("/proc/self/exe", args.data());
+          ::execv(self.c_str(), args.data());
           log::error(site.role, std::string("re-exec failed: ") + std::strerror(errno));
           return 1;
         }

@@ -9,6 +9,7 @@ ours and nothing else.
 """
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -263,6 +264,25 @@ def test_in_place_restarts_leak_no_fds(s: LabSession):
     assert not kept, f"sockets that crossed 10 in-place restarts: {kept}"
 
 
+def test_in_place_restart_runs_the_replaced_binary(s: LabSession):
+    """An upgrade puts a new file at the binary's path (as dpkg does: a new inode, the old
+    one deleted), then sends SIGUSR2: the daemon must exec the new file. It exec'd
+    /proc/self/exe, i.e. the deleted old one, so an upgrade went on running old code
+    (found by the VM test, tests/vm)."""
+    pid = s.lab.daemon_entry("cpe")["pid"]
+    exe = Path(os.readlink(f"/proc/{pid}/exe"))
+    staged = exe.with_name(exe.name + ".upgrade")
+    shutil.copy2(exe, staged)
+    os.replace(staged, exe)
+    assert os.readlink(f"/proc/{pid}/exe").endswith("(deleted)"), "test bug: the binary was not replaced"
+    ready = log_count(s, "cpe", "ready;")
+    os.kill(pid, signal.SIGUSR2)
+    wait_until(lambda: log_count(s, "cpe", "ready;") > ready or None, 15, "cats-cpe back after SIGUSR2")
+    now = os.readlink(f"/proc/{pid}/exe")
+    assert now == str(exe), f"after the in-place restart the daemon runs {now}, not {exe}"
+    wait_until(lambda: all_handshaken(s, "cpe"), 10, "cpe tunnels after the restart")
+
+
 def test_restart_vcpe_after_crash(s: LabSession):
     restart_keeps_state(s, "cloud1", "kill")
 
@@ -303,7 +323,7 @@ if __name__ == "__main__":
         test_outer_packets_cross_own_isp,
         test_blackhole_wan1_leaves_wan2_working,
         test_restart_cpe_in_place,
-        test_in_place_restarts_leak_no_fds,
+        test_in_place_restarts_leak_no_fds, test_in_place_restart_runs_the_replaced_binary,
         test_restart_vcpe_after_crash,
         test_cleanup_after_crash_removes_only_ours,
         test_sigterm_removes_what_it_created,
