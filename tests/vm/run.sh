@@ -9,7 +9,8 @@
 # that does not report DONE in time fails with the tail of its console.
 # Env: CATS_VM_DIR (build-vm), CATS_VM_TIMEOUT (seconds for the boot and test, 900),
 #      CATS_VM_SMP (2), CATS_VM_MEM (MiB, 1024), CATS_MIRROR (see mkrootfs.sh),
-#      CATS_VM_WIREGUARD (kernel; userspace runs the same test on wireguard-go).
+#      CATS_VM_WIREGUARD (kernel; userspace runs the same test on wireguard-go),
+#      CATS_VM_BENCH (1: also measure TCP throughput through the tunnel, iperf3).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 debdir=$(cd "${1:-$root/build-pkg}" && pwd)
@@ -26,7 +27,7 @@ stamp() { echo "vm: $1 at +$(( $(date +%s) - t0 )) s"; }
 # installs nothing else), each alternative's first choice.
 debs=("$(ls "$debdir"/cats-cpe_*.deb | tail -1)" "$(ls "$debdir"/cats-vcpe_*.deb | tail -1)")
 deps=$(for d in "${debs[@]}"; do dpkg-deb -f "$d" Depends; done | tr ',' '\n' | sed 's/|.*//; s/(.*//; s/ //g' | sort -u)
-pkgs=(systemd systemd-sysv linux-image-cloud-amd64 kmod nftables wireguard-tools wireguard-go iproute2 python3 procps $deps)
+pkgs=(systemd systemd-sysv linux-image-cloud-amd64 kmod nftables wireguard-tools wireguard-go iproute2 python3 procps iperf3 $deps)
 key=$(cat "$root/images/rootfs/mkrootfs.sh" <(echo "${pkgs[*]}") | sha256sum | cut -c1-12)
 base=$vm/base-$key.tar
 if [ ! -f "$base" ]; then
@@ -84,7 +85,7 @@ rc=0
 nice -n 10 timeout "$timeout" qemu-system-x86_64 -accel tcg,thread=multi -cpu max \
   -smp "${CATS_VM_SMP:-2}" -m "${CATS_VM_MEM:-1024}" \
   -kernel "$vm/vmlinuz" -initrd "$vm/initrd.img" \
-  -append "root=/dev/vda rw console=ttyS0 panic=-1 quiet systemd.show_status=1 cats.wireguard=${CATS_VM_WIREGUARD:-kernel}" \
+  -append "root=/dev/vda rw console=ttyS0 panic=-1 quiet systemd.show_status=1 cats.wireguard=${CATS_VM_WIREGUARD:-kernel} cats.bench=${CATS_VM_BENCH:-0}" \
   -drive file="$img",format=raw,if=virtio,cache=unsafe \
   -nic none -display none -monitor none -no-reboot \
   -serial file:"$console" -serial file:"$result" || rc=$?

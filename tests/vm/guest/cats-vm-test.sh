@@ -219,6 +219,19 @@ get_vip() { ip netns exec client python3 -c 'import urllib.request as u; b=u.url
 wait_for vip-flow 60 get_vip
 check vip-conntrack "$(ip netns exec client python3 -c 'import urllib.request as u; print(u.urlopen("http://10.255.0.1/", timeout=5).read())' 2>&1)" get_vip
 
+# --- Benchmark (cats.bench=1 on the kernel command line: CATS_VM_BENCH=1 tests/vm/run.sh):
+# TCP throughput from the client to the app through the tunnel (site to site, no VIP),
+# iperf3 for 10 s. Under TCG only the ratio between the backends means anything.
+if [[ " $(cat /proc/cmdline) " == *" cats.bench=1 "* ]]; then
+  ip netns exec app iperf3 -s -D -1 -B 10.2.1.10 >/dev/null
+  sleep 1  # iperf3 -D returns before it listens
+  if ip netns exec client iperf3 -c 10.2.1.10 -t 10 -O 2 -J >/tmp/iperf.json 2>&1; then
+    say "BENCH wireguard=$wg tcp client->app through the tunnel: $(python3 -c 'import json; e=json.load(open("/tmp/iperf.json"))["end"]; print("%.1f Mbit/s received, %d retransmits" % (e["sum_received"]["bits_per_second"]/1e6, e["sum_sent"].get("retransmits", -1)))')"
+  else
+    fail bench "iperf3: $(tail -c 300 /tmp/iperf.json | tr '\n' ' ')"
+  fi
+fi
+
 # --- 8. Upgrade to v2: state kept, re-exec in place, an established flow survives ---
 systemd-run -q --unit=cats-vm-stream -p NetworkNamespacePath=/run/netns/client python3 $lib/stream_client.py 10.255.0.1 80 /run/cats-vm-stream
 stream_n() { read -r n _ _ </run/cats-vm-stream 2>/dev/null; echo "${n:-0}"; }
