@@ -68,6 +68,7 @@ for d in "$cpe" "$vcpe"; do
   grep -q 'deb-systemd-helper' <<<"$pi" || bad "$(basename "$d") postinst does not enable its unit"
   grep -q 'systemd-sysusers' <<<"$pi" || bad "$(basename "$d") postinst does not create the user"
   grep -q 'deb-systemd-invoke reload' <<<"$pi" || bad "$(basename "$d") postinst does not reload on upgrade"
+  grep -q 'rm -rf /var/lib/cats-' <<<"$(dpkg-deb -I "$d" postrm)" || bad "$(basename "$d") postrm does not purge its state"
 done
 
 # lintian: errors fail, warnings are listed (docs/IMAGES.md explains the remaining ones).
