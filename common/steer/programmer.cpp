@@ -18,15 +18,12 @@ bool is_steer_rule(const rtnl::Rule& r) {
 // Mask for flushing a candidate's flows: candidate and path bits, whatever else shares ct mark.
 constexpr uint32_t kFlushMask = kCandidateMask | kPathMask;
 
-// Health of the same candidate (service id, instance, WAN) in `prev`, if it is there.
-std::optional<Health> previous_health(const std::optional<State>& prev, const std::string& svc, const Candidate& c) {
-  if (!prev) return std::nullopt;
-  for (auto& sv : prev->services) {
-    if (sv.id != svc) continue;
-    for (auto& o : sv.candidates)
-      if (o.address == c.address && o.port == c.port && o.wan == c.wan) return o.health;
-  }
-  return std::nullopt;
+// True when `sv` has somewhere else to draw a flow: a candidate other than `k` that is
+// drawn (weight > 0) and not unreachable.
+bool has_alternative(const Service& sv, size_t k) {
+  for (size_t j = 0; j < sv.candidates.size(); ++j)
+    if (j != k && sv.candidates[j].weight > 0 && sv.candidates[j].health != Health::unreachable) return true;
+  return false;
 }
 
 // The structure part of a State: weights 0, health ok (what adopt's argument stands for).
@@ -82,9 +79,13 @@ Result<std::optional<State>> Programmer::adopt(const State& structure) {
   CATS_TRY_ASSIGN(dyn, live_dynamic());
   auto st = state_from_dynamic(s, dyn);
   // What the kernel holds is now the baseline for health transitions: a candidate already
-  // unreachable before the restart (read back from the dead set) had its flows flushed
-  // then, so applying it as unreachable again flushes nothing.
-  if (st) applied_ = *st;
+  // unreachable before the restart (read back from the dead set) is taken as flushed, so
+  // applying it as unreachable again flushes nothing.
+  flushed_.clear();
+  if (st)
+    for (auto& sv : st->services)
+      for (auto& c : sv.candidates)
+        if (c.health == Health::unreachable) flushed_.insert(candidate_id(sv.id, c));
   return st;
 }
 
@@ -127,12 +128,24 @@ Result<ApplyReport> Programmer::apply(const State& desired) {
   }
 
   // Flush flows of newly unreachable candidates after the maps no longer draw them, so a
-  // retransmission that becomes a new connection is drawn elsewhere (R17).
+  // retransmission that becomes a new connection is drawn elsewhere (R17). Only when the
+  // service has an elsewhere: with no other drawn, reachable candidate, deleting the
+  // entries can only break flows (their next packet would be rejected or drawn back to
+  // the same instance), while an outage that ends (a late health check, a vCPE's in-place
+  // restart) lets them go on. Such a candidate stays pending: it is flushed by the first
+  // apply that finds an alternative, and forgotten if it recovers first.
+  std::set<CandidateId> flushed;
   int cid = 1;
   for (auto& sv : desired.services) {
     for (size_t k = 0; k < sv.candidates.size(); ++k) {
       auto& c = sv.candidates[k];
-      if (c.health != Health::unreachable || previous_health(applied_, sv.id, c) == Health::unreachable) continue;
+      if (c.health != Health::unreachable) continue;
+      auto id = candidate_id(sv.id, c);
+      if (flushed_.count(id)) {
+        flushed.insert(std::move(id));
+        continue;
+      }
+      if (!has_alternative(sv, k)) continue;
       const uint32_t mark = candidate_mark(cid + static_cast<int>(k), c.wan);
       const int family = sv.vip.is_v4() ? AF_INET : AF_INET6;
       auto st = ct_.delete_by_mark(family, mark, kFlushMask);
@@ -140,10 +153,11 @@ Result<ApplyReport> Programmer::apply(const State& desired) {
       rep.actions.push_back("flush ct mark " + hex32(mark) + "/" + hex32(kFlushMask) +
                             (family == AF_INET ? " ipv4" : " ipv6") + " (service " + sv.id + " candidate " +
                             std::to_string(k + 1) + ")");
+      flushed.insert(std::move(id));
     }
     cid += static_cast<int>(sv.candidates.size());
   }
-  applied_ = desired;
+  flushed_ = std::move(flushed);
   return rep;
 }
 

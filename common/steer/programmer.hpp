@@ -17,7 +17,9 @@
 //    stays on its instance and continues over the sibling's WAN.
 //  * Instance failure: a candidate marked `unreachable` (instance down, or every path to
 //    it down) has its conntrack entries deleted once, on the transition (ctnetlink, by ct
-//    mark under 0xffff0000). Flows on healthy candidates are never touched. Its mark is
+//    mark under 0xffff0000), if its service has another drawn, reachable candidate;
+//    otherwise the flush waits until one exists, and is dropped if the candidate recovers
+//    first (a flow with nowhere else to go is never cut). Flows on healthy candidates are never touched. Its mark is
 //    in the `dead` set, so sticky clients whose entry names it are drawn anew (steer.hpp
 //    "Sticky services"); adopt reads it back as unreachable, so a restarted daemon does
 //    not flush it again.
@@ -31,7 +33,9 @@
 #include "steer/steer.hpp"
 
 #include <optional>
+#include <set>
 #include <string>
+#include <tuple>
 #include <vector>
 
 namespace cats::steer {
@@ -70,7 +74,15 @@ class Programmer {
   Result<Dynamic> live_dynamic();
   Result<std::vector<rtnl::Rule>> live_rules();  // both families, priorities 10801..10815
 
-  std::optional<State> applied_;  // last State confirmed in the kernel
+  // A candidate by what it is (service id, instance address and port, WAN), not by its
+  // position, which a structure change may shift.
+  using CandidateId = std::tuple<std::string, IpAddress, uint16_t, int>;
+  static CandidateId candidate_id(const std::string& svc, const Candidate& c) {
+    return {svc, c.address, c.port, c.wan};
+  }
+  // Unreachable candidates whose flows were flushed (or were already unreachable when
+  // adopted); a candidate leaves the set when it is no longer unreachable.
+  std::set<CandidateId> flushed_;
 };
 
 }  // namespace cats::steer

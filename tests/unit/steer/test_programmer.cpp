@@ -1,7 +1,8 @@
 // steer::Programmer against the kernel, each case in a private network namespace ([lab],
 // needs root): idempotent apply, adopt after restart, in-place map updates, table
 // replacement on structure change, rule diff within 10801..10815 only, conntrack flush on
-// the unreachable transition (once, also across a restart), the reject of VIP connections
+// the unreachable transition (once, also across a restart; deferred while the service has
+// no other drawn candidate), the reject of VIP connections
 // without a candidate, and a sticky client leaving an unreachable candidate (real TCP).
 #include "ct/conntrack.hpp"
 #include "ct_traffic.hpp"
@@ -312,6 +313,55 @@ int accepted_by(const std::vector<UniqueFd*>& ls) {
 }
 
 }  // namespace
+
+TEST_CASE("programmer: a flow with nowhere else to go is not cut; its flush waits for an alternative",
+          "[steer][lab]") {
+  Lab lab;
+  REQUIRE(test::loopback_up());
+  constexpr uint32_t kWeb1 = 0x01010000, kMask = 0xffff0000;
+  REQUIRE(test::install_ct_marker(*lab.nft, {{5003, kWeb1}}).has_value());
+  REQUIRE(test::send_udp_flows(AF_INET, 5003, 2) == 2);
+  auto count = [&] {
+    auto n = lab.ct->count_by_mark(AF_INET, kWeb1, kMask);
+    REQUIRE(n.has_value());
+    return *n;
+  };
+  auto flushes = [](const std::vector<std::string>& actions) {
+    return std::count_if(actions.begin(), actions.end(), [](auto& a) { return a.rfind("flush ct", 0) == 0; });
+  };
+  State s = two_services();
+  auto& web = s.services[0].candidates;
+  web[0].weight = 1000;  // the only drawn candidate
+  web[1].weight = 0;     // reachable but not drawn (excluded, e.g. by its SLA)
+  auto prog = lab.programmer();
+  apply_ok(prog, s);
+
+  // Its only drawn candidate unreachable: a late health check or a vCPE restart looks
+  // like this at first. No flush; the flows survive a recovery.
+  State alone = s;
+  alone.services[0].candidates[0].weight = 0;
+  alone.services[0].candidates[0].health = Health::unreachable;
+  CHECK(flushes(apply_ok(prog, alone)) == 0);
+  CHECK(count() == 2);
+  CHECK(flushes(apply_ok(prog, s)) == 0);
+  CHECK(count() == 2);
+
+  // Unreachable again, still alone; then the other candidate is drawn: the pending flush
+  // happens on that apply, once.
+  CHECK(flushes(apply_ok(prog, alone)) == 0);
+  CHECK(count() == 2);
+  State moved = alone;
+  moved.services[0].candidates[1].weight = 1000;
+  const auto acts = apply_ok(prog, moved);
+  CHECK(std::find(acts.begin(), acts.end(), "flush ct mark 0x01010000/0xffff0000 ipv4 (service web candidate 1)") !=
+        acts.end());
+  CHECK(flushes(acts) == 1);
+  CHECK(count() == 0);
+  REQUIRE(test::send_udp_flows(AF_INET, 5003, 1) == 1);
+  CHECK(flushes(apply_ok(prog, moved)) == 0);
+  CHECK(count() == 1);
+  (void)lab.nft->delete_table("inet", "cats_cttest");
+}
 
 TEST_CASE("programmer: a VIP with all weights 0 refuses TCP at once (RST)", "[steer][lab]") {
   Lab lab;  // the CPE ("router") namespace
