@@ -128,12 +128,13 @@ Result<ApplyReport> Programmer::apply(const State& desired) {
   }
 
   // Flush flows of newly unreachable candidates after the maps no longer draw them, so a
-  // retransmission that becomes a new connection is drawn elsewhere (R17). Only when the
-  // service has an elsewhere: with no other drawn, reachable candidate, deleting the
-  // entries can only break flows (their next packet would be rejected or drawn back to
-  // the same instance), while an outage that ends (a late health check, a vCPE's in-place
-  // restart) lets them go on. Such a candidate stays pending: it is flushed by the first
-  // apply that finds an alternative, and forgotten if it recovers first.
+  // retransmission that becomes a new connection is drawn elsewhere (R16: affinity holds
+  // "unless the original service instance is unreachable"). Only when the service has an
+  // elsewhere: with no other drawn, reachable candidate, deleting the entries can only
+  // break flows (their next packet would be rejected or drawn back to the same instance),
+  // while an outage that ends (a late health check, a vCPE's in-place restart) lets them
+  // go on. Such a candidate stays pending: it is flushed by the first apply that finds an
+  // alternative, and forgotten if it recovers first.
   std::set<CandidateId> flushed;
   int cid = 1;
   for (auto& sv : desired.services) {
