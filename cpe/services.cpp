@@ -24,7 +24,6 @@ namespace {
 
 // Degrade, don't die: without history the probes, collector and API still work.
 std::unique_ptr<store::Store> open_store(const std::string& path) {
-#ifdef CATS_HAVE_STORE
   store::Options o;
   o.path = path;
   auto s = store::Store::open(o);
@@ -34,10 +33,6 @@ std::unique_ptr<store::Store> open_store(const std::string& path) {
   }
   log::info("cpe", "store " + path + " open");
   return std::move(*s);
-#else
-  log::warn("cpe", "store " + path + ": built without the SQLite store; running without history");
-  return nullptr;
-#endif
 }
 
 // Steering's own kernel handles (used on the services thread only; the daemon's Applier

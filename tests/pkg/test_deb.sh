@@ -53,14 +53,15 @@ has() {  # has DEB PATH...
   for p in "$@"; do grep -qx -- "$p" <<<"$list" || bad "$(basename "$deb") lacks $p"; done
 }
 has "$cpe" /usr/sbin/cats-cpe /usr/sbin/catsctl /lib/systemd/system/cats-cpe.service \
-  /usr/lib/sysusers.d/cats-cpe.conf /etc/cats/ /usr/share/doc/cats-cpe/examples/cpe.toml /usr/share/doc/cats-cpe/copyright
+  /usr/lib/sysusers.d/cats-cpe.conf /etc/cats/ /usr/share/doc/cats-cpe/examples/cpe.toml /usr/share/doc/cats-cpe/copyright \
+  /usr/share/man/man8/cats-cpe.8.gz /usr/share/man/man8/catsctl.8.gz
 if [[ " ${CATS_DEB_PROFILES:-} " != *" pkg.cats-sdwan.nowebui "* ]]; then
   has "$cpe" /usr/share/cats/webui/index.html /usr/share/cats/webui/index.html.br \
     /usr/share/cats/webui/index.html.gz
   grep -q '/usr/share/cats/webui/assets/.*\.js\.br$' <<<"$(dpkg-deb -c "$cpe")" || bad "no precompressed web UI assets"
 fi
 has "$vcpe" /usr/sbin/cats-vcpe /lib/systemd/system/cats-vcpe.service /usr/lib/sysusers.d/cats-vcpe.conf \
-  /usr/share/doc/cats-vcpe/examples/vcpe.toml
+  /usr/share/doc/cats-vcpe/examples/vcpe.toml /usr/share/man/man8/cats-vcpe.8.gz
 # Examples are documentation, never live configuration (the unit starts once it exists).
 for d in "$cpe" "$vcpe"; do
   grep -q '\./etc/cats/.*\.toml' <<<"$(dpkg-deb -c "$d")" && bad "$(basename "$d") ships a live /etc/cats/*.toml"
