@@ -105,6 +105,16 @@ TEST_CASE("deferred answers: other requests are served while jobs wait; the queu
   std::atomic<int> done{0};
   std::vector<Result<ClientResponse>> slow(3, Error::msg("not answered"));
   std::vector<std::thread> clients;
+  // On a failed REQUIRE too: open the gate and join, so a failure is reported, not aborted.
+  struct Cleanup {
+    Gate& g;
+    std::vector<std::thread>& ts;
+    ~Cleanup() {
+      g.release();
+      for (auto& t : ts)
+        if (t.joinable()) t.join();
+    }
+  } cleanup{gate, clients};
   for (int i = 0; i < 3; ++i) {
     clients.emplace_back([&, i] {
       slow[i] = unix_request(sock, "POST", "/slow", "job " + std::to_string(i), 10s);

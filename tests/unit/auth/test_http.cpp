@@ -384,6 +384,16 @@ TEST_CASE("http: logins hash off the server's thread; other requests are answere
   std::atomic<int> answered{0};
   std::vector<int> statuses(3, 0);
   std::vector<std::thread> logins;
+  // On a failed REQUIRE too: let the hashes go and join, so a failure is reported, not aborted.
+  struct Cleanup {
+    HeldHasher& h;
+    std::vector<std::thread>& ts;
+    ~Cleanup() {
+      h.release();
+      for (auto& t : ts)
+        if (t.joinable()) t.join();
+    }
+  } cleanup{*hasher, logins};
   for (int i = 0; i < 3; ++i) {
     logins.emplace_back([&, i] {
       auto r = api::unix_request(sock, "POST", "/api/v1/login", body, std::chrono::seconds(10));
