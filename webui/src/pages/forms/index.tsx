@@ -7,7 +7,7 @@
 // errors, its diff) and then sent again as is with the same If-Match, optionally "revert
 // unless confirmed within N s". The API's field errors (document pointers) are shown at
 // their field.
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import { FieldError, get } from '../../api';
 import { Fields } from './fields';
 import { Change, ChangePreview } from './preview';
@@ -67,6 +67,7 @@ export function Forms(props: { doc: Doc; etag: string; onDone: (rev: number) => 
   const [errs, setErrs] = useState<FieldError[]>([]);
   // `n` remounts the preview (a new dry run) for every request, even an equal one.
   const [preview, setPreview] = useState<{ change: Change; what: string; base: string; n: number } | null>(null);
+  const previews = useRef(0);
   useEffect(() => {
     get<Schema>('/api/v1/config/schema').then(setSchema, (e) => setLoadError(String(e?.message ?? e)));
   }, []);
@@ -86,7 +87,7 @@ export function Forms(props: { doc: Doc; etag: string; onDone: (rev: number) => 
   // The whole proposed document (PUT): the daemon diffs it against the revision read
   // (If-Match) and restores the secrets it redacted.
   const review = (change: Change, what: string, base: string) => {
-    setPreview((p) => ({ change, what, base, n: (p?.n ?? 0) + 1 }));
+    setPreview({ change, what, base, n: ++previews.current });
   };
   const reviewDoc = (doc: Doc, what: string, base: string) => review({ method: 'PUT', path: '/api/v1/config', body: doc }, what, base);
   const [wanPorts, setWanPorts] = useState<Record<string, string>>({});
