@@ -58,7 +58,7 @@ def wrk(s, path: str, headers: list[str], connections: int, duration: int, scrip
         argv += ["-s", script]
     cp = s.lab.run_in("c1", argv + [URL + path], timeout=duration + 30)
     out = cp.stdout
-    lat = dict(re.findall(r"^\s+(50|75|90|99)%\s+(\S+)$", out, re.M))
+    lat = dict(re.findall(r"^\s+(50|75|90|99)%\s+(\S+)\s*$", out, re.M))  # wrk pads "1.86s "
     rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
     bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     errs = re.search(r"Socket errors: (.*)$", out, re.M)
