@@ -878,22 +878,27 @@ void add_routes(api::Router& router, const std::shared_ptr<Shared>& sh, const co
     return api::Response::json(plans_json(sh->plans.status(), sh->mono()));
   });
 
-  router.add("GET", "/api/v1/events", [sh, range](const api::Request& r) {
-    int64_t from = 0, to = 0;
-    if (auto e = range(r, from, to)) return api::Response::error(400, *e);
+  // Filtered in SQL (store::EventQuery): a page asking for one path's events reads those only.
+  router.add("GET", "/api/v1/events", [sh](const api::Request& r) {
+    store::EventQuery eq;
+    if (auto bad = event_query(r.query, unix_ms(sh->wall()), eq))
+      return api::Response::error(400, "invalid", bad->field + ": " + bad->message, {*bad});
     {
       std::lock_guard lk(sh->store_mu);
       if (sh->store) {
-        auto ev = sh->store->events(from, to);
+        auto ev = sh->store->events(eq);
         if (!ev) return api::Response::error(500, ev.error().message);
         return api::Response::json(events_json(*ev));
       }
     }
-    // Without a store: the recent events kept in memory.
+    // Without a store: the recent events kept in memory, through the same filter.
     std::vector<store::Event> out;
     std::lock_guard lk(sh->mu);
     for (const auto& e : sh->ring)
-      if (e.ts_ms >= from && e.ts_ms <= to) out.push_back(e);
+      if (store::matches(eq, e)) out.push_back(e);
+    const size_t n = std::min(out.size(), eq.limit);
+    if (eq.newest) out.erase(out.begin(), out.end() - static_cast<std::ptrdiff_t>(n));
+    else out.resize(n);
     return api::Response::json(events_json(out));
   });
 }

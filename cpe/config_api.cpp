@@ -530,12 +530,17 @@ void add_routes(api::Router& router, const std::shared_ptr<ConfigService::Impl>&
     return resp;
   });
 
-  // "Add a vCPE" (enrol.hpp): the bundle; with the vCPE's keys, also the revision adding it.
+  // "Add a vCPE" (enrol.hpp): the bundle; with the vCPE's keys, also the revision adding
+  // it, made as a JSON Patch by patch_current like any other change (If-Match, dry_run,
+  // confirm_within, comment), and answered with the bundle.
   route("POST", "/api/v1/vcpes", [](Impl& s, const api::Request& r, const Caller& who) {
     auto body = parse_json_body(r.body);
     if (auto* e = std::get_if<api::Response>(&body)) return *e;
     auto e = enrol(s.running, s.identity, std::get<json::value>(body));
     if (!e) return invalid(e.error(), "the vCPE request is not valid");
+    // If-Match only once the request changes something: the bundle alone is a read.
+    auto args = change_args(r, e->has_keys);
+    if (auto* err = std::get_if<api::Response>(&args)) return *err;
     json::object out{{"cpe_public_key", s.identity.wireguard_public_key},
                      {"cpe_report_key", s.identity.report_public_key},
                      {"vcpe", e->entry},
@@ -543,20 +548,23 @@ void add_routes(api::Router& router, const std::shared_ptr<ConfigService::Impl>&
                      {"cloud_init", e->cloud_init},
                      {"revision", nullptr}};
     if (!e->has_keys) return api::Response::json(std::move(out));
+    auto a = std::get<ChangeArgs>(args);
+    const std::string what = "add vCPE " + std::string(e->entry.at("name").as_string());
+    if (a.comment.empty()) a.comment = what;
     auto cur = s.db.current();
     if (!cur) return error_response(cur.error());
-    json::value doc = cur->doc;
-    auto& list = doc.as_object()["vcpe"];
-    if (!list.is_array()) list = json::array{};
-    list.as_array().push_back(e->entry);
-    const std::string what = "add vCPE " + std::string(e->entry.at("name").as_string());
-    auto rev = s.change([&](const configdb::ConfigDb::Apply& hook) {
-      return s.db.commit(cur->rev, doc, {who.actor, who.peer, what}, std::nullopt, hook);
-    }, who, what);
-    if (!rev) return error_response(rev.error());
-    out["revision"] = *rev;
-    auto resp = api::Response::json(std::move(out), 201);
-    resp.headers.emplace_back("ETag", configdb::etag(*rev));
+    const auto* list = cur->doc.is_object() ? cur->doc.as_object().if_contains("vcpe") : nullptr;
+    configdb::Patch patch;
+    if (list && list->is_array())
+      patch.push_back({"add", "/vcpe/" + std::to_string(list->as_array().size()), json::value(e->entry), {}});
+    else
+      patch.push_back({"add", "/vcpe", json::value(json::array{e->entry}), {}});
+    auto res = patch_current(s, a, who, patch, what);
+    if (res.status != 200 || !res.body.is_object()) return res;  // refused: the change's own error
+    // The change's answer (revision and pending, or the dry run's diff) joins the bundle.
+    for (auto& kv : res.body.as_object()) out[kv.key()] = kv.value();
+    auto resp = api::Response::json(std::move(out), a.dry_run ? 200 : 201);
+    resp.headers = std::move(res.headers);
     return resp;
   });
 

@@ -69,7 +69,7 @@ Result<std::unique_ptr<Management>> Management::start(api::Router& router, const
   CATS_TRY_ASSIGN(a, auth::Auth::open(std::move(o)));
   std::unique_ptr<Management> m(new Management(std::move(a)));
   auth::Auth& acc = *m->auth_;
-  auth::add_routes(router, acc);
+  auth::add_routes(router, acc, m->kdf_);
   // The one-time setup URL, for `catsctl setup-url` on the root-only socket.
   router.add("GET", "/api/v1/setup-url", [&acc, cfg](const api::Request& r) {
     if (!r.local) return api::Response::error(403, "the setup URL is given on the local control socket only");

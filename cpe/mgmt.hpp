@@ -4,6 +4,7 @@
 #pragma once
 
 #include "api/api.hpp"
+#include "api/offload.hpp"
 #include "auth/auth.hpp"
 #include "config/config.hpp"
 
@@ -12,7 +13,6 @@
 #include <mutex>
 #include <optional>
 #include <string>
-#include <vector>
 #include <vector>
 
 namespace cats::cpe {
@@ -46,6 +46,9 @@ class Management {
  private:
   explicit Management(std::unique_ptr<auth::Auth> a) : auth_(std::move(a)) {}
   std::unique_ptr<auth::Auth> auth_;
+  // Password hashes of the auth routes, off the servers' threads. Declared after auth_ so
+  // that it is destroyed first: its running job uses auth_.
+  api::Offload kdf_{"cats-kdf"};
   struct GuardSlot {
     std::mutex mu;
     api::Guard guard;

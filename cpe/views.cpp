@@ -3,7 +3,10 @@
 #include "base/ip.hpp"
 #include "metrics/metric.hpp"
 
+#include <algorithm>
+#include <charconv>
 #include <cmath>
+#include <iterator>
 
 namespace cats::cpe {
 
@@ -106,6 +109,61 @@ json::array events_json(const std::vector<store::Event>& events) {
   for (const auto& e : events)
     out.push_back(json::object{{"ts_ms", e.ts_ms}, {"kind", e.kind}, {"subject", e.subject}, {"detail", e.detail}});
   return out;
+}
+
+std::optional<api::FieldError> event_query(const std::map<std::string, std::string>& query, int64_t now_ms,
+                                           store::EventQuery& out) {
+  static constexpr int64_t kDefaultRangeMs = 3600'000;
+  static const char* const kKnown[] = {"since", "until", "from", "to", "kind", "subject", "limit", "newest"};
+  for (const auto& [k, v] : query)
+    if (std::find(std::begin(kKnown), std::end(kKnown), k) == std::end(kKnown))
+      return api::FieldError{k, "unknown parameter (since, until, kind, subject, limit, newest)"};
+  auto i64 = [&](const char* name, const char* alias, int64_t& v) -> std::optional<api::FieldError> {
+    auto a = query.find(name), b = query.find(alias);
+    if (a != query.end() && b != query.end())
+      return api::FieldError{name, std::string("give ") + name + " or " + alias + ", not both"};
+    auto it = a != query.end() ? a : b;
+    if (it == query.end()) return std::nullopt;
+    const std::string& s = it->second;
+    auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+    if (s.empty() || ec != std::errc() || p != s.data() + s.size())
+      return api::FieldError{it->first, "expected unix milliseconds"};
+    return std::nullopt;
+  };
+  out = {};
+  out.to_ms = now_ms;
+  if (auto e = i64("until", "to", out.to_ms)) return e;
+  out.from_ms = out.to_ms - kDefaultRangeMs;
+  if (auto e = i64("since", "from", out.from_ms)) return e;
+  if (out.from_ms > out.to_ms) return api::FieldError{"since", "after until"};
+  if (auto it = query.find("kind"); it != query.end()) {
+    std::string_view rest = it->second;
+    while (true) {
+      auto comma = rest.find(',');
+      out.kinds.emplace_back(rest.substr(0, comma));
+      if (comma == std::string_view::npos) break;
+      rest.remove_prefix(comma + 1);
+    }
+  }
+  if (auto it = query.find("subject"); it != query.end()) {
+    if (it->second.empty()) return api::FieldError{"subject", "empty: leave it out for any subject"};
+    out.subject = it->second;
+  }
+  if (auto it = query.find("limit"); it != query.end()) {
+    int64_t n = 0;
+    const std::string& s = it->second;
+    auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), n);
+    if (s.empty() || ec != std::errc() || p != s.data() + s.size() || n < 1 ||
+        n > static_cast<int64_t>(store::EventQuery::kMaxEvents))
+      return api::FieldError{"limit", "expected 1.." + std::to_string(store::EventQuery::kMaxEvents)};
+    out.limit = static_cast<size_t>(n);
+  }
+  if (auto it = query.find("newest"); it != query.end()) {
+    if (it->second != "0" && it->second != "1") return api::FieldError{"newest", "expected 0 or 1"};
+    out.newest = it->second == "1";
+  }
+  if (auto bad = store::check_event_query(out)) return api::FieldError{bad->field, bad->message};
+  return std::nullopt;
 }
 
 json::array path_history_json(const std::vector<store::PathSample>& samples) {

@@ -3,6 +3,7 @@
 // without sockets or clocks.
 #pragma once
 
+#include "api/api.hpp"
 #include "report/collector.hpp"
 #include "stamp/sender.hpp"
 #include "store/store.hpp"
@@ -12,6 +13,7 @@
 
 #include <chrono>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -55,6 +57,13 @@ boost::json::object reports_json(const std::array<uint64_t, report::kVerdictCoun
                                  const std::vector<VcpeSeq>& vcpes);
 
 boost::json::array events_json(const std::vector<store::Event>& events);
+// GET /api/v1/events' query into `out`: since/until (or from/to; unix ms; default the hour
+// up to now_ms), kind (comma-separated kinds, "path_*" for a prefix), subject (a whole
+// subject or a run of its '/'-separated segments: a vCPE, WAN or service name), limit
+// (1..1000, default 1000), newest=1 (the newest `limit` of the range, not the oldest).
+// A bad or unknown parameter is the error naming it; `out` is then unspecified.
+std::optional<api::FieldError> event_query(const std::map<std::string, std::string>& query, int64_t now_ms,
+                                           store::EventQuery& out);
 boost::json::array path_history_json(const std::vector<store::PathSample>& samples);
 boost::json::array instance_history_json(const std::vector<store::InstanceSample>& samples);
 // ?history=1&points=N: one object per non-empty bucket (store::PathBucket / InstanceBucket).

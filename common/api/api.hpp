@@ -7,10 +7,12 @@
 #include <boost/json/value.hpp>
 
 #include <chrono>
+#include <condition_variable>
 #include <cstddef>
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -59,6 +61,8 @@ class StreamBody {
 };
 inline constexpr std::chrono::milliseconds kStreamPoll{50};
 
+class Deferred;
+
 struct Response {
   int status = 200;
   boost::json::value body;  // serialised as application/json, unless `raw` is set
@@ -71,8 +75,11 @@ struct Response {
   // A streamed answer: 200 with content_type and this body, on a connection that then
   // serves nothing else. Only the session honours it (handle() with a StreamBody slot).
   std::shared_ptr<StreamBody> stream;
+  // An answer computed elsewhere (Deferred): none of the fields above are used.
+  std::shared_ptr<Deferred> deferred;
 
-  static Response json(boost::json::value v, int status = 200) { return {status, std::move(v), {}, {}, {}, {}}; }
+  static Response json(boost::json::value v, int status = 200) { return {status, std::move(v), {}, {}, {}, {}, {}}; }
+  static Response later(std::shared_ptr<Deferred> d);
   static Response streamed(std::shared_ptr<StreamBody> s, std::string content_type);
   static Response text(std::string body, std::string content_type, int status = 200);
   // {"error": {"code", "message", "fields": [{"field", "message"}]}}. `code` is a stable
@@ -81,6 +88,33 @@ struct Response {
   static Response error(int status, const std::string& message);
   static Response error(int status, std::string code, const std::string& message,
                         std::vector<FieldError> fields = {});
+};
+
+// An answer that a handler hands to another thread to compute (a password hash: tens of
+// milliseconds of Argon2id that must not stall every other request of the server's one
+// thread). The handler returns Response::later(d); whoever computes the answer calls
+// fulfil() once, from any thread. The session goes on serving other connections and
+// sends the answer when it is there (api/session.hpp); handle() without a session (the
+// fuzzer, tests) waits for it. Thread-safe.
+class Deferred {
+ public:
+  // The answer. Runs the on_fulfil callbacks on this thread; a second call is ignored.
+  void fulfil(Response r);
+  // `f` runs with the answer's status once it is there: at once on this thread when it
+  // already is, else on the fulfilling thread (so it must only hand over, never block).
+  void on_fulfil(std::function<void(int status)> f);
+  // The answer, moved out, once fulfilled; nullopt before (or when already taken).
+  std::optional<Response> take();
+  // Blocks until fulfilled, then take()s it.
+  Response wait();
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool done_ = false;
+  int status_ = 0;
+  std::optional<Response> answer_;
+  std::vector<std::function<void(int)>> waiters_;
 };
 
 // The stable error code for a status: 400 bad_request, 401 unauthorized, 403 forbidden,
@@ -100,6 +134,7 @@ using Handler = std::function<Response(const Request&)>;
 using Guard = std::function<std::optional<Response>(const Request&)>;
 // Told of every dispatched request: the matched route's path ("" when none matched, so
 // the label set stays bounded by the route table), the status, and the seconds taken.
+// A deferred answer is told when it is fulfilled, on the fulfilling thread.
 using Observer = std::function<void(const std::string& route, int status, double seconds)>;
 
 class Router {
@@ -155,6 +190,9 @@ struct ServerLimits {
   std::chrono::milliseconds write_timeout = std::chrono::seconds(10);
   // TLS handshake, from accept (HTTPS only): then the connection is dropped.
   std::chrono::milliseconds handshake_timeout = std::chrono::seconds(5);
+  // A deferred answer (Deferred) not there by then: 503, then close. The configuration
+  // routes wait up to 30 s for the services thread; nothing deferred should take longer.
+  std::chrono::milliseconds answer_timeout = std::chrono::seconds(30);
   size_t max_connections = 64;             // served at once, in total; beyond it: 503 and close
   // Per client (HTTPS only): an IPv4 address, or an IPv6 /64. Beyond it: 429 and close.
   size_t max_connections_per_client = 16;

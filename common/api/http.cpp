@@ -164,19 +164,35 @@ BeastResponse to_beast(const Response& r, unsigned version, bool keep_alive, con
 }
 
 BeastResponse handle(const Router& router, const BeastRequest& r, const Origin& from,
-                     std::shared_ptr<StreamBody>* stream) {
+                     std::shared_ptr<StreamBody>* stream, std::shared_ptr<Deferred>* later) {
   auto req = to_request(r);
   if (!req) return to_beast(Response::error(400, req.error().message), r.version(), false);
   req->local = from.local;
   req->peer = from.peer;
   Response resp = router.dispatch(*req);
+  if (resp.deferred) {
+    if (later) {
+      *later = std::move(resp.deferred);
+      return {};
+    }
+    resp = resp.deferred->wait();
+  }
+  return reply(router, r, std::move(resp), stream);
+}
+
+BeastResponse reply(const Router& router, const BeastRequest& r, Response resp, std::shared_ptr<StreamBody>* stream) {
+  if (resp.deferred) return to_beast(Response::error(500, "a deferred answer must not defer again"), r.version(), false);
   if (resp.stream) {
     if (!stream) return to_beast(Response::error(500, "a streamed answer needs a server session"), r.version(), false);
     auto head = to_beast(resp, r.version(), false);
     *stream = std::move(resp.stream);
     return head;
   }
-  std::string allow = resp.status == 405 ? router.allow(req->path) : std::string{};
+  std::string allow;
+  if (resp.status == 405) {
+    std::string_view target = r.target();
+    allow = router.allow(std::string(target.substr(0, target.find('?'))));
+  }
   // No route answers HEAD without a body, so do not let the body desync a kept-alive stream.
   bool keep_alive = r.keep_alive() && r.method() != http::verb::head;
   return to_beast(resp, r.version(), keep_alive, allow);

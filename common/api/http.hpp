@@ -46,11 +46,17 @@ struct Origin {
   std::string peer;    // TCP client address
 };
 
-// Full handling of one parsed request: convert, dispatch, build the reply. A streamed
-// answer (Response::stream) hands its body to *stream and returns only the head (no
-// Content-Length, Connection: close); without a slot for it (the fuzzer) it is a 500.
+// Full handling of one parsed request: convert, dispatch, build the reply (reply()).
+// A deferred answer (Response::deferred) goes to *later and the reply returned is empty:
+// the caller calls reply() once the answer is there; without a slot for it (the fuzzer,
+// the lab's app) handle() waits for it here.
 BeastResponse handle(const Router& router, const BeastRequest& r, const Origin& from,
-                     std::shared_ptr<StreamBody>* stream = nullptr);
+                     std::shared_ptr<StreamBody>* stream = nullptr, std::shared_ptr<Deferred>* later = nullptr);
+// The reply to `r` for an answer. A streamed answer (Response::stream) hands its body to
+// *stream and returns only the head (no Content-Length, Connection: close); without a
+// slot for it it is a 500.
+BeastResponse reply(const Router& router, const BeastRequest& r, Response resp,
+                    std::shared_ptr<StreamBody>* stream = nullptr);
 
 // Reply to a message that could not be read (status from status_for_read_error).
 BeastResponse error_reply(int status, const std::string& message);

@@ -130,6 +130,7 @@ Result<std::unique_ptr<HttpsServer>> HttpsServer::start(const HttpsOptions& opti
   state->tls = std::move(tls);
 
   auto io = std::make_unique<detail::IoThread>();
+  state->poster = io->poster();
   std::vector<std::shared_ptr<Listener>> listeners;
   std::vector<std::string> bound;
   for (const auto& addr : options.listen) {

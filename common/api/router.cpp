@@ -42,6 +42,52 @@ Response Response::text(std::string body, std::string content_type, int status) 
   return r;
 }
 
+Response Response::later(std::shared_ptr<Deferred> d) {
+  Response r;
+  r.deferred = std::move(d);
+  return r;
+}
+
+void Deferred::fulfil(Response r) {
+  std::vector<std::function<void(int)>> waiters;
+  const int status = r.status;
+  {
+    std::lock_guard lk(mu_);
+    if (done_) return;
+    done_ = true;
+    status_ = status;
+    answer_ = std::move(r);
+    waiters.swap(waiters_);
+  }
+  cv_.notify_all();
+  for (auto& w : waiters) w(status);
+}
+
+void Deferred::on_fulfil(std::function<void(int status)> f) {
+  int status = 0;
+  {
+    std::lock_guard lk(mu_);
+    if (!done_) {
+      waiters_.push_back(std::move(f));
+      return;
+    }
+    status = status_;
+  }
+  f(status);
+}
+
+std::optional<Response> Deferred::take() {
+  std::lock_guard lk(mu_);
+  return std::exchange(answer_, std::nullopt);
+}
+
+Response Deferred::wait() {
+  std::unique_lock lk(mu_);
+  cv_.wait(lk, [this] { return done_; });
+  auto out = std::exchange(answer_, std::nullopt);
+  return out ? std::move(*out) : Response::error(500, "the deferred answer was taken twice");
+}
+
 Response Response::streamed(std::shared_ptr<StreamBody> s, std::string content_type) {
   Response r;
   r.stream = std::move(s);
@@ -99,8 +145,15 @@ Response Router::dispatch(const Request& r) const {
   const auto t0 = std::chrono::steady_clock::now();
   Response out = run(r);
   const bool matched = routes_.count({r.method, r.path}) > 0;
-  observer_(matched ? r.path : std::string(), out.status,
-            std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  std::string route = matched ? r.path : std::string();
+  if (out.deferred) {
+    // Timed to the answer, wherever it is computed (the observer is thread-safe).
+    out.deferred->on_fulfil([obs = observer_, route = std::move(route), t0](int status) {
+      obs(route, status, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    });
+    return out;
+  }
+  observer_(route, out.status, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   return out;
 }
 

@@ -115,6 +115,7 @@ Result<std::unique_ptr<UnixServer>> UnixServer::start(const std::string& socket_
   auto io = std::make_unique<detail::IoThread>();
   CATS_TRY_ASSIGN(acc, open_acceptor(io->ioc(), socket_path));
   auto state = std::make_shared<detail::ServerState>();
+  state->poster = io->poster();
   state->router = router;
   state->limits = limits;
   state->limits.route_body_limits.insert(router.body_limits().begin(), router.body_limits().end());

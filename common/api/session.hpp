@@ -9,6 +9,7 @@
 #include "base/log.hpp"
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -27,6 +28,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
@@ -35,6 +37,28 @@ namespace cats::api::detail {
 
 namespace net = boost::asio;
 namespace beast = boost::beast;
+
+// Hands a function to a server's thread from any other thread, until the server stops:
+// IoThread::stop closes it after the join and before the io_context is destroyed, so a
+// thread that finishes a deferred answer after the stop (api::Deferred) posts nothing
+// into a destroyed io_context. Posted after io_context::stop() and before close(), a
+// function is never run, only destroyed with the io_context.
+class Poster {
+ public:
+  explicit Poster(net::io_context& ioc) : ioc_(&ioc) {}
+  void post(std::function<void()> f) {
+    std::lock_guard lk(mu_);
+    if (ioc_) net::post(*ioc_, std::move(f));
+  }
+  void close() {
+    std::lock_guard lk(mu_);
+    ioc_ = nullptr;
+  }
+
+ private:
+  std::mutex mu_;
+  net::io_context* ioc_;
+};
 
 // What every connection of one server shares; owned jointly by the sessions so it
 // outlives the server object while the io_context destroys pending handlers.
@@ -45,6 +69,7 @@ struct ServerState {
   size_t active = 0;                       // connections being served
   size_t refusing = 0;                     // connections only getting a 503/429
   std::map<std::string, size_t> per_client;  // served connections per client IP
+  std::shared_ptr<Poster> poster;            // the server thread's (IoThread::poster)
 };
 
 // Connections kept open only to deliver a 503/429 answer are few: beyond this many they
@@ -190,8 +215,39 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
       return send(error_reply(refuse_, refuse_ == 429 ? "too many connections from this client"
                                                       : "too many connections"));
     }
-    auto res = handle(st_->router, parser_->get(), origin_, &body_);
+    std::shared_ptr<Deferred> later;
+    auto res = handle(st_->router, parser_->get(), origin_, &body_, &later);
+    if (later) return wait_answer(std::move(later));
     send(std::move(res));
+  }
+
+  // A deferred answer (api::Deferred, e.g. a login's password hash on the Offload worker):
+  // this thread goes on serving the other connections. The fulfilling thread posts a
+  // wake-up through the server's Poster (a weak reference: a session the server dropped
+  // is not kept); answer_timeout bounds the wait, and whichever comes first answers.
+  void wait_answer(std::shared_ptr<Deferred> later) {
+    later_ = std::move(later);
+    deadline_.expires_after(limits().answer_timeout);
+    deadline_.async_wait([self = this->shared_from_this(), gen = ++gen_](beast::error_code ec) {
+      if (ec || gen != self->gen_ || !self->later_) return;  // cancelled: the answer came
+      self->later_.reset();
+      self->send(error_reply(503, "no answer within the time limit"));
+    });
+    later_->on_fulfil([poster = st_->poster, weak = this->weak_from_this()](int) {
+      poster->post([weak] {
+        if (auto self = weak.lock()) self->on_answer();
+      });
+    });
+  }
+
+  void on_answer() {
+    if (!later_) return;  // the deadline answered already
+    auto answer = later_->take();
+    later_.reset();
+    ++gen_;
+    deadline_.cancel();
+    if (!answer) return send(error_reply(500, "the deferred answer was lost"));
+    send(reply(st_->router, parser_->get(), std::move(*answer), &body_));
   }
 
   void send(BeastResponse res) {
@@ -317,6 +373,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   std::optional<RequestParser> parser_;
   BeastResponse res_;
   std::shared_ptr<StreamBody> body_;  // set once a route answered with a stream
+  std::shared_ptr<Deferred> later_;   // set while a deferred answer is awaited
   std::string out_;               // the stream bytes being written
   bool stream_end_ = false;
   std::array<char, 2048> discard_{};
@@ -383,9 +440,10 @@ class Listener : public std::enable_shared_from_this<Listener<Protocol>> {
 // The server thread: runs the io_context until stop().
 class IoThread {
  public:
-  IoThread() : ioc_(std::make_unique<net::io_context>(1)) {}
+  IoThread() : ioc_(std::make_unique<net::io_context>(1)), poster_(std::make_shared<Poster>(*ioc_)) {}
   ~IoThread() { stop(); }
   net::io_context& ioc() { return *ioc_; }
+  const std::shared_ptr<Poster>& poster() const { return poster_; }
   void start() {
     thread_ = std::thread([this] { loop(); });
   }
@@ -397,6 +455,7 @@ class IoThread {
     ioc_->stop();
     if (thread_.joinable()) thread_.join();
     if (before_destroy) before_destroy();
+    poster_->close();
     ioc_.reset();
   }
 
@@ -414,6 +473,7 @@ class IoThread {
   }
 
   std::unique_ptr<net::io_context> ioc_;
+  std::shared_ptr<Poster> poster_;
   std::thread thread_;
   std::atomic<bool> stopped_{false};
 };

@@ -24,6 +24,10 @@
 #include <string>
 #include <vector>
 
+namespace cats::api {
+class Offload;
+}
+
 namespace cats::auth {
 
 // Why an operation was refused; the HTTP layer maps it to a status (http_status()).
@@ -197,6 +201,10 @@ api::Response failure_response(const Failure& f);
 
 // POST /api/v1/setup, /login, /logout; GET /session; GET/POST/DELETE /users;
 // POST /users/password; GET/POST/DELETE /tokens; GET /audit (docs/ARCHITECTURE.md).
-void add_routes(api::Router& router, Auth& auth);
+// The routes that hash a password (setup, login, POST /users, /users/password) run
+// Auth on `kdf`'s worker, off the server's thread; a full queue answers 503. Both `auth`
+// and `kdf` must outlive the servers serving `router`, and `kdf` must go before `auth`
+// (its destructor finishes the running job).
+void add_routes(api::Router& router, Auth& auth, api::Offload& kdf);
 
 }  // namespace cats::auth

@@ -3,6 +3,8 @@
 // path. Views never carry password hashes, token secret hashes or cookie values.
 #include "auth/auth.hpp"
 
+#include "api/offload.hpp"
+
 #include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
 #include <boost/json/parse.hpp>
@@ -108,26 +110,34 @@ std::optional<std::string> query_param(const api::Request& r, const char* name) 
   return it->second;
 }
 
-api::Response setup(Auth& auth, const api::Request& r) {
+// setup, login, add_user and set_password run a password hash (Argon2id, ~75 ms): the
+// body is checked here, the Auth call runs on the Offload worker with copies of what it
+// needs (the request and the guard's thread-local principal stay behind).
+api::Response setup(Auth& auth, api::Offload& kdf, const api::Request& r) {
   Body b(r, {"token", "user", "password"});
   std::string token = b.str("token"), user = b.str("user"), password = b.str("password");
   if (b.error) return *b.error;
-  if (auto res = auth.complete_setup(token, user, password, peer_of(r)); !res) return failure_response(res.error());
-  return api::Response::json(json::object{{"user", user}, {"role", "admin"}}, 201);
+  return kdf.submit([&auth, token = std::move(token), user = std::move(user), password = std::move(password),
+                     peer = peer_of(r)] {
+    if (auto res = auth.complete_setup(token, user, password, peer); !res) return failure_response(res.error());
+    return api::Response::json(json::object{{"user", user}, {"role", "admin"}}, 201);
+  });
 }
 
-api::Response login(Auth& auth, const api::Request& r) {
+api::Response login(Auth& auth, api::Offload& kdf, const api::Request& r) {
   Body b(r, {"user", "password"});
   std::string user = b.str("user"), password = b.str("password");
   if (b.error) return *b.error;
-  auto res = auth.login(user, password, peer_of(r));
-  if (!res) return failure_response(res.error());
-  auto out = api::Response::json(json::object{{"csrf_token", res->csrf},
-                                              {"user", res->user},
-                                              {"role", role_name(res->role)},
-                                              {"expires_ms", res->expires_ms}});
-  out.headers.emplace_back("Set-Cookie", session_cookie(res->cookie, false));
-  return out;
+  return kdf.submit([&auth, user = std::move(user), password = std::move(password), peer = peer_of(r)] {
+    auto res = auth.login(user, password, peer);
+    if (!res) return failure_response(res.error());
+    auto out = api::Response::json(json::object{{"csrf_token", res->csrf},
+                                                {"user", res->user},
+                                                {"role", role_name(res->role)},
+                                                {"expires_ms", res->expires_ms}});
+    out.headers.emplace_back("Set-Cookie", session_cookie(res->cookie, false));
+    return out;
+  });
 }
 
 api::Response logout(Auth& auth, const api::Request& r) {
@@ -157,15 +167,17 @@ api::Response list_users(Auth& auth) {
   return api::Response::json(json::object{{"users", std::move(a)}});
 }
 
-api::Response add_user(Auth& auth, const api::Request& r) {
+api::Response add_user(Auth& auth, api::Offload& kdf, const api::Request& r) {
   const Principal* p = current_principal();
   if (p == nullptr) return no_principal();
   Body b(r, {"name", "role", "password"});
   std::string name = b.str("name"), password = b.str("password");
   Role role = b.role("role");
   if (b.error) return *b.error;
-  if (auto res = auth.add_user(*p, peer_of(r), name, role, password); !res) return failure_response(res.error());
-  return api::Response::json(json::object{{"name", name}, {"role", role_name(role)}}, 201);
+  return kdf.submit([&auth, actor = *p, peer = peer_of(r), name = std::move(name), role, password = std::move(password)] {
+    if (auto res = auth.add_user(actor, peer, name, role, password); !res) return failure_response(res.error());
+    return api::Response::json(json::object{{"name", name}, {"role", role_name(role)}}, 201);
+  });
 }
 
 api::Response delete_user(Auth& auth, const api::Request& r) {
@@ -178,7 +190,7 @@ api::Response delete_user(Auth& auth, const api::Request& r) {
 }
 
 // An admin sets anyone's password; anyone else only their own.
-api::Response set_password(Auth& auth, const api::Request& r) {
+api::Response set_password(Auth& auth, api::Offload& kdf, const api::Request& r) {
   const Principal* p = current_principal();
   if (p == nullptr) return no_principal();
   auto name = query_param(r, "name");
@@ -188,8 +200,10 @@ api::Response set_password(Auth& auth, const api::Request& r) {
   Body b(r, {"password"});
   std::string password = b.str("password");
   if (b.error) return *b.error;
-  if (auto res = auth.set_password(*p, peer_of(r), *name, password); !res) return failure_response(res.error());
-  return api::Response::json(json::object{});
+  return kdf.submit([&auth, actor = *p, peer = peer_of(r), name = *name, password = std::move(password)] {
+    if (auto res = auth.set_password(actor, peer, name, password); !res) return failure_response(res.error());
+    return api::Response::json(json::object{});
+  });
 }
 
 api::Response revoke_sessions(Auth& auth, const api::Request& r) {
@@ -257,16 +271,17 @@ api::Response audit(Auth& auth, const api::Request& r) {
 
 }  // namespace
 
-void add_routes(api::Router& router, Auth& auth) {
+void add_routes(api::Router& router, Auth& auth, api::Offload& kdf) {
   Auth* a = &auth;
-  router.add("POST", "/api/v1/setup", [a](const api::Request& r) { return setup(*a, r); });
-  router.add("POST", "/api/v1/login", [a](const api::Request& r) { return login(*a, r); });
+  api::Offload* k = &kdf;
+  router.add("POST", "/api/v1/setup", [a, k](const api::Request& r) { return setup(*a, *k, r); });
+  router.add("POST", "/api/v1/login", [a, k](const api::Request& r) { return login(*a, *k, r); });
   router.add("POST", "/api/v1/logout", [a](const api::Request& r) { return logout(*a, r); });
   router.add("GET", "/api/v1/session", whoami);
   router.add("GET", "/api/v1/users", [a](const api::Request&) { return list_users(*a); });
-  router.add("POST", "/api/v1/users", [a](const api::Request& r) { return add_user(*a, r); });
+  router.add("POST", "/api/v1/users", [a, k](const api::Request& r) { return add_user(*a, *k, r); });
   router.add("DELETE", "/api/v1/users", [a](const api::Request& r) { return delete_user(*a, r); });
-  router.add("POST", "/api/v1/users/password", [a](const api::Request& r) { return set_password(*a, r); });
+  router.add("POST", "/api/v1/users/password", [a, k](const api::Request& r) { return set_password(*a, *k, r); });
   router.add("DELETE", "/api/v1/users/sessions", [a](const api::Request& r) { return revoke_sessions(*a, r); });
   router.add("GET", "/api/v1/tokens", [a](const api::Request&) { return list_tokens(*a); });
   router.add("POST", "/api/v1/tokens", [a](const api::Request& r) { return add_token(*a, r); });

@@ -4,6 +4,7 @@
 #include "base/log.hpp"
 #include "store/sqlite_util.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdint>
@@ -91,8 +92,11 @@ constexpr const char* kInstanceBuckets =
     " min(available), sum(samples) FROM instance_samples"
     " WHERE vcpe = ?1 AND service = ?2 AND instance = ?3 AND ts_ms BETWEEN ?4 AND ?5 GROUP BY b ORDER BY b";
 #undef CATS_WAVG
-constexpr const char* kEvents =
-    "SELECT ts_ms, kind, subject, detail FROM events WHERE ts_ms BETWEEN ?1 AND ?2 ORDER BY ts_ms, id LIMIT ?3";
+// events(EventQuery): this, then one "kind = ?" or "kind GLOB ?" per kind, the subject
+// test, the order and LIMIT (event_sql). The subject matches whole '/'-separated segments:
+// "/wan1/cloud1/" contains "/cloud1/", and never "/cloud10/".
+constexpr const char* kEventsHead = "SELECT ts_ms, kind, subject, detail FROM events WHERE ts_ms BETWEEN ?1 AND ?2";
+constexpr const char* kEventsSubject = " AND instr('/' || subject || '/', '/' || ? || '/') > 0";
 
 #undef CATS_SEV
 #undef CATS_MERGE
@@ -126,8 +130,21 @@ struct Statements {
   StmtPtr begin, commit;
   StmtPtr insert_path, insert_instance, insert_event;
   StmtPtr downsample_path, downsample_instance, delete_path, delete_instance, cap_events;
-  StmtPtr path_history, instance_history, path_buckets, instance_buckets, events;
+  StmtPtr path_history, instance_history, path_buckets, instance_buckets;
 };
+
+// The statement for `q` (checked already): its shape depends on how many kinds it names.
+std::string event_sql(const EventQuery& q) {
+  std::string sql = kEventsHead;
+  for (size_t i = 0; i < q.kinds.size(); ++i) {
+    sql += i == 0 ? " AND (" : " OR ";
+    sql += q.kinds[i].back() == '*' ? "kind GLOB ?" : "kind = ?";
+  }
+  if (!q.kinds.empty()) sql += ")";
+  if (!q.subject.empty()) sql += kEventsSubject;
+  sql += q.newest ? " ORDER BY ts_ms DESC, id DESC LIMIT ?" : " ORDER BY ts_ms, id LIMIT ?";
+  return sql;
+}
 
 class SqliteStore final : public Store {
  public:
@@ -339,23 +356,30 @@ class SqliteStore final : public Store {
     return out;
   }
 
-  Result<std::vector<Event>> events(int64_t from_ms, int64_t to_ms, size_t limit) override {
+  Result<std::vector<Event>> events(const EventQuery& q) override {
+    if (auto bad = check_event_query(q)) return Error::msg("events: " + bad->field + ": " + bad->message);
     std::lock_guard lk(mu_);
-    StmtScope s(st_.events.get());
-    bind(s.get(), 1, from_ms);
-    bind(s.get(), 2, to_ms);
-    bind_limit(s.get(), 3, limit);
+    // Prepared per query: its shape varies, and it costs microseconds next to the read.
+    CATS_TRY_ASSIGN(stmt, detail::prepare(db_.get(), event_sql(q)));
+    sqlite3_stmt* s = stmt.get();
+    int i = 1;
+    bind(s, i++, q.from_ms);
+    bind(s, i++, q.to_ms);
+    for (const auto& k : q.kinds) bind(s, i++, k);
+    if (!q.subject.empty()) bind(s, i++, q.subject);
+    bind_limit(s, i, q.limit);
     std::vector<Event> out;
     int rc;
-    while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) {
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
       Event e;
-      e.ts_ms = sqlite3_column_int64(s.get(), 0);
-      e.kind = column_text(s.get(), 1);
-      e.subject = column_text(s.get(), 2);
-      e.detail = column_text(s.get(), 3);
+      e.ts_ms = sqlite3_column_int64(s, 0);
+      e.kind = column_text(s, 1);
+      e.subject = column_text(s, 2);
+      e.detail = column_text(s, 3);
       out.push_back(std::move(e));
     }
     if (rc != SQLITE_DONE) return read_error("events", rc);
+    if (q.newest) std::reverse(out.begin(), out.end());
     return out;
   }
 
@@ -452,7 +476,6 @@ Result<Statements> prepare_all(sqlite3* db) {
       {&s.instance_history, kInstanceHistory},
       {&s.path_buckets, kPathBuckets},
       {&s.instance_buckets, kInstanceBuckets},
-      {&s.events, kEvents},
   };
   for (const auto& [slot, sql] : list) {
     auto st = detail::prepare(db, sql);
@@ -498,6 +521,35 @@ Result<std::unique_ptr<Store>> Store::open(const Options& opts) {
   auto r = open_impl(opts);
   if (!r) return r.error().context("store " + opts.path);
   return r;
+}
+
+std::optional<EventQueryError> check_event_query(const EventQuery& q) {
+  if (q.kinds.size() > EventQuery::kMaxKinds)
+    return EventQueryError{"kind", "at most " + std::to_string(EventQuery::kMaxKinds) + " kinds"};
+  for (const auto& k : q.kinds) {
+    std::string_view name = k;
+    if (!name.empty() && name.back() == '*') name.remove_suffix(1);
+    const bool ok = !name.empty() && name.size() <= 64 && std::all_of(name.begin(), name.end(), [](char c) {
+      return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
+    });
+    if (!ok) return EventQueryError{"kind", "\"" + k + "\": a kind is [a-z0-9_]{1,64}, optionally ending in '*'"};
+  }
+  if (q.subject.size() > EventQuery::kMaxSubject)
+    return EventQueryError{"subject", "at most " + std::to_string(EventQuery::kMaxSubject) + " bytes"};
+  if (std::any_of(q.subject.begin(), q.subject.end(), [](unsigned char c) { return c < 0x20 || c == 0x7f; }))
+    return EventQueryError{"subject", "control characters are not allowed"};
+  if (q.limit < 1 || q.limit > EventQuery::kMaxEvents)
+    return EventQueryError{"limit", "expected 1.." + std::to_string(EventQuery::kMaxEvents)};
+  return std::nullopt;
+}
+
+bool matches(const EventQuery& q, const Event& e) {
+  if (e.ts_ms < q.from_ms || e.ts_ms > q.to_ms) return false;
+  if (!q.kinds.empty() && std::none_of(q.kinds.begin(), q.kinds.end(), [&](const std::string& k) {
+        return k.back() == '*' ? e.kind.compare(0, k.size() - 1, k, 0, k.size() - 1) == 0 : e.kind == k;
+      }))
+    return false;
+  return q.subject.empty() || ("/" + e.subject + "/").find("/" + q.subject + "/") != std::string::npos;
 }
 
 }  // namespace cats::store

@@ -7,6 +7,7 @@
 #include "base/result.hpp"
 
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <string>
@@ -90,6 +91,35 @@ struct Event {
   std::string detail;   // free text / JSON
 };
 
+// Which events to read (GET /api/v1/events): those in [from_ms, to_ms], narrowed by kind
+// and subject in SQL, at most `limit` of them.
+struct EventQuery {
+  int64_t from_ms = 0;
+  int64_t to_ms = std::numeric_limits<int64_t>::max();
+  // Each an exact kind ("path_down") or a prefix ending in '*' ("path_*"); empty: any.
+  // Only [a-z0-9_] before the '*' (check_event_query), so a prefix is a plain SQL GLOB.
+  std::vector<std::string> kinds;
+  // Empty: any. Else the whole subject, or a run of its '/'-separated segments: "cloud1"
+  // matches "wan1/cloud1" and "cloud1/app1/app1-cloud1", not "cloud10" (a vCPE, a WAN, a
+  // service or one path, whatever the kind's subject names first).
+  std::string subject;
+  size_t limit = kMaxEvents;
+  // The newest `limit` events of the range rather than the oldest; either way oldest first.
+  bool newest = false;
+  static constexpr size_t kMaxEvents = 1000;
+  static constexpr size_t kMaxKinds = 16;
+  static constexpr size_t kMaxSubject = 256;
+};
+// "" when `q` is one the store runs as asked; else which field is wrong and why.
+struct EventQueryError {
+  std::string field;  // "kind", "subject", "limit"
+  std::string message;
+};
+std::optional<EventQueryError> check_event_query(const EventQuery& q);
+// The same filter in C++ (for events kept in memory when there is no store); the unit
+// tests hold it to the SQL's answers.
+bool matches(const EventQuery& q, const Event& e);
+
 struct Options {
   std::string path;                      // database file
   int64_t fine_retention_ms = 3600'000;  // raw samples kept this long
@@ -133,7 +163,15 @@ class Store {
   virtual Result<std::vector<InstanceBucket>> instance_buckets(const std::string& vcpe, const std::string& service,
                                                                const std::string& instance, int64_t from_ms,
                                                                int64_t to_ms, int64_t points) = 0;
-  virtual Result<std::vector<Event>> events(int64_t from_ms, int64_t to_ms, size_t limit = 1000) = 0;
+  // An invalid query (check_event_query) is an Error; nothing is read.
+  virtual Result<std::vector<Event>> events(const EventQuery& q) = 0;
+  Result<std::vector<Event>> events(int64_t from_ms, int64_t to_ms, size_t limit = EventQuery::kMaxEvents) {
+    EventQuery q;
+    q.from_ms = from_ms;
+    q.to_ms = to_ms;
+    q.limit = limit;
+    return events(q);
+  }
   virtual Stats stats() const = 0;
 };
 

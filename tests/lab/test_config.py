@@ -227,7 +227,9 @@ def test_history_and_revert(s: LabSession):
 def test_add_vcpe(s: LabSession):
     """POST /api/v1/vcpes: the bundle for a new vCPE (the CPE's keys, a vcpe.toml that
     cats-vcpe accepts, cloud-init user-data); bad requests name their field; with the vCPE's
-    keys pasted back, the vCPE is added as a revision the daemon applies live."""
+    keys pasted back, the vCPE is added as a revision the daemon applies live, through the
+    same path as every change: If-Match (428, 409), dry_run, confirm_within (an unconfirmed
+    add reverts by itself) and comment."""
     req = {"name": "cloud9", "endpoint": "203.0.113.10", "address": "10.2.9.1", "subnets": ["10.2.9.0/24"]}
     rev, _ = current(s)
     st, _, b = api(s, "POST", "/api/v1/vcpes", req)
@@ -246,11 +248,37 @@ def test_add_vcpe(s: LabSession):
     assert st == 400 and fields == ["/colour", "/subnets"], f"bad request: {st} {bad}"
     keys = subprocess.run(["sh", "-c", "wg genkey | wg pubkey"], capture_output=True, text=True).stdout.strip()
     report = base64.b64encode(os.urandom(32)).decode()
-    st, h, added = api(s, "POST", "/api/v1/vcpes", {**req, "public_key": keys, "report_key": report})
+    keyed = {**req, "public_key": keys, "report_key": report}
+    # With keys it is a change like any other (the same code path as PATCH): If-Match is
+    # required, a stale one is a 409, a dry run shows the diff, and nothing moved.
+    st, _, body = api(s, "POST", "/api/v1/vcpes", keyed)
+    assert st == 428, f"keyed add without If-Match: {st} {body}"
+    st, _, body = api(s, "POST", "/api/v1/vcpes", keyed, {"If-Match": f'"{rev - 1}"'})
+    assert st == 409, f"keyed add with a stale If-Match: {st} {body}"
+    st, _, dry = api(s, "POST", "/api/v1/vcpes?dry_run=1", keyed, {"If-Match": f'"{rev}"'})
+    assert st == 200 and dry["dry_run"] and dry["revision"] == rev, f"dry run: {st} {dry}"
+    assert [(o["op"], o["value"]["name"]) for o in dry["diff"]] == [("add", "cloud9")], dry["diff"]
+    assert dry["vcpe_toml"] == b["vcpe_toml"], "the dry run's bundle differs"
+    assert current(s)[0] == rev, "a dry run or a refused add changed the configuration"
+    # confirm_within and comment: not confirmed, the vCPE goes away by itself.
+    st, h, added = api(s, "POST", "/api/v1/vcpes?confirm_within=2&comment=cloud9%20trial", keyed,
+                       {"If-Match": f'"{rev}"'})
     assert st == 201 and added["revision"] == rev + 1, f"add with keys: {st} {added}"
+    assert added["pending"]["revision"] == rev + 1 and added["pending"]["base"] == rev, added
+    assert h["etag"] == f'"{rev + 1}"' and added["cpe_public_key"] == b["cpe_public_key"], (h, added)
+    _, _, revs = api(s, "GET", "/api/v1/config/revisions?limit=1")
+    assert revs["revisions"][0]["comment"] == "cloud9 trial", revs
+    assert "cloud9" in [v["name"] for v in current(s)[1]["vcpe"]]
+    wait_until(lambda: current(s)[0] == rev + 2 or None, 8, "the unconfirmed vCPE to be reverted")
+    assert "cloud9" not in [v["name"] for v in current(s)[1]["vcpe"]], "cloud9 still there after the revert"
+    rev += 2
+    st, h, added = api(s, "POST", "/api/v1/vcpes", keyed, {"If-Match": f'"{rev}"'})
+    assert st == 201 and added["revision"] == rev + 1 and added["pending"] is None, f"add with keys: {st} {added}"
     r2, doc = current(s)
     assert [v["name"] for v in doc["vcpe"]][-1] == "cloud9", doc["vcpe"]
-    st, _, dup = api(s, "POST", "/api/v1/vcpes", {**req, "public_key": keys, "report_key": report})
+    _, _, revs = api(s, "GET", "/api/v1/config/revisions?limit=1")
+    assert revs["revisions"][0]["comment"] == "add vCPE cloud9", revs
+    st, _, dup = api(s, "POST", "/api/v1/vcpes", keyed, {"If-Match": f'"{r2}"'})
     assert st == 400 and any(f["field"].startswith("/vcpe/") for f in dup["error"]["fields"]), f"duplicate: {st} {dup}"
     # Parts by name: read it, then delete it (If-Match).
     st, _, part = api(s, "GET", "/api/v1/config?path=/vcpe/cloud9/address")

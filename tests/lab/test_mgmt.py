@@ -15,6 +15,8 @@
 5. Bad bodies: not JSON, unknown fields, wrong types, 1 MiB, deep nesting: 4xx JSON, no change.
 6. Login rate limiting: repeated failures get 429 with Retry-After, even with the right
    password; every login, failure and lock-out is in the audit log and the event log.
+7. Events: GET /api/v1/events filtered by kind, kind group, subject, range and limit gives
+   exactly the matching events of the store; a bad parameter is a 400 naming it.
 """
 import json
 import subprocess
@@ -210,6 +212,43 @@ def test_login_rate_limit(s: LabSession):
     print(f"  failures {codes[:8]} then the right password: {codes[-1]}; audit {sorted(actions)}")
 
 
+def test_events_filtered(s: LabSession):
+    """GET /api/v1/events filtered by the daemon (kind, kind group, subject, range, limit)
+    answers exactly the matching events of the real store; a bad parameter is a 400
+    naming it."""
+    wan, vcpe = "wan1", "cloud1"
+    q = [f"?since=0&kind=path_*&subject={vcpe}", f"?since=0&kind=auth_login,auth_lockout",
+         f"?since=0&subject={wan}/{vcpe}", "?since=0&kind=path_*&newest=1&limit=2", "?since=0&limit=1000"]
+    bad = {"?kind=path%20down": "kind", "?limit=0": "limit", "?since=yesterday": "since",
+           "?since=10&until=9": "since", f"?vcpe={vcpe}": "vcpe", "?subject=": "subject"}
+    steps = [{"method": "POST", "path": "/api/v1/login", "body": {"user": "admin", "password": ADMIN_PW}}]
+    steps += [{"method": "GET", "path": "/api/v1/events" + x} for x in q + list(bad)]
+    r = talk(s, steps, client="c2")  # c1 is still locked out by test_login_rate_limit
+    assert r[0]["status"] == 200, r[0]
+    res = r[1:]
+    for x in res[:len(q)]:
+        assert x["status"] == 200 and isinstance(x["body"], list), x
+    by_path, logins, one_path, newest, every = (x["body"] for x in res[:len(q)])
+    seg = lambda sub, v: v in sub.split("/") or f"/{v}/" in f"/{sub}/"  # noqa: E731
+    key = lambda e: (e["ts_ms"], e["kind"], e["subject"], e["detail"])  # noqa: E731
+    # Each filtered answer is exactly what filtering every event gives (fewer than 1000 here).
+    assert len(every) < 1000, len(every)
+    want = [e for e in every if e["kind"].startswith("path_") and seg(e["subject"], vcpe)]
+    assert want and list(map(key, by_path)) == list(map(key, want)), (by_path, want)
+    want = [e for e in every if e["kind"] in ("auth_login", "auth_lockout")]
+    assert {"auth_login", "auth_lockout"} <= {e["kind"] for e in want}, want
+    assert list(map(key, logins)) == list(map(key, want)), (logins, want)
+    want = [e for e in every if e["subject"] == f"{wan}/{vcpe}" or seg(e["subject"], f"{wan}/{vcpe}")]
+    assert list(map(key, one_path)) == list(map(key, want)), (one_path, want)
+    want = [e for e in every if e["kind"].startswith("path_")][-2:]
+    assert list(map(key, newest)) == list(map(key, want)), (newest, want)
+    for (query, field), x in zip(bad.items(), res[len(q):]):
+        assert x["status"] == 400 and error_code(x) == "invalid", (query, x)
+        assert [f["field"] for f in x["body"]["error"]["fields"]] == [field], (query, x["body"])
+    print(f"  events: {len(every)} in all, path_*&subject={vcpe}: {len(by_path)}, logins: {len(logins)}; "
+          f"bad parameters: {sorted(set(bad.values()))} named")
+
+
 if __name__ == "__main__":
     sys.exit(main([
         test_no_admin_yet,
@@ -218,4 +257,5 @@ if __name__ == "__main__":
         test_tokens,
         test_bad_bodies,
         test_login_rate_limit,
+        test_events_filtered,
     ], scenario="fig4", daemons=True))

@@ -12,7 +12,9 @@ namespace c1, uses it:
    password is refused next to its field), login, the overview's topology shows both
    WANs and both vCPEs up, the Paths page draws charts with points; Instances shows
    every instance with numbers and sparklines, Services app1's candidates with weights
-   summing to 1000, Events a non-empty log narrowed by the kind filter; Configuration
+   summing to 1000, Events a non-empty log narrowed by kind, by kind group and subject
+   (each asked of the daemon: GET /api/v1/events?kind=&subject=, and the answer holds
+   only matching events) and a refused custom range's error next to its field; Configuration
    shows a refused value's error at its JSON pointer, applies a change with
    confirm-within (pending banner, row "pending"), confirms it from the banner, shows the
    revision "confirmed" and its text diff, and answers a change made behind its back with
@@ -28,10 +30,12 @@ namespace c1, uses it:
    impairments, over its stdin/stdout) gives a toast for the path going down, one for a
    service whose candidates left WAN1, the path_down in the Events list; restored, a
    toast for the path coming back, and the Paths page's uptime column shows the downtime
-   and the last change (down -> up).
+   and the last change (down -> up), from event reads that asked for path state changes
+   only (kind=path_up,path_down,path_unknown).
    Configuration forms (generated from GET /api/v1/config/schema): a WAN with a value
-   out of range is stopped in the page, one with a bad interface gets the API's error
-   next to that field; an edit and a removal show their diffs and, cancelled, change
+   out of range is stopped in the page, one with a bad interface gets the daemon's dry
+   run error next to that field and no Apply; the previews are the daemon's dry-run
+   diffs; an edit and a removal show their diffs and, cancelled, change
    nothing; a service added through the form (first refused at its instance's vCPE),
    applied and confirmed; a change of it left unconfirmed for 3 s is reverted by the
    daemon, the page says so and the document is back; the "add a vCPE" wizard (required
@@ -236,6 +240,14 @@ def test_browser(s: LabSession):
     assert out["service_weight_sum"] == 1000, out["candidates"]
     assert sum(c["weight"] for c in out["candidates"]) == 1000 and out["weights_bar_rects"] >= 1, out["candidates"]
     assert out["events_count"] >= 1 and out["events_filtered"]["rows"] >= 1, out
+    assert out["events_filtered"]["answered"] == [out["events_filtered"]["kind"]], out["events_filtered"]
+    es = out["events_subject"]
+    assert es["rows"] >= 1 and all(k.startswith("path_") for k in es["kinds"]), es
+    assert all(es["subject"] in sub.split("/") for sub in es["subjects"]), es
+    assert "after" in out["events_range_error"], out["events_range_error"]
+    reads = out["paths_event_reads"]
+    assert reads and all("kind=path_up%2Cpath_down%2Cpath_unknown" in r["query"] for r in reads), reads
+    assert all(set(r["kinds"] or []) <= {"path_up", "path_down", "path_unknown"} for r in reads), reads
     assert out["config_field_error"], "a refused value shows no error at its pointer"
     assert out["config_field_error_in_doc"] >= 1, "the refused pointer is not marked in the document"
     assert "pending" in out["pending_banner"], out["pending_banner"]
@@ -260,6 +272,7 @@ def test_browser(s: LabSession):
     # configuration forms
     assert out["wan_local_error"] and out["wan_preview_before_fix"] == 0, (out["wan_local_error"], out["wan_preview_before_fix"])
     assert "invalid interface name" in out["wan_api_error"], out["wan_api_error"]
+    assert out["wan_refused_apply"] == 0, "a change the dry run refused can still be applied"
     nw, nv = len(inp["wans"]), len(inp["vcpes"])
     add_lines = out["wan_add_diff"].splitlines()
     assert any(x.startswith(f"+ /wan/{nw} = ") for x in add_lines), out["wan_add_diff"]
@@ -308,7 +321,8 @@ def test_browser(s: LabSession):
     print(f"  stream client: {out['sse_mode']!r}, requests {out['sse_urls']}, after reset RTT {out['sse_after_reset']}")
     print(f"  instances ({out['instances_ms']} ms): {[(i['key'], i['vcpus'], i['utilization'], i['delay'], i['available']) for i in out['instances']]}")
     print(f"  {inp['service']}: {[(c['key'], c['weight'], c['flows']) for c in out['candidates']]}")
-    print(f"  events: {out['events_count']} rows, filter {out['events_filtered']}")
+    print(f"  events: {out['events_count']} rows, filter {out['events_filtered']}, by subject {out['events_subject']}")
+    print(f"  the Paths page's event reads: {[r['query'] for r in out['paths_event_reads']]}")
     print(f"  config: refused value at its pointer: {out['config_field_error']!r}; banner {out['pending_banner']!r}; "
           f"diff {out['config_diff']!r}; 409: {out['config_conflict']!r}")
     print(f"  notifications: {out['toast_down']!r} after {out['toast_down_ms']} ms; {out['toast_weights']!r}; {out['toast_up']!r}")

@@ -14,7 +14,9 @@ export interface Uptime {
   last: { ts_ms: number; from: string; to: string; reason: string } | null;
 }
 
-const kKinds = new Set(['path_up', 'path_down', 'path_unknown']);
+// The event kinds this reads (the Paths page asks the daemon for these only).
+export const kUptimeKinds = ['path_up', 'path_down', 'path_unknown'];
+const kKinds = new Set(kUptimeKinds);
 
 export function parseChange(detail: string): { from: string; to: string; reason: string } {
   const m = /^(\w+) -> (\w+)(?:; (.*))?$/.exec(detail);

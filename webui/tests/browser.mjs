@@ -67,8 +67,15 @@ function watch(page, who) {
   page.on('requestfailed', (r) => note(`${who} failed: ${r.method()} ${r.url()} ${r.failure()?.errorText}`));
   page.on('response', (r) => {
     if (r.status() >= 400 && !r.url().includes('/api/v1/stream')) note(`${who} ${r.status()}: ${r.request().method()} ${r.url()}`);
+    // What the pages ask GET /api/v1/events for, and the kinds they get (filtered in SQL).
+    if (r.url().includes('/api/v1/events?') && r.status() === 200) {
+      const entry = { page: new URL(page.url()).pathname, query: new URL(r.url()).search, kinds: null };
+      eventReads.push(entry);
+      r.json().then((evs) => { entry.kinds = [...new Set(evs.map((e) => e.kind))].sort(); }, () => {});
+    }
   });
 }
+const eventReads = [];
 
 async function newPage(storageState) {
   const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 }, storageState });
@@ -123,7 +130,7 @@ async function textOf(page, sel, timeout = kWait) {
   return (await page.waitForSelector(sel, { timeout })).textContent();
 }
 
-// The forms of the Configuration page (webui/src/pages/forms.tsx), on the page as an
+// The forms of the Configuration page (webui/src/pages/forms/), on the page as an
 // admin: WANs (a local and an API field error next to their fields, the diffs of an edit
 // and a removal), a service added (an API error at its instance's vCPE, then applied and
 // confirmed), a change of it left unconfirmed (3 s) that the daemon reverts by itself,
@@ -151,19 +158,21 @@ async function configForms(page) {
   out.wan_local_error = await textOf(page, `${fid(`${wp}/weight`)}-error`);
   out.wan_preview_before_fix = await page.locator('[data-testid=change-preview]').count();
   await page.fill(fid(`${wp}/weight`), '5');
+  // The preview is the daemon's dry run: it refuses the interface, at its field, and
+  // offers nothing to apply.
   await page.click('[data-testid=form-preview]');
-  out.wan_add_diff = await textOf(page, '[data-testid=change-diff]');
-  await page.click('[data-testid=change-apply]');
   out.wan_api_error = await textOf(page, `${fid(`${wp}/interface`)}-error`);
   out.wan_api_error_attr = await page.getAttribute(`${fid(`${wp}/interface`)}-error`, 'data-field-error');
+  out.wan_refused_apply = await page.locator('[data-testid=change-apply]').count();
   out.wan_other_errors = await page.locator('[data-testid=change-field-errors]').count()
     ? await page.textContent('[data-testid=change-field-errors]') : '';
   await axeOn(page, 'config-form-errors');
   await shot(page, 'config-wan-error-1280x800');
-  // A valid WAN whose interface this CPE does not have: the daemon refuses to apply it
-  // (500 apply_failed), the page says why, and nothing changed.
+  // A valid WAN whose interface this CPE does not have: the dry run shows its diff, the
+  // daemon refuses to apply it (500 apply_failed), the page says why, nothing changed.
   await page.fill(fid(`${wp}/interface`), 'nosuch9');
   await page.click('[data-testid=form-preview]');
+  out.wan_add_diff = await textOf(page, '[data-testid=change-diff]');
   await page.click('[data-testid=change-apply]');
   out.wan_apply_failed = await textOf(page, '[data-testid=change-error]');
   out.wan_apply_failed_unchanged = (await revs()) === base;
@@ -200,7 +209,6 @@ async function configForms(page) {
   await page.fill(fid(`${sp}/instance/0/vcpe`), 'cloud9');
   await page.fill(fid(`${sp}/instance/0/address`), input.instance_address);
   await page.click('[data-testid=form-preview]');
-  await page.click('[data-testid=change-apply]');
   out.service_api_error = await textOf(page, `${fid(`${sp}/instance/0/vcpe`)}-error`);
   await page.fill(fid(`${sp}/instance/0/vcpe`), input.instance_vcpe);
   await page.click('[data-testid=form-preview]');
@@ -414,14 +422,46 @@ try {
     out.events_count = await page.locator('tr[data-event-kind]').count();
     const kinds = await page.$$eval('tr[data-event-kind]', (rows) => rows.map((r) => r.getAttribute('data-event-kind')));
     const kind = kinds[kinds.length - 1];
+    const asked = (want) => page.waitForResponse((r) => {
+      if (!r.url().includes('/api/v1/events?')) return false;
+      const q = new URL(r.url()).searchParams;
+      return Object.entries(want).every(([k, v]) => q.get(k) === v);
+    }, { timeout: kWait });
+    let answer = asked({ kind });
     await page.selectOption('#event-kind', kind);
+    out.events_filtered = { kind, answered: [...new Set((await (await answer).json()).map((e) => e.kind))] };
     await page.waitForFunction((k) => {
       const rows = [...document.querySelectorAll('tr[data-event-kind]')];
       return rows.length > 0 && rows.every((r) => r.getAttribute('data-event-kind') === k);
     }, kind, { timeout: kWait });
-    out.events_filtered = { kind, rows: await page.locator('tr[data-event-kind]').count() };
+    out.events_filtered.rows = await page.locator('tr[data-event-kind]').count();
+    // Kind group and subject (a vCPE: a whole segment of "wan/vcpe"), asked of the daemon.
+    const v = input.vcpes[0];
+    await page.selectOption('#event-kind', 'path_*');
+    await page.fill('#event-subject', v);
+    answer = asked({ kind: 'path_*', subject: v });
+    await page.press('#event-subject', 'Enter');
+    const evs = await (await answer).json();
+    await page.waitForFunction((v) => {
+      const rows = [...document.querySelectorAll('tr[data-event-kind]')];
+      return rows.length > 0 && rows.every((r) => r.getAttribute('data-event-kind').startsWith('path_')
+        && r.getAttribute('data-event-subject').split('/').includes(v));
+    }, v, { timeout: kWait });
+    out.events_subject = { subject: v, answered: evs.length, kinds: [...new Set(evs.map((e) => e.kind))],
+                           subjects: [...new Set(evs.map((e) => e.subject))],
+                           rows: await page.locator('tr[data-event-kind]').count() };
+    // A range the daemon refuses (from after to): its field error next to "From".
+    await page.selectOption('#event-range', 'custom');
+    await page.fill('#event-until', '2030-01-01T00:00');
+    await page.fill('#event-since', '2030-01-02T00:00');
+    out.events_range_error = await (await page.waitForSelector('#event-since-error', { timeout: kWait })).textContent();
+    await axeOn(page, 'events-filter-error');
+    await page.selectOption('#event-range', '24h');
+    await page.fill('#event-subject', '');
+    await page.press('#event-subject', 'Enter');
     await page.selectOption('#event-kind', '');
-    step('events listed and filtered', { events: out.events_count });
+    await page.waitForSelector('tr[data-event-kind]', { timeout: kWait });
+    step('events listed and filtered by the daemon', { events: out.events_count, subject: out.events_subject });
     await shot(page, 'events-1280x800');
     await axeOn(page, 'events');
   }
@@ -480,6 +520,8 @@ try {
       last_change: await page.textContent(`${cell} [data-field=last-change]`),
     };
     await shot(page, 'paths-uptime-1280x800');
+    // The Paths page read only the path state changes (kind=...), not every event.
+    out.paths_event_reads = eventReads.filter((e) => e.page === '/paths' && e.query.includes('since='));
     step('paths: uptime and last change after the blackhole', out.path_uptime);
 
     // WAN1 +40 ms: the Paths table shows it; then WAN2 too, and a service whose SLA

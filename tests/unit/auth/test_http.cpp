@@ -1,8 +1,16 @@
 // The guard and the routes through api::Router::dispatch, as a server would run them.
 #include "fixture.hpp"
 
+#include "api/offload.hpp"
+
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
 
 using namespace cats::auth;
 using namespace cats::auth::test;
@@ -17,11 +25,12 @@ constexpr const char* kOrigin = "https://cpe.example:8443";
 struct Http {
   World w;
   std::unique_ptr<Auth> auth = w.open();
+  api::Offload kdf{"test-kdf"};  // after auth: goes first
   api::Router router;
   std::vector<std::string> bodies;  // every answer, for the secrets check
 
   explicit Http(HttpOptions o = {{"/index.html", "/ui/"}, {kHost}, true, {}}) {
-    add_routes(router, *auth);
+    add_routes(router, *auth, kdf);
     router.add("GET", "/index.html", [](const api::Request&) { return api::Response::text("<html>", "text/html"); });
     router.add("GET", "/ui/app.js", [](const api::Request&) { return api::Response::text("//", "text/javascript"); });
     router.add("GET", "/uix", [](const api::Request&) { return api::Response::text("//", "text/plain"); });
@@ -45,6 +54,7 @@ struct Http {
   }
   api::Response send(const api::Request& r) {
     auto res = router.dispatch(r);
+    if (res.deferred) res = res.deferred->wait();  // a password hash, on kdf's thread
     bodies.push_back(res.raw ? *res.raw : json::serialize(res.body));
     return res;
   }
@@ -307,4 +317,109 @@ TEST_CASE("http: no answer ever carries a password, hash, cookie value or token 
   for (const auto& u : *h.auth->users()) secrets.push_back(u.password_hash);
   for (const auto& body : h.bodies)
     for (const auto& s : secrets) CHECK(body.find(s) == std::string::npos);
+}
+
+namespace {
+
+// Real Argon2id (cheap parameters) that waits, while held, until released: logins "in
+// flight" for as long as the test wants, with no timing involved.
+class HeldHasher : public PasswordHasher {
+ public:
+  cats::Result<std::string> hash(std::string_view pw, std::span<const uint8_t, kSaltBytes> salt) override {
+    return inner_->hash(pw, salt);
+  }
+  cats::Result<bool> verify(const std::string& phc, std::string_view pw) override {
+    {
+      std::unique_lock lk(mu_);
+      ++entered_;
+      cv_.notify_all();
+      cv_.wait(lk, [this] { return !held_; });
+    }
+    return inner_->verify(phc, pw);
+  }
+  void hold() {
+    std::lock_guard lk(mu_);
+    held_ = true;
+  }
+  void release() {
+    std::lock_guard lk(mu_);
+    held_ = false;
+    cv_.notify_all();
+  }
+  bool wait_entered(int n) {
+    std::unique_lock lk(mu_);
+    return cv_.wait_for(lk, std::chrono::seconds(5), [&] { return entered_ >= n; });
+  }
+
+ private:
+  std::unique_ptr<PasswordHasher> inner_ = argon2id_hasher(KdfParams{64, 1, 1});
+  std::mutex mu_;
+  std::condition_variable cv_;
+  int entered_ = 0;
+  bool held_ = false;
+};
+
+}  // namespace
+
+TEST_CASE("http: logins hash off the server's thread; other requests are answered meanwhile") {
+  World w;
+  auto hasher = std::make_shared<HeldHasher>();
+  auto o = w.options();
+  o.hasher = hasher;
+  o.on_event = nullptr;  // World::events is not for several threads
+  auto auth = w.open(std::move(o));
+  make_admin(*auth);
+  api::Offload kdf("test-kdf", 2);
+  api::Router router;
+  add_routes(router, *auth, kdf);
+  router.add("GET", "/api/v1/status", [](const api::Request&) { return api::Response::json(json::object{}); });
+  router.set_guard(make_guard(*auth, {}));
+  const std::string sock = w.dir.file("api.sock");
+  auto srv = api::UnixServer::start(sock, router);
+  REQUIRE(srv.has_value());
+
+  // Three logins in flight: one hashing (held), two waiting in the worker's queue.
+  hasher->hold();
+  const std::string body = R"({"user":"alice","password":"correct horse battery"})";
+  std::atomic<int> answered{0};
+  std::vector<int> statuses(3, 0);
+  std::vector<std::thread> logins;
+  // On a failed REQUIRE too: let the hashes go and join, so a failure is reported, not aborted.
+  struct Cleanup {
+    HeldHasher& h;
+    std::vector<std::thread>& ts;
+    ~Cleanup() {
+      h.release();
+      for (auto& t : ts)
+        if (t.joinable()) t.join();
+    }
+  } cleanup{*hasher, logins};
+  for (int i = 0; i < 3; ++i) {
+    logins.emplace_back([&, i] {
+      auto r = api::unix_request(sock, "POST", "/api/v1/login", body, std::chrono::seconds(10));
+      statuses[i] = r ? r->status : -1;
+      ++answered;
+    });
+    if (i == 0) REQUIRE(hasher->wait_entered(1));
+  }
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (kdf.queued() < 2 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  REQUIRE(kdf.queued() == 2);
+
+  // Answered while all three wait on the hasher: when the hash ran on the server's thread
+  // this request waited behind them (here: forever, so the 2 s timeout would fail it).
+  auto status = api::unix_request(sock, "GET", "/api/v1/status", {}, std::chrono::seconds(2));
+  REQUIRE(status.has_value());
+  CHECK(status->status == 200);
+  CHECK(answered == 0);
+  // A fourth login finds the queue full: 503, and no hash runs for it.
+  auto full = api::unix_request(sock, "POST", "/api/v1/login", body, std::chrono::seconds(2));
+  REQUIRE(full.has_value());
+  CHECK(full->status == 503);
+  CHECK(json::parse(full->body).at("error").at("code") == "unavailable");
+
+  hasher->release();
+  for (auto& t : logins) t.join();
+  CHECK(statuses == std::vector<int>{200, 200, 200});
 }

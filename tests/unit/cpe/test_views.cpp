@@ -90,3 +90,45 @@ TEST_CASE("store samples mirror the current state") {
   CHECK(ps[0].rtt_ms == 0);
   CHECK(ps[0].state == "unknown");
 }
+
+TEST_CASE("event_query: GET /api/v1/events parameters, each bad one named") {
+  store::EventQuery q;
+  const int64_t now = 1'800'000'000'000;
+  REQUIRE_FALSE(event_query({}, now, q));
+  CHECK(q.to_ms == now);
+  CHECK(q.from_ms == now - 3600'000);
+  CHECK(q.kinds.empty());
+  CHECK(q.limit == store::EventQuery::kMaxEvents);
+  CHECK_FALSE(q.newest);
+
+  REQUIRE_FALSE(event_query({{"since", "5"}, {"until", "9"}, {"kind", "path_*,weights"}, {"subject", "cloud1"},
+                             {"limit", "20"}, {"newest", "1"}},
+                            now, q));
+  CHECK(q.from_ms == 5);
+  CHECK(q.to_ms == 9);
+  CHECK(q.kinds == std::vector<std::string>{"path_*", "weights"});
+  CHECK(q.subject == "cloud1");
+  CHECK(q.limit == 20);
+  CHECK(q.newest);
+  REQUIRE_FALSE(event_query({{"from", "5"}, {"to", "9"}}, now, q));  // the older names
+  CHECK(q.from_ms == 5);
+
+  auto field = [&](std::map<std::string, std::string> m) {
+    auto e = event_query(m, now, q);
+    return e ? e->field : std::string("(accepted)");
+  };
+  CHECK(field({{"since", "yesterday"}}) == "since");
+  CHECK(field({{"until", "1e3"}}) == "until");
+  CHECK(field({{"since", "10"}, {"until", "9"}}) == "since");
+  CHECK(field({{"since", "1"}, {"from", "1"}}) == "since");
+  CHECK(field({{"kind", "path_down,"}}) == "kind");
+  CHECK(field({{"kind", "path down"}}) == "kind");
+  CHECK(field({{"kind", "a,b,c,d,e,f,g,h,i,j,k,l,m,n,o,p,q"}}) == "kind");
+  CHECK(field({{"subject", ""}}) == "subject");
+  CHECK(field({{"subject", std::string(300, 'x')}}) == "subject");
+  CHECK(field({{"limit", "0"}}) == "limit");
+  CHECK(field({{"limit", "1001"}}) == "limit");
+  CHECK(field({{"limit", "ten"}}) == "limit");
+  CHECK(field({{"newest", "yes"}}) == "newest");
+  CHECK(field({{"vcpe", "cloud1"}}) == "vcpe");  // unknown: refused, not ignored
+}

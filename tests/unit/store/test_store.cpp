@@ -409,3 +409,79 @@ TEST_CASE("store: failure logs are rate-limited per error kind", "[store]") {
   REQUIRE(later.has_value());
   CHECK(*later == 1);
 }
+
+TEST_CASE("store: events filtered in SQL by kind, subject and range agree with matches()", "[store]") {
+  TempDir dir;
+  auto s = must_open(opts_in(dir));
+  const std::vector<Event> all = {
+      {100, "path_down", "wan1/cloud1", "loss"},     {200, "path_up", "wan1/cloud1", ""},
+      {300, "path_down", "wan2/cloud10", ""},        {400, "instance_held", "cloud1/app1/app1-cloud1", ""},
+      {500, "weights", "app1", "ok"},                {600, "report_rejected", "cloud1", "bad_mac"},
+      {700, "pathology", "wan1/cloud1", ""},         {800, "path_flap", "wan_1/cloud%1", ""},
+      {900, "auth_login", "alice@192.0.2.1", "ok"},  {1000, "path_up", "wan1/cloud1", ""},
+  };
+  for (const auto& e : all) s->add_event(e);
+
+  auto subjects = [](const std::vector<Event>& ev) {
+    std::vector<int64_t> ts;
+    for (const auto& e : ev) ts.push_back(e.ts_ms);
+    return ts;
+  };
+  auto run = [&](EventQuery q) {
+    auto got = s->events(q);
+    REQUIRE(got.has_value());
+    // The in-memory filter (no store) answers the same, in the same order and bound.
+    std::vector<Event> want;
+    for (const auto& e : all)
+      if (matches(q, e)) want.push_back(e);
+    if (want.size() > q.limit) {
+      if (q.newest) want.erase(want.begin(), want.end() - static_cast<std::ptrdiff_t>(q.limit));
+      else want.resize(q.limit);
+    }
+    CHECK(subjects(*got) == subjects(want));
+    return subjects(*got);
+  };
+  using V = std::vector<int64_t>;
+  EventQuery q;
+  CHECK(run(q) == V{100, 200, 300, 400, 500, 600, 700, 800, 900, 1000});
+  q.kinds = {"path_*"};  // a prefix: not "pathology"
+  CHECK(run(q) == V{100, 200, 300, 800, 1000});
+  q.kinds = {"path_up", "weights"};
+  CHECK(run(q) == V{200, 500, 1000});
+  q.kinds = {};
+  q.subject = "cloud1";  // a whole segment: not cloud10, and in either position
+  CHECK(run(q) == V{100, 200, 400, 600, 700, 1000});
+  q.subject = "wan1/cloud1";
+  CHECK(run(q) == V{100, 200, 700, 1000});
+  q.subject = "cloud%1";  // no LIKE wildcards: taken literally
+  CHECK(run(q) == V{800});
+  q.subject = "wan_1";
+  CHECK(run(q) == V{800});
+  q.subject = "cloud1";
+  q.kinds = {"path_*"};
+  q.from_ms = 150;
+  q.to_ms = 1000;
+  CHECK(run(q) == V{200, 1000});
+  q = {};
+  q.limit = 3;
+  CHECK(run(q) == V{100, 200, 300});
+  q.newest = true;  // the newest three, still oldest first
+  CHECK(run(q) == V{800, 900, 1000});
+
+  // A query the store cannot run as asked is refused, never widened.
+  for (auto bad : {std::vector<std::string>{"path_down' OR 1=1 --"}, std::vector<std::string>{"*"},
+                   std::vector<std::string>{""}, std::vector<std::string>{"Path_up"}}) {
+    EventQuery b;
+    b.kinds = bad;
+    CHECK(check_event_query(b)->field == "kind");
+    CHECK_FALSE(s->events(b).has_value());
+  }
+  EventQuery b;
+  b.limit = 0;
+  CHECK(check_event_query(b)->field == "limit");
+  b.limit = EventQuery::kMaxEvents + 1;
+  CHECK(check_event_query(b)->field == "limit");
+  b = {};
+  b.subject = "a\nb";
+  CHECK(check_event_query(b)->field == "subject");
+}

@@ -6,7 +6,7 @@ import { EventItem, get, PathItem, PathSample } from '../api';
 import { Chart } from '../chart';
 import { live, LiveState, pathKey } from '../live';
 import { pathState } from '../state';
-import { duration, uptime } from '../uptime';
+import { duration, kUptimeKinds, uptime } from '../uptime';
 
 const kRanges = [
   { id: 'live', label: 'Live (5 min)', ms: 5 * 60_000 },
@@ -54,8 +54,11 @@ export function Paths() {
   useEffect(() => {
     let stop = false;
     const from = Date.now() - range.ms;
-    get<EventItem[]>(`/api/v1/events?from=${from}`).then(
-      (evs) => !stop && setChanges({ from, events: evs.filter((e) => e.kind.startsWith('path_')) }),
+    // Only the state changes uptime.ts reads, filtered by the daemon (in SQL), the newest
+    // when there are more than the limit: not every event of the range.
+    const q = new URLSearchParams({ since: String(from), kind: kUptimeKinds.join(','), newest: '1' });
+    get<EventItem[]>(`/api/v1/events?${q}`).then(
+      (evs) => !stop && setChanges({ from, events: evs }),
       (e) => !stop && setError(`events: ${e instanceof Error ? e.message : String(e)}`));
     return () => {
       stop = true;
@@ -108,7 +111,7 @@ export function Paths() {
   const byKey = new Map(s.paths.map((p) => [pathKey(p.wan, p.vcpe), p]));
   const now = Date.now();
   const rangeFrom = Math.max(changes.from, now - range.ms);
-  const allChanges = [...changes.events, ...s.events.filter((e) => e.kind.startsWith('path_')
+  const allChanges = [...changes.events, ...s.events.filter((e) => kUptimeKinds.includes(e.kind)
     && !changes.events.some((x) => x.ts_ms === e.ts_ms && x.subject === e.subject && x.kind === e.kind))];
   const fmt = (x: number | null | undefined, unit: string) => (x === null || x === undefined ? '–' : `${x.toFixed(2)} ${unit}`);
   return (
