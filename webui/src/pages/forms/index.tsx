@@ -68,6 +68,7 @@ export function Forms(props: { doc: Doc; etag: string; onDone: (rev: number) => 
   // `n` remounts the preview (a new dry run) for every request, even an equal one.
   const [preview, setPreview] = useState<{ change: Change; what: string; base: string; n: number } | null>(null);
   const previews = useRef(0);
+  const [wanPorts, setWanPorts] = useState<Record<string, string>>({});
   useEffect(() => {
     get<Schema>('/api/v1/config/schema').then(setSchema, (e) => setLoadError(String(e?.message ?? e)));
   }, []);
@@ -90,7 +91,6 @@ export function Forms(props: { doc: Doc; etag: string; onDone: (rev: number) => 
     setPreview({ change, what, base, n: ++previews.current });
   };
   const reviewDoc = (doc: Doc, what: string, base: string) => review({ method: 'PUT', path: '/api/v1/config', body: doc }, what, base);
-  const [wanPorts, setWanPorts] = useState<Record<string, string>>({});
   const vcpeNames = ((props.doc.vcpe as Doc[] | undefined) ?? []).map((v) => v.name as string);
   const startEdit = (section: Section, index: number | null) => {
     close();
