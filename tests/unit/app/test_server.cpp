@@ -242,7 +242,8 @@ TEST_CASE("stop with requests in service and queued is prompt and clean") {
   for (int i = 0; i < 3; ++i)
     futs.push_back(std::async(std::launch::async, [&] { return http_request(app->service_endpoint(), "GET", "/"); }));
   auto deadline = std::chrono::steady_clock::now() + 3s;
-  while (num(app->load(), "queue_depth") < 2 && std::chrono::steady_clock::now() < deadline)
+  // 2 once the worker took the first request: before that, all 3 may be queued at once.
+  while (num(app->load(), "queue_depth") != 2 && std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(5ms);
   REQUIRE(num(app->load(), "queue_depth") == 2);
   auto t0 = std::chrono::steady_clock::now();
