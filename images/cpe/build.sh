@@ -77,7 +77,7 @@ work=$cache/work
 rm -rf "$work" && mkdir -p "$work/input"
 esp=$work/input/esp.vfat
 sdboot=$tree/usr/lib/systemd/boot/efi/systemd-bootx64.efi
-[ -f "$sdboot" ] || sdboot=/usr/lib/systemd/boot/efi/systemd-bootx64.efi
+[ -f "$sdboot" ] || { echo "FAIL: no systemd-boot in the image ($sdboot)"; exit 1; }
 mkfs.vfat -F 32 -n CATS-ESP -C "$esp" $((esp_mib * 1024)) >/dev/null
 mmd -i "$esp" ::/EFI ::/EFI/BOOT ::/EFI/systemd ::/loader ::/loader/entries ::/cats ::/cats/a ::/cats/b
 mcopy -i "$esp" "$sdboot" ::/EFI/BOOT/BOOTX64.EFI

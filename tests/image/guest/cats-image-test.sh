@@ -77,7 +77,9 @@ if [ "$slot" = a ] && [ ! -e $state/upgraded ]; then
   check upgrade "$(cats-image-upgrade --tries $tries /dev/vdb 2>&1 | tail -2 | tr '\n' ' ')" test -e "$entries/cats-b+$tries.conf"
   check upgrade-entry "$(tr '\n' ';' <"$entries/cats-b+$tries.conf")" \
     bash -c "grep -q '^options .*root=PARTLABEL=cats-root-b .*cats.slot=b' $entries/cats-b+$tries.conf && [ -s $esp/cats/b/vmlinuz ] && [ -s $esp/cats/b/initrd.img ]"
-  say "INFO bootctl list: $(bootctl list --no-pager 2>&1 | grep -E 'title|id:' | tr -s ' \n' '  ')"
+  # bootctl sorts the entries as systemd-boot does: the new slot must come first.
+  check upgrade-b-is-default "$(bootctl list --no-pager 2>&1 | grep -E 'title|id:' | tr -s ' \n' '  ')" \
+    bash -c "bootctl list --no-pager 2>/dev/null | grep -q 'title: .*(slot B) (default)'"
   if [ $fails = 0 ]; then
     touch $state/upgraded
     sync
