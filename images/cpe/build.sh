@@ -51,6 +51,11 @@ rm -f "$tree/tmp/$(basename "$deb")"
 cp -a "$here/overlay/." "$tree/"
 for o in ${CATS_IMAGE_OVERLAY:-}; do cp -a "$o/." "$tree/"; done
 cats_tree_defaults "$tree" cats-cpe
+# Each box gets its own machine id at its first boot (an empty file: systemd's first-boot
+# semantics; committed to the slot, so each slot and each upgrade makes its own), and an
+# appliance asks nobody at the console for a locale, time zone or root password.
+: >"$tree/etc/machine-id"
+ln -sf /dev/null "$tree/etc/systemd/system/systemd-firstboot.service"
 mkdir -p "$tree/boot/efi" "$tree/data"
 ln -sf /usr/lib/systemd/system/cats-boot-health.service "$tree/etc/systemd/system/"
 mkdir -p "$tree/etc/systemd/system/boot-complete.target.requires"

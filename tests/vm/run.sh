@@ -69,7 +69,7 @@ stamp "image built (${size} MiB)"
 console=$vm/console.log result=$vm/result.txt
 rm -f "$console" "$result"
 rc=0
-nice -n 10 timeout "$timeout" qemu-system-x86_64 -accel tcg,thread=multi -cpu max \
+nice -n 19 timeout "$timeout" qemu-system-x86_64 -accel tcg,thread=multi -cpu max \
   -smp "${CATS_VM_SMP:-2}" -m "${CATS_VM_MEM:-1024}" \
   -kernel "$vm/vmlinuz" -initrd "$vm/initrd.img" \
   -append "root=/dev/vda rw console=ttyS0 panic=-1 quiet systemd.show_status=1 cats.wireguard=${CATS_VM_WIREGUARD:-kernel} cats.bench=${CATS_VM_BENCH:-0}" \
