@@ -4,11 +4,11 @@
 # Builds the CPE image (images/cpe/build.sh) with the guest test (tests/image/guest/) in
 # it, and a second root slot image whose health check fails; boots the disk in qemu (TCG)
 # with OVMF: systemd-boot, slot A, the checks, an upgrade of slot B from a second disk,
-# three counted boots of B that are not blessed, and the fallback to slot A: five boots,
-# each a fresh qemu on the same disk and firmware variables. The guest's
+# three counted boots of B that are not blessed, the fallback to slot A, and a factory
+# reset: six boots, each a fresh qemu on the same disk and firmware variables. The guest's
 # PASS/FAIL lines come over its second serial port (images/rootfs/lib.sh); a guest that
 # does not report DONE in time fails with the tail of its console.
-# Env: CATS_IMAGE_DIR (build-image), CATS_IMAGE_TIMEOUT (seconds for all five boots, 2700),
+# Env: CATS_IMAGE_DIR (build-image), CATS_IMAGE_TIMEOUT (seconds for all six boots, 2700),
 #      CATS_VM_SMP (2), CATS_VM_MEM (MiB, 1024), CATS_MIRROR (images/rootfs/mkrootfs.sh).
 set -euo pipefail
 source "$(dirname "$0")/../../images/rootfs/lib.sh"
@@ -52,7 +52,7 @@ cp /usr/share/OVMF/OVMF_VARS_4M.fd "$test/vars.fd"
 console=$test/console.log result=$test/result.txt
 rm -f "$console" "$result"
 deadline=$(( $(date +%s) + timeout )) boots=0 rc=0
-while [ $boots -lt 8 ] && ! grep -qa '^DONE ' "$result" 2>/dev/null; do  # 5 boots expected
+while [ $boots -lt 9 ] && ! grep -qa '^DONE ' "$result" 2>/dev/null; do  # 6 boots expected
   left=$(( deadline - $(date +%s) ))
   [ $left -gt 0 ] || { rc=124; break; }
   boots=$((boots + 1))

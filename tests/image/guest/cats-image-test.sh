@@ -8,7 +8,10 @@
 #     image whose health check fails), reboots;
 #  2. slot B, counted boots: records each, sees the marker; its health check fails and
 #     the box reboots (cats-boot-health.service FailureAction=reboot);
-#  3. slot A again once B's tries are used up: the fallback, the marker intact; powers off.
+#  3. slot A again once B's tries are used up: the fallback, the marker intact; then a
+#     factory reset (cats-factory-reset), which reboots;
+#  4. slot A: the data partition empty again (the marker and the test's own state gone;
+#     the used-up entry of B on the ESP tells this boot from the first); powers off.
 # Results on /dev/ttyS1 (tests/vm/guest/lib.sh).
 set -uo pipefail
 cats_test=cats-image
@@ -53,7 +56,20 @@ on_partition() {  # MOUNTPOINT LABEL: MOUNTPOINT is the file system of the parti
 }
 export -f efivar on_partition  # for the checks' bash -c
 
-if [ "$slot" = a ] && [ ! -e $state/upgraded ]; then
+shopt -s nullglob
+used_up=($entries/cats-b+0-*.conf)
+shopt -u nullglob
+if [ "$slot" = a ] && [ ! -e $state/upgraded ] && ((${#used_up[@]})); then
+  # --- 4. After the factory reset ---
+  final=1
+  check reset-config-gone "/etc/cats: $(ls -A /etc/cats | tr '\n' ' '), /var/lib/cats-cpe: $(ls -A /var/lib/cats-cpe | tr '\n' ' ')" \
+    bash -c '[ -z "$(ls -A /etc/cats)" ] && [ -z "$(ls -A /var/lib/cats-cpe)" ] && mountpoint -q /etc/cats && mountpoint -q /var/lib/cats-cpe'
+  check reset-data-fresh "/data: $(ls -A /data | tr '\n' ' ')" bash -c '[ ! -e /data/.factory-reset ] && [ "$(ls -A /data | grep -v -x -e lost+found -e etc -e var -e cats-image-test | wc -l)" = 0 ]'
+  check reset-logged "$(journalctl -b -u cats-data-init -o cat --no-pager | grep -i 'factory reset' | head -1)" \
+    bash -c 'journalctl -b -u cats-data-init -o cat --no-pager | grep -q "factory reset"'
+  check reset-slots-kept "entry $(efivar LoaderEntrySelected), entries $(ls $entries | tr '\n' ' ')" test "$(efivar LoaderEntrySelected)" = cats-a.conf
+  check reset-cpe-waits-for-config "$(systemctl show -p ConditionResult cats-cpe)" test "$(systemctl show -p ConditionResult --value cats-cpe)" = no
+elif [ "$slot" = a ] && [ ! -e $state/upgraded ]; then
   # --- 1. The factory image, slot A ---
   check slot-a "entry $(efivar LoaderEntrySelected), cmdline $(cat /proc/cmdline)" test "$(efivar LoaderEntrySelected)" = cats-a.conf
   check systemd-boot "$(efivar LoaderInfo)" bash -c '[[ "$(efivar LoaderInfo)" == systemd-boot* ]]'
@@ -65,6 +81,9 @@ if [ "$slot" = a ] && [ ! -e $state/upgraded ]; then
   marker=$(od -An -tx1 -N8 /dev/urandom | tr -d ' \n')
   echo "$marker" >/etc/cats/image-test-marker && echo "$marker" >$state/marker
   check config-marker-on-data "/etc/cats/image-test-marker = $marker" cmp /etc/cats/image-test-marker /data/etc/cats/image-test-marker
+  # The image ships an empty machine id: made at this first boot, no first-boot prompts.
+  check machine-id-made "$(cat /etc/machine-id), firstboot $(systemctl show -p LoadState --value systemd-firstboot)" \
+    bash -c '[ "$(wc -c </etc/machine-id)" = 33 ] && [ "$(systemctl show -p LoadState --value systemd-firstboot)" = masked ]'
   check cats-cpe-installed "$(dpkg-query -W cats-cpe | tr '\t' ' ')" dpkg-query -W cats-cpe
   check cats-cpe-enabled "$(systemctl is-enabled cats-cpe)" systemctl -q is-enabled cats-cpe
   check cats-cpe-waits-for-config "$(systemctl show -p ActiveState -p ConditionResult cats-cpe | tr '\n' ' ')" \
@@ -95,11 +114,14 @@ elif [ "$slot" = b ]; then
   # cats-boot-health.service runs after this and fails: the box reboots.
 else
   # --- 3. Back on slot A ---
-  final=1
   check fallback-to-slot-a "entry $(efivar LoaderEntrySelected), cats.slot=$slot" \
     bash -c "[ '$slot' = a ] && [ \"\$(efivar LoaderEntrySelected)\" = cats-a.conf ]" 
   check b-tried-$tries-times "slot B boots: $(tr '\n' ' ' <$state/b-boots 2>/dev/null)" test "$(wc -l <$state/b-boots 2>/dev/null)" = $tries
   check b-entry-used-up "$(ls $entries | tr '\n' ' ')" test -e "$entries/cats-b+0-$tries.conf"
   check config-survived "/etc/cats/image-test-marker: $(cat /etc/cats/image-test-marker 2>&1)" cmp /etc/cats/image-test-marker $state/marker
   check a-uncounted "no LoaderBootCountPath" test -z "$(efivar LoaderBootCountPath)"
+  if [ $fails = 0 ]; then
+    say "INFO factory reset (cats-factory-reset --yes), rebooting"
+    cats-factory-reset --yes >/dev/console 2>&1 || fail factory-reset "cats-factory-reset failed"
+  fi
 fi
