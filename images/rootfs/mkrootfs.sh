@@ -6,7 +6,9 @@
 # only the package lists. Shared by tests/vm (docs/IMAGES.md "VM test").
 #   images/rootfs/mkrootfs.sh OUT.tar CACHE_DIR PACKAGE...
 # Env: CATS_MIRROR (the mirror of /etc/apt/sources.list.d, default deb.debian.org),
-#      CATS_MMDEBSTRAP_MODE (unshare; "root" where user namespaces are not allowed).
+#      CATS_MMDEBSTRAP_MODE (unshare; "root" where user namespaces are not allowed),
+#      CATS_ROOTFS_EXCLUDE (more dpkg path-exclude globs, space-separated: parts of
+#      packages a box does not need, e.g. kernel module trees).
 set -euo pipefail
 [ $# -ge 3 ] || { sed -n '2,9p' "$0"; exit 2; }
 out=$1 cache=$2; shift 2
@@ -24,6 +26,9 @@ fi
 # mapped root only if the directory is world-writable, so it is made so (it holds only
 # Debian's signed .debs, verified by apt on every use).
 chmod 0777 "$cache"
+excludes=()
+read -r -a globs <<<"${CATS_ROOTFS_EXCLUDE:-}"  # no pathname expansion on the host
+for g in ${globs[@]+"${globs[@]}"}; do excludes+=(--dpkgopt="path-exclude=$g"); done
 tmp=$out.tmp
 rm -f "$tmp"
 mmdebstrap --mode="$mode" --variant=apt --format=tar \
@@ -31,6 +36,7 @@ mmdebstrap --mode="$mode" --variant=apt --format=tar \
   --aptopt='APT::Install-Recommends "false"' \
   --dpkgopt='path-exclude=/usr/share/man/*' --dpkgopt='path-exclude=/usr/share/locale/*' \
   --dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-include=/usr/share/doc/*/copyright' \
+  ${excludes[@]+"${excludes[@]}"} \
   --skip=download/empty --skip=essential/unlink \
   --setup-hook='mkdir -p "$1"/var/cache/apt/archives/' \
   --setup-hook="sync-in $cache /var/cache/apt/archives/" \

@@ -12,7 +12,8 @@
 #      CATS_VM_WIREGUARD (kernel; userspace runs the same test on wireguard-go),
 #      CATS_VM_BENCH (1: also measure TCP throughput through the tunnel, iperf3).
 set -euo pipefail
-root=$(cd "$(dirname "$0")/../.." && pwd)
+source "$(dirname "$0")/../../images/rootfs/lib.sh"  # rootfs cache, ext4, result protocol
+root=$cats_root
 debdir=$(cd "${1:-$root/build-pkg}" && pwd)
 vm=${CATS_VM_DIR:-$root/build-vm}
 timeout=${CATS_VM_TIMEOUT:-900}
@@ -26,16 +27,9 @@ stamp() { echo "vm: $1 at +$(( $(date +%s) - t0 )) s"; }
 # Our packages' own dependencies are in it too (the guest has no network: dpkg -i there
 # installs nothing else), each alternative's first choice.
 debs=("$(ls "$debdir"/cats-cpe_*.deb | tail -1)" "$(ls "$debdir"/cats-vcpe_*.deb | tail -1)")
-deps=$(for d in "${debs[@]}"; do dpkg-deb -f "$d" Depends; done | tr ',' '\n' | sed 's/|.*//; s/(.*//; s/ //g' | sort -u)
-pkgs=(systemd systemd-sysv linux-image-cloud-amd64 kmod nftables wireguard-tools wireguard-go iproute2 python3 procps iperf3 $deps)
-key=$(cat "$root/images/rootfs/mkrootfs.sh" <(echo "${pkgs[*]}") | sha256sum | cut -c1-12)
-base=$vm/base-$key.tar
-if [ ! -f "$base" ]; then
-  rm -f "$vm"/base-*.tar
-  nice -n 10 "$root/images/rootfs/mkrootfs.sh" "$base" "$vm/apt-cache" "${pkgs[@]}" >"$vm/mkrootfs.log" 2>&1 ||
-    { tail -30 "$vm/mkrootfs.log"; echo "FAIL: mkrootfs (log: $vm/mkrootfs.log)"; exit 1; }
-  stamp "root file system built"
-fi
+pkgs=(systemd systemd-sysv linux-image-cloud-amd64 kmod nftables wireguard-tools wireguard-go iproute2 python3 procps iperf3 $(cats_deb_depends "${debs[@]}"))
+base=$(cats_rootfs_base "$vm" "${pkgs[@]}")
+stamp "root file system $(basename "$base")"
 
 # 2. The test's tree: the base, the payload, the guest test.
 tree=$vm/tree
@@ -60,21 +54,14 @@ install -m 0644 "$root/tests/vm/guest/cats-vm-test.service" "$tree/etc/systemd/s
 ln -sf /etc/systemd/system/cats-vm-test.service "$tree/etc/systemd/system/multi-user.target.wants/"
 install -d "$tree/etc/systemd/system/cats-vcpe.service.d"
 install -m 0644 "$root/tests/vm/guest/cats-vcpe-netns.conf" "$tree/etc/systemd/system/cats-vcpe.service.d/netns.conf"
-echo cats-vm >"$tree/etc/hostname"
+cats_tree_defaults "$tree" cats-vm
 echo "/dev/vda / ext4 defaults 0 1" >"$tree/etc/fstab"
-od -An -tx1 -N16 /dev/urandom | tr -d ' \n' >"$tree/etc/machine-id"
-# Nothing on this box needs them, and each costs seconds under TCG.
-for u in e2scrub_reap.service apt-daily.timer apt-daily-upgrade.timer fstrim.timer e2scrub_all.timer; do
-  ln -sf /dev/null "$tree/etc/systemd/system/$u"
-done
 kernel=$(ls "$tree"/boot/vmlinuz-* | tail -1) initrd=$(ls "$tree"/boot/initrd.img-* | tail -1)
 cp "$kernel" "$vm/vmlinuz" && cp "$initrd" "$vm/initrd.img"
 
 # 3. ext4 from the tree (mke2fs -d: no loop device, no mount), with room for dpkg.
 img=$vm/root.img
-rm -f "$img"
-size=$(( $(du -sm "$tree" | cut -f1) + 512 ))
-mke2fs -q -F -E root_owner=0:0 -t ext4 -L cats-vm -d "$tree" "$img" "${size}M" >/dev/null
+size=$(cats_mkext4 "$tree" "$img" cats-vm 512)
 rm -rf "$tree"
 stamp "image built (${size} MiB)"
 
@@ -82,7 +69,7 @@ stamp "image built (${size} MiB)"
 console=$vm/console.log result=$vm/result.txt
 rm -f "$console" "$result"
 rc=0
-nice -n 10 timeout "$timeout" qemu-system-x86_64 -accel tcg,thread=multi -cpu max \
+nice -n 19 timeout "$timeout" qemu-system-x86_64 -accel tcg,thread=multi -cpu max \
   -smp "${CATS_VM_SMP:-2}" -m "${CATS_VM_MEM:-1024}" \
   -kernel "$vm/vmlinuz" -initrd "$vm/initrd.img" \
   -append "root=/dev/vda rw console=ttyS0 panic=-1 quiet systemd.show_status=1 cats.wireguard=${CATS_VM_WIREGUARD:-kernel} cats.bench=${CATS_VM_BENCH:-0}" \
@@ -91,13 +78,5 @@ nice -n 10 timeout "$timeout" qemu-system-x86_64 -accel tcg,thread=multi -cpu ma
   -serial file:"$console" -serial file:"$result" || rc=$?
 stamp "guest finished (qemu exit $rc)"
 
-tr -d '\r' <"$result" 2>/dev/null | grep -v '^journal ' || true
-if ! tr -d '\r' <"$result" 2>/dev/null | grep -q '^DONE fails=0$' || grep -q '^FAIL' <(tr -d '\r' <"$result"); then
-  tr -d '\r' <"$result" 2>/dev/null | grep '^journal ' || true
-  echo "--- console (last 60 lines of $console) ---"
-  tail -60 "$console" | tr -d '\r'
-  [ $rc = 124 ] && echo "FAIL: the guest did not finish within ${timeout}s"
-  echo "FAIL: VM test"
-  exit 1
-fi
-echo "PASS: VM test ($(grep -c '^PASS' <(tr -d '\r' <"$result")) checks, $(( $(date +%s) - t0 )) s)"
+cats_serial_verdict "VM test" "$result" "$console" "$rc" "$timeout"
+echo "vm: $(( $(date +%s) - t0 )) s in all"

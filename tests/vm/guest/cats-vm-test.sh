@@ -11,28 +11,8 @@
 #  eth0 10.1.0.11 ── lan0 10.1.0.1   wan0 192.0.2.2 ── up0 192.0.2.1, 203.0.113.2
 #                                                          lan0 10.2.1.1 ── eth0 10.2.1.10:8080
 set -uo pipefail
-out=/dev/ttyS1
 lib=/usr/local/lib/cats-vm
-fails=0
-say() { echo "$*" >"$out"; echo "$*" >>/var/log/cats-vm-result; echo "cats-vm: $*" >/dev/console; }
-pass() { say "PASS $1: ${*:2}"; }
-fail() { say "FAIL $1: ${*:2}"; fails=$((fails + 1)); return 1; }
-check() {  # check NAME EVIDENCE CMD...: PASS when CMD succeeds
-  local name=$1 ev=$2; shift 2
-  if "$@" >/tmp/check.out 2>&1; then pass "$name" "$ev"; else fail "$name" "$ev: $(tail -c 600 /tmp/check.out | tr '\n' ' ')"; fi
-}
-# wait_for NAME SECONDS CMD...: polls CMD until it succeeds or the deadline passes.
-wait_for() {
-  local name=$1 secs=$2 t0=$SECONDS; shift 2
-  while ! "$@" >/tmp/check.out 2>&1; do
-    if ((SECONDS - t0 >= secs)); then
-      fail "$name" "not within ${secs}s: $(tail -c 600 /tmp/check.out | tr '\n' ' ')"
-      return 1
-    fi
-    sleep 1
-  done
-  pass "$name" "after $((SECONDS - t0))s"
-}
+source $lib/lib.sh  # say, pass, fail, check, wait_for
 finish() {
   local rc=$?
   set +e
