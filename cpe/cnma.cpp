@@ -1,6 +1,7 @@
 #include "cpe/cnma.hpp"
 
 #include "api/sse.hpp"
+#include "base/hex.hpp"
 #include "base/log.hpp"
 #include "cpe/metrics.hpp"
 #include "cpe/views.hpp"
@@ -692,16 +693,6 @@ struct CpeServices::Impl : std::enable_shared_from_this<Impl> {
 
 namespace {
 
-std::string hex(const report::PlanDigest& d) {
-  static const char* digits = "0123456789abcdef";
-  std::string out;
-  for (uint8_t b : d) {
-    out += digits[b >> 4];
-    out += digits[b & 15];
-  }
-  return out;
-}
-
 // GET /api/v1/plans (docs/API.md): per vCPE, the plan and its sync state; "since_ms" is
 // how long it has been in that state (pending since, in sync since).
 json::object plans_json(const std::vector<report::PlanStatus>& plans, SteadyClock::time_point now) {
@@ -717,7 +708,7 @@ json::object plans_json(const std::vector<report::PlanStatus>& plans, SteadyCloc
     json::object o{{"vcpe", p.vcpe},
                    {"state", std::string(report::to_string(p.state))},
                    {"revision", p.revision},
-                   {"digest", hex(p.digest)},
+                   {"digest", hex_bytes(p.digest)},
                    {"since_ms", std::chrono::duration_cast<std::chrono::milliseconds>(now - p.since).count()},
                    {"instances", std::move(inst)},
                    {"sent", p.sent},
