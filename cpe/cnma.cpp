@@ -1,6 +1,7 @@
 #include "cpe/cnma.hpp"
 
 #include "api/sse.hpp"
+#include "base/hex.hpp"
 #include "base/log.hpp"
 #include "cpe/metrics.hpp"
 #include "cpe/views.hpp"
@@ -76,7 +77,9 @@ struct Shared {
   std::function<std::chrono::system_clock::time_point()> wall;
   std::function<SteadyClock::time_point()> mono;
 
-  std::mutex store_mu;  // the store is used from both threads; SQLite handles are not shared unlocked
+  // The store is used from both threads; SQLite handles are not shared unlocked. The
+  // collector's replay marks (written under mu) use the store's own marks connection and lock.
+  std::mutex store_mu;
   std::unique_ptr<store::Store> store;
 
   // Flap damping of instance availability (the paths' rule, stamp/flap_damping.hpp): an
@@ -98,7 +101,9 @@ struct Shared {
   // API servers' threads. Set before any thread runs; thread-safe itself.
   std::shared_ptr<api::sse::Hub> hub;
 
-  Shared(std::vector<report::VcpePeer> peers, report::CollectorConfig cc) : collector(std::move(peers), cc) {}
+  Shared(std::vector<report::VcpePeer> peers, report::CollectorConfig cc, std::vector<report::ReplayMark> marks,
+         report::MarkWriter write_mark)
+      : collector(std::move(peers), cc, std::move(marks), std::move(write_mark)) {}
 
   // The collector's table as steering and the API see it: an instance held by flap
   // damping is unavailable although its reports say available. Call under mu.
@@ -688,16 +693,6 @@ struct CpeServices::Impl : std::enable_shared_from_this<Impl> {
 
 namespace {
 
-std::string hex(const report::PlanDigest& d) {
-  static const char* digits = "0123456789abcdef";
-  std::string out;
-  for (uint8_t b : d) {
-    out += digits[b >> 4];
-    out += digits[b & 15];
-  }
-  return out;
-}
-
 // GET /api/v1/plans (docs/API.md): per vCPE, the plan and its sync state; "since_ms" is
 // how long it has been in that state (pending since, in sync since).
 json::object plans_json(const std::vector<report::PlanStatus>& plans, SteadyClock::time_point now) {
@@ -713,7 +708,7 @@ json::object plans_json(const std::vector<report::PlanStatus>& plans, SteadyCloc
     json::object o{{"vcpe", p.vcpe},
                    {"state", std::string(report::to_string(p.state))},
                    {"revision", p.revision},
-                   {"digest", hex(p.digest)},
+                   {"digest", hex_bytes(p.digest)},
                    {"since_ms", std::chrono::duration_cast<std::chrono::milliseconds>(now - p.since).count()},
                    {"instances", std::move(inst)},
                    {"sent", p.sent},
@@ -921,10 +916,29 @@ Result<std::unique_ptr<CpeServices>> CpeServices::start(asio::io_context& io, ap
   report::CollectorConfig cc;
   // Expiry is kExpiryIntervals x the max interval the vCPEs are told to use (R3/R4).
   cc.max_interval = std::chrono::milliseconds(std::max<uint32_t>(1, cfg.reporting.max_interval_ms));
-  auto sh = std::make_shared<Shared>(std::move(peers), cc);
-  sh->wall = deps.wall ? deps.wall : [] { return std::chrono::system_clock::now(); };
+  auto wall = deps.wall ? deps.wall : [] { return std::chrono::system_clock::now(); };
+  // The collector's replay marks live in the store (report/collector.hpp): the ones an
+  // earlier run (or the configuration this reload replaces) stored, and each new one is
+  // written before its report is accepted. The writer runs under Shared::mu, on the
+  // store's own marks connection (never behind store_mu and a history query).
+  std::vector<report::ReplayMark> marks;
+  report::MarkWriter write_mark;
+  if (deps.store) {
+    if (auto stored = deps.store->replay_marks(); stored) {
+      for (auto& m : *stored)
+        marks.push_back({std::move(m.vcpe), m.stream == "plan_ack" ? report::Stream::plan_ack : report::Stream::report,
+                         m.seq});
+    } else {
+      log::error(kLog, "replay marks: " + stored.error().message + "; the collector starts without them");
+    }
+    write_mark = [st = deps.store.get(), wall](const report::ReplayMark& m) {
+      return st->put_replay_mark({m.vcpe_id, std::string(report::to_string(m.stream)), m.seq}, unix_ms(wall()));
+    };
+  }
+  auto sh = std::make_shared<Shared>(std::move(peers), cc, std::move(marks), std::move(write_mark));
+  sh->wall = std::move(wall);
   sh->mono = deps.mono ? deps.mono : [] { return SteadyClock::now(); };
-  sh->store = std::move(deps.store);
+  sh->store = std::move(deps.store);  // outlives the writer's use: Shared owns both
   {
     api::sse::Options so;
     // Ids continue across restarts (unix µs at start, far above any earlier run's count at

@@ -6,6 +6,7 @@
 // API handlers (API server thread); they only read `Shared`, under its mutex.
 #include "vcpe/services.hpp"
 
+#include "base/hex.hpp"
 #include "base/log.hpp"
 #include "report/ed25519.hpp"
 #include "report/report.hpp"
@@ -405,7 +406,7 @@ class VcpeServices final : public daemon::Services {
       ++shared_->plans_accepted;
       auto& pv = shared_->plans[m.cpe_id];
       pv.revision = m.revision;
-      pv.digest = hex(*digest);
+      pv.digest = hex_bytes(*digest);
       pv.entries = m.instances.size();
       pv.applied = dec.applied();
       pv.refused = dec.refused;
@@ -420,16 +421,6 @@ class VcpeServices final : public daemon::Services {
       case report::Refusal::local_conflict: return "the file has this instance id at another address";
     }
     return "unknown";
-  }
-
-  static std::string hex(const report::PlanDigest& d) {
-    static const char* digits = "0123456789abcdef";
-    std::string out;
-    for (uint8_t b : d) {
-      out += digits[b >> 4];
-      out += digits[b & 15];
-    }
-    return out;
   }
 
   // The plan instances wanted now (every CPE's, one slot per service and address) against

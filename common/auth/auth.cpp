@@ -1,5 +1,6 @@
 #include "auth/auth.hpp"
 #include "base/clock.hpp"
+#include "base/hex.hpp"
 
 #include "auth/db.hpp"
 #include "base/log.hpp"
@@ -22,22 +23,11 @@ constexpr const char* kLog = "auth";
 constexpr size_t kSecretBytes = 32;  // 256-bit cookies, CSRF tokens, token secrets, setup token
 constexpr size_t kTokenIdBytes = 8;
 
-std::string to_hex(std::span<const uint8_t> b) {
-  static const char* d = "0123456789abcdef";
-  std::string s;
-  s.reserve(b.size() * 2);
-  for (uint8_t c : b) {
-    s += d[c >> 4];
-    s += d[c & 15];
-  }
-  return s;
-}
-
 std::string sha256_hex(std::string_view s) {
   uint8_t md[32];
   unsigned len = 0;
   if (EVP_Digest(s.data(), s.size(), md, &len, EVP_sha256(), nullptr) != 1 || len != sizeof md) std::abort();
-  return to_hex(md);
+  return hex_bytes(md);
 }
 
 bool ct_equal(const std::string& a, const std::string& b) {
@@ -126,7 +116,7 @@ namespace {
 std::string random_hex(const Options& o, size_t bytes) {
   std::vector<uint8_t> b(bytes);
   o.random(b);
-  std::string s = to_hex(b);
+  std::string s = hex_bytes(b);
   OPENSSL_cleanse(b.data(), b.size());
   return s;
 }

@@ -1,5 +1,6 @@
 #include "configdb/configdb.hpp"
 
+#include "base/hex.hpp"
 #include "store/sqlite_util.hpp"
 
 #include <boost/json/parse.hpp>
@@ -347,13 +348,7 @@ std::string sha256_hex(std::string_view text) {
   unsigned int n = 0;
   // EVP_Digest fails only on allocation failure; an empty hash would then never match.
   if (EVP_Digest(text.data(), text.size(), md, &n, EVP_sha256(), nullptr) != 1) return {};
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned int i = 0; i < n; ++i) {
-    out += kHex[md[i] >> 4];
-    out += kHex[md[i] & 15];
-  }
-  return out;
+  return hex_bytes(std::span<const uint8_t>(md, n));
 }
 
 ConfigDb::ConfigDb(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}

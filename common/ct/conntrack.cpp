@@ -83,6 +83,11 @@ Result<uint32_t> entry_mark(const uint8_t* p, size_t len) {
   return mark;
 }
 
+// The errno of a netlink error reply: the kernel sends -errno (1..4095, MAX_ERRNO). Any
+// other value is a malformed reply (and negating INT_MIN would be undefined: UBSan found
+// it in fuzz_ct_dump).
+int reply_errno(int e) { return e < 0 && e > -4096 ? -e : EPROTO; }
+
 }  // namespace
 
 std::vector<uint8_t> build_delete_by_mark(int family, uint32_t seq, uint32_t mark, uint32_t mask) {
@@ -120,14 +125,14 @@ Result<DumpChunk> parse_dump_datagram(std::span<const uint8_t> dg, uint32_t seq,
           out.done = true;
           return out;
         }
-        return ct_error(e < 0 ? -e : EPROTO, "kernel");
+        return ct_error(reply_errno(e), "kernel");
       }
       case NLMSG_DONE: {
         // A dump that failed half-way reports the errno in NLMSG_DONE's payload.
         if (plen >= sizeof(int)) {
           int e;
           std::memcpy(&e, payload, sizeof e);
-          if (e < 0) return ct_error(-e, "dump");
+          if (e < 0) return ct_error(reply_errno(e), "dump");
         }
         out.done = true;
         return out;

@@ -28,6 +28,10 @@ class Nft {
   Result<bool> table_exists(std::string_view family, std::string_view name);
   // Delete our table if it exists (absent = success).
   Status delete_table(std::string_view family, std::string_view name);
+  // The network namespace's nftables ruleset generation (NFT_MSG_GETGEN): the kernel adds
+  // one per committed transaction, whoever commits it, and nothing else moves it (packets
+  // updating dynamic sets do not). Equal generations: the ruleset is unchanged in between.
+  Result<uint32_t> generation();
 
  private:
   struct Impl;

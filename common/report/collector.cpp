@@ -30,11 +30,21 @@ std::string_view to_string(Verdict v) {
   return "unknown";
 }
 
-Collector::Collector(std::vector<VcpePeer> peers, CollectorConfig cfg) : cfg_(cfg) {
+std::string_view to_string(Stream s) { return s == Stream::report ? "report" : "plan_ack"; }
+
+Collector::Collector(std::vector<VcpePeer> peers, CollectorConfig cfg, std::vector<ReplayMark> marks,
+                     MarkWriter write)
+    : cfg_(cfg), write_(std::move(write)) {
   for (auto& p : peers) {
     for (auto& a : p.tunnel_addresses) a = unmap(a);
     std::string id = p.id;
     peers_.insert_or_assign(std::move(id), Peer{std::move(p), std::nullopt, std::nullopt});
+  }
+  for (const auto& m : marks) {
+    auto it = peers_.find(m.vcpe_id);
+    if (it == peers_.end()) continue;  // a vCPE no longer configured
+    auto& last = m.stream == Stream::plan_ack ? it->second.last_ack_seq : it->second.last_seq;
+    if (!last || m.seq > *last) last = m.seq;
   }
 }
 
@@ -83,6 +93,24 @@ Verdict Collector::authenticate(std::span<const uint8_t> signed_bytes, std::span
   if (ts - wall_ns > max_future_ns) {
     detail = vcpe_id + " from the future";
     return Verdict::stale;
+  }
+  // Persist, then accept (the rule in collector.hpp): a crash right after this leaves a
+  // stored mark at least as high as any message this run acted on.
+  if (write_) {
+    if (auto st = write_(ReplayMark{vcpe_id, ack ? Stream::plan_ack : Stream::report, seq}); !st) {
+      ++mark_write_failures_;
+      if (!mark_log_.last || now.mono - *mark_log_.last >= cfg_.log_interval) {
+        log::warn("collector", "replay mark of " + vcpe_id + " not stored (" + st.error().message +
+                                   "); accepted all the same" +
+                                   (mark_log_.suppressed ? "; " + std::to_string(mark_log_.suppressed) +
+                                                               " similar failures not logged"
+                                                         : std::string()));
+        mark_log_.last = now.mono;
+        mark_log_.suppressed = 0;
+      } else {
+        ++mark_log_.suppressed;
+      }
+    }
   }
   (ack ? peer.last_ack_seq : peer.last_seq) = seq;
   return Verdict::accepted;

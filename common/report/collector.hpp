@@ -13,6 +13,17 @@
 //   stale          timestamp older than max_age, or more than max_future ahead
 // Replay and staleness come after the signature so their counters describe genuine
 // (authenticated) reports, which is what an operator wants to see.
+//
+// Replay marks across restarts (issue 14): the last accepted seq per vCPE and stream
+// (reports, plan acks) is written through a MarkWriter (the CPE's SQLite store) BEFORE
+// the message is accepted, and a new Collector starts from the stored marks. So there is
+// no window between accept and persist: after a restart (kill -9 included) or a reload,
+// every message at or below a mark the previous run acted on is a replay. The write is one
+// small autocommit statement per accepted message (see docs/ARCHITECTURE.md for its cost).
+// A write that fails (full disk, store locked past its short busy timeout) does not
+// reject the message: availability first; it is counted (mark_write_failures) and logged,
+// and only then can a restart accept a report above the stored mark that the previous run
+// had already seen. Without a store the marks live in memory only (as before).
 #pragma once
 
 #include "report/ed25519.hpp"
@@ -21,6 +32,7 @@
 
 #include <array>
 #include <chrono>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -77,9 +89,24 @@ struct AckResult {
   bool accepted() const { return verdict == Verdict::accepted; }
 };
 
+// The two sequence streams a vCPE signs (each strictly increasing on its own).
+enum class Stream : uint8_t { report, plan_ack };
+std::string_view to_string(Stream s);
+
+struct ReplayMark {
+  std::string vcpe_id;
+  Stream stream = Stream::report;
+  uint64_t seq = 0;
+};
+// Durably records a raised mark; an error is counted and logged, the message still accepted.
+using MarkWriter = std::function<Status(const ReplayMark&)>;
+
 class Collector {
  public:
-  Collector(std::vector<VcpePeer> peers, CollectorConfig cfg = {});
+  // `marks`: the stored marks of an earlier run (unknown vCPEs are ignored); `write`:
+  // called with each raised mark before the message is accepted (empty: memory only).
+  Collector(std::vector<VcpePeer> peers, CollectorConfig cfg = {}, std::vector<ReplayMark> marks = {},
+            MarkWriter write = {});
 
   AcceptResult accept(std::span<const uint8_t> datagram, const IpAddress& source, const Now& now);
   // Datagrams of the plan_ack type (peek_type) go here instead of accept().
@@ -94,6 +121,8 @@ class Collector {
   // Log lines actually written for a cause (the rest were rate-limited away).
   uint64_t logged(Verdict v) const { return log_[static_cast<size_t>(v)].lines; }
   std::optional<uint64_t> last_seq(const std::string& vcpe_id) const;
+  // Marks that could not be written (the message was accepted all the same).
+  uint64_t mark_write_failures() const { return mark_write_failures_; }
   const CollectorConfig& config() const { return cfg_; }
 
  private:
@@ -123,6 +152,9 @@ class Collector {
   std::array<uint64_t, kVerdictCount> counters_{};
   std::array<uint64_t, kVerdictCount> ack_counters_{};
   std::array<LogState, kVerdictCount> log_{};
+  MarkWriter write_;
+  uint64_t mark_write_failures_ = 0;
+  LogState mark_log_;
 };
 
 }  // namespace cats::report

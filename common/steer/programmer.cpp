@@ -3,6 +3,7 @@
 #include "steer/programmer.hpp"
 
 #include "base/hex.hpp"
+#include "base/log.hpp"
 
 #include <sys/socket.h>
 
@@ -38,19 +39,41 @@ State structure_only(State s) {
 
 }  // namespace
 
-Result<std::optional<std::string>> Programmer::live_fingerprint() {
+Result<std::optional<Programmer::LiveTable>> Programmer::live_table() {
   CATS_TRY_ASSIGN(exists, nft_.table_exists("inet", kNftTable));
-  if (!exists) return std::optional<std::string>{};
-  // libnftables 1.0.6 leaves the table comment out of its JSON output, so read it from
-  // the text listing.
+  if (!exists) return std::optional<LiveTable>{};
+  // Text: libnftables 1.0.6 leaves the table comment out of its JSON output, and cannot
+  // print our chains' map statements as JSON (steer.hpp kDynamicListing).
   CATS_TRY_ASSIGN(text, nft_.query(std::string("list table inet ") + kNftTable));
-  const std::string key = "comment \"cats:";
-  auto at = text.find(key);
-  if (at == std::string::npos) return std::optional<std::string>{std::string()};
-  at += key.size();
-  auto end = text.find('"', at);
-  if (end == std::string::npos) return std::optional<std::string>{std::string()};
-  return std::optional<std::string>{text.substr(at, end - at)};
+  return std::optional<LiveTable>{LiveTable{table_fingerprint(text), table_content(text)}};
+}
+
+std::optional<uint32_t> Programmer::generation() {
+  auto g = nft_.generation();
+  if (g) return *g;
+  if (!gen_error_logged_) log::warn("steer", g.error().message + "; comparing table inet cats on every apply");
+  gen_error_logged_ = true;
+  return std::nullopt;
+}
+
+void Programmer::note_generation(std::optional<uint32_t> before, uint32_t commits) {
+  auto after = generation();
+  // uint32 arithmetic: the kernel's counter wraps the same way.
+  if (before && after && *after == *before + commits) seen_gen_ = after;
+  else seen_gen_.reset();  // someone else committed too: compare the content next time
+}
+
+Status Programmer::replace(const Plan& p, const std::string& why, ApplyReport& rep, std::optional<uint32_t> gen) {
+  // One transaction (create, delete, define): established flows keep their ct marks.
+  CATS_TRY(nft_.run(p.nft_script));
+  rep.actions.push_back(std::string("replace table inet ") + kNftTable + " (cats:" + p.fingerprint + ")" + why);
+  // The baseline is what the kernel lists for our script, read right after it: valid only
+  // if no other commit came between (else none: the next apply takes the live content).
+  CATS_TRY_ASSIGN(live, live_table());
+  note_generation(gen, 1);
+  if (live && seen_gen_) content_ = live->content;
+  else content_.reset();
+  return ok();
 }
 
 Result<Dynamic> Programmer::live_dynamic() {
@@ -74,18 +97,24 @@ Result<std::optional<State>> Programmer::adopt(const State& structure) {
   const State s = structure_only(structure);
   CATS_TRY(validate(s));
   if (s.services.empty()) return std::optional<State>{};
-  CATS_TRY_ASSIGN(fp, live_fingerprint());
-  if (!fp || *fp != structure_fingerprint(s)) return std::optional<State>{};
+  const auto gen = generation();
+  CATS_TRY_ASSIGN(live, live_table());
+  if (!live || live->fingerprint != structure_fingerprint(s)) return std::optional<State>{};
   CATS_TRY_ASSIGN(dyn, live_dynamic());
   auto st = state_from_dynamic(s, dyn);
   // What the kernel holds is now the baseline for health transitions: a candidate already
   // unreachable before the restart (read back from the dead set) is taken as flushed, so
-  // applying it as unreachable again flushes nothing.
+  // applying it as unreachable again flushes nothing. Its content is the baseline for
+  // reconcile (programmer.hpp: an edit made while we were down is not seen).
   flushed_.clear();
-  if (st)
+  if (st) {
+    applied_ = *st;
+    content_ = live->content;
+    note_generation(gen, 0);
     for (auto& sv : st->services)
       for (auto& c : sv.candidates)
         if (c.health == Health::unreachable) flushed_.insert(candidate_id(sv.id, c));
+  }
   return st;
 }
 
@@ -101,22 +130,34 @@ Result<ApplyReport> Programmer::apply(const State& desired) {
     rep.actions.push_back("add rule " + rule_to_string(want));
   }
 
-  CATS_TRY_ASSIGN(fp, live_fingerprint());
-  if (p.nft_script.empty()) {
-    if (fp) {
-      CATS_TRY(nft_.delete_table("inet", kNftTable));
-      rep.actions.push_back(std::string("delete table inet ") + kNftTable);
-    }
-  } else if (!fp || *fp != p.fingerprint) {
-    // One transaction (create, delete, define): established flows keep their ct marks.
-    CATS_TRY(nft_.run(p.nft_script));
-    rep.actions.push_back(std::string("replace table inet ") + kNftTable + " (cats:" + p.fingerprint + ")");
-  } else {
-    CATS_TRY_ASSIGN(live, live_dynamic());
-    const std::string update = render_dynamic_update(live, desired);
-    if (!update.empty()) {
-      CATS_TRY(nft_.run(update));  // one transaction for all changed maps
-      for (auto& line : changed_maps(live, desired)) rep.actions.push_back(line);
+  const auto gen = generation();
+  // No commit by anyone since the table was last seen as we left it, and nothing new to
+  // write: the kernel holds `desired` (programmer.hpp "Reconcile by content").
+  const bool untouched = gen && seen_gen_ && *gen == *seen_gen_ && content_;
+  if (!(untouched && applied_ && *applied_ == desired)) {
+    CATS_TRY_ASSIGN(live, live_table());
+    if (p.nft_script.empty()) {
+      if (live) {
+        CATS_TRY(nft_.delete_table("inet", kNftTable));
+        rep.actions.push_back(std::string("delete table inet ") + kNftTable);
+      }
+      content_.reset();
+      seen_gen_.reset();
+    } else if (!live || live->fingerprint != p.fingerprint) {
+      CATS_TRY(replace(p, "", rep, gen));
+    } else if (content_ && !untouched && live->content != *content_) {
+      CATS_TRY(replace(p, ": its rules differ from what we applied", rep, gen));
+    } else {
+      // Without a baseline (a Programmer that did not adopt, or a replace whose read-back
+      // raced another commit) the live content becomes it, as at adopt.
+      if (!content_) content_ = live->content;
+      CATS_TRY_ASSIGN(dyn, live_dynamic());
+      const std::string update = render_dynamic_update(dyn, desired);
+      if (!update.empty()) {
+        CATS_TRY(nft_.run(update));  // one transaction for all changed maps
+        for (auto& line : changed_maps(dyn, desired)) rep.actions.push_back(line);
+      }
+      note_generation(gen, update.empty() ? 0 : 1);
     }
   }
 
@@ -159,6 +200,7 @@ Result<ApplyReport> Programmer::apply(const State& desired) {
     cid += static_cast<int>(sv.candidates.size());
   }
   flushed_ = std::move(flushed);
+  applied_ = desired;
   return rep;
 }
 

@@ -25,6 +25,19 @@
 //    not flush it again.
 //  * A service with all weights 0 (no candidate, reject mode) gets no new-flow DNAT; its
 //    new connections are rejected (TCP reset / ICMP port unreachable) in steer_forward.
+//  * Reconcile by content (issue 14): the comment alone does not prove the table is ours
+//    as we wrote it; a hand edit of a rule keeps the comment. The Programmer keeps the
+//    table's content (table_content: the listing without map/set elements) as it read it
+//    back after its own replace, or at adopt, and the nftables ruleset generation
+//    (Nft::generation) at which it last saw the table as it left it. An apply whose
+//    generation has not moved and whose State equals the applied one reads nothing from
+//    nft (no commit happened since, by anyone); once the generation moved, it re-reads the
+//    table and replaces it when the content differs. Its own commits move the generation
+//    by one each; any other move means someone else committed something (any table), and
+//    only then is the content compared. The weights/health path is unchanged: with the
+//    content intact, only the maps whose elements differ are rewritten. A hand edit made
+//    while the daemon was down is not seen: adopt (or the first apply of a Programmer
+//    that did not adopt) takes the live content as the baseline.
 #pragma once
 
 #include "ct/conntrack.hpp"
@@ -68,12 +81,26 @@ class Programmer {
   nft::Nft& nft_;
   rtnl::Rtnl& rt_;
   ct::Conntrack& ct_;
-  // The live table's structure fingerprint: nullopt when the table is absent, "" when it
-  // carries no "cats:" comment (someone else's table of that name).
-  Result<std::optional<std::string>> live_fingerprint();
+  struct LiveTable {
+    std::string fingerprint;  // "" when it carries no "cats:" comment (someone else's table)
+    std::string content;      // table_content of the listing
+  };
+  // nullopt when the table is absent.
+  Result<std::optional<LiveTable>> live_table();
   Result<Dynamic> live_dynamic();
   Result<std::vector<rtnl::Rule>> live_rules();  // both families, priorities 10801..10815
+  // The ruleset generation, nullopt when it cannot be read (then every apply reads and
+  // compares, as if the generation had moved).
+  std::optional<uint32_t> generation();
+  // After our own nft commits: `before` and `commits` (ours, 0 or 1) tell whether anyone
+  // else committed in between; only if not is the table known to be as we left it.
+  void note_generation(std::optional<uint32_t> before, uint32_t commits);
+  Status replace(const Plan& p, const std::string& why, ApplyReport& rep, std::optional<uint32_t> gen);
 
+  std::optional<State> applied_;      // last State confirmed in the kernel
+  std::optional<std::string> content_;  // table_content as we left it (after replace / at adopt)
+  std::optional<uint32_t> seen_gen_;  // the generation at which the table was as we left it
+  bool gen_error_logged_ = false;
   // A candidate by what it is (service id, instance address and port, WAN), not by its
   // position, which a structure change may shift.
   using CandidateId = std::tuple<std::string, IpAddress, uint16_t, int>;

@@ -134,6 +134,45 @@ Result<Dynamic> parse_dynamic_json(std::string_view text) {
   return d;
 }
 
+std::string table_fingerprint(std::string_view listing) {
+  const std::string_view key = "comment \"cats:";
+  auto at = listing.find(key);
+  if (at == std::string_view::npos) return {};
+  at += key.size();
+  auto end = listing.find('"', at);
+  if (end == std::string_view::npos) return {};
+  return std::string(listing.substr(at, end - at));
+}
+
+std::string table_content(std::string_view listing) {
+  // nft prints a map's or set's elements as one "elements = { ... }" statement, wrapped
+  // over lines when long; element values hold no braces of their own, but count them
+  // anyway so that a brace in an element can never end the skip early.
+  std::string out;
+  out.reserve(listing.size());
+  size_t at = 0;
+  while (at < listing.size()) {
+    const auto e = listing.find("elements = {", at);
+    if (e == std::string_view::npos) {
+      out.append(listing.substr(at));
+      break;
+    }
+    out.append(listing.substr(at, e - at));
+    // The whole line goes (its indentation and newline too), so a map that has elements
+    // and one that has none list the same.
+    while (!out.empty() && (out.back() == '\t' || out.back() == ' ')) out.pop_back();
+    size_t i = e + std::string_view("elements = ").size();
+    int depth = 0;
+    for (; i < listing.size(); ++i) {
+      if (listing[i] == '{') ++depth;
+      if (listing[i] == '}' && --depth == 0) break;
+    }
+    at = i < listing.size() ? i + 1 : i;
+    if (at < listing.size() && listing[at] == '\n') ++at;
+  }
+  return out;
+}
+
 std::optional<State> state_from_dynamic(const State& structure, const Dynamic& live) {
   State s = structure;
   std::map<uint32_t, Candidate*> by_mark;

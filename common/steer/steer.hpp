@@ -194,6 +194,16 @@ Result<Dynamic> parse_dynamic_json(std::string_view json);
 // our map statements.
 inline constexpr const char* kDynamicListing = "list maps inet; list sets inet";
 
+// Reading table inet cats back as text (`list table inet cats`; the JSON listing cannot
+// show our chains, see kDynamicListing):
+//  * table_fingerprint: the "cats:<hex>" comment's hex; "" when there is none.
+//  * table_content: the listing without the elements of its maps and sets (weights,
+//    health, sticky clients: the dynamic part, compared by the Programmer apart), so two
+//    listings are equal exactly when the chains, rules and map/set declarations are. A
+//    hand edit of a rule that keeps the comment changes it (programmer.hpp "Reconcile").
+std::string table_fingerprint(std::string_view listing);
+std::string table_content(std::string_view listing);
+
 // The State with `structure`'s structure and the weights/health that `live` encodes
 // (weights from w_* ranges by candidate mark, path_down from moved keys, unreachable from
 // dead, else ok). nullopt when `live` does not fit (unknown mark, overlapping ranges, sums

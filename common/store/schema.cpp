@@ -58,7 +58,21 @@ CREATE INDEX events_ts ON events(ts_ms);
 CREATE INDEX events_kind_subject_ts ON events(kind, subject, ts_ms);
 )sql";
 
-constexpr std::array<Migration, 1> kMigrations{{{1, kV1}}};
+// Version 2: the report collector's replay high-water marks (report/collector.hpp), one
+// row per vCPE and sequence stream ('report': metric reports, 'plan_ack': plan
+// confirmations). seq holds the unsigned 64-bit sequence bit for bit (SQLite integers
+// are signed); it is only ever compared in C++.
+constexpr const char* kV2 = R"sql(
+CREATE TABLE replay_marks (
+  vcpe TEXT NOT NULL,
+  stream TEXT NOT NULL CHECK (stream IN ('report', 'plan_ack')),
+  seq INTEGER NOT NULL,
+  updated_ms INTEGER NOT NULL,
+  PRIMARY KEY (vcpe, stream)
+) WITHOUT ROWID;
+)sql";
+
+constexpr std::array<Migration, 2> kMigrations{{{1, kV1}, {2, kV2}}};
 
 }  // namespace
 

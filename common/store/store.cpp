@@ -22,6 +22,14 @@ constexpr std::string_view kLog = "store";
 // Small on purpose: the daemon's loop calls in here, and a database held by someone else
 // (sqlite3 shell, backup) must cost a dropped batch, not a stalled control loop.
 constexpr int kBusyTimeoutMs = 200;
+// Replay marks are written on the report path (under the services' lock): a write waits
+// this long for another writer (a sample batch, maintain()) and then fails, counted; the
+// report is still accepted (cpe/cnma.cpp).
+constexpr int kMarkBusyTimeoutMs = 50;
+constexpr const char* kPutMark =
+    "INSERT INTO replay_marks(vcpe, stream, seq, updated_ms) VALUES (?1, ?2, ?3, ?4) "
+    "ON CONFLICT(vcpe, stream) DO UPDATE SET seq = excluded.seq, updated_ms = excluded.updated_ms";
+constexpr const char* kGetMarks = "SELECT vcpe, stream, seq FROM replay_marks";
 constexpr auto kLogInterval = std::chrono::seconds(10);
 // LogLimiter kind for "writes work again", apart from the sqlite primary codes (>= 0).
 constexpr int kRecoveredKind = -1;
@@ -146,10 +154,17 @@ std::string event_sql(const EventQuery& q) {
   return sql;
 }
 
+// The replay marks' own connection (Store::put_replay_mark).
+struct MarksConn {
+  detail::DbPtr db;
+  StmtPtr put, get;  // after db: finalized before the connection closes
+};
+
 class SqliteStore final : public Store {
  public:
-  SqliteStore(Options opts, detail::DbPtr db, Statements st, int version)
-      : opts_(std::move(opts)), db_(std::move(db)), st_(std::move(st)), limiter_(kLogInterval) {
+  SqliteStore(Options opts, detail::DbPtr db, Statements st, int version, MarksConn marks)
+      : opts_(std::move(opts)), db_(std::move(db)), st_(std::move(st)), limiter_(kLogInterval),
+        marks_(std::move(marks)) {
     stats_.schema_version = version;
   }
 
@@ -384,8 +399,39 @@ class SqliteStore final : public Store {
   }
 
   Stats stats() const override {
-    std::lock_guard lk(mu_);
-    return stats_;
+    std::scoped_lock lk(mu_, marks_mu_);
+    Stats s = stats_;
+    s.writes += mark_writes_;
+    s.write_failures += mark_failures_;
+    return s;
+  }
+
+  Result<std::vector<ReplayMark>> replay_marks() override {
+    std::lock_guard lk(marks_mu_);
+    StmtScope s(marks_.get.get());
+    std::vector<ReplayMark> out;
+    int rc;
+    while ((rc = sqlite3_step(s.get())) == SQLITE_ROW)
+      out.push_back({column_text(s.get(), 0), column_text(s.get(), 1),
+                     static_cast<uint64_t>(sqlite3_column_int64(s.get(), 2))});
+    if (rc != SQLITE_DONE) return Error::msg("replay marks: " + detail::describe(marks_.db.get(), rc));
+    return out;
+  }
+
+  Status put_replay_mark(const ReplayMark& m, int64_t now_ms) override {
+    std::lock_guard lk(marks_mu_);
+    StmtScope s(marks_.put.get());
+    bind(s.get(), 1, m.vcpe);
+    bind(s.get(), 2, m.stream);
+    bind(s.get(), 3, static_cast<int64_t>(m.seq));  // bit for bit (schema v2)
+    bind(s.get(), 4, now_ms);
+    // One statement in autocommit: its own transaction, one WAL append.
+    if (int rc = sqlite3_step(s.get()); rc != SQLITE_DONE) {
+      ++mark_failures_;
+      return fail(Error::msg("replay mark: " + detail::describe(marks_.db.get(), rc)));
+    }
+    ++mark_writes_;
+    return ok();
   }
 
  private:
@@ -450,6 +496,10 @@ class SqliteStore final : public Store {
   Stats stats_;
   uint64_t failures_in_a_row_ = 0;
   detail::LogLimiter limiter_;
+
+  mutable std::mutex marks_mu_;
+  MarksConn marks_;
+  uint64_t mark_writes_ = 0, mark_failures_ = 0;
 };
 
 Status check_options(const Options& o) {
@@ -501,7 +551,16 @@ Result<std::unique_ptr<Store>> open_impl(const Options& opts) {
   if (auto st = detail::exec(db.get(), "PRAGMA synchronous=NORMAL"); !st) return st.error().context("synchronous");
   CATS_TRY_ASSIGN(version, detail::migrate(db.get(), detail::migrations(), unix_ms_now()));
   CATS_TRY_ASSIGN(st, prepare_all(db.get()));
-  return std::unique_ptr<Store>(std::make_unique<SqliteStore>(opts, std::move(db), std::move(st), version));
+  MarksConn marks;
+  {
+    CATS_TRY_ASSIGN(mdb, detail::open_db(opts.path, kMarkBusyTimeoutMs));
+    if (auto r = detail::exec(mdb.get(), "PRAGMA synchronous=NORMAL"); !r) return r.error().context("replay marks");
+    CATS_TRY_ASSIGN(put, detail::prepare(mdb.get(), kPutMark));
+    CATS_TRY_ASSIGN(get, detail::prepare(mdb.get(), kGetMarks));
+    marks = MarksConn{std::move(mdb), std::move(put), std::move(get)};
+  }
+  return std::unique_ptr<Store>(
+      std::make_unique<SqliteStore>(opts, std::move(db), std::move(st), version, std::move(marks)));
 }
 
 }  // namespace

@@ -128,6 +128,14 @@ struct Options {
   int64_t max_events = 100'000;          // oldest events dropped beyond this
 };
 
+// The report collector's replay high-water mark of one vCPE and sequence stream
+// ("report" or "plan_ack"): the highest sequence accepted (report/collector.hpp).
+struct ReplayMark {
+  std::string vcpe;
+  std::string stream;
+  uint64_t seq = 0;
+};
+
 // Counted per write transaction: one per add_* call or maintain() call.
 struct Stats {
   uint64_t writes = 0;          // committed
@@ -173,6 +181,16 @@ class Store {
     return events(q);
   }
   virtual Stats stats() const = 0;
+
+  // Replay marks (issue 14): the collector writes a mark before the report it raises it
+  // takes effect, so a restart never accepts a report again. They have their own
+  // connection and lock: a long history query or maintain() on the main connection never
+  // holds up report processing (a write waits at most a short busy timeout for another
+  // writer, then fails). A returned ok is durable across a process crash (WAL,
+  // synchronous=NORMAL: the commit is in the WAL file; a power loss may lose it).
+  // Unlike the other writes these report failure, counted in stats() too.
+  virtual Result<std::vector<ReplayMark>> replay_marks() = 0;
+  virtual Status put_replay_mark(const ReplayMark& m, int64_t now_ms) = 0;
 };
 
 }  // namespace cats::store

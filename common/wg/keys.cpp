@@ -3,6 +3,7 @@
 #include "wg/keys.hpp"
 
 #include "base/base64.hpp"
+#include "base/hex.hpp"
 #include "base/secret_file.hpp"
 
 #include <openssl/crypto.h>
@@ -98,16 +99,7 @@ Result<Key> from_base64(std::string_view s) {
   return k;
 }
 
-std::string to_hex(const Key& k) {
-  static constexpr char digits[] = "0123456789abcdef";
-  std::string s;
-  s.reserve(64);
-  for (uint8_t b : k) {
-    s.push_back(digits[b >> 4]);
-    s.push_back(digits[b & 15]);
-  }
-  return s;
-}
+std::string to_hex(const Key& k) { return hex_bytes(k); }
 
 Result<Key> from_hex(std::string_view s) {
   if (s.size() != 64) return Error::msg("hex key must be 64 characters");

@@ -14,6 +14,8 @@ Clients reach app1 at VIPs; the CPE DNATs each new flow to an (instance, WAN pat
    client's reconnect and every new flow go to cloud1.
 5. cats-cpe restarted (SIGUSR2 in place, kill -9 + start): a long-lived connection
    survives without error; nft table inet cats, ip rules and proto-201 routes identical.
+   A rule of table inet cats flushed or replaced by hand (comment kept) is restored within
+   2 reconcile intervals (issue 14), and VIP connections work after.
 6. sticky (app1s, 4 s): a client keeps its instance across connections, even when the
    weights move away from it; its entry in the sticky map expires 4 s after its last
    connection (not before), then it draws again and sticks to that.
@@ -337,6 +339,49 @@ def test_cpe_restart_keeps_flows_and_ruleset(s: LabSession):
             s.lab.start_daemon("cpe")
 
 
+# ------------------------------------------------------------------ 5b. hand edit
+
+RECONCILE_S = 2.0             # cpe/steering.cpp kReconcile
+
+
+def _nft_cats(s) -> str:
+    """table inet cats without its map and set elements (weights, sticky clients: the
+    dynamic part, which a replace legitimately resets), as steer::table_content has it."""
+    return re.sub(r"[ \t]*elements = \{[^}]*\}\n?", "", st_.ruleset(s.lab)["nft"])
+
+
+def test_hand_edit_inside_table_repaired(s: LabSession):
+    """Issue 14: a rule of table inet cats deleted or changed behind the daemon's back
+    (the table comment kept) is restored within the reconcile interval, and steering
+    works after: the table was judged by its comment alone, so such an edit stayed."""
+    wait_until(lambda: quiet_all(s, 2.0), 30, "every service's weights to settle")
+    intact = _nft_cats(s)
+    edits = [
+        # Every new-flow DNAT gone: no VIP connection would reach an instance.
+        ("flush chain steer_dstnat", ["nft", "flush", "chain", "inet", "cats", "steer_dstnat"]),
+        # One rule replaced by a harmless one, by handle.
+        ("replace a steer_prerouting rule", None),
+    ]
+    for what, argv in edits:
+        if argv is None:
+            listing = s.exec("cpe", "nft", "-a", "list", "chain", "inet", "cats", "steer_prerouting").stdout
+            handle = re.findall(r"# handle (\d+)", listing)[-1]
+            argv = ["nft", "replace", "rule", "inet", "cats", "steer_prerouting", "handle", handle, "meta", "nftrace",
+                    "set", "0"]
+        repairs = _log_count(s, "its rules differ from what we applied")
+        s.exec("cpe", *argv)
+        t0 = time.monotonic()
+        edited = _nft_cats(s)
+        assert edited != intact and 'comment "cats:' in edited, f"test bug: {what} changed nothing or the comment"
+        wait_until(lambda: _nft_cats(s) == intact or None, 2 * RECONCILE_S, f"table inet cats restored after: {what}",
+                   interval=0.05)
+        took = time.monotonic() - t0
+        assert _log_count(s, "its rules differ from what we applied") > repairs, "restored, but not by the reconcile?"
+        r = count_instances(s.lab, "c1", VIP["app1"], 20, parallel=4)
+        print(f"  {what}: restored in {took:.2f} s; then {r['ok']}/20 connections to app1 ({r['counts']})")
+        assert r["ok"] == 20 and not r["errors"], f"steering after the repair: {r['errors']}"
+
+
 # ------------------------------------------------------------------ 6. sticky
 
 def sticky_clients(s) -> str:
@@ -465,6 +510,7 @@ if __name__ == "__main__":
         test_wan1_blackhole_stream_moves_to_wan2,
         test_vcpe_down_resteers,
         test_cpe_restart_keeps_flows_and_ruleset,
+        test_hand_edit_inside_table_repaired,
         test_sticky_client_keeps_instance_until_timeout,
         test_sla_unmet_reject_and_best_effort,
         test_steady_traffic_weights_settle,

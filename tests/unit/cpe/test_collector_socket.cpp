@@ -293,3 +293,60 @@ TEST_CASE("cpe services: the stream, history in points and flows through the rou
   std::error_code ec;
   std::filesystem::remove_all(dir, ec);
 }
+
+TEST_CASE("collector socket: a report captured before a restart is a replay after it (marks in the store)") {
+  // Issue 14: the replay marks lived only in memory, so a restarted CPE accepted any
+  // report up to max_age old once more.
+  auto vkey = report::SigningKey::generate();
+  REQUIRE(vkey.has_value());
+  config::CpeConfig cfg;
+  cfg.daemon.name = "branch1";
+  cfg.lan.address = boost::asio::ip::make_address("127.0.0.1");
+  cfg.reporting.port = 0;
+  config::VcpePeer v;
+  v.name = "cloud1";
+  v.address = boost::asio::ip::make_address("127.0.0.1");
+  const auto& raw = vkey->public_key().raw();
+  v.report_key.assign(raw.begin(), raw.end());
+  cfg.vcpes.push_back(v);
+
+  char tmpl[] = "/tmp/cats-cnma-replay-XXXXXX";
+  const std::string dir = ::mkdtemp(tmpl);
+  store::Options so;
+  so.path = dir + "/cats.db";
+  boost::asio::io_context cio;
+  udp::socket s(cio, udp::endpoint(boost::asio::ip::make_address("127.0.0.1"), 0));
+
+  auto run_once = [&](const std::vector<std::vector<uint8_t>>& datagrams, const char* verdict, uint64_t n) {
+    auto st = store::Store::open(so);
+    REQUIRE(st.has_value());
+    cpe::Deps deps;
+    deps.store = std::move(*st);
+    Running run;
+    api::Router router;
+    auto svc = cpe::CpeServices::start(run.io, router, cfg, std::move(deps));
+    REQUIRE(svc.has_value());
+    for (const auto& d : datagrams) s.send_to(boost::asio::buffer(d), *(*svc)->report_endpoint());
+    REQUIRE(wait_for([&] { return counter(router, verdict) == n; }));
+    auto reps = get(router, "/api/v1/reports");
+    // Destroyed without any shutdown step: as after kill -9, only what was stored counts.
+    svc->reset();
+    return reps;
+  };
+
+  auto r100 = report::encode_report(make_report(100), *vkey);
+  auto r101 = report::encode_report(make_report(101), *vkey);
+  auto r102 = report::encode_report(make_report(102), *vkey);
+  REQUIRE((r100 && r101 && r102));
+  auto first = run_once({*r100, *r101}, "accepted", 2);
+  CHECK(first.at("vcpes").as_array()[0].at("last_seq").as_uint64() == 101);
+
+  // The restarted collector: both captured reports are replays, a new one is accepted.
+  auto second = run_once({*r100, *r101}, "replay", 2);
+  CHECK(second.at("counters").at("accepted").as_uint64() == 0);
+  CHECK(second.at("vcpes").as_array()[0].at("last_seq").as_uint64() == 101);
+  auto third = run_once({*r102}, "accepted", 1);
+  CHECK(third.at("vcpes").as_array()[0].at("last_seq").as_uint64() == 102);
+  std::error_code ec;
+  std::filesystem::remove_all(dir, ec);
+}

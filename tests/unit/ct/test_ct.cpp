@@ -7,6 +7,8 @@
 
 #include <catch2/catch.hpp>
 
+#include <limits>
+
 #include <linux/netfilter/nfnetlink.h>
 #include <linux/netfilter/nfnetlink_conntrack.h>
 #include <linux/netlink.h>
@@ -100,6 +102,15 @@ TEST_CASE("ct: dump replies are counted by mark, bounded and checked", "[ct]") {
   auto r = ct::parse_dump_datagram(err, 9, 0, 0);
   REQUIRE_FALSE(r.has_value());
   CHECK(r.error().sys_errno == EPERM);
+  // An error code no kernel sends (INT_MIN: its negation overflowed, UBSan) is EPROTO.
+  for (int odd : {std::numeric_limits<int>::min(), -4096}) {
+    std::vector<uint8_t> oddmsg, oe(sizeof(nlmsgerr), 0);
+    std::memcpy(oe.data(), &odd, sizeof odd);
+    message(oddmsg, NLMSG_ERROR, 9, oe);
+    auto o = ct::parse_dump_datagram(oddmsg, 9, 0, 0);
+    REQUIRE_FALSE(o.has_value());
+    CHECK(o.error().sys_errno == EPROTO);
+  }
 
   // A length beyond the datagram, a truncated header, an attribute overrunning its message.
   std::vector<uint8_t> lying;

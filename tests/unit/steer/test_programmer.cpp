@@ -2,8 +2,9 @@
 // needs root): idempotent apply, adopt after restart, in-place map updates, table
 // replacement on structure change, rule diff within 10801..10815 only, conntrack flush on
 // the unreachable transition (once, also across a restart; deferred while the service has
-// no other drawn candidate), the reject of VIP connections
-// without a candidate, and a sticky client leaving an unreachable candidate (real TCP).
+// no other drawn candidate), the reject of VIP connections without a candidate, a sticky
+// client leaving an unreachable candidate (real TCP), and a hand edit inside the table
+// that keeps its comment being repaired (issue 14).
 #include "ct/conntrack.hpp"
 #include "ct_traffic.hpp"
 #include "fixtures.hpp"
@@ -456,4 +457,42 @@ TEST_CASE("programmer: a sticky client of an unreachable candidate is drawn anew
   REQUIRE(connect_vip(3) == 0);
   CHECK(accepted_by(ls) == 1);
   CHECK(on(kB) == 2);
+}
+
+TEST_CASE("programmer: a hand edit inside table inet cats that keeps the comment is repaired", "[steer][lab]") {
+  // Issue 14: "same table" was judged by the comment alone, so such an edit stayed.
+  Lab lab;
+  auto prog = lab.programmer();
+  const State s = two_services();
+  apply_ok(prog, s);
+  const std::string intact = lab.list("table inet cats");
+  const std::string repaired = fp_line(s) + ": its rules differ from what we applied";
+
+  // A commit elsewhere moves the generation: the table is compared, found intact, left alone.
+  REQUIRE(lab.nft->run("add table inet other\n").has_value());
+  CHECK(apply_ok(prog, s).empty());
+
+  // A chain's rules flushed by hand, then a rule added by hand: each is replaced back.
+  REQUIRE(lab.nft->run("flush chain inet cats steer_forward\n").has_value());
+  REQUIRE(lab.list("table inet cats").find("comment \"cats:") != std::string::npos);
+  CHECK(apply_ok(prog, s) == std::vector<std::string>{repaired});
+  CHECK(lab.list("table inet cats") == intact);
+  CHECK(apply_ok(prog, s).empty());
+  REQUIRE(lab.nft->run("insert rule inet cats steer_prerouting meta mark set 0x1\n").has_value());
+  CHECK(apply_ok(prog, s) == std::vector<std::string>{repaired});
+  CHECK(lab.list("table inet cats") == intact);
+
+  // Elements changed by hand are the dynamic part: only that map is rewritten, as before.
+  REQUIRE(lab.nft->run("flush map inet cats w_web\n").has_value());
+  CHECK(apply_ok(prog, s) == std::vector<std::string>{"update map w_web"});
+  CHECK(lab.list("table inet cats") == intact);
+  CHECK(apply_ok(prog, s).empty());
+
+  // A restarted daemon takes the live content as its baseline: it does not replace.
+  auto fresh = lab.programmer();
+  CHECK(adopt_ok(fresh, two_services()) == s);
+  CHECK(apply_ok(fresh, s).empty());
+  REQUIRE(lab.nft->run("flush chain inet cats steer_dstnat\n").has_value());
+  CHECK(apply_ok(fresh, s) == std::vector<std::string>{repaired});
+  CHECK(lab.list("table inet cats") == intact);
 }

@@ -412,3 +412,32 @@ TEST_CASE("steer: candidate_marks are the marks the weight maps use", "[steer]")
   }
   CHECK(candidate_marks(State{}).empty());
 }
+
+TEST_CASE("steer: table_content ignores map and set elements, sees every rule", "[steer]") {
+  const std::string with =
+      "table inet cats {\n\tcomment \"cats:abc123\"\n\tmap w_web {\n\t\ttype integer : mark\n\t\tflags interval\n"
+      "\t\telements = { 0-299 : 0x01010000,\n\t\t\t     300-999 : 0x02020000 }\n\t}\n"
+      "\tset dead {\n\t\ttype mark\n\t\telements = { 0x01010000 }\n\t}\n"
+      "\tchain steer_forward {\n\t\ttype filter hook forward priority filter; policy accept;\n"
+      "\t\tct mark @dead reject\n\t}\n}\n";
+  const std::string without =
+      "table inet cats {\n\tcomment \"cats:abc123\"\n\tmap w_web {\n\t\ttype integer : mark\n\t\tflags interval\n\t}\n"
+      "\tset dead {\n\t\ttype mark\n\t}\n"
+      "\tchain steer_forward {\n\t\ttype filter hook forward priority filter; policy accept;\n"
+      "\t\tct mark @dead reject\n\t}\n}\n";
+  CHECK(table_content(with) == table_content(without));
+  CHECK(table_content(without) == without);  // nothing else is touched
+  CHECK(table_fingerprint(with) == "abc123");
+  CHECK(table_fingerprint("table inet cats {\n}\n").empty());
+
+  // A rule edited, removed or added (the comment kept) is a different content.
+  std::string edited = with;
+  edited.replace(edited.find("reject"), 6, "accept");
+  CHECK(table_content(edited) != table_content(with));
+  std::string removed = with;
+  removed.erase(removed.find("\t\tct mark @dead reject\n"), std::string("\t\tct mark @dead reject\n").size());
+  CHECK(table_content(removed) != table_content(with));
+  CHECK(table_fingerprint(removed) == "abc123");
+  // An unterminated elements statement swallows the rest, it does not read past the end.
+  CHECK(table_content("\tset dead {\n\t\telements = { 0x1, ") == "\tset dead {\n");
+}

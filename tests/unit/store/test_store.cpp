@@ -3,11 +3,14 @@
 #include <chrono>
 #include <cmath>
 #include <limits>
+#include <map>
 
 using namespace cats::store;
 using namespace cats::store::test;
 
 namespace {
+
+const int kLatest = static_cast<int>(cats::store::detail::migrations().size());
 
 Options opts_in(const TempDir& d) {
   Options o;
@@ -23,20 +26,20 @@ TEST_CASE("store: migrations run once, re-open is a no-op, WAL is on", "[store]"
   int64_t applied_ms = 0;
   {
     auto s = must_open(o);
-    CHECK(s->stats().schema_version == 1);
+    CHECK(s->stats().schema_version == kLatest);
     s->add_path_samples({path_sample("wan1", "cloud1", 1000, 10)});
     RawDb raw(o.path);
-    CHECK(raw.int_query("SELECT count(*) FROM schema_version") == 1);
-    CHECK(raw.int_query("SELECT max(version) FROM schema_version") == 1);
+    CHECK(raw.int_query("SELECT count(*) FROM schema_version") == kLatest);
+    CHECK(raw.int_query("SELECT max(version) FROM schema_version") == kLatest);
     applied_ms = raw.int_query("SELECT applied_ms FROM schema_version WHERE version = 1");
     CHECK(applied_ms > 0);
     CHECK(raw.text_query("PRAGMA journal_mode") == "wal");
   }
   for (int i = 0; i < 2; ++i) {
     auto s = must_open(o);
-    CHECK(s->stats().schema_version == 1);
+    CHECK(s->stats().schema_version == kLatest);
     RawDb raw(o.path);
-    CHECK(raw.int_query("SELECT count(*) FROM schema_version") == 1);
+    CHECK(raw.int_query("SELECT count(*) FROM schema_version") == kLatest);
     CHECK(raw.int_query("SELECT applied_ms FROM schema_version WHERE version = 1") == applied_ms);
     auto h = s->path_history("wan1", "cloud1", 0, 10'000);
     REQUIRE(h.has_value());
@@ -50,13 +53,13 @@ TEST_CASE("store: a database from a newer version is refused", "[store]") {
   { must_open(o); }
   {
     RawDb raw(o.path);
-    raw.exec("INSERT INTO schema_version(version, applied_ms) VALUES (2, 0)");
+    raw.exec("INSERT INTO schema_version(version, applied_ms) VALUES (" + std::to_string(kLatest + 1) + ", 0)");
   }
   auto r = Store::open(o);
   REQUIRE_FALSE(r.has_value());
-  CHECK_THAT(r.error().message, Catch::Contains("newer") && Catch::Contains("version 2"));
+  CHECK_THAT(r.error().message, Catch::Contains("newer") && Catch::Contains("version " + std::to_string(kLatest + 1)));
   RawDb raw(o.path);
-  CHECK(raw.int_query("SELECT max(version) FROM schema_version") == 2);  // left untouched
+  CHECK(raw.int_query("SELECT max(version) FROM schema_version") == kLatest + 1);  // left untouched
 }
 
 TEST_CASE("store: migration runner applies each step in its own transaction", "[store]") {
@@ -484,4 +487,39 @@ TEST_CASE("store: events filtered in SQL by kind, subject and range agree with m
   b = {};
   b.subject = "a\nb";
   CHECK(check_event_query(b)->field == "subject");
+
+TEST_CASE("store: replay marks survive a re-open, bit for bit, and have their own connection", "[store]") {
+  TempDir dir;
+  auto o = opts_in(dir);
+  const uint64_t big = std::numeric_limits<uint64_t>::max() - 5;  // beyond int64: stored bit for bit
+  {
+    auto s = must_open(o);
+    auto none = s->replay_marks();
+    REQUIRE(none.has_value());
+    CHECK(none->empty());
+    REQUIRE(s->put_replay_mark({"cloud1", "report", 100}, 1));
+    REQUIRE(s->put_replay_mark({"cloud1", "report", 101}, 2));
+    REQUIRE(s->put_replay_mark({"cloud1", "plan_ack", big}, 3));
+    CHECK_FALSE(s->put_replay_mark({"cloud1", "bogus", 1}, 4));  // the schema's CHECK
+    CHECK(s->stats().write_failures == 1);
+    // No close, no flush: a process crash keeps what put_replay_mark returned ok for.
+  }
+  auto s = must_open(o);
+  auto m = s->replay_marks();
+  REQUIRE(m.has_value());
+  REQUIRE(m->size() == 2);
+  std::map<std::string, uint64_t> got;
+  for (const auto& r : *m) got[r.vcpe + "/" + r.stream] = r.seq;
+  CHECK(got["cloud1/report"] == 101);
+  CHECK(got["cloud1/plan_ack"] == big);
+
+  // A writer holding the file's write lock (a long maintain(), another module): the mark
+  // fails after the short busy timeout instead of waiting with the services' lock held.
+  RawDb raw(o.path);
+  raw.exec("BEGIN IMMEDIATE");
+  const auto t0 = std::chrono::steady_clock::now();
+  CHECK_FALSE(s->put_replay_mark({"cloud1", "report", 102}, 5));
+  CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(1));
+  raw.exec("ROLLBACK");
+  CHECK(s->put_replay_mark({"cloud1", "report", 102}, 6));
 }
