@@ -487,6 +487,7 @@ TEST_CASE("store: events filtered in SQL by kind, subject and range agree with m
   b = {};
   b.subject = "a\nb";
   CHECK(check_event_query(b)->field == "subject");
+}
 
 TEST_CASE("store: replay marks survive a re-open, bit for bit, and have their own connection", "[store]") {
   TempDir dir;
