@@ -193,7 +193,10 @@ std::vector<Rule> vllm() {
       rule(MetricType::active_sessions, Fn::value, Agg::sum, {sel("vllm:num_requests_running")}),
       rule(MetricType::queue_depth, Fn::value, Agg::sum, {sel("vllm:num_requests_waiting")}),
       // A full KV cache admits no new sequence: what is left of it is the free capacity.
-      rule(MetricType::capacity_free, Fn::value, Agg::max, {sel("vllm:gpu_cache_usage_perc")}, {}, 1.0, true),
+      // The V1 engine names the gauge vllm:kv_cache_usage_perc (docs/design/metrics.md,
+      // "v1 Metrics"); a server has one of the two.
+      rule(MetricType::capacity_free, Fn::value, Agg::max,
+           {sel("vllm:gpu_cache_usage_perc"), sel("vllm:kv_cache_usage_perc")}, {}, 1.0, true),
       // p90 of the time to first token over the last scrape interval, in ms.
       rule(MetricType::ttft_ms, Fn::quantile, Agg::sum, {sel(ttft)}, {}, 1000.0, false, 0.9),
       // The mean of the same interval, as the processing delay the selector already uses:
