@@ -1,11 +1,13 @@
 // The Prometheus text-format parser (sampler/prom_text.hpp) and the series -> L0 mapping
 // (sampler/prom_map.hpp). Golden expositions are copied from the projects' own docs and
 // code; each says where from.
+#include "api/prometheus.hpp"
 #include "sampler/prom_map.hpp"
 #include "sampler/prom_text.hpp"
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 
@@ -494,4 +496,49 @@ TEST_CASE("prom_map: every preset's names are what sample_names keeps") {
   CHECK_FALSE(preset("prometheus"));
   auto v = sample_names(*preset("vllm"));
   CHECK(std::find(v.begin(), v.end(), "vllm:time_to_first_token_seconds_bucket") != v.end());
+}
+
+TEST_CASE("prom_text reads back what the daemons' own /metrics writer writes (api/prometheus.hpp)") {
+  // Two implementations of one format, each checked against the other: every family
+  // type, escapes in help and label values, NaN/±Inf, and a histogram the vllm preset maps.
+  namespace ap = cats::api::prom;
+  ap::Histogram ttft(ap::duration_buckets());
+  auto render = [&](double waiting) {
+    ap::Exposition x;
+    x.gauge("vllm:num_requests_waiting", "Waiting \\ requests,\nqueued.", {{"model_name", "a\"b\\c\nd"}}, waiting);
+    x.counter("cats_reports_received_total", "Reports.", {{"vcpe", "v1"}, {"verdict", "ok"}}, 42);
+    x.gauge("odd", "Odd values.", {{"k", "nan"}}, std::numeric_limits<double>::quiet_NaN());
+    x.gauge("odd", "Odd values.", {{"k", "inf"}}, -std::numeric_limits<double>::infinity());
+    x.family("vllm:time_to_first_token_seconds", ap::Type::histogram, "TTFT.");
+    x.histogram("vllm:time_to_first_token_seconds", {{"model_name", "a\"b\\c\nd"}}, ttft.value());
+    return x.render();
+  };
+  ttft.observe(0.0004);
+  auto e = parsed(render(2));
+  CHECK(e.type_of("vllm:num_requests_waiting") == Type::gauge);
+  CHECK(e.type_of("cats_reports_received_total") == Type::counter);
+  CHECK(e.type_of("vllm:time_to_first_token_seconds_bucket") == Type::histogram);
+  auto* w = find(e, "vllm:num_requests_waiting");
+  REQUIRE(w);
+  CHECK(*w->label("model_name") == "a\"b\\c\nd");
+  CHECK(w->value == 2);
+  CHECK(find(e, "cats_reports_received_total", "verdict", "ok")->value == 42);
+  CHECK(std::isnan(find(e, "odd", "k", "nan")->value));
+  CHECK(find(e, "odd", "k", "inf")->value == -std::numeric_limits<double>::infinity());
+  CHECK(find(e, "vllm:time_to_first_token_seconds_bucket", "le", "+Inf")->value == 1);
+  CHECK(find(e, "vllm:time_to_first_token_seconds_count")->value == 1);
+
+  Mapper m(*preset("vllm"));
+  auto t0 = Clock::time_point{} + 5s;
+  REQUIRE(m.apply(e, t0).has_value());
+  for (int i = 0; i < 9; ++i) ttft.observe(0.015);  // in (0.01, 0.025] of duration_buckets()
+  ttft.observe(30);                                  // past the last bound: +Inf only
+  auto r = m.apply(parsed(render(0)), t0 + 1s);
+  REQUIRE(r.has_value());
+  CHECK(value_of(*r, MetricType::queue_depth) == 0);
+  // p90 of the 10 new ones: rank 9 is the last in the bucket ending at the 9th: its bound
+  auto b = ap::duration_buckets();
+  auto hi = *std::upper_bound(b.begin(), b.end(), 0.015);
+  CHECK(value_of(*r, MetricType::ttft_ms).value() == Approx(hi * 1000));
+  CHECK(value_of(*r, MetricType::processing_delay_ms).value() == Approx((9 * 0.015 + 30) / 10 * 1000));
 }
