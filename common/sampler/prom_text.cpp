@@ -79,10 +79,11 @@ struct Parser {
     if (c.end()) return ok();  // a name and no text: not an error (expfmt)
     std::string key(name);
     if (kw == "HELP") {
-      // The docstring is not kept; its escapes are still checked (\\ and \n only).
+      // The docstring is not kept; its escapes are still checked: \\ and \n (the
+      // specification), \" too (expfmt's readTokenUntilNewline takes it).
       for (size_t k = c.i; k < c.s.size(); ++k) {
         if (c.s[k] != '\\') continue;
-        if (k + 1 >= c.s.size() || (c.s[k + 1] != '\\' && c.s[k + 1] != 'n'))
+        if (k + 1 >= c.s.size() || (c.s[k + 1] != '\\' && c.s[k + 1] != 'n' && c.s[k + 1] != '"'))
           return err("invalid escape sequence in HELP for " + key);
         ++k;
       }

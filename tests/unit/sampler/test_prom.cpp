@@ -138,6 +138,7 @@ TEST_CASE("prom_text: CRLF, blanks, tabs, trailing comma, NaN, no final newline"
   CHECK(e.series[5].value == 0.5);
   // "# HELP" / "# TYPE" with nothing after them are not errors (expfmt neither).
   CHECK(parse_text("# HELP\n# TYPE x\n# HELP y\nx 1\n").has_value());
+  CHECK(parse_text("# HELP x a \\\\ b \\n c \\\" d\nx 1\n").has_value());
 }
 
 TEST_CASE("prom_text: malformed lines are errors that name the line") {
