@@ -1,6 +1,7 @@
 #include "config/config.hpp"
 
 #include "base/base64.hpp"
+#include "sampler/parse.hpp"
 
 #include <toml++/toml.h>
 
@@ -815,6 +816,135 @@ Result<Daemon> parse_daemon_section(std::string_view text, const std::string& na
   return d;
 }
 
+namespace {
+
+// `series` / `over` of a [[instance.prometheus.map]]: one selector or a list of 1..4.
+std::vector<sampler::prom::Selector> selectors(Table& s, std::string_view key, bool required) {
+  namespace prom = sampler::prom;
+  std::vector<prom::Selector> out;
+  auto* n = s.get(key);
+  if (!n) {
+    if (required) s.errors().add(s.where(), s.field(key), "missing required field");
+    return out;
+  }
+  std::vector<const toml::node*> items;
+  if (n->is_string()) items.push_back(n);
+  else if (auto* arr = n->as_array(); arr && !arr->empty() && arr->size() <= prom::kMaxSelectorsPerRule)
+    for (auto& e : *arr) items.push_back(&e);
+  else {
+    s.error(key, "must be a series selector or a list of 1.." + std::to_string(prom::kMaxSelectorsPerRule));
+    return out;
+  }
+  for (auto* e : items) {
+    auto text = e->value<std::string>();
+    if (!e->is_string() || !text || text->size() > 512) {
+      s.error(key, "each selector must be a string of at most 512 characters");
+      continue;
+    }
+    auto sel = prom::parse_selector(*text);
+    if (!sel) s.error(key, "\"" + *text + "\": " + sel.error().message);
+    else out.push_back(std::move(*sel));
+  }
+  return out;
+}
+
+std::optional<sampler::prom::Rule> read_prom_rule(Table& m) {
+  namespace prom = sampler::prom;
+  prom::Rule r;
+  bool good = true;
+  if (auto name = m.str("metric", true, 64)) {
+    if (auto* t = metrics::find_type(*name)) r.target = t->type;
+    else {
+      std::string known;
+      for (const auto& k : metrics::known_types()) known += (known.empty() ? "" : ", ") + std::string(k.name);
+      m.error("metric", "unknown metric \"" + *name + "\"; one of " + known);
+      good = false;
+    }
+  } else {
+    good = false;
+  }
+  if (auto f = m.str("fn", false, 16)) {
+    if (auto v = prom::parse_fn(*f)) r.fn = *v;
+    else m.error("fn", "must be value, rate or quantile"), good = false;
+  }
+  bool agg_given = false;
+  if (auto a = m.str("agg", false, 16)) {
+    agg_given = true;
+    if (auto v = prom::parse_agg(*a)) r.agg = *v;
+    else m.error("agg", "must be sum, avg, max, min or count"), good = false;
+  }
+  r.series = selectors(m, "series", true);
+  r.over = selectors(m, "over", false);
+  if (r.series.empty()) good = false;
+  if (m.get("quantile")) {
+    if (r.fn != prom::Fn::quantile) m.error("quantile", "only with fn = \"quantile\""), good = false;
+    else if (auto q = number(m, "quantile", 0, 1, true); q && *q < 1) r.quantile = *q;
+    else {
+      if (q) m.error("quantile", "must be a number > 0 and < 1");
+      good = false;
+    }
+  }
+  if (r.fn == prom::Fn::quantile && (agg_given || !r.over.empty())) {
+    // The buckets of every matched series are summed by bound (PromQL sum by (le)).
+    m.error(agg_given ? "agg" : "over", "does not apply to fn = \"quantile\"");
+    good = false;
+  }
+  if (auto v = number(m, "scale", 0, 1e12, true)) r.scale = *v;
+  else if (m.get("scale")) good = false;
+  if (auto* n = m.get("complement")) {
+    if (!n->is_boolean()) m.error("complement", "must be true or false"), good = false;
+    else r.complement = n->as_boolean()->get();
+  }
+  m.reject_unknown();
+  if (!good) return std::nullopt;
+  return r;
+}
+
+// [[instance.prometheus]]: url + preset, or url + [[instance.prometheus.map]] rules.
+void read_prometheus(Table& is, Instance& in) {
+  namespace prom = sampler::prom;
+  auto srcs = is.tables("prometheus", false);
+  if (srcs.size() > kMaxPromSources) {
+    is.error("prometheus", "at most " + std::to_string(kMaxPromSources) + " [[instance.prometheus]] per instance");
+    return;
+  }
+  for (size_t i = 0; i < srcs.size(); ++i) {
+    Table s(*srcs[i], is.field("prometheus") + "[" + std::to_string(i) + "]", is.errors());
+    PromSource p;
+    if (auto u = s.str("url", true, 255)) {
+      if (auto h = sampler::parse_http_url(*u); !h) s.error("url", h.error().message);
+      else p.url = *u;
+    }
+    auto preset = s.str("preset", false, 32);
+    auto maps = s.tables("map", false);
+    std::string names;
+    for (auto n : prom::preset_names()) names += (names.empty() ? "" : ", ") + std::string(n);
+    if (preset && !maps.empty()) {
+      s.error("map", "give either a preset or [[map]] rules, not both");
+    } else if (!preset && maps.empty()) {
+      s.errors().add(s.where(), s.field("preset"), "a preset (" + names + ") or at least one [[map]] rule is required");
+    } else if (preset) {
+      if (auto r = prom::preset(*preset)) {
+        p.preset = *preset;
+        p.rules = std::move(*r);
+      } else {
+        s.error("preset", "unknown preset \"" + *preset + "\"; one of " + names);
+      }
+    } else if (maps.size() > prom::kMaxRules) {
+      s.error("map", "at most " + std::to_string(prom::kMaxRules) + " [[map]] rules");
+    } else {
+      for (size_t j = 0; j < maps.size(); ++j) {
+        Table m(*maps[j], s.field("map") + "[" + std::to_string(j) + "]", is.errors());
+        if (auto r = read_prom_rule(m)) p.rules.push_back(std::move(*r));
+      }
+    }
+    s.reject_unknown();
+    in.prometheus.push_back(std::move(p));
+  }
+}
+
+}  // namespace
+
 VcpeCheck check_vcpe(std::string_view text, const std::string& name) {
   Errors errs{name, {}};
   auto parsed = parse_toml(text, name, errs);
@@ -845,6 +975,7 @@ VcpeCheck check_vcpe(std::string_view text, const std::string& name) {
       if (u->rfind("http://", 0) != 0) s.error("load_url", "must be an http:// URL");
       else in.load_url = *u;
     }
+    read_prometheus(s, in);
     in.cgroup = s.str("cgroup", false, 4095).value_or("");
     if (auto* n = s.get("proc")) {
       if (!n->is_boolean()) s.error("proc", "must be true or false");

@@ -5,6 +5,7 @@
 
 #include "base/ip.hpp"
 #include "base/result.hpp"
+#include "sampler/prom_map.hpp"
 #include "select/select.hpp"
 #include "wg/keys.hpp"
 #include "wg/wg.hpp"
@@ -175,11 +176,21 @@ struct CpePeer {
 };
 
 // An application instance the vCPE samples and reports (C-SMA).
+// A Prometheus exposition the instance's server publishes (issue 12), mapped to L0 metrics
+// by a preset or by explicit rules. [[instance.prometheus]]
+struct PromSource {
+  std::string url;     // "http://ip:port/path" (an IP literal: the sampler never waits on DNS)
+  std::string preset;  // node_exporter | dcgm | vllm | triton; empty when `map` gives the rules
+  std::vector<sampler::prom::Rule> rules;  // the preset's, or the [[instance.prometheus.map]] ones
+};
+inline constexpr size_t kMaxPromSources = 4;
+
 struct Instance {
   std::string service;
   std::string id;
   UdpEndpoint address;         // address:port clients reach it at (TCP; the type is just ip+port)
   std::string load_url;        // "http://ip:port/path" answering the load JSON; empty = none
+  std::vector<PromSource> prometheus;  // expositions scraped each round (0..kMaxPromSources)
   std::string cgroup;          // cgroup v2 directory; empty = none
   bool proc = false;           // whole-VM figures from /proc
   std::string health;          // "tcp" (connect to address) or an "http://..." URL

@@ -16,7 +16,7 @@ constexpr double kInf = std::numeric_limits<double>::max();
 // does not run for longer without a restart that forgets it anyway).
 constexpr double kYearMs = 365.0 * 24 * 3600 * 1000;
 
-constexpr std::array<TypeInfo, 11> kTypes{{
+constexpr std::array<TypeInfo, 14> kTypes{{
     {MetricType::vcpus, "vcpus", Unit::count, Category::compute, 0.0, 4096.0},
     {MetricType::cpu_utilization, "cpu_utilization", Unit::ratio, Category::compute, 0.0, 1.0},
     {MetricType::memory_utilization, "memory_utilization", Unit::ratio, Category::compute, 0.0, 1.0},
@@ -31,6 +31,9 @@ constexpr std::array<TypeInfo, 11> kTypes{{
      3.6e6},
     {MetricType::last_processing_delay_age_ms, "last_processing_delay_age_ms", Unit::milliseconds,
      Category::service, 0.0, kYearMs},
+    {MetricType::queue_depth, "queue_depth", Unit::count, Category::service, 0.0, kInf},
+    {MetricType::ttft_ms, "ttft_ms", Unit::milliseconds, Category::service, 0.0, 3.6e6},
+    {MetricType::gpu_memory_utilization, "gpu_memory_utilization", Unit::ratio, Category::compute, 0.0, 1.0},
 }};
 
 }  // namespace

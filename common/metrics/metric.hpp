@@ -30,6 +30,10 @@ enum class MetricType : uint16_t {
                             // or learned from its measured delays (Source::estimated)
   last_processing_delay_ms = 10,      // the last processing delay measured (may be old)...
   last_processing_delay_age_ms = 11,  // ...and how long ago, as of the sample
+  // From servers' own Prometheus expositions (sampler/prom_map.hpp, issue 12):
+  queue_depth = 12,             // requests waiting, not yet served (vLLM num_requests_waiting)
+  ttft_ms = 13,                 // time to first token (an LLM server's response delay)
+  gpu_memory_utilization = 14,  // 0..1 of the GPUs' memory in use
 };
 
 // Units are one byte on the wire; unknown values are carried as is for unknown types.

@@ -21,16 +21,19 @@ bool metric_changed(const metrics::L0Metric& a, const metrics::L0Metric& b, cons
     case MetricType::memory_utilization:
     case MetricType::gpu_utilization:
     case MetricType::capacity_free:
+    case MetricType::gpu_memory_utilization:
       return std::fabs(a.value - b.value) >= t.utilization_abs - 1e-12;
     case MetricType::processing_delay_ms:
     case MetricType::service_time_ms:
     case MetricType::last_processing_delay_ms:
+    case MetricType::ttft_ms:
       return rel_change(a.value, b.value, t.delay_rel, t.delay_floor_ms);
     case MetricType::last_processing_delay_age_ms:
       // An age grows with every sample by definition: alone it is never news. It rides
       // along with reports sent for other reasons (and the max_interval heartbeat).
       return false;
     case MetricType::active_sessions:
+    case MetricType::queue_depth:
       return rel_change(a.value, b.value, t.sessions_rel, 1.0);
     case MetricType::vcpus:
     case MetricType::gpu_count:

@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 
 namespace cats::sampler {
@@ -60,6 +61,13 @@ InstanceSampler::InstanceSampler(boost::asio::io_context& io, config::Instance c
     if (u) load_url_ = *u;
     else load_.error = "load_url: " + u.error().message;
   }
+  for (const auto& ps : cfg_.prometheus) {
+    Prom p{std::nullopt, prom::Mapper(ps.rules), prom::sample_names(ps.rules), {}};
+    auto u = parse_http_url(ps.url);
+    if (u) p.url = *u;
+    else p.src.error = "prometheus url: " + u.error().message;
+    prom_.push_back(std::move(p));
+  }
   if (cfg_.health.rfind("http://", 0) == 0) {
     auto u = parse_http_url(cfg_.health);
     if (u) health_url_ = *u;
@@ -70,6 +78,7 @@ InstanceSampler::InstanceSampler(boost::asio::io_context& io, config::Instance c
 void InstanceSampler::record(Source& s, Result<std::vector<metrics::L0Metric>> r) {
   if (r) {
     s.failures = 0;
+    s.answered = true;
     s.error.clear();
     s.last = std::move(*r);
   } else {
@@ -142,6 +151,7 @@ bool InstanceSampler::sample(std::function<void(const Sample&)> done) {
   // One extra count so the round cannot finish before both ops are started.
   pending_ = 1;
   start_load();
+  start_prom();
   start_health();
   boost::asio::post(io_, [self = shared_from_this()] { self->finish_one(); });
   return true;
@@ -165,6 +175,33 @@ void InstanceSampler::start_load() {
                self->record(self->load_, to_metrics(*s));
              self->finish_one();
            });
+}
+
+void InstanceSampler::start_prom() {
+  static const prom::Limits limits;
+  for (size_t i = 0; i < prom_.size(); ++i) {
+    if (!prom_[i].url) {
+      record(prom_[i].src, Error::msg(prom_[i].src.error));
+      continue;
+    }
+    ++pending_;
+    http_get(io_, *prom_[i].url, std::chrono::milliseconds(cfg_.health_timeout_ms), limits.max_body,
+             [self = shared_from_this(), i](Result<HttpResponse> r) {
+               auto& p = self->prom_[i];
+               auto keep = [&p](std::string_view n) { return std::binary_search(p.keep.begin(), p.keep.end(), n); };
+               if (!r) {
+                 self->record(p.src, r.error());
+               } else if (r->status != 200) {
+                 self->record(p.src, Error::msg("HTTP " + std::to_string(r->status)));
+               } else if (auto e = prom::parse_text(r->body, limits, keep); !e) {
+                 self->record(p.src, e.error());
+               } else {
+                 // The scrape's time is when its answer came: the rates divide by it.
+                 self->record(p.src, p.mapper.apply(*e, self->clock_()));
+               }
+               self->finish_one();
+             });
+  }
 }
 
 void InstanceSampler::start_health() {
@@ -202,6 +239,8 @@ void InstanceSampler::finish_one() {
     }
   };
   add(load_.last);
+  // A server's own exposition knows its queue and GPUs; the cgroup and /proc only the host.
+  for (const auto& p : prom_) add(p.src.last);
   add(cgroup_.last);
   add(proc_.last);
   if (cfg_.vcpus) add({metrics::make(MetricType::vcpus, *cfg_.vcpus, metrics::Source::nominal)});
@@ -215,10 +254,19 @@ void InstanceSampler::finish_one() {
     const Source* src;
     bool configured;
   };
-  for (auto [name, src, configured] : {Named{"load", &load_, !cfg_.load_url.empty()},
-                                       Named{"cgroup", &cgroup_, !cfg_.cgroup.empty()},
-                                       Named{"proc", &proc_, cfg_.proc}}) {
-    if (configured && s.available && (src->failures >= kSourceFailureLimit || (src->last.empty() && src->failures > 0))) {
+  std::vector<Named> sources{Named{"load", &load_, !cfg_.load_url.empty()},
+                             Named{"cgroup", &cgroup_, !cfg_.cgroup.empty()}, Named{"proc", &proc_, cfg_.proc}};
+  std::vector<std::string> prom_names;
+  prom_names.reserve(prom_.size());  // the names outlive the loop below: no reallocation
+  for (size_t i = 0; i < prom_.size(); ++i) {
+    prom_names.push_back("prometheus[" + std::to_string(i) + "]");
+    sources.push_back(Named{prom_names.back().c_str(), &prom_[i].src, true});
+  }
+  for (auto [name, src, configured] : sources) {
+    // A source that has never answered well, or has failed kSourceFailureLimit rounds in
+    // a row. (A first Prometheus scrape may rightly give no metric yet: rates need two.)
+    bool never = !src->answered && src->failures > 0;
+    if (configured && s.available && (src->failures >= kSourceFailureLimit || never)) {
       s.available = false;
       s.reason = std::string(name) + ": " + src->error;
     }

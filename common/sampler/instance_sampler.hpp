@@ -1,5 +1,7 @@
 // Samples one application instance (C-SMA, DESIGN §3) from the sources its config names:
 //   * load endpoint  — async HTTP GET of load_url (the instance's own figures);
+//   * Prometheus     — async HTTP GET of each [[instance.prometheus]] url, the exposition
+//                      parsed (prom_text.hpp) and mapped to L0 metrics (prom_map.hpp);
 //   * cgroup v2      — cpu.stat usage delta over wall time, cpu.max / cpuset vCPUs, memory;
 //   * /proc          — whole-VM CPU delta, CPU count, MemAvailable;
 //   * health check   — TCP connect to the instance address or HTTP GET expecting 2xx.
@@ -18,6 +20,7 @@
 #include "config/config.hpp"
 #include "metrics/metric.hpp"
 #include "sampler/parse.hpp"
+#include "sampler/prom_map.hpp"
 
 #include <boost/asio/io_context.hpp>
 
@@ -61,11 +64,13 @@ class InstanceSampler : public std::enable_shared_from_this<InstanceSampler> {
     int failures = 0;
     std::string error;
     std::vector<metrics::L0Metric> last;  // last good figures
+    bool answered = false;                // ever answered well (its figures may be none yet)
   };
   void record(Source& s, Result<std::vector<metrics::L0Metric>> r);
   Result<std::vector<metrics::L0Metric>> sample_cgroup(std::chrono::steady_clock::time_point now);
   Result<std::vector<metrics::L0Metric>> sample_proc(std::chrono::steady_clock::time_point now);
   void start_load();
+  void start_prom();
   void start_health();
   void finish_one();
 
@@ -75,6 +80,13 @@ class InstanceSampler : public std::enable_shared_from_this<InstanceSampler> {
   FileReader read_;
   std::optional<HttpUrl> load_url_, health_url_;
   Source load_, cgroup_, proc_;
+  struct Prom {
+    std::optional<HttpUrl> url;
+    prom::Mapper mapper;
+    std::vector<std::string> keep;  // sorted sample names the rules read
+    Source src;
+  };
+  std::vector<Prom> prom_;
   std::optional<std::string> health_error_;
   bool busy_ = false;
   int pending_ = 0;

@@ -4,6 +4,7 @@
 #include "server.hpp"
 
 #include "api/http.hpp"
+#include "api/prometheus.hpp"
 #include "base/log.hpp"
 
 #include <boost/asio/io_context.hpp>
@@ -48,6 +49,9 @@ struct Shared {
   api::Router router;  // the load endpoint
   std::atomic<size_t> service_sessions{0};
   size_t load_sessions = 0;  // only touched on the I/O thread
+  // Each served request's time from its arrival to its answer, which for this app is its
+  // first (and only) token (only touched on the I/O thread).
+  api::prom::Histogram first_token{api::prom::duration_buckets()};
 };
 
 json::object make_load(const Shared& sh) {
@@ -91,8 +95,27 @@ api::Response post_load(Shared& sh, const api::Request& r) {
   return api::Response::json(make_load(sh));
 }
 
+// GET /metrics in vLLM's names (vllm/engine/metrics.py; what the vCPE's `vllm` preset
+// reads, sampler/prom_map.cpp), so the lab can stand in for an LLM server: requests at a
+// worker are "running", queued ones "waiting", and the time to answer is the time to the
+// first token. The busy share of the workers stands in for the KV-cache usage.
+api::Response metrics(Shared& sh) {
+  PoolSnapshot s = sh.pool.snapshot();
+  api::prom::Exposition e;
+  const api::prom::Labels l{{"model_name", sh.cfg.name}};
+  e.gauge("vllm:num_requests_running", "Number of requests currently running on GPU.", l, s.busy_workers);
+  e.gauge("vllm:num_requests_waiting", "Number of requests waiting to be processed.", l,
+          static_cast<double>(s.queue_depth));
+  e.gauge("vllm:gpu_cache_usage_perc", "GPU KV-cache usage. 1 means 100 percent usage.", l, s.utilization);
+  e.family("vllm:time_to_first_token_seconds", api::prom::Type::histogram,
+           "Histogram of time to first token in seconds.");
+  e.histogram("vllm:time_to_first_token_seconds", l, sh.first_token.value());
+  return api::Response::text(e.render(), api::prom::kContentType);
+}
+
 api::Router make_router(Shared& sh) {
   api::Router r;
+  r.add("GET", "/metrics", [&sh](const api::Request&) { return metrics(sh); });
   r.add("GET", "/load", [&sh](const api::Request&) { return api::Response::json(make_load(sh)); });
   r.add("POST", "/load", [&sh](const api::Request& req) { return post_load(sh, req); });
   r.add("GET", "/healthz", [](const api::Request&) { return api::Response::json(json::object{{"ok", true}}); });
@@ -155,8 +178,12 @@ class Session : public std::enable_shared_from_this<Session> {
     // The wait for a worker is the server's, not the client's: no timeout while queued.
     stream_.expires_never();
     net::io_context& ioc = sh_->ioc;
-    bool queued = sh_->pool.submit([self = shared_from_this(), &ioc] {
-      net::post(ioc, [self] { self->on_served(); });
+    auto arrived = std::chrono::steady_clock::now();
+    bool queued = sh_->pool.submit([self = shared_from_this(), &ioc, arrived] {
+      net::post(ioc, [self, arrived] {
+        self->sh_->first_token.observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - arrived).count());
+        self->on_served();
+      });
     });
     if (!queued) send(plain(503, "queue full\n", version_, keep_alive_));
   }

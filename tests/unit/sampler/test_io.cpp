@@ -246,3 +246,82 @@ TEST_CASE("InstanceSampler: cgroup and /proc from injected files and clock") {
   CHECK(cats::metrics::current_value(out->metrics, MetricType::vcpus).value_or(-1) == 2);
   CHECK(cats::metrics::current_value(out->metrics, MetricType::memory_utilization).value_or(-1) == Approx(0.25));
 }
+
+TEST_CASE("InstanceSampler: a Prometheus exposition scraped and mapped by the vllm preset") {
+  asio::io_context io;
+  int waiting = 3;
+  double ttft_fast = 0;  // observations in the le="0.05" bucket so far
+  std::string body_override;
+  TestServer srv(io, [&](const std::string& t) -> std::optional<std::string> {
+    if (t != "/metrics") return http(404, "");
+    if (!body_override.empty()) return http(200, body_override);
+    auto n = std::to_string(ttft_fast);
+    return http(200, "# TYPE vllm:num_requests_waiting gauge\r\n"
+                     "vllm:num_requests_waiting{model_name=\"m\"} " + std::to_string(waiting) + "\r\n"
+                     "vllm:num_requests_running{model_name=\"m\"} 4\r\n"
+                     "# TYPE vllm:time_to_first_token_seconds histogram\r\n"
+                     "vllm:time_to_first_token_seconds_bucket{le=\"0.05\",model_name=\"m\"} " + n + "\r\n"
+                     "vllm:time_to_first_token_seconds_bucket{le=\"+Inf\",model_name=\"m\"} " + n + "\r\n"
+                     "vllm:time_to_first_token_seconds_sum{model_name=\"m\"} " + std::to_string(ttft_fast * 0.04) + "\r\n"
+                     "vllm:time_to_first_token_seconds_count{model_name=\"m\"} " + n + "\r\n");
+  });
+  auto in = instance(srv.port(), "tcp");
+  in.load_url.clear();
+  cats::config::PromSource ps;
+  ps.url = "http://127.0.0.1:" + std::to_string(srv.port()) + "/metrics";
+  ps.preset = "vllm";
+  ps.rules = *prom::preset("vllm");
+  in.prometheus.push_back(ps);
+  auto now = std::chrono::steady_clock::time_point{} + 1000s;
+  auto s = InstanceSampler::create(io, in, [&] { return now; });
+  auto round = [&]() {
+    std::optional<Sample> out;
+    REQUIRE(s->sample([&](const Sample& x) { out = x; }));
+    REQUIRE(run_until(io, [&] { return out.has_value(); }));
+    return *out;
+  };
+  using cats::metrics::MetricType;
+  auto a = round();
+  CHECK(a.available);
+  CHECK(cats::metrics::current_value(a.metrics, MetricType::queue_depth) == 3);
+  CHECK(cats::metrics::current_value(a.metrics, MetricType::active_sessions) == 4);
+  CHECK_FALSE(cats::metrics::current_value(a.metrics, MetricType::ttft_ms));
+
+  waiting = 0;
+  ttft_fast = 20;
+  now += 1s;
+  auto b = round();
+  CHECK(b.available);
+  CHECK(cats::metrics::current_value(b.metrics, MetricType::queue_depth) == 0);
+  // 20 first tokens in (0, 0.05]: p90 at 0.045 s; mean 0.04 s
+  CHECK(cats::metrics::current_value(b.metrics, MetricType::ttft_ms).value_or(-1) == Approx(45.0));
+  CHECK(cats::metrics::current_value(b.metrics, MetricType::processing_delay_ms).value_or(-1) == Approx(40.0));
+
+  // The server starts answering junk: the last figures are kept for a while, then the
+  // instance is unavailable with the parser's reason.
+  body_override = "vllm:num_requests_waiting{model_name=\"m} 1\n";
+  for (int i = 1; i < kSourceFailureLimit; ++i) {
+    now += 1s;
+    auto c = round();
+    CHECK(c.available);
+    CHECK(cats::metrics::current_value(c.metrics, MetricType::queue_depth) == 0);
+  }
+  now += 1s;
+  auto d = round();
+  CHECK_FALSE(d.available);
+  CHECK(d.reason == "prometheus[0]: line 1: unterminated label value");
+}
+
+TEST_CASE("InstanceSampler: a Prometheus source that never answered well is unavailable at once") {
+  asio::io_context io;
+  TestServer srv(io, [&](const std::string&) -> std::optional<std::string> { return http(200, "node_load1 1\n"); });
+  auto in = instance(srv.port(), "tcp");
+  in.load_url.clear();
+  in.prometheus.push_back({"http://127.0.0.1:" + std::to_string(srv.port()) + "/metrics", "dcgm", *prom::preset("dcgm")});
+  auto s = InstanceSampler::create(io, in);
+  std::optional<Sample> out;
+  REQUIRE(s->sample([&](const Sample& x) { out = x; }));
+  REQUIRE(run_until(io, [&] { return out.has_value(); }));
+  CHECK_FALSE(out->available);
+  CHECK(out->reason.find("prometheus[0]: the exposition has none of the mapped series (DCGM_FI_DEV_FB_FREE") == 0);
+}
