@@ -76,6 +76,9 @@ json::array instances_json(const report::InstanceTable::Map& table, std::chrono:
                                {"active_sessions", cur(MetricType::active_sessions)},
                                {"gpu_count", cur(MetricType::gpu_count)},
                                {"gpu_utilization", cur(MetricType::gpu_utilization)},
+                               {"gpu_memory_utilization", cur(MetricType::gpu_memory_utilization)},
+                               {"queue_depth", cur(MetricType::queue_depth)},
+                               {"ttft_ms", cur(MetricType::ttft_ms)},
                                {"service_time_ms", opt(f.service_time_ms)},
                                {"service_time_source", f.service_time_ms
                                                            ? json::value(metrics::to_string(f.service_time_source))

@@ -46,6 +46,7 @@ TEST_CASE("instances_json: metrics by type, missing ones null, availability and 
   st.reported_available = true;
   st.metrics = {make(MetricType::vcpus, 6, Source::nominal), make(MetricType::cpu_utilization, 0.5),
                 make(MetricType::processing_delay_ms, 12), make(MetricType::active_sessions, 3),
+                make(MetricType::queue_depth, 4), make(MetricType::ttft_ms, 180),
                 L0Metric{0x9000, 7.0}};  // unknown type: ignored (R14)
   st.last_report = now - std::chrono::milliseconds(250);
   st.figures.service_time_ms = 9.5;
@@ -62,11 +63,13 @@ TEST_CASE("instances_json: metrics by type, missing ones null, availability and 
   m[{"cloud2", "app1", "app1-b"}] = st2;
   CHECK(json::serialize(instances_json(m, now)) ==
         R"([{"service":"app1","instance":"app1-a","vcpe":"cloud1","address":"10.2.1.10:8080","vcpus":6E0,)"
-        R"("utilization":5E-1,"processing_delay_ms":1.2E1,"active_sessions":3E0,"gpu_count":null,"gpu_utilization":null,"service_time_ms":9.5E0,)"
+        R"("utilization":5E-1,"processing_delay_ms":1.2E1,"active_sessions":3E0,"gpu_count":null,"gpu_utilization":null,)"
+        R"("gpu_memory_utilization":null,"queue_depth":4E0,"ttft_ms":1.8E2,"service_time_ms":9.5E0,)"
         R"("service_time_source":"estimated","last_processing_delay_ms":1.2E1,"last_processing_delay_age_ms":20000,)"
         R"("measured":true,"available":true,"last_report_ms_ago":250},)"
         R"({"service":"app1","instance":"app1-b","vcpe":"cloud2","address":"10.2.2.10:8080","vcpus":null,)"
-        R"("utilization":null,"processing_delay_ms":null,"active_sessions":null,"gpu_count":null,"gpu_utilization":null,"service_time_ms":null,)"
+        R"("utilization":null,"processing_delay_ms":null,"active_sessions":null,"gpu_count":null,"gpu_utilization":null,)"
+        R"("gpu_memory_utilization":null,"queue_depth":null,"ttft_ms":null,"service_time_ms":null,)"
         R"("service_time_source":null,"last_processing_delay_ms":null,"last_processing_delay_age_ms":null,)"
         R"("measured":false,"available":false,"last_report_ms_ago":5000}])");
 }
