@@ -137,7 +137,17 @@ InputNoise::TargetNoise InputNoise::target_sigma(const Service& svc, std::span<c
   return out;
 }
 
-std::vector<InputMove> InputNoise::moves(std::span<const Instance> instances, std::span<const Path> paths) const {
+// The lowest value in force (from its step until the next) within rise_window_s of `at`.
+double InputNoise::low_within(const std::vector<std::pair<TimePoint, double>>& h, TimePoint at) const {
+  const auto window = std::chrono::duration<double>(cfg_.rise_window_s);
+  double low = h.back().second;
+  for (std::size_t i = 0; i + 1 < h.size(); ++i)
+    if (at - h[i + 1].first <= window) low = std::min(low, h[i].second);
+  return low;
+}
+
+std::vector<InputMove> InputNoise::moves(std::span<const Instance> instances, std::span<const Path> paths,
+                                         TimePoint at) const {
   std::vector<InputMove> out;
   auto fmt = [](const char* f, double a, double b) {
     char buf[96];
@@ -146,19 +156,20 @@ std::vector<InputMove> InputNoise::moves(std::span<const Instance> instances, st
   };
   const auto now = inputs(instances, paths);
   for (const Input& x : now) {
-    auto was = snap_.find(x.key);
-    if (was == snap_.end() || !std::isfinite(x.value)) continue;
+    auto hist = snap_.find(x.key);
+    if (hist == snap_.end() || hist->second.empty() || !std::isfinite(x.value)) continue;
+    const double was = hist->second.back().second;
     // Both the value and the snapshot are samples: their difference has σ·√2.
     const double b = cfg_.z * std::sqrt(2.0) * sigma(x);
-    if (std::abs(x.value - was->second) <= b) continue;
+    if (std::abs(x.value - was) <= b) continue;
+    const double low = low_within(hist->second, at);
     // Loss as the delay it adds to the path: rtt·p/(1−p) ≈ rtt·p for small p.
     const double scale = x.field == Field::loss ? std::max(paths[x.index].rtt_ms, 0.0) : 1.0;
-    const double to = x.field == Field::loss ? x.value / 100.0 * scale : x.value;
-    const double from = x.field == Field::loss ? was->second / 100.0 * scale : was->second;
+    auto as_delay = [&](double v) { return x.field == Field::loss ? v / 100.0 * scale : v; };
     out.push_back({x.kind, x.subject,
-                   x.name + fmt(" %.1f -> %.1f ", was->second * x.scale, x.value * x.scale) + x.unit +
+                   x.name + fmt(" %.1f -> %.1f ", was * x.scale, x.value * x.scale) + x.unit +
                        fmt(" (band ±%.1f", b * x.scale, 0) + " " + x.unit + ")",
-                   from, to, x.field == Field::loss ? b / 100.0 * scale : b});
+                   as_delay(was), as_delay(x.value), x.field == Field::loss ? b / 100.0 * scale : b, as_delay(low)});
   }
   // A service time appearing is a move: the instance's own figure replaces the
   // service-wide guess (from 0: it is never ours, see Selector::unexplained()).
@@ -167,7 +178,7 @@ std::vector<InputMove> InputNoise::moves(std::span<const Instance> instances, st
     if (!in.available || !in.service_time_ms || !std::isfinite(*in.service_time_ms)) continue;
     if (!snap_.count(subj + ":utilisation") || snap_.count(subj + ":service time")) continue;
     out.push_back({InputMove::Kind::delay, subj, fmt("service time reported (%.1f ms)", *in.service_time_ms, 0), 0.0,
-                   *in.service_time_ms, 0.0});
+                   *in.service_time_ms, 0.0, 0.0});
   }
   // A processing delay appearing or going is not a move: one is measured only while
   // requests arrive, so at a few requests per window it comes and goes under steady
@@ -176,10 +187,20 @@ std::vector<InputMove> InputNoise::moves(std::span<const Instance> instances, st
   return out;
 }
 
-void InputNoise::snap(std::span<const Instance> instances, std::span<const Path> paths) {
-  snap_.clear();
-  for (const Input& x : inputs(instances, paths))
-    if (std::isfinite(x.value)) snap_[x.key] = x.value;
+void InputNoise::snap(std::span<const Instance> instances, std::span<const Path> paths, TimePoint at) {
+  std::map<std::string, std::vector<std::pair<TimePoint, double>>, std::less<>> next;
+  for (const Input& x : inputs(instances, paths)) {
+    if (!std::isfinite(x.value)) continue;
+    auto& h = next[x.key];
+    if (auto old = snap_.find(x.key); old != snap_.end()) h = std::move(old->second);
+    h.emplace_back(at, x.value);
+    // A value is in force from its step until the next: keep those in force within the window.
+    const auto window = std::chrono::duration<double>(cfg_.rise_window_s);
+    std::size_t drop = 0;
+    while (drop + 1 < h.size() && at - h[drop + 1].first > window) ++drop;
+    h.erase(h.begin(), h.begin() + static_cast<std::ptrdiff_t>(drop));
+  }
+  snap_ = std::move(next);  // an input gone (path down, instance unavailable) starts afresh
 }
 
 }  // namespace cats::select

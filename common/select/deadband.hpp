@@ -10,6 +10,7 @@
 
 #include "select/select.hpp"
 
+#include <chrono>
 #include <map>
 #include <span>
 #include <string>
@@ -26,6 +27,15 @@ struct BandConfig {
   // Assumed utilisation window of a report, for the initial σ of a utilisation before it
   // has been measured (sampling error of a busy fraction, docs/SELECTION.md).
   double util_window_s = 1.0;
+  // A rise is judged from the lowest value in force (from one step to the next) within
+  // this window, not only from the last step's value: a report's utilisation is a window
+  // mean, so a load that jumps reaches the CPE as a ramp, sent in parts one sampling
+  // interval (0.1–0.2 s) apart. A part judged alone stays below the "not ours" jump and
+  // takes a damped step; the rest then waited for the overload edge (bench_steering:
+  // 1.25 s p95). Short on purpose: it joins the parts of one ramp, not the queueing wander
+  // of a loaded pool over successive steps (simulation: 0.5 s already tripled the herd's
+  // p99 at 90 % load in one seed; 0.3 s changed no figure that matters, docs/BENCHMARKS.md).
+  double rise_window_s = 0.3;
 };
 
 // One input's noise: EWMA mean and mean absolute deviation of its samples.
@@ -52,12 +62,17 @@ struct InputMove {
   std::string subject;  // "cloud2/app1" (instance) or "cloud1/wan1" (path)
   std::string what;     // "utilisation 20.0 -> 95.0 % (band ±3.1 %)"
   double from = 0.0, to = 0.0, band = 0.0;  // loss: as delay (rtt·p), as RTT and jitter are
+  // The lowest value in force at a step within BandConfig::rise_window_s (≤ from): where a
+  // rise shown over several reports started.
+  double low = 0.0;
 };
 
 // Every input of one service's candidates: its noise, and its value at the last step.
 class InputNoise {
  public:
   explicit InputNoise(BandConfig cfg = {}) : cfg_(cfg) {}
+  // New parameters from the next feed on; the noise measured so far stays.
+  void set_config(const BandConfig& cfg) { cfg_ = cfg; }
 
   // Feeds this update's samples.
   void feed(std::span<const Instance> instances, std::span<const Path> paths);
@@ -71,10 +86,12 @@ class InputNoise {
   };
   TargetNoise target_sigma(const Service& svc, std::span<const Instance> instances, std::span<const Path> paths,
                            const Decision& base) const;
+  using TimePoint = std::chrono::steady_clock::time_point;
   // Inputs now beyond z·σ of their value at the last snap().
-  std::vector<InputMove> moves(std::span<const Instance> instances, std::span<const Path> paths) const;
+  std::vector<InputMove> moves(std::span<const Instance> instances, std::span<const Path> paths,
+                               TimePoint now) const;
   // At a step: the values later moves are measured from.
-  void snap(std::span<const Instance> instances, std::span<const Path> paths);
+  void snap(std::span<const Instance> instances, std::span<const Path> paths, TimePoint now);
 
  private:
   enum class Field : uint8_t { rtt, jitter, loss, utilization, delay, service_time };
@@ -87,9 +104,12 @@ class InputNoise {
   };
   std::vector<Input> inputs(std::span<const Instance> instances, std::span<const Path> paths) const;
   double sigma(const Input& x) const;
+  double low_within(const std::vector<std::pair<TimePoint, double>>& h, TimePoint at) const;
   BandConfig cfg_;
   std::map<std::string, NoiseBand, std::less<>> bands_;
-  std::map<std::string, double, std::less<>> snap_;
+  // Per input: its value at each step within rise_window_s, oldest first; the last is
+  // what moves are measured from.
+  std::map<std::string, std::vector<std::pair<TimePoint, double>>, std::less<>> snap_;
 };
 
 }  // namespace cats::select

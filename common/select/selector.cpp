@@ -200,7 +200,9 @@ bool Selector::unexplained(const State& st, const InputMove& m, std::span<const 
   // damped steps: moving flows *to* something is never urgent, and at high load a 1 s
   // window's utilisation wanders by tens of points on queueing alone (a backlog drains
   // seconds after our cut); full steps on those herded the simulation (docs/BENCHMARKS.md).
-  const double rise = m.to - m.from;
+  // From where the rise started: the lowest value at a step within rise_window_s (a window
+  // mean climbing over several reports is one rise; BandConfig::rise_window_s).
+  const double rise = m.to - std::min(m.from, m.low);
   // (Against the cost before the rise: `cost` is today's.)
   if (rise < cfg_.foreign_jump * (m.kind == InputMove::Kind::utilization ? 1.0 : cost - rise)) return false;
   if (m.kind == InputMove::Kind::network) return true;  // we do not move path delays
@@ -264,7 +266,7 @@ std::optional<Change> Selector::update(const Service& svc, std::span<const Insta
     // What was steered before the first decision is unknown (another CPE process, nothing):
     // every move within the window counts as explained (kUnknownShare).
     for (const auto& w : next.candidates) st.shares[w.vcpe + "/" + w.instance] = {{now, kUnknownShare}};
-    noise.snap(instances, paths);
+    noise.snap(instances, paths, now);
     st.busy_at_step = pool_busy(instances);
     st.pub = std::move(next);
     pub_.emplace(svc.id, std::move(st));
@@ -300,7 +302,7 @@ std::optional<Change> Selector::update(const Service& svc, std::span<const Insta
   // processing delay) always count: they are what a load change looks like (filtering
   // small processing-delay moves too made figure 4 at 95 % worse in the simulation).
   std::vector<InputMove> moves;
-  for (auto& m : noise.moves(instances, paths)) {
+  for (auto& m : noise.moves(instances, paths, now)) {
     if (m.kind == InputMove::Kind::network) {
       auto c = cost_of.find(m.subject);
       if (c != cost_of.end() && std::abs(m.to - m.from) < cfg_.rel_threshold * std::abs(c->second)) continue;
@@ -336,7 +338,7 @@ std::optional<Change> Selector::update(const Service& svc, std::span<const Insta
       }
       next.at = cur.at;  // adoption was the publication: hold-down keeps running from it
       settle_on(st.eff, next);
-      noise.snap(instances, paths);  // later moves are measured from here
+      noise.snap(instances, paths, now);  // later moves are measured from here
       st.busy_at_step = pool_busy(instances);
       cur = std::move(next);
       return std::nullopt;
@@ -551,7 +553,7 @@ std::optional<Change> Selector::update(const Service& svc, std::span<const Insta
     if (e[k] > 0.0) st.eff[next.candidates[k].key] = e[k];
   st.stepped_at = now;
   record_shares(st.shares, before, st.eff, next, now, cfg_.explain_window);
-  noise.snap(instances, paths);
+  noise.snap(instances, paths, now);
   st.busy_at_step = pool_busy(instances);
   if (quiet) return std::nullopt;
 

@@ -132,7 +132,10 @@ class Selector {
 
   explicit Selector(SelectorConfig cfg = {}, Clock clock = [] { return std::chrono::steady_clock::now(); });
   // New parameters from the next update on; what was published and measured stays.
-  void set_config(SelectorConfig cfg) { cfg_ = std::move(cfg); }
+  void set_config(SelectorConfig cfg) {
+    cfg_ = std::move(cfg);
+    for (auto& [id, n] : noise_) n.set_config(cfg_.band);
+  }
 
   // Recompute the service; returns the change when weights are (re)published.
   std::optional<Change> update(const Service& svc, std::span<const Instance> instances,

@@ -611,3 +611,102 @@ TEST_CASE("path-move filter: a path move beyond its band but under rel_threshold
   CHECK(c->reason.find("a/w rtt") != std::string::npos);
   CHECK(c->now.candidates[0].weight < before);
 }
+
+TEST_CASE("load move in parts: a rise shown over two reports within one window is one rise") {
+  // Issue 8 item 2: a report's utilisation is a window mean, so a load that jumps reaches
+  // the CPE as a ramp. The first part (+0.15, below foreign_jump) takes a damped step; the
+  // second (+0.15 from there) is judged from where the ramp started (+0.3): not ours, to
+  // the target at once, in hold-down. With rise_window_s = 0 (each part alone) it waits.
+  std::mt19937 rng(8081);
+  int checked = 0, waited_without = 0;  // worlds where it applied; of those, held without the rule
+  for (int iter = 0; iter < 300; ++iter) {
+    const auto world = testgen::random_world(rng, false);
+    const std::size_t pick = rng();
+    // Returns the second part's change, or nothing when the scenario does not apply.
+    auto run = [&](double window, bool& applies) -> std::optional<Change> {
+      applies = false;
+      FakeClock clk;
+      SelectorConfig cfg = held(5s);
+      cfg.band.rise_window_s = window;
+      Selector sel(cfg, clk.fn());
+      auto w = world;
+      for (auto& i : w.instances) i.utilization = std::min(i.utilization, 0.4);
+      auto first = sel.update(w.svc, w.instances, w.paths);
+      REQUIRE(first.has_value());
+      std::vector<PublishedWeight> weighted;
+      for (const auto& c : first->now.candidates)
+        if (c.weight > 0) weighted.push_back(c);
+      REQUIRE_FALSE(weighted.empty());
+      const auto victim = weighted[pick % weighted.size()];
+      warm(sel, clk, w.svc, w.instances, w.paths);
+      for (int i = 0; i < 10; ++i) {
+        clk.t += 10s;
+        sel.update(w.svc, w.instances, w.paths);
+      }
+      clk.t += 11s;  // nothing stepped within explain_window: the rise is not ours
+      auto raise = [&](double by) {
+        for (auto& i : w.instances)
+          if (i.vcpe == victim.vcpe && i.id == victim.instance) i.utilization += by;
+      };
+      raise(0.15);
+      clk.t += 100ms;
+      auto c1 = sel.update(w.svc, w.instances, w.paths);
+      // Applies when the first part was a move of its own (beyond the band) and took a damped step.
+      if (!c1 || c1->reason.find("[step ") == std::string::npos ||
+          c1->reason.find(victim.vcpe + "/" + victim.instance + " utilisation ") == std::string::npos)
+        return std::nullopt;
+      raise(0.15);
+      clk.t += 200ms;  // the next part, two sampling intervals later
+      auto c2 = sel.update(w.svc, w.instances, w.paths);
+      UNSCOPED_INFO("first part: " << c1->reason);
+      const Decision d = decide(w.svc, w.instances, w.paths);
+      for (std::size_t k = 0; k < d.candidates.size(); ++k)
+        applies = applies || std::abs(static_cast<int>(d.candidates[k].weight) -
+                                      static_cast<int>(c1->now.candidates[k].weight)) >= 10;
+      if (applies && c2) {
+        CHECK(c2->reason.find("[not ours: to target]") != std::string::npos);
+        for (std::size_t k = 0; k < d.candidates.size(); ++k)
+          CHECK(c2->now.candidates[k].weight == d.candidates[k].weight);
+      }
+      return c2;
+    };
+    // Counted where the second part is a move of its own (beyond the band the first part's
+    // level change reset; a move is what names an input) and it published.
+    bool applies = false;
+    auto with = run(BandConfig{}.rise_window_s, applies);  // the default
+    if (!applies || !with) continue;
+    ++checked;
+    bool applies0 = false;
+    if (!run(0.0, applies0).has_value()) ++waited_without;
+  }
+  CHECK(checked > 50);  // 96 of 300 worlds
+  CHECK(waited_without == checked);  // the rule, not something else, made the difference
+}
+
+TEST_CASE("deadband width: set_config reaches the measured noise, 0 makes every change a move") {
+  // [selection] deadband_sigmas is tuned live (Steering::retune → Selector::set_config):
+  // the inputs' noise, measured per service, must follow it, or a retune would only half
+  // apply (the target's band changed, the moves' band not).
+  Instance in;
+  in.vcpe = "v";
+  in.id = "app";
+  in.vcpus = 4;
+  in.utilization = 0.30;
+  const std::vector<Instance> ins{in};
+  const std::vector<Path> paths;
+  InputNoise noise;
+  const auto t0 = std::chrono::steady_clock::time_point{};
+  for (int k = 0; k < 40; ++k) {  // measured noise: ±0.2 points
+    auto x = ins;
+    x[0].utilization = 0.30 + (k % 2 ? 0.002 : -0.002);
+    noise.feed(x, paths);
+  }
+  noise.snap(ins, paths, t0);
+  auto moved = ins;
+  moved[0].utilization = 0.305;  // +0.5 point: within 4·√2·σ (σ ≈ 0.25 point measured, floor 0.5)
+  CHECK(noise.moves(moved, paths, t0 + 100ms).empty());
+  BandConfig zero;
+  zero.z = 0.0;
+  noise.set_config(zero);
+  CHECK(noise.moves(moved, paths, t0 + 100ms).size() == 1);
+}
