@@ -34,6 +34,7 @@ select::SelectorConfig selector_config(const config::Selection& s) {
   select::SelectorConfig c;
   c.rel_threshold = s.hysteresis;
   c.hold_down = std::chrono::milliseconds(s.hold_down_ms);
+  c.band.z = s.deadband_sigmas;
   return c;
 }
 

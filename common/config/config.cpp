@@ -407,6 +407,7 @@ void read_selection(Table& root, Selection& sel) {
   Table s(*t, "selection", root.errors());
   if (auto v = number(s, "hysteresis_pct", 0, 100)) sel.hysteresis = *v / 100.0;
   sel.hold_down_ms = static_cast<uint32_t>(s.integer("hold_down_ms", 0, 600000).value_or(sel.hold_down_ms));
+  if (auto v = number(s, "deadband_sigmas", 0, 10)) sel.deadband_sigmas = *v;
   s.reject_unknown();
 }
 

@@ -113,6 +113,9 @@ struct Management {
 struct Selection {
   double hysteresis = 0.10;          // hysteresis_pct / 100: relative move the urgent cuts need
   uint32_t hold_down_ms = 1000;      // min time between two damped steps (select::SelectorConfig)
+  // Deadband width in standard deviations of the inputs' measured noise (select::BandConfig::z);
+  // 0 = no deadband: a step whenever the target moves by settle_units (bench_steering's baseline).
+  double deadband_sigmas = 4.0;
 };
 
 // One instance of a service: behind which vCPE, and the address:port new flows are DNATed

@@ -101,7 +101,8 @@ json::object build() {
                        {"keepalive", integer(0, 3600)},
                        {"ports", ports}},
                       {"name", "public_key", "report_key", "endpoint", "address", "subnets", "ports"});
-  auto selection = section({{"hysteresis_pct", number(0, 100)}, {"hold_down_ms", ms(0, 600000)}});
+  auto selection = section(
+      {{"hysteresis_pct", number(0, 100)}, {"hold_down_ms", ms(0, 600000)}, {"deadband_sigmas", number(0, 10)}});
   auto capability = string(32);
   capability["pattern"] = "^[a-z0-9_-]+$";
   auto sla = section({{"max_rtt_ms", number(0, 60000, true)},

@@ -364,7 +364,9 @@ const std::vector<Command>& commands() {
       {"paths", "GET", "/api/v1/paths", "probed WAN x vCPE paths: RTT, jitter, loss, state, flap damping", render_paths},
       {"instances", "GET", "/api/v1/instances", "service instances reported by the vCPEs", render_instances},
       {"reports", "GET", "/api/v1/reports", "report collector counters and last sequence per vCPE", render_reports},
-      {"events", "GET", "/api/v1/events", "recent events (paths, instances, weights, rejected reports)", render_events},
+      // The newest 1000 (the API's default is the oldest: a range reads forward).
+      {"events", "GET", "/api/v1/events?newest=1", "recent events (paths, instances, weights, rejected reports)",
+       render_events},
       {"services", "GET", "/api/v1/services", "configured services: VIP, affinity, outcome, weight per instance", render_services},
       {"decisions", "GET", "/api/v1/decisions", "per service x instance x WAN: weight, cost and why", render_decisions},
       {"plans", "GET", "/api/v1/plans", "per vCPE: the sampling plan sent, in sync or pending, refused entries",

@@ -2,7 +2,7 @@
 """Benchmark (prints figures, not pass/fail): steering in the fig4 lab with services and
 the real daemons.
 
-  sudo CATS_BUILD_DIR=build python3 tests/bench/bench_steering.py [--trials 20] [--only gap,load,tput,rate]
+  sudo CATS_BUILD_DIR=build python3 tests/bench/bench_steering.py [--trials 20] [--only gap,load,steady,tput,rate]
 
 1. Failover gap: a keep-alive stream (GET /nowork every 10 ms: answered without app work,
    so replies time the network) to app1's VIP whose flow uses WAN1; blackhole WAN1
@@ -16,6 +16,9 @@ the real daemons.
       state, cloud2 to 95 %: time until 9 of 10 consecutive new connections go to cloud1
       (~37 % before). Then back to 20 % and wait for the fig4 weights.
    Each trial first waits out the selector's hold-down so the change publishes at once.
+2b. Steady: app1 under 20 new connections/s (fig4 loads) for 60 s: weight publications
+   per minute after the first 10 s, with the deadband and without it (deadband_sigmas =
+   0), alternating in one run (trials / 10 rounds of each, at least 1).
 3. Throughput: iperf3 -t 5 through the bulk VIP (10.255.0.5:5201, sticky) and directly to
    the instance the VIP chose, alternating, 3 runs each: median Mbit/s and the ratio.
 4. New-connection rate: http_count (2,000 connections, 8 in parallel, GET /nowork) to
@@ -108,7 +111,7 @@ def bench_load_cost(s, trials):
         settled_fig4(s)
         with Series(s.lab, "c1", VIP_APP1, interval_ms=10, timeout=3) as series:
             wait_until(lambda: len(series.records()) >= 5 or None, 10, "series running")
-            t0 = time.monotonic()
+            t0, wall0 = time.monotonic(), time.time()
             s.lab.set_app_load("cloud2", 0.95)
             try:
                 wait_until(lambda: st_.shift_timeline(series.records(), t0, APP["cloud1"], need=9)[0] is not None
@@ -119,6 +122,11 @@ def bench_load_cost(s, trials):
         major_ms.append(t_major * 1000)
         print(f"  app1 load trial {i + 1}: 9 of 10 on cloud1 after {major_ms[-1]:.0f} ms; {timeline}",
               file=sys.stderr, flush=True)
+        if t_major > 1.0:  # slower than the goal: what the selector published, and why
+            for e in st_.weight_events(s.lab, "app1"):
+                at = float(e.get("ts_ms") or 0) / 1000 - wall0
+                if -0.5 <= at <= t_major + 0.5:
+                    print(f"    {at * 1000:+6.0f} ms {e.get('detail') or e.get('message') or e}", file=sys.stderr)
     return major_ms
 
 
@@ -166,6 +174,40 @@ def bench_load_exclusion(s, trials):
     return first_ms, last_ms
 
 
+def set_deadband(s, sigmas):
+    cp = s.lab.catsctl("cpe", "config", "set", "/selection/deadband_sigmas", f"{sigmas:g}", "--comment",
+                       "bench_steering steady", timeout=40)
+    if cp.returncode != 0:
+        raise AssertionError(f"catsctl config set deadband_sigmas {sigmas}: {cp.stdout} {cp.stderr}")
+
+
+def bench_steady(s, rounds, seconds=60.0, warmup=10.0):
+    """app1 under steady traffic (20 new connections/s from c1, fig4 loads): weight
+    publications per minute after the first `warmup` s, with the deadband (default
+    deadband_sigmas) and without it (0: a step whenever the target moves by 10/1000, the
+    rule before issue 8), alternating in the same lab run (a live tuning change)."""
+    out = {"deadband (default)": [], "no deadband (deadband_sigmas = 0)": []}
+    try:
+        for r in range(rounds):
+            for name, sigmas in (("deadband (default)", 4), ("no deadband (deadband_sigmas = 0)", 0)):
+                set_deadband(s, sigmas)
+                settled_fig4(s)
+                with Series(s.lab, "c1", VIP_APP1, interval_ms=50, duration=seconds + 5) as series:
+                    t_start = time.time()
+                    wait_until(lambda: len(series.records()) >= 5 or None, 10, "the steady series to start")
+                    wait_until(lambda: time.time() - t_start >= seconds or None, seconds + 10, "steady traffic",
+                               interval=1.0)
+                    evs = [e for e in st_.weight_events(s.lab, "app1")
+                           if t_start + warmup <= float(e.get("ts_ms") or 0) / 1000.0 <= t_start + seconds]
+                per_min = len(evs) * 60.0 / (seconds - warmup)
+                out[name].append(per_min)
+                print(f"  steady round {r + 1}, {name}: {len(evs)} app1 publications in {seconds - warmup:g} s "
+                      f"({per_min:.1f}/min)", file=sys.stderr, flush=True)
+    finally:
+        set_deadband(s, 4)
+    return out
+
+
 def iperf(s, dst, seconds=5):
     cp = s.lab.run_in("c1", ["iperf3", "-c", dst, "-p", "5201", "-t", str(seconds), "-J"], timeout=seconds + 30)
     if cp.returncode != 0:
@@ -206,7 +248,7 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--trials", type=int, default=20)
     ap.add_argument("--scenario", default="fig4", help="scenario name or file (e.g. a copy of fig4 with [cpe.probing])")
-    ap.add_argument("--only", default="gap,load,tput,rate")
+    ap.add_argument("--only", default="gap,load,steady,tput,rate")
     a = ap.parse_args()
     which = set(a.only.split(","))
     rows = []
@@ -222,6 +264,9 @@ def main() -> int:
             rows.append((f"app1c load swap -> last conn on old (ms), {len(last)}", last, ""))
             major = bench_load_cost(s, a.trials)
             rows.append((f"app1 cloud2 95% -> 9/10 conns on cloud1 (ms), {len(major)}", major, "cost, damped"))
+        if "steady" in which:
+            for name, xs in bench_steady(s, max(1, a.trials // 10)).items():
+                rows.append((f"app1 publications/min, steady 20 conn/s, {name}", xs, f"{len(xs)} x 50 s"))
         if "tput" in which:
             vip, direct, target, wan = bench_tput(s)
             rows.append(("iperf3 via VIP (Mbit/s), 3 runs", vip, f"instance {target}, {wan}"))

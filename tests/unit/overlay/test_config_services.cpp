@@ -99,7 +99,7 @@ TEST_CASE("the example's service: every field lands in the struct") {
 TEST_CASE("service fields other than the example's values are read, not defaulted") {
   // Every value differs from its default, so a field that is ignored fails here.
   auto text = sites() +
-              "[selection]\nhysteresis_pct = 2.5\nhold_down_ms = 0\n" +
+              "[selection]\nhysteresis_pct = 2.5\nhold_down_ms = 0\ndeadband_sigmas = 0\n" +
               minimal("b_2",
                       "protocol = \"udp\"\naffinity = \"sticky\"\nsticky_timeout_s = 86400\n"
                       "on_no_candidate = \"reject\"\nservice_time_ms = 0.5\naccess_delay_ms = 10000\n"
@@ -110,6 +110,7 @@ TEST_CASE("service fields other than the example's values are read, not defaulte
   REQUIRE(r.has_value());
   CHECK(r->selection.hysteresis == Approx(0.025));
   CHECK(r->selection.hold_down_ms == 0);
+  CHECK(r->selection.deadband_sigmas == 0.0);
   auto& s = r->services.at(0);
   CHECK(s.select.id == "b_2");
   CHECK(s.protocol == config::Protocol::udp);
@@ -136,6 +137,7 @@ TEST_CASE("service defaults") {
     CHECK(r->services.empty());
     CHECK(r->selection.hysteresis == Approx(0.10));
     CHECK(r->selection.hold_down_ms == 1000);
+    CHECK(r->selection.deadband_sigmas == 4.0);
   }
   SECTION("a minimal service") {
     auto r = config::parse_cpe(sites() + minimal("app1"), "cpe.toml");
