@@ -446,7 +446,25 @@ json::array Steering::services_json() const {
 json::array Steering::decisions_json() const {
   std::lock_guard lk(mu_);
   json::array out;
-  for (size_t n = 0; n < cfg_.services.size(); ++n) {
+  for (size_t n = 0; n < cfg_.services.size(); ++n)
+    for (auto& v : service_decisions(n)) out.push_back(std::move(v));
+  return out;
+}
+
+json::array Steering::decisions_by_service() const {
+  std::lock_guard lk(mu_);
+  json::array out;
+  for (size_t n = 0; n < cfg_.services.size(); ++n)
+    out.push_back(json::object{{"service", cfg_.services[n].select.id},
+                               {"publication", views_[n].publications},
+                               {"total", steer::kWeightTotal},
+                               {"candidates", service_decisions(n)}});
+  return out;
+}
+
+json::array Steering::service_decisions(size_t n) const {
+  json::array out;
+  {
     const auto& svc = cfg_.services[n];
     const auto& v = views_[n];
     std::map<std::string, const select::PublishedWeight*> by_key;

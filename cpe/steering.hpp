@@ -93,6 +93,12 @@ class Steering {
   // GET /api/v1/services and /api/v1/decisions (thread-safe).
   boost::json::array services_json() const;
   boost::json::array decisions_json() const;
+  // The `decisions` stream messages: per service, in config order, one object
+  // {"service", "publication", "total", "candidates": [its items of decisions_json]}, all
+  // taken under one lock, so a service's weights are those of one apply and sum to
+  // `total` (steer::kWeightTotal) or are all 0. "publication": the selector's
+  // publications for the service since the services started (as publications()).
+  boost::json::array decisions_by_service() const;
 
   // GET /metrics (thread-safe): every candidate, in steer_state order, with its applied
   // weight (0 before any apply) and ct mark; publications per service since start.
@@ -116,6 +122,7 @@ class Steering {
   // display name of instance i (reported id, else its address).
   uint32_t applied_weight(size_t n, size_t k) const;
   std::string instance_name(size_t n, size_t i) const;
+  boost::json::array service_decisions(size_t n) const;  // under mu_: service n's decisions_json items
 
   config::CpeConfig cfg_;
   Apply apply_;

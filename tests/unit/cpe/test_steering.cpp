@@ -305,6 +305,38 @@ TEST_CASE("steering: decisions and services JSON carry what an operator needs") 
   CHECK(sv[0].as_object().at("outcome").as_string() == "ok");
 }
 
+TEST_CASE("steering: the stream's decisions message carries a whole service of one publication") {
+  Harness h;
+  REQUIRE(h.s.start());
+  auto check = [&](uint64_t publication) {
+    auto m = h.s.decisions_by_service();
+    REQUIRE(m.size() == 1);
+    const auto& o = m[0].as_object();
+    CHECK(o.at("service").as_string() == "app1");
+    CHECK(o.at("publication").to_number<uint64_t>() == publication);
+    CHECK(o.at("total").to_number<uint32_t>() == steer::kWeightTotal);
+    // The same items as GET /api/v1/decisions, and the weights in force (applied), whole.
+    const auto& c = o.at("candidates").as_array();
+    CHECK(c == h.s.decisions_json());
+    uint32_t total = 0;
+    for (size_t k = 0; k < c.size(); ++k) {
+      CHECK(c[k].as_object().at("service").as_string() == "app1");
+      total += static_cast<uint32_t>(c[k].as_object().at("weight").to_number<int64_t>());
+    }
+    CHECK(total == (h.applied.empty() ? 0 : sum(h.applied.back().services[0])));
+    return total;
+  };
+  CHECK(check(0) == 0);  // warming up: no publication, every weight 0
+  h.s.tick(all_paths(stamp::PathState::up), fig4_reports());
+  CHECK(check(1) == steer::kWeightTotal);
+  auto paths = all_paths(stamp::PathState::up);
+  paths[0].snap.state = stamp::PathState::down;
+  paths[0].snap.rtt_ms.reset();
+  h.now += 100ms;
+  h.s.tick(paths, fig4_reports());
+  CHECK(check(2) == steer::kWeightTotal);
+}
+
 TEST_CASE("steering: --check describes the table and rules before the first decision") {
   auto d = describe_steering(fig4());
   CHECK_THAT(d, Catch::Contains("rule ipv4 prio 10801 fwmark 0x00010000/0x00ff0000 table 10101 proto 201"));
