@@ -975,7 +975,8 @@ Result<std::unique_ptr<CpeServices>> CpeServices::start(asio::io_context& io, ap
     // Without a kernel seam (tests, or no services): decide and show, program nothing.
     if (!apply) apply = [](const steer::State&) -> Result<steer::ApplyReport> { return steer::ApplyReport{}; };
     if (!adopt) adopt = [](const steer::State&) -> Result<std::optional<steer::State>> { return std::optional<steer::State>{}; };
-    impl->steering = std::make_shared<Steering>(cfg, std::move(apply), std::move(adopt), std::move(event), sh->mono);
+    impl->steering = std::make_shared<Steering>(cfg, std::move(apply), std::move(adopt), std::move(event), sh->mono,
+                                                std::move(deps.steer_ids));
     auto started = impl->steering->start(deps.previous_steering);
     // A reload (a configuration change) must not leave the kernel half-changed: it fails
     // here and the caller returns to the previous configuration. At daemon start the

@@ -82,7 +82,7 @@ struct Harness {
   bool fail_apply = false;
   Steering s;
 
-  explicit Harness(config::CpeConfig c = fig4())
+  explicit Harness(config::CpeConfig c = fig4(), Steering::Ids ids = {})
       : s(std::move(c),
           [this](const steer::State& st) -> Result<steer::ApplyReport> {
             if (fail_apply) return Error::msg("nft: injected failure");
@@ -93,7 +93,7 @@ struct Harness {
           [this](const std::string& kind, const std::string& subject, const std::string& detail) {
             events.push_back(kind + " " + subject + ": " + detail);
           },
-          [this] { return now; }) {}
+          [this] { return now; }, std::move(ids)) {}
 };
 
 uint32_t sum(const steer::Service& s) {
@@ -538,4 +538,47 @@ TEST_CASE("steering: a configuration change keeps the weights of unchanged servi
   Harness f(two);
   f.fail_apply = true;
   CHECK_FALSE(f.s.start(before));
+}
+
+TEST_CASE("steering: a candidate keeps its mark when a service before it is removed; no id left refuses the change") {
+  config::CpeConfig two = fig4();
+  config::Service b = two.services[0];
+  b.select.id = "app2";
+  b.vip = addr("10.255.0.2");
+  two.services.push_back(b);
+  Harness before(two);
+  REQUIRE(before.s.start());
+  auto marks_of = [](const Steering& s, const std::string& svc) {
+    std::vector<uint32_t> out;
+    for (const auto& c : s.candidate_weights())
+      if (c.service == svc) out.push_back(c.mark);
+    return out;
+  };
+  const auto app2 = marks_of(before.s, "app2");
+  CHECK(app2 == std::vector<uint32_t>{0x05010000, 0x06020000, 0x07010000, 0x08020000});
+
+  // The kernel seam: ids as the live table holds them (the applied State's).
+  const steer::State live = *before.s.applied();
+  config::CpeConfig only_b = two;
+  only_b.services.erase(only_b.services.begin());
+  Harness after(only_b, {[&]() -> Result<steer::Assignment> { return steer::assignment_of(live); }, nullptr});
+  REQUIRE(after.s.start(live));
+  CHECK(marks_of(after.s, "app2") == app2);  // not renumbered to 1..4
+  REQUIRE(after.applied.size() == 1);
+  CHECK(steer::candidate_ids(after.applied[0]) == std::vector<std::vector<int>>{{5, 6, 7, 8}});
+
+  // A change whose new candidates find no free id (every other id carried by flows) is
+  // refused before anything is applied.
+  config::CpeConfig grown = two;
+  config::Service c = b;
+  c.select.id = "app3";
+  c.vip = addr("10.255.0.3");
+  grown.services.push_back(c);
+  Harness full(grown, {[&]() -> Result<steer::Assignment> { return steer::assignment_of(live); },
+                       [](int) -> Result<bool> { return true; }});
+  auto r = full.s.start(live);
+  REQUIRE_FALSE(r);
+  CHECK_THAT(r.error().message, Catch::Contains("candidate ids") && Catch::Contains("service app3") &&
+                                    Catch::Contains("by the flows of removed candidates"));
+  CHECK(full.applied.empty());
 }
