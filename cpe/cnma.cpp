@@ -413,25 +413,25 @@ struct CpeServices::Impl : std::enable_shared_from_this<Impl> {
     }
   }
 
-  // A service's candidates (items of GET /api/v1/decisions) go to the stream when its
-  // weights or health changed; costs and reasons move every tick and would only be noise.
+  // A service's candidates go to the stream as one message (Steering::decisions_by_service)
+  // when its weights or health changed; costs and reasons move every tick and would only
+  // be noise. One message per service, coalesced per service by the hub: a client never
+  // sees half of one publication and half of the next (docs/API.md "stream").
   void publish_decisions() {
-    auto a = steering->decisions_json();
+    auto a = steering->decisions_by_service();
     std::map<std::string, std::string> sig;
     for (const auto& v : a) {
-      const auto& o = v.as_object();
-      auto& s = sig[std::string(o.at("service").as_string())];
-      s += json::serialize(o.at("instance")) + json::serialize(o.at("wan")) + json::serialize(o.at("weight")) +
-           json::serialize(o.at("health")) + ";";
-    }
-    for (const auto& v : a) {
-      const auto& o = v.as_object();
-      const std::string svc(o.at("service").as_string());
+      const auto& m = v.as_object();
+      const std::string svc(m.at("service").as_string());
+      auto& s = sig[svc];
+      for (const auto& c : m.at("candidates").as_array()) {
+        const auto& o = c.as_object();
+        s += json::serialize(o.at("instance")) + json::serialize(o.at("wan")) + json::serialize(o.at("weight")) +
+             json::serialize(o.at("health")) + ";";
+      }
       auto it = streamed_decisions.find(svc);
-      if (it != streamed_decisions.end() && it->second == sig[svc]) continue;
-      sh->hub->publish("decisions",
-                       svc + "/" + std::string(o.at("instance").as_string()) + "/" + std::string(o.at("wan").as_string()),
-                       json::serialize(v));
+      if (it != streamed_decisions.end() && it->second == s) continue;
+      sh->hub->publish("decisions", svc, json::serialize(v));
     }
     streamed_decisions = std::move(sig);
   }
@@ -975,7 +975,8 @@ Result<std::unique_ptr<CpeServices>> CpeServices::start(asio::io_context& io, ap
     // Without a kernel seam (tests, or no services): decide and show, program nothing.
     if (!apply) apply = [](const steer::State&) -> Result<steer::ApplyReport> { return steer::ApplyReport{}; };
     if (!adopt) adopt = [](const steer::State&) -> Result<std::optional<steer::State>> { return std::optional<steer::State>{}; };
-    impl->steering = std::make_shared<Steering>(cfg, std::move(apply), std::move(adopt), std::move(event), sh->mono);
+    impl->steering = std::make_shared<Steering>(cfg, std::move(apply), std::move(adopt), std::move(event), sh->mono,
+                                                std::move(deps.steer_ids));
     auto started = impl->steering->start(deps.previous_steering);
     // A reload (a configuration change) must not leave the kernel half-changed: it fails
     // here and the caller returns to the previous configuration. At daemon start the

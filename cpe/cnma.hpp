@@ -36,6 +36,7 @@ struct Deps {
   // steering (selection still runs and is shown by the API).
   Steering::Apply steer_apply;
   Steering::Adopt steer_adopt;
+  Steering::Ids steer_ids;
   // Conntrack entries of `family` (AF_INET/AF_INET6) with ct mark `mark` under
   // steer::kOurMarkBits; called on the services thread. Empty: cats_service_flows absent.
   std::function<Result<size_t>(int family, uint32_t mark)> count_flows;

@@ -95,6 +95,7 @@ daemon::ServicesFactory services_factory(const config::CpeConfig& cfg) {
       else log::error("cpe", "report signing key: " + key.error().message + "; not sending desired intervals");
       deps.steer_apply = [kern](const steer::State& s) { return kern->prog.apply(s); };
       deps.steer_adopt = [kern](const steer::State& s) { return kern->prog.adopt(s); };
+      deps.steer_ids = {[kern] { return kern->prog.live_assignment(); }, [kern](int id) { return kern->prog.carried(id); }};
       deps.count_flows = [kern](int family, uint32_t mark) { return kern->ct.count_by_mark(family, mark, steer::kOurMarkBits); };
       deps.previous_steering = std::move(previous);
       warn_unrouted_vcpes(c);

@@ -168,7 +168,7 @@ std::string candidate_key(const config::CpeConfig& cfg, const config::Service& s
 }
 
 steer::State steer_state(const config::CpeConfig& cfg, const std::vector<std::vector<uint32_t>>& weights,
-                         const std::vector<std::vector<steer::Health>>& health) {
+                         const std::vector<std::vector<steer::Health>>& health, const steer::Assignment& ids) {
   steer::State s;
   for (size_t n = 0; n < cfg.services.size(); ++n) {
     const auto& svc = cfg.services[n];
@@ -187,6 +187,7 @@ steer::State steer_state(const config::CpeConfig& cfg, const std::vector<std::ve
         c.wan = static_cast<int>(w + 1);
         if (n < weights.size() && k < weights[n].size()) c.weight = weights[n][k];
         if (n < health.size() && k < health[n].size()) c.health = health[n][k];
+        if (auto id = ids.find(steer::candidate_ref(out.id, c)); id != ids.end()) c.id = id->second;
         out.candidates.push_back(c);
       }
     s.services.push_back(std::move(out));
@@ -194,12 +195,13 @@ steer::State steer_state(const config::CpeConfig& cfg, const std::vector<std::ve
   return s;
 }
 
-Steering::Steering(config::CpeConfig cfg, Apply apply, Adopt adopt, Event event, Clock clock)
+Steering::Steering(config::CpeConfig cfg, Apply apply, Adopt adopt, Event event, Clock clock, Ids ids)
     : cfg_(std::move(cfg)),
       apply_(std::move(apply)),
       adopt_(std::move(adopt)),
       event_(std::move(event)),
       clock_(std::move(clock)),
+      ids_source_(std::move(ids)),
       selector_(selector_config(cfg_.selection), clock_) {
   views_.resize(cfg_.services.size());
 }
@@ -238,7 +240,25 @@ bool same_service(steer::Service a, steer::Service b) {
 
 Status Steering::start(const std::optional<steer::State>& previous) {
   started_ = clock_();
-  const steer::State structure = steer_state(cfg_, {}, {});
+  // Ids first: the live table's are kept (steer.hpp "Candidate ids"), so an unchanged
+  // candidate's mark, and with it its flows, survive this change or restart.
+  steer::Assignment held;
+  if (ids_source_.live) {
+    if (auto r = ids_source_.live()) held = std::move(*r);
+    else log::warn(kLog, "reading the candidate ids from the kernel: " + r.error().message + " (assigning anew)");
+  }
+  auto assigned = steer::assign_ids(steer_state(cfg_, {}, {}), held, ids_source_.carried);
+  if (!assigned) {
+    // A configuration change is refused (the caller returns to the previous one). At
+    // daemon start there is nothing to return to: steer, even if a new candidate may share
+    // an id with flows of one removed while the daemon was down.
+    if (previous) return assigned.error().context("candidate ids");
+    log::error(kLog, "candidate ids: " + assigned.error().message + "; ignoring flows of removed candidates");
+    assigned = steer::assign_ids(steer_state(cfg_, {}, {}), held, nullptr);
+    if (!assigned) return assigned.error().context("candidate ids");
+  }
+  ids_ = steer::assignment_of(*assigned);
+  const steer::State structure = *assigned;
   auto live = adopt_(structure);
   if (!live) log::warn(kLog, "reading the live steering state: " + live.error().message);
   if (live && *live) {
@@ -360,7 +380,7 @@ void Steering::tick(const std::vector<PathView>& paths, const report::InstanceTa
     std::lock_guard lk(mu_);
     views_ = std::move(views);
   }
-  (void)apply_state(steer_state(cfg_, weights, health), false);  // logged; retried every tick
+  (void)apply_state(steer_state(cfg_, weights, health, ids_), false);  // logged; retried every tick
 }
 
 Status Steering::apply_state(const steer::State& desired, bool force) {
@@ -391,7 +411,7 @@ Status Steering::apply_state(const steer::State& desired, bool force) {
 }
 
 std::vector<Steering::CandidateWeight> Steering::candidate_weights() const {
-  const auto marks = steer::candidate_marks(steer_state(cfg_, {}, {}));
+  const auto marks = steer::candidate_marks(steer_state(cfg_, {}, {}, ids_));
   std::lock_guard lk(mu_);
   std::vector<CandidateWeight> out;
   for (size_t n = 0; n < cfg_.services.size(); ++n) {
@@ -447,7 +467,25 @@ json::array Steering::services_json() const {
 json::array Steering::decisions_json() const {
   std::lock_guard lk(mu_);
   json::array out;
-  for (size_t n = 0; n < cfg_.services.size(); ++n) {
+  for (size_t n = 0; n < cfg_.services.size(); ++n)
+    for (auto& v : service_decisions(n)) out.push_back(std::move(v));
+  return out;
+}
+
+json::array Steering::decisions_by_service() const {
+  std::lock_guard lk(mu_);
+  json::array out;
+  for (size_t n = 0; n < cfg_.services.size(); ++n)
+    out.push_back(json::object{{"service", cfg_.services[n].select.id},
+                               {"publication", views_[n].publications},
+                               {"total", steer::kWeightTotal},
+                               {"candidates", service_decisions(n)}});
+  return out;
+}
+
+json::array Steering::service_decisions(size_t n) const {
+  json::array out;
+  {
     const auto& svc = cfg_.services[n];
     const auto& v = views_[n];
     std::map<std::string, const select::PublishedWeight*> by_key;

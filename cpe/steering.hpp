@@ -5,8 +5,10 @@
 // Runs on the services io thread; the API handlers read the views under the mutex.
 //
 // Candidates of a service are (configured instance × WAN), in config order: instance
-// order, then WAN order. That order is the data plane's candidate id order, so it never
-// depends on what was reported.
+// order, then WAN order. Their ids (marks) are not positional: each keeps the id the live
+// table gives it across configuration changes and restarts, a new one takes a free id
+// (steer.hpp "Candidate ids"), so neither a reported figure nor a removed service shifts
+// another candidate's mark.
 //
 // Lifecycle:
 //  * start(): if the kernel already holds our table with the same structure (a restart,
@@ -56,11 +58,12 @@ ServiceInputs service_inputs(const config::CpeConfig& cfg, const config::Service
 std::vector<steer::Health> candidate_health(const config::CpeConfig& cfg, const config::Service& svc,
                                             const ServiceInputs& in);
 
-// The data-plane State for the given weights (per service, candidate order; missing = 0)
-// and health (missing = ok).
+// The data-plane State for the given weights (per service, candidate order; missing = 0),
+// health (missing = ok) and candidate ids (missing = 0, positional).
 steer::State steer_state(const config::CpeConfig& cfg,
                          const std::vector<std::vector<uint32_t>>& weights,
-                         const std::vector<std::vector<steer::Health>>& health);
+                         const std::vector<std::vector<steer::Health>>& health,
+                         const steer::Assignment& ids = {});
 
 // `cats-cpe --check`: the steering table and rules as they would be programmed before the
 // first decision (every weight 0), for review. An error text if the state is invalid.
@@ -75,12 +78,20 @@ class Steering {
   using Apply = std::function<Result<steer::ApplyReport>(const steer::State&)>;
   using Adopt = std::function<Result<std::optional<steer::State>>(const steer::State&)>;
   using Event = std::function<void(const std::string& kind, const std::string& subject, const std::string& detail)>;
+  // Where candidate ids come from (steer::Programmer::live_assignment and carried in the
+  // daemon). Unset: nothing kept, nothing carried, so the ids are positional.
+  struct Ids {
+    std::function<Result<steer::Assignment>()> live;
+    steer::Carried carried;
+  };
 
-  // apply/adopt: the kernel seam (steer::Programmer in the daemon, fakes in tests).
-  Steering(config::CpeConfig cfg, Apply apply, Adopt adopt, Event event, Clock clock);
+  // apply/adopt/ids: the kernel seam (steer::Programmer in the daemon, fakes in tests).
+  Steering(config::CpeConfig cfg, Apply apply, Adopt adopt, Event event, Clock clock, Ids ids = {});
 
   // `previous`: the state a configuration change replaces (the old Steering's applied());
-  // its services that are unchanged keep their weights (see start() in the .cpp). Fails
+  // its services that are unchanged keep their weights (see start() in the .cpp). Every
+  // candidate gets its id first (steer::assign_ids from the live table's ids): for a
+  // configuration change, running out of ids fails here and changes nothing. Also fails
   // when the first apply fails (the kernel refused the structure); tick() keeps retrying.
   Status start(const std::optional<steer::State>& previous = std::nullopt);
   void tick(const std::vector<PathView>& paths, const report::InstanceTable::Map& table);
@@ -93,6 +104,12 @@ class Steering {
   // GET /api/v1/services and /api/v1/decisions (thread-safe).
   boost::json::array services_json() const;
   boost::json::array decisions_json() const;
+  // The `decisions` stream messages: per service, in config order, one object
+  // {"service", "publication", "total", "candidates": [its items of decisions_json]}, all
+  // taken under one lock, so a service's weights are those of one apply and sum to
+  // `total` (steer::kWeightTotal) or are all 0. "publication": the selector's
+  // publications for the service since the services started (as publications()).
+  boost::json::array decisions_by_service() const;
 
   // GET /metrics (thread-safe): every candidate, in steer_state order, with its applied
   // weight (0 before any apply) and ct mark; publications per service since start.
@@ -116,12 +133,15 @@ class Steering {
   // display name of instance i (reported id, else its address).
   uint32_t applied_weight(size_t n, size_t k) const;
   std::string instance_name(size_t n, size_t i) const;
+  boost::json::array service_decisions(size_t n) const;  // under mu_: service n's decisions_json items
 
   config::CpeConfig cfg_;
   Apply apply_;
   Adopt adopt_;
   Event event_;
   Clock clock_;
+  Ids ids_source_;
+  steer::Assignment ids_;  // set by start(), before any API reader exists; then constant
   select::Selector selector_;
   std::chrono::steady_clock::time_point started_{};
   std::chrono::steady_clock::time_point last_apply_{};

@@ -93,6 +93,21 @@ Result<std::vector<rtnl::Rule>> Programmer::live_rules() {
   return out;
 }
 
+Result<Assignment> Programmer::live_assignment() {
+  CATS_TRY_ASSIGN(exists, nft_.table_exists("inet", kNftTable));
+  if (!exists) return Assignment{};
+  CATS_TRY_ASSIGN(json, nft_.query_json(kDynamicListing));
+  return parse_assignment_json(json);
+}
+
+Result<bool> Programmer::carried(int id) {
+  for (int family : {AF_INET, AF_INET6}) {
+    CATS_TRY_ASSIGN(n, ct_.count_by_mark(family, candidate_mark(id, 0), kCandidateMask));
+    if (n > 0) return true;
+  }
+  return false;
+}
+
 Result<std::optional<State>> Programmer::adopt(const State& structure) {
   const State s = structure_only(structure);
   CATS_TRY(validate(s));
@@ -113,7 +128,7 @@ Result<std::optional<State>> Programmer::adopt(const State& structure) {
     note_generation(gen, 0);
     for (auto& sv : st->services)
       for (auto& c : sv.candidates)
-        if (c.health == Health::unreachable) flushed_.insert(candidate_id(sv.id, c));
+        if (c.health == Health::unreachable) flushed_.insert(candidate_ref(sv.id, c));
   }
   return st;
 }
@@ -176,19 +191,20 @@ Result<ApplyReport> Programmer::apply(const State& desired) {
   // while an outage that ends (a late health check, a vCPE's in-place restart) lets them
   // go on. Such a candidate stays pending: it is flushed by the first apply that finds an
   // alternative, and forgotten if it recovers first.
-  std::set<CandidateId> flushed;
-  int cid = 1;
-  for (auto& sv : desired.services) {
+  std::set<CandidateRef> flushed;
+  const auto marks = candidate_marks(desired);
+  for (size_t n = 0; n < desired.services.size(); ++n) {
+    const auto& sv = desired.services[n];
     for (size_t k = 0; k < sv.candidates.size(); ++k) {
       auto& c = sv.candidates[k];
       if (c.health != Health::unreachable) continue;
-      auto id = candidate_id(sv.id, c);
+      auto id = candidate_ref(sv.id, c);
       if (flushed_.count(id)) {
         flushed.insert(std::move(id));
         continue;
       }
       if (!has_alternative(sv, k)) continue;
-      const uint32_t mark = candidate_mark(cid + static_cast<int>(k), c.wan);
+      const uint32_t mark = marks[n][k];
       const int family = sv.vip.is_v4() ? AF_INET : AF_INET6;
       auto st = ct_.delete_by_mark(family, mark, kFlushMask);
       if (!st) return st.error().context("service " + sv.id + " candidate " + std::to_string(k + 1));
@@ -197,7 +213,6 @@ Result<ApplyReport> Programmer::apply(const State& desired) {
                             std::to_string(k + 1) + ")");
       flushed.insert(std::move(id));
     }
-    cid += static_cast<int>(sv.candidates.size());
   }
   flushed_ = std::move(flushed);
   applied_ = desired;

@@ -77,6 +77,12 @@ class Programmer {
   // Programmer never assumes a change it could not confirm.
   Result<ApplyReport> apply(const State& desired);
 
+  // The candidate ids the live table holds (parse_assignment_json; empty without a table):
+  // assign_ids' `previous` (steer.hpp "Candidate ids").
+  Result<Assignment> live_assignment();
+  // assign_ids' `carried`: whether a conntrack entry (IPv4 or IPv6) carries candidate id `id`.
+  Result<bool> carried(int id);
+
  private:
   nft::Nft& nft_;
   rtnl::Rtnl& rt_;
@@ -101,15 +107,9 @@ class Programmer {
   std::optional<std::string> content_;  // table_content as we left it (after replace / at adopt)
   std::optional<uint32_t> seen_gen_;  // the generation at which the table was as we left it
   bool gen_error_logged_ = false;
-  // A candidate by what it is (service id, instance address and port, WAN), not by its
-  // position, which a structure change may shift.
-  using CandidateId = std::tuple<std::string, IpAddress, uint16_t, int>;
-  static CandidateId candidate_id(const std::string& svc, const Candidate& c) {
-    return {svc, c.address, c.port, c.wan};
-  }
   // Unreachable candidates whose flows were flushed (or were already unreachable when
   // adopted); a candidate leaves the set when it is no longer unreachable.
-  std::set<CandidateId> flushed_;
+  std::set<CandidateRef> flushed_;
 };
 
 }  // namespace cats::steer

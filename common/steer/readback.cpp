@@ -81,8 +81,35 @@ Status read_dead(const json::object& m, Dynamic& d) {
   return ok();
 }
 
-// One libnftables JSON document ({"nftables": [...]}) into `d`.
-Status read_document(const json::value& root, Dynamic& d) {
+}  // namespace
+
+namespace {
+
+// Calls read(document) for each whitespace-separated JSON document of `text`.
+template <class Read>
+Status for_each_document(std::string_view text, Read read) {
+  json::stream_parser p;
+  size_t at = 0, documents = 0;
+  auto skip_space = [&] {
+    while (at < text.size() && (text[at] == ' ' || text[at] == '\n' || text[at] == '\t' || text[at] == '\r')) ++at;
+  };
+  for (skip_space(); at < text.size(); skip_space()) {
+    // write_some stops after one complete value: libnftables prints one document per command.
+    boost::system::error_code ec;
+    at += p.write_some(text.data() + at, text.size() - at, ec);
+    if (!ec && !p.done()) p.finish(ec);
+    if (ec) return fail(bad(ec.message()));
+    CATS_TRY(read(p.release()));
+    p.reset();
+    ++documents;
+  }
+  if (documents == 0) return fail(bad("empty"));
+  return ok();
+}
+
+// The map or set objects of table cats in one document: fn(kind "map"/"set", name, object).
+template <class Fn>
+Status for_each_of_ours(const json::value& root, Fn fn) {
   const auto* top = root.if_object();
   const json::value* list = top ? top->if_contains("nftables") : nullptr;
   if (!list || !list->is_array()) return fail(bad("no \"nftables\" array"));
@@ -97,41 +124,75 @@ Status read_document(const json::value& root, Dynamic& d) {
     const char* kind = is_set ? "set" : "map";
     const auto* name_v = m.if_contains("name");
     if (!name_v || !name_v->is_string()) return fail(bad(std::string(kind) + " without a name"));
-    const std::string name(name_v->get_string());
     const auto* table_v = m.if_contains("table");
     if (table_v && (!table_v->is_string() || table_v->get_string() != kNftTable)) continue;  // another table
-    if (is_set) {
-      if (name == "dead") CATS_TRY(read_dead(m, d));
-    } else if (name == "moved" || name.rfind("w_", 0) == 0) {
-      CATS_TRY(read_map(m, name, d));
-    }  // targets, sticky maps: not dynamic state
+    CATS_TRY(fn(std::string_view(kind), std::string(name_v->get_string()), m));
   }
   return ok();
+}
+
+// One libnftables JSON document ({"nftables": [...]}) into `d`.
+Status read_document(const json::value& root, Dynamic& d) {
+  return for_each_of_ours(root, [&](std::string_view kind, const std::string& name, const json::object& m) {
+    if (kind == "set") return name == "dead" ? read_dead(m, d) : ok();
+    if (name == "moved" || name.rfind("w_", 0) == 0) return read_map(m, name, d);
+    return ok();  // targets, sticky maps: not dynamic state
+  });
 }
 
 }  // namespace
 
 Result<Dynamic> parse_dynamic_json(std::string_view text) {
   Dynamic d;
-  json::stream_parser p;
-  size_t at = 0, documents = 0;
-  auto skip_space = [&] {
-    while (at < text.size() && (text[at] == ' ' || text[at] == '\n' || text[at] == '\t' || text[at] == '\r')) ++at;
-  };
-  for (skip_space(); at < text.size(); skip_space()) {
-    // write_some stops after one complete value: libnftables prints one document per command.
-    boost::system::error_code ec;
-    at += p.write_some(text.data() + at, text.size() - at, ec);
-    if (!ec && !p.done()) p.finish(ec);
-    if (ec) return bad(ec.message());
-    CATS_TRY(read_document(p.release(), d));
-    p.reset();
-    ++documents;
-  }
-  if (documents == 0) return bad("empty");
+  CATS_TRY(for_each_document(text, [&](const json::value& doc) { return read_document(doc, d); }));
   for (auto& [name, els] : d.weights)
     std::sort(els.begin(), els.end(), [](auto& a, auto& b) { return a.lo < b.lo; });
   return d;
+}
+
+Result<Assignment> parse_assignment_json(std::string_view text) {
+  std::map<std::string, std::vector<uint32_t>> marks;             // service -> its c_ set
+  std::map<uint32_t, std::pair<IpAddress, uint16_t>> target;      // mark -> instance
+  auto read = [&](std::string_view kind, const std::string& name, const json::object& m) -> Status {
+    const auto* elems = m.if_contains("elem");
+    const bool ids = kind == "set" && name.rfind("c_", 0) == 0;
+    const bool targets = kind == "map" && (name == "targets" || name == "targets6");
+    if (ids) marks[name.substr(2)];  // present even if empty
+    if ((!ids && !targets) || !elems) return ok();
+    if (!elems->is_array()) return fail(bad(std::string(kind) + " " + name + ": elem is not an array"));
+    for (auto& e : elems->get_array()) {
+      if (ids) {
+        auto mark = as_u32(e);
+        if (!mark) return fail(bad("set " + name + ": element is not a 32-bit number"));
+        marks[name.substr(2)].push_back(*mark);
+        continue;
+      }
+      // [mark, {"concat": ["10.2.1.10", 8080]}]
+      const auto* pair = e.if_array();
+      auto mark = pair && pair->size() == 2 ? as_u32((*pair)[0]) : std::nullopt;
+      const auto* v = pair && pair->size() == 2 ? (*pair)[1].if_object() : nullptr;
+      const auto* cat = v ? v->if_contains("concat") : nullptr;
+      const auto* ca = cat ? cat->if_array() : nullptr;
+      std::optional<IpAddress> addr;
+      if (ca && ca->size() == 2 && (*ca)[0].is_string())
+        if (auto a = parse_address((*ca)[0].get_string())) addr = *a;
+      const uint32_t port = ca && ca->size() == 2 ? as_u32((*ca)[1]).value_or(0) : 0;
+      if (!mark || !addr || port == 0 || port > 65535)
+        return fail(bad("map " + name + ": element is not [mark, {\"concat\": [address, port]}]"));
+      target[*mark] = {*addr, static_cast<uint16_t>(port)};
+    }
+    return ok();
+  };
+  CATS_TRY(for_each_document(text, [&](const json::value& doc) { return for_each_of_ours(doc, read); }));
+  Assignment out;
+  for (const auto& [service, ms] : marks)
+    for (auto mark : ms) {
+      auto t = target.find(mark);
+      if (t == target.end()) return bad("set c_" + service + ": mark " + std::to_string(mark) + " has no target");
+      out[{service, t->second.first, t->second.second, static_cast<int>((mark & kPathMask) >> 16)}] =
+          candidate_id_of(mark);
+    }
+  return out;
 }
 
 std::string table_fingerprint(std::string_view listing) {
@@ -176,16 +237,14 @@ std::string table_content(std::string_view listing) {
 std::optional<State> state_from_dynamic(const State& structure, const Dynamic& live) {
   State s = structure;
   std::map<uint32_t, Candidate*> by_mark;
-  int cid = 1;
-  for (auto& sv : s.services) {
-    for (size_t k = 0; k < sv.candidates.size(); ++k) {
-      auto& c = sv.candidates[k];
+  const auto marks = candidate_marks(s);
+  for (size_t n = 0; n < s.services.size(); ++n)
+    for (size_t k = 0; k < marks[n].size(); ++k) {
+      auto& c = s.services[n].candidates[k];
       c.weight = 0;
       c.health = Health::ok;
-      by_mark[candidate_mark(cid + static_cast<int>(k), c.wan)] = &c;
+      by_mark[marks[n][k]] = &c;
     }
-    cid += static_cast<int>(sv.candidates.size());
-  }
   for (auto& sv : s.services) {
     auto w = live.weights.find("w_" + sv.id);
     if (w == live.weights.end()) return std::nullopt;

@@ -5,6 +5,7 @@
 
 #include <sys/socket.h>
 
+#include <map>
 #include <optional>
 #include <set>
 
@@ -75,6 +76,17 @@ Status validate(const State& s) {
   if (total > static_cast<size_t>(kMaxCandidates))
     return fail(Error::msg(std::to_string(total) + " candidates in all services, at most " +
                            std::to_string(kMaxCandidates) + " (candidate id bits 0xff000000)"));
+  const auto cids = candidate_ids(s);
+  std::map<int, std::string> owner;
+  for (size_t n = 0; n < s.services.size(); ++n)
+    for (size_t k = 0; k < cids[n].size(); ++k) {
+      const int id = cids[n][k];
+      const std::string who = "service " + s.services[n].id + " candidate " + std::to_string(k + 1);
+      if (id < 1 || id > kMaxCandidates)
+        return fail(Error::msg(who + ": id " + std::to_string(id) + " outside 1.." + std::to_string(kMaxCandidates)));
+      auto [it, fresh] = owner.emplace(id, who);
+      if (!fresh) return fail(Error::msg(who + ": id " + std::to_string(id) + " is also " + it->second + "'s"));
+    }
   return ok();
 }
 
@@ -119,13 +131,13 @@ std::string join_dead(const std::set<uint32_t>& d) {
 
 // Weight ranges over numgen random mod 1000: candidate k gets [lo, lo+weight-1].
 // Weight-0 candidates get no element (they stay in @targets for sticky clients).
-std::vector<WeightElement> weight_ranges(const Service& sv, int first_cid) {
+std::vector<WeightElement> weight_ranges(const Service& sv, const std::vector<int>& ids) {
   std::vector<WeightElement> out;
   uint32_t lo = 0;
   for (size_t k = 0; k < sv.candidates.size(); ++k) {
     auto& c = sv.candidates[k];
     if (c.weight == 0) continue;
-    out.push_back({lo, lo + c.weight - 1, candidate_mark(first_cid + static_cast<int>(k), c.wan)});
+    out.push_back({lo, lo + c.weight - 1, candidate_mark(ids[k], c.wan)});
     lo += c.weight;
   }
   return out;
@@ -141,8 +153,9 @@ std::string render_body(const State& s, bool dynamic) {
   const std::string ours = hex32(kCandidateMask);
   const Dynamic dyn = dynamic ? dynamic_of(s) : Dynamic{};
   std::string maps, targets4, targets6, pre, nat, fwd;
-  int cid = 1;
-  for (auto& sv : s.services) {
+  const auto ids = candidate_ids(s);
+  for (size_t n = 0; n < s.services.size(); ++n) {
+    const auto& sv = s.services[n];
     maps += "\tmap w_" + sv.id + " {\n\t\ttypeof numgen random mod 1000 : meta mark\n\t\tflags interval\n";
     auto w = dyn.weights.find("w_" + sv.id);
     maps += elements_line(w == dyn.weights.end() ? std::string() : join_weights(w->second)) + "\t}\n";
@@ -168,14 +181,17 @@ std::string render_body(const State& s, bool dynamic) {
     // unreachable, RFC 1122 3.2.2.1) rather than let the VIP leak to the default route.
     fwd += "\t\t" + m + " ct mark and " + ours + " == 0 reject" +
            (sv.protocol == Protocol::tcp ? " with tcp reset" : "") + "\n";
+    std::string mine;
     for (size_t k = 0; k < sv.candidates.size(); ++k) {
       auto& c = sv.candidates[k];
+      const std::string mark = hex32(candidate_mark(ids[n][k], c.wan));
       std::string& t = sv.vip.is_v4() ? targets4 : targets6;
       if (!t.empty()) t += ", ";
-      t += hex32(candidate_mark(cid + static_cast<int>(k), c.wan)) + " : " + c.address.to_string() + " . " +
-           std::to_string(c.port);
+      t += mark + " : " + c.address.to_string() + " . " + std::to_string(c.port);
+      mine += (mine.empty() ? "" : ", ") + mark;
     }
-    cid += static_cast<int>(sv.candidates.size());
+    // Where the ids live (steer.hpp "Candidate ids"): read back at start, never matched.
+    maps += "\tset c_" + sv.id + " {\n\t\ttype mark\n" + elements_line(mine) + "\t}\n";
   }
   if (!targets4.empty())
     maps += "\tmap targets {\n\t\ttype mark : ipv4_addr . inet_service\n\t\telements = { " + targets4 + " }\n\t}\n";
@@ -223,31 +239,88 @@ bool same_structure(const State& a, const State& b) {
   return true;
 }
 
-std::vector<std::vector<uint32_t>> candidate_marks(const State& s) {
-  std::vector<std::vector<uint32_t>> out;
-  int cid = 1;
+std::vector<std::vector<int>> candidate_ids(const State& s) {
+  std::vector<std::vector<int>> out;
+  int position = 0;
   for (const auto& sv : s.services) {
-    auto& ms = out.emplace_back();
-    for (size_t k = 0; k < sv.candidates.size(); ++k) ms.push_back(candidate_mark(cid + static_cast<int>(k), sv.candidates[k].wan));
-    cid += static_cast<int>(sv.candidates.size());
+    auto& ids = out.emplace_back();
+    for (const auto& c : sv.candidates) {
+      ++position;
+      ids.push_back(c.id ? c.id : position);
+    }
   }
   return out;
 }
 
+std::vector<std::vector<uint32_t>> candidate_marks(const State& s) {
+  std::vector<std::vector<uint32_t>> out;
+  const auto ids = candidate_ids(s);
+  for (size_t n = 0; n < s.services.size(); ++n) {
+    auto& ms = out.emplace_back();
+    for (size_t k = 0; k < ids[n].size(); ++k) ms.push_back(candidate_mark(ids[n][k], s.services[n].candidates[k].wan));
+  }
+  return out;
+}
+
+Assignment assignment_of(const State& s) {
+  Assignment out;
+  const auto ids = candidate_ids(s);
+  for (size_t n = 0; n < s.services.size(); ++n)
+    for (size_t k = 0; k < ids[n].size(); ++k) out[candidate_ref(s.services[n].id, s.services[n].candidates[k])] = ids[n][k];
+  return out;
+}
+
+Result<State> assign_ids(State s, const Assignment& previous, const Carried& carried) {
+  std::set<int> taken;  // kept by a candidate of `s`, or held by one of `previous`
+  for (const auto& [ref, id] : previous) taken.insert(id);
+  std::vector<Candidate*> fresh;
+  std::vector<std::string> fresh_service;
+  std::set<int> kept;
+  for (auto& sv : s.services)
+    for (auto& c : sv.candidates) {
+      auto it = previous.find(candidate_ref(sv.id, c));
+      if (it != previous.end() && it->second >= 1 && it->second <= kMaxCandidates && kept.insert(it->second).second) {
+        c.id = it->second;
+      } else {
+        c.id = 0;
+        fresh.push_back(&c);
+        fresh_service.push_back(sv.id);
+      }
+    }
+  int next = 1;
+  size_t quarantined = 0;
+  for (size_t f = 0; f < fresh.size(); ++f) {
+    for (; next <= kMaxCandidates; ++next) {
+      if (taken.count(next)) continue;
+      if (!carried) break;
+      CATS_TRY_ASSIGN(busy, carried(next));
+      if (!busy) break;
+      ++quarantined;
+    }
+    if (next > kMaxCandidates)
+      return Error::msg("service " + fresh_service[f] + ": no candidate id left for " + fresh[f]->address.to_string() +
+                        ":" + std::to_string(fresh[f]->port) + " over WAN " + std::to_string(fresh[f]->wan) + " (" +
+                        std::to_string(kMaxCandidates) + " ids: " + std::to_string(taken.size()) +
+                        " held by current or just removed candidates, " + std::to_string(quarantined) +
+                        " by the flows of removed candidates until those end)");
+    fresh[f]->id = next;
+    taken.insert(next++);
+  }
+  return s;
+}
+
 Dynamic dynamic_of(const State& s) {
   Dynamic d;
-  int cid = 1;
-  for (auto& sv : s.services) {
-    d.weights["w_" + sv.id] = weight_ranges(sv, cid);
+  const auto ids = candidate_ids(s);
+  for (size_t n = 0; n < s.services.size(); ++n) {
+    const auto& sv = s.services[n];
+    d.weights["w_" + sv.id] = weight_ranges(sv, ids[n]);
     for (size_t k = 0; k < sv.candidates.size(); ++k) {
-      if (sv.candidates[k].health == Health::unreachable)
-        d.dead.insert(candidate_mark(cid + static_cast<int>(k), sv.candidates[k].wan));
+      if (sv.candidates[k].health == Health::unreachable) d.dead.insert(candidate_mark(ids[n][k], sv.candidates[k].wan));
       if (sv.candidates[k].health != Health::path_down) continue;
       if (auto j = sibling_of(sv, k))
-        d.moved[candidate_mark(cid + static_cast<int>(k), sv.candidates[k].wan)] =
-            candidate_mark(cid + static_cast<int>(*j), sv.candidates[*j].wan);
+        d.moved[candidate_mark(ids[n][k], sv.candidates[k].wan)] = candidate_mark(ids[n][*j], sv.candidates[*j].wan);
     }
-    cid += static_cast<int>(sv.candidates.size());
   }
   return d;
 }

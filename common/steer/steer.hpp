@@ -5,10 +5,10 @@
 //
 // Mark layout (extends common/overlay/slice.hpp; DESIGN §2 "Own a named slice"):
 //
-//   bits 0xff000000  candidate id c (1..255), unique across all services of a State, in
-//                    service order then candidate order. NEW slice claimed by steering:
-//                    nothing else in cats uses these bits, and the ct mark is only ever
-//                    set by our own table.
+//   bits 0xff000000  candidate id c (1..255, limits.hpp), unique across all services of a
+//                    State and stable (see "Candidate ids" below). NEW slice claimed by
+//                    steering: nothing else in cats uses these bits, and the ct mark is
+//                    only ever set by our own table.
 //   bits 0x00ff0000  path: WAN index i (1..15) of the candidate -> values 0x01..0x0f, inside
 //                    the CPE's "path marks 0x01..0xef" range. The WireGuard underlay marks
 //                    (0xf0+i)<<16 never equal i<<16 under mask 0x00ff0000, and their rules
@@ -33,6 +33,10 @@
 //                  instance over another WAN (path failover, programmer.hpp)
 //   set dead       type mark — marks of the unreachable candidates: a sticky client whose
 //                  entry names one of them is drawn anew (see "Sticky services" below)
+//   set c_<id>     type mark — the marks of the service's candidates. No rule reads it: it
+//                  is where the candidate ids live, so a restarted daemon reads them back
+//                  from the kernel (with @targets naming each mark's instance) instead of
+//                  from a store of its own.
 //   chain steer_prerouting  filter, prerouting, priority mangle: draw on ct state new,
 //                           re-mark moved flows, restore meta mark from ct mark on every
 //                           packet (R16 affinity)
@@ -60,6 +64,22 @@
 // once it is ok again. The values stored in s_<id> are always whole candidate marks
 // (steps 1 and 3 set the entire ct mark), which is why step 2 matches the ct mark exactly.
 //
+// Candidate ids. A candidate is (service, instance address:port, WAN) (CandidateRef). Its
+// id, and so its mark, must not change while its flows exist: established flows keep
+// their ct mark, and the `moved`, `dead` and conntrack flush of a candidate act on that
+// mark, so a renumbering (a service removed in the middle of the configuration) would
+// make them act on another candidate's flows. assign_ids gives the ids:
+//   * a candidate that had an id keeps it (the previous ids are read back from the live
+//     table's c_<id> sets: one source of truth across configuration changes and restarts);
+//   * a new candidate takes the lowest id that no candidate of the new State keeps, that
+//     no candidate of the previous State held (its flows may be drawn until the table is
+//     replaced), and that no conntrack entry carries (ct mark & 0xff000000): a removed
+//     candidate's id stays in quarantine until its last flow is gone (closed, or timed
+//     out by conntrack), then it is free again;
+//   * no id left: an error naming the candidate, and the change is refused.
+// With no previous ids and no flows the ids are positional (1.. in service order, then
+// candidate order), as they were before ids were kept; so is a Candidate whose id is 0.
+//
 // Dynamic part (rewritten in place, see programmer.hpp): the elements of w_<id>, moved and
 // dead. Everything else is structure, fingerprinted into the table comment "cats:<hex>".
 #pragma once
@@ -67,32 +87,33 @@
 #include "base/ip.hpp"
 #include "base/result.hpp"
 #include "rtnl/rtnl.hpp"
+#include "steer/limits.hpp"
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <set>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <vector>
 
 namespace cats::steer {
 
-inline constexpr uint32_t kCandidateMask = 0xff000000;
 inline constexpr uint32_t kPathMask = rtnl::kMarkMask;  // 0x00ff0000, shared with overlay
 inline constexpr uint32_t kOurMarkBits = kCandidateMask | kPathMask;
-inline constexpr int kMaxWans = 15;
-inline constexpr int kMaxCandidates = 255;            // in all services together (8 bits)
-inline constexpr int kMaxCandidatesPerService = 64;
 inline constexpr uint32_t kWeightTotal = 1000;        // numgen random mod 1000
 inline constexpr const char* kNftTable = "cats";
 
 inline constexpr uint32_t candidate_mark(int cid, int wan) {
-  return static_cast<uint32_t>(cid) << 24 | static_cast<uint32_t>(wan) << 16;
+  return static_cast<uint32_t>(cid) << kCandidateShift | static_cast<uint32_t>(wan) << 16;
 }
+inline constexpr int candidate_id_of(uint32_t mark) { return static_cast<int>(mark >> kCandidateShift); }
 inline constexpr uint32_t overlay_table(int wan) { return 10100u + static_cast<uint32_t>(wan); }
 inline constexpr uint32_t steer_rule_prio(int wan) { return 10800u + static_cast<uint32_t>(wan); }
 static_assert(candidate_mark(kMaxCandidates, kMaxWans) == 0xff0f0000);
+static_assert((static_cast<uint32_t>(kMaxWans) << 16 & ~kPathMask) == 0);
 static_assert(steer_rule_prio(kMaxWans) < 10901 && steer_rule_prio(1) > 10700);
 
 enum class Protocol { tcp, udp };
@@ -110,6 +131,7 @@ struct Candidate {
   int wan = 0;         // WAN / path index 1..15
   uint32_t weight = 0; // 0..1000; a service's weights sum to 1000, or all are 0 (reject)
   Health health = Health::ok;
+  int id = 0;          // candidate id 1..255 (the mark's top byte); 0: positional ("Candidate ids")
   bool operator==(const Candidate&) const = default;
 };
 
@@ -162,9 +184,28 @@ struct Dynamic {
   bool operator==(const Dynamic&) const = default;
 };
 
-// The candidate mark of every candidate, per service in candidate order (ids assigned as
-// plan() does: 1.. in service order, then candidate order). For counting flows by ct mark.
+// The id of every candidate, per service in candidate order: Candidate::id, or for 0
+// the positional id (1 + the number of candidates before it in the State).
+std::vector<std::vector<int>> candidate_ids(const State& s);
+// The candidate mark of every candidate, per service in candidate order (the ids of
+// candidate_ids). For counting flows by ct mark.
 std::vector<std::vector<uint32_t>> candidate_marks(const State& s);
+
+// A candidate by what it is, not by its position: service id, instance address and port, WAN.
+using CandidateRef = std::tuple<std::string, IpAddress, uint16_t, int>;
+inline CandidateRef candidate_ref(const std::string& service, const Candidate& c) {
+  return {service, c.address, c.port, c.wan};
+}
+using Assignment = std::map<CandidateRef, int>;  // candidate -> id
+Assignment assignment_of(const State& s);       // the ids of candidate_ids
+
+// Whether some conntrack entry's mark carries candidate id `id` (mark & kCandidateMask).
+using Carried = std::function<Result<bool>(int id)>;
+// `s` with every candidate's id set by the rule of "Candidate ids": kept from `previous`,
+// else the lowest id neither kept, nor in `previous`, nor carried (asked only for ids that
+// are otherwise free, lowest first; null = nothing carried). An error names the first
+// candidate left without an id and why, or what `carried` failed with.
+Result<State> assign_ids(State s, const Assignment& previous, const Carried& carried);
 
 // Desired dynamic contents of a valid State.
 Dynamic dynamic_of(const State& s);
@@ -188,6 +229,12 @@ std::vector<std::string> changed_maps(const Dynamic& live, const State& desired)
 // elements are [key, value] pairs whose key is a number or {"range": [lo, hi]}; set
 // elements are numbers. Anything else malformed is an error.
 Result<Dynamic> parse_dynamic_json(std::string_view json);
+
+// The candidate ids of the live table (its c_<id> sets, each mark's instance from the
+// targets/targets6 maps, the WAN from the mark's path bits), from the same listing as
+// parse_dynamic_json. Empty when table cats has no c_ set (absent, or written before ids
+// were kept). A c_ mark that no targets map names is an error.
+Result<Assignment> parse_assignment_json(std::string_view json);
 
 // The libnftables command buffer whose JSON output parse_dynamic_json reads. Chains are
 // not listed: libnftables 1.0.6 prints "stmt ops map have no json callback" on stderr for

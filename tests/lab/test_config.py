@@ -7,6 +7,10 @@ real SQLite file, changed through /api/v1/config on its control socket while tra
    a restart: its VIP stops answering, then answers within 2 s of the answer to the add,
    while a long-lived connection on another service runs without an error, and the other
    services keep their weights ("kept across a configuration change").
+   Candidate ids are stable: removing a service in the middle (app1b) while a long flow
+   runs on a later one (app1c) leaves every other service's candidate marks as they were
+   (read from the kernel), the flow's ct mark stays one of app1c's, the flow runs on
+   without an error, and adding app1b back gives it marks no other candidate holds.
 3. Refusals change nothing (revision, nft ruleset, rules and routes identical): a stale
    If-Match (409 with the current ETag), no If-Match (428), not JSON, an invalid field
    (400 naming its JSON pointer), a setting fixed while running (400), and an apply that
@@ -135,6 +139,44 @@ def test_live_remove_and_add(s: LabSession):
     finally:
         stream.stop()
     assert "kept the weights of" in log_text(s), "unchanged services did not keep their weights"
+
+
+def test_remove_keeps_later_marks(s: LabSession):
+    gone, later, later_vip = "app1b", "app1c", "10.255.0.6"
+    wait_until(lambda: answers(s, SVC_VIP) or None, 20, f"{later} answering before the change")
+    before = st_.candidate_marks(s.lab)
+    assert gone in before and later in before and len(before) >= 3, before
+    stream = Stream(s.lab, "c2", f"{later_vip}:80", interval_ms=15, timeout=12).start()
+    try:
+        stream.wait_replies(10, 10)
+        port = stream.connects()[0]["port"]
+        flow = [e for e in st_.ct_entries(s.lab, dst=later_vip) if e["sport"] == port]
+        assert len(flow) == 1 and flow[0]["mark"] in before[later].values(), (flow, before[later])
+        rev, doc = current(s)
+        i = index_of(doc, gone)
+        svc = doc["service"][i]
+        st, _, body = patch(s, rev, [{"op": "remove", "path": f"/service/{i}"}], "?comment=remove+" + gone)
+        assert st == 200, f"remove: {st} {body}"
+        after = st_.candidate_marks(s.lab)
+        want = {k: v for k, v in before.items() if k != gone}
+        assert after == want, f"marks moved when {gone} was removed:\n before {want}\n after  {after}"
+        now = [e for e in st_.ct_entries(s.lab, dst=later_vip) if e["sport"] == port]
+        assert now and now[0]["mark"] == flow[0]["mark"], (flow, now)
+        stream.wait_replies_after(time.monotonic(), 20, 10)
+        assert not stream.errors(), f"the long-lived {later} connection broke: {stream.errors()[:3]}"
+        st, _, body = patch(s, rev + 1, [{"op": "add", "path": f"/service/{i}", "value": svc}])
+        assert st == 200, f"add: {st} {body}"
+        readded = st_.candidate_marks(s.lab)
+        assert {k: v for k, v in readded.items() if k != gone} == want, readded
+        held = {m for k, v in want.items() for m in v.values()}
+        new = set(readded[gone].values())
+        assert len(new) == len(before[gone]) and not new & held, f"{gone} re-added with marks {new}; held {held}"
+        stream.wait_replies_after(time.monotonic(), 10, 10)
+        assert not stream.errors(), f"the long-lived {later} connection broke: {stream.errors()[:3]}"
+        print(f"  {later}'s marks {sorted(hex(m) for m in before[later].values())} kept across removing {gone}; "
+              f"{gone} came back as {sorted(hex(m) for m in new)} (was {sorted(hex(m) for m in before[gone].values())})")
+    finally:
+        stream.stop()
 
 
 def test_refusals_change_nothing(s: LabSession):
@@ -433,7 +475,8 @@ def test_full_disk_refuses(s: LabSession):
         shutil.rmtree(keep, ignore_errors=True)
 
 if __name__ == "__main__":
-    sys.exit(main([test_bootstrap_revision, test_live_remove_and_add, test_refusals_change_nothing,
+    sys.exit(main([test_bootstrap_revision, test_live_remove_and_add, test_remove_keeps_later_marks,
+                   test_refusals_change_nothing,
                    test_unconfirmed_change_reverts, test_history_and_revert, test_add_vcpe,
                    test_locked_database_refuses,
                    test_kill_during_apply, test_database_owns_after_restart, test_full_disk_refuses],

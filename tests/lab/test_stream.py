@@ -12,7 +12,12 @@ cats-cpe over HTTPS, fig4 with services, from a client namespace with an API tok
    of another run) gets `event: reset` first.
 5. The same stream on the root-only Unix socket (no login), as curl reads it.
 6. History in points and flow counts answer over the same HTTPS + token.
+7. Decisions: wan1 blackholed, then cleared, while a stream runs: each `decisions` message
+   is one whole service (every candidate of GET /api/v1/decisions for it), its weights
+   sum to its `total` (1000) or are all 0, and two messages of the same publication carry
+   the same weights (never a mix of two publications).
 """
+import threading
 import json
 import subprocess
 import sys
@@ -214,6 +219,45 @@ def test_history_points_and_flows(s: LabSession):
     print(f"  history: {len(r[0]['body'])} path buckets of 10 s; flows: {len(f['services'])} candidates")
 
 
+def test_decisions_one_message_per_service(s: LabSession):
+    rest = st_.ctl_json(s.lab, "decisions")
+    cands = {}
+    for d in rest:
+        cands.setdefault(d["service"], set()).add((d["instance"], d["wan"]))
+    got: list[list[dict]] = []
+    t = threading.Thread(target=lambda: got.append(stream(s, 14, query="topics=decisions")))
+    t.start()
+    try:
+        time.sleep(1)  # the stream is open (its own head wait is 3 s; it does not block the hub)
+        s.impair("wan1", clear=True, loss=100)
+        wait_until(lambda: any(d["health"] != "ok" for d in st_.ctl_json(s.lab, "decisions")), 8,
+                   "a candidate over wan1 leaving ok")
+        s.impair("wan1", clear=True)
+        wait_until(lambda: all(d["health"] == "ok" for d in st_.ctl_json(s.lab, "decisions")), 10,
+                   "every candidate ok again")
+    finally:
+        s.impair("wan1", clear=True)
+        t.join()
+    ms = [m for m in msgs(got[0]) if m["event"] == "decisions"]
+    assert len(ms) >= 2, f"{len(ms)} decisions messages while wan1 went down and up"
+    by_pub: dict[tuple[str, int], list[int]] = {}
+    for m in ms:
+        d = m["data"]
+        svc = d["service"]
+        assert set(d) == {"service", "publication", "total", "candidates"}, sorted(d)
+        assert all(c["service"] == svc for c in d["candidates"]), d
+        have = {(c["instance"], c["wan"]) for c in d["candidates"]}
+        assert have == cands[svc], f"{svc}: message candidates {have} vs GET /api/v1/decisions {cands[svc]}"
+        ws = [c["weight"] for c in d["candidates"]]
+        assert d["total"] == 1000 and sum(ws) in (0, d["total"]), f"{svc} weights {ws} sum to {sum(ws)}"
+        prev = by_pub.setdefault((svc, d["publication"]), ws)
+        assert prev == ws, f"{svc} publication {d['publication']}: weights {prev} then {ws}"
+    healths = {c["health"] for m in ms for c in m["data"]["candidates"]}
+    assert "ok" in healths and healths != {"ok"}, f"the stream did not show wan1 down and up: {healths}"
+    print(f"  {len(ms)} decisions messages over {len(by_pub)} publications: each a whole service, "
+          f"weights summing to 1000; health seen {sorted(healths)}")
+
+
 if __name__ == "__main__":
     sys.exit(main([
         test_access,
@@ -221,4 +265,5 @@ if __name__ == "__main__":
         test_resume,
         test_unix_socket,
         test_history_points_and_flows,
+        test_decisions_one_message_per_service,
     ], scenario="fig4", daemons=True, setup=setup))

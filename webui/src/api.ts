@@ -172,6 +172,13 @@ export interface DecisionItem {
   outcome: string | null;
   reason: string;
 }
+// A `decisions` stream message: one service's candidates as of one apply (docs/API.md).
+export interface DecisionsMessage {
+  service: string;
+  publication: number;
+  total: number;
+  candidates: DecisionItem[];
+}
 export interface ServiceItem {
   id: string;
   vip: string;

@@ -1,7 +1,7 @@
 // Live state for every page: first loaded over REST, then kept current by the SSE stream
 // (GET /api/v1/stream, docs/API.md) or, where the daemon has no stream route (404), by
 // polling the same REST routes every second. Pages subscribe and re-render on change.
-import { DecisionItem, EventItem, get, InstanceItem, PathItem, ServiceItem, Status } from './api';
+import { DecisionItem, DecisionsMessage, EventItem, get, InstanceItem, PathItem, ServiceItem, Status } from './api';
 
 export interface LiveState {
   status: Status | null;
@@ -91,8 +91,6 @@ class Live {
     this.source = null;
     if (this.timer !== null) window.clearTimeout(this.timer);
     this.timer = null;
-    if (this.decisionsTimer !== null) window.clearTimeout(this.decisionsTimer);
-    this.decisionsTimer = null;
     this.state = { ...this.state, loaded: false, mode: 'connecting' };
   }
 
@@ -121,19 +119,6 @@ class Live {
       loaded: true,
       updated_ms: now,
     });
-  }
-
-  private decisionsTimer: number | null = null;
-
-  // At most one read of /api/v1/decisions per 200 ms while decisions keep changing.
-  private refreshDecisions() {
-    if (this.decisionsTimer !== null) return;
-    this.decisionsTimer = window.setTimeout(() => {
-      this.decisionsTimer = null;
-      get<DecisionItem[]>('/api/v1/decisions')
-        .then((decisions) => this.set({ decisions, updated_ms: Date.now() }))
-        .catch(() => {});
-    }, 200);
   }
 
   private set(patch: Partial<LiveState>) {
@@ -205,12 +190,14 @@ class Live {
       for (const f of this.instanceListeners) f(i, Date.now());
       this.set({ instances: this.state.instances.filter((x) => !same(x)).concat(i), updated_ms: Date.now() });
     });
-    // A publication changes several candidates of a service at once, but the stream sends
-    // one message per candidate, rate-limited per topic: applied one by one they would show
-    // a mix of two publications (weights that do not sum to 1000) for up to seconds. A
-    // message only says "decisions changed"; what is shown is always a whole snapshot from
-    // GET /api/v1/decisions, which the daemon builds under one lock.
-    es.addEventListener('decisions', () => this.refreshDecisions());
+    // One message per service: all its candidates as of one apply (their weights sum to
+    // `total`, or are all 0), so replacing the service's items keeps the view whole.
+    es.addEventListener('decisions', (e) => {
+      const m = parse(e as MessageEvent) as DecisionsMessage | null;
+      if (!m || !Array.isArray(m.candidates)) return;
+      const decisions = this.state.decisions.filter((d) => d.service !== m.service).concat(m.candidates);
+      this.set({ decisions, updated_ms: Date.now() });
+    });
     es.addEventListener('events', (e) => {
       const ev = parse(e as MessageEvent) as EventItem | null;
       if (!ev) return;

@@ -163,6 +163,29 @@ def ct_entries(lab, src: str | None = None, dst: str | None = None) -> list[dict
     return out
 
 
+def candidate_marks(lab) -> dict[str, dict[tuple[str, int, int], int]]:
+    """Per service, {(instance address, port, WAN index): candidate mark} as the kernel
+    holds them: the service's set c_<id> in table inet cats names its marks, the targets
+    maps give each mark's instance (common/steer/steer.hpp "Candidate ids")."""
+    def nft_json(what):
+        cp = run(["ip", "netns", "exec", ns_name("cpe"), "nft", "-j", "list", what, "inet"], check=False)
+        if cp.returncode != 0:
+            raise LabError(f"nft list {what}: {cp.stderr.strip()}")
+        return [x for x in json.loads(cp.stdout)["nftables"] if x.get(what[:-1], {}).get("table") == "cats"]
+    target = {}
+    for m in nft_json("maps"):
+        m = m["map"]
+        if m["name"] in ("targets", "targets6"):
+            for mark, v in m.get("elem", []):
+                target[mark] = tuple(v["concat"])
+    out: dict[str, dict[tuple[str, int, int], int]] = {}
+    for x in nft_json("sets"):
+        x = x["set"]
+        if x["name"].startswith("c_"):
+            out[x["name"][2:]] = {(*target[m], (m & PATH_MASK) >> PATH_SHIFT): m for m in x.get("elem", [])}
+    return out
+
+
 def flow_of(lab, client_ip: str, sport: int) -> dict:
     for e in ct_entries(lab, src=client_ip):
         if e["sport"] == sport:

@@ -82,7 +82,7 @@ struct Harness {
   bool fail_apply = false;
   Steering s;
 
-  explicit Harness(config::CpeConfig c = fig4())
+  explicit Harness(config::CpeConfig c = fig4(), Steering::Ids ids = {})
       : s(std::move(c),
           [this](const steer::State& st) -> Result<steer::ApplyReport> {
             if (fail_apply) return Error::msg("nft: injected failure");
@@ -93,7 +93,7 @@ struct Harness {
           [this](const std::string& kind, const std::string& subject, const std::string& detail) {
             events.push_back(kind + " " + subject + ": " + detail);
           },
-          [this] { return now; }) {}
+          [this] { return now; }, std::move(ids)) {}
 };
 
 uint32_t sum(const steer::Service& s) {
@@ -305,6 +305,38 @@ TEST_CASE("steering: decisions and services JSON carry what an operator needs") 
   CHECK(sv[0].as_object().at("outcome").as_string() == "ok");
 }
 
+TEST_CASE("steering: the stream's decisions message carries a whole service of one publication") {
+  Harness h;
+  REQUIRE(h.s.start());
+  auto check = [&](uint64_t publication) {
+    auto m = h.s.decisions_by_service();
+    REQUIRE(m.size() == 1);
+    const auto& o = m[0].as_object();
+    CHECK(o.at("service").as_string() == "app1");
+    CHECK(o.at("publication").to_number<uint64_t>() == publication);
+    CHECK(o.at("total").to_number<uint32_t>() == steer::kWeightTotal);
+    // The same items as GET /api/v1/decisions, and the weights in force (applied), whole.
+    const auto& c = o.at("candidates").as_array();
+    CHECK(c == h.s.decisions_json());
+    uint32_t total = 0;
+    for (size_t k = 0; k < c.size(); ++k) {
+      CHECK(c[k].as_object().at("service").as_string() == "app1");
+      total += static_cast<uint32_t>(c[k].as_object().at("weight").to_number<int64_t>());
+    }
+    CHECK(total == (h.applied.empty() ? 0 : sum(h.applied.back().services[0])));
+    return total;
+  };
+  CHECK(check(0) == 0);  // warming up: no publication, every weight 0
+  h.s.tick(all_paths(stamp::PathState::up), fig4_reports());
+  CHECK(check(1) == steer::kWeightTotal);
+  auto paths = all_paths(stamp::PathState::up);
+  paths[0].snap.state = stamp::PathState::down;
+  paths[0].snap.rtt_ms.reset();
+  h.now += 100ms;
+  h.s.tick(paths, fig4_reports());
+  CHECK(check(2) == steer::kWeightTotal);
+}
+
 TEST_CASE("steering: --check describes the table and rules before the first decision") {
   auto d = describe_steering(fig4());
   CHECK_THAT(d, Catch::Contains("rule ipv4 prio 10801 fwmark 0x00010000/0x00ff0000 table 10101 proto 201"));
@@ -506,4 +538,47 @@ TEST_CASE("steering: a configuration change keeps the weights of unchanged servi
   Harness f(two);
   f.fail_apply = true;
   CHECK_FALSE(f.s.start(before));
+}
+
+TEST_CASE("steering: a candidate keeps its mark when a service before it is removed; no id left refuses the change") {
+  config::CpeConfig two = fig4();
+  config::Service b = two.services[0];
+  b.select.id = "app2";
+  b.vip = addr("10.255.0.2");
+  two.services.push_back(b);
+  Harness before(two);
+  REQUIRE(before.s.start());
+  auto marks_of = [](const Steering& s, const std::string& svc) {
+    std::vector<uint32_t> out;
+    for (const auto& c : s.candidate_weights())
+      if (c.service == svc) out.push_back(c.mark);
+    return out;
+  };
+  const auto app2 = marks_of(before.s, "app2");
+  CHECK(app2 == std::vector<uint32_t>{0x05010000, 0x06020000, 0x07010000, 0x08020000});
+
+  // The kernel seam: ids as the live table holds them (the applied State's).
+  const steer::State live = *before.s.applied();
+  config::CpeConfig only_b = two;
+  only_b.services.erase(only_b.services.begin());
+  Harness after(only_b, {[&]() -> Result<steer::Assignment> { return steer::assignment_of(live); }, nullptr});
+  REQUIRE(after.s.start(live));
+  CHECK(marks_of(after.s, "app2") == app2);  // not renumbered to 1..4
+  REQUIRE(after.applied.size() == 1);
+  CHECK(steer::candidate_ids(after.applied[0]) == std::vector<std::vector<int>>{{5, 6, 7, 8}});
+
+  // A change whose new candidates find no free id (every other id carried by flows) is
+  // refused before anything is applied.
+  config::CpeConfig grown = two;
+  config::Service c = b;
+  c.select.id = "app3";
+  c.vip = addr("10.255.0.3");
+  grown.services.push_back(c);
+  Harness full(grown, {[&]() -> Result<steer::Assignment> { return steer::assignment_of(live); },
+                       [](int) -> Result<bool> { return true; }});
+  auto r = full.s.start(live);
+  REQUIRE_FALSE(r);
+  CHECK_THAT(r.error().message, Catch::Contains("candidate ids") && Catch::Contains("service app3") &&
+                                    Catch::Contains("by the flows of removed candidates"));
+  CHECK(full.applied.empty());
 }

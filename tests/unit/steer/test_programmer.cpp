@@ -496,3 +496,62 @@ TEST_CASE("programmer: a hand edit inside table inet cats that keeps the comment
   CHECK(apply_ok(fresh, s) == std::vector<std::string>{repaired});
   CHECK(lab.list("table inet cats") == intact);
 }
+
+TEST_CASE("programmer: candidate ids are read back from the table; a removed one waits for its flows", "[steer][lab]") {
+  Lab lab;
+  REQUIRE(test::loopback_up());
+  auto prog = lab.programmer();
+  auto assign = [&](const State& s, Programmer& p) {
+    auto live = p.live_assignment();
+    INFO((live ? std::string() : live.error().message));
+    REQUIRE(live.has_value());
+    auto r = assign_ids(s, *live, [&](int id) { return p.carried(id); });
+    INFO((r ? std::string() : r.error().message));
+    REQUIRE(r.has_value());
+    return *r;
+  };
+  // No table yet: nothing kept, positional.
+  const State first = assign(two_services(), prog);
+  CHECK(candidate_ids(first) == std::vector<std::vector<int>>{{1, 2}, {3, 4, 5}});
+  apply_ok(prog, first);
+
+  // web removed: ar keeps its ids, so its structure is unchanged but for web.
+  State ar_only;
+  ar_only.services = {first.services[1]};
+  for (auto& c : ar_only.services[0].candidates) c.id = 0;
+  const State removed = assign(ar_only, prog);
+  CHECK(candidate_ids(removed) == std::vector<std::vector<int>>{{3, 4, 5}});
+  apply_ok(prog, removed);
+
+  // Flows of web's old candidate 1 (mark 0x01010000) outlive its removal.
+  REQUIRE(test::install_ct_marker(*lab.nft, {{5002, 0x01010000}}).has_value());
+  REQUIRE(test::send_udp_flows(AF_INET, 5002, 2) == 2);
+  auto c1 = prog.carried(1);
+  REQUIRE(c1.has_value());
+  CHECK(*c1);
+  CHECK_FALSE(*prog.carried(2));
+
+  // A restarted daemon (a fresh Programmer) re-adding web: ar's ids come from the table,
+  // id 1 is quarantined by the flows, 2 is free again.
+  auto restarted = lab.programmer();
+  const State back = assign(two_services(), restarted);
+  CHECK(candidate_ids(back) == std::vector<std::vector<int>>{{2, 6}, {3, 4, 5}});
+  apply_ok(restarted, back);
+  auto live = restarted.live_assignment();
+  REQUIRE(live.has_value());
+  CHECK(*live == assignment_of(back));
+  // And adopt, given those ids, finds the live structure.
+  auto again = lab.programmer();
+  CHECK(adopt_ok(again, assign(two_services(), again)).has_value());
+
+  // The flows gone, id 1 is free for the next new candidate.
+  REQUIRE(lab.ct->delete_by_mark(AF_INET, 0x01010000, 0xffff0000).has_value());
+  State more = two_services();
+  Service x = more.services[0];
+  x.id = "x";
+  x.vip = addr("100.100.0.12");
+  x.candidates.resize(1);
+  more.services.push_back(x);
+  CHECK(candidate_ids(assign(more, again)) == std::vector<std::vector<int>>{{2, 6}, {3, 4, 5}, {1}});
+  (void)lab.nft->delete_table("inet", "cats_cttest");
+}

@@ -39,10 +39,18 @@ TEST_CASE("steer: golden script for two services, one sticky", "[steer]") {
       "\t\tflags dynamic,timeout\n"
       "\t\ttimeout 300s\n"
       "\t}\n"
+      "\tset c_web {\n"
+      "\t\ttype mark\n"
+      "\t\telements = { 0x01010000, 0x02020000 }\n"
+      "\t}\n"
       "\tmap w_ar {\n"
       "\t\ttypeof numgen random mod 1000 : meta mark\n"
       "\t\tflags interval\n"
       "\t\telements = { 0-499 : 0x03010000, 500-749 : 0x04020000, 750-999 : 0x05020000 }\n"
+      "\t}\n"
+      "\tset c_ar {\n"
+      "\t\ttype mark\n"
+      "\t\telements = { 0x03010000, 0x04020000, 0x05020000 }\n"
       "\t}\n"
       "\tmap targets {\n"
       "\t\ttype mark : ipv4_addr . inet_service\n"
@@ -411,6 +419,154 @@ TEST_CASE("steer: candidate_marks are the marks the weight maps use", "[steer]")
     CHECK(in_map == std::set<uint32_t>(marks[n].begin(), marks[n].end()));
   }
   CHECK(candidate_marks(State{}).empty());
+}
+
+namespace {
+
+std::vector<std::vector<int>> ids_of(const Result<State>& s) {
+  REQUIRE(s.has_value());
+  return candidate_ids(*s);
+}
+
+}  // namespace
+
+TEST_CASE("steer: candidate ids are kept across remove and re-add; a removed id waits for its flows", "[steer]") {
+  // No history, no flows: positional, the marks of before ids were kept.
+  auto first = assign_ids(two_services(), {}, nullptr);
+  CHECK(ids_of(first) == std::vector<std::vector<int>>{{1, 2}, {3, 4, 5}});
+  CHECK(candidate_marks(*first) == candidate_marks(two_services()));
+  CHECK(plan(*first)->nft_body == plan(two_services())->nft_body);
+
+  // web (the first service) removed: ar keeps 3, 4, 5 instead of becoming 1, 2, 3.
+  State ar_only;
+  ar_only.services = {two_services().services[1]};
+  std::vector<int> asked;
+  Carried none = [&](int id) -> Result<bool> {
+    asked.push_back(id);
+    return false;
+  };
+  auto removed = assign_ids(ar_only, assignment_of(*first), none);
+  CHECK(ids_of(removed) == std::vector<std::vector<int>>{{3, 4, 5}});
+  CHECK(asked.empty());  // nothing new: conntrack is not asked
+
+  // In the change that removes web, a new service does not take web's ids (the old table
+  // draws them until it is replaced) even with no flow carrying them.
+  State swap = ar_only;
+  Service x = two_services().services[0];
+  x.id = "x";
+  x.vip = addr("100.100.0.12");
+  x.candidates.resize(1);
+  swap.services.push_back(x);
+  CHECK(ids_of(assign_ids(swap, assignment_of(*first), none)) == std::vector<std::vector<int>>{{3, 4, 5}, {6}});
+
+  // web back, while flows of its old candidate 1 (id 1) still exist: id 1 waits, id 2 is
+  // free again; ar is untouched. Conntrack is asked only for otherwise free ids.
+  State back = two_services();
+  asked.clear();
+  Carried one = [&](int id) -> Result<bool> {
+    asked.push_back(id);
+    return id == 1;
+  };
+  auto readded = assign_ids(back, assignment_of(*removed), one);
+  CHECK(ids_of(readded) == std::vector<std::vector<int>>{{2, 6}, {3, 4, 5}});
+  CHECK(asked == std::vector<int>{1, 2, 6});
+  REQUIRE(validate(*readded));
+  // Once its flows are gone, id 1 is free: the next new candidate takes it.
+  State more = *readded;
+  more.services.push_back(x);
+  CHECK(ids_of(assign_ids(more, assignment_of(*readded), none)) ==
+        std::vector<std::vector<int>>{{2, 6}, {3, 4, 5}, {1}});
+
+  // A failing conntrack query fails the assignment (nothing is guessed).
+  Carried broken = [](int) -> Result<bool> { return Error::msg("ctnetlink: injected"); };
+  auto e = assign_ids(back, assignment_of(*removed), broken);
+  REQUIRE_FALSE(e.has_value());
+  CHECK_THAT(e.error().message, Catch::Contains("injected"));
+}
+
+TEST_CASE("steer: running out of candidate ids names the candidate and why", "[steer]") {
+  // 250 ids held by candidates that stay, 4 by a removed service whose flows still run.
+  State s;
+  Assignment previous;
+  Service big = two_services().services[1];
+  big.id = "big";
+  big.candidates.clear();
+  for (int i = 0; i < 250; ++i) {
+    Candidate c{addr(("10.9." + std::to_string(i / 15) + "." + std::to_string(i % 15 + 1)).c_str()), 80, 1, 0};
+    big.candidates.push_back(c);
+    previous[candidate_ref("big", c)] = i + 1;
+  }
+  for (int id = 251; id <= 254; ++id) previous[{"gone", addr("10.8.0.1"), 80, id - 250}] = id;
+  s.services = {big};
+  Service x = two_services().services[0];
+  x.id = "x";
+  x.vip = addr("100.100.0.12");
+  s.services.push_back(x);  // two new candidates
+  Carried flows = [](int id) -> Result<bool> { return id >= 251 && id <= 254; };
+  auto one = s;
+  one.services[1].candidates.resize(1);
+  auto ok1 = assign_ids(one, previous, nullptr);  // 255 is free: fits
+  REQUIRE(ok1.has_value());
+  CHECK(candidate_ids(*ok1)[1] == std::vector<int>{255});
+  auto r = assign_ids(s, previous, flows);
+  REQUIRE_FALSE(r.has_value());
+  CHECK_THAT(r.error().message, Catch::Contains("service x: no candidate id left for 10.2.0.5:8080 over WAN 2") &&
+                                    Catch::Contains("255 ids"));
+  // The same without the just-removed service in `previous` (a later change): its ids are
+  // quarantined by their flows, and the message says so.
+  Assignment later;
+  for (auto& [ref, id] : previous)
+    if (std::get<0>(ref) == "big") later[ref] = id;
+  auto q = assign_ids(s, later, flows);
+  REQUIRE_FALSE(q.has_value());
+  CHECK_THAT(q.error().message, Catch::Contains("4 by the flows of removed candidates"));
+  // Duplicate or out-of-range ids in a State are refused by validate, naming both owners.
+  State dup = two_services();
+  dup.services[1].candidates[0].id = 2;
+  CHECK_THAT(validate(dup).error().message, Catch::Contains("service ar candidate 1: id 2 is also service web candidate 2's"));
+}
+
+TEST_CASE("steer: candidate ids read back from libnftables JSON (restart)", "[steer]") {
+  // A restart after web was removed and re-added: ids not positional.
+  State s = two_services();
+  s.services[0].candidates[0].id = 2;
+  s.services[0].candidates[1].id = 6;
+  REQUIRE(validate(s));
+  // Shape of `nft -j list sets inet` / `list maps inet` (nft 1.0.6), one document each.
+  const std::string json =
+      R"({"nftables": [{"metainfo": {"version": "1.0.6", "json_schema_version": 1}},)"
+      R"({"set": {"family": "inet", "name": "dead", "table": "cats", "type": "mark", "handle": 9}},)"
+      R"({"set": {"family": "inet", "name": "c_web", "table": "cats", "type": "mark", "handle": 3, "elem": [33619968, 100794368]}},)"
+      R"({"set": {"family": "inet", "name": "c_ar", "table": "cats", "type": "mark", "handle": 4,)"
+      R"( "elem": [50397184, 67239936, 84017152]}},)"
+      R"({"set": {"family": "inet", "name": "c_web", "table": "other", "type": "mark", "elem": [1]}}]})"
+      "\n"
+      R"({"nftables": [{"metainfo": {"version": "1.0.6", "json_schema_version": 1}},)"
+      R"({"map": {"family": "inet", "name": "targets", "table": "cats", "type": "mark", "handle": 1,)"
+      R"( "map": "ipv4_addr . inet_service", "elem": [[33619968, {"concat": ["10.1.0.5", 8080]}],)"
+      R"( [100794368, {"concat": ["10.2.0.5", 8080]}], [50397184, {"concat": ["10.1.0.7", 9000]}],)"
+      R"( [67239936, {"concat": ["10.1.0.7", 9000]}], [84017152, {"concat": ["10.2.0.7", 9000]}]]}}]})";
+  auto a = parse_assignment_json(json);
+  INFO((a ? std::string() : a.error().message));
+  REQUIRE(a.has_value());
+  CHECK(*a == assignment_of(s));
+  // Those ids rebuild the same table: the restarted daemon's structure equals the live one.
+  auto again = assign_ids(two_services(), *a, [](int) -> Result<bool> { return true; });
+  REQUIRE(again.has_value());
+  CHECK(structure_fingerprint(*again) == structure_fingerprint(s));
+  // What plan() renders is what the parser reads: every c_ set names the service's marks.
+  const auto body = plan(s)->nft_body;
+  CHECK(body.find("set c_web {\n\t\ttype mark\n\t\telements = { 0x02010000, 0x06020000 }\n\t}") != std::string::npos);
+
+  // A table without c_ sets (none yet, or written before ids were kept): nothing kept.
+  auto none = parse_assignment_json(R"({"nftables": [{"metainfo": {"version": "1.0.6"}}]})");
+  REQUIRE(none.has_value());
+  CHECK(none->empty());
+  // A mark that no targets map names is an error, not a guess.
+  auto orphan = parse_assignment_json(
+      R"({"nftables": [{"set": {"family": "inet", "name": "c_web", "table": "cats", "type": "mark", "elem": [33619968]}}]})");
+  REQUIRE_FALSE(orphan.has_value());
+  CHECK_THAT(orphan.error().message, Catch::Contains("c_web") && Catch::Contains("no target"));
 }
 
 TEST_CASE("steer: table_content ignores map and set elements, sees every rule", "[steer]") {
