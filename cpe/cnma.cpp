@@ -891,6 +891,7 @@ void add_routes(api::Router& router, const std::shared_ptr<Shared>& sh, const co
     std::lock_guard lk(sh->mu);
     for (const auto& e : sh->ring)
       if (store::matches(eq, e)) out.push_back(e);
+    out = store::newest_per_bucket(eq, out);
     const size_t n = std::min(out.size(), eq.limit);
     if (eq.newest) out.erase(out.begin(), out.end() - static_cast<std::ptrdiff_t>(n));
     else out.resize(n);

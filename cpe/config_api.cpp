@@ -11,6 +11,7 @@
 #include <charconv>
 #include <regex>
 #include <future>
+#include <net/if.h>
 #include <variant>
 
 namespace cats::cpe {
@@ -105,6 +106,20 @@ FieldErrors fixed_while_running(const config::CpeConfig& a, const config::CpeCon
   return out;
 }
 
+FieldErrors missing_interfaces(const config::CpeConfig& running, const config::CpeConfig& next,
+                               const std::function<bool(const std::string&)>& exists) {
+  FieldErrors out;
+  for (size_t i = 0; i < next.wans.size(); ++i) {
+    const auto& w = next.wans[i];
+    auto was = std::find_if(running.wans.begin(), running.wans.end(), [&](const config::Wan& r) { return r.name == w.name; });
+    if (was != running.wans.end() && was->interface == w.interface) continue;
+    if (!exists(w.interface))
+      out.push_back({"/wan/" + std::to_string(i) + "/interface",
+                     "no interface \"" + w.interface + "\" on this host: the WAN could not be applied"});
+  }
+  return out;
+}
+
 bool tuning_only(const json::value& before, const json::value& after) {
   static const std::regex tunable(
       "^/selection(/.*)?$|^/service/[0-9]+/(sla|weights|service_time_ms|access_delay_ms|spread_pct|spread_power)(/.*)?$");
@@ -194,13 +209,16 @@ struct ConfigService::Impl : std::enable_shared_from_this<Impl> {
     }
   }
 
-  // A refusal before the database is touched: settings that locate the daemon itself.
+  // A refusal before the database is touched: settings that locate the daemon itself, and
+  // WAN interfaces the host does not have (missing_interfaces).
   std::optional<api::Response> refuse_fixed(const json::value& doc) {
     auto next = config_from_document(doc, "the change");
     if (!next) return std::nullopt;  // the validator names the fields (commit)
     auto errs = fixed_while_running(running, *next);
-    if (errs.empty()) return std::nullopt;
-    return invalid(std::move(errs), "these settings cannot change while cats-cpe runs");
+    if (!errs.empty()) return invalid(std::move(errs), "these settings cannot change while cats-cpe runs");
+    errs = missing_interfaces(running, *next, [](const std::string& name) { return if_nametoindex(name.c_str()) != 0; });
+    if (!errs.empty()) return invalid(std::move(errs), "the change names an interface this host does not have");
+    return std::nullopt;
   }
 
   void arm_expiry() {

@@ -32,6 +32,14 @@ namespace cats::cpe {
 // The fields of `next` that cannot change while the daemon runs, as JSON pointers.
 configdb::FieldErrors fixed_while_running(const config::CpeConfig& running, const config::CpeConfig& next);
 
+// The WANs of `next` whose interface is new (an added WAN, or another interface than the
+// running WAN of that name has) and does not exist on this host (`exists`): a change that
+// cannot be applied live (the overlay re-plans its routes and tunnel over that interface),
+// refused at /wan/N/interface before anything is committed, in a dry run too. A running
+// WAN's interface that has gone away does not block other changes.
+configdb::FieldErrors missing_interfaces(const config::CpeConfig& running, const config::CpeConfig& next,
+                                         const std::function<bool(const std::string&)>& exists);
+
 // True when every difference between the documents tunes selection only: the [selection]
 // table, or a service's sla, weights, service_time_ms, access_delay_ms, spread_pct,
 // spread_power. Such a change is applied to the running selector, without a restart.

@@ -117,10 +117,10 @@ json::array events_json(const std::vector<store::Event>& events) {
 std::optional<api::FieldError> event_query(const std::map<std::string, std::string>& query, int64_t now_ms,
                                            store::EventQuery& out) {
   static constexpr int64_t kDefaultRangeMs = 3600'000;
-  static const char* const kKnown[] = {"since", "until", "from", "to", "kind", "subject", "limit", "newest"};
+  static const char* const kKnown[] = {"since", "until", "from", "to", "kind", "subject", "limit", "newest", "points"};
   for (const auto& [k, v] : query)
     if (std::find(std::begin(kKnown), std::end(kKnown), k) == std::end(kKnown))
-      return api::FieldError{k, "unknown parameter (since, until, kind, subject, limit, newest)"};
+      return api::FieldError{k, "unknown parameter (since, until, kind, subject, limit, newest, points)"};
   auto i64 = [&](const char* name, const char* alias, int64_t& v) -> std::optional<api::FieldError> {
     auto a = query.find(name), b = query.find(alias);
     if (a != query.end() && b != query.end())
@@ -164,6 +164,12 @@ std::optional<api::FieldError> event_query(const std::map<std::string, std::stri
   if (auto it = query.find("newest"); it != query.end()) {
     if (it->second != "0" && it->second != "1") return api::FieldError{"newest", "expected 0 or 1"};
     out.newest = it->second == "1";
+  }
+  if (auto it = query.find("points"); it != query.end()) {
+    const std::string& s = it->second;
+    auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out.points);
+    if (s.empty() || ec != std::errc() || p != s.data() + s.size() || out.points < 1 || out.points > store::kMaxPoints)
+      return api::FieldError{"points", "expected 1.." + std::to_string(store::kMaxPoints)};
   }
   if (auto bad = store::check_event_query(out)) return api::FieldError{bad->field, bad->message};
   return std::nullopt;

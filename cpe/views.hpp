@@ -60,7 +60,8 @@ boost::json::array events_json(const std::vector<store::Event>& events);
 // GET /api/v1/events' query into `out`: since/until (or from/to; unix ms; default the hour
 // up to now_ms), kind (comma-separated kinds, "path_*" for a prefix), subject (a whole
 // subject or a run of its '/'-separated segments: a vCPE, WAN or service name), limit
-// (1..1000, default 1000), newest=1 (the newest `limit` of the range, not the oldest).
+// (1..1000, default 1000), newest=1 (the newest `limit` of the range, not the oldest),
+// points=N (1..2000: per bucket, kind and subject only the newest event; EventQuery::points).
 // A bad or unknown parameter is the error naming it; `out` is then unspecified.
 std::optional<api::FieldError> event_query(const std::map<std::string, std::string>& query, int64_t now_ms,
                                            store::EventQuery& out);

@@ -9,8 +9,10 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <map>
 #include <mutex>
 #include <string_view>
+#include <tuple>
 
 namespace cats::store {
 namespace {
@@ -105,6 +107,13 @@ constexpr const char* kInstanceBuckets =
 // "/wan1/cloud1/" contains "/cloud1/", and never "/cloud10/".
 constexpr const char* kEventsHead = "SELECT ts_ms, kind, subject, detail FROM events WHERE ts_ms BETWEEN ?1 AND ?2";
 constexpr const char* kEventsSubject = " AND instr('/' || subject || '/', '/' || ? || '/') > 0";
+// With points (EventQuery::points): the filtered rows numbered per bucket, kind and
+// subject, newest first, and only each one's first kept; ?3 is the bucket width, so the
+// kinds and the subject bind from ?4 on.
+constexpr const char* kEventsBucketsHead =
+    "SELECT ts_ms, kind, subject, detail FROM (SELECT ts_ms, kind, subject, detail, id,"
+    " row_number() OVER (PARTITION BY (ts_ms - ?1) / ?3, kind, subject ORDER BY ts_ms DESC, id DESC) AS nth"
+    " FROM events WHERE ts_ms BETWEEN ?1 AND ?2";
 
 #undef CATS_SEV
 #undef CATS_MERGE
@@ -143,13 +152,14 @@ struct Statements {
 
 // The statement for `q` (checked already): its shape depends on how many kinds it names.
 std::string event_sql(const EventQuery& q) {
-  std::string sql = kEventsHead;
+  std::string sql = q.points ? kEventsBucketsHead : kEventsHead;
   for (size_t i = 0; i < q.kinds.size(); ++i) {
     sql += i == 0 ? " AND (" : " OR ";
     sql += q.kinds[i].back() == '*' ? "kind GLOB ?" : "kind = ?";
   }
   if (!q.kinds.empty()) sql += ")";
   if (!q.subject.empty()) sql += kEventsSubject;
+  if (q.points) sql += ") WHERE nth = 1";
   sql += q.newest ? " ORDER BY ts_ms DESC, id DESC LIMIT ?" : " ORDER BY ts_ms, id LIMIT ?";
   return sql;
 }
@@ -380,6 +390,10 @@ class SqliteStore final : public Store {
     int i = 1;
     bind(s, i++, q.from_ms);
     bind(s, i++, q.to_ms);
+    if (q.points) {
+      CATS_TRY_ASSIGN(width, bucket_width(q.from_ms, q.to_ms, q.points));
+      bind(s, i++, width);
+    }
     for (const auto& k : q.kinds) bind(s, i++, k);
     if (!q.subject.empty()) bind(s, i++, q.subject);
     bind_limit(s, i, q.limit);
@@ -599,7 +613,34 @@ std::optional<EventQueryError> check_event_query(const EventQuery& q) {
     return EventQueryError{"subject", "control characters are not allowed"};
   if (q.limit < 1 || q.limit > EventQuery::kMaxEvents)
     return EventQueryError{"limit", "expected 1.." + std::to_string(EventQuery::kMaxEvents)};
+  if (q.points != 0) {
+    auto w = bucket_width(q.from_ms, q.to_ms, q.points);
+    if (!w) return EventQueryError{"points", w.error().message};
+  }
   return std::nullopt;
+}
+
+std::vector<Event> newest_per_bucket(const EventQuery& q, const std::vector<Event>& matching) {
+  if (q.points == 0) return matching;
+  auto width = bucket_width(q.from_ms, q.to_ms, q.points);
+  if (!width) return {};
+  // (bucket, kind, subject) -> index of its newest event so far.
+  std::map<std::tuple<int64_t, std::string_view, std::string_view>, size_t> newest;
+  for (size_t i = 0; i < matching.size(); ++i) {
+    const auto& e = matching[i];
+    auto [at, fresh] = newest.try_emplace({(e.ts_ms - q.from_ms) / *width, e.kind, e.subject}, i);
+    if (!fresh && matching[at->second].ts_ms <= e.ts_ms) at->second = i;
+  }
+  std::vector<size_t> keep;
+  for (const auto& [key, i] : newest) keep.push_back(i);
+  // Oldest first, as the SQL orders them (ts_ms, then row id: the order in `matching`).
+  std::sort(keep.begin(), keep.end(), [&](size_t a, size_t b) {
+    return matching[a].ts_ms != matching[b].ts_ms ? matching[a].ts_ms < matching[b].ts_ms : a < b;
+  });
+  std::vector<Event> out;
+  out.reserve(keep.size());
+  for (size_t i : keep) out.push_back(matching[i]);
+  return out;
 }
 
 bool matches(const EventQuery& q, const Event& e) {

@@ -106,19 +106,28 @@ struct EventQuery {
   size_t limit = kMaxEvents;
   // The newest `limit` events of the range rather than the oldest; either way oldest first.
   bool newest = false;
+  // 0: every matching event. Else [from_ms, to_ms] is cut into `points` buckets
+  // (bucket_width) and of each bucket, kind and subject only the newest event is kept (a
+  // state such as a service's weights as it stood at the end of each bucket), before
+  // `limit`: a day of publications costs at most `points` rows per subject.
+  int64_t points = 0;
   static constexpr size_t kMaxEvents = 1000;
   static constexpr size_t kMaxKinds = 16;
   static constexpr size_t kMaxSubject = 256;
 };
 // "" when `q` is one the store runs as asked; else which field is wrong and why.
 struct EventQueryError {
-  std::string field;  // "kind", "subject", "limit"
+  std::string field;  // "kind", "subject", "limit", "points"
   std::string message;
 };
 std::optional<EventQueryError> check_event_query(const EventQuery& q);
 // The same filter in C++ (for events kept in memory when there is no store); the unit
 // tests hold it to the SQL's answers.
 bool matches(const EventQuery& q, const Event& e);
+// `q.points` in C++ (no store): of `matching` (events that match `q`, oldest first), the
+// newest of each bucket, kind and subject, oldest first; all of them when q.points is 0.
+// Ties on ts_ms go to the later one in `matching` (the SQL: the later row id).
+std::vector<Event> newest_per_bucket(const EventQuery& q, const std::vector<Event>& matching);
 
 struct Options {
   std::string path;                      // database file

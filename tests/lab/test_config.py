@@ -13,8 +13,9 @@ real SQLite file, changed through /api/v1/config on its control socket while tra
    without an error, and adding app1b back gives it marks no other candidate holds.
 3. Refusals change nothing (revision, nft ruleset, rules and routes identical): a stale
    If-Match (409 with the current ETag), no If-Match (428), not JSON, an invalid field
-   (400 naming its JSON pointer), a setting fixed while running (400), and an apply that
-   fails in the daemon (a WAN on a missing interface: 500 apply_failed). A dry run
+   (400 naming its JSON pointer), a setting fixed while running (400), a WAN on an
+   interface the host does not have (400 at /wan/N/interface, in a dry run too), and an
+   apply that fails in the daemon (a WAN gateway off its subnet: 500 apply_failed). A dry run
    (?dry_run=1) answers the checks and the diff, and changes nothing.
 4. Safe apply: a change with confirm_within=2 that is not confirmed reverts by itself (a
    revision by "cats"), and the VIP answers again; one that is confirmed stays.
@@ -193,9 +194,15 @@ def test_refusals_change_nothing(s: LabSession):
     assert st == 400 and [f["field"] for f in body["error"]["fields"]] == ["/service/0/vip"], f"invalid: {body}"
     st, _, body = patch(s, rev, [{"op": "replace", "path": "/cpe/control_socket", "value": "/tmp/x.sock"}])
     assert st == 400 and "/cpe/control_socket" in [f["field"] for f in body["error"]["fields"]], f"fixed: {body}"
+    # An interface this host does not have cannot be applied: refused at its field, first.
     st, _, body = patch(s, rev, [{"op": "replace", "path": "/wan/1/interface", "value": "nosuch0"}])
-    assert st == 500 and body["error"]["code"] == "apply_failed" and "nosuch0" in body["error"]["message"], \
-        f"failed apply: {st} {body}"
+    assert st == 400 and [f["field"] for f in body["error"]["fields"]] == ["/wan/1/interface"], f"no interface: {body}"
+    st, _, body = patch(s, rev, [{"op": "replace", "path": "/wan/1/interface", "value": "nosuch0"}], "?dry_run=1")
+    assert st == 400 and [f["field"] for f in body["error"]["fields"]] == ["/wan/1/interface"], f"no interface, dry run: {body}"
+    # A gateway no route can use (not on the WAN's subnet): the kernel refuses the route
+    # when the daemon applies it, and the daemon goes back to the running revision.
+    st, _, body = patch(s, rev, [{"op": "replace", "path": "/wan/1/gateway", "value": "198.51.100.1"}])
+    assert st == 500 and body["error"]["code"] == "apply_failed", f"failed apply: {st} {body}"
     # A dry run answers the checks and the diff a commit would make, and changes nothing.
     ops = [{"op": "replace", "path": "/selection/hysteresis_pct", "value": 21}]
     st, _, body = patch(s, rev, ops, "?dry_run=1")

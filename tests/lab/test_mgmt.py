@@ -15,7 +15,7 @@
 5. Bad bodies: not JSON, unknown fields, wrong types, 1 MiB, deep nesting: 4xx JSON, no change.
 6. Login rate limiting: repeated failures get 429 with Retry-After, even with the right
    password; every login, failure and lock-out is in the audit log and the event log.
-7. Events: GET /api/v1/events filtered by kind, kind group, subject, range and limit gives
+7. Events: GET /api/v1/events filtered by kind, kind group, subject, range, limit and points gives
    exactly the matching events of the store; a bad parameter is a 400 naming it.
 """
 import json
@@ -213,14 +213,15 @@ def test_login_rate_limit(s: LabSession):
 
 
 def test_events_filtered(s: LabSession):
-    """GET /api/v1/events filtered by the daemon (kind, kind group, subject, range, limit)
+    """GET /api/v1/events filtered by the daemon (kind, kind group, subject, range, limit, points)
     answers exactly the matching events of the real store; a bad parameter is a 400
     naming it."""
     wan, vcpe = "wan1", "cloud1"
     q = [f"?since=0&kind=path_*&subject={vcpe}", f"?since=0&kind=auth_login,auth_lockout",
-         f"?since=0&subject={wan}/{vcpe}", "?since=0&kind=path_*&newest=1&limit=2", "?since=0&limit=1000"]
+         f"?since=0&subject={wan}/{vcpe}", "?since=0&kind=path_*&newest=1&limit=2", "?since=0&kind=path_*&points=1",
+         "?since=0&limit=1000"]
     bad = {"?kind=path%20down": "kind", "?limit=0": "limit", "?since=yesterday": "since",
-           "?since=10&until=9": "since", f"?vcpe={vcpe}": "vcpe", "?subject=": "subject"}
+           "?since=10&until=9": "since", f"?vcpe={vcpe}": "vcpe", "?subject=": "subject", "?points=0": "points"}
     steps = [{"method": "POST", "path": "/api/v1/login", "body": {"user": "admin", "password": ADMIN_PW}}]
     steps += [{"method": "GET", "path": "/api/v1/events" + x} for x in q + list(bad)]
     r = talk(s, steps, client="c2")  # c1 is still locked out by test_login_rate_limit
@@ -228,7 +229,7 @@ def test_events_filtered(s: LabSession):
     res = r[1:]
     for x in res[:len(q)]:
         assert x["status"] == 200 and isinstance(x["body"], list), x
-    by_path, logins, one_path, newest, every = (x["body"] for x in res[:len(q)])
+    by_path, logins, one_path, newest, thinned, every = (x["body"] for x in res[:len(q)])
     seg = lambda sub, v: v in sub.split("/") or f"/{v}/" in f"/{sub}/"  # noqa: E731
     key = lambda e: (e["ts_ms"], e["kind"], e["subject"], e["detail"])  # noqa: E731
     # Each filtered answer is exactly what filtering every event gives (fewer than 1000 here).
@@ -242,6 +243,12 @@ def test_events_filtered(s: LabSession):
     assert list(map(key, one_path)) == list(map(key, want)), (one_path, want)
     want = [e for e in every if e["kind"].startswith("path_")][-2:]
     assert list(map(key, newest)) == list(map(key, want)), (newest, want)
+    # points=1: one bucket over the whole range, so the newest event of each kind and subject.
+    last = {}
+    for i, e in enumerate(x for x in every if x["kind"].startswith("path_")):
+        last[(e["kind"], e["subject"])] = (i, e)
+    want = [e for _, e in sorted(last.values(), key=lambda ie: ie[0])]
+    assert want and list(map(key, thinned)) == list(map(key, want)), (thinned, want)
     for (query, field), x in zip(bad.items(), res[len(q):]):
         assert x["status"] == 400 and error_code(x) == "invalid", (query, x)
         assert [f["field"] for f in x["body"]["error"]["fields"]] == [field], (query, x["body"])

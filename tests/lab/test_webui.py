@@ -32,10 +32,17 @@ namespace c1, uses it:
    toast for the path coming back, and the Paths page's uptime column shows the downtime
    and the last change (down -> up), from event reads that asked for path state changes
    only (kind=path_up,path_down,path_unknown).
+   Weights history (Services): the app behind the first service's last instance loaded
+   to 95 % in the lab; a publication whose reason names that vCPE's utilisation arrives
+   in the page's list live (no re-read of the history), the stacked chart has points,
+   and a custom range read back from history (points=) has the same publication.
    Configuration forms (generated from GET /api/v1/config/schema): a WAN with a value
-   out of range is stopped in the page, one with a bad interface gets the daemon's dry
-   run error next to that field and no Apply; the previews are the daemon's dry-run
-   diffs; an edit and a removal show their diffs and, cancelled, change
+   out of range is stopped in the page, one with a bad interface name, and one on an
+   interface the host does not have, get the daemon's dry run errors next to that field
+   and no Apply; a gateway off the WAN's subnet passes the checks and fails to apply
+   (the page says so, nothing changed); the last WAN's listen_port edited, applied and
+   confirmed reaches its WireGuard device (GET /api/v1/status) and its paths come back
+   up through the new port; the previews are the daemon's dry-run diffs; an edit and a removal show their diffs and, cancelled, change
    nothing; a service added through the form (first refused at its instance's vCPE),
    applied and confirmed; a change of it left unconfirmed for 3 s is reverted by the
    daemon, the page says so and the document is back; the "add a vCPE" wizard (required
@@ -77,8 +84,9 @@ BROWSER_TIMEOUT_S = 240
 
 def run_browser(s: LabSession, argv: list[str], inp: dict, timeout: float) -> tuple[int, str, str]:
     """Runs the browser script: its input as the first stdin line, then answers its lab
-    requests ({"ask": "blackhole"|"delay"|"restore", "wan": W[, "ms": M]} lines on its
-    stdout) one line each.
+    requests ({"ask": "blackhole"|"delay"|"restore", "wan": W[, "ms": M]}, {"ask": "load",
+    "vcpe": V, "fraction": F} or {"ask": "peer_ports", "wan": W} lines on its stdout) one
+    line each.
     Returns (exit code, stdout, stderr); killed after `timeout` seconds."""
     with tempfile.TemporaryFile("w+") as err, subprocess.Popen(
             argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err, text=True, bufsize=1) as p:
@@ -103,9 +111,13 @@ def run_browser(s: LabSession, argv: list[str], inp: dict, timeout: float) -> tu
                         s.impair(msg["wan"], clear=True, delay=float(msg["ms"]))
                     elif msg["ask"] == "restore":
                         s.impair(msg["wan"], clear=True)
-                    else:
-                        raise ValueError(f"unknown request {msg['ask']!r}")
                     answer = {"ok": True}
+                    if msg["ask"] == "load":
+                        s.lab.set_app_load(msg["vcpe"], float(msg["fraction"]))
+                    elif msg["ask"] == "peer_ports":
+                        answer["ports"] = peer_ports(s, msg["wan"])
+                    elif msg["ask"] not in ("blackhole", "delay", "restore"):
+                        raise ValueError(f"unknown request {msg['ask']!r}")
                 except Exception as e:  # the script reports it as its failure
                     answer = {"error": str(e)}
                 p.stdin.write(json.dumps(answer) + "\n")
@@ -115,6 +127,18 @@ def run_browser(s: LabSession, argv: list[str], inp: dict, timeout: float) -> tu
             timer.cancel()
         err.seek(0)
         return rc, "".join(lines), err.read()
+
+
+def peer_ports(s: LabSession, wan: str) -> dict[str, list[int]]:
+    """Per vCPE, the UDP ports its WireGuard device last saw the CPE send from on the
+    tunnel of the CPE's WAN `wan` (the peer's endpoint, which WireGuard moves to the source
+    of each authenticated packet: the CPE's listen port on that WAN)."""
+    out = {}
+    for v in s.scenario.vcpes:
+        for t in s.lab.status_json(v.node).get("tunnels", []):
+            if t.get("wan") == wan:
+                out[v.name] = [int(p["endpoint"].rsplit(":", 1)[1]) for p in t.get("peers", []) if p.get("endpoint")]
+    return out
 
 
 def build_dir() -> Path:
@@ -200,6 +224,7 @@ def test_browser(s: LabSession):
     finally:
         os.unlink(f.name)
     sc = s.scenario
+    loads = {v.name: v.app.background / 100 for v in sc.vcpes if v.app}
     shots = build_dir() / "webui-screenshots"
     home = Path(tempfile.mkdtemp(prefix="cats-browser-"))
     inp = {"base": f"https://{HOST}:{PORT}", "setup_url": url, "spki": spki_sha256(cert_pem(s)),
@@ -207,6 +232,10 @@ def test_browser(s: LabSession):
            "vcpes": [v.name for v in sc.vcpes], "shots": str(shots), "chromium": CHROMIUM,
            "instances": [f"{i.vcpe}|{sv.id}|" for sv in sc.cpe.services for i in sv.instances],
            "service": sc.cpe.services[0].id,
+           # The app whose load the test raises: the service's last instance (fig4: cloud2,
+           # the one app1 prefers), back to its scenario load afterwards.
+           "load_vcpe": sc.cpe.services[0].instances[-1].vcpe,
+           "load_restore": loads[sc.cpe.services[0].instances[-1].vcpe],
            "instance_vcpe": sc.cpe.services[0].instances[0].vcpe,
            "instance_address": f"{sc.cpe.services[0].instances[0].address}:{sc.cpe.services[0].instances[0].port}"}
     try:
@@ -217,6 +246,8 @@ def test_browser(s: LabSession):
         shutil.rmtree(home, ignore_errors=True)
         for w in inp["wans"]:  # never leave a WAN impaired, whatever happened
             s.impair(w, clear=True)
+        for v, f in loads.items():  # nor an app loaded
+            s.lab.set_app_load(v, f)
     sys.stdout.write(stderr[-3000:])
     try:
         out = json.loads(stdout.strip().splitlines()[-1])
@@ -239,6 +270,21 @@ def test_browser(s: LabSession):
     assert len(out["instances"]) >= len(inp["instances"]) >= 2, out["instances"]
     assert out["service_weight_sum"] == 1000, out["candidates"]
     assert sum(c["weight"] for c in out["candidates"]) == 1000 and out["weights_bar_rects"] >= 1, out["candidates"]
+    # the weights history: the load raised in the lab shows as a new publication naming it
+    lp = out["load_publication"]
+    assert inp["load_vcpe"] in lp["reason"] and "utilisation" in lp["reason"], lp
+    assert out["load_share_after"] <= 2 * out["load_share_before"] / 3, (out["load_share_before"], out["load_share_after"])
+    assert out["weights_history_points"] >= 2, out["weights_history_points"]
+    assert out["weights_history_series"] >= 1, out["weights_history_series"]
+    for labels in (out["weights_history_labels"], out["final_history_labels"]):  # after the load; at the end of the run
+        assert labels["bands"] and set(labels["bands"]) <= set(labels["table"]), \
+            f"a band of the weights chart is not a candidate the table names: {labels}"
+    assert out["weights_history_reads"] == 0, "the new publication came from a re-read, not the live stream"
+    assert out["weights_history_custom"]["points"] >= 2 and out["weights_history_custom"]["has_load"], \
+        out["weights_history_custom"]
+    svc_reads = out["services_event_reads"]
+    assert any("points=" in r["query"] for r in svc_reads), svc_reads
+    assert all(r["kinds"] in (None, [], ["weights"]) for r in svc_reads), svc_reads
     assert out["events_count"] >= 1 and out["events_filtered"]["rows"] >= 1, out
     assert out["events_filtered"]["answered"] == [out["events_filtered"]["kind"]], out["events_filtered"]
     es = out["events_subject"]
@@ -269,15 +315,23 @@ def test_browser(s: LabSession):
     assert "no eligible candidate" in out["toast_no_candidate"], out["toast_no_candidate"]
     assert out["path_uptime"]["down_ms"] > 0 and 0 < out["path_uptime"]["pct_up"] < 100, out["path_uptime"]
     assert "down → up" in out["path_uptime"]["last_change"], out["path_uptime"]
+    assert "before" in out["paths_custom_error"], out["paths_custom_error"]
+    pc = out["paths_custom"]
+    assert pc["down_ms"] > 0 and pc["points"] >= 2, pc
+    # the range's events, and each path's state at its start (the last change before it)
+    assert any("until=" in q and "limit=1" in q and "subject=" in q for q in pc["reads"]), pc["reads"]
     # configuration forms
     assert out["wan_local_error"] and out["wan_preview_before_fix"] == 0, (out["wan_local_error"], out["wan_preview_before_fix"])
     assert "invalid interface name" in out["wan_api_error"], out["wan_api_error"]
+    assert "nosuch9" in out["wan_missing_if_error"] and out["wan_missing_if_apply"] == 0, \
+        (out["wan_missing_if_error"], out["wan_missing_if_apply"])
     assert out["wan_refused_apply"] == 0, "a change the dry run refused can still be applied"
     nw, nv = len(inp["wans"]), len(inp["vcpes"])
     add_lines = out["wan_add_diff"].splitlines()
     assert any(x.startswith(f"+ /wan/{nw} = ") for x in add_lines), out["wan_add_diff"]
     assert all(f"+ /vcpe/{i}/ports/wan9 = {51811 + nw}" in add_lines for i in range(nv)), out["wan_add_diff"]
     assert "ports" not in out["wan_other_errors"], f"the vCPEs' ports for the new WAN: {out['wan_other_errors']}"
+    assert f"/wan/{nw - 1}/gateway" in out["wan_gateway_diff"], out["wan_gateway_diff"]
     assert out["wan_apply_failed"] and out["wan_apply_failed_unchanged"], out["wan_apply_failed"]
     assert f"/wan/{len(inp['wans']) - 1}/cost" in out["wan_edit_diff"] and "7" in out["wan_edit_diff"], out["wan_edit_diff"]
     rm_lines = out["wan_remove_diff"].splitlines()
@@ -304,7 +358,13 @@ def test_browser(s: LabSession):
     assert out["wizard_download"] == {"name": "vcpe.toml", "same": True}, out["wizard_download"]
     assert out["vcpe_add_diff"].startswith(f"+ /vcpe/{len(inp['vcpes'])} = "), out["vcpe_add_diff"]
     assert out["vcpe_added"], "the vCPE was not added"
+    assert f"/wan/{nw - 1}/listen_port" in out["wan_port_diff"], out["wan_port_diff"]
+    wp = out["wan_port_applied"]
+    assert wp["device"] == wp["want"] == wp["doc"], f"the WAN's new listen port did not reach its tunnel: {wp}"
+    assert len(out["wan_port_peers"]) == nv and all(ps == [wp["want"]] for ps in out["wan_port_peers"].values()), \
+        f"the vCPEs do not see the CPE on its new port: {out['wan_port_peers']}"
     assert "/vcpe/" in out["revert_diff"] and "/service/" in out["revert_diff"], out["revert_diff"]
+    assert f"/wan/{nw - 1}/listen_port" in out["revert_diff"], out["revert_diff"]
     assert out["revert_unchanged_before_ok"], "asking to revert reverted"
     assert out["revert_back"], f"the revert did not bring the document back: {out['revert_msg']}"
     # accessibility: no serious or critical axe-core violation on any page
@@ -321,17 +381,24 @@ def test_browser(s: LabSession):
     print(f"  stream client: {out['sse_mode']!r}, requests {out['sse_urls']}, after reset RTT {out['sse_after_reset']}")
     print(f"  instances ({out['instances_ms']} ms): {[(i['key'], i['vcpus'], i['utilization'], i['delay'], i['available']) for i in out['instances']]}")
     print(f"  {inp['service']}: {[(c['key'], c['weight'], c['flows']) for c in out['candidates']]}")
+    print(f"  load of {inp['load_vcpe']} raised: publication after {out['load_publication_ms']} ms: "
+          f"{lp['reason'][:160]!r}; {inp['load_vcpe']}'s weight {out['load_share_before']} -> "
+          f"{out['load_share_after']} after {out['load_shift_ms']} ms; chart points {out['weights_history_points']}, "
+          f"custom range {out['weights_history_custom']}; weights reads {[r['query'] for r in svc_reads][:3]}")
     print(f"  events: {out['events_count']} rows, filter {out['events_filtered']}, by subject {out['events_subject']}")
     print(f"  the Paths page's event reads: {[r['query'] for r in out['paths_event_reads']]}")
     print(f"  config: refused value at its pointer: {out['config_field_error']!r}; banner {out['pending_banner']!r}; "
           f"diff {out['config_diff']!r}; 409: {out['config_conflict']!r}")
     print(f"  notifications: {out['toast_down']!r} after {out['toast_down_ms']} ms; {out['toast_weights']!r}; {out['toast_up']!r}")
-    print(f"  paths uptime after the blackhole: {out['path_uptime']}")
+    print(f"  paths uptime after the blackhole: {out['path_uptime']}; custom range: {pc['down_ms']} ms down, "
+          f"{pc['points']} points, {len(pc['reads'])} reads (refused first: {out['paths_custom_error']!r})")
     print(f"  WAN1 +40 ms shown after {out['delay_shown_ms']} ms ({out['delay_rtt']}); {out['toast_no_candidate']!r}")
     print(f"  forms: WAN add diff {out['wan_add_diff']!r}; refused apply {out['wan_apply_failed']!r}")
-    print(f"  forms: WAN errors {out['wan_local_error']!r} / {out['wan_api_error']!r}; service {out['service_add_diff'][:80]!r}; "
+    print(f"  forms: WAN errors {out['wan_local_error']!r} / {out['wan_api_error']!r} / {out['wan_missing_if_error']!r}; service {out['service_add_diff'][:80]!r}; "
           f"unconfirmed change reverted after {out['expired_after_ms']} ms: {out['expired_banner']!r}")
     print(f"  vCPE wizard: {out['vcpe_add_diff'][:80]!r}; revert diff {out['revert_diff']!r}")
+    print(f"  WAN form applied: {out['wan_port_diff']!r}; tunnel {wp}; "
+          f"the vCPEs see it on {out['wan_port_peers']} after {out['wan_port_peers_ms']} ms, its paths up")
     print(f"  axe-core: {len(out['axe'])} pages, no serious/critical violation: {sorted(out['axe'])}")
     print(f"  screenshots in {shots}")
     assert fl["transfer_bytes"] < BUDGET_BYTES, f"first load {fl['transfer_bytes']} B over the {BUDGET_BYTES} B budget"

@@ -162,7 +162,8 @@ export interface FlowCount {
 }
 export interface DecisionItem {
   service: string;
-  instance: string;
+  instance: string; // its name (the address until its vCPE has reported it)
+  address: string;
   vcpe: string;
   wan: string;
   weight: number;

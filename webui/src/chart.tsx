@@ -8,11 +8,17 @@ export interface Series {
   label: string;
   unit: string;
   stroke: string;
+  fill?: string; // the area down to 0 (a stacked chart: cumulative series, top one first)
+  step?: boolean; // a value holds until the next point (published weights)
+  value?: (index: number) => string; // the legend's value at a point, if not the plotted one
 }
 
-export function Chart(props: { id: string; title: string; series: Series[]; data: uPlot.AlignedData; height?: number }) {
+export function Chart(props: { id: string; title: string; series: Series[]; data: uPlot.AlignedData; height?: number;
+                               yMax?: number }) {
   const box = useRef<HTMLDivElement>(null);
   const plot = useRef<uPlot | null>(null);
+  const latest = useRef(props);
+  latest.current = props;
 
   useEffect(() => {
     const el = box.current!;
@@ -21,9 +27,16 @@ export function Chart(props: { id: string; title: string; series: Series[]; data
       height: props.height ?? 140,
       legend: { show: true },
       cursor: { drag: { x: false, y: false } },
-      scales: { x: { time: true } },
+      scales: { x: { time: true }, ...(props.yMax ? { y: { range: [0, props.yMax] as uPlot.Range.MinMax } } : {}) },
       axes: [{}, { size: 50, values: (_u, vals) => vals.map((v) => `${+v.toFixed(2)}${props.series[0].unit}`) }],
-      series: [{}, ...props.series.map((s) => ({ label: s.label, stroke: s.stroke, width: 1.5, spanGaps: false }))],
+      series: [{}, ...props.series.map((s, i): uPlot.Series => ({
+        label: s.label, stroke: s.stroke, width: 1.5, spanGaps: false,
+        ...(s.fill ? { fill: s.fill } : {}),
+        ...(s.step ? { paths: uPlot.paths.stepped!({ align: 1 }) } : {}),
+        // Read at hover time from the newest props: the data changes without a remount.
+        ...(s.value ? { value: (_u: uPlot, v: number | null, _s: number, idx: number | null) =>
+          (idx === null || v === null ? '–' : latest.current.series[i]?.value?.(idx) ?? String(v)) } : {}),
+      }))],
     };
     const u = new uPlot(opts, props.data, el);
     plot.current = u;

@@ -6,6 +6,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import { EventItem } from './api';
 import { live, LiveState } from './live';
+import { parseWeights } from './weights';
 
 export interface Toast {
   id: number;
@@ -19,17 +20,6 @@ export interface Toast {
 const kShowMs = 15_000;
 const kMax = 4; // a column of toasts must not cover the page's controls
 const evKey = (e: EventItem) => `${e.ts_ms}|${e.kind}|${e.subject}|${e.detail}`;
-
-// "ok: <reason>; weights cloud1/i1/wan1=600 cloud1/i1/wan2=400" (cpe/steering.cpp): the
-// outcome and the candidates with a weight.
-export function parseWeights(detail: string): { outcome: string; reason: string; active: string[] } | null {
-  const at = detail.lastIndexOf('; weights');
-  const colon = detail.indexOf(': ');
-  if (at < 0 || colon < 0 || colon > at) return null;
-  const active = detail.slice(at + '; weights'.length).trim().split(/\s+/).filter(Boolean)
-    .map((kv) => kv.split('=')[0]).sort();
-  return { outcome: detail.slice(0, colon), reason: detail.slice(colon + 2, at), active };
-}
 
 // The WANs of candidate keys "vcpe/instance/wan" (select.cpp candidate_key).
 const wansOf = (keys: string[]) => [...new Set(keys.map((k) => k.slice(k.lastIndexOf('/') + 1)))].sort().join(', ') || 'nothing';

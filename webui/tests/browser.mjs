@@ -120,6 +120,15 @@ async function firstLoad(page) {
   });
 }
 
+// A service card's weights chart legend ("instance via wan" per band), and the same
+// names from its candidates table: every band should be a candidate the table names.
+async function historyLabels(page, sel) {
+  return {
+    bands: await page.$$eval(`${sel} [data-testid=weights-history] .u-legend .u-series .u-label`, (ls) => ls.slice(1).map((l) => l.textContent)),
+    table: await page.$$eval(`${sel} tr[data-candidate]`, (rows) => rows.map((r) => `${r.children[0].textContent} via ${r.children[2].textContent}`)),
+  };
+}
+
 async function topologyUpAfterNav(page, ids) {
   await page.click('nav >> text=Overview');
   await topologyUp(page, ids);
@@ -168,16 +177,32 @@ async function configForms(page) {
     ? await page.textContent('[data-testid=change-field-errors]') : '';
   await axeOn(page, 'config-form-errors');
   await shot(page, 'config-wan-error-1280x800');
-  // A valid WAN whose interface this CPE does not have: the dry run shows its diff, the
-  // daemon refuses to apply it (500 apply_failed), the page says why, nothing changed.
+  // A WAN on an interface this CPE does not have cannot be applied live: the daemon's dry
+  // run says so at that field, and the page offers no Apply.
   await page.fill(fid(`${wp}/interface`), 'nosuch9');
   await page.click('[data-testid=form-preview]');
+  out.wan_missing_if_error = await (await page.waitForFunction((sel) => {
+    const t = document.querySelector(sel)?.textContent ?? '';
+    return t.includes('nosuch9') ? t : null;
+  }, `${fid(`${wp}/interface`)}-error`, { timeout: kWait })).jsonValue();
+  out.wan_missing_if_apply = await page.locator('[data-testid=change-apply]').count();
+  // On an interface it has (the loopback, no WAN's): the dry run's diff, with the vCPEs' ports.
+  await page.fill(fid(`${wp}/interface`), 'lo');
+  await page.click('[data-testid=form-preview]');
   out.wan_add_diff = await textOf(page, '[data-testid=change-diff]');
+  await page.click('[data-testid=form-wan] >> text=Cancel');
+  // A change the daemon cannot apply although its checks pass (a gateway off the WAN's
+  // subnet: the kernel refuses the route): the apply fails (500 apply_failed), the page
+  // says why, nothing changed.
+  const w2 = start.wan[nw - 1].name;
+  await page.click(`[aria-label="Edit wan ${w2}"]`);
+  await page.fill(fid(`/wan/${nw - 1}/gateway`), '198.51.100.1');
+  await page.click('[data-testid=form-preview]');
+  out.wan_gateway_diff = await textOf(page, '[data-testid=change-diff]');
   await page.click('[data-testid=change-apply]');
   out.wan_apply_failed = await textOf(page, '[data-testid=change-error]');
   out.wan_apply_failed_unchanged = (await revs()) === base;
   await page.click('[data-testid=form-wan] >> text=Cancel');
-  const w2 = start.wan[nw - 1].name;
   await page.click(`[aria-label="Edit wan ${w2}"]`);
   await page.fill(fid(`/wan/${nw - 1}/cost`), '7');
   await page.click('[data-testid=form-preview]');
@@ -282,10 +307,48 @@ async function configForms(page) {
   out.vcpe_added = (await doc()).vcpe.length === nv + 1;
   step('config forms: vCPE added through the wizard');
 
+  // ---- a WAN edited through its form and applied in the lab: its tunnel's listen port
+  // (live-applied: the overlay plan is re-applied), read back from the daemon's WireGuard
+  // device (GET /api/v1/status), and the paths over that WAN up again through the new port.
+  {
+    const wi = nw - 1;
+    const wname = start.wan[wi].name;
+    const port = Number(start.wan[wi].listen_port ?? 51800) + 10;
+    await page.click(`[aria-label="Edit wan ${wname}"]`);
+    await page.fill(fid(`/wan/${wi}/listen_port`), String(port));
+    await page.click('[data-testid=form-preview]');
+    out.wan_port_diff = await textOf(page, '[data-testid=change-diff]');
+    await page.click('[data-testid=change-apply]');
+    await page.waitForSelector(`[data-testid=pending-banner][data-revision="${r3 + 1}"]`, { timeout: kWait });
+    await page.click('[data-testid=pending-banner] button');
+    await page.waitForSelector('[data-testid=pending-banner]', { state: 'detached', timeout: kWait });
+    const t = Date.now();
+    const seen = await (await page.waitForFunction(async ([w, port]) => {
+      const p = (await (await fetch('/api/v1/status')).json()).tunnels?.find((x) => x.wan === w)?.listen_port;
+      return p === port ? p : null;
+    }, [wname, port], { timeout: kWait, polling: 100 })).jsonValue();
+    out.wan_port_applied = { want: port, device: seen, after_ms: Date.now() - t, doc: (await doc()).wan[wi].listen_port };
+    // Traffic through the new port: each vCPE's WireGuard moves its CPE peer's endpoint to
+    // the source port of the CPE's authenticated packets (asked of the lab, polled to a deadline).
+    const deadline = Date.now() + kWait;
+    do {
+      out.wan_port_peers = (await ask('peer_ports', { wan: wname })).ports;
+      if (Object.keys(out.wan_port_peers).length && Object.values(out.wan_port_peers).every((ps) => ps.length && ps.every((x) => x === port))) break;
+      await new Promise((r) => setTimeout(r, 250));
+    } while (Date.now() < deadline);
+    out.wan_port_peers_ms = Date.now() - t;
+    await page.waitForFunction(async (w) => {
+      const ps = await (await fetch('/api/v1/paths')).json();
+      return ps.filter((p) => p.wan === w).length > 0 && ps.filter((p) => p.wan === w).every((p) => p.state === 'up');
+    }, wname, { timeout: 30_000, polling: 250 });
+    out.wan_port_paths_up_ms = Date.now() - t;
+    step('config forms: WAN listen port applied, the device has it, the vCPEs see it, its paths up', out.wan_port_applied);
+  }
+
   // ---- revert, asked first with the daemon's diff, back to where the forms started
   await page.click(`[aria-label="Revert to revision ${base}"]`);
   out.revert_diff = await textOf(page, `[data-testid=revert-confirm][data-revision="${base}"] [data-testid=revert-diff]`);
-  out.revert_unchanged_before_ok = (await revs()) === r3;
+  out.revert_unchanged_before_ok = (await revs()) === r3 + 1;
   await axeOn(page, 'config-revert');
   await page.click('[data-testid=revert-apply]');
   out.revert_msg = await textOf(page, '[data-testid=revert-msg]');
@@ -415,6 +478,67 @@ try {
     await axeOn(page, 'services');
   }
 
+  // ---- services: the weights history. An app's load raised in the lab: a new publication
+  // whose reason names the load move arrives in the list live (no re-read) and the
+  // stacked chart has points; a custom range read back from history has it too.
+  {
+    const sel = `section[data-service="${input.service}"]`;
+    const hist = `${sel} [data-testid=weights-history]`;
+    await page.waitForSelector(`${hist} [data-testid=publications]`, { timeout: kWait });
+    const weightReads = () => eventReads.filter((e) => e.page === '/services' && e.query.includes('kind=weights'));
+    const readsBefore = weightReads().length;
+    // The loaded vCPE's share of the service in the candidates table (its rows' weights).
+    const shareOf = (v) => page.$$eval(`${sel} tr[data-candidate]`, (rows, v) => rows
+      .filter((r) => r.children[1].textContent === v)
+      .reduce((a, r) => a + Number(r.querySelector('[data-field=weight]').textContent), 0), v);
+    out.load_share_before = await shareOf(input.load_vcpe);
+    const t = Date.now();
+    await ask('load', { vcpe: input.load_vcpe, fraction: 0.95 });
+    const pub = await page.waitForFunction(([hist, t, v]) => {
+      const li = [...document.querySelectorAll(`${hist} li[data-publication]`)].find((x) => Number(x.getAttribute('data-publication')) >= t
+        && /utilisation/.test(x.querySelector('[data-field=reason]')?.textContent ?? '')
+        && (x.querySelector('[data-field=reason]')?.textContent ?? '').includes(v));
+      return li ? { ts: Number(li.getAttribute('data-publication')), reason: li.querySelector('[data-field=reason]').textContent } : null;
+    }, [hist, t - 500, input.load_vcpe], { timeout: 30_000 });
+    out.load_publication = await pub.jsonValue();
+    out.load_publication_ms = out.load_publication.ts - t;
+    // ... and the weights shift: the loaded vCPE keeps at most two thirds of its share.
+    await page.waitForFunction(([sel, v, before]) => [...document.querySelectorAll(`${sel} tr[data-candidate]`)]
+      .filter((r) => r.children[1].textContent === v)
+      .reduce((a, r) => a + Number(r.querySelector('[data-field=weight]').textContent), 0) <= (2 * before) / 3,
+    [sel, input.load_vcpe, out.load_share_before], { timeout: 30_000 });
+    out.load_share_after = await shareOf(input.load_vcpe);
+    out.load_shift_ms = Date.now() - t;
+    await page.waitForFunction((hist) => Number(document.querySelector(`${hist} figure[data-chart]`)?.getAttribute('data-points') ?? 0) >= 2,
+      hist, { timeout: kWait });
+    out.weights_history_points = Number(await page.getAttribute(`${hist} figure[data-chart]`, 'data-points'));
+    out.weights_history_series = (await page.locator(`${hist} figure[data-chart] .u-legend .u-series`).count()) - 1; // less the time row
+    out.weights_history_labels = await historyLabels(page, sel);
+    out.weights_history_reads = weightReads().length - readsBefore;
+    step('services: the load move published, shown live with its reason', { after_ms: out.load_publication_ms });
+    await axeOn(page, 'services-history');
+    await shot(page, 'services-history-1280x800');
+    // A custom range around the move, read back from history only.
+    await page.click('[data-testid=svc-range-custom]');
+    const [from, to] = await page.evaluate(() => [Date.now() - 10 * 60_000, Date.now() + 2 * 60_000].map((ms) =>
+      new Date(ms - new Date(ms).getTimezoneOffset() * 60_000).toISOString().slice(0, 16)));
+    await page.fill('#svc-range-from', from);
+    await page.fill('#svc-range-to', to);
+    await page.click('[data-testid=svc-range-show]');
+    await page.waitForFunction(([hist, ts]) => document.querySelector(`${hist} li[data-publication="${ts}"]`)
+      && Number(document.querySelector(`${hist} figure[data-chart]`)?.getAttribute('data-points') ?? 0) >= 2,
+    [hist, out.load_publication.ts], { timeout: kWait });
+    out.weights_history_custom = {
+      points: Number(await page.getAttribute(`${hist} figure[data-chart]`, 'data-points')),
+      has_load: await page.locator(`${hist} li[data-publication="${out.load_publication.ts}"]`).count() === 1,
+    };
+    await axeOn(page, 'services-custom-range');
+    await page.click(`button >> text=Live (5 min)`);
+    out.services_event_reads = weightReads();
+    await ask('load', { vcpe: input.load_vcpe, fraction: input.load_restore });
+    step('services: custom range from history', out.weights_history_custom);
+  }
+
   // ---- events: non-empty, newest first, the kind filter narrows
   {
     await page.click('nav >> text=Events');
@@ -523,6 +647,38 @@ try {
     // The Paths page read only the path state changes (kind=...), not every event.
     out.paths_event_reads = eventReads.filter((e) => e.page === '/paths' && e.query.includes('since='));
     step('paths: uptime and last change after the blackhole', out.path_uptime);
+    // A custom range around the blackhole, from history only: charts with points, and the
+    // same downtime (each path's state at the range's start asked of the daemon).
+    {
+      const [from, to] = await page.evaluate(() => [Date.now() - 10 * 60_000, Date.now() + 60_000].map((ms) =>
+        new Date(ms - new Date(ms).getTimezoneOffset() * 60_000).toISOString().slice(0, 16)));
+      await page.click('[data-testid=paths-range-custom]');
+      await page.fill('#paths-range-from', to); // first the wrong way round: refused in the page
+      await page.fill('#paths-range-to', from);
+      await page.click('[data-testid=paths-range-show]');
+      out.paths_custom_error = await textOf(page, '#paths-range-from-error');
+      await page.fill('#paths-range-from', from);
+      await page.fill('#paths-range-to', to);
+      // The state of the path at the range's start, asked of the daemon (the last change before it).
+      const lookback = page.waitForResponse((r) => {
+        const q = new URL(r.url()).searchParams;
+        return r.url().includes('/api/v1/events?') && q.get('subject') === `${w}/${input.vcpes[0]}` && q.get('limit') === '1';
+      }, { timeout: kWait });
+      await page.click('[data-testid=paths-range-show]');
+      await lookback;
+      await page.waitForFunction(([cell, charts]) => Number(document.querySelector(`${cell} [data-field=uptime]`)?.getAttribute('data-down-ms') ?? 0) > 0
+        && document.querySelector('[data-testid=paths-range-custom]')?.getAttribute('aria-pressed') === 'true'
+        && charts.every((c) => Number(document.querySelector(`[data-chart="${c}"]`)?.getAttribute('data-points') ?? 0) >= 2),
+      [cell, input.wans.flatMap((w) => input.vcpes.map((v) => `${w}|${v}|rtt`))], { timeout: kWait });
+      out.paths_custom = {
+        down_ms: Number(await page.getAttribute(`${cell} [data-field=uptime]`, 'data-down-ms')),
+        points: Number(await page.getAttribute(`[data-chart="${w}|${input.vcpes[0]}|rtt"]`, 'data-points')),
+        reads: eventReads.filter((e) => e.page === '/paths' && e.query.includes('until=')).map((e) => e.query),
+      };
+      await axeOn(page, 'paths-custom-range');
+      await page.click('button >> text=15 min');
+      step('paths: a custom range from history', out.paths_custom);
+    }
 
     // WAN1 +40 ms: the Paths table shows it; then WAN2 too, and a service whose SLA
     // (RTT <= 15 ms) no path meets has no eligible candidate: a warning toast.
@@ -608,6 +764,32 @@ try {
     }
     await page.setViewportSize({ width: 1280, height: 800 });
     step('new pages at 768 px', out.overflow_768_pages);
+  }
+
+  // ---- the README's picture: the first service's card after the whole run (the load
+  // raised, WAN1 blackholed and delayed, the configuration changed), an element shot so
+  // it stays small. The notifications are hidden for it (they float over what is below
+  // them) through the CSSOM: an injected stylesheet would be an inline style the CSP refuses.
+  {
+    const sel = `section[data-service="${input.service}"]`;
+    await page.click('nav >> text=Services');
+    // A moment when the table shows the newest publication's weights (it re-reads the
+    // decisions within 200 ms of one), so the picture agrees with itself.
+    await page.waitForFunction((sel) => {
+      if (Number(document.querySelector(`${sel} figure[data-chart]`)?.getAttribute('data-points') ?? 0) < 2) return false;
+      const newest = document.querySelector(`${sel} li[data-publication] small`)?.textContent ?? '';
+      const pub = Object.fromEntries([...newest.matchAll(/(\S+ via \S+) (\d+)/g)].map((m) => [m[1], Number(m[2])]));
+      const rows = [...document.querySelectorAll(`${sel} tr[data-candidate]`)];
+      return rows.length > 0 && rows.every((r) => (pub[`${r.children[0].textContent} via ${r.children[2].textContent}`] ?? 0)
+        === Number(r.querySelector('[data-field=weight]').textContent));
+    }, sel, { timeout: kWait });
+    out.final_history_labels = await historyLabels(page, sel);
+    if (input.shots) {
+      const toasts = (display) => page.evaluate((d) => { document.querySelector('.toasts').style.display = d; }, display);
+      await toasts('none');
+      await page.locator(sel).screenshot({ path: `${input.shots}/services-card-1280x800.png` });
+      await toasts('');
+    }
   }
 
   // ---- log out: the session is gone server-side too

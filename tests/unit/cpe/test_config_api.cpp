@@ -127,3 +127,78 @@ TEST_CASE("config parts: array steps by index, id or name; put adds or replaces;
   CHECK(del->at(0).path == "/service/0");
   CHECK_FALSE(cpe::delete_part(doc, "/service/app9").has_value());
 }
+
+TEST_CASE("missing_interfaces: a new or changed WAN interface must exist; a running one may have gone") {
+  // The WANs' tables, then one vCPE with a port on each of them.
+  auto parse = [](const char* wans) {
+    std::string ports;
+    for (const char* name : {"fiber", "lte"})
+      if (std::string(wans).find(std::string("\"") + name + "\"") != std::string::npos)
+        ports += std::string(name) + " = " + (ports.empty() ? "51811" : "51812") + "\n";
+    auto c = config::parse_cpe(std::string(R"(
+[cpe]
+name = "branch1"
+[lan]
+interface = "lan0"
+address = "10.1.0.1"
+subnets = ["10.1.0.0/24"]
+)") + wans + R"(
+[[vcpe]]
+name = "cloud1"
+public_key = "6nRskU+hL0BfztnvvleaG/9Fxpo4mL7CUO/0WB9yd2Q="
+report_key = "zflfEUVyUIcGHWZPkC6JrWZ/h46ClV+jSLytI4tLDrQ="
+endpoint = "203.0.113.2"
+address = "10.2.1.1"
+subnets = ["10.2.1.0/24"]
+[vcpe.ports]
+)" + ports, "cpe.toml");
+    INFO((c ? std::string() : c.error().message));
+    REQUIRE(c.has_value());
+    return *c;
+  };
+  const auto running = parse(R"(
+[[wan]]
+name = "fiber"
+interface = "wan0"
+gateway = "192.0.2.1"
+)");
+  // The host has wan1 only: wan0 (the running fiber's) has gone away.
+  auto exists = [](const std::string& n) { return n == "wan1"; };
+  CHECK(cpe::missing_interfaces(running, running, exists).empty());  // unchanged: not in the way
+  auto fields = [&](const config::CpeConfig& next) {
+    std::vector<std::string> out;
+    for (const auto& e : cpe::missing_interfaces(running, next, exists)) out.push_back(e.field);
+    return out;
+  };
+  using V = std::vector<std::string>;
+  CHECK(fields(parse(R"(
+[[wan]]
+name = "fiber"
+interface = "wan1"
+gateway = "192.0.2.1"
+)")) == V{});
+  CHECK(fields(parse(R"(
+[[wan]]
+name = "fiber"
+interface = "wan0"
+gateway = "192.0.2.1"
+[[wan]]
+name = "lte"
+interface = "nosuch9"
+gateway = "192.0.2.5"
+)")) == V{"/wan/1/interface"});
+  CHECK(fields(parse(R"(
+[[wan]]
+name = "fiber"
+interface = "nosuch0"
+gateway = "192.0.2.1"
+)")) == V{"/wan/0/interface"});
+  auto errs = cpe::missing_interfaces(running, parse(R"(
+[[wan]]
+name = "lte"
+interface = "wan0"
+gateway = "192.0.2.5"
+)"), exists);  // a new WAN (by name) on an interface that has gone: refused
+  REQUIRE(errs.size() == 1);
+  CHECK(errs[0].message.find("\"wan0\"") != std::string::npos);
+}

@@ -113,6 +113,9 @@ TEST_CASE("event_query: GET /api/v1/events parameters, each bad one named") {
   CHECK(q.subject == "cloud1");
   CHECK(q.limit == 20);
   CHECK(q.newest);
+  CHECK(q.points == 0);
+  REQUIRE_FALSE(event_query({{"since", "5"}, {"until", "9"}, {"points", "2000"}}, now, q));
+  CHECK(q.points == 2000);
   REQUIRE_FALSE(event_query({{"from", "5"}, {"to", "9"}}, now, q));  // the older names
   CHECK(q.from_ms == 5);
 
@@ -133,5 +136,11 @@ TEST_CASE("event_query: GET /api/v1/events parameters, each bad one named") {
   CHECK(field({{"limit", "1001"}}) == "limit");
   CHECK(field({{"limit", "ten"}}) == "limit");
   CHECK(field({{"newest", "yes"}}) == "newest");
+  CHECK(field({{"points", "0"}}) == "points");
+  CHECK(field({{"points", "2001"}}) == "points");
+  CHECK(field({{"points", "-1"}}) == "points");
+  CHECK(field({{"points", "6x"}}) == "points");
+  CHECK(field({{"points", ""}}) == "points");
+  CHECK(field({{"since", "-9223372036854775808"}, {"until", "9223372036854775807"}, {"points", "10"}}) == "points");
   CHECK(field({{"vcpe", "cloud1"}}) == "vcpe");  // unknown: refused, not ignored
 }

@@ -437,6 +437,7 @@ TEST_CASE("store: events filtered in SQL by kind, subject and range agree with m
     std::vector<Event> want;
     for (const auto& e : all)
       if (matches(q, e)) want.push_back(e);
+    want = newest_per_bucket(q, want);
     if (want.size() > q.limit) {
       if (q.newest) want.erase(want.begin(), want.end() - static_cast<std::ptrdiff_t>(q.limit));
       else want.resize(q.limit);
@@ -471,6 +472,26 @@ TEST_CASE("store: events filtered in SQL by kind, subject and range agree with m
   q.newest = true;  // the newest three, still oldest first
   CHECK(run(q) == V{800, 900, 1000});
 
+  // points: [from, to] in buckets, of each bucket, kind and subject only the newest.
+  q = {};
+  q.from_ms = 100;
+  q.to_ms = 1099;
+  q.points = 2;  // buckets [100, 599], [600, 1099]
+  CHECK(run(q) == V{100, 200, 300, 400, 500, 600, 700, 800, 900, 1000});  // no two share kind, subject and bucket
+  q.kinds = {"path_*"};
+  q.subject = "wan1/cloud1";
+  CHECK(run(q) == V{100, 200, 1000});
+  q.points = 1;  // one bucket: the newest of each kind
+  CHECK(run(q) == V{100, 1000});
+  q.newest = true;
+  q.limit = 1;
+  CHECK(run(q) == V{1000});
+  q = {};
+  q.from_ms = 0;
+  q.to_ms = 2000;
+  q.points = 2000;  // 1 ms buckets: nothing thinned
+  CHECK(run(q) == V{100, 200, 300, 400, 500, 600, 700, 800, 900, 1000});
+
   // A query the store cannot run as asked is refused, never widened.
   for (auto bad : {std::vector<std::string>{"path_down' OR 1=1 --"}, std::vector<std::string>{"*"},
                    std::vector<std::string>{""}, std::vector<std::string>{"Path_up"}}) {
@@ -487,6 +508,48 @@ TEST_CASE("store: events filtered in SQL by kind, subject and range agree with m
   b = {};
   b.subject = "a\nb";
   CHECK(check_event_query(b)->field == "subject");
+  for (int64_t p : {int64_t{-1}, kMaxPoints + 1}) {
+    b = {};
+    b.to_ms = 1000;
+    b.points = p;
+    CHECK(check_event_query(b)->field == "points");
+    CHECK_FALSE(s->events(b).has_value());
+  }
+  b = {};  // to_ms: the end of time, a span no bucket width covers
+  b.points = 10;
+  CHECK(check_event_query(b)->field == "points");
+}
+
+TEST_CASE("store: events by points keep the newest per bucket, ties to the later row", "[store]") {
+  TempDir dir;
+  auto s = must_open(opts_in(dir));
+  const std::vector<Event> all = {
+      {1000, "weights", "app1", "a"}, {1500, "weights", "app1", "b"}, {1500, "weights", "app1", "c"},
+      {1999, "weights", "app2", "d"}, {2000, "weights", "app1", "e"}, {2999, "weights", "app1", "f"},
+      {3000, "weights", "app1", "g"},
+  };
+  for (const auto& e : all) s->add_event(e);
+  EventQuery q;
+  q.kinds = {"weights"};
+  q.from_ms = 1000;
+  q.to_ms = 3999;
+  q.points = 3;  // [1000, 1999], [2000, 2999], [3000, 3999]
+  auto got = s->events(q);
+  REQUIRE(got.has_value());
+  std::string details;
+  for (const auto& e : *got) details += e.detail;
+  CHECK(details == "cdfg");  // app1: c (the later of two at 1500), f, g; app2: d
+  std::string mem;
+  for (const auto& e : newest_per_bucket(q, all)) mem += e.detail;
+  CHECK(mem == details);
+  q.subject = "app1";
+  q.newest = true;
+  q.limit = 2;
+  got = s->events(q);
+  REQUIRE(got.has_value());
+  REQUIRE(got->size() == 2);
+  CHECK((*got)[0].detail == "f");
+  CHECK((*got)[1].detail == "g");
 }
 
 TEST_CASE("store: replay marks survive a re-open, bit for bit, and have their own connection", "[store]") {

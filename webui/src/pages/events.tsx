@@ -5,6 +5,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import { ApiError, EventItem, get } from '../api';
 import { live, LiveState } from '../live';
+import { localInput } from '../range';
 
 const kRanges = [
   { id: '1h', label: 'last hour', ms: 3600_000 },
@@ -30,11 +31,6 @@ export function matches(f: { kind: string; subject: string }, e: EventItem): boo
   if (f.kind && (f.kind.endsWith('*') ? !e.kind.startsWith(f.kind.slice(0, -1)) : e.kind !== f.kind)) return false;
   return !f.subject || `/${e.subject}/`.includes(`/${f.subject}/`);
 }
-
-const localInput = (ms: number) => {
-  const d = new Date(ms - new Date(ms).getTimezoneOffset() * 60_000);
-  return d.toISOString().slice(0, 16);
-};
 
 export function Events() {
   const [s, setS] = useState<LiveState>(live.state);

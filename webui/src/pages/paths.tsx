@@ -1,19 +1,15 @@
 // Per WAN x vCPE: RTT, jitter and loss over time. History from
-// GET /api/v1/paths?history=1 (so a reload keeps it), then live samples appended.
+// GET /api/v1/paths?history=1 (so a reload keeps it), then live samples appended (not to a
+// custom range, which is history only).
 import { useEffect, useMemo, useState } from 'preact/hooks';
 import type uPlot from 'uplot';
 import { EventItem, get, PathItem, PathSample } from '../api';
 import { Chart } from '../chart';
 import { live, LiveState, pathKey } from '../live';
+import { kRanges, Range, RangePicker, rangeKey, span } from '../range';
 import { pathState } from '../state';
-import { duration, kUptimeKinds, uptime } from '../uptime';
+import { duration, kUptimeKinds, parseChange, uptime } from '../uptime';
 
-const kRanges = [
-  { id: 'live', label: 'Live (5 min)', ms: 5 * 60_000 },
-  { id: '15m', label: '15 min', ms: 15 * 60_000 },
-  { id: '1h', label: '1 h', ms: 60 * 60_000 },
-  { id: '24h', label: '24 h', ms: 24 * 60 * 60_000 },
-];
 const kPoints = 600; // downsampling hint (points=N); the daemon may ignore it
 const kMaxLive = 20_000;
 
@@ -44,26 +40,36 @@ function trim(b: Buf, from_s: number) {
 
 export function Paths() {
   const [s, setS] = useState<LiveState>(live.state);
-  const [range, setRange] = useState(kRanges[0]);
+  const [range, setRange] = useState<Range>(kRanges[0]);
   const [bufs, setBufs] = useState<Map<string, Buf>>(new Map());
   const [version, setVersion] = useState(0);
   const [error, setError] = useState<string | null>(null);
-  // The path state changes of the range (uptime.ts), the live ones added at render.
-  const [changes, setChanges] = useState<{ from: number; events: EventItem[] }>({ from: Date.now() - kRanges[0].ms, events: [] });
+  // The path state changes of the range (uptime.ts), the live ones added at render; for a
+  // custom range also each path's state when it starts (its last change before).
+  const [changes, setChanges] = useState<{ from: number; events: EventItem[]; before: Map<string, string> }>(
+    { from: Date.now() - kRanges[0].ms, events: [], before: new Map() });
   useEffect(() => live.subscribe(setS), []);
+  const subjects = s.paths.map((p) => `${p.wan}/${p.vcpe}`).sort().join();
   useEffect(() => {
     let stop = false;
-    const from = Date.now() - range.ms;
+    const { from, to, live: isLive } = span(range);
     // Only the state changes uptime.ts reads, filtered by the daemon (in SQL), the newest
     // when there are more than the limit: not every event of the range.
-    const q = new URLSearchParams({ since: String(from), kind: kUptimeKinds.join(','), newest: '1' });
-    get<EventItem[]>(`/api/v1/events?${q}`).then(
-      (evs) => !stop && setChanges({ from, events: evs }),
+    const kind = kUptimeKinds.join(',');
+    const q = new URLSearchParams({ since: String(from), kind, newest: '1' });
+    if (!isLive) q.set('until', String(to));
+    const before = isLive ? [] : subjects.split(',').filter(Boolean).map(async (subject) => {
+      const b = new URLSearchParams({ since: '0', until: String(from - 1), kind, subject, newest: '1', limit: '1' });
+      const evs = await get<EventItem[]>(`/api/v1/events?${b}`);
+      return [subject, evs.length ? parseChange(evs[0].detail).to : 'unknown'] as [string, string];
+    });
+    Promise.all([get<EventItem[]>(`/api/v1/events?${q}`), Promise.all(before)]).then(
+      ([evs, b]) => !stop && setChanges({ from, events: evs, before: new Map(b) }),
       (e) => !stop && setError(`events: ${e instanceof Error ? e.message : String(e)}`));
     return () => {
       stop = true;
     };
-  }, [range.id]);
+  }, [rangeKey(range), range.id === 'custom' ? subjects : '']);
 
   const keys = useMemo(() => s.paths.map((p) => pathKey(p.wan, p.vcpe)).sort(), [s.paths.map((p) => p.wan + p.vcpe).join()]);
 
@@ -71,8 +77,7 @@ export function Paths() {
   useEffect(() => {
     let stop = false;
     const map = new Map<string, Buf>();
-    const to = Date.now();
-    const from = to - range.ms;
+    const { from, to, live: isLive } = span(range);
     const load = async () => {
       try {
         await Promise.all(
@@ -94,37 +99,33 @@ export function Paths() {
       setVersion((v) => v + 1);
     };
     void load();
-    const off = live.onPath((p: PathItem, ts: number) => {
+    const off = !isLive ? () => {} : live.onPath((p: PathItem, ts: number) => {
       const k = pathKey(p.wan, p.vcpe);
       let b = map.get(k);
       if (!b) map.set(k, (b = empty()));
       push(b, ts, p);
-      trim(b, (Date.now() - range.ms) / 1000);
+      trim(b, span(range).from / 1000);
       setVersion((v) => v + 1);
     });
     return () => {
       stop = true;
       off();
     };
-  }, [range.id, keys.join()]);
+  }, [rangeKey(range), keys.join()]);
 
   const byKey = new Map(s.paths.map((p) => [pathKey(p.wan, p.vcpe), p]));
   const now = Date.now();
-  const rangeFrom = Math.max(changes.from, now - range.ms);
-  const allChanges = [...changes.events, ...s.events.filter((e) => kUptimeKinds.includes(e.kind)
+  const sp = span(range, now);
+  const rangeFrom = sp.live ? Math.max(changes.from, sp.from) : sp.from;
+  const allChanges = !sp.live ? changes.events : [...changes.events, ...s.events.filter((e) => kUptimeKinds.includes(e.kind)
     && !changes.events.some((x) => x.ts_ms === e.ts_ms && x.subject === e.subject && x.kind === e.kind))];
   const fmt = (x: number | null | undefined, unit: string) => (x === null || x === undefined ? '–' : `${x.toFixed(2)} ${unit}`);
   return (
     <div class="paths">
       <section class="card">
         <h2>Paths</h2>
-        <div class="toolbar" role="group" aria-label="Time range">
-          {kRanges.map((r) => (
-            <button type="button" class={r.id === range.id ? 'on' : ''} aria-pressed={r.id === range.id}
-                    onClick={() => setRange(r)}>{r.label}</button>
-          ))}
-          <span class="muted">{s.mode === 'stream' ? 'live: stream' : s.mode === 'polling' ? 'live: polling every 1 s' : 'connecting'}</span>
-        </div>
+        <RangePicker id="paths-range" value={range} onChange={setRange}
+                     note={s.mode === 'stream' ? 'live: stream' : s.mode === 'polling' ? 'live: polling every 1 s' : 'connecting'} />
         {error && <p class="error" role="alert">{error}</p>}
         <div class="scroll" tabIndex={0}>
         <table data-testid="paths-table">
@@ -135,7 +136,8 @@ export function Paths() {
             {keys.map((k) => {
               const p = byKey.get(k)!;
               const st = pathState(p, s.decisions);
-              const u = uptime(allChanges, `${p.wan}/${p.vcpe}`, rangeFrom, now, p.state);
+              const subject = `${p.wan}/${p.vcpe}`;
+              const u = uptime(allChanges, subject, rangeFrom, sp.to, sp.live ? p.state : changes.before.get(subject) ?? 'unknown');
               return (
                 <tr data-path={k}>
                   <td>{p.wan}</td><td>{p.vcpe}</td>

@@ -1,24 +1,27 @@
 // Per service: its candidates (instance × WAN) with weight, cost, health, the reason of the
 // last change, and flow counts (GET /api/v1/flows, counted by the daemon every 5 s, so
-// read every 5 s). Weights are live from the `decisions` topic.
+// read every 5 s). Weights are live from the `decisions` topic. Below, the history of its
+// weights over the selected range and each publication's reason (weights_history.tsx).
 import { useEffect, useState } from 'preact/hooks';
 import { DecisionItem, FlowCount, get } from '../api';
 import { live, LiveState } from '../live';
+import { kRanges, Range, RangePicker } from '../range';
+import { colourAt } from '../weights';
+import { WeightsHistory } from './weights_history';
 
 const kFlowsMs = 5000;
-const kColours = ['#2563eb', '#7c3aed', '#0d9488', '#d97706', '#db2777', '#4b5563', '#65a30d', '#0891b2'];
 const candKey = (d: { service: string; instance: string; wan: string }) => `${d.service}|${d.instance}|${d.wan}`;
 
 // The weights as one stacked bar (SVG attributes, no inline style), with the numbers in text.
-function WeightBar(props: { cands: DecisionItem[]; total: number }) {
+function WeightBar(props: { cands: DecisionItem[]; total: number; colour: (c: DecisionItem) => string }) {
   let x = 0;
   const t = Math.max(1, props.total);
   return (
     <svg class="weights" viewBox="0 0 1000 24" preserveAspectRatio="none" role="img"
          aria-label={props.cands.map((c) => `${c.instance} via ${c.wan}: ${c.weight}`).join(', ')}>
-      {props.cands.map((c, i) => {
+      {props.cands.map((c) => {
         const w = (c.weight / t) * 1000;
-        const r = <rect x={x} y={0} width={w} height={24} fill={kColours[i % kColours.length]}><title>{`${c.instance} via ${c.wan}: ${c.weight}`}</title></rect>;
+        const r = <rect x={x} y={0} width={w} height={24} fill={props.colour(c)}><title>{`${c.instance} via ${c.wan}: ${c.weight}`}</title></rect>;
         x += w;
         return r;
       })}
@@ -30,6 +33,7 @@ export function Services() {
   const [s, setS] = useState<LiveState>(live.state);
   const [flows, setFlows] = useState<Map<string, number | null>>(new Map());
   const [counted, setCounted] = useState<number | null>(null);
+  const [range, setRange] = useState<Range>(kRanges[0]);
   useEffect(() => live.subscribe(setS), []);
   useEffect(() => {
     let timer = 0;
@@ -55,18 +59,23 @@ export function Services() {
   const ids = [...new Set([...s.services.map((x) => x.id), ...s.decisions.map((d) => d.service)])].sort();
   return (
     <div class="services">
-      {counted !== null && <p class="muted">Flows counted {new Date(counted).toLocaleTimeString()}.</p>}
+      <section class="card">
+        <h2>Services</h2>
+        <RangePicker id="svc-range" value={range} onChange={setRange} note="weights history range" />
+        {counted !== null && <p class="muted">Flows counted {new Date(counted).toLocaleTimeString()}.</p>}
+      </section>
       {ids.map((id) => {
         const svc = s.services.find((x) => x.id === id);
         const cands = s.decisions.filter((d) => d.service === id).sort((a, b) => candKey(a).localeCompare(candKey(b)));
         const total = cands.reduce((a, c) => a + c.weight, 0);
-        const colourOf = new Map(cands.filter((c) => c.weight > 0).map((c, i) => [candKey(c), kColours[i % kColours.length]]));
+        // One colour per candidate (its place among all of the service's), in the bar and the chart alike.
+        const colour = (c: DecisionItem) => colourAt(cands.indexOf(c));
         const outcome = svc?.outcome ?? cands.find((c) => c.outcome)?.outcome ?? null;
         return (
           <section class="card" data-service={id} data-weight-sum={total} key={id}>
             <h2>{id} {svc && <small class="muted">{svc.vip} {svc.protocol} {svc.ports.join(', ')}</small>}</h2>
             {outcome && <p>Outcome: <strong>{outcome}</strong></p>}
-            {total > 0 ? <WeightBar cands={cands.filter((c) => c.weight > 0)} total={total} />
+            {total > 0 ? <WeightBar cands={cands.filter((c) => c.weight > 0)} total={total} colour={colour} />
               : <p class="error" role="status">No eligible candidate: no weight is published.</p>}
             <div class="scroll" tabIndex={0}>
               <table>
@@ -80,7 +89,7 @@ export function Services() {
                         <td>{c.instance}</td><td>{c.vcpe}</td><td>{c.wan}</td>
                         <td><span data-field="weight">{c.weight}</span>
                           {c.weight > 0 && <svg class="swatch" viewBox="0 0 10 10" aria-hidden="true">
-                            <rect width={10} height={10} fill={colourOf.get(candKey(c))} /></svg>}</td>
+                            <rect width={10} height={10} fill={colour(c)} /></svg>}</td>
                         <td>{c.cost_ms === null ? '–' : `${c.cost_ms.toFixed(1)} ms`}</td>
                         <td><span class={`chip ${c.health === 'ok' ? 'up' : 'down'}`}>{c.health}</span></td>
                         <td>{c.excluded && c.excluded !== 'none' ? c.excluded : '–'}</td>
@@ -92,10 +101,11 @@ export function Services() {
                 </tbody>
               </table>
             </div>
+            <WeightsHistory id={id} cands={cands} range={range} events={s.events} />
           </section>
         );
       })}
-      {!ids.length && <section class="card"><h2>Services</h2><p class="muted">No service is configured.</p></section>}
+      {!ids.length && <section class="card"><p class="muted">No service is configured.</p></section>}
     </div>
   );
 }
