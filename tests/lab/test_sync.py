@@ -88,7 +88,7 @@ def test_tunnels_recreated(s: LabSession):
     # Counted from here: anything that left before the deletion has arrived long ago.
     base = cpe_messages(s, "cloud1")
     t0 = time.monotonic()
-    # Desired intervals and plan refreshes go every 10 s each (cnma.cpp kDesiredTick);
+    # Desired intervals and plan refreshes go every 10 s each (cpe/shared_state.hpp kDesiredTick);
     # a CPE that kept its socket bound to the deleted interfaces sends none of them.
     wait_until(lambda: cpe_messages(s, "cloud1") > base or None, 15,
                "a signed CPE message reaching cloud1 over the re-created tunnels")
