@@ -65,9 +65,13 @@ std::string CpeServices::Impl::instance_name(const report::InstanceKey& k) {
 // An instance's availability changed in the collector: damp it as a path (a flap =
 // available -> unavailable), then write the event.
 void CpeServices::Impl::availability_event(const report::AvailabilityEvent& e) {
-  static constexpr const char* reasons[] = {"reported", "withdrawn", "expired"};
   const auto now = sh->mono();
-  std::string detail = reasons[static_cast<size_t>(e.reason)];
+  std::string detail;
+  switch (e.reason) {  // no default: a new reason must be named here (-Wswitch)
+    case report::AvailabilityEvent::Reason::reported: detail = "reported"; break;
+    case report::AvailabilityEvent::Reason::withdrawn: detail = "withdrawn"; break;
+    case report::AvailabilityEvent::Reason::expired: detail = "expired"; break;
+  }
   stamp::DampedState::Result r;
   {
     std::lock_guard lk(sh->mu);
