@@ -200,8 +200,8 @@ bool Selector::unexplained(const State& st, const InputMove& m, std::span<const 
   // damped steps: moving flows *to* something is never urgent, and at high load a 1 s
   // window's utilisation wanders by tens of points on queueing alone (a backlog drains
   // seconds after our cut); full steps on those herded the simulation (docs/BENCHMARKS.md).
-  // From where the rise started: the lowest value at a step within rise_window_s (a window
-  // mean climbing over several reports is one rise; BandConfig::rise_window_s).
+  // From where the rise started: the lowest value in force at a step within rise_window_s
+  // (a window mean climbing over several reports is one rise; BandConfig::rise_window_s).
   const double rise = m.to - std::min(m.from, m.low);
   // (Against the cost before the rise: `cost` is today's.)
   if (rise < cfg_.foreign_jump * (m.kind == InputMove::Kind::utilization ? 1.0 : cost - rise)) return false;
