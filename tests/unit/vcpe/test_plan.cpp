@@ -77,3 +77,109 @@ TEST_CASE("vcpe plan: an entry is sampled with a TCP health check of its address
   CHECK(in.load_url.empty());
   CHECK_FALSE(in.proc);
 }
+
+TEST_CASE("vcpe plan: an entry's load source is taken only inside the allow-list") {
+  auto with = [](std::string load, std::vector<report::PlanPromSource> prom = {}) {
+    return PlanInstance{"app9", "10.2.1.10:8080", ep("10.2.1.10", 8080), std::move(load), std::move(prom)};
+  };
+  const auto allow = limits({"10.2.1.0/24"});
+  std::vector<PlanInstance> plan{
+      with("http://10.2.1.10:8081/load"),                                    // sampled with its source
+      with("http://10.9.0.1:8081/load"),                                     // host outside: refused
+      with("http://app.example/load"),                                       // not an IP: invalid
+      with("", {{"http://10.2.1.10:9100/metrics", "node_exporter"}}),        // sampled
+      with("", {{"http://10.2.1.10:9100/metrics", "no_such_preset"}}),       // invalid
+      with("", {{"http://192.0.2.1:9100/metrics", "node_exporter"}}),        // outside
+  };
+  for (size_t i = 0; i < plan.size(); ++i) plan[i].service_id = "s" + std::to_string(i);
+  auto d = vcpe::decide_plan(plan, {}, allow, 32);
+  REQUIRE(d.sample.size() == 2);
+  CHECK(d.sample[0].service_id == "s0");
+  CHECK(d.sample[1].service_id == "s3");
+  REQUIRE(d.refused.size() == 4);
+  CHECK(d.refused[0].service_id == "s1");
+  CHECK(d.refused[0].reason == Refusal::source_not_allowed);
+  CHECK(d.refused[1].reason == Refusal::source_invalid);
+  CHECK(d.refused[2].reason == Refusal::source_invalid);
+  CHECK(d.refused[3].reason == Refusal::source_not_allowed);
+
+  auto in = vcpe::plan_instance_config(d.sample[0]);
+  CHECK(in.load_url == "http://10.2.1.10:8081/load");
+  CHECK(in.health == "tcp");
+  auto pin = vcpe::plan_instance_config(d.sample[1]);
+  REQUIRE(pin.prometheus.size() == 1);
+  CHECK(pin.prometheus[0].preset == "node_exporter");
+  CHECK_FALSE(pin.prometheus[0].rules.empty());  // the preset's rules
+
+  SECTION("the file's own instance keeps the file's source (covered, sources not checked)") {
+    std::vector<config::Instance> file{local("s1", "x", "10.2.1.10", 8080)};
+    auto c = vcpe::decide_plan({plan[1]}, file, allow, 32);
+    CHECK(c.covered == 1);
+    CHECK(c.refused.empty());
+  }
+}
+
+namespace {
+
+report::SamplingPlan part_of(const std::vector<std::vector<PlanInstance>>& parts, size_t i, uint64_t revision) {
+  std::vector<PlanInstance> all;
+  for (const auto& p : parts) all.insert(all.end(), p.begin(), p.end());
+  report::SamplingPlan m;
+  m.cpe_id = "c";
+  m.vcpe_id = "v";
+  m.revision = revision;
+  m.part = static_cast<uint8_t>(i);
+  m.parts = static_cast<uint8_t>(parts.size());
+  m.digest = *report::plan_digest(all);
+  m.instances = parts[i];
+  return m;
+}
+
+}  // namespace
+
+TEST_CASE("vcpe plan assembler: a plan of several parts is whole or nothing") {
+  std::vector<std::vector<PlanInstance>> parts{{{"a", "1", ep("10.0.0.1", 80)}},
+                                               {{"b", "2", ep("10.0.0.2", 80)}, {"c", "3", ep("10.0.0.3", 80)}},
+                                               {{"d", "4", ep("10.0.0.4", 80)}}};
+  vcpe::PlanAssembler as;
+  SECTION("in any order; complete once the last part arrives") {
+    CHECK_FALSE(as.feed(part_of(parts, 2, 5)).plan);
+    CHECK_FALSE(as.feed(part_of(parts, 0, 5)).plan);
+    CHECK_FALSE(as.feed(part_of(parts, 0, 5)).plan);  // a part twice
+    auto done = as.feed(part_of(parts, 1, 5));
+    REQUIRE(done.plan);
+    CHECK(done.error.empty());
+    CHECK(done.plan->revision == 5);
+    REQUIRE(done.plan->instances.size() == 4);
+    CHECK(done.plan->instances[0].service_id == "a");  // in part order
+    CHECK(done.plan->instances[3].service_id == "d");
+    // The same plan again (a refresh) is assembled again from all its parts.
+    CHECK_FALSE(as.feed(part_of(parts, 0, 5)).plan);
+    CHECK_FALSE(as.feed(part_of(parts, 1, 5)).plan);
+    CHECK(as.feed(part_of(parts, 2, 5)).plan);
+  }
+  SECTION("a part of another plan starts over: nothing of the first is applied") {
+    CHECK_FALSE(as.feed(part_of(parts, 0, 5)).plan);
+    CHECK_FALSE(as.feed(part_of(parts, 1, 5)).plan);
+    auto other = parts;
+    other[2][0].service_id = "z";
+    CHECK_FALSE(as.feed(part_of(other, 2, 6)).plan);
+    CHECK_FALSE(as.feed(part_of(parts, 2, 5)).plan);  // the first plan's last part: too late
+  }
+  SECTION("parts that do not hash to the digest they name are refused") {
+    auto bad = part_of(parts, 0, 5);
+    CHECK_FALSE(as.feed(bad).plan);
+    CHECK_FALSE(as.feed(part_of(parts, 1, 5)).plan);
+    auto last = part_of(parts, 2, 5);
+    last.instances[0].address = ep("10.0.0.9", 80);  // signed by the CPE, but not the plan it names
+    auto r = as.feed(last);
+    CHECK_FALSE(r.plan);
+    CHECK_FALSE(r.error.empty());
+  }
+  SECTION("a single-part plan is complete at once") {
+    std::vector<std::vector<PlanInstance>> one{{{"a", "1", ep("10.0.0.1", 80)}}};
+    auto r = as.feed(part_of(one, 0, 1));
+    REQUIRE(r.plan);
+    CHECK(r.plan->instances.size() == 1);
+  }
+}
