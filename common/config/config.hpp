@@ -136,8 +136,8 @@ struct ServiceInstance {
   // Its load source, sent to the vCPE in the sampling plan (docs/METRICS.md "Sampling
   // plan"): the cats load endpoint and/or Prometheus expositions read with a preset
   // (prometheus[].rules are the preset's). Hosts inside the vCPE's address or subnets.
-  std::string load_url;
-  std::vector<PromSource> prometheus;  // 0..kMaxPromSources, presets only
+  std::string load_url{};
+  std::vector<PromSource> prometheus{};  // 0..kMaxPromSources, presets only
 };
 
 enum class Protocol : uint8_t { tcp, udp };
