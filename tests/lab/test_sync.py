@@ -175,8 +175,8 @@ def test_service_added_reaches_vcpe(s: LabSession):
     st = s.lab.run_in("cpe", ["curl", "-sS", "--max-time", "5", "--unix-socket",
                               s.lab.daemon_entry("cpe")["socket"], "http://cpe/metrics"])
     assert 'cats_vcpe_plan_in_sync{vcpe="cloud1"} 1' in st.stdout, st.stdout[-2000:]
-    assert f'cats_vcpe_plan_revision{{vcpe="cloud2"}} {new_rev}' in st.stdout
-    assert 'cats_vcpe_plan_refused{vcpe="cloud2"} 1' in st.stdout
+    assert f'cats_vcpe_plan_revision{{vcpe="cloud2"}} {new_rev}' in st.stdout, st.stdout[-2000:]
+    assert 'cats_vcpe_plan_refused{vcpe="cloud2"} 2' in st.stdout, st.stdout[-2000:]
     assert f"{NEW}/{CLOUD2_ADDR}:not_allowed" in ctl_plain(s), "catsctl plans shows no refusal"
 
 
