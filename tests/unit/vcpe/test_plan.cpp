@@ -2,7 +2,11 @@
 // allow-list and limits, never against its file.
 #include "vcpe/plan.hpp"
 
+#include "report/plan_sync.hpp"
+
 #include <catch2/catch.hpp>
+
+#include <algorithm>
 
 using namespace cats;
 using report::PlanInstance;
@@ -182,4 +186,80 @@ TEST_CASE("vcpe plan assembler: a plan of several parts is whole or nothing") {
     REQUIRE(r.plan);
     CHECK(r.plan->instances.size() == 1);
   }
+}
+
+// The whole path of a plan larger than one datagram, as the daemons run it: the CPE's
+// PlanSync and split_plan, signed parts on the wire, the vCPE's assembly and decision,
+// and the ack that puts the CPE in sync.
+TEST_CASE("vcpe plan: a 45-entry plan with load sources goes in parts and is confirmed whole") {
+  auto cpe_key = *report::SigningKey::from_seed(std::vector<uint8_t>(32, 1));
+  auto vcpe_key = *report::SigningKey::from_seed(std::vector<uint8_t>(32, 2));
+  std::vector<PlanInstance> want;
+  for (int i = 0; i < 45; ++i) {
+    const std::string host = "10.2.1." + std::to_string(10 + i);
+    PlanInstance in{"svc" + std::to_string(i), host + ":8080", ep(host.c_str(), 8080),
+                    "http://" + host + ":8081/" + std::string(150, 'l'), {}};
+    in.prometheus = {{"http://" + host + ":9100/" + std::string(150, 'm'), "node_exporter"}};
+    want.push_back(std::move(in));
+  }
+  const auto t0 = std::chrono::steady_clock::time_point(std::chrono::seconds(100));
+  report::PlanSync sync;
+  sync.set_plan("v", want, 3, t0);
+  const auto* st = sync.find("v");
+  REQUIRE(st->state == report::SyncState::pending);
+
+  auto parts = report::split_plan(st->instances, "c", "v");
+  REQUIRE(parts.has_value());
+  REQUIRE(parts->size() >= 3);  // ~400 bytes an entry: ~20 per 8 KiB datagram
+  std::vector<std::vector<uint8_t>> wire;
+  for (size_t i = 0; i < parts->size(); ++i) {
+    report::SamplingPlan p{"c", "v", 1000 + i, 1, st->revision, uint8_t(i), uint8_t(parts->size()), st->digest,
+                           (*parts)[i]};
+    auto b = report::encode_sampling_plan(p, cpe_key);
+    REQUIRE(b.has_value());
+    CHECK(b->size() <= report::kMaxDatagram);
+    wire.push_back(std::move(*b));
+  }
+
+  auto deliver = [&](vcpe::PlanAssembler& as, const std::vector<size_t>& order) {
+    std::optional<vcpe::PlanAssembler::Plan> out;
+    for (size_t i : order) {
+      auto d = report::decode_sampling_plan(wire[i]);
+      REQUIRE(d.has_value());
+      REQUIRE(d->verify(cpe_key.public_key()));
+      auto fed = as.feed(d->message);
+      CHECK(fed.error.empty());
+      if (fed.plan) out = std::move(fed.plan);
+    }
+    return out;
+  };
+  vcpe::PlanAssembler as;
+  SECTION("a lost part: nothing is applied") {
+    std::vector<size_t> all_but_one;
+    for (size_t i = 1; i < wire.size(); ++i) all_but_one.push_back(i);
+    CHECK_FALSE(deliver(as, all_but_one).has_value());
+  }
+  std::vector<size_t> order;
+  for (size_t i = wire.size(); i-- > 0;) order.push_back(i);  // reordered in transit
+  auto plan = deliver(as, order);
+  REQUIRE(plan.has_value());
+  CHECK(plan->instances == st->instances);
+  CHECK(plan->revision == 3);
+
+  // The vCPE samples what its room allows (32) and refuses the rest; its ack, one
+  // datagram, confirms the whole plan's digest.
+  auto dec = vcpe::decide_plan(plan->instances, {}, limits({"10.2.1.0/24"}), 32);
+  CHECK(dec.sample.size() == 32);
+  CHECK(dec.refused.size() == 13);
+  CHECK(std::all_of(dec.refused.begin(), dec.refused.end(),
+                    [](const report::PlanRefusal& f) { return f.reason == Refusal::over_limit; }));
+  CHECK_FALSE(vcpe::plan_instance_config(dec.sample[0]).load_url.empty());
+  report::PlanAck ack{"v", "c", 1, 1, plan->revision, plan->digest, dec.applied(), dec.refused};
+  auto ab = report::encode_plan_ack(ack, vcpe_key);
+  REQUIRE(ab.has_value());
+  auto ad = report::decode_plan_ack(*ab);
+  REQUIRE(ad.has_value());
+  CHECK(sync.on_ack(ad->message, t0 + std::chrono::milliseconds(5)));
+  CHECK(sync.find("v")->state == report::SyncState::in_sync);
+  CHECK(sync.find("v")->applied == 32);
 }
