@@ -215,7 +215,8 @@ struct SamplingPlanLimits {
   // Instance addresses a plan may name. Not set in the file: the LAN subnets; an empty
   // list refuses every plan entry (only the file's instances are sampled).
   std::vector<Prefix> allow;
-  // Plan instances sampled at most, over all CPEs (0..32, report::kMaxPlanInstances).
+  // Plan instances sampled at most, over all CPEs (0..32; a plan may list up to
+  // report::kMaxPlanInstances entries, the file's covered ones included).
   uint32_t max_instances = 32;
 };
 
