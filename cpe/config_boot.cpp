@@ -62,18 +62,21 @@ Result<config::CpeConfig> load_owned_config(const daemon::Args& args) {
   return cfg;
 }
 
-Status bootstrap(configdb::ConfigDb& db, const config::CpeConfig& running) {
+Result<int64_t> bootstrap(configdb::ConfigDb& db, const config::CpeConfig& running) {
   auto cur = db.current();
   if (!cur) return db_error(cur.error());
-  if (cur->rev > 0) return ok();
+  if (cur->rev > 0) return cur->rev;
   CATS_TRY_ASSIGN(text, config::read_config_file(running.file));
   // What runs is what gets stored: a file edited while the daemon started is not imported.
   if (configdb::sha256_hex(text) != running.source_sha256)
     return Error::msg(running.file + " changed while cats-cpe started; restart it to import it");
   auto boot = db.bootstrap_from_toml(text, running.file);
   if (!boot) return db_error(boot.error());
-  log::info("config", running.file + " imported as revision 1; from now on the database owns the configuration");
-  return ok();
+  cur = db.current();
+  if (!cur) return db_error(cur.error());
+  log::info("config", running.file + " imported as revision " + std::to_string(cur->rev) +
+                          "; from now on the database owns the configuration");
+  return cur->rev;
 }
 
 }  // namespace cats::cpe

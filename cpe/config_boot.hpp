@@ -18,6 +18,8 @@ Result<config::CpeConfig> load_owned_config(const daemon::Args& args);
 
 // Once the daemon is up (interfaces found, overlay applied): the file it runs becomes
 // revision 1 of an empty database. Nothing when the database has a revision already.
-Status bootstrap(configdb::ConfigDb& db, const config::CpeConfig& running);
+// Returns the database's current revision: the one that runs from now on (the caller
+// gives it to the running services, whose sampling plans carry it).
+Result<int64_t> bootstrap(configdb::ConfigDb& db, const config::CpeConfig& running);
 
 }  // namespace cats::cpe

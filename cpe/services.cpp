@@ -110,9 +110,20 @@ daemon::ServicesFactory services_factory(const config::CpeConfig& cfg) {
     all->mgmt = std::move(*m);
     auto db = configdb::ConfigDb::open(cfg.store_path, unix_ms_now);
     if (!db) return db.error().context("configuration database");
-    CATS_TRY(bootstrap(*db, cfg));
+    CATS_TRY_ASSIGN(rev, bootstrap(*db, cfg));
+    config::CpeConfig current = cfg;
+    if (rev != current.revision) {
+      // The file just became revision 1: the running services (started from the file,
+      // revision 0) carry the real revision in their sampling plans from now on. Same
+      // content, so this only moves the plans' revision (CpeServices::retune). Posted:
+      // the services' io thread does not run yet (retune would wait for it), and it runs
+      // it first thing (a plan sent before says revision 0 until its next refresh); `all`
+      // outlives that thread (daemon.cpp).
+      current.revision = rev;
+      boost::asio::post(ctx.io, [live = all->live.get(), current] { live->retune(current); });
+    }
     // Overlay, then services; each failure undoes what was done (docs/API.md "Configuration").
-    auto running = std::make_shared<config::CpeConfig>(cfg);
+    auto running = std::make_shared<config::CpeConfig>(current);
     auto change_plan = ctx.change_plan;
     ConfigService::Apply apply = [running, change_plan, live = all->live.get(),
                                   mgmt = all->mgmt.get()](const config::CpeConfig& next, bool tuning) -> Status {
@@ -132,7 +143,7 @@ daemon::ServicesFactory services_factory(const config::CpeConfig& cfg) {
       *running = next;
       return ok();
     };
-    all->config = ConfigService::start(ctx.io, ctx.router, std::move(*db), cfg, std::move(apply),
+    all->config = ConfigService::start(ctx.io, ctx.router, std::move(*db), current, std::move(apply),
                                        &all->mgmt->accounts(), all->live->event_sink(), unix_ms_now,
                                        cpe_identity(ctx.daemon, key_path));
     return std::unique_ptr<daemon::Services>(std::move(all));

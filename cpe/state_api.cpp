@@ -38,9 +38,17 @@ json::object plans_json(const std::vector<report::PlanStatus>& plans, SteadyCloc
   json::array out;
   for (const auto& p : plans) {
     json::array inst, refused;
-    for (const auto& i : p.instances)
-      inst.push_back(json::object{{"service", i.service_id}, {"instance", i.instance_id},
-                                  {"address", endpoint_to_string(i.address)}});
+    for (const auto& i : p.instances) {
+      json::object o{{"service", i.service_id}, {"instance", i.instance_id}, {"address", endpoint_to_string(i.address)}};
+      // The load source the plan carries (only when the configuration names one).
+      if (!i.load_url.empty()) o["load_url"] = i.load_url;
+      if (!i.prometheus.empty()) {
+        json::array prom;
+        for (const auto& s : i.prometheus) prom.push_back(json::object{{"url", s.url}, {"preset", s.preset}});
+        o["prometheus"] = std::move(prom);
+      }
+      inst.push_back(std::move(o));
+    }
     for (const auto& f : p.refused)
       refused.push_back(json::object{{"service", f.service_id}, {"instance", f.instance_id},
                                      {"reason", std::string(report::to_string(f.reason))}});

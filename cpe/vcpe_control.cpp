@@ -73,7 +73,11 @@ std::vector<report::PlanInstance> CpeServices::Impl::plan_for(const config::CpeC
   std::vector<report::PlanInstance> out;
   for (const auto& svc : c.services)
     for (const auto& in : svc.instances)
-      if (in.vcpe == vcpe) out.push_back({svc.select.id, endpoint_to_string(in.address), in.address});
+      if (in.vcpe == vcpe) {
+        report::PlanInstance p{svc.select.id, endpoint_to_string(in.address), in.address, in.load_url, {}};
+        for (const auto& s : in.prometheus) p.prometheus.push_back({s.url, s.preset});
+        out.push_back(std::move(p));
+      }
   return out;
 }
 
@@ -84,33 +88,52 @@ void CpeServices::Impl::set_plans(const config::CpeConfig& c) {
     sh->plans.set_plan(v.name, plan_for(c, v.name), static_cast<uint64_t>(std::max<int64_t>(0, c.revision)), now);
 }
 
-// Sends the plans that are due (PlanSync: until confirmed, then as a refresh).
+// Sends the plans that are due (PlanSync: until confirmed, then as a refresh), each in
+// as many parts as it needs (report::split_plan), every part with its own sequence.
 void CpeServices::Impl::send_plans() {
   if (!key || !cfg.lan.address) return;
   const auto now = sh->mono();
   for (size_t v = 0; v < cfg.vcpes.size(); ++v) {
+    std::vector<report::PlanInstance> instances;
     report::SamplingPlan p;
     {
       std::lock_guard lk(sh->mu);
       if (!sh->plans.due(cfg.vcpes[v].name, now)) continue;
       const auto* st = sh->plans.find(cfg.vcpes[v].name);
-      p.instances = st->instances;
+      instances = st->instances;
       p.revision = st->revision;
+      p.digest = st->digest;
     }
     auto wan = up_wan(v);
     if (!wan) continue;
     p.cpe_id = cfg.daemon.name;
     p.vcpe_id = cfg.vcpes[v].name;
-    p.seq = next_seq();
-    p.timestamp_ns = wall_ns();
-    auto bytes = report::encode_sampling_plan(p, *key);
-    if (!bytes) {
-      log::warn(kLog, "sampling plan for " + p.vcpe_id + ": " + bytes.error().message);
+    auto fail = [&](const std::string& why) {
+      log::warn(kLog, "sampling plan for " + p.vcpe_id + ": " + why);
       std::lock_guard lk(sh->mu);
-      sh->plans.failed(p.vcpe_id, bytes.error().message, now);
+      sh->plans.failed(p.vcpe_id, why, now);
+    };
+    auto parts = report::split_plan(instances, p.cpe_id, p.vcpe_id);
+    if (!parts) {
+      fail(parts.error().message);
       continue;
     }
-    if (!send_to_vcpe(v, *wan, *bytes, "sampling plan")) continue;
+    p.parts = static_cast<uint8_t>(parts->size());
+    bool all_sent = true;
+    for (size_t i = 0; i < parts->size() && all_sent; ++i) {
+      p.part = static_cast<uint8_t>(i);
+      p.instances = std::move((*parts)[i]);
+      p.seq = next_seq();
+      p.timestamp_ns = wall_ns();
+      auto bytes = report::encode_sampling_plan(p, *key);
+      if (!bytes) {
+        fail(bytes.error().message);
+        all_sent = false;
+        break;
+      }
+      all_sent = send_to_vcpe(v, *wan, *bytes, "sampling plan");
+    }
+    if (!all_sent) continue;
     std::lock_guard lk(sh->mu);
     sh->plans.sent(p.vcpe_id, now);
   }

@@ -361,6 +361,13 @@ class VcpeServices final : public daemon::Services {
     shared_->desired_last = m.cpe_id;
   }
 
+  // A whole plan of one CPE, assembled from its parts.
+  struct PlanMessage {
+    std::string cpe_id;
+    uint64_t revision = 0;
+    std::vector<report::PlanInstance> instances;
+  };
+
   // A CPE's sampling plan (issue 9): decide within our limits (vcpe/plan.hpp), start and
   // stop samplers to match, and confirm with a signed PlanAck. The same plan twice
   // changes nothing (and is confirmed again).
@@ -374,9 +381,17 @@ class VcpeServices final : public daemon::Services {
     auto d = report::decode_sampling_plan(bytes);
     if (!d) return ignore(d.error().message);
     if (auto why = check_cpe_message(*d); !why.empty()) return ignore(why);
-    const auto& m = d->message;
-    auto digest = report::plan_digest(m.instances);
-    if (!digest) return ignore(digest.error().message);
+    const auto& part = d->message;
+    // A plan of several parts is applied once all have arrived (vcpe/plan.hpp).
+    auto fed = assemblers_[part.cpe_id].feed(part);
+    if (!fed.error.empty()) return ignore(fed.error);
+    if (!fed.plan) {
+      std::lock_guard lk(shared_->mu);
+      ++shared_->plans_accepted;
+      return;
+    }
+    PlanMessage m{part.cpe_id, fed.plan->revision, std::move(fed.plan->instances)};
+    const auto* digest = &fed.plan->digest;
 
     // Room for this CPE: what the other CPEs' plans do not use, within max_instances and
     // the report's kMaxInstances beside the file's instances.
@@ -419,8 +434,18 @@ class VcpeServices final : public daemon::Services {
       case report::Refusal::not_allowed: return "its address is outside sampling_plan.allow";
       case report::Refusal::over_limit: return "more plan instances than sampling_plan.max_instances allows";
       case report::Refusal::local_conflict: return "the file has this instance id at another address";
+      case report::Refusal::source_not_allowed: return "its load source's host is outside sampling_plan.allow";
+      case report::Refusal::source_invalid: return "its load source is not an http://IP URL or names an unknown preset";
     }
     return "unknown";
+  }
+
+  // Whether a running slot samples the plan entry's load sources (else it restarts).
+  static bool same_sources(const report::PlanInstance& p, const config::Instance& c) {
+    if (p.load_url != c.load_url || p.prometheus.size() != c.prometheus.size()) return false;
+    for (size_t i = 0; i < p.prometheus.size(); ++i)
+      if (p.prometheus[i].url != c.prometheus[i].url || p.prometheus[i].preset != c.prometheus[i].preset) return false;
+    return true;
   }
 
   // The plan instances wanted now (every CPE's, one slot per service and address) against
@@ -433,7 +458,7 @@ class VcpeServices final : public daemon::Services {
       auto& sl = slots_[i];
       if (sl.source == "file") continue;
       auto it = want.find({sl.cfg.service, sl.cfg.address});
-      if (it != want.end() && it->second.first.instance_id == sl.cfg.id) {
+      if (it != want.end() && it->second.first.instance_id == sl.cfg.id && same_sources(it->second.first, sl.cfg)) {
         want.erase(it);  // running already
         continue;
       }
@@ -454,7 +479,7 @@ class VcpeServices final : public daemon::Services {
     }
   }
 
-  void send_ack(const report::SamplingPlan& m, const report::PlanDigest& digest, const PlanDecision& dec) {
+  void send_ack(const PlanMessage& m, const report::PlanDigest& digest, const PlanDecision& dec) {
     auto c = std::find_if(cfg_.cpes.begin(), cfg_.cpes.end(), [&](const config::CpePeer& p) { return p.name == m.cpe_id; });
     if (c == cfg_.cpes.end()) return;
     report::PlanAck a;
@@ -486,6 +511,7 @@ class VcpeServices final : public daemon::Services {
   std::vector<Slot> slots_;  // io thread only
   uint64_t next_slot_ = 0;
   std::map<std::string, std::vector<report::PlanInstance>> plan_instances_;  // per CPE, sampled for it
+  std::map<std::string, PlanAssembler> assemblers_;                           // per CPE
   std::set<std::string> logged_refusals_;  // each refusal is logged once
   uint64_t ack_seq_ = 0;
   std::vector<Path> paths_;

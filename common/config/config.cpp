@@ -512,6 +512,62 @@ void read_weights(Table& s, const std::string& path, select::CostWeights& w) {
   wt.reject_unknown();
 }
 
+// The load source of a [[service.instance]], sent to its vCPE in the sampling plan:
+// load_url and [[service.instance.prometheus]] (url + preset; custom [[map]] rules are
+// the vCPE file's). Every URL is http://IP (the vCPE's sampler never waits on DNS) with
+// its host behind the vCPE, as the instance's address is: the vCPE refuses others
+// (source_not_allowed), so the file and the API say so first.
+bool read_instance_sources(Table& is, const VcpePeer* peer, ServiceInstance& in) {
+  bool ok = true;
+  auto check_url = [&](Table& t, const char* key, const std::string& url) {
+    auto u = sampler::parse_http_url(url);
+    if (!u) {
+      t.error(key, u.error().message);
+      return false;
+    }
+    if (!peer) return true;
+    bool inside = peer->address == u->address;
+    for (auto& p : peer->subnets) inside = inside || p.contains(u->address);
+    if (!inside) t.error(key, "its host is not behind vcpe '" + peer->name + "' (the vCPE would refuse it)");
+    return inside;
+  };
+  if (auto u = is.str("load_url", false, 255)) {
+    if (check_url(is, "load_url", *u)) in.load_url = *u;
+    else ok = false;
+  }
+  auto srcs = is.tables("prometheus", false);
+  if (srcs.size() > kMaxPromSources) {
+    is.error("prometheus", "at most " + std::to_string(kMaxPromSources) + " [[prometheus]] per instance");
+    return false;
+  }
+  for (size_t i = 0; i < srcs.size(); ++i) {
+    Table t(*srcs[i], is.field("prometheus") + "[" + std::to_string(i) + "]", is.errors());
+    PromSource p;
+    if (auto u = t.str("url", true, 255)) {
+      if (check_url(t, "url", *u)) p.url = *u;
+      else ok = false;
+    } else {
+      ok = false;
+    }
+    if (auto name = t.str("preset", true, 32)) {
+      if (auto r = sampler::prom::preset(*name)) {
+        p.preset = *name;
+        p.rules = std::move(*r);
+      } else {
+        std::string names;
+        for (auto n : sampler::prom::preset_names()) names += (names.empty() ? "" : ", ") + std::string(n);
+        t.error("preset", "unknown preset \"" + *name + "\"; one of " + names);
+        ok = false;
+      }
+    } else {
+      ok = false;
+    }
+    t.reject_unknown();
+    in.prometheus.push_back(std::move(p));
+  }
+  return ok;
+}
+
 void read_instances(Table& s, const std::string& path, const CpeConfig& c, Service& svc, bool vip_ok,
                     const std::vector<const toml::table*>& insts) {
   auto& errs = s.errors();
@@ -556,6 +612,8 @@ void read_instances(Table& s, const std::string& path, const CpeConfig& c, Servi
     } else {
       ok = false;
     }
+    // Judged apart from the address: a bad source does not hide a duplicate address.
+    const bool sources_ok = read_instance_sources(is, peer, in);
     is.reject_unknown();
     if (!ok) continue;
     auto key = in.vcpe + "/" + endpoint_to_string(in.address);
@@ -565,6 +623,7 @@ void read_instances(Table& s, const std::string& path, const CpeConfig& c, Servi
                               " is already " + path + ".instance[" + std::to_string(it->second) + "]");
       continue;
     }
+    if (!sources_ok) continue;
     svc.instances.push_back(std::move(in));
   }
 }

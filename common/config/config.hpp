@@ -118,12 +118,26 @@ struct Selection {
   double deadband_sigmas = 4.0;
 };
 
+// A Prometheus exposition the instance's server publishes (issue 12), mapped to L0 metrics
+// by a preset or by explicit rules. [[instance.prometheus]]
+struct PromSource {
+  std::string url;     // "http://ip:port/path" (an IP literal: the sampler never waits on DNS)
+  std::string preset;  // node_exporter | dcgm | vllm | triton; empty when `map` gives the rules
+  std::vector<sampler::prom::Rule> rules;  // the preset's, or the [[instance.prometheus.map]] ones
+};
+inline constexpr size_t kMaxPromSources = 4;
+
 // One instance of a service: behind which vCPE, and the address:port new flows are DNATed
 // to. The CPE matches it with the vCPE's reports by (vCPE, service id, address:port); the
 // target comes from here, never from a report, so a vCPE cannot redirect a VIP elsewhere.
 struct ServiceInstance {
   std::string vcpe;       // a [[vcpe]] name
   UdpEndpoint address;    // inside that vCPE's address or subnets; same family as the VIP
+  // Its load source, sent to the vCPE in the sampling plan (docs/METRICS.md "Sampling
+  // plan"): the cats load endpoint and/or Prometheus expositions read with a preset
+  // (prometheus[].rules are the preset's). Hosts inside the vCPE's address or subnets.
+  std::string load_url{};
+  std::vector<PromSource> prometheus{};  // 0..kMaxPromSources, presets only
 };
 
 enum class Protocol : uint8_t { tcp, udp };
@@ -179,15 +193,6 @@ struct CpePeer {
 };
 
 // An application instance the vCPE samples and reports (C-SMA).
-// A Prometheus exposition the instance's server publishes (issue 12), mapped to L0 metrics
-// by a preset or by explicit rules. [[instance.prometheus]]
-struct PromSource {
-  std::string url;     // "http://ip:port/path" (an IP literal: the sampler never waits on DNS)
-  std::string preset;  // node_exporter | dcgm | vllm | triton; empty when `map` gives the rules
-  std::vector<sampler::prom::Rule> rules;  // the preset's, or the [[instance.prometheus.map]] ones
-};
-inline constexpr size_t kMaxPromSources = 4;
-
 struct Instance {
   std::string service;
   std::string id;
@@ -210,7 +215,8 @@ struct SamplingPlanLimits {
   // Instance addresses a plan may name. Not set in the file: the LAN subnets; an empty
   // list refuses every plan entry (only the file's instances are sampled).
   std::vector<Prefix> allow;
-  // Plan instances sampled at most, over all CPEs (0..32, report::kMaxPlanInstances).
+  // Plan instances sampled at most, over all CPEs (0..32; a plan may list up to
+  // report::kMaxPlanInstances entries, the file's covered ones included).
   uint32_t max_instances = 32;
 };
 

@@ -1,5 +1,7 @@
 #include "configdb/schema.hpp"
 
+#include "sampler/prom_map.hpp"
+
 #include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
 
@@ -115,7 +117,17 @@ json::object build() {
                           {"compute", number(0, 100)},
                           {"jitter", number(0, 100)},
                           {"loss", number(0, 100)}});
-  auto instance = section({{"vcpe", string(63)}, {"address", endpoint()}}, {"vcpe", "address"});
+  // An instance's load source, sent to its vCPE in the sampling plan (docs/CONFIG.md).
+  json::array presets;
+  for (auto n : sampler::prom::preset_names()) presets.emplace_back(n);
+  json::object preset{{"type", "string"}, {"enum", std::move(presets)}};
+  auto http_url = string(255, "http://IP[:port]/path, the host behind the instance's vCPE");
+  auto prom_source = section({{"url", http_url}, {"preset", preset}}, {"url", "preset"});
+  auto instance = section({{"vcpe", string(63)},
+                           {"address", endpoint()},
+                           {"load_url", http_url},
+                           {"prometheus", list(prom_source, 0, 4)}},
+                          {"vcpe", "address"});
   auto id = string(24, "names nft maps");
   id["pattern"] = "^[a-z][a-z0-9_]*$";
   auto service_ports = list(port, 1, 64);

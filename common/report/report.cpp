@@ -86,22 +86,100 @@ Result<UdpEndpoint> read_endpoint(wire::Reader& r) {
   return UdpEndpoint(addr, port);
 }
 
-// The plan's instance section: count u8, then per instance service id, instance id,
-// address, flags u8 (= 0, room for optional fields). Digest and message share it.
+// Optional fields of a plan entry, announced by its flags byte (other bits must be 0).
+constexpr uint8_t kPlanLoadUrl = 0x01;     // load_url: len u8 + text
+constexpr uint8_t kPlanPrometheus = 0x02;  // n u8 (1..4), then per source url + preset (len u8 + text)
+
+// URLs and preset names: 1..max printable ASCII without spaces, like ids (they end up in
+// logs and in the vCPE's HTTP requests; the vCPE parses them further).
+bool valid_text(std::string_view s, size_t max) {
+  if (s.empty() || s.size() > max) return false;
+  for (char c : s)
+    if (c <= 0x20 || c >= 0x7f) return false;
+  return true;
+}
+
+Status put_plan_entry(wire::Writer& w, const PlanInstance& in) {
+  CATS_TRY(check_id("service", in.service_id));
+  CATS_TRY(check_id("instance", in.instance_id));
+  if (!in.load_url.empty() && !valid_text(in.load_url, kMaxPlanUrlLength))
+    return Error::msg("load_url of " + in.instance_id + " is too long or not printable ASCII");
+  if (in.prometheus.size() > kMaxPlanPromSources)
+    return Error::msg("more than " + std::to_string(kMaxPlanPromSources) + " Prometheus sources for " + in.instance_id);
+  for (const auto& p : in.prometheus)
+    if (!valid_text(p.url, kMaxPlanUrlLength) || !valid_text(p.preset, kMaxPlanPresetLength))
+      return Error::msg("Prometheus source of " + in.instance_id + ": url or preset empty, too long or not printable");
+  w.str8(in.service_id);
+  w.str8(in.instance_id);
+  put_endpoint(w, in.address);
+  w.u8(static_cast<uint8_t>((in.load_url.empty() ? 0 : kPlanLoadUrl) | (in.prometheus.empty() ? 0 : kPlanPrometheus)));
+  if (!in.load_url.empty()) w.str8(in.load_url);
+  if (!in.prometheus.empty()) {
+    w.u8(static_cast<uint8_t>(in.prometheus.size()));
+    for (const auto& p : in.prometheus) {
+      w.str8(p.url);
+      w.str8(p.preset);
+    }
+  }
+  return ok();
+}
+
+// A plan's (or a part's) instance section: count u8, then the entries. The digest is of
+// the whole plan's section.
 Status put_plan_instances(wire::Writer& w, const std::vector<PlanInstance>& instances) {
   if (instances.size() > kMaxPlanInstances)
     return Error::msg("more than " + std::to_string(kMaxPlanInstances) + " instances in a sampling plan");
   w.u8(static_cast<uint8_t>(instances.size()));
-  for (const auto& in : instances) {
-    CATS_TRY(check_id("service", in.service_id));
-    CATS_TRY(check_id("instance", in.instance_id));
-    w.str8(in.service_id);
-    w.str8(in.instance_id);
-    put_endpoint(w, in.address);
-    w.u8(0);
-  }
+  for (const auto& in : instances) CATS_TRY(put_plan_entry(w, in));
   return ok();
 }
+
+Result<std::string> read_text(wire::Reader& r, size_t max, std::string_view what) {
+  std::string s = r.str8();
+  if (!r.ok()) return Error::msg(std::string(what) + " truncated");
+  if (!valid_text(s, max)) return Error::msg(std::string(what) + " invalid");
+  return Result<std::string>(boost::system::in_place_value, std::move(s));
+}
+
+Result<PlanInstance> read_plan_entry(wire::Reader& r) {
+  PlanInstance in;
+  CATS_TRY_ASSIGN(svc, read_id(r, "service"));
+  CATS_TRY_ASSIGN(inst, read_id(r, "instance"));
+  in.service_id = std::move(svc);
+  in.instance_id = std::move(inst);
+  CATS_TRY_ASSIGN(addr, read_endpoint(r));
+  in.address = addr;
+  const uint8_t flags = r.u8();
+  if (!r.ok()) return Error::msg("sampling plan truncated");
+  if ((flags & ~(kPlanLoadUrl | kPlanPrometheus)) != 0) return Error::msg("reserved plan instance flags set");
+  if (flags & kPlanLoadUrl) {
+    CATS_TRY_ASSIGN(u, read_text(r, kMaxPlanUrlLength, "load_url"));
+    in.load_url = std::move(u);
+  }
+  if (flags & kPlanPrometheus) {
+    const size_t n = r.u8();
+    if (!r.ok()) return Error::msg("sampling plan truncated");
+    if (n == 0 || n > kMaxPlanPromSources) return Error::msg("Prometheus source count out of range");
+    for (size_t i = 0; i < n; ++i) {
+      CATS_TRY_ASSIGN(u, read_text(r, kMaxPlanUrlLength, "Prometheus url"));
+      CATS_TRY_ASSIGN(pr, read_text(r, kMaxPlanPresetLength, "Prometheus preset"));
+      in.prometheus.push_back({std::move(u), std::move(pr)});
+    }
+  }
+  return in;
+}
+
+// Bytes of a part besides its entries: header, ids, seq, timestamp, revision, part,
+// parts, digest, count, signature.
+size_t part_overhead(std::string_view cpe_id, std::string_view vcpe_id) {
+  return kHeaderSize + 1 + cpe_id.size() + 1 + vcpe_id.size() + 3 * 8 + 2 + 32 + 1 + kEd25519SignatureSize;
+}
+
+// The largest ack (every entry of a full plan refused, ids of the longest) is one datagram.
+constexpr size_t kAckWorstCase = kHeaderSize + 2 * (1 + kMaxIdLength) + 3 * 8 + 32 + 2 +
+                                 kMaxPlanInstances * (2 * (1 + kMaxIdLength) + 1) + kEd25519SignatureSize;
+static_assert(kAckWorstCase <= kMaxDatagram, "a plan ack refusing every entry must fit one datagram");
+static_assert(kAckWorstCase + 2 * (1 + kMaxIdLength) + 1 > kMaxDatagram, "kMaxPlanInstances is the largest that fits");
 
 }  // namespace
 
@@ -110,6 +188,8 @@ std::string_view to_string(Refusal r) {
     case Refusal::not_allowed: return "not_allowed";
     case Refusal::over_limit: return "over_limit";
     case Refusal::local_conflict: return "local_conflict";
+    case Refusal::source_not_allowed: return "source_not_allowed";
+    case Refusal::source_invalid: return "source_invalid";
   }
   return "unknown";
 }
@@ -190,6 +270,7 @@ Result<std::vector<uint8_t>> encode_desired_interval(const DesiredInterval& d, c
 Result<std::vector<uint8_t>> encode_sampling_plan(const SamplingPlan& p, const SigningKey& key) {
   CATS_TRY(check_id("CPE", p.cpe_id));
   CATS_TRY(check_id("vCPE", p.vcpe_id));
+  if (p.parts == 0 || p.parts > kMaxPlanParts || p.part >= p.parts) return Error::msg("plan part numbers out of range");
   wire::Writer w;
   put_header(w, MessageType::sampling_plan);
   w.str8(p.cpe_id);
@@ -197,10 +278,34 @@ Result<std::vector<uint8_t>> encode_sampling_plan(const SamplingPlan& p, const S
   w.u64(p.seq);
   w.u64(p.timestamp_ns);
   w.u64(p.revision);
+  w.u8(p.part);
+  w.u8(p.parts);
+  w.bytes(p.digest);
   CATS_TRY(put_plan_instances(w, p.instances));
-  // One datagram, never split: 32 instances of the longest ids and IPv6 addresses take
-  // 32 x 150 bytes, well inside kMaxDatagram (sign_and_append checks it anyway).
+  // A part that does not fit is refused here (split_plan cuts plans so that none is).
   return sign_and_append(std::move(w.buffer()), key);
+}
+
+Result<std::vector<std::vector<PlanInstance>>> split_plan(const std::vector<PlanInstance>& instances,
+                                                          std::string_view cpe_id, std::string_view vcpe_id) {
+  if (instances.size() > kMaxPlanInstances)
+    return Error::msg("more than " + std::to_string(kMaxPlanInstances) + " instances in a sampling plan");
+  const size_t room = kMaxDatagram - std::min(kMaxDatagram, part_overhead(cpe_id, vcpe_id));
+  std::vector<std::vector<PlanInstance>> parts(1);
+  size_t used = 0;
+  for (const auto& in : instances) {
+    wire::Writer w;
+    CATS_TRY(put_plan_entry(w, in));
+    if (w.size() > room) return Error::msg("plan entry " + in.instance_id + " does not fit a datagram");
+    if (used + w.size() > room) {
+      parts.emplace_back();
+      used = 0;
+    }
+    parts.back().push_back(in);
+    used += w.size();
+  }
+  if (parts.size() > kMaxPlanParts) return Error::msg("sampling plan needs more than " + std::to_string(kMaxPlanParts) + " parts");
+  return parts;
 }
 
 Result<std::vector<uint8_t>> encode_plan_ack(const PlanAck& a, const SigningKey& key) {
@@ -319,20 +424,17 @@ Result<Decoded<SamplingPlan>> decode_sampling_plan(std::span<const uint8_t> d) {
   p.seq = r.u64();
   p.timestamp_ns = r.u64();
   p.revision = r.u64();
+  p.part = r.u8();
+  p.parts = r.u8();
+  auto dg = r.bytes(p.digest.size());
+  if (r.ok()) std::copy(dg.begin(), dg.end(), p.digest.begin());
   size_t n = r.u8();
   if (!r.ok()) return Error::msg("sampling plan truncated");
+  if (p.parts == 0 || p.parts > kMaxPlanParts || p.part >= p.parts) return Error::msg("plan part numbers out of range");
   if (n > kMaxPlanInstances) return Error::msg("too many instances in sampling plan");
   p.instances.reserve(n);
   for (size_t i = 0; i < n; ++i) {
-    PlanInstance in;
-    CATS_TRY_ASSIGN(svc, read_id(r, "service"));
-    CATS_TRY_ASSIGN(inst, read_id(r, "instance"));
-    in.service_id = std::move(svc);
-    in.instance_id = std::move(inst);
-    CATS_TRY_ASSIGN(addr, read_endpoint(r));
-    in.address = addr;
-    if (r.u8() != 0) return Error::msg("reserved plan instance flags set");
-    if (!r.ok()) return Error::msg("sampling plan truncated");
+    CATS_TRY_ASSIGN(in, read_plan_entry(r));
     p.instances.push_back(std::move(in));
   }
   if (r.remaining() != 0) return Error::msg("trailing bytes before signature");

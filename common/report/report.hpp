@@ -14,7 +14,9 @@
 #include "metrics/metric.hpp"
 #include "report/ed25519.hpp"
 
+#include <algorithm>
 #include <array>
+#include <compare>
 #include <cstdint>
 #include <span>
 #include <string>
@@ -76,33 +78,73 @@ struct DesiredInterval {
 // whole set for that vCPE from that CPE (an instance missing from a newer plan is
 // withdrawn); the vCPE applies it within its own limits and answers with a PlanAck.
 // Layout in docs/METRICS.md "Sampling plan".
-inline constexpr size_t kMaxPlanInstances = 32;  // leaves room in the vCPE's report (kMaxInstances)
+//
+// A plan travels in 1..kMaxPlanParts parts (one datagram each, its own seq), each naming
+// the whole plan's digest; the vCPE applies a plan only once it holds every part (all or
+// nothing, vcpe/plan.hpp PlanAssembler).
+//
+// kMaxPlanInstances bounds a whole plan. A vCPE's report carries at most kMaxInstances
+// (64) instances, so no plan above that could ever be reported in full; the binding bound
+// is the ack, one datagram that may have to refuse every entry: its fixed part is
+// 8 + 2 x 65 (ids) + 3 x 8 + 32 (digest) + 2 = 196 bytes, a refusal at most 65 + 65 + 1 =
+// 131 bytes, the signature 64: 196 + 60 x 131 + 64 = 8120 <= kMaxDatagram (8192), and 61
+// would not fit (kAckWorstCase below is checked by a static_assert).
+inline constexpr size_t kMaxPlanInstances = 60;
+inline constexpr size_t kMaxPlanParts = 16;     // 60 entries of the largest size fill 12 parts
+inline constexpr size_t kMaxPlanUrlLength = 255;  // as the vCPE's own load_url / prometheus url
+inline constexpr size_t kMaxPlanPresetLength = 32;
+inline constexpr size_t kMaxPlanPromSources = 4;  // config::kMaxPromSources
+
+// A Prometheus exposition the instance publishes, read with one of the vCPE's presets
+// (sampler/prom_map.hpp). Custom [[map]] rules stay in the vCPE's own file.
+struct PlanPromSource {
+  std::string url;     // "http://ip:port/path"; the vCPE checks the host against its allow-list
+  std::string preset;  // node_exporter | dcgm | vllm | triton (the vCPE refuses others)
+
+  friend bool operator==(const PlanPromSource&, const PlanPromSource&) = default;
+  friend auto operator<=>(const PlanPromSource&, const PlanPromSource&) = default;
+};
 
 struct PlanInstance {
   std::string service_id;
   std::string instance_id;
   UdpEndpoint address;
+  // The instance's load source as configured at the CPE (none: health only). The vCPE
+  // samples it only when its host is inside its sampling_plan.allow (Refusal below).
+  std::string load_url{};                   // the cats load endpoint (JSON); "" = none
+  std::vector<PlanPromSource> prometheus{};  // 0..kMaxPlanPromSources
 
   friend bool operator==(const PlanInstance&, const PlanInstance&) = default;
-  friend auto operator<=>(const PlanInstance& a, const PlanInstance& b) {
-    return std::tie(a.service_id, a.instance_id, a.address) <=> std::tie(b.service_id, b.instance_id, b.address);
+  friend std::weak_ordering operator<=>(const PlanInstance& a, const PlanInstance& b) {
+    if (std::weak_ordering c = std::tie(a.service_id, a.instance_id, a.address, a.load_url) <=>
+                 std::tie(b.service_id, b.instance_id, b.address, b.load_url);
+        c != 0)
+      return c;
+    return std::lexicographical_compare_three_way(a.prometheus.begin(), a.prometheus.end(), b.prometheus.begin(),
+                                                  b.prometheus.end());
   }
 };
 
+// SHA-256 of a whole plan's instance section as encoded (count, then every entry): what
+// the vCPE applied, whatever the revision number (a revision that changes nothing for
+// this vCPE keeps its digest).
+using PlanDigest = std::array<uint8_t, 32>;
+
+// One part of a plan (one datagram).
 struct SamplingPlan {
   std::string cpe_id;
   std::string vcpe_id;  // addressee
   uint64_t seq = 0;     // the CPE's, shared with its DesiredInterval messages
   uint64_t timestamp_ns = 0;
   uint64_t revision = 0;  // the CPE's configuration revision the plan was made from (0: a file)
-  std::vector<PlanInstance> instances;
+  uint8_t part = 0;       // 0-based, < parts
+  uint8_t parts = 1;      // 1..kMaxPlanParts
+  PlanDigest digest{};    // of the whole plan (plan_digest of all parts' entries in order)
+  std::vector<PlanInstance> instances;  // this part's entries
 
   friend bool operator==(const SamplingPlan&, const SamplingPlan&) = default;
 };
 
-// SHA-256 of the plan's instance section as encoded: what the vCPE applied, whatever the
-// revision number (a revision that changes nothing for this vCPE keeps its digest).
-using PlanDigest = std::array<uint8_t, 32>;
 Result<PlanDigest> plan_digest(const std::vector<PlanInstance>& instances);
 
 // Why a vCPE did not take a plan entry (carried in PlanAck; the names are the API's).
@@ -110,8 +152,10 @@ enum class Refusal : uint8_t {
   not_allowed = 1,     // address outside the vCPE's sampling_plan.allow prefixes
   over_limit = 2,      // beyond sampling_plan.max_instances (or the report's room)
   local_conflict = 3,  // its file has this service/instance id at another address
+  source_not_allowed = 4,  // a load source's host outside sampling_plan.allow
+  source_invalid = 5,      // a load source the vCPE cannot use (not http://IP, unknown preset)
 };
-inline constexpr uint8_t kMaxRefusal = 3;
+inline constexpr uint8_t kMaxRefusal = 5;
 std::string_view to_string(Refusal r);
 
 struct PlanRefusal {
@@ -161,6 +205,10 @@ uint64_t initial_sequence(uint64_t unix_ns);
 Result<std::vector<uint8_t>> encode_report(const Report& r, const SigningKey& key);
 Result<std::vector<uint8_t>> encode_desired_interval(const DesiredInterval& d, const SigningKey& key);
 Result<std::vector<uint8_t>> encode_sampling_plan(const SamplingPlan& p, const SigningKey& key);
+// A whole plan's entries cut into parts that each fit one datagram (in order, greedily;
+// one empty part for an empty plan). Fails beyond kMaxPlanInstances or an invalid entry.
+Result<std::vector<std::vector<PlanInstance>>> split_plan(const std::vector<PlanInstance>& instances,
+                                                          std::string_view cpe_id, std::string_view vcpe_id);
 Result<std::vector<uint8_t>> encode_plan_ack(const PlanAck& a, const SigningKey& key);
 // Without signature (header + body), for tests and for signing elsewhere.
 Result<std::vector<uint8_t>> encode_report_unsigned(const Report& r);

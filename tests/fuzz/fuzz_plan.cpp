@@ -1,10 +1,13 @@
 // libFuzzer target: sampling plan and plan ack decoders (issue 9) and
-// Collector::accept_ack on arbitrary bytes. Invariants: no crash/UB (ASan/UBSan), a
-// decoded plan or ack re-encodes (re-signed with the same deterministic key) to the very
-// same bytes, and an ack the collector did not accept changed no replay mark.
+// Collector::accept_ack on arbitrary bytes, and the vCPE's assembly of plan parts.
+// Invariants: no crash/UB (ASan/UBSan), a decoded plan part or ack re-encodes (re-signed
+// with the same deterministic key) to the very same bytes, a decoded part's entries split
+// again, an assembled plan hashes to the digest its parts name, and an ack the collector
+// did not accept changed no replay mark.
 #include "report/collector.hpp"
 #include "report/plan_sync.hpp"
 #include "report/report.hpp"
+#include "vcpe/plan.hpp"
 
 #include "base/log.hpp"
 
@@ -22,6 +25,7 @@ struct Env {
   cats::IpAddress src = boost::asio::ip::make_address("10.200.0.2");
   Collector collector{{{"vcpe-1", key.public_key(), {src}}}};
   PlanSync sync;
+  cats::vcpe::PlanAssembler assembler;
   Env() { cats::log::set_level(cats::log::Level::error); }
 };
 
@@ -42,6 +46,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (auto d = decode_sampling_plan(in)) {
     same_bytes(*d, encode_sampling_plan, env.key);
     (void)plan_digest(d->message.instances);
+    if (!split_plan(d->message.instances, d->message.cpe_id, d->message.vcpe_id)) std::abort();
+    auto fed = env.assembler.feed(d->message);
+    if (fed.plan && *plan_digest(fed.plan->instances) != fed.plan->digest) std::abort();
+    if (fed.plan && !fed.error.empty()) std::abort();
     env.sync.set_plan(d->message.vcpe_id, d->message.instances, d->message.revision,
                       std::chrono::steady_clock::time_point(std::chrono::seconds(size)));
   }

@@ -3,7 +3,9 @@
 issue 14's tunnel-bound socket): the fig4 lab with its daemons.
 
 Setup: cloud2's file narrows what a CPE may ask it to sample ([sampling_plan] allow =
-["10.2.2.10/32"]); cloud2 restarts with it. Both vCPEs confirm the CPE's sampling plans.
+["10.2.2.10/32"]); cloud2 restarts with it. Both vCPEs confirm the CPE's sampling plans,
+which carry the revision the CPE's file was imported as (not 0: the services started
+before the import).
 
 1. Tunnels re-created: both of the CPE's WireGuard interfaces are deleted (the reconcile
    loop creates them again, with new interface indexes). With the paths up,
@@ -16,6 +18,10 @@ Setup: cloud2's file narrows what a CPE may ask it to sample ([sampling_plan] al
    cloud1 in sync with the new revision and cloud2 in sync with that entry refused
    (not_allowed), cloud2 samples nothing new, and connections to the new VIP reach
    cloud1's app.
+3. The same service's cloud1 instance carries a load source (load_url of cloud1's app):
+   cloud1 samples it, so the CPE shows the instance's utilisation following the app's
+   load (set to 80 %, then 20 %). A cloud2 instance inside cloud2's allow-list whose
+   load_url host is outside it is refused (source_not_allowed).
 """
 import json
 import sys
@@ -33,6 +39,9 @@ NEW_VIP = "10.255.0.9"
 CLOUD1_ADDR = "10.2.1.10:8080"   # cloud1's app; its file lists it for other services only
 CLOUD2_ADDR = "10.2.2.20:8080"   # behind cloud2 for the CPE, outside cloud2's allow-list
 CLOUD2_ALLOW = "10.2.2.10/32"
+CLOUD1_LOAD = "http://10.2.1.10:8081/load"  # cloud1's app (catslab AppSpec.load_url)
+CLOUD2_IN = "10.2.2.10:8080"     # inside cloud2's allow-list ...
+CLOUD2_IN_LOAD = "http://10.2.2.11:8081/load"  # ... with a load source outside it
 
 
 def ctl_json(s: LabSession, node: str, *args: str):
@@ -56,7 +65,10 @@ def setup(s: LabSession):
     with open(path, "a") as f:
         f.write(f'\n[sampling_plan]\nallow = ["{CLOUD2_ALLOW}"]\n')
     s.lab.start_daemon("cloud2")
-    wait_until(lambda: all_in_sync(s), 30, "both vCPEs in sync with the CPE's first plans")
+    p = wait_until(lambda: all_in_sync(s), 30, "both vCPEs in sync with the CPE's first plans")
+    # The file became revision `rev` after the services started; the plans carry it.
+    rev, _ = current(s)
+    assert rev >= 1 and all(v["revision"] == rev for v in p.values()), (rev, p)
 
 
 def paths_up(s: LabSession):
@@ -114,7 +126,9 @@ def test_service_added_reaches_vcpe(s: LabSession):
     svc["vip"] = NEW_VIP
     key = instances_key(svc)
     tmpl = svc[key][0]
-    svc[key] = [dict(tmpl, vcpe="cloud1", address=CLOUD1_ADDR), dict(tmpl, vcpe="cloud2", address=CLOUD2_ADDR)]
+    svc[key] = [dict(tmpl, vcpe="cloud1", address=CLOUD1_ADDR, load_url=CLOUD1_LOAD),
+                dict(tmpl, vcpe="cloud2", address=CLOUD2_ADDR),
+                dict(tmpl, vcpe="cloud2", address=CLOUD2_IN, load_url=CLOUD2_IN_LOAD)]
     st, _, body = patch(s, rev, [{"op": "add", "path": "/service/-", "value": svc}], "?comment=add+" + NEW)
     assert st == 200, f"adding {NEW}: {st} {body}"
     new_rev = body["revision"]
@@ -127,7 +141,11 @@ def test_service_added_reaches_vcpe(s: LabSession):
     p = wait_until(synced, 10, f"both vCPEs in sync with revision {new_rev}")
     print(f"  in sync with revision {new_rev} {time.monotonic() - t0:.2f} s after the change")
     assert p["cloud1"]["refused"] == [], p["cloud1"]
-    assert p["cloud2"]["refused"] == [{"service": NEW, "instance": CLOUD2_ADDR, "reason": "not_allowed"}], p["cloud2"]
+    assert sorted(p["cloud2"]["refused"], key=lambda f: f["instance"]) == [
+        {"service": NEW, "instance": CLOUD2_IN, "reason": "source_not_allowed"},
+        {"service": NEW, "instance": CLOUD2_ADDR, "reason": "not_allowed"}], p["cloud2"]
+    entry = next(i for i in p["cloud1"]["instances"] if i["service"] == NEW)
+    assert entry.get("load_url") == CLOUD1_LOAD, entry
 
     def sampled():
         for i in vcpe_instances(s, "cloud1"):
@@ -157,9 +175,28 @@ def test_service_added_reaches_vcpe(s: LabSession):
     st = s.lab.run_in("cpe", ["curl", "-sS", "--max-time", "5", "--unix-socket",
                               s.lab.daemon_entry("cpe")["socket"], "http://cpe/metrics"])
     assert 'cats_vcpe_plan_in_sync{vcpe="cloud1"} 1' in st.stdout, st.stdout[-2000:]
-    assert f'cats_vcpe_plan_revision{{vcpe="cloud2"}} {new_rev}' in st.stdout
-    assert 'cats_vcpe_plan_refused{vcpe="cloud2"} 1' in st.stdout
+    assert f'cats_vcpe_plan_revision{{vcpe="cloud2"}} {new_rev}' in st.stdout, st.stdout[-2000:]
+    assert 'cats_vcpe_plan_refused{vcpe="cloud2"} 2' in st.stdout, st.stdout[-2000:]
     assert f"{NEW}/{CLOUD2_ADDR}:not_allowed" in ctl_plain(s), "catsctl plans shows no refusal"
+
+
+def test_plan_load_source_gives_utilisation(s: LabSession):
+    """Runs after test_service_added_reaches_vcpe (NEW exists, cloud1 samples it)."""
+    def new_at_cloud1():
+        return next((i for i in ctl_json(s, "cpe", "instances") if i["vcpe"] == "cloud1" and i["service"] == NEW), None)
+    before = s.lab.app_load("cloud1")
+    try:
+        for target in (0.8, 0.2):
+            s.lab.set_app_load("cloud1", target)
+            t0 = time.monotonic()
+            got = wait_until(lambda: (i := new_at_cloud1()) and i["utilization"] is not None
+                             and abs(i["utilization"] - target) <= 0.1 and i, 5,
+                             f"the CPE showing {NEW} at cloud1 at {target:.0%} utilisation (from its plan's load_url)",
+                             interval=0.1)
+            print(f"  {NEW} at cloud1: utilisation {got['utilization']:.2f} "
+                  f"{(time.monotonic() - t0) * 1000:.0f} ms after the app's load was set to {target}")
+    finally:
+        s.lab.set_app_load("cloud1", float(before.get("background", 0)))
 
 
 def ctl_plain(s: LabSession) -> str:
@@ -167,5 +204,6 @@ def ctl_plain(s: LabSession) -> str:
 
 
 if __name__ == "__main__":
-    sys.exit(main([test_tunnels_recreated, test_service_added_reaches_vcpe], scenario="fig4", daemons=True,
+    sys.exit(main([test_tunnels_recreated, test_service_added_reaches_vcpe, test_plan_load_source_gives_utilisation],
+                  scenario="fig4", daemons=True,
                   setup=setup))

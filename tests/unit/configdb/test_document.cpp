@@ -127,6 +127,18 @@ TEST_CASE("TOML and JSON give the same errors for the same mistakes") {
       {"vcpe = \"cloud2\"", "vcpe = \"cloud9\"", [](json::value& d) { at(d, "/service/0/instance/1/vcpe") = "cloud9"; }},
       {"ports = [80, 443]", "ports = [80, 80]", [](json::value& d) { at(d, "/service/0/ports/1") = 80; }},
       {"max_loss_pct = 2", "max_loss_pct = 200", [](json::value& d) { at(d, "/service/0/sla/max_loss_pct") = 200; }},
+      // An instance's load source (sent in the sampling plan): http://IP, behind its vCPE,
+      // a known preset, nothing but url and preset.
+      {"load_url = \"http://10.2.2.10:8081/load\"", "load_url = \"http://10.9.9.9:8081/load\"",
+       [](json::value& d) { at(d, "/service/0/instance/1/load_url") = "http://10.9.9.9:8081/load"; }},
+      {"load_url = \"http://10.2.2.10:8081/load\"", "load_url = \"https://10.2.2.10/load\"",
+       [](json::value& d) { at(d, "/service/0/instance/1/load_url") = "https://10.2.2.10/load"; }},
+      {"preset = \"node_exporter\"", "preset = \"nope\"",
+       [](json::value& d) { at(d, "/service/0/instance/1/prometheus/0/preset") = "nope"; }},
+      {"url = \"http://10.2.2.10:9100/metrics\"", "url = \"http://10.2.1.10:9100/metrics\"",
+       [](json::value& d) { at(d, "/service/0/instance/1/prometheus/0/url") = "http://10.2.1.10:9100/metrics"; }},
+      {"preset = \"node_exporter\"", "preset = \"node_exporter\"\nmap = 1",
+       [](json::value& d) { at(d, "/service/0/instance/1/prometheus/0").as_object()["map"] = 1; }},
   };
   auto base = example_toml();
   for (auto& c : cases) {

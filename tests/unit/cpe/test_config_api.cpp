@@ -28,6 +28,14 @@ TEST_CASE("tuning_only: selection and a service's selection figures, nothing str
   CHECK_FALSE(cpe::tuning_only(base, with("/service/0/ports/0", 81)));
   CHECK_FALSE(cpe::tuning_only(base, with("/service/0/instance/0/address", "10.2.1.11:8080")));
   CHECK_FALSE(cpe::tuning_only(base, with("/wan/0/interface", "wan9")));
+  // An instance's load source only moves its vCPE's sampling plan.
+  auto src = base;
+  src.at("service").at(0).at("instance").at(0).as_object()["load_url"] = "http://10.2.1.10:8081/load";
+  CHECK(cpe::tuning_only(base, src));
+  src.at("service").at(0).at("instance").at(0).as_object()["prometheus"] =
+      json::array{json::object{{"url", "http://10.2.1.10:9100/metrics"}, {"preset", "node_exporter"}}};
+  CHECK(cpe::tuning_only(base, src));
+  CHECK(cpe::tuning_only(src, base));
   // A tuning change together with a structural one is not tuning.
   auto both = with("/selection/hold_down_ms", 1500);
   both.at("service").at(0).as_object()["vip"] = "10.255.0.9";
@@ -201,4 +209,50 @@ gateway = "192.0.2.5"
 )"), exists);  // a new WAN (by name) on an interface that has gone: refused
   REQUIRE(errs.size() == 1);
   CHECK(errs[0].message.find("\"wan0\"") != std::string::npos);
+}
+
+#include "cpe/config_boot.hpp"
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <unistd.h>
+
+// Issue 9: the file a daemon runs becomes revision 1 of an empty database once it is up,
+// and bootstrap says so, so the running services' sampling plans carry 1 rather than the
+// file's 0 (cpe/services.cpp).
+TEST_CASE("bootstrap: returns the revision now current, the import's or the database's") {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::temp_directory_path() / ("cats-boot-" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  std::ifstream in(std::string(CATS_SOURCE_DIR) + "/docs/examples/cpe.toml");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  const std::string file = (dir / "cpe.toml").string();
+  std::ofstream(file) << ss.str();
+  auto cfg = config::parse_cpe(ss.str(), file);
+  REQUIRE(cfg.has_value());
+  cfg->file = file;
+  cfg->source_sha256 = configdb::sha256_hex(ss.str());
+  CHECK(cfg->revision == 0);  // the file runs until it is imported
+  auto clock = [] { return int64_t{1'700'000'000'000}; };
+  {
+    auto db = configdb::ConfigDb::open((dir / "cats.db").string(), clock);
+    REQUIRE(db.has_value());
+    auto rev = cpe::bootstrap(*db, *cfg);
+    REQUIRE(rev.has_value());
+    CHECK(*rev == 1);
+    auto again = cpe::bootstrap(*db, *cfg);  // a database with a revision: that one
+    REQUIRE(again.has_value());
+    CHECK(*again == 1);
+  }
+  {
+    // A file edited while the daemon started is not imported (and no revision claimed).
+    auto db = configdb::ConfigDb::open((dir / "other.db").string(), clock);
+    REQUIRE(db.has_value());
+    std::ofstream(file) << ss.str() << "\n# edited\n";
+    CHECK_FALSE(cpe::bootstrap(*db, *cfg).has_value());
+  }
+  fs::remove_all(dir);
 }

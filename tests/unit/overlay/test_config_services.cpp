@@ -94,6 +94,14 @@ TEST_CASE("the example's service: every field lands in the struct") {
   CHECK(endpoint_to_string(s.instances[0].address) == "10.2.1.10:8080");
   CHECK(s.instances[1].vcpe == "cloud2");
   CHECK(endpoint_to_string(s.instances[1].address) == "10.2.2.10:8080");
+  // Its load source (sent to cloud2 in the sampling plan); none for cloud1's.
+  CHECK(s.instances[0].load_url.empty());
+  CHECK(s.instances[0].prometheus.empty());
+  CHECK(s.instances[1].load_url == "http://10.2.2.10:8081/load");
+  REQUIRE(s.instances[1].prometheus.size() == 1);
+  CHECK(s.instances[1].prometheus[0].url == "http://10.2.2.10:9100/metrics");
+  CHECK(s.instances[1].prometheus[0].preset == "node_exporter");
+  CHECK_FALSE(s.instances[1].prometheus[0].rules.empty());
 }
 
 TEST_CASE("service fields other than the example's values are read, not defaulted") {

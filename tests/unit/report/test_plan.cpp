@@ -27,6 +27,7 @@ SamplingPlan small_plan() {
   p.timestamp_ns = 0x1122334455667788ull;
   p.revision = 7;
   p.instances = {{"s", "i", ep("10.0.0.1", 8080)}};
+  p.digest = *plan_digest(p.instances);
   return p;
 }
 
@@ -58,12 +59,22 @@ TEST_CASE("plan codec: golden bytes of a small plan") {
       0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08,  // seq
       0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88,  // timestamp ns
       0, 0, 0, 0, 0, 0, 0, 7,                          // revision
+      0x00, 0x01,                                      // part 0 of 1
+  };
+  const std::vector<uint8_t> entries{
       0x01,                                            // 1 instance
       0x01, 's', 0x01, 'i',                            // service, instance
       0x04, 10, 0, 0, 1, 0x1f, 0x90,                   // IPv4 10.0.0.1 port 8080
-      0x00,                                            // flags (reserved)
+      0x00,                                            // flags: no load source
   };
-  CHECK(unsigned_part(*enc) == want);
+  auto u = unsigned_part(*enc);
+  REQUIRE(u.size() == want.size() + 32 + entries.size());
+  CHECK(std::vector<uint8_t>(u.begin(), u.begin() + static_cast<std::ptrdiff_t>(want.size())) == want);
+  const auto& dg = small_plan().digest;
+  CHECK(std::equal(dg.begin(), dg.end(), u.begin() + static_cast<std::ptrdiff_t>(want.size())));
+  CHECK(std::vector<uint8_t>(u.end() - static_cast<std::ptrdiff_t>(entries.size()), u.end()) == entries);
+  // The digest is SHA-256 of the whole plan's count + entries, exactly as encoded.
+  CHECK(*plan_digest(small_plan().instances) == *plan_digest({{"s", "i", ep("10.0.0.1", 8080)}}));
   auto d = decode_sampling_plan(*enc);
   REQUIRE(d.has_value());
   CHECK(d->message == small_plan());
@@ -121,16 +132,31 @@ TEST_CASE("plan codec: bounds and strictness") {
     CHECK_FALSE(encode_sampling_plan(p, key()).has_value());
   }
   auto enc = *encode_sampling_plan(small_plan(), key());
-  const size_t count_at = 8 + 4 + 8 + 8 + 8;  // the instance count byte
+  const size_t parts_at = 8 + 4 + 8 + 8 + 8;  // part, parts
+  const size_t count_at = parts_at + 2 + 32;   // the instance count byte
   SECTION("a count above the bound") {
     auto b = enc;
     b[count_at] = kMaxPlanInstances + 1;
     CHECK_FALSE(decode_sampling_plan(b).has_value());
   }
-  SECTION("reserved flags") {
+  SECTION("reserved flags, and a flag whose field is missing") {
     auto b = enc;
-    b[enc.size() - kEd25519SignatureSize - 1] = 1;
+    b[enc.size() - kEd25519SignatureSize - 1] = 0x04;
     CHECK_FALSE(decode_sampling_plan(b).has_value());
+    b[enc.size() - kEd25519SignatureSize - 1] = 0x01;  // load_url announced, none follows
+    CHECK_FALSE(decode_sampling_plan(b).has_value());
+  }
+  SECTION("part numbers out of range") {
+    for (auto [part, parts] : {std::pair<uint8_t, uint8_t>{0, 0}, {1, 1}, {0, kMaxPlanParts + 1}, {5, 3}}) {
+      auto b = enc;
+      b[parts_at] = part;
+      b[parts_at + 1] = parts;
+      CHECK_FALSE(decode_sampling_plan(b).has_value());
+      auto q = small_plan();
+      q.part = part;
+      q.parts = parts;
+      CHECK_FALSE(encode_sampling_plan(q, key()).has_value());
+    }
   }
   SECTION("every truncation fails") {
     for (size_t n = 0; n < enc.size(); ++n)
@@ -239,5 +265,112 @@ TEST_CASE("plan sync: pending until the matching ack, resent on its schedule, re
     ack.vcpe_id = "other";
     CHECK_FALSE(ps.on_ack(ack, t0 + 1s));
     CHECK(ps.status().size() == 1);
+  }
+}
+
+TEST_CASE("plan codec: load sources round-trip; golden bytes of their fields") {
+  SamplingPlan p = small_plan();
+  p.instances[0].load_url = "http://h/l";
+  p.instances[0].prometheus = {{"http://p/m", "vllm"}};
+  p.digest = *plan_digest(p.instances);
+  auto enc = encode_sampling_plan(p, key());
+  REQUIRE(enc.has_value());
+  const std::vector<uint8_t> tail{
+      0x03,                                                  // flags: load_url, prometheus
+      0x0a, 'h', 't', 't', 'p', ':', '/', '/', 'h', '/', 'l',  // load_url
+      0x01,                                                  // 1 Prometheus source
+      0x0a, 'h', 't', 't', 'p', ':', '/', '/', 'p', '/', 'm',  // url
+      0x04, 'v', 'l', 'l', 'm',                              // preset
+  };
+  auto u = unsigned_part(*enc);
+  CHECK(std::vector<uint8_t>(u.end() - static_cast<std::ptrdiff_t>(tail.size()), u.end()) == tail);
+  auto d = decode_sampling_plan(*enc);
+  REQUIRE(d.has_value());
+  CHECK(d->message == p);
+  CHECK(*plan_digest(p.instances) != *plan_digest(small_plan().instances));  // the source is content
+
+  SECTION("bad source fields are refused both ways") {
+    auto q = p;
+    q.instances[0].load_url = "http://h/with space";
+    CHECK_FALSE(encode_sampling_plan(q, key()).has_value());
+    q = p;
+    q.instances[0].load_url = "http://" + std::string(kMaxPlanUrlLength, 'x');
+    CHECK_FALSE(encode_sampling_plan(q, key()).has_value());
+    q = p;
+    q.instances[0].prometheus.assign(kMaxPlanPromSources + 1, p.instances[0].prometheus[0]);
+    CHECK_FALSE(encode_sampling_plan(q, key()).has_value());
+    q = p;
+    q.instances[0].prometheus[0].preset = "";
+    CHECK_FALSE(encode_sampling_plan(q, key()).has_value());
+
+    const size_t count_at = u.size() - tail.size() + 12;  // the Prometheus source count
+    REQUIRE(u[count_at] == 0x01);
+    for (uint8_t n : {uint8_t{0}, uint8_t{kMaxPlanPromSources + 1}}) {
+      auto b = *enc;
+      b[count_at] = n;
+      CHECK_FALSE(decode_sampling_plan(b).has_value());
+    }
+    auto b = *enc;
+    b[count_at + 3] = ' ';  // a space in the url
+    CHECK_FALSE(decode_sampling_plan(b).has_value());
+  }
+}
+
+TEST_CASE("plan split: the largest plan fits its parts, and reassembles to its digest") {
+  // kMaxPlanInstances entries of the longest ids, IPv6 addresses and every source field
+  // at its longest: the worst case split_plan must cut.
+  std::vector<PlanInstance> all;
+  const std::string longest_url = "http://[2001:db8::1]:9100/" + std::string(kMaxPlanUrlLength - 26, 'm');
+  REQUIRE(longest_url.size() == kMaxPlanUrlLength);
+  for (size_t i = 0; i < kMaxPlanInstances; ++i) {
+    PlanInstance in{std::string(kMaxIdLength - 2, 's') + std::to_string(10 + i), std::string(kMaxIdLength, 'i'),
+                    ep("2001:db8::1", uint16_t(i + 1)), longest_url, {}};
+    in.prometheus.assign(kMaxPlanPromSources, {longest_url, std::string(kMaxPlanPresetLength, 'p')});
+    all.push_back(std::move(in));
+  }
+  const std::string cpe(kMaxIdLength, 'c'), vcpe(kMaxIdLength, 'v');
+  auto parts = split_plan(all, cpe, vcpe);
+  REQUIRE(parts.has_value());
+  CHECK(parts->size() > 1);
+  CHECK(parts->size() <= kMaxPlanParts);
+  std::vector<PlanInstance> back;
+  for (size_t i = 0; i < parts->size(); ++i) {
+    SamplingPlan p{cpe, vcpe, 1 + i, 2, 3, uint8_t(i), uint8_t(parts->size()), *plan_digest(all), (*parts)[i]};
+    auto enc = encode_sampling_plan(p, key());
+    REQUIRE(enc.has_value());
+    CHECK(enc->size() <= kMaxDatagram);
+    auto d = decode_sampling_plan(*enc);
+    REQUIRE(d.has_value());
+    CHECK(d->message == p);
+    back.insert(back.end(), d->message.instances.begin(), d->message.instances.end());
+  }
+  CHECK(back == all);
+  CHECK(*plan_digest(back) == *plan_digest(all));
+
+  SECTION("a small plan is one part; an empty plan is one empty part") {
+    CHECK(split_plan(small_plan().instances, "c", "v")->size() == 1);
+    auto e = split_plan({}, "c", "v");
+    REQUIRE(e->size() == 1);
+    CHECK(e->front().empty());
+  }
+  SECTION("beyond kMaxPlanInstances the plan is refused (PlanSync shows it in error)") {
+    all.push_back(all.front());
+    CHECK_FALSE(split_plan(all, cpe, vcpe).has_value());
+    CHECK_FALSE(plan_digest(all).has_value());
+    PlanSync ps;
+    ps.set_plan("v", all, 1, std::chrono::steady_clock::time_point(1s));
+    CHECK(ps.find("v")->state == SyncState::error);
+    CHECK_FALSE(ps.due("v", std::chrono::steady_clock::time_point(2s)));
+  }
+  SECTION("the ack of a plan refusing every entry of the longest ids is one datagram") {
+    PlanAck a = small_ack();
+    a.vcpe_id = vcpe;
+    a.cpe_id = cpe;
+    a.refused.clear();
+    for (const auto& in : all) a.refused.push_back({in.service_id, in.instance_id, Refusal::source_not_allowed});
+    auto enc = encode_plan_ack(a, key());
+    REQUIRE(enc.has_value());
+    CHECK(enc->size() <= kMaxDatagram);
+    CHECK(decode_plan_ack(*enc)->message == a);
   }
 }

@@ -41,6 +41,9 @@ export function toDraft(s: Schema, v: unknown): Draft {
   return String(v);
 }
 
+const blank = (d: Draft): boolean =>
+  typeof d === 'string' ? d.trim() === '' : Array.isArray(d) ? d.every(blank) : Object.values(d).every(blank);
+
 // The draft as JSON, with the checks a schema can make here (the daemon's validator is
 // the authority and checks the rest). Empty inputs are left out: the key's default.
 // Keys of the original object that the schema does not describe are kept as they were
@@ -59,7 +62,11 @@ export function fromDraft(s: Schema, d: Draft, ptr: string, errs: FieldError[], 
     return Object.keys(o).length || s.required?.length ? o : undefined;
   }
   if (isObjList(s)) {
-    const xs = (d as Draft[]).map((x, i) => fromDraft(s.items!, x, `${ptr}/${i}`, errs, Array.isArray(orig) ? orig[i] : undefined))
+    // A row left empty in a list that may be empty (an instance's prometheus sources) is
+    // no item, not an item missing its required fields.
+    const xs = (d as Draft[])
+      .map((x, i) => (!s.minItems && blank(x) ? undefined
+        : fromDraft(s.items!, x, `${ptr}/${i}`, errs, Array.isArray(orig) ? orig[i] : undefined)))
       .filter((x) => x !== undefined);
     return xs.length ? xs : undefined;
   }
