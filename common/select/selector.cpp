@@ -427,6 +427,12 @@ std::optional<Change> Selector::update(const Service& svc, std::span<const Insta
   const bool young = now - st.born < kYoung;
   std::string far;
   double far_excess = -1.0, far_band = 0.0, far_target = 0.0;
+  // Candidates out of the window for out_settle with a residual within their band: it
+  // goes to 0 at the next step, and that step is due.
+  std::vector<bool> settled_out(n, false);
+  const bool quiet_pool = pool_load(d, next, instances) <= cfg_.out_settle_load;
+  std::string out_key;
+  std::vector<double> band_of(n, 0.0);
   // The target's noise: measured input noise through decide() (one decide() per input),
   // at most once per hold-down (steps are not more frequent) or when the pool changes.
   if (st.target_noise.sigma.size() != n || now - st.sigma_at >= cfg_.hold_down) {
@@ -435,6 +441,12 @@ std::optional<Change> Selector::update(const Service& svc, std::span<const Insta
   }
   for (std::size_t k = 0; k < n; ++k) {
     const std::string& key = next.candidates[k].key;
+    auto& w = st.wander[key];
+    if (target[k] > 0.0 || next.candidates[k].excluded != Exclusion::none) {
+      w.out_since.reset();
+    } else if (!w.out_since) {
+      w.out_since = now;
+    }
     // On the window's edge noise alone moves it in and out: while no input moved beyond its
     // band, it moves with the others' steps, not by itself.
     if (moves.empty() && st.target_noise.edge[k] && next.candidates[k].excluded == Exclusion::none) continue;
@@ -444,7 +456,6 @@ std::optional<Change> Selector::update(const Service& svc, std::span<const Insta
     // band: a restart must not re-step weights that sat within the old process's band.
     // The target's σ: propagated from the inputs' noise, or what the target is measured
     // to wander by (σ ≈ 1.25 × mean absolute deviation), whichever is larger.
-    auto& w = st.wander[key];
     if (target[k] != w.last) {
       if (w.last < 0.0) w.mean = target[k];
       w.dev += cfg_.band.gain * (std::abs(target[k] - w.mean) - w.dev);
@@ -456,8 +467,14 @@ std::optional<Change> Selector::update(const Service& svc, std::span<const Insta
                           : moves.empty() ? std::min(cfg_.band.z * std::sqrt(2.0) * sigma, cfg_.band_max)
                                           : 0.0;
     const double band = std::max(spread, static_cast<double>(cfg_.settle_units) / kWeightTotal);
+    band_of[k] = band;
     const double excess = std::abs(target[k] - lookup(st.eff, key)) - band;
     if (excess > 0.0) due = true;
+    if (quiet_pool && w.out_since && now - *w.out_since >= cfg_.out_settle && lookup(st.eff, key) > 0.0) {
+      settled_out[k] = true;
+      due = true;
+      if (out_key.empty()) out_key = key;
+    }
     if (excess > far_excess) far_excess = excess, far = key, far_band = band, far_target = target[k];
   }
   for (const auto& [key, e] : st.eff) due = due || !fresh.count(key);
@@ -472,6 +489,9 @@ std::optional<Change> Selector::update(const Service& svc, std::span<const Insta
   if (urgent.empty() && !full) {
     if (!due) return std::nullopt;                                // within noise: settled
     if (now - st.stepped_at < cfg_.hold_down) return std::nullopt;  // moves are named when it steps
+    if (normal.empty() && far_excess <= 0.0 && !out_key.empty())
+      normal = "settling: " + out_key + " " + num(lookup(st.eff, out_key) * kWeightTotal, 0) +
+               " -> 0 (outside the spread window for " + num(std::chrono::duration<double>(cfg_.out_settle).count(), 0) + " s)";
     if (normal.empty())
       normal = "settling: " + far + " " + num(lookup(st.eff, far) * kWeightTotal, 0) + " -> target " +
                num(far_target * kWeightTotal, 0) + " (band ±" + num(far_band * kWeightTotal, 0) + ")";
@@ -507,8 +527,9 @@ std::optional<Change> Selector::update(const Service& svc, std::span<const Insta
         const double was = lookup(st.eff, w.key);
         v = was + alpha * (target[k] - was);
         if (cut[k] > 0.0) v = std::min(v, was + std::max(alpha, cut[k]) * (target[k] - was));
-        // A candidate leaving the window decays; below half a unit it is gone.
-        if (target[k] == 0.0 && v * kWeightTotal < 0.5) v = 0.0;
+        // A candidate leaving the window decays; below half a unit it is gone, and so is
+        // a residual within its band once it has been out for out_settle.
+        if (target[k] == 0.0 && (v * kWeightTotal < 0.5 || (settled_out[k] && was <= band_of[k]))) v = 0.0;
       }
       e[k] = v;
       (cut[k] > 0.0 ? fixed : moving) += v;

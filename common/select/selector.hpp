@@ -39,6 +39,7 @@
 #include <cmath>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -88,6 +89,15 @@ struct SelectorConfig {
   // ... and only a rise this large: of utilisation (absolute), of a delay (relative to the
   // candidate's cost). > 1 turns the rule off.
   double foreign_jump = 0.2;
+  // A candidate whose target has been 0 (outside the spread window, not on its edge) for
+  // this long loses what is left of its share once that is within its band: the window
+  // decided, and a damped decay that stopped at the deadband would leave it that share for
+  // as long as the inputs stay steady. Not at once, and only while the pool's reported load
+  // is at most out_settle_load: at higher load targets leave and re-enter the window within
+  // seconds and a residual buffers the swing (sim_selection's randomised scenario at 50-95 %
+  // got worse in some seeds without these two limits; docs/BENCHMARKS.md).
+  std::chrono::milliseconds out_settle{5000};
+  double out_settle_load = 0.5;
 };
 
 // One published weight, with the inputs it was computed from (for the event log).
@@ -177,6 +187,7 @@ class Selector {
     // non-linearity at the spread window's edge).
     struct Wander {
       double mean = 0.0, dev = 0.0, last = -1.0;
+      std::optional<std::chrono::steady_clock::time_point> out_since;  // target 0 since
     };
     std::map<std::string, Wander, std::less<>> wander;
   };

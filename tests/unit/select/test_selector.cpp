@@ -710,3 +710,54 @@ TEST_CASE("deadband width: set_config reaches the measured noise, 0 makes every 
   noise.set_config(zero);
   CHECK(noise.moves(moved, paths, t0 + 100ms).size() == 1);
 }
+
+TEST_CASE("failback: candidates outside the spread window after a failback end at 0, not at the deadband") {
+  // Draft figure 3 as the selector sees it (cost = RTT + processing delay): s3 10 ms is
+  // the best, s1 13 ms and s2 14 ms are outside a 10 % spread window. s3's path goes down
+  // (s1 and s2 share), then comes back: the damped steps towards "all on s3" must end
+  // with s1 and s2 at 0. A target of 0 is the window's decision, not noise: leaving them
+  // at the deadband's residual (a few % each) would send those flows to a site 30 %
+  // worse for as long as the inputs stay steady.
+  FakeClock clk;
+  Selector sel(held(1s), clk.fn());
+  Service svc;
+  svc.id = "arvr";
+  svc.epsilon = 0.10;
+  std::vector<Instance> in(3);
+  const char* names[] = {"s1", "s2", "s3"};
+  const double pd[] = {4, 10, 5};
+  for (int i = 0; i < 3; ++i) {
+    in[i].vcpe = names[i]; in[i].id = "x"; in[i].processing_delay_ms = pd[i]; in[i].measured = true;
+  }
+  std::vector<Path> paths{{"s1", "w", 9, 0, 0, true}, {"s2", "w", 4, 0, 0, true}, {"s3", "w", 5, 0, 0, true}};
+  auto weight_of = [&](const char* v) {
+    for (auto& c : sel.published("arvr")->candidates)
+      if (c.vcpe == v) return c.weight;
+    return uint32_t{0};
+  };
+  REQUIRE(sel.update(svc, in, paths).has_value());
+  warm(sel, clk, svc, in, paths);
+  REQUIRE(weight_of("s3") == 1000);
+
+  paths[2].up = false;
+  clk.t += 1s;
+  REQUIRE(sel.update(svc, in, paths).has_value());  // lost: at once
+  CHECK(weight_of("s3") == 0);
+  for (int i = 0; i < 10; ++i) {
+    clk.t += 1s;
+    sel.update(svc, in, paths);
+  }
+  CHECK(weight_of("s1") + weight_of("s2") == 1000);
+
+  paths[2].up = true;
+  int published = 0;
+  for (int i = 0; i < 60; ++i) {
+    clk.t += 1s;
+    if (sel.update(svc, in, paths)) ++published;
+  }
+  CHECK(weight_of("s3") == 1000);
+  CHECK(weight_of("s1") == 0);
+  CHECK(weight_of("s2") == 0);
+  // Damped steps (50 % each) and no more: the last one lands on the target.
+  CHECK(published <= 8);
+}
