@@ -122,7 +122,8 @@ FieldErrors missing_interfaces(const config::CpeConfig& running, const config::C
 
 bool tuning_only(const json::value& before, const json::value& after) {
   static const std::regex tunable(
-      "^/selection(/.*)?$|^/service/[0-9]+/(sla|weights|service_time_ms|access_delay_ms|spread_pct|spread_power)(/.*)?$");
+      "^/selection(/.*)?$|^/service/[0-9]+/(sla|weights|service_time_ms|access_delay_ms|spread_pct|spread_power)(/.*)?$"
+      "|^/wan/[0-9]+/(cost|weight)$");
   const auto ops = configdb::diff(before, after);
   return !ops.empty() && std::all_of(ops.begin(), ops.end(), [](const configdb::PatchOp& op) {
     return std::regex_match(op.path, tunable);

@@ -710,3 +710,47 @@ TEST_CASE("deadband width: set_config reaches the measured noise, 0 makes every 
   noise.set_config(zero);
   CHECK(noise.moves(moved, paths, t0 + 100ms).size() == 1);
 }
+
+TEST_CASE("selector: a WAN given a cost loses its flows at the next update, exactly, then nothing is published") {
+  // docs/SELECTION.md "WAN cost and weight": one instance over two equal WANs; the lte WAN
+  // gets a cost of 30 ms (a configuration change), which puts it outside the spread window.
+  FakeClock clk;
+  Selector sel({}, clk.fn());
+  Service svc;
+  svc.id = "app";
+  Instance x;
+  x.vcpe = "a";
+  x.id = "x";
+  x.processing_delay_ms = 5;
+  const std::vector<Instance> in{x};
+  std::vector<Path> paths{{"a", "fiber", 10, 0, 0, true}, {"a", "lte", 10, 0, 0, true}};
+  warm(sel, clk, svc, in, paths);
+  REQUIRE(sel.published("app") != nullptr);
+  CHECK(sel.published("app")->candidates[1].weight == 500);
+
+  SECTION("damped steps alone stop within the deadband of zero: why a configuration change resets") {
+    paths[1].cost_ms = 30;
+    for (int k = 0; k < 300; ++k) {  // 30 s of reports, 100 ms apart
+      clk.t += 100ms;
+      sel.update(svc, in, paths);
+    }
+    const uint32_t left = sel.published("app")->candidates[1].weight;
+    CHECK(left > 0);
+    CHECK(left <= SelectorConfig{}.band_max * kWeightTotal);
+  }
+  SECTION("reconfigured(): the next update publishes decide()'s weights, within the hold-down too") {
+    clk.t += 100ms;
+    paths[1].cost_ms = 30;
+    sel.reconfigured("configured: lte cost 0 -> 30 ms");
+    auto c = sel.update(svc, in, paths);
+    REQUIRE(c.has_value());
+    CHECK(c->reason.find("configured: lte cost 0 -> 30 ms") != std::string::npos);
+    CHECK(c->now.candidates[0].weight == kWeightTotal);
+    CHECK(c->now.candidates[1].weight == 0);
+    CHECK(c->now.candidates[1].wan_cost_ms == 30);
+    for (int k = 0; k < 300; ++k) {
+      clk.t += 100ms;
+      CHECK_FALSE(sel.update(svc, in, paths).has_value());
+    }
+  }
+}
