@@ -79,7 +79,8 @@ ADMIN = {"user": "admin", "password": "correct horse battery staple"}
 VIEWER = {"user": "vera", "password": "viewer password 12345"}
 BUDGET_BYTES = 250_000
 BUDGET_READY_MS = 1000
-BROWSER_TIMEOUT_S = 240
+BROWSER_TIMEOUT_S = 270
+SPARE_WAN_COST_MS = 30
 
 
 def run_browser(s: LabSession, argv: list[str], inp: dict, timeout: float) -> tuple[int, str, str]:
@@ -116,6 +117,10 @@ def run_browser(s: LabSession, argv: list[str], inp: dict, timeout: float) -> tu
                         s.lab.set_app_load(msg["vcpe"], float(msg["fraction"]))
                     elif msg["ask"] == "peer_ports":
                         answer["ports"] = peer_ports(s, msg["wan"])
+                    elif msg["ask"] == "spare_wan":
+                        answer["tunnels"] = s.lab.add_spare_wan(msg["wan"])
+                    elif msg["ask"] == "vcpe_tunnels":
+                        answer["tunnels"] = vcpe_tunnels(s, msg["wan"])
                     elif msg["ask"] not in ("blackhole", "delay", "restore"):
                         raise ValueError(f"unknown request {msg['ask']!r}")
                 except Exception as e:  # the script reports it as its failure
@@ -138,6 +143,18 @@ def peer_ports(s: LabSession, wan: str) -> dict[str, list[int]]:
         for t in s.lab.status_json(v.node).get("tunnels", []):
             if t.get("wan") == wan:
                 out[v.name] = [int(p["endpoint"].rsplit(":", 1)[1]) for p in t.get("peers", []) if p.get("endpoint")]
+    return out
+
+
+def vcpe_tunnels(s: LabSession, wan: str) -> dict[str, dict]:
+    """Per vCPE, its tunnel for the CPE's WAN `wan` (catsctl status): the device's name,
+    whether it exists, and whether the CPE peer has completed a handshake on it."""
+    out = {}
+    for v in s.scenario.vcpes:
+        for t in s.lab.status_json(v.node).get("tunnels", []):
+            if t.get("wan") == wan:
+                out[v.name] = {"interface": t.get("interface"), "up": bool(t.get("up")),
+                               "handshake": any(p.get("last_handshake") for p in t.get("peers", []))}
     return out
 
 
@@ -224,6 +241,8 @@ def test_browser(s: LabSession):
     finally:
         os.unlink(f.name)
     sc = s.scenario
+    assert sc.cpe.spare_wans, f"scenario {sc.name} has no [[cpe.spare_wan]] for the WAN the forms add"
+    sw = sc.cpe.spare_wans[0]
     loads = {v.name: v.app.background / 100 for v in sc.vcpes if v.app}
     shots = build_dir() / "webui-screenshots"
     home = Path(tempfile.mkdtemp(prefix="cats-browser-"))
@@ -237,6 +256,11 @@ def test_browser(s: LabSession):
            "load_vcpe": sc.cpe.services[0].instances[-1].vcpe,
            "load_restore": loads[sc.cpe.services[0].instances[-1].vcpe],
            "instance_vcpe": sc.cpe.services[0].instances[0].vcpe,
+           # The WAN the forms add and apply: the scenario's spare link, with a cost that
+           # puts its candidates outside the spread window (~21 ms + 30 ms > 1.25 x 21 ms).
+           "spare_wan": {"name": sw.name, "interface": sw.interface, "gateway": sw.gateway,
+                         "tunnel_interface": sw.tunnel_interface, "listen_port": sw.listen_port,
+                         "cost": SPARE_WAN_COST_MS},
            "instance_address": f"{sc.cpe.services[0].instances[0].address}:{sc.cpe.services[0].instances[0].port}"}
     try:
         # HOME: chromium writes its profile and crash dumps there.
@@ -265,7 +289,9 @@ def test_browser(s: LabSession):
     assert out["viewer_forged_change"] == 403, out["viewer_forged_change"]
     assert not out["csp_problems"], out["csp_problems"]
     assert "stream" in out["sse_mode"], f"with a stream route the page stays in {out['sse_mode']!r}"
-    assert any("last_event_id=43" in u for u in out["sse_urls"]), out["sse_urls"]
+    assert any("last_event_id=44" in u for u in out["sse_urls"]), out["sse_urls"]
+    assert out["sse_decisions"] == {"rows": [["stream-a", 999], ["stream-b", 1]], "sum": 1000}, \
+        f"the stream's decisions message did not replace the service's candidates: {out['sse_decisions']}"
     assert out["sse_after_reset"] != "123.45 ms", "event: reset did not reload over REST"
     assert len(out["instances"]) >= len(inp["instances"]) >= 2, out["instances"]
     assert out["service_weight_sum"] == 1000, out["candidates"]
@@ -365,6 +391,20 @@ def test_browser(s: LabSession):
         f"the vCPEs do not see the CPE on its new port: {out['wan_port_peers']}"
     assert "/vcpe/" in out["revert_diff"] and "/service/" in out["revert_diff"], out["revert_diff"]
     assert f"/wan/{nw - 1}/listen_port" in out["revert_diff"], out["revert_diff"]
+    spare = inp["spare_wan"]
+    assert "ms added" in (out["wan_new_cost_hint"] or ""), out["wan_new_cost_hint"]
+    new_lines = out["wan_new_diff"].splitlines()
+    assert any(x.startswith(f"+ /wan/{nw} = ") and f'"cost":{spare["cost"]}' in x.replace(" ", "") for x in new_lines), \
+        out["wan_new_diff"]
+    assert out["wan_new_cpe_tunnel"] == {"interface": spare["tunnel_interface"], "listen_port": spare["listen_port"]}, \
+        out["wan_new_cpe_tunnel"]
+    assert set(out["wan_new_vcpe_tunnels"]) == {v.tunnel_interface(spare["name"]) for v in sc.vcpes}, out["wan_new_vcpe_tunnels"]
+    assert all(out["wan_new_vcpe_devices"].get(v, {}).get("up") and out["wan_new_vcpe_devices"][v]["handshake"]
+               for v in inp["vcpes"]), f"the vCPEs' tunnels for the new WAN: {out['wan_new_vcpe_devices']}"
+    assert sorted(out["wan_new_paths"]) == sorted(f"{v} up" for v in inp["vcpes"]), out["wan_new_paths"]
+    for d in out["wan_new_decisions"]:  # the cost is used: +30 ms against the first WAN, no weight
+        assert d["weight"] == 0, out["wan_new_decisions"]
+        assert abs(d["cost_ms"] - d["first_cost_ms"] - spare["cost"]) < 5, out["wan_new_decisions"]
     assert out["revert_unchanged_before_ok"], "asking to revert reverted"
     assert out["revert_back"], f"the revert did not bring the document back: {out['revert_msg']}"
     # accessibility: no serious or critical axe-core violation on any page
