@@ -564,6 +564,7 @@ json::array Steering::service_decisions(size_t n) const {
                      {"e2e_ms", c ? num(c->e2e_ms) : json::value(nullptr)},
                      {"network_ms", c ? num(c->network_ms) : json::value(nullptr)},
                      {"compute_ms", c ? num(c->compute_ms) : json::value(nullptr)},
+                     {"wan_cost_ms", c ? num(c->wan_cost_ms) : json::value(nullptr)},
                      {"excluded", c ? json::value(select::to_string(c->excluded)) : json::value(nullptr)},
                      {"health", health_name(k < v.health.size() ? v.health[k] : steer::Health::ok)},
                      {"measured", measured(i)},

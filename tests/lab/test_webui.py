@@ -23,9 +23,10 @@ namespace c1, uses it:
    with no edit control. No CSP violation anywhere. The certificate is
    pinned by its public key, not ignored.
    The SSE client against docs/API.md's stream contract: the browser answers
-   /api/v1/stream (this daemon may not have it) with contract-shaped messages; the page
-   switches to the stream, applies a paths message, resumes with ?last_event_id= and
-   reloads over REST on `event: reset`. Everything else is the real CPE.
+   /api/v1/stream with contract-shaped messages; the page switches to the stream,
+   applies a paths message and a decisions message (the service's candidates replaced by
+   the streamed two, weights 999 + 1), resumes with ?last_event_id= and reloads over
+   REST on `event: reset`. Everything else is the real CPE.
    Notifications: WAN1 blackholed (the script asks this test, which owns the lab's
    impairments, over its stdin/stdout) gives a toast for the path going down, one for a
    service whose candidates left WAN1, the path_down in the Events list; restored, a
@@ -42,7 +43,12 @@ namespace c1, uses it:
    and no Apply; a gateway off the WAN's subnet passes the checks and fails to apply
    (the page says so, nothing changed); the last WAN's listen_port edited, applied and
    confirmed reaches its WireGuard device (GET /api/v1/status) and its paths come back
-   up through the new port; the previews are the daemon's dry-run diffs; an edit and a removal show their diffs and, cancelled, change
+   up through the new port; a WAN added on the lab's spare link (fig4's wan3) with a
+   cost of 30 ms, applied and confirmed: its tunnel up on the CPE (GET /api/v1/status),
+   its path added to each vCPE (Lab.add_spare_wan) and their devices up with a
+   handshake, its paths probed up, and in GET /api/v1/decisions its candidates cost 30 ms
+   more than the same instance's over WAN1 and carry no weight; the previews are the
+   daemon's dry-run diffs; an edit and a removal show their diffs and, cancelled, change
    nothing; a service added through the form (first refused at its instance's vCPE),
    applied and confirmed; a change of it left unconfirmed for 3 s is reverted by the
    daemon, the page says so and the document is back; the "add a vCPE" wizard (required
@@ -392,6 +398,9 @@ def test_browser(s: LabSession):
     assert "/vcpe/" in out["revert_diff"] and "/service/" in out["revert_diff"], out["revert_diff"]
     assert f"/wan/{nw - 1}/listen_port" in out["revert_diff"], out["revert_diff"]
     spare = inp["spare_wan"]
+    print(f"  new WAN {spare['name']}: up after {out.get('wan_new_up_ms')} ms; CPE {out.get('wan_new_cpe_tunnel')}, "
+          f"vCPEs {out.get('wan_new_vcpe_devices')}, paths {out.get('wan_new_paths')}, "
+          f"decisions {out.get('wan_new_decisions')}")
     assert "ms added" in (out["wan_new_cost_hint"] or ""), out["wan_new_cost_hint"]
     new_lines = out["wan_new_diff"].splitlines()
     assert any(x.startswith(f"+ /wan/{nw} = ") and f'"cost":{spare["cost"]}' in x.replace(" ", "") for x in new_lines), \
@@ -405,6 +414,8 @@ def test_browser(s: LabSession):
     for d in out["wan_new_decisions"]:  # the cost is used: +30 ms against the first WAN, no weight
         assert d["weight"] == 0, out["wan_new_decisions"]
         assert abs(d["cost_ms"] - d["first_cost_ms"] - spare["cost"]) < 5, out["wan_new_decisions"]
+        assert d["wan_cost_ms"] == spare["cost"], out["wan_new_decisions"]
+    assert f"incl. WAN cost {spare['cost']}" in (out["wan_new_cost_cell"] or ""), out["wan_new_cost_cell"]
     assert out["revert_unchanged_before_ok"], "asking to revert reverted"
     assert out["revert_back"], f"the revert did not bring the document back: {out['revert_msg']}"
     # accessibility: no serious or critical axe-core violation on any page

@@ -383,21 +383,32 @@ async function configForms(page) {
       if (input.vcpes.every((v) => out.wan_new_vcpe_devices[v]?.up && out.wan_new_vcpe_devices[v]?.handshake)) break;
       await new Promise((r) => setTimeout(r, 250));
     } while (Date.now() < deadline);
-    out.wan_new_paths = await (await page.waitForFunction(async ([w, vs]) => {
+    // (Arrays come back as JSON text: a handle to an array answered null here.)
+    out.wan_new_paths = JSON.parse(await (await page.waitForFunction(async ([w, vs]) => {
       const ps = (await (await fetch('/api/v1/paths')).json()).filter((x) => x.wan === w && vs.includes(x.vcpe));
-      return ps.length === vs.length && ps.every((x) => x.state === 'up') ? ps.map((x) => `${x.vcpe} ${x.state}`) : null;
-    }, [sw.name, input.vcpes], { timeout: 30_000, polling: 250 })).jsonValue();
+      return ps.length === vs.length && ps.every((x) => x.state === 'up') ? JSON.stringify(ps.map((x) => `${x.vcpe} ${x.state}`)) : null;
+    }, [sw.name, input.vcpes], { timeout: 30_000, polling: 250 })).jsonValue());
     out.wan_new_up_ms = Date.now() - t;
     // Its candidates are scored with the cost (each next to the same instance over the
     // first WAN), and carry no weight: the cost puts them outside the spread window.
-    out.wan_new_decisions = await (await page.waitForFunction(async ([w, first, svc]) => {
+    out.wan_new_decisions = JSON.parse(await (await page.waitForFunction(async ([w, first, svc]) => {
       const ds = (await (await fetch('/api/v1/decisions')).json()).filter((d) => d.service === svc);
       const mine = ds.filter((d) => d.wan === w && d.cost_ms !== null && d.excluded === 'none');
       if (!mine.length || mine.length !== ds.filter((d) => d.wan === first).length) return null;
-      return mine.map((d) => ({ instance: d.instance, weight: d.weight, cost_ms: d.cost_ms,
-                                first_cost_ms: ds.find((x) => x.wan === first && x.instance === d.instance)?.cost_ms ?? null }));
-    }, [sw.name, input.wans[0], input.service], { timeout: 30_000, polling: 250 })).jsonValue();
+      return JSON.stringify(mine.map((d) => ({ instance: d.instance, weight: d.weight, cost_ms: d.cost_ms, wan_cost_ms: d.wan_cost_ms,
+                                               first_cost_ms: ds.find((x) => x.wan === first && x.instance === d.instance)?.cost_ms ?? null })));
+    }, [sw.name, input.wans[0], input.service], { timeout: 30_000, polling: 250 })).jsonValue());
     await shot(page, 'config-wan-added-1280x800');
+    // The Services page says what the cost is made of; then back to the forms.
+    await page.click('nav >> text=Services');
+    const costCell = `section[data-service="${input.service}"] tr[data-candidate="${input.service}|${out.wan_new_decisions[0]?.instance}|${sw.name}"] [data-field=cost]`;
+    out.wan_new_cost_cell = await (await page.waitForFunction((sel) => {
+      const t = document.querySelector(sel)?.textContent ?? '';
+      return t.includes('WAN cost') ? t : null;
+    }, costCell, { timeout: kWait })).jsonValue();
+    await page.click('nav >> text=Configuration');
+    await page.waitForSelector(`[data-section=wan] tr[data-item="wan/${sw.name}"]`, { timeout: kWait });
+    await page.waitForSelector(`[aria-label="Revert to revision ${base}"]`, { timeout: kWait });
     step('config forms: a WAN added on the spare interface, tunnels on the CPE and the vCPEs, paths up',
          { up_ms: out.wan_new_up_ms, tunnels: out.wan_new_vcpe_tunnels });
   }
