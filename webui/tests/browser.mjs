@@ -134,6 +134,21 @@ async function topologyUpAfterNav(page, ids) {
   await topologyUp(page, ids);
 }
 
+// Polls `fn(arg)` in the page (it may be async: fetch the API) until it gives something
+// truthy, which is returned; throws naming `what` at the deadline. page.waitForFunction
+// does not await an async predicate: its Promise is truthy at the first poll, so it
+// returned at once (with null when the answer was not there yet).
+async function untilPage(page, what, fn, arg, { timeout = kWait, interval = 100 } = {}) {
+  const deadline = Date.now() + timeout;
+  let last;
+  for (;;) {
+    last = await page.evaluate(fn, arg);
+    if (last) return last;
+    if (Date.now() >= deadline) throw new Error(`timed out after ${timeout} ms waiting for ${what}; last ${JSON.stringify(last)}`);
+    await new Promise((r) => setTimeout(r, interval));
+  }
+}
+
 // The text of the first element matching `sel` once it exists.
 async function textOf(page, sel, timeout = kWait) {
   return (await page.waitForSelector(sel, { timeout })).textContent();
@@ -323,10 +338,10 @@ async function configForms(page) {
     await page.click('[data-testid=pending-banner] button');
     await page.waitForSelector('[data-testid=pending-banner]', { state: 'detached', timeout: kWait });
     const t = Date.now();
-    const seen = await (await page.waitForFunction(async ([w, port]) => {
+    const seen = await untilPage(page, `${wname}'s device on port ${port}`, async ([w, port]) => {
       const p = (await (await fetch('/api/v1/status')).json()).tunnels?.find((x) => x.wan === w)?.listen_port;
       return p === port ? p : null;
-    }, [wname, port], { timeout: kWait, polling: 100 })).jsonValue();
+    }, [wname, port]);
     out.wan_port_applied = { want: port, device: seen, after_ms: Date.now() - t, doc: (await doc()).wan[wi].listen_port };
     // Traffic through the new port: each vCPE's WireGuard moves its CPE peer's endpoint to
     // the source port of the CPE's authenticated packets (asked of the lab, polled to a deadline).
@@ -337,10 +352,10 @@ async function configForms(page) {
       await new Promise((r) => setTimeout(r, 250));
     } while (Date.now() < deadline);
     out.wan_port_peers_ms = Date.now() - t;
-    await page.waitForFunction(async (w) => {
-      const ps = await (await fetch('/api/v1/paths')).json();
-      return ps.filter((p) => p.wan === w).length > 0 && ps.filter((p) => p.wan === w).every((p) => p.state === 'up');
-    }, wname, { timeout: 30_000, polling: 250 });
+    await untilPage(page, `${wname}'s paths up`, async ([w, vs]) => {
+      const ps = (await (await fetch('/api/v1/paths')).json()).filter((p) => p.wan === w && vs.includes(p.vcpe));
+      return ps.length === vs.length && ps.every((p) => p.state === 'up');
+    }, [wname, input.vcpes], { timeout: 30_000, interval: 250 });
     out.wan_port_paths_up_ms = Date.now() - t;
     step('config forms: WAN listen port applied, the device has it, the vCPEs see it, its paths up', out.wan_port_applied);
   }
@@ -371,10 +386,10 @@ async function configForms(page) {
     await page.waitForSelector('[data-testid=pending-banner]', { state: 'detached', timeout: kWait });
     await page.waitForSelector(`[data-section=wan] tr[data-item="wan/${sw.name}"]`, { timeout: kWait });
     const t = Date.now();
-    out.wan_new_cpe_tunnel = await (await page.waitForFunction(async (w) => {
+    out.wan_new_cpe_tunnel = await untilPage(page, `the CPE's device for ${sw.name}`, async (w) => {
       const x = (await (await fetch('/api/v1/status')).json()).tunnels?.find((y) => y.wan === w);
       return x?.up ? { interface: x.interface, listen_port: x.listen_port } : null;
-    }, sw.name, { timeout: kWait, polling: 100 })).jsonValue();
+    }, sw.name);
     out.wan_new_vcpe_tunnels = (await ask('spare_wan', { wan: sw.name })).tunnels;
     // Each vCPE's device for the new WAN is up and has had a handshake with the CPE.
     const deadline = Date.now() + kWait;
@@ -383,21 +398,20 @@ async function configForms(page) {
       if (input.vcpes.every((v) => out.wan_new_vcpe_devices[v]?.up && out.wan_new_vcpe_devices[v]?.handshake)) break;
       await new Promise((r) => setTimeout(r, 250));
     } while (Date.now() < deadline);
-    // (Arrays come back as JSON text: a handle to an array answered null here.)
-    out.wan_new_paths = JSON.parse(await (await page.waitForFunction(async ([w, vs]) => {
+    out.wan_new_paths = await untilPage(page, `${sw.name}'s paths up`, async ([w, vs]) => {
       const ps = (await (await fetch('/api/v1/paths')).json()).filter((x) => x.wan === w && vs.includes(x.vcpe));
-      return ps.length === vs.length && ps.every((x) => x.state === 'up') ? JSON.stringify(ps.map((x) => `${x.vcpe} ${x.state}`)) : null;
-    }, [sw.name, input.vcpes], { timeout: 30_000, polling: 250 })).jsonValue());
+      return ps.length === vs.length && ps.every((x) => x.state === 'up') ? ps.map((x) => `${x.vcpe} ${x.state}`) : null;
+    }, [sw.name, input.vcpes], { timeout: 30_000, interval: 250 });
     out.wan_new_up_ms = Date.now() - t;
     // Its candidates are scored with the cost (each next to the same instance over the
     // first WAN), and carry no weight: the cost puts them outside the spread window.
-    out.wan_new_decisions = JSON.parse(await (await page.waitForFunction(async ([w, first, svc]) => {
+    out.wan_new_decisions = await untilPage(page, `${sw.name}'s candidates scored`, async ([w, first, svc]) => {
       const ds = (await (await fetch('/api/v1/decisions')).json()).filter((d) => d.service === svc);
       const mine = ds.filter((d) => d.wan === w && d.cost_ms !== null && d.excluded === 'none');
       if (!mine.length || mine.length !== ds.filter((d) => d.wan === first).length) return null;
-      return JSON.stringify(mine.map((d) => ({ instance: d.instance, weight: d.weight, cost_ms: d.cost_ms, wan_cost_ms: d.wan_cost_ms,
-                                               first_cost_ms: ds.find((x) => x.wan === first && x.instance === d.instance)?.cost_ms ?? null })));
-    }, [sw.name, input.wans[0], input.service], { timeout: 30_000, polling: 250 })).jsonValue());
+      return mine.map((d) => ({ instance: d.instance, weight: d.weight, cost_ms: d.cost_ms, wan_cost_ms: d.wan_cost_ms,
+                                first_cost_ms: ds.find((x) => x.wan === first && x.instance === d.instance)?.cost_ms ?? null }));
+    }, [sw.name, input.wans[0], input.service], { timeout: 30_000, interval: 250 });
     await shot(page, 'config-wan-added-1280x800');
     // The Services page says what the cost is made of; then back to the forms.
     await page.click('nav >> text=Services');
