@@ -46,8 +46,9 @@ namespace c1, uses it:
    up through the new port; a WAN added on the lab's spare link (fig4's wan3) with a
    cost of 30 ms, applied and confirmed: its tunnel up on the CPE (GET /api/v1/status),
    its path added to each vCPE (Lab.add_spare_wan) and their devices up with a
-   handshake, its paths probed up, and in GET /api/v1/decisions its candidates cost 30 ms
-   more than the same instance's over WAN1 and carry no weight; the previews are the
+   handshake, its paths probed up; its cost edited to 40 (live tuning), and in GET
+   /api/v1/decisions its candidates cost 40 ms more than the same instance's over WAN1
+   (same publication) and carry no weight, the Services page saying "incl. WAN cost 40"; the previews are the
    daemon's dry-run diffs; an edit and a removal show their diffs and, cancelled, change
    nothing; a service added through the form (first refused at its instance's vCPE),
    applied and confirmed; a change of it left unconfirmed for 3 s is reverted by the
@@ -86,7 +87,8 @@ VIEWER = {"user": "vera", "password": "viewer password 12345"}
 BUDGET_BYTES = 250_000
 BUDGET_READY_MS = 1000
 BROWSER_TIMEOUT_S = 270
-SPARE_WAN_COST_MS = 30
+SPARE_WAN_COST_MS = 30       # the new WAN's cost as added, then edited (live tuning) to:
+SPARE_WAN_COST_EDIT_MS = 40
 
 
 def run_browser(s: LabSession, argv: list[str], inp: dict, timeout: float) -> tuple[int, str, str]:
@@ -266,7 +268,7 @@ def test_browser(s: LabSession):
            # puts its candidates outside the spread window (~21 ms + 30 ms > 1.25 x 21 ms).
            "spare_wan": {"name": sw.name, "interface": sw.interface, "gateway": sw.gateway,
                          "tunnel_interface": sw.tunnel_interface, "listen_port": sw.listen_port,
-                         "cost": SPARE_WAN_COST_MS},
+                         "cost": SPARE_WAN_COST_MS, "cost_edit": SPARE_WAN_COST_EDIT_MS},
            "instance_address": f"{sc.cpe.services[0].instances[0].address}:{sc.cpe.services[0].instances[0].port}"}
     try:
         # HOME: chromium writes its profile and crash dumps there.
@@ -398,7 +400,8 @@ def test_browser(s: LabSession):
     assert "/vcpe/" in out["revert_diff"] and "/service/" in out["revert_diff"], out["revert_diff"]
     assert f"/wan/{nw - 1}/listen_port" in out["revert_diff"], out["revert_diff"]
     spare = inp["spare_wan"]
-    print(f"  new WAN {spare['name']}: up after {out.get('wan_new_up_ms')} ms; CPE {out.get('wan_new_cpe_tunnel')}, "
+    print(f"  new WAN {spare['name']}: up after {out.get('wan_new_up_ms')} ms, cost edit published after "
+          f"{out.get('wan_new_cost_ms')} ms; CPE {out.get('wan_new_cpe_tunnel')}, "
           f"vCPEs {out.get('wan_new_vcpe_devices')}, paths {out.get('wan_new_paths')}, "
           f"decisions {out.get('wan_new_decisions')}")
     assert "ms added" in (out["wan_new_cost_hint"] or ""), out["wan_new_cost_hint"]
@@ -411,11 +414,12 @@ def test_browser(s: LabSession):
     assert all(out["wan_new_vcpe_devices"].get(v, {}).get("up") and out["wan_new_vcpe_devices"][v]["handshake"]
                for v in inp["vcpes"]), f"the vCPEs' tunnels for the new WAN: {out['wan_new_vcpe_devices']}"
     assert sorted(out["wan_new_paths"]) == sorted(f"{v} up" for v in inp["vcpes"]), out["wan_new_paths"]
-    for d in out["wan_new_decisions"]:  # the cost is used: +30 ms against the first WAN, no weight
+    assert f"/wan/{nw}/cost" in out["wan_new_cost_diff"] and str(spare["cost_edit"]) in out["wan_new_cost_diff"], \
+        out["wan_new_cost_diff"]
+    for d in out["wan_new_decisions"]:  # the cost is used: +40 ms against the first WAN, no weight
         assert d["weight"] == 0, out["wan_new_decisions"]
-        assert abs(d["cost_ms"] - d["first_cost_ms"] - spare["cost"]) < 5, out["wan_new_decisions"]
-        assert d["wan_cost_ms"] == spare["cost"], out["wan_new_decisions"]
-    assert f"incl. WAN cost {spare['cost']}" in (out["wan_new_cost_cell"] or ""), out["wan_new_cost_cell"]
+        assert abs(d["cost_ms"] - d["first_cost_ms"] - spare["cost_edit"]) < 5, out["wan_new_decisions"]
+    assert f"incl. WAN cost {spare['cost_edit']}" in (out["wan_new_cost_cell"] or ""), out["wan_new_cost_cell"]
     assert out["revert_unchanged_before_ok"], "asking to revert reverted"
     assert out["revert_back"], f"the revert did not bring the document back: {out['revert_msg']}"
     # accessibility: no serious or critical axe-core violation on any page

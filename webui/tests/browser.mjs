@@ -403,15 +403,35 @@ async function configForms(page) {
       return ps.length === vs.length && ps.every((x) => x.state === 'up') ? ps.map((x) => `${x.vcpe} ${x.state}`) : null;
     }, [sw.name, input.vcpes], { timeout: 30_000, interval: 250 });
     out.wan_new_up_ms = Date.now() - t;
+    // Its cost edited through the form once its paths are clean (the probes lost before
+    // the vCPEs had its tunnel have left the loss window): selection tuning, applied live,
+    // so the next decision is published at once with the paths' current figures (a
+    // decision's costs are those of its publication).
+    await untilPage(page, `${sw.name}'s paths without loss`, async ([w, vs]) => {
+      const ps = (await (await fetch('/api/v1/paths')).json()).filter((x) => x.wan === w && vs.includes(x.vcpe));
+      return ps.length === vs.length && ps.every((x) => x.state === 'up' && x.loss_pct === 0 && x.jitter_ms < 1);
+    }, [sw.name, input.vcpes], { timeout: 30_000, interval: 250 });
+    await page.click(`[aria-label="Edit wan ${sw.name}"]`);
+    await page.fill(fid(`${p}/cost`), String(sw.cost_edit));
+    await page.click('[data-testid=form-preview]');
+    out.wan_new_cost_diff = await textOf(page, '[data-testid=change-diff]');
+    await page.click('[data-testid=change-apply]');
+    last = r3 + 3;
+    await page.waitForSelector(`[data-testid=pending-banner][data-revision="${last}"]`, { timeout: kWait });
+    await page.click('[data-testid=pending-banner] button');
+    await page.waitForSelector('[data-testid=pending-banner]', { state: 'detached', timeout: kWait });
+    const tc = Date.now();
     // Its candidates are scored with the cost (each next to the same instance over the
-    // first WAN), and carry no weight: the cost puts them outside the spread window.
-    out.wan_new_decisions = await untilPage(page, `${sw.name}'s candidates scored`, async ([w, first, svc]) => {
+    // first WAN, from the same publication), and carry no weight: the cost puts them
+    // outside the spread window.
+    out.wan_new_decisions = await untilPage(page, `${sw.name}'s candidates scored with cost ${sw.cost_edit}`, async ([w, first, svc, cost]) => {
       const ds = (await (await fetch('/api/v1/decisions')).json()).filter((d) => d.service === svc);
-      const mine = ds.filter((d) => d.wan === w && d.cost_ms !== null && d.excluded === 'none');
+      const mine = ds.filter((d) => d.wan === w && d.cost_ms !== null && d.excluded === 'none' && d.wan_cost_ms === cost);
       if (!mine.length || mine.length !== ds.filter((d) => d.wan === first).length) return null;
       return mine.map((d) => ({ instance: d.instance, weight: d.weight, cost_ms: d.cost_ms, wan_cost_ms: d.wan_cost_ms,
                                 first_cost_ms: ds.find((x) => x.wan === first && x.instance === d.instance)?.cost_ms ?? null }));
-    }, [sw.name, input.wans[0], input.service], { timeout: 30_000, interval: 250 });
+    }, [sw.name, input.wans[0], input.service, sw.cost_edit], { timeout: 10_000, interval: 100 });
+    out.wan_new_cost_ms = Date.now() - tc;
     await shot(page, 'config-wan-added-1280x800');
     // The Services page says what the cost is made of; then back to the forms.
     await page.click('nav >> text=Services');
