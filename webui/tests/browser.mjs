@@ -428,8 +428,10 @@ async function configForms(page) {
       const ds = (await (await fetch('/api/v1/decisions')).json()).filter((d) => d.service === svc);
       const mine = ds.filter((d) => d.wan === w && d.cost_ms !== null && d.excluded === 'none' && d.wan_cost_ms === cost);
       if (!mine.length || mine.length !== ds.filter((d) => d.wan === first).length) return null;
-      return mine.map((d) => ({ instance: d.instance, weight: d.weight, cost_ms: d.cost_ms, wan_cost_ms: d.wan_cost_ms,
-                                first_cost_ms: ds.find((x) => x.wan === first && x.instance === d.instance)?.cost_ms ?? null }));
+      const firstOf = (d) => ds.find((x) => x.wan === first && x.instance === d.instance) ?? {};
+      return mine.map((d) => ({ instance: d.instance, weight: d.weight, cost_ms: d.cost_ms, e2e_ms: d.e2e_ms,
+                                wan_cost_ms: d.wan_cost_ms, first_cost_ms: firstOf(d).cost_ms ?? null,
+                                first_e2e_ms: firstOf(d).e2e_ms ?? null }));
     }, [sw.name, input.wans[0], input.service, sw.cost_edit], { timeout: 10_000, interval: 100 });
     out.wan_new_cost_ms = Date.now() - tc;
     await shot(page, 'config-wan-added-1280x800');
