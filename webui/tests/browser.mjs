@@ -879,6 +879,11 @@ try {
     await page.click('nav >> text=Services');
     // A moment when the table shows the newest publication's weights (it re-reads the
     // decisions within 200 ms of one), so the picture agrees with itself.
+    const seenNow = () => page.evaluate((sel) => ({
+      points: document.querySelector(`${sel} figure[data-chart]`)?.getAttribute('data-points'),
+      newest: document.querySelector(`${sel} li[data-publication]`)?.textContent,
+      rows: [...document.querySelectorAll(`${sel} tr[data-candidate]`)].map((r) => r.textContent),
+    }), sel);
     await page.waitForFunction((sel) => {
       if (Number(document.querySelector(`${sel} figure[data-chart]`)?.getAttribute('data-points') ?? 0) < 2) return false;
       const newest = document.querySelector(`${sel} li[data-publication] small`)?.textContent ?? '';
@@ -886,7 +891,10 @@ try {
       const rows = [...document.querySelectorAll(`${sel} tr[data-candidate]`)];
       return rows.length > 0 && rows.every((r) => (pub[`${r.children[0].textContent} via ${r.children[2].textContent}`] ?? 0)
         === Number(r.querySelector('[data-field=weight]').textContent));
-    }, sel, { timeout: kWait });
+    }, sel, { timeout: kWait }).catch(async (e) => {
+      note(`README picture: table and newest publication never agreed: ${JSON.stringify(await seenNow())}`);
+      throw e;
+    });
     out.final_history_labels = await historyLabels(page, sel);
     if (input.shots) {
       const toasts = (display) => page.evaluate((d) => { document.querySelector('.toasts').style.display = d; }, display);
