@@ -42,7 +42,7 @@ configdb::FieldErrors missing_interfaces(const config::CpeConfig& running, const
 
 // True when every difference between the documents tunes selection only: the [selection]
 // table, or a service's sla, weights, service_time_ms, access_delay_ms, spread_pct,
-// spread_power. Such a change is applied to the running selector, without a restart.
+// spread_power, or a WAN's cost or weight. Such a change is applied to the running selector, without a restart.
 bool tuning_only(const boost::json::value& before, const boost::json::value& after);
 
 // The configuration a document describes (through the one validator, document.hpp).

@@ -106,6 +106,8 @@ ServiceInputs service_inputs(const config::CpeConfig& cfg, const config::Service
       p.vcpe = v.name;
       p.wan = w.name;
       p.up = false;  // unprobed: never steer into a path we know nothing about
+      p.cost_ms = static_cast<double>(w.cost);
+      p.weight = static_cast<double>(w.weight);
       for (const auto& pv : paths) {
         if (pv.wan != w.name || pv.vcpe != v.name) continue;
         p.up = pv.snap.state == stamp::PathState::up;
@@ -305,6 +307,21 @@ void Steering::retune(const config::CpeConfig& next) {
   cfg_.selection = next.selection;
   for (size_t n = 0; n < cfg_.services.size() && n < next.services.size(); ++n)
     cfg_.services[n].select = next.services[n].select;
+  // A WAN's cost and weight are selection inputs (service_inputs), nothing else uses them.
+  std::string changed;
+  for (size_t w = 0; w < cfg_.wans.size() && w < next.wans.size(); ++w) {
+    auto& was = cfg_.wans[w];
+    const auto& now = next.wans[w];
+    if (was.cost != now.cost)
+      changed += (changed.empty() ? "" : ", ") + was.name + " cost " + std::to_string(was.cost) + " -> " +
+                 std::to_string(now.cost) + " ms";
+    if (was.weight != now.weight)
+      changed += (changed.empty() ? "" : ", ") + was.name + " weight " + std::to_string(was.weight) + " -> " +
+                 std::to_string(now.weight);
+    was.cost = now.cost;
+    was.weight = now.weight;
+  }
+  if (!changed.empty()) selector_.reconfigured("configured: " + changed);
 }
 
 bool Steering::deciding() const { return deciding_.load(); }
@@ -547,6 +564,7 @@ json::array Steering::service_decisions(size_t n) const {
                      {"e2e_ms", c ? num(c->e2e_ms) : json::value(nullptr)},
                      {"network_ms", c ? num(c->network_ms) : json::value(nullptr)},
                      {"compute_ms", c ? num(c->compute_ms) : json::value(nullptr)},
+                     {"wan_cost_ms", c ? num(c->wan_cost_ms) : json::value(nullptr)},
                      {"excluded", c ? json::value(select::to_string(c->excluded)) : json::value(nullptr)},
                      {"health", health_name(k < v.health.size() ? v.health[k] : steer::Health::ok)},
                      {"measured", measured(i)},

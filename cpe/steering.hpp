@@ -96,7 +96,7 @@ class Steering {
   Status start(const std::optional<steer::State>& previous = std::nullopt);
   void tick(const std::vector<PathView>& paths, const report::InstanceTable::Map& table);
   // A configuration change that only tunes selection (the [selection] table, a service's
-  // SLA, weights, service and access delay, spread): taken from `next` without a
+  // SLA, weights, service and access delay, spread, a WAN's cost and weight): taken from `next` without a
   // restart; published weights stay until the next tick decides with the new figures.
   // The caller guarantees nothing else differs (same services, instances, WANs).
   void retune(const config::CpeConfig& next);

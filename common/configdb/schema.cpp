@@ -16,7 +16,11 @@ namespace json = boost::json;
 namespace {
 
 // Small builders so that the schema below reads like the table in docs/CONFIG.md.
-json::object integer(int64_t lo, int64_t hi) { return {{"type", "integer"}, {"minimum", lo}, {"maximum", hi}}; }
+json::object integer(int64_t lo, int64_t hi, const char* description = nullptr) {
+  json::object o{{"type", "integer"}, {"minimum", lo}, {"maximum", hi}};
+  if (description) o["description"] = description;
+  return o;
+}
 json::object number(double lo, double hi, bool lo_open = false) {
   json::object o{{"type", "number"}, {"maximum", hi}};
   o[lo_open ? "exclusiveMinimum" : "minimum"] = lo;
@@ -86,8 +90,8 @@ json::object build() {
   auto wan = section({{"name", string(32)},
                       {"interface", ifname()},
                       {"gateway", address()},
-                      {"weight", integer(1, 100)},
-                      {"cost", integer(0, 1000)},
+                      {"weight", integer(1, 100, "share of an instance's flows against its other near-best WANs (default 1)")},
+                      {"cost", integer(0, 1000, "ms added to the cost of every path over this WAN (default 0)")},
                       {"tunnel_interface", ifname()},
                       {"listen_port", integer(0, 65535)}},
                      {"name", "interface", "gateway"});

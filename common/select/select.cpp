@@ -81,6 +81,11 @@ namespace {
 
 bool finite_nonneg(double v) { return std::isfinite(v) && v >= 0.0; }
 
+// Invalid configured figures fall back to the defaults (no penalty, weight 1): config
+// parsing already bounds them (cost 0–1000, weight 1–100), this only keeps decide() total.
+double wan_cost_ms(const Path& p) { return finite_nonneg(p.cost_ms) ? p.cost_ms : 0.0; }
+double wan_weight(const Path& p) { return std::isfinite(p.weight) && p.weight > 0.0 ? p.weight : 1.0; }
+
 bool valid(const Instance& in, const Path& p) {
   if (!finite_nonneg(p.rtt_ms) || !finite_nonneg(p.jitter_ms) || !finite_nonneg(p.loss_pct)) return false;
   if (in.processing_delay_ms) return finite_nonneg(*in.processing_delay_ms);
@@ -173,7 +178,10 @@ Decision decide(const Service& svc, std::span<const Instance> instances, std::sp
       }
       s.e2e_ms = svc.access_delay_ms + s.network_ms + s.compute_ms;
       s.spare_vcpus = spare_vcpus(in);
-      s.cost = svc.access_delay_ms + w.network * s.network_ms + w.compute * s.compute_ms;
+      // A WAN's configured cost is a penalty in cost units (ms), not delay the user
+      // sees: added after the weights, kept out of e2e (and so out of max_e2e_ms).
+      s.wan_cost_ms = wan_cost_ms(p);
+      s.cost = svc.access_delay_ms + w.network * s.network_ms + w.compute * s.compute_ms + s.wan_cost_ms;
       s.excluded = check(svc, in, p, s);
       if (s.excluded == Exclusion::none) ++d.eligible;
       d.candidates.push_back(s);
@@ -230,7 +238,9 @@ Decision decide(const Service& svc, std::span<const Instance> instances, std::sp
   for (std::size_t k = 0; k < d.candidates.size(); ++k) {
     if (!window[k]) continue;
     const Scored& s = d.candidates[k];
-    shares[k] = ratio(inst_best[s.instance], s.cost);  // path factor, normalised below
+    // Path factor, normalised below; the WAN's weight scales it against the instance's
+    // other in-window paths (equal costs: split ∝ weight).
+    shares[k] = wan_weight(paths[s.path]) * ratio(inst_best[s.instance], s.cost);
     path_sum[s.instance] += shares[k];
   }
   // Instance factor spare · (best / instance best)^power, divided by the path sum so an

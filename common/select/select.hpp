@@ -80,6 +80,14 @@ struct Path {
   double jitter_ms = 0.0;
   double loss_pct = 0.0;  // 0..100
   bool up = true;
+  // The WAN's configured `cost` and `weight` ([[wan]], docs/SELECTION.md "WAN cost and
+  // weight"). cost_ms is added to every candidate's cost over this WAN (not to its E2E
+  // estimate, so no SLA sees it): a metered link is used only when it is better by more
+  // than its cost, or the others are down. weight scales this path's part of an
+  // instance's share against the instance's other in-window paths (mwan3's weight among
+  // members of equal metric). Defaults change nothing.
+  double cost_ms = 0.0;
+  double weight = 1.0;
 };
 
 // A service instance behind a vCPE, as reported (R8–R11) and health-checked (R4).
@@ -127,7 +135,8 @@ struct Scored {
   double compute_ms = 0.0;   // reported or M/M/c-estimated
   bool compute_estimated = false;
   double e2e_ms = 0.0;       // access + network + compute (unweighted, as in draft fig. 3)
-  double cost = 0.0;         // weighted; what ranking and weights use
+  double wan_cost_ms = 0.0;  // the path's configured cost_ms, part of cost
+  double cost = 0.0;         // weighted, plus wan_cost_ms; what ranking and weights use
   double spare_vcpus = 0.0;  // spare_vcpus(instance): the capacity factor of its weight
   bool exploring = false;    // unmeasured instance: weighted by exploration, not by cost
   Exclusion excluded = Exclusion::none;

@@ -58,6 +58,7 @@ Publication to_publication(const Service& svc, const Decision& d, std::span<cons
     w.e2e_ms = s.e2e_ms;
     w.network_ms = s.network_ms;
     w.compute_ms = s.compute_ms;
+    w.wan_cost_ms = s.wan_cost_ms;
     w.excluded = s.excluded;
     w.weight = s.weight;
     w.spare_vcpus = s.spare_vcpus;
@@ -95,8 +96,12 @@ std::string cost_move(const PublishedWeight& o, const PublishedWeight& n) {
     r += sep + std::string("network ") + num(o.network_ms) + " -> " + num(n.network_ms) + " ms";
     sep = ", ";
   }
-  if (std::abs(n.compute_ms - o.compute_ms) >= 0.05)
+  if (std::abs(n.compute_ms - o.compute_ms) >= 0.05) {
     r += sep + std::string("compute ") + num(o.compute_ms) + " -> " + num(n.compute_ms) + " ms";
+    sep = ", ";
+  }
+  if (n.wan_cost_ms != o.wan_cost_ms)
+    r += sep + std::string("WAN cost ") + num(o.wan_cost_ms) + " -> " + num(n.wan_cost_ms) + " ms";
   return r + ")";
 }
 
@@ -145,7 +150,7 @@ void Selector::adopt(const std::string& service, Outcome outcome, std::vector<Pu
     if (w.key.empty()) w.key = w.vcpe + "/" + w.instance + "/" + w.wan;  // == candidate_key()
     // What the weights were computed from is not known after a restart: NaN, never a
     // made-up baseline that hysteresis would compare against.
-    w.cost = w.e2e_ms = w.network_ms = w.compute_ms = w.spare_vcpus = kNaN;
+    w.cost = w.e2e_ms = w.network_ms = w.compute_ms = w.wan_cost_ms = w.spare_vcpus = kNaN;
     w.excluded = Exclusion::none;
   }
   p.candidates = std::move(weights);
@@ -319,6 +324,11 @@ std::optional<Change> Selector::update(const Service& svc, std::span<const Insta
     // about the new one.
     add(urgent, "outcome " + std::string(to_string(cur.outcome)) + " -> " + std::string(to_string(next.outcome)));
     reset = true;
+  }
+  if (!st.reconfigured.empty()) {
+    add(urgent, st.reconfigured);
+    reset = true;
+    st.reconfigured.clear();
   }
 
   if (cur.adopted) {

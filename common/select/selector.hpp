@@ -110,6 +110,7 @@ struct PublishedWeight {
   double e2e_ms = 0.0;
   double network_ms = 0.0;
   double compute_ms = 0.0;
+  double wan_cost_ms = 0.0;  // the WAN's configured cost, part of cost
   Exclusion excluded = Exclusion::none;
   uint32_t weight = 0;
   double spare_vcpus = 0.0;  // the instance's spare capacity (hysteresis input)
@@ -160,6 +161,15 @@ class Selector {
   // otherwise it publishes by the usual rules, with reasons prefixed "restart: ".
   void adopt(const std::string& service, Outcome outcome, std::vector<PublishedWeight> weights);
 
+  // A configured input of every service changed (a WAN's cost or weight): the next
+  // update() of each published service goes to decide()'s weights at once, undamped, with
+  // `reason` in the Change. An operator's change is not a measurement to be wary of, and
+  // damped steps stop within the deadband of a zero target: a WAN given a cost to keep it
+  // out would keep up to band_max of the flows (docs/SELECTION.md "WAN cost and weight").
+  void reconfigured(const std::string& reason) {
+    for (auto& [id, st] : pub_) st.reconfigured = reason;
+  }
+
   // Currently published weights; nullptr before the first update of that service.
   const Publication* published(const std::string& service) const;
   void forget(const std::string& service) {
@@ -190,6 +200,7 @@ class Selector {
       std::optional<std::chrono::steady_clock::time_point> out_since;  // target 0 since
     };
     std::map<std::string, Wander, std::less<>> wander;
+    std::string reconfigured;  // reconfigured()'s reason, until the next update
   };
   // How much of an instance's utilisation / delay move our own recent steps explain.
   bool unexplained(const State& st, const InputMove& m, std::span<const Instance> instances, double busy,

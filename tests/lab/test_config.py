@@ -21,6 +21,9 @@ real SQLite file, changed through /api/v1/config on its control socket while tra
    revision by "cats"), and the VIP answers again; one that is confirmed stays.
 5. History: `catsctl config set/diff/history` against the daemon, the revisions list, a
    text diff, and a revert to revision 1 that gives revision 1's document byte for byte.
+   A WAN's cost (1000) through PATCH is tuning only (no restart): app1's candidates over
+   that WAN are at weight 0 within 2 s ("configured: wan2 cost 0 -> 1000 ms" in the
+   weights event), and weighted again within 2 s of the cost back at 0.
 6. A locked database refuses a change (503 storage) and changes nothing; kill -9 during
    an apply leaves, after a start, the old or the new revision with the kernel converged
    to it.
@@ -273,6 +276,44 @@ def test_history_and_revert(s: LabSession):
     assert one == now, "revert to revision 1 did not give revision 1's document"
 
 
+def test_wan_cost_live(s: LabSession):
+    """A WAN's cost through the API is selection tuning (docs/SELECTION.md "WAN cost and
+    weight"): no restart, and the next decision takes that WAN's weight away, at once;
+    back to 0, it shares again."""
+    rev, doc = current(s)
+    wi = len(doc["wan"]) - 1
+    wan = doc["wan"][wi]["name"]
+
+    def app1(want_zero: bool):
+        st, _, ds = api(s, "GET", "/api/v1/decisions")
+        mine = [d for d in ds if d["service"] == "app1" and d["wan"] == wan] if st == 200 else []
+        if not mine:
+            return None
+        if want_zero:
+            return mine if all(d["weight"] == 0 and d["wan_cost_ms"] == 1000 for d in mine) else None
+        return mine if any(d["weight"] > 0 for d in mine) and all(d["wan_cost_ms"] == 0 for d in mine) else None
+
+    wait_until(lambda: app1(False), 10, f"app1 weighted over {wan} before the change")
+    restarts = log_text(s).count("paths probed")
+    st, _, body = patch(s, rev, [{"op": "replace", "path": f"/wan/{wi}/cost", "value": 1000}])
+    assert st == 200 and body["revision"] == rev + 1, f"PATCH cost: {st} {body}"
+    t = time.monotonic()
+    # The steering tick is 0.1-0.2 s; a damped step would take seconds and stop short of 0.
+    wait_until(lambda: app1(True), 2, f"app1's candidates over {wan} at 0 with its cost 1000")
+    took = time.monotonic() - t
+    assert f"applying revision {rev + 1} (PATCH, tuning only)" in log_text(s), "a WAN cost change was not tuning"
+    assert log_text(s).count("paths probed") == restarts, "a WAN cost change restarted the services"
+    def named():  # the weights event of that publication gives the reason (history is written behind)
+        st, _, evs = api(s, "GET", "/api/v1/events?kind=weights&subject=app1&newest=1&limit=50")
+        items = evs.get("events", []) if isinstance(evs, dict) else evs or []
+        return st == 200 and any(f"configured: {wan} cost 0 -> 1000 ms" in e["detail"] for e in items)
+    wait_until(named, 5, "a weights event of app1 naming the configured cost")
+    st, _, body = patch(s, rev + 1, [{"op": "replace", "path": f"/wan/{wi}/cost", "value": 0}])
+    assert st == 200, f"PATCH cost back: {st} {body}"
+    wait_until(lambda: app1(False), 2, f"app1 weighted over {wan} again with its cost 0")
+    print(f"  {wan} cost 1000: its app1 weight 0 after {took * 1000:.0f} ms, no restart")
+
+
 def test_add_vcpe(s: LabSession):
     """POST /api/v1/vcpes: the bundle for a new vCPE (the CPE's keys, a vcpe.toml that
     cats-vcpe accepts, cloud-init user-data); bad requests name their field; with the vCPE's
@@ -484,7 +525,7 @@ def test_full_disk_refuses(s: LabSession):
 if __name__ == "__main__":
     sys.exit(main([test_bootstrap_revision, test_live_remove_and_add, test_remove_keeps_later_marks,
                    test_refusals_change_nothing,
-                   test_unconfirmed_change_reverts, test_history_and_revert, test_add_vcpe,
+                   test_unconfirmed_change_reverts, test_history_and_revert, test_wan_cost_live, test_add_vcpe,
                    test_locked_database_refuses,
                    test_kill_during_apply, test_database_owns_after_restart, test_full_disk_refuses],
                   daemons=True))

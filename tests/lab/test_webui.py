@@ -23,9 +23,10 @@ namespace c1, uses it:
    with no edit control. No CSP violation anywhere. The certificate is
    pinned by its public key, not ignored.
    The SSE client against docs/API.md's stream contract: the browser answers
-   /api/v1/stream (this daemon may not have it) with contract-shaped messages; the page
-   switches to the stream, applies a paths message, resumes with ?last_event_id= and
-   reloads over REST on `event: reset`. Everything else is the real CPE.
+   /api/v1/stream with contract-shaped messages; the page switches to the stream,
+   applies a paths message and a decisions message (the service's candidates replaced by
+   the streamed two, weights 999 + 1), resumes with ?last_event_id= and reloads over
+   REST on `event: reset`. Everything else is the real CPE.
    Notifications: WAN1 blackholed (the script asks this test, which owns the lab's
    impairments, over its stdin/stdout) gives a toast for the path going down, one for a
    service whose candidates left WAN1, the path_down in the Events list; restored, a
@@ -42,7 +43,13 @@ namespace c1, uses it:
    and no Apply; a gateway off the WAN's subnet passes the checks and fails to apply
    (the page says so, nothing changed); the last WAN's listen_port edited, applied and
    confirmed reaches its WireGuard device (GET /api/v1/status) and its paths come back
-   up through the new port; the previews are the daemon's dry-run diffs; an edit and a removal show their diffs and, cancelled, change
+   up through the new port; a WAN added on the lab's spare link (fig4's wan3) with a
+   cost of 30 ms, applied and confirmed: its tunnel up on the CPE (GET /api/v1/status),
+   its path added to each vCPE (Lab.add_spare_wan) and their devices up with a
+   handshake, its paths probed up; its cost edited to 40 (live tuning), and in GET
+   /api/v1/decisions its candidates cost their E2E estimate + 40 ms (over WAN1: the
+   estimate alone) and carry no weight, the Services page saying "incl. WAN cost 40"; the previews are the
+   daemon's dry-run diffs; an edit and a removal show their diffs and, cancelled, change
    nothing; a service added through the form (first refused at its instance's vCPE),
    applied and confirmed; a change of it left unconfirmed for 3 s is reverted by the
    daemon, the page says so and the document is back; the "add a vCPE" wizard (required
@@ -79,7 +86,9 @@ ADMIN = {"user": "admin", "password": "correct horse battery staple"}
 VIEWER = {"user": "vera", "password": "viewer password 12345"}
 BUDGET_BYTES = 250_000
 BUDGET_READY_MS = 1000
-BROWSER_TIMEOUT_S = 240
+BROWSER_TIMEOUT_S = 270
+SPARE_WAN_COST_MS = 30       # the new WAN's cost as added, then edited (live tuning) to:
+SPARE_WAN_COST_EDIT_MS = 40
 
 
 def run_browser(s: LabSession, argv: list[str], inp: dict, timeout: float) -> tuple[int, str, str]:
@@ -116,6 +125,10 @@ def run_browser(s: LabSession, argv: list[str], inp: dict, timeout: float) -> tu
                         s.lab.set_app_load(msg["vcpe"], float(msg["fraction"]))
                     elif msg["ask"] == "peer_ports":
                         answer["ports"] = peer_ports(s, msg["wan"])
+                    elif msg["ask"] == "spare_wan":
+                        answer["tunnels"] = s.lab.add_spare_wan(msg["wan"])
+                    elif msg["ask"] == "vcpe_tunnels":
+                        answer["tunnels"] = vcpe_tunnels(s, msg["wan"])
                     elif msg["ask"] not in ("blackhole", "delay", "restore"):
                         raise ValueError(f"unknown request {msg['ask']!r}")
                 except Exception as e:  # the script reports it as its failure
@@ -138,6 +151,18 @@ def peer_ports(s: LabSession, wan: str) -> dict[str, list[int]]:
         for t in s.lab.status_json(v.node).get("tunnels", []):
             if t.get("wan") == wan:
                 out[v.name] = [int(p["endpoint"].rsplit(":", 1)[1]) for p in t.get("peers", []) if p.get("endpoint")]
+    return out
+
+
+def vcpe_tunnels(s: LabSession, wan: str) -> dict[str, dict]:
+    """Per vCPE, its tunnel for the CPE's WAN `wan` (catsctl status): the device's name,
+    whether it exists, and whether the CPE peer has completed a handshake on it."""
+    out = {}
+    for v in s.scenario.vcpes:
+        for t in s.lab.status_json(v.node).get("tunnels", []):
+            if t.get("wan") == wan:
+                out[v.name] = {"interface": t.get("interface"), "up": bool(t.get("up")),
+                               "handshake": any(p.get("last_handshake") for p in t.get("peers", []))}
     return out
 
 
@@ -224,6 +249,8 @@ def test_browser(s: LabSession):
     finally:
         os.unlink(f.name)
     sc = s.scenario
+    assert sc.cpe.spare_wans, f"scenario {sc.name} has no [[cpe.spare_wan]] for the WAN the forms add"
+    sw = sc.cpe.spare_wans[0]
     loads = {v.name: v.app.background / 100 for v in sc.vcpes if v.app}
     shots = build_dir() / "webui-screenshots"
     home = Path(tempfile.mkdtemp(prefix="cats-browser-"))
@@ -237,6 +264,11 @@ def test_browser(s: LabSession):
            "load_vcpe": sc.cpe.services[0].instances[-1].vcpe,
            "load_restore": loads[sc.cpe.services[0].instances[-1].vcpe],
            "instance_vcpe": sc.cpe.services[0].instances[0].vcpe,
+           # The WAN the forms add and apply: the scenario's spare link, with a cost that
+           # puts its candidates outside the spread window (~21 ms + 30 ms > 1.25 x 21 ms).
+           "spare_wan": {"name": sw.name, "interface": sw.interface, "gateway": sw.gateway,
+                         "tunnel_interface": sw.tunnel_interface, "listen_port": sw.listen_port,
+                         "cost": SPARE_WAN_COST_MS, "cost_edit": SPARE_WAN_COST_EDIT_MS},
            "instance_address": f"{sc.cpe.services[0].instances[0].address}:{sc.cpe.services[0].instances[0].port}"}
     try:
         # HOME: chromium writes its profile and crash dumps there.
@@ -265,7 +297,9 @@ def test_browser(s: LabSession):
     assert out["viewer_forged_change"] == 403, out["viewer_forged_change"]
     assert not out["csp_problems"], out["csp_problems"]
     assert "stream" in out["sse_mode"], f"with a stream route the page stays in {out['sse_mode']!r}"
-    assert any("last_event_id=43" in u for u in out["sse_urls"]), out["sse_urls"]
+    assert any("last_event_id=44" in u for u in out["sse_urls"]), out["sse_urls"]
+    assert out["sse_decisions"] == {"rows": [["stream-a", 999], ["stream-b", 1]], "sum": 1000}, \
+        f"the stream's decisions message did not replace the service's candidates: {out['sse_decisions']}"
     assert out["sse_after_reset"] != "123.45 ms", "event: reset did not reload over REST"
     assert len(out["instances"]) >= len(inp["instances"]) >= 2, out["instances"]
     assert out["service_weight_sum"] == 1000, out["candidates"]
@@ -365,6 +399,31 @@ def test_browser(s: LabSession):
         f"the vCPEs do not see the CPE on its new port: {out['wan_port_peers']}"
     assert "/vcpe/" in out["revert_diff"] and "/service/" in out["revert_diff"], out["revert_diff"]
     assert f"/wan/{nw - 1}/listen_port" in out["revert_diff"], out["revert_diff"]
+    spare = inp["spare_wan"]
+    print(f"  new WAN {spare['name']}: up after {out.get('wan_new_up_ms')} ms, cost edit published after "
+          f"{out.get('wan_new_cost_ms')} ms; CPE {out.get('wan_new_cpe_tunnel')}, "
+          f"vCPEs {out.get('wan_new_vcpe_devices')}, paths {out.get('wan_new_paths')}, "
+          f"decisions {out.get('wan_new_decisions')}")
+    assert "ms added" in (out["wan_new_cost_hint"] or ""), out["wan_new_cost_hint"]
+    new_lines = out["wan_new_diff"].splitlines()
+    assert any(x.startswith(f"+ /wan/{nw} = ") and f'"cost":{spare["cost"]}' in x.replace(" ", "") for x in new_lines), \
+        out["wan_new_diff"]
+    assert out["wan_new_cpe_tunnel"] == {"interface": spare["tunnel_interface"], "listen_port": spare["listen_port"]}, \
+        out["wan_new_cpe_tunnel"]
+    assert set(out["wan_new_vcpe_tunnels"]) == {v.tunnel_interface(spare["name"]) for v in sc.vcpes}, out["wan_new_vcpe_tunnels"]
+    assert all(out["wan_new_vcpe_devices"].get(v, {}).get("up") and out["wan_new_vcpe_devices"][v]["handshake"]
+               for v in inp["vcpes"]), f"the vCPEs' tunnels for the new WAN: {out['wan_new_vcpe_devices']}"
+    assert sorted(out["wan_new_paths"]) == sorted(f"{v} up" for v in inp["vcpes"]), out["wan_new_paths"]
+    assert f"/wan/{nw}/cost" in out["wan_new_cost_diff"] and str(spare["cost_edit"]) in out["wan_new_cost_diff"], \
+        out["wan_new_cost_diff"]
+    # The cost is used: each candidate over the new WAN costs its E2E estimate plus 40 ms
+    # (app1: cost weights 1, so cost = e2e + WAN cost), the same instance over the first
+    # WAN its E2E estimate alone, and that puts it out of the spread window: no weight.
+    for d in out["wan_new_decisions"]:
+        assert d["weight"] == 0, out["wan_new_decisions"]
+        assert abs(d["cost_ms"] - d["e2e_ms"] - spare["cost_edit"]) < 1e-6, out["wan_new_decisions"]
+        assert abs(d["first_cost_ms"] - d["first_e2e_ms"]) < 1e-6, out["wan_new_decisions"]
+    assert f"incl. WAN cost {spare['cost_edit']}" in (out["wan_new_cost_cell"] or ""), out["wan_new_cost_cell"]
     assert out["revert_unchanged_before_ok"], "asking to revert reverted"
     assert out["revert_back"], f"the revert did not bring the document back: {out['revert_msg']}"
     # accessibility: no serious or critical axe-core violation on any page

@@ -168,6 +168,7 @@ export interface DecisionItem {
   wan: string;
   weight: number;
   cost_ms: number | null;
+  wan_cost_ms?: number | null; // the WAN's configured cost, part of cost_ms
   excluded: string | null;
   health: string;
   outcome: string | null;

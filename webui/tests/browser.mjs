@@ -134,6 +134,21 @@ async function topologyUpAfterNav(page, ids) {
   await topologyUp(page, ids);
 }
 
+// Polls `fn(arg)` in the page (it may be async: fetch the API) until it gives something
+// truthy, which is returned; throws naming `what` at the deadline. page.waitForFunction
+// does not await an async predicate: its Promise is truthy at the first poll, so it
+// returned at once (with null when the answer was not there yet).
+async function untilPage(page, what, fn, arg, { timeout = kWait, interval = 100 } = {}) {
+  const deadline = Date.now() + timeout;
+  let last;
+  for (;;) {
+    last = await page.evaluate(fn, arg);
+    if (last) return last;
+    if (Date.now() >= deadline) throw new Error(`timed out after ${timeout} ms waiting for ${what}; last ${JSON.stringify(last)}`);
+    await new Promise((r) => setTimeout(r, interval));
+  }
+}
+
 // The text of the first element matching `sel` once it exists.
 async function textOf(page, sel, timeout = kWait) {
   return (await page.waitForSelector(sel, { timeout })).textContent();
@@ -323,10 +338,10 @@ async function configForms(page) {
     await page.click('[data-testid=pending-banner] button');
     await page.waitForSelector('[data-testid=pending-banner]', { state: 'detached', timeout: kWait });
     const t = Date.now();
-    const seen = await (await page.waitForFunction(async ([w, port]) => {
+    const seen = await untilPage(page, `${wname}'s device on port ${port}`, async ([w, port]) => {
       const p = (await (await fetch('/api/v1/status')).json()).tunnels?.find((x) => x.wan === w)?.listen_port;
       return p === port ? p : null;
-    }, [wname, port], { timeout: kWait, polling: 100 })).jsonValue();
+    }, [wname, port]);
     out.wan_port_applied = { want: port, device: seen, after_ms: Date.now() - t, doc: (await doc()).wan[wi].listen_port };
     // Traffic through the new port: each vCPE's WireGuard moves its CPE peer's endpoint to
     // the source port of the CPE's authenticated packets (asked of the lab, polled to a deadline).
@@ -337,18 +352,107 @@ async function configForms(page) {
       await new Promise((r) => setTimeout(r, 250));
     } while (Date.now() < deadline);
     out.wan_port_peers_ms = Date.now() - t;
-    await page.waitForFunction(async (w) => {
-      const ps = await (await fetch('/api/v1/paths')).json();
-      return ps.filter((p) => p.wan === w).length > 0 && ps.filter((p) => p.wan === w).every((p) => p.state === 'up');
-    }, wname, { timeout: 30_000, polling: 250 });
+    await untilPage(page, `${wname}'s paths up`, async ([w, vs]) => {
+      const ps = (await (await fetch('/api/v1/paths')).json()).filter((p) => p.wan === w && vs.includes(p.vcpe));
+      return ps.length === vs.length && ps.every((p) => p.state === 'up');
+    }, [wname, input.vcpes], { timeout: 30_000, interval: 250 });
     out.wan_port_paths_up_ms = Date.now() - t;
     step('config forms: WAN listen port applied, the device has it, the vCPEs see it, its paths up', out.wan_port_applied);
+  }
+
+  // ---- a new WAN through the form on the lab's spare interface, with a cost: applied,
+  // confirmed, its tunnel on the CPE (GET /api/v1/status) and on every vCPE (the lab gives
+  // them its path, as an operator edits vcpe.toml and reloads), its paths probed up, and
+  // its cost in the daemon's decisions (docs/SELECTION.md "WAN cost and weight").
+  let last = r3 + 1;
+  if (input.spare_wan) {
+    const sw = input.spare_wan;
+    const wi = (await doc()).wan.length;
+    const p = `/wan/${wi}`;
+    await page.click('[data-testid=add-wan]');
+    await page.fill(fid(`${p}/name`), sw.name);
+    await page.fill(fid(`${p}/interface`), sw.interface);
+    await page.fill(fid(`${p}/gateway`), sw.gateway);
+    await page.fill(fid(`${p}/tunnel_interface`), sw.tunnel_interface);
+    await page.fill(fid(`${p}/listen_port`), String(sw.listen_port));
+    await page.fill(fid(`${p}/cost`), String(sw.cost));
+    out.wan_new_cost_hint = await page.textContent(`${fid(`${p}/cost`)}-hint`);
+    await page.click('[data-testid=form-preview]');
+    out.wan_new_diff = await textOf(page, '[data-testid=change-diff]');
+    await page.click('[data-testid=change-apply]');
+    last = r3 + 2;
+    await page.waitForSelector(`[data-testid=pending-banner][data-revision="${last}"]`, { timeout: kWait });
+    await page.click('[data-testid=pending-banner] button');
+    await page.waitForSelector('[data-testid=pending-banner]', { state: 'detached', timeout: kWait });
+    await page.waitForSelector(`[data-section=wan] tr[data-item="wan/${sw.name}"]`, { timeout: kWait });
+    const t = Date.now();
+    out.wan_new_cpe_tunnel = await untilPage(page, `the CPE's device for ${sw.name}`, async (w) => {
+      const x = (await (await fetch('/api/v1/status')).json()).tunnels?.find((y) => y.wan === w);
+      return x?.up ? { interface: x.interface, listen_port: x.listen_port } : null;
+    }, sw.name);
+    out.wan_new_vcpe_tunnels = (await ask('spare_wan', { wan: sw.name })).tunnels;
+    // Each vCPE's device for the new WAN is up and has had a handshake with the CPE.
+    const deadline = Date.now() + kWait;
+    do {
+      out.wan_new_vcpe_devices = (await ask('vcpe_tunnels', { wan: sw.name })).tunnels;
+      if (input.vcpes.every((v) => out.wan_new_vcpe_devices[v]?.up && out.wan_new_vcpe_devices[v]?.handshake)) break;
+      await new Promise((r) => setTimeout(r, 250));
+    } while (Date.now() < deadline);
+    out.wan_new_paths = await untilPage(page, `${sw.name}'s paths up`, async ([w, vs]) => {
+      const ps = (await (await fetch('/api/v1/paths')).json()).filter((x) => x.wan === w && vs.includes(x.vcpe));
+      return ps.length === vs.length && ps.every((x) => x.state === 'up') ? ps.map((x) => `${x.vcpe} ${x.state}`) : null;
+    }, [sw.name, input.vcpes], { timeout: 30_000, interval: 250 });
+    out.wan_new_up_ms = Date.now() - t;
+    // Its cost edited through the form once its paths are clean (the probes lost before
+    // the vCPEs had its tunnel have left the loss window): selection tuning, applied live,
+    // so the next decision is published at once with the paths' current figures (a
+    // decision's costs are those of its publication).
+    await untilPage(page, `${sw.name}'s paths without loss`, async ([w, vs]) => {
+      const ps = (await (await fetch('/api/v1/paths')).json()).filter((x) => x.wan === w && vs.includes(x.vcpe));
+      return ps.length === vs.length && ps.every((x) => x.state === 'up' && x.loss_pct === 0 && x.jitter_ms < 1);
+    }, [sw.name, input.vcpes], { timeout: 30_000, interval: 250 });
+    await page.click(`[aria-label="Edit wan ${sw.name}"]`);
+    await page.fill(fid(`${p}/cost`), String(sw.cost_edit));
+    await page.click('[data-testid=form-preview]');
+    out.wan_new_cost_diff = await textOf(page, '[data-testid=change-diff]');
+    await page.click('[data-testid=change-apply]');
+    last = r3 + 3;
+    await page.waitForSelector(`[data-testid=pending-banner][data-revision="${last}"]`, { timeout: kWait });
+    await page.click('[data-testid=pending-banner] button');
+    await page.waitForSelector('[data-testid=pending-banner]', { state: 'detached', timeout: kWait });
+    const tc = Date.now();
+    // Its candidates are scored with the cost (each next to the same instance over the
+    // first WAN, from the same publication), and carry no weight: the cost puts them
+    // outside the spread window.
+    out.wan_new_decisions = await untilPage(page, `${sw.name}'s candidates scored with cost ${sw.cost_edit}`, async ([w, first, svc, cost]) => {
+      const ds = (await (await fetch('/api/v1/decisions')).json()).filter((d) => d.service === svc);
+      const mine = ds.filter((d) => d.wan === w && d.cost_ms !== null && d.excluded === 'none' && d.wan_cost_ms === cost);
+      if (!mine.length || mine.length !== ds.filter((d) => d.wan === first).length) return null;
+      const firstOf = (d) => ds.find((x) => x.wan === first && x.instance === d.instance) ?? {};
+      return mine.map((d) => ({ instance: d.instance, weight: d.weight, cost_ms: d.cost_ms, e2e_ms: d.e2e_ms,
+                                wan_cost_ms: d.wan_cost_ms, first_cost_ms: firstOf(d).cost_ms ?? null,
+                                first_e2e_ms: firstOf(d).e2e_ms ?? null }));
+    }, [sw.name, input.wans[0], input.service, sw.cost_edit], { timeout: 10_000, interval: 100 });
+    out.wan_new_cost_ms = Date.now() - tc;
+    await shot(page, 'config-wan-added-1280x800');
+    // The Services page says what the cost is made of; then back to the forms.
+    await page.click('nav >> text=Services');
+    const costCell = `section[data-service="${input.service}"] tr[data-candidate="${input.service}|${out.wan_new_decisions[0]?.instance}|${sw.name}"] [data-field=cost]`;
+    out.wan_new_cost_cell = await (await page.waitForFunction((sel) => {
+      const t = document.querySelector(sel)?.textContent ?? '';
+      return t.includes('WAN cost') ? t : null;
+    }, costCell, { timeout: kWait })).jsonValue();
+    await page.click('nav >> text=Configuration');
+    await page.waitForSelector(`[data-section=wan] tr[data-item="wan/${sw.name}"]`, { timeout: kWait });
+    await page.waitForSelector(`[aria-label="Revert to revision ${base}"]`, { timeout: kWait });
+    step('config forms: a WAN added on the spare interface, tunnels on the CPE and the vCPEs, paths up',
+         { up_ms: out.wan_new_up_ms, tunnels: out.wan_new_vcpe_tunnels });
   }
 
   // ---- revert, asked first with the daemon's diff, back to where the forms started
   await page.click(`[aria-label="Revert to revision ${base}"]`);
   out.revert_diff = await textOf(page, `[data-testid=revert-confirm][data-revision="${base}"] [data-testid=revert-diff]`);
-  out.revert_unchanged_before_ok = (await revs()) === r3 + 1;
+  out.revert_unchanged_before_ok = (await revs()) === last;
   await axeOn(page, 'config-revert');
   await page.click('[data-testid=revert-apply]');
   out.revert_msg = await textOf(page, '[data-testid=revert-msg]');
@@ -775,6 +879,11 @@ try {
     await page.click('nav >> text=Services');
     // A moment when the table shows the newest publication's weights (it re-reads the
     // decisions within 200 ms of one), so the picture agrees with itself.
+    const seenNow = () => page.evaluate((sel) => ({
+      points: document.querySelector(`${sel} figure[data-chart]`)?.getAttribute('data-points'),
+      newest: document.querySelector(`${sel} li[data-publication]`)?.textContent,
+      rows: [...document.querySelectorAll(`${sel} tr[data-candidate]`)].map((r) => r.textContent),
+    }), sel);
     await page.waitForFunction((sel) => {
       if (Number(document.querySelector(`${sel} figure[data-chart]`)?.getAttribute('data-points') ?? 0) < 2) return false;
       const newest = document.querySelector(`${sel} li[data-publication] small`)?.textContent ?? '';
@@ -782,7 +891,10 @@ try {
       const rows = [...document.querySelectorAll(`${sel} tr[data-candidate]`)];
       return rows.length > 0 && rows.every((r) => (pub[`${r.children[0].textContent} via ${r.children[2].textContent}`] ?? 0)
         === Number(r.querySelector('[data-field=weight]').textContent));
-    }, sel, { timeout: kWait });
+    }, sel, { timeout: kWait }).catch(async (e) => {
+      note(`README picture: table and newest publication never agreed: ${JSON.stringify(await seenNow())}`);
+      throw e;
+    });
     out.final_history_labels = await historyLabels(page, sel);
     if (input.shots) {
       const toasts = (display) => page.evaluate((d) => { document.querySelector('.toasts').style.display = d; }, display);
@@ -843,48 +955,71 @@ try {
   step('viewer: no admin controls');
 
   // ---- the SSE client against the stream contract (docs/API.md "GET /api/v1/stream"):
-  // this daemon may not have the route yet, so the browser answers it with contract-shaped
-  // messages; everything else is the real CPE. First connection: a paths sample and an
-  // event; the next one must resume with ?last_event_id=, and gets a reset, after which
-  // the page reloads over REST.
+  // the browser answers the stream with contract-shaped messages; everything else is the
+  // real CPE. First connection: a paths sample, an event and a decisions message (one
+  // whole service, as the daemon sends it); the next one must resume with
+  // ?last_event_id=, and gets a reset (held until the page has been looked at), after
+  // which the page reloads over REST.
   {
     const viewerState = await ctx.storageState();
     const sse = await newPage(viewerState);
     const seen = [];
-    let resumed43;
-    const resumedP = new Promise((resolve) => (resumed43 = resolve));
+    let resumed44, allowReset;
+    const resumedP = new Promise((resolve) => (resumed44 = resolve));
+    const resetP = new Promise((resolve) => (allowReset = resolve));
     const [w, v] = [input.wans[0], input.vcpes[0]];
-    await sse.page.route((u) => u.pathname === '/api/v1/stream', (route) => {
+    const svc = input.service;
+    const cand = (instance, weight) => ({ service: svc, instance, address: '10.9.9.9:80', vcpe: v, wan: w, weight,
+                                          cost_ms: 12.5, excluded: 'none', health: 'ok', outcome: 'ok', reason: 'from the stream' });
+    await sse.page.route((u) => u.pathname === '/api/v1/stream', async (route) => {
       const url = route.request().url();
       seen.push(url);
-      if (url.includes('last_event_id=43')) resumed43();
+      if (url.includes('last_event_id=44')) resumed44();
       const resumed = url.includes('last_event_id=');
       const msg = (id, ev, data) => `id: ${id}\nevent: ${ev}\ndata: ${JSON.stringify(data)}\n\n`;
-      const body = resumed
-        ? msg(44, 'reset', { last_event_id: 44 })
-        : 'retry: 200\n\n' +
-          msg(42, 'paths', { wan: w, vcpe: v, tunnel: 'x', rtt_ms: 123.45, jitter_ms: 1, loss_pct: 0, state: 'up' }) +
-          msg(43, 'events', { ts_ms: Date.now(), kind: 'stream_check', subject: `${w}/${v}`, detail: 'from the stream' });
       // Only the first reset is answered; later reconnects wait (as a live stream would).
       if (resumed && seen.filter((u) => u.includes('last_event_id=')).length > 1) return;
+      if (resumed) await resetP;
+      const body = resumed
+        ? msg(45, 'reset', { last_event_id: 45 })
+        : 'retry: 200\n\n' +
+          msg(42, 'paths', { wan: w, vcpe: v, tunnel: 'x', rtt_ms: 123.45, jitter_ms: 1, loss_pct: 0, state: 'up' }) +
+          msg(43, 'events', { ts_ms: Date.now(), kind: 'stream_check', subject: `${w}/${v}`, detail: 'from the stream' }) +
+          msg(44, 'decisions', { service: svc, publication: 7, total: 1000, candidates: [cand('stream-a', 999), cand('stream-b', 1)] });
       return route.fulfill({ status: 200, headers: { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-store' }, body });
     });
     await sse.page.goto(`${input.base}/paths`, { timeout: kWait });
     const row = `tr[data-path="${w}|${v}"] td:nth-child(4)`;
     await sse.page.waitForFunction((sel) => document.querySelector(sel)?.textContent === '123.45 ms', row, { timeout: kWait });
     out.sse_mode = await sse.page.textContent('.toolbar .muted');
+    // The decisions message replaced the service's candidates: only the streamed two, 999 + 1.
+    await sse.page.click('nav >> text=Services');
+    const card = `section[data-service="${svc}"]`;
+    out.sse_decisions = await (await sse.page.waitForFunction((sel) => {
+      const rows = [...document.querySelectorAll(`${sel} tr[data-candidate]`)];
+      if (!rows.some((r) => r.children[0].textContent === 'stream-a')) return null;
+      return { rows: rows.map((r) => [r.children[0].textContent, Number(r.querySelector('[data-field=weight]').textContent)]),
+               sum: Number(document.querySelector(sel).getAttribute('data-weight-sum')) };
+    }, card, { timeout: kWait })).jsonValue();
+    allowReset();
     let deadline;
-    await Promise.race([resumedP, new Promise((_, reject) => (deadline = setTimeout(() => reject(new Error(`no resume with last_event_id=43: ${seen}`)), kWait)))]);
+    await Promise.race([resumedP, new Promise((_, reject) => (deadline = setTimeout(() => reject(new Error(`no resume with last_event_id=44: ${seen}`)), kWait)))]);
     clearTimeout(deadline);
     out.sse_urls = seen.map((u) => new URL(u).search);
-    // After the reset the REST reload replaces the streamed 123.45 with the real RTT.
+    // After the reset the REST reload replaces the streamed decisions and the 123.45 ms
+    // with the daemon's.
+    await sse.page.waitForFunction((sel) => {
+      const rows = [...document.querySelectorAll(`${sel} tr[data-candidate]`)];
+      return rows.length > 0 && !rows.some((r) => r.children[0].textContent.startsWith('stream-'));
+    }, card, { timeout: kWait });
+    await sse.page.click('nav >> text=Paths');
     await sse.page.waitForFunction((sel) => {
       const t = document.querySelector(sel)?.textContent ?? '';
       return t !== '' && t !== '123.45 ms';
     }, row, { timeout: kWait });
     out.sse_after_reset = await sse.page.textContent(row);
     await sse.ctx.close();
-    step('stream client: message applied, resumed with last_event_id, reset reloads');
+    step('stream client: paths and decisions messages applied, resumed with last_event_id, reset reloads');
   }
   await ctx.close();
   out.csp_problems = problems;

@@ -347,6 +347,38 @@ class Lab:
         info = st["daemon_configs"][node]
         self._start_daemon(st, node, info, self.daemon_binary(info["binary"]))
 
+    def add_spare_wan(self, name: str, timeout: float = 15.0) -> list[str]:
+        """The vCPEs' side of the scenario's spare WAN `name` once the CPE has it (added
+        through its API as its next WAN, index len(wans) + its place among the spares):
+        each vCPE's file gets its [[cpe.path]] (listen port port_base + index, the web UI's
+        default) and the daemon restarts in place (SIGUSR2: re-exec, re-read the file, adopt
+        its tunnels and create the new one), as an operator would reload it. Returns the
+        vCPEs' new tunnel names once every daemon logged "ready;" again (deadline `timeout`)."""
+        sc = self.scenario
+        spare = next((w for w in sc.cpe.spare_wans if w.name == name), None)
+        if spare is None:
+            raise LabError(f"no spare WAN {name!r} in scenario {sc.name}")
+        index = len(sc.cpe.wans) + sc.cpe.spare_wans.index(spare)
+        st = self.state()
+        logs, ready = {}, {}
+        for v in sc.vcpes:
+            entry = self.daemon_entry(v.node)
+            cfg = Path(st["daemon_configs"][v.node]["config"])
+            if f'wan = "{name}"' in cfg.read_text():
+                raise LabError(f"{v.name} already has a path for {name}")
+            with open(cfg, "a") as f:
+                f.write("\n".join(config.vcpe_path_lines(v, index, spare)) + "\n")
+            logs[v.node] = Path(entry["log"])
+            ready[v.node] = logs[v.node].read_text(errors="replace").count("ready;")
+            os.kill(entry["pid"], signal.SIGUSR2)
+        deadline = time.monotonic() + timeout
+        for node, log in logs.items():
+            while log.read_text(errors="replace").count("ready;") <= ready[node]:
+                if time.monotonic() >= deadline:
+                    raise LabError(f"{node} not ready {timeout:g}s after SIGUSR2 with the {name} path; see {log}")
+                time.sleep(0.05)
+        return [v.tunnel_interface(name) for v in sc.vcpes]
+
     def kill_daemon(self, node: str) -> None:
         """SIGKILL: a crash, leaving kernel state behind for the next start to adopt."""
         st = self.state()

@@ -125,6 +125,10 @@ class CpeSpec:
     address: str
     subnets: list[str]
     wans: list[Wan]
+    # [[cpe.spare_wan]]: WAN links the lab builds but leaves out of every generated
+    # config, for a WAN added later through the API; Lab.add_spare_wan() then gives each
+    # vCPE its path (an operator's edit of vcpe.toml and reload).
+    spare_wans: list[Wan] = field(default_factory=list)
     wireguard: str = "auto"
     wireguard_go: str = "wireguard-go"
     selection: dict = field(default_factory=dict)  # [selection] keys, copied as is
@@ -204,11 +208,14 @@ class Scenario:
         return [n.ns for n in self.nodes.values()]
 
     def tunnel_interfaces(self) -> list[str]:
+        """Every tunnel the lab's daemons may create, the spare WANs' too (host-wide
+        names: checked unique, their wireguard-go sockets removed by `down`)."""
         names: list[str] = []
         if self.cpe:
-            names += [w.tunnel_interface for w in self.cpe.wans]
+            wans = self.cpe.wans + self.cpe.spare_wans
+            names += [w.tunnel_interface for w in wans]
             for v in self.vcpes:
-                names += [v.tunnel_interface(w.name) for w in self.cpe.wans]
+                names += [v.tunnel_interface(w.name) for w in wans]
         return names
 
 
@@ -216,6 +223,16 @@ def _req(d: dict, key: str, where: str):
     if key not in d:
         raise LabError(f"{where}: missing '{key}'")
     return d[key]
+
+
+def _wan_spec(wd: dict, where: str) -> Wan:
+    wan = Wan(name=_req(wd, "name", where), interface=_req(wd, "interface", where),
+              address=_req(wd, "address", where), gateway=_req(wd, "gateway", where),
+              tunnel_interface=_req(wd, "tunnel_interface", where),
+              listen_port=int(_req(wd, "listen_port", where)),
+              weight=int(wd.get("weight", 1)), cost=int(wd.get("cost", 0)))
+    _check_ifname(wan.tunnel_interface, where)
+    return wan
 
 
 def _check_ifname(name: str, where: str) -> None:
@@ -415,19 +432,17 @@ def load_scenario(path: str | Path | None = None) -> Scenario:
     if "cpe" in data:
         c = data["cpe"]
         w = "cpe"
-        wans = []
-        for j, wd in enumerate(_req(c, "wan", w)):
-            ww = f"cpe.wan[{j}]"
-            wan = Wan(name=_req(wd, "name", ww), interface=_req(wd, "interface", ww),
-                      address=_req(wd, "address", ww), gateway=_req(wd, "gateway", ww),
-                      tunnel_interface=_req(wd, "tunnel_interface", ww),
-                      listen_port=int(_req(wd, "listen_port", ww)),
-                      weight=int(wd.get("weight", 1)), cost=int(wd.get("cost", 0)))
-            _check_ifname(wan.tunnel_interface, ww)
-            wans.append(wan)
+        wans = [_wan_spec(wd, f"cpe.wan[{j}]") for j, wd in enumerate(_req(c, "wan", w))]
+        spare = [_wan_spec(wd, f"cpe.spare_wan[{j}]") for j, wd in enumerate(c.get("spare_wan", []))]
+        names = [x.name for x in wans + spare]
+        if len(set(names)) != len(names):
+            raise LabError(f"{where}: cpe: WAN names are not unique: {names}")
+        for x in spare:
+            if (_req(c, "node", w), x.interface) not in seen_ifs:
+                raise LabError(f"{where}: cpe.spare_wan {x.name}: no link end {x.interface} in node {c['node']}")
         cpe = CpeSpec(node=node_ref(_req(c, "node", w), w), name=_req(c, "name", w),
                       lan_interface=_req(c, "lan_interface", w), address=_req(c, "address", w),
-                      subnets=list(_req(c, "subnets", w)), wans=wans,
+                      subnets=list(_req(c, "subnets", w)), wans=wans, spare_wans=spare,
                       wireguard=c.get("wireguard", "auto"), wireguard_go=c.get("wireguard_go", "wireguard-go"))
 
     vcpes = []

@@ -7,7 +7,7 @@
 using namespace cats;
 namespace json = boost::json;
 
-TEST_CASE("tuning_only: selection and a service's selection figures, nothing structural") {
+TEST_CASE("tuning_only: selection, a service's selection figures, a WAN's cost and weight; nothing structural") {
   const auto base = json::parse(R"({"selection":{"hold_down_ms":1000},
     "wan":[{"name":"wan1","interface":"wan1"}],
     "service":[{"id":"app1","vip":"10.255.0.1","ports":[80],"service_time_ms":20,
@@ -36,6 +36,12 @@ TEST_CASE("tuning_only: selection and a service's selection figures, nothing str
       json::array{json::object{{"url", "http://10.2.1.10:9100/metrics"}, {"preset", "node_exporter"}}};
   CHECK(cpe::tuning_only(base, src));
   CHECK(cpe::tuning_only(src, base));
+  // A WAN's cost and weight are selection inputs only (docs/SELECTION.md "WAN cost and weight").
+  auto wan = base;
+  wan.at("wan").at(0).as_object()["cost"] = 40;
+  CHECK(cpe::tuning_only(base, wan));
+  wan.at("wan").at(0).as_object()["weight"] = 3;
+  CHECK(cpe::tuning_only(base, wan));
   // A tuning change together with a structural one is not tuning.
   auto both = with("/selection/hold_down_ms", 1500);
   both.at("service").at(0).as_object()["vip"] = "10.255.0.9";
@@ -44,22 +50,23 @@ TEST_CASE("tuning_only: selection and a service's selection figures, nothing str
 
 #include "cpe/enrol.hpp"
 
-TEST_CASE("enrol: the bundle's vcpe.toml is a valid vCPE file naming this CPE on every WAN") {
-  auto cpe = config::parse_cpe(R"(
+namespace {
+
+// The CPE "branch1" with the given [[wan]] tables and one vCPE, cloud1, with a listen
+// port on each WAN named "fiber" (51811) or "lte" (51812 after fiber, else 51811).
+config::CpeConfig branch_with(const std::string& wans) {
+  std::string ports;
+  for (const char* name : {"fiber", "lte"})
+    if (wans.find(std::string("\"") + name + "\"") != std::string::npos)
+      ports += std::string(name) + " = " + (ports.empty() ? "51811" : "51812") + "\n";
+  auto c = config::parse_cpe(R"(
 [cpe]
 name = "branch1"
 [lan]
 interface = "lan0"
 address = "10.1.0.1"
 subnets = ["10.1.0.0/24"]
-[[wan]]
-name = "fiber"
-interface = "wan0"
-gateway = "192.0.2.1"
-[[wan]]
-name = "lte"
-interface = "wan1"
-gateway = "192.0.2.5"
+)" + wans + R"(
 [[vcpe]]
 name = "cloud1"
 public_key = "6nRskU+hL0BfztnvvleaG/9Fxpo4mL7CUO/0WB9yd2Q="
@@ -68,12 +75,27 @@ endpoint = "203.0.113.2"
 address = "10.2.1.1"
 subnets = ["10.2.1.0/24"]
 [vcpe.ports]
-fiber = 51811
-lte = 51812
-)", "cpe.toml");
-  REQUIRE(cpe.has_value());
+)" + ports, "cpe.toml");
+  INFO((c ? std::string() : c.error().message));
+  REQUIRE(c.has_value());
+  return *c;
+}
+
+}  // namespace
+
+TEST_CASE("enrol: the bundle's vcpe.toml is a valid vCPE file naming this CPE on every WAN") {
+  const auto cpe = branch_with(R"(
+[[wan]]
+name = "fiber"
+interface = "wan0"
+gateway = "192.0.2.1"
+[[wan]]
+name = "lte"
+interface = "wan1"
+gateway = "192.0.2.5"
+)");
   const cpe::CpeIdentity id{"KzfE6znnIHQ1PDed9AhG+HTJMVoqeNFVEIDdy4N/f20=", "zflfEUVyUIcGHWZPkC6JrWZ/h46ClV+jSLytI4tLDrQ="};
-  auto e = cpe::enrol(*cpe, id, json::parse(R"({"name":"cloud9","endpoint":"203.0.113.10","address":"10.2.9.1",
+  auto e = cpe::enrol(cpe, id, json::parse(R"({"name":"cloud9","endpoint":"203.0.113.10","address":"10.2.9.1",
                                                 "subnets":["10.2.9.0/24"],"ports":{"lte":52000}})"));
   REQUIRE(e.has_value());
   CHECK_FALSE(e->has_keys);
@@ -88,13 +110,13 @@ lte = 51812
   CHECK(e->entry.at("ports").at("lte").as_int64() == 52000);
   CHECK(e->cloud_init.find("      [vcpe]\n") != std::string::npos);  // the file, indented under content: |
 
-  auto bad = cpe::enrol(*cpe, id, json::parse(R"({"name":"cloud9","endpoint":"203.0.113.10","address":"10.2.9.1",
+  auto bad = cpe::enrol(cpe, id, json::parse(R"({"name":"cloud9","endpoint":"203.0.113.10","address":"10.2.9.1",
                                                   "subnets":["10.2.9.0/24"],"ports":{"dsl":1},"public_key":"x"})"));
   REQUIRE_FALSE(bad.has_value());
   std::vector<std::string> fields;
   for (const auto& f : bad.error()) fields.push_back(f.field);
   CHECK(fields == std::vector<std::string>{"/report_key"});  // shape first: both keys or neither
-  auto port = cpe::enrol(*cpe, id, json::parse(R"({"name":"cloud9","endpoint":"203.0.113.10","address":"10.2.9.1",
+  auto port = cpe::enrol(cpe, id, json::parse(R"({"name":"cloud9","endpoint":"203.0.113.10","address":"10.2.9.1",
                                                    "subnets":["10.2.9.0/24"],"ports":{"dsl":1}})"));
   REQUIRE_FALSE(port.has_value());
   CHECK(port.error().at(0).field == "/ports/dsl");
@@ -137,34 +159,7 @@ TEST_CASE("config parts: array steps by index, id or name; put adds or replaces;
 }
 
 TEST_CASE("missing_interfaces: a new or changed WAN interface must exist; a running one may have gone") {
-  // The WANs' tables, then one vCPE with a port on each of them.
-  auto parse = [](const char* wans) {
-    std::string ports;
-    for (const char* name : {"fiber", "lte"})
-      if (std::string(wans).find(std::string("\"") + name + "\"") != std::string::npos)
-        ports += std::string(name) + " = " + (ports.empty() ? "51811" : "51812") + "\n";
-    auto c = config::parse_cpe(std::string(R"(
-[cpe]
-name = "branch1"
-[lan]
-interface = "lan0"
-address = "10.1.0.1"
-subnets = ["10.1.0.0/24"]
-)") + wans + R"(
-[[vcpe]]
-name = "cloud1"
-public_key = "6nRskU+hL0BfztnvvleaG/9Fxpo4mL7CUO/0WB9yd2Q="
-report_key = "zflfEUVyUIcGHWZPkC6JrWZ/h46ClV+jSLytI4tLDrQ="
-endpoint = "203.0.113.2"
-address = "10.2.1.1"
-subnets = ["10.2.1.0/24"]
-[vcpe.ports]
-)" + ports, "cpe.toml");
-    INFO((c ? std::string() : c.error().message));
-    REQUIRE(c.has_value());
-    return *c;
-  };
-  const auto running = parse(R"(
+  const auto running = branch_with(R"(
 [[wan]]
 name = "fiber"
 interface = "wan0"
@@ -179,13 +174,13 @@ gateway = "192.0.2.1"
     return out;
   };
   using V = std::vector<std::string>;
-  CHECK(fields(parse(R"(
+  CHECK(fields(branch_with(R"(
 [[wan]]
 name = "fiber"
 interface = "wan1"
 gateway = "192.0.2.1"
 )")) == V{});
-  CHECK(fields(parse(R"(
+  CHECK(fields(branch_with(R"(
 [[wan]]
 name = "fiber"
 interface = "wan0"
@@ -195,13 +190,13 @@ name = "lte"
 interface = "nosuch9"
 gateway = "192.0.2.5"
 )")) == V{"/wan/1/interface"});
-  CHECK(fields(parse(R"(
+  CHECK(fields(branch_with(R"(
 [[wan]]
 name = "fiber"
 interface = "nosuch0"
 gateway = "192.0.2.1"
 )")) == V{"/wan/0/interface"});
-  auto errs = cpe::missing_interfaces(running, parse(R"(
+  auto errs = cpe::missing_interfaces(running, branch_with(R"(
 [[wan]]
 name = "lte"
 interface = "wan0"

@@ -582,3 +582,35 @@ TEST_CASE("steering: a candidate keeps its mark when a service before it is remo
                                     Catch::Contains("by the flows of removed candidates"));
   CHECK(full.applied.empty());
 }
+
+TEST_CASE("steering: a retuned WAN cost takes that WAN's flows away without a restart") {
+  Harness h;
+  REQUIRE(h.s.start());
+  h.s.tick(all_paths(stamp::PathState::up), fig4_reports());
+  REQUIRE(h.applied.back().services[0].candidates[1].weight > 0);  // cloud1 over wan2
+
+  // The inputs carry the configured figures (service_inputs).
+  config::CpeConfig next = fig4();
+  next.wans[1].cost = 100;  // wan2: metered, far outside the 25 % window of ~30 ms
+  next.wans[0].weight = 3;
+  auto in = service_inputs(next, next.services[0], all_paths(stamp::PathState::up), fig4_reports());
+  REQUIRE(in.paths.size() == 4);
+  CHECK(in.paths[0].weight == 3);
+  CHECK(in.paths[2].cost_ms == 100);  // paths are WAN-major: wan2/cloud1
+
+  h.s.retune(next);
+  h.now += 100ms;  // within the hold-down: a configuration change is applied at once
+  h.s.tick(all_paths(stamp::PathState::up), fig4_reports());
+  const auto& svc = h.applied.back().services[0];
+  CHECK(svc.candidates[1].weight == 0);
+  CHECK(svc.candidates[3].weight == 0);
+  CHECK(sum(svc) == 1000);
+  REQUIRE_FALSE(h.events.empty());
+  CHECK(h.events.back().find("configured: wan1 weight 1 -> 3, wan2 cost 0 -> 100 ms") != std::string::npos);
+  for (int k = 0; k < 100; ++k) {  // and it stays: no decay, no return
+    h.now += 100ms;
+    h.s.tick(all_paths(stamp::PathState::up), fig4_reports());
+  }
+  CHECK(h.applied.back().services[0].candidates[1].weight == 0);
+  CHECK(h.applied.back().services[0].candidates[3].weight == 0);
+}

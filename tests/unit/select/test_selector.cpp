@@ -761,3 +761,53 @@ TEST_CASE("failback: candidates outside the spread window after a failback end a
   // Damped steps (50 % each) and no more: the last one lands on the target.
   CHECK(published <= 8);
 }
+
+TEST_CASE("selector: a WAN given a cost loses its flows at the next update, exactly, then nothing is published") {
+  // docs/SELECTION.md "WAN cost and weight": one instance over two equal WANs; the lte WAN
+  // gets a cost of 30 ms (a configuration change), which puts it outside the spread window.
+  FakeClock clk;
+  Selector sel({}, clk.fn());
+  Service svc;
+  svc.id = "app";
+  Instance x;
+  x.vcpe = "a";
+  x.id = "x";
+  x.processing_delay_ms = 5;
+  const std::vector<Instance> in{x};
+  std::vector<Path> paths{{"a", "fiber", 10, 0, 0, true}, {"a", "lte", 10, 0, 0, true}};
+  warm(sel, clk, svc, in, paths);
+  REQUIRE(sel.published("app") != nullptr);
+  CHECK(sel.published("app")->candidates[1].weight == 500);
+
+  SECTION("damped steps alone take seconds, and only rule 7 ends them: why a configuration change resets") {
+    paths[1].cost_ms = 30;
+    for (int k = 0; k < 30; ++k) {  // 3 s of reports, 100 ms apart
+      clk.t += 100ms;
+      sel.update(svc, in, paths);
+    }
+    CHECK(sel.published("app")->candidates[1].weight > 0);  // still decaying
+    for (int k = 0; k < 270; ++k) {  // 27 s more
+      clk.t += 100ms;
+      sel.update(svc, in, paths);
+    }
+    // Out of the window for out_settle at a pool load <= out_settle_load (docs/SELECTION.md
+    // "Deadband" rule 7): the deadband's residual is gone too. At a higher load it would
+    // stay (up to band_max), which a configuration change must not wait for.
+    CHECK(sel.published("app")->candidates[1].weight == 0);
+  }
+  SECTION("reconfigured(): the next update publishes decide()'s weights, within the hold-down too") {
+    clk.t += 100ms;
+    paths[1].cost_ms = 30;
+    sel.reconfigured("configured: lte cost 0 -> 30 ms");
+    auto c = sel.update(svc, in, paths);
+    REQUIRE(c.has_value());
+    CHECK(c->reason.find("configured: lte cost 0 -> 30 ms") != std::string::npos);
+    CHECK(c->now.candidates[0].weight == kWeightTotal);
+    CHECK(c->now.candidates[1].weight == 0);
+    CHECK(c->now.candidates[1].wan_cost_ms == 30);
+    for (int k = 0; k < 300; ++k) {
+      clk.t += 100ms;
+      CHECK_FALSE(sel.update(svc, in, paths).has_value());
+    }
+  }
+}

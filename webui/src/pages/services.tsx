@@ -90,7 +90,8 @@ export function Services() {
                         <td><span data-field="weight">{c.weight}</span>
                           {c.weight > 0 && <svg class="swatch" viewBox="0 0 10 10" aria-hidden="true">
                             <rect width={10} height={10} fill={colour(c)} /></svg>}</td>
-                        <td>{c.cost_ms === null ? '–' : `${c.cost_ms.toFixed(1)} ms`}</td>
+                        <td data-field="cost">{c.cost_ms === null ? '–' : `${c.cost_ms.toFixed(1)} ms`}
+                          {!!c.wan_cost_ms && <small class="muted"> incl. WAN cost {c.wan_cost_ms.toFixed(0)}</small>}</td>
                         <td><span class={`chip ${c.health === 'ok' ? 'up' : 'down'}`}>{c.health}</span></td>
                         <td>{c.excluded && c.excluded !== 'none' ? c.excluded : '–'}</td>
                         <td>{c.reason || '–'}</td>

@@ -105,7 +105,8 @@ export const fid = (prefix: string, ptr: string) => `${prefix}${ptr.replace(/[^a
 export const hint = (s: Schema) =>
   s.type === 'array' && !isObjList(s) ? 'comma-separated'
     : s.type === 'object' && !isObjSchema(s) ? 'name=value, comma-separated'
-      : s.minimum !== undefined || s.exclusiveMinimum !== undefined ? `${s.minimum ?? s.exclusiveMinimum}..${s.maximum}`
+      : s.minimum !== undefined || s.exclusiveMinimum !== undefined
+        ? `${s.minimum ?? s.exclusiveMinimum}..${s.maximum}${s.description ? `: ${s.description}` : ''}`
         : s.description ?? '';
 
 // The error for a field: its own pointer or one below it that no other field shows
