@@ -152,15 +152,15 @@ def cpe_config(c: CpeSpec, vcpes: list[VcpeSpec], pubkeys: dict[str, str], repor
     return "\n".join(L) + "\n"
 
 
-def vcpe_instances(v: VcpeSpec, c: CpeSpec, services: bool) -> list[tuple[str, str, str, str, float | None]]:
-    """(service, id, address:port, health, service_time_ms) of every instance the vCPE
-    samples: one per scenario service instance behind it when services are generated, else
-    the app as "app1" (the lab's default before services)."""
+def vcpe_instances(v: VcpeSpec, c: CpeSpec, services: bool) -> list[tuple[str, str, str, str, float | None, int]]:
+    """(service, id, address:port, health, service_time_ms, health_timeout_ms) of every
+    instance the vCPE samples: one per scenario service instance behind it when services
+    are generated, else the app as "app1" (the lab's default before services)."""
     if services and c.services:
-        return [(sv.id, instance_id(sv.id, v.name), inst.endpoint, inst.health, inst.service_time_ms)
-                for sv in c.services for inst in sv.instances if inst.vcpe == v.name]
+        return [(sv.id, instance_id(sv.id, v.name), inst.endpoint, inst.health, inst.service_time_ms,
+                 inst.health_timeout_ms) for sv in c.services for inst in sv.instances if inst.vcpe == v.name]
     if v.app:
-        return [("app1", instance_id("app1", v.name), f"{v.app.address}:{v.app.port}", "app", None)]
+        return [("app1", instance_id("app1", v.name), f"{v.app.address}:{v.app.port}", "app", None, 500)]
     return []
 
 
@@ -203,7 +203,7 @@ def vcpe_config(v: VcpeSpec, c: CpeSpec, pubkeys: dict[str, str], cpe_report_key
         L.append(f"report_key = {q(cpe_report_key)}")
     for i, w in enumerate(c.wans):
         L += vcpe_path_lines(v, i, w)
-    for service, iid, endpoint, health, service_time in vcpe_instances(v, c, services):
+    for service, iid, endpoint, health, service_time, health_timeout in vcpe_instances(v, c, services):
         # The synthetic app the lab starts in the app namespace (C-SMA sampling). Every
         # instance on the app's host (its HTTP port, iperf3) reports the app's load: the
         # same "VM".
@@ -213,7 +213,7 @@ def vcpe_config(v: VcpeSpec, c: CpeSpec, pubkeys: dict[str, str], cpe_report_key
               f"address = {q(endpoint)}"]
         if v.app and endpoint.rpartition(":")[0] == v.app.address:
             L.append(f"load_url = {q(v.app.load_url)}")
-        L += [f"health = {q(v.app.health_url if health == 'app' else 'tcp')}", "health_timeout_ms = 500"]
+        L += [f"health = {q(v.app.health_url if health == 'app' else 'tcp')}", f"health_timeout_ms = {health_timeout}"]
         if service_time is not None:
             L.append(f"service_time_ms = {tv(service_time)}")
     return "\n".join(L) + "\n"

@@ -94,6 +94,9 @@ class ServiceInstanceSpec:
     # Lab-only: written into the vCPE's [[instance]] as its configured (nominal)
     # service_time_ms; the CPE's config never carries it (it learns it from reports).
     service_time_ms: float | None = None
+    # Lab-only: the vCPE [[instance]]'s health_timeout_ms (how long a silent instance takes
+    # to be declared down; draft section 4.3 wants a fast failover).
+    health_timeout_ms: int = 500
 
     @property
     def endpoint(self) -> str:
@@ -328,7 +331,7 @@ def _service_spec(d, where: str, vcpe_names: set[str]) -> ServiceSpec:
         raise LabError(f"{where}.sla: unknown keys {sorted(bad_sla)}")
     for j, inst in enumerate(_req(d, "instance", where)):
         wi = f"{where}.instance[{j}]"
-        extra = set(inst) - {"vcpe", "address", "health", "service_time_ms"}
+        extra = set(inst) - {"vcpe", "address", "health", "service_time_ms", "health_timeout_ms"}
         if extra:
             raise LabError(f"{wi}: unknown keys {sorted(extra)}")
         v = str(_req(inst, "vcpe", wi))
@@ -341,8 +344,12 @@ def _service_spec(d, where: str, vcpe_names: set[str]) -> ServiceSpec:
         st = inst.get("service_time_ms")
         if st is not None and (isinstance(st, bool) or not isinstance(st, (int, float)) or not 0 < st <= 60000):
             raise LabError(f"{wi}: service_time_ms must be a number > 0 and <= 60000")
+        ht = inst.get("health_timeout_ms", 500)
+        if isinstance(ht, bool) or not isinstance(ht, int) or not 10 <= ht <= 60000:
+            raise LabError(f"{wi}: health_timeout_ms must be an integer in 10..60000")
         sv.instances.append(ServiceInstanceSpec(vcpe=v, address=host, port=port, health=health,
-                                                service_time_ms=float(st) if st is not None else None))
+                                                service_time_ms=float(st) if st is not None else None,
+                                                health_timeout_ms=ht))
     if not sv.instances:
         raise LabError(f"{where}: no instance")
     return sv
