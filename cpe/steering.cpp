@@ -84,6 +84,11 @@ ServiceInputs service_inputs(const config::CpeConfig& cfg, const config::Service
       x.processing_delay_ms = cur(MetricType::processing_delay_ms);
       x.free_capacity = cur(MetricType::capacity_free).value_or(1.0 - x.utilization);
       if (cur(MetricType::gpu_count).value_or(0.0) > 0) x.capabilities.push_back("gpu");
+      // LLM servers (draft §4.5): the queue ahead of a new request, the GPUs that serve
+      // it, and their memory headroom (SLA min_gpu_memory_free_pct).
+      x.queue_depth = cur(MetricType::queue_depth);
+      x.gpus = cur(MetricType::gpu_count).value_or(0.0);
+      x.gpu_memory_utilization = cur(MetricType::gpu_memory_utilization);
       // The instance's own figures (docs/METRICS.md "Instance figures", issue 8 item 5):
       // its reported service time (configured at its vCPE or learned there) replaces the
       // service's constant in the M/M/c estimate. Failing that, a measured delay of any

@@ -494,6 +494,7 @@ void read_sla(Table& s, const std::string& path, select::Sla& sla) {
     else st.error("capability", "must use only a-z, 0-9, '_' and '-'");
   }
   if (auto v = number(st, "min_free_capacity_pct", 0, 100)) sla.min_free_capacity = *v / 100.0;
+  if (auto v = number(st, "min_gpu_memory_free_pct", 0, 100)) sla.min_gpu_memory_free = *v / 100.0;
   st.reject_unknown();
 }
 

@@ -116,7 +116,8 @@ json::object build() {
                       {"max_loss_pct", number(0, 100)},
                       {"max_e2e_ms", number(0, 60000, true)},
                       {"capability", capability},
-                      {"min_free_capacity_pct", number(0, 100)}});
+                      {"min_free_capacity_pct", number(0, 100)},
+                      {"min_gpu_memory_free_pct", number(0, 100)}});
   auto weights = section({{"network", number(0, 100)},
                           {"compute", number(0, 100)},
                           {"jitter", number(0, 100)},

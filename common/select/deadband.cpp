@@ -79,6 +79,12 @@ std::vector<InputNoise::Input> InputNoise::inputs(std::span<const Instance> inst
       out.push_back({subj + ":processing delay", subj, "processing delay", "ms", Kind::delay, Field::delay, ii, d,
                      0.1 * std::abs(d), std::max(0.005 * std::abs(d), 0.02), 1.0});
     }
+    if (in.queue_depth && std::isfinite(*in.queue_depth)) {
+      // A count of waiting requests, sampled: Poisson-like, σ ≈ √q until measured, and one
+      // request is its resolution.
+      const double q = std::max(*in.queue_depth, 0.0);
+      out.push_back({subj + ":queue", subj, "queue", "", Kind::queue, Field::queue, ii, q, std::sqrt(q), 0.5, 1.0});
+    }
   }
   return out;
 }
@@ -114,6 +120,7 @@ InputNoise::TargetNoise InputNoise::target_sigma(const Service& svc, std::span<c
       case Field::utilization: in[x.index].utilization = bump(x.value, 1.0); break;
       case Field::delay: in[x.index].processing_delay_ms = bump(x.value, 1e12); break;
       case Field::service_time: in[x.index].service_time_ms = bump(x.value, 1e12); break;
+      case Field::queue: in[x.index].queue_depth = bump(x.value, 1e12); break;
     }
     const Decision d = decide(svc, in, pa);
     // A candidate entering or leaving the ε window within one σ sits on its edge: its target

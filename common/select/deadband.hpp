@@ -1,5 +1,6 @@
 // Deadband of the selector (docs/SELECTION.md "Deadband"): the measured noise of every
-// input (a path's RTT, jitter and loss; an instance's utilisation and processing delay),
+// input (a path's RTT, jitter and loss; an instance's utilisation, processing delay and,
+// for an LLM server, queue depth),
 // propagated through decide() to the noise of each candidate's target share. The selector
 // steps only when the target is further from the weights in force than that noise
 // explains: with steady inputs the weights converge and stop instead of chasing sampling
@@ -58,7 +59,8 @@ class NoiseBand {
 // An input that moved beyond its band since the last step, for the event log and for
 // the selector's "explained by our own steering?" test.
 struct InputMove {
-  enum class Kind : uint8_t { utilization, delay, network };
+  // queue: an LLM server's waiting requests (Instance::queue_depth).
+  enum class Kind : uint8_t { utilization, delay, network, queue };
   Kind kind = Kind::utilization;
   std::string subject;  // "cloud2/app1" (instance) or "cloud1/wan1" (path)
   std::string what;     // "utilisation 20.0 -> 95.0 % (band ±3.1 %)"
@@ -95,7 +97,7 @@ class InputNoise {
   void snap(std::span<const Instance> instances, std::span<const Path> paths, TimePoint now);
 
  private:
-  enum class Field : uint8_t { rtt, jitter, loss, utilization, delay, service_time };
+  enum class Field : uint8_t { rtt, jitter, loss, utilization, delay, service_time, queue };
   struct Input {
     std::string key, subject, name, unit;
     InputMove::Kind kind;

@@ -18,6 +18,7 @@ std::string_view to_string(Exclusion e) {
     case Exclusion::sla_loss: return "sla loss";
     case Exclusion::sla_e2e: return "sla e2e";
     case Exclusion::sla_capacity: return "sla free capacity";
+    case Exclusion::sla_gpu_memory: return "sla gpu memory";
   }
   return "?";
 }
@@ -71,6 +72,16 @@ double spare_vcpus(const Instance& in) {
   // capacity the capacity factor is equal for all and the cost term alone decides
   // (figure 3 unchanged).
   const double c = effective_vcpus(in);
+  // An LLM-style server (draft §4.5) is near 100 % busy whenever it serves anything, so
+  // c·(1 − u) says nothing; the requests queued ahead of a new one do. Share ∝ units /
+  // (1 + queued), Envoy's least-request weighting (weight / (active + 1)): with an empty
+  // queue it is the instance's whole capacity, as an idle instance's c·(1 − 0) is, so
+  // instances with and without a queue figure compare at rest. Units are GPUs when
+  // reported: they, not the host's vCPUs, bound the batch.
+  if (in.queue_depth && std::isfinite(*in.queue_depth)) {
+    const double units = std::isfinite(in.gpus) && in.gpus > 0.0 ? in.gpus : c;
+    return std::max(units / (1.0 + std::max(*in.queue_depth, 0.0)), kSpareFloorVcpus);
+  }
   const double u = effective_utilization(in);
   // Floor: a saturated instance still eligible keeps a positive share (apportion() then
   // gives it ≥ 1 of 1000), so R5's "never all to one" holds and it keeps being measured.
@@ -88,6 +99,7 @@ double wan_weight(const Path& p) { return std::isfinite(p.weight) && p.weight > 
 
 bool valid(const Instance& in, const Path& p) {
   if (!finite_nonneg(p.rtt_ms) || !finite_nonneg(p.jitter_ms) || !finite_nonneg(p.loss_pct)) return false;
+  if (in.queue_depth && !finite_nonneg(*in.queue_depth)) return false;
   if (in.processing_delay_ms) return finite_nonneg(*in.processing_delay_ms);
   return std::isfinite(in.vcpus) && std::isfinite(in.utilization);
 }
@@ -107,6 +119,9 @@ Exclusion check(const Service& svc, const Instance& in, const Path& p, const Sco
   if (p.loss_pct > svc.sla.max_loss_pct) return Exclusion::sla_loss;
   if (s.e2e_ms > svc.sla.max_e2e_ms) return Exclusion::sla_e2e;
   if (!(in.free_capacity >= svc.sla.min_free_capacity)) return Exclusion::sla_capacity;
+  if (svc.sla.min_gpu_memory_free > 0.0 &&
+      !(in.gpu_memory_utilization && 1.0 - std::clamp(*in.gpu_memory_utilization, 0.0, 1.0) >= svc.sla.min_gpu_memory_free))
+    return Exclusion::sla_gpu_memory;
   return Exclusion::none;
 }
 

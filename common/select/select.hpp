@@ -31,6 +31,9 @@ struct Sla {
   double max_e2e_ms = kNoLimit;  // whole estimate incl. access + compute (draft fig. 3: < 20 ms)
   std::string required_capability;  // empty: none
   double min_free_capacity = 0.0;   // 0..1 share of the instance still free
+  // 0..1 share of the instance's GPU memory still free (draft §4.5: a model must fit);
+  // an instance that reports no GPU memory figure cannot show it and fails a limit > 0.
+  double min_gpu_memory_free = 0.0;
 };
 
 // cost = access_delay_ms + network·(rtt + jitter_k·jitter + loss_k·rtt·p/(1−p))
@@ -110,6 +113,13 @@ struct Instance {
   // been measured or configured: its cost is a guess, so it gets only a small, bounded
   // exploration share of new flows until it has been measured (docs/SELECTION.md).
   bool measured = true;
+  // LLM-style servers (draft §4.5; vLLM, Triton, DCGM presets, docs/METRICS.md). Their
+  // utilisation is near 100 % whenever they are busy, so it says little; what a new
+  // request meets is the queue ahead of it (and the time to its first token, which the
+  // vllm preset reports as the processing delay: the cost's compute term).
+  std::optional<double> queue_depth;  // requests waiting, not yet admitted to the batch
+  double gpus = 0.0;                  // nominal GPUs (0: none reported)
+  std::optional<double> gpu_memory_utilization;  // 0..1 of the GPUs' memory in use
 };
 
 enum class Exclusion : uint8_t {
@@ -123,6 +133,7 @@ enum class Exclusion : uint8_t {
   sla_loss,
   sla_e2e,
   sla_capacity,
+  sla_gpu_memory,
 };
 std::string_view to_string(Exclusion e);
 // SLA breakers may still carry traffic in best-effort mode; the others never.
@@ -164,7 +175,9 @@ double network_delay_ms(const Path& p, const CostWeights& w);
 
 // Spare capacity of an instance for the spreading: vcpus · (1 − utilization), never
 // below kSpareFloorVcpus. Non-finite or non-positive vcpus count as 1 vCPU, non-finite
-// utilization as 0 (an instance reporting only its processing delay: spare 1).
+// utilization as 0 (an instance reporting only its processing delay: spare 1). An
+// instance reporting a queue depth q (an LLM server) has units / (1 + q) instead, units
+// = its GPUs if it reports any, else its vCPUs (docs/SELECTION.md "LLM servers").
 inline constexpr double kSpareFloorVcpus = 0.01;
 double spare_vcpus(const Instance& in);
 // The instance's vCPUs and utilisation as the selector uses them: non-finite or

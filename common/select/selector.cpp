@@ -84,6 +84,10 @@ std::string describe(const Service& svc, const Instance& in, const Path& p, cons
     case Exclusion::sla_capacity:
       return "free capacity " + num(in.free_capacity * 100, 0) + " % < SLA " + num(sla.min_free_capacity * 100, 0) +
              " %";
+    case Exclusion::sla_gpu_memory:
+      if (!in.gpu_memory_utilization) return "no GPU memory figure (SLA " + num(sla.min_gpu_memory_free * 100, 0) + " % free)";
+      return "GPU memory free " + num((1.0 - *in.gpu_memory_utilization) * 100, 0) + " % < SLA " +
+             num(sla.min_gpu_memory_free * 100, 0) + " %";
     default: return std::string(to_string(s.excluded));
   }
 }
@@ -207,6 +211,9 @@ bool Selector::unexplained(const State& st, const InputMove& m, std::span<const 
   // seconds after our cut); full steps on those herded the simulation (docs/BENCHMARKS.md).
   // From where the rise started: the lowest value in force at a step within rise_window_s
   // (a window mean climbing over several reports is one rise; BandConfig::rise_window_s).
+  // A queue that grows is mostly the arrivals we and every other CPE keep sending: it
+  // takes damped steps, which already follow it within a hold-down or two.
+  if (m.kind == InputMove::Kind::queue) return false;
   const double rise = m.to - std::min(m.from, m.low);
   // (Against the cost before the rise: `cost` is today's.)
   if (rise < cfg_.foreign_jump * (m.kind == InputMove::Kind::utilization ? 1.0 : cost - rise)) return false;

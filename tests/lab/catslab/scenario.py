@@ -274,7 +274,8 @@ def _app_spec(a, where: str, node_ref) -> AppSpec:
 SERVICE_ID = re.compile(r"[a-z][a-z0-9_]{0,23}")
 SERVICE_KEYS = {"id", "vip", "protocol", "ports", "affinity", "sticky_timeout_s", "on_no_candidate",
                 "service_time_ms", "access_delay_ms", "spread_pct", "spread_power", "sla", "instance"}
-SLA_KEYS = {"max_rtt_ms", "max_jitter_ms", "max_loss_pct", "max_e2e_ms", "capability", "min_free_capacity_pct"}
+SLA_KEYS = {"max_rtt_ms", "max_jitter_ms", "max_loss_pct", "max_e2e_ms", "capability", "min_free_capacity_pct",
+            "min_gpu_memory_free_pct"}
 SELECTION_KEYS = {"hysteresis_pct", "hold_down_ms", "deadband_sigmas"}
 PROBING_KEYS = {"interval_ms", "timeout_ms", "min_timeout_ms", "down_after", "hold_down", "flap_half_life_ms",
                 "flap_suppress", "flap_reuse", "flap_max_hold_ms"}

@@ -113,6 +113,7 @@ TEST_CASE("service fields other than the example's values are read, not defaulte
                       "on_no_candidate = \"reject\"\nservice_time_ms = 0.5\naccess_delay_ms = 10000\n"
                       "spread_pct = 0\nspread_power = 8\n"
                       "[service.sla]\nmax_loss_pct = 0\nmin_free_capacity_pct = 100\ncapability = \"a-b_9\"\n"
+                      "min_gpu_memory_free_pct = 25\n"
                       "[service.weights]\nnetwork = 0\ncompute = 100\njitter = 0\nloss = 0.5\n");
   auto r = config::parse_cpe(text, "cpe.toml");
   REQUIRE(r.has_value());
@@ -131,6 +132,7 @@ TEST_CASE("service fields other than the example's values are read, not defaulte
   CHECK(s.select.power == Approx(8));
   CHECK(s.select.sla.max_loss_pct == 0.0);
   CHECK(s.select.sla.min_free_capacity == Approx(1.0));
+  CHECK(s.select.sla.min_gpu_memory_free == Approx(0.25));
   CHECK(s.select.sla.required_capability == "a-b_9");
   CHECK(s.select.weights.network == 0.0);
   CHECK(s.select.weights.compute == Approx(100));
@@ -167,6 +169,7 @@ TEST_CASE("service defaults") {
     CHECK(s.select.sla.max_e2e_ms == select::kNoLimit);
     CHECK(s.select.sla.required_capability.empty());
     CHECK(s.select.sla.min_free_capacity == 0.0);
+    CHECK(s.select.sla.min_gpu_memory_free == 0.0);
     CHECK(s.select.weights.network == Approx(d.weights.network));
     CHECK(s.select.weights.compute == Approx(d.weights.compute));
     CHECK(s.select.weights.jitter_k == Approx(d.weights.jitter_k));
@@ -329,6 +332,8 @@ TEST_CASE("bad [[service]] fields are rejected with file:line:col and the field 
                Catch::Contains("service[0].sla.capability: must be 1..32 characters"));
     CHECK_THAT(set("min_free_capacity_pct = 10", "min_free_capacity_pct = 100.1"),
                Catch::Contains("service[0].sla.min_free_capacity_pct: must be a number in 0..100"));
+    CHECK_THAT(set("min_free_capacity_pct = 10", "min_gpu_memory_free_pct = -1"),
+               Catch::Contains("service[0].sla.min_gpu_memory_free_pct: must be a number in 0..100"));
     CHECK_THAT(set("max_rtt_ms = 50", "max_rtt = 50"), Catch::Contains("service[0].sla.max_rtt: unknown key"));
     CHECK_THAT(set("[service.sla]", "sla = 1\n[service.x]"), Catch::Contains("service[0].sla: must be a table"));
   }

@@ -15,7 +15,9 @@ struct World {
   std::vector<Path> paths;
 };
 
-inline World random_world(std::mt19937& rng, bool with_sla = true) {
+// llm: also LLM-server fields (queue depth, GPUs, GPU memory; SLA min_gpu_memory_free).
+// Off by default, so the worlds the other property tests were measured on stay the same.
+inline World random_world(std::mt19937& rng, bool with_sla = true, bool llm = false) {
   auto u = [&](double a, double b) { return std::uniform_real_distribution<double>(a, b)(rng); };
   auto chance = [&](double p) { return std::bernoulli_distribution(p)(rng); };
   World w;
@@ -32,6 +34,7 @@ inline World random_world(std::mt19937& rng, bool with_sla = true) {
     if (chance(0.3)) w.svc.sla.max_e2e_ms = u(30, 120);
     if (chance(0.3)) w.svc.sla.required_capability = "gpu";
     if (chance(0.3)) w.svc.sla.min_free_capacity = u(0.1, 0.5);
+    if (llm && chance(0.3)) w.svc.sla.min_gpu_memory_free = u(0.1, 0.5);
   }
   const int nv = std::uniform_int_distribution<int>(1, 5)(rng);
   const int nw = std::uniform_int_distribution<int>(1, 4)(rng);
@@ -51,6 +54,11 @@ inline World random_world(std::mt19937& rng, bool with_sla = true) {
       if (chance(0.5)) in.processing_delay_ms = u(0.5, 40);
       if (chance(0.5)) in.capabilities.push_back("gpu");
       in.free_capacity = u(0, 1);
+      if (llm && chance(0.5)) {  // an LLM server: a queue, GPUs, their memory
+        in.queue_depth = chance(0.5) ? 0.0 : u(0, 20);
+        in.gpus = std::uniform_int_distribution<int>(0, 8)(rng);
+        if (chance(0.7)) in.gpu_memory_utilization = u(0, 1.05);
+      }
       w.instances.push_back(in);
     }
   }

@@ -256,10 +256,12 @@ TEST_CASE("no candidate: reject vs best-effort") {
 }
 
 TEST_CASE("property: weights sum to 1000 and never land on an excluded candidate") {
+  // llm: half the instances are LLM servers (queue, GPUs, GPU memory; draft §4.5).
+  const bool llm = GENERATE(false, true);
   std::mt19937 rng(20240105);
   int ok = 0, be = 0, rej = 0;
   for (int iter = 0; iter < 5000; ++iter) {
-    auto w = testgen::random_world(rng);
+    auto w = testgen::random_world(rng, true, llm);
     auto d = decide(w.svc, w.instances, w.paths);
     const uint32_t t = total(d);
     std::size_t weighted = 0;
@@ -280,6 +282,9 @@ TEST_CASE("property: weights sum to 1000 and never land on an excluded candidate
         REQUIRE(p.loss_pct <= w.svc.sla.max_loss_pct);
         REQUIRE(s.e2e_ms <= w.svc.sla.max_e2e_ms);
         REQUIRE(in.free_capacity >= w.svc.sla.min_free_capacity);
+        if (w.svc.sla.min_gpu_memory_free > 0)
+          REQUIRE((in.gpu_memory_utilization &&
+                   1.0 - std::clamp(*in.gpu_memory_utilization, 0.0, 1.0) >= w.svc.sla.min_gpu_memory_free));
       } else {
         REQUIRE(w.svc.on_no_candidate == OnNoCandidate::best_effort);
       }
@@ -486,4 +491,94 @@ TEST_CASE("WAN cost and weight at their defaults change nothing; equal weights e
       CHECK(same.candidates[k].cost == base.candidates[k].cost);
     }
   }
+}
+
+// Draft §4.5 (AI inference): an LLM server's utilisation is near 100 % whenever it serves
+// anything, so its capacity factor is units / (1 + queued requests), Envoy's
+// least-request weighting, with GPUs as the units when it reports them.
+TEST_CASE("LLM servers: the capacity factor follows the queue, in GPUs when reported") {
+  Instance i;
+  i.vcpus = 16;
+  i.utilization = 0.98;  // a batching server is always "busy"
+  i.queue_depth = 0.0;
+  CHECK(spare_vcpus(i) == Approx(16.0));  // no GPUs reported: vCPUs are the units
+  i.gpus = 2;
+  CHECK(spare_vcpus(i) == Approx(2.0));
+  i.queue_depth = 3.0;
+  CHECK(spare_vcpus(i) == Approx(0.5));
+  i.queue_depth = -1.0;  // nonsense counts as empty (valid() excludes it from weighting)
+  CHECK(spare_vcpus(i) == Approx(2.0));
+  i.queue_depth = 1e9;
+  CHECK(spare_vcpus(i) == kSpareFloorVcpus);
+
+  // Equal costs: GPU site a (1 GPU, empty queue) against b (2 GPUs, 3 waiting): 1 : 0.5.
+  TwoSites t;
+  t.paths = {{"a", "w1", 10, 0, 0, true}, {"b", "w1", 10, 0, 0, true}};
+  t.in[0].gpus = 1;
+  t.in[0].queue_depth = 0.0;
+  t.in[1].gpus = 2;
+  t.in[1].queue_depth = 3.0;
+  auto d = decide(t.svc, t.in, t.paths);
+  CHECK(d.candidates[0].weight == 666);  // 1 + 998 · 2/3 = 666.3
+  CHECK(d.candidates[1].weight == 334);
+  // The queue drains: b's two GPUs take twice a's share.
+  t.in[1].queue_depth = 0.0;
+  d = decide(t.svc, t.in, t.paths);
+  CHECK(d.candidates[0].weight == 334);
+  CHECK(d.candidates[1].weight == 666);
+  // At rest an instance with a queue figure compares like one without (c · (1 − 0)).
+  t.in[0] = t.in[1] = Instance{};
+  t.in[0].vcpe = "a"; t.in[1].vcpe = "b";
+  t.in[0].vcpus = t.in[1].vcpus = 4;
+  t.in[0].processing_delay_ms = t.in[1].processing_delay_ms = 5;
+  t.in[1].queue_depth = 0.0;
+  d = decide(t.svc, t.in, t.paths);
+  CHECK(d.candidates[0].weight == 500);
+  CHECK(d.candidates[1].weight == 500);
+  // A non-finite queue is an invalid metric: never weighted.
+  t.in[1].queue_depth = std::numeric_limits<double>::quiet_NaN();
+  d = decide(t.svc, t.in, t.paths);
+  CHECK(d.candidates[1].excluded == Exclusion::invalid_metrics);
+  CHECK(d.candidates[0].weight == kWeightTotal);
+}
+
+TEST_CASE("LLM servers: GPU capability is never relaxed, GPU memory headroom is an SLA") {
+  Service svc;
+  svc.id = "llm";
+  svc.sla.required_capability = "gpu";
+  svc.sla.min_gpu_memory_free = 0.2;
+  svc.on_no_candidate = OnNoCandidate::best_effort;
+  std::vector<Instance> in(3);
+  const char* site[] = {"cpu", "g1", "g2"};
+  for (int k = 0; k < 3; ++k) {
+    in[k].vcpe = site[k];
+    in[k].id = "m";
+    in[k].processing_delay_ms = 50;
+    in[k].queue_depth = 0.0;
+  }
+  in[1].capabilities = in[2].capabilities = {"gpu"};
+  in[1].gpus = in[2].gpus = 1;
+  in[1].gpu_memory_utilization = 0.5;   // 50 % free
+  in[2].gpu_memory_utilization = 0.9;   // 10 % free < 20 %
+  std::vector<Path> paths{{"cpu", "w", 2, 0, 0, true}, {"g1", "w", 10, 0, 0, true}, {"g2", "w", 10, 0, 0, true}};
+  auto d = decide(svc, in, paths);
+  CHECK(d.outcome == Outcome::ok);
+  CHECK(d.candidates[0].excluded == Exclusion::capability);
+  CHECK(d.candidates[2].excluded == Exclusion::sla_gpu_memory);
+  CHECK(d.candidates[1].weight == kWeightTotal);
+  // No figure cannot show headroom.
+  in[1].gpu_memory_utilization.reset();
+  d = decide(svc, in, paths);
+  CHECK(d.candidates[1].excluded == Exclusion::sla_gpu_memory);
+  // Best effort relaxes the SLA among GPU sites, never the capability: the nearest,
+  // idle CPU-only site gets nothing.
+  CHECK(d.outcome == Outcome::best_effort);
+  CHECK(d.candidates[0].weight == 0);
+  CHECK(d.candidates[1].weight + d.candidates[2].weight == kWeightTotal);
+  // Both GPU sites gone: nothing at all, not the CPU-only site.
+  in[1].available = in[2].available = false;
+  d = decide(svc, in, paths);
+  CHECK(d.outcome == Outcome::rejected);
+  CHECK(total(d) == 0);
+  CHECK(to_string(Exclusion::sla_gpu_memory) == "sla gpu memory");
 }

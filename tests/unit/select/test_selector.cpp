@@ -811,3 +811,41 @@ TEST_CASE("selector: a WAN given a cost loses its flows at the next update, exac
     }
   }
 }
+
+TEST_CASE("LLM servers: a growing queue moves new requests away in damped steps") {
+  // Draft §4.5: among GPU sites, new requests follow the queue. Two equal sites, one GPU
+  // each; b's queue goes from 0 to 6 and stays: decide()'s target is 1 : 1/7 (875 / 125).
+  FakeClock clk;
+  Selector sel({}, clk.fn());
+  Service svc;
+  svc.id = "llm";
+  std::vector<Instance> in(2);
+  for (int k = 0; k < 2; ++k) {
+    in[k].vcpe = k ? "b" : "a";
+    in[k].id = "m";
+    in[k].gpus = 1;
+    in[k].queue_depth = 0.0;
+    in[k].processing_delay_ms = 120;  // time to first token
+    in[k].capabilities = {"gpu"};
+  }
+  std::vector<Path> paths{{"a", "w", 10, 0.2, 0, true}, {"b", "w", 10, 0.2, 0, true}};
+  warm(sel, clk, svc, in, paths);
+  REQUIRE(sel.published("llm")->candidates[1].weight == 500);
+  in[1].queue_depth = 6.0;
+  std::vector<std::pair<double, uint32_t>> steps;  // (seconds after the rise, b's weight)
+  for (int k = 1; k <= 40; ++k) {
+    clk.t += 100ms;
+    if (auto ch = sel.update(svc, in, paths)) {
+      steps.emplace_back(k / 10.0, ch->now.candidates[1].weight);
+    }
+  }
+  REQUIRE(!steps.empty());
+  CHECK(steps.front().first <= 0.15);     // the first step at the next update
+  CHECK(steps.front().second < 500);
+  uint32_t at_2_5s = 500;
+  for (auto [t, w] : steps)
+    if (t <= 2.5) at_2_5s = w;
+  CHECK(at_2_5s <= 250);                  // most of the way within two hold-downs
+  CHECK(steps.back().second >= 125);      // never beyond the target
+  CHECK(sel.published("llm")->candidates[1].weight <= 175);
+}
