@@ -122,7 +122,7 @@ FieldErrors missing_interfaces(const config::CpeConfig& running, const config::C
 
 bool tuning_only(const json::value& before, const json::value& after) {
   static const std::regex tunable(
-      "^/selection(/.*)?$|^/service/[0-9]+/(sla|weights|service_time_ms|access_delay_ms|spread_pct|spread_power)(/.*)?$"
+      "^/selection(/.*)?$|^/service/[0-9]+/(sla|weights|service_time_ms|access_delay_ms|spread_pct|spread_power|priority)(/.*)?$"
       // An instance's load source only changes its vCPE's sampling plan (CpeServices::retune);
       // a WAN's cost and weight are selection inputs only (docs/SELECTION.md "WAN cost and weight").
       "|^/service/[0-9]+/instance/[0-9]+/(load_url|prometheus)(/.*)?$"

@@ -409,6 +409,7 @@ void read_selection(Table& root, Selection& sel) {
   if (auto v = number(s, "hysteresis_pct", 0, 100)) sel.hysteresis = *v / 100.0;
   sel.hold_down_ms = static_cast<uint32_t>(s.integer("hold_down_ms", 0, 600000).value_or(sel.hold_down_ms));
   if (auto v = number(s, "deadband_sigmas", 0, 10)) sel.deadband_sigmas = *v;
+  if (auto v = number(s, "low_priority_reserve_pct", 0, 90)) sel.low_priority_reserve = *v / 100.0;
   s.reject_unknown();
 }
 
@@ -710,6 +711,9 @@ void read_services(Table& root, const toml::table& doc, CpeConfig& c) {
     if (auto v = number(s, "access_delay_ms", 0, 10000)) svc.select.access_delay_ms = *v;
     if (auto v = number(s, "spread_pct", 0, 100)) svc.select.epsilon = *v / 100.0;
     if (auto v = number(s, "spread_power", 0, 8)) svc.select.power = *v;
+    // Draft §4.2: a low-priority service leaves [selection] low_priority_reserve_pct of
+    // every instance to the others (select::Service::reserve).
+    if (auto p = choice(s, "priority", {"normal", "low"})) svc.select.reserve = *p == 1 ? c.selection.low_priority_reserve : 0.0;
     read_sla(s, path, svc.select.sla);
     read_weights(s, path, svc.select.weights);
 

@@ -116,6 +116,9 @@ struct Selection {
   // Deadband width in standard deviations of the inputs' measured noise (select::BandConfig::z);
   // 0 = no deadband: a step whenever the target moves by settle_units (bench_steering's baseline).
   double deadband_sigmas = 4.0;
+  // Trunk reservation for services with priority = "low" (draft §4.2, docs/SELECTION.md
+  // "Priorities"): the share of every instance's capacity they leave to the others.
+  double low_priority_reserve = 0.20;
 };
 
 // A Prometheus exposition the instance's server publishes (issue 12), mapped to L0 metrics

@@ -108,7 +108,10 @@ json::object build() {
                        {"ports", ports}},
                       {"name", "public_key", "report_key", "endpoint", "address", "subnets", "ports"});
   auto selection = section(
-      {{"hysteresis_pct", number(0, 100)}, {"hold_down_ms", ms(0, 600000)}, {"deadband_sigmas", number(0, 10)}});
+      {{"hysteresis_pct", number(0, 100)},
+               {"hold_down_ms", ms(0, 600000)},
+               {"deadband_sigmas", number(0, 10)},
+               {"low_priority_reserve_pct", number(0, 90)}});
   auto capability = string(32);
   capability["pattern"] = "^[a-z0-9_-]+$";
   auto sla = section({{"max_rtt_ms", number(0, 60000, true)},
@@ -148,6 +151,7 @@ json::object build() {
                           {"access_delay_ms", number(0, 10000)},
                           {"spread_pct", number(0, 100)},
                           {"spread_power", number(0, 8)},
+                          {"priority", enumeration({"normal", "low"})},
                           {"sla", sla},
                           {"weights", weights},
                           {"instance", list(instance, 1, 64)}},

@@ -66,7 +66,19 @@ double effective_utilization(const Instance& in) {
   return std::isfinite(in.utilization) ? std::clamp(in.utilization, 0.0, 1.0) : 0.0;
 }
 
-double spare_vcpus(const Instance& in) {
+namespace {
+
+// The utilisation a service sees: u / (1 − reserve) for a low-priority one (trunk
+// reservation, Service::reserve), so the capacity it leaves to the others looks taken.
+// A normal service sees the reported figure as it is.
+double seen_utilization(const Service& svc, const Instance& in) {
+  const double r = std::isfinite(svc.reserve) ? std::clamp(svc.reserve, 0.0, 0.9) : 0.0;
+  if (!(r > 0.0)) return in.utilization;
+  return std::min(effective_utilization(in) / (1.0 - r), 1.0);
+}
+
+// Spare capacity at utilisation u (clamped to 0..1, non-finite as 0).
+double spare_at(const Instance& in, double u) {
   // Defaults (1 vCPU, 0 %) for what is not reported: an instance reporting only its
   // processing delay counts as one idle vCPU, so when no instance in the window reports
   // capacity the capacity factor is equal for all and the cost term alone decides
@@ -82,11 +94,15 @@ double spare_vcpus(const Instance& in) {
     const double units = std::isfinite(in.gpus) && in.gpus > 0.0 ? in.gpus : c;
     return std::max(units / (1.0 + std::max(*in.queue_depth, 0.0)), kSpareFloorVcpus);
   }
-  const double u = effective_utilization(in);
   // Floor: a saturated instance still eligible keeps a positive share (apportion() then
   // gives it ≥ 1 of 1000), so R5's "never all to one" holds and it keeps being measured.
-  return std::max(c * (1.0 - u), kSpareFloorVcpus);
+  const double used = std::isfinite(u) ? std::clamp(u, 0.0, 1.0) : 0.0;
+  return std::max(c * (1.0 - used), kSpareFloorVcpus);
 }
+
+}  // namespace
+
+double spare_vcpus(const Instance& in) { return spare_at(in, in.utilization); }
 
 namespace {
 
@@ -188,11 +204,11 @@ Decision decide(const Service& svc, std::span<const Instance> instances, std::sp
         const double st = in.service_time_ms && std::isfinite(*in.service_time_ms) && *in.service_time_ms > 0.0
                               ? *in.service_time_ms
                               : svc.service_time_ms;
-        s.compute_ms = mmc_sojourn_ms(in.vcpus, in.utilization, st);
+        s.compute_ms = mmc_sojourn_ms(in.vcpus, seen_utilization(svc, in), st);
         s.compute_estimated = true;
       }
       s.e2e_ms = svc.access_delay_ms + s.network_ms + s.compute_ms;
-      s.spare_vcpus = spare_vcpus(in);
+      s.spare_vcpus = spare_at(in, seen_utilization(svc, in));
       // A WAN's configured cost is a penalty in cost units (ms), not delay the user
       // sees: added after the weights, kept out of e2e (and so out of max_e2e_ms).
       s.wan_cost_ms = wan_cost_ms(p);

@@ -61,6 +61,12 @@ struct Service {
   double service_time_ms = 10.0;
   // Delay common to every candidate (client ↔ CPE access, draft fig. 3 "client delay").
   double access_delay_ms = 0.0;
+  // Trunk reservation (draft §4.2 priorities; docs/SELECTION.md "Priorities"): the share
+  // of every instance's capacity this service leaves to others. 0 for a normal service;
+  // a low-priority one sees an instance's utilisation as u / (1 − reserve): its spare is
+  // only the capacity above the reserve, and its M/M/c estimate rises as that fills, so
+  // it leaves a filling instance before normal services do.
+  double reserve = 0.0;
   // R5 spreading: candidates with cost ≤ (1+epsilon)·best share new flows. An instance's
   // share ∝ spare vCPUs · (best / its best in-window path cost)^power; within the instance
   // its in-window paths split that ∝ (instance best / path cost)^power (docs/SELECTION.md).

@@ -273,10 +273,10 @@ def _app_spec(a, where: str, node_ref) -> AppSpec:
 
 SERVICE_ID = re.compile(r"[a-z][a-z0-9_]{0,23}")
 SERVICE_KEYS = {"id", "vip", "protocol", "ports", "affinity", "sticky_timeout_s", "on_no_candidate",
-                "service_time_ms", "access_delay_ms", "spread_pct", "spread_power", "sla", "instance"}
+                "service_time_ms", "access_delay_ms", "spread_pct", "spread_power", "priority", "sla", "instance"}
 SLA_KEYS = {"max_rtt_ms", "max_jitter_ms", "max_loss_pct", "max_e2e_ms", "capability", "min_free_capacity_pct",
             "min_gpu_memory_free_pct"}
-SELECTION_KEYS = {"hysteresis_pct", "hold_down_ms", "deadband_sigmas"}
+SELECTION_KEYS = {"hysteresis_pct", "hold_down_ms", "deadband_sigmas", "low_priority_reserve_pct"}
 PROBING_KEYS = {"interval_ms", "timeout_ms", "min_timeout_ms", "down_after", "hold_down", "flap_half_life_ms",
                 "flap_suppress", "flap_reuse", "flap_max_hold_ms"}
 MANAGEMENT_KEYS = {"listen", "allowed_hosts", "metrics_allow", "session_idle_s", "session_max_s",
@@ -317,7 +317,7 @@ def _service_spec(d, where: str, vcpe_names: set[str]) -> ServiceSpec:
                      affinity=d.get("affinity", "flow"), on_no_candidate=d.get("on_no_candidate", "reject"),
                      sticky_timeout_s=int(d["sticky_timeout_s"]) if "sticky_timeout_s" in d else None,
                      service_time_ms=float(d["service_time_ms"]) if "service_time_ms" in d else None,
-                     extra={k: d[k] for k in ("access_delay_ms", "spread_pct", "spread_power") if k in d},
+                     extra={k: d[k] for k in ("access_delay_ms", "spread_pct", "spread_power", "priority") if k in d},
                      sla=dict(d.get("sla", {})))
     if sv.protocol not in ("tcp", "udp"):
         raise LabError(f"{where}: protocol must be tcp or udp")

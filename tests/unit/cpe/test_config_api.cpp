@@ -21,6 +21,9 @@ TEST_CASE("tuning_only: selection, a service's selection figures, a WAN's cost a
   CHECK_FALSE(cpe::tuning_only(base, base));  // nothing changed: nothing to apply
   CHECK(cpe::tuning_only(base, with("/selection/hold_down_ms", 1500)));
   CHECK(cpe::tuning_only(base, with("/service/0/service_time_ms", 25)));
+  auto low = base;
+  low.at("service").at(0).as_object()["priority"] = "low";  // draft 4.2: a selection figure
+  CHECK(cpe::tuning_only(base, low));
   auto sla = base;
   sla.at("service").at(0).as_object()["sla"] = json::object{{"max_rtt_ms", 15}};
   CHECK(cpe::tuning_only(base, sla));

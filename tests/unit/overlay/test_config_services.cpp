@@ -107,11 +107,11 @@ TEST_CASE("the example's service: every field lands in the struct") {
 TEST_CASE("service fields other than the example's values are read, not defaulted") {
   // Every value differs from its default, so a field that is ignored fails here.
   auto text = sites() +
-              "[selection]\nhysteresis_pct = 2.5\nhold_down_ms = 0\ndeadband_sigmas = 0\n" +
+              "[selection]\nhysteresis_pct = 2.5\nhold_down_ms = 0\ndeadband_sigmas = 0\nlow_priority_reserve_pct = 35\n" +
               minimal("b_2",
                       "protocol = \"udp\"\naffinity = \"sticky\"\nsticky_timeout_s = 86400\n"
                       "on_no_candidate = \"reject\"\nservice_time_ms = 0.5\naccess_delay_ms = 10000\n"
-                      "spread_pct = 0\nspread_power = 8\n"
+                      "spread_pct = 0\nspread_power = 8\npriority = \"low\"\n"
                       "[service.sla]\nmax_loss_pct = 0\nmin_free_capacity_pct = 100\ncapability = \"a-b_9\"\n"
                       "min_gpu_memory_free_pct = 25\n"
                       "[service.weights]\nnetwork = 0\ncompute = 100\njitter = 0\nloss = 0.5\n");
@@ -120,6 +120,7 @@ TEST_CASE("service fields other than the example's values are read, not defaulte
   CHECK(r->selection.hysteresis == Approx(0.025));
   CHECK(r->selection.hold_down_ms == 0);
   CHECK(r->selection.deadband_sigmas == 0.0);
+  CHECK(r->selection.low_priority_reserve == Approx(0.35));
   auto& s = r->services.at(0);
   CHECK(s.select.id == "b_2");
   CHECK(s.protocol == config::Protocol::udp);
@@ -130,6 +131,7 @@ TEST_CASE("service fields other than the example's values are read, not defaulte
   CHECK(s.select.access_delay_ms == Approx(10000));
   CHECK(s.select.epsilon == 0.0);
   CHECK(s.select.power == Approx(8));
+  CHECK(s.select.reserve == Approx(0.35));  // priority "low": the [selection] reserve
   CHECK(s.select.sla.max_loss_pct == 0.0);
   CHECK(s.select.sla.min_free_capacity == Approx(1.0));
   CHECK(s.select.sla.min_gpu_memory_free == Approx(0.25));
@@ -170,6 +172,7 @@ TEST_CASE("service defaults") {
     CHECK(s.select.sla.required_capability.empty());
     CHECK(s.select.sla.min_free_capacity == 0.0);
     CHECK(s.select.sla.min_gpu_memory_free == 0.0);
+    CHECK(s.select.reserve == 0.0);  // priority "normal"
     CHECK(s.select.weights.network == Approx(d.weights.network));
     CHECK(s.select.weights.compute == Approx(d.weights.compute));
     CHECK(s.select.weights.jitter_k == Approx(d.weights.jitter_k));
@@ -302,6 +305,12 @@ TEST_CASE("bad [[service]] fields are rejected with file:line:col and the field 
   SECTION("on_no_candidate") {
     CHECK_THAT(error_of(edit(base, "on_no_candidate = \"best_effort\"", "on_no_candidate = \"drop\"")),
                Catch::Contains("service[0].on_no_candidate: must be one of reject, best_effort"));
+  }
+  SECTION("priority") {
+    CHECK_THAT(error_of(edit(base, "on_no_candidate = \"best_effort\"", "on_no_candidate = \"best_effort\"\npriority = \"high\"")),
+               Catch::Contains("service[0].priority: must be one of normal, low"));
+    CHECK_THAT(error_of(edit(base, "hold_down_ms = 1000", "hold_down_ms = 1000\nlow_priority_reserve_pct = 91", "[selection]")),
+               Catch::Contains("selection.low_priority_reserve_pct: must be a number in 0..90"));
   }
   SECTION("numbers") {
     auto set = [&](const std::string& from, const std::string& to) { return error_of(edit(base, from, to)); };

@@ -582,3 +582,39 @@ TEST_CASE("LLM servers: GPU capability is never relaxed, GPU memory headroom is 
   CHECK(total(d) == 0);
   CHECK(to_string(Exclusion::sla_gpu_memory) == "sla gpu memory");
 }
+
+// Draft §4.2: two classes share sites; the lower-priority one leaves a filling site first.
+// Trunk reservation: a service with reserve r sees utilisation u as u / (1 − r).
+TEST_CASE("priorities: a low-priority service leaves a filling instance before a normal one") {
+  Service normal, low;
+  normal.id = "v2x";
+  low.id = "maps";
+  low.reserve = 0.2;
+  normal.epsilon = low.epsilon = 1.0;  // both sites in the window: capacity decides
+  std::vector<Instance> in(2);
+  in[0].vcpe = "near"; in[0].id = "x"; in[0].vcpus = 4;
+  in[1].vcpe = "far"; in[1].id = "x"; in[1].vcpus = 4;
+  std::vector<Path> paths{{"near", "w", 4, 0, 0, true}, {"far", "w", 8, 0, 0, true}};
+  auto weight = [&](const Service& s, std::size_t k) { return decide(s, in, paths).candidates[k].weight; };
+  // Idle: the reserve scales both sites' spare alike, so both classes split the same way.
+  CHECK(weight(low, 0) == weight(normal, 0));
+  // The near site fills to 70 %: the low class counts 0.1 of its 0.8 as spare, the
+  // normal one 0.3 of 1.
+  in[0].utilization = 0.7;
+  const uint32_t n70 = weight(normal, 0), l70 = weight(low, 0);
+  CHECK(l70 < n70);
+  CHECK(decide(low, in, paths).candidates[0].spare_vcpus == Approx(4 * (1 - 0.7 / 0.8)));
+  // At 80 % it is full for the low class (floor share only), not for the normal one.
+  in[0].utilization = 0.8;
+  CHECK(weight(low, 0) <= 3);
+  CHECK(weight(normal, 0) > 100);
+  // Its M/M/c estimate sees the fuller instance too (compute estimated, not reported).
+  in[0].utilization = 0.6;
+  CHECK(decide(low, in, paths).candidates[0].compute_ms > decide(normal, in, paths).candidates[0].compute_ms);
+  // A reported processing delay is measured: the reserve does not change it.
+  in[0].processing_delay_ms = 12;
+  CHECK(decide(low, in, paths).candidates[0].compute_ms == 12);
+  // reserve 0 is the normal service exactly.
+  low.reserve = 0;
+  CHECK(decide(low, in, paths).candidates[0].weight == decide(normal, in, paths).candidates[0].weight);
+}
