@@ -12,7 +12,8 @@ LoadAccounting::Options gpu_accounting(const LlmOptions& o) {
 }
 }  // namespace
 
-LlmEngine::LlmEngine(LlmOptions opt, TimePoint origin) : opt_(opt), gpu_(1, origin, gpu_accounting(opt)) {
+LlmEngine::LlmEngine(LlmOptions opt, TimePoint origin)
+    : opt_(opt), gpu_(1, origin, gpu_accounting(opt)), busy_changed_(origin) {
   opt_.batch = std::max(1u, opt_.batch);
   running_.reserve(opt_.batch);
 }
@@ -21,13 +22,25 @@ void LlmEngine::set_busy(TimePoint at) {
   bool busy = !running_.empty();
   if (busy == busy_) return;
   busy_ = busy;
-  if (busy) gpu_.busy_begin(0, at);
-  else gpu_.busy_end(0, at);
+  // A cancel runs at the caller's now, which may be later than tokens not yet advanced:
+  // the busy intervals stay in order.
+  busy_changed_ = std::max(busy_changed_, at);
+  if (busy) gpu_.busy_begin(0, busy_changed_);
+  else gpu_.busy_end(0, busy_changed_);
 }
 
 void LlmEngine::admit(uint64_t id, TimePoint at) {
   running_.push_back(Running{id, 1, at + opt_.prefill});
   set_busy(at);
+}
+
+void LlmEngine::admit_next(TimePoint slot_free) {
+  if (waiting_.empty()) return;
+  Waiting w = waiting_.front();
+  waiting_.pop_front();
+  // A request submitted after the slot freed (its caller had not advanced yet) waited
+  // for nothing: admitted when it arrived, never before.
+  admit(w.id, std::max(slot_free, w.arrived));
 }
 
 std::optional<uint64_t> LlmEngine::submit(TimePoint now) {
@@ -41,23 +54,20 @@ std::optional<uint64_t> LlmEngine::submit(TimePoint now) {
     return std::nullopt;
   }
   uint64_t id = next_id_++;
-  waiting_.push_back(id);
+  waiting_.push_back(Waiting{id, now});
   return id;
 }
 
 void LlmEngine::cancel(uint64_t id, TimePoint now) {
-  if (auto w = std::find(waiting_.begin(), waiting_.end(), id); w != waiting_.end()) {
+  if (auto w = std::find_if(waiting_.begin(), waiting_.end(), [&](const Waiting& x) { return x.id == id; });
+      w != waiting_.end()) {
     waiting_.erase(w);
     return;
   }
   auto r = std::find_if(running_.begin(), running_.end(), [&](const Running& x) { return x.id == id; });
   if (r == running_.end()) return;
   running_.erase(r);
-  if (!waiting_.empty()) {
-    uint64_t next = waiting_.front();
-    waiting_.pop_front();
-    admit(next, now);
-  }
+  admit_next(now);
   set_busy(now);
 }
 
@@ -77,11 +87,7 @@ std::vector<LlmEvent> LlmEngine::advance(TimePoint now) {
     running_.erase(it);
     gpu_.request_done(ev.at, ev.at);  // counts completions (the delay figure is unused)
     // The slot is free at the last token's model time, not when advance() runs.
-    if (!waiting_.empty()) {
-      uint64_t next = waiting_.front();
-      waiting_.pop_front();
-      admit(next, ev.at);
-    }
+    admit_next(ev.at);
     set_busy(ev.at);
   }
   return out;

@@ -84,14 +84,20 @@ class LlmEngine {
     TimePoint next_at;
   };
   void admit(uint64_t id, TimePoint at);
+  void admit_next(TimePoint slot_free);
   void set_busy(TimePoint at);
 
   LlmOptions opt_;
   uint64_t next_id_ = 1;
+  struct Waiting {
+    uint64_t id;
+    TimePoint arrived;
+  };
   std::vector<Running> running_;
-  std::deque<uint64_t> waiting_;
+  std::deque<Waiting> waiting_;
   LoadAccounting gpu_;  // one "worker": busy while anything runs
   bool busy_ = false;
+  TimePoint busy_changed_;  // busy_'s last change: later changes never go back before it
   uint64_t rejected_ = 0;
 };
 

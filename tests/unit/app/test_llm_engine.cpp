@@ -129,3 +129,17 @@ TEST_CASE("llm runner: streams each request's tokens to its sink on the runner's
   }
   CHECK(ms(got[3].at, got[2].at) == Approx(100).margin(0.001));  // b admitted at a's last token
 }
+
+TEST_CASE("llm engine: a request queued behind an overdue slot is admitted when it arrived, not before") {
+  TimePoint t0{};
+  LlmEngine e(opts(1, 0), t0);
+  auto a = e.submit(t0);  // its only token at 100 ms: the slot is free from then
+  // Arrives at 150 ms before anyone advanced: queued (the engine has not seen a finish).
+  auto b = e.submit(t0 + 150ms);
+  REQUIRE((a && b));
+  CHECK(e.snapshot(t0 + 150ms).waiting == 1);
+  auto ev = e.advance(t0 + 300ms);
+  REQUIRE(ev.size() == 2);
+  CHECK(ev[1].id == *b);
+  CHECK(ms(ev[1].at, t0) == Approx(250));  // admitted at 150 (its arrival), not at 100
+}
