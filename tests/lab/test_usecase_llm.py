@@ -88,8 +88,12 @@ def test_gpu_capability_from_dcgm(s: LabSession):
     # No DCGM series: no gpu_count at all (count of no series is "none", not 0).
     assert ins["site1"]["gpu_count"] in (None, 0), f"site1 is CPU-only: {ins['site1']}"
     assert ins["site1"]["available"], "site1 must be a live candidate, excluded only by capability"
-    w = weights(s)
+    ds = st_.decisions(s.lab, SERVICE)
+    w = st_.weights_by_vcpe(s.lab, SERVICE, ds)
     assert w.get("site1", 0) == 0 and sum(w.values()) == 1000, f"weights {w}"
+    ex1 = {x.get("excluded") for x in ds if x["vcpe"] == "site1"}
+    print(f"  site1 excluded: {ex1}")
+    assert ex1 == {"missing capability"}, f"site1 should be out for its capability: {st_.describe(ds)}"
 
 
 # ------------------------------------------------------------------ 2. TTFT, three policies
@@ -154,13 +158,14 @@ class LeastUtilisation(threading.Thread):
 
 class WeightWatch(threading.Thread):
     """The CPE's decisions every POLL_S while the VIP phase runs: site1's weight must stay
-    0; the weights and costs per site are printed as a timeline (what the selector did)."""
+    0; the weights and costs per site are printed as a timeline (what the selector did),
+    with the queue depth and TTFT (p90) the vCPEs reported (what it saw)."""
 
     def __init__(self, s):
         super().__init__(daemon=True)
         self.s = s
         self.stop = threading.Event()
-        self.seen: list[tuple[float, dict[str, int], dict[str, float | None]]] = []
+        self.seen: list[tuple[float, dict[str, int], dict[str, float | None], dict[str, dict]]] = []
 
     def run(self):
         t0 = time.monotonic()
@@ -168,19 +173,21 @@ class WeightWatch(threading.Thread):
             try:
                 ds = st_.decisions(self.s.lab, SERVICE)
                 self.seen.append((time.monotonic() - t0, st_.weights_by_vcpe(self.s.lab, SERVICE, ds),
-                                  {x["vcpe"]: x.get("cost_ms") for x in ds}))
+                                  {x["vcpe"]: x.get("cost_ms") for x in ds}, instances(self.s)))
             except (AssertionError, OSError):
                 pass
             self.stop.wait(POLL_S)
 
     def timeline(self, every_s: float = 1.0) -> str:
         out, next_t = [], 0.0
-        for t, w, c in self.seen:
+        def num(x, f="{:.0f}"):
+            return "-" if x is None else f.format(x)
+        for t, w, c, ins in self.seen:
             if t >= next_t:
                 next_t = t + every_s
-                out.append(f"{t:4.1f}s " + " ".join(
-                    f"{v}={w.get(v, 0)}/{c[v]:.0f}ms" if c.get(v) is not None else f"{v}={w.get(v, 0)}/-"
-                    for v in GPU_SITES))
+                out.append(f"{t:4.1f}s " + "  ".join(
+                    f"{v} w {w.get(v, 0):4d} cost {num(c.get(v)):>5s} q {num(ins.get(v, {}).get('queue_depth')):>3s} "
+                    f"ttft {num(ins.get(v, {}).get('ttft_ms')):>5s}" for v in GPU_SITES))
         return "\n    ".join(out)
 
 
@@ -214,7 +221,7 @@ def test_ttft_against_baselines(s: LabSession):
         print(f"  {k:22s} p50 {fmt(pct(recs, 0.5)):>6s} ms  p99 {fmt(pct(recs, 0.99)):>6s} ms  ({len(recs)} requests: "
               + ", ".join(f"{n} {len(rs)}" + (f" p50 {fmt(pct(rs, 0.5))}" if n != "error" else "")
                           for n, rs in sorted(by.items())) + ")")
-    print("  VIP phase, weight/cost per GPU site at the CPE:\n    " + watch.timeline())
+    print("  VIP phase at the CPE (weight, cost ms; reported queue depth, TTFT p90 ms):\n    " + watch.timeline())
     if lu.readings:
         u = [r for r in lu.readings]
         both_high = sum(1 for r in u if min(r.values()) >= 0.9)
@@ -222,7 +229,7 @@ def test_ttft_against_baselines(s: LabSession):
     assert len(results["VIP"]) >= RATE * PHASE_S * 0.6, f"too few requests: {len(results['VIP'])}"
     on_site1 = [r for recs in results.values() for r in recs if r["instance"] == INSTANCE["site1"]]
     assert not on_site1, f"{len(on_site1)} requests served by the CPU-only site1"
-    w1 = [w.get("site1", 0) for _, w, _ in watch.seen]
+    w1 = [w.get("site1", 0) for _, w, _, _ in watch.seen]
     assert watch.seen and max(w1) == 0, f"site1 got weight during the VIP phase: {max(w1)}"
     vip_errors = [r["error"] for r in results["VIP"] if r["error"]]
     print(f"  VIP errors: {len(vip_errors)} {vip_errors[:3]}")
@@ -253,9 +260,10 @@ def test_no_gpu_left_never_cpu(s: LabSession):
             ds = st_.decisions(s.lab, SERVICE)
             out = st_.outcome(s.lab, SERVICE, ds)
             assert out != "ok", f"outcome {out}: {st_.describe(ds)}"
-            return out, st_.weights_by_vcpe(s.lab, SERVICE, ds)
-        out, w = wait_until(decided, 10, f"{SERVICE} without an eligible candidate")
-        print(f"  both GPU sites silenced: outcome {out}, weights {w}")
+            return out, st_.weights_by_vcpe(s.lab, SERVICE, ds), {x["vcpe"]: x.get("excluded") for x in ds}
+        out, w, ex = wait_until(decided, 10, f"{SERVICE} without an eligible candidate")
+        print(f"  both GPU sites silenced: outcome {out}, weights {w}, excluded {ex}")
+        assert ex["site1"] == "missing capability", f"site1: {ex}"
         # A few more decision rounds, and requests through the VIP meanwhile: nothing may
         # land on site1.
         t_end = time.monotonic() + 3

@@ -572,6 +572,12 @@ Result<std::unique_ptr<AppServer>> AppServer::start(const AppConfig& cfg) {
   limits.body_limit = cfg.body_limit;
   auto sh = std::shared_ptr<Shared>(new Shared{*ioc, cfg, pool.get(), llm.get(), limits, {}, {}, 0});
   sh->router = make_router(*sh);
+  // vLLM's own buckets for the histogram (vllm/engine/metrics.py,
+  // histogram_time_to_first_token), finer than ours where a TTFT lies (0.1 .. 10 s), so
+  // the vCPE's quantile of them is as coarse as it would be against a real server.
+  if (cfg.llm)
+    sh->first_token = api::prom::Histogram(
+        {0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0});
   auto svc = std::make_shared<Listener>(std::move(svc_acc), sh, true);
   auto load = std::make_shared<Listener>(std::move(load_acc), sh, false);
   svc->run();
