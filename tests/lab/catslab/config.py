@@ -167,9 +167,10 @@ def vcpe_instances(v: VcpeSpec, c: CpeSpec, services: bool) -> list[tuple[str, s
 def instance_presets(c: CpeSpec, service: str, vcpe: str, endpoint: str) -> list[str]:
     """The Prometheus presets the scenario gives a service instance (read from its app's
     /metrics; scenario.py checks the instance is the app)."""
-    for inst in c.service(service).instances:
-        if inst.vcpe == vcpe and inst.endpoint == endpoint:
-            return inst.prometheus
+    for sv in c.services:
+        for inst in sv.instances:
+            if sv.id == service and inst.vcpe == vcpe and inst.endpoint == endpoint:
+                return inst.prometheus
     return []
 
 
@@ -220,7 +221,7 @@ def vcpe_config(v: VcpeSpec, c: CpeSpec, pubkeys: dict[str, str], cpe_report_key
               f"service = {q(service)}",
               f"id = {q(iid)}",
               f"address = {q(endpoint)}"]
-        presets = instance_presets(c, service, v.name, endpoint) if services else []
+        presets = instance_presets(c, service, v.name, endpoint)
         if v.app and endpoint.rpartition(":")[0] == v.app.address and not presets:
             L.append(f"load_url = {q(v.app.load_url)}")
         L += [f"health = {q(v.app.health_url if health == 'app' else 'tcp')}", "health_timeout_ms = 500"]
