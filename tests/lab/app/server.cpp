@@ -265,6 +265,8 @@ class Session : public std::enable_shared_from_this<Session> {
     stream_.expires_never();
     net::io_context& ioc = sh_->ioc;
     auto arrived = std::chrono::steady_clock::now();
+    if (sh_->llm && req.method() == http::verb::head)  // an answer without its body: no tokens to stream
+      return send(plain(405, "HEAD: the answer is a token stream\n", version_, false));
     if (sh_->llm) return start_llm(arrived);
     bool queued = sh_->pool->submit([self = shared_from_this(), &ioc, arrived] {
       net::post(ioc, [self, arrived] {
