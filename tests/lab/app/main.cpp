@@ -25,7 +25,19 @@ const char kUsage[] =
     "  (no worker, not counted): for benchmarks of the network, not of the app.\n"
     "  --background PCT: percent (0..99) of each worker's time taken by synthetic jobs.\n"
     "  Load endpoint (default ADDR:PORT+1): GET /load, POST /load {\"background\": 0..0.99}\n"
-    "  (a fraction), GET /healthz.\n";
+    "  (a fraction), GET /healthz, GET /metrics (vLLM's names).\n"
+    "\n"
+    "       cats-app --name NAME --listen ADDR:PORT --llm [--batch B] [--prefill-ms P] [--token-ms T]\n"
+    "                [--tokens N] [--gpus G] [--gpu-memory-mib M] [--load-listen ADDR:PORT] [--queue N]\n"
+    "  An LLM-style server with continuous batching (llm_engine.hpp): at most B requests\n"
+    "  (default 8) run at once, the rest wait in a FIFO queue (beyond --queue: 503). An\n"
+    "  admitted request's first token comes P ms later (default 100), then N more tokens\n"
+    "  (default 16), one every T ms (default 10). The answer streams (chunked), headers\n"
+    "  and first token together, one chunk per token. GET /metrics on the load endpoint:\n"
+    "  vllm:num_requests_running/waiting, vllm:gpu_cache_usage_perc,\n"
+    "  vllm:time_to_first_token_seconds, and for G synthetic GPUs (default 1, of M MiB,\n"
+    "  default 24576) DCGM_FI_DEV_GPU_UTIL, DCGM_FI_DEV_FB_USED/FREE; --gpus 0: a CPU-only\n"
+    "  server, no DCGM series.\n";
 
 template <class T>
 bool parse_num(std::string_view s, T& out) {
@@ -53,6 +65,8 @@ int main(int argc, char** argv) {
   cats::app::AppConfig cfg;
   std::optional<cats::app::TcpEndpoint> listen, load_listen;
   bool have_workers = false, have_service = false;
+  cats::app::LlmOptions llm;
+  bool llm_mode = false, llm_flags = false;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "-h" || a == "--help") {
@@ -61,6 +75,10 @@ int main(int argc, char** argv) {
     }
     if (a == "-v") {
       cats::log::set_level(cats::log::Level::debug);
+      continue;
+    }
+    if (a == "--llm") {
+      llm_mode = true;
       continue;
     }
     if (i + 1 >= argc) return usage_error("missing value for " + a);
@@ -93,13 +111,39 @@ int main(int argc, char** argv) {
     } else if (a == "--queue") {
       if (!parse_num(v, cfg.queue_limit) || cfg.queue_limit < 1 || cfg.queue_limit > 1000000)
         return usage_error("--queue must be 1..1000000");
+    } else if (a == "--batch") {
+      if (!parse_num(v, llm.batch) || llm.batch < 1 || llm.batch > 1024) return usage_error("--batch must be 1..1024");
+      llm_flags = true;
+    } else if (a == "--prefill-ms" || a == "--token-ms") {
+      unsigned ms = 0;
+      if (!parse_num(v, ms) || ms > 60000) return usage_error(a + " must be 0..60000");
+      (a == "--prefill-ms" ? llm.prefill : llm.per_token) = std::chrono::milliseconds(ms);
+      llm_flags = true;
+    } else if (a == "--tokens") {
+      if (!parse_num(v, llm.tokens) || llm.tokens > 4096) return usage_error("--tokens must be 0..4096");
+      llm_flags = true;
+    } else if (a == "--gpus") {
+      if (!parse_num(v, cfg.gpus) || cfg.gpus > 64) return usage_error("--gpus must be 0..64");
+      llm_flags = true;
+    } else if (a == "--gpu-memory-mib") {
+      if (!parse_num(v, cfg.gpu_memory_mib) || cfg.gpu_memory_mib < 1 || cfg.gpu_memory_mib > 1048576)
+        return usage_error("--gpu-memory-mib must be 1..1048576");
+      llm_flags = true;
     } else {
       return usage_error("unknown option " + a);
     }
   }
   if (!cats::app::valid_instance_name(cfg.name)) return usage_error("--name: 1..64 of [A-Za-z0-9._-] required");
   if (!listen) return usage_error("--listen is required");
-  if (!have_workers || !have_service) return usage_error("--workers and --service-ms are required");
+  if (llm_mode) {
+    if (have_workers || have_service || cfg.background > 0)
+      return usage_error("--workers, --service-ms and --background do not apply with --llm");
+    cfg.llm = llm;
+  } else if (llm_flags) {
+    return usage_error("--batch, --prefill-ms, --token-ms, --tokens, --gpus and --gpu-memory-mib need --llm");
+  } else if (!have_workers || !have_service) {
+    return usage_error("--workers and --service-ms are required");
+  }
   cfg.listen = *listen;
   if (load_listen) {
     cfg.load_listen = *load_listen;

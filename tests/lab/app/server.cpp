@@ -11,12 +11,18 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/chunk_encode.hpp>
+#include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/read.hpp>
+#include <boost/beast/http/serializer.hpp>
 #include <boost/beast/http/write.hpp>
 #include <boost/json/parse.hpp>
 
 #include <atomic>
+#include <cmath>
+#include <cstdio>
 #include <optional>
 #include <thread>
 
@@ -44,7 +50,8 @@ using tcp = net::ip::tcp;
 struct Shared {
   net::io_context& ioc;
   AppConfig cfg;
-  WorkerPool& pool;
+  WorkerPool* pool;  // exactly one of pool and llm is set
+  LlmRunner* llm;
   api::ServerLimits limits;
   api::Router router;  // the load endpoint
   std::atomic<size_t> service_sessions{0};
@@ -54,8 +61,28 @@ struct Shared {
   api::prom::Histogram first_token{api::prom::duration_buckets()};
 };
 
+// --llm: the engine's figures under the same keys where they mean the same (a batch slot
+// for a vCPU), so a vCPE given this load endpoint still samples something sensible.
+json::object make_llm_load(const Shared& sh) {
+  LlmSnapshot s = sh.llm->snapshot();
+  json::object o;
+  o["name"] = sh.cfg.name;
+  o["mode"] = "llm";
+  o["vcpus"] = s.batch;
+  o["utilization"] = static_cast<double>(s.running) / s.batch;
+  o["busy_workers"] = s.running;
+  o["queue_depth"] = s.waiting;
+  o["active_sessions"] = sh.service_sessions.load();
+  o["requests_total"] = s.requests_total;
+  o["rejected_total"] = s.rejected_total;
+  o["gpus"] = sh.cfg.gpus;
+  o["gpu_busy"] = s.gpu_busy;
+  return o;
+}
+
 json::object make_load(const Shared& sh) {
-  PoolSnapshot s = sh.pool.snapshot();
+  if (sh.llm) return make_llm_load(sh);
+  PoolSnapshot s = sh.pool->snapshot();
   json::object o;
   o["name"] = sh.cfg.name;
   o["vcpus"] = s.vcpus;
@@ -81,6 +108,7 @@ json::object make_load(const Shared& sh) {
 }
 
 api::Response post_load(Shared& sh, const api::Request& r) {
+  if (!sh.pool) return api::Response::error(409, "no background load in --llm mode");
   boost::system::error_code ec;
   json::value v = json::parse(r.body, ec);
   if (ec || !v.is_object()) return api::Response::error(400, "body must be a JSON object");
@@ -90,7 +118,7 @@ api::Response post_load(Shared& sh, const api::Request& r) {
   // Out of range is refused rather than clamped: a test asking for 1.5 has a bug to see.
   if (ec || !(f >= 0 && f <= WorkerPool::kMaxBackground))
     return api::Response::error(400, "\"background\" must be within 0..0.99");
-  sh.pool.set_background(f);
+  sh.pool->set_background(f);
   log::info("app", sh.cfg.name + ": background set to " + std::to_string(f));
   return api::Response::json(make_load(sh));
 }
@@ -99,8 +127,11 @@ api::Response post_load(Shared& sh, const api::Request& r) {
 // reads, sampler/prom_map.cpp), so the lab can stand in for an LLM server: requests at a
 // worker are "running", queued ones "waiting", and the time to answer is the time to the
 // first token. The busy share of the workers stands in for the KV-cache usage.
+api::Response llm_metrics(Shared& sh);
+
 api::Response metrics(Shared& sh) {
-  PoolSnapshot s = sh.pool.snapshot();
+  if (sh.llm) return llm_metrics(sh);
+  PoolSnapshot s = sh.pool->snapshot();
   api::prom::Exposition e;
   const api::prom::Labels l{{"model_name", sh.cfg.name}};
   e.gauge("vllm:num_requests_running", "Number of requests currently running on GPU.", l, s.busy_workers);
@@ -110,6 +141,61 @@ api::Response metrics(Shared& sh) {
   e.family("vllm:time_to_first_token_seconds", api::prom::Type::histogram,
            "Histogram of time to first token in seconds.");
   e.histogram("vllm:time_to_first_token_seconds", l, sh.first_token.value());
+  return api::Response::text(e.render(), api::prom::kContentType);
+}
+
+// A synthetic GPU's UUID in nvidia-smi's form (GPU-8-4-4-4-12 hex), stable per name and
+// index so a restarted instance keeps its series.
+std::string gpu_uuid(const std::string& name, unsigned index) {
+  uint64_t h = 1469598103934665603ull;  // FNV-1a
+  for (char c : name + "#" + std::to_string(index)) h = (h ^ static_cast<unsigned char>(c)) * 1099511628211ull;
+  char buf[48];
+  std::snprintf(buf, sizeof buf, "GPU-%08x-%04x-%04x-%04x-%012llx", static_cast<unsigned>(h >> 32),
+                static_cast<unsigned>(h >> 16) & 0xffff, static_cast<unsigned>(h) & 0xffff, index & 0xffff,
+                static_cast<unsigned long long>(h & 0xffffffffffffull));
+  return buf;
+}
+
+// --llm: vLLM's series from the engine (vllm/engine/metrics.py, what the vCPE's `vllm`
+// preset reads) and, unless --gpus 0, dcgm-exporter's (etc/default-counters.csv, the
+// `dcgm` preset; labels gpu, UUID, device, modelName as dcgm-exporter sets them).
+// The synthetic GPUs run the one batch together (tensor parallel): each is as busy as the
+// engine (DCGM_FI_DEV_GPU_UTIL is the share of time a kernel ran, so ~100 whenever
+// anything runs, whatever the queue). Framebuffer: the weights hold 55 % of each GPU,
+// the KV cache of the running requests up to 35 % more (running / batch). A real vLLM
+// preallocates its cache, so its FB_USED is flat; here it moves, for the selector's
+// memory-headroom filter to have something to see.
+api::Response llm_metrics(Shared& sh) {
+  LlmSnapshot s = sh.llm->snapshot();
+  api::prom::Exposition e;
+  const api::prom::Labels l{{"model_name", sh.cfg.name}};
+  e.gauge("vllm:num_requests_running", "Number of requests currently running on GPU.", l,
+          static_cast<double>(s.running));
+  e.gauge("vllm:num_requests_waiting", "Number of requests waiting to be processed.", l,
+          static_cast<double>(s.waiting));
+  e.gauge("vllm:gpu_cache_usage_perc", "GPU KV-cache usage. 1 means 100 percent usage.", l,
+          static_cast<double>(s.running) / s.batch);
+  e.family("vllm:time_to_first_token_seconds", api::prom::Type::histogram,
+           "Histogram of time to first token in seconds.");
+  e.histogram("vllm:time_to_first_token_seconds", l, sh.first_token.value());
+  e.counter("vllm:request_success_total", "Count of successfully processed requests.",
+            {{"model_name", sh.cfg.name}, {"finished_reason", "length"}}, s.requests_total);
+  if (sh.cfg.gpus > 0) {
+    e.family("DCGM_FI_DEV_GPU_UTIL", api::prom::Type::gauge, "GPU utilization (in %).");
+    e.family("DCGM_FI_DEV_FB_FREE", api::prom::Type::gauge, "Framebuffer memory free (in MiB).");
+    e.family("DCGM_FI_DEV_FB_USED", api::prom::Type::gauge, "Framebuffer memory used (in MiB).");
+    const double total = sh.cfg.gpu_memory_mib;
+    const double used = std::round(total * (0.55 + 0.35 * static_cast<double>(s.running) / s.batch));
+    for (unsigned g = 0; g < sh.cfg.gpus; ++g) {
+      const api::prom::Labels gl{{"gpu", std::to_string(g)},
+                                 {"UUID", gpu_uuid(sh.cfg.name, g)},
+                                 {"device", "nvidia" + std::to_string(g)},
+                                 {"modelName", "cats-app synthetic GPU"}};
+      e.gauge("DCGM_FI_DEV_GPU_UTIL", gl, std::round(100 * s.gpu_busy));
+      e.gauge("DCGM_FI_DEV_FB_FREE", gl, total - used);
+      e.gauge("DCGM_FI_DEV_FB_USED", gl, used);
+    }
+  }
   return api::Response::text(e.render(), api::prom::kContentType);
 }
 
@@ -179,13 +265,88 @@ class Session : public std::enable_shared_from_this<Session> {
     stream_.expires_never();
     net::io_context& ioc = sh_->ioc;
     auto arrived = std::chrono::steady_clock::now();
-    bool queued = sh_->pool.submit([self = shared_from_this(), &ioc, arrived] {
+    if (sh_->llm && req.method() == http::verb::head)  // an answer without its body: no tokens to stream
+      return send(plain(405, "HEAD: the answer is a token stream\n", version_, false));
+    if (sh_->llm) return start_llm(arrived);
+    bool queued = sh_->pool->submit([self = shared_from_this(), &ioc, arrived] {
       net::post(ioc, [self, arrived] {
         self->sh_->first_token.observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - arrived).count());
         self->on_served();
       });
     });
     if (!queued) send(plain(503, "queue full\n", version_, keep_alive_));
+  }
+
+  // ---- --llm: the answer streams, one chunk per token -------------------------------
+  // Headers and the first token leave together as soon as the first token exists, so a
+  // client's time to the first body byte is its time to first token (vLLM's streaming
+  // completions answer the same way, as server-sent events).
+  void start_llm(std::chrono::steady_clock::time_point arrived) {
+    if (version_ < 11) return send(plain(505, "a streamed answer needs HTTP/1.1\n", version_, false));
+    llm_.emplace();
+    net::io_context& ioc = sh_->ioc;
+    auto id = sh_->llm->submit([self = shared_from_this(), &ioc, arrived](const LlmEvent& ev) {
+      net::post(ioc, [self, ev, arrived] { self->on_token(ev, arrived); });
+    });
+    if (!id) return send(plain(503, "queue full\n", version_, keep_alive_));
+    llm_->id = *id;
+  }
+
+  void on_token(const LlmEvent& ev, std::chrono::steady_clock::time_point arrived) {
+    if (!llm_ || llm_->failed) return;
+    if (ev.token == 1)
+      sh_->first_token.observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - arrived).count());
+    llm_->pending += std::to_string(ev.token) + (ev.last ? "\n" : " ");
+    llm_->complete = ev.last;
+    pump();
+  }
+
+  // One write at a time: the header, then whatever tokens piled up meanwhile as one
+  // chunk, then the last chunk once the request is complete.
+  void pump() {
+    auto& st = *llm_;
+    if (st.writing) return;
+    auto done = [self = shared_from_this()](beast::error_code ec, size_t) { self->on_llm_write(ec); };
+    stream_.expires_after(sh_->cfg.io_timeout);
+    if (!st.header) {
+      st.header.emplace(http::status::ok, version_);
+      st.header->set(http::field::server, "cats-app");
+      st.header->set(http::field::content_type, "text/plain");
+      st.header->set("X-Cats-Instance", sh_->cfg.name);
+      st.header->keep_alive(keep_alive_);
+      st.header->chunked(true);
+      st.serializer.emplace(*st.header);
+      st.writing = true;
+      return http::async_write_header(stream_, *st.serializer, std::move(done));
+    }
+    if (!st.pending.empty()) {
+      st.sending = std::move(st.pending);
+      st.pending.clear();
+      st.writing = true;
+      return net::async_write(stream_, http::make_chunk(net::buffer(st.sending)), std::move(done));
+    }
+    if (st.complete && !st.ended) {
+      st.ended = true;
+      st.writing = true;
+      return net::async_write(stream_, http::make_chunk_last(), std::move(done));
+    }
+    stream_.expires_never();  // waiting for the engine's next token, not for the client
+  }
+
+  void on_llm_write(beast::error_code ec) {
+    auto& st = *llm_;
+    st.writing = false;
+    if (ec) {
+      st.failed = true;
+      // The client is gone: free its batch slot (vLLM aborts such a request too).
+      if (!st.complete) sh_->llm->cancel(st.id);
+      return close();
+    }
+    if (!st.ended) return pump();
+    bool keep = keep_alive_;
+    llm_.reset();
+    if (!keep) return close();
+    do_read();
   }
 
   void on_served() {
@@ -222,6 +383,15 @@ class Session : public std::enable_shared_from_this<Session> {
   BeastResponse res_;
   unsigned version_ = 11;
   bool keep_alive_ = true;
+  struct LlmStream {
+    uint64_t id = 0;
+    std::optional<http::response<http::empty_body>> header;
+    std::optional<http::response_serializer<http::empty_body>> serializer;
+    std::string pending;  // tokens not yet written
+    std::string sending;  // the chunk being written
+    bool writing = false, complete = false, ended = false, failed = false;
+  };
+  std::optional<LlmStream> llm_;  // the streamed answer in progress (--llm)
 };
 
 class Listener : public std::enable_shared_from_this<Listener> {
@@ -299,9 +469,10 @@ Result<tcp::acceptor> open_acceptor(net::io_context& ioc, const TcpEndpoint& ep,
 
 class AppServerImpl final : public AppServer {
  public:
-  AppServerImpl(std::unique_ptr<WorkerPool> pool, std::unique_ptr<net::io_context> ioc, std::shared_ptr<Shared> sh,
-                std::shared_ptr<Listener> svc, std::shared_ptr<Listener> load, TcpEndpoint svc_ep, TcpEndpoint load_ep)
-      : pool_(std::move(pool)), ioc_(std::move(ioc)), sh_(std::move(sh)), svc_(std::move(svc)),
+  AppServerImpl(std::unique_ptr<WorkerPool> pool, std::unique_ptr<LlmRunner> llm, std::unique_ptr<net::io_context> ioc,
+                std::shared_ptr<Shared> sh, std::shared_ptr<Listener> svc, std::shared_ptr<Listener> load,
+                TcpEndpoint svc_ep, TcpEndpoint load_ep)
+      : pool_(std::move(pool)), llm_(std::move(llm)), ioc_(std::move(ioc)), sh_(std::move(sh)), svc_(std::move(svc)),
         load_(std::move(load)), svc_ep_(svc_ep), load_ep_(load_ep) {
     thread_ = std::thread([this] { run(); });
   }
@@ -310,7 +481,9 @@ class AppServerImpl final : public AppServer {
   TcpEndpoint service_endpoint() const override { return svc_ep_; }
   TcpEndpoint load_endpoint() const override { return load_ep_; }
   json::object load() const override { return make_load(*sh_); }
-  void set_background(double f) override { pool_->set_background(f); }
+  void set_background(double f) override {
+    if (pool_) pool_->set_background(f);
+  }
 
   void stop() override {
     if (stopped_.exchange(true)) return;
@@ -319,7 +492,8 @@ class AppServerImpl final : public AppServer {
     // this thread, which races with nothing now. Last the sockets and the io_context.
     ioc_->stop();
     if (thread_.joinable()) thread_.join();
-    pool_->stop();
+    if (pool_) pool_->stop();
+    if (llm_) llm_->stop();
     svc_->close();
     load_->close();
     svc_.reset();
@@ -341,7 +515,8 @@ class AppServerImpl final : public AppServer {
     }
   }
 
-  std::unique_ptr<WorkerPool> pool_;  // declared first: Shared refers to it
+  std::unique_ptr<WorkerPool> pool_;  // declared first: Shared refers to them
+  std::unique_ptr<LlmRunner> llm_;
   std::unique_ptr<net::io_context> ioc_;
   std::shared_ptr<Shared> sh_;
   std::shared_ptr<Listener> svc_, load_;
@@ -360,6 +535,16 @@ Result<std::unique_ptr<AppServer>> AppServer::start(const AppConfig& cfg) {
   if (!(cfg.background >= 0 && cfg.background <= WorkerPool::kMaxBackground))
     return Error::msg("background must be within 0..0.99");
   if (cfg.queue_limit < 1 || cfg.max_connections < 1) return Error::msg("queue and connection limits must be >= 1");
+  if (cfg.llm) {
+    const auto& l = *cfg.llm;
+    if (l.batch < 1 || l.batch > 1024) return Error::msg("LLM batch must be within 1..1024");
+    if (l.tokens > 4096) return Error::msg("LLM tokens must be within 0..4096");
+    if (l.prefill.count() < 0 || l.prefill > std::chrono::minutes(1) || l.per_token.count() < 0 ||
+        l.per_token > std::chrono::minutes(1))
+      return Error::msg("LLM prefill and per-token times must be within 0..60000 ms");
+    if (cfg.gpus > 64 || cfg.gpu_memory_mib < 1 || cfg.gpu_memory_mib > 1048576)
+      return Error::msg("gpus must be within 0..64, GPU memory 1..1048576 MiB");
+  }
 
   auto ioc = std::make_unique<net::io_context>(1);
   CATS_TRY_ASSIGN(svc_acc, open_acceptor(*ioc, cfg.listen, "service"));
@@ -367,29 +552,50 @@ Result<std::unique_ptr<AppServer>> AppServer::start(const AppConfig& cfg) {
   TcpEndpoint svc_ep = svc_acc.local_endpoint();
   TcpEndpoint load_ep = load_acc.local_endpoint();
 
-  WorkerPool::Options po;
-  po.workers = cfg.workers;
-  po.service = cfg.service;
-  po.queue_limit = cfg.queue_limit;
-  po.background = cfg.background;
-  po.accounting.window = cfg.window;
-  auto pool = std::make_unique<WorkerPool>(po);
+  std::unique_ptr<WorkerPool> pool;
+  std::unique_ptr<LlmRunner> llm;
+  if (cfg.llm) {
+    LlmOptions lo = *cfg.llm;
+    lo.queue_limit = cfg.queue_limit;
+    lo.window = cfg.window;
+    llm = std::make_unique<LlmRunner>(lo);
+  } else {
+    WorkerPool::Options po;
+    po.workers = cfg.workers;
+    po.service = cfg.service;
+    po.queue_limit = cfg.queue_limit;
+    po.background = cfg.background;
+    po.accounting.window = cfg.window;
+    pool = std::make_unique<WorkerPool>(po);
+  }
 
   api::ServerLimits limits;
   limits.header_limit = cfg.header_limit;
   limits.body_limit = cfg.body_limit;
-  auto sh = std::shared_ptr<Shared>(new Shared{*ioc, cfg, *pool, limits, {}, {}, 0});
+  auto sh = std::shared_ptr<Shared>(new Shared{*ioc, cfg, pool.get(), llm.get(), limits, {}, {}, 0});
   sh->router = make_router(*sh);
+  // vLLM's own buckets for the histogram (vllm/engine/metrics.py,
+  // histogram_time_to_first_token), finer than ours where a TTFT lies (0.1 .. 10 s), so
+  // the vCPE's quantile of them is as coarse as it would be against a real server.
+  if (cfg.llm)
+    sh->first_token = api::prom::Histogram(
+        {0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0});
   auto svc = std::make_shared<Listener>(std::move(svc_acc), sh, true);
   auto load = std::make_shared<Listener>(std::move(load_acc), sh, false);
   svc->run();
   load->run();
+  std::string what = cfg.llm ? "LLM batch " + std::to_string(cfg.llm->batch) + ", prefill " +
+                                     std::to_string(cfg.llm->prefill.count() / 1000000) + " ms, " +
+                                     std::to_string(cfg.llm->tokens) + " tokens at " +
+                                     std::to_string(cfg.llm->per_token.count() / 1000000) + " ms, " +
+                                     std::to_string(cfg.gpus) + " GPU(s)"
+                             : std::to_string(cfg.workers) + " workers, " + std::to_string(cfg.service.count()) +
+                                   " ms service";
   log::info("app", cfg.name + ": serving on " + svc_ep.address().to_string() + ":" + std::to_string(svc_ep.port()) +
                        ", load endpoint " + load_ep.address().to_string() + ":" + std::to_string(load_ep.port()) +
-                       ", " + std::to_string(cfg.workers) + " workers, " + std::to_string(cfg.service.count()) +
-                       " ms service");
+                       ", " + what);
   return std::unique_ptr<AppServer>(
-      new AppServerImpl(std::move(pool), std::move(ioc), std::move(sh), std::move(svc), std::move(load), svc_ep, load_ep));
+      new AppServerImpl(std::move(pool), std::move(llm), std::move(ioc), std::move(sh), std::move(svc), std::move(load), svc_ep, load_ep));
 }
 
 }  // namespace cats::app

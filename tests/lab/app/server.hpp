@@ -3,6 +3,7 @@
 // workers measured (as HAProxy's agent-check and gRPC ORCA backends report load).
 #pragma once
 
+#include "llm_engine.hpp"
 #include "worker_pool.hpp"
 #include "base/result.hpp"
 
@@ -11,6 +12,7 @@
 
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -34,6 +36,14 @@ struct AppConfig {
   size_t body_limit = 64 * 1024;
   // Per request read (also bounds an idle keep-alive) and per response write.
   std::chrono::milliseconds io_timeout{10000};
+  // Set: an LLM-style server (llm_engine.hpp) instead of the worker pool; each request's
+  // answer streams one chunk per token. The engine's queue_limit and window come from
+  // queue_limit and window above.
+  std::optional<LlmOptions> llm;
+  // LLM mode: synthetic GPUs exported in DCGM's names; 0 = a CPU-only server (no DCGM
+  // series at all, as a host without GPUs runs no dcgm-exporter).
+  unsigned gpus = 1;
+  unsigned gpu_memory_mib = 24576;  // per GPU (DCGM_FI_DEV_FB_USED + DCGM_FI_DEV_FB_FREE)
 };
 
 // The name travels in a header, so it is restricted to [A-Za-z0-9._-], 1..64 chars.

@@ -164,6 +164,16 @@ def vcpe_instances(v: VcpeSpec, c: CpeSpec, services: bool) -> list[tuple[str, s
     return []
 
 
+def instance_presets(c: CpeSpec, service: str, vcpe: str, endpoint: str) -> list[str]:
+    """The Prometheus presets the scenario gives a service instance (read from its app's
+    /metrics; scenario.py checks the instance is the app)."""
+    for sv in c.services:
+        for inst in sv.instances:
+            if sv.id == service and inst.vcpe == vcpe and inst.endpoint == endpoint:
+                return inst.prometheus
+    return []
+
+
 def vcpe_path_lines(v: VcpeSpec, i: int, w: Wan) -> list[str]:
     """The vCPE's [[cpe.path]] for the CPE's i-th WAN `w` (listen port port_base + i, what
     the CPE's enrolment and web UI offer by default). After the [[cpe]] table or at the
@@ -211,11 +221,14 @@ def vcpe_config(v: VcpeSpec, c: CpeSpec, pubkeys: dict[str, str], cpe_report_key
               f"service = {q(service)}",
               f"id = {q(iid)}",
               f"address = {q(endpoint)}"]
-        if v.app and endpoint.rpartition(":")[0] == v.app.address:
+        presets = instance_presets(c, service, v.name, endpoint)
+        if v.app and endpoint.rpartition(":")[0] == v.app.address and not presets:
             L.append(f"load_url = {q(v.app.load_url)}")
         L += [f"health = {q(v.app.health_url if health == 'app' else 'tcp')}", f"health_timeout_ms = {health_timeout}"]
         if service_time is not None:
             L.append(f"service_time_ms = {tv(service_time)}")
+        for preset in presets:
+            L += ["[[instance.prometheus]]", f"url = {q(v.app.metrics_url)}", f"preset = {q(preset)}"]
     return "\n".join(L) + "\n"
 
 

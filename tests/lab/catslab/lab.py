@@ -20,7 +20,7 @@ from pathlib import Path
 from . import config, impair, procs, topology
 from .common import (LAB_DIR, LabError, NS_PREFIX, REPO_ROOT, RUN_DIR, WG_SOCK_DIR, list_lab_namespaces,
                      ns_name, nsrun, run)
-from .scenario import Scenario, load_scenario
+from .scenario import LLM_APP_KEYS, Scenario, load_scenario
 
 STATE_FILE = "state.json"
 SOCKET_TIMEOUT = 20.0
@@ -204,11 +204,16 @@ class Lab:
         a = v.app
         log_path = RUN_DIR / f"app-{v.name}.log"
         argv = [str(self.app_binary()), "--name", f"app1-{v.name}", "--listen", f"{a.address}:{a.port}",
-                "--load-listen", f"{a.address}:{a.load_port}", "--workers", str(a.workers),
-                "--service-ms", f"{a.service_ms:g}", "--background", f"{a.background:g}",
-                # Utilisation over the last 0.5 s: a load change shows within ~0.3 s at the
-                # app, leaving the sampling/reporting path most of the issue's 1 s budget.
-                "--window-ms", "500"]
+                "--load-listen", f"{a.address}:{a.load_port}"]
+        if a.llm:
+            argv.append("--llm")
+            for k, x in a.llm_args.items():
+                argv += [LLM_APP_KEYS[k][0], str(x)]
+        else:
+            argv += ["--workers", str(a.workers), "--service-ms", f"{a.service_ms:g}", "--background", f"{a.background:g}"]
+        # Utilisation over the last 0.5 s: a load change shows within ~0.3 s at the app,
+        # leaving the sampling/reporting path most of the issue's 1 s budget.
+        argv += ["--window-ms", "500"]
         pid = procs.start(a.node, argv, log_path)
         st["processes"].append({"kind": "app", "name": f"app1-{v.name}", "node": a.node, "pid": pid,
                                 "log": str(log_path), "vcpe": v.name, "load_url": a.load_url})
@@ -262,6 +267,11 @@ class Lab:
         if cp.returncode != 0:
             raise LabError(f"POST {entry['load_url']} failed ({cp.returncode}): {(cp.stderr or cp.stdout).strip()}")
         return json.loads(cp.stdout or "{}")
+
+    def pause_app(self, vcpe: str, paused: bool) -> None:
+        """Silences the app behind `vcpe` (SIGSTOP: its sockets stay open, nothing answers,
+        as a hung server) or lets it run again (SIGCONT)."""
+        os.kill(self._app_entry(vcpe)["pid"], signal.SIGSTOP if paused else signal.SIGCONT)
 
     def app_load(self, vcpe: str) -> dict:
         """GET /load of the app behind `vcpe`."""

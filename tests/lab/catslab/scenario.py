@@ -97,6 +97,10 @@ class ServiceInstanceSpec:
     # Lab-only: the vCPE [[instance]]'s health_timeout_ms (how long a silent instance takes
     # to be declared down; draft section 4.3 wants a fast failover).
     health_timeout_ms: int = 500
+    # Lab-only: Prometheus presets (PROM_PRESETS) the vCPE's [[instance]] reads from its
+    # app's GET /metrics, one [[instance.prometheus]] each; such an instance gets no
+    # load_url (an inference server exports its load in Prometheus, not our JSON).
+    prometheus: list[str] = field(default_factory=list)
 
     @property
     def endpoint(self) -> str:
@@ -158,10 +162,19 @@ class AppSpec:
     service_ms: float = 10
     background: float = 0  # percent 0..99 of each worker's time
     iperf3_port: int | None = None  # also run `iperf3 -s` on this port (bulk service)
+    # `llm = true`: cats-app --llm, an LLM-style server (tests/lab/app/llm_engine.hpp)
+    # instead of workers: batch, prefill_ms, token_ms, tokens, gpus (0: CPU-only, no DCGM
+    # series), gpu_memory_mib; None = cats-app's default.
+    llm: bool = False
+    llm_args: dict = field(default_factory=dict)
 
     @property
     def load_url(self) -> str:
         return f"http://{self.address}:{self.load_port}/load"
+
+    @property
+    def metrics_url(self) -> str:
+        return f"http://{self.address}:{self.load_port}/metrics"
 
     @property
     def health_url(self) -> str:
@@ -250,17 +263,39 @@ def _check_prefix(addr: str, where: str) -> None:
         raise LabError(f"{where}: bad address '{addr}': {e}") from e
 
 
+# cats-app --llm options: scenario key -> (flag, min, max), as cats-app validates them.
+LLM_APP_KEYS = {"batch": ("--batch", 1, 1024), "prefill_ms": ("--prefill-ms", 0, 60000),
+                "token_ms": ("--token-ms", 0, 60000), "tokens": ("--tokens", 0, 4096),
+                "gpus": ("--gpus", 0, 64), "gpu_memory_mib": ("--gpu-memory-mib", 1, 1048576)}
+WORKER_APP_KEYS = {"workers", "service_ms", "background"}
+
+
 def _app_spec(a, where: str, node_ref) -> AppSpec:
     if not isinstance(a, dict):
         raise LabError(f"{where}: must be a table")
-    unknown = set(a) - {"node", "address", "port", "load_port", "workers", "service_ms", "background", "iperf3_port"}
+    unknown = set(a) - {"node", "address", "port", "load_port", "iperf3_port", "llm"} - WORKER_APP_KEYS - set(LLM_APP_KEYS)
     if unknown:
         raise LabError(f"{where}: unknown keys {sorted(unknown)}")
+    llm = a.get("llm", False)
+    if not isinstance(llm, bool):
+        raise LabError(f"{where}: llm must be true or false")
+    if llm and set(a) & WORKER_APP_KEYS:
+        raise LabError(f"{where}: {sorted(set(a) & WORKER_APP_KEYS)} do not apply with llm = true")
+    if not llm and set(a) & set(LLM_APP_KEYS):
+        raise LabError(f"{where}: {sorted(set(a) & set(LLM_APP_KEYS))} need llm = true")
+    llm_args = {}
+    for k, (_, lo, hi) in LLM_APP_KEYS.items():
+        if k in a:
+            x = a[k]
+            if isinstance(x, bool) or not isinstance(x, int) or not lo <= x <= hi:
+                raise LabError(f"{where}: {k} must be an integer {lo}..{hi}")
+            llm_args[k] = x
     app = AppSpec(node=node_ref(_req(a, "node", where), where), address=_req(a, "address", where),
                   port=int(a.get("port", 8080)), load_port=int(a.get("load_port", 8081)),
                   workers=int(a.get("workers", 4)), service_ms=float(a.get("service_ms", 10)),
                   background=float(a.get("background", 0)),
-                  iperf3_port=int(a["iperf3_port"]) if "iperf3_port" in a else None)
+                  iperf3_port=int(a["iperf3_port"]) if "iperf3_port" in a else None,
+                  llm=llm, llm_args=llm_args)
     if app.iperf3_port is not None and (not 1 <= app.iperf3_port <= 65535
                                         or app.iperf3_port in (app.port, app.load_port)):
         raise LabError(f"{where}: bad iperf3_port")
@@ -274,6 +309,7 @@ def _app_spec(a, where: str, node_ref) -> AppSpec:
 SERVICE_ID = re.compile(r"[a-z][a-z0-9_]{0,23}")
 SERVICE_KEYS = {"id", "vip", "protocol", "ports", "affinity", "sticky_timeout_s", "on_no_candidate",
                 "service_time_ms", "access_delay_ms", "spread_pct", "spread_power", "priority", "sla", "instance"}
+PROM_PRESETS = {"node_exporter", "dcgm", "vllm", "triton"}  # common/sampler/prom_map.cpp
 SLA_KEYS = {"max_rtt_ms", "max_jitter_ms", "max_loss_pct", "max_e2e_ms", "capability", "min_free_capacity_pct",
             "min_gpu_memory_free_pct"}
 SELECTION_KEYS = {"hysteresis_pct", "hold_down_ms", "deadband_sigmas", "low_priority_reserve_pct"}
@@ -332,7 +368,7 @@ def _service_spec(d, where: str, vcpe_names: set[str]) -> ServiceSpec:
         raise LabError(f"{where}.sla: unknown keys {sorted(bad_sla)}")
     for j, inst in enumerate(_req(d, "instance", where)):
         wi = f"{where}.instance[{j}]"
-        extra = set(inst) - {"vcpe", "address", "health", "service_time_ms", "health_timeout_ms"}
+        extra = set(inst) - {"vcpe", "address", "health", "service_time_ms", "health_timeout_ms", "prometheus"}
         if extra:
             raise LabError(f"{wi}: unknown keys {sorted(extra)}")
         v = str(_req(inst, "vcpe", wi))
@@ -348,9 +384,13 @@ def _service_spec(d, where: str, vcpe_names: set[str]) -> ServiceSpec:
         ht = inst.get("health_timeout_ms", 500)
         if isinstance(ht, bool) or not isinstance(ht, int) or not 10 <= ht <= 60000:
             raise LabError(f"{wi}: health_timeout_ms must be an integer in 10..60000")
+        prom = inst.get("prometheus", [])
+        if (not isinstance(prom, list) or len(prom) > 4 or len(set(map(str, prom))) != len(prom)
+                or not set(map(str, prom)) <= PROM_PRESETS):
+            raise LabError(f"{wi}: prometheus must be a list of 0..4 distinct presets of {sorted(PROM_PRESETS)}")
         sv.instances.append(ServiceInstanceSpec(vcpe=v, address=host, port=port, health=health,
                                                 service_time_ms=float(st) if st is not None else None,
-                                                health_timeout_ms=ht))
+                                                health_timeout_ms=ht, prometheus=[str(x) for x in prom]))
     if not sv.instances:
         raise LabError(f"{where}: no instance")
     return sv
@@ -497,6 +537,9 @@ def load_scenario(path: str | Path | None = None) -> Scenario:
                 if inst.health == "app" and not (v.app and v.app.address == inst.address):
                     raise LabError(f"{where}: service {sv.id}: {inst.endpoint} is not vCPE {v.name}'s app "
                                    f"address; give health = \"tcp\"")
+                if inst.prometheus and not (v.app and v.app.address == inst.address):
+                    raise LabError(f"{where}: service {sv.id}: {inst.endpoint}: prometheus is read from vCPE "
+                                   f"{v.name}'s app, and this is not its address")
             cpe.services.append(sv)
 
     sc = Scenario(path=p, name=lab.get("name", p.stem), description=lab.get("description", ""),

@@ -254,3 +254,36 @@ TEST_CASE("stop with requests in service and queued is prompt and clean") {
   for (auto& f : futs) CHECK_FALSE(f.get().has_value());
   app->stop();  // idempotent
 }
+
+TEST_CASE("--llm: the answer streams the tokens, /metrics has vLLM's series and DCGM's only with GPUs") {
+  for (unsigned gpus : {0u, 2u}) {
+    AppConfig cfg;
+    cfg.name = "llm-test";
+    cfg.listen = TcpEndpoint(boost::asio::ip::make_address("127.0.0.1"), 0);
+    cfg.load_listen = cfg.listen;
+    LlmOptions lo;
+    lo.batch = 1;
+    lo.prefill = 20ms;
+    lo.per_token = 5ms;
+    lo.tokens = 2;
+    cfg.llm = lo;
+    cfg.gpus = gpus;
+    auto app = AppServer::start(cfg);
+    REQUIRE(app.has_value());
+    auto r = http_request((*app)->service_endpoint(), "GET", "/v1/completions");
+    REQUIRE(r.has_value());
+    CHECK(r->status == 200);
+    CHECK(r->headers["transfer-encoding"] == "chunked");
+    CHECK(r->headers["x-cats-instance"] == "llm-test");
+    CHECK(r->body == "1 2 3\n");
+    auto m = http_request((*app)->load_endpoint(), "GET", "/metrics");
+    REQUIRE(m.has_value());
+    CHECK(m->body.find("vllm:num_requests_waiting{model_name=\"llm-test\"} 0") != std::string::npos);
+    CHECK(m->body.find("vllm:time_to_first_token_seconds_count{model_name=\"llm-test\"} 1") != std::string::npos);
+    CHECK((m->body.find("DCGM_FI_DEV_GPU_UTIL{gpu=\"1\"") != std::string::npos) == (gpus == 2));
+    CHECK((m->body.find("DCGM_") != std::string::npos) == (gpus > 0));
+    auto bg = http_request((*app)->load_endpoint(), "POST", "/load", R"({"background": 0.5})");
+    REQUIRE(bg.has_value());
+    CHECK(bg->status == 409);
+  }
+}
