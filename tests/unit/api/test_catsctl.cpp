@@ -1,4 +1,5 @@
 #include "api/api.hpp"
+#include "api/https.hpp"
 #include "base/process.hpp"
 #include "ctl.hpp"
 #include "test_helpers.hpp"
@@ -7,6 +8,9 @@
 
 #include <catch2/catch.hpp>
 
+#include <atomic>
+#include <cstdlib>
+#include <fstream>
 #include <sstream>
 
 using namespace cats;
@@ -239,4 +243,63 @@ TEST_CASE("catsctl --url: https only, a pin and a token are required before anyt
   ::unsetenv("CATS_TOKEN");
   r = run_ctl({"--url", "https://127.0.0.1:1", "--pin", "AB", "status"});
   CHECK(r.err.find("API token") != std::string::npos);
+}
+
+// Issue 9 "CLI": catsctl works against the HTTPS API with the same commands, a token from
+// the environment or a file, and the certificate pinned by fingerprint. Against the real
+// HttpsServer over TLS on loopback: the pin is what authenticates the server, so a wrong
+// one must stop catsctl before any request (and its token) reaches a server.
+TEST_CASE("catsctl --url: the same command over real HTTPS, pinned, with a token from a file or $CATS_TOKEN") {
+  test::TempDir tmp;
+  const std::vector<std::string> san{"127.0.0.1"};
+  auto id = api::load_or_create_identity(tmp.path + "/cert.pem", tmp.path + "/key.pem", "cats-cpe", san);
+  REQUIRE(id.has_value());
+  std::atomic<int> calls{0};
+  std::string bearer;
+  api::Router rt;
+  rt.add("GET", "/api/v1/status", [&](const api::Request& r) {
+    ++calls;
+    bearer = r.header("authorization");
+    if (bearer != "Bearer cats_t1_secret") return api::Response::error(401, "bad token");
+    return api::Response::json(json::parse(kStatus));
+  });
+  api::HttpsOptions o;
+  o.listen = {"127.0.0.1:0"};
+  o.identity = *id;
+  auto srv = api::HttpsServer::start(o, std::move(rt));
+  REQUIRE(srv.has_value());
+  const std::string url = "https://" + (*srv)->endpoints().at(0);
+  const std::string token_file = tmp.path + "/token";
+  std::ofstream(token_file) << "cats_t1_secret\n";
+  ::unsetenv("CATS_TOKEN");
+  ::unsetenv("CATS_PIN");
+
+  auto file = run_ctl({"--url", url, "--pin", id->fingerprint_sha256, "--token-file", token_file, "status"});
+  CHECK(file.code == 0);
+  CHECK(file.out.rfind("role: cpe  name: branch1  backend: userspace\n", 0) == 0);  // the socket's rendering
+  CHECK(bearer == "Bearer cats_t1_secret");
+  CHECK(calls == 1);
+
+  ::setenv("CATS_TOKEN", "cats_t1_secret", 1);
+  ::setenv("CATS_PIN", id->fingerprint_sha256.c_str(), 1);  // the pin from the environment too
+  auto env = run_ctl({"--url", url, "--json", "status"});
+  CHECK(env.code == 0);
+  CHECK(json::parse(env.out) == json::parse(kStatus));
+  CHECK(calls == 2);
+
+  // A certificate other than the pinned one: refused in the handshake, nothing sent.
+  std::string wrong = id->fingerprint_sha256;
+  wrong[0] = wrong[0] == 'A' ? 'B' : 'A';
+  auto pinned = run_ctl({"--url", url, "--pin", wrong, "status"});
+  CHECK(pinned.code == 3);
+  CHECK(pinned.err.find(id->fingerprint_sha256) != std::string::npos);  // names the certificate it saw
+  CHECK(calls == 2);
+
+  // The server's own refusal of a token comes back as an API error.
+  ::setenv("CATS_TOKEN", "cats_t1_wrong", 1);
+  auto refused = run_ctl({"--url", url, "status"});
+  CHECK(refused.code == 1);
+  CHECK(refused.err.find("401") != std::string::npos);
+  ::unsetenv("CATS_TOKEN");
+  ::unsetenv("CATS_PIN");
 }
