@@ -6,9 +6,11 @@
   sudo flock /tmp/cats-lab.lock python3 tests/bench/bench_rss.py [--vcpes 100] [--instances 10]
       [--services 40] [--wans 2] [--hours 24] [--seconds 120]
 
-Two namespaces, cats-rss-cpe (the daemon: lan0, dummy WANs wan0/wan1, wireguard-go
-tunnels with one peer per vCPE; veth WANs) and cats-rss-gen (the vCPEs' inner addresses
-10.2.<v>.1 on the other end of lan0). bench_rss_feed (same build) signs each vCPE's
+Two namespaces, cats-rss-cpe (the daemon: lan0, WANs wan0/wan1 (veths), wireguard-go
+tunnels with one peer per vCPE) and cats-rss-gen (the vCPEs' inner addresses 10.2.<v>.1
+on the other end of lan0, the WANs' gateways). The CPE steers at most 255 candidates
+(instance x WAN) in all: 40 services x 3 instances x 2 WANs are configured; the other
+reported instances are held and recorded like those (see steered()). bench_rss_feed (same build) signs each vCPE's
 report with its Ed25519 key through the product's report encoder, once a second per
 vCPE, and sends it from that vCPE's inner address to the collector (10.1.0.1:8620):
 every report goes through the collector's whole validation (decode, peer address,
@@ -47,6 +49,7 @@ CPE_IP, PORT = "10.1.0.1", 8620
 BUILD = Path(os.environ.get("CATS_BUILD_DIR", Path(__file__).resolve().parents[2] / "build"))
 FEED = BUILD / "tests" / "bench" / "bench_rss_feed"
 CPE = BUILD / "cpe" / "cats-cpe"
+MAX_CANDIDATES = 255
 
 
 def sh(*argv, ns=None, check=True, **kw):
@@ -87,6 +90,14 @@ def setup(vcpes: int, wans: int):
     sh("ip", "link", "set", "gen0", "up", ns=GEN)
 
 
+def steered(vcpes: int, k: int, services: int, wans: int) -> int:
+    """Instances per service configured (steered) at the CPE: all that are reported, up to
+    what the data plane allows, 255 candidates (instance x WAN) in all services (an 8-bit
+    id in the packet mark, common/steer/limits.hpp). The others are reported all the same:
+    the collector, the instance table, the history and /metrics hold every one of them."""
+    return min(vcpes * k // services, MAX_CANDIDATES // (services * wans))
+
+
 def config(d: Path, vcpes: int, k: int, services: int, wans: int) -> Path:
     keys = sh(str(FEED), "keys", str(vcpes)).stdout.split("\n")
     L = ["[cpe]", 'name = "rss"', f'state_dir = "{d}/state"', f'control_socket = "{d}/control.sock"',
@@ -105,7 +116,7 @@ def config(d: Path, vcpes: int, k: int, services: int, wans: int) -> Path:
     for s in range(services):
         L += ["", "[[service]]", f'id = "s{s}"', f'vip = "10.255.{s // 250}.{s % 250 + 1}"', "ports = [80]"]
         g, j = divmod(s, k)
-        for v in range(g, vcpes, groups):
+        for v in list(range(g, vcpes, groups))[:steered(vcpes, k, services, wans)]:
             L += ["[[service.instance]]", f'vcpe = "v{v}"', f'address = "10.2.{v}.{10 + j}:8080"']
     (d / "state").mkdir(mode=0o700, exist_ok=True)
     f = d / "cpe.toml"
@@ -160,10 +171,15 @@ def run(label: str, vcpes: int, k: int, services: int, wans: int, hours: int, se
                     shutil.copy(db, cached)
         db_mib = sum(p.stat().st_size for p in db.parent.glob("cats.db*")) / 2**20 if db.exists() else 0.0
         log = open(d / "cpe.log", "w")
+        t_start = time.monotonic()
         daemon = subprocess.Popen(["ip", "netns", "exec", NS, str(CPE), "--config", str(cfg)], stdout=log,
                                   stderr=subprocess.STDOUT)
-        wait_until(lambda: api(d, "/api/v1/status", 5)[0] == 200 if (d / "control.sock").exists() else None, 30,
-                   "the control socket answering")
+        def up():
+            if daemon.poll() is not None:
+                raise RuntimeError(f"cats-cpe exited with {daemon.returncode} at its start")
+            return api(d, "/api/v1/status", 5)[0] == 200 if (d / "control.sock").exists() else None
+        wait_until(up, 120, "the control socket answering")
+        start_s = time.monotonic() - t_start
         pid = daemon.pid  # ip netns exec execs the daemon: same pid
         feeder = subprocess.Popen(["ip", "netns", "exec", GEN, str(FEED), "feed", str(vcpes), str(k), str(services),
                                    CPE_IP, str(PORT), str(seconds + 60)], stdout=subprocess.PIPE, text=True)
@@ -206,7 +222,13 @@ def run(label: str, vcpes: int, k: int, services: int, wans: int, hours: int, se
         reports = json.loads(body) if c == 200 else {}
         alive = daemon.poll() is None
         return {"label": label, "fig": fig, "samples": samples, "db_mib": db_mib, "ready_s": ready_s, "rounds": rounds,
-                "queries": queries, "reports": reports, "alive": alive, "fill_s": fill_s}
+                "queries": queries, "reports": reports, "alive": alive, "fill_s": fill_s,
+                "start_s": start_s}
+    except BaseException:
+        log_file = d / "cpe.log"
+        if log_file.exists():
+            print(f"  [{label}] the daemon's log, last lines:\n" + "\n".join(log_file.read_text().splitlines()[-30:]))
+        raise
     finally:
         if feeder and feeder.poll() is None:
             feeder.send_signal(signal.SIGTERM)
@@ -247,7 +269,11 @@ def main() -> int:
         raise SystemExit("--services must divide vcpes*instances and be a multiple of --instances")
     base = run("baseline", 1, 1, 1, a.wans, 0, min(a.seconds, 60), None)
     full = run("full", a.vcpes, a.instances, a.services, a.wans, a.hours, a.seconds, a.keep_db)
-    print(f"cats-cpe resident memory, {a.wans} WANs, reports once a second per vCPE:")
+    n = steered(a.vcpes, a.instances, a.services, a.wans)
+    print(f"cats-cpe resident memory, {a.wans} WANs, reports once a second per vCPE; {a.services} services with "
+          f"{n} configured (steered) instances each: {a.services * n * a.wans} candidates of the data plane's "
+          f"{MAX_CANDIDATES}; every one of the {a.vcpes * a.instances} reported instances is in the table, "
+          f"the history and /metrics")
     print(f"{'':44} {'VmRSS':>10} {'VmHWM':>10} {'RssAnon':>10} {'RssFile':>10} {'max seen':>10}")
     for r in (base, full):
         f = r["fig"]
@@ -261,6 +287,7 @@ def main() -> int:
           f"VmRSS {(ff['VmRSS'] - bf['VmRSS']) / 1024:.1f} MiB, VmHWM {(ff['VmHWM'] - bf['VmHWM']) / 1024:.1f} MiB")
     print(f"goal VmHWM < 100 MiB: {'met' if ff['VmHWM'] < 100 * 1024 else 'NOT met'}")
     print(f"history database {full['db_mib']:.0f} MiB (WAL included); threads {ff['Threads']}; "
+          f"control socket up {full['start_s']:.1f} s after the start; "
           f"all instances available {full['ready_s']:.1f} s after the first report; "
           f"{full['rounds']} rounds of queries; daemon alive at the end: {full['alive']}")
     for q, size, secs in full["queries"]:
