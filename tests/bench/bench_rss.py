@@ -203,6 +203,9 @@ def run(label: str, vcpes: int, k: int, services: int, wans: int, hours: int, se
         now_ms = int(time.time() * 1000)
         day = f"from={now_ms - max(hours, 1) * 3600_000}&to={now_ms}"
         rounds = 0
+        time.sleep(10)  # the reports flowing, before any history query
+        rss_before_q = proc_kib(pid)["VmRSS"]
+        rss_after_q = 0
         while time.monotonic() < deadline - 20 or rounds == 0:
             for q in (f"/api/v1/paths?history=1&{day}&points=200", f"/api/v1/instances?history=1&{day}&points=100",
                       f"/api/v1/instances?history=1&service=s0&{day}&points=500",
@@ -213,6 +216,8 @@ def run(label: str, vcpes: int, k: int, services: int, wans: int, hours: int, se
                 if rounds == 0:
                     queries.append((q, size, secs))
             rounds += 1
+            if rounds == 1:
+                rss_after_q = proc_kib(pid)["VmRSS"]
             time.sleep(10)
         time.sleep(max(0.0, deadline - time.monotonic()))
         stop.set()
@@ -223,6 +228,7 @@ def run(label: str, vcpes: int, k: int, services: int, wans: int, hours: int, se
         alive = daemon.poll() is None
         return {"label": label, "fig": fig, "samples": samples, "db_mib": db_mib, "ready_s": ready_s, "rounds": rounds,
                 "queries": queries, "reports": reports, "alive": alive, "fill_s": fill_s,
+                "rss_before_q": rss_before_q, "rss_after_q": rss_after_q,
                 "start_s": start_s}
     except BaseException:
         log_file = d / "cpe.log"
@@ -290,6 +296,8 @@ def main() -> int:
           f"control socket up {full['start_s']:.1f} s after the start; "
           f"all instances available {full['ready_s']:.1f} s after the first report; "
           f"{full['rounds']} rounds of queries; daemon alive at the end: {full['alive']}")
+    print(f"full run VmRSS: {mib(full['rss_before_q']).strip()} with the reports flowing for 10 s, before any "
+          f"history query; {mib(full['rss_after_q']).strip()} after the first round of queries")
     for q, size, secs in full["queries"]:
         print(f"  {q.split('&from=')[0].split('?from=')[0]:52} {size / 1024:8.0f} KiB  {secs * 1000:6.0f} ms")
     print(f"collector counters (full run): {json.dumps(full['reports'])[:400]}")
