@@ -315,6 +315,12 @@ TEST_CASE("catsctl --url: the same command over real HTTPS, pinned, with a token
   std::ofstream(token_file) << "cats_t1_secret\n";
   ::unsetenv("CATS_TOKEN");
   ::unsetenv("CATS_PIN");
+  struct Unset {  // whatever fails below, the other cases see no token or pin
+    ~Unset() {
+      ::unsetenv("CATS_TOKEN");
+      ::unsetenv("CATS_PIN");
+    }
+  } unset;
 
   auto file = run_ctl({"--url", url, "--pin", id->fingerprint_sha256, "--token-file", token_file, "status"});
   CHECK(file.code == 0);
@@ -342,6 +348,4 @@ TEST_CASE("catsctl --url: the same command over real HTTPS, pinned, with a token
   auto refused = run_ctl({"--url", url, "status"});
   CHECK(refused.code == 1);
   CHECK(refused.err.find("401") != std::string::npos);
-  ::unsetenv("CATS_TOKEN");
-  ::unsetenv("CATS_PIN");
 }
