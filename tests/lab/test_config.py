@@ -17,13 +17,19 @@ real SQLite file, changed through /api/v1/config on its control socket while tra
    interface the host does not have (400 at /wan/N/interface, in a dry run too), and an
    apply that fails in the daemon (a WAN gateway off its subnet: 500 apply_failed). A dry run
    (?dry_run=1) answers the checks and the diff, and changes nothing.
+   Two edits of the same revision sent at the same instant: one is applied, the other
+   gets 409 with the new ETag, and the document holds the winner's change only.
 4. Safe apply: a change with confirm_within=2 that is not confirmed reverts by itself (a
    revision by "cats"), and the VIP answers again; one that is confirmed stays.
 5. History: `catsctl config set/diff/history` against the daemon, the revisions list, a
-   text diff, and a revert to revision 1 that gives revision 1's document byte for byte.
+   text diff, the audit row of a change (root, its diff), a broken import refused and an
+   edited export imported as the next revision, and a revert to revision 1 that gives
+   revision 1's document byte for byte.
    A WAN's cost (1000) through PATCH is tuning only (no restart): app1's candidates over
    that WAN are at weight 0 within 2 s ("configured: wan2 cost 0 -> 1000 ms" in the
    weights event), and weighted again within 2 s of the cost back at 0.
+   The probe interval through PATCH (50 ms -> 250 ms -> back): every path's probe rate
+   follows (about 20/s, 4/s, 20/s), the daemon's pid unchanged.
 6. A locked database refuses a change (503 storage) and changes nothing; kill -9 during
    an apply leaves, after a start, the old or the new revision with the kernel converged
    to it.
@@ -43,6 +49,7 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -223,6 +230,45 @@ def test_refusals_change_nothing(s: LabSession):
     assert answers(s, SVC_VIP), f"{SVC} stopped answering after refused changes"
 
 
+def test_concurrent_edits(s: LabSession):
+    """Issue 9 "two concurrent edits: one wins, the other gets 409": two clients read the
+    same revision and send their changes at the same instant (one structural, a service's
+    ports, which restarts the services and takes the longest; one selection tuning): one is
+    applied, the other gets 409 with the new ETag, and the document holds the winner's
+    change only."""
+    rev, doc = current(s)
+    i = index_of(doc, SVC)
+    ports = doc["service"][i]["ports"]
+    ops = {"ports": [{"op": "replace", "path": f"/service/{i}/ports", "value": ports + [8080]}],
+           "hyst": [{"op": "replace", "path": "/selection/hysteresis_pct", "value": 17}]}
+    res: dict = {}
+    go = threading.Barrier(len(ops))
+
+    def send(k):
+        go.wait()
+        res[k] = patch(s, rev, ops[k])
+    threads = [threading.Thread(target=send, args=(k,)) for k in ops]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    status = {k: r[0] for k, r in res.items()}
+    assert sorted(status.values()) == [200, 409], f"two edits of revision {rev}: {status} {res}"
+    won = next(k for k, v in status.items() if v == 200)
+    lost = next(k for k, v in status.items() if v == 409)
+    assert res[lost][1].get("etag") == f'"{rev + 1}"', f"the 409 does not name the new revision: {res[lost]}"
+    r2, d2 = current(s)
+    assert r2 == rev + 1, f"revision {r2} after two edits of {rev}"
+    got = {"ports": d2["service"][i]["ports"] != ports, "hyst": d2["selection"].get("hysteresis_pct") == 17}
+    assert got == {won: True, lost: False}, f"{won} won, yet the document has {got}"
+    print(f"  two edits of revision {rev}: {won} applied (200), {lost} refused (409)")
+    # Back to the document before (a change of its own, against the current revision).
+    back = ports if won == "ports" else doc["selection"]["hysteresis_pct"]
+    st, _, body = patch(s, r2, [{"op": "replace", "path": ops[won][0]["path"], "value": back}])
+    assert st == 200, f"restoring: {st} {body}"
+    wait_until(lambda: answers(s, SVC_VIP) or None, 10, f"{SVC} answering after the edits")
+
+
 def test_unconfirmed_change_reverts(s: LabSession):
     rev, doc = current(s)
     i = index_of(doc, SVC)
@@ -266,9 +312,27 @@ def test_history_and_revert(s: LabSession):
     assert cp.stdout.strip() == "~ /selection/hold_down_ms: 1000 -> 1200", f"catsctl config diff: {cp.stdout!r}"
     cp = s.lab.catsctl("cpe", "config", "history", "--limit", "1")
     assert "by catsctl" in cp.stdout and "root" in cp.stdout, f"catsctl config history: {cp.stdout}"
+    # The audit log has who changed what, from where, with the diff (issue 9 "An audit log").
+    st, _, audit = api(s, "GET", "/api/v1/audit")
+    mine = [e for e in audit["entries"] if e["action"] == "config_change" and e["subject"] == f"revision {rev + 1}"]
+    assert st == 200 and len(mine) == 1, f"audit rows of revision {rev + 1}: {mine} ({st})"
+    assert mine[0]["actor"] == "root" and mine[0]["ts_ms"] > 0, mine[0]
+    assert mine[0]["detail"].strip() == "~ /selection/hold_down_ms: 1000 -> 1200", mine[0]
     rev += 1
     st, _, text = api(s, "GET", f"/api/v1/config/diff?from=1&to={rev}&format=text")
     assert st == 200 and "/selection/hysteresis_pct: 10 -> 12" in text, f"diff: {st} {text!r}"
+    # Import (issue 9 "export and import the whole configuration"): a broken document is
+    # refused with nothing changed; the export, edited, comes back as the next revision.
+    st, _, body = api(s, "POST", "/api/v1/config/import", '{"cpe": {"name": "x"}, "cpe": {}}', {"If-Match": f'"{rev}"'})
+    assert st == 400 and body["error"]["fields"][0]["field"] == "/cpe", f"broken import: {st} {body}"
+    assert current(s)[0] == rev, "a broken import changed the configuration"
+    _, _, exported = api(s, "GET", "/api/v1/config/export")
+    exported["selection"]["hold_down_ms"] = 1300
+    st, _, body = api(s, "POST", "/api/v1/config/import", exported, {"If-Match": f'"{rev}"'})
+    assert st == 200 and body["revision"] == rev + 1, f"import: {st} {body}"
+    r_imp, d_imp = current(s)
+    assert r_imp == rev + 1 and d_imp["selection"]["hold_down_ms"] == 1300, (r_imp, d_imp["selection"])
+    rev += 1
     st, _, body = api(s, "POST", "/api/v1/config/revert", {"revision": 1, "comment": "back to the file"})
     assert st == 200 and body["revision"] == rev + 1, body
     _, one = api(s, "GET", "/api/v1/config/export?revision=1")[1:]
@@ -312,6 +376,41 @@ def test_wan_cost_live(s: LabSession):
     assert st == 200, f"PATCH cost back: {st} {body}"
     wait_until(lambda: app1(False), 2, f"app1 weighted over {wan} again with its cost 0")
     print(f"  {wan} cost 1000: its app1 weight 0 after {took * 1000:.0f} ms, no restart")
+
+
+def test_probing_live(s: LabSession):
+    """Issue 9 "the overlay, probing and steering reconfigure live, without a restart": the
+    probe interval changed through the API (50 ms, the default, to 250 ms and back) changes
+    how fast every path is probed, with the daemon's pid unchanged and the paths up."""
+    pid = s.lab.daemon_entry("cpe")["pid"]
+
+    def rate(seconds=2.0) -> float:
+        def sent():
+            ps = json.loads(s.lab.catsctl("cpe", "paths", "--json").stdout)
+            return {(p["wan"], p["vcpe"]): p["sent"] for p in ps}
+        wait_until(lambda: all(p["state"] == "up" for p in json.loads(s.lab.catsctl("cpe", "paths", "--json").stdout))
+                   or None, 15, "every path up")
+        a, t0 = sent(), time.monotonic()
+        time.sleep(seconds)  # a rate is counted over a span: no event to wait for
+        b, t1 = sent(), time.monotonic()
+        assert a.keys() == b.keys() and all(b[k] >= a[k] for k in a), (a, b)
+        return min(b[k] - a[k] for k in a) / (t1 - t0)
+
+    before = rate()
+    rev, doc = current(s)
+    had = "probing" in doc
+    op = ({"op": "add", "path": "/probing/interval_ms", "value": 250} if had else
+          {"op": "add", "path": "/probing", "value": {"interval_ms": 250}})
+    st, _, body = patch(s, rev, [op])
+    assert st == 200, f"probing interval 250 ms: {st} {body}"
+    slow = rate()
+    st, _, body = patch(s, rev + 1, [{"op": "remove", "path": op["path"]}])
+    assert st == 200, f"probing interval back: {st} {body}"
+    again = rate()
+    assert s.lab.daemon_entry("cpe")["pid"] == pid, "the daemon restarted"
+    # 50 ms -> 20 probes/s per path, 250 ms -> 4/s (the slowest path of each span).
+    assert before > 14 and 2.5 < slow < 5.5 and again > 14, (before, slow, again)
+    print(f"  probes per path per second: {before:.1f} -> {slow:.1f} (interval 250 ms) -> {again:.1f}, no restart")
 
 
 def test_add_vcpe(s: LabSession):
@@ -448,6 +547,15 @@ def test_database_owns_after_restart(s: LabSession):
     wait_until(lambda: "edited after import; ignored" in log_text(s) or None, 10, "the warning about the edited file")
     assert current(s)[0] == rev + 1, "an edited file changed the configuration without --reimport"
     wait_until(lambda: not answers(s, SVC_VIP) or None, 5, f"{SVC} still absent")
+    # --reimport: the file (which still has the service) becomes the next revision, by root.
+    s.lab.stop_daemon("cpe")
+    s.lab.start_daemon("cpe", extra_args=("--reimport",))
+    r3, d3 = current(s)
+    assert r3 == rev + 2 and SVC in [x["id"] for x in d3["service"]], f"--reimport: revision {r3}, not the file's"
+    _, _, revs = api(s, "GET", "/api/v1/config/revisions?limit=1")
+    assert revs["revisions"][0]["author"] == "root" and "--reimport of" in revs["revisions"][0]["comment"], revs
+    assert f"re-imported as revision {rev + 2}" in log_text(s), "no log line for the re-import"
+    wait_until(lambda: answers(s, SVC_VIP) or None, 10, f"{SVC} answering again after --reimport")
 
 
 def fill(path: Path) -> int:
@@ -524,8 +632,8 @@ def test_full_disk_refuses(s: LabSession):
 
 if __name__ == "__main__":
     sys.exit(main([test_bootstrap_revision, test_live_remove_and_add, test_remove_keeps_later_marks,
-                   test_refusals_change_nothing,
-                   test_unconfirmed_change_reverts, test_history_and_revert, test_wan_cost_live, test_add_vcpe,
+                   test_refusals_change_nothing, test_concurrent_edits,
+                   test_unconfirmed_change_reverts, test_history_and_revert, test_wan_cost_live, test_probing_live, test_add_vcpe,
                    test_locked_database_refuses,
                    test_kill_during_apply, test_database_owns_after_restart, test_full_disk_refuses],
                   daemons=True))

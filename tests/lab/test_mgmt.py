@@ -10,7 +10,8 @@
    (then 4xx, and setup-url says an admin exists).
 3. Sessions: login sets an HttpOnly Secure SameSite=Strict cookie; a change without the
    CSRF token, or from another Origin, is refused (403) and changes nothing; with it, an
-   admin adds a viewer. The viewer reads but cannot change (403).
+   admin adds a viewer. The viewer reads (the configuration too) but cannot change (403),
+   nor read the configuration's secrets (?secrets=1: 403).
 4. Tokens: an admin's API token (Bearer) reads /metrics and status; revoked, it is refused.
 5. Bad bodies: not JSON, unknown fields, wrong types, 1 MiB, deep nesting: 4xx JSON, no change.
 6. Login rate limiting: repeated failures get 429 with Retry-After, even with the right
@@ -85,7 +86,21 @@ def test_no_admin_yet(s: LabSession):
         assert h.get("x-frame-options") == "DENY" and h.get("x-content-type-options") == "nosniff", h
         assert "default-src 'self'" in h.get("content-security-policy", ""), h
         assert h.get("referrer-policy") == "no-referrer", h
-    print(f"  setup URL {su['url'].split('#')[0]}#token=…; unauthenticated reads: 401 with HSTS + CSP")
+    # Issue 9: the fingerprint and the one-time setup URL are in the log and on the console
+    # (the daemon's stderr; the lab captures both in daemon.log), and they are the ones the
+    # client saw and `catsctl setup-url` gives.
+    log = (Path(s.lab.state()["daemon_configs"]["cpe"]["state_dir"]) / "daemon.log").read_text(errors="replace")
+    fp = fingerprint(s)
+    shown = f"management API on https://{HOST}:{PORT}; certificate SHA-256 {fp}"
+    assert f"info [cpe] {shown}\n" in log and f"cats-cpe: {shown}\n" in log, f"fingerprint not in log and console: {fp}"
+    url = f"no admin yet: set one at {su['url']}"
+    assert f"warn [mgmt] {url}\n" in log and f"cats-cpe: {url}\n" in log, "setup URL not in log and console"
+    # /metrics needs no credentials from a metrics_allow source (fig4: the LAN, c1), and
+    # only /metrics: the same client's read of the paths was 401 above.
+    m = talk(s, [{"method": "GET", "path": "/metrics"}])[0]
+    assert m["status"] == 200 and "cats_build_info" in m["body"], (m["status"], str(m["body"])[:200])
+    print(f"  setup URL {su['url'].split('#')[0]}#token=…; unauthenticated reads: 401 with HSTS + CSP; "
+          "/metrics from metrics_allow: 200")
 
 
 def test_first_admin(s: LabSession):
@@ -131,8 +146,14 @@ def test_sessions_csrf_roles(s: LabSession):
          "body": {"name": "mallory", "role": "admin", "password": VIEWER_PW}},
         {"method": "POST", "path": "/api/v1/tokens", "csrf": True, "headers": {"Origin": f"https://{HOST}:{PORT}"},
          "body": {"name": "t", "role": "admin", "expires_ms": int(time.time() * 1000) + 3600_000}},
+        {"method": "GET", "path": "/api/v1/config"},
+        {"method": "GET", "path": "/api/v1/config?secrets=1"},
+        {"method": "GET", "path": "/api/v1/config/export?secrets=1"},
     ])
     assert v[0]["status"] == 200 and v[0]["body"]["role"] == "viewer", v[0]
+    # A viewer reads the configuration, but never its secrets (admins only: ?secrets=1).
+    assert v[5]["status"] == 200 and "service" in v[5]["body"], v[5]["status"]
+    assert v[6]["status"] == 403 and v[7]["status"] == 403, (v[6], v[7])
     assert v[1]["status"] == 200 and v[2]["status"] == 200, v[1:3]
     assert all("password" not in json.dumps(u) and "hash" not in json.dumps(u) for u in v[2]["body"]["users"]), v[2]
     assert v[3]["status"] == 403 and v[4]["status"] == 403, v[3:]

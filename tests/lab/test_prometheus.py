@@ -11,9 +11,14 @@ parsed with a real parser (Debian's python3-prometheus-client). Checked:
 4. long-lived connections to app1 show in cats_service_flows (conntrack, by ct mark);
 5. each vCPE's /metrics: its instances' samples agree with what the CPE received, its
    reports_sent counter moves, build info and start time are there.
+6. cloud1 with a [management] section: its read-only /metrics and status over HTTPS from
+   a metrics_allow client through the tunnel, pinned; other routes, changes and other
+   sources 403.
 """
 import http.client
+import json
 import socket
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -22,6 +27,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from labtest import LabSession, main, wait_until  # noqa: E402
 from catslab.clients import Stream  # noqa: E402
 from catslab import steering as st_  # noqa: E402
+from catslab import config as cfg_  # noqa: E402
+
+TOOLS = Path(__file__).resolve().parent / "tools"
 
 try:
     from prometheus_client.parser import text_string_to_metric_families
@@ -269,6 +277,47 @@ def test_vcpe_exposition_matches_cpe(s: LabSession):
         assert value(b, "cats_start_time_seconds") == value(a, "cats_start_time_seconds")
 
 
+def https_talk(s: LabSession, client: str, host: str, port: int, pin: str, steps: list[dict]):
+    argv = s.lab.exec_argv(client, ["/usr/bin/python3", str(TOOLS / "https_session.py"), host, str(port), pin])
+    cp = subprocess.run(argv, input=json.dumps(steps), capture_output=True, text=True, timeout=30)
+    return json.loads(cp.stdout) if cp.returncode == 0 else None
+
+
+def test_vcpe_https_read_only(s: LabSession):
+    """Issue 9: cats-vcpe serves its own read-only status and /metrics on a configured
+    address (off by default), over the same HTTPS server code: cloud1 restarted with a
+    [management] section, read from the branch's LAN client c1 through the tunnel, pinned
+    by the fingerprint its `catsctl status` shows (and its log). /metrics and status answer
+    the listed source (with HSTS), every other route is 403 and a change 403 or 405, and a
+    source outside metrics_allow (c2) is 403."""
+    node, host, port = "cloud1", "10.2.1.1", 9443
+    assert "tls_fingerprint_sha256" not in s.lab.status_json(node), "HTTPS on a vCPE without [management]"
+    s.lab.stop_daemon(node)
+    with open(cfg_.config_path(node), "a") as f:
+        f.write(f'\n[management]\nlisten = ["{host}:{port}"]\nmetrics_allow = ["10.1.0.11/32"]\n')
+    s.lab.start_daemon(node)
+    fp = s.lab.status_json(node).get("tls_fingerprint_sha256")
+    assert fp and len(fp) == 95, f"no certificate fingerprint in {node}'s status"
+    log = Path(s.lab.state()["daemon_configs"][node]["state_dir"]) / "daemon.log"
+    assert f"management API on https://{host}:{port}; certificate SHA-256 {fp}" in log.read_text(errors="replace")
+    steps = [{"method": "GET", "path": "/metrics"}, {"method": "GET", "path": "/api/v1/status"},
+             {"method": "GET", "path": "/api/v1/instances"}, {"method": "POST", "path": "/api/v1/status", "body": {}}]
+    # Through the tunnel: wait for cloud1's paths to come back after its restart.
+    r = wait_until(lambda: https_talk(s, "c1", host, port, fp, steps), 30, f"{node}'s HTTPS answering c1")
+    assert r[0]["status"] == 200 and r[0]["headers"]["content-type"] == CONTENT_TYPE, r[0]["headers"]
+    assert "cats_reports_sent_total" in r[0]["body"] and "cats_build_info" in r[0]["body"], r[0]["body"][:300]
+    assert r[0]["headers"].get("strict-transport-security", "").startswith("max-age="), r[0]["headers"]
+    assert r[1]["status"] == 200 and r[1]["body"]["role"] == "vcpe", r[1]
+    # Other routes: 403 from the read-only guard; a change: 405 (the router has no POST
+    # route there; it answers before any guard), either way a JSON error and nothing done.
+    assert r[2]["status"] == 403 and r[3]["status"] in (403, 405), (r[2], r[3])
+    assert all(isinstance(x["body"].get("error"), dict) for x in r[2:]), r[2:]
+    other = https_talk(s, "c2", host, port, fp, steps[:1])
+    assert other and other[0]["status"] == 403, f"a source outside metrics_allow: {other}"
+    print(f"  {node} over HTTPS from c1: /metrics and status 200, instances {r[2]['status']}, POST {r[3]['status']}; "
+          f"from c2 {other[0]['status']}")
+
+
 if __name__ == "__main__":
     sys.exit(main([
         test_cpe_exposition_parses_with_every_family,
@@ -276,4 +325,5 @@ if __name__ == "__main__":
         test_counters_monotonic,
         test_long_lived_connections_counted_as_flows,
         test_vcpe_exposition_matches_cpe,
+        test_vcpe_https_read_only,
     ], scenario="fig4", daemons=True, services=True, setup=setup))

@@ -22,6 +22,10 @@ before the import).
    cloud1 samples it, so the CPE shows the instance's utilisation following the app's
    load (set to 80 %, then 20 %). A cloud2 instance inside cloud2's allow-list whose
    load_url host is outside it is refused (source_not_allowed).
+4. A plan of several parts: two services of 20 instances each behind cloud1, each with a
+   240-byte load_url (more than one datagram holds): cloud1 assembles and applies it
+   (32 sampled at most, the rest refused over_limit) and the CPE shows it in sync with the
+   new revision; removed, the plan is back to what it was.
 """
 import json
 import sys
@@ -199,11 +203,83 @@ def test_plan_load_source_gives_utilisation(s: LabSession):
         s.lab.set_app_load("cloud1", float(before.get("background", 0)))
 
 
+def test_multi_part_plan(s: LabSession):
+    """A plan of several parts, applied whole (report.hpp "A plan travels in 1..16 parts";
+    vcpe/plan.hpp PlanAssembler). Two services of BIG instances each behind cloud1 (a
+    service holds at most 32 instances: 64 candidates over fig4's two WANs), every
+    instance with a load_url of URL_LEN bytes: cloud1's plan then holds more than
+    BIG x 2 x URL_LEN bytes of URLs alone, more than one datagram (8192 bytes) can carry,
+    so the CPE must split it. cloud1 assembles the parts, applies what its
+    sampling_plan.max_instances (32) leaves room for and refuses the rest as over_limit,
+    and the CPE shows it in sync with the new revision. Removing the services brings the
+    plan back to what it was."""
+    big, url_len = 20, 240
+    rev, doc = current(s)
+    before = plans(s)["cloud1"]
+    old_entries = len(before["instances"])
+    parts0 = ctl_json(s, "cloud1", "reports")["sampling_plans"]["accepted"]
+    tmpl = next(x for x in doc["service"] if x["id"] == "app1")
+    key = instances_key(tmpl)
+    ops = []
+    for n in range(2):
+        svc = {k: v for k, v in json.loads(json.dumps(tmpl)).items() if k != key}
+        svc.update(id=f"plan{n}", vip=f"10.255.0.{20 + n}")
+        insts = []
+        for k in range(big):
+            host = f"10.2.1.{100 + n * big + k}"
+            path = "/load/" + "p" * url_len
+            url = f"http://{host}:8081{path}"[:url_len]
+            insts.append(dict(tmpl[key][0], vcpe="cloud1", address=f"{host}:8080", load_url=url))
+        assert len(insts[0]["load_url"]) == url_len
+        svc[key] = insts
+        ops.append({"op": "add", "path": "/service/-", "value": svc})
+    assert 2 * big * url_len > 8192, "test bug: the plan would fit one datagram"
+    st, _, body = patch(s, rev, ops, "?comment=two+big+services")
+    assert st == 200, f"adding two services of {big} instances: {st} {body}"
+    new_rev = body["revision"]
+    t0 = time.monotonic()
+
+    def synced():
+        p = plans(s)["cloud1"]
+        return p if p["state"] == "in_sync" and p["revision"] == new_rev else None
+    p = wait_until(synced, 10, f"cloud1 in sync with revision {new_rev} (a plan of several parts)")
+    took = time.monotonic() - t0
+    assert len(p["instances"]) == old_entries + 2 * big, (old_entries, len(p["instances"]))
+    # cloud1's view of the same plan: every entry of every part, assembled.
+    seen = ctl_json(s, "cloud1", "reports")["sampling_plans"]
+    mine = seen["cpes"]["branch1"]
+    assert mine["revision"] == new_rev and mine["entries"] == len(p["instances"]), mine
+    assert seen["accepted"] - parts0 >= 2, f"cloud1 accepted {seen['accepted'] - parts0} plan datagrams"
+    # Room: max_instances (32) plan-only instances at cloud1; the fig4 file's own are covered.
+    plan_only = [i for i in p["instances"] if i["service"].startswith("plan") or i["service"] == NEW]
+    refused = p["refused"]
+    assert {f["reason"] for f in refused} == {"over_limit"}, refused
+    # applied = sampled + covered by the file; every entry is one or the other, or refused.
+    assert len(refused) == len(plan_only) - 32 and p["applied"] + len(refused) == len(p["instances"]), \
+        (len(plan_only), p["applied"], refused)
+    sampled = [i for i in vcpe_instances(s, "cloud1") if i["service"].startswith("plan")]
+    assert all(i["source"] == "plan:branch1" for i in sampled), sampled
+    assert len(sampled) + sum(1 for f in refused if f["service"].startswith("plan")) == 2 * big, \
+        (len(sampled), refused)
+    print(f"  a plan of {len(p['instances'])} entries (> 8192 bytes) in sync {took:.2f} s after the change: "
+          f"{len(sampled)} sampled, {len(refused)} over_limit; cloud1 took {seen['accepted'] - parts0} datagrams")
+    # Back as it was.
+    r2, d2 = current(s)
+    idx = sorted((i for i, x in enumerate(d2["service"]) if x["id"].startswith("plan")), reverse=True)
+    st, _, body = patch(s, r2, [{"op": "remove", "path": f"/service/{i}"} for i in idx])
+    assert st == 200, f"removing the two services: {st} {body}"
+    wait_until(lambda: (q := plans(s)["cloud1"])["state"] == "in_sync" and len(q["instances"]) == old_entries
+               and not q["refused"] or None, 10, "cloud1's plan back to what it was")
+    wait_until(lambda: not any(i["service"].startswith("plan") for i in vcpe_instances(s, "cloud1")) or None, 5,
+               "cloud1 no longer sampling the removed services")
+
+
 def ctl_plain(s: LabSession) -> str:
     return s.lab.catsctl("cpe", "plans").stdout
 
 
 if __name__ == "__main__":
-    sys.exit(main([test_tunnels_recreated, test_service_added_reaches_vcpe, test_plan_load_source_gives_utilisation],
+    sys.exit(main([test_tunnels_recreated, test_service_added_reaches_vcpe, test_plan_load_source_gives_utilisation,
+                   test_multi_part_plan],
                   scenario="fig4", daemons=True,
                   setup=setup))

@@ -281,9 +281,9 @@ class Lab:
             raise LabError(f"GET {entry['load_url']} failed ({cp.returncode})")
         return json.loads(cp.stdout)
 
-    def _start_daemon(self, st: dict, node: str, info: dict, binary: Path) -> None:
+    def _start_daemon(self, st: dict, node: str, info: dict, binary: Path, extra_args: tuple[str, ...] = ()) -> None:
         log_path = Path(info["state_dir"]) / "daemon.log"
-        pid = procs.start(node, [str(binary), "--config", info["config"]], log_path)
+        pid = procs.start(node, [str(binary), "--config", info["config"], *extra_args], log_path)
         st["processes"].append({"kind": "daemon", "name": binary.name, "node": node, "pid": pid,
                                 "log": str(log_path), "socket": info["control_socket"]})
         self._save(st)
@@ -352,10 +352,12 @@ class Lab:
         self._save(st)
         return code
 
-    def start_daemon(self, node: str) -> None:
+    def start_daemon(self, node: str, extra_args: tuple[str, ...] = ()) -> None:
+        """Starts `node`'s daemon again (after stop_daemon / kill_daemon); `extra_args`
+        follow `--config FILE` (e.g. cats-cpe's `--reimport`)."""
         st = self.state()
         info = st["daemon_configs"][node]
-        self._start_daemon(st, node, info, self.daemon_binary(info["binary"]))
+        self._start_daemon(st, node, info, self.daemon_binary(info["binary"]), extra_args)
 
     def add_spare_wan(self, name: str, timeout: float = 15.0) -> list[str]:
         """The vCPEs' side of the scenario's spare WAN `name` once the CPE has it (added

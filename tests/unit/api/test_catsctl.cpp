@@ -1,4 +1,5 @@
 #include "api/api.hpp"
+#include "api/https.hpp"
 #include "base/process.hpp"
 #include "ctl.hpp"
 #include "test_helpers.hpp"
@@ -7,6 +8,9 @@
 
 #include <catch2/catch.hpp>
 
+#include <atomic>
+#include <cstdlib>
+#include <fstream>
 #include <sstream>
 
 using namespace cats;
@@ -137,6 +141,9 @@ TEST_CASE("catsctl user/token: requests on the socket, passwords from stdin, usa
   rt.add("DELETE", "/api/v1/users", record(200, json::object{}));
   rt.add("POST", "/api/v1/tokens", record(201, json::parse(R"({"id":"ab12","token":"cats_ab12_s3cr3t"})")));
   rt.add("DELETE", "/api/v1/tokens", record(200, json::object{}));
+  rt.add("POST", "/api/v1/users/password", record(200, json::object{}));
+  rt.add("GET", "/api/v1/tokens",
+         record(200, json::parse(R"({"tokens":[{"id":"ab12","name":"prom","role":"viewer","expires_ms":9,"last_used_ms":null}]})")));
   auto srv = api::UnixServer::start(sock, rt);
   REQUIRE(srv.has_value());
   auto run_in = [&](std::vector<std::string> args, const std::string& input) {
@@ -159,6 +166,13 @@ TEST_CASE("catsctl user/token: requests on the socket, passwords from stdin, usa
   CHECK(tok.out.find("cats_ab12_s3cr3t") != std::string::npos);
   CHECK(seen.back().find(R"("role":"viewer","expires_ms":)") != std::string::npos);
   CHECK(run_in({"token", "revoke", "ab12"}, "").out == "revoked token ab12\n");
+  auto pw = run_in({"user", "passwd", "vera", "--password-file", "-"}, "another long password\n");
+  CHECK(pw.code == 0);
+  CHECK(seen.back() == R"(POST /api/v1/users/password?name=vera {"password":"another long password"})");
+  auto toks = run_in({"token", "list"}, "");
+  CHECK(toks.code == 0);
+  CHECK(toks.out.find("prom") != std::string::npos);
+  CHECK(toks.out.find("s3cr3t") == std::string::npos);  // a list never shows a secret
 
   // Usage errors change nothing on the server.
   const size_t before = seen.size();
@@ -189,6 +203,19 @@ TEST_CASE("catsctl config: changes carry If-Match of the revision just read, and
   };
   rt.add("PATCH", "/api/v1/config", change);
   rt.add("POST", "/api/v1/config/import", change);
+  rt.add("POST", "/api/v1/config/revert", change);
+  rt.add("POST", "/api/v1/config/confirm", change);
+  rt.add("GET", "/api/v1/config/export", [&seen](const api::Request& q) {
+    std::string line = "GET " + q.path;
+    for (const auto& [k, v] : q.query) line += " " + k + "=" + v;
+    seen.push_back(line);
+    return api::Response::text("{\"cpe\":{}}", "application/json");
+  });
+  rt.add("GET", "/api/v1/config/revisions", [](const api::Request& q) {
+    return api::Response::json(json::parse(R"({"revisions":[{"revision":8,"ts_ms":5,"author":"root","peer":"",
+      "comment":"lim )" + (q.query.count("limit") ? q.query.at("limit") : std::string("-")) +
+                                           R"(","confirm_by_ms":null}],"pending":null})"));
+  });
   rt.add("GET", "/api/v1/config/diff", [](const api::Request& q) {
     return api::Response::text("~ /x: 1 -> 2\n" + q.query.at("from") + q.query.at("to"), "text/plain");
   });
@@ -215,6 +242,25 @@ TEST_CASE("catsctl config: changes carry If-Match of the revision just read, and
   CHECK(run_in({"config", "import", "-"}, R"({"cpe":{}})").code == 0);
   CHECK(seen.back() == R"(POST /api/v1/config/import if-match="7" {"cpe":{}})");
   CHECK(run_in({"config", "diff", "3", "5"}).out == "~ /x: 1 -> 2\n35\n");  // a newline ends the text
+  CHECK(run_in({"config", "get", "/selection/hold_down_ms"}).out == "1000\n");
+  CHECK(run_in({"config", "get"}).out.find("\"hold_down_ms\"") != std::string::npos);
+  CHECK(run_in({"config", "get", "/nope"}).out == "no value at /nope\n");
+  auto rev = run_in({"config", "revert", "3", "--comment", "back"});
+  CHECK(rev.code == 0);
+  CHECK(rev.out == "revision 8\n");
+  CHECK(seen.back() == R"(POST /api/v1/config/revert if-match= comment=back {"revision":3})");
+  CHECK(run_in({"config", "confirm", "8"}).out == "revision 8 confirmed\n");
+  CHECK(seen.back() == R"(POST /api/v1/config/confirm if-match= {"revision":8})");
+  auto exp = run_in({"config", "export", "--revision", "4", "--secrets"});
+  CHECK(exp.code == 0);
+  CHECK(exp.out.find(R"({"cpe":{}})") == 0);
+  CHECK(seen.back() == "GET /api/v1/config/export revision=4 secrets=1");
+  CHECK(run_in({"config", "export"}).code == 0);
+  CHECK(seen.back() == "GET /api/v1/config/export");
+  auto hist = run_in({"config", "history", "--limit", "5"});
+  CHECK(hist.code == 0);
+  CHECK(hist.out.find("lim 5") != std::string::npos);
+  CHECK(hist.out.find("root") != std::string::npos);
 
   // Usage errors send no change.
   const size_t before = seen.size();
@@ -239,4 +285,67 @@ TEST_CASE("catsctl --url: https only, a pin and a token are required before anyt
   ::unsetenv("CATS_TOKEN");
   r = run_ctl({"--url", "https://127.0.0.1:1", "--pin", "AB", "status"});
   CHECK(r.err.find("API token") != std::string::npos);
+}
+
+// Issue 9 "CLI": catsctl works against the HTTPS API with the same commands, a token from
+// the environment or a file, and the certificate pinned by fingerprint. Against the real
+// HttpsServer over TLS on loopback: the pin is what authenticates the server, so a wrong
+// one must stop catsctl before any request (and its token) reaches a server.
+TEST_CASE("catsctl --url: the same command over real HTTPS, pinned, with a token from a file or $CATS_TOKEN") {
+  test::TempDir tmp;
+  const std::vector<std::string> san{"127.0.0.1"};
+  auto id = api::load_or_create_identity(tmp.path + "/cert.pem", tmp.path + "/key.pem", "cats-cpe", san);
+  REQUIRE(id.has_value());
+  std::atomic<int> calls{0};
+  std::string bearer;
+  api::Router rt;
+  rt.add("GET", "/api/v1/status", [&](const api::Request& r) {
+    ++calls;
+    bearer = r.header("authorization");
+    if (bearer != "Bearer cats_t1_secret") return api::Response::error(401, "bad token");
+    return api::Response::json(json::parse(kStatus));
+  });
+  api::HttpsOptions o;
+  o.listen = {"127.0.0.1:0"};
+  o.identity = *id;
+  auto srv = api::HttpsServer::start(o, std::move(rt));
+  REQUIRE(srv.has_value());
+  const std::string url = "https://" + (*srv)->endpoints().at(0);
+  const std::string token_file = tmp.path + "/token";
+  std::ofstream(token_file) << "cats_t1_secret\n";
+  ::unsetenv("CATS_TOKEN");
+  ::unsetenv("CATS_PIN");
+  struct Unset {  // whatever fails below, the other cases see no token or pin
+    ~Unset() {
+      ::unsetenv("CATS_TOKEN");
+      ::unsetenv("CATS_PIN");
+    }
+  } unset;
+
+  auto file = run_ctl({"--url", url, "--pin", id->fingerprint_sha256, "--token-file", token_file, "status"});
+  CHECK(file.code == 0);
+  CHECK(file.out.rfind("role: cpe  name: branch1  backend: userspace\n", 0) == 0);  // the socket's rendering
+  CHECK(bearer == "Bearer cats_t1_secret");
+  CHECK(calls == 1);
+
+  ::setenv("CATS_TOKEN", "cats_t1_secret", 1);
+  ::setenv("CATS_PIN", id->fingerprint_sha256.c_str(), 1);  // the pin from the environment too
+  auto env = run_ctl({"--url", url, "--json", "status"});
+  CHECK(env.code == 0);
+  CHECK(json::parse(env.out) == json::parse(kStatus));
+  CHECK(calls == 2);
+
+  // A certificate other than the pinned one: refused in the handshake, nothing sent.
+  std::string wrong = id->fingerprint_sha256;
+  wrong[0] = wrong[0] == 'A' ? 'B' : 'A';
+  auto pinned = run_ctl({"--url", url, "--pin", wrong, "status"});
+  CHECK(pinned.code == 3);
+  CHECK(pinned.err.find(id->fingerprint_sha256) != std::string::npos);  // names the certificate it saw
+  CHECK(calls == 2);
+
+  // The server's own refusal of a token comes back as an API error.
+  ::setenv("CATS_TOKEN", "cats_t1_wrong", 1);
+  auto refused = run_ctl({"--url", url, "status"});
+  CHECK(refused.code == 1);
+  CHECK(refused.err.find("401") != std::string::npos);
 }
