@@ -196,15 +196,24 @@ Decision decide(const Service& svc, std::span<const Instance> instances, std::sp
       s.instance = i;
       s.path = j;
       s.network_ms = network_delay_ms(p, w);
-      if (in.processing_delay_ms) {
+      const double own_st = in.service_time_ms && std::isfinite(*in.service_time_ms) && *in.service_time_ms > 0.0
+                                ? *in.service_time_ms
+                                : svc.service_time_ms;
+      if (in.queue_depth && std::isfinite(*in.queue_depth)) {
+        // An LLM server (draft §4.5): its measured delay (the mean time to first token of the
+        // last interval) is the queue it had; the queue it has now is what the next request
+        // meets. Each request waiting per unit (GPU) adds about one unloaded first-token time
+        // (the instance's service time): a prediction, so cost-jump rules treat it as an
+        // estimate, as they do the M/M/c one (docs/SELECTION.md "LLM servers").
+        const double units = std::isfinite(in.gpus) && in.gpus > 0.0 ? in.gpus : effective_vcpus(in);
+        s.compute_ms = own_st * (1.0 + std::max(*in.queue_depth, 0.0) / units);
+        s.compute_estimated = true;
+      } else if (in.processing_delay_ms) {
         s.compute_ms = *in.processing_delay_ms;  // measured beats modelled
       } else {
         // The instance's own per-request time once its vCPE gave one; the service-wide
         // figure is only a guess for instances that never did (exploration below).
-        const double st = in.service_time_ms && std::isfinite(*in.service_time_ms) && *in.service_time_ms > 0.0
-                              ? *in.service_time_ms
-                              : svc.service_time_ms;
-        s.compute_ms = mmc_sojourn_ms(in.vcpus, seen_utilization(svc, in), st);
+        s.compute_ms = mmc_sojourn_ms(in.vcpus, seen_utilization(svc, in), own_st);
         s.compute_estimated = true;
       }
       s.e2e_ms = svc.access_delay_ms + s.network_ms + s.compute_ms;

@@ -511,26 +511,37 @@ TEST_CASE("LLM servers: the capacity factor follows the queue, in GPUs when repo
   i.queue_depth = 1e9;
   CHECK(spare_vcpus(i) == kSpareFloorVcpus);
 
-  // Equal costs: GPU site a (1 GPU, empty queue) against b (2 GPUs, 3 waiting): 1 : 0.5.
+  // GPU site a (1 GPU, empty queue) against b (2 GPUs, 3 waiting), 100 ms unloaded time to
+  // first token each, equal paths. The compute term is the queue now, not a measured TTFT:
+  // 100 · (1 + 0/1) against 100 · (1 + 3/2); the measured delays (the queues they had) do
+  // not count.
   TwoSites t;
+  t.svc.epsilon = 2.0;  // both in the window: the factors decide
   t.paths = {{"a", "w1", 10, 0, 0, true}, {"b", "w1", 10, 0, 0, true}};
+  for (auto& x : t.in) x.service_time_ms = 100, x.processing_delay_ms = 900;
   t.in[0].gpus = 1;
   t.in[0].queue_depth = 0.0;
   t.in[1].gpus = 2;
   t.in[1].queue_depth = 3.0;
   auto d = decide(t.svc, t.in, t.paths);
-  CHECK(d.candidates[0].weight == 666);  // 1 + 998 · 2/3 = 666.3
-  CHECK(d.candidates[1].weight == 334);
-  // The queue drains: b's two GPUs take twice a's share.
+  CHECK(d.candidates[0].compute_ms == Approx(100));
+  CHECK(d.candidates[1].compute_ms == Approx(250));
+  CHECK(d.candidates[1].compute_estimated);
+  // Shares 1 · 1 : 0.5 · (110 / 260)² = 1 : 0.0895.
+  CHECK(d.candidates[0].weight == 917);
+  CHECK(d.candidates[1].weight == 83);
+  // The queue drains: equal costs, b's two GPUs take twice a's share.
   t.in[1].queue_depth = 0.0;
   d = decide(t.svc, t.in, t.paths);
   CHECK(d.candidates[0].weight == 334);
   CHECK(d.candidates[1].weight == 666);
-  // At rest an instance with a queue figure compares like one without (c · (1 − 0)).
+  // At rest an instance with a queue figure compares like one without (c · (1 − 0), and its
+  // service time as an idle instance's delay).
   t.in[0] = t.in[1] = Instance{};
   t.in[0].vcpe = "a"; t.in[1].vcpe = "b";
   t.in[0].vcpus = t.in[1].vcpus = 4;
-  t.in[0].processing_delay_ms = t.in[1].processing_delay_ms = 5;
+  t.in[0].processing_delay_ms = 5;
+  t.in[1].service_time_ms = 5;
   t.in[1].queue_depth = 0.0;
   d = decide(t.svc, t.in, t.paths);
   CHECK(d.candidates[0].weight == 500);
