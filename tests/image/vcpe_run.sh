@@ -8,8 +8,9 @@
 # with a NoCloud seed (cloud-localds) holding exactly the user-data the CPE answered. Then,
 # as an operator would: reads the vCPE's keys from its console (printed by that
 # user-data), pastes them into the same request (the vCPE added as a revision), and waits,
-# with a deadline, for the CPE to see it: a WireGuard handshake, the path up, a signed
-# report accepted. The guest's own PASS/FAIL lines come over its second serial port
+# with a deadline, for the CPE to see it: a WireGuard handshake, the path up; and once a
+# service with an instance behind it is added (its SSH server), a signed report accepted
+# and the instance available. The guest's own PASS/FAIL lines come over its second serial port
 # (images/rootfs/lib.sh); a failure prints the console's tail. Everything is removed on
 # exit (trap).
 #
@@ -142,7 +143,9 @@ stamp "cats-cpe ready"
 
 api() {  # api METHOD PATH [BODY [IF-MATCH]]: the body to $test/api.json, headers to $test/api.h; prints the status
   local args=(-sS --max-time 30 --unix-socket "$sock" -X "$1" -D "$test/api.h" -o "$test/api.json" -w '%{http_code}')
-  [ $# -ge 3 ] && args+=(-H 'Content-Type: application/json' --data-binary "$3")
+  local type=application/json
+  [ "$1" = PATCH ] && type=application/json-patch+json
+  [ $# -ge 3 ] && args+=(-H "Content-Type: $type" --data-binary "$3")
   [ $# -ge 4 ] && args+=(-H "If-Match: $4")
   curl "${args[@]}" "http://cpe$2"
 }
@@ -230,6 +233,16 @@ if [ $ok = 1 ]; then
   if [ "$st" = 201 ]; then hpass vcpe-added "POST /api/v1/vcpes with its keys: 201, revision $(pyj 'print(d["revision"])')"
   else hfail vcpe-added "POST /api/v1/vcpes with its keys: $st $(cat "$test/api.json")"; ok=0; fi
 fi
+# A vCPE reports its instances; the user-data's file has none (docs/CONFIG.md: the CPE
+# sends each vCPE a sampling plan of the instances it places there). The service: the
+# vCPE's own SSH server on its LAN address, a real TCP service inside the image.
+if [ $ok = 1 ]; then
+  etag=$(tr -d '\r' <"$test/api.h" | sed -n 's/^[Ee][Tt][Aa][Gg]: //p')
+  svc='[{"op":"add","path":"/service/-","value":{"id":"ssh","vip":"10.255.0.9","ports":[22],"instance":[{"vcpe":"cloud9","address":"10.2.9.1:22"}]}}]'
+  st=$(api PATCH /api/v1/config "$svc" "$etag")
+  if [ "$st" = 200 ]; then hpass service-added "PATCH /api/v1/config: service ssh, instance cloud9 10.2.9.1:22: 200, revision $(pyj 'print(d["revision"])')"
+  else hfail service-added "PATCH /api/v1/config: $st $(cat "$test/api.json")"; ok=0; fi
+fi
 
 # 7. The CPE sees the vCPE: handshake with its key, the path up, a signed report accepted.
 if [ $ok = 1 ]; then
@@ -245,7 +258,10 @@ if [ $ok = 1 ]; then
     jq_py 'any(v.get("vcpe")=="cloud9" and v.get("last_seq") is not None for v in d.get("vcpes",[])) and d["counters"]["accepted"] > 0'; }
   wait_host cpe-handshake handshake && echo "INFO CPE: $(ip netns exec $ns wg show all latest-handshakes | tr '\t\n' '  ')"
   wait_host cpe-path-up path_up && echo "INFO CPE paths: $(ctl paths | tr -s ' \n' '  ')"
+  instance_up() { ctl --json instances | tee /dev/stderr |
+    jq_py 'any(i.get("vcpe")=="cloud9" and i.get("available") in (True,"yes") for i in d)'; }
   wait_host cpe-report-accepted report_seen && echo "INFO CPE reports: $(ctl --json reports | tr -d '\n' | head -c 600)"
+  wait_host cpe-instance-available instance_up && echo "INFO CPE instances: $(ctl instances | tr -s ' \n' '  ')"
 fi
 
 # 8. The guest's checks (it writes DONE after its handshake), then the VM is ended.
