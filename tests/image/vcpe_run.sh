@@ -9,7 +9,7 @@
 # as an operator would: reads the vCPE's keys from its console (printed by that
 # user-data), pastes them into the same request (the vCPE added as a revision), and waits,
 # with a deadline, for the CPE to see it: a WireGuard handshake, the path up; and once a
-# service with an instance behind it is added (its SSH server), a signed report accepted
+# service with an instance behind it is added (an HTTP app in the guest), a signed report accepted
 # and the instance available. The guest's own PASS/FAIL lines come over its second serial port
 # (images/rootfs/lib.sh); a failure prints the console's tail. Everything is removed on
 # exit (trap).
@@ -49,8 +49,8 @@ rm -rf "$test" && mkdir -p "$test/seed"
 # 4 GiB (a cloud's disk is larger than the image: cloud-init's growpart grows the root).
 ov=$test/overlay
 install -d "$ov/usr/local/lib/cats-vcpe-image-test" "$ov/etc/systemd/system/multi-user.target.wants"
-install -m 0755 "$root/tests/vm/guest/lib.sh" "$root/tests/image/vcpe-guest/cats-vcpe-image-test.sh" \
-  "$ov/usr/local/lib/cats-vcpe-image-test/"
+install -m 0755 "$root/tests/vm/guest/lib.sh" "$root/tests/vm/guest/app.py" \
+  "$root/tests/image/vcpe-guest/cats-vcpe-image-test.sh" "$ov/usr/local/lib/cats-vcpe-image-test/"
 install -m 0644 "$root/tests/image/vcpe-guest/cats-vcpe-image-test.service" "$ov/etc/systemd/system/"
 ln -s /etc/systemd/system/cats-vcpe-image-test.service "$ov/etc/systemd/system/multi-user.target.wants/"
 CATS_IMAGE_DIR=$dir CATS_IMAGE_OVERLAY="$ov" "$root/images/vcpe/build.sh" "$test/img" "$debdir"
@@ -235,12 +235,14 @@ if [ $ok = 1 ]; then
 fi
 # A vCPE reports its instances; the user-data's file has none (docs/CONFIG.md: the CPE
 # sends each vCPE a sampling plan of the instances it places there). The service: the
-# vCPE's own SSH server on its LAN address, a real TCP service inside the image.
+# guest test's HTTP app (tests/vm/guest/app.py) on the vCPE's LAN address. (Not sshd:
+# the plan's TCP health check connects every sampling round, 100 ms, and each connection
+# forks an sshd, which starved the TCG guest.)
 if [ $ok = 1 ]; then
   etag=$(tr -d '\r' <"$test/api.h" | sed -n 's/^[Ee][Tt][Aa][Gg]: //p')
-  svc='[{"op":"add","path":"/service/-","value":{"id":"ssh","vip":"10.255.0.9","ports":[22],"instance":[{"vcpe":"cloud9","address":"10.2.9.1:22"}]}}]'
+  svc='[{"op":"add","path":"/service","value":[{"id":"web","vip":"10.255.0.9","ports":[80],"instance":[{"vcpe":"cloud9","address":"10.2.9.1:8080"}]}]}]'  # the CPE has no service yet
   st=$(api PATCH /api/v1/config "$svc" "$etag")
-  if [ "$st" = 200 ]; then hpass service-added "PATCH /api/v1/config: service ssh, instance cloud9 10.2.9.1:22: 200, revision $(pyj 'print(d["revision"])')"
+  if [ "$st" = 200 ]; then hpass service-added "PATCH /api/v1/config: service web, instance cloud9 10.2.9.1:8080: 200, revision $(pyj 'print(d["revision"])')"
   else hfail service-added "PATCH /api/v1/config: $st $(cat "$test/api.json")"; ok=0; fi
 fi
 

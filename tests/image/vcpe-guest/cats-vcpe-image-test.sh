@@ -33,6 +33,8 @@ trap finish EXIT
 json() {  # json FILE EXPR: the Python expression on the file's JSON as d, printed
   python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print($2)" "$1"
 }
+# The application behind the vCPE (the host adds it to the CPE as a service instance).
+systemd-run -q --unit=cats-test-app python3 $lib/app.py 10.2.9.1:8080
 say "INFO $(cat /etc/cats-image-release | tr '\n' ' ')kernel $(uname -r), cloud-init $(cloud-init --version 2>&1 | awk '{print $2}'), up $(cut -d' ' -f1 /proc/uptime) s"
 
 # --- 1. cloud-init: done, no errors, the user-data valid for this cloud-init ---
