@@ -1,7 +1,11 @@
 #include "cpe/enrol.hpp"
 
+#include "cpe/cloud_config.hpp"
+
 #include <boost/json.hpp>
 
+#include <algorithm>
+#include <cctype>
 #include <sstream>
 
 namespace cats::cpe {
@@ -32,6 +36,31 @@ std::string indent(const std::string& text, const std::string& pad) {
   return out;
 }
 
+// The vCPE's name goes into the user-data's comment and its runcmd shell line, and names
+// the vCPE on every console: letters, digits, '.', '_', '-' cannot end a YAML comment,
+// close the quoted shell command or inject a line.
+bool plain_name(std::string_view s) {
+  if (s.empty() || !std::isalnum(static_cast<unsigned char>(s[0]))) return false;
+  return std::all_of(s.begin(), s.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-';
+  });
+}
+
+// images/vcpe/cloud-config.yaml with its {{name}} and {{vcpe_toml}} filled in. The file
+// is a YAML block scalar ("content: |"), six spaces in; its lines carry no YAML syntax of
+// their own (TOML strings are quoted on one line).
+std::string cloud_config(std::string_view name, const std::string& vcpe_toml) {
+  std::string out(kCloudConfigTemplate);
+  const std::string file = indent(vcpe_toml, "      ");
+  auto replace = [&](std::string_view key, std::string_view value) {
+    for (size_t at = out.find(key); at != std::string::npos; at = out.find(key, at + value.size()))
+      out.replace(at, key.size(), value);
+  };
+  replace("{{vcpe_toml}}\n", file);  // the placeholder's own line becomes the file's lines
+  replace("{{name}}", name);
+  return out;
+}
+
 }  // namespace
 
 Expected<Enrolment, FieldErrors> enrol(const config::CpeConfig& cpe, const CpeIdentity& id,
@@ -46,6 +75,8 @@ Expected<Enrolment, FieldErrors> enrol(const config::CpeConfig& cpe, const CpeId
       errs.push_back({"/" + configdb::escape_token(kv.key()), "unknown field"});
   for (const char* k : {"name", "endpoint", "address"})
     if (!str(r, k)) errs.push_back({std::string("/") + k, "required, a string"});
+  if (str(r, "name") && !plain_name(*str(r, "name")))
+    errs.push_back({"/name", "letters, digits, '.', '_' and '-' only, starting with a letter or digit"});
   const auto* subnets = r.if_contains("subnets");
   if (!subnets || !subnets->is_array() || subnets->as_array().empty())
     errs.push_back({"/subnets", "required, a non-empty list of prefixes"});
@@ -77,7 +108,9 @@ Expected<Enrolment, FieldErrors> enrol(const config::CpeConfig& cpe, const CpeId
 
   // The vCPE's file: its own section, then this CPE with one path per WAN.
   std::ostringstream t;
-  const std::string lan_if = str(r, "lan_interface") ? std::string(*str(r, "lan_interface")) : "lan0";
+  // The vCPE cloud image's NIC names (net.ifnames=0, docs/IMAGES.md "vCPE cloud image"):
+  // eth0 its uplink, eth1 its LAN.
+  const std::string lan_if = str(r, "lan_interface") ? std::string(*str(r, "lan_interface")) : "eth1";
   const std::string up_if = str(r, "uplink_interface") ? std::string(*str(r, "uplink_interface")) : "eth0";
   t << "# Written by cats-cpe " << q(cpe.daemon.name) << " for vCPE " << q(std::string(*str(r, "name"))) << ".\n"
     << "# Add an [[instance]] per application instance this vCPE fronts (docs/CONFIG.md).\n"
@@ -106,17 +139,7 @@ Expected<Enrolment, FieldErrors> enrol(const config::CpeConfig& cpe, const CpeId
   }
   if (!errs.empty()) return errs;
 
-  e.cloud_init = "#cloud-config\n"
-                 "# cats-sdwan vCPE " + std::string(*str(r, "name")) + ": writes its configuration and starts it.\n"
-                 "# Its keys are then on the console; paste them into POST /api/v1/vcpes on the CPE.\n"
-                 "write_files:\n"
-                 "  - path: /etc/cats/vcpe.toml\n"
-                 "    permissions: '0644'\n"
-                 "    content: |\n" + indent(e.vcpe_toml, "      ") +
-                 "runcmd:\n"
-                 "  - [systemctl, enable, --now, cats-vcpe.service]\n"
-                 "  - [sh, -c, 'echo \"cats-vcpe public_key=$(cats-vcpe pubkey --config /etc/cats/vcpe.toml)"
-                 " report_key=$(cats-vcpe pubkey --report --config /etc/cats/vcpe.toml)\" > /dev/console']\n";
+  e.cloud_init = cloud_config(*str(r, "name"), e.vcpe_toml);
   return e;
 }
 

@@ -1,5 +1,6 @@
 # Shared by the scripts that build a Debian 12 root file system and boot it in qemu
-# (tests/vm/run.sh, images/cpe/build.sh, tests/image/run.sh). Source it; needs set -e.
+# (tests/vm/run.sh, images/cpe/build.sh, tests/image/run.sh, images/vcpe/build.sh,
+# tests/image/vcpe_run.sh). Source it; needs set -e.
 
 cats_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 

@@ -125,6 +125,56 @@ gateway = "192.0.2.5"
   CHECK(port.error().at(0).field == "/ports/dsl");
 }
 
+// The user-data is images/vcpe/cloud-config.yaml (compiled in) with the vCPE's file as the
+// literal block of write_files' content: YAML's "|" block, six spaces in, gives back the
+// file byte for byte (clip chomping: one final newline), which cloud-init 22.4 writes.
+TEST_CASE("enrol: cloud_init is the image's cloud-config template carrying vcpe.toml unchanged") {
+  const auto cpe = branch_with(R"(
+[[wan]]
+name = "fiber"
+interface = "wan0"
+gateway = "192.0.2.1"
+)");
+  const cpe::CpeIdentity id{"KzfE6znnIHQ1PDed9AhG+HTJMVoqeNFVEIDdy4N/f20=", "zflfEUVyUIcGHWZPkC6JrWZ/h46ClV+jSLytI4tLDrQ="};
+  auto e = cpe::enrol(cpe, id, json::parse(R"({"name":"cloud9","endpoint":"203.0.113.10","address":"10.2.9.1",
+                                                "subnets":["10.2.9.0/24"]})"));
+  REQUIRE(e.has_value());
+  const std::string& ci = e->cloud_init;
+  CHECK(ci.rfind("#cloud-config\n", 0) == 0);  // cloud-init's marker: the first line, exactly
+  CHECK(ci.find("{{") == std::string::npos);
+  CHECK(ci.find("# cats-sdwan vCPE cloud9,") != std::string::npos);
+  const std::string head = "  - path: /etc/cats/vcpe.toml\n    owner: root:root\n    permissions: '0644'\n    content: |\n";
+  const auto at = ci.find(head);
+  REQUIRE(at != std::string::npos);
+  const auto end = ci.find("\nruncmd:\n", at);
+  REQUIRE(end != std::string::npos);
+  std::string block = ci.substr(at + head.size(), end + 1 - at - head.size()), file;
+  for (size_t b = 0; b < block.size();) {
+    const auto nl = block.find('\n', b);
+    const std::string line = block.substr(b, nl - b);
+    REQUIRE(line.rfind("      ", 0) == 0);  // every line inside the block, blank ones too
+    file += line.substr(6) + "\n";
+    b = nl + 1;
+  }
+  CHECK(file == e->vcpe_toml);
+  CHECK(ci.find("  - [systemctl, enable, --now, cats-vcpe.service]\n") != std::string::npos);
+  CHECK(ci.find("echo \"cats-vcpe cloud9 public_key=$(runuser -u _cats -- cats-vcpe pubkey --config /etc/cats/vcpe.toml)") !=
+        std::string::npos);
+  // The image names its NICs eth0 (uplink) and eth1 (LAN): the defaults of the file.
+  auto v = config::parse_vcpe(e->vcpe_toml, "vcpe.toml");
+  REQUIRE(v.has_value());
+  CHECK(v->lan.interface == "eth1");
+  CHECK(v->uplink_interface == "eth0");
+
+  // A name that would end the YAML comment, or the quoted shell line, is refused.
+  for (const char* bad : {"cloud9\n  - [reboot]", "it's", "a b", "-x", ""}) {
+    json::object req{{"name", bad}, {"endpoint", "203.0.113.10"}, {"address", "10.2.9.1"}, {"subnets", json::array{"10.2.9.0/24"}}};
+    auto r = cpe::enrol(cpe, id, req);
+    REQUIRE_FALSE(r.has_value());
+    CHECK(r.error().at(0).field == "/name");
+  }
+}
+
 #include "cpe/config_parts.hpp"
 
 TEST_CASE("config parts: array steps by index, id or name; put adds or replaces; delete removes") {
