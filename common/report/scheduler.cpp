@@ -80,6 +80,20 @@ bool significant_change(const std::vector<InstanceReport>& sent, const std::vect
   return false;
 }
 
+namespace {
+
+// An instance that was available in the last report and is unavailable now.
+bool lost_instance(const std::vector<InstanceReport>& sent, const std::vector<InstanceReport>& now) {
+  return std::any_of(now.begin(), now.end(), [&](const InstanceReport& n) {
+    auto it = std::find_if(sent.begin(), sent.end(), [&](const InstanceReport& s) {
+      return s.service_id == n.service_id && s.instance_id == n.instance_id;
+    });
+    return it != sent.end() && it->available && !n.available;
+  });
+}
+
+}  // namespace
+
 ReportScheduler::ReportScheduler(Intervals iv, Thresholds th)
     : iv_(clamp_intervals(iv.min, iv.max)), th_(th) {}
 
@@ -89,6 +103,12 @@ bool ReportScheduler::offer(const std::vector<InstanceReport>& sample, SteadyTim
   // Judged on the latest sample only: a change that reverted before it could be sent is
   // not sent (that is the damping; the report that goes out describes the present).
   pending_ = !last_sent_at_ || significant_change(last_sent_, latest_, th_);
+  lost_ = pending_ && last_sent_at_ && lost_instance(last_sent_, latest_);
+  if (lost_ && (!last_urgent_at_ || now - *last_urgent_at_ >= iv_.min)) {
+    last_urgent_at_ = now;
+    mark_sent(now);
+    return true;
+  }
   return poll(now);
 }
 
@@ -121,6 +141,7 @@ void ReportScheduler::mark_sent(SteadyTime now) {
   last_sent_ = latest_;
   last_sent_at_ = now;
   pending_ = false;
+  lost_ = false;
 }
 
 }  // namespace cats::report

@@ -4,6 +4,10 @@
 //
 //   * a significant change is sent, but never sooner than min_interval after the previous
 //     report (a change inside min_interval goes out when min_interval expires);
+//   * except an instance that became unavailable (R4; draft §4.3, fast failover between
+//     instances): that report goes out at once, at most one such out-of-turn report per
+//     min_interval, so a flapping instance costs at most twice the rate. Becoming
+//     available waits like any change: moving flows *to* something is never urgent;
 //   * with nothing significant, a report still goes out every max_interval (liveness: the
 //     CPE expires instances after 3 x max_interval without a report);
 //   * significance is judged against the last *sent* values, so slow drift still ends up
@@ -75,6 +79,8 @@ class ReportScheduler {
   Thresholds th_;
   bool have_sample_ = false;
   bool pending_ = false;  // a significant change not yet sent
+  bool lost_ = false;     // ... among it, an instance that was available when last sent and is not now
+  std::optional<SteadyTime> last_urgent_at_;  // the last out-of-turn report
   std::optional<SteadyTime> last_sent_at_;
   std::vector<InstanceReport> latest_;
   std::vector<InstanceReport> last_sent_;

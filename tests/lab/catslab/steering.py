@@ -96,6 +96,15 @@ def _published_share(detail: str, vcpe: str) -> int:
     return sum(int(w) for v, w in re.findall(r"(\S+?)/\S+=(\d+)", tail) if v == vcpe)
 
 
+def first_publication_without(lab, service: str, vcpe: str, since_wall_s: float) -> float | None:
+    """Wall time (s) of the first "weights" event of `service` at or after `since_wall_s`
+    that gives `vcpe` nothing: when the CPE itself published the move, free of the polling
+    latency of a test that watches the weights (None if there is none yet)."""
+    evs = sorted((float(e["ts_ms"]), str(e.get("detail", ""))) for e in weight_events(lab, service)
+                 if e.get("ts_ms") is not None and float(e["ts_ms"]) >= 1000.0 * since_wall_s)
+    return next((ts / 1000.0 for ts, detail in evs if _published_share(detail, vcpe) == 0), None)
+
+
 def last_share_raise_age_s(lab, service: str, vcpe: str) -> float:
     """Seconds since `service`'s weights last gave `vcpe` more than before (inf if never)."""
     evs = sorted((e for e in weight_events(lab, service) if e.get("ts_ms") is not None),

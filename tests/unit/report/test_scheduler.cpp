@@ -27,7 +27,7 @@ std::vector<InstanceReport> sample_at(long t) {
   in.service_id = "svc";
   in.instance_id = "i1";
   in.address = test::ep("10.0.0.5", 9000);
-  in.available = t < 2500;  // availability change: always significant
+  in.available = t >= 2500;  // becoming available: significant, held like any change
   in.metrics = {make(MetricType::cpu_utilization, cpu), make(MetricType::processing_delay_ms, delay)};
   return {in};
 }
@@ -42,7 +42,7 @@ TEST_CASE("scheduler: scripted samples produce exactly the expected sends") {
   // 0      first sample
   // 1000   cpu change at 700, held until min interval expired
   // 2000   delay +15% (min interval already over: immediately)
-  // 3000   availability change at 2500, held until min interval expired
+  // 3000   available again at 2500, held until min interval expired
   // 13000  max-interval heartbeat
   // 14000  cpu change at 13400, held; the 14300 spike reverted by 14600: nothing at 15000
   // 24000  heartbeat
@@ -123,4 +123,43 @@ TEST_CASE("significance: instance figures (service time, last delay like a delay
   b = a;
   b[0].metrics.pop_back();  // the age disappeared: the metric set changed
   CHECK(significant_change(a, b, {}));
+}
+
+TEST_CASE("scheduler: an instance lost goes out at once, one out of turn per min interval") {
+  // Draft §4.3 (fast failover) and R4: waiting out min_interval would add up to its whole
+  // length to every failover. A flap costs at most one extra report per min interval.
+  ReportScheduler s(Intervals{1000ms, 10000ms});
+  auto sample = [](bool up, double cpu = 0.5, bool up2 = true) {
+    std::vector<InstanceReport> out;
+    for (const char* id : {"i1", "i2"}) {
+      InstanceReport in;
+      in.service_id = "svc";
+      in.instance_id = id;
+      in.address = test::ep("10.0.0.5", 9000);
+      in.available = std::string(id) == "i1" ? up : up2;
+      in.metrics = {make(MetricType::cpu_utilization, cpu)};
+      out.push_back(in);
+    }
+    return out;
+  };
+  CHECK(s.offer(sample(true), kT0));
+  CHECK(s.offer(sample(true, 0.9), kT0 + 1000ms));    // a load change: the usual turn
+  CHECK(s.offer(sample(false), kT0 + 1100ms));        // lost 100 ms later: at once
+  CHECK_FALSE(s.offer(sample(true), kT0 + 1200ms));   // back: waits for its turn
+  CHECK_FALSE(s.offer(sample(false), kT0 + 1300ms));  // lost again: no change since sent
+  CHECK_FALSE(s.offer(sample(true), kT0 + 1400ms));
+  CHECK_FALSE(s.offer(sample(false), kT0 + 1500ms));
+  CHECK_FALSE(s.offer(sample(true), kT0 + 2000ms));   // held: min interval from 1100
+  CHECK(s.offer(sample(true), kT0 + 2100ms));         // its turn
+  CHECK(s.offer(sample(false), kT0 + 2150ms));        // lost: the last out-of-turn was 1.05 s ago
+  CHECK_FALSE(s.offer(sample(true), kT0 + 2200ms));
+  CHECK_FALSE(s.offer(sample(false), kT0 + 2300ms));  // unchanged since sent
+  CHECK_FALSE(s.offer(sample(true), kT0 + 3100ms));   // not its turn yet (sent at 2150)
+  CHECK(s.offer(sample(true), kT0 + 3150ms));
+  // Two instances lost one after the other: the first out of turn, the second within the
+  // same min interval waits for its turn.
+  CHECK(s.offer(sample(false), kT0 + 3200ms));
+  CHECK_FALSE(s.offer(sample(false, 0.5, false), kT0 + 3300ms));
+  CHECK_FALSE(s.offer(sample(false, 0.5, false), kT0 + 4100ms));
+  CHECK(s.offer(sample(false, 0.5, false), kT0 + 4200ms));
 }
