@@ -37,8 +37,9 @@ install -D -m 0644 "$key" "$layer/usr/lib/cats-vagrant/vagrant.pub"
 CATS_IMAGE_DIR=$out/image-cache CATS_IMAGE_OVERLAY="$layer" CATS_IMAGE_PACKAGES="openssh-server sudo" \
   "$root/images/cpe/build.sh" "$out/cpe" "$debdir"
 stamp "CPE image"
-# vCPE: sshd and sudo are in the image; iperf3 for the lab's bulk service.
-CATS_IMAGE_DIR=$out/image-cache CATS_IMAGE_OVERLAY="$layer" CATS_IMAGE_PACKAGES="iperf3" \
+# vCPE: sshd and sudo are in the image; iperf3 for the lab's bulk service, Boost.JSON for
+# cats-app (the lab's app, copied from the build tree).
+CATS_IMAGE_DIR=$out/image-cache CATS_IMAGE_OVERLAY="$layer" CATS_IMAGE_PACKAGES="iperf3 libboost-json1.81.0" \
   "$root/images/vcpe/build.sh" "$out/vcpe" "$debdir"
 stamp "vCPE image"
 
