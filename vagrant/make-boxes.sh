@@ -18,6 +18,11 @@ out=$(cd "$out" && pwd)
 debdir=$(cd "${2:-$root/build-pkg}" && pwd)
 t0=$(date +%s)
 stamp() { echo "boxes: $1 at +$(( $(date +%s) - t0 )) s"; }
+missing=()
+for c in mmdebstrap genimage mcopy mkfs.vfat mke2fs qemu-img sfdisk vagrant; do
+  command -v "$c" >/dev/null || missing+=("$c")
+done
+((${#missing[@]} == 0)) || { echo "FAIL: missing ${missing[*]} (tests/run boxes installs what is needed)"; exit 1; }
 
 # Vagrant's public insecure key, from the installed vagrant (the key every base box
 # carries; `vagrant up` replaces it at the first login).
