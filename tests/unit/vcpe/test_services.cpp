@@ -155,7 +155,8 @@ struct Fixture {
   // "service/instance source" of each instance the vCPE samples, in its order.
   std::vector<std::string> instances() const {
     std::vector<std::string> out;
-    for (const auto& v : get("/api/v1/instances").at("instances").as_array())
+    const auto body = get("/api/v1/instances");
+    for (const auto& v : body.at("instances").as_array())
       out.push_back(std::string(v.at("service").as_string()) + "/" + std::string(v.at("instance").as_string()) + " " +
                     std::string(v.at("source").as_string()));
     return out;
