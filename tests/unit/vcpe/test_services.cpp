@@ -103,6 +103,7 @@ struct Fixture {
     const auto deadline = std::chrono::steady_clock::now() + 5s;
     while (!pred()) {
       if (std::chrono::steady_clock::now() > deadline) return false;
+      io.restart();
       io.run_for(5ms);
       drain();
     }
