@@ -279,9 +279,9 @@ Due find_due(const SelectorConfig& cfg, SelectorState& st, const Publication& ne
       due.far_excess = excess, due.far = key, due.far_band = band, due.far_target = target[k];
   }
   // A candidate in force that decide() no longer scores must go.
-  for (const auto& [key, e] : st.eff)
+  for (const auto& in_force : st.eff)
     due.due = due.due || std::none_of(next.candidates.begin(), next.candidates.end(),
-                                      [&](const PublishedWeight& w) { return w.key == key; });
+                                      [&](const PublishedWeight& w) { return w.key == in_force.first; });
   return due;
 }
 
