@@ -294,6 +294,8 @@ def test_browser(s: LabSession):
         out = json.loads(stdout.strip().splitlines()[-1])
     except (ValueError, IndexError):
         raise AssertionError(f"browser script printed no result (exit {rc}): {stdout[-1000:]}")
+    # The whole result, for a failure's post-mortem (the assertions below stop at the first).
+    (build_dir() / "webui-result.json").write_text(json.dumps(out, indent=1))
     assert rc == 0 and "error" not in out, \
         f"browser: {out.get('error')}; steps {out.get('steps')}; seen: {out.get('diag')} {out.get('csp_problems')}"
     assert "password" in (out["setup_field_error"] or ""), out["setup_field_error"]

@@ -157,7 +157,11 @@ export function Forms(props: { doc: Doc; etag: string; onDone: (rev: number) => 
     setErrs(local);
     setPreview(null);
     if (local.length) return;
-    reviewDoc({ ...props.doc, [setting.key]: v ?? {} }, `edit ${setting.key}`, ptr);
+    // Nothing set: the key stays absent if it was (all defaults), else an empty object.
+    const doc: Doc = { ...props.doc };
+    if (v !== undefined) doc[setting.key] = v;
+    else if (setting.key in doc) doc[setting.key] = {};
+    reviewDoc(doc, `edit ${setting.key}`, ptr);
   };
   // An error the form has no field for is listed with the preview.
   const newWanName = editing?.section === 'wan' && editing.index === null
