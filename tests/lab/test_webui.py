@@ -326,6 +326,8 @@ def test_browser(s: LabSession):
     # a service added through the form: its decision, and its VIP answers a lab client
     assert out["web9_decision"] and sum(w for _, w in out["web9_decision"]) == 1000, out["web9_decision"]
     assert out["web9_reach"]["ok"] == 4, f"{WEB9_VIP}:8080 from {CLIENT}: {out['web9_reach']}"
+    assert out["web9_flows_candidates"] >= 4 and out["web9_flows_overview"] >= 4, \
+        (out["web9_flows_candidates"], out["web9_flows_overview"])
     # the raw editor shows the daemon's dry-run diff before it applies
     assert "/selection/hold_down_ms" in out["config_preview_diff"] and "1100" in out["config_preview_diff"], out["config_preview_diff"]
     assert out["config_preview_unchanged"], "the raw editor's preview changed the configuration"
@@ -522,7 +524,8 @@ def test_browser(s: LabSession):
           f"viewer's Users page: {out['viewer_users_page']!r}")
     print(f"  overview flows {out['overview_flows']['shown']}; breakdown {out['breakdown'][:2]}")
     print(f"  web9: decision {out['web9_decision']} after {out['web9_decision_ms']} ms, VIP {out['web9_reach']} "
-          f"after {out['web9_reach_ms']} ms")
+          f"after {out['web9_reach_ms']} ms; flows {out['web9_flows_candidates']} (candidates), "
+          f"{out['web9_flows_overview']} (overview)")
     print(f"  settings: {out['probing_api_error']!r}; {out['selection_diff']!r}; WAN down on the topology "
           f"after {out['topology_wan_down']['after_ms']} ms: {out['topology_wan_down']['text']!r}")
     print(f"  overflow {out['overflow']}; keyboard {({k: (v['reached'], v['controls']) for k, v in out['keyboard'].items()})}")

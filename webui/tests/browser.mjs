@@ -373,7 +373,20 @@ async function configForms(page) {
       await new Promise((r) => setTimeout(r, 250));
     } while (Date.now() < deadline);
     out.web9_reach_ms = Date.now() - t;
+    // Those connections are counted as web9's flows (conntrack entries by mark, kept in
+    // TIME_WAIT; the daemon counts every 5 s): per candidate on Services, per service on
+    // the Overview.
+    out.web9_flows_candidates = await untilPage(page, "web9's flows per candidate", () => {
+      const cells = [...document.querySelectorAll('section[data-service="web9"] tr[data-candidate] [data-field=flows]')];
+      const n = cells.reduce((a, c) => a + (/^\d+$/.test(c.textContent) ? Number(c.textContent) : 0), 0);
+      return n >= 4 ? n : null;
+    }, null, { timeout: kWait, interval: 250 });
     await shot(page, 'services-web9-1280x800');
+    await page.click('nav >> text=Overview');
+    out.web9_flows_overview = await untilPage(page, "web9's flows on the overview", () => {
+      const t = document.querySelector('tr[data-overview-service="web9"] [data-field=flows]')?.textContent ?? '';
+      return /^\d+$/.test(t) && Number(t) >= 4 ? Number(t) : null;
+    }, null, { timeout: kWait, interval: 250 });
     await page.click('nav >> text=Configuration');
     await page.waitForSelector('[data-section=service] tr[data-item="service/web9"]', { timeout: kWait });
     step('service web9: decision shown, VIP answers', { decision_ms: out.web9_decision_ms, reach: out.web9_reach });

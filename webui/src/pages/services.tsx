@@ -99,7 +99,7 @@ export function Services() {
             <div class="scroll" tabIndex={0}>
               <table>
                 <thead><tr><th scope="col">Instance</th><th scope="col">vCPE</th><th scope="col">WAN</th><th scope="col">Weight</th>
-                  <th scope="col">Cost</th><th scope="col">Cost breakdown</th><th scope="col">Health</th><th scope="col">Excluded</th><th scope="col">Reason</th><th scope="col">Flows</th></tr></thead>
+                  <th scope="col">Cost</th><th scope="col">Health</th><th scope="col">Excluded</th><th scope="col">Reason</th><th scope="col">Flows</th></tr></thead>
                 <tbody>
                   {cands.map((c) => {
                     const f = flows.get(candKey(c));
@@ -110,8 +110,8 @@ export function Services() {
                           {c.weight > 0 && <svg class="swatch" viewBox="0 0 10 10" aria-hidden="true">
                             <rect width={10} height={10} fill={colour(c)} /></svg>}</td>
                         <td data-field="cost">{c.cost_ms === null ? '–' : `${c.cost_ms.toFixed(1)} ms`}
-                          {!!c.wan_cost_ms && <small class="muted"> incl. WAN cost {c.wan_cost_ms.toFixed(0)}</small>}</td>
-                        <td data-field="breakdown"><Breakdown c={c} /></td>
+                          {!!c.wan_cost_ms && <small class="muted"> incl. WAN cost {c.wan_cost_ms.toFixed(0)}</small>}
+                          <br /><small class="muted" data-field="breakdown"><Breakdown c={c} /></small></td>
                         <td><span class={`chip ${c.health === 'ok' ? 'up' : 'down'}`}>{c.health}</span></td>
                         <td>{c.excluded && c.excluded !== 'none' ? c.excluded : '–'}</td>
                         <td>{c.reason || '–'}</td>
