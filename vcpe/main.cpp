@@ -6,10 +6,6 @@
 #include "vcpe/services.hpp"
 
 int main(int argc, char** argv) {
-  auto load = [](const cats::daemon::Args& a) -> cats::Result<cats::config::VcpeConfig> {
-    if (a.reimport) return cats::Error::msg("--reimport: a vCPE's configuration is its file; restart it instead");
-    return cats::config::load_vcpe(a.config);
-  };
-  return cats::daemon::site_main(argc, argv, "cats-vcpe", "vcpe", load, cats::overlay::plan_vcpe,
+  return cats::daemon::site_main(argc, argv, "cats-vcpe", "vcpe", cats::vcpe::load_config, cats::overlay::plan_vcpe,
                                  cats::vcpe::services_factory);
 }

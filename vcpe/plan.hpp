@@ -1,5 +1,5 @@
 // vCPE side of the sampling plans (issue 9): which entries of a CPE's plan this vCPE
-// samples, within the limits of its own file. Pure logic (tests/unit/vcpe).
+// samples, within the limits of its own file. Pure logic (tests/unit/vcpe/test_plan.cpp).
 //
 // A plan entry is
 //   covered        when the file already samples it: same service and instance id at the

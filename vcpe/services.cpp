@@ -620,6 +620,11 @@ void add_routes(api::Router& router, std::shared_ptr<Shared> shared) {
 
 }  // namespace
 
+Result<config::VcpeConfig> load_config(const daemon::Args& args) {
+  if (args.reimport) return Error::msg("--reimport: a vCPE's configuration is its file; restart it instead");
+  return config::load_vcpe(args.config);
+}
+
 daemon::ServicesFactory services_factory(const config::VcpeConfig& cfg) {
   return [cfg](daemon::ServiceContext& ctx) -> Result<std::unique_ptr<daemon::Services>> {
     if (!cfg.lan.address) return Error::msg("the vCPE has no inner address");

@@ -34,7 +34,11 @@ Result<Args> parse_args(const std::vector<std::string>& argv) {
   Args a;
   for (size_t i = 1; i < argv.size(); ++i) {
     const auto& s = argv[i];
-    if (s == "--config" && i + 1 < argv.size()) {
+    if (s == "-h" || s == "--help") {
+      a.mode = Args::Mode::help;
+      return a;  // whatever else is there: the usage is what was asked for
+    } else if (s == "--config") {
+      if (i + 1 >= argv.size()) return Error::msg("--config needs a value (FILE)");
       a.config = argv[++i];
     } else if (s.rfind("--config=", 0) == 0) {
       a.config = s.substr(9);
@@ -54,6 +58,11 @@ Result<Args> parse_args(const std::vector<std::string>& argv) {
   }
   if (a.config.empty()) return Error::msg("--config FILE is required");
   return a;
+}
+
+std::string usage(const std::string& prog) {
+  return "usage: " + prog + " --config FILE [--check|--cleanup|--reimport]\n       " + prog +
+         " pubkey [--report] --config FILE\n";
 }
 
 namespace {

@@ -82,10 +82,10 @@ int cleanup(const Site& site);
 int print_pubkey(const config::Daemon& d);
 
 // Shared by both daemons' main(): `NAME --config FILE [--cleanup|--check|--reimport]` or
-// `NAME pubkey [--report] --config FILE`.
+// `NAME pubkey [--report] --config FILE`; `-h`/`--help` anywhere asks for the usage.
 struct Args {
   std::string config;
-  enum class Mode { run, cleanup, check, pubkey } mode = Mode::run;
+  enum class Mode { run, cleanup, check, pubkey, help } mode = Mode::run;
   bool report_key = false;  // pubkey --report: the Ed25519 key reports are signed with
   bool reimport = false;    // --reimport: the file replaces a configuration the database owns (CPE)
 };
@@ -95,7 +95,11 @@ int print_report_pubkey(const config::Daemon& d);
 std::string report_key_path(const config::Daemon& d);
 // Where the WireGuard private key lives (made on first use, 0600).
 std::string wireguard_key_path(const config::Daemon& d);
+// argv as main() has it (argv[0] is the program). An unknown argument, a missing value or
+// no --config is an Error naming it; the caller prints it with usage() and exits 2.
 Result<Args> parse_args(const std::vector<std::string>& argv);
+// The two usage lines, each ending in a newline.
+std::string usage(const std::string& prog);
 
 // Status JSON for GET /api/v1/status (tunnels, peers, handshakes, bytes); `devices` are
 // what WireGuard reports for the plan's tunnels (a missing one is shown as down).
@@ -128,9 +132,12 @@ int site_main(int argc, char** argv, const std::string& prog, const std::string&
   std::vector<std::string> args(argv, argv + argc);
   auto a = parse_args(args);
   if (!a) {
-    std::fprintf(stderr, "%s: %s\nusage: %s --config FILE [--check|--cleanup|--reimport]\n       %s pubkey [--report] --config FILE\n",
-                 prog.c_str(), a.error().message.c_str(), prog.c_str(), prog.c_str());
+    std::fprintf(stderr, "%s: %s\n%s", prog.c_str(), a.error().message.c_str(), usage(prog).c_str());
     return 2;
+  }
+  if (a->mode == Args::Mode::help) {
+    std::fputs(usage(prog).c_str(), stdout);
+    return 0;
   }
   if (a->mode == Args::Mode::pubkey) {
     // Own section only: the keys exist before any peer is configured (first deployment).
@@ -152,7 +159,8 @@ int site_main(int argc, char** argv, const std::string& prog, const std::string&
       std::fputs(overlay::render(site.plan).c_str(), stdout);
       std::fputs(describe(*cfg).c_str(), stdout);
       return 0;
-    case Args::Mode::pubkey: break;  // handled above
+    case Args::Mode::pubkey:
+    case Args::Mode::help: break;  // handled above
     case Args::Mode::cleanup: return cleanup(site);
     case Args::Mode::run: break;
   }

@@ -103,8 +103,9 @@ bool ReportScheduler::offer(const std::vector<InstanceReport>& sample, SteadyTim
   // Judged on the latest sample only: a change that reverted before it could be sent is
   // not sent (that is the damping; the report that goes out describes the present).
   pending_ = !last_sent_at_ || significant_change(last_sent_, latest_, th_);
-  lost_ = pending_ && last_sent_at_ && lost_instance(last_sent_, latest_);
-  if (lost_ && (!last_urgent_at_ || now - *last_urgent_at_ >= iv_.min)) {
+  // An instance that was available when last sent and is not now: out of turn.
+  const bool lost = pending_ && last_sent_at_ && lost_instance(last_sent_, latest_);
+  if (lost && (!last_urgent_at_ || now - *last_urgent_at_ >= iv_.min)) {
     last_urgent_at_ = now;
     mark_sent(now);
     return true;
@@ -141,7 +142,6 @@ void ReportScheduler::mark_sent(SteadyTime now) {
   last_sent_ = latest_;
   last_sent_at_ = now;
   pending_ = false;
-  lost_ = false;
 }
 
 }  // namespace cats::report

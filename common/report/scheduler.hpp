@@ -79,7 +79,6 @@ class ReportScheduler {
   Thresholds th_;
   bool have_sample_ = false;
   bool pending_ = false;  // a significant change not yet sent
-  bool lost_ = false;     // ... among it, an instance that was available when last sent and is not now
   std::optional<SteadyTime> last_urgent_at_;  // the last out-of-turn report
   std::optional<SteadyTime> last_sent_at_;
   std::vector<InstanceReport> latest_;

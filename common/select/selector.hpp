@@ -137,6 +137,33 @@ struct Change {
   std::string reason;
 };
 
+// One service's published weights plus the damping state (Selector's, per service; plain
+// data so that the steps of update() in select/selector_steps.hpp are tested on their own):
+// eff = the unrounded weights (fractions
+// summing to 1) the published integers come from.
+struct SelectorState {
+  Publication pub;
+  std::map<std::string, double, std::less<>> eff;
+  // Last step, published or not (a step smaller than settle_units is kept internally):
+  // the hold-down base for ordinary steps.
+  std::chrono::steady_clock::time_point stepped_at{};
+  // Per instance ("vcpe/id"): its share of eff after each step within explain_window.
+  std::map<std::string, std::vector<std::pair<std::chrono::steady_clock::time_point, double>>, std::less<>> shares;
+  double busy_at_step = 0.0;  // the pool's busy vCPUs at the last step
+  std::chrono::steady_clock::time_point born{};  // first decision or adopt()
+  InputNoise::TargetNoise target_noise;  // per candidate (decide()'s order)
+  std::chrono::steady_clock::time_point sigma_at{};
+  // Per candidate key: EWMA mean and mean absolute deviation of the target itself, the
+  // noise the propagation through decide() misses (inputs' covariance, the model's own
+  // non-linearity at the spread window's edge).
+  struct Wander {
+    double mean = 0.0, dev = 0.0, last = -1.0;
+    std::optional<std::chrono::steady_clock::time_point> out_since;  // target 0 since
+  };
+  std::map<std::string, Wander, std::less<>> wander;
+  std::string reconfigured;  // reconfigured()'s reason, until the next update
+};
+
 class Selector {
  public:
   using Clock = std::function<std::chrono::steady_clock::time_point()>;
@@ -178,36 +205,18 @@ class Selector {
   }
 
  private:
-  // Published weights plus the damping state: eff = the unrounded weights (fractions
-  // summing to 1) the published integers come from.
-  struct State {
-    Publication pub;
-    std::map<std::string, double, std::less<>> eff;
-    // Last step, published or not (a step smaller than settle_units is kept internally):
-    // the hold-down base for ordinary steps.
-    std::chrono::steady_clock::time_point stepped_at{};
-    // Per instance ("vcpe/id"): its share of eff after each step within explain_window.
-    std::map<std::string, std::vector<std::pair<std::chrono::steady_clock::time_point, double>>, std::less<>> shares;
-    double busy_at_step = 0.0;  // the pool's busy vCPUs at the last step
-    std::chrono::steady_clock::time_point born{};  // first decision or adopt()
-    InputNoise::TargetNoise target_noise;  // per candidate (decide()'s order)
-    std::chrono::steady_clock::time_point sigma_at{};
-    // Per candidate key: EWMA mean and mean absolute deviation of the target itself, the
-    // noise the propagation through decide() misses (inputs' covariance, the model's own
-    // non-linearity at the spread window's edge).
-    struct Wander {
-      double mean = 0.0, dev = 0.0, last = -1.0;
-      std::optional<std::chrono::steady_clock::time_point> out_since;  // target 0 since
-    };
-    std::map<std::string, Wander, std::less<>> wander;
-    std::string reconfigured;  // reconfigured()'s reason, until the next update
-  };
   // How much of an instance's utilisation / delay move our own recent steps explain.
-  bool unexplained(const State& st, const InputMove& m, std::span<const Instance> instances, double busy,
+  bool unexplained(const SelectorState& st, const InputMove& m, std::span<const Instance> instances, double busy,
                    double cost, std::chrono::steady_clock::time_point now) const;
+  // update()'s steps (select/selector_steps.hpp has the ones over plain data).
+  Change first_decision(const Decision& d, Publication next, InputNoise& noise, std::span<const Instance> instances,
+                        std::span<const Path> paths, std::chrono::steady_clock::time_point now);
+  std::optional<Change> publish(SelectorState& st, const Decision& d, Publication next, const std::vector<double>& e,
+                                std::string reason, bool whole, bool must, InputNoise& noise, std::span<const Instance> instances,
+                                std::span<const Path> paths, std::chrono::steady_clock::time_point now);
   SelectorConfig cfg_;
   Clock clock_;
-  std::map<std::string, State, std::less<>> pub_;
+  std::map<std::string, SelectorState, std::less<>> pub_;
   // Input noise per service; it outlives adopt() (noise is a property of the inputs).
   std::map<std::string, InputNoise, std::less<>> noise_;
 };

@@ -377,18 +377,6 @@ const std::vector<Command>& commands() {
   return table;
 }
 
-namespace {
-
-struct Options {
-  std::string socket;
-  std::string url;         // https://host:port: the HTTPS API instead of the socket
-  std::string pin;         // the server certificate's SHA-256 ("AB:CD:..."), with --url
-  std::string token_file;  // the API token, with --url (else $CATS_TOKEN)
-  bool json = false;
-  std::string command;
-  std::vector<std::string> rest;  // the command's own arguments
-};
-
 void usage(std::ostream& os) {
   os << "usage: catsctl [--socket PATH | --url https://HOST:PORT --pin SHA256 [--token-file F]] [--json] COMMAND\n\n"
      << "  --socket PATH  control socket (default $CATS_SOCKET, else " << kDefaultSocket << ")\n"
@@ -399,6 +387,8 @@ void usage(std::ostream& os) {
   for (const auto& c : commands()) os << "  " << pad(c.name, 12, false) << " " << c.help << "\n";
   os << accounts_usage() << config_usage();
 }
+
+namespace {
 
 // "--name VALUE" or "--name=VALUE" at args[i]; advances i past the value.
 std::optional<std::string> option_value(const std::vector<std::string>& args, size_t& i, const std::string& name,
@@ -415,7 +405,8 @@ std::optional<std::string> option_value(const std::vector<std::string>& args, si
   return std::nullopt;
 }
 
-// Returns an exit code when parsing ends the run (help or a usage error).
+}  // namespace
+
 std::optional<int> parse_args(const std::vector<std::string>& args, Options& opt, std::ostream& out,
                               std::ostream& err) {
   for (size_t i = 0; i < args.size(); ++i) {
@@ -460,6 +451,8 @@ std::optional<int> parse_args(const std::vector<std::string>& args, Options& opt
   }
   return std::nullopt;
 }
+
+namespace {
 
 // https://HOST[:PORT] (IPv6 in brackets), nothing after.
 Result<api::HttpsTarget> parse_url(const std::string& url) {

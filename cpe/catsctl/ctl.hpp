@@ -7,6 +7,7 @@
 #include <functional>
 #include <iosfwd>
 #include <istream>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -67,6 +68,28 @@ struct Command {
   std::function<std::string(const boost::json::value& body, double now)> render;
 };
 const std::vector<Command>& commands();
+
+// catsctl's global options and its command, as parse_args leaves them.
+struct Options {
+  std::string socket;      // the control socket (default $CATS_SOCKET, else kDefaultSocket)
+  std::string url;         // https://host:port: the HTTPS API instead of the socket
+  std::string pin;         // the server certificate's SHA-256 ("AB:CD:..."), with --url
+  std::string token_file;  // the API token, with --url (else $CATS_TOKEN)
+  bool json = false;
+  std::string command;
+  std::vector<std::string> rest;  // the command's own arguments
+};
+
+// Parses args (argv without argv[0]) into opt, which holds the environment's defaults on
+// entry. Returns the exit code when parsing ends the run: kOk after printing the usage to
+// `out` (-h, --help, help), kUsage after printing the mistake (unknown option, an option
+// without its value, no command, an empty socket path) and, for some, the usage to `err`.
+// Global options may stand before or after the command; anything else after the command
+// is the command's own (rest).
+std::optional<int> parse_args(const std::vector<std::string>& args, Options& opt, std::ostream& out,
+                              std::ostream& err);
+// The usage text (options and every command).
+void usage(std::ostream& os);
 
 // Full catsctl: args excludes argv[0]; env_socket is $CATS_SOCKET (may be null).
 int run(const std::vector<std::string>& args, std::ostream& out, std::ostream& err, const char* env_socket);

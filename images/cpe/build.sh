@@ -9,8 +9,9 @@
 # root slots A (that file system) and B (empty), and the data partition, assembled by
 # genimage.
 # Env: CATS_IMAGE_DIR (build-image: caches), CATS_IMAGE_OVERLAY (more directories copied
-#      over the tree, space-separated: the boot test's), CATS_IMAGE_ZSTD (1: also
-#      OUTDIR/cats-cpe.img.zst), CATS_MIRROR (images/rootfs/mkrootfs.sh).
+#      over the tree, space-separated: the boot test's, vagrant/make-boxes.sh's),
+#      CATS_IMAGE_PACKAGES (more Debian packages, space-separated: the Vagrant boxes'),
+#      CATS_IMAGE_ZSTD (1: also OUTDIR/cats-cpe.img.zst), CATS_MIRROR (images/rootfs/mkrootfs.sh).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 source "$here/../rootfs/lib.sh"
@@ -38,7 +39,7 @@ esp_mib=256 slot_mib=1024 data_mib=256
 # chroot (its maintainer scripts: the _cats user, the unit enabled; systemd is not
 # running there, so nothing is started).
 source "$here/excludes.sh"
-pkgs=($(sed 's/#.*//' "$here/packages") $(cats_deb_depends "$deb"))
+pkgs=($(sed 's/#.*//' "$here/packages") $(cats_deb_depends "$deb") ${CATS_IMAGE_PACKAGES:-})
 base=$(cats_rootfs_base "$cache" "${pkgs[@]}")
 stamp "base root file system $(basename "$base")"
 tree=$cache/tree

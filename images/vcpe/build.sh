@@ -10,8 +10,9 @@
 # The instance configures itself from cloud-init user-data: the CPE's "add a vCPE"
 # (POST /api/v1/vcpes, `cloud_init`; images/vcpe/cloud-config.yaml).
 # Env: CATS_IMAGE_DIR (build-image: caches), CATS_IMAGE_OVERLAY (more directories copied
-#      over the tree, space-separated: the boot test's), CATS_IMAGE_COMPRESS (1: a
-#      compressed qcow2, qemu-img -c), CATS_MIRROR (images/rootfs/mkrootfs.sh).
+#      over the tree, space-separated: the boot test's, vagrant/make-boxes.sh's),
+#      CATS_IMAGE_PACKAGES (more Debian packages, space-separated: the Vagrant boxes'),
+#      CATS_IMAGE_COMPRESS (1: a compressed qcow2, qemu-img -c), CATS_MIRROR (images/rootfs/mkrootfs.sh).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 source "$here/../rootfs/lib.sh"
@@ -33,7 +34,7 @@ esp_mib=128  # one kernel and its initrd (≈ 40 MiB)
 
 # 1. The root file system: Debian's packages, cached; cats-vcpe installed by dpkg in a
 # chroot (its maintainer scripts: the _cats user, the unit enabled; nothing starts).
-pkgs=($(sed 's/#.*//' "$here/packages") $(cats_deb_depends "$deb"))
+pkgs=($(sed 's/#.*//' "$here/packages") $(cats_deb_depends "$deb") ${CATS_IMAGE_PACKAGES:-})
 base=$(cats_rootfs_base "$cache" "${pkgs[@]}")
 stamp "base root file system $(basename "$base")"
 tree=$cache/tree

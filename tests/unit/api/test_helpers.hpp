@@ -1,7 +1,8 @@
-// Test helpers: a temp dir and a raw Unix-socket client that can send malformed bytes.
+// Test helpers: a temp dir (temp_dir.hpp) and a raw Unix-socket client that can send malformed bytes.
 #pragma once
 
 #include "base/fd.hpp"
+#include "temp_dir.hpp"
 
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -13,18 +14,6 @@
 #include <string>
 
 namespace cats::test {
-
-struct TempDir {
-  std::string path;
-  TempDir() {
-    char tmpl[] = "/tmp/cats-api-test-XXXXXX";
-    path = ::mkdtemp(tmpl);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path, ec);
-  }
-};
 
 inline sockaddr_un unix_addr(const std::string& path) {
   sockaddr_un a{};

@@ -323,8 +323,10 @@ TEST_CASE("HTTPS limits: each gets its status and a JSON error, and the server g
     REQUIRE(slow.ok());
     REQUIRE(slow.send("GET /echo HTTP/1.1\r\nHost: x\r\n"));
     auto t0 = std::chrono::steady_clock::now();
+    // Not a wait for the server: the pause is the slow client's (a header line a third of
+    // the way into read_timeout), and trickling does not extend the deadline.
     std::this_thread::sleep_for(100ms);
-    slow.send("X-Drip: 1\r\n");  // trickling does not extend the deadline
+    slow.send("X-Drip: 1\r\n");
     auto raw = slow.read_all();
     CHECK(raw.rfind("HTTP/1.1 408", 0) == 0);
     CHECK(error_code_of(body_of(raw)) == "timeout");
@@ -333,10 +335,11 @@ TEST_CASE("HTTPS limits: each gets its status and a JSON error, and the server g
     CHECK(f.calls.n == 0);
   }
   SECTION("connections per client: 429; in total: 503") {
+    // A completed handshake means counted: the server counts a connection when it accepts
+    // it (Session's constructor), before its side of the handshake runs.
     TlsConn a(f.port), b(f.port);
     REQUIRE(a.ok());
     REQUIRE(b.ok());
-    std::this_thread::sleep_for(50ms);  // both accepted and counted
     auto r = f.get("/echo");
     REQUIRE(r.has_value());
     CHECK(r->status == 429);
@@ -344,7 +347,6 @@ TEST_CASE("HTTPS limits: each gets its status and a JSON error, and the server g
     // Another client still gets in, and fills the server...
     TlsConn c(f.port, TLS1_2_VERSION, TLS1_3_VERSION, "127.0.0.2");
     REQUIRE(c.ok());
-    std::this_thread::sleep_for(50ms);
     // ...so a third client is turned away with 503.
     auto raw = tls_exchange(f.port, "GET /echo HTTP/1.1\r\nHost: x\r\n\r\n", "127.0.0.3");
     CHECK(raw.rfind("HTTP/1.1 503", 0) == 0);

@@ -266,6 +266,13 @@ std::string read_until(const cats::UniqueFd& fd, std::string& acc, const std::st
   return acc;
 }
 
+// After raw_read_all: whether it ended because the server closed the connection (EOF),
+// not because the 3 s receive timeout ran out.
+bool closed_by_server(const cats::UniqueFd& fd) {
+  char c;
+  return ::recv(fd.get(), &c, 1, MSG_DONTWAIT) == 0;
+}
+
 }  // namespace
 
 TEST_CASE("sse: a streamed answer through UnixServer outlives the idle timeout") {
@@ -294,7 +301,22 @@ TEST_CASE("sse: a streamed answer through UnixServer outlives the idle timeout")
   CHECK(got.find("Content-Length") == std::string::npos);
   CHECK(hub->streams() == 1);
 
-  std::this_thread::sleep_for(500ms);  // longer than both timeouts: the stream must live on
+  // The stream must outlive both timeouts. They run on the server's Asio timers, with no
+  // clock to inject, so rather than sleeping past them the test waits until they have
+  // fired on two connections opened after the stream (their timers started later, and the
+  // server's one thread handles expiries in deadline order): one left idle after an answer
+  // is closed by idle_timeout, one holding half a request is answered 408 by read_timeout.
+  auto idle = cats::test::raw_connect(sock);
+  auto half = cats::test::raw_connect(sock);
+  REQUIRE(idle);
+  REQUIRE(half);
+  REQUIRE(cats::test::raw_send(idle, "GET /plain HTTP/1.1\r\nHost: x\r\n\r\n"));
+  REQUIRE(cats::test::raw_send(half, "GET /plain HTTP/1.1\r\n"));
+  CHECK(cats::test::raw_read_all(idle).rfind("HTTP/1.1 200", 0) == 0);
+  CHECK(closed_by_server(idle));
+  CHECK(cats::test::raw_read_all(half).rfind("HTTP/1.1 408", 0) == 0);
+  CHECK(closed_by_server(half));
+  CHECK(hub->streams() == 1);
   hub->publish("paths", "a", "{\"x\":1}");
   read_until(fd, got, "data: {\"x\":1}\n\n");
   CHECK(got.find("event: paths\ndata: {\"x\":1}\n\n") != std::string::npos);

@@ -304,7 +304,10 @@ int accepted_by(const std::vector<UniqueFd*>& ls) {
   for (auto* l : ls) ps.push_back({l->get(), POLLIN, 0});
   // The client's connect completes on the SYN-ACK; the final ACK may still be on its way.
   if (::poll(ps.data(), ps.size(), 1000) <= 0) return -1;
-  ::usleep(50'000);  // a second, wrong accept would show by now
+  // The bounded wait is the assertion that no second listener gets the connection: the
+  // kernel has no clock to inject and nothing to wait on for "did not happen". 50 ms is
+  // hundreds of loopback round trips between the namespaces, and short.
+  ::usleep(50'000);
   int which = -1;
   for (size_t k = 0; k < ls.size(); ++k) {
     UniqueFd c(::accept4(ls[k]->get(), nullptr, nullptr, SOCK_CLOEXEC));

@@ -1,21 +1,15 @@
 // [sampling_plan] in the vCPE's file (config::check_vcpe): default, explicit, refusals.
 #include "config/config.hpp"
+#include "source_file.hpp"
 
 #include <catch2/catch.hpp>
 
 #include <algorithm>
-#include <fstream>
-#include <sstream>
 
 using namespace cats;
 
 namespace {
-std::string example() {
-  std::ifstream f(std::string(CATS_SOURCE_DIR) + "/docs/examples/vcpe.toml");
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
+std::string example() { return test::source_file("docs/examples/vcpe.toml"); }
 }  // namespace
 
 TEST_CASE("vcpe config: sampling_plan.allow defaults to the LAN subnets") {

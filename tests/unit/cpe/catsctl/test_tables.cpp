@@ -1,4 +1,4 @@
-// catsctl paths / instances plain output (golden).
+// catsctl paths / instances / reports / events / plans plain output (golden).
 #include "ctl.hpp"
 
 #include <boost/json/parse.hpp>
@@ -59,4 +59,16 @@ TEST_CASE("catsctl lists the new commands") {
   CHECK(std::find(names.begin(), names.end(), "instances") != names.end());
   CHECK(std::find(names.begin(), names.end(), "reports") != names.end());
   CHECK(std::find(names.begin(), names.end(), "events") != names.end());
+}
+
+TEST_CASE("catsctl plans: one row per vCPE with its state and refusals") {
+  auto body = json::parse(R"({"vcpes":[
+    {"vcpe":"cloud1","state":"in_sync","revision":4,"since_ms":5200,"instances":[{},{}],"applied":2,"refused":[]},
+    {"vcpe":"cloud2","state":"pending","revision":4,"since_ms":1500,"instances":[{}],"applied":0,
+     "refused":[{"service":"app9","instance":"10.2.2.20:8080","reason":"not_allowed"}]}]})");
+  auto out = render_plans(body, 0);
+  CHECK(out.find("cloud1  in_sync") != std::string::npos);
+  CHECK(out.find("5.2 s") != std::string::npos);
+  CHECK(out.find("app9/10.2.2.20:8080:not_allowed") != std::string::npos);
+  CHECK(render_plans(json::parse("[]"), 0).find("unexpected") != std::string::npos);
 }
