@@ -169,6 +169,9 @@ export interface DecisionItem {
   weight: number;
   cost_ms: number | null;
   wan_cost_ms?: number | null; // the WAN's configured cost, part of cost_ms
+  e2e_ms?: number | null; // access + network + compute, unweighted
+  network_ms?: number | null; // RTT + jitter and loss terms (unweighted)
+  compute_ms?: number | null; // reported or modelled processing delay (unweighted)
   excluded: string | null;
   health: string;
   outcome: string | null;

@@ -70,7 +70,8 @@ export function App() {
           {link('/services', 'Services')}
           {link('/events', 'Events')}
           {link('/config', 'Configuration')}
-          {link('/users', 'Users')}
+          {/* Users and tokens: admins only (a viewer's requests there would fail) */}
+          {session.role === 'admin' && link('/users', 'Users')}
         </nav>
         <span class="who" data-role={session.role}>
           {session.user} ({session.role})

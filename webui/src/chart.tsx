@@ -54,8 +54,12 @@ export function Chart(props: { id: string; title: string; series: Series[]; data
   }, [props.data]);
 
   const n = props.data[0]?.length ?? 0;
+  // The newest point of the first series (for the browser test: what the chart shows now).
+  const ys = props.data[1] as (number | null | undefined)[] | undefined;
+  const last = n && ys ? ys[n - 1] : null;
   return (
-    <figure class="chart" data-chart={props.id} data-points={n}>
+    <figure class="chart" data-chart={props.id} data-points={n} data-last={last ?? undefined}
+            data-last-t={n ? props.data[0][n - 1] : undefined}>
       <figcaption>{props.title}</figcaption>
       <div ref={box} />
     </figure>

@@ -79,6 +79,25 @@ const eventReads = [];
 
 async function newPage(storageState) {
   const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 }, storageState });
+  // When each path's last `paths` stream message arrived (page time), recorded before the
+  // app's own listener runs: the live charts' delay is measured from it. Installed through
+  // the DevTools protocol, which the page's CSP does not govern.
+  await ctx.addInitScript(() => {
+    const ES = window.EventSource;
+    if (!ES) return;
+    window.catsSseAt = {};
+    window.EventSource = class extends ES {
+      constructor(...a) {
+        super(...a);
+        super.addEventListener('paths', (e) => {
+          try {
+            const p = JSON.parse(e.data);
+            window.catsSseAt[`${p.wan}|${p.vcpe}`] = performance.now();
+          } catch { /* not a sample */ }
+        });
+      }
+    };
+  });
   const page = await ctx.newPage();
   watch(page, 'page');
   return { ctx, page };
@@ -88,6 +107,79 @@ async function shot(page, name, fullPage = true) {
   if (!input.shots) return;
   mkdirSync(input.shots, { recursive: true });
   await page.screenshot({ path: `${input.shots}/${name}.png`, fullPage });
+}
+
+// Two animation frames: the ResizeObservers (the charts' widths) have run after a resize.
+const frames = (page) => page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
+const overflowX = (page) => page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+
+// A page at both sizes: screenshots, and how far it scrolls sideways at each (<= 0: not at all).
+async function bothSizes(page, name) {
+  await frames(page);
+  const o = { w1280: await overflowX(page) };
+  await shot(page, `${name}-1280x800`);
+  await page.setViewportSize({ width: 768, height: 1024 });
+  await frames(page);
+  o.w768 = await overflowX(page);
+  await shot(page, `${name}-768x1024`);
+  await page.setViewportSize({ width: 1280, height: 800 });
+  (out.overflow ??= {})[name] = o;
+}
+
+// Keyboard reachability: every visible control (link, button, input, select, textarea,
+// tabindex >= 0) gets the focus by Tab alone from the top of the page; a radio group is
+// one tab stop (arrows move within it).
+async function keyboardReach(page) {
+  const n = await page.evaluate(() => {
+    const sel = 'a[href], button:not([disabled]), input:not([disabled]):not([type=hidden]), select:not([disabled]), '
+      + 'textarea:not([disabled]), [tabindex]:not([tabindex="-1"])';
+    const els = [...document.querySelectorAll(sel)].filter((e) => e.getClientRects().length > 0 && getComputedStyle(e).visibility !== 'hidden');
+    els.forEach((e, i) => e.setAttribute('data-kbd', String(i)));
+    window.catsKbd = new Set();
+    if (!window.catsKbdHook) {
+      window.catsKbdHook = true;
+      document.addEventListener('focusin', (ev) => {
+        const k = ev.target?.getAttribute?.('data-kbd');
+        if (k !== null && k !== undefined) window.catsKbd.add(k);
+      });
+    }
+    document.activeElement?.blur?.();
+    return els.length;
+  });
+  // A click in the page's top-left margin (outside the header): Tab starts from the top.
+  await page.mouse.click(2, 2);
+  for (let i = 0; i < Math.min(n + 10, 400); i++) await page.keyboard.press('Tab');
+  return page.evaluate(() => {
+    const els = [...document.querySelectorAll('[data-kbd]')];
+    const reached = (e) => window.catsKbd.has(e.getAttribute('data-kbd'));
+    const missed = els.filter((e) => !reached(e))
+      .filter((e) => !(e.type === 'radio' && els.some((o) => o.type === 'radio' && o.name === e.name && reached(o))));
+    const r = { controls: els.length, reached: els.filter(reached).length, missed: missed.slice(0, 10).map((e) => e.outerHTML.slice(0, 140)) };
+    els.forEach((e) => e.removeAttribute('data-kbd'));
+    document.activeElement?.blur?.();
+    return r;
+  });
+}
+
+// State not carried by colour alone: each coloured node of the topology writes its state
+// in its visible text (not only in its tooltip), each chip and notification has text.
+async function colourNotAlone(page) {
+  return page.evaluate(() => {
+    const bad = [];
+    let checked = 0;
+    for (const n of document.querySelectorAll('[data-node][data-state]')) {
+      const st = n.getAttribute('data-state');
+      if (st === 'neutral') continue;
+      checked++;
+      const visible = [...n.querySelectorAll('text')].map((t) => t.textContent).join(' ');
+      if (!visible.includes(st)) bad.push(`node ${n.getAttribute('data-node')} is ${st} but says "${visible}"`);
+    }
+    for (const c of document.querySelectorAll('.chip, [data-toast]')) {
+      checked++;
+      if (!c.textContent.trim()) bad.push(`${c.className}: no text`);
+    }
+    return { checked, bad };
+  });
 }
 
 // Waits until every named topology node shows state up (text and attribute agree).
@@ -244,7 +336,7 @@ async function configForms(page) {
   const sp = `/service/${ns}`;
   await page.click('[data-testid=add-service]');
   await page.fill(fid(`${sp}/id`), 'web9');
-  await page.fill(fid(`${sp}/vip`), '10.255.0.99');
+  await page.fill(fid(`${sp}/vip`), input.web9_vip);
   await page.fill(fid(`${sp}/ports`), '8080, 8443');
   await page.fill(fid(`${sp}/instance/0/vcpe`), 'cloud9');
   await page.fill(fid(`${sp}/instance/0/address`), input.instance_address);
@@ -263,6 +355,42 @@ async function configForms(page) {
   // The page's diff against the daemon's own for the revision it made.
   out.service_daemon_diff = await page.evaluate(async ([a, b]) => (await fetch(`/api/v1/config/diff?from=${a}&to=${b}&format=text`)).text(), [base, r1]);
   step('config forms: service added, confirmed');
+  // Its decision on the Services page, and its VIP answering a lab client (c1) through the CPE.
+  {
+    const t = Date.now();
+    await page.click('nav >> text=Services');
+    out.web9_decision = await (await page.waitForFunction(() => {
+      const s = document.querySelector('section[data-service="web9"]');
+      const rows = s ? [...s.querySelectorAll('tr[data-candidate]')] : [];
+      return s && s.getAttribute('data-weight-sum') === '1000' && rows.length
+        ? rows.map((r) => [r.getAttribute('data-candidate'), Number(r.querySelector('[data-field=weight]').textContent)]) : null;
+    }, null, { timeout: kWait })).jsonValue();
+    out.web9_decision_ms = Date.now() - t;
+    const deadline = Date.now() + kWait;
+    do {
+      out.web9_reach = (await ask('reach', { target: `${input.web9_vip}:8080`, n: 4 })).summary;
+      if (out.web9_reach.ok === 4) break;
+      await new Promise((r) => setTimeout(r, 250));
+    } while (Date.now() < deadline);
+    out.web9_reach_ms = Date.now() - t;
+    // Those connections are counted as web9's flows (conntrack entries by mark, kept in
+    // TIME_WAIT; the daemon counts every 5 s): per candidate on Services, per service on
+    // the Overview.
+    out.web9_flows_candidates = await untilPage(page, "web9's flows per candidate", () => {
+      const cells = [...document.querySelectorAll('section[data-service="web9"] tr[data-candidate] [data-field=flows]')];
+      const n = cells.reduce((a, c) => a + (/^\d+$/.test(c.textContent) ? Number(c.textContent) : 0), 0);
+      return n >= 4 ? n : null;
+    }, null, { timeout: kWait, interval: 250 });
+    await shot(page, 'services-web9-1280x800');
+    await page.click('nav >> text=Overview');
+    out.web9_flows_overview = await untilPage(page, "web9's flows on the overview", () => {
+      const t = document.querySelector('tr[data-overview-service="web9"] [data-field=flows]')?.textContent ?? '';
+      return /^\d+$/.test(t) && Number(t) >= 4 ? Number(t) : null;
+    }, null, { timeout: kWait, interval: 250 });
+    await page.click('nav >> text=Configuration');
+    await page.waitForSelector('[data-section=service] tr[data-item="service/web9"]', { timeout: kWait });
+    step('service web9: decision shown, VIP answers', { decision_ms: out.web9_decision_ms, reach: out.web9_reach });
+  }
 
   // ---- an unconfirmed change reverts by itself
   await page.click('[aria-label="Edit service web9"]');
@@ -449,6 +577,43 @@ async function configForms(page) {
          { up_ms: out.wan_new_up_ms, tunnels: out.wan_new_vcpe_tunnels });
   }
 
+  // ---- the selection and probing settings through their forms: read back unchanged (no
+  // diff); a value out of range stopped in the page; one the daemon refuses
+  // (min_timeout_ms above timeout_ms) shown at its field from the dry run, nothing to
+  // apply; a hold-down applied and confirmed.
+  {
+    out.settings_roundtrip = {};
+    for (const key of ['selection', 'probing']) {
+      await page.click(`[data-testid=edit-${key}]`);
+      await page.click(`[data-testid=form-${key}] [data-testid=form-preview]`);
+      out.settings_roundtrip[key] = await textOf(page, '[data-testid=change-diff]');
+      await cancelPreview();
+    }
+    await page.click('[data-testid=edit-probing]');
+    await page.fill(fid('/probing/min_timeout_ms'), '60000');
+    await page.click('[data-testid=form-probing] [data-testid=form-preview]');
+    out.probing_api_error = await textOf(page, `${fid('/probing/min_timeout_ms')}-error`);
+    out.probing_apply = await page.locator('[data-testid=change-apply]').count();
+    await axeOn(page, 'config-settings-error');
+    await page.click('[data-testid=form-probing] >> text=Cancel');
+    await page.click('[data-testid=edit-selection]');
+    await page.fill(fid('/selection/hold_down_ms'), '700000');
+    await page.click('[data-testid=form-selection] [data-testid=form-preview]');
+    out.selection_local_error = await textOf(page, `${fid('/selection/hold_down_ms')}-error`);
+    await page.fill(fid('/selection/hold_down_ms'), '1300');
+    await page.click('[data-testid=form-selection] [data-testid=form-preview]');
+    out.selection_diff = await textOf(page, '[data-testid=change-diff]');
+    await shot(page, 'config-selection-1280x800');
+    await page.click('[data-testid=change-apply]');
+    last += 1;
+    await page.waitForSelector(`[data-testid=pending-banner][data-revision="${last}"]`, { timeout: kWait });
+    await page.click('[data-testid=pending-banner] button');
+    await page.waitForSelector('[data-testid=pending-banner]', { state: 'detached', timeout: kWait });
+    out.selection_applied = (await doc()).selection?.hold_down_ms ?? null;
+    await page.waitForSelector(`[aria-label="Revert to revision ${base}"]`, { timeout: kWait });
+    step('config forms: selection and probing settings', { applied: out.selection_applied });
+  }
+
   // ---- revert, asked first with the daemon's diff, back to where the forms started
   await page.click(`[aria-label="Revert to revision ${base}"]`);
   out.revert_diff = await textOf(page, `[data-testid=revert-confirm][data-revision="${base}"] [data-testid=revert-diff]`);
@@ -468,6 +633,7 @@ try {
   await page.goto(input.setup_url, { timeout: kWait });
   await page.waitForSelector('#password', { timeout: kWait });
   await axeOn(page, 'setup');
+  await bothSizes(page, 'setup');
   await page.fill('#user', input.admin.user);
   await page.fill('#password', 'short');
   await page.fill('#confirm', 'short');
@@ -485,6 +651,7 @@ try {
   await page.click('text=Go to login');
   await page.waitForSelector('#password', { timeout: kWait });
   await axeOn(page, 'login');
+  await bothSizes(page, 'login');
   await page.fill('#user', input.admin.user);
   await page.fill('#password', input.admin.password);
   await page.click('button[type=submit]');
@@ -496,6 +663,44 @@ try {
     await axeOn(page, 'users');
     return page.locator('[data-admin-control]').count();
   })();
+  // ---- API tokens: a refused name at its field; created (role, expiry), its secret shown
+  // once with a copy button, usable as a bearer; gone from the page when closed and after
+  // a reload (the list never has it); revoked, then refused.
+  {
+    await ctx.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: input.base });
+    await page.waitForSelector('[data-testid=tokens]', { timeout: kWait });
+    await page.fill('#tok-name', '');
+    await page.click('[data-testid=token-create]');
+    out.token_name_error = await textOf(page, '#tok-name-error');
+    await page.fill('#tok-name', 'ci-browser');
+    await page.selectOption('#tok-role', 'viewer');
+    await page.fill('#tok-days', '30');
+    await page.click('[data-testid=token-create]');
+    const secret = (await textOf(page, '[data-testid=token-secret]')).trim();
+    out.token_prefix = secret.slice(0, 5);
+    await page.click('[data-testid=token-copy]');
+    out.token_copied = await textOf(page, '[data-testid=token-copied]');
+    out.token_clipboard_same = (await page.evaluate(() => navigator.clipboard.readText()).catch((e) => String(e))) === secret;
+    const bearer = (tok) => page.evaluate(async (tok) => {
+      const r = await fetch('/api/v1/session', { headers: { Authorization: `Bearer ${tok}` }, credentials: 'omit', cache: 'no-store' });
+      return { status: r.status, body: r.ok ? await r.json() : null };
+    }, tok);
+    out.token_use = await bearer(secret);
+    await page.waitForSelector('tr[data-token="ci-browser"][data-state=active]', { timeout: kWait });
+    out.token_row = await page.textContent('tr[data-token="ci-browser"]');
+    await axeOn(page, 'users-token');
+    await shot(page, 'users-token-1280x800');
+    await page.click('[data-testid=token-done]');
+    out.token_secret_after_done = await page.evaluate((s) => document.documentElement.outerHTML.includes(s), secret);
+    await page.reload({ timeout: kWait });
+    await page.waitForSelector('tr[data-token="ci-browser"]', { timeout: kWait });
+    out.token_secret_after_reload = await page.evaluate((s) => document.documentElement.outerHTML.includes(s), secret);
+    out.token_list_has_secret = await page.evaluate(async (s) => (await (await fetch('/api/v1/tokens')).text()).includes(s.split('_').pop()), secret);
+    await page.click('[aria-label="Revoke token ci-browser"]');
+    await page.waitForSelector('tr[data-token="ci-browser"][data-state=revoked]', { timeout: kWait });
+    out.token_after_revoke = (await bearer(secret)).status;
+    step('users: a token created, shown once, used, revoked');
+  }
   await page.click('nav >> text=Overview');
 
   // ---- first load, measured in a fresh context (empty cache) carrying the session
@@ -515,12 +720,18 @@ try {
   out.topology = await page.$$eval('[data-node]', (ns) => ns.map((n) => [n.getAttribute('data-node'), n.getAttribute('data-state')]));
   step('topology: WANs and vCPEs up');
   await axeOn(page, 'overview');
-  await shot(page, 'overview-1280x800');
-  // The tablet size: no horizontal scrolling.
-  await page.setViewportSize({ width: 768, height: 1024 });
-  out.overflow_768 = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
-  await shot(page, 'overview-768x1024');
-  await page.setViewportSize({ width: 1280, height: 800 });
+  // Flows per service: the daemon's conntrack counts (GET /api/v1/flows) summed per service.
+  out.overview_flows = await untilPage(page, 'flows per service on the overview', async () => {
+    const rows = [...document.querySelectorAll('tr[data-overview-service]')];
+    const shown = Object.fromEntries(rows.map((r) => [r.getAttribute('data-overview-service'), r.querySelector('[data-field=flows]')?.textContent]));
+    const api = {};
+    for (const f of (await (await fetch('/api/v1/flows')).json()).services) api[f.service] = (api[f.service] ?? 0) + (f.flows ?? NaN);
+    const ok = rows.length > 0 && rows.every((r) => /^\d+$/.test(shown[r.getAttribute('data-overview-service')] ?? ''))
+      && Object.entries(shown).every(([k, v]) => Number(v) === api[k]);
+    return ok ? { shown, api } : null;
+  }, null, { timeout: kWait, interval: 250 });
+  await bothSizes(page, 'overview');
+  out.overflow_768 = out.overflow.overview.w768;
 
   // ---- paths: charts with points (history first, then live)
   const t0 = Date.now();
@@ -536,6 +747,25 @@ try {
   // uPlot drew into its canvas (not just the container).
   out.canvases = await page.locator('.chart canvas').count();
   step('paths charts have points', { charts_ms: out.charts_ms });
+  // Live: the stream's samples drawn as they come: the time from a `paths` message's
+  // arrival to its point on the chart (data-last-t moves), for the next few samples.
+  {
+    const k = `${input.wans[0]}|${input.vcpes[0]}`;
+    out.live_points = await untilPage(page, 'live points on the RTT chart', (k) => {
+      if (!window.catsLive) {
+        window.catsLive = [];
+        window.catsLiveT0 = performance.now();
+        new MutationObserver(() => {
+          const at = window.catsSseAt?.[k];
+          if (at !== undefined) window.catsLive.push({ delay: performance.now() - at, t: performance.now() - window.catsLiveT0 });
+        }).observe(document.querySelector(`[data-chart="${k}|rtt"]`), { attributes: true, attributeFilter: ['data-last-t'] });
+      }
+      return window.catsLive.length >= 5 ? { delays_ms: window.catsLive.map((x) => Math.round(x.delay)),
+                                             first_after_ms: Math.round(window.catsLive[0].t) } : null;
+    }, k, { timeout: kWait });
+    out.live_first_ms = out.charts_ms + out.live_points.first_after_ms;
+    step('paths: live points', out.live_points);
+  }
   await axeOn(page, 'paths');
   await shot(page, 'paths-1280x800');
 
@@ -577,6 +807,24 @@ try {
       flows: r.querySelector('[data-field=flows]').textContent,
     })));
     out.weights_bar_rects = await page.locator(`${sel} svg.weights rect`).count();
+    // Each candidate's cost breakdown (network / compute / penalties) as the daemon's
+    // decision has it (GET /api/v1/decisions), and its flows counted.
+    out.breakdown = await untilPage(page, 'cost breakdowns and flows of the candidates', async ([sel, svc]) => {
+      const api = (await (await fetch('/api/v1/decisions')).json()).filter((d) => d.service === svc);
+      const rows = [...document.querySelectorAll(`${sel} tr[data-candidate]`)].map((r) => {
+        const part = (k) => { const x = r.querySelector(`[data-field=breakdown] [data-part=${k}]`); return x ? parseFloat(x.textContent) : null; };
+        return { key: r.getAttribute('data-candidate'), cost: parseFloat(r.querySelector('[data-field=cost]').textContent),
+                 network: part('network'), compute: part('compute'), penalties: part('penalties'), rest: part('rest') ?? 0,
+                 flows: r.querySelector('[data-field=flows]').textContent };
+      });
+      const near = (a, b) => a !== null && b !== null && b !== undefined && Math.abs(a - b) < 0.051;
+      const ok = rows.length > 0 && rows.every((r) => {
+        const d = api.find((x) => `${x.service}|${x.instance}|${x.wan}` === r.key);
+        return d && /^\d+$/.test(r.flows) && near(r.network, d.network_ms) && near(r.compute, d.compute_ms)
+          && near(r.penalties, d.wan_cost_ms ?? 0);
+      });
+      return ok ? rows : null;
+    }, [sel, input.service], { timeout: kWait, interval: 200 });
     step('services: candidates and weights');
     await shot(page, 'services-1280x800');
     await axeOn(page, 'services');
@@ -729,6 +977,16 @@ try {
     out.toast_down_ms = Date.now() - t;
     // A service whose candidates were on WAN1 before and are not now.
     out.toast_weights = await toast('weights', w);
+    // The topology marks the WAN down, in text too.
+    await page.click('nav >> text=Overview');
+    await page.waitForFunction((w) => document.querySelector(`[data-node="wan:${w}"]`)?.getAttribute('data-state') === 'down'
+      && document.querySelector(`[data-edge="cpe|${w}"]`)?.getAttribute('data-state') === 'down', w, { timeout: kWait });
+    out.topology_wan_down = {
+      text: await page.$$eval(`[data-node="wan:${w}"] text`, (ts) => ts.map((t) => t.textContent).join(' ')),
+      after_ms: Date.now() - t,
+    };
+    out.colour_wan_down = await colourNotAlone(page);
+    await shot(page, 'overview-wan-down-1280x800', false);
     await page.click('nav >> text=Events');
     await page.waitForSelector(`tr[data-event-kind="path_down"]`, { timeout: kWait });
     out.events_path_down = await page.locator('tr[data-event-kind="path_down"]').count();
@@ -787,10 +1045,16 @@ try {
     // WAN1 +40 ms: the Paths table shows it; then WAN2 too, and a service whose SLA
     // (RTT <= 15 ms) no path meets has no eligible candidate: a warning toast.
     const rtt = `tr[data-path="${w}|${input.vcpes[0]}"] td:nth-child(4)`;
+    const chart = `[data-chart="${w}|${input.vcpes[0]}|rtt"]`;
     await ask('delay', { wan: w, ms: 40 });
     const t1 = Date.now();
-    await page.waitForFunction((sel) => parseFloat(document.querySelector(sel)?.textContent ?? '') >= 40, rtt, { timeout: kWait });
-    out.delay_shown_ms = Date.now() - t1;
+    [out.delay_shown_ms, out.delay_chart_ms] = await Promise.all([
+      page.waitForFunction((sel) => parseFloat(document.querySelector(sel)?.textContent ?? '') >= 40, rtt, { timeout: kWait })
+        .then(() => Date.now() - t1),
+      page.waitForFunction((sel) => Number(document.querySelector(sel)?.getAttribute('data-last') ?? 0) >= 40, chart, { timeout: kWait })
+        .then(() => Date.now() - t1),
+    ]);
+    out.delay_chart_last = Number(await page.getAttribute(chart, 'data-last'));
     out.delay_rtt = await page.textContent(rtt);
     await ask('delay', { wan: input.wans[1], ms: 40 });
     out.toast_no_candidate = await toast('warn', 'no eligible candidate');
@@ -810,13 +1074,18 @@ try {
     const before = Number(await page.getAttribute('tr[data-revision]', 'data-revision'));
     await page.fill('#cfg-pointer', ptr);
     await page.fill('#cfg-value', '700000');
-    await page.click('[data-testid=config-apply]');
+    await page.click('[data-testid=config-preview]');
     const fe = await page.waitForSelector(`#cfg-pointer ~ [data-field-error="${ptr}"]`, { timeout: kWait });
     out.config_field_error = await fe.textContent();
     out.config_field_error_in_doc = await page.locator(`tr[data-pointer="${ptr}"] [data-field-error]`).count();
     await page.fill('#cfg-value', '1100');
     await page.fill('#cfg-comment', 'from the browser test');
     await page.fill('#cfg-within', '60');
+    // The daemon's dry-run diff first; nothing is changed until Apply.
+    await page.click('[data-testid=config-preview]');
+    out.config_preview_diff = await textOf(page, '[data-testid=config-preview-diff]');
+    out.config_preview_unchanged = (await page.evaluate(async () => (await (await fetch('/api/v1/config/revisions?limit=1')).json()).current)) === before;
+    await shot(page, 'config-raw-preview-1280x800');
     await page.click('[data-testid=config-apply]');
     const banner = await page.waitForSelector(`[data-testid=pending-banner][data-revision="${before + 1}"]`, { timeout: kWait });
     out.pending_banner = await banner.textContent();
@@ -845,7 +1114,7 @@ try {
     }, ptr);
     await page.fill('#cfg-pointer', ptr);
     await page.fill('#cfg-value', '1200');
-    await page.click('[data-testid=config-apply]');
+    await page.click('[data-testid=config-preview]');
     out.config_conflict = await (await page.waitForSelector('[data-testid=config-conflict]', { timeout: kWait })).textContent();
     await page.click('[data-testid=config-conflict] button');
     await page.waitForSelector(`tr[data-revision="${before + 2}"]`, { timeout: kWait });
@@ -856,18 +1125,24 @@ try {
   // ---- the new pages at the tablet size: no horizontal scrolling (wide tables scroll
   // inside their card)
   {
-    await page.setViewportSize({ width: 768, height: 1024 });
     out.overflow_768_pages = {};
-    for (const [label, sel, name] of [['Instances', 'tr[data-instance]', 'instances'], ['Services', 'tr[data-candidate]', 'services'],
-      ['Events', 'tr[data-event-kind]', 'events'], ['Configuration', 'tr[data-revision]', 'config']]) {
+    out.keyboard = {};
+    out.colour = {};
+    for (const [label, sel, name] of [['Overview', '[data-node]', 'overview'], ['Paths', '[data-chart]', 'paths'],
+      ['Instances', 'tr[data-instance]', 'instances'], ['Services', 'tr[data-candidate]', 'services'],
+      ['Events', 'tr[data-event-kind]', 'events'], ['Configuration', 'tr[data-revision]', 'config'], ['Users', 'tr[data-user]', 'users']]) {
       await page.click(`nav >> text=${label}`);
       await page.waitForSelector(sel, { timeout: kWait });
-      out.overflow_768_pages[name] = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
-      await shot(page, `${name}-768x1024`);
+      out.keyboard[name] = await keyboardReach(page);
+      out.colour[name] = await colourNotAlone(page);
+      await bothSizes(page, name);
+      out.overflow_768_pages[name] = out.overflow[name].w768;
+      await page.setViewportSize({ width: 768, height: 1024 });
+      await frames(page);
       await axeOn(page, `${name}-768`); // tables scroll inside their card here
+      await page.setViewportSize({ width: 1280, height: 800 });
     }
-    await page.setViewportSize({ width: 1280, height: 800 });
-    step('new pages at 768 px', out.overflow_768_pages);
+    step('every page at both sizes, by keyboard, state in words', out.overflow);
   }
 
   // ---- the README's picture: the first service's card after the whole run (the load
@@ -928,8 +1203,12 @@ try {
   await page.click('button[type=submit]');
   await page.waitForSelector('html[data-ready="1"]', { timeout: kWait });
   out.viewer_role = await page.getAttribute('[data-role]', 'data-role');
-  await page.click('nav >> text=Users');
-  await page.waitForSelector('tr[data-user]', { timeout: kWait });
+  out.viewer_users_link = await page.locator('nav >> text=Users').count();
+  const userReads = [];
+  page.on('request', (r) => { if (/\/api\/v1\/(users|tokens)/.test(r.url())) userReads.push(r.url()); });
+  await page.goto(`${input.base}/users`, { timeout: kWait });
+  out.viewer_users_page = await textOf(page, '[data-testid=users-admin-only]');
+  out.viewer_users_reads = userReads.length;
   out.viewer_admin_controls = await page.locator('[data-admin-control]').count();
   out.viewer_forms = await page.locator('form').count();
   out.viewer_forged_change = await page.evaluate(async () => {

@@ -62,13 +62,54 @@ function Editor(props: { doc: unknown; etag: string; onDone: (rev: number) => vo
   const [general, setGeneral] = useState<string | null>(null);
   const [conflict, setConflict] = useState(false);
   const [busy, setBusy] = useState(false);
+  // The daemon's dry run of exactly this request (?dry_run=1, same If-Match): its diff is
+  // shown, and Apply sends the same request again. Any edit drops it.
+  const [dry, setDry] = useState<{ method: string; body: unknown; text: string } | null>(null);
   useEffect(() => setWhole(JSON.stringify(props.doc, null, 2)), [props.etag]);
+  useEffect(() => setDry(null), [mode, pointer, value, patch, whole, props.etag]);
+
+  const fail = (x: unknown) => {
+    if (x instanceof ApiError && x.status === 409) setConflict(true);
+    else if (x instanceof ApiError && x.fields.length) {
+      setErrors(x.fields);
+      setGeneral(x.message);
+      props.onErrors(x.fields);
+    } else setGeneral(x instanceof Error ? x.message : String(x));
+  };
+  const apply = async () => {
+    if (!dry) return;
+    const n = Number(within);
+    if (useConfirm && !(Number.isInteger(n) && n >= 1 && n <= 3600)) {
+      setErrors([{ field: 'within', message: '1..3600 seconds' }]);
+      return;
+    }
+    const q = new URLSearchParams();
+    if (useConfirm) q.set('confirm_within', String(n));
+    if (comment) q.set('comment', comment);
+    setBusy(true);
+    setGeneral(null);
+    try {
+      const r = await request<{ revision: number; pending: Pending | null }>(dry.method, `/api/v1/config${q.toString() ? `?${q}` : ''}`,
+        { body: dry.body, ifMatch: props.etag });
+      setPending(r.data.pending, r.data.revision);
+      setComment('');
+      setDry(null);
+      props.onErrors([]);
+      props.onDone(r.data.revision);
+    } catch (x) {
+      setDry(null);
+      fail(x);
+    } finally {
+      setBusy(false);
+    }
+  };
 
   const submit = async (e: Event) => {
     e.preventDefault();
     setErrors([]);
     setGeneral(null);
     setConflict(false);
+    setDry(null);
     let method = 'PATCH';
     let body: unknown;
     const local: FieldError[] = [];
@@ -102,23 +143,12 @@ function Editor(props: { doc: unknown; etag: string; onDone: (rev: number) => vo
         setErrors(local);
         return;
       }
-      const q = new URLSearchParams();
-      if (useConfirm) q.set('confirm_within', String(n));
-      if (comment) q.set('comment', comment);
       setBusy(true);
-      const r = await request<{ revision: number; pending: Pending | null }>(method, `/api/v1/config${q.toString() ? `?${q}` : ''}`,
-        { body, ifMatch: props.etag });
-      setPending(r.data.pending, r.data.revision);
-      setComment('');
+      const r = await request<{ text: string }>(method, '/api/v1/config?dry_run=1', { body, ifMatch: props.etag });
       props.onErrors([]);
-      props.onDone(r.data.revision);
+      setDry({ method, body, text: r.data.text });
     } catch (x) {
-      if (x instanceof ApiError && x.status === 409) setConflict(true);
-      else if (x instanceof ApiError && x.fields.length) {
-        setErrors(x.fields);
-        setGeneral(x.message);
-        props.onErrors(x.fields);
-      } else setGeneral(x instanceof Error ? x.message : String(x));
+      fail(x);
     } finally {
       setBusy(false);
     }
@@ -191,7 +221,21 @@ function Editor(props: { doc: unknown; etag: string; onDone: (rev: number) => vo
         <ul class="errors">{apiErrors.filter((e) => mode !== 'value' || !errorsAt([e], pointer).length)
           .map((e) => <li class="error" data-field-error={e.field}><code>{e.field}</code>: {e.message}</li>)}</ul>
       )}
-      <button type="submit" disabled={busy} data-testid="config-apply">Apply{useConfirm ? ` (confirm within ${within} s)` : ''}</button>
+      <div class="toolbar">
+        <button type="submit" disabled={busy} data-testid="config-preview">Preview the change</button>
+      </div>
+      {dry && (
+        <div class="preview" role="region" aria-label="Change preview" data-testid="config-preview-box">
+          <h3>Diff to apply <small class="muted">(the daemon's dry run against revision {props.etag.replace(/"/g, '')})</small></h3>
+          <pre class="diffbox" data-testid="config-preview-diff">{dry.text || '(no difference)'}</pre>
+          <div class="toolbar">
+            <button type="button" onClick={apply} disabled={busy || !dry.text} data-testid="config-apply">
+              Apply{useConfirm ? ` (confirm within ${within} s)` : ''}
+            </button>
+            <button type="button" class="secondary" onClick={() => setDry(null)}>Cancel</button>
+          </div>
+        </div>
+      )}
     </form>
   );
 }

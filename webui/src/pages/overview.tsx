@@ -1,6 +1,7 @@
 // Clients -> CPE -> WANs -> vCPEs -> instances, each coloured and labelled by its live
 // state, the services' current outcome and the recent events.
 import { useEffect, useState } from 'preact/hooks';
+import { FlowCount, get } from '../api';
 import { live, LiveState, pathKey } from '../live';
 import { combine, instanceState, pathState, State, unique } from '../state';
 
@@ -80,9 +81,41 @@ function Topology({ s }: { s: LiveState }) {
   );
 }
 
+// Flows per service: the daemon's conntrack counts per candidate (GET /api/v1/flows,
+// counted every 5 s, so read every 5 s), summed; null when no count is known.
+const kFlowsMs = 5000;
+function useServiceFlows(): Map<string, number | null> | null {
+  const [flows, setFlows] = useState<Map<string, number | null> | null>(null);
+  useEffect(() => {
+    let stop = false;
+    let timer = 0;
+    const tick = async () => {
+      try {
+        const r = await get<{ services: FlowCount[]; counted_ms: number | null }>('/api/v1/flows');
+        const m = new Map<string, number | null>();
+        for (const f of r.services) {
+          const was = m.has(f.service) ? m.get(f.service)! : 0;
+          m.set(f.service, was === null || f.flows === null ? null : was + f.flows);
+        }
+        if (!stop) setFlows(r.counted_ms === null ? new Map() : m);
+      } catch {
+        // kept as it was; the next tick tries again
+      }
+      if (!stop) timer = window.setTimeout(tick, kFlowsMs);
+    };
+    void tick();
+    return () => {
+      stop = true;
+      window.clearTimeout(timer);
+    };
+  }, []);
+  return flows;
+}
+
 export function Overview() {
   const [s, setS] = useState<LiveState>(live.state);
   useEffect(() => live.subscribe(setS), []);
+  const flows = useServiceFlows();
   useEffect(() => {
     // For the browser test and BENCHMARKS.md: the first render with data.
     if (s.loaded && !document.documentElement.dataset.ready) {
@@ -106,13 +139,14 @@ export function Overview() {
           <h2>Services</h2>
           {services.length === 0 ? <p class="muted">No services configured.</p> : (
             <table>
-              <thead><tr><th scope="col">Service</th><th scope="col">VIP</th><th scope="col">Outcome</th><th scope="col">Carrying</th></tr></thead>
+              <thead><tr><th scope="col">Service</th><th scope="col">VIP</th><th scope="col">Outcome</th><th scope="col">Flows</th><th scope="col">Carrying</th></tr></thead>
               <tbody>
                 {services.map((sv) => (
-                  <tr>
+                  <tr data-overview-service={sv.id}>
                     <td>{sv.id}</td>
                     <td>{sv.vip}:{sv.ports.join(',')}</td>
                     <td>{sv.outcome ?? 'no decision yet'}</td>
+                    <td data-field="flows">{flows?.get(sv.id) ?? '–'}</td>
                     <td>{weightOf(sv.id).map((d) => `${d.instance}/${d.wan} ${(d.weight / 10).toFixed(0)}%`).join(', ') || '–'}</td>
                   </tr>
                 ))}

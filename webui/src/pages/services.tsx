@@ -29,6 +29,25 @@ function WeightBar(props: { cands: DecisionItem[]; total: number; colour: (c: De
   );
 }
 
+// A candidate's cost as the selector built it (common/select/select.cpp): network (RTT
+// plus its jitter and loss terms), compute (reported or modelled) and the WAN's configured
+// cost (a penalty in ms, docs/SELECTION.md "WAN cost and weight"); the rest is the
+// service's access delay and the cost weights (network / compute ≠ 1).
+const ms = (x: number) => `${x.toFixed(1)} ms`;
+function Breakdown({ c }: { c: DecisionItem }) {
+  if (c.cost_ms === null || c.network_ms == null || c.compute_ms == null) return <>–</>;
+  const penalty = c.wan_cost_ms ?? 0;
+  const rest = c.cost_ms - c.network_ms - c.compute_ms - penalty;
+  return (
+    <span title="network = RTT + jitter and loss terms; penalties = the WAN's configured cost">
+      network <span data-part="network">{ms(c.network_ms)}</span>
+      {' · '}compute <span data-part="compute">{ms(c.compute_ms)}</span>
+      {' · '}penalties <span data-part="penalties">{ms(penalty)}</span>
+      {Math.abs(rest) >= 0.05 && <>{' · '}access and weights <span data-part="rest">{ms(rest)}</span></>}
+    </span>
+  );
+}
+
 export function Services() {
   const [s, setS] = useState<LiveState>(live.state);
   const [flows, setFlows] = useState<Map<string, number | null>>(new Map());
@@ -91,7 +110,8 @@ export function Services() {
                           {c.weight > 0 && <svg class="swatch" viewBox="0 0 10 10" aria-hidden="true">
                             <rect width={10} height={10} fill={colour(c)} /></svg>}</td>
                         <td data-field="cost">{c.cost_ms === null ? '–' : `${c.cost_ms.toFixed(1)} ms`}
-                          {!!c.wan_cost_ms && <small class="muted"> incl. WAN cost {c.wan_cost_ms.toFixed(0)}</small>}</td>
+                          {!!c.wan_cost_ms && <small class="muted"> incl. WAN cost {c.wan_cost_ms.toFixed(0)}</small>}
+                          <br /><small class="muted" data-field="breakdown"><Breakdown c={c} /></small></td>
                         <td><span class={`chip ${c.health === 'ok' ? 'up' : 'down'}`}>{c.health}</span></td>
                         <td>{c.excluded && c.excluded !== 'none' ? c.excluded : '–'}</td>
                         <td>{c.reason || '–'}</td>

@@ -1,6 +1,6 @@
 // Per-section forms on the Configuration page (its own chunk, loaded for admins only):
 // WAN links, vCPEs (with the "add a vCPE" wizard) and services, each an object of a
-// top-level list. The fields are generated from GET /api/v1/config/schema (the same
+// top-level list; the selection and probing settings, each one object. The fields are generated from GET /api/v1/config/schema (the same
 // schema the daemon publishes for its document), so a key the daemon adds shows up here
 // without a UI change. A change is the whole proposed document (PUT, or the keyed "add a
 // vCPE" request), previewed by the daemon's dry run (?dry_run=1: its checks, its field
@@ -11,7 +11,7 @@ import { useEffect, useRef, useState } from 'preact/hooks';
 import { FieldError, get } from '../../api';
 import { Fields } from './fields';
 import { Change, ChangePreview } from './preview';
-import { Doc, Draft, fromDraft, Schema, toDraft } from './schema';
+import { Doc, Draft, fromDraft, isObjSchema, Schema, toDraft } from './schema';
 import { kWizardKeys, VcpeWizard } from './wizard';
 
 // One list of the document (wan, vcpe, service): rows, add / edit / remove
@@ -22,6 +22,16 @@ const kSections: { key: Section; title: string; label: (x: Doc) => string; summa
   { key: 'service', title: 'Services', label: (x) => x.id,
     summary: (x) => `${x.vip} ${x.protocol ?? 'tcp'}/${(x.ports ?? []).join(',')}; ${(x.instance ?? []).length} instance(s)` },
 ];
+
+// The settings objects of the document, each edited as one form (the schema's object).
+type Setting = 'selection' | 'probing';
+const kSettings: { key: Setting; title: string }[] = [
+  { key: 'selection', title: 'Selection settings' },
+  { key: 'probing', title: 'Probing settings' },
+];
+// A setting's scalars as "key=value" (objects and lists are in the form).
+const settingSummary = (v: unknown) => Object.entries((v as Doc | undefined) ?? {})
+  .filter(([, x]) => x === null || typeof x !== 'object').map(([k, x]) => `${k}=${x}`).join(', ');
 
 interface Editing {
   section: Section;
@@ -63,6 +73,7 @@ export function Forms(props: { doc: Doc; etag: string; onDone: (rev: number) => 
   const [schema, setSchema] = useState<Schema | null>(null);
   const [loadError, setLoadError] = useState<string | null>(null);
   const [editing, setEditing] = useState<Editing | null>(null);
+  const [setting, setSetting] = useState<{ key: Setting; draft: Draft } | null>(null);
   const [wizard, setWizard] = useState(false);
   const [errs, setErrs] = useState<FieldError[]>([]);
   // `n` remounts the preview (a new dry run) for every request, even an equal one.
@@ -77,6 +88,7 @@ export function Forms(props: { doc: Doc; etag: string; onDone: (rev: number) => 
   const itemSchema = (k: Section) => schema.properties![k].items!;
   const close = () => {
     setEditing(null);
+    setSetting(null);
     setWizard(false);
     setPreview(null);
     setErrs([]);
@@ -132,11 +144,31 @@ export function Forms(props: { doc: Doc; etag: string; onDone: (rev: number) => 
     if (section === 'wan') doc = withWanPorts(doc, x.name, null);
     reviewDoc(doc, `remove ${section} ${x.name ?? x.id}`, `/${section}/${index}`);
   };
+  const startSetting = (key: Setting) => {
+    close();
+    setSetting({ key, draft: toDraft(schema.properties![key], props.doc[key]) });
+  };
+  const submitSetting = (ev: Event) => {
+    ev.preventDefault();
+    if (!setting) return;
+    const local: FieldError[] = [];
+    const ptr = `/${setting.key}`;
+    const v = fromDraft(schema.properties![setting.key], setting.draft, ptr, local, props.doc[setting.key]);
+    setErrs(local);
+    setPreview(null);
+    if (local.length) return;
+    // Nothing set: the key stays absent if it was (all defaults), else an empty object.
+    const doc: Doc = { ...props.doc };
+    if (v !== undefined) doc[setting.key] = v;
+    else if (setting.key in doc) doc[setting.key] = {};
+    reviewDoc(doc, `edit ${setting.key}`, ptr);
+  };
   // An error the form has no field for is listed with the preview.
   const newWanName = editing?.section === 'wan' && editing.index === null
     ? String((editing.draft as Record<string, Draft>).name ?? '').trim() : '';
   const portErr = (i: number) => errs.filter((e) => newWanName && e.field === `/vcpe/${i}/ports/${newWanName}`);
   const shownInForm = (e: FieldError) => (!!editing && e.field.startsWith(ptrOf(editing) + '/'))
+    || (!!setting && e.field.startsWith(`/${setting.key}/`))
     || vcpeNames.some((_, i) => portErr(i).includes(e))
     || (wizard && !!preview && kWizardKeys.some((k) => [`${preview.base}/${k}`, `/${k}`].some((f) => e.field === f || e.field.startsWith(`${f}/`))));
   return (
@@ -202,6 +234,42 @@ export function Forms(props: { doc: Doc; etag: string; onDone: (rev: number) => 
                           onReview={(c, what) => review(c, what, `/vcpe/${list.length}`)} />
             )}
             {preview && preview.base.startsWith(`/${key}/`) && (
+              <>
+                {errs.filter((e) => !shownInForm(e)).length > 0 && (
+                  <ul class="errors" data-testid="change-field-errors">
+                    {errs.filter((e) => !shownInForm(e)).map((e) => <li class="error" data-field-error={e.field}><code>{e.field}</code>: {e.message}</li>)}
+                  </ul>
+                )}
+                <ChangePreview key={preview.n} change={preview.change} etag={props.etag} what={preview.what} onCancel={close}
+                               onApplied={applied} onFieldErrors={setErrs} />
+              </>
+            )}
+          </section>
+        );
+      })}
+      {kSettings.map(({ key, title }) => {
+        const sch = schema.properties?.[key];
+        if (!sch || !isObjSchema(sch)) return null;
+        return (
+          <section class="card" data-section={key}>
+            <h2>{title}</h2>
+            <p class="muted" data-testid={`summary-${key}`}>{settingSummary(props.doc[key]) || '(all defaults)'}</p>
+            {setting?.key !== key && (
+              <div class="toolbar">
+                <button type="button" onClick={() => startSetting(key)} data-testid={`edit-${key}`}>Edit {key} settings</button>
+              </div>
+            )}
+            {setting?.key === key && (
+              <form onSubmit={submitSetting} noValidate data-testid={`form-${key}`} aria-label={`Edit ${key} settings`}>
+                <Fields schema={sch} draft={setting.draft} ptr={`/${key}`} prefix="f-" errs={errs}
+                        onChange={(d) => setSetting({ ...setting, draft: d })} />
+                <div class="toolbar">
+                  <button type="submit" data-testid="form-preview">Preview the change</button>
+                  <button type="button" class="secondary" onClick={close}>Cancel</button>
+                </div>
+              </form>
+            )}
+            {preview && preview.base === `/${key}` && (
               <>
                 {errs.filter((e) => !shownInForm(e)).length > 0 && (
                   <ul class="errors" data-testid="change-field-errors">
