@@ -5,6 +5,7 @@
 #include "base/result.hpp"
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -26,6 +27,8 @@ class Nft {
   Result<std::string> query_json(std::string_view command);
   // Whether "table <family> <name>" exists.
   Result<bool> table_exists(std::string_view family, std::string_view name);
+  // `list table <family> <name>`, or nullopt when the table does not exist.
+  Result<std::optional<std::string>> list_table(std::string_view family, std::string_view name);
   // Delete our table if it exists (absent = success).
   Status delete_table(std::string_view family, std::string_view name);
   // The network namespace's nftables ruleset generation (NFT_MSG_GETGEN): the kernel adds

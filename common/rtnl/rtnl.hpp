@@ -6,6 +6,7 @@
 #include "base/fd.hpp"
 #include "base/ip.hpp"
 #include "base/result.hpp"
+#include "base/slice.hpp"
 
 #include <cstdint>
 #include <memory>
@@ -15,13 +16,13 @@
 
 namespace cats::rtnl {
 
-// Our slice of shared kernel resources (documented in docs/ARCHITECTURE.md).
-inline constexpr uint8_t kRouteProtocol = 201;      // RTPROT value tagging our routes and rules
-inline constexpr uint32_t kRulePriorityMin = 10000;  // our ip rule priority range
-inline constexpr uint32_t kRulePriorityMax = 10999;
-inline constexpr uint32_t kTableMin = 10000;         // our routing table ids
-inline constexpr uint32_t kTableMax = 10999;
-inline constexpr uint32_t kMarkMask = 0x00ff0000;    // our fwmark bits
+// Our slice of shared kernel resources: base/slice.hpp. Routes and rules outside its
+// tables and priorities are refused.
+using slice::kRouteProtocol;
+using slice::kRulePriorityMax;
+using slice::kRulePriorityMin;
+using slice::kTableMax;
+using slice::kTableMin;
 
 struct Link {
   int index = 0;

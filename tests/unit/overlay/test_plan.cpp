@@ -42,7 +42,7 @@ TEST_CASE("plans stay inside our slice") {
     CHECK(r.priority <= rtnl::kRulePriorityMax);
     CHECK(r.table >= rtnl::kTableMin);
     CHECK(r.table <= rtnl::kTableMax);
-    if (r.fwmark) CHECK((*r.fwmark & ~rtnl::kMarkMask) == 0u);
+    if (r.fwmark) CHECK((*r.fwmark & ~slice::kPathMask) == 0u);
   }
   for (auto& r : p.routes) {
     CHECK(r.table >= rtnl::kTableMin);
