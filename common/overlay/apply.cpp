@@ -91,7 +91,7 @@ bool update_is_empty(const wg::DeviceUpdate& u) {
   return !u.private_key && !u.listen_port && !u.fwmark && !u.replace_peers && u.peers.empty();
 }
 
-Status check_required(rtnl::Rtnl& rt, const Plan& p) {
+Status check_required(rtnl::Routing& rt, const Plan& p) {
   for (auto& req : p.required_links) {
     CATS_TRY_ASSIGN(link, rt.link(req.name));
     if (!link) return Error::msg(req.field + ": interface '" + req.name + "' does not exist");
@@ -99,20 +99,40 @@ Status check_required(rtnl::Rtnl& rt, const Plan& p) {
   return ok();
 }
 
-Status Applier::apply_sysctls(const Plan& p, ApplyReport& rep) {
-  for (auto& [key, value] : p.sysctls) {
-    std::string path = "/proc/sys/" + key;
+namespace {
+
+class ProcSysctls final : public Sysctls {
+ public:
+  Result<std::string> read(const std::string& key) override {
+    const std::string path = "/proc/sys/" + key;
+    std::ifstream in(path);
+    if (!in) return Error::sys(errno, "read " + path);
     std::string cur;
-    {
-      std::ifstream in(path);
-      if (!in) return Error::sys(errno, "read " + path);
-      std::getline(in, cur);
-    }
-    if (cur == value) continue;
+    std::getline(in, cur);
+    return Result<std::string>(boost::system::in_place_value, std::move(cur));
+  }
+  Status write(const std::string& key, const std::string& value) override {
+    const std::string path = "/proc/sys/" + key;
     std::ofstream out(path);
     out << value << "\n";
     out.flush();
     if (!out) return Error::sys(errno, "write " + path);
+    return ok();
+  }
+};
+
+}  // namespace
+
+Sysctls& proc_sysctls() {
+  static ProcSysctls s;
+  return s;
+}
+
+Status Applier::apply_sysctls(const Plan& p, ApplyReport& rep) {
+  for (auto& [key, value] : p.sysctls) {
+    CATS_TRY_ASSIGN(cur, sysctls_.read(key));
+    if (cur == value) continue;
+    CATS_TRY(sysctls_.write(key, value));
     rep.actions.push_back("sysctl " + key + " = " + value + " (was " + cur + ")");
   }
   return ok();
