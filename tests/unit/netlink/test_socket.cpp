@@ -45,16 +45,15 @@ void message(Bytes& out, uint16_t type, uint16_t flags, uint32_t seq, uint32_t p
 }
 
 Bytes int_payload(int v) {
-  Bytes b;
-  put(b, &v, sizeof v);
+  Bytes b(sizeof v);  // (not put() into an empty vector: GCC 12's -Wstringop-overflow misfires)
+  std::memcpy(b.data(), &v, sizeof v);
   return b;
 }
 
 // NLMSG_ERROR payload: nlmsgerr echoing `req` (header only, as with NLM_F_CAPPED, or the
 // whole request), then an optional NLMSGERR_ATTR_MSG.
 Bytes error_payload(int err, const Bytes& echoed_request, const std::string& extack) {
-  Bytes b;
-  put(b, &err, sizeof err);
+  Bytes b = int_payload(err);
   b.insert(b.end(), echoed_request.begin(), echoed_request.end());
   pad(b);
   if (!extack.empty()) {
