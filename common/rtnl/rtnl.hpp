@@ -1,4 +1,4 @@
-// rtnetlink over libmnl: links, addresses, routes in numbered tables, ip rules.
+// rtnetlink over the shared netlink::Socket: links, addresses, routes in numbered tables, ip rules.
 // Idempotent: adding what exists (EEXIST) and deleting what is absent (ENOENT/ESRCH) succeed.
 // Message construction is separated from the socket so tests can compare golden bytes.
 #pragma once
