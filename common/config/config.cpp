@@ -1,8 +1,8 @@
 #include "config/config.hpp"
 
 #include "base/base64.hpp"
+#include "base/slice.hpp"
 #include "sampler/parse.hpp"
-#include "steer/limits.hpp"
 
 #include <toml++/toml.h>
 
@@ -413,12 +413,12 @@ void read_selection(Table& root, Selection& sel) {
   s.reject_unknown();
 }
 
-// Limits of the steering data plane (common/steer/limits.hpp): a candidate is one
+// Limits of the steering data plane (base/slice.hpp): a candidate is one
 // (instance x WAN) pair and its id is the top 8 bits of the packet mark (1..255); a
 // service's weight map holds at most 64 candidates. Checked here so a config the data
 // plane cannot express is refused at load, not at apply.
-constexpr size_t kMaxCandidates = steer::kMaxCandidates;
-constexpr size_t kMaxCandidatesPerService = steer::kMaxCandidatesPerService;
+constexpr size_t kMaxCandidates = slice::kMaxCandidates;
+constexpr size_t kMaxCandidatesPerService = slice::kMaxCandidatesPerService;
 constexpr size_t kMaxServicePorts = 64;
 constexpr size_t kMaxServiceInstances = 64;
 // The id becomes part of nft object names (map w_<id>, s_<id>); nft caps names, and
@@ -825,8 +825,8 @@ CpeCheck check_cpe(std::string_view text, const std::string& name) {
     s.reject_unknown();
     c.wans.push_back(std::move(w));
   }
-  if (wans.size() > static_cast<size_t>(steer::kMaxWans))
-    errs.add(doc.source(), "wan", "at most " + std::to_string(steer::kMaxWans) + " WAN links are supported");
+  if (wans.size() > static_cast<size_t>(slice::kMaxWans))
+    errs.add(doc.source(), "wan", "at most " + std::to_string(slice::kMaxWans) + " WAN links are supported");
   check_unique(errs, c.wans, wans, "wan", "name", [](const Wan& w) { return w.name; });
   check_unique(errs, c.wans, wans, "wan", "interface", [](const Wan& w) { return w.interface; });
   check_unique(errs, c.wans, wans, "wan", "tunnel_interface", [](const Wan& w) { return w.tunnel_interface; });

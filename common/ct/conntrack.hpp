@@ -1,4 +1,4 @@
-// ctnetlink (NFNL_SUBSYS_CTNETLINK) over libmnl, RAII: just what steering needs.
+// ctnetlink (NFNL_SUBSYS_CTNETLINK) over the shared netlink::Socket, RAII: just what steering needs.
 // Message construction is separate from the socket so tests compare golden bytes.
 #pragma once
 

@@ -4,12 +4,13 @@
 // state: cache, buffers).
 #include "nft/nft.hpp"
 
+#include "netlink/socket.hpp"
+
 #include <libmnl/libmnl.h>
 #include <linux/netfilter/nf_tables.h>
 #include <linux/netfilter/nfnetlink.h>
 #include <nftables/libnftables.h>
 #include <sys/socket.h>
-#include <sys/time.h>
 
 #include <arpa/inet.h>
 
@@ -65,71 +66,46 @@ Status check_table_ref(std::string_view family, std::string_view name) {
   return ok();
 }
 
-struct MnlClose {
-  void operator()(mnl_socket* s) const { mnl_socket_close(s); }
-};
-
-struct GenReply {
-  std::optional<uint32_t> id;
-};
-
 int gen_attr(const nlattr* a, void* data) {
   if (mnl_attr_get_type(a) == NFTA_GEN_ID && mnl_attr_validate(a, MNL_TYPE_U32) >= 0)
-    static_cast<GenReply*>(data)->id = ntohl(mnl_attr_get_u32(a));
+    *static_cast<std::optional<uint32_t>*>(data) = ntohl(mnl_attr_get_u32(a));
   return MNL_CB_OK;
-}
-
-int gen_msg(const nlmsghdr* h, void* data) {
-  if (h->nlmsg_type != ((NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_NEWGEN)) return MNL_CB_OK;
-  mnl_attr_parse(h, sizeof(nfgenmsg), gen_attr, data);
-  return MNL_CB_STOP;
 }
 
 }  // namespace
 
 struct Nft::Impl {
   std::unique_ptr<nft_ctx, CtxFree> ctx;
-  std::unique_ptr<mnl_socket, MnlClose> gen_sock;  // opened on first use
-  uint32_t gen_seq = 0;
+  std::optional<netlink::Socket> gen_sock;  // opened on first use
 
   Result<uint32_t> generation() {
     if (!gen_sock) {
-      std::unique_ptr<mnl_socket, MnlClose> s(mnl_socket_open2(NETLINK_NETFILTER, SOCK_CLOEXEC));
-      if (!s) return Error::sys(errno, "nft generation: netlink socket");
-      if (mnl_socket_bind(s.get(), 0, MNL_SOCKET_AUTOPID) < 0) return Error::sys(errno, "nft generation: bind");
-      timeval tv{5, 0};  // a kernel reply is immediate; never hang the caller's thread
-      if (::setsockopt(mnl_socket_get_fd(s.get()), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) != 0)
-        return Error::sys(errno, "nft generation: SO_RCVTIMEO");
-      gen_sock = std::move(s);
+      CATS_TRY_ASSIGN(s, netlink::Socket::open(NETLINK_NETFILTER, "nft generation"));
+      gen_sock.emplace(std::move(s));
     }
-    std::array<char, 8192> buf{};  // MNL_SOCKET_BUFFER_SIZE is not a constant; a reply is ~100 bytes
+    std::array<char, 256> buf{};  // header + nfgenmsg: 20 bytes
     nlmsghdr* h = mnl_nlmsg_put_header(buf.data());
     h->nlmsg_type = (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_GETGEN;
-    h->nlmsg_flags = NLM_F_REQUEST;
-    h->nlmsg_seq = ++gen_seq;
+    // NLM_F_ACK: the NEWGEN reply is not the end of the exchange by itself; the ACK after
+    // it is (netlink_rcv_skb acks every request that asks).
+    h->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
+    h->nlmsg_seq = gen_sock->next_seq();
     auto* g = static_cast<nfgenmsg*>(mnl_nlmsg_put_extra_header(h, sizeof(nfgenmsg)));
     g->nfgen_family = AF_UNSPEC;
     g->version = NFNETLINK_V0;
     g->res_id = 0;
-    if (mnl_socket_sendto(gen_sock.get(), h, h->nlmsg_len) < 0) return reset(errno, "send");
-    const uint32_t portid = mnl_socket_get_portid(gen_sock.get());
-    GenReply reply;
-    for (;;) {
-      const ssize_t n = mnl_socket_recvfrom(gen_sock.get(), buf.data(), buf.size());
-      if (n < 0) return reset(errno == EAGAIN ? ETIMEDOUT : errno, "receive");
-      errno = 0;
-      const int r = mnl_cb_run(buf.data(), static_cast<size_t>(n), gen_seq, portid, gen_msg, &reply);
-      if (r < 0) return reset(errno != 0 ? errno : EPROTO, "reply");
-      if (r == MNL_CB_STOP) break;
-    }
-    if (!reply.id) return Error::msg("nft generation: reply without NFTA_GEN_ID");
-    return *reply.id;
-  }
-
-  // A failed exchange may leave a late reply in the socket: the next call starts afresh.
-  Error reset(int err, const char* what) {
-    gen_sock.reset();
-    return Error::sys(err, std::string("nft generation: ") + what);
+    std::optional<uint32_t> id;
+    auto on_msg = [&](const nlmsghdr* m) -> Status {
+      if (m->nlmsg_type == ((NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_NEWGEN) &&
+          m->nlmsg_len >= MNL_NLMSG_HDRLEN + sizeof(nfgenmsg))
+        mnl_attr_parse(m, sizeof(nfgenmsg), gen_attr, &id);
+      return ok();
+    };
+    // A late reply after a failure carries an old sequence number: the socket skips it.
+    CATS_TRY(gen_sock->exchange(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(h), h->nlmsg_len), on_msg,
+                                "read"));
+    if (!id) return Error::msg("nft generation: reply without NFTA_GEN_ID");
+    return *id;
   }
 
   // Runs one buffer; returns the output buffer's contents. Both buffers are read every time:
@@ -190,6 +166,13 @@ Result<bool> Nft::table_exists(std::string_view family, std::string_view name) {
     if (trim(line) == want) return true;
   }
   return false;
+}
+
+Result<std::optional<std::string>> Nft::list_table(std::string_view family, std::string_view name) {
+  CATS_TRY_ASSIGN(exists, table_exists(family, name));
+  if (!exists) return std::optional<std::string>{};
+  CATS_TRY_ASSIGN(text, impl_->exec("list table " + std::string(family) + " " + std::string(name)));
+  return std::optional<std::string>(std::move(text));
 }
 
 Result<uint32_t> Nft::generation() { return impl_->generation(); }

@@ -2,6 +2,7 @@
 
 #include "base/hash.hpp"
 #include "base/log.hpp"
+#include "nft/table.hpp"
 #include "overlay/slice.hpp"
 
 #include <sys/socket.h>
@@ -90,7 +91,7 @@ bool update_is_empty(const wg::DeviceUpdate& u) {
   return !u.private_key && !u.listen_port && !u.fwmark && !u.replace_peers && u.peers.empty();
 }
 
-Status check_required(rtnl::Rtnl& rt, const Plan& p) {
+Status check_required(rtnl::Routing& rt, const Plan& p) {
   for (auto& req : p.required_links) {
     CATS_TRY_ASSIGN(link, rt.link(req.name));
     if (!link) return Error::msg(req.field + ": interface '" + req.name + "' does not exist");
@@ -98,20 +99,40 @@ Status check_required(rtnl::Rtnl& rt, const Plan& p) {
   return ok();
 }
 
-Status Applier::apply_sysctls(const Plan& p, ApplyReport& rep) {
-  for (auto& [key, value] : p.sysctls) {
-    std::string path = "/proc/sys/" + key;
+namespace {
+
+class ProcSysctls final : public Sysctls {
+ public:
+  Result<std::string> read(const std::string& key) override {
+    const std::string path = "/proc/sys/" + key;
+    std::ifstream in(path);
+    if (!in) return Error::sys(errno, "read " + path);
     std::string cur;
-    {
-      std::ifstream in(path);
-      if (!in) return Error::sys(errno, "read " + path);
-      std::getline(in, cur);
-    }
-    if (cur == value) continue;
+    std::getline(in, cur);
+    return Result<std::string>(boost::system::in_place_value, std::move(cur));
+  }
+  Status write(const std::string& key, const std::string& value) override {
+    const std::string path = "/proc/sys/" + key;
     std::ofstream out(path);
     out << value << "\n";
     out.flush();
     if (!out) return Error::sys(errno, "write " + path);
+    return ok();
+  }
+};
+
+}  // namespace
+
+Sysctls& proc_sysctls() {
+  static ProcSysctls s;
+  return s;
+}
+
+Status Applier::apply_sysctls(const Plan& p, ApplyReport& rep) {
+  for (auto& [key, value] : p.sysctls) {
+    CATS_TRY_ASSIGN(cur, sysctls_.read(key));
+    if (cur == value) continue;
+    CATS_TRY(sysctls_.write(key, value));
     rep.actions.push_back("sysctl " + key + " = " + value + " (was " + cur + ")");
   }
   return ok();
@@ -231,27 +252,20 @@ Status Applier::apply_rules(const Plan& p, ApplyReport& rep) {
 Status Applier::apply_nft(const Plan& p, ApplyReport& rep) {
   if (!p.nft_managed) return ok();
   if (p.nft_script.empty()) {
-    CATS_TRY_ASSIGN(exists, nft_.table_exists("inet", kNftTable));
+    CATS_TRY_ASSIGN(exists, nft_.table_exists(kNftFamily, kNftTable));
     if (exists) {
-      CATS_TRY(nft_.delete_table("inet", kNftTable));
+      CATS_TRY(nft_.delete_table(kNftFamily, kNftTable));
       rep.actions.push_back("delete nft table inet cats");
     }
     return ok();
   }
-  // FNV-1a of the script (base/hash.hpp), stored as the table's comment so a restarted
-  // daemon recognises the table it would write and leaves it alone.
-  std::string tag = "cats:" + fnv1a_hex(p.nft_script);
-  CATS_TRY_ASSIGN(exists, nft_.table_exists("inet", kNftTable));
-  if (exists) {
-    auto listing = nft_.query("list table inet cats");
-    if (listing && listing->find("comment \"" + tag + "\"") != std::string::npos) return ok();
-  }
-  // Create-then-delete-then-define in one transaction: atomic replacement, and conntrack
-  // marks (which live in conntrack, not in the table) survive it.
-  std::string script = "table inet cats\ndelete table inet cats\ntable inet cats {\n\tcomment \"" + tag + "\"\n" +
-                       p.nft_script + "}\n";
-  CATS_TRY(nft_.run(script));
-  rep.actions.push_back("replace nft table inet cats (" + tag + ")");
+  // The fingerprint is FNV-1a of the script (base/hash.hpp): a restarted daemon recognises
+  // the table it would write and leaves it alone (nft/table.hpp).
+  const std::string fp = fnv1a_hex(p.nft_script);
+  CATS_TRY_ASSIGN(listing, nft_.list_table(kNftFamily, kNftTable));
+  if (listing && nft::table_fingerprint(*listing) == fp) return ok();
+  CATS_TRY(nft_.run(nft::replace_table_script(kNftFamily, kNftTable, fp, p.nft_script)));
+  rep.actions.push_back("replace nft table inet cats (cats:" + fp + ")");
   return ok();
 }
 
@@ -294,7 +308,7 @@ Status Applier::teardown(const Plan& p, const std::vector<std::string>& extra_tu
     if (!s && !first) first = s.error();
     if (!s) log::warn("teardown", s.error().message);
   };
-  note(nft_.delete_table("inet", kNftTable));
+  note(nft_.delete_table(kNftFamily, kNftTable));
   for (int family : {AF_INET, AF_INET6}) {
     auto rules = rt_.rules(family);
     if (!rules) {

@@ -19,10 +19,24 @@ struct ApplyReport {
   bool changed() const { return !actions.empty(); }
 };
 
+// Kernel parameters under /proc/sys, as an interface so the Applier's unit tests run
+// without root (tests/unit/overlay/fake_kernel.hpp).
+class Sysctls {
+ public:
+  virtual ~Sysctls() = default;
+  // key: path relative to /proc/sys ("net/ipv4/ip_forward").
+  virtual Result<std::string> read(const std::string& key) = 0;
+  virtual Status write(const std::string& key, const std::string& value) = 0;
+};
+
+// The real ones: /proc/sys/<key>.
+Sysctls& proc_sysctls();
+
 class Applier {
  public:
-  Applier(rtnl::Rtnl& rt, wg::Control& wg, nft::Nft& nft, wg::Key private_key)
-      : rt_(rt), wg_(wg), nft_(nft), private_key_(private_key) {}
+  Applier(rtnl::Routing& rt, wg::Control& wg, nft::Tables& nft, wg::Key private_key,
+          Sysctls& sysctls = proc_sysctls())
+      : rt_(rt), wg_(wg), nft_(nft), private_key_(private_key), sysctls_(sysctls) {}
 
   // `stale_tunnels`: tunnel names we created earlier that the plan no longer has.
   Result<ApplyReport> apply(const Plan& p, const std::vector<std::string>& stale_tunnels = {});
@@ -38,14 +52,15 @@ class Applier {
   Status apply_rules(const Plan& p, ApplyReport& rep);
   Status apply_nft(const Plan& p, ApplyReport& rep);
 
-  rtnl::Rtnl& rt_;
+  rtnl::Routing& rt_;
   wg::Control& wg_;
-  nft::Nft& nft_;
+  nft::Tables& nft_;
   wg::Key private_key_;
+  Sysctls& sysctls_;
 };
 
 // Fails, having changed nothing, when a link the plan depends on is missing.
-Status check_required(rtnl::Rtnl& rt, const Plan& p);
+Status check_required(rtnl::Routing& rt, const Plan& p);
 
 // The update that takes `current` to `desired` (empty peers/fields when nothing differs).
 // Pure, so the diff itself is unit tested.

@@ -47,7 +47,7 @@ Plan plan_cpe(const config::CpeConfig& c) {
     ur.family = address_family(w.gateway);
     ur.priority = underlay_rule_prio(i);
     ur.fwmark = underlay_mark(i);
-    ur.fwmask = rtnl::kMarkMask;
+    ur.fwmask = kPathMask;
     ur.table = underlay_table(i);
     p.rules.push_back(ur);
 

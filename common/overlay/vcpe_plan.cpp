@@ -16,7 +16,7 @@ Plan plan_vcpe(const config::VcpeConfig& c) {
   // packet of a marked connection then carries the path mark for routing. output: the same
   // for our own replies (ping, probes), and "type route" makes the kernel re-route them.
   std::string pre, out;
-  const std::string keep = hex32(~rtnl::kMarkMask), mask = hex32(rtnl::kMarkMask);
+  const std::string keep = hex32(~kPathMask), mask = hex32(kPathMask);
   int k = 0;
   for (auto& cpe : c.cpes) {
     for (auto& path : cpe.paths) {
@@ -42,7 +42,7 @@ Plan plan_vcpe(const config::VcpeConfig& c) {
         mr.family = family;
         mr.priority = path_rule_prio(k);
         mr.fwmark = path_mark(k);
-        mr.fwmask = rtnl::kMarkMask;
+        mr.fwmask = kPathMask;
         mr.table = overlay_table(k);
         p.rules.push_back(mr);
         p.rules.push_back(tunnel_oif_rule(family, k, path.tunnel_interface));

@@ -16,9 +16,6 @@ namespace cats::rtnl::detail {
 
 // Requests we build are a header plus a handful of attributes; 1 KiB is far above that.
 inline constexpr size_t kRequestBufSize = 1024;
-// Dump replies: the kernel fills up to 32 KiB per recv (netlink_dump's max_recvmsg_len),
-// a smaller buffer would truncate messages (MSG_TRUNC).
-inline constexpr size_t kReceiveBufSize = 32768;
 // Upper bound for an IFLA_INFO_KIND string ("wireguard", "veth", ...).
 inline constexpr size_t kMaxKindLen = 32;
 

@@ -1,73 +1,26 @@
-// Rtnl: one NETLINK_ROUTE socket (libmnl), request/ACK and dump handling (RFC 3549 2.3.2,
-// netlink(7)), and the idempotent link/address/route/rule operations on top.
+// Rtnl: one NETLINK_ROUTE netlink::Socket (request/ACK and dump handling live there), dump
+// retries on NLM_F_DUMP_INTR, and the idempotent link/address/route/rule operations on top.
 #include "rtnl/rtnl.hpp"
 
 #include "base/log.hpp"
+#include "netlink/socket.hpp"
 #include "rtnl/internal.hpp"
 
 #include <libmnl/libmnl.h>
 #include <linux/fib_rules.h>
 #include <linux/rtnetlink.h>
 #include <sys/socket.h>
-#include <sys/time.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <ctime>
-#include <functional>
 #include <initializer_list>
 
 namespace cats::rtnl {
 namespace {
 
-// A reply that never comes (it should not happen on NETLINK_ROUTE) must not hang the daemon.
-constexpr time_t kReceiveTimeoutSec = 5;
 // A dump interrupted by concurrent changes (NLM_F_DUMP_INTR) is retried this many times.
 constexpr int kDumpAttempts = 3;
-
-struct SocketClose {
-  void operator()(mnl_socket* s) const { mnl_socket_close(s); }
-};
-using SocketPtr = std::unique_ptr<mnl_socket, SocketClose>;
-
-using MessageFn = std::function<Status(const nlmsghdr*)>;
-
-Error sys_error(int err, const std::string& what, const std::string& extack) {
-  std::string m = "rtnl: " + what + ": " + std::strerror(err);
-  if (!extack.empty()) m += " (" + extack + ")";
-  return Error{m, err};
-}
-
-// NLMSGERR_ATTR_MSG from an extended ACK (netlink.h: TLVs follow the nlmsgerr, after the
-// echoed request unless NLM_F_CAPPED).
-struct ExtackCollector {
-  std::string msg;
-};
-
-int collect_extack(const nlattr* a, void* data) {
-  if (mnl_attr_get_type(a) == NLMSGERR_ATTR_MSG) {
-    const auto* p = static_cast<const char*>(mnl_attr_get_payload(a));
-    const size_t n = std::min<size_t>(mnl_attr_get_payload_len(a), 256);
-    static_cast<ExtackCollector*>(data)->msg.assign(p, strnlen(p, n));
-  }
-  return MNL_CB_OK;
-}
-
-std::string extack_message(const nlmsghdr* nlh, const nlmsgerr* err) {
-  if ((nlh->nlmsg_flags & NLM_F_ACK_TLVS) == 0) return {};
-  size_t offset = sizeof(nlmsgerr);
-  if ((nlh->nlmsg_flags & NLM_F_CAPPED) == 0) {
-    if (err->msg.nlmsg_len < sizeof(nlmsghdr)) return {};
-    offset += err->msg.nlmsg_len - sizeof(nlmsghdr);
-  }
-  const size_t payload = mnl_nlmsg_get_payload_len(nlh);
-  if (offset >= payload) return {};
-  ExtackCollector c;
-  const auto* base = static_cast<const uint8_t*>(mnl_nlmsg_get_payload(nlh));
-  mnl_attr_parse_payload(base + offset, payload - offset, collect_extack, &c);
-  return c.msg;
-}
 
 // The operation succeeded, or failed with one of `benign` errnos (idempotency: "already
 // there" on add, "already gone" on delete).
@@ -87,75 +40,16 @@ constexpr uint16_t kAck = NLM_F_ACK;
 }  // namespace
 
 struct Rtnl::Impl {
-  SocketPtr sock;
-  uint32_t portid = 0;
-  uint32_t seq = 0;
-  std::vector<uint8_t> rx = std::vector<uint8_t>(detail::kReceiveBufSize);
+  netlink::Socket sock;
 
-  uint32_t next_seq() { return ++seq; }
-
-  Status send(const std::vector<uint8_t>& req, const std::string& what) {
-    if (req.size() < sizeof(nlmsghdr)) return Error::msg("rtnl: " + what + ": request does not fit");
-    if (mnl_socket_sendto(sock.get(), req.data(), req.size()) < 0) return sys_error(errno, what, {});
-    return ok();
-  }
-
-  // Handles one datagram of replies to request `seq`. Returns true once the exchange is
-  // complete (ACK, NLMSG_DONE), false if more datagrams follow.
-  Result<bool> process(size_t n, uint32_t want_seq, bool& interrupted, const MessageFn& on_msg,
-                       const std::string& what) {
-    int len = static_cast<int>(n);
-    const auto* nlh = reinterpret_cast<const nlmsghdr*>(rx.data());
-    for (; mnl_nlmsg_ok(nlh, len); nlh = mnl_nlmsg_next(nlh, &len)) {
-      // Leftovers of an earlier, abandoned exchange (e.g. a dump cut short by an error in
-      // our callback) carry an older sequence number: skip them rather than fail.
-      if (nlh->nlmsg_seq != want_seq || (nlh->nlmsg_pid != 0 && nlh->nlmsg_pid != portid)) continue;
-      if (nlh->nlmsg_flags & NLM_F_DUMP_INTR) interrupted = true;
-      switch (nlh->nlmsg_type) {
-        case NLMSG_NOOP:
-          continue;
-        case NLMSG_OVERRUN:
-          return sys_error(EIO, what, "netlink overrun");
-        case NLMSG_ERROR: {
-          if (mnl_nlmsg_get_payload_len(nlh) < sizeof(nlmsgerr)) return sys_error(EBADMSG, what, {});
-          const auto* err = static_cast<const nlmsgerr*>(mnl_nlmsg_get_payload(nlh));
-          if (err->error == 0) return true;  // ACK
-          return sys_error(-err->error, what, extack_message(nlh, err));
-        }
-        case NLMSG_DONE: {
-          // A dump that failed half-way reports the errno in NLMSG_DONE's payload.
-          if (mnl_nlmsg_get_payload_len(nlh) >= sizeof(int)) {
-            int e = 0;
-            std::memcpy(&e, mnl_nlmsg_get_payload(nlh), sizeof(e));
-            if (e < 0) return sys_error(-e, what, {});
-          }
-          return true;
-        }
-        default:
-          if (on_msg) CATS_TRY(on_msg(nlh));
-      }
-    }
-    return false;
-  }
+  uint32_t next_seq() { return sock.next_seq(); }
 
   // Sends `req` and consumes replies until its ACK (change requests, NLM_F_ACK) or
-  // NLMSG_DONE (dumps).
-  Status exchange(const std::vector<uint8_t>& req, const std::string& what, const MessageFn& on_msg,
+  // NLMSG_DONE (dumps); the loop, sequence checks and error decoding are netlink::Socket's.
+  Status exchange(const std::vector<uint8_t>& req, const std::string& what, const netlink::MessageFn& on_msg,
                   bool* interrupted = nullptr) {
-    CATS_TRY(send(req, what));
-    const uint32_t want_seq = reinterpret_cast<const nlmsghdr*>(req.data())->nlmsg_seq;
-    bool intr = false;
-    for (;;) {
-      const ssize_t n = mnl_socket_recvfrom(sock.get(), rx.data(), rx.size());
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        if (errno == EAGAIN || errno == EWOULDBLOCK) return sys_error(ETIMEDOUT, what, "no reply from the kernel");
-        return sys_error(errno, what, {});
-      }
-      CATS_TRY_ASSIGN(done, process(static_cast<size_t>(n), want_seq, intr, on_msg, what));
-      if (done) break;
-    }
-    if (interrupted != nullptr) *interrupted = intr;
+    CATS_TRY_ASSIGN(progress, sock.exchange(req, on_msg, what));
+    if (interrupted != nullptr) *interrupted = progress.interrupted;
     return ok();
   }
 
@@ -178,7 +72,7 @@ struct Rtnl::Impl {
                         collect, &interrupted));
       if (!interrupted) return out;
     }
-    return sys_error(EINTR, what, "dump kept being interrupted by concurrent changes");
+    return Error{"rtnl: " + what + ": dump kept being interrupted by concurrent changes", EINTR};
   }
 };
 
@@ -188,23 +82,8 @@ Rtnl& Rtnl::operator=(Rtnl&&) noexcept = default;
 Rtnl::~Rtnl() = default;
 
 Result<Rtnl> Rtnl::open() {
-  auto impl = std::make_unique<Impl>();
-  impl->sock.reset(mnl_socket_open2(NETLINK_ROUTE, SOCK_CLOEXEC));
-  if (!impl->sock) return sys_error(errno, "open NETLINK_ROUTE socket", {});
-  if (mnl_socket_bind(impl->sock.get(), 0, MNL_SOCKET_AUTOPID) < 0) return sys_error(errno, "bind", {});
-  impl->portid = mnl_socket_get_portid(impl->sock.get());
-  // Extended ACK (kernel >= 4.12) gives messages like "Nexthop device is not up"; capped
-  // ACKs avoid echoing our request back. Both are optional: ignore failure on old kernels.
-  int one = 1;
-  mnl_socket_setsockopt(impl->sock.get(), NETLINK_EXT_ACK, &one, sizeof(one));
-  mnl_socket_setsockopt(impl->sock.get(), NETLINK_CAP_ACK, &one, sizeof(one));
-  timeval tv{kReceiveTimeoutSec, 0};
-  if (setsockopt(mnl_socket_get_fd(impl->sock.get()), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0)
-    return sys_error(errno, "set receive timeout", {});
-  // Start from a non-zero, per-socket sequence (netlink(7) suggests time-based) so a reply
-  // meant for an earlier socket with the same port id can never look like ours.
-  impl->seq = static_cast<uint32_t>(time(nullptr));
-  return Rtnl(std::move(impl));
+  CATS_TRY_ASSIGN(sock, netlink::Socket::open(NETLINK_ROUTE, "rtnl"));
+  return Rtnl(std::make_unique<Impl>(Impl{std::move(sock)}));
 }
 
 // ---- links ---------------------------------------------------------------------------------

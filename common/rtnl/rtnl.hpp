@@ -1,4 +1,4 @@
-// rtnetlink over libmnl: links, addresses, routes in numbered tables, ip rules.
+// rtnetlink over the shared netlink::Socket: links, addresses, routes in numbered tables, ip rules.
 // Idempotent: adding what exists (EEXIST) and deleting what is absent (ENOENT/ESRCH) succeed.
 // Message construction is separated from the socket so tests can compare golden bytes.
 #pragma once
@@ -6,6 +6,7 @@
 #include "base/fd.hpp"
 #include "base/ip.hpp"
 #include "base/result.hpp"
+#include "base/slice.hpp"
 
 #include <cstdint>
 #include <memory>
@@ -15,13 +16,13 @@
 
 namespace cats::rtnl {
 
-// Our slice of shared kernel resources (documented in docs/ARCHITECTURE.md).
-inline constexpr uint8_t kRouteProtocol = 201;      // RTPROT value tagging our routes and rules
-inline constexpr uint32_t kRulePriorityMin = 10000;  // our ip rule priority range
-inline constexpr uint32_t kRulePriorityMax = 10999;
-inline constexpr uint32_t kTableMin = 10000;         // our routing table ids
-inline constexpr uint32_t kTableMax = 10999;
-inline constexpr uint32_t kMarkMask = 0x00ff0000;    // our fwmark bits
+// Our slice of shared kernel resources: base/slice.hpp. Routes and rules outside its
+// tables and priorities are refused.
+using slice::kRouteProtocol;
+using slice::kRulePriorityMax;
+using slice::kRulePriorityMin;
+using slice::kTableMax;
+using slice::kTableMin;
 
 struct Link {
   int index = 0;
@@ -63,36 +64,65 @@ struct AddressEntry {
   Prefix prefix;
 };
 
-class Rtnl {
+// The routing operations, as an interface: the overlay Applier and steering's Programmer
+// take a Routing&, so their unit tests run against an in-memory fake
+// (tests/unit/overlay/fake_kernel.hpp) and only Rtnl talks to the kernel.
+class Routing {
+ public:
+  virtual ~Routing() = default;
+
+  virtual Result<std::vector<Link>> links() = 0;
+  virtual Result<std::optional<Link>> link(const std::string& name) = 0;
+  virtual Status create_link(const std::string& name, const std::string& kind) = 0;  // EEXIST ok
+  virtual Status delete_link(const std::string& name) = 0;                           // absent ok
+  virtual Status set_link_up(const std::string& name, bool up) = 0;
+  virtual Status set_mtu(const std::string& name, uint32_t mtu) = 0;
+  virtual Status move_link_to_netns(const std::string& name, int netns_fd) = 0;
+
+  virtual Result<std::vector<AddressEntry>> addresses(int ifindex = 0) = 0;  // 0 = all
+  virtual Status add_address(int ifindex, const Prefix& p) = 0;
+  virtual Status del_address(int ifindex, const Prefix& p) = 0;
+
+  virtual Result<std::vector<Route>> routes(int family, uint32_t table) = 0;  // table 0 = every table
+  // add/del refuse tables outside [kTableMin, kTableMax] (nothing else is ours to change);
+  // del matches any scope and only routes with r.protocol (ours: kRouteProtocol).
+  virtual Status add_route(const Route& r) = 0;  // NLM_F_CREATE|NLM_F_REPLACE: converges to r
+  virtual Status del_route(const Route& r) = 0;
+
+  virtual Result<std::vector<Rule>> rules(int family) = 0;
+  // add/del refuse priorities outside [kRulePriorityMin, kRulePriorityMax]. add_rule lists
+  // first and does nothing if an equal rule exists (the kernel would add a duplicate).
+  virtual Status add_rule(const Rule& r) = 0;
+  virtual Status del_rule(const Rule& r) = 0;
+};
+
+// Routing on the kernel: one NETLINK_ROUTE netlink::Socket.
+class Rtnl final : public Routing {
  public:
   static Result<Rtnl> open();
   Rtnl(Rtnl&&) noexcept;
   Rtnl& operator=(Rtnl&&) noexcept;
-  ~Rtnl();
+  ~Rtnl() override;
 
-  Result<std::vector<Link>> links();
-  Result<std::optional<Link>> link(const std::string& name);
-  Status create_link(const std::string& name, const std::string& kind);  // EEXIST ok
-  Status delete_link(const std::string& name);                           // absent ok
-  Status set_link_up(const std::string& name, bool up);
-  Status set_mtu(const std::string& name, uint32_t mtu);
-  Status move_link_to_netns(const std::string& name, int netns_fd);
+  Result<std::vector<Link>> links() override;
+  Result<std::optional<Link>> link(const std::string& name) override;
+  Status create_link(const std::string& name, const std::string& kind) override;
+  Status delete_link(const std::string& name) override;
+  Status set_link_up(const std::string& name, bool up) override;
+  Status set_mtu(const std::string& name, uint32_t mtu) override;
+  Status move_link_to_netns(const std::string& name, int netns_fd) override;
 
-  Result<std::vector<AddressEntry>> addresses(int ifindex = 0);  // 0 = all
-  Status add_address(int ifindex, const Prefix& p);
-  Status del_address(int ifindex, const Prefix& p);
+  Result<std::vector<AddressEntry>> addresses(int ifindex = 0) override;
+  Status add_address(int ifindex, const Prefix& p) override;
+  Status del_address(int ifindex, const Prefix& p) override;
 
-  Result<std::vector<Route>> routes(int family, uint32_t table);
-  // add/del refuse tables outside [kTableMin, kTableMax] (nothing else is ours to change);
-  // del matches any scope and only routes with r.protocol (ours: kRouteProtocol).
-  Status add_route(const Route& r);  // NLM_F_CREATE|NLM_F_REPLACE: converges to r
-  Status del_route(const Route& r);
+  Result<std::vector<Route>> routes(int family, uint32_t table) override;
+  Status add_route(const Route& r) override;
+  Status del_route(const Route& r) override;
 
-  Result<std::vector<Rule>> rules(int family);
-  // add/del refuse priorities outside [kRulePriorityMin, kRulePriorityMax]. add_rule lists
-  // first and does nothing if an equal rule exists (the kernel would add a duplicate).
-  Status add_rule(const Rule& r);
-  Status del_rule(const Rule& r);
+  Result<std::vector<Rule>> rules(int family) override;
+  Status add_rule(const Rule& r) override;
+  Status del_rule(const Rule& r) override;
 
  private:
   struct Impl;

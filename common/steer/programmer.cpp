@@ -12,9 +12,7 @@
 namespace cats::steer {
 namespace {
 
-bool is_steer_rule(const rtnl::Rule& r) {
-  return r.priority >= steer_rule_prio(1) && r.priority <= steer_rule_prio(kMaxWans);
-}
+bool is_steer_rule(const rtnl::Rule& r) { return slice::is_steer_rule_prio(r.priority); }
 
 // Mask for flushing a candidate's flows: candidate and path bits, whatever else shares ct mark.
 constexpr uint32_t kFlushMask = kCandidateMask | kPathMask;
@@ -40,12 +38,11 @@ State structure_only(State s) {
 }  // namespace
 
 Result<std::optional<Programmer::LiveTable>> Programmer::live_table() {
-  CATS_TRY_ASSIGN(exists, nft_.table_exists("inet", kNftTable));
-  if (!exists) return std::optional<LiveTable>{};
   // Text: libnftables 1.0.6 leaves the table comment out of its JSON output, and cannot
   // print our chains' map statements as JSON (steer.hpp kDynamicListing).
-  CATS_TRY_ASSIGN(text, nft_.query(std::string("list table inet ") + kNftTable));
-  return std::optional<LiveTable>{LiveTable{table_fingerprint(text), table_content(text)}};
+  CATS_TRY_ASSIGN(text, nft_.list_table(kNftFamily, kNftTable));
+  if (!text) return std::optional<LiveTable>{};
+  return std::optional<LiveTable>{LiveTable{nft::table_fingerprint(*text), table_content(*text)}};
 }
 
 std::optional<uint32_t> Programmer::generation() {
@@ -94,7 +91,7 @@ Result<std::vector<rtnl::Rule>> Programmer::live_rules() {
 }
 
 Result<Assignment> Programmer::live_assignment() {
-  CATS_TRY_ASSIGN(exists, nft_.table_exists("inet", kNftTable));
+  CATS_TRY_ASSIGN(exists, nft_.table_exists(kNftFamily, kNftTable));
   if (!exists) return Assignment{};
   CATS_TRY_ASSIGN(json, nft_.query_json(kDynamicListing));
   return parse_assignment_json(json);
@@ -153,7 +150,7 @@ Result<ApplyReport> Programmer::apply(const State& desired) {
     CATS_TRY_ASSIGN(live, live_table());
     if (p.nft_script.empty()) {
       if (live) {
-        CATS_TRY(nft_.delete_table("inet", kNftTable));
+        CATS_TRY(nft_.delete_table(kNftFamily, kNftTable));
         rep.actions.push_back(std::string("delete table inet ") + kNftTable);
       }
       content_.reset();

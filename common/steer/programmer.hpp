@@ -63,7 +63,7 @@ struct ApplyReport {
 class Programmer {
  public:
   // The handles must outlive the Programmer. They are used from one thread only.
-  Programmer(nft::Nft& nft, rtnl::Rtnl& rt, ct::Conntrack& ct) : nft_(nft), rt_(rt), ct_(ct) {}
+  Programmer(nft::Tables& nft, rtnl::Routing& rt, ct::Conntrack& ct) : nft_(nft), rt_(rt), ct_(ct) {}
 
   // What the kernel holds now, when its structure equals `structure` (weights/health in
   // `structure` are ignored): the live weights and health read back from the maps and the
@@ -84,8 +84,8 @@ class Programmer {
   Result<bool> carried(int id);
 
  private:
-  nft::Nft& nft_;
-  rtnl::Rtnl& rt_;
+  nft::Tables& nft_;
+  rtnl::Routing& rt_;
   ct::Conntrack& ct_;
   struct LiveTable {
     std::string fingerprint;  // "" when it carries no "cats:" comment (someone else's table)

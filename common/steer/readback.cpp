@@ -189,20 +189,10 @@ Result<Assignment> parse_assignment_json(std::string_view text) {
     for (auto mark : ms) {
       auto t = target.find(mark);
       if (t == target.end()) return bad("set c_" + service + ": mark " + std::to_string(mark) + " has no target");
-      out[{service, t->second.first, t->second.second, static_cast<int>((mark & kPathMask) >> 16)}] =
+      out[{service, t->second.first, t->second.second, path_of(mark)}] =
           candidate_id_of(mark);
     }
   return out;
-}
-
-std::string table_fingerprint(std::string_view listing) {
-  const std::string_view key = "comment \"cats:";
-  auto at = listing.find(key);
-  if (at == std::string_view::npos) return {};
-  at += key.size();
-  auto end = listing.find('"', at);
-  if (end == std::string_view::npos) return {};
-  return std::string(listing.substr(at, end - at));
 }
 
 std::string table_content(std::string_view listing) {

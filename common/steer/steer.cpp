@@ -366,11 +366,10 @@ Result<Plan> plan(const State& s) {
   Plan p;
   if (s.services.empty()) return p;
   p.fingerprint = structure_fingerprint(s);
-  p.nft_body = "\tcomment \"cats:" + p.fingerprint + "\"\n" + render_body(s, true);
-  // Create-then-delete-then-define in one transaction, as overlay's apply_nft does: atomic
-  // replacement, idempotent, and conntrack marks (in conntrack, not the table) survive.
-  p.nft_script = std::string("table inet ") + kNftTable + "\ndelete table inet " + kNftTable + "\ntable inet " +
-                 kNftTable + " {\n" + p.nft_body + "}\n";
+  const std::string body = render_body(s, true);
+  p.nft_body = nft::fingerprint_comment(p.fingerprint) + body;
+  // The one "replace our table, fingerprinted" script (nft/table.hpp), as the overlay's.
+  p.nft_script = nft::replace_table_script(kNftFamily, kNftTable, p.fingerprint, body);
   std::set<std::pair<int, int>> wans;  // (family, wan)
   for (auto& sv : s.services)
     for (auto& c : sv.candidates) wans.insert({sv.vip.is_v4() ? AF_INET : AF_INET6, c.wan});
@@ -379,7 +378,7 @@ Result<Plan> plan(const State& s) {
     r.family = family;
     r.priority = steer_rule_prio(wan);
     r.table = overlay_table(wan);
-    r.fwmark = static_cast<uint32_t>(wan) << 16;
+    r.fwmark = path_mark(wan);
     r.fwmask = kPathMask;
     p.rules.push_back(r);
   }

@@ -3,9 +3,9 @@
 // Everything here is a pure function of the State; steer::Programmer (programmer.hpp)
 // applies it to the kernel.
 //
-// Mark layout (extends common/overlay/slice.hpp; DESIGN §2 "Own a named slice"):
+// Mark layout (the slice is base/slice.hpp; DESIGN §2 "Own a named slice"):
 //
-//   bits 0xff000000  candidate id c (1..255, limits.hpp), unique across all services of a
+//   bits 0xff000000  candidate id c (1..255, base/slice.hpp), unique across all services of a
 //                    State and stable (see "Candidate ids" below). NEW slice claimed by
 //                    steering: nothing else in cats uses these bits, and the ct mark is
 //                    only ever set by our own table.
@@ -20,7 +20,7 @@
 //   instance (via @targets, keyed by the whole mark) and the path (via the ip rule on the
 //   path bits) are chosen together (DESIGN "one draw").
 //
-//   ip rule  priority 10800+i (10801..10815, free in slice.hpp; after the underlay rules
+//   ip rule  priority 10800+i (10801..10815, steer_rule_prio in base/slice.hpp; after the underlay rules
 //            10011.., the oif rules 10501.. and before the CPE fallback 10901..):
 //            fwmark i<<16/0x00ff0000 -> table 10100+i (the WAN's overlay table), proto 201.
 //
@@ -87,7 +87,8 @@
 #include "base/ip.hpp"
 #include "base/result.hpp"
 #include "rtnl/rtnl.hpp"
-#include "steer/limits.hpp"
+#include "base/slice.hpp"
+#include "nft/table.hpp"
 
 #include <cstdint>
 #include <functional>
@@ -101,20 +102,25 @@
 
 namespace cats::steer {
 
-inline constexpr uint32_t kPathMask = rtnl::kMarkMask;  // 0x00ff0000, shared with overlay
-inline constexpr uint32_t kOurMarkBits = kCandidateMask | kPathMask;
-inline constexpr uint32_t kWeightTotal = 1000;        // numgen random mod 1000
-inline constexpr const char* kNftTable = "cats";
+// The mark bits, tables, priorities and limits are the slice's (base/slice.hpp).
+using slice::candidate_id_of;
+using slice::candidate_mark;
+using slice::kCandidateMask;
+using slice::kCandidateShift;
+using slice::kMaxCandidates;
+using slice::kMaxCandidatesPerService;
+using slice::kMaxWans;
+using slice::kNftFamily;
+using slice::kNftTable;
+using nft::table_fingerprint;
+using slice::kOurMarkBits;
+using slice::kPathMask;
+using slice::overlay_table;
+using slice::path_mark;
+using slice::path_of;
+using slice::steer_rule_prio;
 
-inline constexpr uint32_t candidate_mark(int cid, int wan) {
-  return static_cast<uint32_t>(cid) << kCandidateShift | static_cast<uint32_t>(wan) << 16;
-}
-inline constexpr int candidate_id_of(uint32_t mark) { return static_cast<int>(mark >> kCandidateShift); }
-inline constexpr uint32_t overlay_table(int wan) { return 10100u + static_cast<uint32_t>(wan); }
-inline constexpr uint32_t steer_rule_prio(int wan) { return 10800u + static_cast<uint32_t>(wan); }
-static_assert(candidate_mark(kMaxCandidates, kMaxWans) == 0xff0f0000);
-static_assert((static_cast<uint32_t>(kMaxWans) << 16 & ~kPathMask) == 0);
-static_assert(steer_rule_prio(kMaxWans) < 10901 && steer_rule_prio(1) > 10700);
+inline constexpr uint32_t kWeightTotal = 1000;  // numgen random mod 1000
 
 enum class Protocol { tcp, udp };
 
@@ -243,12 +249,11 @@ inline constexpr const char* kDynamicListing = "list maps inet; list sets inet";
 
 // Reading table inet cats back as text (`list table inet cats`; the JSON listing cannot
 // show our chains, see kDynamicListing):
-//  * table_fingerprint: the "cats:<hex>" comment's hex; "" when there is none.
+//  * table_fingerprint (nft/table.hpp): the "cats:<hex>" comment's hex; "" when none.
 //  * table_content: the listing without the elements of its maps and sets (weights,
 //    health, sticky clients: the dynamic part, compared by the Programmer apart), so two
 //    listings are equal exactly when the chains, rules and map/set declarations are. A
 //    hand edit of a rule that keeps the comment changes it (programmer.hpp "Reconcile").
-std::string table_fingerprint(std::string_view listing);
 std::string table_content(std::string_view listing);
 
 // The State with `structure`'s structure and the weights/health that `live` encodes

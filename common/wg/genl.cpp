@@ -3,6 +3,7 @@
 // drivers/net/wireguard/netlink.c; message splitting follows wireguard-tools' ipc-linux.h.
 #include "wg/genl.hpp"
 
+#include "netlink/socket.hpp"
 #include "wg/netlink.hpp"
 
 #include <libmnl/libmnl.h>
@@ -386,21 +387,6 @@ int device_attr_cb(const nlattr* a, void* data) {
   return MNL_CB_OK;
 }
 
-struct FeedCtx {
-  DumpParser* parser;
-  std::optional<Error> error;
-};
-
-int feed_msg_cb(const nlmsghdr* nlh, void* data) {
-  auto* c = static_cast<FeedCtx*>(data);
-  auto st = c->parser->parse_message(nlh);
-  if (!st) {
-    c->error = st.error();
-    return MNL_CB_ERROR;
-  }
-  return MNL_CB_OK;
-}
-
 struct FamilyCtx {
   std::optional<uint16_t> id;
 };
@@ -470,19 +456,13 @@ Result<std::vector<Bytes>> build_set_device(const DeviceUpdate& u, uint16_t fami
 
 Result<bool> DumpParser::feed(std::span<const uint8_t> datagram, uint32_t seq, uint32_t portid) {
   if (failed_) return Error::sys(EBADMSG, "wireguard dump: parser already failed");
-  if (!nl::well_formed_datagram(datagram)) {
+  auto step = netlink::process_datagram(datagram, seq, portid,
+                                        [this](const nlmsghdr* nlh) { return parse_message(nlh); });
+  if (!step) {
     failed_ = true;
-    return Error::sys(EBADMSG, "wireguard dump: malformed netlink datagram");
+    return step.error().context("wireguard get device");
   }
-  FeedCtx c{this, std::nullopt};
-  errno = 0;
-  int r = mnl_cb_run(datagram.data(), datagram.size(), seq, portid, feed_msg_cb, &c);
-  if (r == MNL_CB_ERROR) {
-    failed_ = true;
-    if (c.error) return *c.error;
-    return Error::sys(errno != 0 ? errno : EBADMSG, "wireguard get device");
-  }
-  return r == MNL_CB_STOP;
+  return step->done;
 }
 
 Status DumpParser::parse_message(const nlmsghdr* nlh) {

@@ -1,6 +1,7 @@
 // Kernel backend: the "wireguard" generic netlink family (linux/wireguard.h), the same
 // protocol wg(8) speaks. Message bytes come from genl.cpp; this file only does I/O.
 #include "base/log.hpp"
+#include "netlink/socket.hpp"
 #include "wg/backends.hpp"
 #include "wg/genl.hpp"
 #include "wg/netlink.hpp"
@@ -12,25 +13,17 @@
 namespace cats::wg {
 namespace {
 
-struct FamilyLookup {
-  std::optional<uint16_t> id;
-};
-
-int family_msg_cb(const nlmsghdr* nlh, void* data) {
-  auto r = genl::parse_family_reply(nlh);
-  if (r) static_cast<FamilyLookup*>(data)->id = *r;
-  return MNL_CB_OK;
-}
-
 Result<uint16_t> resolve_family() {
-  CATS_TRY_ASSIGN(sock, nl::Socket::open(NETLINK_GENERIC));
-  uint32_t seq = sock.next_seq();
-  FamilyLookup f;
-  CATS_TRY(sock.send(genl::build_get_family(seq)));
-  auto st = sock.receive(seq, family_msg_cb, &f);
-  if (!st) return st.error().context("resolve generic netlink family wireguard");
-  if (!f.id) return Error::sys(ENOENT, "generic netlink family wireguard: no id in reply");
-  return *f.id;
+  CATS_TRY_ASSIGN(sock, netlink::Socket::open(NETLINK_GENERIC, "wg"));
+  std::optional<uint16_t> id;
+  auto on_msg = [&](const nlmsghdr* nlh) -> Status {
+    if (auto r = genl::parse_family_reply(nlh)) id = *r;
+    return ok();
+  };
+  CATS_TRY(sock.exchange(genl::build_get_family(sock.next_seq()), on_msg,
+                         "resolve generic netlink family wireguard"));
+  if (!id) return Error::sys(ENOENT, "generic netlink family wireguard: no id in reply");
+  return *id;
 }
 
 class GenlControl final : public Control {
@@ -43,20 +36,17 @@ class GenlControl final : public Control {
 
   Result<Device> get(const std::string& name) override {
     if (!nl::valid_ifname(name)) return Error::sys(EINVAL, "invalid interface name");
-    CATS_TRY_ASSIGN(sock, nl::Socket::open(NETLINK_GENERIC));
-    uint32_t seq = sock.next_seq();
-    CATS_TRY(sock.send(genl::build_get_device(family_, seq, name)));
+    CATS_TRY_ASSIGN(sock, netlink::Socket::open(NETLINK_GENERIC, "wg"));
     genl::DumpParser parser;
-    auto st = sock.receive_datagrams(
-        [&](std::span<const uint8_t> dg) { return parser.feed(dg, seq, sock.portid()); });
-    if (!st) return st.error().context(name);
+    CATS_TRY(sock.exchange(genl::build_get_device(family_, sock.next_seq(), name),
+                           [&](const nlmsghdr* nlh) { return parser.parse_message(nlh); }, "get device " + name));
     Device dev = parser.take();
     if (dev.name.empty()) dev.name = name;
     return dev;
   }
 
   Status set(const DeviceUpdate& u) override {
-    CATS_TRY_ASSIGN(sock, nl::Socket::open(NETLINK_GENERIC));
+    CATS_TRY_ASSIGN(sock, netlink::Socket::open(NETLINK_GENERIC, "wg"));
     // Message i carries seq + i; claim the numbers the split used beyond the first.
     uint32_t seq = sock.next_seq();
     auto msgs = genl::build_set_device(u, family_, seq);
@@ -65,8 +55,7 @@ class GenlControl final : public Control {
     // Each part is acknowledged before the next goes out, as wg(8) does, so a failure
     // stops the sequence at a known point.
     for (size_t i = 0; i < msgs->size(); ++i) {
-      auto st = sock.request((*msgs)[i], seq + static_cast<uint32_t>(i));
-      if (!st) return st.error().context(u.name + ": set device");
+      CATS_TRY(sock.request((*msgs)[i], "set device " + u.name));
     }
     return ok();
   }

@@ -1,5 +1,5 @@
 // WireGuard control: one narrow interface over plain data, two backends chosen at run time
-// (kernel generic netlink on libmnl, or userspace wireguard-go over its UAPI socket), the
+// (kernel generic netlink over netlink::Socket, or userspace wireguard-go over its UAPI socket), the
 // same split wireguard-tools makes in ipc.c.
 #pragma once
 

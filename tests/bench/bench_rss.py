@@ -93,7 +93,7 @@ def setup(vcpes: int, wans: int):
 def steered(vcpes: int, k: int, services: int, wans: int) -> int:
     """Instances per service configured (steered) at the CPE: all that are reported, up to
     what the data plane allows, 255 candidates (instance x WAN) in all services (an 8-bit
-    id in the packet mark, common/steer/limits.hpp). The others are reported all the same:
+    id in the packet mark, common/base/slice.hpp). The others are reported all the same:
     the collector, the instance table, the history and /metrics hold every one of them."""
     return min(vcpes * k // services, MAX_CANDIDATES // (services * wans))
 

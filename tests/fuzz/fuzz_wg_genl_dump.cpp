@@ -1,6 +1,6 @@
 // libFuzzer target: the WireGuard generic netlink dump parser (kernel backend) on
 // arbitrary datagrams. Kernel replies are trusted in practice; this guards against our
-// own bounds mistakes and libmnl's (see nl::well_formed_datagram).
+// own bounds mistakes and libmnl's (see netlink::well_formed_datagram).
 #include "wg/genl.hpp"
 
 #include <cstddef>

@@ -60,7 +60,7 @@ Rule mark_rule(int family) {
   r.priority = kTable;
   r.table = kTable;
   r.fwmark = 0x00f10000;
-  r.fwmask = kMarkMask;
+  r.fwmask = slice::kPathMask;
   return r;
 }
 
