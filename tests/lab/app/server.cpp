@@ -384,6 +384,9 @@ class Session : public std::enable_shared_from_this<Session> {
   unsigned version_ = 11;
   bool keep_alive_ = true;
   struct LlmStream {
+    // A declared constructor: clang 14 judges std::optional<LlmStream>::emplace() inside the
+    // enclosing class before the member initialisers are parsed (is_constructible false).
+    LlmStream() {}  // NOLINT(modernize-use-equals-default)
     uint64_t id = 0;
     std::optional<http::response<http::empty_body>> header;
     std::optional<http::response_serializer<http::empty_body>> serializer;
