@@ -172,23 +172,22 @@ CpeServices::~CpeServices() {
 
 api::prom::Collector CpeServices::metrics_collector() const {
   return [sh = impl_->sh, st = impl_->steering](api::prom::Exposition& e) {
-    std::vector<PathView> paths;
-    report::InstanceTable::Map table;
-    std::array<uint64_t, report::kVerdictCount> counts{};
     std::map<uint32_t, uint64_t> flows;
-    std::vector<report::PlanStatus> plans;
     {
+      // Formatted straight from the shared state under its lock: copying the paths and the
+      // instance table first (with every instance's metrics) cost more than the text.
       std::lock_guard lk(sh->mu);
-      plans = sh->plans.status();
-      paths = sh->paths;
-      table = sh->damped_entries();
+      std::array<uint64_t, report::kVerdictCount> counts{};
       for (size_t i = 0; i < counts.size(); ++i) counts[i] = sh->collector.count(static_cast<report::Verdict>(i));
+      path_metrics(e, sh->paths);
+      instance_metrics(e, sh->collector.table().entries(),
+                       [&](const report::InstanceKey& k, const report::InstanceState& is) {
+                         return sh->damped_available(k, is);
+                       });
+      report_metrics(e, counts);
+      plan_metrics(e, sh->plans.status());
       flows = sh->flows;
     }
-    path_metrics(e, paths);
-    instance_metrics(e, table);
-    report_metrics(e, counts);
-    plan_metrics(e, plans);
     if (!st) return;
     std::vector<CandidateMetric> cs;
     for (auto& c : st->candidate_weights()) {

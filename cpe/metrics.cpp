@@ -26,7 +26,8 @@ void path_metrics(api::prom::Exposition& e, const std::vector<PathView>& paths) 
   }
 }
 
-void instance_metrics(api::prom::Exposition& e, const report::InstanceTable::Map& table) {
+void instance_metrics(api::prom::Exposition& e, const report::InstanceTable::Map& table,
+                      const std::function<bool(const report::InstanceKey&, const report::InstanceState&)>& available) {
   e.family("cats_instance_utilization_ratio", Type::gauge, "CPU utilisation the vCPE reported, 0..1.");
   e.family("cats_instance_vcpus", Type::gauge, "vCPUs the vCPE reported for the instance.");
   e.family("cats_instance_available", Type::gauge,
@@ -40,7 +41,7 @@ void instance_metrics(api::prom::Exposition& e, const report::InstanceTable::Map
     };
     if (auto v = cur(MetricType::cpu_utilization)) e.gauge("cats_instance_utilization_ratio", l, *v);
     if (auto v = cur(MetricType::vcpus)) e.gauge("cats_instance_vcpus", l, *v);
-    e.gauge("cats_instance_available", l, st.available() ? 1 : 0);
+    e.gauge("cats_instance_available", l, (available ? available(k, st) : st.available()) ? 1 : 0);
     if (auto v = cur(MetricType::processing_delay_ms)) e.gauge("cats_instance_processing_delay_seconds", l, *v / 1e3);
   }
 }

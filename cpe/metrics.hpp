@@ -16,6 +16,7 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -28,7 +29,11 @@ void path_metrics(api::prom::Exposition& e, const std::vector<PathView>& paths);
 
 // cats_instance_utilization_ratio, cats_instance_vcpus, cats_instance_processing_delay_seconds
 // (each absent when not reported) and cats_instance_available {service, instance, vcpe}.
-void instance_metrics(api::prom::Exposition& e, const report::InstanceTable::Map& table);
+// `available` (when given) replaces InstanceState::available(): the CPE passes the flap
+// damping's judgement (Shared::damped_available) and formats straight from the collector's
+// table, under its lock, instead of copying the table first.
+void instance_metrics(api::prom::Exposition& e, const report::InstanceTable::Map& table,
+                      const std::function<bool(const report::InstanceKey&, const report::InstanceState&)>& available = {});
 
 // cats_reports_received_total (every datagram the collector judged, accepted or not) and
 // cats_reports_rejected_total{cause} (one series per rejection verdict, zeros included).

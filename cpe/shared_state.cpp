@@ -18,13 +18,16 @@ constexpr size_t kEventRing = 1000;           // in-memory events when there is 
 
 }  // namespace
 
+bool Shared::damped_available(const report::InstanceKey& k, const report::InstanceState& st) const {
+  if (!st.available()) return false;
+  auto it = inst_damp.find(k);
+  return it == inst_damp.end() || it->second.state() == stamp::PathState::up;
+}
+
 report::InstanceTable::Map Shared::damped_entries() const {
   auto m = collector.table().entries();
-  for (auto& [k, st] : m) {
-    auto it = inst_damp.find(k);
-    if (it != inst_damp.end() && st.available() && it->second.state() != stamp::PathState::up)
-      st.reported_available = false;
-  }
+  for (auto& [k, st] : m)
+    if (st.available() && !damped_available(k, st)) st.reported_available = false;
   return m;
 }
 

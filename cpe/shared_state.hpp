@@ -79,6 +79,9 @@ struct Shared {
   // The collector's table as steering and the API see it: an instance held by flap
   // damping is unavailable although its reports say available. Call under mu.
   report::InstanceTable::Map damped_entries() const;
+  // The same judgement for one entry of collector.table(), without copying the table
+  // (GET /metrics formats straight from it). Call under mu.
+  bool damped_available(const report::InstanceKey& k, const report::InstanceState& st) const;
 
   // Events go to the log, the in-memory ring (so the API has recent ones without a store)
   // and the store.

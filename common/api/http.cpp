@@ -130,7 +130,7 @@ Result<Request> to_request(const BeastRequest& r) {
   return out;
 }
 
-BeastResponse to_beast(const Response& r, unsigned version, bool keep_alive, const std::string& allow) {
+BeastResponse to_beast(Response r, unsigned version, bool keep_alive, const std::string& allow) {
   BeastResponse res;
   res.version(version);
   // An out-of-range status from a handler is a bug; answer 500 rather than a bogus line.
@@ -152,7 +152,7 @@ BeastResponse to_beast(const Response& r, unsigned version, bool keep_alive, con
   }
   if (r.raw) {
     res.set(http::field::content_type, r.content_type.empty() ? "application/octet-stream" : r.content_type);
-    res.body() = *r.raw;
+    res.body() = std::move(*r.raw);
   } else {
     res.set(http::field::content_type, "application/json");
     res.body() = boost::json::serialize(r.body);
@@ -195,7 +195,7 @@ BeastResponse reply(const Router& router, const BeastRequest& r, Response resp, 
   }
   // No route answers HEAD without a body, so do not let the body desync a kept-alive stream.
   bool keep_alive = r.keep_alive() && r.method() != http::verb::head;
-  return to_beast(resp, r.version(), keep_alive, allow);
+  return to_beast(std::move(resp), r.version(), keep_alive, allow);
 }
 
 BeastResponse error_reply(int status, const std::string& message) {

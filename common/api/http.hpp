@@ -38,7 +38,9 @@ int status_for_read_error(const boost::beast::error_code& ec);
 Result<Request> to_request(const BeastRequest& r);
 
 // Serialisable HTTP response for an api::Response; allow is the Allow header value for a 405.
-BeastResponse to_beast(const Response& r, unsigned version, bool keep_alive, const std::string& allow = {});
+// `r` by value: a raw body (a /metrics exposition, a static file) is moved into the answer,
+// not copied.
+BeastResponse to_beast(Response r, unsigned version, bool keep_alive, const std::string& allow = {});
 
 // Where a request came from, as the transport knows it (Request::local / peer).
 struct Origin {

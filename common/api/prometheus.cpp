@@ -169,7 +169,10 @@ void Exposition::family(std::string_view name, Type type, std::string_view help)
     if (it->second.type != type || it->second.help != help) broken("family '" + std::string(name) + "' redeclared");
     return;
   }
-  families_.emplace(std::string(name), Family{type, std::string(help), {}});
+  auto& f = families_.emplace(std::string(name), Family{type, std::string(help), {}}).first->second;
+  // Most families hold a few lines, the request histograms several KiB: start with room
+  // for a few lines rather than growing from nothing (each growth copies the text).
+  f.text.reserve(type == Type::histogram ? 4096 : 256);
   order_.emplace_back(name);
 }
 
@@ -198,27 +201,82 @@ void Exposition::counter(std::string_view name, const Labels& labels, uint64_t v
   t += '\n';
 }
 
-void Exposition::histogram(std::string_view name, const Labels& labels, const HistogramValue& h) {
-  auto& t = get(name, Type::histogram).text;
-  std::string le;
-  for (const auto& [bound, c] : h.buckets) {
-    le.clear();
-    append_value(le, bound);
-    const std::pair<std::string_view, std::string_view> l{"le", le};
-    append_series(t, name, "_bucket", labels, &l);
+namespace {
+
+// `a="x",b="y"` (validated and escaped once per histogram: its 16+ lines share them).
+std::string label_text(std::string_view name, const Labels& labels) {
+  std::string out;
+  for (const auto& [k, v] : labels) {
+    if (!valid_label_name(k)) broken("invalid label name '" + k + "' on " + std::string(name));
+    if (!out.empty()) out += ',';
+    out += k;
+    out += "=\"";
+    append_escaped(out, v);
+    out += '"';
+  }
+  return out;
+}
+
+// One histogram's lines from (bound, cumulative count) pairs given by `bucket(i)`:
+// `name_bucket{labels,le="b"} n` per bound, the +Inf bucket, `_sum` and `_count`. The
+// same text append_series writes, with the labels rendered once.
+template <class Bucket>
+void histogram_lines(std::string& t, std::string_view name, const Labels& labels, size_t n, Bucket bucket,
+                     double sum, uint64_t count) {
+  const std::string lt = label_text(name, labels);
+  auto open_bucket = [&] {
+    t += name;
+    t += "_bucket{";
+    t += lt;
+    if (!lt.empty()) t += ',';
+    t += "le=\"";
+  };
+  for (size_t i = 0; i < n; ++i) {
+    const auto [bound, c] = bucket(i);
+    open_bucket();
+    append_value(t, bound);
+    t += "\"} ";
     append_count(t, c);
     t += '\n';
   }
-  const std::pair<std::string_view, std::string_view> inf{"le", "+Inf"};
-  append_series(t, name, "_bucket", labels, &inf);
-  append_count(t, h.count);
+  open_bucket();
+  t += "+Inf\"} ";
+  append_count(t, count);
   t += '\n';
-  append_series(t, name, "_sum", labels, nullptr);
-  append_value(t, h.sum);
+  auto plain_series = [&](std::string_view suffix) {
+    t += name;
+    t += suffix;
+    if (!lt.empty()) {
+      t += '{';
+      t += lt;
+      t += '}';
+    }
+    t += ' ';
+  };
+  plain_series("_sum");
+  append_value(t, sum);
   t += '\n';
-  append_series(t, name, "_count", labels, nullptr);
-  append_count(t, h.count);
+  plain_series("_count");
+  append_count(t, count);
   t += '\n';
+}
+
+}  // namespace
+
+void Exposition::histogram(std::string_view name, const Labels& labels, const HistogramValue& h) {
+  histogram_lines(get(name, Type::histogram).text, name, labels, h.buckets.size(),
+                  [&](size_t i) { return h.buckets[i]; }, h.sum, h.count);
+}
+
+void Exposition::histogram(std::string_view name, const Labels& labels, const Histogram& h) {
+  // Cumulative counts computed while writing: no HistogramValue (a vector) per series.
+  uint64_t cum = 0;
+  histogram_lines(get(name, Type::histogram).text, name, labels, h.bounds_.size(),
+                  [&](size_t i) {
+                    cum += h.counts_[i];
+                    return std::pair<double, uint64_t>{h.bounds_[i], cum};
+                  },
+                  h.sum_, h.count_);
 }
 
 std::string Exposition::render() const {

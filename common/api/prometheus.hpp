@@ -27,6 +27,8 @@ enum class Type { counter, gauge, histogram };
 
 using Labels = std::vector<std::pair<std::string, std::string>>;
 
+class Exposition;
+
 // A histogram's state: cumulative counts per upper bound (ascending, finite; the +Inf
 // bucket is the total count and is written by the exposition), the sum and the count.
 struct HistogramValue {
@@ -44,6 +46,7 @@ class Histogram {
   HistogramValue value() const;
 
  private:
+  friend class Exposition;  // renders it without a HistogramValue copy
   std::vector<double> bounds_;
   std::vector<uint64_t> counts_;  // per bucket, not cumulative
   double sum_ = 0;
@@ -68,6 +71,7 @@ class Exposition {
   void gauge(std::string_view name, const Labels& labels, double v);
   void counter(std::string_view name, const Labels& labels, uint64_t v);
   void histogram(std::string_view name, const Labels& labels, const HistogramValue& h);
+  void histogram(std::string_view name, const Labels& labels, const Histogram& h);  // same text
 
   // Declares and adds one sample.
   void gauge(std::string_view name, std::string_view help, const Labels& labels, double v) {

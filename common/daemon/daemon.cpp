@@ -271,7 +271,7 @@ void RequestStats::collect(api::prom::Exposition& e) const {
   for (const auto& [k, h] : by_)
     e.histogram("cats_api_request_duration_seconds", {{"route", k.first.empty() ? "other" : k.first},
                                                       {"code", std::to_string(k.second)}},
-                h.value());
+                h);
 }
 
 api::Guard read_only_guard(const config::Management& m) {

@@ -7,6 +7,10 @@ the fig4 lab, over real HTTPS from a LAN client (issue 9 "Benchmarks").
 1. Latency p50/p99 and requests/s at N concurrent keep-alive HTTPS connections (wrk, 2
    threads, in client c1) with an API token, for GET /api/v1/status (the baseline: the
    cheapest route), /api/v1/decisions and /metrics. Printed as ratios to the baseline.
+   --rounds N repeats the three back to back N times in the same lab (the spread on a
+   shared machine); --latency-only stops there; --size prints each answer's size. Each
+   route also gets cats-cpe's CPU time per answer (/proc/PID/stat, its idle rate
+   subtracted), the figure least disturbed by other load on a shared machine.
 2. Logins per second (POST /api/v1/login, Argon2id, 4 connections): each makes a session.
    Then the stall: /api/v1/status at 4 connections alone, and while logins run at 4 more.
 3. Apply latency, from sending a change to its answer (the answer comes after the kernel
@@ -17,6 +21,7 @@ The lab's scenario is fig4 with the HTTPS connection limits raised to N (the def
 """
 import argparse
 import json
+import os
 import re
 import statistics
 import subprocess
@@ -69,6 +74,27 @@ def wrk(s, path: str, headers: list[str], connections: int, duration: int, scrip
             "non2xx": int(bad.group(1)) if bad else 0, "socket_errors": errs.group(1) if errs else ""}
 
 
+def cpu_s(pid: int) -> float:
+    """User + system CPU time of a process (all its threads), in seconds (proc(5) stat 14, 15)."""
+    f = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_per_answer(s, path: str, headers: list[str], connections: int, duration: int) -> dict:
+    """wrk on `path`, plus cats-cpe's CPU time per answer (µs): less sensitive to the other
+    load on a shared machine than latency. The daemon's own background work (probes,
+    reports) is measured for 3 s before and subtracted."""
+    pid = s.lab.daemon_entry("cpe")["pid"]
+    c0, t0 = cpu_s(pid), time.monotonic()
+    time.sleep(3)
+    idle = (cpu_s(pid) - c0) / (time.monotonic() - t0)
+    c1, t1 = cpu_s(pid), time.monotonic()
+    r = wrk(s, path, headers, connections, duration)
+    busy = cpu_s(pid) - c1 - idle * (time.monotonic() - t1)
+    r["cpu_us"] = busy / r["requests"] * 1e6
+    return r
+
+
 def api(s, method, path, body=None, headers=None):
     sock = s.lab.daemon_entry("cpe")["socket"]
     argv = ["curl", "-sS", "--max-time", "30", "--unix-socket", sock, "-X", method, "-o", "/dev/null",
@@ -104,19 +130,37 @@ def main() -> int:
     ap.add_argument("--duration", type=int, default=10)
     ap.add_argument("--connections", type=int, default=100)
     ap.add_argument("--trials", type=int, default=10)
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="measure the three routes this many times in the same lab (each round: "
+                         "/status, /decisions, /metrics back to back), to show the spread on a shared machine")
+    ap.add_argument("--latency-only", action="store_true", help="only the routes' latency (no logins, no apply)")
+    ap.add_argument("--size", action="store_true", help="also print the size of each route's answer")
     a = ap.parse_args()
     with LabSession(str(scenario(a.connections)), daemons=True, verbose=False) as s:
         cp = s.lab.catsctl("cpe", "token", "add", "bench", "--role", "viewer", "--days", "1", "--json")
         token = json.loads(cp.stdout)["token"]
         auth = [f"Authorization: Bearer {token}"]
         wait_until(lambda: count_instances(s.lab, "c1", "10.255.0.1:80", 1)["counts"] or None, 30, "app1 answering")
-        res = {p: wrk(s, p, auth, a.connections, a.duration) for p in ("/api/v1/status", "/api/v1/decisions", "/metrics")}
-        base = res["/api/v1/status"]
-        print(f"API latency at {a.connections} keep-alive HTTPS connections, {a.duration} s each (wrk -t2, client c1):")
-        for p, r in res.items():
-            print(f"  {p:20s} p50 {r['p50']:7.2f} ms  p99 {r['p99']:7.2f} ms  {r['rps']:8.0f} req/s  "
-                  f"(p99 {r['p99'] / base['p99']:.2f}x, req/s {r['rps'] / base['rps']:.2f}x of /status)"
-                  f"  non-2xx {r['non2xx']}/{r['requests']} {r['socket_errors']}")
+        if a.size:
+            for p in ("/api/v1/status", "/api/v1/decisions", "/metrics"):
+                cp = s.lab.run_in("c1", ["curl", "-sk", "-o", "/dev/null", "-w", "%{size_download}", "-H", auth[0],
+                                         URL + p], timeout=20)
+                print(f"  {p}: answer of {cp.stdout.strip()} bytes")
+        for rnd in range(a.rounds):
+            res = {p: cpu_per_answer(s, p, auth, a.connections, a.duration)
+                   for p in ("/api/v1/status", "/api/v1/decisions", "/metrics")}
+            base = res["/api/v1/status"]
+            load = Path("/proc/loadavg").read_text().split()[:3]
+            print(f"API latency at {a.connections} keep-alive HTTPS connections, {a.duration} s each (wrk -t2, client c1), "
+                  f"round {rnd + 1}/{a.rounds}, load average after it {' '.join(load)}:")
+            for p, r in res.items():
+                print(f"  {p:20s} p50 {r['p50']:7.2f} ms  p99 {r['p99']:7.2f} ms  {r['rps']:8.0f} req/s  "
+                      f"(p50 {r['p50'] / base['p50']:.2f}x, p99 {r['p99'] / base['p99']:.2f}x, "
+                      f"req/s {base['rps'] / r['rps']:.2f}x fewer than /status; "
+                      f"cats-cpe CPU {r['cpu_us']:.0f} us/answer, {r['cpu_us'] / base['cpu_us']:.2f}x)"
+                      f"  non-2xx {r['non2xx']}/{r['requests']} {r['socket_errors']}")
+        if a.latency_only:
+            return 0
 
         subprocess.run([str(s.lab.build_dir / "cpe" / "catsctl" / "catsctl"), "--socket",
                         s.lab.daemon_entry("cpe")["socket"], "user", "add", "admin", "--role", "admin",

@@ -13,6 +13,10 @@
    admin adds a viewer. The viewer reads (the configuration too) but cannot change (403),
    nor read the configuration's secrets (?secrets=1: 403).
 4. Tokens: an admin's API token (Bearer) reads /metrics and status; revoked, it is refused.
+   Secrets: with probing.auth_key set through PATCH, an admin's ?secrets=1 (document and
+   export) gives the key; without the flag it is "<redacted>" (document, export, revision
+   diff, audit log); a viewer's ?secrets=1 is 403 without the key; the key is never in the
+   daemon's log.
 5. Bad bodies: not JSON, unknown fields, wrong types, 1 MiB, deep nesting: 4xx JSON, no change.
 6. Login rate limiting: repeated failures get 429 with Retry-After, even with the right
    password; every login, failure and lock-out is in the audit log and the event log.
@@ -187,6 +191,78 @@ def test_tokens(s: LabSession):
     print("  bearer token reads /metrics and status, cannot change; revoked: 401")
 
 
+# 16 random-looking bytes, base64: a STAMP HMAC key (probing.auth_key, the document's secret).
+AUTH_KEY = "q1Zr8vYp3TfJ0kWmXc5L2g=="
+
+
+def test_secrets_export(s: LabSession):
+    """?secrets=1 through the real daemon over HTTPS: an admin reads and exports the STAMP
+    key; without the flag it is "<redacted>" (also in the revision diff and the audit log);
+    a viewer asking for it gets 403 and no secret; the key never reaches the daemon's log."""
+    origin = {"Origin": f"https://{HOST}:{PORT}"}
+    login = {"method": "POST", "path": "/api/v1/login", "body": {"user": "admin", "password": ADMIN_PW}}
+    g = talk(s, [login, {"method": "GET", "path": "/api/v1/config"}])
+    assert g[1]["status"] == 200 and "auth_key" not in g[1]["body"].get("probing", {}), g[1]["status"]
+    etag = g[1]["headers"]["etag"]
+    # fig4 has no [probing] section: add it with the key, and remove it again at the end.
+    had_probing = "probing" in g[1]["body"]
+    add = ({"op": "add", "path": "/probing/auth_key", "value": AUTH_KEY} if had_probing
+           else {"op": "add", "path": "/probing", "value": {"auth_key": AUTH_KEY}})
+    undo = {"op": "remove", "path": "/probing/auth_key" if had_probing else "/probing"}
+    rev0 = int(etag.strip('"'))
+    r = talk(s, [login,
+                 {"method": "PATCH", "path": "/api/v1/config?comment=secrets%20test", "csrf": True,
+                  "headers": {**origin, "If-Match": etag},
+                  "body": [add]},
+                 {"method": "GET", "path": "/api/v1/config?secrets=1"},
+                 {"method": "GET", "path": "/api/v1/config/export?secrets=1"},
+                 {"method": "GET", "path": "/api/v1/config"},
+                 {"method": "GET", "path": "/api/v1/config/export"},
+                 {"method": "GET", "path": "/api/v1/config?secrets=0"},
+                 {"method": "GET", "path": f"/api/v1/config/diff?from={rev0}&to={rev0 + 1}"},
+                 {"method": "GET", "path": f"/api/v1/config/diff?from={rev0}&to={rev0 + 1}&format=text"},
+                 {"method": "GET", "path": "/api/v1/audit"}])
+    assert r[1]["status"] == 200 and r[1]["body"]["revision"] == rev0 + 1, r[1]
+    rev1 = r[1]["body"]["revision"]
+    try:
+        # An admin asking for the secrets gets them, in the document and in the export.
+        assert r[2]["status"] == 200 and r[2]["body"]["probing"]["auth_key"] == AUTH_KEY, r[2]["status"]
+        assert r[2]["headers"]["etag"] == f'"{rev1}"', r[2]["headers"]
+        assert r[3]["status"] == 200, r[3]["status"]
+        exported = r[3]["body"] if isinstance(r[3]["body"], dict) else json.loads(r[3]["body"])
+        assert exported["probing"]["auth_key"] == AUTH_KEY, "export?secrets=1 without the secret"
+        # Without the flag (or with another value than 1) the secret is redacted everywhere.
+        for x in r[4:10]:
+            assert x["status"] == 200, x
+            assert AUTH_KEY not in json.dumps(x["body"]), f"a secret without ?secrets=1: {x}"
+        for x in r[4:7]:
+            doc = x["body"] if isinstance(x["body"], dict) else json.loads(x["body"])
+            assert doc["probing"]["auth_key"] == "<redacted>", doc["probing"]
+        assert "<redacted>" in json.dumps(r[7]["body"]), r[7]["body"]
+        # A viewer (vera, from test_sessions_csrf_roles) and a viewer token: 403, no secret.
+        v = talk(s, [{"method": "POST", "path": "/api/v1/login", "body": {"user": "vera", "password": VIEWER_PW}},
+                     {"method": "GET", "path": "/api/v1/config?secrets=1"},
+                     {"method": "GET", "path": "/api/v1/config/export?secrets=1"},
+                     {"method": "GET", "path": f"/api/v1/config/export?secrets=1&revision={rev1}"},
+                     {"method": "GET", "path": "/api/v1/config"}])
+        assert v[0]["status"] == 200 and v[0]["body"]["role"] == "viewer", v[0]
+        for x in v[1:4]:
+            assert x["status"] == 403 and error_code(x) == "forbidden", x
+            assert AUTH_KEY not in json.dumps(x), f"a secret in a viewer's refusal: {x}"
+        assert v[4]["status"] == 200 and v[4]["body"]["probing"]["auth_key"] == "<redacted>", v[4]["status"]
+    finally:
+        # Back to unauthenticated probes (the vCPEs' reflectors have no key).
+        e = talk(s, [login, {"method": "GET", "path": "/api/v1/config"}])[1]["headers"]["etag"]
+        b = talk(s, [login, {"method": "PATCH", "path": "/api/v1/config?comment=secrets%20test%20done", "csrf": True,
+                             "headers": {**origin, "If-Match": e},
+                             "body": [undo]}])
+        assert b[1]["status"] == 200, b[1]
+    log = (Path(s.lab.state()["daemon_configs"]["cpe"]["state_dir"]) / "daemon.log").read_text(errors="replace")
+    assert AUTH_KEY not in log, "the STAMP key in the daemon's log"
+    print(f"  ?secrets=1: an admin reads and exports the key (revision {rev1}); without it, in the diff and "
+          "the audit log: <redacted>; a viewer: 403; never in the daemon's log")
+
+
 def test_bad_bodies(s: LabSession):
     deep = "[" * 10000 + "]" * 10000
     steps = [{"method": "POST", "path": "/api/v1/login", "body": "{not json"},
@@ -283,6 +359,7 @@ if __name__ == "__main__":
         test_first_admin,
         test_sessions_csrf_roles,
         test_tokens,
+        test_secrets_export,
         test_bad_bodies,
         test_login_rate_limit,
         test_events_filtered,

@@ -100,3 +100,21 @@ TEST_CASE("prometheus duration buckets are ascending") {
   h.observe(0.002);
   CHECK(h.value().buckets[1].second == 1);
 }
+
+// /metrics renders the request histograms straight from the Histogram (no HistogramValue
+// copy per series): the text must be the one the HistogramValue form gives, byte for byte,
+// with labels (escaped), without labels, and with observations beyond the last bound.
+TEST_CASE("prometheus histogram from a Histogram: the same text as from its value()") {
+  Histogram h({0.001, 0.25, 10});
+  for (double v : {0.0005, 0.001, 0.2, 0.3, 11.0, 42.0}) h.observe(v);
+  for (const Labels& l : {Labels{}, Labels{{"route", "/api/v1/\"x\"\\\n"}, {"code", "200"}}}) {
+    Exposition a, b;
+    a.family("cats_h_seconds", Type::histogram, "H.");
+    b.family("cats_h_seconds", Type::histogram, "H.");
+    a.histogram("cats_h_seconds", l, h.value());
+    b.histogram("cats_h_seconds", l, h);
+    CHECK(b.render() == a.render());
+    CHECK(a.render().find("cats_h_seconds_bucket{" + std::string(l.empty() ? "" : "route=\"/api/v1/\\\"x\\\"\\\\\\n\",code=\"200\",") +
+                          "le=\"+Inf\"} 6\n") != std::string::npos);
+  }
+}
