@@ -58,7 +58,8 @@ json::array instances_json(const report::InstanceTable::Map& table, std::chrono:
   json::array out;
   out.reserve(table.size());
   for (const auto& [k, st] : table) {
-    auto cur = [&](MetricType t) { return opt(metrics::current_value(st.metrics, t)); };
+    // (clang 14 cannot capture a structured binding: capture its metrics by name.)
+    auto cur = [&m = st.metrics](MetricType t) { return opt(metrics::current_value(m, t)); };
     auto ago = std::chrono::duration_cast<std::chrono::milliseconds>(now - st.last_report).count();
     // The kept figures (report::InstanceFigures), not only this report's: the age of the
     // last measured delay runs on the CPE's clock from when it was measured.
@@ -256,7 +257,7 @@ std::vector<store::InstanceSample> instance_samples(const report::InstanceTable:
   std::vector<store::InstanceSample> out;
   out.reserve(table.size());
   for (const auto& [k, st] : table) {
-    auto cur = [&](MetricType t) { return or_zero(metrics::current_value(st.metrics, t)); };
+    auto cur = [&m = st.metrics](MetricType t) { return or_zero(metrics::current_value(m, t)); };
     out.push_back({k.vcpe_id, k.service_id, k.instance_id, ts_ms, cur(MetricType::vcpus),
                    cur(MetricType::cpu_utilization), cur(MetricType::processing_delay_ms), st.available()});
   }
