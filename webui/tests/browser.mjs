@@ -148,7 +148,13 @@ async function keyboardReach(page) {
   });
   // A click in the page's top-left margin (outside the header): Tab starts from the top.
   await page.mouse.click(2, 2);
-  for (let i = 0; i < Math.min(n + 10, 400); i++) await page.keyboard.press('Tab');
+  // Until every control has had the focus (at most 400 presses): a live re-render (the
+  // history list after a revert) can drop the focus to the body, and Tab starts again
+  // from the top, so n + 10 presses are not always enough to go round once.
+  for (let i = 0; i < 400; i++) {
+    await page.keyboard.press('Tab');
+    if (i >= n && i % 10 === 0 && await page.evaluate((m) => window.catsKbd.size >= m, n)) break;
+  }
   return page.evaluate(() => {
     const els = [...document.querySelectorAll('[data-kbd]')];
     const reached = (e) => window.catsKbd.has(e.getAttribute('data-kbd'));
