@@ -61,6 +61,14 @@ Result<std::unique_ptr<CpeServices>> CpeServices::start(asio::io_context& io, ap
   sh->wall = std::move(wall);
   sh->mono = deps.mono ? deps.mono : [] { return SteadyClock::now(); };
   sh->store = std::move(deps.store);  // outlives the writer's use: Shared owns both
+  // The instance figures an earlier run kept (kept_figures.hpp): a restart does not turn
+  // an instance known as measured into one to explore (issue 8).
+  if (sh->store) {
+    if (auto rows = sh->store->instance_figures(); rows)
+      sh->collector.seed_figures(kept_figures(*rows, {sh->mono(), unix_ms(sh->wall())}));
+    else
+      log::error(kLog, "instance figures: " + rows.error().message + "; instances start as never measured");
+  }
   {
     api::sse::Options so;
     // Ids continue across restarts (unix µs at start, far above any earlier run's count at

@@ -10,6 +10,7 @@
 #pragma once
 
 #include "cpe/cnma.hpp"
+#include "cpe/kept_figures.hpp"
 #include "cpe/shared_state.hpp"
 #include "report/report.hpp"
 #include "stamp/sender.hpp"
@@ -60,6 +61,10 @@ struct CpeServices::Impl : std::enable_shared_from_this<Impl> {
   bool flow_error_logged = false;
   bool stopped = false;
   std::shared_ptr<Steering> steering;  // null when no service is configured
+  // The instance figures as last written to the store (kept_figures.hpp): each sample
+  // tick writes those that changed; each maintenance clears it, so all are rewritten
+  // (their rows stay younger than the store's retention, a failed write is retried).
+  FiguresMap figures_stored;
   // Per service, the weights and health last streamed (publish_decisions).
   std::map<std::string, std::string> streamed_decisions;
 
@@ -116,6 +121,7 @@ struct CpeServices::Impl : std::enable_shared_from_this<Impl> {
   void steer_tick();
   void on_fast();
   void on_sample();
+  void store_figures();
   void on_flow();
   void on_maintain();
   void stop();

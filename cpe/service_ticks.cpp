@@ -58,10 +58,34 @@ void CpeServices::Impl::on_sample() {
   }
   publish_paths();
   publish_instances();
-  std::lock_guard lk(sh->store_mu);
-  if (!sh->store) return;
-  if (!ps.empty()) sh->store->add_path_samples(ps);
-  if (!is.empty()) sh->store->add_instance_samples(is);
+  {
+    std::lock_guard lk(sh->store_mu);
+    if (!sh->store) return;
+    if (!ps.empty()) sh->store->add_path_samples(ps);
+    if (!is.empty()) sh->store->add_instance_samples(is);
+  }
+  store_figures();
+}
+
+// The figures that changed since they were last written (kept_figures.hpp). Runs after
+// on_sample's writes; never holds both locks at once.
+void CpeServices::Impl::store_figures() {
+  FiguresMap changed;
+  ClockPair now;
+  {
+    std::lock_guard lk(sh->mu);
+    now = {sh->mono(), unix_ms(sh->wall())};
+    for (const auto& [k, st] : sh->collector.table().entries())
+      if (auto it = figures_stored.find(k); it == figures_stored.end() || it->second != st.figures)
+        changed.emplace(k, st.figures);
+  }
+  if (changed.empty()) return;
+  {
+    std::lock_guard lk(sh->store_mu);
+    if (!sh->store) return;
+    sh->store->put_instance_figures(figure_rows(changed, now), now.wall_ms);
+  }
+  for (auto& [k, f] : changed) figures_stored[k] = std::move(f);
 }
 
 // A candidate whose count fails is left out (its series disappears) rather than shown as 0.
@@ -83,8 +107,11 @@ void CpeServices::Impl::on_flow() {
 }
 
 void CpeServices::Impl::on_maintain() {
-  std::lock_guard lk(sh->store_mu);
-  if (sh->store) sh->store->maintain(unix_ms(sh->wall()));
+  {
+    std::lock_guard lk(sh->store_mu);
+    if (sh->store) sh->store->maintain(unix_ms(sh->wall()));
+  }
+  figures_stored.clear();  // every instance's figures again at the next sample tick
 }
 
 void CpeServices::Impl::stop() {

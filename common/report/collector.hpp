@@ -117,6 +117,8 @@ class Collector {
   }
 
   const InstanceTable& table() const { return table_; }
+  // InstanceTable::seed_figures: the kept figures of an earlier run.
+  void seed_figures(std::map<InstanceKey, InstanceFigures> kept) { table_.seed_figures(std::move(kept)); }
   uint64_t count(Verdict v) const { return counters_[static_cast<size_t>(v)]; }
   // Log lines actually written for a cause (the rest were rate-limited away).
   uint64_t logged(Verdict v) const { return log_[static_cast<size_t>(v)].lines; }

@@ -42,6 +42,8 @@ std::vector<AvailabilityEvent> InstanceTable::apply(const Report& r, std::chrono
     InstanceKey key{r.vcpe_id, in.service_id, in.instance_id};
     auto [it, inserted] = map_.try_emplace(key);
     InstanceState& st = it->second;
+    if (inserted)
+      if (auto kept = seeds_.extract(key)) st.figures = std::move(kept.mapped());
     const bool was = !inserted && st.available();
     st.address = in.address;
     st.reported_available = in.available;

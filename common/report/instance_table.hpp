@@ -89,8 +89,17 @@ class InstanceTable {
   const Map& entries() const { return map_; }
   const InstanceState* find(const InstanceKey& k) const;
 
+  // Figures an earlier run kept (the CPE's store): an instance's entry starts with them
+  // when its first report arrives, so a restart of the CPE does not make an instance it
+  // knew as measured an unmeasured one (explored, its weights rewritten: issue 8). A
+  // vCPE that restarted too may not have re-measured it yet; the kept figure stands
+  // until a newer one replaces it, as within one run. Seeds for instances that never
+  // report again are never used and cost a map entry each (bounded by the store's rows).
+  void seed_figures(std::map<InstanceKey, InstanceFigures> kept) { seeds_ = std::move(kept); }
+
  private:
   Map map_;
+  std::map<InstanceKey, InstanceFigures> seeds_;
 };
 
 }  // namespace cats::report

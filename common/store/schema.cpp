@@ -72,7 +72,27 @@ CREATE TABLE replay_marks (
 ) WITHOUT ROWID;
 )sql";
 
-constexpr std::array<Migration, 2> kMigrations{{{1, kV1}, {2, kV2}}};
+// Version 3: each instance's kept figures (report::InstanceFigures, docs/METRICS.md
+// "Instance figures"), so a restarted CPE knows a measured instance as measured (issue 8:
+// without them it explored an instance it had priced for hours and rewrote its weights).
+// NULL: the figure was never given. last_delay_at_ms is unix ms (the CPE's steady clock
+// does not survive the process). service_time_source is metrics::Source's number.
+constexpr const char* kV3 = R"sql(
+CREATE TABLE instance_figures (
+  vcpe TEXT NOT NULL,
+  service TEXT NOT NULL,
+  instance TEXT NOT NULL,
+  service_time_ms REAL,
+  service_time_source INTEGER NOT NULL,
+  last_delay_ms REAL,
+  last_delay_at_ms INTEGER,
+  measured INTEGER NOT NULL CHECK (measured IN (0, 1)),
+  updated_ms INTEGER NOT NULL,
+  PRIMARY KEY (vcpe, service, instance)
+) WITHOUT ROWID;
+)sql";
+
+constexpr std::array<Migration, 3> kMigrations{{{1, kV1}, {2, kV2}, {3, kV3}}};
 
 }  // namespace
 

@@ -11,6 +11,7 @@
 #include <limits>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string_view>
 #include <tuple>
 
@@ -81,6 +82,16 @@ constexpr const char* kDownsampleInstance =
     " samples = samples + excluded.samples";
 constexpr const char* kDeletePath = "DELETE FROM path_samples WHERE resolution = ?1 AND ts_ms < ?2";
 constexpr const char* kDeleteInstance = "DELETE FROM instance_samples WHERE resolution = ?1 AND ts_ms < ?2";
+constexpr const char* kPutFigures =
+    "INSERT INTO instance_figures(vcpe, service, instance, service_time_ms, service_time_source, last_delay_ms,"
+    " last_delay_at_ms, measured, updated_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+    " ON CONFLICT(vcpe, service, instance) DO UPDATE SET service_time_ms = excluded.service_time_ms,"
+    " service_time_source = excluded.service_time_source, last_delay_ms = excluded.last_delay_ms,"
+    " last_delay_at_ms = excluded.last_delay_at_ms, measured = excluded.measured, updated_ms = excluded.updated_ms";
+constexpr const char* kGetFigures =
+    "SELECT vcpe, service, instance, service_time_ms, service_time_source, last_delay_ms, last_delay_at_ms, measured"
+    " FROM instance_figures ORDER BY vcpe, service, instance";
+constexpr const char* kPruneFigures = "DELETE FROM instance_figures WHERE updated_ms < ?1";
 constexpr const char* kCapEvents =
     "DELETE FROM events WHERE id IN (SELECT id FROM events ORDER BY ts_ms DESC, id DESC LIMIT -1 OFFSET ?1)";
 
@@ -126,6 +137,14 @@ void bind(sqlite3_stmt* s, int i, const std::string& v) {
 // sqlite stores NaN as NULL; column() turns NULL back into NaN.
 void bind(sqlite3_stmt* s, int i, double v) { sqlite3_bind_double(s, i, v); }
 void bind(sqlite3_stmt* s, int i, int64_t v) { sqlite3_bind_int64(s, i, v); }
+void bind(sqlite3_stmt* s, int i, const std::optional<double>& v) {
+  if (v) sqlite3_bind_double(s, i, *v);
+  else sqlite3_bind_null(s, i);
+}
+std::optional<double> column_opt(sqlite3_stmt* s, int i) {
+  if (sqlite3_column_type(s, i) == SQLITE_NULL) return std::nullopt;
+  return sqlite3_column_double(s, i);
+}
 void bind_limit(sqlite3_stmt* s, int i, size_t limit) {
   bind(s, i, static_cast<int64_t>(std::min<size_t>(limit, std::numeric_limits<int64_t>::max())));
 }
@@ -148,6 +167,7 @@ struct Statements {
   StmtPtr insert_path, insert_instance, insert_event;
   StmtPtr downsample_path, downsample_instance, delete_path, delete_instance, cap_events;
   StmtPtr path_history, instance_history, path_buckets, instance_buckets;
+  StmtPtr put_figures, get_figures, prune_figures;
 };
 
 // The statement for `q` (checked already): its shape depends on how many kinds it names.
@@ -248,10 +268,57 @@ class SqliteStore final : public Store {
           if (int rc = sqlite3_step(st); rc != SQLITE_DONE) return rc;
         }
       }
+      {
+        StmtScope s(st_.prune_figures.get());
+        bind(s.get(), 1, coarse_cut);
+        if (int rc = sqlite3_step(s.get()); rc != SQLITE_DONE) return rc;
+      }
       StmtScope s(st_.cap_events.get());
       bind(s.get(), 1, opts_.max_events);
       return sqlite3_step(s.get());
     });
+  }
+
+  void put_instance_figures(const std::vector<InstanceFiguresRow>& rows, int64_t now_ms) override {
+    if (rows.empty()) return;
+    write_tx("instance figures", [&] {
+      for (const auto& r : rows) {
+        StmtScope s(st_.put_figures.get());
+        bind(s.get(), 1, r.vcpe);
+        bind(s.get(), 2, r.service);
+        bind(s.get(), 3, r.instance);
+        bind(s.get(), 4, r.service_time_ms);
+        bind(s.get(), 5, int64_t{r.service_time_source});
+        bind(s.get(), 6, r.last_delay_ms);
+        if (r.last_delay_ms) bind(s.get(), 7, r.last_delay_at_ms);
+        else sqlite3_bind_null(s.get(), 7);
+        bind(s.get(), 8, int64_t{r.measured ? 1 : 0});
+        bind(s.get(), 9, now_ms);
+        if (int rc = sqlite3_step(s.get()); rc != SQLITE_DONE) return rc;
+      }
+      return SQLITE_DONE;
+    });
+  }
+
+  Result<std::vector<InstanceFiguresRow>> instance_figures() override {
+    std::lock_guard lk(mu_);
+    StmtScope s(st_.get_figures.get());
+    std::vector<InstanceFiguresRow> out;
+    int rc;
+    while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) {
+      InstanceFiguresRow r;
+      r.vcpe = column_text(s.get(), 0);
+      r.service = column_text(s.get(), 1);
+      r.instance = column_text(s.get(), 2);
+      r.service_time_ms = column_opt(s.get(), 3);
+      r.service_time_source = static_cast<int>(sqlite3_column_int64(s.get(), 4));
+      r.last_delay_ms = column_opt(s.get(), 5);
+      if (r.last_delay_ms) r.last_delay_at_ms = sqlite3_column_int64(s.get(), 6);
+      r.measured = sqlite3_column_int64(s.get(), 7) != 0;
+      out.push_back(std::move(r));
+    }
+    if (rc != SQLITE_DONE) return read_error("instance figures", rc);
+    return out;
   }
 
   Result<std::vector<PathSample>> path_history(const std::string& wan, const std::string& vcpe, int64_t from_ms,
@@ -540,6 +607,9 @@ Result<Statements> prepare_all(sqlite3* db) {
       {&s.instance_history, kInstanceHistory},
       {&s.path_buckets, kPathBuckets},
       {&s.instance_buckets, kInstanceBuckets},
+      {&s.put_figures, kPutFigures},
+      {&s.get_figures, kGetFigures},
+      {&s.prune_figures, kPruneFigures},
   };
   for (const auto& [slot, sql] : list) {
     auto st = detail::prepare(db, sql);

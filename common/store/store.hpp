@@ -145,6 +145,21 @@ struct ReplayMark {
   uint64_t seq = 0;
 };
 
+// One instance's kept figures (report::InstanceFigures) as stored, so they survive a
+// restart of the CPE (schema v3). Rows not written for coarse_retention_ms are pruned by
+// maintain(); the CPE rewrites the figures of every instance it knows each maintenance.
+struct InstanceFiguresRow {
+  std::string vcpe;
+  std::string service;
+  std::string instance;
+  std::optional<double> service_time_ms;
+  int service_time_source = 0;  // metrics::Source
+  std::optional<double> last_delay_ms;
+  int64_t last_delay_at_ms = 0;  // unix ms; meaningful with last_delay_ms
+  bool measured = false;
+  friend bool operator==(const InstanceFiguresRow&, const InstanceFiguresRow&) = default;
+};
+
 // Counted per write transaction: one per add_* call or maintain() call.
 struct Stats {
   uint64_t writes = 0;          // committed
@@ -200,6 +215,11 @@ class Store {
   // Unlike the other writes these report failure, counted in stats() too.
   virtual Result<std::vector<ReplayMark>> replay_marks() = 0;
   virtual Status put_replay_mark(const ReplayMark& m, int64_t now_ms) = 0;
+
+  // Kept instance figures: upserted in one transaction (a failure is counted and logged
+  // like the samples'), read back at start.
+  virtual void put_instance_figures(const std::vector<InstanceFiguresRow>& rows, int64_t now_ms) = 0;
+  virtual Result<std::vector<InstanceFiguresRow>> instance_figures() = 0;
 };
 
 }  // namespace cats::store

@@ -350,3 +350,82 @@ TEST_CASE("collector socket: a report captured before a restart is a replay afte
   std::error_code ec;
   std::filesystem::remove_all(dir, ec);
 }
+
+TEST_CASE("collector socket: a restarted CPE knows a measured instance as measured (figures in the store)") {
+  // Issue 8 (lab.steering's restart flake): the kept figures lived only in memory, so a
+  // CPE restarted after its vCPE (which had not re-measured yet) explored an instance it
+  // had priced for hours and rewrote its weights.
+  auto vkey = report::SigningKey::generate();
+  REQUIRE(vkey.has_value());
+  config::CpeConfig cfg;
+  cfg.daemon.name = "branch1";
+  cfg.lan.address = boost::asio::ip::make_address("127.0.0.1");
+  cfg.reporting.port = 0;
+  config::VcpePeer v;
+  v.name = "cloud1";
+  v.address = boost::asio::ip::make_address("127.0.0.1");
+  const auto& raw = vkey->public_key().raw();
+  v.report_key.assign(raw.begin(), raw.end());
+  cfg.vcpes.push_back(v);
+
+  char tmpl[] = "/tmp/cats-cnma-figures-XXXXXX";
+  const std::string dir = ::mkdtemp(tmpl);
+  store::Options so;
+  so.path = dir + "/cats.db";
+  boost::asio::io_context cio;
+  udp::socket s(cio, udp::endpoint(boost::asio::ip::make_address("127.0.0.1"), 0));
+  auto instance = [](const api::Router& r) { return get(r, "/api/v1/instances").as_array().at(0).as_object(); };
+
+  {
+    auto st = store::Store::open(so);
+    REQUIRE(st.has_value());
+    cpe::Deps deps;
+    deps.store = std::move(*st);
+    Running run;
+    api::Router router;
+    auto svc = cpe::CpeServices::start(run.io, router, cfg, std::move(deps));
+    REQUIRE(svc.has_value());
+    auto r = report::encode_report(make_report(100), *vkey);  // processing_delay_ms 12
+    REQUIRE(r.has_value());
+    s.send_to(boost::asio::buffer(*r), *(*svc)->report_endpoint());
+    REQUIRE(wait_for([&] { return counter(router, "accepted") == 1; }));
+    CHECK(instance(router).at("measured").as_bool());
+    // Written within a sample tick (1 s); read through another connection, as a new process would.
+    auto stored = [&] {
+      auto other = store::Store::open(so);
+      if (!other) return false;
+      auto rows = (*other)->instance_figures();
+      return rows && rows->size() == 1 && (*rows)[0].last_delay_ms == 12.0;
+    };
+    bool written = false;
+    for (int i = 0; i < 40 && !written; ++i) {
+      written = stored();
+      if (!written) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    REQUIRE(written);
+    svc->reset();  // no shutdown step: as after kill -9
+  }
+
+  // The restarted CPE; the vCPE restarted too and reports no delay yet.
+  auto st = store::Store::open(so);
+  REQUIRE(st.has_value());
+  cpe::Deps deps;
+  deps.store = std::move(*st);
+  Running run;
+  api::Router router;
+  auto svc = cpe::CpeServices::start(run.io, router, cfg, std::move(deps));
+  REQUIRE(svc.has_value());
+  auto rep = make_report(101);
+  rep.instances[0].metrics.pop_back();  // the processing delay
+  auto r = report::encode_report(rep, *vkey);
+  REQUIRE(r.has_value());
+  s.send_to(boost::asio::buffer(*r), *(*svc)->report_endpoint());
+  REQUIRE(wait_for([&] { return counter(router, "accepted") == 1; }));
+  auto row = instance(router);
+  CHECK(row.at("measured").as_bool());
+  CHECK(row.at("processing_delay_ms").is_null());  // this report's: none
+  CHECK(row.at("last_processing_delay_ms").as_double() == 12.0);
+  svc->reset();
+  std::error_code ec;
+  std::filesystem::remove_all(dir, ec);
+}

@@ -259,3 +259,49 @@ TEST_CASE("instance table: an instance's own figures are kept across reports tha
   u.apply(report(1, {L0Metric{static_cast<uint16_t>(MetricType::service_time_ms), -3.0, Unit::milliseconds}}), t0);
   CHECK_FALSE(u.find({"v", "app1", "a"})->figures.measured);
 }
+
+TEST_CASE("instance table: seeded figures (an earlier run's) start an instance's entry, reports still win") {
+  // Issue 8: a restarted CPE saw an instance it had priced for hours as never measured
+  // (its vCPE had restarted too and not re-measured), explored it and rewrote its weights.
+  const auto t0 = std::chrono::steady_clock::time_point{} + 1h;
+  InstanceFigures kept;
+  kept.measured = true;
+  kept.last_delay_ms = 61.0;
+  kept.last_delay_at = t0 - 30s;
+  InstanceFigures other;
+  other.measured = true;
+  other.service_time_ms = 40.0;
+  InstanceTable t;
+  t.seed_figures({{{"v", "app1", "a"}, kept}, {{"v", "app1", "b"}, other}});
+  CHECK(t.entries().empty());  // a seed is no entry: nothing reported it yet
+
+  auto report = [](uint64_t seq, const char* id, std::vector<L0Metric> extra) {
+    Report r;
+    r.vcpe_id = "v";
+    r.seq = seq;
+    InstanceReport in;
+    in.service_id = "app1";
+    in.instance_id = id;
+    in.address = test::ep("10.2.1.10", 8080);
+    in.available = true;
+    in.metrics = {make(MetricType::vcpus, 4, Source::nominal), make(MetricType::cpu_utilization, 0.1)};
+    in.metrics.insert(in.metrics.end(), extra.begin(), extra.end());
+    r.instances.push_back(in);
+    return r;
+  };
+  // A report with no figure (the vCPE has not measured since its restart): the kept ones stand.
+  t.apply(report(1, "a", {}), t0);
+  CHECK(t.find({"v", "app1", "a"})->figures == kept);
+  // A fresh delay replaces the kept one, as within one run.
+  t.apply(report(2, "a", {make(MetricType::processing_delay_ms, 70.0, Source::measured, Statistic::mean)}), t0 + 1s);
+  CHECK(t.find({"v", "app1", "a"})->figures.last_delay_ms == 70.0);
+  CHECK(t.find({"v", "app1", "a"})->figures.last_delay_at == t0 + 1s);
+  // A seed is used once: an entry forgotten and reported again starts from nothing.
+  t.expire(t0 + 1s + kForgetIntervals * 30s, 30s);
+  CHECK(t.entries().empty());
+  t.apply(report(3, "a", {}), t0 + 1s + kForgetIntervals * 30s);
+  CHECK_FALSE(t.find({"v", "app1", "a"})->figures.measured);
+  // An unseeded instance of the same vCPE starts unmeasured; a seeded one with its seed.
+  t.apply(report(4, "b", {}), t0 + 2s + kForgetIntervals * 30s);
+  CHECK(t.find({"v", "app1", "b"})->figures == other);
+}

@@ -587,3 +587,38 @@ TEST_CASE("store: replay marks survive a re-open, bit for bit, and have their ow
   raw.exec("ROLLBACK");
   CHECK(s->put_replay_mark({"cloud1", "report", 102}, 6));
 }
+
+TEST_CASE("store: instance figures survive a re-open, NULL stays absent, upsert replaces, old rows pruned", "[store]") {
+  TempDir dir;
+  auto o = opts_in(dir);
+  InstanceFiguresRow a{"cloud1", "app1", "app1-cloud1", 60.0, 1, 61.5, 1'000'000, true};
+  InstanceFiguresRow b{"cloud2", "bulk", "bulk-cloud2", std::nullopt, 0, 12.25, 2'000'000, true};
+  InstanceFiguresRow c{"cloud2", "bulk", "bulk-x", std::nullopt, 0, std::nullopt, 0, true};
+  {
+    auto s = must_open(o);
+    auto none = s->instance_figures();
+    REQUIRE(none.has_value());
+    CHECK(none->empty());
+    s->put_instance_figures({a, b}, 10'000'000);
+    s->put_instance_figures({c}, 20'000'000);
+    b.last_delay_ms = 13.0;  // the same instance again: one row, the newer figures
+    b.last_delay_at_ms = 2'500'000;
+    s->put_instance_figures({b}, 20'000'000);
+    CHECK(s->stats().write_failures == 0);
+  }
+  auto s = must_open(o);
+  auto got = s->instance_figures();
+  REQUIRE(got.has_value());
+  REQUIRE(got->size() == 3);
+  CHECK((*got)[0] == a);
+  CHECK((*got)[1] == b);
+  CHECK((*got)[2] == c);
+  CHECK_FALSE((*got)[1].service_time_ms.has_value());
+  CHECK_FALSE((*got)[2].last_delay_ms.has_value());
+  // a was last written at 10'000'000: older than coarse_retention before `now`, pruned.
+  s->maintain(10'000'000 + o.coarse_retention_ms + 1);
+  got = s->instance_figures();
+  REQUIRE(got.has_value());
+  REQUIRE(got->size() == 2);
+  CHECK((*got)[0] == b);
+}
