@@ -43,6 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lab"))
 from labtest import LabSession, wait_until  # noqa: E402
 from catslab.clients import Series, Stream  # noqa: E402
 from catslab import steering as st_  # noqa: E402
+from catslab import LabError  # noqa: E402
 
 APPS = ["app1", "app1s", "app1r"]  # fig4's app services (bulk is iperf3)
 CLIENTS = {"c1": "10.1.0.11", "c2": "10.1.0.12", "c3": "10.1.0.13"}
@@ -113,7 +114,8 @@ def nft_rule_del(s: LabSession) -> None:
     s.exec("cpe", "nft", "delete", "rule", "inet", "cats", r["chain"], "handle", str(r["handle"]))
 
 
-# (name, apply(s, rng) -> (touched: set of "vcpe:X"/"wan:X", undo callable or None))
+# fault(name, s, rng) applies one fault and returns (touched, hold, undo): touched is the
+# set of "vcpe:X"/"wan:X" it affects, hold the seconds to keep it, undo a callable or None.
 def fault(name: str, s: LabSession, rng: random.Random):
     if name in ("wan_blackhole", "wan_loss"):
         wan = rng.choice(WANS)
@@ -197,8 +199,10 @@ def run(a) -> dict:
                         undo()
                     wait_until(lambda: converged(s, rules), CONVERGE_S, f"convergence after {name}")
                     rec["converged_s"] = round(time.monotonic() - t0, 3)
-                except AssertionError as e:
-                    rec["problem"] = str(e)[:500]
+                except (AssertionError, LabError) as e:
+                    # A failed undo or lab command is this fault's problem, recorded like a
+                    # convergence failure: the soak goes on and reports it.
+                    rec["problem"] = f"{type(e).__name__}: {e}"[:500]
                     rules_now = table_rules(s)
                     if rules_now != rules:
                         rec["rules_diff"] = st_.diff_ruleset({"nft": rules}, {"nft": rules_now})[:2000]
