@@ -49,7 +49,8 @@ json::array paths_json(const std::vector<PathView>& paths) {
                                {"sent", s.sent},
                                {"received", s.received},
                                {"lost", s.lost},
-                               {"late", s.late}});
+                               {"late", s.late},
+                               {"spikes", s.spikes}});
   }
   return out;
 }

@@ -56,7 +56,7 @@ void PathStats::trim(SteadyTime now) {
 std::chrono::nanoseconds PathStats::current_timeout() const {
   using namespace std::chrono;
   if (!srtt_ms_) return cfg_.timeout;
-  auto rto = duration<double, std::milli>(*srtt_ms_ + 4 * jitter_ms_ + 50.0);
+  auto rto = duration<double, std::milli>(*srtt_ms_ + 4 * deadline_jitter_ms_ + 50.0);
   auto t = duration_cast<nanoseconds>(rto);
   return std::clamp<nanoseconds>(t, cfg_.min_timeout, cfg_.timeout);
 }
@@ -97,8 +97,28 @@ double PathStats::rtt_of(const Probe& p, SteadyTime now, std::chrono::nanosecond
 
 void PathStats::note_rtt(double rtt) {
   srtt_ms_ = srtt_ms_ ? *srtt_ms_ + cfg_.rtt_alpha * (rtt - *srtt_ms_) : rtt;
-  if (last_rtt_ms_) jitter_ms_ += (std::fabs(rtt - *last_rtt_ms_) - jitter_ms_) * cfg_.jitter_gain;
+  if (last_rtt_ms_)
+    deadline_jitter_ms_ += (std::fabs(rtt - *last_rtt_ms_) - deadline_jitter_ms_) * cfg_.jitter_gain;
   last_rtt_ms_ = rtt;
+  // The pending sample now has both neighbours (the first one has only this one).
+  if (pending_rtt_ms_) {
+    double judged = *pending_rtt_ms_;
+    const double higher = std::max(rtt, fed_rtt_ms_.value_or(rtt));
+    if (fed_rtt_ms_ && judged - higher > spike_threshold()) {
+      judged = higher;
+      ++spikes_;
+    }
+    feed(judged);
+  }
+  pending_rtt_ms_ = rtt;
+}
+
+double PathStats::spike_threshold() const { return std::max(1.0, 4 * jitter_ms_); }
+
+void PathStats::feed(double rtt) {
+  rtt_ms_ = rtt_ms_ ? *rtt_ms_ + cfg_.rtt_alpha * (rtt - *rtt_ms_) : rtt;
+  if (fed_rtt_ms_) jitter_ms_ += (std::fabs(rtt - *fed_rtt_ms_) - jitter_ms_) * cfg_.jitter_gain;
+  fed_rtt_ms_ = rtt;
 }
 
 ReplyResult PathStats::on_reply(uint32_t seq, SteadyTime now,
@@ -160,7 +180,8 @@ std::optional<SteadyTime> PathStats::next_deadline() const {
 PathSnapshot PathStats::snapshot() const {
   PathSnapshot s;
   s.state = state_;
-  s.rtt_ms = srtt_ms_;
+  s.rtt_ms = rtt_ms_ ? rtt_ms_ : pending_rtt_ms_;  // the first sample as is until judged
+  s.spikes = spikes_;
   s.jitter_ms = jitter_ms_;
   s.sent = sent_;
   s.received = received_;

@@ -9,9 +9,23 @@
 //    reflector's dwell time reported in its own timestamps (RFC 8762 §4.3, as TWAMP's
 //    RFC 5357 §4.2.1 uses them). Only differences of one clock's readings are used, so no
 //    clock synchronisation is needed.
-//  * Smoothed RTT: EWMA, srtt += alpha * (sample - srtt), first sample taken as is.
+//  * Smoothed RTT: EWMA, rtt += alpha * (sample - rtt), first sample taken as is.
 //  * Jitter: RFC 3550 §6.4.1 estimator applied to consecutive RTT samples (in arrival
 //    order): D = sample_i - sample_{i-1}; J += (|D| - J) * gain; gain defaults to 1/16.
+//  * Isolated spikes: the reported RTT and jitter (what steering prices and SLAs check)
+//    take each sample one sample late: a sample above *both* its neighbours by more than
+//    max(1 ms, 4 x J) is an isolated spike and counts as the higher neighbour. Why: one
+//    probe held up by a scheduler (the prober's, the reflector's, a user-space hop: tens
+//    of ms on a busy box) moved the RTT by alpha x that delay and the jitter by twice
+//    gain x that delay, and the selector re-steered on it as a path getting slower
+//    (lab.steering, issue 8: a ~24 ms hiccup on a 0.8 ms path, "rtt 0.8 -> 6.6 ms",
+//    weights to a distorted target, nine settling steps back). A single delayed probe is
+//    not a slower path; two in a row are (a real step is seen one probe later, 50 ms at
+//    the CPE's rate). For i.i.d. jitter the rule is all but inert (an excess of 4 J ≈
+//    4.5 sigma over both neighbours), so J keeps its RFC 3550 meaning. Only upward: a
+//    round trip cannot be faster than the path. `spikes` counts them.
+//  * The loss deadline uses its own srtt and jitter over every raw sample, at once: a
+//    late reply must grow the deadline right away (RFC 6298 §2 uses every sample).
 //  * Window: the last `window_probes` probes sent, and none older than `window_age`.
 //    Loss % = lost / (received + lost) over the window's resolved probes; pending probes
 //    count for neither. min/avg/max RTT are over the window's received probes.
@@ -90,6 +104,7 @@ struct PathSnapshot {
   double jitter_ms = 0;
   double loss_pct = 0;  // over the window's resolved probes; 0 when none resolved
   uint64_t sent = 0, received = 0, lost = 0, late = 0, duplicate = 0, unknown = 0;
+  uint64_t spikes = 0;  // isolated spikes left out of rtt_ms and jitter_ms
 };
 
 class PathStats {
@@ -127,7 +142,9 @@ class PathStats {
 
   std::optional<StateChange> record_loss(Probe& p, SteadyTime now);
   static double rtt_of(const Probe& p, SteadyTime now, std::chrono::nanoseconds reflector_dwell);
-  void note_rtt(double rtt_ms);  // srtt and jitter
+  void note_rtt(double rtt_ms);  // a raw sample: the deadline's figures, then the reported ones
+  void feed(double rtt_ms);      // a judged sample: the reported RTT and jitter
+  double spike_threshold() const;
   std::chrono::nanoseconds current_timeout() const;
   std::optional<StateChange> transition(PathState to, uint32_t seq, SteadyTime now);
   void trim(SteadyTime now);
@@ -137,9 +154,16 @@ class PathStats {
   PathState state_ = PathState::unknown;
   unsigned consecutive_losses_ = 0;
   unsigned consecutive_good_ = 0;
+  // The loss deadline's: every raw sample, at once.
   std::optional<double> srtt_ms_;
   std::optional<double> last_rtt_ms_;
+  double deadline_jitter_ms_ = 0;
+  // Reported: judged samples, one sample late (isolated spikes replaced).
+  std::optional<double> pending_rtt_ms_;  // the newest sample, not judged yet
+  std::optional<double> rtt_ms_;
+  std::optional<double> fed_rtt_ms_;      // the last judged sample
   double jitter_ms_ = 0;
+  uint64_t spikes_ = 0;
   uint64_t sent_ = 0, received_ = 0, lost_ = 0, late_ = 0, duplicate_ = 0, unknown_ = 0;
 };
 

@@ -32,9 +32,9 @@ TEST_CASE("paths_json: one object per path, rtt null until a reply") {
   b.held_ms = 12500;
   CHECK(json::serialize(paths_json({a, b})) ==
         R"([{"wan":"wan1","vcpe":"cloud1","tunnel":"cats-wan1","rtt_ms":1.25E1,"jitter_ms":2.5E-1,"loss_pct":1E0,)"
-        R"("state":"up","probe_state":"up","penalty":0E0,"flaps":0,"held_ms":null,"sent":100,"received":99,"lost":1,"late":0},)"
+        R"("state":"up","probe_state":"up","penalty":0E0,"flaps":0,"held_ms":null,"sent":100,"received":99,"lost":1,"late":0,"spikes":0},)"
         R"({"wan":"wan2","vcpe":"cloud1","tunnel":"cats-wan2","rtt_ms":null,"jitter_ms":0E0,"loss_pct":1E2,)"
-        R"("state":"down","probe_state":"up","penalty":1.955E3,"flaps":2,"held_ms":12500,"sent":3,"received":0,"lost":3,"late":0}])");
+        R"("state":"down","probe_state":"up","penalty":1.955E3,"flaps":2,"held_ms":12500,"sent":3,"received":0,"lost":3,"late":0,"spikes":0}])");
 }
 
 TEST_CASE("instances_json: metrics by type, missing ones null, availability and age") {

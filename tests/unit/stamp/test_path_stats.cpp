@@ -41,11 +41,14 @@ TEST_CASE("RTT, jitter and loss arithmetic on a fixed sequence") {
   s.expire(at(700ms));
 
   const auto snap = s.snapshot();
-  // srtt: 10 -> 10+.25*4 = 11 -> 11+.25*1 = 11.25 -> 11.25+.25*8.75 = 13.4375
+  // Reported figures take each sample once the next one has come (isolated spikes), so
+  // 20 is still pending. 10: first. 14 is above both neighbours (10, 12) by 2 > max(1 ms,
+  // 4 x J = 0): an isolated spike, counted as 12. 12: kept.
+  // rtt: 10 -> 10+.25*2 = 10.5 -> 10.5+.25*1.5 = 10.875; jitter: |D| = 2, 0; J: 0 -> 1 -> 0.5
   REQUIRE(snap.rtt_ms.has_value());
-  CHECK(*snap.rtt_ms == 13.4375);
-  // jitter: |D| = 4, 2, 8; J: 0 -> 2 -> 2 -> 5
-  CHECK(snap.jitter_ms == 5.0);
+  CHECK(*snap.rtt_ms == 10.875);
+  CHECK(snap.jitter_ms == 0.5);
+  CHECK(snap.spikes == 1);
   CHECK(*snap.rtt_min_ms == 10.0);
   CHECK(*snap.rtt_max_ms == 20.0);
   CHECK(*snap.rtt_avg_ms == 14.0);
@@ -163,8 +166,16 @@ TEST_CASE("duplicate and unknown replies change nothing; a late one only feeds t
   CHECK(after.received == before.received);
   CHECK(after.lost == before.lost);         // the loss stands
   CHECK(after.loss_pct == before.loss_pct);
-  CHECK(*after.rtt_ms == 10 + 0.25 * 340);  // srtt 10 -> 95: the 350 ms sample counts
-  CHECK(after.jitter_ms == 340.0 / 16);
+  // The 350 ms sample counts: at once for the loss deadline (srtt 10 -> 95, jitter
+  // 340/16: 95 + 4 x 21.25 + 50 = 230 ms), ...
+  CHECK(*after.rtt_ms == 10);
+  s.on_sent(2, at(500ms));
+  CHECK(s.next_deadline() == at(730ms));
+  // ... for the reported figures once the next sample shows it was no isolated spike.
+  s.on_reply(2, at(850ms), 0ns);
+  CHECK(*s.snapshot().rtt_ms == 10 + 0.25 * 340);
+  CHECK(s.snapshot().jitter_ms == 340.0 / 16);
+  CHECK(s.snapshot().spikes == 0);
 }
 
 TEST_CASE("an RTT step above the deadline takes the path down once, then the deadline follows it") {
@@ -289,4 +300,44 @@ TEST_CASE("the loss deadline adapts to the path: srtt + 4 x jitter + 50 ms withi
   far.on_reply(0, at(200ms), 0ns);
   far.on_sent(1, at(1000ms));
   CHECK(far.next_deadline() == at(1250ms));
+}
+
+TEST_CASE("one probe held up by a scheduler moves neither RTT nor jitter; a real step does, one probe later") {
+  // Issue 8 (lab.steering's steady-traffic check): a single ~24 ms sample on a 0.8 ms path
+  // moved the RTT to 6.6 ms and the jitter by ~3 ms, and the selector re-steered on it.
+  StatsConfig cfg;
+  cfg.rtt_alpha = 0.25;
+  PathStats s(cfg);
+  uint32_t seq = 0;
+  auto probe = [&](double rtt_ms) {
+    const auto sent = at(std::chrono::milliseconds(50 * seq));
+    s.on_sent(seq, sent);
+    s.on_reply(seq, sent + std::chrono::microseconds(static_cast<int64_t>(rtt_ms * 1000)), 0ns);
+    ++seq;
+  };
+  for (int i = 0; i < 10; ++i) probe(0.75);
+  CHECK(*s.snapshot().rtt_ms == 0.75);
+  probe(24.75);  // the hiccup
+  probe(0.75);
+  CHECK(*s.snapshot().rtt_ms == 0.75);
+  CHECK(s.snapshot().jitter_ms == 0.0);
+  CHECK(s.snapshot().spikes == 1);
+  CHECK(*s.snapshot().rtt_max_ms == 24.75);  // the window keeps the raw sample
+  probe(0.75);
+  probe(0.75);
+  // A real step to 20.75 ms: reported once the second sample confirms the first.
+  probe(20.75);
+  CHECK(*s.snapshot().rtt_ms == 0.75);
+  probe(20.75);
+  CHECK(*s.snapshot().rtt_ms == 0.75 + 0.25 * 20.0);
+  CHECK(s.snapshot().jitter_ms == 20.0 / 16);
+  CHECK(s.snapshot().spikes == 1);
+  for (int i = 0; i < 40; ++i) probe(20.75);
+  CHECK(*s.snapshot().rtt_ms == Approx(20.75).margin(0.01));
+  // Two delayed probes in a row are not isolated: both count.
+  probe(40.75);
+  probe(40.75);
+  probe(20.75);
+  CHECK(s.snapshot().spikes == 1);
+  CHECK(*s.snapshot().rtt_ms > 25.0);
 }
