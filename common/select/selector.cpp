@@ -100,6 +100,7 @@ void Selector::adopt(const std::string& service, Outcome outcome, std::vector<Pu
   SelectorState st;
   st.stepped_at = p.at;
   st.born = p.at;
+  st.adopted = true;
   // What the previous process steered lately is unknown: for explain_window every move may
   // be ours (no "not ours" jump right after a restart).
   for (const auto& w : p.candidates) st.shares[w.vcpe + "/" + w.instance] = {{p.at, kUnknownShare}};
@@ -264,7 +265,12 @@ std::optional<Change> Selector::update(const Service& svc, std::span<const Insta
   const double rho = pool_load(d, next, instances);
   // The inputs' noise is measured over the first seconds of a (re)started selector.
   const bool young = now - st.born < kYoung;
-  const steps::Due due = steps::find_due(cfg_, st, next, target, moves.empty(), young, rho <= cfg_.out_settle_load, now);
+  steps::Due due = steps::find_due(cfg_, st, next, target, moves.empty(), young, rho <= cfg_.out_settle_load, now);
+  // A restart is hitless for the weights: what the old process held at rest is not
+  // re-stepped before this one has measured its inputs' noise (lab.steering's restart
+  // check: a candidate the old process kept on the window's edge, stepped at once by the
+  // new one). Moves, urgent changes and pool changes still step.
+  if (young && st.adopted && moves.empty() && cl.normal.empty()) due.due = false;
   // A load or delay move our own steering cannot explain: straight to the target, at once.
   bool full = false;
   const double busy = std::max(st.busy_at_step, pool_busy(instances));

@@ -151,6 +151,11 @@ struct SelectorState {
   std::map<std::string, std::vector<std::pair<std::chrono::steady_clock::time_point, double>>, std::less<>> shares;
   double busy_at_step = 0.0;  // the pool's busy vCPUs at the last step
   std::chrono::steady_clock::time_point born{};  // first decision or adopt()
+  // Born by adopt(): the weights in force are the previous process's, at rest within a
+  // band this process cannot know yet (its inputs' noise, which candidates sit on the
+  // spread window's edge). While young, it takes no settling step: only a move, an
+  // urgent change or a changed pool steps (docs/SELECTION.md "Restart").
+  bool adopted = false;
   InputNoise::TargetNoise target_noise;  // per candidate (decide()'s order)
   std::chrono::steady_clock::time_point sigma_at{};
   // Per candidate key: EWMA mean and mean absolute deviation of the target itself, the

@@ -849,3 +849,49 @@ TEST_CASE("LLM servers: a growing queue moves new requests away in damped steps"
   CHECK(at_2_5s <= 250);                  // most of the way within two hold-downs
   CHECK(sel.published("llm")->candidates[1].weight <= 125);
 }
+
+TEST_CASE("adopt: no settling step while young, only after; a move still steps at once") {
+  FakeClock clk;
+  Selector sel(SelectorConfig{}, clk.fn());
+  Fig4 f;
+  // The old process held cloud2/wan1 low (on the window's edge, say): far from today's
+  // target (~300), beyond band_max.
+  sel.adopt("app1", Outcome::ok,
+            readback({{"cloud1/app1/wan1", 200}, {"cloud1/app1/wan2", 200}, {"cloud2/app1/wan1", 100},
+                      {"cloud2/app1/wan2", 500}}));
+  const Decision d = decide(f.svc, f.in, f.paths);
+  REQUIRE(std::abs(static_cast<int>(d.candidates[2].weight) - 100) > 50);
+  // Steady inputs, a decision every 100 ms: nothing for the young period (10 s)...
+  std::optional<Change> c;
+  int ticks = 0;
+  for (; ticks < 99 && !c; ++ticks) {
+    clk.t += 100ms;
+    c = sel.update(f.svc, f.in, f.paths);
+  }
+  CHECK_FALSE(c.has_value());
+  CHECK(sel.published("app1")->candidates[2].weight == 100);
+  // ... then the usual settling towards the target.
+  for (; ticks < 200 && !c; ++ticks) {
+    clk.t += 100ms;
+    c = sel.update(f.svc, f.in, f.paths);
+  }
+  REQUIRE(c.has_value());
+  INFO(c->reason);
+  CHECK(c->reason.find("settling") != std::string::npos);
+  CHECK(c->now.candidates[2].weight > 100);
+
+  SECTION("a move while young steps at once") {
+    Selector s2(SelectorConfig{}, clk.fn());
+    s2.adopt("app1", Outcome::ok,
+             readback({{"cloud1/app1/wan1", 200}, {"cloud1/app1/wan2", 200}, {"cloud2/app1/wan1", 100},
+                       {"cloud2/app1/wan2", 500}}));
+    clk.t += 100ms;
+    CHECK_FALSE(s2.update(f.svc, f.in, f.paths).has_value());  // kept: same set
+    clk.t += 2s;
+    f.in[1].utilization = 0.9;  // cloud2 loaded: a move beyond any band
+    auto m = s2.update(f.svc, f.in, f.paths);
+    REQUIRE(m.has_value());
+    INFO(m->reason);
+    CHECK(m->reason.find("utilisation") != std::string::npos);
+  }
+}
