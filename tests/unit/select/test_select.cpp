@@ -13,6 +13,15 @@ using namespace cats::select;
 
 namespace {
 
+// An instance that reports its processing delay (the cost's compute term, as measured).
+Instance reporting(const std::string& vcpe, const std::string& id, double processing_delay_ms) {
+  Instance x;
+  x.vcpe = vcpe;
+  x.id = id;
+  x.processing_delay_ms = processing_delay_ms;
+  return x;
+}
+
 uint32_t total(const Decision& d) {
   uint32_t t = 0;
   for (const auto& s : d.candidates) t += s.weight;
@@ -236,10 +245,7 @@ TEST_CASE("cost parts: access, delay, jitter and loss penalties, compute and WAN
   svc.access_delay_ms = 2.5;
   svc.weights.network = 2.0;
   svc.weights.compute = 0.5;  // jitter_k 2, loss_k 1 (defaults)
-  Instance x;
-  x.vcpe = "a";
-  x.id = "x";
-  x.processing_delay_ms = 6.0;
+  const Instance x = reporting("a", "x", 6.0);
   const std::vector<Instance> in{x};
   std::vector<Path> paths{{"a", "wan1", 20.0, 1.5, 50.0, true}, {"a", "wan2", 8.0, 0.0, 0.0, true}};
   paths[0].cost_ms = 7.0;
@@ -491,11 +497,7 @@ TEST_CASE("property: exploration stays within explore_max, sums exact, never on 
 TEST_CASE("WAN cost: a WAN with cost N ms loses to a path N − ε ms slower, wins against N + ε") {
   Service svc;
   svc.id = "app";
-  Instance x;
-  x.vcpe = "a";
-  x.id = "x";
-  x.processing_delay_ms = 5;
-  const std::vector<Instance> in{x};
+  const std::vector<Instance> in{reporting("a", "x", 5)};
   constexpr double kCost = 40, kEps = 0.1;
   for (const double slower : {kCost - kEps, kCost + kEps}) {
     std::vector<Path> paths{{"a", "lte", 10, 0, 0, true}, {"a", "fiber", 10 + slower, 0, 0, true}};
