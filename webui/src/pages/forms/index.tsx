@@ -184,7 +184,7 @@ export function Forms(props: { doc: Doc; etag: string; onDone: (rev: number) => 
       <>
         {loose.length > 0 && (
           <ul class="errors" data-testid="change-field-errors">
-            {loose.map((e) => <li class="error" data-field-error={e.field} key={e.field}><code>{e.field}</code>: {e.message}</li>)}
+            {loose.map((e) => <li class="error" data-field-error={e.field} key={`${e.field}|${e.message}`}><code>{e.field}</code>: {e.message}</li>)}
           </ul>
         )}
         <ChangePreview key={pv.n} change={pv.change} etag={props.etag} what={pv.what} onCancel={close}
