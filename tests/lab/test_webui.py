@@ -18,7 +18,11 @@ namespace c1, uses it:
    shows a refused value's error at its JSON pointer, applies a change with
    confirm-within (pending banner, row "pending"), confirms it from the banner, shows the
    revision "confirmed" and its text diff, and answers a change made behind its back with
-   "someone else changed it; reload" (409). Log out (the old cookie is dead). A viewer (added on the root socket) sees no admin control and a
+   "someone else changed it; reload" (409); that change, arriving live while a button of
+   the revisions list has the keyboard focus, leaves the focus on that button (Tab goes on
+   to its row's new Revert button). Services: each candidate's cost breakdown (RTT,
+   jitter and loss penalties, compute, WAN cost, access) as GET /api/v1/decisions'
+   cost_parts, whose parts add up to cost_ms, and the page's to the cost it shows. Log out (the old cookie is dead). A viewer (added on the root socket) sees no admin control and a
    forged change from its page is refused; it reads the configuration (secrets redacted)
    with no edit control. No CSP violation anywhere. The certificate is
    pinned by its public key, not ignored.
