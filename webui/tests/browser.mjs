@@ -1118,7 +1118,7 @@ try {
     // from there (to its row's new Revert button), not from the top of the page.
     const diffBtn = `tr[data-revision="${before + 1}"] button[aria-label="Diff ${before} to ${before + 1}"]`;
     await page.focus(diffBtn);
-    await page.evaluate(() => { window.catsFocused = document.activeElement; });
+    const focusedLabel = await page.evaluate(() => { window.catsFocused = document.activeElement; return document.activeElement?.getAttribute('aria-label'); });
     out.concurrent_status = await page.evaluate(async (ptr) => {
       const s = await (await fetch('/api/v1/session')).json();
       const cur = await fetch('/api/v1/config');
@@ -1136,7 +1136,9 @@ try {
       same: document.activeElement === window.catsFocused,
       connected: window.catsFocused?.isConnected ?? false,
       now: document.activeElement?.outerHTML?.slice(0, 140) ?? null,
+      label_now: document.activeElement?.getAttribute('aria-label') ?? null,
     }));
+    out.focus_live.label_before = focusedLabel;
     await page.keyboard.press('Tab');
     out.focus_live.after_tab = await page.evaluate(() => document.activeElement?.getAttribute('aria-label') ?? document.activeElement?.tagName);
     step('config: a live update keeps the keyboard focus', out.focus_live);
