@@ -1,4 +1,5 @@
 #include "cpe/steering.hpp"
+#include "cpe/views.hpp"
 
 #include "base/log.hpp"
 #include "metrics/metric.hpp"
@@ -570,6 +571,7 @@ json::array Steering::service_decisions(size_t n) const {
                      {"network_ms", c ? num(c->network_ms) : json::value(nullptr)},
                      {"compute_ms", c ? num(c->compute_ms) : json::value(nullptr)},
                      {"wan_cost_ms", c ? num(c->wan_cost_ms) : json::value(nullptr)},
+                     {"cost_parts", c ? json::value(cost_parts_json(c->parts)) : json::value(nullptr)},
                      {"excluded", c ? json::value(select::to_string(c->excluded)) : json::value(nullptr)},
                      {"health", health_name(k < v.health.size() ? v.health[k] : steer::Health::ok)},
                      {"measured", measured(i)},

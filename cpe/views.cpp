@@ -30,6 +30,12 @@ double or_zero(const std::optional<double>& v) { return v && std::isfinite(*v) ?
 
 }  // namespace
 
+json::object cost_parts_json(const select::CostParts& parts) {
+  return json::object{{"access_ms", num(parts.access_ms)},   {"delay_ms", num(parts.delay_ms)},
+                      {"jitter_ms", num(parts.jitter_ms)},   {"loss_ms", num(parts.loss_ms)},
+                      {"compute_ms", num(parts.compute_ms)}, {"wan_cost_ms", num(parts.wan_cost_ms)}};
+}
+
 json::array paths_json(const std::vector<PathView>& paths) {
   json::array out;
   out.reserve(paths.size());

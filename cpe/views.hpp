@@ -5,6 +5,7 @@
 
 #include "api/api.hpp"
 #include "report/collector.hpp"
+#include "select/select.hpp"
 #include "stamp/sender.hpp"
 #include "store/store.hpp"
 
@@ -70,6 +71,12 @@ boost::json::array instance_history_json(const std::vector<store::InstanceSample
 // ?history=1&points=N: one object per non-empty bucket (store::PathBucket / InstanceBucket).
 boost::json::array path_buckets_json(const std::vector<store::PathBucket>& buckets);
 boost::json::array instance_buckets_json(const std::vector<store::InstanceBucket>& buckets);
+
+// {access_ms, delay_ms, jitter_ms, loss_ms, compute_ms, wan_cost_ms}: a candidate's cost
+// term by term as the selector added it (select::CostParts, each term weighted), the
+// `cost_parts` of GET /api/v1/decisions. A term that is not known (weights adopted at a
+// restart: NaN) is null.
+boost::json::object cost_parts_json(const select::CostParts& parts);
 
 // Store rows of the current state (one per path / instance), taken once a second.
 std::vector<store::PathSample> path_samples(const std::vector<PathView>& paths, int64_t ts_ms);

@@ -53,11 +53,18 @@ double mmc_sojourn_ms(double vcpus, double utilization, double service_time_ms) 
   return service_time_ms + wq;
 }
 
-double network_delay_ms(const Path& p, const CostWeights& w) {
+NetworkTerms network_terms(const Path& p, const CostWeights& w) {
   const double loss = std::clamp(p.loss_pct / 100.0, 0.0, 0.99);
   // Each lost packet costs (at least) one more round trip; with independent loss p the
   // expected number of extra transmissions is p/(1−p) (geometric).
-  return p.rtt_ms + w.jitter_k * p.jitter_ms + w.loss_k * p.rtt_ms * loss / (1.0 - loss);
+  return {p.rtt_ms, w.jitter_k * p.jitter_ms, w.loss_k * p.rtt_ms * loss / (1.0 - loss)};
+}
+
+double network_delay_ms(const Path& p, const CostWeights& w) {
+  // The same operations in the same order as before the terms were split out (rtt +
+  // jitter term, then + loss term): costs, and so decisions, are unchanged to the bit.
+  const NetworkTerms t = network_terms(p, w);
+  return t.rtt_ms + t.jitter_ms + t.loss_ms;
 }
 
 double effective_vcpus(const Instance& in) { return std::isfinite(in.vcpus) && in.vcpus > 0.0 ? in.vcpus : 1.0; }
@@ -195,7 +202,8 @@ Decision decide(const Service& svc, std::span<const Instance> instances, std::sp
       Scored s;
       s.instance = i;
       s.path = j;
-      s.network_ms = network_delay_ms(p, w);
+      const NetworkTerms net = network_terms(p, w);
+      s.network_ms = net.rtt_ms + net.jitter_ms + net.loss_ms;  // == network_delay_ms(p, w)
       const double own_st = in.service_time_ms && std::isfinite(*in.service_time_ms) && *in.service_time_ms > 0.0
                                 ? *in.service_time_ms
                                 : svc.service_time_ms;
@@ -222,6 +230,8 @@ Decision decide(const Service& svc, std::span<const Instance> instances, std::sp
       // sees: added after the weights, kept out of e2e (and so out of max_e2e_ms).
       s.wan_cost_ms = wan_cost_ms(p);
       s.cost = svc.access_delay_ms + w.network * s.network_ms + w.compute * s.compute_ms + s.wan_cost_ms;
+      s.parts = {svc.access_delay_ms, w.network * net.rtt_ms, w.network * net.jitter_ms, w.network * net.loss_ms,
+                 w.compute * s.compute_ms, s.wan_cost_ms};
       s.excluded = check(svc, in, p, s);
       if (s.excluded == Exclusion::none) ++d.eligible;
       d.candidates.push_back(s);

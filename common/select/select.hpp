@@ -145,6 +145,29 @@ std::string_view to_string(Exclusion e);
 // SLA breakers may still carry traffic in best-effort mode; the others never.
 inline bool is_sla(Exclusion e) { return e >= Exclusion::sla_rtt; }
 
+// The terms of a candidate's cost (docs/SELECTION.md "Cost"), each as it enters the cost,
+// i.e. already multiplied by its cost weight, for showing where a cost comes from (the
+// decisions API, the Services page). They add up to Scored::cost to rounding: cost is
+// still computed as w_net · network + …, one product, where the parts are one product
+// each (with exactly representable inputs the sums are equal to the bit).
+struct CostParts {
+  double access_ms = 0.0;    // the service's access delay
+  double delay_ms = 0.0;     // w_net · rtt
+  double jitter_ms = 0.0;    // w_net · jitter_k · jitter: the de-jitter buffer
+  double loss_ms = 0.0;      // w_net · loss_k · rtt · p/(1−p): retransmission rounds
+  double compute_ms = 0.0;   // w_comp · compute (reported or modelled)
+  double wan_cost_ms = 0.0;  // the WAN's configured cost (not weighted)
+  double sum() const { return access_ms + delay_ms + jitter_ms + loss_ms + compute_ms + wan_cost_ms; }
+};
+
+// A path's network delay term by term, unweighted: rtt, the jitter penalty
+// jitter_k·jitter and the loss penalty loss_k·rtt·p/(1−p) (p = loss_pct/100 ≤ 0.99).
+struct NetworkTerms {
+  double rtt_ms = 0.0;
+  double jitter_ms = 0.0;
+  double loss_ms = 0.0;
+};
+
 struct Scored {
   std::size_t instance = 0;  // index into the instances span
   std::size_t path = 0;      // index into the paths span
@@ -154,6 +177,7 @@ struct Scored {
   double e2e_ms = 0.0;       // access + network + compute (unweighted, as in draft fig. 3)
   double wan_cost_ms = 0.0;  // the path's configured cost_ms, part of cost
   double cost = 0.0;         // weighted, plus wan_cost_ms; what ranking and weights use
+  CostParts parts;           // cost term by term (shown, never ranked on)
   double spare_vcpus = 0.0;  // spare_vcpus(instance): the capacity factor of its weight
   bool exploring = false;    // unmeasured instance: weighted by exploration, not by cost
   Exclusion excluded = Exclusion::none;
@@ -177,7 +201,8 @@ double mmc_sojourn_ms(double vcpus, double utilization, double service_time_ms);
 // Erlang C: probability that an arrival waits (c servers, offered load a = c·rho).
 double erlang_c(unsigned c, double rho);
 // rtt + jitter_k·jitter + loss_k·rtt·p/(1−p), p = loss_pct/100 clamped to 0.99.
-double network_delay_ms(const Path& p, const CostWeights& w);
+NetworkTerms network_terms(const Path& p, const CostWeights& w);
+double network_delay_ms(const Path& p, const CostWeights& w);  // the sum of network_terms()
 
 // Spare capacity of an instance for the spreading: vcpus · (1 − utilization), never
 // below kSpareFloorVcpus. Non-finite or non-positive vcpus count as 1 vCPU, non-finite

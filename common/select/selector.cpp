@@ -50,6 +50,7 @@ Publication to_publication(const Service& svc, const Decision& d, std::span<cons
     w.network_ms = s.network_ms;
     w.compute_ms = s.compute_ms;
     w.wan_cost_ms = s.wan_cost_ms;
+    w.parts = s.parts;
     w.excluded = s.excluded;
     w.weight = s.weight;
     w.spare_vcpus = s.spare_vcpus;
@@ -94,6 +95,7 @@ void Selector::adopt(const std::string& service, Outcome outcome, std::vector<Pu
     // What the weights were computed from is not known after a restart: NaN, never a
     // made-up baseline that hysteresis would compare against.
     w.cost = w.e2e_ms = w.network_ms = w.compute_ms = w.wan_cost_ms = w.spare_vcpus = kNaN;
+    w.parts = {kNaN, kNaN, kNaN, kNaN, kNaN, kNaN};
     w.excluded = Exclusion::none;
   }
   p.candidates = std::move(weights);

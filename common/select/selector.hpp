@@ -102,7 +102,7 @@ struct SelectorConfig {
 
 // One published weight, with the inputs it was computed from (for the event log).
 // Adopted weights (Selector::adopt) have unknown inputs: cost, e2e_ms, network_ms,
-// compute_ms and spare_vcpus are NaN; test with inputs_known().
+// compute_ms, wan_cost_ms, every one of parts and spare_vcpus are NaN; test with inputs_known().
 struct PublishedWeight {
   std::string key;  // candidate_key(): vcpe/instance/wan
   std::string vcpe, instance, wan;
@@ -111,6 +111,7 @@ struct PublishedWeight {
   double network_ms = 0.0;
   double compute_ms = 0.0;
   double wan_cost_ms = 0.0;  // the WAN's configured cost, part of cost
+  CostParts parts;           // cost term by term (Scored::parts)
   Exclusion excluded = Exclusion::none;
   uint32_t weight = 0;
   double spare_vcpus = 0.0;  // the instance's spare capacity (hysteresis input)

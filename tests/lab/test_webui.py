@@ -18,7 +18,11 @@ namespace c1, uses it:
    shows a refused value's error at its JSON pointer, applies a change with
    confirm-within (pending banner, row "pending"), confirms it from the banner, shows the
    revision "confirmed" and its text diff, and answers a change made behind its back with
-   "someone else changed it; reload" (409). Log out (the old cookie is dead). A viewer (added on the root socket) sees no admin control and a
+   "someone else changed it; reload" (409); that change, arriving live while a button of
+   the revisions list has the keyboard focus, leaves the focus on that button (Tab goes on
+   to its row's new Revert button). Services: each candidate's cost breakdown (RTT,
+   jitter and loss penalties, compute, WAN cost, access) as GET /api/v1/decisions'
+   cost_parts, whose parts add up to cost_ms, and the page's to the cost it shows. Log out (the old cookie is dead). A viewer (added on the root socket) sees no admin control and a
    forged change from its page is refused; it reads the configuration (secrets redacted)
    with no edit control. No CSP violation anywhere. The certificate is
    pinned by its public key, not ignored.
@@ -319,10 +323,17 @@ def test_browser(s: LabSession):
     assert max(out["live_points"]["delays_ms"]) < LIVE_MS, f"streamed samples drawn after {out['live_points']['delays_ms']} ms"
     # overview: flows per service as the daemon counted them
     assert out["overview_flows"]["shown"], out["overview_flows"]
-    # services: each candidate's cost breakdown adds up to its cost, with its flows
+    # services: each candidate's cost breakdown (RTT, jitter and loss penalties, compute,
+    # WAN cost, access) adds up to its cost: the API's parts to rounding, the page's (each
+    # to 0.1 ms) within 0.05 ms a part; with its flows
     for c in out["breakdown"]:
-        parts = c["network"] + c["compute"] + c["penalties"] + c["rest"]
-        assert c["network"] > 0 and c["compute"] > 0 and abs(parts - c["cost"]) < 0.3, c
+        a = c["api"]
+        api_sum = sum(a[k] for k in ("access_ms", "delay_ms", "jitter_ms", "loss_ms", "compute_ms", "wan_cost_ms"))
+        assert abs(api_sum - a["cost_ms"]) < 1e-6, c
+        shown = [v for v in c["parts"].values() if v is not None]
+        assert c["parts"]["delay"] > 0 and c["parts"]["compute"] > 0 and c["parts"]["jitter"] is not None \
+            and c["parts"]["loss"] is not None, c
+        assert abs(sum(shown) - c["cost"]) <= 0.05 * len(shown) + 0.05, c
     # a service added through the form: its decision, and its VIP answers a lab client
     assert out["web9_decision"] and sum(w for _, w in out["web9_decision"]) == 1000, out["web9_decision"]
     assert out["web9_reach"]["ok"] == 4, f"{WEB9_VIP}:8080 from {CLIENT}: {out['web9_reach']}"
@@ -346,6 +357,14 @@ def test_browser(s: LabSession):
     assert not wide, f"sideways scrolling: {wide}"
     missed = {k: v for k, v in out["keyboard"].items() if v["missed"]}
     assert len(out["keyboard"]) == 7 and not missed, f"controls not reached by Tab: {missed}"
+    # a live update (a revision made elsewhere, new rows in the list) keeps the keyboard
+    # focus on the control that had it, and Tab goes on from there
+    fl = out["focus_live"]
+    # the same element, and still the same control (an unkeyed list re-uses a row's
+    # elements for another revision: same element, another button; shown to fail so)
+    assert fl["same"] and fl["connected"], f"a live update moved the focus: {fl}"
+    assert fl["label_before"] and fl["label_now"] == fl["label_before"], f"the focused control became another: {fl}"
+    assert fl["after_tab"] and fl["after_tab"].startswith("Revert to revision"), f"Tab after the live update: {fl}"
     colour = {k: v for k, v in {**out["colour"], "overview-wan-down": out["colour_wan_down"]}.items() if v["bad"]}
     assert not colour and out["colour"]["overview"]["checked"] > 0, f"state by colour alone: {colour}"
     assert out["canvases"] >= 3 * len(inp["wans"]) * len(inp["vcpes"]), out["canvases"]

@@ -160,6 +160,16 @@ export interface FlowCount {
   wan: string;
   flows: number | null;
 }
+// A candidate's cost term by term as the selector added it (common/select, CostParts):
+// each weighted, so they add up to cost_ms. null where not known (weights adopted at start).
+export interface CostParts {
+  access_ms: number | null; // the service's access delay
+  delay_ms: number | null; // RTT × the network cost weight
+  jitter_ms: number | null; // jitter penalty (de-jitter buffer, 2 × jitter) × the network weight
+  loss_ms: number | null; // loss penalty (retransmission rounds, RTT·p/(1−p)) × the network weight
+  compute_ms: number | null; // processing delay (reported or modelled) × the compute weight
+  wan_cost_ms: number | null; // the WAN's configured cost
+}
 export interface DecisionItem {
   service: string;
   instance: string; // its name (the address until its vCPE has reported it)
@@ -172,6 +182,7 @@ export interface DecisionItem {
   e2e_ms?: number | null; // access + network + compute, unweighted
   network_ms?: number | null; // RTT + jitter and loss terms (unweighted)
   compute_ms?: number | null; // reported or modelled processing delay (unweighted)
+  cost_parts?: CostParts | null; // cost_ms term by term (null before the first decision)
   excluded: string | null;
   health: string;
   outcome: string | null;

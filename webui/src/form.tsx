@@ -1,4 +1,5 @@
 // A labelled input with its error right under it (the API's field errors, docs/API.md).
+import { useState } from 'preact/hooks';
 import { ApiError } from './api';
 
 export function Field(props: {
@@ -33,4 +34,31 @@ export function splitError(e: unknown, fields: string[]): { byField: Record<stri
     if (m) byField[f] = m;
   }
   return Object.keys(byField).length ? { byField } : { byField, general: e.message };
+}
+
+// A form's send step: its errors by field and the general one. send(fn) runs the request;
+// on success the errors are cleared, on failure the API's field errors go to their fields
+// (those in `fields`), anything else to the general message. Returns whether it succeeded.
+export function useFormSend(fields: string[]) {
+  const [errors, setErrors] = useState<Record<string, string>>({});
+  const [general, setGeneral] = useState<string | undefined>();
+  const send = async (fn: () => Promise<void>): Promise<boolean> => {
+    try {
+      await fn();
+      setErrors({});
+      setGeneral(undefined);
+      return true;
+    } catch (err) {
+      const s = splitError(err, fields);
+      setErrors(s.byField);
+      setGeneral(s.general);
+      return false;
+    }
+  };
+  // An error found before sending (a local check), shown like the API's.
+  const fail = (byField: Record<string, string>) => {
+    setErrors(byField);
+    setGeneral(undefined);
+  };
+  return { errors, general, send, fail };
 }

@@ -813,21 +813,26 @@ try {
       flows: r.querySelector('[data-field=flows]').textContent,
     })));
     out.weights_bar_rects = await page.locator(`${sel} svg.weights rect`).count();
-    // Each candidate's cost breakdown (network / compute / penalties) as the daemon's
-    // decision has it (GET /api/v1/decisions), and its flows counted.
+    // Each candidate's cost breakdown (RTT, jitter and loss penalties, compute, WAN cost,
+    // access) as the daemon's decision has it (GET /api/v1/decisions cost_parts), and its
+    // flows counted. The parts the page shows, each to 0.1 ms, add up to the cost (a part
+    // it leaves out as 0 counts 0).
     out.breakdown = await untilPage(page, 'cost breakdowns and flows of the candidates', async ([sel, svc]) => {
       const api = (await (await fetch('/api/v1/decisions')).json()).filter((d) => d.service === svc);
+      const kParts = { delay: 'delay_ms', jitter: 'jitter_ms', loss: 'loss_ms', compute: 'compute_ms', wan: 'wan_cost_ms', access: 'access_ms' };
       const rows = [...document.querySelectorAll(`${sel} tr[data-candidate]`)].map((r) => {
         const part = (k) => { const x = r.querySelector(`[data-field=breakdown] [data-part=${k}]`); return x ? parseFloat(x.textContent) : null; };
         return { key: r.getAttribute('data-candidate'), cost: parseFloat(r.querySelector('[data-field=cost]').textContent),
-                 network: part('network'), compute: part('compute'), penalties: part('penalties'), rest: part('rest') ?? 0,
-                 flows: r.querySelector('[data-field=flows]').textContent };
+                 parts: Object.fromEntries(Object.keys(kParts).map((k) => [k, part(k)])),
+                 api: null, flows: r.querySelector('[data-field=flows]').textContent };
       });
       const near = (a, b) => a !== null && b !== null && b !== undefined && Math.abs(a - b) < 0.051;
       const ok = rows.length > 0 && rows.every((r) => {
         const d = api.find((x) => `${x.service}|${x.instance}|${x.wan}` === r.key);
-        return d && /^\d+$/.test(r.flows) && near(r.network, d.network_ms) && near(r.compute, d.compute_ms)
-          && near(r.penalties, d.wan_cost_ms ?? 0);
+        if (!d || !d.cost_parts || !/^\d+$/.test(r.flows)) return false;
+        r.api = { cost_ms: d.cost_ms, ...d.cost_parts };
+        // Shown parts match the API's; the ones not shown (access, WAN cost) are 0 there.
+        return Object.entries(kParts).every(([k, f]) => (r.parts[k] === null ? d.cost_parts[f] === 0 : near(r.parts[k], d.cost_parts[f])));
       });
       return ok ? rows : null;
     }, [sel, input.service], { timeout: kWait, interval: 200 });
@@ -1107,7 +1112,13 @@ try {
     step('config: change with confirm-within, pending banner, confirmed, diff');
     await shot(page, 'config-1280x800');
     // Someone else changes it (here: the same session behind the page's back); the
-    // page's next change, sent with its older ETag, is a 409.
+    // page's next change, sent with its older ETag, is a 409. Meanwhile the keyboard focus
+    // is on a control of the revisions list, which the live update re-renders (a new row
+    // on top, this row's Revert button): the focus stays on that control, and Tab goes on
+    // from there (to its row's new Revert button), not from the top of the page.
+    const diffBtn = `tr[data-revision="${before + 1}"] button[aria-label="Diff ${before} to ${before + 1}"]`;
+    await page.focus(diffBtn);
+    const focusedLabel = await page.evaluate(() => { window.catsFocused = document.activeElement; return document.activeElement?.getAttribute('aria-label'); });
     out.concurrent_status = await page.evaluate(async (ptr) => {
       const s = await (await fetch('/api/v1/session')).json();
       const cur = await fetch('/api/v1/config');
@@ -1118,6 +1129,19 @@ try {
       });
       return r.status;
     }, ptr);
+    await page.waitForSelector(`tr[data-revision="${before + 2}"]`, { timeout: kWait });
+    await page.waitForSelector(`tr[data-revision="${before + 1}"] [data-admin-control=revert]`, { timeout: kWait });
+    await frames(page);
+    out.focus_live = await page.evaluate(() => ({
+      same: document.activeElement === window.catsFocused,
+      connected: window.catsFocused?.isConnected ?? false,
+      now: document.activeElement?.outerHTML?.slice(0, 140) ?? null,
+      label_now: document.activeElement?.getAttribute('aria-label') ?? null,
+    }));
+    out.focus_live.label_before = focusedLabel;
+    await page.keyboard.press('Tab');
+    out.focus_live.after_tab = await page.evaluate(() => document.activeElement?.getAttribute('aria-label') ?? document.activeElement?.tagName);
+    step('config: a live update keeps the keyboard focus', out.focus_live);
     await page.fill('#cfg-pointer', ptr);
     await page.fill('#cfg-value', '1200');
     await page.click('[data-testid=config-preview]');

@@ -297,6 +297,17 @@ TEST_CASE("steering: decisions and services JSON carry what an operator needs") 
     total += o.at("weight").to_number<int64_t>();
   }
   CHECK(total == 1000);
+  // The cost term by term (docs/API.md "cost_parts"): the parts add up to cost_ms.
+  for (const auto& v : d) {
+    const auto& o = v.as_object();
+    const auto& parts = o.at("cost_parts").as_object();
+    double sum = 0;
+    for (const char* k : {"access_ms", "delay_ms", "jitter_ms", "loss_ms", "compute_ms", "wan_cost_ms"})
+      sum += parts.at(k).to_number<double>();
+    CHECK(sum == Approx(o.at("cost_ms").to_number<double>()).epsilon(1e-12));
+    CHECK(parts.at("delay_ms").to_number<double>() > 0);
+    CHECK(parts.at("compute_ms").to_number<double>() > 0);
+  }
   CHECK(d[2].as_object().at("instance").as_string() == "app1-cloud2");
   CHECK(d[2].as_object().at("vcpe").as_string() == "cloud2");
   auto sv = h.s.services_json();

@@ -6,6 +6,8 @@
 #include <boost/json/serialize.hpp>
 #include <catch2/catch.hpp>
 
+#include <limits>
+
 using namespace cats;
 using namespace cats::cpe;
 namespace json = boost::json;
@@ -143,4 +145,15 @@ TEST_CASE("event_query: GET /api/v1/events parameters, each bad one named") {
   CHECK(field({{"points", ""}}) == "points");
   CHECK(field({{"since", "-9223372036854775808"}, {"until", "9223372036854775807"}, {"points", "10"}}) == "points");
   CHECK(field({{"vcpe", "cloud1"}}) == "vcpe");  // unknown: refused, not ignored
+}
+
+TEST_CASE("cost_parts_json: the cost term by term, null where not known") {
+  select::CostParts p{2.5, 40, 6, 40, 3, 7};
+  CHECK(json::serialize(cost_parts_json(p)) ==
+        R"({"access_ms":2.5E0,"delay_ms":4E1,"jitter_ms":6E0,"loss_ms":4E1,"compute_ms":3E0,"wan_cost_ms":7E0})");
+  // Weights adopted at a restart: the inputs are not known (NaN), JSON says null.
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  select::CostParts q{nan, nan, nan, nan, nan, nan};
+  CHECK(json::serialize(cost_parts_json(q)) ==
+        R"({"access_ms":null,"delay_ms":null,"jitter_ms":null,"loss_ms":null,"compute_ms":null,"wan_cost_ms":null})");
 }

@@ -13,6 +13,15 @@ using namespace cats::select;
 
 namespace {
 
+// An instance that reports its processing delay (the cost's compute term, as measured).
+Instance reporting(const std::string& vcpe, const std::string& id, double processing_delay_ms) {
+  Instance x;
+  x.vcpe = vcpe;
+  x.id = id;
+  x.processing_delay_ms = processing_delay_ms;
+  return x;
+}
+
 uint32_t total(const Decision& d) {
   uint32_t t = 0;
   for (const auto& s : d.candidates) t += s.weight;
@@ -221,6 +230,78 @@ TEST_CASE("network delay: rtt + jitter and loss penalties") {
   CHECK(network_delay_ms(Path{"v", "w", 10, 2, 0, true}, w) == Approx(14));
   CHECK(network_delay_ms(Path{"v", "w", 10, 0, 50, true}, w) == Approx(20));
   CHECK(std::isfinite(network_delay_ms(Path{"v", "w", 10, 0, 100, true}, w)));
+  const NetworkTerms t = network_terms(Path{"v", "w", 10, 2, 50, true}, w);
+  CHECK(t.rtt_ms == 10);
+  CHECK(t.jitter_ms == 4);
+  CHECK(t.loss_ms == 10);
+  CHECK(network_delay_ms(Path{"v", "w", 10, 2, 50, true}, w) == 24);
+}
+
+// docs/SELECTION.md "Cost": the parts the decisions API and the Services page show.
+// Inputs chosen so that every term is exact in binary: the sums are equal to the bit.
+TEST_CASE("cost parts: access, delay, jitter and loss penalties, compute and WAN cost add up to the cost") {
+  Service svc;
+  svc.id = "app";
+  svc.access_delay_ms = 2.5;
+  svc.weights.network = 2.0;
+  svc.weights.compute = 0.5;  // jitter_k 2, loss_k 1 (defaults)
+  const Instance x = reporting("a", "x", 6.0);
+  const std::vector<Instance> in{x};
+  std::vector<Path> paths{{"a", "wan1", 20.0, 1.5, 50.0, true}, {"a", "wan2", 8.0, 0.0, 0.0, true}};
+  paths[0].cost_ms = 7.0;
+  const auto d = decide(svc, in, paths);
+  REQUIRE(d.candidates.size() == 2);
+  const Scored& s = d.candidates[0];
+  CHECK(s.parts.access_ms == 2.5);
+  CHECK(s.parts.delay_ms == 40.0);    // 2 · 20
+  CHECK(s.parts.jitter_ms == 6.0);    // 2 · 2 · 1.5
+  CHECK(s.parts.loss_ms == 40.0);     // 2 · 1 · 20 · 0.5 / (1 − 0.5)
+  CHECK(s.parts.compute_ms == 3.0);   // 0.5 · 6
+  CHECK(s.parts.wan_cost_ms == 7.0);  // not weighted
+  CHECK(s.cost == 98.5);
+  CHECK(s.parts.sum() == s.cost);
+  CHECK(s.network_ms == 43.0);  // unweighted: 20 + 3 + 20
+  const Scored& t = d.candidates[1];
+  CHECK(t.parts.delay_ms == 16.0);
+  CHECK(t.parts.jitter_ms == 0.0);
+  CHECK(t.parts.loss_ms == 0.0);
+  CHECK(t.parts.wan_cost_ms == 0.0);
+  CHECK(t.cost == 21.5);
+  CHECK(t.parts.sum() == t.cost);
+  SECTION("an M/M/c estimate is the compute part, weighted") {
+    Instance y = x;
+    y.processing_delay_ms.reset();
+    y.vcpus = 1;
+    y.utilization = 0.5;  // M/M/1 at 50 %: T = s / (1 − ρ) = 20 ms
+    const std::vector<Instance> in2{y};
+    const auto e = decide(svc, in2, paths);
+    CHECK(e.candidates[1].compute_ms == Approx(20.0));
+    CHECK(e.candidates[1].parts.compute_ms == Approx(10.0));
+    CHECK(e.candidates[1].parts.sum() == Approx(e.candidates[1].cost).epsilon(1e-12));
+  }
+}
+
+TEST_CASE("property: the cost parts add up to the cost, term by term as documented") {
+  const bool llm = GENERATE(false, true);
+  std::mt19937 rng(20261201);
+  for (int iter = 0; iter < 2000; ++iter) {
+    auto w = testgen::random_world(rng, true, llm);
+    const auto d = decide(w.svc, w.instances, w.paths);
+    const CostWeights& k = w.svc.weights;
+    for (const auto& s : d.candidates) {
+      if (!std::isfinite(s.cost)) continue;
+      const Path& p = w.paths[s.path];
+      const NetworkTerms n = network_terms(p, k);
+      REQUIRE(s.parts.access_ms == w.svc.access_delay_ms);
+      REQUIRE(s.parts.delay_ms == k.network * p.rtt_ms);
+      REQUIRE(s.parts.jitter_ms == k.network * n.jitter_ms);
+      REQUIRE(s.parts.loss_ms == k.network * n.loss_ms);
+      REQUIRE(s.parts.compute_ms == k.compute * s.compute_ms);
+      REQUIRE(s.parts.wan_cost_ms == s.wan_cost_ms);
+      // Rounding only: a few ulps of the cost (the cost is w_net · (rtt + jitter + loss)).
+      REQUIRE(s.parts.sum() == Approx(s.cost).epsilon(1e-12).margin(1e-12));
+    }
+  }
 }
 
 TEST_CASE("apportion: exact total, minimum 1, deterministic") {
@@ -416,11 +497,7 @@ TEST_CASE("property: exploration stays within explore_max, sums exact, never on 
 TEST_CASE("WAN cost: a WAN with cost N ms loses to a path N − ε ms slower, wins against N + ε") {
   Service svc;
   svc.id = "app";
-  Instance x;
-  x.vcpe = "a";
-  x.id = "x";
-  x.processing_delay_ms = 5;
-  const std::vector<Instance> in{x};
+  const std::vector<Instance> in{reporting("a", "x", 5)};
   constexpr double kCost = 40, kEps = 0.1;
   for (const double slower : {kCost - kEps, kCost + kEps}) {
     std::vector<Path> paths{{"a", "lte", 10, 0, 0, true}, {"a", "fiber", 10 + slower, 0, 0, true}};

@@ -5,6 +5,7 @@
 // someone else changed it; field errors are shown next to the pointer they name.
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { ApiError, FieldError, get, request, Session } from '../api';
+import { useFocusIfLost } from '../focus';
 import { onPending, Pending, set as setPending } from '../pending';
 import { lazyPage } from '../lazy';
 
@@ -250,6 +251,14 @@ export function Config(props: { session: Session }) {
   const [diff, setDiff] = useState<{ from: number; to: number; text: string } | null>(null);
   const [fieldErrors, setFieldErrors] = useState<FieldError[]>([]);
   const [revertMsg, setRevertMsg] = useState<string | null>(null);
+  // The revert confirmation (with the focused button) goes when the revert is sent: the
+  // focus goes to the message that says what happened, not to the top of the page.
+  const revertMsgRef = useRef<HTMLParagraphElement>(null);
+  useFocusIfLost(revertMsgRef, revertMsg);
+  // Likewise a form's or the editor's Apply (its preview goes): the focus goes to the diff
+  // of the revision just made, which load() shows.
+  const diffRef = useRef<HTMLElement>(null);
+  useFocusIfLost(diffRef, diff);
 
   const showDiff = async (a: number, b: number) => {
     try {
@@ -329,7 +338,7 @@ export function Config(props: { session: Session }) {
       {admin && doc && <Editor doc={doc.data} etag={doc.etag} onDone={(rev) => void load(rev || undefined)} onErrors={setFieldErrors} />}
       <section class="card">
         <h2>Revisions {revs && <small class="muted">current {revs.current}</small>}</h2>
-        {revertMsg && <p role="status" data-testid="revert-msg">{revertMsg}</p>}
+        {revertMsg && <p role="status" data-testid="revert-msg" tabIndex={-1} ref={revertMsgRef}>{revertMsg}</p>}
         {askRevert && (
           <div class="preview" role="region" aria-label="Revert preview" data-testid="revert-confirm" data-revision={askRevert.revision}>
             <h3>Revert to revision {askRevert.revision}? This is what changes from revision {askRevert.current}:</h3>
@@ -372,16 +381,16 @@ export function Config(props: { session: Session }) {
         <form class="toolbar" onSubmit={(e) => { e.preventDefault(); void showDiff(from, to); }}>
           <label for="diff-from">Diff from</label>
           <select id="diff-from" class="auto" value={from} onChange={(e) => setFrom(Number((e.target as HTMLSelectElement).value))}>
-            {numbers.map((n) => <option value={n}>{n}</option>)}
+            {numbers.map((n) => <option value={n} key={n}>{n}</option>)}
           </select>
           <label for="diff-to">to</label>
           <select id="diff-to" class="auto" value={to} onChange={(e) => setTo(Number((e.target as HTMLSelectElement).value))}>
-            {numbers.map((n) => <option value={n}>{n}</option>)}
+            {numbers.map((n) => <option value={n} key={n}>{n}</option>)}
           </select>
           <button type="submit">Show diff</button>
         </form>
         {diff && (
-          <figure class="diff">
+          <figure class="diff" tabIndex={-1} ref={diffRef}>
             <figcaption>Revision {diff.from} → {diff.to}</figcaption>
             <pre data-testid="config-diff" data-from={diff.from} data-to={diff.to}>{diff.text || '(no difference)'}</pre>
           </figure>

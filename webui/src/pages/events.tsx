@@ -98,7 +98,7 @@ export function Events() {
                   onChange={(e) => set({ kind: (e.target as HTMLSelectElement).value })}>
             <option value="">all</option>
             {kGroups.map((g) => <option value={g}>{g.replace('_*', '')} (all)</option>)}
-            {kinds.map((k) => <option value={k}>{k}</option>)}
+            {kinds.map((k) => <option value={k} key={k}>{k}</option>)}
           </select>
           {err('event-kind', 'kind')}
         </div>

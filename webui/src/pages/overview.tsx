@@ -142,7 +142,7 @@ export function Overview() {
               <thead><tr><th scope="col">Service</th><th scope="col">VIP</th><th scope="col">Outcome</th><th scope="col">Flows</th><th scope="col">Carrying</th></tr></thead>
               <tbody>
                 {services.map((sv) => (
-                  <tr data-overview-service={sv.id}>
+                  <tr data-overview-service={sv.id} key={sv.id}>
                     <td>{sv.id}</td>
                     <td>{sv.vip}:{sv.ports.join(',')}</td>
                     <td>{sv.outcome ?? 'no decision yet'}</td>

@@ -139,7 +139,7 @@ export function Paths() {
               const subject = `${p.wan}/${p.vcpe}`;
               const u = uptime(allChanges, subject, rangeFrom, sp.to, sp.live ? p.state : changes.before.get(subject) ?? 'unknown');
               return (
-                <tr data-path={k}>
+                <tr data-path={k} key={k}>
                   <td>{p.wan}</td><td>{p.vcpe}</td>
                   <td><span class={`chip ${st}`}>{st}</span></td>
                   <td>{fmt(p.rtt_ms, 'ms')}</td><td>{fmt(p.jitter_ms, 'ms')}</td><td>{fmt(p.loss_pct, '%')}</td>

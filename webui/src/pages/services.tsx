@@ -3,7 +3,7 @@
 // read every 5 s). Weights are live from the `decisions` topic. Below, the history of its
 // weights over the selected range and each publication's reason (weights_history.tsx).
 import { useEffect, useState } from 'preact/hooks';
-import { DecisionItem, FlowCount, get } from '../api';
+import { CostParts, DecisionItem, FlowCount, get } from '../api';
 import { live, LiveState } from '../live';
 import { kRanges, Range, RangePicker } from '../range';
 import { colourAt } from '../weights';
@@ -29,21 +29,29 @@ function WeightBar(props: { cands: DecisionItem[]; total: number; colour: (c: De
   );
 }
 
-// A candidate's cost as the selector built it (common/select/select.cpp): network (RTT
-// plus its jitter and loss terms), compute (reported or modelled) and the WAN's configured
-// cost (a penalty in ms, docs/SELECTION.md "WAN cost and weight"); the rest is the
-// service's access delay and the cost weights (network / compute ≠ 1).
+// A candidate's cost term by term as the selector added it (common/select CostParts, the
+// decisions' cost_parts): RTT, the jitter and loss penalties (docs/SELECTION.md "Cost"),
+// compute (reported or modelled), the WAN's configured cost and the service's access delay,
+// each already multiplied by its cost weight, so they add up to the cost. Access delay and
+// WAN cost are shown when not 0.
 const ms = (x: number) => `${x.toFixed(1)} ms`;
+const kParts: { key: keyof CostParts; part: string; label: string; always: boolean }[] = [
+  { key: 'delay_ms', part: 'delay', label: 'RTT', always: true },
+  { key: 'jitter_ms', part: 'jitter', label: 'jitter penalty', always: true },
+  { key: 'loss_ms', part: 'loss', label: 'loss penalty', always: true },
+  { key: 'compute_ms', part: 'compute', label: 'compute', always: true },
+  { key: 'wan_cost_ms', part: 'wan', label: 'WAN cost', always: false },
+  { key: 'access_ms', part: 'access', label: 'access', always: false },
+];
 function Breakdown({ c }: { c: DecisionItem }) {
-  if (c.cost_ms === null || c.network_ms == null || c.compute_ms == null) return <>–</>;
-  const penalty = c.wan_cost_ms ?? 0;
-  const rest = c.cost_ms - c.network_ms - c.compute_ms - penalty;
+  const p = c.cost_parts;
+  if (c.cost_ms === null || !p || kParts.some(({ key }) => p[key] === null)) return <>–</>;
+  const shown = kParts.filter(({ key, always }) => always || p[key]! !== 0);
   return (
-    <span title="network = RTT + jitter and loss terms; penalties = the WAN's configured cost">
-      network <span data-part="network">{ms(c.network_ms)}</span>
-      {' · '}compute <span data-part="compute">{ms(c.compute_ms)}</span>
-      {' · '}penalties <span data-part="penalties">{ms(penalty)}</span>
-      {Math.abs(rest) >= 0.05 && <>{' · '}access and weights <span data-part="rest">{ms(rest)}</span></>}
+    <span title="each term times its cost weight; jitter penalty = 2 × jitter, loss penalty = RTT × p / (1 − p)">
+      {shown.map(({ key, part, label }, i) => (
+        <span key={part}>{i > 0 && ' · '}{label} <span data-part={part}>{ms(p[key]!)}</span></span>
+      ))}
     </span>
   );
 }

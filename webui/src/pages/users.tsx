@@ -5,7 +5,7 @@
 // copy button, and forgotten when the page closes it), revoke.
 import { useEffect, useState } from 'preact/hooks';
 import { api, get, Session } from '../api';
-import { Field, splitError } from '../form';
+import { Field, useFormSend } from '../form';
 
 interface User {
   name: string;
@@ -27,38 +27,38 @@ interface Token {
 const kDayMs = 86_400_000;
 const when = (ms: number | null) => (ms ? new Date(ms).toLocaleString() : 'never');
 
+// The role of a new user or token: one control, the same two roles (docs/API.md).
+function RoleField(props: { id: string; value: string; onChange: (v: string) => void }) {
+  return (
+    <div class="field">
+      <label for={props.id}>Role</label>
+      <select id={props.id} value={props.value} onChange={(e) => props.onChange((e.target as HTMLSelectElement).value)}>
+        <option value="viewer">viewer</option>
+        <option value="admin">admin</option>
+      </select>
+    </div>
+  );
+}
+
 function AddUser(props: { onAdded: () => void }) {
   const [name, setName] = useState('');
   const [role, setRole] = useState('viewer');
   const [password, setPassword] = useState('');
-  const [errors, setErrors] = useState<Record<string, string>>({});
-  const [general, setGeneral] = useState<string | undefined>();
-  const submit = async (e: Event) => {
+  const { errors, general, send } = useFormSend(['name', 'role', 'password']);
+  const submit = (e: Event) => {
     e.preventDefault();
-    try {
+    void send(async () => {
       await api('POST', '/api/v1/users', { name, role, password });
       setName('');
       setPassword('');
-      setErrors({});
-      setGeneral(undefined);
       props.onAdded();
-    } catch (err) {
-      const s = splitError(err, ['name', 'role', 'password']);
-      setErrors(s.byField);
-      setGeneral(s.general);
-    }
+    });
   };
   return (
     <form class="card" onSubmit={submit} noValidate data-admin-control="add-user">
       <h2>Add a user</h2>
       <Field id="new-name" label="Name" value={name} onInput={setName} error={errors.name} autocomplete="off" />
-      <div class="field">
-        <label for="new-role">Role</label>
-        <select id="new-role" value={role} onChange={(e) => setRole((e.target as HTMLSelectElement).value)}>
-          <option value="viewer">viewer</option>
-          <option value="admin">admin</option>
-        </select>
-      </div>
+      <RoleField id="new-role" value={role} onChange={setRole} />
       <Field id="new-password" label="Password (at least 12 characters)" type="password" value={password}
              onInput={setPassword} error={errors.password} autocomplete="new-password" />
       {general && <p class="error" role="alert">{general}</p>}
@@ -99,8 +99,7 @@ function Tokens() {
   const [name, setName] = useState('');
   const [role, setRole] = useState('viewer');
   const [days, setDays] = useState('90');
-  const [errors, setErrors] = useState<Record<string, string>>({});
-  const [general, setGeneral] = useState<string | undefined>();
+  const { errors, general, send, fail } = useFormSend(['name', 'role', 'expires_ms']);
   const [created, setCreated] = useState<(Token & { token: string }) | null>(null);
   const load = () =>
     get<{ tokens: Token[] }>('/api/v1/tokens').then(
@@ -108,27 +107,17 @@ function Tokens() {
       (e) => setError(String(e.message ?? e)),
     );
   useEffect(() => void load(), []);
-  const create = async (e: Event) => {
+  const create = (e: Event) => {
     e.preventDefault();
     setCreated(null);
     const d = Number(days);
-    if (!(Number.isInteger(d) && d >= 1 && d <= 365)) {
-      setErrors({ expires_ms: '1..365 days' });
-      setGeneral(undefined);
-      return;
-    }
-    try {
+    if (!(Number.isInteger(d) && d >= 1 && d <= 365)) return fail({ expires_ms: '1..365 days' });
+    void send(async () => {
       const t = await api<Token & { token: string }>('POST', '/api/v1/tokens', { name, role, expires_ms: Date.now() + d * kDayMs });
       setCreated(t);
       setName('');
-      setErrors({});
-      setGeneral(undefined);
       void load();
-    } catch (err) {
-      const s = splitError(err, ['name', 'role', 'expires_ms']);
-      setErrors(s.byField);
-      setGeneral(s.general);
-    }
+    });
   };
   const revoke = async (t: Token) => {
     try {
@@ -152,7 +141,7 @@ function Tokens() {
             {(tokens ?? []).map((t) => {
               const state = t.revoked ? 'revoked' : t.expires_ms <= Date.now() ? 'expired' : 'active';
               return (
-                <tr data-token={t.name} data-state={state}>
+                <tr data-token={t.name} data-state={state} key={t.name}>
                   <td>{t.name}</td><td>{t.role}</td><td>{when(t.created_ms)} by {t.created_by}</td><td>{when(t.expires_ms)}</td>
                   <td>{when(t.last_used_ms)}</td><td data-field="state">{state}</td>
                   <td>{state === 'active' && (
@@ -169,13 +158,7 @@ function Tokens() {
         <h3>New token</h3>
         <div class="row2">
           <Field id="tok-name" label="Name" value={name} onInput={setName} error={errors.name} autocomplete="off" />
-          <div class="field">
-            <label for="tok-role">Role</label>
-            <select id="tok-role" value={role} onChange={(e) => setRole((e.target as HTMLSelectElement).value)}>
-              <option value="viewer">viewer</option>
-              <option value="admin">admin</option>
-            </select>
-          </div>
+          <RoleField id="tok-role" value={role} onChange={setRole} />
           <Field id="tok-days" label="Expires in (days, 1..365)" value={days} onInput={setDays} error={errors.expires_ms} autocomplete="off" />
         </div>
         {general && <p class="error" role="alert">{general}</p>}
@@ -215,7 +198,7 @@ export function Users(props: { session: Session }) {
             <thead><tr><th scope="col">Name</th><th scope="col">Role</th><th scope="col">Created</th><th scope="col">State</th></tr></thead>
             <tbody>
               {(users ?? []).map((u) => (
-                <tr data-user={u.name}>
+                <tr data-user={u.name} key={u.name}>
                   <td>{u.name}</td><td>{u.role}</td><td>{new Date(u.created_ms).toLocaleString()}</td>
                   <td>{u.disabled ? 'disabled' : 'active'}</td>
                 </tr>

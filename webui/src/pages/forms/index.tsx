@@ -69,8 +69,12 @@ function withWanPorts(doc: Doc, oldName: string | null, newName: string | null, 
 // The port the enrolment bundle would give a vCPE for the WAN at `index` (cpe/enrol.cpp).
 const defaultPort = (index: number) => 51811 + index;
 
+// The schema is the daemon's build's: read once per page load, so the forms come back
+// without a "Loading" state (and without moving the focus) when the page is opened again.
+let schemaRead: Schema | null = null;
+
 export function Forms(props: { doc: Doc; etag: string; onDone: (rev: number) => void }) {
-  const [schema, setSchema] = useState<Schema | null>(null);
+  const [schema, setSchema] = useState<Schema | null>(schemaRead);
   const [loadError, setLoadError] = useState<string | null>(null);
   const [editing, setEditing] = useState<Editing | null>(null);
   const [setting, setSetting] = useState<{ key: Setting; draft: Draft } | null>(null);
@@ -81,7 +85,8 @@ export function Forms(props: { doc: Doc; etag: string; onDone: (rev: number) => 
   const previews = useRef(0);
   const [wanPorts, setWanPorts] = useState<Record<string, string>>({});
   useEffect(() => {
-    get<Schema>('/api/v1/config/schema').then(setSchema, (e) => setLoadError(String(e?.message ?? e)));
+    if (schemaRead) return;
+    get<Schema>('/api/v1/config/schema').then((x) => setSchema((schemaRead = x)), (e) => setLoadError(String(e?.message ?? e)));
   }, []);
   if (loadError) return <p class="error card" role="alert">The configuration schema did not load: {loadError}</p>;
   if (!schema) return <p class="muted" aria-busy="true">Loading the forms…</p>;
@@ -171,18 +176,34 @@ export function Forms(props: { doc: Doc; etag: string; onDone: (rev: number) => 
     || (!!setting && e.field.startsWith(`/${setting.key}/`))
     || vcpeNames.some((_, i) => portErr(i).includes(e))
     || (wizard && !!preview && kWizardKeys.some((k) => [`${preview.base}/${k}`, `/${k}`].some((f) => e.field === f || e.field.startsWith(`${f}/`))));
+  // Every form's apply step (the lists' and the settings'): the errors the form has no
+  // field for, then the daemon's dry run of the change with Apply.
+  const applyBlock = (pv: NonNullable<typeof preview>) => {
+    const loose = errs.filter((e) => !shownInForm(e));
+    return (
+      <>
+        {loose.length > 0 && (
+          <ul class="errors" data-testid="change-field-errors">
+            {loose.map((e) => <li class="error" data-field-error={e.field} key={`${e.field}|${e.message}`}><code>{e.field}</code>: {e.message}</li>)}
+          </ul>
+        )}
+        <ChangePreview key={pv.n} change={pv.change} etag={props.etag} what={pv.what} onCancel={close}
+                       onApplied={applied} onFieldErrors={setErrs} />
+      </>
+    );
+  };
   return (
     <div class="forms" data-admin-control="config-forms">
       {kSections.map(({ key, title, label, summary }) => {
         const list = (props.doc[key] as Doc[] | undefined) ?? [];
         return (
-          <section class="card" data-section={key}>
+          <section class="card" data-section={key} key={key}>
             <h2>{title}</h2>
             <table>
               <thead><tr><th scope="col">Name</th><th scope="col">Summary</th><th scope="col"><span class="sr-only">Actions</span></th></tr></thead>
               <tbody>
                 {list.map((x, i) => (
-                  <tr data-item={`${key}/${label(x)}`}>
+                  <tr data-item={`${key}/${label(x)}`} key={label(x)}>
                     <td>{label(x)}</td><td>{summary(x)}</td>
                     <td class="actions">
                       <button type="button" class="small" onClick={() => startEdit(key, i)} aria-label={`Edit ${key} ${label(x)}`}>Edit</button>
@@ -233,17 +254,7 @@ export function Forms(props: { doc: Doc; etag: string; onDone: (rev: number) => 
               <VcpeWizard doc={props.doc} onCancel={close} errs={errs} setErrs={setErrs}
                           onReview={(c, what) => review(c, what, `/vcpe/${list.length}`)} />
             )}
-            {preview && preview.base.startsWith(`/${key}/`) && (
-              <>
-                {errs.filter((e) => !shownInForm(e)).length > 0 && (
-                  <ul class="errors" data-testid="change-field-errors">
-                    {errs.filter((e) => !shownInForm(e)).map((e) => <li class="error" data-field-error={e.field}><code>{e.field}</code>: {e.message}</li>)}
-                  </ul>
-                )}
-                <ChangePreview key={preview.n} change={preview.change} etag={props.etag} what={preview.what} onCancel={close}
-                               onApplied={applied} onFieldErrors={setErrs} />
-              </>
-            )}
+            {preview && preview.base.startsWith(`/${key}/`) && applyBlock(preview)}
           </section>
         );
       })}
@@ -251,7 +262,7 @@ export function Forms(props: { doc: Doc; etag: string; onDone: (rev: number) => 
         const sch = schema.properties?.[key];
         if (!sch || !isObjSchema(sch)) return null;
         return (
-          <section class="card" data-section={key}>
+          <section class="card" data-section={key} key={key}>
             <h2>{title}</h2>
             <p class="muted" data-testid={`summary-${key}`}>{settingSummary(props.doc[key]) || '(all defaults)'}</p>
             {setting?.key !== key && (
@@ -269,17 +280,7 @@ export function Forms(props: { doc: Doc; etag: string; onDone: (rev: number) => 
                 </div>
               </form>
             )}
-            {preview && preview.base === `/${key}` && (
-              <>
-                {errs.filter((e) => !shownInForm(e)).length > 0 && (
-                  <ul class="errors" data-testid="change-field-errors">
-                    {errs.filter((e) => !shownInForm(e)).map((e) => <li class="error" data-field-error={e.field}><code>{e.field}</code>: {e.message}</li>)}
-                  </ul>
-                )}
-                <ChangePreview key={preview.n} change={preview.change} etag={props.etag} what={preview.what} onCancel={close}
-                               onApplied={applied} onFieldErrors={setErrs} />
-              </>
-            )}
+            {preview && preview.base === `/${key}` && applyBlock(preview)}
           </section>
         );
       })}
