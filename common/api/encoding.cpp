@@ -4,29 +4,54 @@
 
 #include <zlib.h>
 
-#include <climits>
 
 namespace cats::api {
 
-Result<std::string> gzip(std::string_view in, int level) {
+namespace {
+
+// One deflate state per thread, reset between bodies. deflateInit2 + deflateEnd per answer
+// allocated and cleared the state every time, which cost more than the compression of a
+// 17 KB exposition itself (measured: docs/BENCHMARKS.md "Management API", gzip); a reset
+// only clears the hash heads. Per thread because each server runs its handlers on its
+// own thread; the state lives as long as that thread (~80 KB with the parameters below).
+class Deflater {
+ public:
+  Deflater() {
+    // windowBits 15 + 16: a gzip wrapper (RFC 1952) instead of zlib's (RFC 1950).
+    // memLevel 5 (zlib's default is 8): a 4 K-entry hash table, the same output size on
+    // an exposition (repeated names are close together) at less memory to clear.
+    ok_ = deflateInit2(&z_, kGzipLevel, Z_DEFLATED, 15 + 16, 5, Z_DEFAULT_STRATEGY) == Z_OK;
+  }
+  ~Deflater() {
+    if (ok_) deflateEnd(&z_);
+  }
+  Deflater(const Deflater&) = delete;
+  Deflater& operator=(const Deflater&) = delete;
+  // The state, ready for a new body; nullptr when zlib could not make one.
+  z_stream* fresh() { return ok_ && deflateReset(&z_) == Z_OK ? &z_ : nullptr; }
+
+ private:
+  z_stream z_{};
+  bool ok_ = false;
+};
+
+}  // namespace
+
+Result<std::string> gzip(std::string_view in) {
   if (in.size() > kMaxGzipInput) return Error::msg("gzip: body of " + std::to_string(in.size()) + " bytes is over the limit");
-  z_stream z{};
-  // windowBits 15 + 16: a gzip wrapper (RFC 1952) instead of zlib's (RFC 1950); memLevel 8
-  // is zlib's default (deflateInit's).
-  if (deflateInit2(&z, level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
-    return Error::msg("gzip: deflateInit2 failed");
+  thread_local Deflater deflater;
+  z_stream* z = deflater.fresh();
+  if (!z) return Error::msg("gzip: no deflate state");
   std::string out;
   // deflateBound: the worst case for this input, so one deflate(Z_FINISH) always completes.
-  out.resize(deflateBound(&z, static_cast<uLong>(in.size())));
-  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));  // zlib's API is not const
-  z.avail_in = static_cast<uInt>(in.size());
-  z.next_out = reinterpret_cast<Bytef*>(out.data());
-  z.avail_out = static_cast<uInt>(out.size());
-  const int rc = deflate(&z, Z_FINISH);
-  const size_t used = z.total_out;
-  deflateEnd(&z);
+  out.resize(deflateBound(z, static_cast<uLong>(in.size())));
+  z->next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));  // zlib's API is not const
+  z->avail_in = static_cast<uInt>(in.size());
+  z->next_out = reinterpret_cast<Bytef*>(out.data());
+  z->avail_out = static_cast<uInt>(out.size());
+  const int rc = deflate(z, Z_FINISH);
   if (rc != Z_STREAM_END) return Error::msg("gzip: deflate failed (" + std::to_string(rc) + ")");
-  out.resize(used);
+  out.resize(z->total_out);
   return out;
 }
 

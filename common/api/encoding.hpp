@@ -21,9 +21,10 @@ inline constexpr size_t kMaxGzipInput = 4u << 20;
 // lines repeat their metric and label names, which even the fastest level finds).
 inline constexpr int kGzipLevel = 1;
 
-// `in` as one gzip member (10-byte header, deflate data, CRC-32 and length trailer).
-// Fails only when zlib does (out of memory) or `in` is larger than kMaxGzipInput.
-Result<std::string> gzip(std::string_view in, int level = kGzipLevel);
+// `in` as one gzip member (10-byte header, deflate data, CRC-32 and length trailer), at
+// kGzipLevel. Fails only when zlib does (out of memory) or `in` is larger than
+// kMaxGzipInput. Thread-safe (a deflate state per thread, reused).
+Result<std::string> gzip(std::string_view in);
 
 // Encodes a raw answer for the client that sent `req`: gzip when its Accept-Encoding accepts
 // gzip with q > 0 and prefers it to identity (negotiate(), RFC 9110 12.5.3: "gzip;q=0",

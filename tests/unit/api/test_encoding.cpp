@@ -6,6 +6,7 @@
 #include <catch2/catch.hpp>
 
 #include <optional>
+#include <thread>
 
 using namespace cats;
 using namespace cats::api;
@@ -60,6 +61,24 @@ TEST_CASE("gzip makes one RFC 1952 member that inflates to the input") {
   auto empty = gzip("");
   REQUIRE(empty);
   CHECK(gunzip(*empty).empty());
+}
+
+TEST_CASE("gzip's reused deflate state starts every member afresh, on every thread") {
+  const auto a = exposition();
+  const std::string b = "cats_build_info{version=\"1\"} 1\n";
+  auto za = gzip(a);
+  auto zb = gzip(b);
+  auto za2 = gzip(a);
+  REQUIRE((za && zb && za2));
+  CHECK(gunzip(*zb) == b);  // nothing of the previous body carried over
+  CHECK(*za2 == *za);       // same input, same member
+  std::string other;
+  std::thread t([&] {
+    auto z = gzip(b);
+    other = z ? *z : std::string();
+  });
+  t.join();
+  CHECK(other == *zb);
 }
 
 TEST_CASE("gzip refuses a body over the bound") {
