@@ -1,5 +1,6 @@
 #include "daemon/daemon.hpp"
 
+#include "api/encoding.hpp"
 #include "api/https.hpp"
 #include "base/log.hpp"
 #include "nft/nft.hpp"
@@ -251,10 +252,14 @@ void daemon_metrics(api::prom::Exposition& e, const Site& site, const std::vecto
   }
 }
 
-api::Response metrics_response(const std::vector<api::prom::Collector>& collectors) {
+api::Response metrics_response(const std::vector<api::prom::Collector>& collectors, const api::Request& r) {
   api::prom::Exposition e;
   for (const auto& c : collectors) c(e);
-  return api::Response::text(e.render(), api::prom::kContentType);
+  auto out = api::Response::text(e.render(), api::prom::kContentType);
+  // Rendered per scrape, never cached: the answer would be stale at once (every scrape
+  // itself counts in cats_api_request_duration_seconds), and rendering is the cheap part.
+  api::encode_for(r, out);
+  return out;
 }
 
 void RequestStats::observe(const std::string& route, int status, double seconds) {
@@ -450,7 +455,7 @@ int run(const Site& site, const std::vector<std::string>& argv) {
   auto requests = std::make_shared<RequestStats>();
   router.set_observer([requests](const std::string& route, int status, double s) { requests->observe(route, status, s); });
   collectors.push_back([requests](api::prom::Exposition& e) { requests->collect(e); });
-  router.add("GET", "/metrics", [collectors](const api::Request&) { return metrics_response(collectors); });
+  router.add("GET", "/metrics", [collectors](const api::Request& r) { return metrics_response(collectors, r); });
   // Services with accounts (the CPE) set their own guard; everything else is read-only.
   if (!router.has_guard()) router.set_guard(read_only_guard(site.management));
   std::thread service_thread([&io] { io.run(); });

@@ -114,8 +114,9 @@ void daemon_metrics(api::prom::Exposition& e, const Site& site, const std::vecto
                     double start_time_unix_s);
 // The version cats_build_info reports (the CMake project version).
 const char* build_version();
-// The /metrics handler: runs every collector into one exposition.
-api::Response metrics_response(const std::vector<api::prom::Collector>& collectors);
+// The /metrics handler: runs every collector into one exposition, gzip-encoded when `r`
+// accepts it (api::encode_for; Prometheus asks for gzip).
+api::Response metrics_response(const std::vector<api::prom::Collector>& collectors, const api::Request& r);
 
 // The whole main() of a daemon: parse arguments, load and validate the config, build
 // the plan, then check / print the public key / clean up / run.

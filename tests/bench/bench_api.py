@@ -10,7 +10,9 @@ the fig4 lab, over real HTTPS from a LAN client (issue 9 "Benchmarks").
    --rounds N repeats the three back to back N times in the same lab (the spread on a
    shared machine); --latency-only stops there; --size prints each answer's size. Each
    route also gets cats-cpe's CPU time per answer (/proc/PID/stat, its idle rate
-   subtracted), the figure least disturbed by other load on a shared machine.
+   subtracted), the figure least disturbed by other load on a shared machine. /metrics is
+   measured twice: plain, and as Prometheus asks for it ("Accept-Encoding: gzip", when
+   the daemon encodes it; wrk does not inflate, it only counts the bytes).
 2. Logins per second (POST /api/v1/login, Argon2id, 4 connections): each makes a session.
    Then the stall: /api/v1/status at 4 connections alone, and while logins run at 4 more.
 3. Apply latency, from sending a change to its answer (the answer comes after the kernel
@@ -38,6 +40,10 @@ from catslab.clients import count_instances  # noqa: E402
 LAB = Path(__file__).resolve().parents[1] / "lab"
 URL = "https://10.1.0.1:8443"
 ADMIN_PW = "benchmark admin password"
+GZIP = "Accept-Encoding: gzip"
+# (label, path, extra headers): the baseline first.
+ROUTES = [("/api/v1/status", "/api/v1/status", []), ("/api/v1/decisions", "/api/v1/decisions", []),
+          ("/metrics", "/metrics", []), ("/metrics (gzip)", "/metrics", [GZIP])]
 
 
 def scenario(connections: int) -> Path:
@@ -142,13 +148,14 @@ def main() -> int:
         auth = [f"Authorization: Bearer {token}"]
         wait_until(lambda: count_instances(s.lab, "c1", "10.255.0.1:80", 1)["counts"] or None, 30, "app1 answering")
         if a.size:
-            for p in ("/api/v1/status", "/api/v1/decisions", "/metrics"):
-                cp = s.lab.run_in("c1", ["curl", "-sk", "-o", "/dev/null", "-w", "%{size_download}", "-H", auth[0],
-                                         URL + p], timeout=20)
-                print(f"  {p}: answer of {cp.stdout.strip()} bytes")
+            for label, p, extra in ROUTES:
+                argv = ["curl", "-sk", "-o", "/dev/null", "-w", "%{size_download}", "-H", auth[0]]
+                for h in extra:
+                    argv += ["-H", h]
+                cp = s.lab.run_in("c1", argv + [URL + p], timeout=20)
+                print(f"  {label}: answer of {cp.stdout.strip()} bytes")
         for rnd in range(a.rounds):
-            res = {p: cpu_per_answer(s, p, auth, a.connections, a.duration)
-                   for p in ("/api/v1/status", "/api/v1/decisions", "/metrics")}
+            res = {label: cpu_per_answer(s, p, auth + extra, a.connections, a.duration) for label, p, extra in ROUTES}
             base = res["/api/v1/status"]
             load = Path("/proc/loadavg").read_text().split()[:3]
             print(f"API latency at {a.connections} keep-alive HTTPS connections, {a.duration} s each (wrk -t2, client c1), "

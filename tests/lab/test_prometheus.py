@@ -12,8 +12,8 @@ parsed with a real parser (Debian's python3-prometheus-client). Checked:
 5. each vCPE's /metrics: its instances' samples agree with what the CPE received, its
    reports_sent counter moves, build info and start time are there.
 6. cloud1 with a [management] section: its read-only /metrics and status over HTTPS from
-   a metrics_allow client through the tunnel, pinned; other routes, changes and other
-   sources 403.
+   a metrics_allow client through the tunnel, pinned; gzip when asked (Accept-Encoding,
+   as Prometheus sends), plain when refused; other routes, changes and other sources 403.
 """
 import http.client
 import json
@@ -307,7 +307,9 @@ def test_vcpe_https_read_only(s: LabSession):
     log = Path(s.lab.state()["daemon_configs"][node]["state_dir"]) / "daemon.log"
     assert f"management API on https://{host}:{port}; certificate SHA-256 {fp}" in log.read_text(errors="replace")
     steps = [{"method": "GET", "path": "/metrics"}, {"method": "GET", "path": "/api/v1/status"},
-             {"method": "GET", "path": "/api/v1/instances"}, {"method": "POST", "path": "/api/v1/status", "body": {}}]
+             {"method": "GET", "path": "/api/v1/instances"}, {"method": "POST", "path": "/api/v1/status", "body": {}},
+             {"method": "GET", "path": "/metrics", "headers": {"Accept-Encoding": "gzip"}},
+             {"method": "GET", "path": "/metrics", "headers": {"Accept-Encoding": "gzip;q=0, identity"}}]
     # Through the tunnel: wait for cloud1's paths to come back after its restart.
     r = wait_until(lambda: https_talk(s, "c1", host, port, fp, steps), 30, f"{node}'s HTTPS answering c1")
     assert r[0]["status"] == 200 and r[0]["headers"]["content-type"] == CONTENT_TYPE, r[0]["headers"]
@@ -317,11 +319,22 @@ def test_vcpe_https_read_only(s: LabSession):
     # Other routes: 403 from the read-only guard; a change: 405 (the router has no POST
     # route there; it answers before any guard), either way a JSON error and nothing done.
     assert r[2]["status"] == 403 and r[3]["status"] in (403, 405), (r[2], r[3])
-    assert all(isinstance(x["body"].get("error"), dict) for x in r[2:]), r[2:]
+    assert all(isinstance(x["body"].get("error"), dict) for x in r[2:4]), r[2:4]
+    # As Prometheus asks for it: gzip (inflated by https_session.py), the same families,
+    # parsed by the real parser; a client refusing gzip (q=0) gets the plain text.
+    z, plain = r[4], r[5]
+    assert z["status"] == 200 and z["headers"].get("content-encoding") == "gzip", z["headers"]
+    assert z["headers"].get("vary") == "Accept-Encoding" and z["headers"]["content-type"] == CONTENT_TYPE, z["headers"]
+    assert z["wire_bytes"] * 2 < len(z["body"].encode()), (z["wire_bytes"], len(z["body"]))
+    assert "content-encoding" not in plain["headers"] and plain["wire_bytes"] == len(plain["body"].encode()), \
+        plain["headers"]
+    if text_string_to_metric_families:
+        names = lambda t: {f.name for f in text_string_to_metric_families(t)}  # noqa: E731
+        assert names(z["body"]) == names(r[0]["body"]), (names(z["body"]) ^ names(r[0]["body"]))
     other = https_talk(s, "c2", host, port, fp, steps[:1])
     assert other and other[0]["status"] == 403, f"a source outside metrics_allow: {other}"
     print(f"  {node} over HTTPS from c1: /metrics and status 200, instances {r[2]['status']}, POST {r[3]['status']}; "
-          f"from c2 {other[0]['status']}")
+          f"from c2 {other[0]['status']}; /metrics gzip {z['wire_bytes']} bytes for {len(z['body'].encode())}")
 
 
 if __name__ == "__main__":

@@ -5,7 +5,9 @@ Usage: https_session.py HOST PORT PIN < steps.json > results.json
 PIN is the server certificate's SHA-256 ("AB:CD:..."): checked before any request is sent
 (the lab's certificate is self-signed). Steps: [{"method", "path", "body"?, "headers"?,
 "csrf"?: true, "bearer"?: "..."}]. A cookie jar and the last csrf_token seen carry over
-between steps. Prints [{"status", "headers", "body"}] (body parsed when JSON)."""
+between steps. Prints [{"status", "headers", "body", "wire_bytes"}] (body inflated when
+Content-Encoding is gzip, then parsed when JSON; wire_bytes: the body as sent)."""
+import gzip
 import hashlib
 import http.client
 import json
@@ -46,7 +48,11 @@ def main() -> int:
             headers["Content-Type"] = "application/json"
         conn.request(st["method"], st["path"], body=body, headers=headers)
         r = conn.getresponse()
-        text = r.read().decode(errors="replace")
+        data = r.read()
+        wire = len(data)
+        if (r.headers.get("Content-Encoding") or "").lower() == "gzip":
+            data = gzip.decompress(data)  # fails on a malformed member: the step then errors
+        text = data.decode(errors="replace")
         for v in r.headers.get_all("Set-Cookie") or []:
             name, _, rest = v.partition("=")
             value = rest.split(";", 1)[0]
@@ -61,7 +67,7 @@ def main() -> int:
         if isinstance(parsed, dict) and isinstance(parsed.get("csrf_token"), str):
             csrf = parsed["csrf_token"]
         out.append({"status": r.status, "headers": {k.lower(): v for k, v in r.headers.items()},
-                    "set_cookie": r.headers.get_all("Set-Cookie") or [], "body": parsed})
+                    "set_cookie": r.headers.get_all("Set-Cookie") or [], "body": parsed, "wire_bytes": wire})
         conn.close()
     print(json.dumps(out))
     return 0

@@ -1,9 +1,12 @@
 // The daemon's GET /api/v1/status and GET /metrics parts (daemon::status_json,
 // daemon_metrics, metrics_response).
 #include "daemon/daemon.hpp"
+#include "gunzip.hpp"
 #include "tunnel_fixture.hpp"
 
 #include <catch2/catch.hpp>
+
+#include <algorithm>
 
 using namespace cats;
 using test::converged;
@@ -82,9 +85,30 @@ TEST_CASE("metrics_response runs every collector into one 0.0.4 text answer") {
   std::vector<api::prom::Collector> cs;
   cs.push_back([](api::prom::Exposition& e) { e.gauge("a_b", "A.", {}, 1); });
   cs.push_back([](api::prom::Exposition& e) { e.gauge("a_b", "A.", {{"x", "y"}}, 2); });
-  auto r = daemon::metrics_response(cs);
+  auto r = daemon::metrics_response(cs, api::Request{});
   CHECK(r.status == 200);
   CHECK(r.content_type == "text/plain; version=0.0.4; charset=utf-8");
   REQUIRE(r.raw.has_value());
   CHECK(*r.raw == "# HELP a_b A.\n# TYPE a_b gauge\na_b 1\na_b{x=\"y\"} 2\n");
+}
+
+TEST_CASE("metrics_response is gzip for a scraper that asks (Prometheus), plain otherwise") {
+  std::vector<api::prom::Collector> cs;
+  cs.push_back([](api::prom::Exposition& e) {
+    for (int i = 0; i < 50; ++i) e.gauge("cats_x_ratio", "X.", {{"vcpe", "cloud" + std::to_string(i)}}, i / 100.0);
+  });
+  api::Request plain_req, gzip_req;
+  gzip_req.headers["accept-encoding"] = "gzip";  // what Prometheus sends (lower case: to_request)
+  auto plain = daemon::metrics_response(cs, plain_req);
+  auto z = daemon::metrics_response(cs, gzip_req);
+  auto has = [](const api::Response& r, const std::string& k, const std::string& v) {
+    return std::any_of(r.headers.begin(), r.headers.end(), [&](const auto& h) { return h.first == k && h.second == v; });
+  };
+  CHECK(has(plain, "Vary", "Accept-Encoding"));
+  CHECK_FALSE(has(plain, "Content-Encoding", "gzip"));
+  CHECK(has(z, "Vary", "Accept-Encoding"));
+  CHECK(has(z, "Content-Encoding", "gzip"));
+  CHECK(z.content_type == plain.content_type);
+  CHECK(z.raw->size() < plain.raw->size());
+  CHECK(test::gunzip(*z.raw) == *plain.raw);
 }
