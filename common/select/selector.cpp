@@ -30,34 +30,6 @@ constexpr double kUnknownShare = -1.0;
 constexpr std::chrono::seconds kYoung{10};  // after a start or adopt(): noise not yet measured
   // share history: what we steered before is unknown
 
-Publication to_publication(const Service& svc, const Decision& d, std::span<const Instance> instances,
-                           std::span<const Path> paths, std::chrono::steady_clock::time_point at) {
-  Publication p;
-  p.service = svc.id;
-  p.outcome = d.outcome;
-  p.at = at;
-  p.candidates.reserve(d.candidates.size());
-  for (const Scored& s : d.candidates) {
-    const Instance& in = instances[s.instance];
-    const Path& pa = paths[s.path];
-    PublishedWeight w;
-    w.key = candidate_key(in, pa);
-    w.vcpe = in.vcpe;
-    w.instance = in.id;
-    w.wan = pa.wan;
-    w.cost = s.cost;
-    w.e2e_ms = s.e2e_ms;
-    w.network_ms = s.network_ms;
-    w.compute_ms = s.compute_ms;
-    w.wan_cost_ms = s.wan_cost_ms;
-    w.parts = s.parts;
-    w.excluded = s.excluded;
-    w.weight = s.weight;
-    w.spare_vcpus = s.spare_vcpus;
-    p.candidates.push_back(std::move(w));
-  }
-  return p;
-}
 
 // The pool's load ρ̂: reported utilisation weighted by vCPUs over the instances of the
 // pool members (sanitised as spare_vcpus() does). 0 when nothing reports utilisation.
@@ -223,7 +195,7 @@ std::optional<Change> Selector::update(const Service& svc, std::span<const Insta
   InputNoise& noise = noise_.try_emplace(svc.id, cfg_.band).first->second;
   noise.feed(instances, paths);
   Decision d = decide(svc, instances, paths);
-  Publication next = to_publication(svc, d, instances, paths, now);
+  Publication next = steps::to_publication(svc, d, instances, paths, now);
   const std::size_t n = next.candidates.size();
   // decide()'s weights are the target; what gets published may be a damped step to it.
   std::vector<double> target(n);

@@ -331,4 +331,33 @@ std::vector<double> damped(std::span<const StepCandidate> c, double alpha) {
   return e;
 }
 
+Publication to_publication(const Service& svc, const Decision& d, std::span<const Instance> instances,
+                           std::span<const Path> paths, std::chrono::steady_clock::time_point at) {
+  Publication p;
+  p.service = svc.id;
+  p.outcome = d.outcome;
+  p.at = at;
+  p.candidates.reserve(d.candidates.size());
+  for (const Scored& s : d.candidates) {
+    const Instance& in = instances[s.instance];
+    const Path& pa = paths[s.path];
+    PublishedWeight w;
+    w.key = candidate_key(in, pa);
+    w.vcpe = in.vcpe;
+    w.instance = in.id;
+    w.wan = pa.wan;
+    w.cost = s.cost;
+    w.e2e_ms = s.e2e_ms;
+    w.network_ms = s.network_ms;
+    w.compute_ms = s.compute_ms;
+    w.wan_cost_ms = s.wan_cost_ms;
+    w.parts = s.parts;
+    w.excluded = s.excluded;
+    w.weight = s.weight;
+    w.spare_vcpus = s.spare_vcpus;
+    p.candidates.push_back(std::move(w));
+  }
+  return p;
+}
+
 }  // namespace cats::select::steps

@@ -31,6 +31,10 @@ double lookup(const Shares& m, std::string_view key);
 bool member(const PublishedWeight& w);
 // A figure in an operator-readable reason ("%.1f").
 std::string num(double v, int prec = 1);
+// decide()'s result as it is published: each candidate's key, names, cost and its parts,
+// exclusion, weight and spare capacity, stamped `at`.
+Publication to_publication(const Service& svc, const Decision& d, std::span<const Instance> instances,
+                           std::span<const Path> paths, std::chrono::steady_clock::time_point at);
 
 // Each subject's ("vcpe/wan" path, "vcpe/id" instance) cheapest candidate cost: what a
 // delay move is large against.

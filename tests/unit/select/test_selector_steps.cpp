@@ -47,26 +47,9 @@ struct World {
   Decision decision() const { return decide(svc, in, paths); }
 };
 
-// The publication of a decision, as Selector publishes it (the fields the steps read).
+// The publication of a decision, as Selector publishes it.
 Publication publication(const World& w, const Decision& d) {
-  Publication p;
-  p.service = w.svc.id;
-  p.outcome = d.outcome;
-  for (const Scored& s : d.candidates) {
-    PublishedWeight pw;
-    pw.key = candidate_key(w.in[s.instance], w.paths[s.path]);
-    pw.vcpe = w.in[s.instance].vcpe;
-    pw.instance = w.in[s.instance].id;
-    pw.wan = w.paths[s.path].wan;
-    pw.cost = s.cost;
-    pw.network_ms = s.network_ms;
-    pw.compute_ms = s.compute_ms;
-    pw.excluded = s.excluded;
-    pw.weight = s.weight;
-    pw.spare_vcpus = s.spare_vcpus;
-    p.candidates.push_back(pw);
-  }
-  return p;
+  return steps::to_publication(w.svc, d, w.in, w.paths, std::chrono::steady_clock::time_point{});
 }
 
 std::vector<double> targets(const Publication& p) {
