@@ -3,6 +3,7 @@
 // key, R23) is counted as bad_signature and changes nothing.
 #include "cpe/cnma.hpp"
 #include "report/report.hpp"
+#include "temp_dir.hpp"
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/json/serialize.hpp>
@@ -10,6 +11,7 @@
 
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <thread>
 
 using namespace cats;
@@ -44,13 +46,60 @@ uint64_t counter(const api::Router& r, const char* verdict) {
   return v.at("counters").at(verdict).as_uint64();
 }
 
-bool wait_for(const std::function<bool()>& pred) {
-  for (int i = 0; i < 200; ++i) {
+bool wait_for(const std::function<bool()>& pred, std::chrono::milliseconds deadline = std::chrono::seconds(2)) {
+  for (auto waited = std::chrono::milliseconds(0); waited < deadline; waited += std::chrono::milliseconds(10)) {
     if (pred()) return true;
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
-  return false;
+  return pred();
 }
+
+// A CPE on loopback with one vCPE, cloud1, reporting from 127.0.0.1 with `key`; the
+// collector's port chosen by the kernel.
+config::CpeConfig one_vcpe(const report::SigningKey& key) {
+  config::CpeConfig cfg;
+  cfg.daemon.name = "branch1";
+  cfg.lan.address = boost::asio::ip::make_address("127.0.0.1");
+  cfg.reporting.port = 0;
+  config::VcpePeer v;
+  v.name = "cloud1";
+  v.address = boost::asio::ip::make_address("127.0.0.1");
+  const auto& raw = key.public_key().raw();
+  v.report_key.assign(raw.begin(), raw.end());
+  cfg.vcpes.push_back(v);
+  return cfg;
+}
+
+// CpeServices with `cfg` and the store file at `so`, on their own io thread. Destroyed
+// without any shutdown step: as after kill -9, only what was stored counts.
+struct StoredCpe {
+  Running run;
+  api::Router router;
+  std::unique_ptr<cpe::CpeServices> svc;
+  StoredCpe(const config::CpeConfig& cfg, const store::Options& so) {
+    auto st = store::Store::open(so);
+    REQUIRE(st.has_value());
+    cpe::Deps deps;
+    deps.store = std::move(*st);
+    auto started = cpe::CpeServices::start(run.io, router, cfg, std::move(deps));
+    REQUIRE(started.has_value());
+    svc = std::move(*started);
+  }
+  void send(udp::socket& from, const std::vector<uint8_t>& datagram) {
+    from.send_to(boost::asio::buffer(datagram), *svc->report_endpoint());
+  }
+};
+
+// What the restart tests share: cloud1's key, the CPE's configuration, a store file and
+// the socket cloud1's reports leave from.
+struct Restarts {
+  report::SigningKey vkey = *report::SigningKey::generate();
+  config::CpeConfig cfg = one_vcpe(vkey);
+  test::TempDir dir;
+  store::Options so{dir.path + "/cats.db"};
+  boost::asio::io_context cio;
+  udp::socket s{cio, udp::endpoint(boost::asio::ip::make_address("127.0.0.1"), 0)};
+};
 
 report::Report make_report(uint64_t seq) {
   using namespace cats::metrics;
@@ -77,16 +126,7 @@ TEST_CASE("collector socket: signed report accepted, forged one rejected") {
   auto other = report::SigningKey::generate();
   REQUIRE(other.has_value());
 
-  config::CpeConfig cfg;
-  cfg.daemon.name = "branch1";
-  cfg.lan.address = boost::asio::ip::make_address("127.0.0.1");
-  cfg.reporting.port = 0;  // kernel-chosen
-  config::VcpePeer v;
-  v.name = "cloud1";
-  v.address = boost::asio::ip::make_address("127.0.0.1");  // allowed source
-  const auto& raw = vkey->public_key().raw();
-  v.report_key.assign(raw.begin(), raw.end());
-  cfg.vcpes.push_back(v);
+  const config::CpeConfig cfg = one_vcpe(*vkey);  // cloud1 from 127.0.0.1, the port kernel-chosen
 
   Running run;
   api::Router router;
@@ -142,16 +182,7 @@ TEST_CASE("collector socket: signed report accepted, forged one rejected") {
 TEST_CASE("collector socket: an instance whose availability flaps is held unavailable (flap damping)") {
   auto vkey = report::SigningKey::generate();
   REQUIRE(vkey.has_value());
-  config::CpeConfig cfg;
-  cfg.daemon.name = "branch1";
-  cfg.lan.address = boost::asio::ip::make_address("127.0.0.1");
-  cfg.reporting.port = 0;
-  config::VcpePeer v;
-  v.name = "cloud1";
-  v.address = boost::asio::ip::make_address("127.0.0.1");
-  const auto& raw = vkey->public_key().raw();
-  v.report_key.assign(raw.begin(), raw.end());
-  cfg.vcpes.push_back(v);
+  const config::CpeConfig cfg = one_vcpe(*vkey);
 
   // The injected clock stands still: every flap lands at the same instant, and no hold
   // can end on its own.
@@ -208,16 +239,7 @@ TEST_CASE("collector socket: an instance whose availability flaps is held unavai
 TEST_CASE("cpe services: the stream, history in points and flows through the router") {
   auto vkey = report::SigningKey::generate();
   REQUIRE(vkey.has_value());
-  config::CpeConfig cfg;
-  cfg.daemon.name = "branch1";
-  cfg.lan.address = boost::asio::ip::make_address("127.0.0.1");
-  cfg.reporting.port = 0;
-  config::VcpePeer v;
-  v.name = "cloud1";
-  v.address = boost::asio::ip::make_address("127.0.0.1");
-  const auto& raw = vkey->public_key().raw();
-  v.report_key.assign(raw.begin(), raw.end());
-  cfg.vcpes.push_back(v);
+  const config::CpeConfig cfg = one_vcpe(*vkey);
 
   char tmpl[] = "/tmp/cats-cnma-test-XXXXXX";
   const std::string dir = ::mkdtemp(tmpl);
@@ -297,46 +319,23 @@ TEST_CASE("cpe services: the stream, history in points and flows through the rou
 TEST_CASE("collector socket: a report captured before a restart is a replay after it (marks in the store)") {
   // Issue 14: the replay marks lived only in memory, so a restarted CPE accepted any
   // report up to max_age old once more.
-  auto vkey = report::SigningKey::generate();
-  REQUIRE(vkey.has_value());
-  config::CpeConfig cfg;
-  cfg.daemon.name = "branch1";
-  cfg.lan.address = boost::asio::ip::make_address("127.0.0.1");
-  cfg.reporting.port = 0;
-  config::VcpePeer v;
-  v.name = "cloud1";
-  v.address = boost::asio::ip::make_address("127.0.0.1");
-  const auto& raw = vkey->public_key().raw();
-  v.report_key.assign(raw.begin(), raw.end());
-  cfg.vcpes.push_back(v);
-
-  char tmpl[] = "/tmp/cats-cnma-replay-XXXXXX";
-  const std::string dir = ::mkdtemp(tmpl);
-  store::Options so;
-  so.path = dir + "/cats.db";
-  boost::asio::io_context cio;
-  udp::socket s(cio, udp::endpoint(boost::asio::ip::make_address("127.0.0.1"), 0));
+  Restarts f;
+  // (Named references, not a structured binding: clang 14 cannot capture one in a lambda.)
+  const auto& vkey = f.vkey;
+  const auto& cfg = f.cfg;
+  const auto& so = f.so;
+  auto& s = f.s;
 
   auto run_once = [&](const std::vector<std::vector<uint8_t>>& datagrams, const char* verdict, uint64_t n) {
-    auto st = store::Store::open(so);
-    REQUIRE(st.has_value());
-    cpe::Deps deps;
-    deps.store = std::move(*st);
-    Running run;
-    api::Router router;
-    auto svc = cpe::CpeServices::start(run.io, router, cfg, std::move(deps));
-    REQUIRE(svc.has_value());
-    for (const auto& d : datagrams) s.send_to(boost::asio::buffer(d), *(*svc)->report_endpoint());
-    REQUIRE(wait_for([&] { return counter(router, verdict) == n; }));
-    auto reps = get(router, "/api/v1/reports");
-    // Destroyed without any shutdown step: as after kill -9, only what was stored counts.
-    svc->reset();
-    return reps;
+    StoredCpe cpe(cfg, so);
+    for (const auto& d : datagrams) cpe.send(s, d);
+    REQUIRE(wait_for([&] { return counter(cpe.router, verdict) == n; }));
+    return get(cpe.router, "/api/v1/reports");
   };
 
-  auto r100 = report::encode_report(make_report(100), *vkey);
-  auto r101 = report::encode_report(make_report(101), *vkey);
-  auto r102 = report::encode_report(make_report(102), *vkey);
+  auto r100 = report::encode_report(make_report(100), vkey);
+  auto r101 = report::encode_report(make_report(101), vkey);
+  auto r102 = report::encode_report(make_report(102), vkey);
   REQUIRE((r100 && r101 && r102));
   auto first = run_once({*r100, *r101}, "accepted", 2);
   CHECK(first.at("vcpes").as_array()[0].at("last_seq").as_uint64() == 101);
@@ -347,85 +346,49 @@ TEST_CASE("collector socket: a report captured before a restart is a replay afte
   CHECK(second.at("vcpes").as_array()[0].at("last_seq").as_uint64() == 101);
   auto third = run_once({*r102}, "accepted", 1);
   CHECK(third.at("vcpes").as_array()[0].at("last_seq").as_uint64() == 102);
-  std::error_code ec;
-  std::filesystem::remove_all(dir, ec);
 }
 
 TEST_CASE("collector socket: a restarted CPE knows a measured instance as measured (figures in the store)") {
   // Issue 8 (lab.steering's restart flake): the kept figures lived only in memory, so a
   // CPE restarted after its vCPE (which had not re-measured yet) explored an instance it
   // had priced for hours and rewrote its weights.
-  auto vkey = report::SigningKey::generate();
-  REQUIRE(vkey.has_value());
-  config::CpeConfig cfg;
-  cfg.daemon.name = "branch1";
-  cfg.lan.address = boost::asio::ip::make_address("127.0.0.1");
-  cfg.reporting.port = 0;
-  config::VcpePeer v;
-  v.name = "cloud1";
-  v.address = boost::asio::ip::make_address("127.0.0.1");
-  const auto& raw = vkey->public_key().raw();
-  v.report_key.assign(raw.begin(), raw.end());
-  cfg.vcpes.push_back(v);
-
-  char tmpl[] = "/tmp/cats-cnma-figures-XXXXXX";
-  const std::string dir = ::mkdtemp(tmpl);
-  store::Options so;
-  so.path = dir + "/cats.db";
-  boost::asio::io_context cio;
-  udp::socket s(cio, udp::endpoint(boost::asio::ip::make_address("127.0.0.1"), 0));
+  Restarts f;
+  // (Named references, not a structured binding: clang 14 cannot capture one in a lambda.)
+  const auto& vkey = f.vkey;
+  const auto& cfg = f.cfg;
+  const auto& so = f.so;
+  auto& s = f.s;
   auto instance = [](const api::Router& r) { return get(r, "/api/v1/instances").as_array().at(0).as_object(); };
+  // Read through another connection, as a new process would.
+  auto stored_delay = [&]() -> std::optional<double> {
+    auto other = store::Store::open(so);
+    if (!other) return std::nullopt;
+    auto rows = (*other)->instance_figures();
+    if (!rows || rows->size() != 1) return std::nullopt;
+    return (*rows)[0].last_delay_ms;
+  };
 
   {
-    auto st = store::Store::open(so);
-    REQUIRE(st.has_value());
-    cpe::Deps deps;
-    deps.store = std::move(*st);
-    Running run;
-    api::Router router;
-    auto svc = cpe::CpeServices::start(run.io, router, cfg, std::move(deps));
-    REQUIRE(svc.has_value());
-    auto r = report::encode_report(make_report(100), *vkey);  // processing_delay_ms 12
+    StoredCpe cpe(cfg, so);
+    auto r = report::encode_report(make_report(100), vkey);  // processing_delay_ms 12
     REQUIRE(r.has_value());
-    s.send_to(boost::asio::buffer(*r), *(*svc)->report_endpoint());
-    REQUIRE(wait_for([&] { return counter(router, "accepted") == 1; }));
-    CHECK(instance(router).at("measured").as_bool());
-    // Written within a sample tick (1 s); read through another connection, as a new process would.
-    auto stored = [&] {
-      auto other = store::Store::open(so);
-      if (!other) return false;
-      auto rows = (*other)->instance_figures();
-      return rows && rows->size() == 1 && (*rows)[0].last_delay_ms == 12.0;
-    };
-    bool written = false;
-    for (int i = 0; i < 40 && !written; ++i) {
-      written = stored();
-      if (!written) std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
-    REQUIRE(written);
-    svc->reset();  // no shutdown step: as after kill -9
+    cpe.send(s, *r);
+    REQUIRE(wait_for([&] { return counter(cpe.router, "accepted") == 1; }));
+    CHECK(instance(cpe.router).at("measured").as_bool());
+    // Written within a sample tick (1 s).
+    REQUIRE(wait_for([&] { return stored_delay() == 12.0; }, std::chrono::seconds(5)));
   }
 
   // The restarted CPE; the vCPE restarted too and reports no delay yet.
-  auto st = store::Store::open(so);
-  REQUIRE(st.has_value());
-  cpe::Deps deps;
-  deps.store = std::move(*st);
-  Running run;
-  api::Router router;
-  auto svc = cpe::CpeServices::start(run.io, router, cfg, std::move(deps));
-  REQUIRE(svc.has_value());
+  StoredCpe cpe(cfg, so);
   auto rep = make_report(101);
   rep.instances[0].metrics.pop_back();  // the processing delay
-  auto r = report::encode_report(rep, *vkey);
+  auto r = report::encode_report(rep, vkey);
   REQUIRE(r.has_value());
-  s.send_to(boost::asio::buffer(*r), *(*svc)->report_endpoint());
-  REQUIRE(wait_for([&] { return counter(router, "accepted") == 1; }));
-  auto row = instance(router);
+  cpe.send(s, *r);
+  REQUIRE(wait_for([&] { return counter(cpe.router, "accepted") == 1; }));
+  auto row = instance(cpe.router);
   CHECK(row.at("measured").as_bool());
   CHECK(row.at("processing_delay_ms").is_null());  // this report's: none
   CHECK(row.at("last_processing_delay_ms").as_double() == 12.0);
-  svc->reset();
-  std::error_code ec;
-  std::filesystem::remove_all(dir, ec);
 }

@@ -30,6 +30,22 @@ struct Fixture {
   std::vector<uint8_t> enc(const Report& r, const SigningKey& k) { return *encode_report(r, k); }
 };
 
+// One instance of service app1 at vCPE "v" with 4 vCPUs at 10 %, plus `extra` metrics.
+Report figures_report(uint64_t seq, const char* id, std::vector<L0Metric> extra) {
+  Report r;
+  r.vcpe_id = "v";
+  r.seq = seq;
+  InstanceReport in;
+  in.service_id = "app1";
+  in.instance_id = id;
+  in.address = test::ep("10.2.1.10", 8080);
+  in.available = true;
+  in.metrics = {make(MetricType::vcpus, 4, Source::nominal), make(MetricType::cpu_utilization, 0.1)};
+  in.metrics.insert(in.metrics.end(), extra.begin(), extra.end());
+  r.instances.push_back(in);
+  return r;
+}
+
 }  // namespace
 
 TEST_CASE("collector: a valid report is accepted and fills the instance table") {
@@ -199,20 +215,8 @@ TEST_CASE("instance table: withdrawn instances and expiry after 3 x max-interval
 TEST_CASE("instance table: an instance's own figures are kept across reports that lack them") {
   InstanceTable t;
   const auto t0 = std::chrono::steady_clock::time_point{} + 1h;
-  auto report = [](uint64_t seq, std::vector<L0Metric> extra) {
-    Report r;
-    r.vcpe_id = "v";
-    r.seq = seq;
-    InstanceReport in;
-    in.service_id = "app1";
-    in.instance_id = "a";
-    in.address = test::ep("10.2.1.10", 8080);
-    in.available = true;
-    in.metrics = {make(MetricType::vcpus, 4, Source::nominal), make(MetricType::cpu_utilization, 0.1)};
-    in.metrics.insert(in.metrics.end(), extra.begin(), extra.end());
-    r.instances.push_back(in);
-    return r;
-  };
+  auto report = [](uint64_t seq, std::vector<L0Metric> extra) { return figures_report(seq, "a", std::move(extra)); };
+
   auto figures = [&] { return t.find({"v", "app1", "a"})->figures; };
 
   // Utilisation only: nothing measured about its processing time.
@@ -275,33 +279,20 @@ TEST_CASE("instance table: seeded figures (an earlier run's) start an instance's
   t.seed_figures({{{"v", "app1", "a"}, kept}, {{"v", "app1", "b"}, other}});
   CHECK(t.entries().empty());  // a seed is no entry: nothing reported it yet
 
-  auto report = [](uint64_t seq, const char* id, std::vector<L0Metric> extra) {
-    Report r;
-    r.vcpe_id = "v";
-    r.seq = seq;
-    InstanceReport in;
-    in.service_id = "app1";
-    in.instance_id = id;
-    in.address = test::ep("10.2.1.10", 8080);
-    in.available = true;
-    in.metrics = {make(MetricType::vcpus, 4, Source::nominal), make(MetricType::cpu_utilization, 0.1)};
-    in.metrics.insert(in.metrics.end(), extra.begin(), extra.end());
-    r.instances.push_back(in);
-    return r;
-  };
+
   // A report with no figure (the vCPE has not measured since its restart): the kept ones stand.
-  t.apply(report(1, "a", {}), t0);
+  t.apply(figures_report(1, "a", {}), t0);
   CHECK(t.find({"v", "app1", "a"})->figures == kept);
   // A fresh delay replaces the kept one, as within one run.
-  t.apply(report(2, "a", {make(MetricType::processing_delay_ms, 70.0, Source::measured, Statistic::mean)}), t0 + 1s);
+  t.apply(figures_report(2, "a", {make(MetricType::processing_delay_ms, 70.0, Source::measured, Statistic::mean)}), t0 + 1s);
   CHECK(t.find({"v", "app1", "a"})->figures.last_delay_ms == 70.0);
   CHECK(t.find({"v", "app1", "a"})->figures.last_delay_at == t0 + 1s);
   // A seed is used once: an entry forgotten and reported again starts from nothing.
   t.expire(t0 + 1s + kForgetIntervals * 30s, 30s);
   CHECK(t.entries().empty());
-  t.apply(report(3, "a", {}), t0 + 1s + kForgetIntervals * 30s);
+  t.apply(figures_report(3, "a", {}), t0 + 1s + kForgetIntervals * 30s);
   CHECK_FALSE(t.find({"v", "app1", "a"})->figures.measured);
   // An unseeded instance of the same vCPE starts unmeasured; a seeded one with its seed.
-  t.apply(report(4, "b", {}), t0 + 2s + kForgetIntervals * 30s);
+  t.apply(figures_report(4, "b", {}), t0 + 2s + kForgetIntervals * 30s);
   CHECK(t.find({"v", "app1", "b"})->figures == other);
 }
