@@ -612,7 +612,6 @@ std::unique_ptr<ConfigService> ConfigService::start(boost::asio::io_context& io,
 
 ConfigService::~ConfigService() {
   impl_->stopped = true;
-  boost::system::error_code ec;
   impl_->expiry.cancel();
 }
 

@@ -35,8 +35,9 @@ void instance_metrics(api::prom::Exposition& e, const report::InstanceTable::Map
   e.family("cats_instance_processing_delay_seconds", Type::gauge, "Processing delay the vCPE reported.");
   for (const auto& [k, st] : table) {
     const Labels l{{"service", k.service_id}, {"instance", k.instance_id}, {"vcpe", k.vcpe_id}};
-    auto cur = [&](MetricType t) {
-      auto v = metrics::current_value(st.metrics, t);
+    // (clang 14 cannot capture a structured binding: capture its metrics by name.)
+    auto cur = [&m = st.metrics](MetricType t) {
+      auto v = metrics::current_value(m, t);
       return v && std::isfinite(*v) ? v : std::nullopt;
     };
     if (auto v = cur(MetricType::cpu_utilization)) e.gauge("cats_instance_utilization_ratio", l, *v);

@@ -104,10 +104,11 @@ class HttpsServerImpl final : public HttpsServer {
 
   void stop() override {
     if (listeners_.empty()) return;
+    // As UnixServer: the listeners (acceptors, timers) go before their io_context.
     io_->stop([this] {
       for (auto& l : listeners_) l->close();
+      listeners_.clear();
     });
-    listeners_.clear();
     log::info("api", "stopped serving HTTPS");
   }
   std::vector<std::string> endpoints() const override { return endpoints_; }

@@ -87,8 +87,14 @@ class UnixServerImpl final : public UnixServer {
 
   void stop() override {
     if (!listener_) return;
-    io_->stop([this] { listener_->close(); });
-    listener_.reset();
+    // The listener's acceptor and timer must go before the io_context they belong to
+    // (their destructors call into its services): released here, after the join and before
+    // the io_context is destroyed; a pending accept handler holding it goes with the
+    // io_context's handlers.
+    io_->stop([this] {
+      listener_->close();
+      listener_.reset();
+    });
     ::unlink(path_.c_str());
     log::info("api", "stopped serving " + path_);
   }
