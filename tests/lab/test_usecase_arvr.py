@@ -8,7 +8,10 @@ core -> site) and its app the draft's computing delay per request (site1 4 ms, s
 by network delay alone site2, by both site3, the only one within the budget.
 
 1. The CPE's choice: from what it measured itself (probed RTTs) and what the vCPEs report
-   (computing delays), the network order is site2 < site3 < site1, the computing order
+   (computing delays), the network order is site2 < site3 < site1 (by each path's minimum
+   RTT over the CPE's probe window: the propagation delay the draft's figure gives; an
+   instant's smoothed RTT carries the lab impairer's scheduling noise, up to ~1.5 ms on a
+   busy host, more than the 1 ms between site2 and site3), the computing order
    site1 < site3 < site2, and the joint cost puts site3 first: all of the service's weight.
 2. Measured end to end by the clients, in one run: every connection through the VIP is
    served by site3, and its median latency is that of site3 reached directly, lower than
@@ -51,6 +54,18 @@ def rtt_by_site(s) -> dict[str, float]:
     return {v: float(x["rtt_ms"]) for v, x in p.items()}
 
 
+MIN_SAMPLES = 20  # probes received in the window (1 s at the CPE's 50 ms) before comparing
+
+
+def min_rtt_by_site(s) -> dict[str, float] | None:
+    """Each path's minimum RTT over the CPE's probe window, once every window holds
+    MIN_SAMPLES replies (None before)."""
+    p = paths(s)
+    if any(x.get("received", 0) < MIN_SAMPLES or x.get("rtt_min_ms") is None for x in p.values()):
+        return None
+    return {v: float(x["rtt_min_ms"]) for v, x in p.items()}
+
+
 def weights(s) -> dict[str, int]:
     return st_.weights_by_vcpe(s.lab, SERVICE)
 
@@ -74,6 +89,7 @@ def ordered(d: dict[str, float]) -> list[str]:
 
 def test_joint_cost_chooses_site3(s: LabSession):
     rtt = rtt_by_site(s)
+    min_rtt = wait_until(lambda: min_rtt_by_site(s), 10, f"{MIN_SAMPLES} probe replies on every path")
     ins = {x["vcpe"]: x for x in st_.ctl_json(s.lab, "instances") if x.get("service") == SERVICE}
     assert set(ins) == set(SITES), f"instances at the CPE: {sorted(ins)}"
     compute = {}
@@ -81,10 +97,10 @@ def test_joint_cost_chooses_site3(s: LabSession):
         assert x["measured"] and x["service_time_ms"] is not None, f"{v}: no computing delay reported: {x}"
         compute[v] = float(x["service_time_ms"])
     cost = {x["vcpe"]: x.get("cost_ms") for x in st_.decisions(s.lab, SERVICE)}
-    print("  network (probed RTT): " + ", ".join(f"{v} {rtt[v]:.1f} ms" for v in ordered(rtt)))
+    print("  network (probed RTT): " + ", ".join(f"{v} {rtt[v]:.1f} ms (min {min_rtt[v]:.2f})" for v in ordered(min_rtt)))
     print("  computing (reported): " + ", ".join(f"{v} {compute[v]:g} ms" for v in ordered(compute)))
     print("  joint cost:           " + ", ".join(f"{v} {cost[v]:.1f} ms" for v in ordered(cost)))
-    assert ordered(rtt) == ["site2", "site3", "site1"], f"network order is not the draft's: {rtt}"
+    assert ordered(min_rtt) == ["site2", "site3", "site1"], f"network order is not the draft's: min {min_rtt}, smoothed {rtt}"
     assert ordered(compute) == ["site1", "site3", "site2"], f"computing order is not the draft's: {compute}"
     assert all(c is not None for c in cost.values()) and ordered(cost)[0] == "site3", f"joint cost: {cost}"
     w = weights(s)

@@ -16,6 +16,9 @@ TEST_CASE("paths_json: one object per path, rtt null until a reply") {
   PathView a{"wan1", "cloud1", "cats-wan1", {}, {}, 0, 0, {}};
   a.snap.state = stamp::PathState::up;
   a.snap.rtt_ms = 12.5;
+  a.snap.rtt_min_ms = 11.5;
+  a.snap.rtt_avg_ms = 12.75;
+  a.snap.rtt_max_ms = 30;
   a.snap.jitter_ms = 0.25;
   a.snap.loss_pct = 1.0;
   a.snap.sent = 100;
@@ -33,9 +36,11 @@ TEST_CASE("paths_json: one object per path, rtt null until a reply") {
   b.flaps = 2;
   b.held_ms = 12500;
   CHECK(json::serialize(paths_json({a, b})) ==
-        R"([{"wan":"wan1","vcpe":"cloud1","tunnel":"cats-wan1","rtt_ms":1.25E1,"jitter_ms":2.5E-1,"loss_pct":1E0,)"
+        R"([{"wan":"wan1","vcpe":"cloud1","tunnel":"cats-wan1","rtt_ms":1.25E1,)"
+        R"("rtt_min_ms":1.15E1,"rtt_avg_ms":1.275E1,"rtt_max_ms":3E1,"jitter_ms":2.5E-1,"loss_pct":1E0,)"
         R"("state":"up","probe_state":"up","penalty":0E0,"flaps":0,"held_ms":null,"sent":100,"received":99,"lost":1,"late":0,"spikes":0},)"
-        R"({"wan":"wan2","vcpe":"cloud1","tunnel":"cats-wan2","rtt_ms":null,"jitter_ms":0E0,"loss_pct":1E2,)"
+        R"({"wan":"wan2","vcpe":"cloud1","tunnel":"cats-wan2","rtt_ms":null,)"
+        R"("rtt_min_ms":null,"rtt_avg_ms":null,"rtt_max_ms":null,"jitter_ms":0E0,"loss_pct":1E2,)"
         R"("state":"down","probe_state":"up","penalty":1.955E3,"flaps":2,"held_ms":12500,"sent":3,"received":0,"lost":3,"late":0,"spikes":0}])");
 }
 
