@@ -112,6 +112,9 @@ export interface PathItem {
   vcpe: string;
   tunnel?: string;
   rtt_ms: number | null;
+  rtt_min_ms?: number | null; // over the probe window
+  rtt_avg_ms?: number | null;
+  rtt_max_ms?: number | null;
   jitter_ms: number | null;
   loss_pct: number | null;
   state: string; // up | down | unknown
