@@ -96,7 +96,11 @@ class Lab:
                        f"cmake --build {self.build_dir} --target cats-impair")
 
     def daemon_binary(self, rel: str) -> Path:
-        p = self.build_dir / rel
+        # $CATS_DAEMON_BUILD_DIR: cats-cpe and cats-vcpe from another build tree, the rest
+        # (catsctl, cats-app, cats-impair) from build_dir: `tests/run test` runs a few lab
+        # tests with the sanitized build's daemons (ASan+UBSan, build-fuzz/).
+        base = os.environ.get("CATS_DAEMON_BUILD_DIR")
+        p = (Path(base) if base else self.build_dir) / rel
         if not (p.is_file() and os.access(p, os.X_OK)):
             raise LabError(f"daemon binary missing: {p} (build it, pass --build-dir, or use --no-daemons)")
         return p
