@@ -64,8 +64,8 @@ stamp "slot image for B built"
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 base=https://127.0.0.1:$port
 hfails=0
-hpass() { echo "PASS host-$1: ${*:2}"; echo "PASS host-$1: ${*:2}" >>"$test/host.txt"; }
-hfail() { echo "FAIL host-$1: ${*:2}"; echo "FAIL host-$1: ${*:2}" >>"$test/host.txt"; hfails=$((hfails + 1)); }
+hpass() { echo "PASS host-$1: ${*:2}" >>"$test/host.txt"; }  # printed with the verdict
+hfail() { echo "FAIL host-$1: ${*:2}" >>"$test/host.txt"; hfails=$((hfails + 1)); }
 hex() { tr -d ':\r\n ' | tr 'A-F' 'a-f'; }
 host_api() {
   local line fp token got pw csrf st t=$(date +%s) deadline=$(( $(date +%s) + 120 ))

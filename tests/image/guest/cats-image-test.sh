@@ -156,7 +156,7 @@ TOML
   if [ $fails = 0 ]; then
     touch $state/upgraded
     sync
-    say "INFO rebooting into slot B (cats-b+$tries.conf)"
+    say "INFO rebooting into slot B (cats-b+$tries.conf), uptime $(cut -d' ' -f1 /proc/uptime) s"
     systemctl reboot --no-block
   fi
 elif [ "$slot" = b ]; then
