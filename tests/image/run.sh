@@ -81,19 +81,23 @@ host_api() {
   if [ "$got" = "$fp" ]; then hpass api-certificate "$base (-> 10.0.2.15:443) serves the certificate cats-cpe shows, SHA-256 ${fp:0:16}…, after $(( $(date +%s) - t )) s"
   else hfail api-certificate "$base serves SHA-256 $got, cats-cpe shows $fp"; return; fi
   pw=$(od -An -tx1 -N12 /dev/urandom | tr -d ' \n')
-  call() {  # call NAME WANT METHOD PATH BODY [CURL ARGS...]: the answer in $test/api.json
+  call() {  # call NAME WANT METHOD PATH BODY [CURL ARGS...]: the answer in $test/api.json;
+    # the body on standard input (the password stays out of the process list)
     local name=$1 want=$2 m=$3 p=$4 body=$5; shift 5
-    st=$(curl -sS -k --max-time 60 -o "$test/api.json" -w '%{http_code}' -X "$m" -H 'Content-Type: application/json' \
-         --data-binary "$body" "$@" "$base$p" 2>"$test/curl.err") || st="curl: $(tr '\n' ' ' <"$test/curl.err")"
+    st=$(printf '%s' "$body" | curl -sS -k --max-time 60 -o "$test/api.json" -w '%{http_code}' -X "$m" \
+         -H 'Content-Type: application/json' --data-binary @- "$@" "$base$p" 2>"$test/curl.err") ||
+      st="curl: $(tr '\n' ' ' <"$test/curl.err")"
     if [ "$st" = "$want" ]; then hpass "$name" "$m $p: $st"
     else hfail "$name" "$m $p: $st, wanted $want: $(head -c 300 "$test/api.json" 2>/dev/null)"; return 1; fi
   }
-  call api-setup 201 POST /api/v1/setup "{\"token\":\"$token\",\"user\":\"hostadmin\",\"password\":\"$pw\"}" &&
-  call api-login 200 POST /api/v1/login "{\"user\":\"hostadmin\",\"password\":\"$pw\"}" -c "$test/cookies" &&
-  csrf=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["csrf_token"])' "$test/api.json") &&
-  call api-token 201 POST /api/v1/tokens \
-    "{\"name\":\"image-test\",\"role\":\"viewer\",\"expires_ms\":$(( ($(date +%s) + 86400) * 1000 ))}" \
-    -b "$test/cookies" -H "X-CSRF-Token: $csrf" -H "Origin: $base" || true
+  if call api-setup 201 POST /api/v1/setup "{\"token\":\"$token\",\"user\":\"hostadmin\",\"password\":\"$pw\"}" &&
+     call api-login 200 POST /api/v1/login "{\"user\":\"hostadmin\",\"password\":\"$pw\"}" -c "$test/cookies"; then
+    if csrf=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["csrf_token"])' "$test/api.json"); then
+      call api-token 201 POST /api/v1/tokens \
+        "{\"name\":\"image-test\",\"role\":\"viewer\",\"expires_ms\":$(( ($(date +%s) + 86400) * 1000 ))}" \
+        -b "$test/cookies" -H "X-CSRF-Token: $csrf" -H "Origin: $base" || true
+    else hfail api-login "no csrf_token in its answer"; fi
+  fi
   rm -f "$test/api.json" "$test/cookies"
 }
 
