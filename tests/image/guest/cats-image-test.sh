@@ -5,11 +5,12 @@
 # slot B (3; 1 in the quick mode) and whether the factory reset is tested (not in the
 # quick mode):
 #  1. slot A (factory image): booted by systemd-boot from the entry cats-a.conf, the
-#     partitions mounted, cats-cpe installed and waiting for its configuration; then
-#     configured (cats-image-test-net.service made its interfaces): cats-cpe ready, the
-#     host sets the first admin over HTTPS (qemu user networking, a forwarded port) with
-#     the setup link printed here; writes a configuration marker, rejects a bad upgrade
-#     image, upgrades slot B from /dev/vdb (an image whose health check fails), reboots;
+#     partitions mounted, cats-cpe installed and waiting for its configuration; writes a
+#     configuration marker; then cats-cpe configured (cats-image-test-net.service made its
+#     interfaces) and ready, and the host sets the first admin over HTTPS (qemu user
+#     networking, a forwarded port) with the setup link printed here, logs in and makes
+#     an API token; rejects a bad upgrade image, upgrades slot B from /dev/vdb (an image
+#     whose health check fails), reboots;
 #  2. slot B, counted boots: records each, sees the marker; its health check fails and
 #     the box reboots (cats-boot-health.service FailureAction=reboot);
 #  3. slot A again once B's tries are used up: the fallback, the marker, the configuration
