@@ -158,5 +158,5 @@ if [ $hfails != 0 ]; then
   verdict=1
 fi
 echo "image test$([ $quick = 1 ] && echo ' (quick)'): $(( $(date +%s) - t0 )) s in all; load average $load0 at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end"
-[ $verdict = 0 ] || echo "FAIL: image boot test ($hfails host checks failed)"
+[ $hfails = 0 ] || echo "FAIL: image boot test: $hfails host check(s) failed"
 exit $verdict
