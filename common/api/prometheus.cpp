@@ -280,11 +280,19 @@ void Exposition::histogram(std::string_view name, const Labels& labels, const Hi
 }
 
 std::string Exposition::render() const {
+  size_t split_at = 0;
+  return render(order_.size(), split_at);
+}
+
+std::string Exposition::render(size_t split, size_t& split_at) const {
   size_t size = 0;
   for (const auto& [name, f] : families_) size += 2 * name.size() + f.help.size() + f.text.size() + 32;
   std::string out;
   out.reserve(size);
-  for (const auto& name : order_) {
+  split_at = std::string::npos;
+  for (size_t i = 0; i < order_.size(); ++i) {
+    if (i == split) split_at = out.size();
+    const auto& name = order_[i];
     const auto& f = families_.find(name)->second;
     out += "# HELP ";
     out += name;
@@ -297,6 +305,7 @@ std::string Exposition::render() const {
     out += '\n';
     out += f.text;
   }
+  if (split_at == std::string::npos) split_at = out.size();
   return out;
 }
 

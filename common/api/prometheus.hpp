@@ -84,6 +84,12 @@ class Exposition {
   }
 
   std::string render() const;
+  // Families declared so far: a position in the order render() writes them.
+  size_t families() const { return order_.size(); }
+  // render(), and in `split_at` the offset at which the family at position `split` (of
+  // families()) begins in it, the text's size when there is none. The text before and
+  // after it are whole families (PartsGzip compresses them as separate parts).
+  std::string render(size_t split, size_t& split_at) const;
 
  private:
   struct Family {
