@@ -253,20 +253,27 @@ void daemon_metrics(api::prom::Exposition& e, const Site& site, const std::vecto
 }
 
 MetricsRoute::MetricsRoute(std::vector<api::prom::Collector> state, std::vector<api::prom::Collector> per_request)
-    : state_(std::move(state)), per_request_(std::move(per_request)), gzip_(std::make_shared<api::PartsGzip>()) {}
+    : state_(std::move(state)), per_request_(std::move(per_request)), shared_(std::make_shared<Shared>()) {}
 
 api::Response MetricsRoute::operator()(const api::Request& r) const {
-  api::prom::Exposition e;
-  for (const auto& c : state_) c(e);
-  const size_t split = e.families();
-  // A per-request collector adding to a family of the state's would only move its samples
-  // into the first part: the text is the same either way (render() groups by family).
-  for (const auto& c : per_request_) c(e);
   size_t at = 0;
-  auto out = api::Response::text(e.render(split, at), api::prom::kContentType);
-  const std::string_view text = *out.raw;
-  const std::string_view parts[] = {text.substr(0, at), text.substr(at)};
-  api::encode_for(r, out, *gzip_, parts);  // reads `parts` before it replaces out.raw
+  std::string text;
+  {
+    // The collectors take their own locks under this one; nothing holding theirs scrapes.
+    std::lock_guard lk(shared_->mu);
+    auto& e = shared_->exposition;
+    e.reset();
+    for (const auto& c : state_) c(e);
+    const size_t split = e.families();
+    // A per-request collector adding to a family of the state's would only move its
+    // samples into the first part: the text is the same either way (families are grouped).
+    for (const auto& c : per_request_) c(e);
+    text = e.render(split, at);
+  }
+  auto out = api::Response::text(std::move(text), api::prom::kContentType);
+  const std::string_view whole = *out.raw;
+  const std::string_view parts[] = {whole.substr(0, at), whole.substr(at)};
+  api::encode_for(r, out, shared_->gzip, parts);  // reads `parts` before it replaces out.raw
   return out;
 }
 

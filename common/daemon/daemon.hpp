@@ -124,17 +124,24 @@ const char* build_version();
 // (cats_api_request_duration_seconds: changes with every request, this one included).
 // Deflating the text is the costly part of a gzip answer (docs/BENCHMARKS.md "/metrics
 // with gzip"); the state's part is deflated only when its text changed since the last
-// scrape. Copies share the cache (the HTTPS and Unix servers each copy the router).
+// scrape. The exposition is rendered into buffers kept from one scrape to the next
+// (Exposition::reset). Copies share both (the HTTPS and Unix servers each copy the
+// router); a lock serialises their scrapes.
 class MetricsRoute {
  public:
   MetricsRoute(std::vector<api::prom::Collector> state, std::vector<api::prom::Collector> per_request);
   api::Response operator()(const api::Request& r) const;
   // Parts deflated so far (not reused), for tests.
-  uint64_t deflated_parts() const { return gzip_->deflated(); }
+  uint64_t deflated_parts() const { return shared_->gzip.deflated(); }
 
  private:
+  struct Shared {
+    std::mutex mu;  // held while the collectors run and the text is rendered
+    api::prom::Exposition exposition;
+    api::PartsGzip gzip;
+  };
   std::vector<api::prom::Collector> state_, per_request_;
-  std::shared_ptr<api::PartsGzip> gzip_;
+  std::shared_ptr<Shared> shared_;
 };
 
 // The whole main() of a daemon: parse arguments, load and validate the config, build
