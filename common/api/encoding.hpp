@@ -1,8 +1,10 @@
 // Content coding of generated answers (RFC 9110 8.4): gzip (RFC 1952) with zlib's deflate
 // (RFC 1951), for bodies built per request such as a /metrics exposition. Prometheus
 // sends "Accept-Encoding: gzip" on every scrape; the CPE's 16.7 KB exposition becomes
-// 2.7 KB, for ~45 µs more CPU per scrape (docs/BENCHMARKS.md "/metrics with gzip"): a
-// win in bytes on a WAN, not in CPU.
+// 2.7 KB, for ~45 µs more CPU per scrape when the whole text is deflated (docs/BENCHMARKS.md
+// "/metrics with gzip"): a win in bytes on a WAN, not in CPU. PartsGzip below reuses the
+// deflate output of the parts that did not change, which makes a repeated scrape cost
+// about what a plain one does ("/metrics: deflate output reused per part").
 #pragma once
 
 #include "api/api.hpp"
