@@ -220,7 +220,7 @@ TEST_CASE("PartsGzip: one gzip member of the parts, each deflated only when its 
   }
 }
 
-TEST_CASE("PartsGzip: as small as gzip() of the whole text, within a few bytes per part") {
+TEST_CASE("PartsGzip: about as small as gzip() of the whole text (a part cannot refer into the one before)") {
   const std::string a = exposition(), b = exposition();
   PartsGzip z;
   const std::string_view parts[] = {a, b};
