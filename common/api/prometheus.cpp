@@ -165,22 +165,38 @@ void Exposition::family(std::string_view name, Type type, std::string_view help)
   if (type == Type::counter && (name.size() < 6 || name.substr(name.size() - 6) != "_total"))
     broken("counter '" + std::string(name) + "' must end in _total");
   auto it = families_.find(name);
-  if (it != families_.end()) {
+  if (it != families_.end() && it->second.declared) {
     if (it->second.type != type || it->second.help != help) broken("family '" + std::string(name) + "' redeclared");
     return;
   }
-  auto& f = families_.emplace(std::string(name), Family{type, std::string(help), {}}).first->second;
-  // Most families hold a few lines, the request histograms several KiB: start with room
-  // for a few lines rather than growing from nothing (each growth copies the text).
-  f.text.reserve(type == Type::histogram ? 4096 : 256);
-  order_.emplace_back(name);
+  if (it == families_.end()) {
+    it = families_.emplace(std::string(name), Family{type, std::string(help), {}, false}).first;
+    // Most families hold a few lines, the request histograms several KiB: start with room
+    // for a few lines rather than growing from nothing (each growth copies the text).
+    it->second.text.reserve(type == Type::histogram ? 4096 : 256);
+  } else {
+    // Kept from before reset(): a new declaration, with its own type and help.
+    it->second.type = type;
+    if (it->second.help != help) it->second.help.assign(help);
+  }
+  it->second.declared = true;
+  order_.push_back(&*it);
+}
+
+void Exposition::reset() {
+  for (auto* n : order_) {
+    n->second.text.clear();  // keeps its capacity
+    n->second.declared = false;
+  }
+  order_.clear();
+  last_ = nullptr;
 }
 
 Exposition::Family& Exposition::get(std::string_view name, Type type) {
   // Collectors add a family's samples one after another: the last one is the likely one.
   if (last_ && last_->first == name && last_->second.type == type) return last_->second;
   auto it = families_.find(name);
-  if (it == families_.end() || it->second.type != type)
+  if (it == families_.end() || !it->second.declared || it->second.type != type)
     broken("sample of undeclared family '" + std::string(name) + "'");
   last_ = &*it;
   return it->second;
@@ -280,12 +296,20 @@ void Exposition::histogram(std::string_view name, const Labels& labels, const Hi
 }
 
 std::string Exposition::render() const {
+  size_t split_at = 0;
+  return render(order_.size(), split_at);
+}
+
+std::string Exposition::render(size_t split, size_t& split_at) const {
   size_t size = 0;
-  for (const auto& [name, f] : families_) size += 2 * name.size() + f.help.size() + f.text.size() + 32;
+  for (const auto* n : order_) size += 2 * n->first.size() + n->second.help.size() + n->second.text.size() + 32;
   std::string out;
   out.reserve(size);
-  for (const auto& name : order_) {
-    const auto& f = families_.find(name)->second;
+  split_at = std::string::npos;
+  for (size_t i = 0; i < order_.size(); ++i) {
+    if (i == split) split_at = out.size();
+    const auto& name = order_[i]->first;
+    const auto& f = order_[i]->second;
     out += "# HELP ";
     out += name;
     out += ' ';
@@ -297,6 +321,7 @@ std::string Exposition::render() const {
     out += '\n';
     out += f.text;
   }
+  if (split_at == std::string::npos) split_at = out.size();
   return out;
 }
 

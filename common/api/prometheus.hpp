@@ -84,17 +84,29 @@ class Exposition {
   }
 
   std::string render() const;
+  // Starts a new exposition in place: no family declared, no sample. The families' buffers
+  // are kept for the next one, so an exposition rendered on every scrape (GET /metrics)
+  // does not allocate and grow its ~20 families' names and texts each time.
+  void reset();
+  // Families declared so far: a position in the order render() writes them.
+  size_t families() const { return order_.size(); }
+  // render(), and in `split_at` the offset at which the family at position `split` (of
+  // families()) begins in it, the text's size when there is none. The text before and
+  // after it are whole families (PartsGzip compresses them as separate parts).
+  std::string render(size_t split, size_t& split_at) const;
 
  private:
   struct Family {
     Type type;
     std::string help;
-    std::string text;  // rendered sample lines, each ending in a newline
+    std::string text;       // rendered sample lines, each ending in a newline
+    bool declared = false;  // in this exposition (since reset(); else kept for its buffer)
   };
+  using Node = std::pair<const std::string, Family>;
   Family& get(std::string_view name, Type type);
-  std::vector<std::string> order_;
   std::map<std::string, Family, std::less<>> families_;
-  std::pair<const std::string, Family>* last_ = nullptr;  // of get(); map nodes are stable
+  std::vector<Node*> order_;  // the declared families; map nodes are stable
+  Node* last_ = nullptr;      // of get()
 };
 
 // Adds samples to an exposition; each daemon part (overlay, probing, collector,

@@ -252,13 +252,28 @@ void daemon_metrics(api::prom::Exposition& e, const Site& site, const std::vecto
   }
 }
 
-api::Response metrics_response(const std::vector<api::prom::Collector>& collectors, const api::Request& r) {
-  api::prom::Exposition e;
-  for (const auto& c : collectors) c(e);
-  auto out = api::Response::text(e.render(), api::prom::kContentType);
-  // Rendered per scrape, never cached: the answer would be stale at once (every scrape
-  // itself counts in cats_api_request_duration_seconds), and rendering is the cheap part.
-  api::encode_for(r, out);
+MetricsRoute::MetricsRoute(std::vector<api::prom::Collector> state, std::vector<api::prom::Collector> per_request)
+    : state_(std::move(state)), per_request_(std::move(per_request)), shared_(std::make_shared<Shared>()) {}
+
+api::Response MetricsRoute::operator()(const api::Request& r) const {
+  size_t at = 0;
+  std::string text;
+  {
+    // The collectors take their own locks under this one; nothing holding theirs scrapes.
+    std::lock_guard lk(shared_->mu);
+    auto& e = shared_->exposition;
+    e.reset();
+    for (const auto& c : state_) c(e);
+    const size_t split = e.families();
+    // A per-request collector adding to a family of the state's would only move its
+    // samples into the first part: the text is the same either way (families are grouped).
+    for (const auto& c : per_request_) c(e);
+    text = e.render(split, at);
+  }
+  auto out = api::Response::text(std::move(text), api::prom::kContentType);
+  const std::string_view whole = *out.raw;
+  const std::string_view parts[] = {whole.substr(0, at), whole.substr(at)};
+  api::encode_for(r, out, shared_->gzip, parts);  // reads `parts` before it replaces out.raw
   return out;
 }
 
@@ -454,8 +469,8 @@ int run(const Site& site, const std::vector<std::string>& argv) {
   // cats_api_request_duration_seconds{route, code}: shared by both servers' router copies.
   auto requests = std::make_shared<RequestStats>();
   router.set_observer([requests](const std::string& route, int status, double s) { requests->observe(route, status, s); });
-  collectors.push_back([requests](api::prom::Exposition& e) { requests->collect(e); });
-  router.add("GET", "/metrics", [collectors](const api::Request& r) { return metrics_response(collectors, r); });
+  router.add("GET", "/metrics",
+             MetricsRoute(collectors, {[requests](api::prom::Exposition& e) { requests->collect(e); }}));
   // Services with accounts (the CPE) set their own guard; everything else is read-only.
   if (!router.has_guard()) router.set_guard(read_only_guard(site.management));
   std::thread service_thread([&io] { io.run(); });

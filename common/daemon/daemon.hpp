@@ -8,6 +8,7 @@
 #pragma once
 
 #include "api/api.hpp"
+#include "api/encoding.hpp"
 #include "api/prometheus.hpp"
 #include "config/config.hpp"
 #include "overlay/plan.hpp"
@@ -18,6 +19,7 @@
 #include <cstdio>
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -114,9 +116,33 @@ void daemon_metrics(api::prom::Exposition& e, const Site& site, const std::vecto
                     double start_time_unix_s);
 // The version cats_build_info reports (the CMake project version).
 const char* build_version();
-// The /metrics handler: runs every collector into one exposition, gzip-encoded when `r`
-// accepts it (api::encode_for; Prometheus asks for gzip).
-api::Response metrics_response(const std::vector<api::prom::Collector>& collectors, const api::Request& r);
+// The /metrics handler: runs every collector into one exposition (rendered afresh on
+// every scrape, so never stale), gzip-encoded when the request accepts it (api::encode_for;
+// Prometheus asks for gzip). The gzip member is made by an api::PartsGzip from two parts:
+// the families of the `state` collectors (WireGuard, build, the role services: they change
+// a few times a second) and those of the `per_request` collectors, run after them
+// (cats_api_request_duration_seconds: changes with every request, this one included).
+// Deflating the text is the costly part of a gzip answer (docs/BENCHMARKS.md "/metrics
+// with gzip"); the state's part is deflated only when its text changed since the last
+// scrape. The exposition is rendered into buffers kept from one scrape to the next
+// (Exposition::reset). Copies share both (the HTTPS and Unix servers each copy the
+// router); a lock serialises their scrapes.
+class MetricsRoute {
+ public:
+  MetricsRoute(std::vector<api::prom::Collector> state, std::vector<api::prom::Collector> per_request);
+  api::Response operator()(const api::Request& r) const;
+  // Parts deflated so far (not reused), for tests.
+  uint64_t deflated_parts() const { return shared_->gzip.deflated(); }
+
+ private:
+  struct Shared {
+    std::mutex mu;  // held while the collectors run and the text is rendered
+    api::prom::Exposition exposition;
+    api::PartsGzip gzip;
+  };
+  std::vector<api::prom::Collector> state_, per_request_;
+  std::shared_ptr<Shared> shared_;
+};
 
 // The whole main() of a daemon: parse arguments, load and validate the config, build
 // the plan, then check / print the public key / clean up / run.

@@ -118,3 +118,53 @@ TEST_CASE("prometheus histogram from a Histogram: the same text as from its valu
                           "le=\"+Inf\"} 6\n") != std::string::npos);
   }
 }
+
+TEST_CASE("prometheus exposition reset: the next exposition renders as a new one would") {
+  // What GET /metrics does on every scrape: the same Exposition, reset, filled again.
+  auto fill = [](Exposition& e, int round) {
+    e.gauge("a_gauge", "A.", {{"x", "1"}}, round);
+    if (round == 1) e.counter("b_total", "Only in round 1.", {}, 7);
+    if (round == 2) e.family("c_gauge", Type::gauge, "Only in round 2, empty.");
+    Histogram h(duration_buckets());
+    for (int i = 0; i < round; ++i) h.observe(0.003);
+    e.family("d_seconds", Type::histogram, "D.");
+    e.histogram("d_seconds", {{"route", "/r"}}, h);
+    e.gauge("a_gauge", "A.", {{"x", "2"}}, -round);
+  };
+  Exposition reused;
+  for (int round : {1, 2, 3, 1}) {
+    INFO("round " << round);
+    reused.reset();
+    fill(reused, round);
+    Exposition fresh;
+    fill(fresh, round);
+    CHECK(reused.render() == fresh.render());
+    CHECK(reused.families() == fresh.families());
+    size_t a = 0, b = 0;
+    CHECK(reused.render(1, a) == fresh.render(1, b));
+    CHECK(a == b);
+  }
+  reused.reset();
+  CHECK(reused.render().empty());
+  CHECK(reused.families() == 0);
+  // A family kept from an earlier exposition may be declared again with another type or
+  // help (a new exposition), and its old text is gone.
+  reused.gauge("b_total_gauge", "G.", {}, 1);
+  reused.reset();
+  reused.family("b_total_gauge", Type::gauge, "Other help.");
+  CHECK(reused.render() == "# HELP b_total_gauge Other help.\n# TYPE b_total_gauge gauge\n");
+}
+
+TEST_CASE("prometheus render split: the offset of a family, the text unchanged") {
+  Exposition e;
+  e.gauge("a_gauge", "A.", {}, 1);
+  e.gauge("b_gauge", "B.", {}, 2);
+  const std::string whole = e.render();
+  size_t at = 0;
+  CHECK(e.render(1, at) == whole);
+  CHECK(whole.substr(at) == "# HELP b_gauge B.\n# TYPE b_gauge gauge\nb_gauge 2\n");
+  CHECK(e.render(0, at) == whole);
+  CHECK(at == 0);
+  CHECK(e.render(2, at) == whole);
+  CHECK(at == whole.size());
+}

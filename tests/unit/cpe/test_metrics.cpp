@@ -1,6 +1,8 @@
 // GET /metrics on the CPE: the exposition of the state the control API serves, in base
 // units, with unknown figures left out (cpe/metrics.hpp).
 #include "cpe/metrics.hpp"
+#include "daemon/daemon.hpp"
+#include "gunzip.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -98,4 +100,103 @@ TEST_CASE("steering_metrics: weight per candidate, flows only when counted, publ
         "# HELP cats_weight_publications_total Weight publications of the selector, by service.\n"
         "# TYPE cats_weight_publications_total counter\n"
         "cats_weight_publications_total{service=\"app1\"} 4\n");
+}
+
+TEST_CASE("/metrics with its gzip cache: every answer is the fresh render, after every kind of change") {
+  // The CPE's families over state the test changes, the request histograms as the daemon
+  // registers them (daemon::run), and the route serving them; after each change the plain
+  // and the gzip answers must equal an exposition rendered afresh, and the cached state
+  // part must be deflated again exactly when the state's text changed.
+  using namespace cats::metrics;
+  std::vector<PathView> paths{{"wan1", "cloud1", "cats-wan1", {}, {}, 0, 0, {}}};
+  paths[0].snap.state = stamp::PathState::up;
+  paths[0].snap.rtt_ms = 12.5;
+  report::InstanceTable::Map table;
+  report::InstanceState st;
+  st.reported_available = true;
+  st.metrics = {make(MetricType::vcpus, 6, Source::nominal), make(MetricType::cpu_utilization, 0.5)};
+  table[{"cloud1", "app1", "app1-a"}] = st;
+  std::array<uint64_t, report::kVerdictCount> counters{};
+  std::vector<report::PlanStatus> plans(1);
+  plans[0].vcpe = "cloud1";
+  plans[0].revision = 1;
+  std::vector<CandidateMetric> candidates{{"app1", "app1-a", "wan1", 1000, 0}};
+  std::vector<ServicePublications> pubs{{"app1", 1}};
+  daemon::RequestStats requests;
+  const std::vector<api::prom::Collector> state{[&](api::prom::Exposition& e) {
+    path_metrics(e, paths);
+    instance_metrics(e, table);
+    report_metrics(e, counters);
+    plan_metrics(e, plans);
+    steering_metrics(e, candidates, pubs);
+  }};
+  const std::vector<api::prom::Collector> per_request{[&](api::prom::Exposition& e) { requests.collect(e); }};
+  const daemon::MetricsRoute route(state, per_request);
+  auto fresh = [&] {
+    api::prom::Exposition e;
+    for (const auto& c : state) c(e);
+    for (const auto& c : per_request) c(e);
+    return e.render();
+  };
+  api::Request plain, gz;
+  gz.headers["accept-encoding"] = "gzip";
+  // One scrape of each kind, as a client would make them, each counted afterwards in the
+  // request histogram as the router's observer does. Returns the parts deflated for it.
+  auto scrape = [&] {
+    const uint64_t before = route.deflated_parts();
+    const std::string want = fresh();
+    auto p = route(plain);
+    REQUIRE(p.raw);
+    CHECK(*p.raw == want);
+    auto z = route(gz);
+    REQUIRE(z.raw);
+    CHECK(test::gunzip(*z.raw) == want);
+    const uint64_t n = route.deflated_parts() - before;
+    requests.observe("/metrics", 200, 0.003);
+    return n;
+  };
+  CHECK(scrape() == 2);  // first: both parts
+  CHECK(scrape() == 1);  // the state unchanged: only the request histograms, which did change
+  SECTION("a path's figures") {
+    paths[0].snap.rtt_ms = 13.0;
+    CHECK(scrape() == 2);
+    paths[0].snap.state = stamp::PathState::down;
+    CHECK(scrape() == 2);
+    paths.push_back({"wan2", "cloud1", "cats-wan2", {}, {}, 0, 0, {}});
+    CHECK(scrape() == 2);
+  }
+  SECTION("an instance's report, availability, a new instance") {
+    table[{"cloud1", "app1", "app1-a"}].metrics[1] = make(MetricType::cpu_utilization, 0.75);
+    CHECK(scrape() == 2);
+    table[{"cloud1", "app1", "app1-a"}].expired = true;
+    CHECK(scrape() == 2);
+    table[{"cloud1", "app1", "app1-b"}] = st;
+    CHECK(scrape() == 2);
+  }
+  SECTION("reports received and rejected") {
+    ++counters[0];
+    CHECK(scrape() == 2);
+    ++counters[static_cast<size_t>(report::Verdict::bad_signature)];
+    CHECK(scrape() == 2);
+  }
+  SECTION("a vCPE's sampling plan") {
+    plans[0].state = report::SyncState::in_sync;
+    CHECK(scrape() == 2);
+    plans[0].revision = 2;
+    CHECK(scrape() == 2);
+  }
+  SECTION("weights, flows, publications") {
+    candidates[0].weight = 500;
+    CHECK(scrape() == 2);
+    candidates[0].flows = 7;
+    CHECK(scrape() == 2);
+    pubs[0].publications = 2;
+    CHECK(scrape() == 2);
+  }
+  SECTION("requests of other routes, and a new series") {
+    requests.observe("/api/v1/status", 200, 0.001);
+    CHECK(scrape() == 1);
+    requests.observe("", 404, 0.0001);
+    CHECK(scrape() == 1);
+  }
 }

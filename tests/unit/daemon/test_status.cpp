@@ -1,5 +1,5 @@
 // The daemon's GET /api/v1/status and GET /metrics parts (daemon::status_json,
-// daemon_metrics, metrics_response).
+// daemon_metrics, MetricsRoute).
 #include "daemon/daemon.hpp"
 #include "gunzip.hpp"
 #include "tunnel_fixture.hpp"
@@ -81,26 +81,38 @@ TEST_CASE("daemon metrics: build, start time and WireGuard peers of the plan by 
   CHECK_FALSE(v.empty());
 }
 
-TEST_CASE("metrics_response runs every collector into one 0.0.4 text answer") {
+TEST_CASE("MetricsRoute runs every collector into one 0.0.4 text answer") {
   std::vector<api::prom::Collector> cs;
   cs.push_back([](api::prom::Exposition& e) { e.gauge("a_b", "A.", {}, 1); });
   cs.push_back([](api::prom::Exposition& e) { e.gauge("a_b", "A.", {{"x", "y"}}, 2); });
-  auto r = daemon::metrics_response(cs, api::Request{});
+  // A per-request collector adding to a state family: still one group per family.
+  const std::vector<api::prom::Collector> per_request{
+      [](api::prom::Exposition& e) { e.gauge("a_b", "A.", {{"x", "z"}}, 3); },
+      [](api::prom::Exposition& e) { e.gauge("c_d", "C.", {}, 4); }};
+  auto r = daemon::MetricsRoute(cs, {})(api::Request{});
   CHECK(r.status == 200);
   CHECK(r.content_type == "text/plain; version=0.0.4; charset=utf-8");
   REQUIRE(r.raw.has_value());
   CHECK(*r.raw == "# HELP a_b A.\n# TYPE a_b gauge\na_b 1\na_b{x=\"y\"} 2\n");
+  const daemon::MetricsRoute route(cs, per_request);
+  api::Request gzip_req;
+  gzip_req.headers["accept-encoding"] = "gzip";
+  const std::string want =
+      "# HELP a_b A.\n# TYPE a_b gauge\na_b 1\na_b{x=\"y\"} 2\na_b{x=\"z\"} 3\n# HELP c_d C.\n# TYPE c_d gauge\nc_d 4\n";
+  CHECK(*route(api::Request{}).raw == want);
+  CHECK(test::gunzip(*route(gzip_req).raw) == want);
 }
 
-TEST_CASE("metrics_response is gzip for a scraper that asks (Prometheus), plain otherwise") {
+TEST_CASE("MetricsRoute is gzip for a scraper that asks (Prometheus), plain otherwise") {
   std::vector<api::prom::Collector> cs;
   cs.push_back([](api::prom::Exposition& e) {
     for (int i = 0; i < 50; ++i) e.gauge("cats_x_ratio", "X.", {{"vcpe", "cloud" + std::to_string(i)}}, i / 100.0);
   });
   api::Request plain_req, gzip_req;
   gzip_req.headers["accept-encoding"] = "gzip";  // what Prometheus sends (lower case: to_request)
-  auto plain = daemon::metrics_response(cs, plain_req);
-  auto z = daemon::metrics_response(cs, gzip_req);
+  const daemon::MetricsRoute route(cs, {});
+  auto plain = route(plain_req);
+  auto z = route(gzip_req);
   auto has = [](const api::Response& r, const std::string& k, const std::string& v) {
     return std::any_of(r.headers.begin(), r.headers.end(), [&](const auto& h) { return h.first == k && h.second == v; });
   };
