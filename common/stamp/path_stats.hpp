@@ -8,7 +8,10 @@
 //  * RTT sample = (T4 - T1) - (T3 - T2): local round trip on the steady clock minus the
 //    reflector's dwell time reported in its own timestamps (RFC 8762 §4.3, as TWAMP's
 //    RFC 5357 §4.2.1 uses them). Only differences of one clock's readings are used, so no
-//    clock synchronisation is needed.
+//    clock synchronisation is needed. T4 is the kernel's arrival stamp of the reply
+//    (SIOCGSTAMPNS) moved onto the steady clock (sender.hpp arrival_time), so time a
+//    reply spent queued while the prober did not run is not counted; T2 is the
+//    reflector's kernel stamp likewise (SO_TIMESTAMPNS).
 //  * Smoothed RTT: EWMA, rtt += alpha * (sample - rtt), first sample taken as is.
 //  * Jitter: RFC 3550 §6.4.1 estimator applied to consecutive RTT samples (in arrival
 //    order): D = sample_i - sample_{i-1}; J += (|D| - J) * gain; gain defaults to 1/16.

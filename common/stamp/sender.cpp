@@ -4,7 +4,9 @@
 
 #include <boost/asio/buffer.hpp>
 
+#include <linux/sockios.h>
 #include <net/if.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 
 #include <cerrno>
@@ -25,6 +27,15 @@ const char* validate(const SenderConfig& c) {
       c.local_address.is_v4() != c.reflector.address().is_v4())
     return "local address and reflector must be of the same family";
   return nullptr;
+}
+
+SteadyTime arrival_time(SteadyTime steady_now, std::chrono::system_clock::time_point system_now,
+                        std::optional<std::chrono::system_clock::time_point> kernel,
+                        std::chrono::milliseconds max_age) {
+  if (!kernel) return steady_now;
+  const auto age = system_now - *kernel;
+  if (age < decltype(age)::zero() || age > max_age) return steady_now;
+  return steady_now - std::chrono::duration_cast<SteadyTime::duration>(age);
 }
 
 StampSender::StampSender(asio::io_context& io, SenderConfig cfg, OnChange on_change)
@@ -60,8 +71,24 @@ Status StampSender::open_socket() {
   // Connected: the kernel drops datagrams from anyone but the reflector and reports
   // ICMP errors (port unreachable) to us.
   if (auto st = socket_.open(); !st) return fail(st.error());
+  // The first SIOCGSTAMPNS turns the socket's receive timestamps on (socket(7)); it has
+  // no packet to stamp yet (ENOENT). Not SO_TIMESTAMPNS: with it the kernel puts the
+  // stamp in a control message, which Asio's receive does not read, and stops keeping
+  // the one this ioctl returns.
+  timespec ts{};
+  (void)::ioctl(socket_.socket().native_handle(), SIOCGSTAMPNS, &ts);
   arm_receive();
   return ok();
+}
+
+SteadyTime StampSender::arrival_of_last_read() {
+  const auto steady_now = steady_clock::now();
+  const auto system_now = std::chrono::system_clock::now();
+  timespec ts{};
+  if (::ioctl(socket_.socket().native_handle(), SIOCGSTAMPNS, &ts) != 0) return steady_now;
+  const std::chrono::system_clock::time_point kernel(std::chrono::duration_cast<std::chrono::system_clock::duration>(
+      std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec)));
+  return arrival_time(steady_now, system_now, kernel);
 }
 
 void StampSender::close_socket() { socket_.close(); }
@@ -99,7 +126,7 @@ void StampSender::drain() {
     boost::system::error_code ec;
     const std::size_t n = socket_.socket().receive(asio::buffer(rx_), 0, ec);  // non-blocking socket
     if (ec) return;  // would_block: nothing queued (an ICMP error is only a loss, as below)
-    on_datagram(n, steady_clock::now());
+    on_datagram(n, arrival_of_last_read());
   }
 }
 
@@ -168,7 +195,7 @@ void StampSender::arm_receive() {
           }
           return;
         }
-        self->on_datagram(n, steady_clock::now());
+        self->on_datagram(n, self->arrival_of_last_read());
         self->arm_receive();
       });
 }

@@ -38,6 +38,17 @@ struct SenderConfig {
   ErrorEstimate error{};       // our clock: S=0, NTP format
 };
 
+// The steady-clock instant a datagram reached our socket, from the kernel's wall-clock
+// arrival stamp (`kernel`, SIOCGSTAMPNS) and a pair of readings of both clocks taken
+// together now. Why: a reply that waited in the socket while this process was not
+// running (a busy host, a slow handler on the same io_context) is not a slower path;
+// RFC 8762 §4.2 wants the receive timestamp taken as close to the wire as possible. A
+// stamp from the future or older than `max_age` means the wall clock stepped in
+// between: then `steady_now`, the old reading.
+SteadyTime arrival_time(SteadyTime steady_now, std::chrono::system_clock::time_point system_now,
+                        std::optional<std::chrono::system_clock::time_point> kernel,
+                        std::chrono::milliseconds max_age = std::chrono::seconds(1));
+
 // Valid: interval 1 ms .. 60 s, stats valid (see validate(StatsConfig)), reflector port
 // non-zero, local_address (if set) of the reflector's family.
 const char* validate(const SenderConfig& c);
@@ -78,6 +89,7 @@ class StampSender : public std::enable_shared_from_this<StampSender> {
   void arm_receive();
   void drain();  // read every reply already queued, before declaring losses
   void on_datagram(std::size_t n, SteadyTime now);
+  SteadyTime arrival_of_last_read();  // arrival_time() of the datagram just read
   void arm_deadline();
   void emit(const std::optional<StateChange>& c);
 

@@ -8,6 +8,7 @@
 #include <catch2/catch.hpp>
 
 #include <functional>
+#include <thread>
 
 using namespace cats;
 using namespace cats::stamp;
@@ -198,4 +199,59 @@ TEST_CASE("a sender whose device does not exist counts losses and does not throw
 
   sc.interval = 0ms;
   CHECK_FALSE(StampSender::start(io, sc).has_value());
+}
+
+TEST_CASE("arrival_time: the kernel's stamp moved onto the steady clock, a clock step ignored") {
+  using std::chrono::system_clock;
+  const SteadyTime steady_now{std::chrono::seconds(1000)};
+  const system_clock::time_point wall_now{std::chrono::seconds(1'796'000'000)};
+  // Queued 30 ms before we read it: it arrived 30 ms ago on the steady clock too.
+  CHECK(arrival_time(steady_now, wall_now, wall_now - 30ms) == steady_now - 30ms);
+  CHECK(arrival_time(steady_now, wall_now, wall_now) == steady_now);
+  CHECK(arrival_time(steady_now, wall_now, std::nullopt) == steady_now);
+  // A stamp from the future, or older than max_age: the wall clock stepped in between.
+  CHECK(arrival_time(steady_now, wall_now, wall_now + 5ms) == steady_now);
+  CHECK(arrival_time(steady_now, wall_now, wall_now - 1001ms) == steady_now);
+  CHECK(arrival_time(steady_now, wall_now, wall_now - 1000ms) == steady_now - 1000ms);
+  CHECK(arrival_time(steady_now, wall_now, wall_now - 200ms, 100ms) == steady_now);
+}
+
+TEST_CASE("sender: a reply that waited in the socket while the sender did not run is timed by its arrival") {
+  // The reflector answers from its own thread while the sender's thread is held up right
+  // after a probe left, as a busy host holds up a process: the RTT is the path's (well
+  // under a millisecond on loopback), not the hold-up (80 ms). Before the kernel's
+  // arrival stamps were used, each such sample was >= 80 ms.
+  boost::asio::io_context rio;
+  auto r = StampReflector::start(rio, loopback_reflector());
+  REQUIRE(r.has_value());
+  auto work = boost::asio::make_work_guard(rio);
+  std::thread reflector_thread([&] { rio.run(); });
+
+  boost::asio::io_context io;
+  auto sc = loopback_sender((*r)->local_endpoint());
+  sc.interval = 200ms;  // one probe at a time in flight
+  sc.stats.timeout = 400ms;  // no probe is declared lost while held up
+  sc.stats.min_timeout = 400ms;
+  auto s = StampSender::start(io, sc, [] { return 0u; });
+  REQUIRE(s.has_value());
+  auto sender = *s;
+  // Warm-up: the kernel turns receive stamping on for the whole system from a work
+  // queue, a moment after the first socket asks (net_enable_timestamp); a reply before
+  // that has no stamp and is timed when read (arrival_time's fallback).
+  REQUIRE(run_until(io, [&] { return sender->snapshot().received >= 2; }, 2000ms));
+  for (int i = 0; i < 3; ++i) {
+    const auto sent = sender->snapshot().sent;
+    REQUIRE(run_until(io, [&] { return sender->snapshot().sent > sent; }, 2000ms));
+    std::this_thread::sleep_for(80ms);  // the hold-up: the stimulus, not a wait
+    REQUIRE(run_until(io, [&] { return sender->snapshot().received > sent; }, 2000ms));
+  }
+  const auto snap = sender->snapshot();
+  sender->stop();
+  (*r)->stop();
+  work.reset();
+  rio.stop();
+  reflector_thread.join();
+  CHECK(snap.lost == 0);
+  REQUIRE(snap.rtt_max_ms.has_value());
+  CHECK(*snap.rtt_max_ms < 40.0);
 }
