@@ -100,11 +100,14 @@ void PathStats::note_rtt(double rtt) {
   if (last_rtt_ms_)
     deadline_jitter_ms_ += (std::fabs(rtt - *last_rtt_ms_) - deadline_jitter_ms_) * cfg_.jitter_gain;
   last_rtt_ms_ = rtt;
-  // The pending sample now has both neighbours (the first one has only this one).
+  // The pending sample now has both neighbours. The first one has only this one, and is
+  // judged by it alone: a path's first reply carries its tunnel's start (WireGuard's
+  // handshake on the first packet, first-packet work in the hops), 5-20 ms over the next
+  // ones in the lab, and a first sample the EWMA starts from takes a second to forget.
   if (pending_rtt_ms_) {
     double judged = *pending_rtt_ms_;
     const double higher = std::max(rtt, fed_rtt_ms_.value_or(rtt));
-    if (fed_rtt_ms_ && judged - higher > spike_threshold()) {
+    if (judged - higher > spike_threshold()) {
       judged = higher;
       ++spikes_;
     }

@@ -26,7 +26,9 @@
 //    not a slower path; two in a row are (a real step is seen one probe later, 50 ms at
 //    the CPE's rate). For i.i.d. jitter the rule is all but inert (an excess of 4 J ≈
 //    4.5 sigma over both neighbours), so J keeps its RFC 3550 meaning. Only upward: a
-//    round trip cannot be faster than the path. `spikes` counts them.
+//    round trip cannot be faster than the path. `spikes` counts them. The first sample
+//    has one neighbour and is judged by it alone (a tunnel's first packet waits for its
+//    handshake: 5-20 ms over the path in the lab).
 //  * The loss deadline uses its own srtt and jitter over every raw sample, at once: a
 //    late reply must grow the deadline right away (RFC 6298 §2 uses every sample).
 //  * Window: the last `window_probes` probes sent, and none older than `window_age`.

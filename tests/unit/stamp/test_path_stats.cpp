@@ -341,3 +341,41 @@ TEST_CASE("one probe held up by a scheduler moves neither RTT nor jitter; a real
   CHECK(s.snapshot().spikes == 1);
   CHECK(*s.snapshot().rtt_ms > 25.0);
 }
+
+TEST_CASE("a path's first reply, held up by its tunnel's handshake, is judged by the second alone") {
+  // The lab: a path's first RTT sample is 5-20 ms over the next ones (WireGuard's first
+  // packet waits for the handshake); a base RTT read then sat ~10 ms high for a second
+  // (lab.metrics, lab.usecase_arvr).
+  PathStats s;
+  uint32_t seq = 0;
+  auto probe = [&](double rtt_ms) {
+    const auto sent = at(std::chrono::milliseconds(50 * seq));
+    s.on_sent(seq, sent);
+    s.on_reply(seq, sent + std::chrono::microseconds(static_cast<int64_t>(rtt_ms * 1000)), 0ns);
+    ++seq;
+  };
+  probe(15.5);
+  CHECK(*s.snapshot().rtt_ms == 15.5);  // shown as is until the next one judges it
+  probe(1.5);
+  CHECK(*s.snapshot().rtt_ms == 1.5);
+  CHECK(s.snapshot().spikes == 1);
+  CHECK(*s.snapshot().rtt_max_ms == 15.5);  // the window keeps the raw sample
+  probe(1.5);
+  CHECK(*s.snapshot().rtt_ms == 1.5);
+  CHECK(s.snapshot().jitter_ms == 0.0);
+
+  // A first sample within the threshold of the second is kept.
+  PathStats t;
+  seq = 0;
+  auto probe_t = [&](double rtt_ms) {
+    const auto sent = at(std::chrono::milliseconds(50 * seq));
+    t.on_sent(seq, sent);
+    t.on_reply(seq, sent + std::chrono::microseconds(static_cast<int64_t>(rtt_ms * 1000)), 0ns);
+    ++seq;
+  };
+  probe_t(2.25);
+  probe_t(1.5);
+  probe_t(1.5);
+  CHECK(t.snapshot().spikes == 0);
+  CHECK(*t.snapshot().rtt_ms == Approx(2.25 + 0.25 * (1.5 - 2.25)));
+}
