@@ -12,7 +12,7 @@ constexpr double kMadToSigma = 1.25;
 
 double NoiseBand::sigma(double floor_sigma) const { return std::max(kMadToSigma * dev_, floor_sigma); }
 
-void NoiseBand::feed(double x, double init_sigma, double floor_sigma, const BandConfig& c) {
+void NoiseBand::feed(double x, double init_sigma, double floor_sigma, const BandConfig& c, bool trend_may_start) {
   if (!std::isfinite(x)) return;  // decide() excludes it (invalid metrics)
   if (!init_) {
     init_ = true;
@@ -23,12 +23,25 @@ void NoiseBand::feed(double x, double init_sigma, double floor_sigma, const Band
   if (x == last_) return;
   last_ = x;
   const double s = sigma(floor_sigma);
-  if (std::abs(x - mean_) > c.z * s) {
+  const double d = x - mean_;
+  run_ = d > s ? std::max(run_, 0) + 1 : d < -s ? std::min(run_, 0) - 1 : 0;
+  if (std::abs(d) > c.z * s) {
     // A level change, not noise: a new regime. The mean restarts there and so does the
     // deviation, from the model's σ at the new level: the step must not inflate the band,
     // and an old regime's noise (a delay at 95 % load) must not keep it wide for minutes.
     mean_ = x;
     dev_ = std::max(init_sigma, floor_sigma) / kMadToSigma;
+    run_ = 0;
+    trending_ = false;
+    return;
+  }
+  // A trend starts (where allowed) when the run reaches trend_run, and lasts as long as it.
+  trending_ = c.trend_run > 0 && std::abs(run_) >= c.trend_run && (trending_ || trend_may_start);
+  if (trending_) {
+    // A trend, not noise (BandConfig::trend_run): the mean follows it, the deviation is
+    // what it was. Moves are measured from the last step, so the trend becomes one as
+    // soon as it leaves the band of the noise measured before it.
+    mean_ = x;
     return;
   }
   // Winsorised at 3σ: one outlier moves the noise estimate by at most 3σ·gain.
@@ -90,7 +103,17 @@ std::vector<InputNoise::Input> InputNoise::inputs(std::span<const Instance> inst
 }
 
 void InputNoise::feed(std::span<const Instance> instances, std::span<const Path> paths) {
-  for (const Input& x : inputs(instances, paths)) bands_[x.key].feed(x.value, x.init, x.floor, cfg_);
+  // Trends (BandConfig::trend_run): utilisation only (a window mean ramps), in a pool at
+  // most trend_load busy.
+  double busy = 0.0, cap = 0.0;
+  for (const Instance& in : instances) {
+    if (!in.available) continue;
+    busy += effective_vcpus(in) * effective_utilization(in);
+    cap += effective_vcpus(in);
+  }
+  const bool quiet = cap > 0.0 && busy / cap <= cfg_.trend_load;
+  for (const Input& x : inputs(instances, paths))
+    bands_[x.key].feed(x.value, x.init, x.floor, cfg_, quiet && x.field == Field::utilization);
 }
 
 double InputNoise::sigma(const Input& x) const {

@@ -38,6 +38,21 @@ struct BandConfig {
   // p99 at 90 % load in one seed; 0.3 s left 102 of 105 cells unchanged and 3 worse by at
   // most 3 %; docs/BENCHMARKS.md "A rise in parts is one rise").
   double rise_window_s = 0.3;
+  // This many samples in a row beyond one σ on the same side of the mean are a trend, not
+  // noise: the mean follows it and the deviation is left as measured. A ramp (a window
+  // mean climbing over several reports) whose parts each stay within z·σ of the lagging
+  // mean otherwise counted as noise and widened the band as it climbed; repeated load
+  // changes then kept it wide for good (lab.steering: cloud2's utilisation σ 0.35 after a
+  // few load shifts, so no utilisation change was ever a move, and cloud2 left in damped
+  // steps over 2–3 s). Not a level change: restarting the band at the model's σ on every
+  // trend made every trend a move and the simulation far worse (docs/BENCHMARKS.md
+  // "Trends are not noise"). Gaussian noise makes such a run with p ≈ 0.16³ per sample and
+  // side. 0: off. Utilisation only, and a trend starts only while the pool is at most
+  // trend_load busy (then lasts as long as its run): at higher load the simulation was
+  // mixed with it (some cells better, others up to 2× worse, the herd's publications
+  // +10–30 %), as with the other low-load-only rules.
+  int trend_run = 3;
+  double trend_load = 0.5;
 };
 
 // One input's noise: EWMA mean and mean absolute deviation of its samples.
@@ -48,12 +63,18 @@ class NoiseBand {
   // the previous one is not a new observation (the caller recomputes more often than
   // inputs are sampled) and changes nothing. A sample beyond z·σ of the mean is a level
   // change, not noise: mean and deviation restart there (the deviation from init_sigma).
-  void feed(double x, double init_sigma, double floor_sigma, const BandConfig& c);
+  // BandConfig::trend_run samples in a row beyond σ on one side are a trend: the mean
+  // follows, the deviation stays.
+  // `trend_may_start`: a run reaching trend_run may start a trend now (a trend under way
+  // goes on regardless).
+  void feed(double x, double init_sigma, double floor_sigma, const BandConfig& c, bool trend_may_start = true);
   double sigma(double floor_sigma) const;
 
  private:
   bool init_ = false;
   double mean_ = 0.0, dev_ = 0.0, last_ = 0.0;
+  int run_ = 0;  // samples in a row beyond σ: > 0 above the mean, < 0 below
+  bool trending_ = false;
 };
 
 // An input that moved beyond its band since the last step, for the event log and for

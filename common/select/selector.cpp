@@ -54,6 +54,18 @@ double pool_busy(std::span<const Instance> instances) {
   return busy;
 }
 
+// The pool's busy vCPUs at a step: the last one, and those within `window` with the one
+// in force at its start (Selector::unexplained() reads the lowest).
+void record_busy(SelectorState& st, double busy, std::chrono::steady_clock::time_point now,
+                 std::chrono::milliseconds window) {
+  st.busy_at_step = busy;
+  auto& h = st.busy_steps;
+  h.emplace_back(now, busy);
+  std::size_t drop = 0;
+  while (drop + 1 < h.size() && now - h[drop + 1].first > window) ++drop;
+  h.erase(h.begin(), h.begin() + static_cast<std::ptrdiff_t>(drop));
+}
+
 }  // namespace
 
 void Selector::adopt(const std::string& service, Outcome outcome, std::vector<PublishedWeight> weights) {
@@ -132,6 +144,17 @@ bool Selector::unexplained(const SelectorState& st, const InputMove& m, std::spa
   // (Against the cost before the rise: `cost` is today's.)
   if (rise < cfg_.foreign_jump * (m.kind == InputMove::Kind::utilization ? 1.0 : cost - rise)) return false;
   if (m.kind == InputMove::Kind::network) return true;  // we do not move path delays
+  // A load rise only in a pool that was at most out_settle_load busy at some step within
+  // explain_window (or before it, still in force; a step mid-ramp sees part of it): at
+  // higher load several CPEs' steps move the same instances, and one CPE's share history
+  // cannot tell another's move from a foreign load (simulation, randomised 50-70 %: full
+  // steps on them several times worse once the utilisation band stopped widening on
+  // trends; docs/BENCHMARKS.md "Trends are not noise").
+  double cap = 0.0, quiet_busy = st.busy_at_step;
+  for (const auto& in : instances)
+    if (in.available) cap += effective_vcpus(in);
+  for (const auto& [t, b] : st.busy_steps) quiet_busy = std::min(quiet_busy, b);
+  if (!(cap > 0.0) || quiet_busy / cap > cfg_.out_settle_load) return false;
   // Upper bound of what our steering did to this instance: as if the pool's whole load
   // (busy vCPUs) were ours, as it is when every CPE acts like this one (a herd moves
   // together). Moving a share Δx of it moves the instance's utilisation by Δx·busy/c, an
@@ -182,7 +205,7 @@ Change Selector::first_decision(const Decision& d, Publication next, InputNoise&
   // every move within the window counts as explained (kUnknownShare).
   for (const auto& w : next.candidates) st.shares[w.vcpe + "/" + w.instance] = {{now, kUnknownShare}};
   noise.snap(instances, paths, now);
-  st.busy_at_step = pool_busy(instances);
+  record_busy(st, pool_busy(instances), now, cfg_.explain_window);
   const std::string id = next.service;
   st.pub = std::move(next);
   pub_.emplace(id, std::move(st));
@@ -223,7 +246,7 @@ std::optional<Change> Selector::update(const Service& svc, std::span<const Insta
     next.at = cur.at;  // adoption was the publication: hold-down keeps running from it
     settle_on(st.eff, next);
     noise.snap(instances, paths, now);  // later moves are measured from here
-    st.busy_at_step = pool_busy(instances);
+    record_busy(st, pool_busy(instances), now, cfg_.explain_window);
     cur = std::move(next);
     return std::nullopt;
   }
@@ -289,7 +312,7 @@ std::optional<Change> Selector::update(const Service& svc, std::span<const Insta
   } else if (!cl.normal.empty()) {
     reason += "; " + cl.normal;
   }
-  if (full && cl.urgent.empty()) reason += " [not ours: to target]";
+  if (full) reason += " [not ours: to target]";
   if (cl.urgent.empty() && !cl.reset && !full && alpha < 1.0) reason += " [step " + num(alpha * 100, 0) + " %]";
   if (cur.adopted) reason = "restart: " + reason;
   // A step may be kept internally only when nothing urgent or reset asks for it.
@@ -337,7 +360,7 @@ std::optional<Change> Selector::publish(SelectorState& st, const Decision& d, Pu
   st.stepped_at = now;
   record_shares(st.shares, before, st.eff, next, now, cfg_.explain_window);
   noise.snap(instances, paths, now);
-  st.busy_at_step = pool_busy(instances);
+  record_busy(st, pool_busy(instances), now, cfg_.explain_window);
   if (quiet) return std::nullopt;
   Change c{next, cur.candidates, std::move(reason)};
   cur = std::move(next);

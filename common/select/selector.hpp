@@ -151,6 +151,8 @@ struct SelectorState {
   // Per instance ("vcpe/id"): its share of eff after each step within explain_window.
   std::map<std::string, std::vector<std::pair<std::chrono::steady_clock::time_point, double>>, std::less<>> shares;
   double busy_at_step = 0.0;  // the pool's busy vCPUs at the last step
+  // The pool's busy vCPUs at each step within explain_window, and the one in force before.
+  std::vector<std::pair<std::chrono::steady_clock::time_point, double>> busy_steps;
   std::chrono::steady_clock::time_point born{};  // first decision or adopt()
   // Born by adopt(): the weights in force are the previous process's, at rest within a
   // band this process cannot know yet (its inputs' noise, which candidates sit on the

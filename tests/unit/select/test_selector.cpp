@@ -114,7 +114,8 @@ TEST_CASE("deadband property: noisy steady inputs publish nothing once their noi
   // between 0 and a share on noise alone: a few still step there (docs/SELECTION.md).
   std::printf("deadband property: %d of 200 worlds quiet after 30 s, %d late publications\n", quiet_worlds,
               total_late);
-  // Measured (seed 424242): 121 of 200 quiet, 1229 late publications; the selector before
+  // Measured (seed 424242): 121 of 200 quiet, 1229 late publications (127 and 1296 since
+  // the rules that followed, 2026-12-01, with and without trend_run); the selector before
   // the deadband (99b1313, 10 % hysteresis, same worlds and noise): 111 quiet, 949 late.
   // Without band_max (the 5 % cap): 138 and 855 (docs/SELECTION.md "Deadband").
   CHECK(quiet_worlds >= 115);
@@ -399,7 +400,7 @@ TEST_CASE("reasons: first decision, SLA breach with the measured value") {
   clk.t += 1s;
   c = sel.update(f.svc, f.in, f.paths);
   REQUIRE(c.has_value());
-  CHECK(c->reason == "cloud2/app1/wan1 rtt 80.0 ms > SLA 50.0 ms; cloud2/wan1 rtt 20.0 -> 80.0 ms (band ±2.7 ms)");
+  CHECK(c->reason == "cloud2/app1/wan1 rtt 80.0 ms > SLA 50.0 ms; cloud2/wan1 rtt 20.0 -> 80.0 ms (band ±2.7 ms) [not ours: to target]");
 }
 
 // ---------------------------------------------------------------------------------------
@@ -441,6 +442,50 @@ TEST_CASE("overload: an instance jumping to 95 % loses most new flows at once, i
   }
 }
 
+TEST_CASE("load ramp: a rise over many reports, each part within the noise, is a move, not noise") {
+  // Issue 8, lab.steering's load shift: cloud2's utilisation (a 1 s window mean, σ ≈ 5
+  // points under the test's traffic: lab, 1148 reports) climbs 20 % → 99 % over ten reports. Each part
+  // stayed within z·σ of the lagging mean, so it counted as noise and widened the band as
+  // it climbed: no move, no "not ours", and cloud2 went out in damped steps over seconds.
+  // A run of samples beyond σ on one side is a level change (BandConfig::trend_run).
+  auto run = [](int trend_run, std::string& log) {
+    FakeClock clk;
+    SelectorConfig cfg;
+    cfg.band.trend_run = trend_run;
+    Selector sel(cfg, clk.fn());
+    Fig4 f;
+    REQUIRE(sel.update(f.svc, f.in, f.paths).has_value());
+    for (int k = 0; k < 300; ++k) {  // 30 s of reports, ±5 points alternating
+      const double s = k % 2 ? 0.05 : -0.05;
+      f.in[0].utilization = 0.5 + s;
+      f.in[1].utilization = 0.2 - s;
+      clk.t += 100ms;
+      sel.update(f.svc, f.in, f.paths);
+    }
+    f.in[0].utilization = 0.5;
+    clk.t += 11s;  // nothing stepped within explain_window: the rise is not ours
+    for (double u = 0.2; u < 0.99; u = std::min(u + 0.08, 0.99)) {
+      f.in[1].utilization = u + 0.08;
+      clk.t += 100ms;
+      if (auto c = sel.update(f.svc, f.in, f.paths)) log += c->reason + "\n";
+    }
+    clk.t += 100ms;
+    if (auto c = sel.update(f.svc, f.in, f.paths)) log += c->reason + "\n";
+    const Decision d = decide(f.svc, f.in, f.paths);
+    const auto* p = sel.published("app1");
+    return std::pair{p->candidates[2].weight + p->candidates[3].weight, d.candidates[2].weight + d.candidates[3].weight};
+  };
+  std::string with, without;
+  const auto [cloud2, target] = run(BandConfig{}.trend_run, with);
+  INFO(with);
+  CHECK(with.find("cloud2/app1 utilisation ") != std::string::npos);
+  CHECK(with.find("[not ours: to target]") != std::string::npos);
+  CHECK(cloud2 == target);  // all the way, within the ramp
+  const auto [cloud2_off, target_off] = run(0, without);
+  INFO(without);
+  CHECK(cloud2_off > target_off);  // the rule made the difference
+}
+
 TEST_CASE("overload: an instance already hot when published does not bypass hold-down") {
   FakeClock clk;
   Selector sel({}, clk.fn());
@@ -466,7 +511,7 @@ TEST_CASE("urgent: a network delay jump of +50 % of the cost acts at once") {
   clk.t += 100ms;
   auto c = sel.update(svc, in, paths);
   REQUIRE(c.has_value());
-  CHECK(c->reason == "a/x/w cost 15.0 -> 25.0 ms (+67%: network 10.0 -> 20.0 ms); a/w rtt 10.0 -> 20.0 ms (band ±0.1 ms)");
+  CHECK(c->reason == "a/x/w cost 15.0 -> 25.0 ms (+67%: network 10.0 -> 20.0 ms); a/w rtt 10.0 -> 20.0 ms (band ±0.1 ms) [not ours: to target]");
   // a is now outside the 25 % window (target 0), and a path delay is never ours: all the
   // way at once.
   CHECK(c->now.candidates[0].weight == 0);
