@@ -11,6 +11,18 @@ using namespace std::chrono_literals;
 namespace {
 const SteadyTime t0{};
 SteadyTime at(std::chrono::milliseconds ms) { return t0 + ms; }
+
+// Probes every 50 ms, each answered after rtt_ms (no reflector dwell); seq counts them.
+struct Prober {
+  PathStats& s;
+  uint32_t seq = 0;
+  void operator()(double rtt_ms) {
+    const auto sent = at(std::chrono::milliseconds(50 * seq));
+    s.on_sent(seq, sent);
+    s.on_reply(seq, sent + std::chrono::microseconds(static_cast<int64_t>(rtt_ms * 1000)), 0ns);
+    ++seq;
+  }
+};
 }  // namespace
 
 TEST_CASE("RTT, jitter and loss arithmetic on a fixed sequence") {
@@ -308,13 +320,7 @@ TEST_CASE("one probe held up by a scheduler moves neither RTT nor jitter; a real
   StatsConfig cfg;
   cfg.rtt_alpha = 0.25;
   PathStats s(cfg);
-  uint32_t seq = 0;
-  auto probe = [&](double rtt_ms) {
-    const auto sent = at(std::chrono::milliseconds(50 * seq));
-    s.on_sent(seq, sent);
-    s.on_reply(seq, sent + std::chrono::microseconds(static_cast<int64_t>(rtt_ms * 1000)), 0ns);
-    ++seq;
-  };
+  Prober probe{s};
   for (int i = 0; i < 10; ++i) probe(0.75);
   CHECK(*s.snapshot().rtt_ms == 0.75);
   probe(24.75);  // the hiccup
@@ -347,13 +353,7 @@ TEST_CASE("a path's first reply, held up by its tunnel's handshake, is judged by
   // packet waits for the handshake); a base RTT read then sat ~10 ms high for a second
   // (lab.metrics, lab.usecase_arvr).
   PathStats s;
-  uint32_t seq = 0;
-  auto probe = [&](double rtt_ms) {
-    const auto sent = at(std::chrono::milliseconds(50 * seq));
-    s.on_sent(seq, sent);
-    s.on_reply(seq, sent + std::chrono::microseconds(static_cast<int64_t>(rtt_ms * 1000)), 0ns);
-    ++seq;
-  };
+  Prober probe{s};
   probe(15.5);
   CHECK(*s.snapshot().rtt_ms == 15.5);  // shown as is until the next one judges it
   probe(1.5);
@@ -366,13 +366,7 @@ TEST_CASE("a path's first reply, held up by its tunnel's handshake, is judged by
 
   // A first sample within the threshold of the second is kept.
   PathStats t;
-  seq = 0;
-  auto probe_t = [&](double rtt_ms) {
-    const auto sent = at(std::chrono::milliseconds(50 * seq));
-    t.on_sent(seq, sent);
-    t.on_reply(seq, sent + std::chrono::microseconds(static_cast<int64_t>(rtt_ms * 1000)), 0ns);
-    ++seq;
-  };
+  Prober probe_t{t};
   probe_t(2.25);
   probe_t(1.5);
   probe_t(1.5);
