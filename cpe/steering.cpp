@@ -266,6 +266,8 @@ Status Steering::start(const std::optional<steer::State>& previous) {
     if (!assigned) return assigned.error().context("candidate ids");
   }
   ids_ = steer::assignment_of(*assigned);
+  // Marks follow from the structure and the ids alone: once here, not per metrics scrape.
+  marks_ = steer::candidate_marks(steer_state(cfg_, {}, {}, ids_));
   const steer::State structure = *assigned;
   auto live = adopt_(structure);
   if (!live) log::warn(kLog, "reading the live steering state: " + live.error().message);
@@ -434,7 +436,9 @@ Status Steering::apply_state(const steer::State& desired, bool force) {
 }
 
 std::vector<Steering::CandidateWeight> Steering::candidate_weights() const {
-  const auto marks = steer::candidate_marks(steer_state(cfg_, {}, {}, ids_));
+  // Before start() (no ids yet) the marks are computed from what there is.
+  const auto computed = marks_.empty() ? steer::candidate_marks(steer_state(cfg_, {}, {}, ids_)) : decltype(marks_){};
+  const auto& marks = marks_.empty() ? computed : marks_;
   std::lock_guard lk(mu_);
   std::vector<CandidateWeight> out;
   for (size_t n = 0; n < cfg_.services.size(); ++n) {

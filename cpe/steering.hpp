@@ -142,6 +142,7 @@ class Steering {
   Clock clock_;
   Ids ids_source_;
   steer::Assignment ids_;  // set by start(), before any API reader exists; then constant
+  std::vector<std::vector<uint32_t>> marks_;  // steer::candidate_marks of cfg_ and ids_, set with ids_
   select::Selector selector_;
   std::chrono::steady_clock::time_point started_{};
   std::chrono::steady_clock::time_point last_apply_{};
