@@ -105,13 +105,8 @@ std::vector<InputNoise::Input> InputNoise::inputs(std::span<const Instance> inst
 void InputNoise::feed(std::span<const Instance> instances, std::span<const Path> paths) {
   // Trends (BandConfig::trend_run): utilisation only (a window mean ramps), in a pool at
   // most trend_load busy.
-  double busy = 0.0, cap = 0.0;
-  for (const Instance& in : instances) {
-    if (!in.available) continue;
-    busy += effective_vcpus(in) * effective_utilization(in);
-    cap += effective_vcpus(in);
-  }
-  const bool quiet = cap > 0.0 && busy / cap <= cfg_.trend_load;
+  const double cap = pool_vcpus(instances);
+  const bool quiet = cap > 0.0 && pool_busy(instances) / cap <= cfg_.trend_load;
   for (const Input& x : inputs(instances, paths))
     bands_[x.key].feed(x.value, x.init, x.floor, cfg_, quiet && x.field == Field::utilization);
 }

@@ -73,6 +73,20 @@ double effective_utilization(const Instance& in) {
   return std::isfinite(in.utilization) ? std::clamp(in.utilization, 0.0, 1.0) : 0.0;
 }
 
+double pool_busy(std::span<const Instance> instances) {
+  double busy = 0.0;
+  for (const auto& in : instances)
+    if (in.available) busy += effective_vcpus(in) * effective_utilization(in);
+  return busy;
+}
+
+double pool_vcpus(std::span<const Instance> instances) {
+  double c = 0.0;
+  for (const auto& in : instances)
+    if (in.available) c += effective_vcpus(in);
+  return c;
+}
+
 namespace {
 
 // The utilisation a service sees: u / (1 − reserve) for a low-priority one (trunk

@@ -215,6 +215,9 @@ double spare_vcpus(const Instance& in);
 // non-positive vcpus count as 1, utilisation is clamped to 0..1, non-finite as 0.
 double effective_vcpus(const Instance& in);
 double effective_utilization(const Instance& in);
+// The available instances' busy vCPUs (Σ vcpus × utilisation, as above) and vCPUs.
+double pool_busy(std::span<const Instance> instances);
+double pool_vcpus(std::span<const Instance> instances);
 
 // Score and weight every candidate of one service. Candidates are the (instance, path)
 // pairs where path.vcpe == instance.vcpe.

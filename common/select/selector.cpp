@@ -46,14 +46,6 @@ double pool_load(const Decision& d, const Publication& next, std::span<const Ins
   return cap > 0.0 ? busy / cap : 0.0;
 }
 
-// Busy vCPUs of the available instances (reported utilisation × vCPUs).
-double pool_busy(std::span<const Instance> instances) {
-  double busy = 0.0;
-  for (const auto& in : instances)
-    if (in.available) busy += effective_vcpus(in) * effective_utilization(in);
-  return busy;
-}
-
 // The pool's busy vCPUs at a step: the last one, and those within `window` with the one
 // in force at its start (Selector::unexplained() reads the lowest).
 void record_busy(SelectorState& st, double busy, std::chrono::steady_clock::time_point now,
@@ -150,9 +142,8 @@ bool Selector::unexplained(const SelectorState& st, const InputMove& m, std::spa
   // cannot tell another's move from a foreign load (simulation, randomised 50-70 %: full
   // steps on them several times worse once the utilisation band stopped widening on
   // trends; docs/BENCHMARKS.md "Trends are not noise").
-  double cap = 0.0, quiet_busy = st.busy_at_step;
-  for (const auto& in : instances)
-    if (in.available) cap += effective_vcpus(in);
+  const double cap = pool_vcpus(instances);
+  double quiet_busy = st.busy_at_step;
   for (const auto& [t, b] : st.busy_steps) quiet_busy = std::min(quiet_busy, b);
   if (!(cap > 0.0) || quiet_busy / cap > cfg_.out_settle_load) return false;
   // Upper bound of what our steering did to this instance: as if the pool's whole load

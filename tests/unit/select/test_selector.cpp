@@ -447,7 +447,7 @@ TEST_CASE("load ramp: a rise over many reports, each part within the noise, is a
   // points under the test's traffic: lab, 1148 reports) climbs 20 % → 99 % over ten reports. Each part
   // stayed within z·σ of the lagging mean, so it counted as noise and widened the band as
   // it climbed: no move, no "not ours", and cloud2 went out in damped steps over seconds.
-  // A run of samples beyond σ on one side is a level change (BandConfig::trend_run).
+  // A run of samples beyond σ on one side is a trend, not noise (BandConfig::trend_run).
   auto run = [](int trend_run, std::string& log) {
     FakeClock clk;
     SelectorConfig cfg;
