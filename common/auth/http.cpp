@@ -20,6 +20,18 @@ constexpr const char* kSetup = "/api/v1/setup";
 constexpr const char* kLogin = "/api/v1/login";
 constexpr const char* kLogout = "/api/v1/logout";
 constexpr const char* kPassword = "/api/v1/users/password";
+constexpr std::string_view kUsers = "/api/v1/users";
+constexpr std::string_view kTokens = "/api/v1/tokens";
+
+// The account lists (users, their sessions, API tokens) are the admin's: a viewer reads
+// the configuration and the live state, not who can log in or which scripts hold a key
+// (least privilege; the web UI shows the Users page to admins only, issue 10).
+bool account_route(std::string_view path) {
+  auto under = [&](std::string_view root) {
+    return path == root || (path.starts_with(root) && path[root.size()] == '/');
+  };
+  return under(kUsers) || under(kTokens);
+}
 
 // RFC 9110 §9.2.1 safe methods we serve; everything else changes something.
 bool is_safe(const std::string& m) { return m == "GET" || m == "HEAD"; }
@@ -118,6 +130,8 @@ api::Guard make_guard(Auth& auth, HttpOptions o) {
     if (!p) return failure_response(p.error());
     if (unsafe && p->role != Role::admin && r.path != kLogout && r.path != kPassword)
       return forbidden("forbidden", "role viewer may only read");
+    if (!unsafe && p->role != Role::admin && account_route(r.path))
+      return forbidden("forbidden", "users and tokens are listed to admins only");
     // Bearer tokens are no ambient credential a browser would attach: no CSRF check.
     if (unsafe && p->via == Principal::Via::session)
       if (auto stop = check_csrf(r, *p, *host)) return stop;

@@ -72,6 +72,7 @@ def users(s: LabSession) -> list[str]:
     r = talk(s, [{"method": "POST", "path": "/api/v1/login", "body": {"user": "admin", "password": ADMIN_PW}},
                  {"method": "GET", "path": "/api/v1/users"}])
     assert r[1]["status"] == 200, r[1]
+    assert all("password" not in json.dumps(u) and "hash" not in json.dumps(u) for u in r[1]["body"]["users"]), r[1]
     return sorted(u["name"] for u in r[1]["body"]["users"])
 
 
@@ -158,11 +159,11 @@ def test_sessions_csrf_roles(s: LabSession):
     # A viewer reads the configuration, but never its secrets (admins only: ?secrets=1).
     assert v[5]["status"] == 200 and "service" in v[5]["body"], v[5]["status"]
     assert v[6]["status"] == 403 and v[7]["status"] == 403, (v[6], v[7])
-    assert v[1]["status"] == 200 and v[2]["status"] == 200, v[1:3]
-    assert all("password" not in json.dumps(u) and "hash" not in json.dumps(u) for u in v[2]["body"]["users"]), v[2]
+    # A viewer reads the state, not the account list (users and tokens: admins only).
+    assert v[1]["status"] == 200 and v[2]["status"] == 403, v[1:3]
     assert v[3]["status"] == 403 and v[4]["status"] == 403, v[3:]
     assert users(s) == ["admin", "vera"]
-    print("  CSRF and Origin enforced; viewer reads, cannot change (403)")
+    print("  CSRF and Origin enforced; viewer reads the state, cannot change or list users (403)")
 
 
 def test_tokens(s: LabSession):
@@ -178,10 +179,12 @@ def test_tokens(s: LabSession):
     b = talk(s, [{"method": "GET", "path": "/metrics", "bearer": tok},
                  {"method": "GET", "path": "/api/v1/status", "bearer": tok},
                  {"method": "POST", "path": "/api/v1/users", "bearer": tok,
-                  "body": {"name": "x", "role": "admin", "password": VIEWER_PW}}])
+                  "body": {"name": "x", "role": "admin", "password": VIEWER_PW}},
+                 {"method": "GET", "path": "/api/v1/tokens", "bearer": tok}])
     assert b[0]["status"] == 200 and "cats_build_info" in b[0]["body"], b[0]["status"]
     assert b[0]["headers"]["content-type"].startswith("text/plain; version=0.0.4"), b[0]["headers"]
     assert b[1]["status"] == 200 and b[2]["status"] == 403, b[1:]
+    assert b[3]["status"] == 403 and tok not in json.dumps(b[3]["body"]), f"a viewer token lists tokens: {b[3]}"
     rv = talk(s, [{"method": "POST", "path": "/api/v1/login", "body": {"user": "admin", "password": ADMIN_PW}},
                   {"method": "DELETE", "path": f"/api/v1/tokens?id={tid}", "csrf": True,
                    "headers": {"Origin": f"https://{HOST}:{PORT}"}},

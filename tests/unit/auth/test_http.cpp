@@ -209,8 +209,13 @@ TEST_CASE("http: a viewer reads but changes nothing (403), except its own passwo
   setup_admin(h);
   REQUIRE(h.auth->add_user(kRoot, "local", "victor", Role::viewer, "victors password"));
   auto v = h.login("victor", "victors password");
-  CHECK(h.send(h.browser(v, "GET", "/api/v1/users")).status == 200);
   CHECK(h.send(h.browser(v, "GET", "/api/v1/audit")).status == 200);
+  // The account lists are the admin's (issue 10: users and tokens, admin only).
+  auto users = h.send(h.browser(v, "GET", "/api/v1/users"));
+  CHECK(users.status == 403);
+  CHECK(json::serialize(users.body).find("alice") == std::string::npos);
+  CHECK(h.send(h.browser(v, "GET", "/api/v1/tokens")).status == 403);
+  CHECK(h.send(h.browser(v, "GET", "/api/v1/usersx")).status != 403);  // not an account route
   auto res = h.send(h.browser(v, "POST", "/api/v1/config"));
   CHECK(res.status == 403);
   CHECK(h.send(h.browser(v, "POST", "/api/v1/users", R"({"name":"x","role":"admin","password":"xxxxxxxxxxxxxx"})"))
@@ -227,6 +232,12 @@ TEST_CASE("http: a viewer reads but changes nothing (403), except its own passwo
   r.headers["authorization"] = "Bearer " + t->secret;
   CHECK(h.send(r).status == 403);
   r.method = "GET";
+  r.path = "/api/v1/tokens";
+  CHECK(h.send(r).status == 403);
+  r.path = "/api/v1/status";
+  CHECK(h.send(r).status != 403);
+  auto admin = h.auth->create_token(kRoot, "local", "rw", Role::admin, kT0 + kMin);
+  r.headers["authorization"] = "Bearer " + admin->secret;
   r.path = "/api/v1/tokens";
   CHECK(h.send(r).status == 200);
 }
