@@ -16,6 +16,7 @@
 #include "stamp/reflector.hpp"
 #include "tunsock/tunnel_socket.hpp"
 #include "vcpe/plan.hpp"
+#include "vcpe/replay_marks.hpp"
 
 #include <boost/asio/ip/udp.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -73,6 +74,8 @@ struct Shared {
   };
   std::map<std::string, PlanView> plans;  // per CPE, the plan applied last
   uint64_t plans_accepted = 0, plans_ignored = 0;
+  uint64_t mark_write_failures = 0;  // replay marks not saved (vcpe/replay_marks.hpp)
+  std::string mark_error;
   stamp::ReflectorCounters reflector{};
 };
 
@@ -90,11 +93,12 @@ json::value metric_json(const metrics::L0Metric& m) {
 class VcpeServices final : public daemon::Services {
  public:
   VcpeServices(asio::io_context& io, config::VcpeConfig cfg, report::SigningKey key,
-               std::map<std::string, report::PublicKey> cpe_keys, std::shared_ptr<Shared> shared)
+               std::map<std::string, report::PublicKey> cpe_keys, ReplayMarks marks, std::shared_ptr<Shared> shared)
       : io_(io),
         cfg_(std::move(cfg)),
         key_(std::move(key)),
         cpe_keys_(std::move(cpe_keys)),
+        marks_(std::move(marks)),
         shared_(std::move(shared)),
         scheduler_(report::Intervals{report::Millis(cfg_.reporting.min_interval_ms),
                                      report::Millis(cfg_.reporting.max_interval_ms)},
@@ -326,7 +330,8 @@ class VcpeServices final : public daemon::Services {
 
   // The checks both CPE messages pass (R23): addressed to us, from a CPE whose
   // report_key we have, signed by it, newer than the last message from it (one sequence
-  // per CPE over both types: the CPE numbers them from one counter). Empty: accepted.
+  // per CPE over both types: the CPE numbers them from one counter; the marks outlive a
+  // restart, vcpe/replay_marks.hpp). Empty: accepted.
   template <class M>
   std::string check_cpe_message(const report::Decoded<M>& d) {
     const auto& m = d.message;
@@ -334,9 +339,14 @@ class VcpeServices final : public daemon::Services {
     auto k = cpe_keys_.find(m.cpe_id);
     if (k == cpe_keys_.end()) return "no report_key configured for CPE " + m.cpe_id;
     if (!d.verify(k->second)) return "bad signature";
-    auto& last = desired_seq_[m.cpe_id];
-    if (m.seq <= last) return "replay";
-    last = m.seq;
+    if (marks_.is_replay(m.cpe_id, m.seq)) return "replay";
+    if (auto st = marks_.accept(m.cpe_id, m.seq); !st) {
+      std::lock_guard lk(shared_->mu);
+      if (shared_->mark_write_failures++ == 0 || shared_->mark_error != st.error().message)
+        log::warn("vcpe", "replay mark of " + m.cpe_id + " not saved (a restart could take this message again): " +
+                              st.error().message);
+      shared_->mark_error = st.error().message;
+    }
     return {};
   }
 
@@ -504,7 +514,7 @@ class VcpeServices final : public daemon::Services {
   config::VcpeConfig cfg_;
   report::SigningKey key_;
   std::map<std::string, report::PublicKey> cpe_keys_;
-  std::map<std::string, uint64_t> desired_seq_;
+  ReplayMarks marks_;  // io thread only
   std::shared_ptr<Shared> shared_;
   report::ReportScheduler scheduler_;
   uint64_t seq_;
@@ -611,6 +621,8 @@ void add_routes(api::Router& router, std::shared_ptr<Shared> shared) {
          json::object{{"accepted", shared->desired_accepted}, {"ignored", shared->desired_ignored},
                       {"last_from", shared->desired_last}}},
         {"sampling_plans", plans_json(*shared)},
+        {"replay_marks", json::object{{"write_failures", shared->mark_write_failures},
+                                      {"last_error", shared->mark_error}}},
         {"stamp_reflector", json::object{{"received", r.received}, {"reflected", r.reflected},
                                          {"malformed", r.malformed}, {"auth_failed", r.auth_failed},
                                          {"rate_limited", r.rate_limited}, {"send_errors", r.send_errors}}}};
@@ -637,8 +649,15 @@ daemon::ServicesFactory services_factory(const config::VcpeConfig& cfg) {
       if (!k) return k.error().context("cpe " + c.name + " report_key");
       cpe_keys.emplace(c.name, *k);
     }
+    std::set<std::string> cpes;
+    for (const auto& [name, k] : cpe_keys) cpes.insert(name);
+    auto marks = ReplayMarks::load(ctx.daemon.state_dir + "/replay-marks", cpes);
+    if (marks.dropped() != 0)
+      log::warn("vcpe", ctx.daemon.state_dir + "/replay-marks: " + std::to_string(marks.dropped()) +
+                            " line(s) dropped (malformed, or a CPE no longer configured)");
     auto shared = std::make_shared<Shared>();
-    auto s = std::make_unique<VcpeServices>(ctx.io, cfg, std::move(*key), std::move(cpe_keys), shared);
+    auto s = std::make_unique<VcpeServices>(ctx.io, cfg, std::move(*key), std::move(cpe_keys), std::move(marks),
+                                            shared);
     if (auto st = s->start(); !st) return st.error();
     add_routes(ctx.router, shared);
     ctx.metrics.push_back(metrics_collector(shared, cfg.daemon.name));

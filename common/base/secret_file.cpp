@@ -1,6 +1,7 @@
 #include "base/secret_file.hpp"
 
 #include "base/fd.hpp"
+#include "base/files.hpp"
 
 #include <openssl/crypto.h>
 
@@ -15,41 +16,6 @@
 
 namespace cats {
 namespace {
-
-// mkdir -p with 0700 for whatever we create; existing directories are left as they are
-// (they may be shared system directories we have no business chmod-ing).
-Status make_dirs(const std::string& dir) {
-  if (dir.empty()) return ok();
-  struct stat st {};
-  if (::stat(dir.c_str(), &st) == 0) {
-    if (!S_ISDIR(st.st_mode)) return Error::msg(dir + " exists and is not a directory");
-    return ok();
-  }
-  auto slash = dir.find_last_of('/');
-  if (slash != std::string::npos && slash > 0) CATS_TRY(make_dirs(dir.substr(0, slash)));
-  if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) return Error::sys(errno, "mkdir " + dir);
-  return ok();
-}
-
-Status write_all(int fd, std::string_view data, const std::string& name) {
-  while (!data.empty()) {
-    ssize_t n = ::write(fd, data.data(), data.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return Error::sys(errno, "write " + name);
-    data.remove_prefix(static_cast<size_t>(n));
-  }
-  return ok();
-}
-
-std::string parent_dir(const std::string& path) {
-  auto slash = path.find_last_of('/');
-  return slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
-}
-
-void fsync_dir(const std::string& dir) {
-  UniqueFd d(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (d) ::fsync(d.get());
-}
 
 // Cleanses a buffer on every way out unless release()d.
 class Cleanser {

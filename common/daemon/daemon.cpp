@@ -2,6 +2,7 @@
 
 #include "api/encoding.hpp"
 #include "api/https.hpp"
+#include "base/files.hpp"
 #include "base/log.hpp"
 #include "nft/nft.hpp"
 #include "overlay/apply.hpp"
@@ -83,15 +84,9 @@ std::vector<std::string> read_owned(const config::Daemon& d) {
 }
 
 Status write_owned(const config::Daemon& d, const std::vector<std::string>& names) {
-  std::string tmp = owned_path(d) + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    for (auto& n : names) out << n << "\n";
-    out.flush();
-    if (!out) return Error::sys(errno, "write " + tmp);
-  }
-  if (::rename(tmp.c_str(), owned_path(d).c_str()) != 0) return Error::sys(errno, "rename " + tmp);
-  return ok();
+  std::string text;
+  for (auto& n : names) text += n + "\n";
+  return replace_file(owned_path(d), text);
 }
 
 std::vector<std::string> tunnel_names(const overlay::Plan& p) {

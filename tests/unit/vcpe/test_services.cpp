@@ -335,3 +335,30 @@ TEST_CASE("vcpe load_config: the file, and --reimport refused") {
   a.config = "/nonexistent/vcpe.toml";
   CHECK_FALSE(vcpe::load_config(a).has_value());
 }
+
+// Issue 14: the replay marks outlive a restart. Before, they lived in memory only, and a
+// signed CPE message captured before a restart was taken (and acked) once more after it.
+TEST_CASE("vcpe services: a CPE message taken before a restart is a replay after it") {
+  Fixture f;
+  f.start();
+  const std::vector<report::PlanInstance> entries{entry("app9", "app9-a", f.app9.address())};
+  const auto first = f.plan(entries, 7);
+  f.send(first);
+  REQUIRE(f.run_until([&] { return f.acks().size() == 1; }));
+
+  // The restart: new services (and routes) over the same state directory.
+  f.services.reset();
+  f.router = api::Router{};
+  f.metrics.clear();
+  f.start();
+  f.send(first);
+  REQUIRE(f.run_until([&] { return f.plans().at("ignored").as_uint64() == 1; }));
+  CHECK(f.plans().at("accepted").as_uint64() == 0);
+  CHECK(f.acks().size() == 1);
+  // A newer message from the CPE is taken as usual, and its mark replaces the old one.
+  f.send(f.plan(entries, 8));
+  REQUIRE(f.run_until([&] { return f.acks().size() == 2; }));
+  CHECK(f.acks()[1].revision == 8);
+  auto r = f.get("/api/v1/reports");
+  CHECK(r.at("replay_marks").at("write_failures").as_uint64() == 0);
+}
