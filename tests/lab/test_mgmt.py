@@ -287,16 +287,18 @@ def test_login_rate_limit(s: LabSession):
     steps = [{"method": "POST", "path": "/api/v1/login", "body": {"user": "vera", "password": "wrong password!"}}
              for _ in range(8)]
     steps.append({"method": "POST", "path": "/api/v1/login", "body": {"user": "vera", "password": VIEWER_PW}})
+    # Per client address too: admin from the same client is held back (asked in the same
+    # run of requests: the first lock is 1 s, common/auth/limiter.hpp, and a new client
+    # process can take longer than that to start on a loaded machine), from another not.
+    steps.append({"method": "POST", "path": "/api/v1/login", "body": {"user": "admin", "password": ADMIN_PW}})
     r = talk(s, steps)
     codes = [x["status"] for x in r]
     assert codes[0] == 401, codes
     assert 429 in codes[:8], f"no lock-out after 8 failures: {codes}"
-    assert codes[-1] == 429, f"the right password got through a lock-out: {codes}"
+    assert codes[-2] == 429, f"the right password got through a lock-out: {codes}"
     locked = next(x for x in r if x["status"] == 429)
     assert int(locked["headers"].get("retry-after", "0")) >= 1, locked["headers"]
-    # Per client address too: admin from the same client is held back, from another not.
-    same = talk(s, [{"method": "POST", "path": "/api/v1/login", "body": {"user": "admin", "password": ADMIN_PW}}])
-    assert same[0]["status"] == 429, f"the locked-out address logged in as another user: {same[0]['status']}"
+    assert codes[-1] == 429, f"the locked-out address logged in as another user: {codes}"
     other = talk(s, [{"method": "POST", "path": "/api/v1/login", "body": {"user": "admin", "password": ADMIN_PW}},
                      {"method": "GET", "path": "/api/v1/audit"}], client="c2")
     assert other[1]["status"] == 200, other
@@ -309,7 +311,8 @@ def test_login_rate_limit(s: LabSession):
     log = Path(s.lab.state()["daemon_configs"]["cpe"]["state_dir"]) / "daemon.log"
     text = log.read_text(errors="replace")
     assert ADMIN_PW not in text and VIEWER_PW not in text, "a password in the daemon's log"
-    print(f"  failures {codes[:8]} then the right password: {codes[-1]}; audit {sorted(actions)}")
+    print(f"  failures {codes[:8]} then the right password: {codes[-2]}, admin from there: {codes[-1]}; "
+          f"audit {sorted(actions)}")
 
 
 def test_events_filtered(s: LabSession):
