@@ -867,6 +867,12 @@ try {
       return r && num('vcpus') && num('utilization') && Number(r.querySelector('.spark')?.getAttribute('data-points') ?? 0) >= 2;
     }), input.instances, { timeout: kWait });
     out.instances_ms = Date.now() - t;
+    // ... and the availability and utilisation sparklines too (history, then live samples).
+    await untilPage(page, 'availability and utilisation sparklines with points', (want) => want.every((w) => {
+      const r = [...document.querySelectorAll('tr[data-instance]')].find((x) => x.getAttribute('data-instance').startsWith(w));
+      const pts = (s) => Number(r?.querySelector(`.spark[data-series="${s}"]`)?.getAttribute('data-points') ?? 0);
+      return pts('availability') >= 2 && pts('utilisation') >= 2;
+    }), input.instances);
     out.instances = await page.$$eval('tr[data-instance]', (rows) => rows.map((r) => ({
       key: r.getAttribute('data-instance'),
       vcpus: r.querySelector('[data-field=vcpus]').textContent,
@@ -1144,8 +1150,9 @@ try {
     out.colour_wan_down = await colourNotAlone(page);
     // ... and its recent events list the path_down.
     out.overview_recent = await untilPage(page, 'the path_down in the overview\'s recent events', ([subject, t0]) => {
+      // (one of the WAN's path_downs: both went down, and the list keeps the last 12 events)
       const li = [...document.querySelectorAll('[data-testid=events] li[data-kind="path_down"]')]
-        .find((x) => x.getAttribute('data-subject') === subject && Number(x.getAttribute('data-ts')) >= t0 - 1000);
+        .find((x) => x.getAttribute('data-subject').startsWith(`${subject.split('/')[0]}/`) && Number(x.getAttribute('data-ts')) >= t0 - 1000);
       return li ? li.textContent : null;
     }, [subject, tPage]);
     await shot(page, 'overview-wan-down-1280x800', false);
