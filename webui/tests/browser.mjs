@@ -42,7 +42,7 @@ const rawPublic = (type) => generateKeyPairSync(type).publicKey.export({ format:
 const out = { steps: [] };
 const step = (name, extra = {}) => {
   out.steps.push({ name, t_ms: Math.round(performance.now()), ...extra });
-  process.stderr.write(`  browser: ${name}\n`);
+  process.stderr.write(`  browser: ${name} (${(performance.now() / 1000).toFixed(1)} s)\n`);
 };
 const kWait = 20_000;
 
