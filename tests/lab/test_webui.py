@@ -412,11 +412,13 @@ def test_browser(s: LabSession):
     et = out["events_time"]
     assert et["rows"] >= 1 and et["min_ts"] >= et["since"] and et["max_ts"] <= et["until"], et
     assert et["unfiltered_before"] >= 1 and et["oldest"] < et["since"], f"the time filter narrowed nothing: {et}"
-    # Instances: each of the scenario's instances with its delay (reported, last measured or
-    # the service time), availability in words, and sparklines with history
+    # Instances: each of the scenario's instances with its processing delay (the figure
+    # reported, last measured or the service time; or, when the last sample has none, its
+    # history on the sparkline), availability in words, and sparklines with history
     for want in inp["instances"]:
         row = next((i for i in out["instances"] if i["key"].startswith(want)), None)
-        assert row and re.search(r"\d", row["delay_cell"]) and row["available"] in ("available", "unavailable"), row
+        assert row and row["available"] in ("available", "unavailable"), row
+        assert re.search(r"\d", row["delay_cell"]) or row["sparks"].get("processing delay", 0) >= 2, row
         assert row["sparks"].get("availability", 0) >= 2 and row["sparks"].get("utilisation", 0) >= 2, row
     ig = out["instance_gpu"]
     assert ig["gpu"] == "75.0 % of 2" and ig["delay"] == "44.4 ms" and "GPU" in ig["header"], ig
@@ -425,9 +427,10 @@ def test_browser(s: LabSession):
     pr = out["paths_reload"]
     assert pr["after"]["points"] >= 2 and pr["after"]["first_t"] < pr["reload_at_s"] - 5, f"no history after the reload: {pr}"
     assert pr["after"]["first_t"] <= pr["before"]["first_t"] + 5, f"the reload lost the older points: {pr}"
+    # (24 h in 600 buckets: the lab's few minutes are one bucket, then the live points)
     for label in ("1 h", "24 h"):
         r = out["paths_ranges"][label]
-        assert r["reads"] >= len(inp["wans"]) * len(inp["vcpes"]) and min(r["rows"]) >= 2 and r["points"] >= 2, (label, r)
+        assert r["reads"] >= len(inp["wans"]) * len(inp["vcpes"]) and min(r["rows"]) >= 1 and r["points"] >= 2, (label, r)
     # Configuration: the diff of two revisions apart is the daemon's, with both changes
     ad = out["any_diff"]
     assert ad["to"] - ad["from"] >= 2 and ad["text"].strip() == ad["daemon"].strip(), ad
