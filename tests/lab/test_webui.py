@@ -62,6 +62,16 @@ namespace c1, uses it:
    daemon's diff, after which the document equals the one the forms started from.
    axe-core on every page (setup, login, each page, the forms with errors, the wizard,
    the revert question, the viewer's pages): no serious or critical violation.
+   Also: Tab reaches every control of setup and login; a wrong password's error right
+   after the password field, describing it; the Paths charts' history after a reload and
+   the 1 h / 24 h buttons' history reads; Instances' delay, availability and (two
+   `instances` messages dispatched on the page's stream) GPU figures with sparklines;
+   WAN1 +40 ms: its path degraded on the Paths table and on the topology in words and
+   dashes; the overview's recent events and the Events page (live, no re-read) with the
+   blackhole's path_down; Events narrowed by service and by time; the diff of two
+   revisions apart equal to the daemon's; the viewer finds no failing control on any page,
+   and a pending change's banner without Confirm (the change made and confirmed on the
+   root socket: {"ask": "pending"} / {"ask": "confirm", "revision": N}).
 3. Figures: the first load's compressed bytes and navigation -> first data render,
    against the budget (250 KB, 1 s); printed for docs/BENCHMARKS.md.
 """
