@@ -57,9 +57,10 @@ export function Chart(props: { id: string; title: string; series: Series[]; data
   // The newest point of the first series (for the browser test: what the chart shows now).
   const ys = props.data[1] as (number | null | undefined)[] | undefined;
   const last = n && ys ? ys[n - 1] : null;
+  // ... and its oldest point's time (history read back: older than the page).
   return (
     <figure class="chart" data-chart={props.id} data-points={n} data-last={last ?? undefined}
-            data-last-t={n ? props.data[0][n - 1] : undefined}>
+            data-first-t={n ? props.data[0][0] : undefined} data-last-t={n ? props.data[0][n - 1] : undefined}>
       <figcaption>{props.title}</figcaption>
       <div ref={box} />
     </figure>

@@ -11,14 +11,18 @@ export function Field(props: {
   error?: string;
   autocomplete?: string;
   minLength?: number;
+  // An error about this field shown elsewhere (a login's "wrong user name or password",
+  // which names no field): the field is marked invalid and described by it.
+  describedBy?: string;
 }) {
   const errId = `${props.id}-error`;
+  const describedBy = props.error ? errId : props.describedBy;
   return (
     <div class="field">
       <label for={props.id}>{props.label}</label>
       <input id={props.id} name={props.id} type={props.type ?? 'text'} value={props.value}
              autocomplete={props.autocomplete} minLength={props.minLength} required
-             aria-invalid={props.error ? 'true' : undefined} aria-describedby={props.error ? errId : undefined}
+             aria-invalid={describedBy ? 'true' : undefined} aria-describedby={describedBy}
              onInput={(e) => props.onInput((e.target as HTMLInputElement).value)} />
       {props.error && <p class="error" id={errId} role="alert">{props.error}</p>}
     </div>

@@ -21,7 +21,7 @@ export function Spark(props: { values: (number | null)[]; label: string; min?: n
   });
   return (
     <svg class="spark" viewBox={`0 0 ${w} ${h}`} width={w} height={h} role="img" aria-label={`${props.label}: ${nums.length} points`}
-         data-points={nums.length}>
+         data-points={nums.length} data-series={props.label}>
       <path d={d} />
     </svg>
   );

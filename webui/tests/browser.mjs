@@ -42,7 +42,7 @@ const rawPublic = (type) => generateKeyPairSync(type).publicKey.export({ format:
 const out = { steps: [] };
 const step = (name, extra = {}) => {
   out.steps.push({ name, t_ms: Math.round(performance.now()), ...extra });
-  process.stderr.write(`  browser: ${name}\n`);
+  process.stderr.write(`  browser: ${name} (${(performance.now() / 1000).toFixed(1)} s)\n`);
 };
 const kWait = 20_000;
 
@@ -89,6 +89,7 @@ async function newPage(storageState) {
     window.EventSource = class extends ES {
       constructor(...a) {
         super(...a);
+        window.catsES = this; // the newest: a test can dispatch a contract-shaped message on it
         super.addEventListener('paths', (e) => {
           try {
             const p = JSON.parse(e.data);
@@ -630,6 +631,18 @@ async function configForms(page) {
   const end = await doc();
   out.revert_back = JSON.stringify(end) === JSON.stringify(start);
   step('config forms: revert with its diff, back to the start');
+
+  // ---- the diff of any two revisions, not only neighbours: from where the forms started
+  // to the vCPE's revision (across the service's, the expired one and its revert)
+  await page.selectOption('#diff-from', String(base));
+  await page.selectOption('#diff-to', String(r3));
+  await page.click('button:text-is("Show diff")');
+  out.any_diff = {
+    from: base, to: r3,
+    text: await textOf(page, `[data-testid=config-diff][data-from="${base}"][data-to="${r3}"]`),
+    daemon: await page.evaluate(async ([a, b]) => (await fetch(`/api/v1/config/diff?from=${a}&to=${b}&format=text`)).text(), [base, r3]),
+  };
+  step('config: the diff of two revisions apart', { from: base, to: r3 });
 }
 
 try {
@@ -640,6 +653,7 @@ try {
   await page.waitForSelector('#password', { timeout: kWait });
   await axeOn(page, 'setup');
   await bothSizes(page, 'setup');
+  (out.keyboard ??= {}).setup = await keyboardReach(page);
   await page.fill('#user', input.admin.user);
   await page.fill('#password', 'short');
   await page.fill('#confirm', 'short');
@@ -658,7 +672,23 @@ try {
   await page.waitForSelector('#password', { timeout: kWait });
   await axeOn(page, 'login');
   await bothSizes(page, 'login');
+  out.keyboard.login = await keyboardReach(page);
+  // A wrong password: the error next to the password field (right after it, and the field
+  // described by it and marked invalid), naming no field.
   await page.fill('#user', input.admin.user);
+  await page.fill('#password', `${input.admin.password}x`);
+  await page.click('button[type=submit]');
+  await page.waitForSelector('#login-error', { timeout: kWait });
+  out.login_wrong = await page.evaluate(() => {
+    const pw = document.querySelector('#password');
+    const err = document.querySelector('#login-error');
+    const a = pw.getBoundingClientRect();
+    const b = err.getBoundingClientRect();
+    return { text: err.textContent, describedby: pw.getAttribute('aria-describedby'), invalid: pw.getAttribute('aria-invalid'),
+             after_field: pw.closest('.field')?.nextElementSibling === err, gap_px: Math.round(b.top - a.bottom),
+             visible: b.height > 0 };
+  });
+  await axeOn(page, 'login-error');
   await page.fill('#password', input.admin.password);
   await page.click('button[type=submit]');
   await page.waitForSelector('html[data-ready="1"]', { timeout: kWait });
@@ -775,6 +805,58 @@ try {
   await axeOn(page, 'paths');
   await shot(page, 'paths-1280x800');
 
+  // ---- paths: the charts' history survives a reload (read back from the daemon: the
+  // oldest point is from before the reload), and the 1 h and 24 h buttons read history
+  // (GET /api/v1/paths?history=1 over that span, answered with points, drawn).
+  {
+    const npaths = input.wans.length * input.vcpes.length;
+    const rtt = `[data-chart="${input.wans[0]}|${input.vcpes[0]}|rtt"]`;
+    const chartNow = () => page.evaluate((sel) => {
+      const c = document.querySelector(sel);
+      return { points: Number(c?.getAttribute('data-points') ?? 0), first_t: Number(c?.getAttribute('data-first-t') ?? NaN) };
+    }, rtt);
+    const histReads = [];
+    const onHist = (r) => {
+      if (!r.url().includes('/api/v1/paths?') || r.status() !== 200) return;
+      const q = new URL(r.url()).searchParams;
+      if (q.get('history') !== '1') return;
+      const e = { span_ms: Number(q.get('to')) - Number(q.get('from')), at: Date.now(), rows: null };
+      histReads.push(e);
+      r.json().then((rows) => { e.rows = rows.length; }, () => {});
+    };
+    page.on('response', onHist);
+    const before = await chartNow();
+    const reloadAt = await page.evaluate(() => Date.now());
+    await page.reload({ timeout: kWait });
+    const after = await untilPage(page, 'the RTT chart with points after the reload', (sel) => {
+      const c = document.querySelector(sel);
+      const n = Number(c?.getAttribute('data-points') ?? 0);
+      return n >= 2 ? { points: n, first_t: Number(c.getAttribute('data-first-t')) } : null;
+    }, rtt);
+    out.paths_reload = { before, after, reload_at_s: reloadAt / 1000 };
+    out.paths_ranges = {};
+    for (const [label, span] of [['1 h', 3600_000], ['24 h', 24 * 3600_000]]) {
+      const t = Date.now();
+      await page.click(`button:text-is("${label}")`);
+      const deadline = Date.now() + kWait;
+      let mine = [];
+      for (;;) {
+        mine = histReads.filter((e) => e.at >= t && Math.abs(e.span_ms - span) < 60_000);
+        const c = await chartNow();
+        const pressed = await page.getAttribute(`button:text-is("${label}")`, 'aria-pressed');
+        if (mine.length >= npaths && mine.every((e) => e.rows !== null) && pressed === 'true' && c.points >= 2) {
+          out.paths_ranges[label] = { reads: mine.length, rows: mine.map((e) => e.rows), points: c.points, first_t: c.first_t };
+          break;
+        }
+        if (Date.now() >= deadline) throw new Error(`the ${label} range: reads ${JSON.stringify(mine)}, chart ${JSON.stringify(c)}, pressed ${pressed}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+    page.off('response', onHist);
+    await page.click('button:text-is("Live (5 min)")');
+    step('paths: history after a reload, 1 h and 24 h from history', { reload: out.paths_reload, ranges: out.paths_ranges });
+  }
+
   // ---- instances: every instance of the scenario with numbers and sparklines
   {
     const t = Date.now();
@@ -785,13 +867,23 @@ try {
       return r && num('vcpus') && num('utilization') && Number(r.querySelector('.spark')?.getAttribute('data-points') ?? 0) >= 2;
     }), input.instances, { timeout: kWait });
     out.instances_ms = Date.now() - t;
+    // ... and the availability and utilisation sparklines too (history, then live samples).
+    await untilPage(page, 'availability and utilisation sparklines with points', (want) => want.every((w) => {
+      const r = [...document.querySelectorAll('tr[data-instance]')].find((x) => x.getAttribute('data-instance').startsWith(w));
+      const pts = (s) => Number(r?.querySelector(`.spark[data-series="${s}"]`)?.getAttribute('data-points') ?? 0);
+      return pts('availability') >= 2 && pts('utilisation') >= 2;
+    }), input.instances);
     out.instances = await page.$$eval('tr[data-instance]', (rows) => rows.map((r) => ({
       key: r.getAttribute('data-instance'),
       vcpus: r.querySelector('[data-field=vcpus]').textContent,
       utilization: r.querySelector('[data-field=utilization]').textContent,
       delay: r.querySelector('[data-field=delay]').textContent,
       available: r.querySelector('[data-field=available]').textContent,
+      // the processing delay's cell: the reported delay, else the last measured one or the
+      // service time the selector uses
+      delay_cell: r.querySelector('[data-field=delay]').parentElement.textContent,
       spark_points: [...r.querySelectorAll('.spark')].map((x) => Number(x.getAttribute('data-points'))),
+      sparks: Object.fromEntries([...r.querySelectorAll('.spark')].map((x) => [x.getAttribute('data-series'), Number(x.getAttribute('data-points'))])),
     })));
     step('instances with numbers and sparklines', { instances_ms: out.instances_ms });
     await shot(page, 'instances-1280x800');
@@ -908,6 +1000,8 @@ try {
     await page.waitForSelector('tr[data-event-kind]', { timeout: kWait });
     out.events_count = await page.locator('tr[data-event-kind]').count();
     const kinds = await page.$$eval('tr[data-event-kind]', (rows) => rows.map((r) => r.getAttribute('data-event-kind')));
+    const unfiltered = await page.$$eval('tr[data-event-kind]', (rows) => rows.map((r) => ({
+      kind: r.getAttribute('data-event-kind'), subject: r.getAttribute('data-event-subject'), ts: Number(r.getAttribute('data-ts')) })));
     const kind = kinds[kinds.length - 1];
     const asked = (want) => page.waitForResponse((r) => {
       if (!r.url().includes('/api/v1/events?')) return false;
@@ -937,6 +1031,52 @@ try {
     out.events_subject = { subject: v, answered: evs.length, kinds: [...new Set(evs.map((e) => e.kind))],
                            subjects: [...new Set(evs.map((e) => e.subject))],
                            rows: await page.locator('tr[data-event-kind]').count() };
+    const rowsNow = () => page.$$eval('tr[data-event-kind]', (rows) => rows.map((r) => ({
+      kind: r.getAttribute('data-event-kind'), subject: r.getAttribute('data-event-subject'), ts: Number(r.getAttribute('data-ts')) })));
+    // By service: the first service's id as the subject (its weights publications), any kind.
+    await page.selectOption('#event-kind', '');
+    answer = asked({ subject: input.service, kind: null });
+    await page.fill('#event-subject', input.service);
+    await page.press('#event-subject', 'Enter');
+    const svcEvs = await (await answer).json();
+    await page.waitForFunction((s) => {
+      const rows = [...document.querySelectorAll('tr[data-event-kind]')];
+      return rows.length > 0 && rows.every((r) => r.getAttribute('data-event-subject').split('/').includes(s));
+    }, input.service, { timeout: kWait });
+    const svcRows = await rowsNow();
+    out.events_service = { service: input.service, rows: svcRows.length, kinds: [...new Set(svcRows.map((r) => r.kind))],
+                           subjects: [...new Set(svcRows.map((r) => r.subject))], answered: svcEvs.length,
+                           answered_subjects: [...new Set(svcEvs.map((e) => e.subject))],
+                           unfiltered: unfiltered.length,
+                           unfiltered_other: unfiltered.filter((r) => !r.subject.split('/').includes(input.service)).length };
+    await page.fill('#event-subject', '');
+    await page.press('#event-subject', 'Enter');
+    // By time: a custom range from the middle of the unfiltered list (to the second) to
+    // now + 2 min: only the events from then on, asked of the daemon with since=.
+    {
+      const ts = unfiltered.map((r) => r.ts).sort((a, b) => a - b);
+      const oldest = ts[0];
+      let since = Math.floor(ts[Math.floor(ts.length / 2)] / 1000) * 1000;
+      if (since <= oldest) since = Math.floor(ts[ts.length - 1] / 1000) * 1000;
+      const until = (Math.floor(Date.now() / 60_000) + 3) * 60_000;
+      const local = (ms) => page.evaluate((ms) => {
+        const s = new Date(ms - new Date(ms).getTimezoneOffset() * 60_000).toISOString().slice(0, 19);
+        return s.endsWith(':00') ? s.slice(0, 16) : s; // the input drops ":00" seconds
+      }, ms);
+      await page.selectOption('#event-range', 'custom');
+      await page.fill('#event-until', await local(until));
+      answer = asked({ since: String(since), until: String(until) });
+      await page.fill('#event-since', await local(since));
+      const timeEvs = await (await answer).json();
+      await page.waitForFunction(([since, until]) => {
+        const rows = [...document.querySelectorAll('tr[data-event-kind]')];
+        return rows.length > 0 && rows.every((r) => Number(r.getAttribute('data-ts')) >= since && Number(r.getAttribute('data-ts')) <= until);
+      }, [since, until], { timeout: kWait });
+      const timeRows = await rowsNow();
+      out.events_time = { since, until, oldest, rows: timeRows.length, answered: timeEvs.length,
+                          min_ts: Math.min(...timeRows.map((r) => r.ts)), max_ts: Math.max(...timeRows.map((r) => r.ts)),
+                          unfiltered_before: ts.filter((x) => x < since).length };
+    }
     // A range the daemon refuses (from after to): its field error next to "From".
     await page.selectOption('#event-range', 'custom');
     await page.fill('#event-until', '2030-01-01T00:00');
@@ -982,10 +1122,21 @@ try {
       const m = /now on (.*) \(was (.*)\)/.exec(t.text);
       return !!m && !m[1].split(', ').includes(text) && m[2].split(', ').includes(text);
     })?.text, [event, text], { timeout: 30_000 })).jsonValue();
+    // Meanwhile on the Events page: the path_down arrives in its list live (no re-read).
+    await page.click('nav >> text=Events');
+    await page.waitForSelector('tr[data-event-kind]', { timeout: kWait });
+    const eventsReadsBefore = eventReads.filter((e) => e.page === '/events' && e.query.includes('since=')).length;
     const t = Date.now();
+    const tPage = await page.evaluate(() => Date.now());
     await ask('blackhole', { wan: w });
     out.toast_down = await toast('path_down', subject);
     out.toast_down_ms = Date.now() - t;
+    out.events_live = await untilPage(page, `the path_down of ${subject} in the Events list`, ([subject, t0]) => {
+      const r = [...document.querySelectorAll('tr[data-event-kind="path_down"]')]
+        .find((x) => x.getAttribute('data-event-subject') === subject && Number(x.getAttribute('data-ts')) >= t0 - 1000);
+      return r ? { ts: Number(r.getAttribute('data-ts')), text: r.textContent } : null;
+    }, [subject, tPage]);
+    out.events_live.reads = eventReads.filter((e) => e.page === '/events' && e.query.includes('since=')).length - eventsReadsBefore;
     // A service whose candidates were on WAN1 before and are not now.
     out.toast_weights = await toast('weights', w);
     // The topology marks the WAN down, in text too.
@@ -997,6 +1148,13 @@ try {
       after_ms: Date.now() - t,
     };
     out.colour_wan_down = await colourNotAlone(page);
+    // ... and its recent events list the path_down.
+    out.overview_recent = await untilPage(page, 'the path_down in the overview\'s recent events', ([subject, t0]) => {
+      // (one of the WAN's path_downs: both went down, and the list keeps the last 12 events)
+      const li = [...document.querySelectorAll('[data-testid=events] li[data-kind="path_down"]')]
+        .find((x) => x.getAttribute('data-subject').startsWith(`${subject.split('/')[0]}/`) && Number(x.getAttribute('data-ts')) >= t0 - 1000);
+      return li ? li.textContent : null;
+    }, [subject, tPage]);
     await shot(page, 'overview-wan-down-1280x800', false);
     await page.click('nav >> text=Events');
     await page.waitForSelector(`tr[data-event-kind="path_down"]`, { timeout: kWait });
@@ -1067,6 +1225,24 @@ try {
     ]);
     out.delay_chart_last = Number(await page.getAttribute(chart, 'data-last'));
     out.delay_rtt = await page.textContent(rtt);
+    // At 40 ms WAN1's paths break the SLA of the services with one (RTT <= 15 ms): up but
+    // degraded, in words on the Paths table, and on the topology: WAN1's node says so, its
+    // path's link is dashed (not colour alone) and named degraded in its title.
+    out.degraded_paths_chip = await untilPage(page, `${w}'s path degraded on the Paths table`, (sel) => {
+      const t = document.querySelector(sel)?.textContent ?? '';
+      return t === 'degraded' ? t : null;
+    }, `tr[data-path="${w}|${input.vcpes[0]}"] td:nth-child(3) .chip`);
+    await page.click('nav >> text=Overview');
+    out.degraded_topology = await untilPage(page, `${w} degraded on the topology`, ([w, v]) => {
+      const n = document.querySelector(`[data-node="wan:${w}"]`);
+      const e = document.querySelector(`[data-edge="${w}|${v}"]`);
+      if (n?.getAttribute('data-state') !== 'degraded' || e?.getAttribute('data-state') !== 'degraded') return null;
+      return { node_text: [...n.querySelectorAll('text')].map((x) => x.textContent).join(' '),
+               edge_title: e.querySelector('title')?.textContent ?? null, edge_dash: getComputedStyle(e).strokeDasharray,
+               up_dash: getComputedStyle(document.querySelector('.edge.up') ?? e).strokeDasharray };
+    }, [w, input.vcpes[0]]);
+    out.colour_degraded = await colourNotAlone(page);
+    await shot(page, 'overview-degraded-1280x800', false);
     await ask('delay', { wan: input.wans[1], ms: 40 });
     out.toast_no_candidate = await toast('warn', 'no eligible candidate');
     await shot(page, 'toast-warn-1280x800', false);
@@ -1156,7 +1332,7 @@ try {
   // inside their card)
   {
     out.overflow_768_pages = {};
-    out.keyboard = {};
+    out.keyboard ??= {};
     out.colour = {};
     for (const [label, sel, name] of [['Overview', '[data-node]', 'overview'], ['Paths', '[data-chart]', 'paths'],
       ['Instances', 'tr[data-instance]', 'instances'], ['Services', 'tr[data-candidate]', 'services'],
@@ -1261,7 +1437,37 @@ try {
     ? await page.textContent('tr[data-pointer="/probing/auth_key"] td:nth-child(2)') : null;
   await shot(page, 'config-viewer-1280x800');
   await axeOn(page, 'config-viewer');
-  step('viewer: no admin controls');
+  // Every page: no control whose request a viewer's role would fail (apply, edit, delete,
+  // confirm, revert, add, create, revoke, preview; nor any marked admin-only).
+  out.viewer_pages = {};
+  const failing = () => page.evaluate(() => {
+    const re = /\b(apply|edit|delete|remove|confirm|revert|add|create|revoke|preview|save)\b/i;
+    const els = [...document.querySelectorAll('button, input[type=submit], [role=button], [data-admin-control]')]
+      .filter((e) => e.getClientRects().length > 0);
+    return els.filter((e) => e.hasAttribute('data-admin-control') || re.test(`${e.textContent} ${e.getAttribute('aria-label') ?? ''}`))
+      .map((e) => e.outerHTML.slice(0, 120));
+  });
+  for (const [label, sel, name] of [['Overview', '[data-node]', 'overview'], ['Paths', '[data-chart]', 'paths'],
+    ['Instances', 'tr[data-instance]', 'instances'], ['Services', 'tr[data-candidate]', 'services'],
+    ['Events', 'tr[data-event-kind]', 'events'], ['Configuration', 'tr[data-pointer]', 'config']]) {
+    await page.click(`nav >> text=${label}`);
+    await page.waitForSelector(sel, { timeout: kWait });
+    out.viewer_pages[name] = await failing();
+  }
+  // A change pending confirmation (made on the root socket by the test): the viewer sees
+  // the banner and its countdown, with no Confirm button.
+  {
+    const { revision } = await ask('pending');
+    const banner = await page.waitForSelector(`[data-testid=pending-banner][data-revision="${revision}"]`, { timeout: kWait });
+    out.viewer_pending = { revision, text: await banner.textContent(),
+                           buttons: await page.$$eval('[data-testid=pending-banner] button', (bs) => bs.map((b) => b.textContent)),
+                           failing: await failing() };
+    await shot(page, 'config-viewer-pending-1280x800');
+    await axeOn(page, 'config-viewer-pending');
+    await ask('confirm', { revision });
+    await page.waitForSelector('[data-testid=pending-banner]', { state: 'detached', timeout: kWait });
+  }
+  step('viewer: no admin controls', { pages: out.viewer_pages, pending: out.viewer_pending });
 
   // ---- the SSE client against the stream contract (docs/API.md "GET /api/v1/stream"):
   // the browser answers the stream with contract-shaped messages; everything else is the
@@ -1310,6 +1516,34 @@ try {
       return { rows: rows.map((r) => [r.children[0].textContent, Number(r.querySelector('[data-field=weight]').textContent)]),
                sum: Number(document.querySelector(sel).getAttribute('data-weight-sum')) };
     }, card, { timeout: kWait })).jsonValue();
+    // Instances: an instance that reports GPUs and its processing delay (the lab's apps
+    // report neither): two `instances` messages on the stream, a millisecond apart (the
+    // page keeps one sample per ms). The GPU column appears with its figures, and the GPU
+    // and delay sparklines have both samples.
+    await sse.page.click('nav >> text=Instances');
+    await sse.page.waitForSelector('tr[data-instance]', { timeout: kWait });
+    const gpuKey = `${v}|${svc}|gpu-check`;
+    for (const [g, d] of [[0.5, 33.3], [0.75, 44.4]]) {
+      await sse.page.evaluate(async (m) => {
+        const t = Date.now();
+        while (Date.now() <= t) await new Promise((r) => setTimeout(r, 1));
+        window.catsES.dispatchEvent(new MessageEvent('instances', { data: JSON.stringify(m) }));
+      }, { service: svc, instance: 'gpu-check', vcpe: v, address: '10.9.9.8:80', vcpus: 8, utilization: 0.25,
+           processing_delay_ms: d, gpu_count: 2, gpu_utilization: g, available: true });
+    }
+    out.instance_gpu = await untilPage(sse.page, 'the GPU instance with its figures and sparklines', (k) => {
+      const r = document.querySelector(`tr[data-instance="${k}"]`);
+      const pts = (s) => Number(r?.querySelector(`.spark[data-series="${s}"]`)?.getAttribute('data-points') ?? 0);
+      if (!r || pts('GPU utilisation') < 2 || pts('processing delay') < 2) return null;
+      return { gpu: r.querySelector('[data-field=gpu]')?.textContent, delay: r.querySelector('[data-field=delay]').textContent,
+               available: r.querySelector('[data-field=available]').textContent, gpu_points: pts('GPU utilisation'),
+               delay_points: pts('processing delay'), avail_points: pts('availability'),
+               header: [...document.querySelectorAll('[data-testid=instances-table] thead th')].map((h) => h.textContent) };
+    }, gpuKey);
+    await shot(sse.page, 'instances-gpu-1280x800');
+    await axeOn(sse.page, 'instances-gpu');
+    await sse.page.click('nav >> text=Services');
+    await sse.page.waitForSelector(`${card} tr[data-candidate]`, { timeout: kWait });
     allowReset();
     let deadline;
     await Promise.race([resumedP, new Promise((_, reject) => (deadline = setTimeout(() => reject(new Error(`no resume with last_event_id=44: ${seen}`)), kWait)))]);

@@ -138,7 +138,7 @@ export function Events() {
           <thead><tr><th scope="col">Time</th><th scope="col">Kind</th><th scope="col">Subject</th><th scope="col">Detail</th></tr></thead>
           <tbody>
             {shown.map((e) => (
-              <tr data-event-kind={e.kind} data-event-subject={e.subject} key={evKey(e)}>
+              <tr data-event-kind={e.kind} data-event-subject={e.subject} data-ts={e.ts_ms} key={evKey(e)}>
                 <td>{new Date(e.ts_ms).toLocaleString()}</td><td>{e.kind}</td><td>{e.subject}</td><td>{e.detail}</td>
               </tr>
             ))}

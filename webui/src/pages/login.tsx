@@ -31,8 +31,8 @@ export function Login(props: { onLogin: (s: Session) => void }) {
         <h1>Log in</h1>
         <Field id="user" label="User name" value={user} onInput={setUser} error={errors.user} autocomplete="username" />
         <Field id="password" label="Password" type="password" value={password} onInput={setPassword}
-               error={errors.password} autocomplete="current-password" />
-        {general && <p class="error" role="alert" data-testid="login-error">{general}</p>}
+               error={errors.password} autocomplete="current-password" describedBy={general ? 'login-error' : undefined} />
+        {general && <p class="error" id="login-error" role="alert" data-testid="login-error">{general}</p>}
         <button type="submit" disabled={busy}>Log in</button>
       </form>
     </main>

@@ -22,11 +22,15 @@ function Node(props: { x: number; y: number; label: string; sub?: string; state?
   );
 }
 
-function Edge(props: { x1: number; y1: number; x2: number; y2: number; state?: State; id?: string }) {
+// A link: its state by colour and by dash pattern, and named in its title (read out, and
+// shown on hover) so it is never colour alone.
+function Edge(props: { x1: number; y1: number; x2: number; y2: number; state?: State; id?: string; name?: string }) {
   const st = props.state ?? 'neutral';
   return (
     <line class={`edge ${st}`} data-edge={props.id} data-state={st}
-          x1={props.x1 + 75} y1={props.y1} x2={props.x2 - 75} y2={props.y2} />
+          x1={props.x1 + 75} y1={props.y1} x2={props.x2 - 75} y2={props.y2}>
+      {props.name && st !== 'neutral' && <title>{`${props.name}: ${st}`}</title>}
+    </line>
   );
 }
 
@@ -51,16 +55,16 @@ function Topology({ s }: { s: LiveState }) {
       ))}
       <Edge x1={kCol[0]} y1={cpeY} x2={kCol[1]} y2={cpeY} />
       {wans.map((w, i) => (
-        <Edge id={`cpe|${w}`} x1={kCol[1]} y1={cpeY} x2={kCol[2]} y2={rowY(i, wans.length, rows)} state={wanState(w)} />
+        <Edge id={`cpe|${w}`} name={`CPE → ${w}`} x1={kCol[1]} y1={cpeY} x2={kCol[2]} y2={rowY(i, wans.length, rows)} state={wanState(w)} />
       ))}
       {wans.map((w, i) =>
         vcpes.map((v, j) => (
-          <Edge id={pathKey(w, v)} x1={kCol[2]} y1={rowY(i, wans.length, rows)} x2={kCol[3]}
+          <Edge id={pathKey(w, v)} name={`path ${w} → ${v}`} x1={kCol[2]} y1={rowY(i, wans.length, rows)} x2={kCol[3]}
                 y2={rowY(j, vcpes.length, rows)} state={ps(w, v)} />
         )),
       )}
       {insts.map((inst, k) => (
-        <Edge id={`${inst.vcpe}|${inst.instance}`} x1={kCol[3]} y1={rowY(vcpes.indexOf(inst.vcpe), vcpes.length, rows)}
+        <Edge id={`${inst.vcpe}|${inst.instance}`} name={`${inst.vcpe} → ${inst.instance}`} x1={kCol[3]} y1={rowY(vcpes.indexOf(inst.vcpe), vcpes.length, rows)}
               x2={kCol[4]} y2={rowY(k, insts.length, rows)} state={instanceState(inst)} />
       ))}
       <Node id="clients" x={kCol[0]} y={cpeY} label="LAN clients" sub="" />
@@ -158,7 +162,7 @@ export function Overview() {
           <h2>Recent events</h2>
           <ol class="events" data-testid="events">
             {s.events.slice(-12).reverse().map((e) => (
-              <li><time dateTime={new Date(e.ts_ms).toISOString()}>{new Date(e.ts_ms).toLocaleTimeString()}</time>{' '}
+              <li data-kind={e.kind} data-subject={e.subject} data-ts={e.ts_ms}><time dateTime={new Date(e.ts_ms).toISOString()}>{new Date(e.ts_ms).toLocaleTimeString()}</time>{' '}
                 <strong>{e.kind}</strong> {e.subject} <span class="muted">{e.detail}</span></li>
             ))}
           </ol>
