@@ -165,7 +165,13 @@ std::function<void(const std::string&, const std::string&, const std::string&)> 
 }
 
 void CpeServices::retune(const config::CpeConfig& next) {
-  if (impl_->steering) impl_->steering->retune(next);
+  if (impl_->steering) {
+    impl_->steering->retune(next);
+    // A steering round at once, here on the services thread, rather than at the next
+    // kFastTick (up to 100 ms later): a WAN cost PATCH is in the nft maps when its answer
+    // leaves. The Selector takes a reconfiguration at once, whatever its hold-down.
+    impl_->steer_tick();
+  }
   // A tuning change moves the revision, not the plans: each stays in sync (same digest).
   impl_->set_plans(next);
 }
