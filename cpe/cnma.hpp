@@ -63,8 +63,8 @@ class CpeServices : public daemon::Services {
   std::function<void(const std::string& kind, const std::string& subject, const std::string& detail)> event_sink() const;
 
   // Steering::retune (on the services thread): a change that only tunes selection. It
-  // runs a steering round at once (weights decided and applied before this returns),
-  // not at the next periodic tick.
+  // posts a steering round at once (the next handler on the services thread), rather
+  // than waiting for the next periodic tick.
   void retune(const config::CpeConfig& next);
 
   // What steering last applied to the kernel (nullopt before the first apply).

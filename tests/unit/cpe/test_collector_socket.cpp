@@ -398,9 +398,10 @@ TEST_CASE("collector socket: a restarted CPE knows a measured instance as measur
 
 TEST_CASE("cpe services: a retuned WAN cost is decided and applied at once, not at the next tick") {
   // A WAN cost PATCH (ConfigService -> LiveServices::retune -> CpeServices::retune) used
-  // to wait for the next kFastTick before the nft maps moved. Checked in one handler on the
-  // services thread, so no periodic tick can run in between, and with the injected clock
-  // standing still throughout.
+  // to wait for the next kFastTick (100 ms) before the nft maps moved. Now retune posts a
+  // steering round: it runs before a handler posted right after retune, in the order
+  // posted (one services thread), long before the next periodic tick would. The injected
+  // clock stands still throughout.
   auto vkey = report::SigningKey::generate();
   REQUIRE(vkey.has_value());
   Running run;
@@ -473,15 +474,17 @@ TEST_CASE("cpe services: a retuned WAN cost is decided and applied at once, not 
       std::lock_guard lk(mu);
       before = applied.size();
     }
-    (*svc)->retune(next);
-    std::lock_guard lk(mu);
-    std::vector<uint32_t> w;
-    for (const auto& c : applied.back().services.at(0).candidates) w.push_back(c.weight);
-    done.set_value({applied.size() - before, w});
+    (*svc)->retune(next);  // on the services thread, as LiveServices::retune calls it
+    boost::asio::post(run.io, [&, before] {
+      std::lock_guard lk(mu);
+      std::vector<uint32_t> w;
+      for (const auto& c : applied.back().services.at(0).candidates) w.push_back(c.weight);
+      done.set_value({applied.size() - before, w});
+    });
   });
   auto [applies, now] = done.get_future().get();
   INFO("weights right after retune: " << Catch::Detail::stringify(now));
-  CHECK(applies == 1);  // applied within retune itself
+  CHECK(applies == 1);  // the posted round, not a periodic tick (that would be 100 ms away)
   REQUIRE(now.size() == 2);
   CHECK(now[0] == steer::kWeightTotal);
   CHECK(now[1] == 0);
