@@ -98,7 +98,7 @@ class Steering {
   // A configuration change that only tunes selection (the [selection] table, a service's
   // SLA, weights, service and access delay, spread, a WAN's cost and weight): taken from `next` without a
   // restart; published weights stay until the next tick decides with the new figures
-  // (CpeServices::retune runs that tick at once).
+  // (CpeServices::retune posts that tick at once).
   // The caller guarantees nothing else differs (same services, instances, WANs).
   void retune(const config::CpeConfig& next);
 
