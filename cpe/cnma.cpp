@@ -8,6 +8,7 @@
 #include "cpe/cnma_impl.hpp"
 #include "cpe/metrics.hpp"
 
+#include <boost/asio/post.hpp>
 #include <boost/json/serialize.hpp>
 
 #include <algorithm>
@@ -165,7 +166,18 @@ std::function<void(const std::string&, const std::string&, const std::string&)> 
 }
 
 void CpeServices::retune(const config::CpeConfig& next) {
-  if (impl_->steering) impl_->steering->retune(next);
+  if (impl_->steering) {
+    impl_->steering->retune(next);
+    // A steering round right after this handler, on the services thread, rather than at
+    // the next kFastTick (up to 100 ms later): a WAN cost PATCH reaches the nft maps about
+    // when its answer leaves. Posted, not run here: this runs inside the configuration's
+    // SQLite transaction (ConfigService waits for it), and the round's events, written to
+    // the same database, would wait for that transaction and be dropped. The Selector
+    // takes a reconfiguration at once, whatever its hold-down.
+    boost::asio::post(impl_->io, [w = std::weak_ptr<Impl>(impl_)] {
+      if (auto s = w.lock(); s && !s->stopped) s->steer_tick();
+    });
+  }
   // A tuning change moves the revision, not the plans: each stays in sync (same digest).
   impl_->set_plans(next);
 }

@@ -62,7 +62,9 @@ class CpeServices : public daemon::Services {
   // from any thread, for as long as anything holds it.
   std::function<void(const std::string& kind, const std::string& subject, const std::string& detail)> event_sink() const;
 
-  // Steering::retune (on the services thread): a change that only tunes selection.
+  // Steering::retune (on the services thread): a change that only tunes selection. It
+  // posts a steering round at once (the next handler on the services thread), rather
+  // than waiting for the next periodic tick.
   void retune(const config::CpeConfig& next);
 
   // What steering last applied to the kernel (nullopt before the first apply).

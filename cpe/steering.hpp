@@ -97,7 +97,8 @@ class Steering {
   void tick(const std::vector<PathView>& paths, const report::InstanceTable::Map& table);
   // A configuration change that only tunes selection (the [selection] table, a service's
   // SLA, weights, service and access delay, spread, a WAN's cost and weight): taken from `next` without a
-  // restart; published weights stay until the next tick decides with the new figures.
+  // restart; published weights stay until the next tick decides with the new figures
+  // (CpeServices::retune posts that tick at once).
   // The caller guarantees nothing else differs (same services, instances, WANs).
   void retune(const config::CpeConfig& next);
 

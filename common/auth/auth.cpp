@@ -143,6 +143,15 @@ struct Auth::Impl {
 
   explicit Impl(LimiterOptions l) : limiter(l) {}
 
+  // Under the lock, once an admin exists by any path (setup, or an admin added by
+  // add_user): the setup token dies and is never replaced in this process.
+  void end_setup() {
+    if (!setup_token.empty()) OPENSSL_cleanse(setup_token.data(), setup_token.size());
+    setup_token.clear();
+    setup_hash.clear();
+    setup_done = true;
+  }
+
   struct Attempt {
     std::optional<User> known;
     int64_t lock_if_wrong = 0;  // the lock this attempt starts if its password is wrong
@@ -271,10 +280,7 @@ Res<void> Auth::complete_setup(const std::string& token, const std::string& user
   User u{user, Role::admin, phc, o_.now_ms(), false};
   CATS_TRY(impl_->commit(o_, out, {0, 0, user, peer, "setup", user, "first admin"},
                          [&] { return impl_->db->insert_user(u); }));
-  OPENSSL_cleanse(impl_->setup_token.data(), impl_->setup_token.size());
-  impl_->setup_token.clear();
-  impl_->setup_hash.clear();
-  impl_->setup_done = true;
+  impl_->end_setup();
   return {};
 }
 
@@ -390,8 +396,12 @@ Res<void> Auth::add_user(const Principal& actor, const std::string& peer, const 
   CATS_TRY_ASSIGN(existing, impl_->db->user(name));
   if (existing) return Failure(Fail::conflict, "user " + name + " exists already", "/name");
   User u{name, role, phc, o_.now_ms(), false};
-  return impl_->commit(o_, out, {0, 0, actor.actor(), peer, "user_add", name, "role=" + std::string(role_name(role))},
-                       [&] { return impl_->db->insert_user(u); });
+  CATS_TRY(impl_->commit(o_, out, {0, 0, actor.actor(), peer, "user_add", name, "role=" + std::string(role_name(role))},
+                         [&] { return impl_->db->insert_user(u); }));
+  // An admin made here (`catsctl user add` on the root socket) ends the first-admin setup
+  // as complete_setup does: the setup URL printed at start must not work any more.
+  if (role == Role::admin) impl_->end_setup();
+  return {};
 }
 
 Res<void> Auth::delete_user(const Principal& actor, const std::string& peer, const std::string& name) {

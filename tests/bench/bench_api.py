@@ -18,13 +18,22 @@ the fig4 lab, over real HTTPS from a LAN client (issue 9 "Benchmarks").
 3. Apply latency, from sending a change to its answer (the answer comes after the kernel
    apply): a selection-only change, and a service removed and added back (then also
    until its VIP answers a new connection).
+4. --weights-only (nothing else runs): a WAN's cost changed through PATCH /api/v1/config
+   on the root socket (wan2's cost 0 -> 100 -> 0 ..., a tuning-only change), and the time
+   until the steering maps (nft "w_<service>") change, as `nft monitor elements` in the
+   CPE's namespace reports it: from the PATCH's answer (negative when the maps changed
+   before the answer left) and from its sending, --trials times (20 for the figures in
+   docs/BENCHMARKS.md). Before each trial the maps must have been still for 1.5 s (the
+   damped steps after the previous one). Median and p95.
 The lab's scenario is fig4 with the HTTPS connection limits raised to N (the defaults,
 64 in total and 16 per client, would refuse most of one client's N connections).
 """
 import argparse
+import http.client
 import json
 import os
 import re
+import socket
 import statistics
 import subprocess
 import sys
@@ -131,6 +140,99 @@ def timed_patch(s, ops) -> float:
     return dt
 
 
+class UnixHTTP(http.client.HTTPConnection):
+    def __init__(self, path: str):
+        super().__init__("localhost", timeout=30)
+        self._path = path
+
+    def connect(self):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(30)
+        self.sock.connect(self._path)
+
+
+class MapMonitor:
+    """`nft monitor elements` in the CPE's namespace; the arrival time (time.monotonic())
+    of every line about a steering weight map (w_<service>)."""
+
+    def __init__(self, s):
+        self.proc = subprocess.Popen(s.lab.exec_argv("cpe", ["stdbuf", "-oL", "nft", "monitor", "elements"]),
+                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, bufsize=1)
+        self.lines: list[tuple[float, str]] = []
+        self.lock = threading.Lock()
+        self.thread = threading.Thread(target=self._read, daemon=True)
+        self.thread.start()
+
+    def _read(self):
+        for line in self.proc.stdout:
+            t = time.monotonic()
+            if " w_" in line:
+                with self.lock:
+                    self.lines.append((t, line.strip()))
+
+    def first_after(self, t0: float):
+        with self.lock:
+            return next(((t, ln) for t, ln in self.lines if t >= t0), None)
+
+    def last(self) -> float:
+        with self.lock:
+            return self.lines[-1][0] if self.lines else 0.0
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+
+
+def weights_only(s, trials: int) -> int:
+    """Time from a WAN cost PATCH (a tuning-only change) to the steering maps' change."""
+    sock = s.lab.daemon_entry("cpe")["socket"]
+    mon = MapMonitor(s)
+    from_answer, from_send, answer_ms = [], [], []
+    try:
+        # The monitor runs once it prints: provoke nothing, just wait for app1's weights.
+        wait_until(lambda: sum(int(d["weight"]) for d in json.loads(
+            s.lab.catsctl("cpe", "decisions", "--json").stdout) if d["service"] == "app1") == 1000 or None,
+            30, "app1 weighted")
+        for i in range(trials):
+            # The maps still for 1.5 s: the previous trial's damped steps are over.
+            wait_until(lambda: time.monotonic() - mon.last() >= 1.5 or None, 30, "steering maps still for 1.5 s",
+                       interval=0.05)
+            rev, doc = config(s)
+            k = [w["name"] for w in doc["wan"]].index("wan2")
+            cost = 100 if i % 2 == 0 else 0
+            body = json.dumps([{"op": "add", "path": f"/wan/{k}/cost", "value": cost}])
+            c = UnixHTTP(sock)
+            t_send = time.monotonic()
+            c.request("PATCH", f"/api/v1/config?comment=bench+wan2+cost+{cost}", body=body,
+                      headers={"If-Match": f'"{rev}"', "Content-Type": "application/json-patch+json"})
+            r = c.getresponse()
+            r.read()
+            t_answer = time.monotonic()
+            c.close()
+            if r.status != 200:
+                raise SystemExit(f"PATCH wan2 cost {cost}: {r.status}")
+            got = wait_until(lambda: mon.first_after(t_send), 5, f"a w_* map change after wan2 cost {cost}",
+                             interval=0.002)
+            t_map, line = got
+            from_answer.append((t_map - t_answer) * 1000)
+            from_send.append((t_map - t_send) * 1000)
+            answer_ms.append((t_answer - t_send) * 1000)
+            print(f"  trial {i + 1:2d}: wan2 cost {cost:3d}: answer after {answer_ms[-1]:6.1f} ms, map change "
+                  f"{from_answer[-1]:+7.1f} ms from the answer ({line[:60]})")
+    finally:
+        mon.stop()
+
+    def pct(v, q):
+        v = sorted(v)
+        return v[int(round(q * (len(v) - 1)))]
+    print(f"Weight-only apply, WAN cost PATCH -> nft map change ({trials} trials, lab fig4):")
+    for name, v in (("from the PATCH answer", from_answer), ("from sending the PATCH", from_send),
+                    ("PATCH answer time", answer_ms)):
+        print(f"  {name:24s} median {statistics.median(v):+7.1f} ms  p95 {pct(v, 0.95):+7.1f} ms  "
+              f"min {min(v):+7.1f} ms  max {max(v):+7.1f} ms")
+    return 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--duration", type=int, default=10)
@@ -141,8 +243,12 @@ def main() -> int:
                          "/status, /decisions, /metrics back to back), to show the spread on a shared machine")
     ap.add_argument("--latency-only", action="store_true", help="only the routes' latency (no logins, no apply)")
     ap.add_argument("--size", action="store_true", help="also print the size of each route's answer")
+    ap.add_argument("--weights-only", action="store_true",
+                    help="only the time from a WAN cost PATCH to the nft map change (--trials times)")
     a = ap.parse_args()
     with LabSession(str(scenario(a.connections)), daemons=True, verbose=False) as s:
+        if a.weights_only:
+            return weights_only(s, a.trials)
         cp = s.lab.catsctl("cpe", "token", "add", "bench", "--role", "viewer", "--days", "1", "--json")
         token = json.loads(cp.stdout)["token"]
         auth = [f"Authorization: Bearer {token}"]

@@ -128,8 +128,24 @@ def test_bootstrap_revision(s: LabSession):
         assert doc["probing"]["auth_key"] == "<redacted>", "a secret in a GET answer"
 
 
+def daemon_identity(s: LabSession) -> dict:
+    """What changes if cats-cpe restarts: its pid (the lab's record, alive and cats-cpe),
+    the process's start time in ticks since boot (proc(5) stat field 22), and the daemon's
+    own start time (cats_start_time_seconds: an in-place re-exec, SIGUSR2, keeps the pid
+    but resets it)."""
+    pid = s.lab.daemon_entry("cpe")["pid"]
+    exe = os.readlink(f"/proc/{pid}/exe")
+    assert Path(exe).name.startswith("cats-cpe"), f"pid {pid} is {exe}, not cats-cpe"
+    ticks = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
+    st, _, text = api(s, "GET", "/metrics")
+    m = re.search(r"^cats_start_time_seconds (\S+)$", text if isinstance(text, str) else "", re.M)
+    assert st == 200 and m, f"/metrics: {st} no cats_start_time_seconds"
+    return {"pid": pid, "proc_start_ticks": ticks, "cats_start_time_seconds": float(m.group(1))}
+
+
 def test_live_remove_and_add(s: LabSession):
     wait_until(lambda: answers(s, SVC_VIP) or None, 20, f"{SVC} answering before the change")
+    before = daemon_identity(s)
     stream = Stream(s.lab, "c2", LONG_VIP, interval_ms=15, timeout=12).start()
     try:
         stream.wait_replies(10, 10)
@@ -150,6 +166,8 @@ def test_live_remove_and_add(s: LabSession):
     finally:
         stream.stop()
     assert "kept the weights of" in log_text(s), "unchanged services did not keep their weights"
+    after = daemon_identity(s)
+    assert after == before, f"applied by a restart, not live: {before} -> {after}"
 
 
 def test_remove_keeps_later_marks(s: LabSession):

@@ -17,7 +17,10 @@
    export) gives the key; without the flag it is "<redacted>" (document, export, revision
    diff, audit log); a viewer's ?secrets=1 is 403 without the key; the key is never in the
    daemon's log.
-5. Bad bodies: not JSON, unknown fields, wrong types, 1 MiB, deep nesting: 4xx JSON, no change.
+5. Bad bodies: not JSON, unknown fields, wrong types, 1 MiB, deep nesting: 4xx JSON, no change;
+   on POST /api/v1/users and PATCH /api/v1/config too (users, revision and document
+   unchanged). catsctl --url over HTTPS with an API token reads the status and makes a
+   change (authored by the token, from the client's address).
 6. Login rate limiting: repeated failures get 429 with Retry-After, even with the right
    password; every login, failure and lock-out is in the audit log and the event log.
 7. Events: GET /api/v1/events filtered by kind, kind group, subject, range, limit and points gives
@@ -26,6 +29,7 @@
 import json
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -36,6 +40,7 @@ from catslab import steering as st_  # noqa: E402
 TOOL = Path(__file__).resolve().parent / "tools" / "https_session.py"
 HOST, PORT = "10.1.0.1", 8443
 CLIENT = "c1"
+C1_ADDR, C2_ADDR = "10.1.0.11", "10.1.0.12"  # fig4's c1 and c2 on the LAN
 ADMIN_PW = "correct horse battery staple"
 VIEWER_PW = "viewer password 12345"
 
@@ -283,6 +288,135 @@ def test_bad_bodies(s: LabSession):
     print(f"  bad bodies: {[x['status'] for x in r]}")
 
 
+def config_state(s: LabSession) -> tuple[str, str]:
+    """(ETag, document text) of the configuration, read on the root socket."""
+    sock = s.lab.daemon_entry("cpe")["socket"]
+    cp = subprocess.run(["curl", "-sS", "--max-time", "10", "--unix-socket", sock, "-D", "-",
+                         "http://cpe/api/v1/config"], capture_output=True, text=True, timeout=20)
+    head, _, body = cp.stdout.partition("\n\n")
+    etag = [ln.split(":", 1)[1].strip() for ln in head.splitlines() if ln.lower().startswith("etag:")]
+    assert cp.returncode == 0 and etag, f"GET /api/v1/config on the socket: {cp.returncode} {cp.stderr} {head}"
+    return etag[0], body
+
+
+def test_bad_change_bodies(s: LabSession):
+    """Bad bodies on POST /api/v1/users and PATCH /api/v1/config, from an admin session over
+    HTTPS with the CSRF token: each gets its 4xx with a JSON error that says what is wrong
+    (the field's JSON path where there is one), and neither the users nor the configuration
+    (revision and document) change."""
+    origin = {"Origin": f"https://{HOST}:{PORT}"}
+    etag, doc_before = config_state(s)
+    users_before = users(s)
+    big = 70 * 1024  # above the 64 KiB limit of every body but the configuration's
+    user_steps = [  # (body, status, error code, field or None, words of the message)
+        ("{not json", 400, "bad_json", None, "JSON object"),
+        ("[1, 2]", 400, "bad_json", None, "JSON object"),
+        ({"name": "x1", "role": "viewer", "password": VIEWER_PW, "admin": True}, 422, "invalid", "/admin",
+         "unknown field"),
+        ({"name": 5, "role": "viewer", "password": VIEWER_PW}, 422, "invalid", "/name", "string"),
+        ({"name": "x2", "role": "root", "password": VIEWER_PW}, 422, "invalid", "/role", "admin"),
+        ({"name": "x3", "role": "viewer", "password": ["a", "b"]}, 422, "invalid", "/password", "string"),
+        ({"name": "x" * 5000, "role": "viewer", "password": VIEWER_PW}, 422, "invalid", "/name", ""),
+        ('{"name": "x4", "role": "viewer", "password": "' + "p" * big + '"}', 413, None, None, ""),
+    ]
+    patch_steps = [
+        ("[{not json", 400, "bad_request", None, "not JSON"),
+        ({"op": "replace", "path": "/selection/hysteresis_pct", "value": 11}, 400, None, None, ""),
+        ([{"op": "frobnicate", "path": "/selection/hysteresis_pct", "value": 11}], 400, None, None, ""),
+        ([{"op": "replace", "path": "/selection/hysteresis_pct", "value": "eleven"}], 400, "invalid",
+         "/selection/hysteresis_pct", ""),
+        ([{"op": "add", "path": "/selection/bogus", "value": 1}], 400, "invalid", "/selection/bogus", ""),
+        ([{"op": "replace", "path": "/service/0/vip", "value": 12}], 400, "invalid", "/service/0/vip", ""),
+        ([{"op": "add", "path": "/service/0/comment", "value": "c" * (1100 * 1024)}], 413, None, None, ""),
+    ]
+    steps = [{"method": "POST", "path": "/api/v1/login", "body": {"user": "admin", "password": ADMIN_PW}}]
+    steps += [{"method": "POST", "path": "/api/v1/users", "csrf": True, "headers": origin, "body": b}
+              for b, *_ in user_steps]
+    steps += [{"method": "PATCH", "path": "/api/v1/config", "csrf": True,
+               "headers": {**origin, "If-Match": etag, "Content-Type": "application/json-patch+json"}, "body": b}
+              for b, *_ in patch_steps]
+    r = talk(s, steps)
+    assert r[0]["status"] == 200, r[0]
+    seen = []
+    for (body, status, code, field, words), x in zip(user_steps + patch_steps, r[1:]):
+        what = f"{str(body)[:70]!r}: {x['status']} {str(x['body'])[:300]}"
+        assert x["status"] == status, what
+        got = error_code(x)
+        if code:
+            assert got == code, what
+        e = x["body"]["error"]
+        assert e["message"], what
+        if words:
+            assert words in e["message"] or any(words in f["message"] for f in e["fields"]), what
+        if field:
+            assert field in [f["field"] for f in e["fields"]], what
+        seen.append(x["status"])
+    assert users(s) == users_before, "a bad body changed the users"
+    etag_after, doc_after = config_state(s)
+    assert etag_after == etag, f"a bad body made a revision: {etag} -> {etag_after}"
+    assert doc_after == doc_before, "a bad body changed the configuration document"
+    print(f"  bad user bodies {seen[:len(user_steps)]}, bad config patches {seen[len(user_steps):]}; "
+          f"users and revision {etag} unchanged")
+
+
+def test_catsctl_over_https(s: LabSession):
+    """catsctl from a LAN client against the remote HTTPS API (--url, --pin, an API token in
+    a file): it reads the status and makes one configuration change, which is a new
+    revision authored by the token, from the client's address. A wrong pin is refused
+    before any request, and a viewer token cannot change anything."""
+    fp = fingerprint(s)
+    catsctl = str(s.lab.build_dir / "cpe" / "catsctl" / "catsctl")
+    made = {}
+    for role in ("admin", "viewer"):
+        cp = s.lab.catsctl("cpe", "token", "add", f"ctl-{role}", "--role", role, "--days", "1", "--json")
+        assert cp.returncode == 0, f"token add: {cp.stdout} {cp.stderr}"
+        made[role] = json.loads(cp.stdout)
+    tmp = Path(tempfile.mkdtemp(prefix="cats-ctl-"))
+    files = {}
+    for role, t in made.items():
+        files[role] = tmp / f"{role}.token"
+        files[role].write_text(t["token"] + "\n")
+        files[role].chmod(0o600)
+
+    def ctl(role, *args, pin=fp):
+        argv = [catsctl, "--url", f"https://{HOST}:{PORT}", "--pin", pin, "--token-file", str(files[role]), *args]
+        return s.lab.run_in(CLIENT, argv, timeout=30)
+
+    st = ctl("admin", "status", "--json")
+    assert st.returncode == 0, f"catsctl status over HTTPS: {st.returncode} {st.stdout[-300:]} {st.stderr[-300:]}"
+    status = json.loads(st.stdout)
+    assert status.get("role") == "cpe" and status.get("tls_fingerprint_sha256") == fp, status
+    etag, _ = config_state(s)
+    rev = int(etag.strip('"'))
+    got = ctl("admin", "config", "get", "--json")
+    assert got.returncode == 0, f"config get over HTTPS: {got.stdout[-300:]} {got.stderr[-300:]}"
+    before = json.loads(got.stdout).get("selection", {}).get("hysteresis_pct")
+    value = 17 if before != 17 else 18
+    ch = ctl("admin", "config", "set", "/selection/hysteresis_pct", str(value), "--comment", "catsctl over https")
+    assert ch.returncode == 0, f"config set over HTTPS: {ch.returncode} {ch.stdout} {ch.stderr}"
+    etag2, doc = config_state(s)
+    assert int(etag2.strip('"')) == rev + 1, f"revision {rev} -> {etag2}"
+    assert json.loads(doc)["selection"]["hysteresis_pct"] == value, json.loads(doc).get("selection")
+    hist = s.lab.catsctl("cpe", "config", "history", "--json")
+    assert hist.returncode == 0, hist.stderr
+    last = json.loads(hist.stdout)["revisions"][0]
+    assert last["revision"] == rev + 1 and last["comment"] == "catsctl over https", last
+    assert made["admin"]["id"] in last["author"] and last["peer"] == C1_ADDR, last
+    # A wrong pin: refused before the token is sent, nothing changes.
+    wrong = ("00:" * 32)[:-1].upper()
+    bad = ctl("admin", "config", "set", "/selection/hysteresis_pct", "19", pin=wrong)
+    assert bad.returncode != 0 and "pin" in (bad.stderr + bad.stdout).lower(), (bad.returncode, bad.stdout, bad.stderr)
+    # A viewer token reads, cannot change.
+    vs = ctl("viewer", "status", "--json")
+    assert vs.returncode == 0 and json.loads(vs.stdout)["role"] == "cpe", (vs.stdout, vs.stderr)
+    vset = ctl("viewer", "config", "set", "/selection/hysteresis_pct", "19")
+    said = (vset.stderr + vset.stdout).lower()
+    assert vset.returncode != 0 and ("403" in said or "forbidden" in said), (vset.returncode, vset.stdout, vset.stderr)
+    assert config_state(s)[0] == etag2, "a refused change made a revision"
+    print(f"  catsctl --url over HTTPS with a token: status read, hysteresis_pct {before} -> {value} "
+          f"(revision {rev + 1}, author {last['author']}); wrong pin and viewer token refused")
+
+
 def test_login_rate_limit(s: LabSession):
     steps = [{"method": "POST", "path": "/api/v1/login", "body": {"user": "vera", "password": "wrong password!"}}
              for _ in range(8)]
@@ -305,6 +439,12 @@ def test_login_rate_limit(s: LabSession):
     audit = other[1]["body"]["entries"]
     actions = {e["action"] for e in audit}
     assert {"login", "login_failed", "lockout"} <= actions, actions
+    # Each entry records where it came from: vera's failures and lock-out from c1, the
+    # admin's login that read this from c2.
+    mine = [e for e in audit if e["action"] in ("login_failed", "lockout") and e["subject"] == "vera"]
+    assert mine and all(e["peer"] == C1_ADDR for e in mine), f"peer of c1's failures: {mine}"
+    last_login = max((e for e in audit if e["action"] == "login" and e["subject"] == "admin"), key=lambda e: e["id"])
+    assert last_login["peer"] == C2_ADDR, f"peer of c2's login: {last_login}"
     assert ADMIN_PW not in json.dumps(audit) and VIEWER_PW not in json.dumps(audit)
     evs = {e.get("kind") for e in st_.events(s.lab)}
     assert {"auth_login", "auth_login_failed"} <= evs, sorted(evs)
@@ -367,6 +507,8 @@ if __name__ == "__main__":
         test_tokens,
         test_secrets_export,
         test_bad_bodies,
+        test_bad_change_bodies,
+        test_catsctl_over_https,
         test_login_rate_limit,
         test_events_filtered,
     ], scenario="fig4", daemons=True))

@@ -8,6 +8,8 @@ parsed with a real parser (Debian's python3-prometheus-client). Checked:
 2. values match catsctl's JSON read just before and just after the scrape (paths' RTT,
    loss and state, instances' utilisation and availability, weights per candidate);
 3. counters never go backwards across two scrapes, and the ones that must move do;
+   the request-duration histogram is consistent (monotone buckets, +Inf == _count, _sum
+   within the buckets' bounds) and counts exactly the requests made;
 4. long-lived connections to app1 show in cats_service_flows (conntrack, by ct mark);
 5. each vCPE's /metrics: its instances' samples agree with what the CPE received, its
    reports_sent counter moves, build info and start time are there.
@@ -232,6 +234,51 @@ def test_counters_monotonic(s: LabSession):
     assert len(moved) == 4, f"probe traffic on every tunnel: {moved}"
 
 
+# ------------------------------------------------------------------ 3b. request durations
+
+def test_request_duration_histogram(s: LabSession):
+    """cats_api_request_duration_seconds{route, code}: a histogram whose every series has
+    monotone cumulative buckets, +Inf == _count, and a _sum that the buckets bound
+    (each answer counted between its bucket's bounds); N requests to one route add N."""
+    route, n = "/api/v1/config/schema", 7
+    _, a = scrape(s, "cpe")
+    for _ in range(n):
+        status, _, _ = get(s, "cpe", route)
+        assert status == 200, f"GET {route}: {status}"
+    text, b = scrape(s, "cpe")
+    assert families(text).get("cats_api_request_duration_seconds") == "histogram"
+    name = "cats_api_request_duration_seconds"
+    count_of = lambda smp, **lab: value(smp, name + "_count", **lab) or 0  # noqa: E731
+    assert count_of(b, route=route, code="200") == count_of(a, route=route, code="200") + n, \
+        (count_of(a, route=route, code="200"), count_of(b, route=route, code="200"))
+    series = {}
+    for labels, v in b.get(name + "_bucket", {}).items():
+        lab = dict(labels)
+        le = lab.pop("le")
+        series.setdefault((lab["route"], lab["code"]), []).append((float(le), v))
+    assert series and ("/metrics", "200") in series, sorted(series)
+    for (rt, code), buckets in series.items():
+        buckets.sort()
+        les = [le for le, _ in buckets]
+        counts = [c for _, c in buckets]
+        assert les[-1] == float("inf") and len(set(les)) == len(les), (rt, code, les)
+        assert all(x <= y for x, y in zip(counts, counts[1:])), f"{rt} {code}: buckets not monotone {buckets}"
+        total = value(b, name + "_count", route=rt, code=code)
+        ssum = value(b, name + "_sum", route=rt, code=code)
+        assert total is not None and ssum is not None, f"{rt} {code}: no _count or _sum"
+        assert counts[-1] == total and total > 0, f"{rt} {code}: +Inf {counts[-1]} vs _count {total}"
+        # Each answer lies in (previous bound, its bound]: the sum lies between the sums
+        # of the lower and of the upper bounds (unbounded above when some are in +Inf).
+        lo = hi = 0.0
+        prev_le, prev_c = 0.0, 0.0
+        for le, c in buckets:
+            lo += (c - prev_c) * prev_le
+            hi += (c - prev_c) * le if c > prev_c else 0.0
+            prev_le, prev_c = le, c
+        assert lo - 1e-9 <= ssum <= hi + 1e-9 and ssum >= 0, f"{rt} {code}: _sum {ssum} outside [{lo}, {hi}]: {buckets}"
+    print(f"  {len(series)} (route, code) series; {route} +{n}; buckets monotone, +Inf == _count, _sum bounded")
+
+
 # ------------------------------------------------------------------ 4. flows
 
 def test_long_lived_connections_counted_as_flows(s: LabSession):
@@ -342,6 +389,7 @@ if __name__ == "__main__":
         test_cpe_exposition_parses_with_every_family,
         test_values_match_catsctl,
         test_counters_monotonic,
+        test_request_duration_histogram,
         test_long_lived_connections_counted_as_flows,
         test_vcpe_exposition_matches_cpe,
         test_vcpe_https_read_only,

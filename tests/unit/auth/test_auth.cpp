@@ -28,6 +28,28 @@ TEST_CASE("setup: one-time token, only while no admin exists") {
   CHECK(w.count("setup") == 1);
 }
 
+TEST_CASE("setup: an admin added through add_user consumes the setup token") {
+  World w;
+  auto a = w.open();
+  auto tok = a->setup_token();  // printed at start, as the setup URL
+  REQUIRE(tok);
+  // A viewer is not an admin: the token stays.
+  REQUIRE(a->add_user(kRoot, "local", "vera", Role::viewer, "veras long password"));
+  CHECK(a->setup_token() == tok);
+
+  // `catsctl user add --role admin` on the root socket.
+  REQUIRE(a->add_user(kRoot, "local", "bob", Role::admin, "bobs long password"));
+  CHECK_FALSE(a->setup_token());
+  // The old URL is dead, not merely refused because an admin happens to exist.
+  auto late = a->complete_setup(*tok, "mallory", "correct horse battery", "p");
+  REQUIRE_FALSE(late);
+  CHECK(late.error().kind == Fail::unauthorized);
+  CHECK(late.error().message == "invalid or used setup token");
+  CHECK(w.count("setup") == 0);
+  CHECK_FALSE(a->login("mallory", "correct horse battery", "p"));
+  CHECK(a->users()->size() == 2);
+}
+
 TEST_CASE("password policy") {
   CHECK(check_password("twelve chars", "u").empty());
   CHECK_FALSE(check_password("eleven char", "u").empty());

@@ -3,6 +3,7 @@
 // key, R23) is counted as bad_signature and changes nothing.
 #include "cpe/cnma.hpp"
 #include "report/report.hpp"
+#include "stamp/reflector.hpp"
 #include "temp_dir.hpp"
 
 #include <boost/asio/executor_work_guard.hpp>
@@ -10,7 +11,9 @@
 #include <catch2/catch.hpp>
 
 #include <filesystem>
+#include <future>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <thread>
 
@@ -391,4 +394,108 @@ TEST_CASE("collector socket: a restarted CPE knows a measured instance as measur
   CHECK(row.at("measured").as_bool());
   CHECK(row.at("processing_delay_ms").is_null());  // this report's: none
   CHECK(row.at("last_processing_delay_ms").as_double() == 12.0);
+}
+
+TEST_CASE("cpe services: a retuned WAN cost is decided and applied at once, not at the next tick") {
+  // A WAN cost PATCH (ConfigService -> LiveServices::retune -> CpeServices::retune) used
+  // to wait for the next kFastTick (100 ms) before the nft maps moved. Now retune posts a
+  // steering round: it runs before a handler posted right after retune, in the order
+  // posted (one services thread), long before the next periodic tick would. The injected
+  // clock stands still throughout.
+  auto vkey = report::SigningKey::generate();
+  REQUIRE(vkey.has_value());
+  Running run;
+  auto refl = stamp::StampReflector::start(run.io, [] {
+    stamp::ReflectorConfig rc;
+    rc.address = boost::asio::ip::make_address("127.0.0.1");
+    rc.port = 0;
+    return rc;
+  }());
+  REQUIRE(refl.has_value());
+
+  config::CpeConfig cfg = one_vcpe(*vkey);
+  cfg.probing.port = (*refl)->local_endpoint().port();
+  for (const char* w : {"wan1", "wan2"}) {
+    config::Wan wan;
+    wan.name = w;
+    wan.tunnel_interface = "lo";  // both paths over loopback: equal, so both WANs get flows
+    cfg.wans.push_back(wan);
+  }
+  config::Service app;
+  app.select.id = "app1";
+  app.select.service_time_ms = 20;
+  app.vip = boost::asio::ip::make_address("10.255.0.1");
+  app.ports = {80};
+  app.instances = {{"cloud1", udp::endpoint(boost::asio::ip::make_address("10.2.1.10"), 8080)}};
+  cfg.services.push_back(app);
+
+  const auto t = std::chrono::steady_clock::time_point(std::chrono::hours(1));
+  std::mutex mu;
+  std::vector<steer::State> applied;  // what the fake kernel was given, in order
+  cpe::Deps deps;
+  deps.mono = [t] { return t; };
+  deps.steer_apply = [&](const steer::State& st) -> Result<steer::ApplyReport> {
+    std::lock_guard lk(mu);
+    applied.push_back(st);
+    return steer::ApplyReport{};
+  };
+  deps.steer_adopt = [](const steer::State&) -> Result<std::optional<steer::State>> { return std::nullopt; };
+  api::Router router;
+  auto svc = cpe::CpeServices::start(run.io, router, cfg, std::move(deps));
+  REQUIRE(svc.has_value());
+  udp::socket s(run.io, udp::endpoint(boost::asio::ip::make_address("127.0.0.1"), 0));
+  auto rep = report::encode_report(make_report(100), *vkey);
+  REQUIRE(rep.has_value());
+  s.send_to(boost::asio::buffer(*rep), *(*svc)->report_endpoint());
+
+  // Candidates: cloud1's instance over wan1, over wan2. Both probed up and the instance
+  // reported: the periodic ticks decide and give both WANs flows.
+  auto weights = [&] {
+    std::lock_guard lk(mu);
+    std::vector<uint32_t> w;
+    if (!applied.empty())
+      for (const auto& c : applied.back().services.at(0).candidates) w.push_back(c.weight);
+    return w;
+  };
+  std::vector<uint32_t> seen;
+  const bool spread = wait_for([&] {
+    seen = weights();
+    return seen.size() == 2 && seen[0] > 0 && seen[1] > 0;
+  }, std::chrono::seconds(10));
+  INFO("last applied weights: " << Catch::Detail::stringify(seen));
+  REQUIRE(spread);
+
+  config::CpeConfig next = cfg;
+  next.wans[1].cost = 100;  // wan2 metered: far outside the near-best window
+  std::promise<std::pair<size_t, std::vector<uint32_t>>> done;
+  boost::asio::post(run.io, [&] {
+    size_t before = 0;
+    {
+      std::lock_guard lk(mu);
+      before = applied.size();
+    }
+    (*svc)->retune(next);  // on the services thread, as LiveServices::retune calls it
+    boost::asio::post(run.io, [&, before] {
+      std::lock_guard lk(mu);
+      std::vector<uint32_t> w;
+      for (const auto& c : applied.back().services.at(0).candidates) w.push_back(c.weight);
+      done.set_value({applied.size() - before, w});
+    });
+  });
+  auto [applies, now] = done.get_future().get();
+  INFO("weights right after retune: " << Catch::Detail::stringify(now));
+  CHECK(applies == 1);  // the posted round, not a periodic tick (that would be 100 ms away)
+  REQUIRE(now.size() == 2);
+  CHECK(now[0] == steer::kWeightTotal);
+  CHECK(now[1] == 0);
+
+  const json::value evs = get(router, "/api/v1/events");
+  bool configured = false;
+  for (const auto& e : evs.as_array())
+    if (e.at("kind").as_string() == "weights" &&
+        std::string(e.at("detail").as_string()).find("configured: wan2 cost 0 -> 100 ms") != std::string::npos)
+      configured = true;
+  CHECK(configured);
+  svc->reset();
+  (*refl)->stop();
 }
