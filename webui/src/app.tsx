@@ -25,9 +25,16 @@ export function App() {
       live.stop();
       setSession(null);
     });
-    // The setup page needs no session; everything else asks who we are first.
+    // The setup page needs no session; everything else asks who we are first. A page
+    // other than /login most likely has a session: its state loads beside that question,
+    // not after it (one round trip and the shell's render sooner to the first data, the
+    // budget in docs/BENCHMARKS.md "Web UI first load"); without one, its 401 ends here
+    // as the session check's does (the unauthorized handler: stop, log in).
     if (location.pathname === '/setup') setSession(null);
-    else currentSession().then(setSession, () => setSession(null));
+    else {
+      if (location.pathname !== '/login') void live.start().catch(() => {});
+      currentSession().then(setSession, () => setSession(null));
+    }
   }, []);
 
   useEffect(() => {
