@@ -29,11 +29,9 @@ The lab's scenario is fig4 with the HTTPS connection limits raised to N (the def
 64 in total and 16 per client, would refuse most of one client's N connections).
 """
 import argparse
-import http.client
 import json
 import os
 import re
-import socket
 import statistics
 import subprocess
 import sys
@@ -44,7 +42,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lab"))
 from labtest import LabSession, wait_until  # noqa: E402
-from catslab.clients import count_instances  # noqa: E402
+from catslab.clients import UnixHTTP, count_instances  # noqa: E402
 
 LAB = Path(__file__).resolve().parents[1] / "lab"
 URL = "https://10.1.0.1:8443"
@@ -139,16 +137,6 @@ def timed_patch(s, ops) -> float:
         raise SystemExit(f"PATCH {ops}: {st}")
     return dt
 
-
-class UnixHTTP(http.client.HTTPConnection):
-    def __init__(self, path: str):
-        super().__init__("localhost", timeout=30)
-        self._path = path
-
-    def connect(self):
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.settimeout(30)
-        self.sock.connect(self._path)
 
 
 class MapMonitor:

@@ -17,9 +17,7 @@ parsed with a real parser (Debian's python3-prometheus-client). Checked:
    a metrics_allow client through the tunnel, pinned; gzip when asked (Accept-Encoding,
    as Prometheus sends), plain when refused; other routes, changes and other sources 403.
 """
-import http.client
 import json
-import socket
 import subprocess
 import sys
 import time
@@ -27,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from labtest import LabSession, main, wait_until  # noqa: E402
-from catslab.clients import Stream  # noqa: E402
+from catslab.clients import Stream, UnixHTTP  # noqa: E402
 from catslab import steering as st_  # noqa: E402
 from catslab import config as cfg_  # noqa: E402
 
@@ -62,19 +60,9 @@ LOSS_TOL = 0.02
 UTIL_TOL = 0.05      # the apps' CPU figure is sampled again between the reads
 
 
-class _UnixHTTP(http.client.HTTPConnection):
-    def __init__(self, path: str):
-        super().__init__("localhost", timeout=5)
-        self._path = path
-
-    def connect(self):
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.settimeout(5)
-        self.sock.connect(self._path)
-
 
 def get(s: LabSession, node: str, target: str):
-    c = _UnixHTTP(s.lab.daemon_entry(node)["socket"])
+    c = UnixHTTP(s.lab.daemon_entry(node)["socket"], timeout=5)
     try:
         c.request("GET", target)
         r = c.getresponse()

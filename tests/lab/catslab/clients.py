@@ -14,7 +14,9 @@ summary.
 """
 from __future__ import annotations
 
+import http.client
 import json
+import socket
 import subprocess
 import threading
 import time
@@ -206,3 +208,16 @@ class Series(ToolProcess):
 
     def records(self) -> list[dict]:
         return [x for x in self.snapshot() if "t0" in x]
+
+
+class UnixHTTP(http.client.HTTPConnection):
+    """HTTP over a daemon's Unix control socket (its root-only local API)."""
+
+    def __init__(self, path: str, timeout: float = 30):
+        super().__init__("localhost", timeout=timeout)
+        self._path = path
+
+    def connect(self):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(self.timeout)
+        self.sock.connect(self._path)
