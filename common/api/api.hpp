@@ -196,6 +196,15 @@ struct ServerLimits {
   size_t max_connections = 64;             // served at once, in total; beyond it: 503 and close
   // Per client (HTTPS only): an IPv4 address, or an IPv6 /64. Beyond it: 429 and close.
   size_t max_connections_per_client = 16;
+  // Lingering close (RFC 9112 9.6), after an answer that ends the connection: the server
+  // shuts its sending side and reads and discards what the client still sends, until the
+  // client closes, or it has been quiet for linger_idle, or linger_time has passed, or
+  // linger_bytes came. Closing with request bytes unread makes the kernel send a TCP reset,
+  // which can destroy the answer (a 413 to a large upload) before the client reads it.
+  // nginx's lingering_time and lingering_timeout (30 s, 5 s) are the defaults.
+  std::chrono::milliseconds linger_time = std::chrono::seconds(30);
+  std::chrono::milliseconds linger_idle = std::chrono::seconds(5);
+  size_t linger_bytes = 64u << 20;
 };
 inline constexpr size_t kPipelineDepth = 1;
 inline constexpr size_t kReadAhead = 64 * 1024;

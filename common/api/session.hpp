@@ -22,9 +22,12 @@
 #include <boost/beast/ssl/ssl_stream.hpp>
 
 #include <fcntl.h>
+#include <openssl/ssl.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
+#include <chrono>
 #include <functional>
 #include <map>
 #include <memory>
@@ -75,11 +78,6 @@ struct ServerState {
 // Connections kept open only to deliver a 503/429 answer are few: beyond this many they
 // are closed without one, so refusing cannot itself exhaust file descriptors.
 inline constexpr size_t kMaxRefusing = 32;
-// Lingering close (RFC 9112 9.6): after the last answer, keep reading and discarding for
-// at most this long / this much, so request bytes we never read do not make our close a
-// TCP reset, which can destroy the answer before the client has read it.
-inline constexpr std::chrono::milliseconds kLinger{1000};
-inline constexpr size_t kLingerBytes = 1u << 20;
 // RFC 6797: tell browsers to use HTTPS only for this host, for a year.
 inline constexpr const char* kHsts = "max-age=31536000";
 
@@ -309,10 +307,15 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     });
   }
 
-  // Graceful end: TLS close_notify (RFC 8446 6.1), then lingering close.
+  // Graceful end: TLS close_notify (RFC 8446 6.1), then lingering close (ServerLimits).
+  // The close_notify is one-way: OpenSSL is told the peer's has come, so async_shutdown
+  // only flushes ours and does not read (and decrypt) the rest of an unread upload while
+  // it waits for one; what follows is discarded as raw TCP bytes under the linger bounds.
   void finish() {
-    lowest().expires_after(kLinger);
+    linger_end_ = std::chrono::steady_clock::now() + limits().linger_time;
     if constexpr (kIsTls<Stream>) {
+      ::SSL_set_shutdown(stream_.native_handle(), SSL_RECEIVED_SHUTDOWN);
+      lowest().expires_after(limits().write_timeout);
       stream_.async_shutdown([self = this->shared_from_this()](beast::error_code) { self->linger(); });
     } else {
       linger();
@@ -320,17 +323,25 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   }
 
   void linger() {
-    if (!lowest().socket().is_open()) return;  // the linger deadline already closed it
+    if (!lowest().socket().is_open()) return;  // the write deadline already closed it
+    lowest().expires_never();                  // deadline_ times the linger
     beast::error_code ignored;
     lowest().socket().shutdown(net::socket_base::shutdown_send, ignored);
     drain();
   }
 
+  // Each read waits at most linger_idle, and none goes past linger_end_.
   void drain() {
+    const auto now = std::chrono::steady_clock::now();
+    if (now >= linger_end_) return close_now();
+    deadline_.expires_at(std::min<std::chrono::steady_clock::time_point>(linger_end_, now + limits().linger_idle));
+    deadline_.async_wait([self = this->shared_from_this(), gen = ++gen_](beast::error_code ec) {
+      if (!ec && gen == self->gen_) self->close_now();
+    });
     lowest().async_read_some(net::buffer(discard_),
                              [self = this->shared_from_this()](beast::error_code ec, size_t n) {
                                self->lingered_ += n;
-                               if (ec || self->lingered_ > kLingerBytes) return self->close_now();
+                               if (ec || self->lingered_ > self->limits().linger_bytes) return self->close_now();
                                self->drain();
                              });
   }
@@ -378,6 +389,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   bool stream_end_ = false;
   std::array<char, 2048> discard_{};
   size_t lingered_ = 0;
+  std::chrono::steady_clock::time_point linger_end_{};
 };
 
 // Starts a session for an accepted connection, or closes it when even refusing is full.

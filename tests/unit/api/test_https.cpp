@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 
 #include <atomic>
+#include <csignal>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -376,6 +377,68 @@ TEST_CASE("HTTPS limits: each gets its status and a JSON error, and the server g
     if (!served) std::this_thread::sleep_for(50ms);
   }
   CHECK(served);
+}
+
+TEST_CASE("HTTPS lingering close: a 413 reaches a client still sending its upload; the linger is bounded") {
+  // A write to a connection the server has reset must fail, not kill the test.
+  ::signal(SIGPIPE, SIG_IGN);
+  ServerLimits lim;
+  lim.body_limit = 1024;
+  lim.max_connections_per_client = 1;  // a lingering connection holds the client's only slot
+  lim.linger_idle = 300ms;
+  lim.linger_time = 800ms;
+  const std::string head = "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 8388608\r\n\r\n";
+  const std::string chunk(64 * 1024, 'x');
+
+  SECTION("the whole upload is taken (and dropped) and the 413 read after it") {
+    lim.linger_time = 30s;
+    Fixture f(lim);
+    TlsConn c(f.port);
+    REQUIRE(c.ok());
+    REQUIRE(c.send(head));
+    // 4 MiB after the answer was sent: the server must keep reading (and dropping) them, or
+    // its close becomes a reset that fails these writes and can destroy the answer.
+    for (int i = 0; i < 64; ++i) REQUIRE(c.send(chunk));
+    auto raw = c.read_all();
+    CHECK(raw.rfind("HTTP/1.1 413", 0) == 0);
+    CHECK(error_code_of(body_of(raw)) == "too_large");
+    CHECK(f.calls.n == 0);
+  }
+  auto slot_back_within = [](const Fixture& f, std::chrono::milliseconds d) {
+    const auto end = std::chrono::steady_clock::now() + d;
+    while (std::chrono::steady_clock::now() < end) {
+      auto r = f.get("/echo");
+      if (r.has_value() && r->status == 200) return true;
+      std::this_thread::sleep_for(50ms);
+    }
+    return false;
+  };
+  SECTION("a client that goes quiet is let go after linger_idle") {
+    lim.linger_time = 30s;
+    Fixture f(lim);
+    TlsConn quiet(f.port);
+    REQUIRE(quiet.ok());
+    REQUIRE(quiet.send(head + chunk));
+    CHECK(quiet.read_all().rfind("HTTP/1.1 413", 0) == 0);
+    auto r = f.get("/echo");  // the quiet connection still lingers: its slot is taken
+    REQUIRE(r.has_value());
+    CHECK(r->status == 429);
+    CHECK(slot_back_within(f, 5s));  // linger_idle (0.3 s), while `quiet` stays open
+  }
+  SECTION("a client that never pauses is let go after linger_time") {
+    Fixture f(lim);
+    TlsConn busy(f.port);
+    REQUIRE(busy.ok());
+    REQUIRE(busy.send(head));
+    const auto t0 = std::chrono::steady_clock::now();
+    bool cut = false;
+    while (!cut && std::chrono::steady_clock::now() - t0 < 10s) {
+      cut = !busy.send(std::string(1024, 'y'));
+      std::this_thread::sleep_for(20ms);  // the client's pace: well inside linger_idle
+    }
+    CHECK(cut);  // linger_time (0.8 s) ended it although the client never paused
+    CHECK(slot_back_within(f, 5s));
+  }
 }
 
 TEST_CASE("HTTPS timeouts: a silent TLS client and an idle keep-alive are closed without an answer") {
