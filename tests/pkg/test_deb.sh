@@ -3,7 +3,7 @@
 # their contents, lintian (errors fail), and the units' systemd-analyze security exposure.
 #   tests/pkg/test_deb.sh          build into build-pkg/ (a copy of the tree), then check
 #   tests/pkg/test_deb.sh DIR      check the cats-cpe_*.deb and cats-vcpe_*.deb in DIR
-# Env: JOBS (2), CATS_DEB_BUILD_OPTIONS (extra DEB_BUILD_OPTIONS, e.g. nocheck),
+# Env: JOBS (2), CATS_WERROR (OFF; -Werror in the package build), CATS_DEB_BUILD_OPTIONS (extra DEB_BUILD_OPTIONS, e.g. nocheck),
 #      CATS_DEB_PROFILES (e.g. pkg.cats-sdwan.nowebui), CATS_UNIT_EXPOSURE_MAX (2.0).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -34,7 +34,7 @@ else
   export npm_config_cache=${npm_config_cache:-$HOME/.npm}
   t0=$(date +%s)
   (cd "$src" &&
-    PATH="$ccache_path$PATH" CCACHE_BASEDIR="$src" \
+    PATH="$ccache_path$PATH" CCACHE_BASEDIR="$src" CCACHE_NOHASHDIR=1 CATS_WERROR="${CATS_WERROR:-OFF}" \
     DEB_BUILD_OPTIONS="parallel=${JOBS:-2} ${CATS_DEB_BUILD_OPTIONS:-}" \
     DEB_BUILD_PROFILES="${CATS_DEB_PROFILES:-}" \
     dpkg-buildpackage -us -uc -b >"$out/build.log" 2>&1) ||
