@@ -402,6 +402,18 @@ void read_management(Table& root, const Daemon& d, Management& m, bool cpe) {
   s.reject_unknown();
 }
 
+void read_firewall(Table& root, Firewall& f) {
+  auto* t = root.table("firewall", false);
+  if (!t) return;
+  Table s(*t, "firewall", root.errors());
+  if (auto v = s.str("wan_input", false, 16)) {
+    if (*v == "deny") f.wan_input = Firewall::WanInput::deny;
+    else if (*v == "off") f.wan_input = Firewall::WanInput::off;
+    else s.error("wan_input", "must be \"deny\" or \"off\"");
+  }
+  s.reject_unknown();
+}
+
 void read_selection(Table& root, Selection& sel) {
   auto* t = root.table("selection", false);
   if (!t) return;
@@ -863,6 +875,7 @@ CpeCheck check_cpe(std::string_view text, const std::string& name) {
   read_selection(root, c.selection);
   read_services(root, doc, c);
   read_management(root, c.daemon, c.management, true);
+  read_firewall(root, c.firewall);
   root.reject_unknown();
   if (!errs.items.empty()) return {std::nullopt, std::move(errs.items)};
   return {std::move(c), {}};

@@ -338,6 +338,12 @@ int cleanup(const Site& site) {
   }
   overlay::Applier ap(k->rt, *k->wg, k->nft, k->key);
   auto st = ap.teardown(site.plan, read_owned(site.daemon));
+  // The explicit teardown is the one place the WAN input filter goes (overlay::Plan).
+  if (site.plan.input_nft_script)
+    if (auto f = ap.remove_input_filter(); !f) {
+      log::warn("teardown", f.error().message);
+      if (st) st = f;
+    }
   ::unlink(owned_path(site.daemon).c_str());
   ::unlink(site.daemon.control_socket.c_str());
   if (!st) {
@@ -539,7 +545,10 @@ int run(const Site& site, const std::vector<std::string>& argv) {
           return 1;
         }
         if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) {
-          log::info(site.role, "stopping: removing tunnels, rules, routes");
+          log::info(site.role, std::string("stopping: removing tunnels, rules, routes") +
+                                   (cur.plan.input_nft_script && !cur.plan.input_nft_script->empty()
+                                        ? " (the WAN input filter stays: --cleanup removes it)"
+                                        : ""));
           stop_servers();
           stop_services();
           std::lock_guard lk(mu);
