@@ -402,18 +402,6 @@ void read_management(Table& root, const Daemon& d, Management& m, bool cpe) {
   s.reject_unknown();
 }
 
-void read_firewall(Table& root, Firewall& f) {
-  auto* t = root.table("firewall", false);
-  if (!t) return;
-  Table s(*t, "firewall", root.errors());
-  if (auto v = s.str("wan_input", false, 16)) {
-    if (*v == "deny") f.wan_input = Firewall::WanInput::deny;
-    else if (*v == "off") f.wan_input = Firewall::WanInput::off;
-    else s.error("wan_input", "must be \"deny\" or \"off\"");
-  }
-  s.reject_unknown();
-}
-
 void read_selection(Table& root, Selection& sel) {
   auto* t = root.table("selection", false);
   if (!t) return;
@@ -466,6 +454,15 @@ std::optional<size_t> choice(Table& s, std::string_view key, std::initializer_li
   for (auto* n : names) all += (all.empty() ? "" : ", ") + std::string(n);
   s.error(key, "must be one of " + all);
   return std::nullopt;
+}
+
+void read_firewall(Table& root, Firewall& f) {
+  auto* t = root.table("firewall", false);
+  if (!t) return;
+  Table s(*t, "firewall", root.errors());
+  if (auto v = choice(s, "wan_input", {"deny", "off"}))
+    f.wan_input = *v == 0 ? Firewall::WanInput::deny : Firewall::WanInput::off;
+  s.reject_unknown();
 }
 
 std::string family_name(const IpAddress& a) { return a.is_v4() ? "IPv4" : "IPv6"; }

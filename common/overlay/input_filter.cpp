@@ -28,7 +28,6 @@ std::string quoted_set(const std::vector<std::string>& names) {
 // loopback, and the LAN address is what the operator meant to keep off the WAN.
 bool wan_reachable(const IpAddress& a, const std::optional<IpAddress>& lan) {
   if (a.is_loopback()) return false;
-  if (a.is_v6() && a.to_v6().is_v4_mapped() && a.to_v6().to_v4().is_loopback()) return false;
   return !(lan && *lan == a);
 }
 
