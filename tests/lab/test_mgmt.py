@@ -605,15 +605,18 @@ def test_wan_input_filter(s: LabSession):
         out = wait_until(lambda: s.exec("cpe", "/usr/bin/python3", "-c", ECHO_CLIENT, WAN1_ISP, "9009",
                                         check=False).stdout.strip() == "echo ok", 5, "an echo from the WAN side")
         assert out
-    wait_until(lambda: all_handshaken(s), 15, "every tunnel's handshake with the filter in place")
-    # [firewall] wan_input through the API, applied live (the overlay's configuration path).
-    for value, present in (('{"wan_input": "off"}', False), ("deny", True)):
-        ptr = "/firewall" if value.startswith("{") else "/firewall/wan_input"
-        cp = s.lab.catsctl("cpe", "config", "set", ptr, value, "--comment", "wan input filter")
-        assert cp.returncode == 0, f"config set {ptr} {value}: {cp.stdout} {cp.stderr}"
-        wait_until(lambda: (input_table(s) is not None) == present, 5, f"table inet cats_input present={present}")
+        wait_until(lambda: all_handshaken(s), 15, "every tunnel's handshake with the filter in place")
+        # [firewall] wan_input through the API, applied live (the overlay's configuration
+        # path). Off, the port answers from the WAN: the filter was what dropped it.
+        for value, present in (('{"wan_input": "off"}', False), ("deny", True)):
+            ptr = "/firewall" if value.startswith("{") else "/firewall/wan_input"
+            cp = s.lab.catsctl("cpe", "config", "set", ptr, value, "--comment", "wan input filter")
+            assert cp.returncode == 0, f"config set {ptr} {value}: {cp.stdout} {cp.stderr}"
+            wait_until(lambda: (input_table(s) is not None) == present, 5, f"table inet cats_input present={present}")
+            got = connect(s, "isp1", WAN1_CPE, OPEN_PORT, 1.0)
+            assert got == ("timeout" if present else "open"), f"wan_input {value}: port {OPEN_PORT} from the WAN: {got}"
     print(f"  WAN1: port {OPEN_PORT} dropped (counted), {PORT} closed, ping and an outbound echo work, "
-          "tunnels up; wan_input off/deny live")
+          "tunnels up; wan_input off (port open) / deny (dropped again) live")
 
 
 def test_wan_input_kept_on_stop(s: LabSession):
