@@ -4,8 +4,10 @@
 #include "api/https.hpp"
 #include "base/files.hpp"
 #include "base/log.hpp"
+#include "base/slice.hpp"
 #include "nft/nft.hpp"
 #include "overlay/apply.hpp"
+#include "overlay/input_filter.hpp"
 #include "report/ed25519.hpp"
 #include "rtnl/rtnl.hpp"
 
@@ -452,6 +454,27 @@ int run(const Site& site, const std::vector<std::string>& argv) {
   collectors.push_back([&, started](api::prom::Exposition& e) {
     std::lock_guard lk(mu);
     daemon_metrics(e, cur, devices(), started);
+  });
+  // The WAN input filter's drops (CPE), read at most once a second: a libnftables query
+  // per scrape under the kernel lock would cost what the device cache saves. Absent
+  // without a filter or when the counter cannot be read; it restarts from 0 when a
+  // configuration change replaces the table (a counter reset, as Prometheus expects).
+  std::optional<uint64_t> wan_dropped;
+  std::chrono::steady_clock::time_point wan_dropped_at{};
+  collectors.push_back([&](api::prom::Exposition& e) {
+    std::lock_guard lk(mu);
+    if (!cur.plan.input_nft_script || cur.plan.input_nft_script->empty()) return;
+    const auto now = std::chrono::steady_clock::now();
+    if (wan_dropped_at == std::chrono::steady_clock::time_point{} || now - wan_dropped_at >= std::chrono::seconds(1)) {
+      auto text = k->nft.query(std::string("list counter ") + slice::kNftFamily + " " + slice::kNftInputTable + " " +
+                               overlay::kWanInputDropCounter);
+      wan_dropped = text ? overlay::counter_packets(*text) : std::nullopt;
+      wan_dropped_at = now;
+    }
+    if (!wan_dropped) return;
+    e.family("cats_wan_input_dropped_packets_total", api::prom::Type::counter,
+             "Packets arriving on a WAN interface for the CPE itself that its input filter (table inet cats_input) dropped.");
+    e.counter("cats_wan_input_dropped_packets_total", {}, *wan_dropped);
   });
   // Role services run on their own thread; destroyed (stopped) before any teardown.
   boost::asio::io_context io;

@@ -2,6 +2,7 @@
 #include "overlay/input_filter.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <string>
 
 namespace cats::overlay {
@@ -88,6 +89,17 @@ std::string input_filter_body(const InputFilter& f) {
   rule(counter + " drop");
   b += "\t}\n";
   return b;
+}
+
+std::optional<uint64_t> counter_packets(std::string_view listing) {
+  constexpr std::string_view key = "packets ";
+  const auto at = listing.find(key);
+  if (at == std::string_view::npos) return std::nullopt;
+  uint64_t n = 0;
+  const char* first = listing.data() + at + key.size();
+  const auto [end, ec] = std::from_chars(first, listing.data() + listing.size(), n);
+  if (ec != std::errc() || end == first) return std::nullopt;
+  return n;
 }
 
 }  // namespace cats::overlay

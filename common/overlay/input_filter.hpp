@@ -36,6 +36,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace cats::overlay {
@@ -62,5 +63,9 @@ std::string input_filter_body(const InputFilter& f);
 
 // The named counter of the packets dropped on a WAN.
 inline constexpr const char* kWanInputDropCounter = "wan_input_dropped";
+
+// The packets of a `list counter` answer ("... packets N bytes M ..."); nullopt when it
+// has none.
+std::optional<uint64_t> counter_packets(std::string_view listing);
 
 }  // namespace cats::overlay

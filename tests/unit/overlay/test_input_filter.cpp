@@ -185,3 +185,11 @@ TEST_CASE("input filter in the Applier: off removes ours; a vCPE plan leaves it 
   REQUIRE(kv.applier.teardown(vp).has_value());
   CHECK(kv.nft.input_table.has_value());
 }
+
+TEST_CASE("input filter: the drop counter read from a `list counter` answer") {
+  CHECK(overlay::counter_packets("table inet cats_input {\n\tcounter wan_input_dropped {\n\t\tpackets 42 bytes 2520\n"
+                                 "\t}\n}\n") == std::optional<uint64_t>(42));
+  CHECK(overlay::counter_packets("packets 0 bytes 0") == std::optional<uint64_t>(0));
+  CHECK_FALSE(overlay::counter_packets("table inet cats_input {\n}\n").has_value());
+  CHECK_FALSE(overlay::counter_packets("packets x").has_value());
+}
