@@ -44,6 +44,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from labtest import LabSession, main, wait_until  # noqa: E402
 from catslab import steering as st_  # noqa: E402
+from catslab.clients import UnixHTTP  # noqa: E402
 
 TOOL = Path(__file__).resolve().parent / "tools" / "https_session.py"
 HOST, PORT = "10.1.0.1", 8443
@@ -563,6 +564,17 @@ def wan_dropped(s: LabSession) -> int:
     return int(re.search(r"packets (\d+)", cp.stdout).group(1))
 
 
+def metric_dropped(s: LabSession) -> int:
+    c = UnixHTTP(s.lab.daemon_entry("cpe")["socket"], timeout=5)
+    try:
+        c.request("GET", "/metrics")
+        text = c.getresponse().read().decode()
+    finally:
+        c.close()
+    m = re.search(r"^cats_wan_input_dropped_packets_total (\d+)$", text, re.M)
+    return int(m.group(1)) if m else -1
+
+
 def all_handshaken(s: LabSession):
     st = s.lab.status_json("cpe")
     peers = [p for t in st["tunnels"] for p in t["peers"]]
@@ -597,6 +609,8 @@ def test_wan_input_filter(s: LabSession):
         got = connect(s, "isp1", WAN1_CPE, OPEN_PORT, 1.0)
         assert got == "timeout", f"port {OPEN_PORT} from the WAN: {got} (want no SYN-ACK)"
         assert wan_dropped(s) > before, "the WAN drop was not counted"
+        # The same count on /metrics (read at most once a second there).
+        wait_until(lambda: metric_dropped(s) > before, 3, "cats_wan_input_dropped_packets_total above the count before")
         # HTTPS listens on the LAN address only (fig4): closed on the WAN address too.
         assert connect(s, "isp1", WAN1_CPE, PORT, 0.5) == "timeout"
         r = s.ping("isp1", WAN1_CPE, count=3, interval=0.05)
