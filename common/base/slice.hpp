@@ -22,6 +22,10 @@
 //                                  the clouds that is not a steered service flow)
 //   route/rule protocol 201 (kRouteProtocol)
 //   nft              table inet cats (vCPE: overlay Applier; CPE: steering)
+//                    table inet cats_input (CPE: the WAN input filter, [firewall] wan_input;
+//                                  overlay/input_filter.hpp). Unlike everything above it
+//                                  outlives the daemon: a stop or in-place restart keeps
+//                                  it, only --cleanup (and package removal) deletes it
 #pragma once
 
 #include <cstdint>
@@ -72,6 +76,9 @@ inline constexpr bool is_steer_rule_prio(uint32_t prio) { return prio >= kSteerR
 // ---- nftables ------------------------------------------------------------------------
 inline constexpr const char* kNftFamily = "inet";
 inline constexpr const char* kNftTable = "cats";
+// The CPE's WAN input filter (default-deny on the WAN interfaces): a table of its own so
+// that it can stay while `inet cats` comes and goes with the daemon.
+inline constexpr const char* kNftInputTable = "cats_input";
 
 // The ranges do not overlap and stay inside what rtnl accepts.
 static_assert(kMaxCandidates == 255);

@@ -456,6 +456,15 @@ std::optional<size_t> choice(Table& s, std::string_view key, std::initializer_li
   return std::nullopt;
 }
 
+void read_firewall(Table& root, Firewall& f) {
+  auto* t = root.table("firewall", false);
+  if (!t) return;
+  Table s(*t, "firewall", root.errors());
+  if (auto v = choice(s, "wan_input", {"deny", "off"}))
+    f.wan_input = *v == 0 ? Firewall::WanInput::deny : Firewall::WanInput::off;
+  s.reject_unknown();
+}
+
 std::string family_name(const IpAddress& a) { return a.is_v4() ? "IPv4" : "IPv6"; }
 
 // Why `vip` cannot be a service VIP, or "" when it can. A VIP is an address no host owns:
@@ -863,6 +872,7 @@ CpeCheck check_cpe(std::string_view text, const std::string& name) {
   read_selection(root, c.selection);
   read_services(root, doc, c);
   read_management(root, c.daemon, c.management, true);
+  read_firewall(root, c.firewall);
   root.reject_unknown();
   if (!errs.items.empty()) return {std::nullopt, std::move(errs.items)};
   return {std::move(c), {}};

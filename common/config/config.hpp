@@ -109,6 +109,16 @@ struct Management {
   std::string webui_dir = "/usr/share/cats/webui";
 };
 
+// The CPE's own host firewall (docs/CONFIG.md "[firewall]"). [firewall]
+struct Firewall {
+  // deny: table inet cats_input default-denies input arriving on the WAN interfaces but
+  // for what the CPE serves there (overlay/input_filter.hpp); off: no such table (an
+  // operator's own firewall does the job).
+  enum class WanInput : uint8_t { deny, off };
+  WanInput wan_input = WanInput::deny;
+  bool operator==(const Firewall&) const = default;
+};
+
 // C-PS selection (docs/SELECTION.md). [selection]
 struct Selection {
   double hysteresis = 0.10;          // hysteresis_pct / 100: relative move the urgent cuts need
@@ -174,6 +184,7 @@ struct CpeConfig {
   Selection selection;
   std::vector<Service> services;
   Management management;
+  Firewall firewall;
 };
 
 struct CpePath {

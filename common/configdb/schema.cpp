@@ -167,6 +167,8 @@ json::object build() {
                              {"max_connections_per_client", integer(1, 4096)},
                              {"webui_dir", string(4095)}});
 
+  auto firewall = section({{"wan_input", enumeration({"deny", "off"})}});
+
   auto root = section({{"cpe", cpe},
                        {"lan", lan},
                        {"probing", probing},
@@ -176,7 +178,8 @@ json::object build() {
                        {"vcpe", list(vcpe, 1, 256)},
                        {"selection", selection},
                        {"service", list(service, 0, 256)},
-                       {"management", management}},
+                       {"management", management},
+                       {"firewall", firewall}},
                       {"cpe", "lan", "wan", "vcpe"});
   root["$schema"] = "https://json-schema.org/draft/2020-12/schema";
   root["$id"] = "/api/v1/config/schema";

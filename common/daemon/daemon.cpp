@@ -4,8 +4,10 @@
 #include "api/https.hpp"
 #include "base/files.hpp"
 #include "base/log.hpp"
+#include "base/slice.hpp"
 #include "nft/nft.hpp"
 #include "overlay/apply.hpp"
+#include "overlay/input_filter.hpp"
 #include "report/ed25519.hpp"
 #include "rtnl/rtnl.hpp"
 
@@ -338,6 +340,12 @@ int cleanup(const Site& site) {
   }
   overlay::Applier ap(k->rt, *k->wg, k->nft, k->key);
   auto st = ap.teardown(site.plan, read_owned(site.daemon));
+  // The explicit teardown is the one place the WAN input filter goes (overlay::Plan).
+  if (site.plan.input_nft_script)
+    if (auto f = ap.remove_input_filter(); !f) {
+      log::warn("teardown", f.error().message);
+      if (st) st = f;
+    }
   ::unlink(owned_path(site.daemon).c_str());
   ::unlink(site.daemon.control_socket.c_str());
   if (!st) {
@@ -447,6 +455,27 @@ int run(const Site& site, const std::vector<std::string>& argv) {
     std::lock_guard lk(mu);
     daemon_metrics(e, cur, devices(), started);
   });
+  // The WAN input filter's drops (CPE), read at most once a second: a libnftables query
+  // per scrape under the kernel lock would cost what the device cache saves. Absent
+  // without a filter or when the counter cannot be read; it restarts from 0 when a
+  // configuration change replaces the table (a counter reset, as Prometheus expects).
+  std::optional<uint64_t> wan_dropped;
+  std::chrono::steady_clock::time_point wan_dropped_at{};
+  collectors.push_back([&](api::prom::Exposition& e) {
+    std::lock_guard lk(mu);
+    if (!cur.plan.input_nft_script || cur.plan.input_nft_script->empty()) return;
+    const auto now = std::chrono::steady_clock::now();
+    if (wan_dropped_at == std::chrono::steady_clock::time_point{} || now - wan_dropped_at >= std::chrono::seconds(1)) {
+      auto text = k->nft.query(std::string("list counter ") + slice::kNftFamily + " " + slice::kNftInputTable + " " +
+                               overlay::kWanInputDropCounter);
+      wan_dropped = text ? overlay::counter_packets(*text) : std::nullopt;
+      wan_dropped_at = now;
+    }
+    if (!wan_dropped) return;
+    e.family("cats_wan_input_dropped_packets_total", api::prom::Type::counter,
+             "Packets arriving on a WAN interface for the CPE itself that its input filter (table inet cats_input) dropped.");
+    e.counter("cats_wan_input_dropped_packets_total", {}, *wan_dropped);
+  });
   // Role services run on their own thread; destroyed (stopped) before any teardown.
   boost::asio::io_context io;
   auto work = boost::asio::make_work_guard(io);
@@ -539,7 +568,10 @@ int run(const Site& site, const std::vector<std::string>& argv) {
           return 1;
         }
         if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) {
-          log::info(site.role, "stopping: removing tunnels, rules, routes");
+          log::info(site.role, std::string("stopping: removing tunnels, rules, routes") +
+                                   (cur.plan.input_nft_script && !cur.plan.input_nft_script->empty()
+                                        ? " (the WAN input filter stays: --cleanup removes it)"
+                                        : ""));
           stop_servers();
           stop_services();
           std::lock_guard lk(mu);

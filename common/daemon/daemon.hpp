@@ -1,7 +1,9 @@
 // The lifecycle both daemons share: validate, adopt or create the overlay, serve the local
 // control API, reconcile periodically, and on SIGTERM remove everything we created.
 //
-// Signals: SIGTERM/SIGINT = stop and remove our state (tunnels, rules, routes, nft table).
+// Signals: SIGTERM/SIGINT = stop and remove our state (tunnels, rules, routes, nft table)
+// but for the CPE's WAN input filter (table inet cats_input), which guards the box while
+// the daemon is down; `--cleanup` removes that too.
 // SIGUSR2 = restart in place: re-exec the binary, leaving kernel state alone, so the new
 // process adopts it without breaking a flow (nginx-style binary upgrade; a kill -9 and a
 // fresh start adopt the same way).
@@ -78,7 +80,8 @@ api::Guard read_only_guard(const config::Management& m);
 // argv is kept for the SIGUSR2 re-exec.
 int run(const Site& site, const std::vector<std::string>& argv);
 // Remove leftovers of a crashed run (the plan's tunnels and any recorded earlier ones,
-// our rules, routes and nft table). Nothing else is touched.
+// our rules, routes and nft table) and the CPE's WAN input filter: the explicit teardown.
+// Nothing else is touched.
 int cleanup(const Site& site);
 // Print the WireGuard public key (generating the private key on first use).
 int print_pubkey(const config::Daemon& d);

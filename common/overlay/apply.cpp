@@ -249,30 +249,44 @@ Status Applier::apply_rules(const Plan& p, ApplyReport& rep) {
   return ok();
 }
 
-Status Applier::apply_nft(const Plan& p, ApplyReport& rep) {
-  if (!p.nft_managed) return ok();
-  if (p.nft_script.empty()) {
-    CATS_TRY_ASSIGN(exists, nft_.table_exists(kNftFamily, kNftTable));
+Status Applier::converge_table(const char* name, const std::string& body, ApplyReport& rep) {
+  const std::string ref = std::string("nft table inet ") + name;
+  if (body.empty()) {
+    CATS_TRY_ASSIGN(exists, nft_.table_exists(kNftFamily, name));
     if (exists) {
-      CATS_TRY(nft_.delete_table(kNftFamily, kNftTable));
-      rep.actions.push_back("delete nft table inet cats");
+      CATS_TRY(nft_.delete_table(kNftFamily, name));
+      rep.actions.push_back("delete " + ref);
     }
     return ok();
   }
   // The fingerprint is FNV-1a of the script (base/hash.hpp): a restarted daemon recognises
   // the table it would write and leaves it alone (nft/table.hpp).
-  const std::string fp = fnv1a_hex(p.nft_script);
-  CATS_TRY_ASSIGN(listing, nft_.list_table(kNftFamily, kNftTable));
+  const std::string fp = fnv1a_hex(body);
+  CATS_TRY_ASSIGN(listing, nft_.list_table(kNftFamily, name));
   if (listing && nft::table_fingerprint(*listing) == fp) return ok();
-  CATS_TRY(nft_.run(nft::replace_table_script(kNftFamily, kNftTable, fp, p.nft_script)));
-  rep.actions.push_back("replace nft table inet cats (cats:" + fp + ")");
+  CATS_TRY(nft_.run(nft::replace_table_script(kNftFamily, name, fp, body)));
+  rep.actions.push_back("replace " + ref + " (cats:" + fp + ")");
   return ok();
 }
+
+Status Applier::apply_nft(const Plan& p, ApplyReport& rep) {
+  if (!p.nft_managed) return ok();
+  return converge_table(kNftTable, p.nft_script, rep);
+}
+
+Status Applier::apply_input_nft(const Plan& p, ApplyReport& rep) {
+  if (!p.input_nft_script) return ok();
+  return converge_table(kNftInputTable, *p.input_nft_script, rep);
+}
+
+Status Applier::remove_input_filter() { return nft_.delete_table(kNftFamily, kNftInputTable); }
 
 Result<ApplyReport> Applier::apply(const Plan& p, const std::vector<std::string>& stale_tunnels) {
   ApplyReport rep;
   CATS_TRY(check_required(rt_, p));
   CATS_TRY(apply_sysctls(p, rep));
+  // The WAN input filter before any tunnel listens: its ports are open from the start.
+  CATS_TRY(apply_input_nft(p, rep));
   // Routing first: a tunnel sends its first handshake as soon as it is up, and a packet
   // routed before the underlay rules exist would leave by the wrong WAN with the wrong
   // source address, which WireGuard's sticky source then keeps.

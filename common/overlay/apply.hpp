@@ -42,7 +42,11 @@ class Applier {
   Result<ApplyReport> apply(const Plan& p, const std::vector<std::string>& stale_tunnels = {});
   // Remove everything of ours: the plan's tunnels plus `extra_tunnels`, every rule and route
   // in our slice, our nft table. Keeps going past errors and returns the first one.
+  // The WAN input filter (table inet cats_input) stays: see remove_input_filter.
   Status teardown(const Plan& p, const std::vector<std::string>& extra_tunnels = {});
+  // Delete table inet cats_input if it exists: an explicit teardown only (--cleanup), never
+  // a stop or an in-place restart (Plan::input_nft_script).
+  Status remove_input_filter();
 
  private:
   Status apply_sysctls(const Plan& p, ApplyReport& rep);
@@ -51,6 +55,9 @@ class Applier {
   Status apply_routes(const Plan& p, ApplyReport& rep, bool existing_devices_only);
   Status apply_rules(const Plan& p, ApplyReport& rep);
   Status apply_nft(const Plan& p, ApplyReport& rep);
+  Status apply_input_nft(const Plan& p, ApplyReport& rep);
+  // Converge table inet <name> to `body` ("" = no table), fingerprinted (nft/table.hpp).
+  Status converge_table(const char* name, const std::string& body, ApplyReport& rep);
 
   rtnl::Routing& rt_;
   wg::Control& wg_;

@@ -1,4 +1,5 @@
 #include "overlay/site_plan.hpp"
+#include "overlay/input_filter.hpp"
 #include "overlay/slice.hpp"
 
 #include <sys/socket.h>
@@ -13,6 +14,8 @@ Prefix default_route(const IpAddress& like) {
 Plan plan_cpe(const config::CpeConfig& c) {
   Plan p;
   p.nft_managed = false;  // steering owns table inet cats on the CPE
+  auto filter = cpe_input_filter(c);
+  p.input_nft_script = filter ? input_filter_body(*filter) : std::string();
   p.required_links.push_back({c.lan.interface, c.file + ": lan.interface"});
   for (size_t i = 0; i < c.wans.size(); ++i)
     p.required_links.push_back({c.wans[i].interface, c.file + ": wan[" + std::to_string(i) + "].interface"});

@@ -44,6 +44,10 @@ std::string render(const Plan& p) {
     os << " lookup " << r.table << "\n";
   }
   if (!p.nft_script.empty()) os << "nft table inet cats {\n" << p.nft_script << "}\n";
+  if (p.input_nft_script && !p.input_nft_script->empty())
+    os << "nft table inet cats_input {\n" << *p.input_nft_script << "}\n";
+  else if (p.input_nft_script)
+    os << "nft table inet cats_input: none (firewall.wan_input = off)\n";
   return os.str();
 }
 

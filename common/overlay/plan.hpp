@@ -56,6 +56,12 @@ struct Plan {
   // which fills it from the selector's decisions. apply() then leaves the table alone;
   // teardown still removes it.
   bool nft_managed = true;
+  // The CPE's WAN input filter, table inet cats_input (input_filter.hpp): its body, or ""
+  // for none ([firewall] wan_input = "off": apply deletes the table). nullopt: the table
+  // is not this site's business (the vCPE): nothing touches it. Unlike table inet cats it
+  // outlives the daemon (a firewall that vanishes on stop is worse than none): teardown
+  // leaves it, only Applier::remove_input_filter (--cleanup) deletes it.
+  std::optional<std::string> input_nft_script;
   struct RequiredLink {
     std::string name;
     std::string field;  // the config field naming it, for the error message

@@ -16,6 +16,7 @@ using slice::is_steer_rule_prio;
 using slice::kMaxTunnels;
 using slice::kMaxWans;
 using slice::kNftFamily;
+using slice::kNftInputTable;
 using slice::kNftTable;
 using slice::kPathMask;
 using slice::oif_rule_prio;

@@ -25,8 +25,16 @@
    password; every login, failure and lock-out is in the audit log and the event log.
 7. Events: GET /api/v1/events filtered by kind, kind group, subject, range, limit and points gives
    exactly the matching events of the store; a bad parameter is a 400 naming it.
+8. WAN input filter (issue 11, table inet cats_input): from the WAN side (isp1), a TCP port
+   the CPE opened (8081, answering on the LAN) is dropped (no SYN-ACK, counted), the CPE
+   answers ping, its own connection out over the WAN works, the tunnels are up; the HTTPS
+   port on the LAN address stays closed on the WAN. `[firewall] wan_input` off/deny through
+   the API removes and restores the table live. Stopped (SIGTERM), the CPE leaves the table
+   in place; restarted with HTTPS also on its WAN1 address, that port answers from the WAN
+   and the tunnels come back. (Last: it restarts the daemon.)
 """
 import json
+import re
 import subprocess
 import sys
 import tempfile
@@ -34,8 +42,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from labtest import LabSession, main  # noqa: E402
+from labtest import LabSession, main, wait_until  # noqa: E402
 from catslab import steering as st_  # noqa: E402
+from catslab.clients import UnixHTTP  # noqa: E402
 
 TOOL = Path(__file__).resolve().parent / "tools" / "https_session.py"
 HOST, PORT = "10.1.0.1", 8443
@@ -499,6 +508,160 @@ def test_events_filtered(s: LabSession):
           f"bad parameters: {sorted(set(bad.values()))} named")
 
 
+WAN1_CPE, WAN1_ISP = "192.0.2.2", "192.0.2.1"  # fig4's CPE and isp1 on the wan1 link
+OPEN_PORT = 8081  # a port the test opens on the CPE: answers on the LAN, not on a WAN
+# A TCP connect: "open", "refused" or "timeout" (no SYN-ACK within the deadline: dropped).
+CONNECT = """
+import socket, sys
+s = socket.socket()
+s.settimeout(float(sys.argv[3]))
+try:
+    s.connect((sys.argv[1], int(sys.argv[2])))
+    print("open")
+except socket.timeout:
+    print("timeout")
+except ConnectionRefusedError:
+    print("refused")
+"""
+# Accepts and echoes one line per connection, forever (killed by the test).
+ECHO_SERVER = """
+import socket, sys
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind((sys.argv[1], int(sys.argv[2])))
+s.listen(8)
+while True:
+    c, _ = s.accept()
+    c.settimeout(5)
+    try:
+        c.sendall(c.recv(100))
+    except OSError:
+        pass
+    c.close()
+"""
+# One connection out, one line there and back: "echo ok" when the answer came.
+ECHO_CLIENT = """
+import socket, sys
+c = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=3)
+c.sendall(b"cats\\n")
+print("echo ok" if c.recv(100) == b"cats\\n" else "echo wrong")
+"""
+
+
+def connect(s: LabSession, node: str, host: str, port: int, deadline: float = 1.0) -> str:
+    cp = s.exec(node, "/usr/bin/python3", "-c", CONNECT, host, str(port), str(deadline), check=False,
+                timeout=deadline + 10)
+    return cp.stdout.strip() or cp.stderr.strip()
+
+
+def input_table(s: LabSession) -> str | None:
+    cp = s.exec("cpe", "nft", "list", "table", "inet", "cats_input", check=False)
+    return cp.stdout if cp.returncode == 0 else None
+
+
+def wan_dropped(s: LabSession) -> int:
+    cp = s.exec("cpe", "nft", "list", "counter", "inet", "cats_input", "wan_input_dropped")
+    return int(re.search(r"packets (\d+)", cp.stdout).group(1))
+
+
+def metric_dropped(s: LabSession) -> int:
+    c = UnixHTTP(s.lab.daemon_entry("cpe")["socket"], timeout=5)
+    try:
+        c.request("GET", "/metrics")
+        text = c.getresponse().read().decode()
+    finally:
+        c.close()
+    m = re.search(r"^cats_wan_input_dropped_packets_total (\d+)$", text, re.M)
+    return int(m.group(1)) if m else -1
+
+
+def all_handshaken(s: LabSession):
+    st = s.lab.status_json("cpe")
+    peers = [p for t in st["tunnels"] for p in t["peers"]]
+    return peers and all(p["last_handshake"] for p in peers)
+
+
+class Background:
+    """A process in a lab namespace for the duration of a `with` block (killed on exit)."""
+
+    def __init__(self, s: LabSession, node: str, *cmd: str):
+        self.p = subprocess.Popen(s.lab.exec_argv(node, list(cmd)), stdin=subprocess.DEVNULL,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.p.kill()
+        self.p.wait(timeout=5)
+        return False
+
+
+def test_wan_input_filter(s: LabSession):
+    table = wait_until(lambda: input_table(s), 5, "table inet cats_input on the CPE")
+    assert 'iifname != { "wan1", "wan2" } accept' in table and "udp dport { 51801, 51802 } accept" in table, table
+    assert "tcp dport 8443" not in table, f"the LAN-only HTTPS port is open on the WANs: {table}"
+    with Background(s, "cpe", "/usr/bin/python3", "-c", ECHO_SERVER, "0.0.0.0", str(OPEN_PORT)), \
+            Background(s, "isp1", "/usr/bin/python3", "-c", ECHO_SERVER, WAN1_ISP, "9009"):
+        # The port is open (from the LAN), so a WAN timeout is the filter, not a closed port.
+        wait_until(lambda: connect(s, CLIENT, "10.1.0.1", OPEN_PORT) == "open", 5, "the test port open on the LAN")
+        before = wan_dropped(s)
+        got = connect(s, "isp1", WAN1_CPE, OPEN_PORT, 1.0)
+        assert got == "timeout", f"port {OPEN_PORT} from the WAN: {got} (want no SYN-ACK)"
+        assert wan_dropped(s) > before, "the WAN drop was not counted"
+        # The same count on /metrics (read at most once a second there).
+        wait_until(lambda: metric_dropped(s) > before, 3, "cats_wan_input_dropped_packets_total above the count before")
+        # HTTPS listens on the LAN address only (fig4): closed on the WAN address too.
+        assert connect(s, "isp1", WAN1_CPE, PORT, 0.5) == "timeout"
+        r = s.ping("isp1", WAN1_CPE, count=3, interval=0.05)
+        assert r["received"] == 3, f"ping from the WAN: {r}"
+        # The CPE's own connection out over the WAN: its replies are established.
+        out = wait_until(lambda: s.exec("cpe", "/usr/bin/python3", "-c", ECHO_CLIENT, WAN1_ISP, "9009",
+                                        check=False).stdout.strip() == "echo ok", 5, "an echo from the WAN side")
+        assert out
+        wait_until(lambda: all_handshaken(s), 15, "every tunnel's handshake with the filter in place")
+        # [firewall] wan_input through the API, applied live (the overlay's configuration
+        # path). Off, the port answers from the WAN: the filter was what dropped it.
+        for value, present in (('{"wan_input": "off"}', False), ("deny", True)):
+            ptr = "/firewall" if value.startswith("{") else "/firewall/wan_input"
+            cp = s.lab.catsctl("cpe", "config", "set", ptr, value, "--comment", "wan input filter")
+            assert cp.returncode == 0, f"config set {ptr} {value}: {cp.stdout} {cp.stderr}"
+            wait_until(lambda: (input_table(s) is not None) == present, 5, f"table inet cats_input present={present}")
+            got = connect(s, "isp1", WAN1_CPE, OPEN_PORT, 1.0)
+            assert got == ("timeout" if present else "open"), f"wan_input {value}: port {OPEN_PORT} from the WAN: {got}"
+    print(f"  WAN1: port {OPEN_PORT} dropped (counted), {PORT} closed, ping and an outbound echo work, "
+          "tunnels up; wan_input off (port open) / deny (dropped again) live")
+
+
+def test_wan_input_kept_on_stop(s: LabSession):
+    code = s.lab.stop_daemon("cpe")
+    assert code == 0, f"cats-cpe exit {code}"
+    # Stopped: tunnels gone, the filter stays (a firewall that vanishes on stop is worse than none).
+    assert s.exec("cpe", "ip", "link", "show", "cats-wan1", check=False).returncode != 0, "tunnel left after stop"
+    assert input_table(s) is not None, "table inet cats_input went with the daemon"
+    with Background(s, "cpe", "/usr/bin/python3", "-c", ECHO_SERVER, "0.0.0.0", str(OPEN_PORT)):
+        wait_until(lambda: connect(s, CLIENT, "10.1.0.1", OPEN_PORT) == "open", 5, "the test port open on the LAN")
+        assert connect(s, "isp1", WAN1_CPE, OPEN_PORT, 1.0) == "timeout", "WAN port open while the daemon is down"
+    # HTTPS on the WAN1 address too (a [management] listen change needs a restart: --reimport).
+    cfg = Path(s.lab.state()["daemon_configs"]["cpe"]["config"])
+    text = cfg.read_text()
+    want = f'listen = ["{HOST}:{PORT}"]'
+    assert want in text, text
+    cfg.write_text(text.replace(want, f'listen = ["{HOST}:{PORT}", "{WAN1_CPE}:{PORT}"]'))
+    s.lab.start_daemon("cpe", ("--reimport",))
+    wait_until(lambda: s.lab.status_json("cpe").get("tls_fingerprint_sha256"), 15, "cats-cpe ready again")
+    table = wait_until(lambda: (t := input_table(s)) and f"ip daddr {WAN1_CPE} tcp dport {PORT} accept" in t and t,
+                       5, "the WAN1 HTTPS port in table inet cats_input")
+    argv = s.lab.exec_argv("isp1", ["/usr/bin/python3", str(TOOL), WAN1_CPE, str(PORT), fingerprint(s)])
+    cp = subprocess.run(argv, input=json.dumps([{"method": "GET", "path": "/api/v1/status"}]), capture_output=True,
+                        text=True, timeout=30)
+    assert cp.returncode == 0, f"HTTPS from the WAN: {cp.stdout[-300:]} {cp.stderr[-300:]}"
+    assert json.loads(cp.stdout)[0]["status"] == 401, cp.stdout[:300]
+    wait_until(lambda: all_handshaken(s), 15, "every tunnel's handshake after the restart")
+    print(f"  stopped: table kept, WAN port {OPEN_PORT} still dropped; restarted with {WAN1_CPE}:{PORT}: "
+          "HTTPS answers from the WAN (401), tunnels up")
+
+
 if __name__ == "__main__":
     sys.exit(main([
         test_no_admin_yet,
@@ -511,4 +674,6 @@ if __name__ == "__main__":
         test_catsctl_over_https,
         test_login_rate_limit,
         test_events_filtered,
+        test_wan_input_filter,
+        test_wan_input_kept_on_stop,
     ], scenario="fig4", daemons=True))

@@ -46,7 +46,7 @@ CPE_FAMILIES = {
     "cats_reports_rejected_total": "counter", "cats_weight_publications_total": "counter",
     "cats_wireguard_peer_last_handshake_seconds": "gauge", "cats_wireguard_peer_receive_bytes_total": "counter",
     "cats_wireguard_peer_transmit_bytes_total": "counter", "cats_build_info": "gauge",
-    "cats_start_time_seconds": "gauge",
+    "cats_start_time_seconds": "gauge", "cats_wan_input_dropped_packets_total": "counter",
 }
 VCPE_FAMILIES = {
     "cats_instance_utilization_ratio": "gauge", "cats_instance_vcpus": "gauge", "cats_instance_available": "gauge",

@@ -1,6 +1,8 @@
 // Nft: input validation (no kernel) and, in a private network namespace, real transactions.
 #include "netns_guard.hpp"
 #include "nft/nft.hpp"
+#include "nft/table.hpp"
+#include "source_file.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -120,4 +122,29 @@ TEST_CASE("nft: query_json is JSON for that command only", "[lab][nft]") {
   CHECK(t->find("elements = { 0x01010000 : 0x02020000 }") != std::string::npos);
   CHECK_FALSE(nft.query_json("list map inet cats_j absent").has_value());
   REQUIRE(nft.delete_table("inet", "cats_j").has_value());
+}
+
+TEST_CASE("nft: the CPE's WAN input filter (golden script) is what the kernel takes", "[lab][nft]") {
+  // The golden text of tests/unit/overlay/test_input_filter.cpp, sent as the Applier sends
+  // it (replace_table_script): accepted, listed with its fingerprint and counter, and the
+  // same script again replaces it in one transaction.
+  const std::string script = test::source_file("tests/unit/overlay/golden/cpe_input.nft");
+  REQUIRE_FALSE(script.empty());
+  test::PrivateNetns ns;
+  REQUIRE(ns.ok());
+  Nft nft = open_nft();
+  for (int i = 0; i < 2; ++i) {
+    auto st = nft.run(script);
+    INFO((st ? std::string() : st.error().message));
+    REQUIRE(st.has_value());
+  }
+  auto listing = nft.list_table("inet", "cats_input");
+  REQUIRE(listing.has_value());
+  REQUIRE(listing->has_value());
+  CHECK(nft::table_fingerprint(**listing) == "FP");
+  CHECK((*listing)->find("policy drop;") != std::string::npos);
+  auto counter = nft.query("list counter inet cats_input wan_input_dropped");
+  REQUIRE(counter.has_value());
+  CHECK(counter->find("packets 0 bytes 0") != std::string::npos);
+  REQUIRE(nft.delete_table("inet", "cats_input").has_value());
 }

@@ -138,37 +138,53 @@ class FakeRouting final : public rtnl::Routing {
   int next_index_ = 2;  // 1 is lo
 };
 
-// table inet cats only: what the Applier writes (nft::replace_table_script) and reads back.
+// Tables inet cats and inet cats_input only: what the Applier writes
+// (nft::replace_table_script) and reads back.
 class FakeTables final : public nft::Tables {
  public:
-  std::optional<std::string> table;  // the script that defined it
+  std::optional<std::string> table;        // inet cats: the script that defined it
+  std::optional<std::string> input_table;  // inet cats_input, the same way
   uint32_t gen = 1;
+  int runs = 0;  // scripts run (transactions)
 
   Status run(std::string_view script) override {
-    const std::string want = nft::replace_table_script(slice::kNftFamily, slice::kNftTable, "", "");
     // Only the one shape the Applier may send: create, delete, define (nft/table.hpp).
-    const std::string head = want.substr(0, want.find('{'));
-    if (script.substr(0, head.size()) != head) return Error::msg("fake nft: unexpected script: " + std::string(script));
-    table = std::string(script);
-    ++gen;
-    return ok();
+    for (auto* name : {slice::kNftTable, slice::kNftInputTable}) {
+      const std::string want = nft::replace_table_script(slice::kNftFamily, name, "", "");
+      const std::string head = want.substr(0, want.find('{'));
+      if (script.substr(0, head.size()) != head) continue;
+      slot(name) = std::string(script);
+      ++gen;
+      ++runs;
+      return ok();
+    }
+    return Error::msg("fake nft: unexpected script: " + std::string(script));
   }
   Result<std::string> query(std::string_view) override { return Error::msg("fake nft: query not supported"); }
   Result<std::string> query_json(std::string_view) override { return Error::msg("fake nft: query_json not supported"); }
   Result<bool> table_exists(std::string_view family, std::string_view name) override {
-    return family == slice::kNftFamily && name == slice::kNftTable && table.has_value();
+    if (family != slice::kNftFamily) return false;
+    if (name == slice::kNftTable) return table.has_value();
+    if (name == slice::kNftInputTable) return input_table.has_value();
+    return false;
   }
   Result<std::optional<std::string>> list_table(std::string_view family, std::string_view name) override {
     CATS_TRY_ASSIGN(exists, table_exists(family, name));
     if (!exists) return std::optional<std::string>{};
-    return table;
+    return name == slice::kNftTable ? table : input_table;
   }
-  Status delete_table(std::string_view, std::string_view) override {
-    if (table) ++gen;
-    table.reset();
+  Status delete_table(std::string_view family, std::string_view name) override {
+    if (family != slice::kNftFamily) return ok();
+    if (name != slice::kNftTable && name != slice::kNftInputTable) return ok();
+    auto& t = slot(name);
+    if (t) ++gen;
+    t.reset();
     return ok();
   }
   Result<uint32_t> generation() override { return gen; }
+
+ private:
+  std::optional<std::string>& slot(std::string_view name) { return name == slice::kNftTable ? table : input_table; }
 };
 
 // WireGuard devices whose links live in a FakeRouting, as with the kernel backend.

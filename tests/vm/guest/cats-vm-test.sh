@@ -187,6 +187,8 @@ handshake() {  # [NS]: a handshake in the last 3 minutes on every WireGuard peer
 wait_for handshake-cpe 60 handshake
 wait_for handshake-vcpe 30 handshake vcpe
 check handshake-evidence "$(wg show all latest-handshakes | tr '\t\n' '  ')" true
+# The WAN input filter (issue 11) made by the hardened unit's daemon (_cats, CAP_NET_ADMIN).
+check cpe-wan-input-filter "$(nft list table inet cats_input 2>&1 | grep -c accept) accept rules" nft list table inet cats_input
 
 # --- 6. The CPE's view (catsctl over the control socket) ---
 jq_py() { python3 -c "import json,sys; d=json.load(sys.stdin); sys.exit(0 if ($1) else 1)"; }
@@ -263,5 +265,6 @@ check purge-units-gone "$(systemctl list-unit-files 'cats-*' --no-legend | tr '\
 check purge-tunnels-gone "$(ip -br link; ip -n vcpe -br link; pgrep -a wireguard-go)" \
   bash -c '! ip link show cats-fiber && ! ip -n vcpe link show cats-br1-fiber && ! pgrep wireguard-go'
 check purge-state-gone "$(ls -d /var/lib/cats-* 2>&1 | tr '\n' ' ')" bash -c '! ls -d /var/lib/cats-* 2>/dev/null'
+check purge-wan-input-filter-gone "$(nft list tables | tr '\n' ' ')" bash -c '! nft list table inet cats_input >/dev/null 2>&1'
 check purge-admin-config-kept "$(ls /etc/cats 2>&1 | tr '\n' ' ')" test -f /etc/cats/cpe.toml
 check purge-user-kept "$(getent passwd _cats)" getent passwd _cats
