@@ -263,4 +263,22 @@ class FakeSysctls final : public overlay::Sysctls {
   }
 };
 
+// An Applier over fakes for plan `p` (its required links exist), with a fixed key.
+struct FakeKernel {
+  static wg::Key key() {
+    wg::Key k{};
+    for (size_t i = 0; i < k.size(); ++i) k[i] = static_cast<uint8_t>(i + 1);
+    return k;
+  }
+  FakeRouting rt;
+  FakeWg wg{rt};
+  FakeTables nft;
+  FakeSysctls sys;
+  overlay::Applier applier{rt, wg, nft, key(), sys};
+
+  explicit FakeKernel(const overlay::Plan& p) {
+    for (auto& l : p.required_links) rt.add_existing_link(l.name);
+  }
+};
+
 }  // namespace cats::test

@@ -21,29 +21,13 @@ using test::source_file;
 
 namespace {
 
-wg::Key test_key() {
-  wg::Key k{};
-  for (size_t i = 0; i < k.size(); ++i) k[i] = static_cast<uint8_t>(i + 1);
-  return k;
-}
-
 std::string lines(const std::vector<std::string>& v) {
   std::string out;
   for (auto& s : v) out += s + "\n";
   return out;
 }
 
-struct Kernel {
-  test::FakeRouting rt;
-  test::FakeWg wg{rt};
-  test::FakeTables nft;
-  test::FakeSysctls sys;
-  overlay::Applier applier{rt, wg, nft, test_key(), sys};
-
-  explicit Kernel(const overlay::Plan& p) {
-    for (auto& l : p.required_links) rt.add_existing_link(l.name);
-  }
-};
+using Kernel = test::FakeKernel;
 
 overlay::Plan vcpe_plan() {
   auto c = config::parse_vcpe(source_file("docs/examples/vcpe.toml"), "vcpe.toml");

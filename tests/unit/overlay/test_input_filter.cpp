@@ -27,23 +27,7 @@ config::CpeConfig example_cpe(const std::string& extra = "") {
   return *c;
 }
 
-wg::Key test_key() {
-  wg::Key k{};
-  for (size_t i = 0; i < k.size(); ++i) k[i] = static_cast<uint8_t>(i + 7);
-  return k;
-}
-
-struct Kernel {
-  test::FakeRouting rt;
-  test::FakeWg wg{rt};
-  test::FakeTables nft;
-  test::FakeSysctls sys;
-  overlay::Applier applier{rt, wg, nft, test_key(), sys};
-
-  explicit Kernel(const overlay::Plan& p) {
-    for (auto& l : p.required_links) rt.add_existing_link(l.name);
-  }
-};
+using Kernel = test::FakeKernel;
 
 }  // namespace
 
