@@ -291,8 +291,8 @@ std::optional<Change> Selector::update(const Service& svc, std::span<const Insta
       const double u = instances[d.candidates[k].instance].utilization;
       if (std::isfinite(u) && u >= kSaturated && w.excluded == Exclusion::none && target[k] < lookup(st.eff, w.key))
         cut = std::max(cut, std::clamp(u - rho, 1e-9, 1.0));
-      sc[k] = {target[k], lookup(st.eff, w.key), cut, target[k] > 0.0 || w.excluded == Exclusion::none,
-               due.settled_out[k], due.band[k]};
+      sc[k] = {due.goal[k], lookup(st.eff, w.key), cut, target[k] > 0.0 || w.excluded == Exclusion::none,
+               due.settled_out[k], due.band[k], target[k] == 0.0};
     }
     e = steps::damped(sc, alpha);
   }
@@ -344,6 +344,14 @@ std::optional<Change> Selector::publish(SelectorState& st, const Decision& d, Pu
   // transaction. The step is still taken internally (eff, stepped_at), so small
   // steps add up and are published once they amount to settle_units.
   const bool quiet = !must && !set_changed && largest < cfg_.settle_units;
+  // A step to decide()'s target, or an urgent one: the inputs changed, and the settling
+  // goal restarts from the new target (rule 9).
+  if (whole || must)
+    for (std::size_t k = 0; k < n; ++k) {
+      auto& w = st.wander[next.candidates[k].key];
+      w.goal = w.goal_last = static_cast<double>(d.candidates[k].weight) / kWeightTotal;
+      w.goal_since = w.goal_at = now;
+    }
   const auto before = std::move(st.eff);
   st.eff.clear();
   for (std::size_t k = 0; k < n; ++k)

@@ -98,6 +98,15 @@ struct SelectorConfig {
   // got worse in some seeds without these two limits; docs/BENCHMARKS.md).
   std::chrono::milliseconds out_settle{5000};
   double out_settle_load = 0.5;
+  // Settling goes to the mean of the targets, not to the last one (docs/SELECTION.md
+  // "Deadband", rule 9): while no input moved beyond its band, no candidate changed its
+  // exclusion and the pool is at most out_settle_load busy, a step is due when the
+  // target's mean over time since then (over all of it, at most goal_time back: an EWMA
+  // of time constant goal_time after that) is further from the weights in force than the
+  // band, and the step goes towards that mean. One target is a noisy sample: at a near-tie
+  // (the spread window's edge) it swings by more than band_max on noise alone, and chasing
+  // it published every few seconds under steady traffic. 0: off (the last target).
+  std::chrono::milliseconds goal_time{3000};
 };
 
 // One published weight, with the inputs it was computed from (for the event log).
@@ -167,6 +176,13 @@ struct SelectorState {
   struct Wander {
     double mean = 0.0, dev = 0.0, last = -1.0;
     std::optional<std::chrono::steady_clock::time_point> out_since;  // target 0 since
+    // The settling goal (docs/SELECTION.md "Deadband", rule 9): the target's mean over
+    // time since the inputs last moved (since goal_since, at most SelectorConfig::goal_time
+    // back), last fed at goal_at; goal_excl: the candidate's exclusion then.
+    double goal = 0.0, goal_last = 0.0;  // goal_last: the target in force since goal_at
+    std::optional<std::chrono::steady_clock::time_point> goal_since;
+    std::chrono::steady_clock::time_point goal_at{};
+    Exclusion goal_excl = Exclusion::none;
   };
   std::map<std::string, Wander, std::less<>> wander;
   std::string reconfigured;  // reconfigured()'s reason, until the next update

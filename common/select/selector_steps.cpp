@@ -239,6 +239,15 @@ Due find_due(const SelectorConfig& cfg, SelectorState& st, const Publication& ne
   // goes to 0 at the next step, and that step is due.
   due.settled_out.assign(n, false);
   due.band.assign(n, 0.0);
+  due.goal = target;
+  // Rule 9: while the inputs sit in their bands in a quiet pool, the goal is the target's
+  // mean over time since they last moved; any other time it is the target, and the mean
+  // restarts from it. A candidate lost or back (its exclusion changed) restarts it too.
+  bool settling = moves_empty && !young && quiet_pool && cfg.goal_time.count() > 0;
+  for (std::size_t k = 0; k < n && settling; ++k) {
+    auto it = st.wander.find(next.candidates[k].key);
+    settling = it != st.wander.end() && it->second.goal_since && it->second.goal_excl == next.candidates[k].excluded;
+  }
   for (std::size_t k = 0; k < n; ++k) {
     const std::string& key = next.candidates[k].key;
     auto& w = st.wander[key];
@@ -247,6 +256,21 @@ Due find_due(const SelectorConfig& cfg, SelectorState& st, const Publication& ne
     } else if (!w.out_since) {
       w.out_since = now;
     }
+    if (!settling) {
+      w.goal = target[k];
+      w.goal_since = now;
+    } else if (now > w.goal_at) {
+      // The last target held since the last decision: weighted by that time, over the time
+      // since the goal restarted (a running mean over time), at most goal_time (an EWMA).
+      const auto span = std::min(std::chrono::duration<double>(now - *w.goal_since),
+                                 std::chrono::duration<double>(cfg.goal_time));
+      const double gain = std::min(std::chrono::duration<double>(now - w.goal_at) / span, 1.0);
+      w.goal += gain * (w.goal_last - w.goal);
+    }
+    w.goal_at = now;
+    w.goal_last = target[k];
+    w.goal_excl = next.candidates[k].excluded;
+    due.goal[k] = w.goal;
     // On the window's edge noise alone moves it in and out: while no input moved beyond its
     // band, it moves with the others' steps, not by itself.
     if (moves_empty && st.target_noise.edge[k] && next.candidates[k].excluded == Exclusion::none) continue;
@@ -268,7 +292,7 @@ Due find_due(const SelectorConfig& cfg, SelectorState& st, const Publication& ne
                                         : 0.0;
     const double band = std::max(spread, static_cast<double>(cfg.settle_units) / kWeightTotal);
     due.band[k] = band;
-    const double excess = std::abs(target[k] - lookup(st.eff, key)) - band;
+    const double excess = std::abs(w.goal - lookup(st.eff, key)) - band;
     if (excess > 0.0) due.due = true;
     if (quiet_pool && w.out_since && now - *w.out_since >= cfg.out_settle && lookup(st.eff, key) > 0.0) {
       due.settled_out[k] = true;
@@ -276,7 +300,7 @@ Due find_due(const SelectorConfig& cfg, SelectorState& st, const Publication& ne
       if (due.out_key.empty()) due.out_key = key;
     }
     if (excess > due.far_excess)
-      due.far_excess = excess, due.far = key, due.far_band = band, due.far_target = target[k];
+      due.far_excess = excess, due.far = key, due.far_band = band, due.far_target = w.goal, due.far_mean = settling;
   }
   // A candidate in force that decide() no longer scores must go.
   for (const auto& in_force : st.eff)
@@ -290,7 +314,8 @@ std::string settling_reason(const SelectorConfig& cfg, const Due& due, const Sha
     return "settling: " + due.out_key + " " + num(lookup(eff, due.out_key) * kWeightTotal, 0) +
            " -> 0 (outside the spread window for " +
            num(std::chrono::duration<double>(cfg.out_settle).count(), 0) + " s)";
-  return "settling: " + due.far + " " + num(lookup(eff, due.far) * kWeightTotal, 0) + " -> target " +
+  return "settling: " + due.far + " " + num(lookup(eff, due.far) * kWeightTotal, 0) +
+         (due.far_mean ? " -> mean target " : " -> target ") +
          num(due.far_target * kWeightTotal, 0) + " (band ±" + num(due.far_band * kWeightTotal, 0) + ")";
 }
 
@@ -314,7 +339,7 @@ std::vector<double> damped(std::span<const StepCandidate> c, double alpha) {
       if (c[k].cut > 0.0) v = std::min(v, was + std::max(alpha, c[k].cut) * (c[k].target - was));
       // A candidate leaving the window decays; below half a unit it is gone, and so is
       // a residual within its band once it has been out for out_settle.
-      if (c[k].target == 0.0 && (v * kWeightTotal < 0.5 || (c[k].settled_out && was <= c[k].band))) v = 0.0;
+      if (c[k].out && (v * kWeightTotal < 0.5 || (c[k].settled_out && was <= c[k].band))) v = 0.0;
     }
     e[k] = v;
     (c[k].cut > 0.0 ? fixed : moving) += v;

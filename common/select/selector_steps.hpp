@@ -64,9 +64,11 @@ struct Due {
   bool due = false;                // the target left the deadband somewhere
   std::string far;                 // the candidate furthest beyond its band
   double far_excess = -1.0, far_band = 0.0, far_target = 0.0;
+  bool far_mean = false;           // far_target is the mean of the targets (rule 9), not the last
   std::string out_key;             // the first candidate settled out of the window
   std::vector<bool> settled_out;   // per candidate: out of the window for out_settle
   std::vector<double> band;        // per candidate: its deadband
+  std::vector<double> goal;        // per candidate: where a step goes (SelectorConfig::goal_memory)
 };
 
 // Step 2. Updates st.wander (each target's own wander, and since when it is 0).
@@ -82,12 +84,13 @@ std::string settling_reason(const SelectorConfig& cfg, const Due& due, const Sha
 double step_alpha(const SelectorConfig& cfg, double pool_load);
 
 struct StepCandidate {
-  double target = 0.0;       // decide()'s share
+  double target = 0.0;       // where the step goes: decide()'s share, or its settling goal (Due::goal)
   double was = 0.0;          // the share in force (eff)
   double cut = 0.0;          // > 0: at least this far towards target at once, and not rescaled
   bool open = true;          // target > 0 or eligible; false: dead or SLA-broken, 0 at once
   bool settled_out = false;  // out of the window for out_settle: a residual within band goes
   double band = 0.0;
+  bool out = false;          // decide()'s share is 0 (outside the spread window)
 };
 // The damped step from `was` towards `target`, renormalised around the cut candidates
 // (a cut is not undone by scaling). Falls back to the targets when nothing is left.

@@ -22,7 +22,7 @@ InputMove move(InputMove::Kind kind, std::string subject, double from, double to
 
 steps::StepCandidate cand(double target, double was, double cut = 0.0, bool open = true, bool settled_out = false,
                           double band = 0.0) {
-  return {target, was, cut, open, settled_out, band};
+  return {target, was, cut, open, settled_out, band, target == 0.0};
 }
 
 // Two sites, one WAN: a/app (4 vCPUs) is nearer than b/app (4 vCPUs).
