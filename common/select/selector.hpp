@@ -26,7 +26,9 @@
 //    of the target from the inputs' measured noise, at most band_max, at least
 //    settle_units; settle_units alone once an input left its band since the last step):
 //    one damped step, but not within hold_down of the previous step; a step moving no
-//    weight by settle_units is taken internally, not published;
+//    weight by settle_units is taken internally, not published. While the inputs stay in
+//    their bands in a quiet pool, the target's mean over time since they last moved
+//    stands for the target, in the test and in the step (goal_time);
 //  * otherwise: keep the published weights.
 // After a restart, adopt() installs the weights found in the data plane so that the
 // first update does not rewrite them needlessly (see adopt()).
@@ -106,7 +108,7 @@ struct SelectorConfig {
   // band, and the step goes towards that mean. One target is a noisy sample: at a near-tie
   // (the spread window's edge) it swings by more than band_max on noise alone, and chasing
   // it published every few seconds under steady traffic. 0: off (the last target).
-  std::chrono::milliseconds goal_time{3000};
+  std::chrono::milliseconds goal_time{5000};
 };
 
 // One published weight, with the inputs it was computed from (for the event log).

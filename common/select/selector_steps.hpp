@@ -3,7 +3,8 @@
 //   1. classify()      what changed since the published weights: candidates lost or
 //                      drowning (urgent, cut at once), the pool or the outcome changed
 //                      (reset to decide()'s target), or ordinary reasons for a damped step;
-//   2. find_due()      whether decide()'s target left the deadband of the weights in force
+//   2. find_due()      whether decide()'s target (settling: its mean over time since the
+//                      inputs last moved) left the deadband of the weights in force
 //                      (docs/SELECTION.md "Deadband");
 //   3. step_alpha(), damped()  the ordinary step: a fraction α of the way, cut candidates
 //                      further (docs/SELECTION.md "Damping");
@@ -71,7 +72,8 @@ struct Due {
   std::vector<double> goal;        // per candidate: where a step goes (SelectorConfig::goal_memory)
 };
 
-// Step 2. Updates st.wander (each target's own wander, and since when it is 0).
+// Step 2. Updates st.wander (each target's own wander, since when it is 0, and its
+// settling goal).
 // `moves_empty`: no input left its band since the last step; `young`: the inputs' noise
 // is not measured yet; `quiet_pool`: the pool's load allows settling out of the window.
 Due find_due(const SelectorConfig& cfg, SelectorState& st, const Publication& next, const std::vector<double>& target,
