@@ -36,6 +36,7 @@ select::SelectorConfig selector_config(const config::Selection& s) {
   c.rel_threshold = s.hysteresis;
   c.hold_down = std::chrono::milliseconds(s.hold_down_ms);
   c.band.z = s.deadband_sigmas;
+  c.goal_time = std::chrono::milliseconds(s.settle_mean_ms);
   return c;
 }
 

@@ -409,6 +409,7 @@ void read_selection(Table& root, Selection& sel) {
   if (auto v = number(s, "hysteresis_pct", 0, 100)) sel.hysteresis = *v / 100.0;
   sel.hold_down_ms = static_cast<uint32_t>(s.integer("hold_down_ms", 0, 600000).value_or(sel.hold_down_ms));
   if (auto v = number(s, "deadband_sigmas", 0, 10)) sel.deadband_sigmas = *v;
+  sel.settle_mean_ms = static_cast<uint32_t>(s.integer("settle_mean_ms", 0, 60000).value_or(sel.settle_mean_ms));
   if (auto v = number(s, "low_priority_reserve_pct", 0, 90)) sel.low_priority_reserve = *v / 100.0;
   s.reject_unknown();
 }

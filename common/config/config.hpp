@@ -126,6 +126,9 @@ struct Selection {
   // Deadband width in standard deviations of the inputs' measured noise (select::BandConfig::z);
   // 0 = no deadband: a step whenever the target moves by settle_units (bench_steering's baseline).
   double deadband_sigmas = 4.0;
+  // Settling goes to the target's mean over this time (select::SelectorConfig::goal_time,
+  // docs/SELECTION.md "Deadband" rule 9); 0 = to the last target (bench_steering's baseline).
+  uint32_t settle_mean_ms = 5000;
   // Trunk reservation for services with priority = "low" (draft §4.2, docs/SELECTION.md
   // "Priorities"): the share of every instance's capacity they leave to the others.
   double low_priority_reserve = 0.20;

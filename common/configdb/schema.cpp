@@ -111,6 +111,7 @@ json::object build() {
       {{"hysteresis_pct", number(0, 100)},
                {"hold_down_ms", ms(0, 600000)},
                {"deadband_sigmas", number(0, 10)},
+               {"settle_mean_ms", ms(0, 60000)},
                {"low_priority_reserve_pct", number(0, 90)}});
   auto capability = string(32);
   capability["pattern"] = "^[a-z0-9_-]+$";

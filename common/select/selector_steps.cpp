@@ -242,11 +242,15 @@ Due find_due(const SelectorConfig& cfg, SelectorState& st, const Publication& ne
   due.goal = target;
   // Rule 9: while the inputs sit in their bands in a quiet pool, the goal is the target's
   // mean over time since they last moved; any other time it is the target, and the mean
-  // restarts from it. A candidate lost or back (its exclusion changed) restarts it too.
+  // restarts from it. A candidate lost or back (its exclusion changed), or one that the
+  // last decision did not score (its goal was not fed then), restarts it too.
   bool settling = moves_empty && !young && quiet_pool && cfg.goal_time.count() > 0;
+  std::optional<std::chrono::steady_clock::time_point> fed;
   for (std::size_t k = 0; k < n && settling; ++k) {
     auto it = st.wander.find(next.candidates[k].key);
-    settling = it != st.wander.end() && it->second.goal_since && it->second.goal_excl == next.candidates[k].excluded;
+    settling = it != st.wander.end() && it->second.goal_since && it->second.goal_excl == next.candidates[k].excluded &&
+               (!fed || *fed == it->second.goal_at);
+    if (settling) fed = it->second.goal_at;
   }
   for (std::size_t k = 0; k < n; ++k) {
     const std::string& key = next.candidates[k].key;

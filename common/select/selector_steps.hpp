@@ -69,7 +69,7 @@ struct Due {
   std::string out_key;             // the first candidate settled out of the window
   std::vector<bool> settled_out;   // per candidate: out of the window for out_settle
   std::vector<double> band;        // per candidate: its deadband
-  std::vector<double> goal;        // per candidate: where a step goes (SelectorConfig::goal_memory)
+  std::vector<double> goal;        // per candidate: where a step goes (SelectorConfig::goal_time)
 };
 
 // Step 2. Updates st.wander (each target's own wander, since when it is 0, and its

@@ -17,7 +17,8 @@ the real daemons.
       (~37 % before). Then back to 20 % and wait for the fig4 weights.
    Each trial first waits out the selector's hold-down so the change publishes at once.
 2b. Steady: app1 under 20 new connections/s (fig4 loads) for 60 s: weight publications
-   per minute after the first 10 s, with the deadband and without it (deadband_sigmas =
+   per minute after the first 10 s, today's selector against the deadband without rule 9
+   (settle_mean_ms = 0) and no deadband at all (deadband_sigmas =
    0), alternating in one run (trials / 10 rounds of each, at least 1).
 3. Throughput: iperf3 -t 5 through the bulk VIP (10.255.0.5:5201, sticky) and directly to
    the instance the VIP chose, alternating, 3 runs each: median Mbit/s and the ratio.
@@ -174,23 +175,33 @@ def bench_load_exclusion(s, trials):
     return first_ms, last_ms
 
 
-def set_deadband(s, sigmas):
-    cp = s.lab.catsctl("cpe", "config", "set", "/selection/deadband_sigmas", f"{sigmas:g}", "--comment",
+def set_selection(s, key, value):
+    cp = s.lab.catsctl("cpe", "config", "set", f"/selection/{key}", f"{value:g}", "--comment",
                        "bench_steering steady", timeout=40)
     if cp.returncode != 0:
-        raise AssertionError(f"catsctl config set deadband_sigmas {sigmas}: {cp.stdout} {cp.stderr}")
+        raise AssertionError(f"catsctl config set {key} {value}: {cp.stdout} {cp.stderr}")
+
+
+# (deadband_sigmas, settle_mean_ms) per selector, switched live in the same lab run.
+STEADY_MODES = {
+    "deadband, settling to the mean (default)": (4, 5000),
+    "deadband, settling to the last target (settle_mean_ms = 0)": (4, 0),
+    "no deadband (deadband_sigmas = 0, settle_mean_ms = 0)": (0, 0),
+}
 
 
 def bench_steady(s, rounds, seconds=60.0, warmup=10.0):
     """app1 under steady traffic (20 new connections/s from c1, fig4 loads): weight
-    publications per minute after the first `warmup` s, with the deadband (default
-    deadband_sigmas) and without it (0: a step whenever the target moves by 10/1000, the
-    rule before issue 8), alternating in the same lab run (a live tuning change)."""
-    out = {"deadband (default)": [], "no deadband (deadband_sigmas = 0)": []}
+    publications per minute after the first `warmup` s, for each of STEADY_MODES: today's
+    selector; the deadband without rule 9 (docs/SELECTION.md "Deadband"); no deadband (a
+    step whenever the target moves by 10/1000, the rule before issue 8). Alternating in
+    the same lab run (live tuning changes)."""
+    out = {name: [] for name in STEADY_MODES}
     try:
         for r in range(rounds):
-            for name, sigmas in (("deadband (default)", 4), ("no deadband (deadband_sigmas = 0)", 0)):
-                set_deadband(s, sigmas)
+            for name, (sigmas, mean_ms) in STEADY_MODES.items():
+                set_selection(s, "deadband_sigmas", sigmas)
+                set_selection(s, "settle_mean_ms", mean_ms)
                 settled_fig4(s)
                 with Series(s.lab, "c1", VIP_APP1, interval_ms=50, duration=seconds + 5) as series:
                     t_start = time.time()
@@ -204,7 +215,8 @@ def bench_steady(s, rounds, seconds=60.0, warmup=10.0):
                 print(f"  steady round {r + 1}, {name}: {len(evs)} app1 publications in {seconds - warmup:g} s "
                       f"({per_min:.1f}/min)", file=sys.stderr, flush=True)
     finally:
-        set_deadband(s, 4)
+        set_selection(s, "deadband_sigmas", 4)
+        set_selection(s, "settle_mean_ms", 5000)
     return out
 
 

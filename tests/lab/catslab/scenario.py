@@ -312,7 +312,7 @@ SERVICE_KEYS = {"id", "vip", "protocol", "ports", "affinity", "sticky_timeout_s"
 PROM_PRESETS = {"node_exporter", "dcgm", "vllm", "triton"}  # common/sampler/prom_map.cpp
 SLA_KEYS = {"max_rtt_ms", "max_jitter_ms", "max_loss_pct", "max_e2e_ms", "capability", "min_free_capacity_pct",
             "min_gpu_memory_free_pct"}
-SELECTION_KEYS = {"hysteresis_pct", "hold_down_ms", "deadband_sigmas", "low_priority_reserve_pct"}
+SELECTION_KEYS = {"hysteresis_pct", "hold_down_ms", "deadband_sigmas", "settle_mean_ms", "low_priority_reserve_pct"}
 PROBING_KEYS = {"interval_ms", "timeout_ms", "min_timeout_ms", "down_after", "hold_down", "flap_half_life_ms",
                 "flap_suppress", "flap_reuse", "flap_max_hold_ms"}
 MANAGEMENT_KEYS = {"listen", "allowed_hosts", "metrics_allow", "session_idle_s", "session_max_s",

@@ -107,7 +107,8 @@ TEST_CASE("the example's service: every field lands in the struct") {
 TEST_CASE("service fields other than the example's values are read, not defaulted") {
   // Every value differs from its default, so a field that is ignored fails here.
   auto text = sites() +
-              "[selection]\nhysteresis_pct = 2.5\nhold_down_ms = 0\ndeadband_sigmas = 0\nlow_priority_reserve_pct = 35\n" +
+              "[selection]\nhysteresis_pct = 2.5\nhold_down_ms = 0\ndeadband_sigmas = 0\nsettle_mean_ms = 0\n"
+              "low_priority_reserve_pct = 35\n" +
               minimal("b_2",
                       "protocol = \"udp\"\naffinity = \"sticky\"\nsticky_timeout_s = 86400\n"
                       "on_no_candidate = \"reject\"\nservice_time_ms = 0.5\naccess_delay_ms = 10000\n"
@@ -120,6 +121,7 @@ TEST_CASE("service fields other than the example's values are read, not defaulte
   CHECK(r->selection.hysteresis == Approx(0.025));
   CHECK(r->selection.hold_down_ms == 0);
   CHECK(r->selection.deadband_sigmas == 0.0);
+  CHECK(r->selection.settle_mean_ms == 0);
   CHECK(r->selection.low_priority_reserve == Approx(0.35));
   auto& s = r->services.at(0);
   CHECK(s.select.id == "b_2");
@@ -150,6 +152,7 @@ TEST_CASE("service defaults") {
     CHECK(r->selection.hysteresis == Approx(0.10));
     CHECK(r->selection.hold_down_ms == 1000);
     CHECK(r->selection.deadband_sigmas == 4.0);
+    CHECK(r->selection.settle_mean_ms == 5000);
   }
   SECTION("a minimal service") {
     auto r = config::parse_cpe(sites() + minimal("app1"), "cpe.toml");
