@@ -81,6 +81,7 @@ Result<std::unique_ptr<CpeServices>> CpeServices::start(asio::io_context& io, ap
 
   auto impl = std::make_shared<Impl>(io, cfg, sh);
   sh->inst_damping = impl->damping_config();
+  impl->restore_instance_damping();
   impl->key = std::move(deps.signing_key);
   impl->rng = std::move(deps.rng);
   if (cfg.lan.address)

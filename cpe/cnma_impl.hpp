@@ -92,6 +92,11 @@ struct CpeServices::Impl : std::enable_shared_from_this<Impl> {
   void path_event(const Path& p, const stamp::StateChange& c, const std::string& detail);
   void check_holds();
   void refresh_paths();
+  // Flap damping kept across restarts (kept_figures.hpp): written at each flap, restored
+  // at start (paths in start_paths(), instances in restore_instance_damping()).
+  void keep_damping(std::string kind, std::string name, const stamp::FlapDamping::Kept& k);
+  std::vector<store::FlapDampingRow> kept_damping_rows();
+  void restore_instance_damping();
 
   // report_intake.cpp: the collector socket, availability and rejection events
   void open_report_socket();

@@ -22,7 +22,36 @@ std::chrono::milliseconds age(int64_t now_ms, int64_t at_ms) {
   return std::chrono::milliseconds(d);
 }
 
+// A steady instant as unix ms, and back (both relative to one reading of both clocks).
+int64_t wall_of(std::chrono::steady_clock::time_point t, const ClockPair& now) {
+  return now.wall_ms - std::chrono::duration_cast<std::chrono::milliseconds>(now.mono - t).count();
+}
+
 }  // namespace
+
+store::FlapDampingRow damping_row(std::string kind, std::string name, const stamp::FlapDamping::Kept& k,
+                                  const ClockPair& now) {
+  store::FlapDampingRow r;
+  r.kind = std::move(kind);
+  r.name = std::move(name);
+  r.penalty = k.penalty;
+  r.stamp_ms = wall_of(k.stamp, now);
+  if (k.hold_end) r.hold_end_ms = wall_of(*k.hold_end, now);
+  r.flaps = k.flaps;
+  return r;
+}
+
+std::optional<stamp::FlapDamping::Kept> kept_damping(const store::FlapDampingRow& row, const ClockPair& now) {
+  if (!std::isfinite(row.penalty) || row.penalty < 0) return std::nullopt;
+  stamp::FlapDamping::Kept k;
+  k.penalty = row.penalty;
+  k.stamp = now.mono - age(now.wall_ms, row.stamp_ms);
+  k.flaps = row.flaps;
+  // A hold ends at most max_hold after a flap: a year ahead is as far as matters too.
+  if (row.hold_end_ms && *row.hold_end_ms > now.wall_ms)
+    k.hold_end = now.mono + std::min(std::chrono::milliseconds(*row.hold_end_ms - now.wall_ms), kMaxAge);
+  return k;
+}
 
 std::vector<store::InstanceFiguresRow> figure_rows(const FiguresMap& figures, const ClockPair& now) {
   std::vector<store::InstanceFiguresRow> out;

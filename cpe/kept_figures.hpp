@@ -4,6 +4,7 @@
 #pragma once
 
 #include "report/instance_table.hpp"
+#include "stamp/flap_damping.hpp"
 #include "store/store.hpp"
 
 #include <chrono>
@@ -30,5 +31,14 @@ std::vector<store::InstanceFiguresRow> figure_rows(const FiguresMap& figures, co
 // rest of what was known stands. A time in the future (the wall clock stepped back)
 // counts as now.
 FiguresMap kept_figures(const std::vector<store::InstanceFiguresRow>& rows, const ClockPair& now);
+
+// A path's ("path", "wan/vcpe") or instance's ("instance", "vcpe/service/instance") flap
+// damping as a store row (schema v4), its instants as unix ms.
+store::FlapDampingRow damping_row(std::string kind, std::string name, const stamp::FlapDamping::Kept& k,
+                                  const ClockPair& now);
+// The damping to restore from a row: instants brought back to the steady clock (a stamp
+// in the future counts as now; a hold already over is none). Empty for a row the store
+// could not have written (a penalty not finite or negative).
+std::optional<stamp::FlapDamping::Kept> kept_damping(const store::FlapDampingRow& row, const ClockPair& now);
 
 }  // namespace cats::cpe

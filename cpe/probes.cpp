@@ -4,6 +4,9 @@
 // CpeServices::Impl (cnma_impl.hpp).
 #include "cpe/cnma_impl.hpp"
 
+#include "base/clock.hpp"
+#include "base/log.hpp"
+
 #include <algorithm>
 #include <cstdio>
 
@@ -43,8 +46,47 @@ Status CpeServices::Impl::start_paths() {
       paths.push_back({w, v, std::move(*snd), stamp::DampedState(damping_config()), wan.name + "/" + vc.name});
     }
   }
+  // A path held down for flapping before a restart stays held after it (RFC 2439's
+  // penalty does not reset because the router restarted its process).
+  const ClockPair now{sh->mono(), unix_ms(sh->wall())};
+  for (const auto& row : kept_damping_rows()) {
+    if (row.kind != "path") continue;
+    for (auto& p : paths)
+      if (p.name == row.name)
+        if (auto k = kept_damping(row, now)) p.damp.restore(*k);
+  }
   refresh_paths();
   return ok();
+}
+
+std::vector<store::FlapDampingRow> CpeServices::Impl::kept_damping_rows() {
+  std::lock_guard lk(sh->store_mu);
+  if (!sh->store) return {};
+  auto rows = sh->store->flap_damping();
+  if (!rows) {
+    log::error("cpe", "flap damping: " + rows.error().message + "; paths and instances start undamped");
+    return {};
+  }
+  return std::move(*rows);
+}
+
+void CpeServices::Impl::keep_damping(std::string kind, std::string name, const stamp::FlapDamping::Kept& k) {
+  const ClockPair now{sh->mono(), unix_ms(sh->wall())};
+  std::lock_guard lk(sh->store_mu);
+  if (sh->store) sh->store->put_flap_damping(damping_row(std::move(kind), std::move(name), k, now), now.wall_ms);
+}
+
+void CpeServices::Impl::restore_instance_damping() {
+  const ClockPair now{sh->mono(), unix_ms(sh->wall())};
+  for (const auto& row : kept_damping_rows()) {
+    const auto a = row.name.find('/'), b = a == std::string::npos ? a : row.name.find('/', a + 1);
+    if (row.kind != "instance" || b == std::string::npos) continue;
+    const report::InstanceKey ik{row.name.substr(0, a), row.name.substr(a + 1, b - a - 1), row.name.substr(b + 1)};
+    auto k = kept_damping(row, now);
+    if (!k) continue;
+    std::lock_guard lk(sh->mu);
+    sh->inst_damp.try_emplace(ik, sh->inst_damping).first->second.restore(*k);
+  }
 }
 
 stamp::DampingConfig CpeServices::Impl::damping_config() const {
@@ -77,8 +119,10 @@ std::string CpeServices::Impl::damping_detail(const stamp::FlapDamping& d, Stead
 void CpeServices::Impl::on_probe_change(size_t i, const stamp::StateChange& c) {
   auto& p = paths[i];
   const auto now = sh->mono();
+  const uint64_t flaps = p.damp.damping().flaps();
   auto r = p.damp.on_probe_change(c, now);
   const auto& d = p.damp.damping();
+  if (d.flaps() != flaps) keep_damping("path", p.name, d.kept());
   if (r.change) {
     path_event(p, *r.change, damping_detail(d, now));
   } else if (r.held) {

@@ -73,13 +73,18 @@ void CpeServices::Impl::availability_event(const report::AvailabilityEvent& e) {
     case report::AvailabilityEvent::Reason::expired: detail = "expired"; break;
   }
   stamp::DampedState::Result r;
+  std::optional<stamp::FlapDamping::Kept> flapped;
   {
     std::lock_guard lk(sh->mu);
     auto& d = sh->inst_damp.try_emplace(e.key, sh->inst_damping).first->second;
     const auto to = e.available ? stamp::PathState::up : stamp::PathState::down;
+    const uint64_t flaps = d.damping().flaps();
     r = d.on_probe_change(stamp::StateChange{d.probe_state(), to, 0, now}, now);
     if (d.damping().flaps() > 0) detail += "; " + damping_detail(d.damping(), now);
+    if (d.damping().flaps() != flaps) flapped = d.damping().kept();
   }
+  // Kept across a restart (never under both locks).
+  if (flapped) keep_damping("instance", instance_name(e.key), *flapped);
   if (r.held)
     sh->event("instance_held", instance_name(e.key), "available again, held unavailable by flap damping: " + detail);
   else

@@ -45,6 +45,14 @@ bool FlapDamping::on_flap(SteadyTime now) {
   return true;
 }
 
+void FlapDamping::restore(const Kept& k) {
+  if (!std::isfinite(k.penalty) || k.penalty < 0) return;
+  penalty_ = std::min(k.penalty, ceiling());
+  stamp_ = k.stamp;
+  hold_end_ = k.hold_end;
+  flaps_ = k.flaps;
+}
+
 std::optional<SteadyTime> FlapDamping::held_until(SteadyTime now) const {
   if (hold_end_ && now < *hold_end_) return hold_end_;
   return std::nullopt;

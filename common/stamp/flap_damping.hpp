@@ -57,6 +57,20 @@ class FlapDamping {
   uint64_t flaps() const { return flaps_; }
   double ceiling() const;
 
+  // What a restarted daemon keeps (the store's flap_damping table): without it a restart
+  // readmitted a path held down for flapping at once (lab.steering's restart check saw
+  // the weighted set change across a restart).
+  struct Kept {
+    double penalty = 0;  // at `stamp`
+    SteadyTime stamp{};
+    std::optional<SteadyTime> hold_end;
+    uint64_t flaps = 0;
+  };
+  Kept kept() const { return {penalty_, stamp_, hold_end_, flaps_}; }
+  // Restores a kept state. A penalty that is not finite or negative restores nothing; one
+  // above the ceiling is capped (the configuration may have changed since).
+  void restore(const Kept& k);
+
  private:
   DampingConfig cfg_;
   double penalty_ = 0;         // at `stamp_`
@@ -80,6 +94,10 @@ class DampedState {
   Result on_probe_change(const StateChange& c, SteadyTime now);
   // Ends a hold whose time has come while the probes say up (call periodically).
   std::optional<StateChange> tick(SteadyTime now);
+
+  // A restarted daemon's kept damping (FlapDamping::restore); the state stays unknown
+  // until the probes report, and a path still held then stays down.
+  void restore(const FlapDamping::Kept& k) { damping_.restore(k); }
 
   PathState state() const { return state_; }            // effective
   PathState probe_state() const { return probe_state_; }

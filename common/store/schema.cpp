@@ -92,7 +92,24 @@ CREATE TABLE instance_figures (
 ) WITHOUT ROWID;
 )sql";
 
-constexpr std::array<Migration, 3> kMigrations{{{1, kV1}, {2, kV2}, {3, kV3}}};
+// Version 4: flap damping (stamp/flap_damping.hpp) of each path ('path', "wan/vcpe") and
+// instance ('instance', "vcpe/service/instance"), written at each flap, so a restarted
+// CPE keeps holding down what was held (issue 8: a restart readmitted a path held down
+// for flapping at once). stamp_ms and hold_end_ms are unix ms (NULL: not held).
+constexpr const char* kV4 = R"sql(
+CREATE TABLE flap_damping (
+  kind TEXT NOT NULL CHECK (kind IN ('path', 'instance')),
+  name TEXT NOT NULL,
+  penalty REAL NOT NULL,
+  stamp_ms INTEGER NOT NULL,
+  hold_end_ms INTEGER,
+  flaps INTEGER NOT NULL,
+  updated_ms INTEGER NOT NULL,
+  PRIMARY KEY (kind, name)
+) WITHOUT ROWID;
+)sql";
+
+constexpr std::array<Migration, 4> kMigrations{{{1, kV1}, {2, kV2}, {3, kV3}, {4, kV4}}};
 
 }  // namespace
 

@@ -92,6 +92,14 @@ constexpr const char* kGetFigures =
     "SELECT vcpe, service, instance, service_time_ms, service_time_source, last_delay_ms, last_delay_at_ms, measured"
     " FROM instance_figures ORDER BY vcpe, service, instance";
 constexpr const char* kPruneFigures = "DELETE FROM instance_figures WHERE updated_ms < ?1";
+constexpr const char* kPutDamping =
+    "INSERT INTO flap_damping(kind, name, penalty, stamp_ms, hold_end_ms, flaps, updated_ms)"
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT(kind, name) DO UPDATE SET penalty = excluded.penalty,"
+    " stamp_ms = excluded.stamp_ms, hold_end_ms = excluded.hold_end_ms, flaps = excluded.flaps,"
+    " updated_ms = excluded.updated_ms";
+constexpr const char* kGetDamping =
+    "SELECT kind, name, penalty, stamp_ms, hold_end_ms, flaps FROM flap_damping ORDER BY kind, name";
+constexpr const char* kPruneDamping = "DELETE FROM flap_damping WHERE updated_ms < ?1";
 constexpr const char* kCapEvents =
     "DELETE FROM events WHERE id IN (SELECT id FROM events ORDER BY ts_ms DESC, id DESC LIMIT -1 OFFSET ?1)";
 
@@ -168,6 +176,7 @@ struct Statements {
   StmtPtr downsample_path, downsample_instance, delete_path, delete_instance, cap_events;
   StmtPtr path_history, instance_history, path_buckets, instance_buckets;
   StmtPtr put_figures, get_figures, prune_figures;
+  StmtPtr put_damping, get_damping, prune_damping;
 };
 
 // The statement for `q` (checked already): its shape depends on how many kinds it names.
@@ -268,10 +277,10 @@ class SqliteStore final : public Store {
           if (int rc = sqlite3_step(st); rc != SQLITE_DONE) return rc;
         }
       }
-      {
-        StmtScope s(st_.prune_figures.get());
-        bind(s.get(), 1, coarse_cut);
-        if (int rc = sqlite3_step(s.get()); rc != SQLITE_DONE) return rc;
+      for (sqlite3_stmt* st : {st_.prune_figures.get(), st_.prune_damping.get()}) {
+        StmtScope s(st);
+        bind(st, 1, coarse_cut);
+        if (int rc = sqlite3_step(st); rc != SQLITE_DONE) return rc;
       }
       StmtScope s(st_.cap_events.get());
       bind(s.get(), 1, opts_.max_events);
@@ -318,6 +327,40 @@ class SqliteStore final : public Store {
       out.push_back(std::move(r));
     }
     if (rc != SQLITE_DONE) return read_error("instance figures", rc);
+    return out;
+  }
+
+  void put_flap_damping(const FlapDampingRow& r, int64_t now_ms) override {
+    write_tx("flap damping", [&] {
+      StmtScope s(st_.put_damping.get());
+      bind(s.get(), 1, r.kind);
+      bind(s.get(), 2, r.name);
+      bind(s.get(), 3, r.penalty);
+      bind(s.get(), 4, r.stamp_ms);
+      if (r.hold_end_ms) bind(s.get(), 5, *r.hold_end_ms);
+      else sqlite3_bind_null(s.get(), 5);
+      bind(s.get(), 6, static_cast<int64_t>(r.flaps));
+      bind(s.get(), 7, now_ms);
+      return sqlite3_step(s.get());
+    });
+  }
+
+  Result<std::vector<FlapDampingRow>> flap_damping() override {
+    std::lock_guard lk(mu_);
+    StmtScope s(st_.get_damping.get());
+    std::vector<FlapDampingRow> out;
+    int rc;
+    while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) {
+      FlapDampingRow r;
+      r.kind = column_text(s.get(), 0);
+      r.name = column_text(s.get(), 1);
+      r.penalty = sqlite3_column_double(s.get(), 2);
+      r.stamp_ms = sqlite3_column_int64(s.get(), 3);
+      if (sqlite3_column_type(s.get(), 4) != SQLITE_NULL) r.hold_end_ms = sqlite3_column_int64(s.get(), 4);
+      r.flaps = static_cast<uint64_t>(std::max<int64_t>(0, sqlite3_column_int64(s.get(), 5)));
+      out.push_back(std::move(r));
+    }
+    if (rc != SQLITE_DONE) return read_error("flap damping", rc);
     return out;
   }
 
@@ -610,6 +653,9 @@ Result<Statements> prepare_all(sqlite3* db) {
       {&s.put_figures, kPutFigures},
       {&s.get_figures, kGetFigures},
       {&s.prune_figures, kPruneFigures},
+      {&s.put_damping, kPutDamping},
+      {&s.get_damping, kGetDamping},
+      {&s.prune_damping, kPruneDamping},
   };
   for (const auto& [slot, sql] : list) {
     auto st = detail::prepare(db, sql);

@@ -160,6 +160,19 @@ struct InstanceFiguresRow {
   friend bool operator==(const InstanceFiguresRow&, const InstanceFiguresRow&) = default;
 };
 
+// One path's or instance's flap damping as stored (schema v4): kind "path" (name
+// "wan/vcpe") or "instance" (name "vcpe/service/instance"); times in unix ms. Pruned with
+// the instance figures.
+struct FlapDampingRow {
+  std::string kind;
+  std::string name;
+  double penalty = 0;
+  int64_t stamp_ms = 0;
+  std::optional<int64_t> hold_end_ms;
+  uint64_t flaps = 0;
+  friend bool operator==(const FlapDampingRow&, const FlapDampingRow&) = default;
+};
+
 // Counted per write transaction: one per add_* call or maintain() call.
 struct Stats {
   uint64_t writes = 0;          // committed
@@ -220,6 +233,9 @@ class Store {
   // like the samples'), read back at start.
   virtual void put_instance_figures(const std::vector<InstanceFiguresRow>& rows, int64_t now_ms) = 0;
   virtual Result<std::vector<InstanceFiguresRow>> instance_figures() = 0;
+  // Kept flap damping: upserted at each flap (failures counted and logged), read at start.
+  virtual void put_flap_damping(const FlapDampingRow& row, int64_t now_ms) = 0;
+  virtual Result<std::vector<FlapDampingRow>> flap_damping() = 0;
 };
 
 }  // namespace cats::store

@@ -65,3 +65,42 @@ TEST_CASE("kept figures: bad rows lose the bad figure only, times out of range a
   CHECK(f.at({"v", "s", "ancient"}).last_delay_at == now.mono - std::chrono::hours(24 * 365));
   CHECK_FALSE(f.at({"v", "s", "nothing"}).measured);
 }
+
+TEST_CASE("kept flap damping: instants survive a restart as ages, a hold over is none") {
+  const auto mono1 = std::chrono::steady_clock::time_point{} + 5h;
+  const cpe::ClockPair before{mono1, 1'700'000'000'000};
+  stamp::FlapDamping::Kept k{1589.5, mono1 - 2s, mono1 + 8s, 3};
+  const auto row = cpe::damping_row("path", "wan1/cloud2", k, before);
+  CHECK(row.kind == "path");
+  CHECK(row.name == "wan1/cloud2");
+  CHECK(row.stamp_ms == before.wall_ms - 2'000);
+  CHECK(row.hold_end_ms == before.wall_ms + 8'000);
+  CHECK(row.flaps == 3);
+
+  // 3 s of wall time later, on another steady clock: stamp 5 s ago, held for 5 s more.
+  const auto mono2 = std::chrono::steady_clock::time_point{} + 9h;
+  const cpe::ClockPair after{mono2, before.wall_ms + 3'000};
+  auto back = cpe::kept_damping(row, after);
+  REQUIRE(back.has_value());
+  CHECK(back->penalty == 1589.5);
+  CHECK(back->stamp == mono2 - 5s);
+  REQUIRE(back->hold_end.has_value());
+  CHECK(*back->hold_end == mono2 + 5s);
+  CHECK(back->flaps == 3);
+
+  // 10 s later the hold is over; a stamp in the future (the wall clock stepped back) is now.
+  const cpe::ClockPair late{mono2, before.wall_ms + 10'000};
+  back = cpe::kept_damping(row, late);
+  REQUIRE(back.has_value());
+  CHECK_FALSE(back->hold_end.has_value());
+  const cpe::ClockPair stepped_back{mono2, before.wall_ms - 60'000};
+  back = cpe::kept_damping(row, stepped_back);
+  REQUIRE(back.has_value());
+  CHECK(back->stamp == mono2);
+
+  auto bad = row;
+  bad.penalty = std::numeric_limits<double>::infinity();
+  CHECK_FALSE(cpe::kept_damping(bad, after).has_value());
+  bad.penalty = -1;
+  CHECK_FALSE(cpe::kept_damping(bad, after).has_value());
+}

@@ -178,3 +178,39 @@ TEST_CASE("damped state: disabled damping passes the probes' state through") {
   }
   CHECK_FALSE(s.damping().held(at(1000ms)));
 }
+
+TEST_CASE("damping: a kept state restored after a restart keeps the path held, to the same instant") {
+  // Issue 8 / lab.steering's restart check: a path held down for flapping was readmitted
+  // at once by the restarted CPE (its damping started from nothing).
+  DampedState before(cfg15());
+  before.on_probe_change(change(PathState::unknown, PathState::up, 0ms), at(0ms));
+  before.on_probe_change(change(PathState::up, PathState::down, 1'000ms), at(1'000ms));
+  before.on_probe_change(change(PathState::down, PathState::up, 1'500ms), at(1'500ms));
+  before.on_probe_change(change(PathState::up, PathState::down, 2'000ms), at(2'000ms));
+  const auto end = before.damping().held_until(at(2'000ms));
+  REQUIRE(end.has_value());
+
+  DampedState fresh(cfg15());  // what a restart had: probes up at once means up
+  CHECK(fresh.on_probe_change(change(PathState::unknown, PathState::up, 3'000ms), at(3'000ms)).change->to ==
+        PathState::up);
+
+  DampedState after(cfg15());
+  after.restore(before.damping().kept());
+  const auto r = after.on_probe_change(change(PathState::unknown, PathState::up, 3'000ms), at(3'000ms));
+  CHECK(r.held);
+  CHECK(after.state() == PathState::down);
+  CHECK(after.damping().flaps() == 2);
+  CHECK(after.damping().penalty(at(3'000ms)) == Approx(before.damping().penalty(at(3'000ms))));
+  CHECK_FALSE(after.tick(*end - 1ms).has_value());
+  const auto back = after.tick(*end);
+  REQUIRE(back.has_value());
+  CHECK(back->to == PathState::up);
+
+  // A penalty the store could not have written restores nothing.
+  DampedState bad(cfg15());
+  bad.restore({std::nan(""), at(0ms), at(50'000ms), 3});
+  CHECK(bad.damping().flaps() == 0);
+  CHECK_FALSE(bad.damping().held(at(1'000ms)));
+  bad.restore({-5, at(0ms), at(50'000ms), 3});
+  CHECK(bad.damping().flaps() == 0);
+}

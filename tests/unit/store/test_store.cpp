@@ -622,3 +622,34 @@ TEST_CASE("store: instance figures survive a re-open, NULL stays absent, upsert 
   REQUIRE(got->size() == 2);
   CHECK((*got)[0] == b);
 }
+
+TEST_CASE("store: flap damping rows survive a re-open, upsert replaces, NULL hold stays absent, old rows pruned", "[store]") {
+  TempDir dir;
+  auto o = opts_in(dir);
+  FlapDampingRow path{"path", "wan1/cloud2", 1589.5, 1'000'000, 1'010'800, 3};
+  FlapDampingRow inst{"instance", "cloud2/app1/10.2.2.10:8080", 1000, 2'000'000, std::nullopt, 1};
+  {
+    auto s = must_open(o);
+    auto none = s->flap_damping();
+    REQUIRE(none.has_value());
+    CHECK(none->empty());
+    s->put_flap_damping(path, 10'000'000);
+    s->put_flap_damping(inst, 20'000'000);
+    inst.penalty = 1900;  // a second flap: the same row, the newer state
+    inst.flaps = 2;
+    s->put_flap_damping(inst, 20'000'000);
+    CHECK(s->stats().write_failures == 0);
+  }
+  auto s = must_open(o);
+  auto got = s->flap_damping();
+  REQUIRE(got.has_value());
+  REQUIRE(got->size() == 2);
+  CHECK((*got)[0] == inst);  // ordered by kind, name
+  CHECK((*got)[1] == path);
+  CHECK_FALSE((*got)[0].hold_end_ms.has_value());
+  s->maintain(10'000'000 + o.coarse_retention_ms + 1);
+  got = s->flap_damping();
+  REQUIRE(got.has_value());
+  REQUIRE(got->size() == 1);
+  CHECK((*got)[0] == inst);
+}
