@@ -555,7 +555,7 @@ def test_browser(s: LabSession):
     print(f"  new WAN {spare['name']}: up after {out.get('wan_new_up_ms')} ms, cost edit published after "
           f"{out.get('wan_new_cost_ms')} ms; CPE {out.get('wan_new_cpe_tunnel')}, "
           f"vCPEs {out.get('wan_new_vcpe_devices')}, paths {out.get('wan_new_paths')}, "
-          f"decisions {out.get('wan_new_decisions')}")
+          f"decisions {out.get('wan_new_decisions')}; its paths at the cost edit {out.get('wan_new_paths_at_edit')}")
     assert "ms added" in (out["wan_new_cost_hint"] or ""), out["wan_new_cost_hint"]
     new_lines = out["wan_new_diff"].splitlines()
     assert any(x.startswith(f"+ /wan/{nw} = ") and f'"cost":{spare["cost"]}' in x.replace(" ", "") for x in new_lines), \

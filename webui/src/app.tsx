@@ -1,22 +1,24 @@
 import { useEffect, useState } from 'preact/hooks';
-import { currentSession, logout, Session, setUnauthorizedHandler } from './api';
+import { logout, Session, setUnauthorizedHandler } from './api';
 import { live } from './live';
 import { navigate, usePath } from './router';
 import { Login } from './pages/login';
 import { Overview } from './pages/overview';
-import { Paths } from './pages/paths';
 import { Setup } from './pages/setup';
 import { Users } from './pages/users';
 import { lazyPage } from './lazy';
 import { PendingBanner } from './banner';
 import { Toasts } from './toasts';
 
+const Paths = lazyPage(() => import('./pages/paths').then((m) => m.Paths));
 const Instances = lazyPage(() => import('./pages/instances').then((m) => m.Instances));
 const Services = lazyPage(() => import('./pages/services').then((m) => m.Services));
 const Events = lazyPage(() => import('./pages/events').then((m) => m.Events));
 const Config = lazyPage<{ session: Session }>(() => import('./pages/config').then((m) => m.Config));
 
-export function App() {
+// `sessionCheck`: the answer to "who are we", asked by main.tsx before the first render
+// (null on /setup, which needs no session).
+export function App({ sessionCheck }: { sessionCheck: Promise<Session | null> | null }) {
   const path = usePath();
   const [session, setSession] = useState<Session | null | undefined>(undefined);
 
@@ -25,16 +27,8 @@ export function App() {
       live.stop();
       setSession(null);
     });
-    // The setup page needs no session; everything else asks who we are first. A page
-    // other than /login most likely has a session: its state loads beside that question,
-    // not after it (one round trip and the shell's render sooner to the first data, the
-    // budget in docs/BENCHMARKS.md "Web UI first load"); without one, its 401 ends here
-    // as the session check's does (the unauthorized handler: stop, log in).
-    if (location.pathname === '/setup') setSession(null);
-    else {
-      if (location.pathname !== '/login') void live.start().catch(() => {});
-      currentSession().then(setSession, () => setSession(null));
-    }
+    if (!sessionCheck) setSession(null);
+    else sessionCheck.then(setSession, () => setSession(null));
   }, []);
 
   useEffect(() => {

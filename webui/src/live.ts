@@ -67,7 +67,13 @@ class Live {
   async start() {
     if (this.running) return;
     this.running = true;
-    await this.reload();
+    try {
+      await this.reload();
+    } catch (e) {
+      // Not started: a later start() (after the login, or the session check) tries again.
+      this.running = false;
+      throw e;
+    }
     if (!this.running) return;
     // Probe first: EventSource hides the status of a failed connection, and a 404 (no
     // stream route in this daemon) must mean polling, not reconnecting for ever.

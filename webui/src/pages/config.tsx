@@ -8,6 +8,7 @@ import { ApiError, FieldError, get, request, Session } from '../api';
 import { useFocusIfLost } from '../focus';
 import { onPending, Pending, set as setPending } from '../pending';
 import { lazyPage } from '../lazy';
+import { dateTime } from '../time';
 
 // The per-section forms are their own chunk, fetched only when an admin opens this page.
 const Forms = lazyPage<{ doc: any; etag: string; onDone: (rev: number) => void }>(() => import('./forms').then((m) => m.Forms));
@@ -360,7 +361,7 @@ export function Config(props: { session: Session }) {
                 return (
                   <tr data-revision={r.revision} data-state={st} key={r.revision}>
                     <td>{r.revision}{r.revision === revs!.current && <small class="muted"> (current)</small>}</td>
-                    <td>{new Date(r.ts_ms).toLocaleString()}</td>
+                    <td>{dateTime(r.ts_ms)}</td>
                     <td>{r.author}<br /><small class="muted">{r.peer}</small></td>
                     <td>{r.comment || '–'}</td>
                     <td>{st === 'pending' ? <span class="chip degraded">pending</span> : st}</td>

@@ -6,6 +6,7 @@ import { useEffect, useState } from 'preact/hooks';
 import { ApiError, EventItem, get } from '../api';
 import { live, LiveState } from '../live';
 import { localInput } from '../range';
+import { dateTime } from '../time';
 
 const kRanges = [
   { id: '1h', label: 'last hour', ms: 3600_000 },
@@ -139,7 +140,7 @@ export function Events() {
           <tbody>
             {shown.map((e) => (
               <tr data-event-kind={e.kind} data-event-subject={e.subject} data-ts={e.ts_ms} key={evKey(e)}>
-                <td>{new Date(e.ts_ms).toLocaleString()}</td><td>{e.kind}</td><td>{e.subject}</td><td>{e.detail}</td>
+                <td>{dateTime(e.ts_ms)}</td><td>{e.kind}</td><td>{e.subject}</td><td>{e.detail}</td>
               </tr>
             ))}
           </tbody>

@@ -4,6 +4,7 @@ import { useEffect, useState } from 'preact/hooks';
 import { FlowCount, get } from '../api';
 import { live, LiveState, pathKey } from '../live';
 import { combine, instanceState, pathState, State, unique } from '../state';
+import { clock } from '../time';
 
 // Column centres in a 900-wide viewBox; nodes are 150 wide.
 const kCol = [80, 255, 430, 610, 815];
@@ -162,7 +163,7 @@ export function Overview() {
           <h2>Recent events</h2>
           <ol class="events" data-testid="events">
             {s.events.slice(-12).reverse().map((e) => (
-              <li data-kind={e.kind} data-subject={e.subject} data-ts={e.ts_ms}><time dateTime={new Date(e.ts_ms).toISOString()}>{new Date(e.ts_ms).toLocaleTimeString()}</time>{' '}
+              <li data-kind={e.kind} data-subject={e.subject} data-ts={e.ts_ms}><time dateTime={new Date(e.ts_ms).toISOString()}>{clock(e.ts_ms)}</time>{' '}
                 <strong>{e.kind}</strong> {e.subject} <span class="muted">{e.detail}</span></li>
             ))}
           </ol>

@@ -8,6 +8,7 @@ import { live, LiveState } from '../live';
 import { kRanges, Range, RangePicker } from '../range';
 import { colourAt } from '../weights';
 import { WeightsHistory } from './weights_history';
+import { clock } from '../time';
 
 const kFlowsMs = 5000;
 const candKey = (d: { service: string; instance: string; wan: string }) => `${d.service}|${d.instance}|${d.wan}`;
@@ -89,7 +90,7 @@ export function Services() {
       <section class="card">
         <h2>Services</h2>
         <RangePicker id="svc-range" value={range} onChange={setRange} note="weights history range" />
-        {counted !== null && <p class="muted">Flows counted {new Date(counted).toLocaleTimeString()}.</p>}
+        {counted !== null && <p class="muted">Flows counted {clock(counted)}.</p>}
       </section>
       {ids.map((id) => {
         const svc = s.services.find((x) => x.id === id);

@@ -6,6 +6,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import { api, get, Session } from '../api';
 import { Field, useFormSend } from '../form';
+import { dateTime } from '../time';
 
 interface User {
   name: string;
@@ -25,7 +26,7 @@ interface Token {
 }
 
 const kDayMs = 86_400_000;
-const when = (ms: number | null) => (ms ? new Date(ms).toLocaleString() : 'never');
+const when = (ms: number | null) => (ms ? dateTime(ms) : 'never');
 
 // The role of a new user or token: one control, the same two roles (docs/API.md).
 function RoleField(props: { id: string; value: string; onChange: (v: string) => void }) {
@@ -199,7 +200,7 @@ export function Users(props: { session: Session }) {
             <tbody>
               {(users ?? []).map((u) => (
                 <tr data-user={u.name} key={u.name}>
-                  <td>{u.name}</td><td>{u.role}</td><td>{new Date(u.created_ms).toLocaleString()}</td>
+                  <td>{u.name}</td><td>{u.role}</td><td>{dateTime(u.created_ms)}</td>
                   <td>{u.disabled ? 'disabled' : 'active'}</td>
                 </tr>
               ))}

@@ -11,6 +11,7 @@ import { DecisionItem, EventItem, get } from '../api';
 import { Chart, Series } from '../chart';
 import { Range, rangeKey, span } from '../range';
 import { colourAt, parseWeights, Publication } from '../weights';
+import { clock } from '../time';
 
 const kPoints = 600;
 const kList = 50;
@@ -128,7 +129,7 @@ export function WeightsHistory(props: { id: string; cands: DecisionItem[]; range
             const p = parseWeights(e.detail);
             return (
               <li key={evKey(e)} data-publication={e.ts_ms} data-outcome={p?.outcome ?? ''}>
-                <time dateTime={new Date(e.ts_ms).toISOString()}>{new Date(e.ts_ms).toLocaleTimeString()}</time>{' '}
+                <time dateTime={new Date(e.ts_ms).toISOString()}>{clock(e.ts_ms)}</time>{' '}
                 {p ? <><strong>{p.outcome}</strong>: <span data-field="reason">{p.reason}</span>
                   <br /><small class="muted">weights: {weightsText(p)}</small></>
                   : <span data-field="reason">{e.detail}</span>}
