@@ -12,7 +12,8 @@ constexpr double kMadToSigma = 1.25;
 
 double NoiseBand::sigma(double floor_sigma) const { return std::max(kMadToSigma * dev_, floor_sigma); }
 
-void NoiseBand::feed(double x, double init_sigma, double floor_sigma, const BandConfig& c, bool trend_may_start) {
+void NoiseBand::feed(double x, double init_sigma, double floor_sigma, const BandConfig& c, bool trend_may_start,
+                     double max_sigma) {
   if (!std::isfinite(x)) return;  // decide() excludes it (invalid metrics)
   if (!init_) {
     init_ = true;
@@ -46,6 +47,7 @@ void NoiseBand::feed(double x, double init_sigma, double floor_sigma, const Band
   }
   // Winsorised at 3σ: one outlier moves the noise estimate by at most 3σ·gain.
   dev_ += c.gain * (std::min(std::abs(x - mean_), 3.0 * s) - dev_);
+  if (max_sigma > 0.0) dev_ = std::min(dev_, max_sigma / kMadToSigma);
   mean_ += c.gain * (x - mean_);
 }
 
@@ -107,8 +109,12 @@ void InputNoise::feed(std::span<const Instance> instances, std::span<const Path>
   // most trend_load busy.
   const double cap = pool_vcpus(instances);
   const bool quiet = cap > 0.0 && pool_busy(instances) / cap <= cfg_.trend_load;
-  for (const Input& x : inputs(instances, paths))
-    bands_[x.key].feed(x.value, x.init, x.floor, cfg_, quiet && x.field == Field::utilization);
+  for (const Input& x : inputs(instances, paths)) {
+    const bool util = x.field == Field::utilization;
+    const double max_sigma =
+        util && quiet && cfg_.util_sigma_cap > 0.0 ? cfg_.util_sigma_cap * std::max(x.init, x.floor) : 0.0;
+    bands_[x.key].feed(x.value, x.init, x.floor, cfg_, quiet && util, max_sigma);
+  }
 }
 
 double InputNoise::sigma(const Input& x) const {

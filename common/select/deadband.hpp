@@ -53,6 +53,14 @@ struct BandConfig {
   // +10–30 %), as with the other low-load-only rules.
   int trend_run = 3;
   double trend_load = 0.5;
+  // A utilisation's measured σ is at most this many times its sampling error (the model
+  // σ, docs/SELECTION.md "Deadband"). Samples swinging within a band they widen widen it
+  // further: after a burst of load changes the band of an instance reached 10× its
+  // sampling error (σ 0.33), so a 20 → 95 % jump was inside z·σ, never a move, and no
+  // trend could start in the then busy pool (lab.steering's load shift, 1 run in ~19).
+  // The band decays only per new sample (gain), ~1 a second from a steady instance: it
+  // stayed that wide for tens of seconds. 0: no cap.
+  double util_sigma_cap = 4.0;
 };
 
 // One input's noise: EWMA mean and mean absolute deviation of its samples.
@@ -67,7 +75,9 @@ class NoiseBand {
   // follows, the deviation stays.
   // `trend_may_start`: a run reaching trend_run may start a trend now (a trend under way
   // goes on regardless).
-  void feed(double x, double init_sigma, double floor_sigma, const BandConfig& c, bool trend_may_start = true);
+  // `max_sigma` (> 0): σ never measured above it (BandConfig::util_sigma_cap).
+  void feed(double x, double init_sigma, double floor_sigma, const BandConfig& c, bool trend_may_start = true,
+            double max_sigma = 0.0);
   double sigma(double floor_sigma) const;
 
  private:

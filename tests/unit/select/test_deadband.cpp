@@ -82,3 +82,46 @@ TEST_CASE("NoiseBand: Gaussian noise is measured the same with the trend rule") 
   CHECK(a.sigma(0.001) == Approx(0.02).epsilon(0.15));
   CHECK(a.sigma(0.001) == Approx(b.sigma(0.001)).epsilon(0.1));
 }
+
+TEST_CASE("InputNoise: a utilisation band widened in a busy pool is capped once the pool is quiet") {
+  // lab.steering's load shift (1 run in ~19): cloud2's utilisation swung with the previous
+  // test's bursts in a busy pool, each swing inside the band it widened, until σ was 10×
+  // its sampling error (0.33). Back at 20 % in a quiet pool it decayed only per new sample
+  // (about one a second), so a 20 -> 95 % jump stayed inside z·σ: never a move.
+  // BandConfig::util_sigma_cap bounds it, in a quiet pool, at 4× the sampling error.
+  auto jump_moves = [](double cap) {
+    BandConfig c;
+    c.util_sigma_cap = cap;
+    InputNoise n(c);
+    std::vector<Instance> in(2);
+    for (int i = 0; i < 2; ++i) {
+      in[i].vcpe = i ? "cloud2" : "cloud1";
+      in[i].id = "app1";
+      in[i].vcpus = 6;
+      in[i].service_time_ms = 20.0;
+    }
+    const auto t0 = InputNoise::TimePoint{};
+    // Busy pool (cloud1 at 90 %): cloud2 swings around 55 %, by a little more each time.
+    in[0].utilization = 0.9;
+    double a = 0.02;
+    for (int k = 0; k < 400; ++k, a = std::min(a * 1.02, 0.4)) {
+      in[1].utilization = 0.55 + (k % 2 ? a : -a);
+      n.feed(in, {});
+    }
+    // Quiet pool: both at 20 % for 5 reports, then a step is taken there.
+    in[0].utilization = 0.2;
+    for (int k = 0; k < 5; ++k) {
+      in[1].utilization = 0.2 + 0.001 * (k % 2);
+      n.feed(in, {});
+    }
+    n.snap(in, {}, t0);
+    in[1].utilization = 0.95;
+    n.feed(in, {});
+    int moved = 0;
+    for (const InputMove& m : n.moves(in, {}, t0 + std::chrono::seconds(1)))
+      moved += m.subject == "cloud2/app1" && m.kind == InputMove::Kind::utilization;
+    return moved;
+  };
+  CHECK(jump_moves(0.0) == 0);  // what the cap prevents: the jump is inside the band
+  CHECK(jump_moves(BandConfig{}.util_sigma_cap) == 1);
+}
