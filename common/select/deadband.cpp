@@ -113,7 +113,8 @@ void InputNoise::feed(std::span<const Instance> instances, std::span<const Path>
     const bool util = x.field == Field::utilization;
     const double max_sigma =
         util && quiet && cfg_.util_sigma_cap > 0.0 ? cfg_.util_sigma_cap * std::max(x.init, x.floor) : 0.0;
-    bands_[x.key].feed(x.value, x.init, x.floor, cfg_, quiet && util, max_sigma);
+    const bool trend = (quiet && util) || (cfg_.trend_rtt && x.field == Field::rtt);
+    bands_[x.key].feed(x.value, x.init, x.floor, cfg_, trend, max_sigma);
   }
 }
 

@@ -53,6 +53,9 @@ struct BandConfig {
   // +10–30 %), as with the other low-load-only rules.
   int trend_run = 3;
   double trend_load = 0.5;
+  // Trends of a path's smoothed RTT too, at any load (SELECTION.md rule 11): an EWMA of
+  // gain 1/4 turns every step of the path's delay into a ramp of ~8 samples.
+  bool trend_rtt = true;
   // A utilisation's measured σ is at most this many times its sampling error (the model
   // σ, docs/SELECTION.md "Deadband"). Samples swinging within a band they widen widen it
   // further: after a burst of load changes the band of an instance reached 10× its

@@ -754,10 +754,11 @@ int main(int argc, char** argv) {
     else if (arg == "--rise-window-ms" && a + 1 < argc) selector.band.rise_window_s = std::strtod(argv[++a], nullptr) / 1000.0;
     else if (arg == "--trend-run" && a + 1 < argc) selector.band.trend_run = std::atoi(argv[++a]);
     else if (arg == "--util-sigma-cap" && a + 1 < argc) selector.band.util_sigma_cap = std::strtod(argv[++a], nullptr);
+    else if (arg == "--trend-rtt" && a + 1 < argc) selector.band.trend_rtt = std::atoi(argv[++a]) != 0;
     else if (arg == "--band-max" && a + 1 < argc) selector.band_max = std::strtod(argv[++a], nullptr);
     else if (arg == "--goal-ms" && a + 1 < argc) selector.goal_time = std::chrono::milliseconds(std::strtol(argv[++a], nullptr, 10));
     else {
-      std::fprintf(stderr, "usage: %s [--seed N] [--threads N] [--deterministic] [--quick] [--hold-down-ms N] [--rel-threshold X] [--step-gain G] [--step-min A] [--step-max A] [--settle-units N] [--overload-util U] [--urgent-cost-rise R] [--foreign-jump J] [--explain-window-ms N] [--band-z Z] [--rise-window-ms N] [--trend-run N] [--util-sigma-cap K] [--band-max B] [--goal-ms N] [--damp A]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s [--seed N] [--threads N] [--deterministic] [--quick] [--hold-down-ms N] [--rel-threshold X] [--step-gain G] [--step-min A] [--step-max A] [--settle-units N] [--overload-util U] [--urgent-cost-rise R] [--foreign-jump J] [--explain-window-ms N] [--band-z Z] [--rise-window-ms N] [--trend-run N] [--util-sigma-cap K] [--trend-rtt 0|1] [--band-max B] [--goal-ms N] [--damp A]\n", argv[0]);
       return 2;
     }
   }

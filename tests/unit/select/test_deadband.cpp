@@ -125,3 +125,49 @@ TEST_CASE("InputNoise: a utilisation band widened in a busy pool is capped once 
   CHECK(jump_moves(0.0) == 0);  // what the cap prevents: the jump is inside the band
   CHECK(jump_moves(BandConfig{}.util_sigma_cap) == 1);
 }
+
+TEST_CASE("InputNoise: a path's RTT excursion and its return are both moves (smoothed-RTT trends)") {
+  // lab.steering's steady test: WAN1's RTT rose from 1.7 to ~7 ms for about a second on
+  // an idle host. The rise was a move (the weights left WAN1 at once), but the smoothed
+  // RTT (gain 1/4) climbed in parts, each within the band of the lagging mean, and
+  // widened it (±12.8 ms seen): the way back was inside the band, not a move, and the
+  // weights crept back in 6 damped steps, 6 publications in a steady phase (limit 2).
+  auto run = [](bool trend_rtt) {
+    BandConfig c;
+    c.trend_rtt = trend_rtt;
+    InputNoise n(c);
+    std::vector<Path> pa(1);
+    pa[0].vcpe = "cloud1";
+    pa[0].wan = "wan1";
+    std::mt19937 rng(3);
+    std::normal_distribution<double> noise(0.0, 0.1);
+    double srtt = 1.7, jitter = 0.1;
+    auto probe = [&](double rtt) {  // one probe's reply, smoothed as PathStats does
+      const double r = rtt + noise(rng);
+      jitter += (std::abs(r - srtt) - jitter) / 16.0;
+      srtt += 0.25 * (r - srtt);
+      pa[0].rtt_ms = srtt;
+      pa[0].jitter_ms = jitter;
+      n.feed({}, pa);
+    };
+    auto moved = [&](InputNoise::TimePoint at) {
+      int k = 0;
+      for (const InputMove& m : n.moves({}, pa, at)) k += m.subject == "cloud1/wan1" && m.what.rfind("rtt", 0) == 0;
+      return k;
+    };
+    const auto t0 = InputNoise::TimePoint{};
+    for (int k = 0; k < 300; ++k) probe(1.7);  // 30 s steady
+    n.snap({}, pa, t0);
+    for (int k = 0; k < 10; ++k) probe(9.0);  // 1 s at +7.3 ms
+    const int up = moved(t0 + std::chrono::seconds(1));
+    n.snap({}, pa, t0 + std::chrono::seconds(1));
+    for (int k = 0; k < 20; ++k) probe(1.7);  // back
+    return std::pair{up, moved(t0 + std::chrono::seconds(3))};
+  };
+  const auto [up_off, down_off] = run(false);
+  CHECK(up_off == 1);
+  CHECK(down_off == 0);  // what the rule prevents: the return hidden in the widened band
+  const auto [up, down] = run(true);
+  CHECK(up == 1);
+  CHECK(down == 1);
+}
