@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <random>
+#include <span>
+#include <string>
 #include <utility>
 
 using namespace cats::select;
@@ -20,6 +22,14 @@ void noisy(NoiseBand& b, double m, double a, double init, const BandConfig& c, b
 void ramp(NoiseBand& b, double from, double to, double by, double a, const BandConfig& c, bool may_start) {
   for (double x = from + by; x < to; x += by) b.feed(x, 0.04, 0.005, c, may_start);
   for (int k = 0; k < 50; ++k) b.feed(to + (k % 2 ? a : -a), 0.04, 0.005, c, may_start);
+}
+
+// How many of `n`'s moves at `at` are `subject`'s of kind `kind`.
+int moves_of(const InputNoise& n, std::span<const Instance> in, std::span<const Path> pa, InputNoise::TimePoint at,
+             const std::string& subject, InputMove::Kind kind) {
+  int k = 0;
+  for (const InputMove& m : n.moves(in, pa, at)) k += m.subject == subject && m.kind == kind;
+  return k;
 }
 
 }  // namespace
@@ -117,10 +127,7 @@ TEST_CASE("InputNoise: a utilisation band widened in a busy pool is capped once 
     n.snap(in, {}, t0);
     in[1].utilization = 0.95;
     n.feed(in, {});
-    int moved = 0;
-    for (const InputMove& m : n.moves(in, {}, t0 + std::chrono::seconds(1)))
-      moved += m.subject == "cloud2/app1" && m.kind == InputMove::Kind::utilization;
-    return moved;
+    return moves_of(n, in, {}, t0 + std::chrono::seconds(1), "cloud2/app1", InputMove::Kind::utilization);
   };
   CHECK(jump_moves(0.0) == 0);  // what the cap prevents: the jump is inside the band
   CHECK(jump_moves(BandConfig{}.util_sigma_cap) == 1);
@@ -150,11 +157,8 @@ TEST_CASE("InputNoise: a path's RTT excursion and its return are both moves (smo
       pa[0].jitter_ms = jitter;
       n.feed({}, pa);
     };
-    auto moved = [&](InputNoise::TimePoint at) {
-      int k = 0;
-      for (const InputMove& m : n.moves({}, pa, at)) k += m.subject == "cloud1/wan1" && m.what.rfind("rtt", 0) == 0;
-      return k;
-    };
+    // The path's network moves (its jitter stays within its band: only the RTT moves).
+    auto moved = [&](InputNoise::TimePoint at) { return moves_of(n, {}, pa, at, "cloud1/wan1", InputMove::Kind::network); };
     const auto t0 = InputNoise::TimePoint{};
     for (int k = 0; k < 300; ++k) probe(1.7);  // 30 s steady
     n.snap({}, pa, t0);
